@@ -1,0 +1,146 @@
+//! Why an MQTT payload was refused, how often, and the dead-letter message
+//! that tells the plant about it.
+
+use std::collections::BTreeMap;
+
+/// A reason to refuse an incoming payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Larger than `MQTT_MAX_PAYLOAD_BYTES`.
+    Oversized {
+        /// Payload size in bytes.
+        bytes: usize,
+        /// Configured limit.
+        limit: usize,
+    },
+    /// Not valid UTF-8.
+    NotUtf8,
+    /// Not valid JSON.
+    InvalidJson(String),
+    /// JSON, but not an object.
+    NotAnObject,
+    /// A required field is absent.
+    MissingField(&'static str),
+    /// A field has the wrong JSON type.
+    WrongType {
+        /// Field name.
+        field: &'static str,
+        /// The JSON type expected.
+        expected: &'static str,
+    },
+    /// A field's value is unusable (empty, too long, bad characters).
+    InvalidValue {
+        /// Field name.
+        field: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+    /// The topic is not `<root>/assistant/query/<operator>`.
+    UnexpectedTopic,
+}
+
+impl Rejection {
+    /// Short stable name, used as the counter key and in dead letters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Oversized { .. } => "oversized",
+            Rejection::NotUtf8 => "not_utf8",
+            Rejection::InvalidJson(_) => "invalid_json",
+            Rejection::NotAnObject => "not_an_object",
+            Rejection::MissingField(_) => "missing_field",
+            Rejection::WrongType { .. } => "wrong_type",
+            Rejection::InvalidValue { .. } => "invalid_value",
+            Rejection::UnexpectedTopic => "unexpected_topic",
+        }
+    }
+
+    /// Human-readable detail.
+    pub fn detail(&self) -> String {
+        match self {
+            Rejection::Oversized { bytes, limit } => format!("payload is {bytes} bytes, limit is {limit}"),
+            Rejection::NotUtf8 => "payload is not valid UTF-8".into(),
+            Rejection::InvalidJson(error) => format!("payload is not valid JSON: {error}"),
+            Rejection::NotAnObject => "payload must be a JSON object".into(),
+            Rejection::MissingField(field) => format!("field `{field}` is required"),
+            Rejection::WrongType { field, expected } => format!("field `{field}` must be {expected}"),
+            Rejection::InvalidValue { field, why } => format!("field `{field}` {why}"),
+            Rejection::UnexpectedTopic => "topic is not <root>/assistant/query/<operator>".into(),
+        }
+    }
+}
+
+/// Rejections counted per reason since the node started.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RejectionCounts(BTreeMap<&'static str, u64>);
+
+impl RejectionCounts {
+    /// Counts one rejection and returns the new count for its reason.
+    pub fn count(&mut self, rejection: &Rejection) -> u64 {
+        let n = self.0.entry(rejection.reason()).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// The count for one reason.
+    pub fn get(&self, reason: &str) -> u64 {
+        self.0.get(reason).copied().unwrap_or(0)
+    }
+
+    /// All rejections.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// Longest slice of the refused payload copied into a dead letter.
+const DEADLETTER_PAYLOAD_BYTES: usize = 1024;
+
+/// The JSON dead letter for a refused payload.
+pub fn deadletter_payload(
+    node: &str,
+    topic: &str,
+    payload: &[u8],
+    rejection: &Rejection,
+    count_for_reason: u64,
+    now_ms: i64,
+) -> Vec<u8> {
+    let shown = &payload[..payload.len().min(DEADLETTER_PAYLOAD_BYTES)];
+    serde_json::json!({
+        "node": node,
+        "reason": rejection.reason(),
+        "detail": rejection.detail(),
+        "topic": topic,
+        "payload": String::from_utf8_lossy(shown),
+        "payload_truncated": payload.len() > DEADLETTER_PAYLOAD_BYTES,
+        "count_for_reason": count_for_reason,
+        "ts_ms": now_ms,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_are_counted_per_reason() {
+        let mut counts = RejectionCounts::default();
+        counts.count(&Rejection::NotUtf8);
+        counts.count(&Rejection::NotUtf8);
+        assert_eq!(counts.count(&Rejection::MissingField("id")), 1);
+        assert_eq!((counts.get("not_utf8"), counts.total()), (2, 3));
+    }
+
+    #[test]
+    fn a_dead_letter_names_reason_topic_and_a_bounded_payload() {
+        let payload = vec![b'x'; 5000];
+        let letter = deadletter_payload("mqtt-source", "a/b", &payload, &Rejection::NotAnObject, 4, 9);
+        let json: serde_json::Value = serde_json::from_slice(&letter).unwrap();
+        assert_eq!(json["reason"], "not_an_object");
+        assert_eq!(json["topic"], "a/b");
+        assert_eq!(json["payload"].as_str().unwrap().len(), 1024);
+        assert_eq!(json["payload_truncated"], true);
+        assert_eq!(json["count_for_reason"], 4);
+    }
+}

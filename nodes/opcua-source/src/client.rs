@@ -1,0 +1,225 @@
+//! The OPC UA client: connects (and keeps reconnecting) to the configured
+//! endpoint, subscribes to every tag, and pushes readings into a channel.
+//!
+//! Reconnecting is async-opcua's session event loop: exponential backoff up to
+//! `reconnect_max_ms`, forever, with the subscription transferred or re-created
+//! on the new session. A server that is absent at start or goes away is logged,
+//! never fatal.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+// `futures` through dora-node-api's re-export: the same crate async-opcua uses,
+// without a new dependency just for `StreamExt::next`.
+use dora_node_api::futures::StreamExt;
+use opcua::client::{ClientBuilder, IdentityToken, Session, SessionEventLoop, SessionPollResult};
+use opcua::client::transport::TcpConnector;
+use opcua::crypto::SecurityPolicy;
+use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
+use shopfloor_core::config::OpcuaSourceConfig;
+use shopfloor_core::schema::Reading;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::subscription::{subscribe, ReadingSink};
+use crate::tags::{parse_tags, InvalidNodeId, MonitoredTag};
+
+/// Longest wait for a graceful session close on shutdown.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+/// First wait between reconnect attempts (capped by `reconnect_max_ms`).
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+
+/// Settings that are not part of the dataflow configuration.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Folder for the client's own key pair (created when missing) and the
+    /// server certificates it has seen.
+    pub pki_dir: PathBuf,
+}
+
+impl Default for ClientOptions {
+    /// A PKI folder under the system temp dir: with security policy None the
+    /// key pair protects nothing, and a fresh machine needs no set-up.
+    fn default() -> Self {
+        Self {
+            pki_dir: std::env::temp_dir().join("shopfloor-slm").join("opcua-source-pki"),
+        }
+    }
+}
+
+/// How the link to the server is doing, for logs, tests and health checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// A session is active right now.
+    pub connected: bool,
+    /// The subscription exists (the library keeps it across reconnects).
+    pub subscribed: bool,
+    /// Connection attempts that failed since the node started.
+    pub failed_connects: u64,
+    /// Successful (re)connections since the node started.
+    pub connects: u64,
+}
+
+/// Why the client could not start. Once started it only stops on shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A tag's node id is not a valid OPC UA node id.
+    #[error(transparent)]
+    InvalidNodeId(#[from] InvalidNodeId),
+    /// async-opcua rejected the client configuration.
+    #[error("cannot set up the OPC UA client: {0}")]
+    ClientSetup(String),
+    /// The endpoint URL cannot be used.
+    #[error("cannot use endpoint {endpoint} (OPCUA_ENDPOINT): {reason}")]
+    Endpoint {
+        /// The endpoint URL.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Streams readings of `config.tags` from `config.endpoint` into `readings`
+/// until `shutdown` completes, reporting the link state on `status`.
+///
+/// Returns an error only for problems no retry can fix (bad node id text,
+/// unusable endpoint URL); an unreachable server is retried forever.
+pub async fn run(
+    config: OpcuaSourceConfig,
+    options: ClientOptions,
+    readings: mpsc::Sender<Reading>,
+    status: watch::Sender<LinkStatus>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SourceError> {
+    let tags = Arc::new(parse_tags(&config.tags)?);
+    let mut client = client_builder(&config, options)
+        .client()
+        .map_err(|problems| SourceError::ClientSetup(problems.join("; ")))?;
+    let endpoint: EndpointDescription = (
+        config.endpoint.as_str(),
+        SecurityPolicy::None.to_str(),
+        MessageSecurityMode::None,
+        UserTokenPolicy::anonymous(),
+    )
+        .into();
+    // "Directly": no GetEndpoints round trip, so this succeeds without a server;
+    // the event loop makes the actual connection and retries it.
+    let (session, event_loop) = client
+        .connect_to_endpoint_directly(endpoint, IdentityToken::Anonymous)
+        .map_err(|err| SourceError::Endpoint {
+            endpoint: config.endpoint.clone(),
+            reason: err.to_string(),
+        })?;
+    info!(endpoint = %config.endpoint, tags = tags.len(), "connecting to the OPC UA server");
+
+    let status = Arc::new(status);
+    let event_loop_task = tokio::spawn(drive_session(event_loop, config.endpoint.clone(), status.clone()));
+    let sink = ReadingSink {
+        source: config.endpoint.clone(),
+        readings,
+    };
+    let subscribing = keep_trying_to_subscribe(
+        session.clone(),
+        tags,
+        sink,
+        Duration::from_millis(config.publish_interval_ms),
+        Duration::from_millis(config.reconnect_max_ms),
+        status,
+    );
+    tokio::pin!(subscribing);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = &mut subscribing => shutdown.await,
+        () = &mut shutdown => {}
+    }
+
+    info!("closing the OPC UA session");
+    if tokio::time::timeout(DISCONNECT_GRACE, session.disconnect()).await.is_err() {
+        warn!(grace_ms = DISCONNECT_GRACE.as_millis() as u64, "the session did not close in time");
+    }
+    // A loop that is still trying to connect would go on forever; stop it.
+    event_loop_task.abort();
+    Ok(())
+}
+
+fn client_builder(config: &OpcuaSourceConfig, options: ClientOptions) -> ClientBuilder {
+    let reconnect_max = Duration::from_millis(config.reconnect_max_ms);
+    ClientBuilder::new()
+        .application_name("Shopfloor SLM opcua-source")
+        .application_uri("urn:shopfloor-slm:opcua-source")
+        .product_uri("urn:shopfloor-slm:opcua-source")
+        .pki_dir(options.pki_dir)
+        .create_sample_keypair(true)
+        // Security policy None only, for now: the server's certificate secures
+        // nothing, so accepting it keeps a fresh deployment free of manual trust steps.
+        .trust_server_certs(true)
+        .session_retry_limit(-1)
+        .session_retry_initial(FIRST_RETRY_DELAY.min(reconnect_max))
+        .session_retry_max(reconnect_max)
+}
+
+/// Polls the session event loop (which does the connecting, reconnecting and
+/// publishing), mirroring what happens into `status` and the log.
+async fn drive_session(
+    event_loop: SessionEventLoop<TcpConnector>,
+    endpoint: String,
+    status: Arc<watch::Sender<LinkStatus>>,
+) {
+    let events = event_loop.enter();
+    tokio::pin!(events);
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(SessionPollResult::Reconnected(mode)) => {
+                info!(%endpoint, ?mode, "connected to the OPC UA server");
+                status.send_modify(|s| {
+                    s.connected = true;
+                    s.connects += 1;
+                });
+            }
+            Ok(SessionPollResult::ReconnectFailed(code)) => {
+                status.send_modify(|s| s.failed_connects += 1);
+                let failed = status.borrow().failed_connects;
+                warn!(%endpoint, %code, failed_connects = failed, "OPC UA server not reachable; retrying");
+            }
+            Ok(SessionPollResult::ConnectionLost(code)) => {
+                warn!(%endpoint, %code, "lost the OPC UA server; reconnecting");
+                status.send_modify(|s| s.connected = false);
+            }
+            Ok(_) => {}
+            Err(code) => {
+                // Only possible with a finite retry limit, which this client never sets.
+                warn!(%endpoint, %code, "the OPC UA session gave up reconnecting");
+                break;
+            }
+        }
+    }
+    status.send_modify(|s| s.connected = false);
+}
+
+/// Waits for a session, subscribes, and tries again with backoff until it works.
+async fn keep_trying_to_subscribe(
+    session: Arc<Session>,
+    tags: Arc<Vec<MonitoredTag>>,
+    sink: ReadingSink,
+    publish_interval: Duration,
+    retry_max: Duration,
+    status: Arc<watch::Sender<LinkStatus>>,
+) {
+    let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
+    loop {
+        session.wait_for_connection().await;
+        match subscribe(&session, tags.clone(), sink.clone(), publish_interval).await {
+            Ok(_) => {
+                status.send_modify(|s| s.subscribed = true);
+                return;
+            }
+            Err(err) => {
+                warn!(%err, retry_in_ms = retry_delay.as_millis() as u64, "could not subscribe; retrying");
+                tokio::time::sleep(retry_delay).await;
+                retry_delay = (retry_delay * 2).min(retry_max);
+            }
+        }
+    }
+}

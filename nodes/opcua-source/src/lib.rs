@@ -1,0 +1,54 @@
+//! `opcua-source`: a dora node that subscribes to nodes of an OPC UA server and
+//! emits what it receives as batches of readings.
+//!
+//! # Inputs and outputs
+//!
+//! - Inputs: none needed. Any input (e.g. `tick: dora/timer/millis/250`) just
+//!   wakes the node early; only dora's `Stop` (or the end of the event stream)
+//!   ends it.
+//! - Output `readings`: one `shopfloor_core::schema::Reading` struct array per
+//!   wake-up with everything received since the previous one (oldest first);
+//!   nothing is sent when nothing arrived. `source` is the endpoint URL, `tag`
+//!   and `unit` come from `OPCUA_TAGS`, `quality` from the OPC UA status code,
+//!   `source_ts_ms` from the server's source timestamp.
+//!
+//! The node wakes at least every `OPCUA_PUBLISH_INTERVAL_MS`, which is also the
+//! subscription's publishing interval. It connects with security policy None
+//! and anonymous login, and keeps reconnecting (backoff up to
+//! `OPCUA_RECONNECT_MAX_MS`) while the server is absent or after it went away;
+//! the subscription survives reconnects.
+//!
+//! # Dataflow configuration
+//!
+//! ```yaml
+//! - id: opcua-source
+//!   path: ../target/release/opcua-source
+//!   outputs: [readings]
+//!   env:
+//!     OPCUA_ENDPOINT: opc.tcp://127.0.0.1:4840/
+//!     OPCUA_TAGS: |
+//!       spindle_temperature ns=2;s=Cell1.SpindleTemperature °C
+//!       spindle_speed ns=2;s=Cell1.SpindleSpeed rpm
+//!       vibration ns=2;s=Cell1.Vibration mm/s
+//!       part_count ns=2;s=Cell1.PartCount
+//!       machine_state ns=2;s=Cell1.MachineState
+//!     OPCUA_PUBLISH_INTERVAL_MS: "250"   # default
+//!     OPCUA_RECONNECT_MAX_MS: "5000"     # default
+//! ```
+//!
+//! # Modules
+//!
+//! - [`client`]: the OPC UA session, reconnects, and the reading channel (I/O).
+//! - [`subscription`]: the subscription and its data-change callback (I/O).
+//! - [`convert`]: `DataValue` → `Reading` (pure).
+//! - [`tags`]: node id parsing and monitored-item handles (pure).
+//! - [`batch`]: readings gathered between two sends (pure).
+//! - [`node_events`]: how the main loop reacts to dora events (pure).
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod client;
+pub mod convert;
+pub mod node_events;
+pub mod subscription;
+pub mod tags;

@@ -1,0 +1,100 @@
+//! `opcua-source` binary: wires configuration, the OPC UA client and dora
+//! together. See the library docs for inputs, outputs and settings.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use dora_node_api::dora_core::config::DataId;
+use dora_node_api::{DoraNode, MetadataParameters};
+use opcua_source::batch::ReadingBatch;
+use opcua_source::client::{self, ClientOptions, LinkStatus};
+use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT};
+use opcua_source::tags::parse_tags;
+use shopfloor_core::config::{process_env, OpcuaSourceConfig};
+use shopfloor_core::schema::Reading;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, warn};
+
+/// Readings buffered between the OPC UA callback and the dora loop.
+const READINGS_CHANNEL_CAPACITY: usize = 4096;
+/// Largest batch kept for one send; older readings beyond it are dropped.
+const MAX_BATCH_LEN: usize = 4096;
+/// How long the client gets to close its session after dora says stop.
+const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    shopfloor_core::logging::init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let config = OpcuaSourceConfig::from_env(&process_env())?;
+    // Fail before touching dora if a node id can never work.
+    parse_tags(&config.tags)?;
+    // dora's own runtime must be set up before ours exists, outside any tokio context.
+    let (mut node, mut events) = DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+
+    let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(READINGS_CHANNEL_CAPACITY);
+    let (status_tx, _status_rx) = watch::channel(LinkStatus::default());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let wake_every = Duration::from_millis(config.publish_interval_ms);
+    let mut source = runtime.spawn(client::run(
+        config,
+        ClientOptions::default(),
+        readings_tx,
+        status_tx,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let output = DataId::from(READINGS_OUTPUT.to_owned());
+    let mut batch = ReadingBatch::new(MAX_BATCH_LEN);
+    loop {
+        let next = next_after(events.recv_timeout(wake_every));
+        while let Ok(reading) = readings_rx.try_recv() {
+            batch.push(reading);
+        }
+        if let Some(taken) = batch.take() {
+            if taken.dropped > 0 {
+                warn!(dropped = taken.dropped, "dora could not keep up; dropped the oldest readings");
+            }
+            debug!(readings = taken.readings.len(), "sending a batch");
+            let array = Reading::to_arrow(&taken.readings);
+            if let Err(err) = node.send_output(output.clone(), MetadataParameters::default(), array) {
+                warn!(%err, readings = taken.readings.len(), "could not send readings");
+            }
+        }
+        if next == Next::Stop {
+            break;
+        }
+        if source.is_finished() {
+            // The client only returns early on a problem no retry can fix.
+            return match runtime.block_on(&mut source) {
+                Ok(Ok(())) => Err(anyhow!("the OPC UA client stopped unexpectedly")),
+                Ok(Err(err)) => Err(err.into()),
+                Err(join_err) => Err(anyhow!("the OPC UA client crashed: {join_err}")),
+            };
+        }
+    }
+
+    info!("stopping");
+    let _ = stop_tx.send(());
+    match runtime.block_on(tokio::time::timeout(CLIENT_STOP_GRACE, &mut source)) {
+        Ok(Ok(result)) => result?,
+        Ok(Err(join_err)) => return Err(anyhow!("the OPC UA client crashed: {join_err}")),
+        Err(_) => warn!(grace_s = CLIENT_STOP_GRACE.as_secs(), "the OPC UA client did not stop in time"),
+    }
+    Ok(())
+}

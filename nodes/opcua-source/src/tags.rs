@@ -1,0 +1,92 @@
+//! The configured tags with their node ids parsed by the OPC UA library: pure.
+
+use opcua::types::NodeId;
+use shopfloor_core::config::TagSpec;
+
+/// A configured tag whose node id text is a valid OPC UA node id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitoredTag {
+    /// The tag as configured.
+    pub spec: TagSpec,
+    /// Its node id, parsed.
+    pub node_id: NodeId,
+}
+
+/// A tag whose node id the OPC UA library cannot parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "tag `{tag}` has node id {node_id:?}, which is not a valid OPC UA node id \
+     (expected e.g. ns=2;s=Cell1.SpindleTemperature or ns=2;i=7; OPCUA_TAGS)"
+)]
+pub struct InvalidNodeId {
+    /// The tag name.
+    pub tag: String,
+    /// The node id text as configured.
+    pub node_id: String,
+}
+
+/// Parses every tag's node id; the first bad one is an error naming its tag.
+pub fn parse_tags(specs: &[TagSpec]) -> Result<Vec<MonitoredTag>, InvalidNodeId> {
+    specs
+        .iter()
+        .map(|spec| {
+            let node_id = spec.node_id.parse::<NodeId>().map_err(|_| InvalidNodeId {
+                tag: spec.tag.clone(),
+                node_id: spec.node_id.clone(),
+            })?;
+            Ok(MonitoredTag {
+                spec: spec.clone(),
+                node_id,
+            })
+        })
+        .collect()
+}
+
+/// The client handle of the monitored item for `tags[index]`; handles start at 1
+/// because the library treats 0 as "assign one for me".
+pub fn client_handle(index: usize) -> u32 {
+    u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1))
+}
+
+/// The tag whose monitored item has `handle`, if any.
+pub fn tag_for_handle(tags: &[MonitoredTag], handle: u32) -> Option<&MonitoredTag> {
+    let index = usize::try_from(handle.checked_sub(1)?).ok()?;
+    tags.get(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(tag: &str, node_id: &str) -> TagSpec {
+        TagSpec {
+            tag: tag.into(),
+            node_id: node_id.into(),
+            unit: None,
+        }
+    }
+
+    #[test]
+    fn string_and_numeric_node_ids_parse() {
+        let tags = parse_tags(&[spec("a", "ns=2;s=Cell1.SpindleTemperature"), spec("b", "ns=2;i=7")]).unwrap();
+        assert_eq!(tags[0].node_id, NodeId::new(2, "Cell1.SpindleTemperature"));
+        assert_eq!(tags[1].node_id, NodeId::new(2, 7u32));
+    }
+
+    #[test]
+    fn an_unparsable_node_id_names_the_tag() {
+        let err = parse_tags(&[spec("ok", "ns=2;i=1"), spec("speed", "ns=x;s=Speed")]).unwrap_err();
+        assert_eq!(err.tag, "speed");
+        assert!(err.to_string().contains("`speed`") && err.to_string().contains("ns=x;s=Speed"), "{err}");
+    }
+
+    #[test]
+    fn client_handles_map_back_to_their_tags() {
+        let tags = parse_tags(&[spec("a", "ns=2;i=1"), spec("b", "ns=2;i=2")]).unwrap();
+        for (index, tag) in tags.iter().enumerate() {
+            assert_eq!(tag_for_handle(&tags, client_handle(index)), Some(tag));
+        }
+        assert_eq!(tag_for_handle(&tags, 0), None);
+        assert_eq!(tag_for_handle(&tags, 3), None);
+    }
+}

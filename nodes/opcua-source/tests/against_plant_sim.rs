@@ -1,0 +1,228 @@
+//! `opcua-source`'s client against the real plant simulator, in-process on a
+//! loopback port: all tags arrive, the server may be late, and may restart.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opcua_source::client::{self, ClientOptions, LinkStatus, SourceError};
+use plant_sim::nodes::CellVariable;
+use plant_sim::server::{serve, ServerError, ServerOptions};
+use shopfloor_core::config::{OpcuaSourceConfig, PlantSimConfig, TagSpec};
+use shopfloor_core::schema::{Quality, Reading, ReadingValue};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+const TICK_MS: u64 = 100;
+
+/// A folder of its own for one test, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("opcua-source-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+
+    fn path(&self, sub: &str) -> PathBuf {
+        self.0.join(sub)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Simulator {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl Simulator {
+    fn start(listener: TcpListener, pki_dir: PathBuf) -> Self {
+        let port = listener.local_addr().unwrap().port();
+        let config = PlantSimConfig {
+            host: "127.0.0.1".into(),
+            port,
+            tick_ms: TICK_MS,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, config, ServerOptions { pki_dir }, async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        let ended = tokio::time::timeout(TEST_TIMEOUT, self.task).await;
+        ended.expect("simulator stops in time").expect("simulator task").expect("simulator ends cleanly");
+    }
+}
+
+struct Source {
+    readings: mpsc::Receiver<Reading>,
+    status: watch::Receiver<LinkStatus>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), SourceError>>,
+}
+
+impl Source {
+    fn start(port: u16, pki_dir: PathBuf) -> Self {
+        let config = OpcuaSourceConfig {
+            endpoint: format!("opc.tcp://127.0.0.1:{port}/"),
+            tags: CellVariable::ALL
+                .into_iter()
+                .filter(|v| v.is_simulated())
+                .map(|v| TagSpec {
+                    tag: v.tag().to_owned(),
+                    node_id: v.node_id_text(),
+                    unit: v.unit().map(str::to_owned),
+                })
+                .collect(),
+            publish_interval_ms: TICK_MS,
+            reconnect_max_ms: 300,
+        };
+        let (readings_tx, readings) = mpsc::channel(4096);
+        let (status_tx, status) = watch::channel(LinkStatus::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(client::run(
+            config,
+            ClientOptions { pki_dir },
+            readings_tx,
+            status_tx,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            readings,
+            status,
+            stop,
+            task,
+        }
+    }
+
+    async fn next_reading(&mut self) -> Reading {
+        let next = tokio::time::timeout(TEST_TIMEOUT, self.readings.recv()).await;
+        next.expect("a reading in time").expect("reading channel open")
+    }
+
+    async fn wait_for_status(&mut self, what: &str, condition: impl FnMut(&LinkStatus) -> bool) {
+        let reached = tokio::time::timeout(TEST_TIMEOUT, self.status.wait_for(condition)).await;
+        reached.unwrap_or_else(|_| panic!("timed out waiting until {what}")).expect("status sender alive");
+    }
+
+    fn discard_queued_readings(&mut self) {
+        while self.readings.try_recv().is_ok() {}
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        let ended = tokio::time::timeout(TEST_TIMEOUT, self.task).await;
+        ended.expect("source stops in time").expect("source task").expect("source ends cleanly");
+    }
+}
+
+async fn free_loopback_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port")
+}
+
+fn number(reading: &Reading) -> f64 {
+    match reading.value {
+        ReadingValue::Number(n) => n,
+        ReadingValue::Text(ref t) => panic!("{} is text {t:?}", reading.tag),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_of_all_five_tags_arrive_with_units_and_the_temperature_moves() {
+    let scratch = ScratchDir::new("all-tags");
+    let listener = free_loopback_listener().await;
+    let port = listener.local_addr().unwrap().port();
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let mut source = Source::start(port, scratch.path("client-pki"));
+
+    let mut by_tag: HashMap<String, Vec<Reading>> = HashMap::new();
+    let temperature_moved = |by_tag: &HashMap<String, Vec<Reading>>| {
+        let temperatures: Vec<f64> = by_tag.get("spindle_temperature").into_iter().flatten().map(number).collect();
+        temperatures.iter().any(|t| Some(t) != temperatures.first())
+    };
+    while by_tag.len() < 5 || !temperature_moved(&by_tag) {
+        let reading = source.next_reading().await;
+        by_tag.entry(reading.tag.clone()).or_default().push(reading);
+    }
+
+    let expected_units = [
+        ("spindle_temperature", Some("°C")),
+        ("spindle_speed", Some("rpm")),
+        ("vibration", Some("mm/s")),
+        ("part_count", None),
+        ("machine_state", None),
+    ];
+    for (tag, unit) in expected_units {
+        let first = &by_tag[tag][0];
+        assert_eq!(first.unit.as_deref(), unit, "{tag}");
+        assert_eq!(first.quality, Quality::Good, "{tag}");
+        assert_eq!(first.source, format!("opc.tcp://127.0.0.1:{port}/"), "{tag}");
+        assert!(first.source_ts_ms.is_some(), "{tag} has no source timestamp");
+        assert!(first.received_ts_ms > 0, "{tag}");
+    }
+    assert!(matches!(&by_tag["machine_state"][0].value, ReadingValue::Text(state) if state == "RUNNING"));
+    assert!(number(&by_tag["part_count"][0]) >= 0.0);
+    assert!((55.0..=90.0).contains(&number(&by_tag["spindle_temperature"][0])));
+    assert!(source.status.borrow().subscribed);
+
+    source.shut_down().await;
+    simulator.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_keeps_retrying_while_no_server_listens_and_connects_once_one_appears() {
+    let scratch = ScratchDir::new("late-server");
+    // Learn a free port, then free it so that nothing listens there yet.
+    let port = free_loopback_listener().await.local_addr().unwrap().port();
+    let mut source = Source::start(port, scratch.path("client-pki"));
+
+    source.wait_for_status("two connection attempts failed", |s| s.failed_connects >= 2).await;
+    assert!(!source.task.is_finished(), "the client gave up without a server");
+    assert!(!source.status.borrow().connected);
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the port is still free");
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let reading = source.next_reading().await;
+    assert_eq!(reading.quality, Quality::Good);
+    assert!(source.status.borrow().connected);
+
+    source.shut_down().await;
+    simulator.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_resume_after_the_server_restarts() {
+    let scratch = ScratchDir::new("restart");
+    let listener = free_loopback_listener().await;
+    let port = listener.local_addr().unwrap().port();
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let mut source = Source::start(port, scratch.path("client-pki"));
+    source.next_reading().await;
+    source.wait_for_status("subscribed", |s| s.subscribed).await;
+
+    simulator.shut_down().await;
+    source.wait_for_status("the loss is noticed", |s| !s.connected).await;
+    source.discard_queued_readings();
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the port can be reused");
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let reading = source.next_reading().await;
+    assert_eq!(reading.quality, Quality::Good);
+    assert!(source.status.borrow().connects >= 2);
+
+    source.shut_down().await;
+    simulator.shut_down().await;
+}

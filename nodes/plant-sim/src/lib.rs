@@ -1,0 +1,46 @@
+//! `plant-sim`: an OPC UA server that simulates a small CNC cell, run as a dora
+//! node so a dataflow has a realistic data source without any plant hardware.
+//!
+//! The node has no dora inputs or outputs: it only serves OPC UA, and stops on
+//! dora's `Stop` event (or, with `--standalone --run-for-secs N`, after N
+//! seconds or Ctrl-C, for running it without dora).
+//!
+//! # What it serves
+//!
+//! Endpoint `opc.tcp://{SIM_HOST}:{SIM_PORT}/`, security policy None, anonymous
+//! login. Namespace `urn:shopfloor-slm:plant-sim` is index 2. Under
+//! `Objects/Cell1`:
+//!
+//! | Node id                                    | Type   | Unit | Meaning                                   |
+//! |--------------------------------------------|--------|------|-------------------------------------------|
+//! | `ns=2;s=Cell1.SpindleTemperature`          | Double | °C   | 60..85, above the limit part of each cycle |
+//! | `ns=2;s=Cell1.SpindleSpeed`                | Double | rpm  | ~12000 roughing, ~8000 finishing, 0 stopped |
+//! | `ns=2;s=Cell1.Vibration`                   | Double | mm/s | ~1.1..2.8 cutting, ~0.1 stopped            |
+//! | `ns=2;s=Cell1.PartCount`                   | UInt32 |      | parts finished since start                 |
+//! | `ns=2;s=Cell1.MachineState`                | String |      | `RUNNING`, `TOOL_CHANGE` or `IDLE`         |
+//! | `ns=2;s=Cell1.SpindleTemperatureHighLimit` | Double | °C   | constant 80.0                              |
+//!
+//! The first five change every `SIM_TICK_MS` (values from [`cell::values_at`],
+//! deterministic, with source timestamps) and reach subscribed clients as data
+//! changes. [`nodes`] has the same table as code, including ready-made
+//! `OPCUA_TAGS` lines ([`nodes::simulated_tag_lines`]).
+//!
+//! # Dataflow configuration
+//!
+//! ```yaml
+//! - id: plant-sim
+//!   path: ../target/release/plant-sim
+//!   env:
+//!     SIM_HOST: 127.0.0.1   # default
+//!     SIM_PORT: "4840"      # default
+//!     SIM_TICK_MS: "500"    # default, 10..=60000
+//! ```
+//!
+//! The server keeps its self-generated key pair in
+//! `$TMPDIR/shopfloor-slm/plant-sim-pki` ([`server::ServerOptions`]).
+#![warn(missing_docs)]
+
+pub mod cell;
+pub mod cli;
+pub mod nodes;
+pub mod server;

@@ -1,0 +1,248 @@
+//! The OPC UA server: builds the address space from [`crate::nodes`], then
+//! publishes [`crate::cell::values_at`] every tick until told to stop.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opcua::server::address_space::{AddressSpace, VariableBuilder};
+use opcua::server::diagnostics::NamespaceMetadata;
+use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
+use opcua::server::{ServerBuilder, ServerEndpoint, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
+use opcua::types::{DataValue, DateTime, NodeId, VariableTypeId};
+use shopfloor_core::config::PlantSimConfig;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::cell::values_at;
+use crate::nodes::{CellVariable, CELL_FOLDER, NAMESPACE_INDEX, NAMESPACE_URI};
+
+/// The server's application URI (namespace 1); distinct from [`NAMESPACE_URI`]
+/// so that the cell's namespace gets index 2.
+pub const APPLICATION_URI: &str = "urn:shopfloor-slm:plant-sim:server";
+
+/// How long connected clients get to close their sessions on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Settings that are not part of the dataflow configuration.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Folder for the server's certificate and key (created, with a fresh
+    /// self-signed key pair, when missing) and for trusted/rejected client certs.
+    pub pki_dir: PathBuf,
+}
+
+impl Default for ServerOptions {
+    /// A PKI folder under the system temp dir: the simulator only serves
+    /// security policy None, so its key pair protects nothing worth keeping.
+    fn default() -> Self {
+        Self {
+            pki_dir: std::env::temp_dir().join("shopfloor-slm").join("plant-sim-pki"),
+        }
+    }
+}
+
+/// Why the server could not start or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound (in use, not local, bad host).
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// `host:port` as configured.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// async-opcua rejected the server configuration.
+    #[error("cannot build the OPC UA server: {0}")]
+    Build(String),
+    /// The cell namespace did not get the index every client expects.
+    #[error("namespace {NAMESPACE_URI} got index {actual}, clients expect {NAMESPACE_INDEX}")]
+    UnexpectedNamespaceIndex {
+        /// The index the server assigned.
+        actual: u16,
+    },
+    /// The server loop ended with an error.
+    #[error("the OPC UA server stopped: {0}")]
+    Stopped(String),
+}
+
+/// Serves the simulated cell on `config.host:config.port` until `shutdown` completes.
+///
+/// Uses [`ServerOptions::default`]; see [`run_with_options`].
+pub async fn run(config: PlantSimConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    run_with_options(config, ServerOptions::default(), shutdown).await
+}
+
+/// Like [`run`], with explicit [`ServerOptions`].
+pub async fn run_with_options(
+    config: PlantSimConfig,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let address = socket_address(&config.host, config.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })?;
+    serve(listener, config, options, shutdown).await
+}
+
+/// Serves the simulated cell on an already bound `listener` until `shutdown`
+/// completes. Endpoint URLs use `config.host` and the listener's real port, so
+/// tests can bind port 0 and connect without a race.
+pub async fn serve(
+    listener: TcpListener,
+    config: PlantSimConfig,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let port = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            address: socket_address(&config.host, config.port),
+            source,
+        })?
+        .port();
+    let endpoint_url = format!("opc.tcp://{}/", socket_address(&config.host, port));
+
+    let (server, handle) = server_builder(&config.host, port, &endpoint_url, options)
+        .build()
+        .map_err(ServerError::Build)?;
+    let node_manager = handle
+        .node_managers()
+        .get_of_type::<SimpleNodeManager>()
+        .ok_or_else(|| ServerError::Build("the cell's node manager is missing".to_owned()))?;
+    let namespace_index = handle
+        .get_namespace_index(NAMESPACE_URI)
+        .ok_or_else(|| ServerError::Build(format!("namespace {NAMESPACE_URI} is missing")))?;
+    if namespace_index != NAMESPACE_INDEX {
+        return Err(ServerError::UnexpectedNamespaceIndex { actual: namespace_index });
+    }
+    add_cell(&mut node_manager.address_space().write());
+
+    info!(
+        endpoint = %endpoint_url,
+        namespace = NAMESPACE_URI,
+        tick_ms = config.tick_ms,
+        "plant simulator serving the CNC cell"
+    );
+
+    let server_loop = server.run_with(listener);
+    tokio::pin!(server_loop);
+    let ticking = publish_every_tick(
+        node_manager,
+        handle.subscriptions().clone(),
+        Duration::from_millis(config.tick_ms),
+    );
+    tokio::select! {
+        result = &mut server_loop => return result.map_err(ServerError::Stopped),
+        never = ticking => match never {},
+        () = shutdown => info!("plant simulator shutting down"),
+    }
+
+    handle.cancel();
+    match tokio::time::timeout(SHUTDOWN_GRACE, server_loop).await {
+        Ok(result) => result.map_err(ServerError::Stopped),
+        Err(_) => {
+            warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "clients did not disconnect in time; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+fn server_builder(host: &str, port: u16, endpoint_url: &str, options: ServerOptions) -> ServerBuilder {
+    ServerBuilder::new()
+        .application_name("Shopfloor SLM plant simulator")
+        .application_uri(APPLICATION_URI)
+        .product_uri(NAMESPACE_URI)
+        .host(host)
+        .port(port)
+        .discovery_urls(vec![endpoint_url.to_owned()])
+        .pki_dir(options.pki_dir)
+        // So the server starts on a fresh machine; only used by secured endpoints.
+        .create_sample_keypair(true)
+        .add_endpoint(
+            "none",
+            ServerEndpoint::new_none("/", &[ANONYMOUS_USER_TOKEN_ID.to_owned()]),
+        )
+        .with_node_manager(simple_node_manager(
+            NamespaceMetadata {
+                namespace_uri: NAMESPACE_URI.to_owned(),
+                ..Default::default()
+            },
+            "plant-sim",
+        ))
+}
+
+/// `Objects/Cell1` with one variable per [`CellVariable`], holding tick 0's values.
+fn add_cell(address_space: &mut AddressSpace) {
+    let folder = NodeId::new(NAMESPACE_INDEX, CELL_FOLDER);
+    address_space.add_folder(&folder, CELL_FOLDER, CELL_FOLDER, &NodeId::objects_folder_id());
+    let initial = values_at(0);
+    for variable in CellVariable::ALL {
+        VariableBuilder::new(&variable.node_id(NAMESPACE_INDEX), variable.browse_name(), variable.browse_name())
+            .data_type(variable.data_type())
+            .value(variable.value_in(&initial))
+            .has_type_definition(VariableTypeId::BaseDataVariableType)
+            .organized_by(folder.clone())
+            .insert(address_space);
+    }
+}
+
+/// Writes the cell's values every `tick`, which also notifies subscribed clients.
+async fn publish_every_tick(
+    node_manager: Arc<SimpleNodeManager>,
+    subscriptions: Arc<SubscriptionCache>,
+    tick: Duration,
+) -> Infallible {
+    let simulated: Vec<(CellVariable, NodeId)> = CellVariable::ALL
+        .into_iter()
+        .filter(|v| v.is_simulated())
+        .map(|v| (v, v.node_id(NAMESPACE_INDEX)))
+        .collect();
+    let mut interval = tokio::time::interval(tick);
+    // After a stall, continue from now instead of replaying missed ticks in a burst.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick_number: u64 = 0;
+    loop {
+        interval.tick().await;
+        let values = values_at(tick_number);
+        let now = DateTime::now();
+        let updates = simulated
+            .iter()
+            .map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&values), now)));
+        if let Err(status) = node_manager.set_values(&subscriptions, updates) {
+            warn!(tick = tick_number, %status, "could not update the cell's variables");
+        }
+        debug!(tick = tick_number, temperature = values.spindle_temperature, state = values.machine_state.as_str(), "tick");
+        tick_number = tick_number.wrapping_add(1);
+    }
+}
+
+/// `host:port`, with IPv6 literals in brackets.
+fn socket_address(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_hosts_are_bracketed_in_addresses() {
+        assert_eq!(socket_address("::1", 4840), "[::1]:4840");
+        assert_eq!(socket_address("127.0.0.1", 4840), "127.0.0.1:4840");
+        assert_eq!(socket_address("[::1]", 1), "[::1]:1");
+    }
+
+    #[test]
+    fn the_default_pki_folder_is_under_the_temp_dir() {
+        assert!(ServerOptions::default().pki_dir.starts_with(std::env::temp_dir()));
+    }
+}

@@ -1,0 +1,20 @@
+//! Node configuration from the dataflow's `env:`.
+//!
+//! dora passes a node's `env:` block as environment variables. Each node has a
+//! config struct here, parsed in two steps: raw strings from the environment,
+//! then validated values. Every problem is reported at once, and each names the
+//! variable, the value and what was expected. Variables that carry a node's
+//! prefix but are not known to it (a typo like `SLM_MAX_TOKEN`) are errors too,
+//! never silently ignored.
+
+mod env;
+mod mqtt;
+mod opcua_source;
+mod plant_sim;
+mod slm;
+
+pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
+pub use mqtt::{BrokerTarget, MqttConfig};
+pub use opcua_source::{OpcuaSourceConfig, TagSpec};
+pub use plant_sim::PlantSimConfig;
+pub use slm::SlmConfig;

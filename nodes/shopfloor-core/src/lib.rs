@@ -1,0 +1,27 @@
+//! Shared pieces of Shopfloor SLM: the messages that travel between nodes, the
+//! typed configuration every node reads from its dataflow `env:`, and hardware
+//! profiles.
+//!
+//! No node crate depends on another node crate; everything two nodes must agree
+//! on lives here, once.
+//!
+//! # Layout
+//! - [`schema`]: Arrow encodings of readings, questions and answers (see
+//!   `docs/messages.md` for an example of each).
+//! - [`config`]: one validated config struct per node, parsed from environment
+//!   variables; errors name the offending variable.
+//! - [`profile`]: hardware profiles (`hw-profiles/*.toml`).
+//! - [`topics`]: the MQTT topic layout (Unified Namespace style).
+//! - [`logging`]: the log subscriber every binary installs.
+//! - [`clock`]: wall-clock milliseconds, the one time unit in messages.
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod logging;
+pub mod profile;
+pub mod schema;
+pub mod topics;
+
+/// The Arrow crate exactly as dora uses it, so array types always match.
+pub use dora_node_api::arrow_v59 as arrow;

@@ -1,0 +1,194 @@
+//! Column access with errors that say which message and column were wrong.
+
+use crate::arrow::array::{
+    Array, ArrayRef, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
+};
+use crate::arrow::datatypes::DataType;
+
+/// Why an Arrow array could not be read as a message.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SchemaError {
+    /// The array is not a struct array at all.
+    #[error("{message}: expected a struct array, got {found}")]
+    NotAStruct {
+        /// Message kind being decoded.
+        message: &'static str,
+        /// The data type that arrived instead.
+        found: String,
+    },
+    /// A required column is absent.
+    #[error("{message}: missing column `{column}`")]
+    MissingColumn {
+        /// Message kind being decoded.
+        message: &'static str,
+        /// Column name.
+        column: &'static str,
+    },
+    /// A column has another type than the schema says.
+    #[error("{message}: column `{column}` has type {found}, expected {expected}")]
+    WrongType {
+        /// Message kind being decoded.
+        message: &'static str,
+        /// Column name.
+        column: &'static str,
+        /// Expected Arrow type.
+        expected: &'static str,
+        /// Arrow type found.
+        found: String,
+    },
+    /// A non-nullable column holds a null.
+    #[error("{message}: column `{column}` is null in row {row}")]
+    UnexpectedNull {
+        /// Message kind being decoded.
+        message: &'static str,
+        /// Column name.
+        column: &'static str,
+        /// Row index.
+        row: usize,
+    },
+    /// A value is outside the values the schema allows.
+    #[error("{message}: column `{column}` has invalid value {value:?} in row {row}")]
+    InvalidValue {
+        /// Message kind being decoded.
+        message: &'static str,
+        /// Column name.
+        column: &'static str,
+        /// Row index.
+        row: usize,
+        /// The offending value.
+        value: String,
+    },
+}
+
+/// A decoded struct array, with typed column getters bound to one message kind.
+pub(crate) struct Columns<'a> {
+    message: &'static str,
+    array: &'a StructArray,
+}
+
+impl<'a> Columns<'a> {
+    pub(crate) fn new(message: &'static str, array: &'a dyn Array) -> Result<Self, SchemaError> {
+        let array = array
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .ok_or_else(|| SchemaError::NotAStruct {
+                message,
+                found: array.data_type().to_string(),
+            })?;
+        Ok(Self { message, array })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.array.len()
+    }
+
+    fn column(&self, column: &'static str) -> Result<&'a ArrayRef, SchemaError> {
+        self.array
+            .column_by_name(column)
+            .ok_or(SchemaError::MissingColumn {
+                message: self.message,
+                column,
+            })
+    }
+
+    fn typed<T: Array + 'static>(
+        &self,
+        column: &'static str,
+        expected: &'static str,
+    ) -> Result<&'a T, SchemaError> {
+        let array = self.column(column)?;
+        array
+            .as_any()
+            .downcast_ref::<T>()
+            .ok_or_else(|| SchemaError::WrongType {
+                message: self.message,
+                column,
+                expected,
+                found: array.data_type().to_string(),
+            })
+    }
+
+    pub(crate) fn utf8(&self, column: &'static str) -> Result<&'a StringArray, SchemaError> {
+        self.typed(column, "Utf8")
+    }
+
+    pub(crate) fn f64(&self, column: &'static str) -> Result<&'a Float64Array, SchemaError> {
+        self.typed(column, "Float64")
+    }
+
+    pub(crate) fn f32(&self, column: &'static str) -> Result<&'a Float32Array, SchemaError> {
+        self.typed(column, "Float32")
+    }
+
+    pub(crate) fn i64(&self, column: &'static str) -> Result<&'a Int64Array, SchemaError> {
+        self.typed(column, "Int64")
+    }
+
+    pub(crate) fn utf8_list(&self, column: &'static str) -> Result<&'a ListArray, SchemaError> {
+        let list: &ListArray = self.typed(column, "List<Utf8>")?;
+        if list.value_type() != DataType::Utf8 {
+            return Err(SchemaError::WrongType {
+                message: self.message,
+                column,
+                expected: "List<Utf8>",
+                found: list.data_type().to_string(),
+            });
+        }
+        Ok(list)
+    }
+
+    /// A required string cell.
+    pub(crate) fn required_str(
+        &self,
+        array: &'a StringArray,
+        column: &'static str,
+        row: usize,
+    ) -> Result<String, SchemaError> {
+        if array.is_null(row) {
+            return Err(self.null(column, row));
+        }
+        Ok(array.value(row).to_owned())
+    }
+
+    pub(crate) fn null(&self, column: &'static str, row: usize) -> SchemaError {
+        SchemaError::UnexpectedNull {
+            message: self.message,
+            column,
+            row,
+        }
+    }
+
+    pub(crate) fn invalid(&self, column: &'static str, row: usize, value: String) -> SchemaError {
+        SchemaError::InvalidValue {
+            message: self.message,
+            column,
+            row,
+            value,
+        }
+    }
+}
+
+/// An optional string cell.
+pub(crate) fn optional_str(array: &StringArray, row: usize) -> Option<String> {
+    (!array.is_null(row)).then(|| array.value(row).to_owned())
+}
+
+/// An optional i64 cell.
+pub(crate) fn optional_i64(array: &Int64Array, row: usize) -> Option<i64> {
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
+/// Builds a struct array from `(name, column, nullable)` triples of equal length.
+pub(crate) fn build_struct(columns: Vec<(&'static str, ArrayRef, bool)>) -> ArrayRef {
+    use crate::arrow::datatypes::{Field, Fields};
+    use std::sync::Arc;
+
+    let fields: Fields = columns
+        .iter()
+        .map(|(name, array, nullable)| Field::new(*name, array.data_type().clone(), *nullable))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, array, _)| array).collect();
+    // Columns are built by this module from one slice of messages, so lengths
+    // and types always agree with the fields derived from them.
+    Arc::new(StructArray::new(fields, arrays, None))
+}

@@ -1,0 +1,17 @@
+//! Arrow schemas of the messages between nodes.
+//!
+//! Every message kind is a `StructArray`, one row per message, so a node can
+//! batch many readings into one dora message. Each kind offers
+//! `to_arrow(&[T]) -> ArrayRef` and `from_arrow(&dyn Array) -> Result<Vec<T>>`;
+//! decoding never panics on a foreign or malformed array, it returns
+//! [`SchemaError`].
+
+mod answer;
+mod columns;
+mod question;
+mod reading;
+
+pub use answer::{Answer, AnswerError};
+pub use columns::SchemaError;
+pub use question::{Origin, Question};
+pub use reading::{Quality, Reading, ReadingValue};

@@ -1,0 +1,150 @@
+//! `question`: an operator's natural-language question.
+//!
+//! Columns: `id` Utf8, `text` Utf8, `operator` Utf8, `reply_to` Utf8?,
+//! `origin` Utf8 (`mqtt`/`http`), `received_ts_ms` Int64, `deadline_ms` Int64?.
+
+use std::sync::Arc;
+
+use super::columns::{build_struct, optional_i64, optional_str, Columns, SchemaError};
+use crate::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+
+const MESSAGE: &str = "question";
+
+/// Which front door a question came through; answers go back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An MQTT query topic.
+    Mqtt,
+    /// The HTTP gateway.
+    Http,
+}
+
+impl Origin {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Mqtt => "mqtt",
+            Origin::Http => "http",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "mqtt" => Some(Origin::Mqtt),
+            "http" => Some(Origin::Http),
+            _ => None,
+        }
+    }
+}
+
+/// An operator's question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    /// Chosen by the asker; the answer carries the same id.
+    pub id: String,
+    /// The question in plain language.
+    pub text: String,
+    /// Who asked (from the query topic or the payload).
+    pub operator: String,
+    /// Where the answer must go, when the asker said so (e.g. an MQTT topic).
+    pub reply_to: Option<String>,
+    /// Front door the question came through.
+    pub origin: Origin,
+    /// When the gateway received it (ms since epoch).
+    pub received_ts_ms: i64,
+    /// Answer wanted before this time (ms since epoch), if the asker set one.
+    pub deadline_ms: Option<i64>,
+}
+
+impl Question {
+    /// Encodes questions as one struct array.
+    pub fn to_arrow(questions: &[Question]) -> ArrayRef {
+        let str_col = |f: &dyn Fn(&Question) -> Option<&str>| -> ArrayRef {
+            Arc::new(questions.iter().map(f).collect::<StringArray>())
+        };
+        build_struct(vec![
+            ("id", str_col(&|q| Some(&q.id)), false),
+            ("text", str_col(&|q| Some(&q.text)), false),
+            ("operator", str_col(&|q| Some(&q.operator)), false),
+            ("reply_to", str_col(&|q| q.reply_to.as_deref()), true),
+            ("origin", str_col(&|q| Some(q.origin.as_str())), false),
+            (
+                "received_ts_ms",
+                Arc::new(questions.iter().map(|q| Some(q.received_ts_ms)).collect::<Int64Array>()),
+                false,
+            ),
+            (
+                "deadline_ms",
+                Arc::new(questions.iter().map(|q| q.deadline_ms).collect::<Int64Array>()),
+                true,
+            ),
+        ])
+    }
+
+    /// Decodes questions.
+    pub fn from_arrow(array: &dyn Array) -> Result<Vec<Question>, SchemaError> {
+        let cols = Columns::new(MESSAGE, array)?;
+        let id = cols.utf8("id")?;
+        let text = cols.utf8("text")?;
+        let operator = cols.utf8("operator")?;
+        let reply_to = cols.utf8("reply_to")?;
+        let origin = cols.utf8("origin")?;
+        let received = cols.i64("received_ts_ms")?;
+        let deadline = cols.i64("deadline_ms")?;
+        (0..cols.len())
+            .map(|row| {
+                let origin_text = cols.required_str(origin, "origin", row)?;
+                let origin = Origin::parse(&origin_text)
+                    .ok_or_else(|| cols.invalid("origin", row, origin_text))?;
+                Ok(Question {
+                    id: cols.required_str(id, "id", row)?,
+                    text: cols.required_str(text, "text", row)?,
+                    operator: cols.required_str(operator, "operator", row)?,
+                    reply_to: optional_str(reply_to, row),
+                    origin,
+                    received_ts_ms: optional_i64(received, row)
+                        .ok_or_else(|| cols.null("received_ts_ms", row))?,
+                    deadline_ms: optional_i64(deadline, row),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arrow::array::StringArray;
+
+    #[test]
+    fn questions_survive_a_round_trip() {
+        let questions = vec![
+            Question {
+                id: "q-1".into(),
+                text: "What is the spindle temperature?".into(),
+                operator: "alice".into(),
+                reply_to: Some("plant/answer/alice".into()),
+                origin: Origin::Mqtt,
+                received_ts_ms: 5,
+                deadline_ms: Some(1005),
+            },
+            Question {
+                id: "q-2".into(),
+                text: "Is the machine running?".into(),
+                operator: "bob".into(),
+                reply_to: None,
+                origin: Origin::Http,
+                received_ts_ms: 6,
+                deadline_ms: None,
+            },
+        ];
+        let decoded = Question::from_arrow(Question::to_arrow(&questions).as_ref()).unwrap();
+        assert_eq!(decoded, questions);
+    }
+
+    #[test]
+    fn a_plain_string_array_is_not_a_question() {
+        let err = Question::from_arrow(&StringArray::from(vec!["hi"])).unwrap_err();
+        assert!(err.to_string().starts_with("question: expected a struct array"), "{err}");
+    }
+}

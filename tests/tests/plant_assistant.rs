@@ -1,0 +1,148 @@
+//! Whole-dataflow tests of `dataflows/plant-assistant.yml`: the real `dora`
+//! CLI runs every node; questions go in over a real MQTT broker; the expected
+//! value is read from the simulator over OPC UA by the test itself.
+
+use std::time::{Duration, Instant};
+
+use shopfloor_core::schema::ReadingValue;
+use shopfloor_dataflow_tests::dataflow::RunningDataflow;
+use shopfloor_dataflow_tests::mosquitto::Mosquitto;
+use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
+use shopfloor_dataflow_tests::opcua::SimReader;
+use shopfloor_dataflow_tests::free_port;
+
+const TEMPERATURE_NODE: &str = "ns=2;s=Cell1.SpindleTemperature";
+/// dora stops the dataflow by itself after this, should a test hang.
+const DATAFLOW_LIMIT: Duration = Duration::from_secs(240);
+/// Model load, OPC UA connect and the first readings.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings that point the dataflow at a free OPC UA port and a topic root of
+/// this test's own.
+fn base_envs(sim_port: u16, topic_root: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SIM_PORT", sim_port.to_string()),
+        ("OPCUA_ENDPOINT", format!("opc.tcp://127.0.0.1:{sim_port}/")),
+        ("MQTT_TOPIC_ROOT", topic_root.to_owned()),
+    ]
+}
+
+fn question(id: &str, text: &str) -> String {
+    serde_json::json!({ "id": id, "question": text }).to_string()
+}
+
+fn is_answer_to(message: &Received, id: &str) -> bool {
+    message.topic.contains("/assistant/answer/") && message.json["id"] == id
+}
+
+/// Asks until the assistant answers from live plant data (not `no_plant_data`).
+fn wait_until_ready(client: &TestClient, root: &str, dataflow: &mut RunningDataflow) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    for attempt in 0.. {
+        anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
+        anyhow::ensure!(Instant::now() < deadline, "no answer from live data within {READY_TIMEOUT:?}:\n{}", dataflow.log_text());
+        let id = format!("warm-up-{attempt}");
+        client.publish(&format!("{root}/assistant/query/tester"), question(&id, "Is the machine running?"))?;
+        if let Some(answer) = client.wait_for(Duration::from_secs(3), |m| is_answer_to(m, &id)) {
+            if answer.json["error"] != "no_plant_data" {
+                return Ok(());
+            }
+        }
+    }
+    unreachable!("the loop only ends by returning")
+}
+
+/// Asks about the spindle temperature while sampling the simulator's value
+/// over OPC UA; returns the answer and every value served meanwhile.
+fn ask_temperature(client: &TestClient, root: &str, endpoint: &str) -> anyhow::Result<(Received, Vec<String>)> {
+    let reader = SimReader::connect(endpoint)?;
+    let mut served = vec![ReadingValue::Number(reader.read_double(TEMPERATURE_NODE)?).to_string()];
+    let id = "q-spindle-temperature";
+    client.publish(&format!("{root}/assistant/query/alice"), question(id, "What is the spindle temperature?"))?;
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    let answer = loop {
+        if let Some(answer) = client.wait_for(Duration::from_millis(100), |m| is_answer_to(m, id)) {
+            break answer;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no answer to {id} within {ANSWER_TIMEOUT:?}");
+        let value = ReadingValue::Number(reader.read_double(TEMPERATURE_NODE)?).to_string();
+        if served.last() != Some(&value) {
+            served.push(value);
+        }
+    };
+    Ok((answer, served))
+}
+
+fn assert_states_a_served_value(answer: &Received, served: &[String]) {
+    let text = answer.json["answer"].as_str().unwrap_or_default();
+    assert!(answer.json["error"].is_null(), "answer has an error: {}", answer.json);
+    assert!(
+        served.iter().any(|value| text.contains(value.as_str())),
+        "answer {text:?} states none of the temperatures the simulator served: {served:?}"
+    );
+    assert!(
+        answer.json["facts"].as_array().is_some_and(|f| !f.is_empty()),
+        "answer lists no facts: {}",
+        answer.json
+    );
+}
+
+fn assert_stops_cleanly(dataflow: RunningDataflow) {
+    let (success, leftovers) = dataflow.stop();
+    assert!(success, "dora run did not exit successfully after Ctrl-C");
+    assert!(leftovers.is_empty(), "processes left running after the dataflow stopped: {leftovers:?}");
+}
+
+/// An operator's question over the plant's own broker (Mosquitto) gets an
+/// answer with the same id, stating the spindle temperature the simulator
+/// served; a malformed question is dead-lettered with its reason and does not
+/// disturb the dataflow; everything stops on Ctrl-C with no stray process.
+#[test]
+fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> anyhow::Result<()> {
+    let broker = Mosquitto::start()?;
+    let sim_port = free_port();
+    let site = format!("site{}", std::process::id());
+    let root = format!("{site}/assembly/cell1");
+    let endpoint = format!("opc.tcp://127.0.0.1:{sim_port}/");
+    let mut envs = base_envs(sim_port, &root);
+    envs.push(("MQTT_BROKER_URL", broker.url()));
+    let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
+    let client = TestClient::connect(
+        broker.port,
+        &[format!("{root}/assistant/answer/#"), format!("{site}/shopfloor/deadletter/#")],
+    )?;
+
+    wait_until_ready(&client, &root, &mut dataflow)?;
+
+    client.publish(&format!("{root}/assistant/query/alice"), "{\"id\": \"broken\", \"question\": ")?;
+    let letter = client
+        .wait_for(ANSWER_TIMEOUT, |m| m.topic == format!("{site}/shopfloor/deadletter/mqtt-source"))
+        .ok_or_else(|| anyhow::anyhow!("no dead letter for a malformed question"))?;
+    assert_eq!(letter.json["reason"], "invalid_json", "{}", letter.json);
+
+    let (answer, served) = ask_temperature(&client, &root, &endpoint)?;
+    assert_states_a_served_value(&answer, &served);
+    assert_stops_cleanly(dataflow);
+    Ok(())
+}
+
+/// With no broker URL configured, the embedded broker serves the dataflow:
+/// the demo's default path answers a question end to end.
+#[test]
+fn with_no_broker_configured_the_embedded_broker_serves_questions() -> anyhow::Result<()> {
+    let mqtt_port = free_port();
+    let sim_port = free_port();
+    let root = format!("embedded{}/assembly/cell1", std::process::id());
+    let endpoint = format!("opc.tcp://127.0.0.1:{sim_port}/");
+    let mut envs = base_envs(sim_port, &root);
+    envs.push(("MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{mqtt_port}")));
+    let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
+    let client = TestClient::connect(mqtt_port, &[format!("{root}/assistant/answer/#")])?;
+
+    wait_until_ready(&client, &root, &mut dataflow)?;
+    let (answer, served) = ask_temperature(&client, &root, &endpoint)?;
+    assert_states_a_served_value(&answer, &served);
+    assert_stops_cleanly(dataflow);
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `dora run` of a dataflow from `dataflows/`, with settings passed by `--env`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::process::ProcessGroup;
+use crate::{repo_root, scratch_dir};
+
+/// A running dataflow; dropping it stops `dora run` and every node.
+pub struct RunningDataflow {
+    process: ProcessGroup,
+    /// Where `dora run` writes its output.
+    pub log: PathBuf,
+}
+
+/// The dora CLI: `SHOPFLOOR_DORA_BIN`, else the project's `.venv`.
+pub fn dora_binary() -> PathBuf {
+    std::env::var_os("SHOPFLOOR_DORA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/dora"))
+}
+
+impl RunningDataflow {
+    /// Starts `dataflows/<name>` with `envs`; dora itself stops it after
+    /// `stop_after` at the latest, so nothing runs on if the test dies.
+    pub fn start(name: &str, envs: &[(&str, String)], stop_after: Duration) -> anyhow::Result<Self> {
+        let root = repo_root();
+        for binary in ["plant-sim", "opcua-source", "mqtt-broker", "mqtt-source", "mqtt-sink", "slm"] {
+            let path = root.join("target/release").join(binary);
+            anyhow::ensure!(path.exists(), "{} is missing: run `cargo build --release --workspace` first", path.display());
+        }
+        let dora = dora_binary();
+        anyhow::ensure!(dora.exists(), "{} is missing: run scripts/test.sh (it installs the dora CLI)", dora.display());
+
+        let log = scratch_dir(&format!("dataflow-{}", name.trim_end_matches(".yml"))).join("dora-run.log");
+        let log_file = std::fs::File::create(&log)?;
+        let mut command = Command::new(dora);
+        command
+            .arg("run")
+            .arg(root.join("dataflows").join(name))
+            .arg("--stop-after")
+            .arg(format!("{}s", stop_after.as_secs()))
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        for (key, value) in envs {
+            command.arg("--env").arg(format!("{key}={value}"));
+        }
+        let process = ProcessGroup::spawn("dora run", command)?;
+        Ok(Self { process, log })
+    }
+
+    /// Whether `dora run` is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// The log so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the dataflow like Ctrl-C; returns whether `dora run` exited
+    /// successfully, and the processes of its group still alive afterwards.
+    pub fn stop(mut self) -> (bool, Vec<u32>) {
+        let status = self.process.stop("INT", Duration::from_secs(30));
+        let leftovers = self.process.remaining_members();
+        (status.is_some_and(|s| s.success()), leftovers)
+    }
+}

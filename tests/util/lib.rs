@@ -1,0 +1,40 @@
+//! Shared harness of the whole-dataflow tests: real Mosquitto, the real `dora`
+//! CLI, the real node binaries, free loopback ports, and guards that stop
+//! every process they started (whole process groups, so no node outlives a
+//! test).
+
+pub mod dataflow;
+pub mod mosquitto;
+pub mod mqtt;
+pub mod opcua;
+pub mod process;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// A loopback TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// A fresh scratch directory under the target dir (kept for post-mortems).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = repo_root()
+        .join("target")
+        .join("test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}

@@ -1,0 +1,91 @@
+//! A plain MQTT client for tests: publish questions, collect what arrives.
+
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+
+/// A message received by the test client.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Topic.
+    pub topic: String,
+    /// Payload as JSON (`Null` if it was not JSON).
+    pub json: serde_json::Value,
+}
+
+/// A connected client with its subscriptions in place.
+pub struct TestClient {
+    client: Client,
+    received: Receiver<Received>,
+}
+
+impl TestClient {
+    /// Connects to `127.0.0.1:port` and subscribes to `filters`; returns once
+    /// the broker acknowledged the subscriptions (bounded wait).
+    pub fn connect(port: u16, filters: &[String]) -> anyhow::Result<Self> {
+        let mut options = MqttOptions::new(format!("test-{}-{port}", std::process::id()), "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut connection) = Client::new(options, 64);
+        let (tx, received) = channel();
+        let (suback_tx, suback_rx) = channel();
+        let subscriber = client.clone();
+        let filter_count = filters.len();
+        let filters = filters.to_vec();
+        std::thread::spawn(move || {
+            for notification in connection.iter() {
+                match notification {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        for filter in &filters {
+                            let _ = subscriber.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        let _ = suback_tx.send(());
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        let json = serde_json::from_slice(&p.payload).unwrap_or(serde_json::Value::Null);
+                        if tx.send(Received { topic: p.topic, json }).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // The broker may not be up yet: keep trying, slowly.
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for _ in 0..filter_count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            suback_rx
+                .recv_timeout(left)
+                .map_err(|_| anyhow::anyhow!("the broker did not acknowledge the test subscriptions within 30 s"))?;
+        }
+        Ok(Self { client, received })
+    }
+
+    /// Publishes `payload` with QoS 1.
+    pub fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) -> anyhow::Result<()> {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into())?;
+        Ok(())
+    }
+
+    /// The next message matching `wanted`, within `timeout`.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&Received) -> bool,
+    ) -> Option<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.received.recv_timeout(left) {
+                Ok(message) if wanted(&message) => return Some(message),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+

@@ -1,0 +1,95 @@
+//! A child process in its own process group, stopped with its whole group.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// A running process group; dropping it stops the group.
+pub struct ProcessGroup {
+    child: Child,
+    name: String,
+}
+
+impl ProcessGroup {
+    /// Spawns `command` as the leader of a new process group.
+    pub fn spawn(name: &str, mut command: Command) -> std::io::Result<Self> {
+        command.process_group(0);
+        let child = command.spawn()?;
+        Ok(Self { child, name: name.to_owned() })
+    }
+
+    /// Process id (also the group id).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the leader is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends `signal` (e.g. "INT") to the group, then waits up to `grace` for
+    /// the leader; past that the group is killed.
+    pub fn stop(&mut self, signal: &str, grace: Duration) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.kill_group("KILL");
+            return Some(status);
+        }
+        self.kill_group(signal);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Nodes that ignored the stop must not outlive the test.
+                self.kill_group("KILL");
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("{} did not stop within {grace:?}; killing its process group", self.name);
+        self.kill_group("KILL");
+        self.child.wait().ok()
+    }
+
+    /// Waits for the leader to exit by itself, up to `timeout`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Processes left in the group (the leader excluded once it exited).
+    pub fn remaining_members(&self) -> Vec<u32> {
+        let group = self.pid().to_string();
+        let Ok(output) = Command::new("ps").args(["-o", "pid=,pgid=,stat=", "-A"]).output() else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let pid = parts.next()?.parse::<u32>().ok()?;
+                let pgid = parts.next()?;
+                let stat = parts.next().unwrap_or("");
+                (pgid == group && !stat.starts_with('Z')).then_some(pid)
+            })
+            .collect()
+    }
+
+    fn kill_group(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([format!("-{signal}"), "--".to_owned(), format!("-{}", self.pid())])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.stop("INT", Duration::from_secs(10));
+    }
+}
