@@ -16,7 +16,8 @@ out=$(mktemp)
     echo
     echo "Command: \`scripts/bench.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo
-    cargo bench --locked -p slm --bench generation 2>/dev/null
+    # The release profile, so the bench reuses the build instead of making a second one.
+    cargo bench --locked --profile release -p slm --bench generation 2>/dev/null
     echo
     cargo run --release --locked -q -p shopfloor-dataflow-tests --bin bench-plant-assistant
 } | tee "$out"

@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     for round in 0..ROUNDS {
         for (n, question) in QUESTIONS.iter().enumerate() {
             let id = format!("b-{round}-{n}");
-            let before = ReadingValue::Number(reader.read_double(TEMPERATURE_NODE)?).to_string();
+            let before = reader.sample_values(TEMPERATURE_NODE, Duration::from_millis(1500))?;
             let sent = Instant::now();
             client.publish(&topic, serde_json::json!({"id": id, "question": question}).to_string())?;
             let reply = client
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             round_trips.push(sent.elapsed().as_secs_f64() * 1e3);
             let after = ReadingValue::Number(reader.read_double(TEMPERATURE_NODE)?).to_string();
             let text = reply.json["answer"].as_str().unwrap_or_default();
-            if text.contains(&before) || text.contains(&after) {
+            if before.iter().chain([&after]).any(|value| text.contains(value.as_str())) {
                 correct += 1;
             }
             if !reply.json["confidence"].is_null() {

@@ -17,6 +17,9 @@ const DATAFLOW_LIMIT: Duration = Duration::from_secs(240);
 /// Model load, OPC UA connect and the first readings.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far back served values count: the answer states the latest reading the
+/// dataflow has, up to a simulator tick plus a publishing interval old.
+const RECENT_WINDOW: Duration = Duration::from_millis(1500);
 
 /// Settings that point the dataflow at a free OPC UA port and a topic root of
 /// this test's own.
@@ -57,7 +60,7 @@ fn wait_until_ready(client: &TestClient, root: &str, dataflow: &mut RunningDataf
 /// over OPC UA; returns the answer and every value served meanwhile.
 fn ask_temperature(client: &TestClient, root: &str, endpoint: &str) -> anyhow::Result<(Received, Vec<String>)> {
     let reader = SimReader::connect(endpoint)?;
-    let mut served = vec![ReadingValue::Number(reader.read_double(TEMPERATURE_NODE)?).to_string()];
+    let mut served = reader.sample_values(TEMPERATURE_NODE, RECENT_WINDOW)?;
     let id = "q-spindle-temperature";
     client.publish(&format!("{root}/assistant/query/alice"), question(id, "What is the spindle temperature?"))?;
     let deadline = Instant::now() + ANSWER_TIMEOUT;

@@ -51,6 +51,25 @@ impl SimReader {
         Ok(Self { runtime, session })
     }
 
+    /// Values of a Double variable (as the fact sheet writes them) read every
+    /// 100 ms for `window`, without repeats. The dataflow answers from the
+    /// latest reading it received, which can be a publishing interval or two
+    /// behind the server, so tests compare against a window of values.
+    pub fn sample_values(&self, node_id: &str, window: Duration) -> anyhow::Result<Vec<String>> {
+        let until = std::time::Instant::now() + window;
+        let mut values: Vec<String> = Vec::new();
+        loop {
+            let value = shopfloor_core::schema::ReadingValue::Number(self.read_double(node_id)?).to_string();
+            if values.last() != Some(&value) {
+                values.push(value);
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(values);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The current value of a Double variable, e.g. `ns=2;s=Cell1.SpindleTemperature`.
     pub fn read_double(&self, node_id: &str) -> anyhow::Result<f64> {
         let node = NodeId::from_str(node_id).map_err(|e| anyhow::anyhow!("bad node id {node_id}: {e:?}"))?;

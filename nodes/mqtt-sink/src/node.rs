@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use dora_node_api::{DoraNode, Event, EventStream};
 use shopfloor_core::config::MqttConfig;
 use shopfloor_core::schema::Answer;
-use shopfloor_mqtt::{qos, MqttEvent};
+use shopfloor_mqtt::{forward_dora_events, qos, MqttEvent, NodeEvent};
 
 use crate::payload::{answer_json, answer_topic};
 
@@ -36,30 +36,11 @@ pub struct SinkCounts {
     pub rejected_inputs: u64,
 }
 
-enum Incoming {
-    Mqtt(MqttEvent),
-    Dora(Event),
-    DoraClosed,
-}
-
-impl From<MqttEvent> for Incoming {
-    fn from(event: MqttEvent) -> Self {
-        Incoming::Mqtt(event)
-    }
-}
-
 /// Runs until dora says stop, then drains acknowledgements for a bounded time.
-pub fn run(config: MqttConfig, node: DoraNode, mut events: EventStream) -> Result<SinkCounts, SinkError> {
-    let (tx, rx) = sync_channel::<Incoming>(1024);
+pub fn run(config: MqttConfig, node: DoraNode, events: EventStream) -> Result<SinkCounts, SinkError> {
+    let (tx, rx) = sync_channel::<NodeEvent>(1024);
     let (client, _connection) = shopfloor_mqtt::connect(&config, Vec::new(), tx.clone())?;
-    std::thread::Builder::new().name("dora-events".into()).spawn(move || {
-        while let Some(event) = events.recv() {
-            if tx.send(Incoming::Dora(event)).is_err() {
-                return;
-            }
-        }
-        let _ = tx.send(Incoming::DoraClosed);
-    })?;
+    forward_dora_events(events, tx)?;
     // Keep the node alive (and its outputs open) until the loop ends.
     let _node = node;
     let qos_level = qos(config.qos);
@@ -67,7 +48,7 @@ pub fn run(config: MqttConfig, node: DoraNode, mut events: EventStream) -> Resul
 
     for incoming in rx.iter() {
         match incoming {
-            Incoming::Dora(Event::Input { id, data, .. }) if id.as_str() == ANSWERS_INPUT => {
+            NodeEvent::Dora(Event::Input { id, data, .. }) if id.as_str() == ANSWERS_INPUT => {
                 let answers = match Answer::from_arrow(data.as_array().as_ref()) {
                     Ok(answers) => answers,
                     Err(error) => {
@@ -89,9 +70,9 @@ pub fn run(config: MqttConfig, node: DoraNode, mut events: EventStream) -> Resul
                     }
                 }
             }
-            Incoming::Mqtt(MqttEvent::Delivered) => counts.acknowledged += 1,
-            Incoming::Dora(Event::Stop(_)) | Incoming::DoraClosed => break,
-            Incoming::Mqtt(_) | Incoming::Dora(_) => {}
+            NodeEvent::Mqtt(MqttEvent::Delivered) => counts.acknowledged += 1,
+            event if event.is_stop() => break,
+            NodeEvent::Mqtt(_) | NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
         }
     }
 
@@ -99,7 +80,7 @@ pub fn run(config: MqttConfig, node: DoraNode, mut events: EventStream) -> Resul
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while counts.acknowledged < counts.published {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Incoming::Mqtt(MqttEvent::Delivered)) => counts.acknowledged += 1,
+                Ok(NodeEvent::Mqtt(MqttEvent::Delivered)) => counts.acknowledged += 1,
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }

@@ -4,11 +4,11 @@
 use std::sync::mpsc::sync_channel;
 
 use dora_node_api::dora_core::config::DataId;
-use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use dora_node_api::{DoraNode, EventStream, MetadataParameters};
 use shopfloor_core::clock::now_ms;
 use shopfloor_core::config::MqttConfig;
 use shopfloor_core::schema::Question;
-use shopfloor_mqtt::{rumqttc, MqttEvent};
+use shopfloor_mqtt::{forward_dora_events, rumqttc, MqttEvent, NodeEvent};
 
 use crate::question::parse_question;
 use crate::rejection::{deadletter_payload, RejectionCounts};
@@ -29,22 +29,9 @@ pub enum SourceError {
     Dora(#[from] dora_node_api::NodeError),
 }
 
-/// Everything the loop reacts to.
-enum Incoming {
-    Mqtt(MqttEvent),
-    Dora(Event),
-    DoraClosed,
-}
-
-impl From<MqttEvent> for Incoming {
-    fn from(event: MqttEvent) -> Self {
-        Incoming::Mqtt(event)
-    }
-}
-
 /// Runs until dora says stop. Returns the rejection counts for the final log.
 pub fn run(config: MqttConfig, mut node: DoraNode, events: EventStream) -> Result<RejectionCounts, SourceError> {
-    let (tx, rx) = sync_channel::<Incoming>(1024);
+    let (tx, rx) = sync_channel::<NodeEvent>(1024);
     let (client, _connection) = shopfloor_mqtt::connect(&config, vec![config.topics.query_filter()], tx.clone())?;
     forward_dora_events(events, tx)?;
     let deadletter_topic = config.topics.deadletter_topic(NODE_NAME);
@@ -53,7 +40,7 @@ pub fn run(config: MqttConfig, mut node: DoraNode, events: EventStream) -> Resul
 
     for incoming in rx.iter() {
         match incoming {
-            Incoming::Mqtt(MqttEvent::Message { topic, payload }) => {
+            NodeEvent::Mqtt(MqttEvent::Message { topic, payload }) => {
                 let now = now_ms();
                 match parse_question(&config.topics, &topic, &payload, config.max_payload_bytes, now) {
                     Ok(question) => {
@@ -70,28 +57,11 @@ pub fn run(config: MqttConfig, mut node: DoraNode, events: EventStream) -> Resul
                     }
                 }
             }
-            Incoming::Mqtt(_) => {}
-            Incoming::Dora(Event::Stop(_)) | Incoming::DoraClosed => break,
-            Incoming::Dora(_) => {}
+            event if event.is_stop() => break,
+            NodeEvent::Mqtt(_) | NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
         }
     }
     // Dropping the client ends the connection thread after queued publishes.
     let _ = client.try_disconnect();
     Ok(rejected)
-}
-
-/// Moves dora's blocking event stream onto a thread feeding the shared channel.
-fn forward_dora_events(
-    mut events: EventStream,
-    tx: std::sync::mpsc::SyncSender<Incoming>,
-) -> std::io::Result<()> {
-    std::thread::Builder::new().name("dora-events".into()).spawn(move || {
-        while let Some(event) = events.recv() {
-            if tx.send(Incoming::Dora(event)).is_err() {
-                return;
-            }
-        }
-        let _ = tx.send(Incoming::DoraClosed);
-    })?;
-    Ok(())
 }

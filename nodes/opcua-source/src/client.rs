@@ -115,7 +115,12 @@ pub async fn run(
     info!(endpoint = %config.endpoint, tags = tags.len(), "connecting to the OPC UA server");
 
     let status = Arc::new(status);
-    let event_loop_task = tokio::spawn(drive_session(event_loop, config.endpoint.clone(), status.clone()));
+    let event_loop_task = tokio::spawn(drive_session(
+        event_loop,
+        session.clone(),
+        config.endpoint.clone(),
+        status.clone(),
+    ));
     let sink = ReadingSink {
         source: config.endpoint.clone(),
         readings,
@@ -164,6 +169,7 @@ fn client_builder(config: &OpcuaSourceConfig, options: ClientOptions) -> ClientB
 /// publishing), mirroring what happens into `status` and the log.
 async fn drive_session(
     event_loop: SessionEventLoop<TcpConnector>,
+    session: Arc<Session>,
     endpoint: String,
     status: Arc<watch::Sender<LinkStatus>>,
 ) {
@@ -173,6 +179,11 @@ async fn drive_session(
         match event {
             Ok(SessionPollResult::Reconnected(mode)) => {
                 info!(%endpoint, ?mode, "connected to the OPC UA server");
+                // async-opcua 0.19 re-creates or transfers the subscription while
+                // reconnecting, but the new session's publish loop starts idle and
+                // only wakes on a publish trigger that came *after* it started, so
+                // without this nudge no data change would arrive after a reconnect.
+                session.trigger_publish_now();
                 status.send_modify(|s| {
                     s.connected = true;
                     s.connects += 1;

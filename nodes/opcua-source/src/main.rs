@@ -91,7 +91,7 @@ fn run() -> anyhow::Result<()> {
 
     info!("stopping");
     let _ = stop_tx.send(());
-    match runtime.block_on(tokio::time::timeout(CLIENT_STOP_GRACE, &mut source)) {
+    match runtime.block_on(async { tokio::time::timeout(CLIENT_STOP_GRACE, &mut source).await }) {
         Ok(Ok(result)) => result?,
         Ok(Err(join_err)) => return Err(anyhow!("the OPC UA client crashed: {join_err}")),
         Err(_) => warn!(grace_s = CLIENT_STOP_GRACE.as_secs(), "the OPC UA client did not stop in time"),

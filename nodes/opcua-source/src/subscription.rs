@@ -132,7 +132,7 @@ fn data_change_handler(
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let total = dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 // Log the first drop and then every thousandth, not every one.
-                if total == 1 || total % 1000 == 0 {
+                if total == 1 || total.is_multiple_of(1000) {
                     warn!(dropped_total = total, "reading channel full; dropping readings");
                 }
             }

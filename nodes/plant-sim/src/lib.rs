@@ -15,7 +15,7 @@
 //! |--------------------------------------------|--------|------|-------------------------------------------|
 //! | `ns=2;s=Cell1.SpindleTemperature`          | Double | °C   | 60..85, above the limit part of each cycle |
 //! | `ns=2;s=Cell1.SpindleSpeed`                | Double | rpm  | ~12000 roughing, ~8000 finishing, 0 stopped |
-//! | `ns=2;s=Cell1.Vibration`                   | Double | mm/s | ~1.1..2.8 cutting, ~0.1 stopped            |
+//! | `ns=2;s=Cell1.Vibration`                   | Double | mm/s | ~1.0..2.6 cutting, ~0.1 stopped            |
 //! | `ns=2;s=Cell1.PartCount`                   | UInt32 |      | parts finished since start                 |
 //! | `ns=2;s=Cell1.MachineState`                | String |      | `RUNNING`, `TOOL_CHANGE` or `IDLE`         |
 //! | `ns=2;s=Cell1.SpindleTemperatureHighLimit` | Double | °C   | constant 80.0                              |

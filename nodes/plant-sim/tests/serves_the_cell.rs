@@ -107,8 +107,12 @@ async fn read(session: &Session, node_id: NodeId) -> DataValue {
 /// The snippet for other tests: read one Double by its node id text.
 async fn read_double(session: &Session, node_id: &str) -> f64 {
     let node_id: NodeId = node_id.parse().expect("valid node id");
-    match read(session, node_id).await.value {
-        Some(Variant::Double(value)) => value,
+    let results = session
+        .read(&[ReadValueId::from(node_id.clone())], TimestampsToReturn::Both, 0.0)
+        .await
+        .expect("read succeeds");
+    match results.first().and_then(|data_value| data_value.value.as_ref()) {
+        Some(Variant::Double(value)) => *value,
         other => panic!("{node_id} is not a Double: {other:?}"),
     }
 }

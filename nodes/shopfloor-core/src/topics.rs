@@ -18,7 +18,7 @@ impl TopicLayout {
     pub fn new(root: &str) -> Option<Self> {
         let root = root.trim_matches('/');
         let ok = !root.is_empty()
-            && root.split('/').all(|level| is_plain_level(level));
+            && root.split('/').all(is_plain_level);
         ok.then(|| Self { root: root.to_owned() })
     }
 

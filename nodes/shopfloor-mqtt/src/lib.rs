@@ -6,6 +6,11 @@
 //! away, re-subscribes after every connect (a restarted broker may have lost
 //! the session), and hands incoming publishes and delivery acknowledgements to
 //! the node through a channel. The node never touches the socket.
+//!
+//! [`NodeEvent`] and [`forward_dora_events`] put dora's events on the same
+//! channel, so a node's loop waits on one thing.
+
+mod events;
 
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
@@ -14,6 +19,7 @@ use std::time::Duration;
 use rumqttc::{Client, ConnectReturnCode, Event, Incoming, MqttOptions, Outgoing, QoS};
 use shopfloor_core::config::MqttConfig;
 
+pub use events::{forward_dora_events, NodeEvent};
 pub use rumqttc;
 
 /// What the connection thread reports to the node.

@@ -38,8 +38,8 @@ fn main() -> anyhow::Result<()> {
     let load_ms = load_started.elapsed().as_secs_f64() * 1e3;
 
     let facts = vec![
-        "spindle temperature: 72.4 °C (quality good, 0.3 s old)".to_owned(),
-        "spindle temperature limit: 80 °C (quality good, 0.3 s old)".to_owned(),
+        "spindle temperature: 72.4 °C".to_owned(),
+        "spindle temperature limit: 80 °C".to_owned(),
     ];
     let system = system_prompt(&facts);
     let questions = ["What is the spindle temperature?", "How hot is the spindle right now?"];

@@ -6,7 +6,7 @@ use std::time::Instant;
 use shopfloor_core::schema::{Answer, AnswerError, Question};
 
 use crate::engine::{ChatTurn, Engine};
-use crate::grounding::{fact_sentence, facts, is_grounded, system_prompt};
+use crate::grounding::{fact_sentence, facts, is_grounded, prompt_facts, system_prompt};
 use crate::plant_state::PlantState;
 
 /// Settings that shape answers.
@@ -14,8 +14,6 @@ use crate::plant_state::PlantState;
 pub struct AnswerSettings {
     /// Most generated tokens.
     pub max_tokens: u32,
-    /// Age after which a reading is called stale.
-    pub stale_after_ms: i64,
 }
 
 /// Answers `question` from `state` with `engine`.
@@ -44,8 +42,8 @@ pub fn answer(
     }
 
     let relevant = state.relevant(&question.text);
-    let fact_lines = facts(&relevant, now_ms, settings.stale_after_ms);
-    answer.facts_used = fact_lines.clone();
+    answer.facts_used = facts(&relevant, now_ms);
+    let fact_lines = prompt_facts(&relevant);
     let system = system_prompt(&fact_lines);
     let turns = [
         ChatTurn { role: "system", content: &system },
@@ -73,12 +71,12 @@ pub fn answer(
                 answer.model = Some(engine.model_name.clone());
             } else {
                 tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the fact");
-                answer.text = fact_sentence(primary, now_ms, settings.stale_after_ms);
+                answer.text = fact_sentence(primary, now_ms);
             }
         }
         Err(error) => {
             tracing::error!(id = %question.id, %error, "generation failed");
-            answer.text = format!("The model failed ({error}); {}", fact_sentence(relevant[0], now_ms, settings.stale_after_ms));
+            answer.text = format!("The model failed ({error}); {}", fact_sentence(relevant[0], now_ms));
             answer.error = Some(AnswerError::GenerationFailed);
         }
     }

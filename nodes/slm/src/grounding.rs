@@ -7,7 +7,7 @@
 
 use shopfloor_core::schema::Reading;
 
-use crate::plant_state::{fact_line, value_text};
+use crate::plant_state::{fact_line, prompt_fact, value_text};
 
 /// Instructions that never change; they come first so that their tokens stay
 /// in the KV cache between questions.
@@ -26,16 +26,22 @@ pub fn system_prompt(facts: &[String]) -> String {
     text
 }
 
-/// Fact lines for `readings`.
-pub fn facts(readings: &[&Reading], now_ms: i64, stale_after_ms: i64) -> Vec<String> {
-    readings.iter().map(|r| fact_line(r, now_ms, stale_after_ms)).collect()
+/// Fact lines for an answer's `facts_used` (value, quality, time since change).
+pub fn facts(readings: &[&Reading], now_ms: i64) -> Vec<String> {
+    readings.iter().map(|r| fact_line(r, now_ms)).collect()
+}
+
+/// Fact lines for the prompt (value and unit; quality only when doubtful).
+pub fn prompt_facts(readings: &[&Reading]) -> Vec<String> {
+    readings.iter().map(|r| prompt_fact(r)).collect()
 }
 
 /// Whether `text` states the value of `primary` and every number in it
 /// appears somewhere in `facts`.
 pub fn is_grounded(text: &str, primary: &Reading, facts: &[String]) -> bool {
-    let value = value_text(primary);
-    if !contains_value(text, &value) {
+    // Case does not matter for words: "running" states RUNNING.
+    let value = value_text(primary).to_lowercase();
+    if !contains_value(&text.to_lowercase(), &value) {
         return false;
     }
     numbers_in(text)
@@ -44,8 +50,8 @@ pub fn is_grounded(text: &str, primary: &Reading, facts: &[String]) -> bool {
 }
 
 /// A sentence made from the fact alone, used when the model's is not grounded.
-pub fn fact_sentence(primary: &Reading, now_ms: i64, stale_after_ms: i64) -> String {
-    let line = fact_line(primary, now_ms, stale_after_ms);
+pub fn fact_sentence(primary: &Reading, now_ms: i64) -> String {
+    let line = fact_line(primary, now_ms);
     match line.split_once(": ") {
         Some((name, rest)) => {
             let mut name = name.to_owned();
@@ -105,7 +111,7 @@ mod tests {
     }
 
     fn sheet() -> Vec<String> {
-        facts(&[&temperature()], 1400, 10_000)
+        facts(&[&temperature()], 1400)
     }
 
     #[test]
@@ -121,6 +127,19 @@ mod tests {
     }
 
     #[test]
+    fn a_text_value_may_be_stated_in_any_case() {
+        let state = Reading {
+            tag: "machine_state".into(),
+            value: ReadingValue::Text("RUNNING".into()),
+            unit: None,
+            ..temperature()
+        };
+        let sheet = facts(&[&state], 1400);
+        assert!(is_grounded("Yes, the machine is running.", &state, &sheet));
+        assert!(!is_grounded("The machine is idle.", &state, &sheet));
+    }
+
+    #[test]
     fn an_invented_number_makes_a_sentence_ungrounded() {
         assert!(!is_grounded("It is 72.4 °C, limit 95 °C.", &temperature(), &sheet()));
     }
@@ -128,15 +147,15 @@ mod tests {
     #[test]
     fn the_fact_sentence_states_value_and_unit() {
         assert_eq!(
-            fact_sentence(&temperature(), 1400, 10_000),
-            "Spindle temperature is 72.4 °C (quality good, 0.4 s old)."
+            fact_sentence(&temperature(), 1400),
+            "Spindle temperature is 72.4 °C (quality good, changed 0.4 s ago)."
         );
     }
 
     #[test]
     fn the_system_prompt_starts_with_the_fixed_instructions() {
-        let prompt = system_prompt(&sheet());
+        let prompt = system_prompt(&prompt_facts(&[&temperature()]));
         assert!(prompt.starts_with(SYSTEM_INSTRUCTIONS));
-        assert!(prompt.ends_with("- spindle temperature: 72.4 °C (quality good, 0.4 s old)"));
+        assert!(prompt.ends_with("- spindle temperature: 72.4 °C"));
     }
 }

@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
     let mut engine = Engine::load(&config.model_path, &profile)?;
     tracing::info!(model = %engine.model_name, profile = %profile.name, "model loaded");
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
-    let settings = AnswerSettings { max_tokens: config.max_tokens, stale_after_ms: config.stale_after_ms };
+    let settings = AnswerSettings { max_tokens: config.max_tokens };
     let counts = slm::node::run(&mut engine, settings, node, events)?;
     tracing::info!(answered = counts.answered, rejected_inputs = counts.rejected_inputs, "slm stopped");
     Ok(())

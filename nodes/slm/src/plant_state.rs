@@ -100,9 +100,26 @@ fn match_score(tag: &str, words: &[String]) -> usize {
         .count()
 }
 
-/// A reading as one line of the fact sheet, e.g.
-/// `spindle temperature: 72.4 °C (quality good, 0.4 s old)`.
-pub fn fact_line(reading: &Reading, now_ms: i64, stale_after_ms: i64) -> String {
+/// A reading as the model sees it: `spindle temperature: 72.4 °C`, with the
+/// quality only when it is not good. Kept short because every prompt token
+/// after the cached instructions costs time on a small CPU.
+pub fn prompt_fact(reading: &Reading) -> String {
+    let name = reading.tag.replace(['_', '.'], " ");
+    let unit = reading.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+    let quality = match reading.quality {
+        Quality::Good => "",
+        Quality::Uncertain => " (quality UNCERTAIN)",
+        Quality::Bad => " (quality BAD)",
+    };
+    format!("{name}: {}{unit}{quality}", reading.value)
+}
+
+/// A reading as one line of an answer's `facts_used`, e.g.
+/// `spindle temperature: 72.4 °C (quality good, changed 0.4 s ago)`.
+///
+/// Sources report changes only (an OPC UA subscription sends a constant
+/// value once), so the age is time since the last change, not staleness.
+pub fn fact_line(reading: &Reading, now_ms: i64) -> String {
     let name = reading.tag.replace(['_', '.'], " ");
     let value = &reading.value;
     let unit = reading.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
@@ -112,8 +129,7 @@ pub fn fact_line(reading: &Reading, now_ms: i64, stale_after_ms: i64) -> String 
         Quality::Uncertain => "UNCERTAIN",
         Quality::Bad => "BAD",
     };
-    let freshness = if age_ms > stale_after_ms { "STALE, " } else { "" };
-    format!("{name}: {value}{unit} ({freshness}quality {quality}, {} old)", format_age(age_ms))
+    format!("{name}: {value}{unit} (quality {quality}, changed {} ago)", format_age(age_ms))
 }
 
 /// The value as text, exactly as it appears in the fact sheet.
@@ -187,10 +203,18 @@ mod tests {
     }
 
     #[test]
-    fn a_fact_line_shows_value_unit_quality_and_age() {
+    fn a_prompt_fact_is_short_and_flags_only_doubtful_quality() {
+        let mut r = reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"), 1000);
+        assert_eq!(prompt_fact(&r), "spindle temperature: 72.4 °C");
+        r.quality = Quality::Bad;
+        assert_eq!(prompt_fact(&r), "spindle temperature: 72.4 °C (quality BAD)");
+    }
+
+    #[test]
+    fn a_fact_line_shows_value_unit_quality_and_time_since_change() {
         let r = reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"), 1000);
-        assert_eq!(fact_line(&r, 1400, 10_000), "spindle temperature: 72.4 °C (quality good, 0.4 s old)");
-        assert!(fact_line(&r, 100_000, 10_000).contains("STALE"));
+        assert_eq!(fact_line(&r, 1400), "spindle temperature: 72.4 °C (quality good, changed 0.4 s ago)");
+        assert!(fact_line(&r, 181_000).contains("changed 3 min ago"));
     }
 
 }

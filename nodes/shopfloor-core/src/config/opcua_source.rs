@@ -90,7 +90,8 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
 /// A cheap syntax check; the OPC UA client does the full parse.
 fn looks_like_node_id(text: &str) -> bool {
     let identifier = match text.split_once(';') {
-        Some((ns, rest)) if ns.starts_with("ns=") || ns.starts_with("nsu=") => rest,
+        // Namespace URIs (`nsu=`) are not resolved yet; only indices.
+        Some((ns, rest)) if ns.starts_with("ns=") => rest,
         Some(_) => return false,
         None => text,
     };

@@ -13,8 +13,6 @@ pub struct SlmConfig {
     pub profile_path: PathBuf,
     /// Most tokens generated per answer (`SLM_MAX_TOKENS`, 1..=512, default 48).
     pub max_tokens: u32,
-    /// A reading older than this is reported as stale (`SLM_STALE_AFTER_MS`, default 10000).
-    pub stale_after_ms: i64,
 }
 
 impl SlmConfig {
@@ -26,13 +24,11 @@ impl SlmConfig {
         let max_tokens = env.parsed_or("SLM_MAX_TOKENS", 48u32, "a count in 1..=512", |n| {
             (1..=512).contains(n)
         });
-        let stale_after_ms = env.parsed_or("SLM_STALE_AFTER_MS", 10_000i64, "milliseconds > 0", |n| *n > 0);
         env.finish(&["SLM_"])?;
         Ok(Self {
             model_path,
             profile_path,
             max_tokens,
-            stale_after_ms,
         })
     }
 }
@@ -84,6 +80,6 @@ mod tests {
             ("SLM_PROFILE".into(), here.into()),
         ]);
         let cfg = SlmConfig::from_env(&vars).unwrap();
-        assert_eq!((cfg.max_tokens, cfg.stale_after_ms), (48, 10_000));
+        assert_eq!(cfg.max_tokens, 48);
     }
 }
