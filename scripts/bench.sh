@@ -16,10 +16,9 @@ out=$(mktemp)
     echo
     echo "Command: \`scripts/bench.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo
-    # The release profile, so the bench reuses the build instead of making a second one.
-    cargo bench --locked --profile release -p slm --bench generation 2>/dev/null
+    target/release/bench-generation 2>/dev/null
     echo
-    cargo run --release --locked -q -p shopfloor-dataflow-tests --bin bench-plant-assistant
+    target/release/bench-plant-assistant
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"

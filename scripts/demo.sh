@@ -57,7 +57,7 @@ done
 
 echo
 echo "Answer (JSON from $TOPIC_ROOT/assistant/answer/demo):"
-echo "$answer" | python3 -m json.tool
+echo "$answer" | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin), indent=2, ensure_ascii=False))"
 echo
 if $once; then exit 0; fi
 cat <<HELP

@@ -2,9 +2,11 @@
 //! cache, and tokens per second of this crate's decode loop against the time
 //! llama.cpp itself spends in `llama_decode` for the same tokens.
 //!
-//! `cargo bench -p slm --bench generation` (prints a markdown section;
-//! `scripts/bench.sh` appends it to docs/benchmarks.md). Uses the model and
-//! profile of the demo dataflow unless `SLM_MODEL_PATH` / `SLM_PROFILE` are set.
+//! `target/release/bench-generation` after `cargo build --release` (prints a
+//! markdown section; `scripts/bench.sh` appends it to docs/benchmarks.md).
+//! Uses the model and profile of the demo dataflow unless `SLM_MODEL_PATH` /
+//! `SLM_PROFILE` are set. A binary rather than a cargo bench target so that it
+//! shares the release build instead of compiling the tree a second time.
 
 use std::path::PathBuf;
 use std::time::Instant;
