@@ -7,7 +7,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 ensure_build_tools
-ensure_system_packages mosquitto mosquitto-clients
+# procps: `ps` and `kill`, which the test harness uses to stop and check process groups.
+ensure_system_packages mosquitto mosquitto-clients procps
 ensure_dora_cli
 ensure_model
 if ! cargo nextest --version >/dev/null 2>&1; then
