@@ -65,9 +65,11 @@ impl ProcessGroup {
     /// Processes left in the group (the leader excluded once it exited).
     pub fn remaining_members(&self) -> Vec<u32> {
         let group = self.pid().to_string();
-        let Ok(output) = Command::new("ps").args(["-o", "pid=,pgid=,stat=", "-A"]).output() else {
-            return Vec::new();
-        };
+        // Without `ps` this check could not fail, so its absence is an error.
+        let output = Command::new("ps")
+            .args(["-o", "pid=,pgid=,stat=", "-A"])
+            .output()
+            .unwrap_or_else(|e| panic!("`ps` (Debian package procps) is needed to look for stray processes: {e}"));
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| {
