@@ -2,8 +2,9 @@
 //!
 //! ```json
 //! {"id":"q-1","answer":"The spindle temperature is 72.4 °C.","operator":"alice",
-//!  "confidence":0.81,"model":"SmolLM2-135M-Instruct.Q4_1","facts":["spindle_temperature: 72.4 °C (good, 0.3 s old)"],
-//!  "ttft_ms":42,"latency_ms":310,"error":null}
+//!  "confidence":0.81,"low_confidence":false,"model":"SmolLM2-135M-Instruct.Q4_1",
+//!  "facts":["spindle temperature: 72.4 °C, 7.6 °C below high limit 80 °C, stable (quality good, changed 0.3 s ago)"],
+//!  "tools":[],"prompt_tokens":112,"completion_tokens":11,"ttft_ms":42,"latency_ms":310,"error":null}
 //! ```
 
 use shopfloor_core::schema::{Answer, AnswerError};
@@ -24,8 +25,12 @@ pub fn answer_json(answer: &Answer) -> Vec<u8> {
         "answer": answer.text,
         "operator": answer.operator,
         "confidence": answer.confidence,
+        "low_confidence": answer.low_confidence,
         "model": answer.model,
         "facts": answer.facts_used,
+        "tools": answer.tools_used,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
         "ttft_ms": answer.ttft_ms,
         "latency_ms": answer.latency_ms,
         "error": answer.error.map(AnswerError::as_str),

@@ -89,6 +89,8 @@ mod tests {
             quality: Quality::Good,
             source_ts_ms: None,
             received_ts_ms: 0,
+            low_limit: None,
+            high_limit: None,
         }
     }
 

@@ -55,6 +55,10 @@ pub fn to_reading(
         quality: quality(status),
         source_ts_ms: data_value.source_timestamp.as_ref().and_then(epoch_ms),
         received_ts_ms,
+        // Limits read from the server (EURange) are issue 3's work; until then
+        // a limit is published as its own tag (`<tag>_high_limit`).
+        low_limit: None,
+        high_limit: None,
     })
 }
 

@@ -12,6 +12,8 @@
 //! gpu_layers = 0
 //! context_size = 2048
 //! batch_size = 512
+//! flash_attention = "auto" # auto | on | off
+//! kv_cache_type = "f16"    # f16 | q8_0 | q4_0 (quantized needs flash attention)
 //!
 //! [memory]
 //! budget_mb = 2048         # all the gateway may use for models
@@ -70,6 +72,52 @@ pub enum Backend {
     Metal,
 }
 
+/// Whether llama.cpp uses flash attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashAttention {
+    /// llama.cpp decides per backend.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+/// How keys and values are stored in the KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KvCacheType {
+    /// 16-bit floats: exact, 2 bytes per value.
+    #[default]
+    F16,
+    /// 8-bit blocks: ~1.06 bytes per value, near-lossless.
+    Q8_0,
+    /// 4-bit blocks: ~0.56 bytes per value.
+    Q4_0,
+}
+
+impl KvCacheType {
+    /// Bytes per stored value (block formats: 32 values plus a 2-byte scale).
+    pub fn bytes_per_value(self) -> f64 {
+        match self {
+            KvCacheType::F16 => 2.0,
+            KvCacheType::Q8_0 => 34.0 / 32.0,
+            KvCacheType::Q4_0 => 18.0 / 32.0,
+        }
+    }
+
+    /// The name used in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvCacheType::F16 => "f16",
+            KvCacheType::Q8_0 => "q8_0",
+            KvCacheType::Q4_0 => "q4_0",
+        }
+    }
+}
+
 /// Inference engine settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +135,12 @@ pub struct EngineProfile {
     pub context_size: u32,
     /// Largest prompt batch in tokens.
     pub batch_size: u32,
+    /// Flash attention policy.
+    #[serde(default)]
+    pub flash_attention: FlashAttention,
+    /// KV cache storage type.
+    #[serde(default)]
+    pub kv_cache_type: KvCacheType,
 }
 
 /// Memory budget.
@@ -115,20 +169,76 @@ pub struct HardwareProfile {
     pub memory: MemoryProfile,
 }
 
-/// The result of checking a model against a profile's memory budget.
+/// What loading a model takes, part by part, against the profile's budget
+/// and the memory the machine has free.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryPlan {
-    /// OS + engine reserve + weights + KV cache, in bytes.
-    pub needed_bytes: u64,
-    /// The profile's budget, in bytes.
+    /// Model weights (the GGUF file's size), bytes.
+    pub model_bytes: u64,
+    /// KV cache for the configured context, bytes.
+    pub kv_cache_bytes: u64,
+    /// llama.cpp's compute buffer (estimate), bytes.
+    pub compute_bytes: u64,
+    /// The profile's engine reserve, bytes.
+    pub engine_reserve_bytes: u64,
+    /// The profile's OS reserve, bytes.
+    pub os_reserve_bytes: u64,
+    /// The profile's budget, bytes.
     pub budget_bytes: u64,
+    /// `MemAvailable` of the machine when checked, bytes (None where unknown).
+    pub available_bytes: Option<u64>,
 }
 
 impl MemoryPlan {
-    /// Whether the plan fits the budget.
-    pub fn fits(&self) -> bool {
-        self.needed_bytes <= self.budget_bytes
+    /// All the parts, OS reserve included: what the budget must cover.
+    pub fn needed_bytes(&self) -> u64 {
+        self.process_bytes() + self.os_reserve_bytes
     }
+
+    /// What this process will take: weights, KV cache, compute buffer, engine reserve.
+    pub fn process_bytes(&self) -> u64 {
+        self.model_bytes + self.kv_cache_bytes + self.compute_bytes + self.engine_reserve_bytes
+    }
+
+    /// Whether the plan fits both the budget and the free memory.
+    pub fn fits(&self) -> bool {
+        self.needed_bytes() <= self.budget_bytes
+            && self.available_bytes.is_none_or(|free| self.process_bytes() <= free)
+    }
+
+    /// The arithmetic, for logs and refusals, e.g. `model 92 MiB + KV cache
+    /// 45 MiB + compute buffer 114 MiB + engine reserve 128 MiB + OS reserve
+    /// 512 MiB = 891 MiB of budget 2048 MiB; this process 379 MiB of 3120 MiB
+    /// available`.
+    pub fn arithmetic(&self) -> String {
+        let mib = |b: u64| b.div_ceil(MIB);
+        let available = match self.available_bytes {
+            Some(free) => format!("; this process {} MiB of {} MiB available", mib(self.process_bytes()), free / MIB),
+            None => String::new(),
+        };
+        format!(
+            "model {} MiB + KV cache {} MiB + compute buffer {} MiB + engine reserve {} MiB + OS reserve {} MiB = {} MiB of budget {} MiB{available}",
+            mib(self.model_bytes),
+            mib(self.kv_cache_bytes),
+            mib(self.compute_bytes),
+            mib(self.engine_reserve_bytes),
+            mib(self.os_reserve_bytes),
+            mib(self.needed_bytes()),
+            self.budget_bytes / MIB,
+        )
+    }
+}
+
+/// `MemAvailable` from `/proc/meminfo` (Linux), in bytes.
+pub fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_available(&text)
+}
+
+fn parse_mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -172,18 +282,37 @@ impl HardwareProfile {
         if engine.backend == Backend::Cpu && engine.gpu_layers != 0 {
             return Err(invalid("engine.gpu_layers", engine.gpu_layers.into(), "0 with backend = \"cpu\""));
         }
+        if engine.kv_cache_type != KvCacheType::F16 && engine.flash_attention == FlashAttention::Off {
+            return Err(ProfileError::Invalid {
+                path: path.to_owned(),
+                field: "engine.kv_cache_type",
+                value: engine.kv_cache_type.as_str().to_owned(),
+                requirement: "f16 when flash_attention = \"off\" (llama.cpp needs flash attention for a quantized cache)",
+            });
+        }
         if profile.memory.budget_mb == 0 {
             return Err(invalid("memory.budget_mb", 0, "> 0"));
         }
         Ok(profile)
     }
 
-    /// OS + engine + weights + KV cache against the budget.
-    pub fn memory_plan(&self, model_bytes: u64, kv_cache_bytes: u64) -> MemoryPlan {
-        let reserve = (self.memory.os_reserve_mb + self.memory.engine_reserve_mb) * MIB;
+    /// The memory plan for a model of `model_bytes` whose KV cache and
+    /// compute buffer take `kv_cache_bytes` and `compute_bytes`.
+    pub fn memory_plan(
+        &self,
+        model_bytes: u64,
+        kv_cache_bytes: u64,
+        compute_bytes: u64,
+        available_bytes: Option<u64>,
+    ) -> MemoryPlan {
         MemoryPlan {
-            needed_bytes: reserve + model_bytes + kv_cache_bytes,
+            model_bytes,
+            kv_cache_bytes,
+            compute_bytes,
+            engine_reserve_bytes: self.memory.engine_reserve_mb * MIB,
+            os_reserve_bytes: self.memory.os_reserve_mb * MIB,
             budget_bytes: self.memory.budget_mb * MIB,
+            available_bytes,
         }
     }
 }
@@ -234,11 +363,46 @@ engine_reserve_mb = 128
     }
 
     #[test]
-    fn the_memory_plan_adds_reserves_weights_and_kv_cache() {
+    fn the_memory_plan_adds_reserves_weights_kv_cache_and_compute() {
         let p = HardwareProfile::parse("t.toml", GOOD).unwrap();
-        let plan = p.memory_plan(300 * MIB, 84 * MIB);
-        assert_eq!(plan.needed_bytes, (512 + 128 + 300 + 84) * MIB);
+        let plan = p.memory_plan(300 * MIB, 40 * MIB, 44 * MIB, None);
+        assert_eq!(plan.needed_bytes(), (512 + 128 + 300 + 40 + 44) * MIB);
         assert!(plan.fits());
-        assert!(!p.memory_plan(400 * MIB, 0).fits());
+        assert!(!p.memory_plan(400 * MIB, 0, 0, None).fits());
+    }
+
+    #[test]
+    fn a_plan_within_budget_but_beyond_free_memory_does_not_fit() {
+        let p = HardwareProfile::parse("t.toml", GOOD).unwrap();
+        let plan = p.memory_plan(100 * MIB, 0, 0, Some(200 * MIB));
+        assert_eq!(plan.process_bytes(), 228 * MIB);
+        assert!(!plan.fits());
+        assert!(p.memory_plan(100 * MIB, 0, 0, Some(300 * MIB)).fits());
+    }
+
+    #[test]
+    fn the_arithmetic_shows_every_part() {
+        let p = HardwareProfile::parse("t.toml", GOOD).unwrap();
+        let text = p.memory_plan(300 * MIB, 40 * MIB, 44 * MIB, Some(4096 * MIB)).arithmetic();
+        assert_eq!(
+            text,
+            "model 300 MiB + KV cache 40 MiB + compute buffer 44 MiB + engine reserve 128 MiB + OS reserve 512 MiB = 1024 MiB of budget 1024 MiB; this process 512 MiB of 4096 MiB available"
+        );
+    }
+
+    #[test]
+    fn mem_available_is_read_from_meminfo() {
+        let meminfo = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2048 kB\n";
+        assert_eq!(parse_mem_available(meminfo), Some(2048 * 1024));
+        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn a_quantized_kv_cache_without_flash_attention_is_rejected() {
+        let text = GOOD.replace("batch_size = 512\n", "batch_size = 512\nkv_cache_type = \"q8_0\"\nflash_attention = \"off\"\n");
+        let err = HardwareProfile::parse("t.toml", &text).unwrap_err();
+        assert!(err.to_string().contains("engine.kv_cache_type"), "{err}");
+        let ok = GOOD.replace("batch_size = 512\n", "batch_size = 512\nkv_cache_type = \"q8_0\"\n");
+        assert_eq!(HardwareProfile::parse("t.toml", &ok).unwrap().engine.kv_cache_type, KvCacheType::Q8_0);
     }
 }

@@ -1,19 +1,58 @@
-//! One question to one answer: pick the facts, ask the model, check its
-//! sentence against the facts.
+//! One question to one answer: check the question, find what it is about,
+//! optionally let the model call a read-only tool, ask the model to word the
+//! computed facts, and check its sentence against them.
 
 use std::time::Instant;
 
+use shopfloor_core::config::ToolMode;
 use shopfloor_core::schema::{Answer, AnswerError, Question};
 
-use crate::engine::{ChatTurn, Engine};
-use crate::grounding::{fact_sentence, facts, is_grounded, prompt_facts, system_prompt};
+use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};
+use crate::facts::{Freshness, TagFact};
+use crate::grounding::{is_grounded, system_prompt};
 use crate::plant_state::PlantState;
+use crate::question_check;
+use crate::relevance::{intent, Focus};
+use crate::tools::{self, ToolCall};
 
 /// Settings that shape answers.
 #[derive(Debug, Clone, Copy)]
 pub struct AnswerSettings {
     /// Most generated tokens.
     pub max_tokens: u32,
+    /// Longest accepted question, in characters.
+    pub max_question_chars: usize,
+    /// Below this confidence an answer is marked `low_confidence`.
+    pub confidence_threshold: f32,
+    /// When the model may call tools.
+    pub tools: ToolMode,
+    /// Up to this many tags the whole fact sheet goes into the prompt.
+    pub fact_sheet_max_tags: usize,
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        Self {
+            max_tokens: 48,
+            max_question_chars: 500,
+            confidence_threshold: 0.5,
+            tools: ToolMode::Auto,
+            fact_sheet_max_tags: 24,
+        }
+    }
+}
+
+/// Most tokens of a tool call (the longest call with a long tag name fits).
+const TOOL_CALL_MAX_TOKENS: u32 = 40;
+
+/// The facts an answer is built from.
+struct Grounding {
+    /// Lines of the prompt's fact sheet.
+    sheet: Vec<String>,
+    /// The facts the question is about (for `facts_used` and fallbacks).
+    focused: Vec<TagFact>,
+    /// The fact the answer must state, if one.
+    primary: Option<TagFact>,
 }
 
 /// Answers `question` from `state` with `engine`.
@@ -27,35 +66,83 @@ pub fn answer(
     let started = Instant::now();
     let queued_ms = (now_ms - question.received_ts_ms).max(0);
     let mut answer = Answer::to_question(question, String::new());
+    let finish = |mut answer: Answer| {
+        answer.latency_ms = queued_ms + started.elapsed().as_millis() as i64;
+        answer
+    };
 
     if question.deadline_ms.is_some_and(|deadline| now_ms > deadline) {
         answer.text = "The question expired before it could be answered.".into();
         answer.error = Some(AnswerError::DeadlineExceeded);
-        answer.latency_ms = queued_ms;
-        return answer;
+        return finish(answer);
+    }
+    if let Err(problem) = question_check::check(&question.text, settings.max_question_chars) {
+        answer.text = problem.to_string();
+        answer.error = Some(AnswerError::InvalidQuestion);
+        return finish(answer);
     }
     if state.is_empty() {
         answer.text = "No plant data has arrived yet, so I cannot answer from live values.".into();
         answer.error = Some(AnswerError::NoPlantData);
-        answer.latency_ms = queued_ms;
-        return answer;
+        return finish(answer);
     }
 
-    let relevant = state.relevant(&question.text);
-    answer.facts_used = facts(&relevant, now_ms);
-    let fact_lines = prompt_facts(&relevant);
-    let system = system_prompt(&fact_lines);
-    let turns = [
-        ChatTurn { role: "system", content: &system },
-        ChatTurn { role: "user", content: &question.text },
-    ];
+    let intent = intent(&question.text, state);
+    if let Focus::Unknown(words) = &intent.focus {
+        let known: Vec<String> = state.tags().iter().map(|t| t.replace(['_', '.'], " ")).collect();
+        answer.text = format!(
+            "I have no data on {} here; I know: {}.",
+            words.join(" "),
+            known.join(", ")
+        );
+        return finish(answer);
+    }
+
+    let tags = state.tags();
+    let use_tools = match settings.tools {
+        ToolMode::Off => false,
+        ToolMode::Always => true,
+        ToolMode::Auto => intent.focus == Focus::General && tags.len() > settings.fact_sheet_max_tags,
+    };
+    let mut prompt_tokens = 0usize;
+    let mut completion_tokens = 0usize;
+    let mut ttft_ms = None;
+    let grounding = match use_tools.then(|| call_tool(engine, state, question, &tags, now_ms)) {
+        Some(Ok((call, result, generation))) => {
+            prompt_tokens += generation.prompt_tokens;
+            completion_tokens += generation.tokens;
+            ttft_ms = Some(generation.ttft_ms);
+            answer.tools_used.push(call.to_string());
+            Grounding { sheet: result.lines, focused: result.facts, primary: result.primary }
+        }
+        Some(Err(error)) => {
+            tracing::warn!(id = %question.id, %error, "tool step failed; answering from the fact sheet");
+            fact_sheet(state, &intent.focus, settings, now_ms)
+        }
+        None => fact_sheet(state, &intent.focus, settings, now_ms),
+    };
+    answer.facts_used = grounding.focused.iter().map(TagFact::fact_line).collect();
+
+    // Values that must not be presented as current, and "no alarms", are said
+    // by the facts themselves; the model adds nothing there.
+    if let Some(deterministic) = deterministic_text(&grounding, &intent.focus, state) {
+        answer.text = deterministic;
+        return finish(answer);
+    }
+
+    let system = system_prompt(&grounding.sheet);
+    let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
     let generation = engine
         .chat_prompt(&turns)
-        .and_then(|prompt| engine.generate(&prompt, settings.max_tokens));
-
+        .and_then(|prompt| engine.generate_with(&prompt, GenerateOptions::line(settings.max_tokens)));
     match generation {
         Ok(generation) => {
-            answer.ttft_ms = Some(queued_ms + generation.ttft_ms.round() as i64);
+            prompt_tokens += generation.prompt_tokens;
+            completion_tokens += generation.tokens;
+            let first = *ttft_ms.get_or_insert(generation.ttft_ms);
+            answer.ttft_ms = Some(queued_ms + first.round() as i64);
+            answer.prompt_tokens = Some(prompt_tokens as i64);
+            answer.completion_tokens = Some(completion_tokens as i64);
             tracing::debug!(
                 prompt_tokens = generation.prompt_tokens,
                 evaluated = generation.prompt_tokens_evaluated,
@@ -64,22 +151,100 @@ pub fn answer(
                 total_ms = generation.total_ms,
                 "generated"
             );
-            let primary = relevant[0];
-            if is_grounded(&generation.text, primary, &fact_lines) {
+            if is_grounded(&generation.text, grounding.primary.as_ref(), &grounding.sheet, intent.asks_limit) {
                 answer.text = generation.text;
                 answer.confidence = Some(generation.confidence);
+                answer.low_confidence = generation.confidence < settings.confidence_threshold;
                 answer.model = Some(engine.model_name.clone());
             } else {
-                tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the fact");
-                answer.text = fact_sentence(primary, now_ms);
+                tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
+                answer.text = fallback_text(&grounding);
             }
         }
         Err(error) => {
             tracing::error!(id = %question.id, %error, "generation failed");
-            answer.text = format!("The model failed ({error}); {}", fact_sentence(relevant[0], now_ms));
+            answer.text = format!("The model failed ({error}); {}", fallback_text(&grounding));
             answer.error = Some(AnswerError::GenerationFailed);
         }
     }
-    answer.latency_ms = queued_ms + started.elapsed().as_millis() as i64;
-    answer
+    finish(answer)
+}
+
+/// Brings the KV cache up to date with the current fact sheet while no
+/// question waits, so that the next question only evaluates its own tokens.
+/// Only when the whole sheet is the prompt (else each question has its own).
+pub fn warm_cache(engine: &mut Engine, state: &PlantState, settings: AnswerSettings, now_ms: i64) {
+    if state.is_empty() {
+        return;
+    }
+    let grounding = fact_sheet(state, &Focus::General, settings, now_ms);
+    if state.tags().len() > settings.fact_sheet_max_tags {
+        return;
+    }
+    let system = system_prompt(&grounding.sheet);
+    let result = engine
+        .chat_prompt(&[ChatTurn { role: "system", content: &system }])
+        .and_then(|prompt| engine.prefill(&prompt));
+    match result {
+        Ok(evaluated) if evaluated > 0 => tracing::trace!(evaluated, "fact sheet cached"),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not cache the fact sheet"),
+    }
+}
+
+/// The facts for the prompt without a tool: the whole sheet while the plant
+/// is small (its prefix stays cached across questions), else the focused tags.
+fn fact_sheet(state: &PlantState, focus: &Focus, settings: AnswerSettings, now_ms: i64) -> Grounding {
+    let all = state.facts(now_ms);
+    let focused: Vec<TagFact> = match focus {
+        Focus::Tags(tags) => tags.iter().filter_map(|t| state.fact(t, now_ms)).collect(),
+        Focus::Alarms => all.iter().filter(|f| f.alarm).cloned().collect(),
+        Focus::General | Focus::Unknown(_) => all.iter().take(settings.fact_sheet_max_tags).cloned().collect(),
+    };
+    let sheet_facts = if all.len() <= settings.fact_sheet_max_tags { &all } else { &focused };
+    let primary = match focus {
+        Focus::Tags(_) | Focus::Alarms => focused.first().cloned(),
+        Focus::General | Focus::Unknown(_) => None,
+    };
+    Grounding { sheet: sheet_facts.iter().map(TagFact::prompt_line).collect(), focused, primary }
+}
+
+/// The tool step: a grammar-constrained call, then its result.
+fn call_tool(
+    engine: &mut Engine,
+    state: &PlantState,
+    question: &Question,
+    tags: &[&str],
+    now_ms: i64,
+) -> Result<(ToolCall, tools::ToolResult, Generation), EngineError> {
+    let system = tools::tool_prompt(tags);
+    let grammar = tools::grammar(tags);
+    let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
+    let prompt = engine.chat_prompt(&turns)?;
+    let options = GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
+    let generation = engine.generate_with(&prompt, options)?;
+    let call = tools::parse(&generation.text, state).map_err(|e| EngineError::Grammar(e.to_string()))?;
+    tracing::debug!(id = %question.id, %call, fallbacks = generation.grammar_fallbacks, "tool called");
+    let result = tools::execute(&call, state, now_ms);
+    Ok((call, result, generation))
+}
+
+/// Text that needs no model: a stale or bad primary value, or no alarms.
+fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState) -> Option<String> {
+    match &grounding.primary {
+        Some(primary) if matches!(primary.freshness, Freshness::Stale | Freshness::Bad) => Some(primary.sentence()),
+        Some(_) => None,
+        None if *focus == Focus::Alarms || grounding.sheet == ["no active alarms"] => {
+            Some(format!("No active alarms: all {} tags are within their limits.", state.tags().len()))
+        }
+        None => None,
+    }
+}
+
+/// The answer made from the facts alone.
+fn fallback_text(grounding: &Grounding) -> String {
+    match &grounding.primary {
+        Some(primary) => primary.sentence(),
+        None => grounding.focused.iter().take(6).map(TagFact::sentence).collect::<Vec<_>>().join(" "),
+    }
 }

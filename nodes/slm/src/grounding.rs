@@ -1,13 +1,12 @@
 //! Keeping answers to the facts: the prompt's fact sheet, and the check that
-//! a model's sentence states the asked value and invents no number.
+//! a model's sentence states the asked value, invents no number, and (for a
+//! limit question) says the computed side of the limit.
 //!
 //! A 135M model copies numbers well but cannot be trusted to; when its text
-//! fails the check, the answer is composed from the fact itself and carries
-//! no model confidence, so an operator never reads a made-up value.
+//! fails the check, the answer is the fact's own sentence and carries no
+//! model confidence, so an operator never reads a made-up value.
 
-use shopfloor_core::schema::Reading;
-
-use crate::plant_state::{fact_line, prompt_fact, value_text};
+use crate::facts::{LimitSide, LimitStatus, TagFact};
 
 /// Instructions that never change; they come first so that their tokens stay
 /// in the KV cache between questions.
@@ -16,52 +15,51 @@ Answer the operator in one short sentence. Use only the plant facts below and \
 copy numbers and units exactly as written.";
 
 /// The system turn: instructions, then one line per fact.
-pub fn system_prompt(facts: &[String]) -> String {
+pub fn system_prompt(fact_lines: &[String]) -> String {
     let mut text = String::from(SYSTEM_INSTRUCTIONS);
     text.push_str("\n\nPlant facts:");
-    for fact in facts {
+    for fact in fact_lines {
         text.push_str("\n- ");
         text.push_str(fact);
     }
     text
 }
 
-/// Fact lines for an answer's `facts_used` (value, quality, time since change).
-pub fn facts(readings: &[&Reading], now_ms: i64) -> Vec<String> {
-    readings.iter().map(|r| fact_line(r, now_ms)).collect()
-}
-
-/// Fact lines for the prompt (value and unit; quality only when doubtful).
-pub fn prompt_facts(readings: &[&Reading]) -> Vec<String> {
-    readings.iter().map(|r| prompt_fact(r)).collect()
-}
-
-/// Whether `text` states the value of `primary` and every number in it
-/// appears somewhere in `facts`.
-pub fn is_grounded(text: &str, primary: &Reading, facts: &[String]) -> bool {
-    // Case does not matter for words: "running" states RUNNING.
-    let value = value_text(primary).to_lowercase();
-    if !contains_value(&text.to_lowercase(), &value) {
-        return false;
+/// Whether `text` is a faithful answer: it states `primary`'s value (when
+/// there is a primary fact), every number in it appears in `fact_lines`,
+/// and, when the question asks about limits, it names the side of the limit
+/// the value is on and not the other.
+pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String], asks_limit: bool) -> bool {
+    let lower = text.to_lowercase();
+    if let Some(primary) = primary {
+        // Case does not matter for words: "running" states RUNNING.
+        let value = primary.value_text().to_lowercase();
+        if !contains_value(&lower, &value) {
+            return false;
+        }
+        if asks_limit && !states_limit_side(&lower, primary.limit) {
+            return false;
+        }
     }
     numbers_in(text)
         .iter()
-        .all(|n| facts.iter().any(|fact| contains_value(fact, n)))
+        .all(|n| fact_lines.iter().any(|fact| contains_value(fact, n)))
 }
 
-/// A sentence made from the fact alone, used when the model's is not grounded.
-pub fn fact_sentence(primary: &Reading, now_ms: i64) -> String {
-    let line = fact_line(primary, now_ms);
-    match line.split_once(": ") {
-        Some((name, rest)) => {
-            let mut name = name.to_owned();
-            if let Some(first) = name.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            format!("{name} is {rest}.")
-        }
-        None => line,
-    }
+/// Whether a limit answer says the computed side and not the opposite.
+fn states_limit_side(lower: &str, limit: LimitStatus) -> bool {
+    let has_any = |words: &[&str]| {
+        lower
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| words.contains(&w))
+    };
+    let (said, contradicting): (&[&str], &[&str]) = match limit {
+        LimitStatus::NoLimit => return true,
+        LimitStatus::Beyond { side: LimitSide::High, .. } => (&["above", "exceeds", "exceeded", "over", "alarm"], &["below", "within", "under"]),
+        LimitStatus::Beyond { side: LimitSide::Low, .. } => (&["below", "under", "alarm"], &["above", "within", "over"]),
+        LimitStatus::Within { .. } => (&["below", "within", "under", "normal"], &["exceeds", "exceeded", "alarm", "over"]),
+    };
+    has_any(said) && !has_any(contradicting)
 }
 
 /// Whether `value` occurs in `text` as a whole token (so `2.4` is not found in `72.4`).
@@ -73,8 +71,7 @@ fn contains_value(text: &str, value: &str) -> bool {
         let decimal_continues = text[at + value.len()..]
             .strip_prefix('.')
             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
-        !is_part_of_number(before) && !is_part_of_number(after) && !decimal_continues
-            && before != Some('.')
+        !is_part_of_number(before) && !is_part_of_number(after) && !decimal_continues && before != Some('.')
     })
 }
 
@@ -96,66 +93,79 @@ fn numbers_in(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::{Quality, ReadingValue};
+    use crate::facts::{Freshness, Trend};
+    use shopfloor_core::schema::ReadingValue;
 
-    fn temperature() -> Reading {
-        Reading {
-            source: "t".into(),
+    fn temperature(value: f64) -> TagFact {
+        let limit = LimitStatus::of(value, None, Some(80.0));
+        TagFact {
             tag: "spindle_temperature".into(),
-            value: ReadingValue::Number(72.4),
+            value: ReadingValue::Number(value),
             unit: Some("°C".into()),
-            quality: Quality::Good,
-            source_ts_ms: Some(1000),
-            received_ts_ms: 1000,
+            limit,
+            trend: Trend::Stable,
+            freshness: Freshness::Fresh,
+            age_ms: 400,
+            alarm: limit.is_alarm(),
         }
     }
 
-    fn sheet() -> Vec<String> {
-        facts(&[&temperature()], 1400)
+    fn sheet(fact: &TagFact) -> Vec<String> {
+        vec![fact.prompt_line()]
     }
 
     #[test]
     fn a_sentence_with_the_value_is_grounded() {
-        assert!(is_grounded("The spindle temperature is 72.4 °C.", &temperature(), &sheet()));
+        let t = temperature(72.4);
+        assert!(is_grounded("The spindle temperature is 72.4 °C.", Some(&t), &sheet(&t), false));
     }
 
     #[test]
     fn a_sentence_without_the_value_is_not() {
-        assert!(!is_grounded("The spindle is warm.", &temperature(), &sheet()));
-        assert!(!is_grounded("It is 172.4 °C.", &temperature(), &sheet()));
-        assert!(!is_grounded("It is 72.45 °C.", &temperature(), &sheet()));
+        let t = temperature(72.4);
+        assert!(!is_grounded("The spindle is warm.", Some(&t), &sheet(&t), false));
+        assert!(!is_grounded("It is 172.4 °C.", Some(&t), &sheet(&t), false));
+        assert!(!is_grounded("It is 72.45 °C.", Some(&t), &sheet(&t), false));
     }
 
     #[test]
     fn a_text_value_may_be_stated_in_any_case() {
-        let state = Reading {
+        let state = TagFact {
             tag: "machine_state".into(),
             value: ReadingValue::Text("RUNNING".into()),
             unit: None,
-            ..temperature()
+            limit: LimitStatus::NoLimit,
+            trend: Trend::Unknown,
+            ..temperature(1.0)
         };
-        let sheet = facts(&[&state], 1400);
-        assert!(is_grounded("Yes, the machine is running.", &state, &sheet));
-        assert!(!is_grounded("The machine is idle.", &state, &sheet));
+        assert!(is_grounded("Yes, the machine is running.", Some(&state), &sheet(&state), false));
+        assert!(!is_grounded("The machine is idle.", Some(&state), &sheet(&state), false));
     }
 
     #[test]
     fn an_invented_number_makes_a_sentence_ungrounded() {
-        assert!(!is_grounded("It is 72.4 °C, limit 95 °C.", &temperature(), &sheet()));
+        let t = temperature(72.4);
+        assert!(!is_grounded("It is 72.4 °C, limit 95 °C.", Some(&t), &sheet(&t), false));
+        // Computed numbers from the sheet may be copied.
+        assert!(is_grounded("It is 72.4 °C, 7.6 °C below the limit of 80 °C.", Some(&t), &sheet(&t), true));
     }
 
     #[test]
-    fn the_fact_sentence_states_value_and_unit() {
-        assert_eq!(
-            fact_sentence(&temperature(), 1400),
-            "Spindle temperature is 72.4 °C (quality good, changed 0.4 s ago)."
-        );
+    fn a_limit_answer_must_say_the_computed_side() {
+        let hot = temperature(87.0);
+        assert!(is_grounded("Yes, 87 °C is above the 80 °C limit.", Some(&hot), &sheet(&hot), true));
+        assert!(!is_grounded("The spindle temperature is 87 °C.", Some(&hot), &sheet(&hot), true));
+        assert!(!is_grounded("87 °C is below the limit.", Some(&hot), &sheet(&hot), true));
+        let fine = temperature(72.4);
+        assert!(!is_grounded("72.4 °C exceeds the limit.", Some(&fine), &sheet(&fine), true));
+        assert!(is_grounded("No, 72.4 °C is below the limit.", Some(&fine), &sheet(&fine), true));
     }
 
     #[test]
     fn the_system_prompt_starts_with_the_fixed_instructions() {
-        let prompt = system_prompt(&prompt_facts(&[&temperature()]));
+        let t = temperature(72.4);
+        let prompt = system_prompt(&sheet(&t));
         assert!(prompt.starts_with(SYSTEM_INSTRUCTIONS));
-        assert!(prompt.ends_with("- spindle temperature: 72.4 °C"));
+        assert!(prompt.ends_with("- spindle temperature: 72.4 °C, 7.6 °C below high limit 80 °C, stable"));
     }
 }

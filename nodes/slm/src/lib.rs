@@ -1,5 +1,5 @@
 //! `slm`: answers operators' questions with a small language model, grounded
-//! in the latest plant readings.
+//! in the live plant state.
 //!
 //! | | id | payload |
 //! |---|---|---|
@@ -7,9 +7,11 @@
 //! | input | `questions` | `question` batches |
 //! | output | `answers` | `answer`, one per question |
 //!
-//! The model never computes or recalls a value: the prompt carries a fact
-//! sheet of the readings the question is about, and an answer whose numbers
-//! are not in that sheet is replaced by a sentence made from the fact.
+//! The model never computes or recalls a value: limit comparisons, trends
+//! and staleness are computed in code ([`facts`]), the prompt carries them
+//! as a fact sheet, and an answer whose numbers are not in that sheet (or
+//! that contradicts a computed limit fact) is replaced by the fact's own
+//! sentence.
 //!
 //! ```yaml
 //! env:
@@ -17,16 +19,27 @@
 //!   SLM_PROFILE: ../hw-profiles/generic-x86-2core.toml
 //!   SLM_MAX_TOKENS: "48"
 //! ```
+//! Every setting is listed in `docs/configuration.md`.
 //!
 //! # Layout
-//! - [`engine`]: llama.cpp: load, budget check, cached greedy generation.
-//! - [`plant_state`]: latest readings and which ones a question is about.
-//! - [`grounding`]: fact sheet, prompt, and the grounding check.
+//! - [`engine`]: llama.cpp: model-file and memory checks, cached greedy
+//!   generation, grammar-constrained generation, confidence.
+//! - [`tag_state`], [`plant_state`]: latest value, history and limits per tag.
+//! - [`facts`]: limit, trend and staleness facts, and how they are written.
+//! - [`relevance`]: which tags a question is about.
+//! - [`tools`]: the read-only tools and their grammar.
+//! - [`grounding`]: the prompt's fact sheet and the check of model answers.
+//! - [`question_check`]: questions refused before any work.
 //! - [`answering`]: one question to one answer.
-//! - [`node`]: the dora event loop.
+//! - [`node`]: the dora event loop with its bounded question queue.
 
 pub mod answering;
 pub mod engine;
+pub mod facts;
 pub mod grounding;
 pub mod node;
 pub mod plant_state;
+pub mod question_check;
+pub mod relevance;
+pub mod tag_state;
+pub mod tools;

@@ -5,6 +5,8 @@ use shopfloor_core::config::{process_env, SlmConfig};
 use shopfloor_core::profile::HardwareProfile;
 use slm::answering::AnswerSettings;
 use slm::engine::Engine;
+use slm::node::NodeSettings;
+use slm::plant_state::StateSettings;
 
 fn main() -> anyhow::Result<()> {
     shopfloor_core::logging::init();
@@ -13,8 +15,21 @@ fn main() -> anyhow::Result<()> {
     let mut engine = Engine::load(&config.model_path, &profile)?;
     tracing::info!(model = %engine.model_name, profile = %profile.name, "model loaded");
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
-    let settings = AnswerSettings { max_tokens: config.max_tokens };
+    let settings = NodeSettings {
+        answer: AnswerSettings {
+            max_tokens: config.max_tokens,
+            max_question_chars: config.max_question_chars,
+            confidence_threshold: config.confidence_threshold,
+            tools: config.tools,
+            fact_sheet_max_tags: config.fact_sheet_max_tags,
+        },
+        queue_capacity: config.queue_capacity,
+        state: StateSettings {
+            history_ms: (config.history_secs * 1000) as i64,
+            stale_after_ms: (config.stale_after_secs * 1000) as i64,
+        },
+    };
     let counts = slm::node::run(&mut engine, settings, node, events)?;
-    tracing::info!(answered = counts.answered, rejected_inputs = counts.rejected_inputs, "slm stopped");
+    tracing::info!(answered = counts.answered, busy = counts.busy, rejected_inputs = counts.rejected_inputs, "slm stopped");
     Ok(())
 }

@@ -1,14 +1,27 @@
-//! The SLM node's event loop: readings update the plant state, each question
-//! is answered in arrival order.
+//! The SLM node's event loop, on two threads:
+//!
+//! - the *receiver* takes dora events as they arrive, decodes them, and
+//!   hands readings and questions to the answerer in arrival order; when the
+//!   bounded question queue is full it answers "busy" at once instead of
+//!   letting questions pile up behind a slow model;
+//! - the *answerer* owns the model, keeps the plant state, and answers
+//!   questions one by one. Between questions it keeps the fact sheet's
+//!   tokens evaluated in the KV cache, so that a question only costs its own
+//!   tokens.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use shopfloor_core::clock::now_ms;
-use shopfloor_core::schema::{Answer, Question, Reading};
+use shopfloor_core::schema::{Answer, AnswerError, Question, Reading};
 
-use crate::answering::{answer, AnswerSettings};
+use crate::answering::{answer, warm_cache, AnswerSettings};
 use crate::engine::Engine;
-use crate::plant_state::PlantState;
+use crate::plant_state::{PlantState, StateSettings};
 
 /// Input id of reading batches.
 pub const READINGS_INPUT: &str = "readings";
@@ -17,55 +30,171 @@ pub const QUESTIONS_INPUT: &str = "questions";
 /// Output id of answers.
 pub const ANSWERS_OUTPUT: &str = "answers";
 
+/// The cache is warmed at most this often (each warm-up evaluates the fact
+/// sheet's changed tail; more often would only burn CPU).
+const WARM_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// Settings of the loop.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSettings {
+    /// How answers are made.
+    pub answer: AnswerSettings,
+    /// Questions waiting beyond the one being answered.
+    pub queue_capacity: usize,
+    /// History and staleness.
+    pub state: StateSettings,
+}
+
 /// Counts for the final log line.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SlmCounts {
-    /// Questions answered.
+    /// Questions answered by the answerer.
     pub answered: u64,
+    /// Questions answered "busy" because the queue was full.
+    pub busy: u64,
     /// Inputs that did not decode as their schema.
     pub rejected_inputs: u64,
+}
+
+enum Work {
+    Readings(Vec<Reading>),
+    Question(Question),
 }
 
 /// Runs until dora says stop.
 pub fn run(
     engine: &mut Engine,
-    settings: AnswerSettings,
-    mut node: DoraNode,
-    mut events: EventStream,
+    settings: NodeSettings,
+    node: DoraNode,
+    events: EventStream,
 ) -> Result<SlmCounts, dora_node_api::NodeError> {
-    let mut state = PlantState::default();
-    let mut counts = SlmCounts::default();
-    let output = DataId::from(ANSWERS_OUTPUT.to_owned());
+    let node = Mutex::new(node);
+    let waiting = AtomicUsize::new(0);
+    let busy = AtomicU64::new(0);
+    let rejected = AtomicU64::new(0);
+    let (work_tx, work_rx) = mpsc::channel::<Work>();
 
+    let answered = std::thread::scope(|scope| {
+        let receiver = scope.spawn(|| receive(events, work_tx, &node, &waiting, &busy, &rejected, settings.queue_capacity));
+        let answered = answer_all(engine, settings, &work_rx, &node, &waiting);
+        // The receiver ends when dora stops; its errors are sending "busy".
+        let received = receiver.join().unwrap_or(Ok(()));
+        answered.and_then(|n| received.map(|()| n))
+    })?;
+    Ok(SlmCounts { answered, busy: busy.into_inner(), rejected_inputs: rejected.into_inner() })
+}
+
+fn receive(
+    mut events: EventStream,
+    work: mpsc::Sender<Work>,
+    node: &Mutex<DoraNode>,
+    waiting: &AtomicUsize,
+    busy: &AtomicU64,
+    rejected: &AtomicU64,
+    capacity: usize,
+) -> Result<(), dora_node_api::NodeError> {
     while let Some(event) = events.recv() {
         let (id, data) = match event {
             Event::Input { id, data, .. } => (id, data),
             Event::Stop(_) => break,
             _ => continue,
         };
-        match id.as_str() {
+        let sent = match id.as_str() {
             READINGS_INPUT => match Reading::from_arrow(data.as_array().as_ref()) {
-                Ok(readings) => state.update(readings),
-                Err(error) => reject(&mut counts, &id, &error),
+                Ok(readings) => work.send(Work::Readings(readings)).is_ok(),
+                Err(error) => {
+                    reject(rejected, &id, &error);
+                    true
+                }
             },
             QUESTIONS_INPUT => match Question::from_arrow(data.as_array().as_ref()) {
                 Ok(questions) => {
+                    let mut sent = true;
                     for question in questions {
-                        let reply = answer(engine, &state, &question, settings, now_ms());
-                        tracing::info!(id = %reply.id, latency_ms = reply.latency_ms, ttft_ms = ?reply.ttft_ms, "answered");
-                        node.send_output(output.clone(), MetadataParameters::default(), Answer::to_arrow(&[reply]))?;
-                        counts.answered += 1;
+                        // One question is being answered, `capacity` more may wait.
+                        if waiting.load(Ordering::SeqCst) > capacity {
+                            let count = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                            tracing::warn!(id = %question.id, capacity, busy = count, "question queue full; answering busy");
+                            send_answer(node, &busy_answer(&question))?;
+                        } else {
+                            waiting.fetch_add(1, Ordering::SeqCst);
+                            sent &= work.send(Work::Question(question)).is_ok();
+                        }
                     }
+                    sent
                 }
-                Err(error) => reject(&mut counts, &id, &error),
+                Err(error) => {
+                    reject(rejected, &id, &error);
+                    true
+                }
             },
-            other => tracing::warn!(input = other, "unexpected input ignored"),
+            other => {
+                tracing::warn!(input = other, "unexpected input ignored");
+                true
+            }
+        };
+        if !sent {
+            break; // the answerer is gone
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
-fn reject(counts: &mut SlmCounts, input: &DataId, error: &dyn std::fmt::Display) {
-    counts.rejected_inputs += 1;
-    tracing::warn!(input = %input, %error, rejected = counts.rejected_inputs, "input rejected");
+fn answer_all(
+    engine: &mut Engine,
+    settings: NodeSettings,
+    work: &mpsc::Receiver<Work>,
+    node: &Mutex<DoraNode>,
+    waiting: &AtomicUsize,
+) -> Result<u64, dora_node_api::NodeError> {
+    let mut state = PlantState::new(settings.state);
+    let mut answered = 0u64;
+    let mut last_warm: Option<Instant> = None;
+    loop {
+        let item = match work.recv_timeout(WARM_INTERVAL) {
+            Ok(item) => Some(item),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        match item {
+            Some(Work::Readings(readings)) => state.update(readings),
+            Some(Work::Question(question)) => {
+                let reply = answer(engine, &state, &question, settings.answer, now_ms());
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                tracing::info!(id = %reply.id, latency_ms = reply.latency_ms, ttft_ms = ?reply.ttft_ms, confidence = ?reply.confidence, "answered");
+                send_answer(node, &reply)?;
+                answered += 1;
+            }
+            None => {}
+        }
+        let idle = waiting.load(Ordering::SeqCst) == 0;
+        if idle && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
+            warm_cache(engine, &state, settings.answer, now_ms());
+            last_warm = Some(Instant::now());
+        }
+    }
+    Ok(answered)
+}
+
+fn busy_answer(question: &Question) -> Answer {
+    let mut answer = Answer::to_question(
+        question,
+        "The assistant is busy with other questions; please ask again in a moment.".into(),
+    );
+    answer.error = Some(AnswerError::Busy);
+    answer.latency_ms = (now_ms() - question.received_ts_ms).max(0);
+    answer
+}
+
+fn send_answer(node: &Mutex<DoraNode>, answer: &Answer) -> Result<(), dora_node_api::NodeError> {
+    let output = DataId::from(ANSWERS_OUTPUT.to_owned());
+    // A poisoned lock only means the other thread panicked mid-send; the node
+    // itself is still usable for this answer.
+    let mut node = node.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    node.send_output(output, MetadataParameters::default(), Answer::to_arrow(std::slice::from_ref(answer)))
+}
+
+fn reject(rejected: &AtomicU64, input: &DataId, error: &dyn std::fmt::Display) {
+    let count = rejected.fetch_add(1, Ordering::SeqCst) + 1;
+    tracing::warn!(input = %input, %error, rejected = count, "input rejected");
 }

@@ -1,156 +1,189 @@
-//! The latest reading of every tag, and which tags a question is about.
+//! The plant as the SLM node knows it: per tag the latest reading, a short
+//! history, limits, and the facts computed from them.
+//!
+//! A library inside the SLM node rather than its own node: facts are needed
+//! at the moment a question is answered, and a second node would add a
+//! round trip per question (docs/decisions.md).
+//!
+//! Limits come from the reading (`low_limit`/`high_limit`, e.g. an OPC UA
+//! EURange) or from limit tags named after their tag: `<tag>_high_limit`
+//! (or `<tag>_limit`) and `<tag>_low_limit`. Limit tags are folded into their
+//! tag's facts and not listed on their own.
 
 use std::collections::BTreeMap;
 
-use shopfloor_core::schema::{Quality, Reading};
+use shopfloor_core::schema::{Reading, ReadingValue};
 
-/// Latest reading per tag.
-#[derive(Debug, Default, Clone)]
-pub struct PlantState {
-    latest: BTreeMap<String, Reading>,
+use crate::facts::{freshness_of, LimitStatus, TagFact, Trend};
+use crate::tag_state::{Sample, TagState};
+
+/// How long history is kept and when a value counts as stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateSettings {
+    /// History window per tag, ms.
+    pub history_ms: i64,
+    /// Unchanged for longer than this: possibly stale, ms.
+    pub stale_after_ms: i64,
 }
 
-/// Everyday words operators use for parts of tag names.
-const SYNONYMS: &[(&str, &str)] = &[
-    ("temp", "temperature"),
-    ("hot", "temperature"),
-    ("heat", "temperature"),
-    ("rpm", "speed"),
-    ("fast", "speed"),
-    ("vibrating", "vibration"),
-    ("vibrate", "vibration"),
-    ("parts", "part"),
-    ("produced", "count"),
-    ("made", "count"),
-    ("many", "count"),
-    ("status", "state"),
-    ("running", "state"),
-    ("doing", "state"),
-];
+impl Default for StateSettings {
+    fn default() -> Self {
+        Self { history_ms: 600_000, stale_after_ms: 300_000 }
+    }
+}
+
+/// Suffixes that make a tag the limit of another tag, and which limit.
+const LIMIT_SUFFIXES: &[(&str, bool)] = &[("_high_limit", true), ("_low_limit", false), ("_limit", true)];
+
+/// All tags.
+#[derive(Debug, Default, Clone)]
+pub struct PlantState {
+    tags: BTreeMap<String, TagState>,
+    settings: StateSettings,
+}
 
 impl PlantState {
+    /// An empty state with `settings`.
+    pub fn new(settings: StateSettings) -> Self {
+        Self { tags: BTreeMap::new(), settings }
+    }
+
     /// Takes in a batch; a reading older than the one held for its tag is ignored.
     pub fn update(&mut self, readings: Vec<Reading>) {
         for reading in readings {
-            let newer = self
-                .latest
-                .get(&reading.tag)
-                .is_none_or(|held| timestamp(&reading) >= timestamp(held));
-            if newer {
-                self.latest.insert(reading.tag.clone(), reading);
+            match self.tags.get_mut(&reading.tag) {
+                Some(state) => {
+                    state.update(reading, self.settings.history_ms);
+                }
+                None => {
+                    self.tags.insert(reading.tag.clone(), TagState::new(reading));
+                }
             }
         }
     }
 
     /// Whether any reading has arrived.
     pub fn is_empty(&self) -> bool {
-        self.latest.is_empty()
+        self.tags.is_empty()
     }
 
-    /// All readings, in tag order.
-    pub fn all(&self) -> impl Iterator<Item = &Reading> {
-        self.latest.values()
-    }
-
-    /// The readings a question is about, best match first; every reading when
-    /// the question names none (a general question like "how is the cell?").
-    pub fn relevant(&self, question: &str) -> Vec<&Reading> {
-        let words = question_words(question);
-        let mut scored: Vec<(usize, &Reading)> = self
-            .latest
-            .values()
-            .map(|r| (match_score(&r.tag, &words), r))
-            .filter(|(score, _)| *score > 0)
+    /// The tags facts are given for (limit tags folded away), in fact-sheet
+    /// order: tags that rarely change first, then by name, so that a prompt
+    /// built in this order keeps its longest stable prefix in the KV cache.
+    pub fn tags(&self) -> Vec<&str> {
+        let mut tags: Vec<(&str, bool)> = self
+            .tags
+            .iter()
+            .filter(|(tag, _)| self.limit_target(tag).is_none())
+            .map(|(tag, state)| (tag.as_str(), state.recent_changes() > 2))
             .collect();
-        if scored.is_empty() {
-            return self.all().collect();
-        }
-        // Stable sort keeps tag order among equal scores.
-        scored.sort_by(|a, b| b.0.cmp(&a.0));
-        let best = scored[0].0;
-        scored.into_iter().filter(|(s, _)| *s == best).map(|(_, r)| r).collect()
+        tags.sort_by_key(|(tag, volatile)| (*volatile, *tag));
+        tags.into_iter().map(|(tag, _)| tag).collect()
     }
-}
 
-fn timestamp(reading: &Reading) -> i64 {
-    reading.source_ts_ms.unwrap_or(reading.received_ts_ms)
-}
+    /// Whether `tag` is known (a limit tag counts).
+    pub fn knows(&self, tag: &str) -> bool {
+        self.tags.contains_key(tag)
+    }
 
-/// Lower-case words of a question, with synonyms mapped to tag vocabulary.
-fn question_words(question: &str) -> Vec<String> {
-    question
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let w = w.to_lowercase();
-            SYNONYMS
-                .iter()
-                .find(|(said, _)| *said == w)
-                .map(|(_, tag_word)| (*tag_word).to_owned())
-                .unwrap_or(w)
+    /// Every tag name including limit tags, and every unit and text value:
+    /// the words a question may use for things this plant has.
+    pub fn vocabulary(&self) -> impl Iterator<Item = &str> {
+        self.tags.values().flat_map(|state| {
+            let reading = &state.latest;
+            let text = match &reading.value {
+                ReadingValue::Text(t) => Some(t.as_str()),
+                ReadingValue::Number(_) => None,
+            };
+            std::iter::once(reading.tag.as_str()).chain(reading.unit.as_deref()).chain(text)
         })
-        .collect()
-}
-
-/// How many words of a tag name (`spindle_temperature`) the question uses.
-fn match_score(tag: &str, words: &[String]) -> usize {
-    tag.split(['_', '.', '-'])
-        .filter(|part| !part.is_empty())
-        .filter(|part| words.iter().any(|w| w.eq_ignore_ascii_case(part)))
-        .count()
-}
-
-/// A reading as the model sees it: `spindle temperature: 72.4 °C`, with the
-/// quality only when it is not good. Kept short because every prompt token
-/// after the cached instructions costs time on a small CPU.
-pub fn prompt_fact(reading: &Reading) -> String {
-    let name = reading.tag.replace(['_', '.'], " ");
-    let unit = reading.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
-    let quality = match reading.quality {
-        Quality::Good => "",
-        Quality::Uncertain => " (quality UNCERTAIN)",
-        Quality::Bad => " (quality BAD)",
-    };
-    format!("{name}: {}{unit}{quality}", reading.value)
-}
-
-/// A reading as one line of an answer's `facts_used`, e.g.
-/// `spindle temperature: 72.4 °C (quality good, changed 0.4 s ago)`.
-///
-/// Sources report changes only (an OPC UA subscription sends a constant
-/// value once), so the age is time since the last change, not staleness.
-pub fn fact_line(reading: &Reading, now_ms: i64) -> String {
-    let name = reading.tag.replace(['_', '.'], " ");
-    let value = &reading.value;
-    let unit = reading.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
-    let age_ms = (now_ms - reading.source_ts_ms.unwrap_or(reading.received_ts_ms)).max(0);
-    let quality = match reading.quality {
-        Quality::Good => "good",
-        Quality::Uncertain => "UNCERTAIN",
-        Quality::Bad => "BAD",
-    };
-    format!("{name}: {value}{unit} (quality {quality}, changed {} ago)", format_age(age_ms))
-}
-
-/// The value as text, exactly as it appears in the fact sheet.
-pub fn value_text(reading: &Reading) -> String {
-    reading.value.to_string()
-}
-
-fn format_age(age_ms: i64) -> String {
-    if age_ms < 60_000 {
-        format!("{:.1} s", age_ms as f64 / 1000.0)
-    } else {
-        format!("{} min", age_ms / 60_000)
     }
+
+    /// The unit of `tag`.
+    pub fn unit(&self, tag: &str) -> Option<&str> {
+        self.tags.get(tag).and_then(|s| s.latest.unit.as_deref())
+    }
+
+    /// The facts of `tag` at `now_ms`.
+    pub fn fact(&self, tag: &str, now_ms: i64) -> Option<TagFact> {
+        let state = self.tags.get(tag)?;
+        let reading = &state.latest;
+        let age_ms = (now_ms - state.last_change_ms).max(0);
+        let (limit, trend) = match reading.value {
+            ReadingValue::Number(value) => {
+                let (low, high) = self.limits(tag);
+                (LimitStatus::of(value, low, high), state.trend())
+            }
+            ReadingValue::Text(_) => (LimitStatus::NoLimit, Trend::Unknown),
+        };
+        Some(TagFact {
+            tag: tag.to_owned(),
+            value: reading.value.clone(),
+            unit: reading.unit.clone(),
+            limit,
+            trend,
+            freshness: freshness_of(reading.quality, age_ms, self.settings.stale_after_ms),
+            age_ms,
+            alarm: limit.is_alarm() || is_active_alarm_tag(reading),
+        })
+    }
+
+    /// Facts of every tag, in fact-sheet order.
+    pub fn facts(&self, now_ms: i64) -> Vec<TagFact> {
+        self.tags().into_iter().filter_map(|tag| self.fact(tag, now_ms)).collect()
+    }
+
+    /// Facts of the tags in alarm.
+    pub fn alarms(&self, now_ms: i64) -> Vec<TagFact> {
+        self.facts(now_ms).into_iter().filter(|f| f.alarm).collect()
+    }
+
+    /// Numeric history of `tag`, oldest first.
+    pub fn history(&self, tag: &str) -> Vec<Sample> {
+        self.tags.get(tag).map(|s| s.history().copied().collect()).unwrap_or_default()
+    }
+
+    /// Low and high limit of `tag`: the reading's own, else its limit tags'.
+    pub fn limits(&self, tag: &str) -> (Option<f64>, Option<f64>) {
+        let reading = self.tags.get(tag).map(|s| &s.latest);
+        let from_tag = |suffix: &str| match self.tags.get(&format!("{tag}{suffix}")).map(|s| &s.latest.value) {
+            Some(ReadingValue::Number(n)) => Some(*n),
+            _ => None,
+        };
+        let low = reading.and_then(|r| r.low_limit).or_else(|| from_tag("_low_limit"));
+        let high = reading
+            .and_then(|r| r.high_limit)
+            .or_else(|| from_tag("_high_limit"))
+            .or_else(|| from_tag("_limit"));
+        (low, high)
+    }
+
+    /// The tag whose limit `tag` is, if it is a limit tag.
+    fn limit_target(&self, tag: &str) -> Option<&str> {
+        LIMIT_SUFFIXES.iter().find_map(|(suffix, _)| {
+            let base = tag.strip_suffix(suffix)?;
+            self.tags.get_key_value(base).map(|(k, _)| k.as_str())
+        })
+    }
+}
+
+/// A tag named like an alarm (`door_alarm`) whose value is on.
+fn is_active_alarm_tag(reading: &Reading) -> bool {
+    let named_alarm = reading.tag.to_lowercase().contains("alarm");
+    named_alarm
+        && match &reading.value {
+            ReadingValue::Number(n) => *n != 0.0,
+            ReadingValue::Text(t) => matches!(t.to_lowercase().as_str(), "true" | "on" | "active"),
+        }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::ReadingValue;
+    use crate::facts::Freshness;
+    use shopfloor_core::schema::Quality;
 
-    fn reading(tag: &str, value: ReadingValue, unit: Option<&str>, ts: i64) -> Reading {
+    pub(crate) fn reading(tag: &str, value: ReadingValue, unit: Option<&str>, ts: i64) -> Reading {
         Reading {
             source: "test".into(),
             tag: tag.into(),
@@ -159,13 +192,16 @@ mod tests {
             quality: Quality::Good,
             source_ts_ms: Some(ts),
             received_ts_ms: ts,
+            low_limit: None,
+            high_limit: None,
         }
     }
 
-    fn cell() -> PlantState {
+    fn cell(temperature: f64) -> PlantState {
         let mut state = PlantState::default();
         state.update(vec![
-            reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"), 1000),
+            reading("spindle_temperature", ReadingValue::Number(temperature), Some("°C"), 1000),
+            reading("spindle_temperature_high_limit", ReadingValue::Number(80.0), Some("°C"), 1000),
             reading("spindle_speed", ReadingValue::Number(1200.0), Some("rpm"), 1000),
             reading("part_count", ReadingValue::Number(17.0), None, 1000),
             reading("machine_state", ReadingValue::Text("RUNNING".into()), None, 1000),
@@ -174,47 +210,65 @@ mod tests {
     }
 
     #[test]
-    fn a_question_about_the_spindle_temperature_selects_that_tag_first() {
-        let state = cell();
-        let relevant = state.relevant("What is the spindle temperature?");
-        assert_eq!(relevant[0].tag, "spindle_temperature");
-        assert_eq!(relevant.len(), 1);
+    fn limit_tags_are_folded_into_their_tags_facts() {
+        let state = cell(87.0);
+        assert!(!state.tags().contains(&"spindle_temperature_high_limit"));
+        let fact = state.fact("spindle_temperature", 1400).unwrap();
+        assert!(fact.alarm);
+        assert!(fact.prompt_line().contains("ALARM 7 °C above high limit 80 °C"), "{}", fact.prompt_line());
+        assert_eq!(state.alarms(1400).len(), 1);
+        assert!(cell(72.0).alarms(1400).is_empty());
     }
 
     #[test]
-    fn everyday_words_find_their_tags() {
-        let state = cell();
-        assert_eq!(state.relevant("how hot is it?")[0].tag, "spindle_temperature");
-        assert_eq!(state.relevant("How many parts were made?")[0].tag, "part_count");
-        assert_eq!(state.relevant("is the machine running")[0].tag, "machine_state");
-    }
-
-    #[test]
-    fn a_general_question_gets_every_fact() {
-        assert_eq!(cell().relevant("Give me an overview").len(), 4);
+    fn a_readings_own_limits_win_over_limit_tags() {
+        let mut state = cell(87.0);
+        let mut own = reading("spindle_temperature", ReadingValue::Number(87.0), Some("°C"), 2000);
+        own.high_limit = Some(90.0);
+        state.update(vec![own]);
+        assert!(!state.fact("spindle_temperature", 2000).unwrap().alarm);
     }
 
     #[test]
     fn an_older_reading_does_not_replace_a_newer_one() {
-        let mut state = cell();
+        let mut state = cell(70.0);
         state.update(vec![reading("spindle_speed", ReadingValue::Number(1.0), Some("rpm"), 500)]);
-        let speed = state.all().find(|r| r.tag == "spindle_speed").unwrap();
-        assert_eq!(speed.value, ReadingValue::Number(1200.0));
+        assert_eq!(state.fact("spindle_speed", 1000).unwrap().value, ReadingValue::Number(1200.0));
     }
 
     #[test]
-    fn a_prompt_fact_is_short_and_flags_only_doubtful_quality() {
-        let mut r = reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"), 1000);
-        assert_eq!(prompt_fact(&r), "spindle temperature: 72.4 °C");
-        r.quality = Quality::Bad;
-        assert_eq!(prompt_fact(&r), "spindle temperature: 72.4 °C (quality BAD)");
+    fn a_value_unchanged_beyond_the_stale_limit_is_stale() {
+        let state = cell(70.0);
+        assert_eq!(state.fact("part_count", 1000 + 299_000).unwrap().freshness, Freshness::Fresh);
+        assert_eq!(state.fact("part_count", 1000 + 301_000).unwrap().freshness, Freshness::Stale);
     }
 
     #[test]
-    fn a_fact_line_shows_value_unit_quality_and_time_since_change() {
-        let r = reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"), 1000);
-        assert_eq!(fact_line(&r, 1400), "spindle temperature: 72.4 °C (quality good, changed 0.4 s ago)");
-        assert!(fact_line(&r, 181_000).contains("changed 3 min ago"));
+    fn a_bad_quality_value_is_marked_bad() {
+        let mut state = cell(70.0);
+        let mut bad = reading("spindle_speed", ReadingValue::Number(1200.0), Some("rpm"), 2000);
+        bad.quality = Quality::Bad;
+        state.update(vec![bad]);
+        assert_eq!(state.fact("spindle_speed", 2000).unwrap().freshness, Freshness::Bad);
     }
 
+    #[test]
+    fn rarely_changing_tags_come_first_in_the_fact_sheet() {
+        let mut state = cell(70.0);
+        for i in 1..=5 {
+            state.update(vec![reading("machine_state", ReadingValue::Text(format!("S{i}")), None, 1000 + i)]);
+        }
+        let tags = state.tags();
+        assert_eq!(tags.last(), Some(&"machine_state"), "{tags:?}");
+        assert_eq!(tags[0], "part_count");
+    }
+
+    #[test]
+    fn an_alarm_tag_that_is_on_is_an_alarm() {
+        let mut state = cell(70.0);
+        state.update(vec![reading("door_alarm", ReadingValue::Number(1.0), None, 1000)]);
+        let alarms = state.alarms(1000);
+        assert_eq!(alarms.len(), 1);
+        assert_eq!(alarms[0].tag, "door_alarm");
+    }
 }

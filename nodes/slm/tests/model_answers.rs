@@ -1,14 +1,17 @@
 //! The real model (SmolLM2-135M, installed by scripts/setup.sh) answering
-//! from a plant state: answers state the asked values, whatever the model's
-//! wording. Runs in the serial test group (see .config/nextest.toml).
+//! from a plant state: answers state the asked values and computed facts,
+//! whatever the model's wording. Runs in the serial test group (see
+//! .config/nextest.toml).
 
 use std::path::PathBuf;
 
+use shopfloor_core::config::ToolMode;
 use shopfloor_core::profile::HardwareProfile;
-use shopfloor_core::schema::{Origin, Quality, Question, Reading, ReadingValue};
+use shopfloor_core::schema::{Answer, AnswerError, Origin, Quality, Question, Reading, ReadingValue};
 use slm::answering::{answer, AnswerSettings};
-use slm::engine::Engine;
+use slm::engine::{Engine, EngineError, GenerateOptions};
 use slm::plant_state::PlantState;
+use slm::tools;
 
 const NOW: i64 = 1_764_086_400_000;
 
@@ -32,6 +35,8 @@ fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
         quality: Quality::Good,
         source_ts_ms: Some(NOW - 300),
         received_ts_ms: NOW - 290,
+        low_limit: None,
+        high_limit: None,
     }
 }
 
@@ -39,7 +44,7 @@ fn cell(temperature: f64) -> PlantState {
     let mut state = PlantState::default();
     state.update(vec![
         reading("spindle_temperature", ReadingValue::Number(temperature), Some("°C")),
-        reading("spindle_temperature_limit", ReadingValue::Number(80.0), Some("°C")),
+        reading("spindle_temperature_high_limit", ReadingValue::Number(80.0), Some("°C")),
         reading("spindle_speed", ReadingValue::Number(1450.0), Some("rpm")),
         reading("vibration", ReadingValue::Number(2.37), Some("mm/s")),
         reading("part_count", ReadingValue::Number(118.0), None),
@@ -48,7 +53,11 @@ fn cell(temperature: f64) -> PlantState {
     state
 }
 
-fn ask(engine: &mut Engine, state: &PlantState, id: &str, text: &str) -> shopfloor_core::schema::Answer {
+fn ask(engine: &mut Engine, state: &PlantState, id: &str, text: &str) -> Answer {
+    ask_with(engine, state, id, text, AnswerSettings::default())
+}
+
+fn ask_with(engine: &mut Engine, state: &PlantState, id: &str, text: &str, settings: AnswerSettings) -> Answer {
     let question = Question {
         id: id.into(),
         text: text.into(),
@@ -58,7 +67,6 @@ fn ask(engine: &mut Engine, state: &PlantState, id: &str, text: &str) -> shopflo
         received_ts_ms: NOW,
         deadline_ms: None,
     };
-    let settings = AnswerSettings { max_tokens: 48 };
     answer(engine, state, &question, settings, NOW)
 }
 
@@ -81,7 +89,9 @@ fn model_answers_state_the_asked_values() {
         eprintln!("{question} -> {:?} (confidence {:?})", reply.text, reply.confidence);
         assert_eq!(reply.id, format!("q-{n}"));
         assert!(reply.error.is_none(), "{reply:?}");
-        assert!(reply.text.contains(value), "{question}: {:?} does not state {value}", reply.text);
+        // Case-insensitive: "running" states RUNNING.
+        let stated = reply.text.to_lowercase().contains(&value.to_lowercase());
+        assert!(stated, "{question}: {:?} does not state {value}", reply.text);
         assert!(reply.facts_used.iter().any(|f| f.contains(value)), "{reply:?}");
         by_model += usize::from(reply.confidence.is_some());
     }
@@ -105,6 +115,171 @@ fn model_answers_follow_changing_values() {
 fn model_is_not_asked_without_plant_data() {
     let mut engine = engine();
     let reply = ask(&mut engine, &PlantState::default(), "q", "What is the spindle temperature?");
-    assert_eq!(reply.error, Some(shopfloor_core::schema::AnswerError::NoPlantData));
+    assert_eq!(reply.error, Some(AnswerError::NoPlantData));
     assert!(reply.confidence.is_none());
+}
+
+/// "Is it above the limit?" is answered by the computed comparison, both
+/// ways, never by the model's own arithmetic.
+#[test]
+fn model_answers_limit_questions_from_the_computed_fact() {
+    let mut engine = engine();
+    for (temperature, side, other) in [(87.0, "above", "below"), (72.4, "below", "above")] {
+        let reply = ask(&mut engine, &cell(temperature), "l", "Is the spindle temperature above its limit?");
+        eprintln!("{temperature} -> {:?} (confidence {:?})", reply.text, reply.confidence);
+        let text = reply.text.to_lowercase();
+        let value = ReadingValue::Number(temperature).to_string();
+        assert!(text.contains(&value), "{text:?} does not state {value}");
+        assert!(text.contains(side) && !text.contains(other), "{text:?} should say {side}");
+    }
+}
+
+/// A tag or machine the plant does not have is answered as unknown,
+/// without the model and without substituting another tag.
+#[test]
+fn model_answers_unknown_tags_as_unknown() {
+    let mut engine = engine();
+    for question in ["What is the coolant pressure?", "How hot is oven_3?", "What is the temperature of robot 2?"] {
+        let reply = ask(&mut engine, &cell(72.4), "u", question);
+        eprintln!("{question} -> {:?}", reply.text);
+        assert!(reply.text.starts_with("I have no data on"), "{question}: {:?}", reply.text);
+        assert!(!reply.text.contains("72.4"), "{:?}", reply.text);
+        assert!(reply.model.is_none());
+    }
+}
+
+/// A value that has not changed for longer than the stale limit is
+/// reported with its age, not as current.
+#[test]
+fn model_answers_report_stale_data_as_stale() {
+    let mut engine = engine();
+    let mut state = PlantState::default();
+    let mut old = reading("spindle_speed", ReadingValue::Number(1450.0), Some("rpm"));
+    old.source_ts_ms = Some(NOW - 12 * 60_000);
+    state.update(vec![old]);
+    let reply = ask(&mut engine, &state, "s", "How fast is the spindle turning?");
+    assert!(reply.text.contains("1450 rpm"), "{:?}", reply.text);
+    assert!(reply.text.contains("12 min old") && reply.text.contains("stale"), "{:?}", reply.text);
+}
+
+/// With tools always on, the model first calls a read-only tool through the
+/// grammar, then answers from its result.
+#[test]
+fn model_calls_a_tool_and_answers_from_its_result() {
+    let mut engine = engine();
+    let settings = AnswerSettings { tools: ToolMode::Always, ..AnswerSettings::default() };
+    let state = cell(72.4);
+    for (question, value) in [("How fast is the spindle turning?", "1450"), ("How many parts have been made?", "118")] {
+        let reply = ask_with(&mut engine, &state, "t", question, settings);
+        eprintln!("{question} -> tools {:?}, {:?}", reply.tools_used, reply.text);
+        assert_eq!(reply.tools_used.len(), 1, "{reply:?}");
+        let call = &reply.tools_used[0];
+        assert!(
+            call.starts_with("get_tag(") || call.starts_with("get_history(") || call == "list_alarms()",
+            "{call}"
+        );
+        // Whatever the model looked up, the answer states only looked-up facts.
+        assert!(reply.error.is_none(), "{reply:?}");
+        if call.contains(if value == "1450" { "spindle_speed" } else { "part_count" }) {
+            assert!(reply.text.contains(value), "{:?}", reply.text);
+        }
+        assert!(reply.prompt_tokens.unwrap_or(0) > 0 && reply.completion_tokens.unwrap_or(0) > 0);
+    }
+}
+
+/// Whatever the prompt asks for, constrained output is a valid tool call.
+#[test]
+fn model_tool_calls_cannot_escape_the_grammar() {
+    let mut engine = engine();
+    let state = cell(72.4);
+    let tags = state.tags();
+    let grammar = tools::grammar(&tags);
+    for request in ["Write a poem about spring.", "Set the spindle speed to 9000 rpm!", "{\"tool\": \"set_tag\"}"] {
+        let prompt = engine
+            .chat_prompt(&[
+                slm::engine::ChatTurn { role: "system", content: &tools::tool_prompt(&tags) },
+                slm::engine::ChatTurn { role: "user", content: request },
+            ])
+            .unwrap();
+        let options = GenerateOptions { max_tokens: 40, stop_at_line_break: false, grammar: Some(&grammar) };
+        let generation = engine.generate_with(&prompt, options).unwrap();
+        eprintln!("{request} -> {:?} ({} grammar fallbacks)", generation.text, generation.grammar_fallbacks);
+        assert!(tools::parse(&generation.text, &state).is_ok(), "{:?}", generation.text);
+    }
+}
+
+/// Empty, oversized and undecodable questions get an error answer.
+#[test]
+fn model_is_not_asked_invalid_questions() {
+    let mut engine = engine();
+    let state = cell(72.4);
+    let lossy = String::from_utf8_lossy(b"temp\xff?").into_owned();
+    for text in [String::new(), "x".repeat(501), lossy] {
+        let reply = ask(&mut engine, &state, "bad", &text);
+        assert_eq!(reply.error, Some(AnswerError::InvalidQuestion), "{reply:?}");
+        assert!(reply.text.starts_with("The question"), "{:?}", reply.text);
+    }
+}
+
+/// Every answer from the model carries its confidence and token counts;
+/// a threshold above any confidence marks the answer for escalation.
+#[test]
+fn model_answers_carry_confidence_and_token_counts() {
+    let mut engine = engine();
+    let state = cell(72.4);
+    let strict = AnswerSettings { confidence_threshold: 1.0, ..AnswerSettings::default() };
+    // Ask until the model writes an answer itself (most questions do).
+    let reply = ["What is the spindle temperature?", "How many parts have been made?", "What is the vibration level?"]
+        .iter()
+        .map(|q| ask_with(&mut engine, &state, "c", q, strict))
+        .find(|r| r.model.is_some())
+        .expect("the model wrote none of the answers");
+    let confidence = reply.confidence.expect("model answers carry a confidence");
+    assert!((0.0..=1.0).contains(&confidence));
+    assert!(reply.low_confidence);
+    assert!(reply.completion_tokens.unwrap_or(0) > 0);
+    assert!(reply.ttft_ms.is_some());
+}
+
+/// A truncated or non-GGUF model file is refused with a clear error before
+/// llama.cpp reads it.
+#[test]
+fn model_files_that_are_damaged_are_refused_clearly() {
+    let profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("shopfloor-model-damage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let original = std::fs::read(repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let truncated = dir.join("truncated.gguf");
+    std::fs::write(&truncated, &original[..original.len() / 2]).unwrap();
+    let text = dir.join("text.gguf");
+    std::fs::write(&text, "version https://git-lfs.github.com/spec/v1\n").unwrap();
+    match Engine::load(&truncated, &profile) {
+        Err(EngineError::ModelFile(e)) => assert!(e.to_string().contains("is truncated"), "{e}"),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a truncated model loaded"),
+    }
+    match Engine::load(&text, &profile) {
+        Err(EngineError::ModelFile(e)) => assert!(e.to_string().contains("not a GGUF model file"), "{e}"),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a text file loaded"),
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A profile whose budget cannot hold the model refuses it and shows the sum.
+#[test]
+fn model_over_the_memory_budget_is_refused_with_the_arithmetic() {
+    let text = std::fs::read_to_string(repo_path("hw-profiles/generic-x86-2core.toml")).unwrap();
+    let tight = text.replace("budget_mb = 2048", "budget_mb = 700");
+    let profile = HardwareProfile::parse("tight.toml", &tight).unwrap();
+    match Engine::load(&repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"), &profile) {
+        Err(error @ EngineError::OverBudget { .. }) => {
+            let message = error.to_string();
+            for part in ["model ", "KV cache ", "compute buffer ", "OS reserve 512 MiB", "of budget 700 MiB"] {
+                assert!(message.contains(part), "{part:?} missing in {message}");
+            }
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("loaded beyond the budget"),
+    }
 }

@@ -17,4 +17,4 @@ pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, MqttConfig};
 pub use opcua_source::{OpcuaSourceConfig, TagSpec};
 pub use plant_sim::PlantSimConfig;
-pub use slm::SlmConfig;
+pub use slm::{SlmConfig, ToolMode};

@@ -1,15 +1,18 @@
 //! `answer`: the reply to one question.
 //!
 //! Columns: `id` Utf8, `operator` Utf8, `reply_to` Utf8?, `origin` Utf8,
-//! `text` Utf8, `confidence` Float32?, `model` Utf8?, `facts_used`
-//! List<Utf8>, `ttft_ms` Int64?, `latency_ms` Int64, `error` Utf8?.
+//! `text` Utf8, `confidence` Float32?, `low_confidence` Boolean, `model`
+//! Utf8?, `facts_used` List<Utf8>, `tools_used` List<Utf8>, `prompt_tokens`
+//! Int64?, `completion_tokens` Int64?, `ttft_ms` Int64?, `latency_ms` Int64,
+//! `error` Utf8?.
 
 use std::sync::Arc;
 
 use super::columns::{build_struct, optional_i64, optional_str, Columns, SchemaError};
 use super::question::{Origin, Question};
 use crate::arrow::array::{
-    Array, ArrayRef, AsArray, Float32Array, Int64Array, ListBuilder, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Int64Array, ListArray, ListBuilder, StringArray,
+    StringBuilder,
 };
 
 const MESSAGE: &str = "answer";
@@ -23,6 +26,10 @@ pub enum AnswerError {
     DeadlineExceeded,
     /// No plant data was available to ground an answer.
     NoPlantData,
+    /// The question queue was full; ask again later.
+    Busy,
+    /// The question was empty, too long, or not readable text.
+    InvalidQuestion,
 }
 
 impl AnswerError {
@@ -32,6 +39,8 @@ impl AnswerError {
             AnswerError::GenerationFailed => "generation_failed",
             AnswerError::DeadlineExceeded => "deadline_exceeded",
             AnswerError::NoPlantData => "no_plant_data",
+            AnswerError::Busy => "busy",
+            AnswerError::InvalidQuestion => "invalid_question",
         }
     }
 
@@ -40,6 +49,8 @@ impl AnswerError {
             "generation_failed" => Some(AnswerError::GenerationFailed),
             "deadline_exceeded" => Some(AnswerError::DeadlineExceeded),
             "no_plant_data" => Some(AnswerError::NoPlantData),
+            "busy" => Some(AnswerError::Busy),
+            "invalid_question" => Some(AnswerError::InvalidQuestion),
             _ => None,
         }
     }
@@ -58,12 +69,22 @@ pub struct Answer {
     pub origin: Origin,
     /// The answer in plain language.
     pub text: String,
-    /// Mean probability of the generated tokens (0..1), when a model answered.
+    /// How sure the model was (0..1), when a model wrote the answer: the
+    /// geometric mean of its content tokens' probabilities (docs/messages.md).
     pub confidence: Option<f32>,
+    /// The model answered with a confidence below the configured threshold;
+    /// routing escalates such answers to a bigger model.
+    pub low_confidence: bool,
     /// Which model answered.
     pub model: Option<String>,
     /// The facts (one line each) the answer was grounded in.
     pub facts_used: Vec<String>,
+    /// Read-only tools the model called, e.g. `get_tag(spindle_speed)`.
+    pub tools_used: Vec<String>,
+    /// Prompt tokens the model read (cached or evaluated).
+    pub prompt_tokens: Option<i64>,
+    /// Tokens the model generated.
+    pub completion_tokens: Option<i64>,
     /// Time to first generated token (ms).
     pub ttft_ms: Option<i64>,
     /// From receiving the question to the finished answer (ms).
@@ -82,8 +103,12 @@ impl Answer {
             origin: question.origin,
             text,
             confidence: None,
+            low_confidence: false,
             model: None,
             facts_used: Vec::new(),
+            tools_used: Vec::new(),
+            prompt_tokens: None,
+            completion_tokens: None,
             ttft_ms: None,
             latency_ms: 0,
             error: None,
@@ -95,13 +120,16 @@ impl Answer {
         let str_col = |f: &dyn Fn(&Answer) -> Option<&str>| -> ArrayRef {
             Arc::new(answers.iter().map(f).collect::<StringArray>())
         };
-        let mut facts = ListBuilder::new(StringBuilder::new());
-        for answer in answers {
-            for fact in &answer.facts_used {
-                facts.values().append_value(fact);
+        let string_lists = |f: &dyn Fn(&Answer) -> &[String]| -> ArrayRef {
+            let mut lists = ListBuilder::new(StringBuilder::new());
+            for answer in answers {
+                for item in f(answer) {
+                    lists.values().append_value(item);
+                }
+                lists.append(true);
             }
-            facts.append(true);
-        }
+            Arc::new(lists.finish())
+        };
         build_struct(vec![
             ("id", str_col(&|a| Some(&a.id)), false),
             ("operator", str_col(&|a| Some(&a.operator)), false),
@@ -113,8 +141,24 @@ impl Answer {
                 Arc::new(answers.iter().map(|a| a.confidence).collect::<Float32Array>()),
                 true,
             ),
+            (
+                "low_confidence",
+                Arc::new(answers.iter().map(|a| Some(a.low_confidence)).collect::<BooleanArray>()),
+                false,
+            ),
             ("model", str_col(&|a| a.model.as_deref()), true),
-            ("facts_used", Arc::new(facts.finish()), false),
+            ("facts_used", string_lists(&|a| &a.facts_used), false),
+            ("tools_used", string_lists(&|a| &a.tools_used), false),
+            (
+                "prompt_tokens",
+                Arc::new(answers.iter().map(|a| a.prompt_tokens).collect::<Int64Array>()),
+                true,
+            ),
+            (
+                "completion_tokens",
+                Arc::new(answers.iter().map(|a| a.completion_tokens).collect::<Int64Array>()),
+                true,
+            ),
             (
                 "ttft_ms",
                 Arc::new(answers.iter().map(|a| a.ttft_ms).collect::<Int64Array>()),
@@ -139,7 +183,11 @@ impl Answer {
         let text = cols.utf8("text")?;
         let confidence = cols.f32("confidence")?;
         let model = cols.utf8("model")?;
+        let low_confidence = cols.boolean("low_confidence")?;
         let facts = cols.utf8_list("facts_used")?;
+        let tools = cols.utf8_list("tools_used")?;
+        let prompt_tokens = cols.i64("prompt_tokens")?;
+        let completion_tokens = cols.i64("completion_tokens")?;
         let ttft = cols.i64("ttft_ms")?;
         let latency = cols.i64("latency_ms")?;
         let error = cols.utf8("error")?;
@@ -154,16 +202,9 @@ impl Answer {
                         AnswerError::parse(&kind).ok_or_else(|| cols.invalid("error", row, kind))?,
                     ),
                 };
-                let facts_used = if facts.is_null(row) {
-                    Vec::new()
-                } else {
-                    let values = facts.value(row);
-                    values
-                        .as_string::<i32>()
-                        .iter()
-                        .map(|fact| fact.unwrap_or_default().to_owned())
-                        .collect()
-                };
+                if low_confidence.is_null(row) {
+                    return Err(cols.null("low_confidence", row));
+                }
                 Ok(Answer {
                     id: cols.required_str(id, "id", row)?,
                     operator: cols.required_str(operator, "operator", row)?,
@@ -171,8 +212,12 @@ impl Answer {
                     origin,
                     text: cols.required_str(text, "text", row)?,
                     confidence: (!confidence.is_null(row)).then(|| confidence.value(row)),
+                    low_confidence: low_confidence.value(row),
                     model: optional_str(model, row),
-                    facts_used,
+                    facts_used: strings_in(facts, row),
+                    tools_used: strings_in(tools, row),
+                    prompt_tokens: optional_i64(prompt_tokens, row),
+                    completion_tokens: optional_i64(completion_tokens, row),
                     ttft_ms: optional_i64(ttft, row),
                     latency_ms: optional_i64(latency, row)
                         .ok_or_else(|| cols.null("latency_ms", row))?,
@@ -181,6 +226,19 @@ impl Answer {
             })
             .collect()
     }
+}
+
+/// The strings of one list cell; a null list reads as empty.
+fn strings_in(lists: &ListArray, row: usize) -> Vec<String> {
+    if lists.is_null(row) {
+        return Vec::new();
+    }
+    lists
+        .value(row)
+        .as_string::<i32>()
+        .iter()
+        .map(|item| item.unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -205,13 +263,17 @@ mod tests {
             Answer {
                 confidence: Some(0.82),
                 model: Some("SmolLM2-135M-Instruct Q4_1".into()),
+                low_confidence: true,
                 facts_used: vec!["spindle_temperature = 72.4 °C".into(), "spindle_speed = 1200 rpm".into()],
+                tools_used: vec!["get_tag(spindle_temperature)".into()],
+                prompt_tokens: Some(120),
+                completion_tokens: Some(12),
                 ttft_ms: Some(40),
                 latency_ms: 310,
                 ..Answer::to_question(&question(), "The spindle is at 72.4 °C.".into())
             },
             Answer {
-                error: Some(AnswerError::NoPlantData),
+                error: Some(AnswerError::Busy),
                 ..Answer::to_question(&question(), "No plant data yet.".into())
             },
         ];

@@ -1,7 +1,7 @@
 //! Column access with errors that say which message and column were wrong.
 
 use crate::arrow::array::{
-    Array, ArrayRef, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
 };
 use crate::arrow::datatypes::DataType;
 
@@ -118,6 +118,10 @@ impl<'a> Columns<'a> {
 
     pub(crate) fn f32(&self, column: &'static str) -> Result<&'a Float32Array, SchemaError> {
         self.typed(column, "Float32")
+    }
+
+    pub(crate) fn boolean(&self, column: &'static str) -> Result<&'a BooleanArray, SchemaError> {
+        self.typed(column, "Boolean")
     }
 
     pub(crate) fn i64(&self, column: &'static str) -> Result<&'a Int64Array, SchemaError> {

@@ -2,8 +2,9 @@
 //!
 //! Columns: `source` Utf8, `tag` Utf8, `value_number` Float64?, `value_text`
 //! Utf8?, `unit` Utf8?, `quality` Utf8 (`good`/`uncertain`/`bad`),
-//! `source_ts_ms` Int64?, `received_ts_ms` Int64. Exactly one of
-//! `value_number`/`value_text` is set.
+//! `source_ts_ms` Int64?, `received_ts_ms` Int64, `low_limit` Float64?,
+//! `high_limit` Float64?. Exactly one of `value_number`/`value_text` is set.
+//! Limits are the alarm limits (or EURange) the source knows for the tag.
 
 use std::sync::Arc;
 
@@ -85,6 +86,10 @@ pub struct Reading {
     pub source_ts_ms: Option<i64>,
     /// When the gateway received the value (ms since epoch).
     pub received_ts_ms: i64,
+    /// Lower alarm limit, when the source knows one.
+    pub low_limit: Option<f64>,
+    /// Upper alarm limit, when the source knows one.
+    pub high_limit: Option<f64>,
 }
 
 impl Reading {
@@ -121,6 +126,16 @@ impl Reading {
                 Arc::new(readings.iter().map(|r| Some(r.received_ts_ms)).collect::<Int64Array>()),
                 false,
             ),
+            (
+                "low_limit",
+                Arc::new(readings.iter().map(|r| r.low_limit).collect::<Float64Array>()),
+                true,
+            ),
+            (
+                "high_limit",
+                Arc::new(readings.iter().map(|r| r.high_limit).collect::<Float64Array>()),
+                true,
+            ),
         ])
     }
 
@@ -135,6 +150,8 @@ impl Reading {
         let quality = cols.utf8("quality")?;
         let source_ts = cols.i64("source_ts_ms")?;
         let received_ts = cols.i64("received_ts_ms")?;
+        let low_limit = cols.f64("low_limit")?;
+        let high_limit = cols.f64("high_limit")?;
 
         (0..cols.len())
             .map(|row| {
@@ -164,6 +181,8 @@ impl Reading {
                     quality,
                     source_ts_ms: optional_i64(source_ts, row),
                     received_ts_ms: received_ts.value(row),
+                    low_limit: (!low_limit.is_null(row)).then(|| low_limit.value(row)),
+                    high_limit: (!high_limit.is_null(row)).then(|| high_limit.value(row)),
                 })
             })
             .collect()
@@ -188,6 +207,8 @@ mod tests {
             quality: Quality::Good,
             source_ts_ms: Some(1_700_000_000_000),
             received_ts_ms: 1_700_000_000_010,
+            low_limit: None,
+            high_limit: Some(80.0),
         }
     }
 

@@ -4,7 +4,11 @@
 //! Greedy decoding is done here (argmax over the logits) rather than with a
 //! llama.cpp sampler chain: it is deterministic, and the softmax it needs
 //! anyway gives each chosen token's probability, from which the answer's
-//! confidence is computed.
+//! confidence is computed ([`sampling`]).
+
+pub mod memory;
+pub mod model_file;
+pub mod sampling;
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -16,8 +20,12 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use shopfloor_core::profile::{HardwareProfile, MemoryPlan};
+use shopfloor_core::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
+
+use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
+pub use self::model_file::ModelFileError;
 
 /// Why the engine could not load or generate.
 #[derive(Debug, thiserror::Error)]
@@ -25,29 +33,23 @@ pub enum EngineError {
     /// llama.cpp could not initialise.
     #[error("cannot initialise llama.cpp: {0}")]
     Backend(String),
-    /// The model file's size could not be read.
-    #[error("cannot read model file {path}: {source}")]
-    ModelFile {
-        /// Model path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The model and its KV cache would not fit the profile's memory budget.
-    #[error(
-        "model {path} needs {needed_mib} MiB with OS and engine reserves and KV cache, \
-         but profile `{profile}` allows {budget_mib} MiB (memory.budget_mb)"
-    )]
+    /// The model file is missing, not GGUF, or truncated.
+    #[error(transparent)]
+    ModelFile(#[from] ModelFileError),
+    /// The model, KV cache and buffers would not fit the profile's budget or
+    /// the machine's free memory.
+    #[error("not loading {path}: it does not fit profile `{profile}` (memory.budget_mb) or the free memory: {arithmetic}")]
     OverBudget {
         /// Model path.
         path: String,
         /// Profile name.
         profile: String,
-        /// Needed MiB.
-        needed_mib: u64,
-        /// Budget MiB.
-        budget_mib: u64,
+        /// The sum, part by part.
+        arithmetic: String,
     },
+    /// The grammar does not parse, or allowed no token.
+    #[error("grammar: {0}")]
+    Grammar(String),
     /// llama.cpp refused the model.
     #[error("cannot load model {path}: {message}")]
     Load {
@@ -79,7 +81,8 @@ pub enum EngineError {
 pub struct Generation {
     /// Generated text, trimmed.
     pub text: String,
-    /// Mean probability of the generated tokens (0..1).
+    /// Geometric mean probability of the content tokens (0..1), see
+    /// [`sampling::ConfidenceMeter`].
     pub confidence: f32,
     /// Number of generated tokens.
     pub tokens: usize,
@@ -91,6 +94,27 @@ pub struct Generation {
     pub ttft_ms: f64,
     /// Whole call, in ms.
     pub total_ms: f64,
+    /// Constrained tokens whose top candidate the grammar rejected, so that
+    /// the whole vocabulary was filtered.
+    pub grammar_fallbacks: usize,
+}
+
+/// How a completion is produced.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateOptions<'a> {
+    /// Most generated tokens.
+    pub max_tokens: u32,
+    /// Stop at the first line break after some text.
+    pub stop_at_line_break: bool,
+    /// A GBNF grammar (root rule `root`) the output must follow.
+    pub grammar: Option<&'a str>,
+}
+
+impl GenerateOptions<'_> {
+    /// One line of free text.
+    pub fn line(max_tokens: u32) -> Self {
+        Self { max_tokens, stop_at_line_break: true, grammar: None }
+    }
 }
 
 /// llama.cpp's internal timings.
@@ -135,10 +159,8 @@ impl Engine {
     /// KV cache before the context is allocated.
     pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
         let path = model_path.display().to_string();
-        let model_bytes = std::fs::metadata(model_path)
-            .map_err(|source| EngineError::ModelFile { path: path.clone(), source })?
-            .len();
-        check_budget(&path, profile, profile.memory_plan(model_bytes, 0))?;
+        let model_bytes = model_file::check(model_path)?;
+        check_budget(&path, profile, profile.memory_plan(model_bytes, 0, 0, available_memory_bytes()))?;
 
         let mut backend = LlamaBackend::init().map_err(|e| EngineError::Backend(e.to_string()))?;
         backend.void_logs();
@@ -148,7 +170,13 @@ impl Engine {
         let model: &'static LlamaModel = Box::leak(Box::new(model));
 
         let engine = &profile.engine;
-        check_budget(&path, profile, profile.memory_plan(model_bytes, kv_cache_bytes(model, engine.context_size)))?;
+        let plan = profile.memory_plan(
+            model_bytes,
+            memory::kv_cache_bytes(model, engine),
+            memory::compute_bytes_estimate(model, engine),
+            available_memory_bytes(),
+        );
+        check_budget(&path, profile, plan)?;
         let threads = i32::try_from(engine.threads).unwrap_or(1);
         let threads_batch = i32::try_from(engine.threads_batch).unwrap_or(1);
         let params = LlamaContextParams::default()
@@ -157,6 +185,13 @@ impl Engine {
             .with_n_ubatch(engine.batch_size)
             .with_n_threads(threads)
             .with_n_threads_batch(threads_batch)
+            .with_flash_attention_policy(match engine.flash_attention {
+                FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+                FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            })
+            .with_type_k(kv_type(engine.kv_cache_type))
+            .with_type_v(kv_type(engine.kv_cache_type))
             // llama.cpp's own timings cost a clock read per decode; benchmarks compare against them.
             .with_no_perf(false);
         let context = model
@@ -197,7 +232,7 @@ impl Engine {
     /// Greedy completion of `prompt`, ending at an end-of-generation token,
     /// at the first line break after some text, or after `max_tokens`.
     pub fn generate(&mut self, prompt: &str, max_tokens: u32) -> Result<Generation, EngineError> {
-        self.generate_until(prompt, max_tokens, true)
+        self.generate_with(prompt, GenerateOptions::line(max_tokens))
     }
 
     /// Like [`generate`](Self::generate); `stop_at_line_break: false` runs to
@@ -208,42 +243,58 @@ impl Engine {
         max_tokens: u32,
         stop_at_line_break: bool,
     ) -> Result<Generation, EngineError> {
+        self.generate_with(prompt, GenerateOptions { max_tokens, stop_at_line_break, grammar: None })
+    }
+
+    /// Greedy completion under `options`. With a grammar, generation ends
+    /// when the output is a complete JSON value or the grammar allows only
+    /// the end of text.
+    pub fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
         let started = Instant::now();
+        let max_tokens = options.max_tokens;
+        let mut grammar = match options.grammar {
+            Some(text) => Some(
+                LlamaSampler::grammar(self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string()))?,
+            ),
+            None => None,
+        };
         let vocab = self.model.vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-        let n_ctx = self.context.n_ctx();
-        if tokens.is_empty() || tokens.len() + max_tokens as usize > n_ctx as usize {
-            return Err(EngineError::PromptTooLong { prompt_tokens: tokens.len(), max_tokens, n_ctx });
-        }
-
-        // Reuse the cached prefix; at least the last prompt token is evaluated
-        // again, because its logits are needed.
-        let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
-        let start = common.min(tokens.len() - 1);
-        self.context
-            .clear_kv_cache_seq(Some(0), Some(start as u32), None)
-            .map_err(|e| EngineError::Decode(e.to_string()))?;
-        self.cached.truncate(start);
-        let mut logits_index = self.decode(&tokens[start..], start)?;
+        let prompt_tokens_evaluated = self.evaluate_prompt(&tokens, max_tokens)?;
+        let mut logits_index = -1;
 
         let mut text = Vec::<u8>::new();
-        let mut probability_sum = 0.0f64;
+        let mut meter = ConfidenceMeter::default();
         let mut generated = 0usize;
+        let mut grammar_fallbacks = 0usize;
         let mut ttft_ms = None;
         while generated < max_tokens as usize {
-            let (token, probability) = greedy(self.context.get_logits_ith(logits_index));
+            let logits = self.context.get_logits_ith(logits_index);
+            let (token, probability) = match grammar.as_mut() {
+                None => greedy(logits),
+                Some(grammar) => {
+                    let (token, probability, path) = constrained_greedy(grammar, logits)
+                        .ok_or_else(|| EngineError::Grammar("no token is allowed".into()))?;
+                    grammar_fallbacks += usize::from(path == GrammarPath::FullVocabulary);
+                    (token, probability)
+                }
+            };
             ttft_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1e3);
             if vocab.is_eog(token) {
                 break;
             }
+            if let Some(grammar) = grammar.as_mut() {
+                grammar.accept(token);
+            }
             generated += 1;
-            probability_sum += f64::from(probability);
             let piece = vocab.token_to_piece(token, false, None);
-            let ends_line = stop_at_line_break
+            meter.record(&piece, probability);
+            let ends_line = options.stop_at_line_break
                 && piece.contains(&b'\n')
                 && !String::from_utf8_lossy(&text).trim().is_empty();
             text.extend_from_slice(&piece);
-            if ends_line || generated == max_tokens as usize {
+            let json_done = grammar.is_some() && text.ends_with(b"}") && is_complete_json(&text);
+            if ends_line || json_done || generated == max_tokens as usize {
                 break;
             }
             let position = self.cached.len();
@@ -253,13 +304,47 @@ impl Engine {
         let text = String::from_utf8_lossy(&text).trim().to_owned();
         Ok(Generation {
             text,
-            confidence: if generated == 0 { 0.0 } else { (probability_sum / generated as f64) as f32 },
+            confidence: meter.confidence(),
             tokens: generated,
-            prompt_tokens_evaluated: tokens.len() - start,
+            prompt_tokens_evaluated,
             prompt_tokens: tokens.len(),
             ttft_ms: ttft_ms.unwrap_or(0.0),
             total_ms: started.elapsed().as_secs_f64() * 1e3,
+            grammar_fallbacks,
         })
+    }
+
+    /// Brings the KV cache to `prompt`'s tokens without generating, so that a
+    /// later prompt starting the same way only evaluates what follows.
+    pub fn prefill(&mut self, prompt: &str) -> Result<usize, EngineError> {
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        if self.cached.starts_with(&tokens) {
+            return Ok(0);
+        }
+        self.evaluate_prompt(&tokens, 0)
+    }
+
+    /// Evaluates the part of `tokens` that is not cached yet; returns how
+    /// many tokens that was. At least the last token is evaluated again,
+    /// because its logits are needed.
+    fn evaluate_prompt(&mut self, tokens: &[LlamaToken], max_tokens: u32) -> Result<usize, EngineError> {
+        let n_ctx = self.context.n_ctx();
+        if tokens.is_empty() || tokens.len() + max_tokens as usize > n_ctx as usize {
+            return Err(EngineError::PromptTooLong { prompt_tokens: tokens.len(), max_tokens, n_ctx });
+        }
+        let common = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+        let start = common.min(tokens.len() - 1);
+        self.context
+            .clear_kv_cache_seq(Some(0), Some(start as u32), None)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        self.cached.truncate(start);
+        self.decode(&tokens[start..], start)?;
+        Ok(tokens.len() - start)
+    }
+
+    /// The model's tokens for `text` (benchmarks size prompts with it).
+    pub fn token_count(&self, text: &str) -> usize {
+        self.model.vocab().tokenize(text.as_bytes(), true, true).len()
     }
 
     /// llama.cpp's own timings since the last reset: prompt and generation
@@ -307,56 +392,29 @@ impl Engine {
     }
 }
 
-/// The most likely token and its softmax probability.
-pub fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
-    let (best, max) = logits
-        .iter()
-        .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
-    let sum: f64 = logits.iter().map(|&v| f64::from(v - max).exp()).sum();
-    let probability = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
-    (LlamaToken(best as i32), probability)
+fn kv_type(kind: KvCacheType) -> llama_cpp_2::context::params::KvCacheType {
+    use llama_cpp_2::context::params::KvCacheType as Llama;
+    match kind {
+        KvCacheType::F16 => Llama::F16,
+        KvCacheType::Q8_0 => Llama::Q8_0,
+        KvCacheType::Q4_0 => Llama::Q4_0,
+    }
 }
 
-/// Bytes the KV cache takes for `n_ctx` tokens (f16 keys and values).
-fn kv_cache_bytes(model: &LlamaModel, n_ctx: u32) -> u64 {
-    let n_head = u64::from(model.n_head().max(1));
-    let head_dim = u64::try_from(model.n_embd()).unwrap_or(0) / n_head;
-    let kv_width = head_dim * u64::from(model.n_head_kv());
-    // keys + values, 2 bytes each, per layer, per token
-    2 * 2 * u64::from(model.n_layer()) * kv_width * u64::from(n_ctx)
+/// Whether `text` is one complete JSON value (the grammar's output is done).
+fn is_complete_json(text: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(text).is_ok()
 }
 
 fn check_budget(path: &str, profile: &HardwareProfile, plan: MemoryPlan) -> Result<(), EngineError> {
-    const MIB: u64 = 1024 * 1024;
     if plan.fits() {
-        tracing::info!(needed_mib = plan.needed_bytes / MIB, budget_mib = plan.budget_bytes / MIB, "memory budget holds");
+        tracing::info!(plan = %plan.arithmetic(), "memory budget holds");
         Ok(())
     } else {
         Err(EngineError::OverBudget {
             path: path.to_owned(),
             profile: profile.name.clone(),
-            needed_mib: plan.needed_bytes.div_ceil(MIB),
-            budget_mib: plan.budget_bytes / MIB,
+            arithmetic: plan.arithmetic(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn greedy_picks_the_largest_logit_with_its_softmax_probability() {
-        let (token, p) = greedy(&[0.0, 2.0, 0.0]);
-        assert_eq!(token, LlamaToken(1));
-        let expected = 2f32.exp() / (2f32.exp() + 2.0);
-        assert!((p - expected).abs() < 1e-6, "{p} vs {expected}");
-    }
-
-    #[test]
-    fn greedy_on_equal_logits_is_uniform() {
-        let (_, p) = greedy(&[1.0; 4]);
-        assert!((p - 0.25).abs() < 1e-6);
     }
 }
