@@ -24,8 +24,22 @@ const QUESTIONS: &[&str] = &[
     "What's the current spindle temperature in °C?",
     "spindle temperature?",
 ];
-const ROUNDS: usize = 8;
+const ROUNDS: usize = 20;
 const TEMPERATURE_NODE: &str = "ns=2;s=Cell1.SpindleTemperature";
+
+/// Peak resident memory (`VmHWM`) of the running process whose executable
+/// is named `name`, from /proc.
+fn peak_rss_kib(name: &str) -> Option<u64> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    })
+}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -87,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    let slm_peak_rss_kib = peak_rss_kib("slm");
     let (success, _) = dataflow.stop();
     anyhow::ensure!(success, "dataflow did not stop cleanly");
 
@@ -103,5 +118,9 @@ fn main() -> anyhow::Result<()> {
     }
     println!("| answers stating the served temperature | {correct} / {total} |");
     println!("| sentences written by the model (rest composed from the fact) | {by_model} / {total} |");
+    match slm_peak_rss_kib {
+        Some(kib) => println!("| peak RSS of the `slm` node (VmHWM) | {:.0} MiB |", kib as f64 / 1024.0),
+        None => println!("| peak RSS of the `slm` node | not found |"),
+    }
     Ok(())
 }

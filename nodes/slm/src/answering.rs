@@ -8,11 +8,11 @@ use shopfloor_core::config::ToolMode;
 use shopfloor_core::schema::{Answer, AnswerError, Question};
 
 use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};
-use crate::facts::{Freshness, TagFact};
+use crate::facts::{Detail, Freshness, TagFact};
 use crate::grounding::{is_grounded, system_prompt};
 use crate::plant_state::PlantState;
 use crate::question_check;
-use crate::relevance::{intent, Focus};
+use crate::relevance::{intent, Focus, Intent};
 use crate::tools::{self, ToolCall};
 
 /// Settings that shape answers.
@@ -26,7 +26,9 @@ pub struct AnswerSettings {
     pub confidence_threshold: f32,
     /// When the model may call tools.
     pub tools: ToolMode,
-    /// Up to this many tags the whole fact sheet goes into the prompt.
+    /// Up to this many tags the whole fact sheet goes into the prompt (and
+    /// stays cached); beyond it (and always at 0) only the facts a question
+    /// is about. See docs/decisions.md for when each is faster.
     pub fact_sheet_max_tags: usize,
 }
 
@@ -37,10 +39,14 @@ impl Default for AnswerSettings {
             max_question_chars: 500,
             confidence_threshold: 0.5,
             tools: ToolMode::Auto,
-            fact_sheet_max_tags: 24,
+            fact_sheet_max_tags: 0,
         }
     }
 }
+
+/// A question about nothing in particular gets at most this many facts;
+/// with more tags (and tools on `auto`) the model looks up what it needs.
+const OVERVIEW_MAX_TAGS: usize = 12;
 
 /// Most tokens of a tool call (the longest call with a long tag name fits).
 const TOOL_CALL_MAX_TOKENS: u32 = 40;
@@ -102,7 +108,9 @@ pub fn answer(
     let use_tools = match settings.tools {
         ToolMode::Off => false,
         ToolMode::Always => true,
-        ToolMode::Auto => intent.focus == Focus::General && tags.len() > settings.fact_sheet_max_tags,
+        ToolMode::Auto => {
+            intent.focus == Focus::General && tags.len() > OVERVIEW_MAX_TAGS.max(settings.fact_sheet_max_tags)
+        }
     };
     let mut prompt_tokens = 0usize;
     let mut completion_tokens = 0usize;
@@ -117,9 +125,9 @@ pub fn answer(
         }
         Some(Err(error)) => {
             tracing::warn!(id = %question.id, %error, "tool step failed; answering from the fact sheet");
-            fact_sheet(state, &intent.focus, settings, now_ms)
+            fact_sheet(state, &intent, settings, now_ms)
         }
-        None => fact_sheet(state, &intent.focus, settings, now_ms),
+        None => fact_sheet(state, &intent, settings, now_ms),
     };
     answer.facts_used = grounding.focused.iter().map(TagFact::fact_line).collect();
 
@@ -177,14 +185,13 @@ pub fn warm_cache(engine: &mut Engine, state: &PlantState, settings: AnswerSetti
     if state.is_empty() {
         return;
     }
-    let grounding = fact_sheet(state, &Focus::General, settings, now_ms);
     if state.tags().len() > settings.fact_sheet_max_tags {
         return;
     }
+    let general = Intent { focus: Focus::General, asks_limit: false, asks_trend: false };
+    let grounding = fact_sheet(state, &general, settings, now_ms);
     let system = system_prompt(&grounding.sheet);
-    let result = engine
-        .chat_prompt(&[ChatTurn { role: "system", content: &system }])
-        .and_then(|prompt| engine.prefill(&prompt));
+    let result = engine.chat_prefix(&system).and_then(|prefix| engine.prefill(&prefix));
     match result {
         Ok(evaluated) if evaluated > 0 => tracing::trace!(evaluated, "fact sheet cached"),
         Ok(_) => {}
@@ -194,19 +201,26 @@ pub fn warm_cache(engine: &mut Engine, state: &PlantState, settings: AnswerSetti
 
 /// The facts for the prompt without a tool: the whole sheet while the plant
 /// is small (its prefix stays cached across questions), else the focused tags.
-fn fact_sheet(state: &PlantState, focus: &Focus, settings: AnswerSettings, now_ms: i64) -> Grounding {
+fn fact_sheet(state: &PlantState, intent: &Intent, settings: AnswerSettings, now_ms: i64) -> Grounding {
+    let focus = &intent.focus;
     let all = state.facts(now_ms);
     let focused: Vec<TagFact> = match focus {
         Focus::Tags(tags) => tags.iter().filter_map(|t| state.fact(t, now_ms)).collect(),
         Focus::Alarms => all.iter().filter(|f| f.alarm).cloned().collect(),
-        Focus::General | Focus::Unknown(_) => all.iter().take(settings.fact_sheet_max_tags).cloned().collect(),
+        Focus::General | Focus::Unknown(_) => all.iter().take(OVERVIEW_MAX_TAGS).cloned().collect(),
     };
-    let sheet_facts = if all.len() <= settings.fact_sheet_max_tags { &all } else { &focused };
     let primary = match focus {
         Focus::Tags(_) | Focus::Alarms => focused.first().cloned(),
         Focus::General | Focus::Unknown(_) => None,
     };
-    Grounding { sheet: sheet_facts.iter().map(TagFact::prompt_line).collect(), focused, primary }
+    let sheet = if all.len() <= settings.fact_sheet_max_tags {
+        // The whole sheet, the same for every question, so it stays cached.
+        all.iter().map(TagFact::prompt_line).collect()
+    } else {
+        let detail = Detail { limits: intent.asks_limit, trend: intent.asks_trend };
+        focused.iter().map(|f| f.prompt_line_with(detail)).collect()
+    };
+    Grounding { sheet, focused, primary }
 }
 
 /// The tool step: a grammar-constrained call, then its result.
@@ -220,7 +234,7 @@ fn call_tool(
     let system = tools::tool_prompt(tags);
     let grammar = tools::grammar(tags);
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
-    let prompt = engine.chat_prompt(&turns)?;
+    let prompt = engine.chat_prompt(&turns)? + tools::CALL_PREFIX;
     let options = GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
     let generation = engine.generate_with(&prompt, options)?;
     let call = tools::parse(&generation.text, state).map_err(|e| EngineError::Grammar(e.to_string()))?;

@@ -99,6 +99,22 @@ pub enum Freshness {
     Stale,
 }
 
+/// Which optional details a prompt line carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// Distance to the nearest limit while within limits.
+    pub limits: bool,
+    /// Rising/falling/stable with the rate.
+    pub trend: bool,
+}
+
+impl Detail {
+    /// Every detail.
+    pub const ALL: Detail = Detail { limits: true, trend: true };
+    /// The value (and any alarm or quality problem) only.
+    pub const VALUE: Detail = Detail { limits: false, trend: false };
+}
+
 /// Everything the node knows about one tag at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagFact {
@@ -135,14 +151,23 @@ impl TagFact {
         self.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default()
     }
 
-    /// One compact prompt line: `spindle temperature: 87 °C, ALARM 7 °C above
-    /// high limit 80 °C, rising 1.2 °C/min`. Every number in it is computed
-    /// here, so the model only has to copy.
+    /// One compact prompt line with every detail: `spindle temperature: 87
+    /// °C, ALARM 7 °C above high limit 80 °C, rising 1.2 °C/min`. Every number
+    /// in it is computed here, so the model only has to copy.
     pub fn prompt_line(&self) -> String {
+        self.prompt_line_with(Detail::ALL)
+    }
+
+    /// A prompt line with the limit margin and trend only when `detail` asks
+    /// for them. Each detail costs prompt tokens (about 10 ms each on a
+    /// 2-core CPU) and gives a small model more to confuse; an alarm, bad
+    /// quality or staleness is always stated.
+    pub fn prompt_line_with(&self, detail: Detail) -> String {
         let mut line = format!("{}: {}{}", self.name(), self.value_text(), self.unit_suffix());
         let unit = self.unit_suffix();
         match self.limit {
             LimitStatus::NoLimit => {}
+            LimitStatus::Within { .. } if !detail.limits => {}
             LimitStatus::Within { limit, side, margin } => line.push_str(&format!(
                 ", {}{unit} {} {} limit {}{unit}",
                 number(margin),
@@ -162,6 +187,7 @@ impl TagFact {
             line.push_str(", ALARM active");
         }
         match self.trend {
+            _ if !detail.trend => {}
             Trend::Unknown => {}
             Trend::Stable => line.push_str(", stable"),
             Trend::Rising { per_minute } => line.push_str(&format!(", rising {}{unit}/min", rate(per_minute))),
@@ -342,6 +368,15 @@ mod tests {
         assert_eq!(
             temperature(72.4).prompt_line(),
             "spindle temperature: 72.4 °C, 7.6 °C below high limit 80 °C, stable"
+        );
+    }
+
+    #[test]
+    fn a_value_only_line_still_states_an_alarm() {
+        assert_eq!(temperature(72.4).prompt_line_with(Detail::VALUE), "spindle temperature: 72.4 °C");
+        assert_eq!(
+            temperature(87.0).prompt_line_with(Detail::VALUE),
+            "spindle temperature: 87 °C, ALARM 7 °C above high limit 80 °C"
         );
     }
 

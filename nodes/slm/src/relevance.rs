@@ -24,6 +24,8 @@ pub struct Intent {
     pub focus: Focus,
     /// The question is about limits ("too hot?", "above the limit?").
     pub asks_limit: bool,
+    /// The question is about change over time ("is it rising?").
+    pub asks_trend: bool,
 }
 
 /// Everyday words for parts of tag names.
@@ -77,6 +79,12 @@ const LIMIT_WORDS: &[&str] = &[
     "ok", "okay", "safe", "too", "overheating", "overheat", "alarm",
 ];
 
+/// Words that ask how a value changes.
+const TREND_WORDS: &[&str] = &[
+    "rising", "rise", "falling", "fall", "trend", "trending", "increasing", "decreasing", "climbing", "dropping",
+    "changing", "change", "stable", "steady", "history", "up", "down", "faster", "slower",
+];
+
 /// Unit spellings operators use, and the unit as tags carry it.
 const UNIT_WORDS: &[(&str, &str)] = &[
     ("degrees", "°C"),
@@ -92,6 +100,7 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
     let raw: Vec<String> = raw_words(question);
     let words: Vec<String> = raw.iter().map(|w| canonical(w)).collect();
     let asks_limit = raw.iter().any(|w| LIMIT_WORDS.contains(&w.as_str()));
+    let asks_trend = raw.iter().any(|w| TREND_WORDS.contains(&w.as_str()));
 
     let known: Vec<String> = state.vocabulary().flat_map(tag_words).collect();
     // A token written like a tag is judged whole: `oven_temp` is unknown as
@@ -112,7 +121,7 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
         .chain(tag_like.iter().filter(|t| !state.knows(t)).map(|t| (*t).to_owned()))
         .collect();
     if !unknown.is_empty() {
-        return Intent { focus: Focus::Unknown(unknown), asks_limit };
+        return Intent { focus: Focus::Unknown(unknown), asks_limit, asks_trend };
     }
 
     let tags = state.tags();
@@ -123,13 +132,13 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
         .collect();
     if scored.is_empty() {
         let focus = if raw.iter().any(|w| ALARM_WORDS.contains(&w.as_str())) { Focus::Alarms } else { Focus::General };
-        return Intent { focus, asks_limit };
+        return Intent { focus, asks_limit, asks_trend };
     }
     // Stable sort keeps fact-sheet order among equal scores.
     scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
     let best = scored[0].0;
     let focus = Focus::Tags(scored.into_iter().filter(|(s, _)| *s == best).map(|(_, t)| t.to_owned()).collect());
-    Intent { focus, asks_limit }
+    Intent { focus, asks_limit, asks_trend }
 }
 
 fn raw_words(question: &str) -> Vec<String> {

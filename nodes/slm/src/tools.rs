@@ -52,7 +52,14 @@ pub fn tool_prompt(tags: &[&str]) -> String {
     format!("{TOOL_INSTRUCTIONS}\nTags: {}", tags.join(", "))
 }
 
-/// The GBNF grammar of a call over `tags`: exactly the JSON forms above.
+/// The start every call has. It is written into the prompt after the
+/// assistant header instead of being generated: forced tokens cost a
+/// decode step each, and the grammar would have to push the model into
+/// them (a full-vocabulary filter per token).
+pub const CALL_PREFIX: &str = "{\"tool\":\"";
+
+/// The GBNF grammar of the rest of a call over `tags`, after [`CALL_PREFIX`]:
+/// exactly the JSON forms above.
 pub fn grammar(tags: &[&str]) -> String {
     let tag_rule = if tags.is_empty() {
         // No tag can be named: only list_alarms remains possible.
@@ -66,7 +73,7 @@ pub fn grammar(tags: &[&str]) -> String {
     } else {
         "\"get_tag\\\",\\\"tag\\\":\" tag | \"get_history\\\",\\\"tag\\\":\" tag | ".to_owned()
     };
-    format!("root ::= \"{{\\\"tool\\\":\\\"\" ( {tag_calls}\"list_alarms\\\"\" ) \"}}\"\n{tag_rule}")
+    format!("root ::= ( {tag_calls}\"list_alarms\\\"\" ) \"}}\"\n{tag_rule}")
 }
 
 /// Escapes a tag for a GBNF string literal (inside a JSON string).
@@ -80,10 +87,10 @@ fn gbnf_escape(tag: &str) -> String {
         .collect()
 }
 
-/// Parses a call and checks its tag.
-pub fn parse(text: &str, state: &PlantState) -> Result<ToolCall, ToolError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text.trim()).map_err(|e| ToolError::Malformed(e.to_string()))?;
+/// Parses a call (the text generated after [`CALL_PREFIX`]) and checks its tag.
+pub fn parse(generated: &str, state: &PlantState) -> Result<ToolCall, ToolError> {
+    let text = format!("{CALL_PREFIX}{}", generated.trim());
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ToolError::Malformed(e.to_string()))?;
     let tool = value
         .get("tool")
         .and_then(serde_json::Value::as_str)
@@ -199,7 +206,7 @@ mod tests {
         let g = grammar(&["spindle_temperature", "part_count"]);
         assert_eq!(
             g,
-            "root ::= \"{\\\"tool\\\":\\\"\" ( \"get_tag\\\",\\\"tag\\\":\" tag | \"get_history\\\",\\\"tag\\\":\" tag | \"list_alarms\\\"\" ) \"}\"\n\
+            "root ::= ( \"get_tag\\\",\\\"tag\\\":\" tag | \"get_history\\\",\\\"tag\\\":\" tag | \"list_alarms\\\"\" ) \"}\"\n\
              tag ::= \"\\\"spindle_temperature\\\"\" | \"\\\"part_count\\\"\"\n"
         );
         assert!(!grammar(&[]).contains("tag ::="));
@@ -209,14 +216,14 @@ mod tests {
     fn calls_parse_and_unknown_tags_or_tools_are_refused() {
         let s = state(87.0);
         assert_eq!(
-            parse(r#"{"tool":"get_tag","tag":"spindle_temperature"}"#, &s),
+            parse(r#"get_tag","tag":"spindle_temperature"}"#, &s),
             Ok(ToolCall::GetTag("spindle_temperature".into()))
         );
-        assert_eq!(parse(r#"{"tool":"list_alarms"}"#, &s), Ok(ToolCall::ListAlarms));
-        assert!(matches!(parse(r#"{"tool":"get_tag","tag":"oven"}"#, &s), Err(ToolError::UnknownTag(_))));
-        assert!(matches!(parse(r#"{"tool":"set_tag","tag":"x"}"#, &s), Err(ToolError::UnknownTool(_))));
-        assert!(matches!(parse("{\"tool\":", &s), Err(ToolError::Malformed(_))));
-        assert!(matches!(parse("[1,2]", &s), Err(ToolError::Malformed(_))));
+        assert_eq!(parse(r#"list_alarms"}"#, &s), Ok(ToolCall::ListAlarms));
+        assert!(matches!(parse(r#"get_tag","tag":"oven"}"#, &s), Err(ToolError::UnknownTag(_))));
+        assert!(matches!(parse(r#"set_tag","tag":"x"}"#, &s), Err(ToolError::UnknownTool(_))));
+        assert!(matches!(parse("get_tag", &s), Err(ToolError::Malformed(_))));
+        assert!(matches!(parse("1,2]", &s), Err(ToolError::Malformed(_))));
     }
 
     #[test]

@@ -200,7 +200,8 @@ fn model_tool_calls_cannot_escape_the_grammar() {
                 slm::engine::ChatTurn { role: "system", content: &tools::tool_prompt(&tags) },
                 slm::engine::ChatTurn { role: "user", content: request },
             ])
-            .unwrap();
+            .unwrap()
+            + tools::CALL_PREFIX;
         let options = GenerateOptions { max_tokens: 40, stop_at_line_break: false, grammar: Some(&grammar) };
         let generation = engine.generate_with(&prompt, options).unwrap();
         eprintln!("{request} -> {:?} ({} grammar fallbacks)", generation.text, generation.grammar_fallbacks);

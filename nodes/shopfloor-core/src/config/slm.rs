@@ -31,9 +31,10 @@ pub struct SlmConfig {
     /// A value unchanged for longer than this is reported as possibly stale,
     /// in seconds (`SLM_STALE_AFTER_SECS`, 1..=86400, default 300).
     pub stale_after_secs: u64,
-    /// Up to this many tags, the prompt carries the whole fact sheet (so it
-    /// stays cached); beyond it, only the tags a question names
-    /// (`SLM_FACT_SHEET_MAX_TAGS`, 1..=500, default 24).
+    /// Up to this many tags, the prompt carries the whole fact sheet (kept
+    /// in the KV cache); beyond it, only the facts a question is about
+    /// (`SLM_FACT_SHEET_MAX_TAGS`, 0..=500, default 0: always the focused
+    /// facts, faster where prompt evaluation is slow, as on 2 CPU cores).
     pub fact_sheet_max_tags: usize,
 }
 
@@ -82,7 +83,7 @@ impl SlmConfig {
         let stale_after_secs =
             env.parsed_or("SLM_STALE_AFTER_SECS", 300u64, "seconds in 1..=86400", |v| (1..=86_400).contains(v));
         let fact_sheet_max_tags =
-            env.parsed_or("SLM_FACT_SHEET_MAX_TAGS", 24usize, "a count in 1..=500", |n| (1..=500).contains(n));
+            env.parsed_or("SLM_FACT_SHEET_MAX_TAGS", 0usize, "a count in 0..=500", |n| *n <= 500);
         env.finish(&["SLM_"])?;
         Ok(Self {
             model_path,

@@ -8,6 +8,7 @@
 
 pub mod memory;
 pub mod model_file;
+mod reference;
 pub mod sampling;
 
 use std::num::NonZeroU32;
@@ -94,9 +95,11 @@ pub struct Generation {
     pub ttft_ms: f64,
     /// Whole call, in ms.
     pub total_ms: f64,
-    /// Constrained tokens whose top candidate the grammar rejected, so that
-    /// the whole vocabulary was filtered.
+    /// Constrained tokens whose top candidate the grammar rejected (found
+    /// in the shortlist or, rarely, by filtering the whole vocabulary).
     pub grammar_fallbacks: usize,
+    /// Of those, the ones that needed the whole vocabulary filtered.
+    pub grammar_full_filters: usize,
 }
 
 /// How a completion is produced.
@@ -144,10 +147,14 @@ pub struct Engine {
     // (one per node), so it is leaked to give the context a 'static borrow.
     model: &'static LlamaModel,
     context: LlamaContext<'static>,
-    _backend: LlamaBackend,
+    backend: LlamaBackend,
     /// Tokens whose keys and values are in the KV cache (sequence 0).
     cached: Vec<LlamaToken>,
+    /// The one-token batch of every generation step, allocated once.
+    step: LlamaBatch<'static>,
     batch_size: usize,
+    threads: i32,
+    threads_batch: i32,
     /// A readable model name for answers.
     pub model_name: String,
 }
@@ -205,9 +212,12 @@ impl Engine {
         Ok(Self {
             model,
             context,
-            _backend: backend,
+            backend,
             cached: Vec::new(),
+            step: LlamaBatch::new(1, 1),
             batch_size: engine.batch_size as usize,
+            threads,
+            threads_batch,
             model_name,
         })
     }
@@ -227,6 +237,20 @@ impl Engine {
         self.model
             .apply_chat_template(&template, &messages, true)
             .map_err(|e| EngineError::Template(e.to_string()))
+    }
+
+    /// The start of every prompt that has `system` as its system turn: the
+    /// rendered chat up to where the user's text begins (the user turn's
+    /// header included), for [`prefill`](Self::prefill).
+    pub fn chat_prefix(&self, system: &str) -> Result<String, EngineError> {
+        // A private-use character cannot occur in a template's own text.
+        const MARKER: &str = "\u{E000}";
+        let rendered = self.chat_prompt(&[
+            ChatTurn { role: "system", content: system },
+            ChatTurn { role: "user", content: MARKER },
+        ])?;
+        let end = rendered.find(MARKER).unwrap_or(rendered.len());
+        Ok(rendered[..end].to_owned())
     }
 
     /// Greedy completion of `prompt`, ending at an end-of-generation token,
@@ -267,6 +291,7 @@ impl Engine {
         let mut meter = ConfidenceMeter::default();
         let mut generated = 0usize;
         let mut grammar_fallbacks = 0usize;
+        let mut grammar_full_filters = 0usize;
         let mut ttft_ms = None;
         while generated < max_tokens as usize {
             let logits = self.context.get_logits_ith(logits_index);
@@ -275,7 +300,8 @@ impl Engine {
                 Some(grammar) => {
                     let (token, probability, path) = constrained_greedy(grammar, logits)
                         .ok_or_else(|| EngineError::Grammar("no token is allowed".into()))?;
-                    grammar_fallbacks += usize::from(path == GrammarPath::FullVocabulary);
+                    grammar_fallbacks += usize::from(path != GrammarPath::TopAccepted);
+                    grammar_full_filters += usize::from(path == GrammarPath::FullVocabulary);
                     (token, probability)
                 }
             };
@@ -293,7 +319,8 @@ impl Engine {
                 && piece.contains(&b'\n')
                 && !String::from_utf8_lossy(&text).trim().is_empty();
             text.extend_from_slice(&piece);
-            let json_done = grammar.is_some() && text.ends_with(b"}") && is_complete_json(&text);
+            // A grammar's output here is the rest of a JSON object: done at its last brace.
+            let json_done = grammar.is_some() && text.ends_with(b"}") && is_json_end(&text);
             if ends_line || json_done || generated == max_tokens as usize {
                 break;
             }
@@ -311,6 +338,7 @@ impl Engine {
             ttft_ms: ttft_ms.unwrap_or(0.0),
             total_ms: started.elapsed().as_secs_f64() * 1e3,
             grammar_fallbacks,
+            grammar_full_filters,
         })
     }
 
@@ -373,6 +401,15 @@ impl Engine {
     /// Evaluates `tokens` at positions from `first_position`, in batches;
     /// returns the batch index of the last token's logits.
     fn decode(&mut self, tokens: &[LlamaToken], first_position: usize) -> Result<i32, EngineError> {
+        if let [token] = tokens {
+            self.step.clear();
+            self.step
+                .add(*token, first_position as i32, &[0], true)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.context.decode(&mut self.step).map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.cached.push(*token);
+            return Ok(0);
+        }
         let mut last_index = 0;
         for (chunk_number, chunk) in tokens.chunks(self.batch_size.max(1)).enumerate() {
             let is_last_chunk = (chunk_number + 1) * self.batch_size.max(1) >= tokens.len();
@@ -401,9 +438,21 @@ fn kv_type(kind: KvCacheType) -> llama_cpp_2::context::params::KvCacheType {
     }
 }
 
-/// Whether `text` is one complete JSON value (the grammar's output is done).
-fn is_complete_json(text: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(text).is_ok()
+/// Whether `text` closes the JSON object it continues: its braces outside
+/// strings close one more than they open.
+fn is_json_end(text: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0i32, false, false);
+    for &b in text {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'{' if !in_string => depth += 1,
+            b'}' if !in_string => depth -= 1,
+            _ => {}
+        }
+    }
+    depth < 0
 }
 
 fn check_budget(path: &str, profile: &HardwareProfile, plan: MemoryPlan) -> Result<(), EngineError> {

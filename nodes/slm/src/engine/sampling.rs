@@ -6,14 +6,21 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 
+/// Logits this far below the maximum are left out of the softmax sum: each
+/// adds less than e^-20 (2e-9) of the top token's weight, so even the whole
+/// vocabulary changes a probability by less than 1e-4, and skipping their
+/// `exp` keeps the per-token cost below llama.cpp's own sampler's.
+const NEGLIGIBLE_LOGIT_GAP: f32 = 20.0;
+
 /// The most likely token and its softmax probability.
 pub fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
-    let (best, max) = logits
-        .iter()
-        .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
-    let sum: f64 = logits.iter().map(|&v| f64::from(v - max).exp()).sum();
-    let probability = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
+    // Three simple passes (max, its index, the sum) vectorise better than
+    // one pass that tracks an index.
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let best = logits.iter().position(|&v| v == max).unwrap_or(0);
+    let floor = max - NEGLIGIBLE_LOGIT_GAP;
+    let sum: f32 = logits.iter().filter(|&&v| v > floor).map(|&v| (v - max).exp()).sum();
+    let probability = if sum > 0.0 { 1.0 / sum } else { 0.0 };
     (LlamaToken(best as i32), probability)
 }
 
@@ -22,19 +29,26 @@ pub fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
 pub enum GrammarPath {
     /// The unconstrained top token was allowed: one grammar check.
     TopAccepted,
-    /// It was not: the grammar filtered the whole vocabulary.
+    /// It was not, but one of the [`SHORTLIST`] most likely tokens was.
+    Shortlist,
+    /// None of those: the grammar filtered the whole vocabulary.
     FullVocabulary,
 }
 
-/// Greedy choice under a grammar: the unconstrained argmax is checked alone
-/// first (one grammar step instead of one per vocabulary entry), and only
-/// when the grammar rejects it are all tokens filtered. Returns `None` when
-/// the grammar allows no token at all.
+/// How many of the most likely tokens are checked before the whole
+/// vocabulary (a grammar check per token costs about as much as the whole
+/// vocabulary's softmax, so the full filter costs several milliseconds).
+pub const SHORTLIST: usize = 64;
+
+/// Greedy choice under a grammar, cheapest check first: the unconstrained
+/// argmax alone, then the [`SHORTLIST`] most likely tokens, and only when
+/// the grammar allows none of them the whole vocabulary. Returns `None`
+/// when the grammar allows no token at all.
 ///
-/// The probability is the softmax over the allowed tokens when the full
-/// vocabulary was filtered; when the top token was accepted it is the
-/// unconstrained softmax, a lower bound of the renormalised value (exact
-/// renormalisation would need the full filter the fast path avoids).
+/// The probability is the softmax over the allowed tokens when the whole
+/// vocabulary was filtered; on the cheaper paths it is the unconstrained
+/// softmax of the chosen token, a lower bound of the renormalised value
+/// (exact renormalisation needs the full filter those paths avoid).
 pub fn constrained_greedy(grammar: &mut LlamaSampler, logits: &[f32]) -> Option<(LlamaToken, f32, GrammarPath)> {
     let (top, probability) = greedy(logits);
     let top_logit = logits.get(top.0 as usize).copied().unwrap_or(f32::NEG_INFINITY);
@@ -43,23 +57,47 @@ pub fn constrained_greedy(grammar: &mut LlamaSampler, logits: &[f32]) -> Option<
     if single.data.first().is_some_and(|d| d.logit() > f32::NEG_INFINITY) {
         return Some((top, probability, GrammarPath::TopAccepted));
     }
+
+    let mut ranked: Vec<(usize, f32)> = logits.iter().copied().enumerate().collect();
+    let cut = SHORTLIST.min(ranked.len());
+    if cut > 0 && cut < ranked.len() {
+        ranked.select_nth_unstable_by(cut - 1, |a, b| b.1.total_cmp(&a.1));
+    }
+    let mut shortlist = LlamaTokenDataArray::from_iter(
+        ranked[..cut].iter().map(|&(i, l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+        false,
+    );
+    grammar.apply(&mut shortlist);
+    if let Some(best) = best_allowed(&shortlist) {
+        let max = top_logit;
+        let sum: f32 = logits.iter().filter(|&&v| v > max - 20.0).map(|&v| (v - max).exp()).sum();
+        let p = (best.1 - max).exp() / sum.max(f32::MIN_POSITIVE);
+        return Some((best.0, p, GrammarPath::Shortlist));
+    }
+
     let mut all = LlamaTokenDataArray::from_iter(
         logits.iter().enumerate().map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
         false,
     );
     grammar.apply(&mut all);
-    let allowed: Vec<(LlamaToken, f32)> = all
+    let (best, max) = best_allowed(&all)?;
+    let sum: f64 = all
         .data
         .iter()
         .filter(|d| d.logit() > f32::NEG_INFINITY)
-        .map(|d| (d.id(), d.logit()))
-        .collect();
-    let (best, max) = allowed.iter().copied().fold(None, |acc: Option<(LlamaToken, f32)>, (t, l)| match acc {
-        Some((_, bl)) if bl >= l => acc,
-        _ => Some((t, l)),
-    })?;
-    let sum: f64 = allowed.iter().map(|&(_, l)| f64::from(l - max).exp()).sum();
+        .map(|d| f64::from(d.logit() - max).exp())
+        .sum();
     Some((best, (1.0 / sum) as f32, GrammarPath::FullVocabulary))
+}
+
+/// The allowed token with the highest logit, and that logit.
+fn best_allowed(candidates: &LlamaTokenDataArray) -> Option<(LlamaToken, f32)> {
+    candidates
+        .data
+        .iter()
+        .filter(|d| d.logit() > f32::NEG_INFINITY)
+        .max_by(|a, b| a.logit().total_cmp(&b.logit()))
+        .map(|d| (d.id(), d.logit()))
 }
 
 /// The confidence of an answer: the geometric mean of the probabilities of
@@ -111,6 +149,17 @@ mod tests {
         assert_eq!(token, LlamaToken(1));
         let expected = 2f32.exp() / (2f32.exp() + 2.0);
         assert!((p - expected).abs() < 1e-6, "{p} vs {expected}");
+    }
+
+    #[test]
+    fn far_lower_logits_do_not_change_the_probability_measurably() {
+        let mut logits = vec![-100.0f32; 50_000];
+        logits[7] = 5.0;
+        logits[8] = 4.0;
+        let (token, p) = greedy(&logits);
+        assert_eq!(token, LlamaToken(7));
+        let exact = 1.0 / (1.0 + (-1.0f64).exp() + 49_998.0 * (-105.0f64).exp());
+        assert!((f64::from(p) - exact).abs() < 1e-6, "{p} vs {exact}");
     }
 
     #[test]
