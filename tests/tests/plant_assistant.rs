@@ -59,10 +59,19 @@ fn wait_until_ready(client: &TestClient, root: &str, dataflow: &mut RunningDataf
 /// Asks about the spindle temperature while sampling the simulator's value
 /// over OPC UA; returns the answer and every value served meanwhile.
 fn ask_temperature(client: &TestClient, root: &str, endpoint: &str) -> anyhow::Result<(Received, Vec<String>)> {
+    ask_about_temperature(client, root, endpoint, "q-spindle-temperature", "What is the spindle temperature?")
+}
+
+fn ask_about_temperature(
+    client: &TestClient,
+    root: &str,
+    endpoint: &str,
+    id: &str,
+    text: &str,
+) -> anyhow::Result<(Received, Vec<String>)> {
     let reader = SimReader::connect(endpoint)?;
     let mut served = reader.sample_values(TEMPERATURE_NODE, RECENT_WINDOW)?;
-    let id = "q-spindle-temperature";
-    client.publish(&format!("{root}/assistant/query/alice"), question(id, "What is the spindle temperature?"))?;
+    client.publish(&format!("{root}/assistant/query/alice"), question(id, text))?;
     let deadline = Instant::now() + ANSWER_TIMEOUT;
     let answer = loop {
         if let Some(answer) = client.wait_for(Duration::from_millis(100), |m| is_answer_to(m, id)) {
@@ -126,6 +135,31 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
 
     let (answer, served) = ask_temperature(&client, &root, &endpoint)?;
     assert_states_a_served_value(&answer, &served);
+    let text = answer.json["answer"].as_str().unwrap_or_default();
+    assert!(text.contains("°C"), "the answer {text:?} has no unit");
+
+    // A limit question is answered from the computed comparison with the
+    // simulator's limit tag (80 °C), whichever side the value is on now.
+    let (answer, served) =
+        ask_about_temperature(&client, &root, &endpoint, "q-limit", "Is the spindle temperature above its limit?")?;
+    assert_states_a_served_value(&answer, &served);
+    let text = answer.json["answer"].as_str().unwrap_or_default().to_lowercase();
+    let stated: f64 = served
+        .iter()
+        .filter(|v| text.contains(v.as_str()))
+        .find_map(|v| v.parse().ok())
+        .unwrap_or_default();
+    let side = if stated > 80.0 { "above" } else { "below" };
+    assert!(text.contains(side), "{stated} °C against the 80 °C limit, but the answer says {text:?}");
+
+    // A thing the cell does not have is answered as unknown.
+    client.publish(&format!("{root}/assistant/query/alice"), question("q-unknown", "What is the coolant pressure?"))?;
+    let answer = client
+        .wait_for(ANSWER_TIMEOUT, |m| is_answer_to(m, "q-unknown"))
+        .ok_or_else(|| anyhow::anyhow!("no answer to q-unknown"))?;
+    let text = answer.json["answer"].as_str().unwrap_or_default();
+    assert!(text.starts_with("I have no data on coolant pressure"), "{text:?}");
+
     assert_stops_cleanly(dataflow);
     Ok(())
 }

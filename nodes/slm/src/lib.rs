@@ -19,7 +19,7 @@
 //!   SLM_PROFILE: ../hw-profiles/generic-x86-2core.toml
 //!   SLM_MAX_TOKENS: "48"
 //! ```
-//! Every setting is listed in `docs/configuration.md`.
+//! Every setting, the fact rules and the confidence formula: `docs/slm.md`.
 //!
 //! # Layout
 //! - [`engine`]: llama.cpp: model-file and memory checks, cached greedy
