@@ -155,6 +155,8 @@ pub struct Engine {
     batch_size: usize,
     threads: i32,
     threads_batch: i32,
+    flash_attention: FlashAttention,
+    kv_cache_type: KvCacheType,
     /// A readable model name for answers.
     pub model_name: String,
 }
@@ -192,11 +194,7 @@ impl Engine {
             .with_n_ubatch(engine.batch_size)
             .with_n_threads(threads)
             .with_n_threads_batch(threads_batch)
-            .with_flash_attention_policy(match engine.flash_attention {
-                FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
-                FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
-                FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-            })
+            .with_flash_attention_policy(flash_policy(engine.flash_attention))
             .with_type_k(kv_type(engine.kv_cache_type))
             .with_type_v(kv_type(engine.kv_cache_type))
             // llama.cpp's own timings cost a clock read per decode; benchmarks compare against them.
@@ -218,6 +216,8 @@ impl Engine {
             batch_size: engine.batch_size as usize,
             threads,
             threads_batch,
+            flash_attention: engine.flash_attention,
+            kv_cache_type: engine.kv_cache_type,
             model_name,
         })
     }
@@ -426,6 +426,14 @@ impl Engine {
             last_index = chunk.len() as i32 - 1;
         }
         Ok(last_index)
+    }
+}
+
+fn flash_policy(setting: FlashAttention) -> llama_cpp_sys_2::llama_flash_attn_type {
+    match setting {
+        FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
     }
 }
 

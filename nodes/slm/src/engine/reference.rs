@@ -1,6 +1,6 @@
 //! llama.cpp's own generation loop, for benchmarks: the yardstick the
-//! engine's loop is measured against, on the same model, backend and
-//! threads, in the same process, so runs can alternate.
+//! engine's loop is measured against, on the same model, backend, threads
+//! and context settings, in the same process, so runs can alternate.
 
 use std::num::NonZeroU32;
 use std::time::Instant;
@@ -28,7 +28,10 @@ impl Engine {
             .with_n_batch(self.batch_size as u32)
             .with_n_ubatch(self.batch_size as u32)
             .with_n_threads(self.threads)
-            .with_n_threads_batch(self.threads_batch);
+            .with_n_threads_batch(self.threads_batch)
+            .with_flash_attention_policy(super::flash_policy(self.flash_attention))
+            .with_type_k(super::kv_type(self.kv_cache_type))
+            .with_type_v(super::kv_type(self.kv_cache_type));
         let mut context = self
             .model
             .new_context(&self.backend, params)
