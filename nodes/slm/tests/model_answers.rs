@@ -276,11 +276,22 @@ fn model_over_the_memory_budget_is_refused_with_the_arithmetic() {
     match Engine::load(&repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"), &profile) {
         Err(error @ EngineError::OverBudget { .. }) => {
             let message = error.to_string();
-            for part in ["model ", "KV cache ", "compute buffer ", "OS reserve 512 MiB", "of budget 700 MiB"] {
+            // The KV cache and compute buffer are in the sum before any weight is loaded.
+            for part in ["model 94 MiB", "KV cache 45 MiB", "compute buffer 114 MiB", "OS reserve 512 MiB", "of budget 700 MiB"] {
                 assert!(message.contains(part), "{part:?} missing in {message}");
             }
         }
         Err(other) => panic!("unexpected error: {other}"),
         Ok(_) => panic!("loaded beyond the budget"),
     }
+}
+
+/// The header gives the same shape llama.cpp loads, so the memory plan made
+/// before loading is the real one.
+#[test]
+fn model_file_header_shape_matches_the_loaded_model() {
+    let path = repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let file = slm::engine::model_file::check(&path).unwrap();
+    let shape = file.shape.expect("SmolLM2's header has the shape keys");
+    assert_eq!((shape.n_layer, shape.n_embd, shape.n_head, shape.n_head_kv, shape.n_vocab), (30, 576, 9, 3, 49152));
 }

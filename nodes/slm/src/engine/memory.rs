@@ -4,13 +4,26 @@
 use llama_cpp_2::model::LlamaModel;
 use shopfloor_core::profile::EngineProfile;
 
+use super::model_file::ModelShape;
+
+/// The shape of a loaded model (used when the file's header lacked it).
+pub fn shape_of(model: &LlamaModel) -> ModelShape {
+    ModelShape {
+        n_layer: u64::from(model.n_layer()),
+        n_embd: u64::try_from(model.n_embd()).unwrap_or(0),
+        n_head: u64::from(model.n_head().max(1)),
+        n_head_kv: u64::from(model.n_head_kv()),
+        n_vocab: u64::try_from(model.n_vocab()).unwrap_or(0),
+    }
+}
+
 /// Bytes the KV cache takes for the profile's context and cache type.
-pub fn kv_cache_bytes(model: &LlamaModel, engine: &EngineProfile) -> u64 {
+pub fn kv_cache_bytes(shape: &ModelShape, engine: &EngineProfile) -> u64 {
     kv_bytes(
-        u64::from(model.n_layer()),
-        u64::try_from(model.n_embd()).unwrap_or(0),
-        u64::from(model.n_head().max(1)),
-        u64::from(model.n_head_kv()),
+        shape.n_layer,
+        shape.n_embd,
+        shape.n_head,
+        shape.n_head_kv,
         u64::from(engine.context_size),
         engine.kv_cache_type.bytes_per_value(),
     )
@@ -25,12 +38,8 @@ fn kv_bytes(n_layer: u64, n_embd: u64, n_head: u64, n_head_kv: u64, n_ctx: u64, 
 /// An estimate of llama.cpp's compute buffer: the logits of one micro-batch
 /// plus activations of a few layers' width. Measured RSS in
 /// docs/benchmarks.md shows how close it comes.
-pub fn compute_bytes_estimate(model: &LlamaModel, engine: &EngineProfile) -> u64 {
-    compute_estimate(
-        u64::from(engine.batch_size),
-        u64::try_from(model.n_vocab()).unwrap_or(0),
-        u64::try_from(model.n_embd()).unwrap_or(0),
-    )
+pub fn compute_bytes_estimate(shape: &ModelShape, engine: &EngineProfile) -> u64 {
+    compute_estimate(u64::from(engine.batch_size), shape.n_vocab, shape.n_embd)
 }
 
 fn compute_estimate(n_ubatch: u64, n_vocab: u64, n_embd: u64) -> u64 {

@@ -168,24 +168,30 @@ impl Engine {
     /// KV cache before the context is allocated.
     pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
         let path = model_path.display().to_string();
-        let model_bytes = model_file::check(model_path)?;
-        check_budget(&path, profile, profile.memory_plan(model_bytes, 0, 0, available_memory_bytes()))?;
+        let file = model_file::check(model_path)?;
+        let engine = &profile.engine;
+        let plan_for = |shape: Option<&model_file::ModelShape>| {
+            profile.memory_plan(
+                file.bytes,
+                shape.map_or(0, |s| memory::kv_cache_bytes(s, engine)),
+                shape.map_or(0, |s| memory::compute_bytes_estimate(s, engine)),
+                available_memory_bytes(),
+            )
+        };
+        // The whole plan before any weight is read; a header without the
+        // usual shape keys gets the weights checked now, the rest after loading.
+        check_budget(&path, profile, plan_for(file.shape.as_ref()))?;
 
         let mut backend = LlamaBackend::init().map_err(|e| EngineError::Backend(e.to_string()))?;
         backend.void_logs();
-        let model_params = LlamaModelParams::default().with_n_gpu_layers(profile.engine.gpu_layers);
+        let model_params = LlamaModelParams::default().with_n_gpu_layers(engine.gpu_layers);
         let model = LlamaModel::load_from_file(&backend, model_path, &model_params)
             .map_err(|e| EngineError::Load { path: path.clone(), message: e.to_string() })?;
         let model: &'static LlamaModel = Box::leak(Box::new(model));
+        if file.shape.is_none() {
+            check_budget(&path, profile, plan_for(Some(&memory::shape_of(model))))?;
+        }
 
-        let engine = &profile.engine;
-        let plan = profile.memory_plan(
-            model_bytes,
-            memory::kv_cache_bytes(model, engine),
-            memory::compute_bytes_estimate(model, engine),
-            available_memory_bytes(),
-        );
-        check_budget(&path, profile, plan)?;
         let threads = i32::try_from(engine.threads).unwrap_or(1);
         let threads_batch = i32::try_from(engine.threads_batch).unwrap_or(1);
         let params = LlamaContextParams::default()

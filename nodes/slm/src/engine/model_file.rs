@@ -1,8 +1,10 @@
 //! Checks a model file before llama.cpp sees it: a missing, non-GGUF or
 //! truncated file gets a clear error here instead of a failure (or an abort)
-//! deep inside llama.cpp.
+//! deep inside llama.cpp. The header also gives the model's shape, so the
+//! memory budget (KV cache and compute buffer included) is checked before a
+//! single weight is loaded.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::Read;
 use std::path::Path;
 
@@ -43,8 +45,32 @@ pub enum ModelFileError {
     },
 }
 
-/// Verifies that `path` is a complete GGUF file; returns its size in bytes.
-pub fn check(path: &Path) -> Result<u64, ModelFileError> {
+/// The sizes that decide how much memory a model needs beyond its weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelShape {
+    /// Transformer layers.
+    pub n_layer: u64,
+    /// Embedding width.
+    pub n_embd: u64,
+    /// Attention heads.
+    pub n_head: u64,
+    /// Key/value heads (grouped-query attention).
+    pub n_head_kv: u64,
+    /// Vocabulary size.
+    pub n_vocab: u64,
+}
+
+/// A checked model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFile {
+    /// File size in bytes (the weights' memory).
+    pub bytes: u64,
+    /// The model's shape from the header, when the usual keys are there.
+    pub shape: Option<ModelShape>,
+}
+
+/// Verifies that `path` is a complete GGUF file and reads its shape.
+pub fn check(path: &Path) -> Result<ModelFile, ModelFileError> {
     let shown = path.display().to_string();
     let unreadable = |source| ModelFileError::Unreadable { path: shown.clone(), source };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
@@ -57,15 +83,16 @@ pub fn check(path: &Path) -> Result<u64, ModelFileError> {
             found: String::from_utf8_lossy(&magic[..read]).into_owned(),
         });
     }
-    let expected = tensor_data_end(path).ok_or(ModelFileError::DamagedHeader { path: shown.clone() })?;
+    let (expected, shape) = read_header(path).ok_or(ModelFileError::DamagedHeader { path: shown.clone() })?;
     if expected > actual {
         return Err(ModelFileError::Truncated { path: shown, expected, actual });
     }
-    Ok(actual)
+    Ok(ModelFile { bytes: actual, shape })
 }
 
-/// Where the last tensor's data ends, from the GGUF header (no data is read).
-fn tensor_data_end(path: &Path) -> Option<u64> {
+/// Where the last tensor's data ends, and the model's shape, from the GGUF
+/// header (no tensor data is read).
+fn read_header(path: &Path) -> Option<(u64, Option<ModelShape>)> {
     let c_path = CString::new(path.to_str()?).ok()?;
     let params = llama_cpp_sys_2::gguf_init_params { no_alloc: true, ctx: std::ptr::null_mut() };
     // SAFETY: gguf_init_from_file reads only the header and tensor table
@@ -84,9 +111,61 @@ fn tensor_data_end(path: &Path) -> Option<u64> {
             })
             .max()
             .unwrap_or(0);
+        let shape = shape_of(ctx);
         llama_cpp_sys_2::gguf_free(ctx);
-        Some(data_offset + end)
+        Some((data_offset + end, shape))
     }
+}
+
+/// The shape from the standard keys: `<arch>.block_count`,
+/// `<arch>.embedding_length`, `<arch>.attention.head_count(_kv)` and the
+/// length of `tokenizer.ggml.tokens`.
+///
+/// # Safety
+/// `ctx` must be a live context from `gguf_init_from_file`.
+unsafe fn shape_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<ModelShape> {
+    let find = |key: &str| -> Option<i64> {
+        let key = CString::new(key).ok()?;
+        // SAFETY: ctx is live (caller) and key is a valid C string.
+        let id = unsafe { llama_cpp_sys_2::gguf_find_key(ctx, key.as_ptr()) };
+        (id >= 0).then_some(id)
+    };
+    let number = |key: &str| -> Option<u64> {
+        let id = find(key)?;
+        // SAFETY: id was found in ctx; each getter is called only for its own type.
+        unsafe {
+            match llama_cpp_sys_2::gguf_get_kv_type(ctx, id) {
+                llama_cpp_sys_2::GGUF_TYPE_UINT32 => Some(u64::from(llama_cpp_sys_2::gguf_get_val_u32(ctx, id))),
+                llama_cpp_sys_2::GGUF_TYPE_INT32 => u64::try_from(llama_cpp_sys_2::gguf_get_val_i32(ctx, id)).ok(),
+                llama_cpp_sys_2::GGUF_TYPE_UINT64 => Some(llama_cpp_sys_2::gguf_get_val_u64(ctx, id)),
+                _ => None, // e.g. per-layer arrays: leave the check to after loading
+            }
+        }
+    };
+    let arch_id = find("general.architecture")?;
+    // SAFETY: as above; the string is copied before ctx is freed.
+    let arch = unsafe {
+        if llama_cpp_sys_2::gguf_get_kv_type(ctx, arch_id) != llama_cpp_sys_2::GGUF_TYPE_STRING {
+            return None;
+        }
+        CStr::from_ptr(llama_cpp_sys_2::gguf_get_val_str(ctx, arch_id)).to_str().ok()?.to_owned()
+    };
+    let tokens = find("tokenizer.ggml.tokens")?;
+    // SAFETY: as above.
+    let n_vocab = unsafe {
+        if llama_cpp_sys_2::gguf_get_kv_type(ctx, tokens) != llama_cpp_sys_2::GGUF_TYPE_ARRAY {
+            return None;
+        }
+        llama_cpp_sys_2::gguf_get_arr_n(ctx, tokens) as u64
+    };
+    let n_head = number(&format!("{arch}.attention.head_count"))?;
+    Some(ModelShape {
+        n_layer: number(&format!("{arch}.block_count"))?,
+        n_embd: number(&format!("{arch}.embedding_length"))?,
+        n_head,
+        n_head_kv: number(&format!("{arch}.attention.head_count_kv")).unwrap_or(n_head),
+        n_vocab,
+    })
 }
 
 #[cfg(test)]
