@@ -1,12 +1,17 @@
-//! `mqtt-source`: operator questions from MQTT into the dataflow.
+//! `mqtt-source`: operator questions and plant telemetry from MQTT into the
+//! dataflow.
 //!
 //! | | id | payload |
 //! |---|---|---|
 //! | output | `questions` | `question` batch (see `docs/messages.md`) |
+//! | output | `readings` | `reading` batches from telemetry topics |
 //!
 //! Subscribes to `<MQTT_TOPIC_ROOT>/assistant/query/+`. A valid payload
-//! becomes a [`Question`](shopfloor_core::schema::Question); an invalid one is
-//! refused, counted per reason, and republished with the reason to
+//! becomes a [`Question`](shopfloor_core::schema::Question). Telemetry
+//! subscriptions (`TELEMETRY_SUBSCRIPTIONS`, see
+//! [`TelemetryConfig`](shopfloor_core::config::TelemetryConfig)) turn number
+//! or JSON payloads into readings, batched. An invalid payload is refused,
+//! counted per reason, and republished with the reason to
 //! `<site>/shopfloor/deadletter/mqtt-source`. Bad input never stops the node.
 //!
 //! ```yaml
@@ -18,9 +23,11 @@
 //!
 //! # Layout
 //! - [`question`]: payload to question (pure).
+//! - [`telemetry`]: telemetry payload to readings (pure).
 //! - [`rejection`]: reasons, counters, dead letters (pure).
 //! - [`node`]: the event loop joining dora and the MQTT connection.
 
 pub mod node;
 pub mod question;
 pub mod rejection;
+pub mod telemetry;

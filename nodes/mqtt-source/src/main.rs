@@ -1,13 +1,15 @@
 //! Wires the `mqtt-source` library to dora; see the library docs.
 
 use anyhow::Context;
-use shopfloor_core::config::{process_env, MqttConfig};
+use shopfloor_core::config::{process_env, MqttConfig, TelemetryConfig};
 
 fn main() -> anyhow::Result<()> {
     shopfloor_core::logging::init();
-    let config = MqttConfig::from_env(mqtt_source::node::NODE_NAME, &process_env())?;
+    let env = process_env();
+    let config = MqttConfig::from_env(mqtt_source::node::NODE_NAME, &env)?;
+    let telemetry = TelemetryConfig::from_env(&env, config.topics.root())?;
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
-    let rejected = mqtt_source::node::run(config, node, events)?;
+    let rejected = mqtt_source::node::run(config, telemetry, node, events)?;
     tracing::info!(rejected = rejected.total(), "mqtt-source stopped");
     Ok(())
 }

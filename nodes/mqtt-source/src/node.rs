@@ -1,20 +1,26 @@
 //! The node's event loop: MQTT messages and dora events arrive on one channel,
 //! so a question is forwarded the moment it arrives (no polling interval).
+//! Telemetry readings are collected into batches, sent when a batch is full
+//! or its oldest reading has waited `TELEMETRY_BATCH_MS`.
 
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, EventStream, MetadataParameters};
 use shopfloor_core::clock::now_ms;
-use shopfloor_core::config::MqttConfig;
-use shopfloor_core::schema::Question;
+use shopfloor_core::config::{MqttConfig, TelemetryConfig};
+use shopfloor_core::schema::{Question, Reading};
 use shopfloor_mqtt::{forward_dora_events, rumqttc, MqttEvent, NodeEvent};
 
 use crate::question::parse_question;
-use crate::rejection::{deadletter_payload, RejectionCounts};
+use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
+use crate::telemetry;
 
 /// Output id of the question stream.
 pub const QUESTIONS_OUTPUT: &str = "questions";
+/// Output id of telemetry reading batches.
+pub const READINGS_OUTPUT: &str = "readings";
 /// Node name used in dead letters and logs.
 pub const NODE_NAME: &str = "mqtt-source";
 
@@ -30,36 +36,77 @@ pub enum SourceError {
 }
 
 /// Runs until dora says stop. Returns the rejection counts for the final log.
-pub fn run(config: MqttConfig, mut node: DoraNode, events: EventStream) -> Result<RejectionCounts, SourceError> {
+pub fn run(
+    config: MqttConfig,
+    telemetry_config: TelemetryConfig,
+    mut node: DoraNode,
+    events: EventStream,
+) -> Result<RejectionCounts, SourceError> {
     let (tx, rx) = sync_channel::<NodeEvent>(1024);
-    let (client, _connection) = shopfloor_mqtt::connect(&config, vec![config.topics.query_filter()], tx.clone())?;
+    let mut filters = vec![config.topics.query_filter()];
+    filters.extend(telemetry_config.subscriptions.iter().map(|s| s.filter.clone()));
+    let (client, _connection) = shopfloor_mqtt::connect(&config, filters, tx.clone())?;
     forward_dora_events(events, tx)?;
     let deadletter_topic = config.topics.deadletter_topic(NODE_NAME);
-    let output = DataId::from(QUESTIONS_OUTPUT.to_owned());
+    let questions = DataId::from(QUESTIONS_OUTPUT.to_owned());
+    let readings_output = DataId::from(READINGS_OUTPUT.to_owned());
+    let source = format!("mqtt://{}:{}", config.broker.client_address().0, config.broker.client_address().1);
+    let batch_window = Duration::from_millis(telemetry_config.batch_ms);
+    let mut batch: Vec<Reading> = Vec::new();
+    let mut batch_started = Instant::now();
     let mut rejected = RejectionCounts::default();
 
-    for incoming in rx.iter() {
+    let reject = |rejected: &mut RejectionCounts, topic: &str, payload: &[u8], rejection: Rejection, now: i64| {
+        let count = rejected.count(&rejection);
+        tracing::warn!(%topic, reason = rejection.reason(), detail = %rejection.detail(), count, "payload rejected");
+        let letter = deadletter_payload(NODE_NAME, topic, payload, &rejection, count, now);
+        if let Err(error) = client.try_publish(&deadletter_topic, rumqttc::QoS::AtLeastOnce, false, letter) {
+            tracing::warn!(%error, "cannot queue dead letter");
+        }
+    };
+
+    loop {
+        let incoming = if batch.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(batch_window.saturating_sub(batch_started.elapsed()))
+        };
         match incoming {
-            NodeEvent::Mqtt(MqttEvent::Message { topic, payload }) => {
+            Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload })) => {
                 let now = now_ms();
-                match parse_question(&config.topics, &topic, &payload, config.max_payload_bytes, now) {
-                    Ok(question) => {
-                        tracing::debug!(id = %question.id, operator = %question.operator, "question received");
-                        node.send_output(output.clone(), MetadataParameters::default(), Question::to_arrow(&[question]))?;
-                    }
-                    Err(rejection) => {
-                        let count = rejected.count(&rejection);
-                        tracing::warn!(%topic, reason = rejection.reason(), detail = %rejection.detail(), count, "payload rejected");
-                        let letter = deadletter_payload(NODE_NAME, &topic, &payload, &rejection, count, now);
-                        if let Err(error) = client.try_publish(&deadletter_topic, rumqttc::QoS::AtLeastOnce, false, letter) {
-                            tracing::warn!(%error, "cannot queue dead letter");
+                if let Some(subscription) = telemetry::route(&telemetry_config.subscriptions, &topic) {
+                    match telemetry::decode(subscription, &source, &topic, &payload, config.max_payload_bytes, now) {
+                        Ok(readings) => {
+                            if batch.is_empty() {
+                                batch_started = Instant::now();
+                            }
+                            batch.extend(readings);
                         }
+                        Err(rejection) => reject(&mut rejected, &topic, &payload, rejection, now),
+                    }
+                } else {
+                    match parse_question(&config.topics, &topic, &payload, config.max_payload_bytes, now) {
+                        Ok(question) => {
+                            tracing::debug!(id = %question.id, operator = %question.operator, "question received");
+                            node.send_output(questions.clone(), MetadataParameters::default(), Question::to_arrow(&[question]))?;
+                        }
+                        Err(rejection) => reject(&mut rejected, &topic, &payload, rejection, now),
                     }
                 }
             }
-            event if event.is_stop() => break,
-            NodeEvent::Mqtt(_) | NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
+            Ok(event) if event.is_stop() => break,
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
+        let due = batch.len() >= telemetry_config.batch_max || batch_started.elapsed() >= batch_window;
+        if !batch.is_empty() && due {
+            node.send_output(readings_output.clone(), MetadataParameters::default(), Reading::to_arrow(&batch))?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        node.send_output(readings_output, MetadataParameters::default(), Reading::to_arrow(&batch))?;
     }
     // Dropping the client ends the connection thread after queued publishes.
     let _ = client.try_disconnect();

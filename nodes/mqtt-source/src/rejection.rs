@@ -37,6 +37,10 @@ pub enum Rejection {
     },
     /// The topic is not `<root>/assistant/query/<operator>`.
     UnexpectedTopic,
+    /// A telemetry payload that should be a number is not one.
+    NotANumber,
+    /// A JSON telemetry payload has none of the mapped fields.
+    NoMappedField,
 }
 
 impl Rejection {
@@ -51,6 +55,8 @@ impl Rejection {
             Rejection::WrongType { .. } => "wrong_type",
             Rejection::InvalidValue { .. } => "invalid_value",
             Rejection::UnexpectedTopic => "unexpected_topic",
+            Rejection::NotANumber => "not_a_number",
+            Rejection::NoMappedField => "no_mapped_field",
         }
     }
 
@@ -65,6 +71,8 @@ impl Rejection {
             Rejection::WrongType { field, expected } => format!("field `{field}` must be {expected}"),
             Rejection::InvalidValue { field, why } => format!("field `{field}` {why}"),
             Rejection::UnexpectedTopic => "topic is not <root>/assistant/query/<operator>".into(),
+            Rejection::NotANumber => "payload is not a finite number".into(),
+            Rejection::NoMappedField => "payload has none of the fields mapped to tags".into(),
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::answering::{answer, warm_cache, AnswerSettings};
 use crate::engine::Engine;
 use crate::plant_state::{PlantState, StateSettings};
 
-/// Input id of reading batches.
+/// Input id of reading batches (also any input id starting with it, e.g.
+/// `readings_mqtt`, so that several sources can feed one node).
 pub const READINGS_INPUT: &str = "readings";
 /// Input id of questions.
 pub const QUESTIONS_INPUT: &str = "questions";
@@ -100,7 +101,8 @@ fn receive(
             _ => continue,
         };
         let sent = match id.as_str() {
-            READINGS_INPUT => match Reading::from_arrow(data.as_array().as_ref()) {
+            // `readings`, `readings_mqtt`, …: one input per source of readings.
+            input if input.starts_with(READINGS_INPUT) => match Reading::from_arrow(data.as_array().as_ref()) {
                 Ok(readings) => work.send(Work::Readings(readings)).is_ok(),
                 Err(error) => {
                     reject(rejected, &id, &error);

@@ -12,9 +12,13 @@ mod mqtt;
 mod opcua_source;
 mod plant_sim;
 mod slm;
+mod telemetry;
 
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, MqttConfig};
 pub use opcua_source::{OpcuaSourceConfig, TagSpec};
 pub use plant_sim::PlantSimConfig;
 pub use slm::{SlmConfig, ToolMode};
+pub use telemetry::{
+    parse_path, render_tag, valid_filter, FieldMapping, PathStep, PayloadFormat, TelemetryConfig, TelemetrySubscription,
+};
