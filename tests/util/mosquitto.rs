@@ -11,33 +11,66 @@ use crate::{free_port, scratch_dir};
 pub struct Mosquitto {
     /// Loopback port it listens on.
     pub port: u16,
-    _process: ProcessGroup,
+    config: std::path::PathBuf,
+    process: Option<ProcessGroup>,
 }
 
 impl Mosquitto {
     /// Starts `mosquitto` (Debian package) with a config of our own: loopback
     /// only, anonymous clients, TCP no-delay, no persistence file.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with("persistence false\n")
+    }
+
+    /// Like [`start`](Self::start), with persistence to a file saved every
+    /// second, so that persistent sessions survive a restart (even a kill,
+    /// up to the last second), as a plant's broker would be set up.
+    pub fn start_persistent() -> anyhow::Result<Self> {
+        Self::start_with("persistence true\nautosave_interval 1\n")
+    }
+
+    fn start_with(extra: &str) -> anyhow::Result<Self> {
         let port = free_port();
         let dir = scratch_dir(&format!("mosquitto-{port}"));
+        // Started as root, Mosquitto switches to user `mosquitto`, which must
+        // be able to write its persistence file here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
         let config = dir.join("mosquitto.conf");
         std::fs::write(
             &config,
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
-                 persistence false\nlog_dest stderr\n"
+                 log_dest stderr\npersistence_location {}/\n{extra}",
+                dir.display()
             ),
         )?;
+        let mut broker = Self { port, config, process: None };
+        broker.restart()?;
+        Ok(broker)
+    }
+
+    /// Starts the broker again on the same port with the same files.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new(mosquitto_binary());
-        command.arg("-c").arg(&config).stdout(Stdio::null()).stderr(Stdio::null());
+        command.arg("-c").arg(&self.config).stdout(Stdio::null()).stderr(Stdio::null());
         let process = ProcessGroup::spawn("mosquitto", command)
             .map_err(|e| anyhow::anyhow!("cannot start mosquitto (apt package `mosquitto`): {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "mosquitto did not listen on port {port} within 10 s");
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "mosquitto did not listen on port {} within 10 s", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self { port, _process: process })
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// Stops the broker with `signal` (`TERM`: a clean stop that saves its
+    /// state; `KILL`: a crash).
+    pub fn stop(&mut self, signal: &str) {
+        if let Some(mut process) = self.process.take() {
+            process.stop(signal, Duration::from_secs(5));
+        }
     }
 
     /// URL for `MQTT_BROKER_URL`.

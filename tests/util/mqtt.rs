@@ -24,8 +24,22 @@ impl TestClient {
     /// Connects to `127.0.0.1:port` and subscribes to `filters`; returns once
     /// the broker acknowledged the subscriptions (bounded wait).
     pub fn connect(port: u16, filters: &[String]) -> anyhow::Result<Self> {
+        Self::connect_with(port, filters, true)
+    }
+
+    /// Like [`connect`](Self::connect) with a persistent session: the broker
+    /// keeps QoS 1 messages for this client while it is away (and, with
+    /// persistence, across a broker restart).
+    pub fn connect_persistent(port: u16, filters: &[String]) -> anyhow::Result<Self> {
+        Self::connect_with(port, filters, false)
+    }
+
+    fn connect_with(port: u16, filters: &[String], clean_session: bool) -> anyhow::Result<Self> {
         let mut options = MqttOptions::new(format!("test-{}-{port}", std::process::id()), "127.0.0.1", port);
-        options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
+        options
+            .set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(1 << 20, 1 << 20)
+            .set_clean_session(clean_session);
         let (client, mut connection) = Client::new(options, 64);
         let (tx, received) = channel();
         let (suback_tx, suback_rx) = channel();

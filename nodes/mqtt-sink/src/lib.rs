@@ -4,14 +4,21 @@
 //! |---|---|---|
 //! | input | `answers` | `answer` batch (see `docs/messages.md`) |
 //!
-//! Each answer is published as JSON (QoS `MQTT_QOS`, default 1, persistent
-//! session) to the question's `reply_to` topic, or else to
-//! `<MQTT_TOPIC_ROOT>/assistant/answer/<operator>`. On stop the node waits a
-//! bounded time for the broker to acknowledge what it sent.
+//! Each answer is published as JSON (QoS `MQTT_QOS`, at least 1) to the
+//! question's `reply_to` topic, or else to
+//! `<MQTT_TOPIC_ROOT>/assistant/answer/<operator>`. Store and forward: every
+//! message goes through an on-disk outbox (`OUTBOX_DIR`) and leaves it only
+//! when the broker acknowledged it; during an outage messages wait there
+//! (bounded by `OUTBOX_MAX_MESSAGES`, oldest low-priority dropped first), and
+//! after reconnecting they go out in order at up to `OUTBOX_CATCHUP_PER_SEC`.
+//! On stop the node drains for a bounded time; what is left is sent on the
+//! next start.
 //!
 //! # Layout
 //! - [`payload`]: answer to JSON and topic (pure).
-//! - [`node`]: the event loop.
+//! - [`outbox`]: the on-disk journal of waiting messages.
+//! - [`node`]: the event loop and its MQTT sessions.
 
 pub mod node;
+pub mod outbox;
 pub mod payload;

@@ -1,21 +1,36 @@
-//! The sink's event loop: answers from dora become MQTT publications.
+//! The sink's event loop: answers from dora go into the outbox, and from
+//! there to the broker, in order, a bounded number in flight; a message
+//! leaves the outbox only when the broker acknowledged it.
+//!
+//! Each connection is a *session* ([`shopfloor_mqtt::connect_session`]).
+//! When one ends, everything sent but unacknowledged is sent again on the
+//! next one (subscribers de-duplicate by the message's `id`); rumqttc's own
+//! retry queue dies with the old session, so nothing is lost silently and
+//! nothing is sent twice by two mechanisms.
 
-use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, Event, EventStream};
-use shopfloor_core::config::MqttConfig;
+use shopfloor_core::config::{MqttConfig, OutboxConfig};
 use shopfloor_core::schema::Answer;
-use shopfloor_mqtt::{forward_dora_events, qos, MqttEvent, NodeEvent};
+use shopfloor_mqtt::rumqttc::Client;
+use shopfloor_mqtt::{connect_session, forward_dora_events, qos, MqttEvent, NodeEvent};
 
+use crate::outbox::{Outbox, OutboxError, Priority};
 use crate::payload::{answer_json, answer_topic};
 
 /// Input id of the answer stream.
 pub const ANSWERS_INPUT: &str = "answers";
 /// Node name used in logs.
 pub const NODE_NAME: &str = "mqtt-sink";
-/// How long to wait at stop for the broker to acknowledge what was sent.
+/// How long to wait at stop for the broker to acknowledge what is waiting;
+/// the rest stays in the outbox for the next start.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Waits between connection attempts: doubling from the first to the last.
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_LAST: Duration = Duration::from_secs(5);
 
 /// Why the node stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -23,69 +38,233 @@ pub enum SinkError {
     /// The MQTT connection thread could not start.
     #[error("cannot start the MQTT connection: {0}")]
     Mqtt(#[from] std::io::Error),
+    /// The outbox could not be read or written.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
 }
 
 /// What the sink did, for the final log line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SinkCounts {
-    /// Answers handed to the MQTT client.
+    /// Messages put into the outbox.
+    pub accepted: u64,
+    /// Publications handed to the broker (re-sends included).
     pub published: u64,
-    /// Publications the broker acknowledged (QoS 1/2).
+    /// Publications the broker acknowledged.
     pub acknowledged: u64,
+    /// Messages still in the outbox at stop (sent on the next start).
+    pub left_waiting: u64,
+    /// Messages dropped because the outbox was full.
+    pub dropped: u64,
     /// Inputs that were not valid answer batches.
     pub rejected_inputs: u64,
 }
 
-/// Runs until dora says stop, then drains acknowledgements for a bounded time.
-pub fn run(config: MqttConfig, node: DoraNode, events: EventStream) -> Result<SinkCounts, SinkError> {
+/// The current connection and what is in flight on it.
+struct Session {
+    id: u64,
+    client: Client,
+    connected: bool,
+    /// Sequence numbers published, waiting for their packet id, in order.
+    awaiting_pkid: VecDeque<u64>,
+    /// Packet id to sequence number, for publications waiting for an ack.
+    in_flight: HashMap<u16, u64>,
+    /// The last sequence number handed to this session.
+    last_sent: u64,
+}
+
+/// The loop's state.
+struct Sink {
+    config: MqttConfig,
+    outbox_config: OutboxConfig,
+    outbox: Outbox,
+    session: Option<Session>,
+    next_session: u64,
+    reconnect_at: Option<Instant>,
+    backoff: Duration,
+    /// Earliest time the next publication may go (catch-up rate).
+    next_publish_at: Instant,
+    counts: SinkCounts,
+    tx: SyncSender<NodeEvent>,
+}
+
+/// Runs until dora says stop, then drains the outbox for a bounded time.
+pub fn run(config: MqttConfig, outbox_config: OutboxConfig, node: DoraNode, events: EventStream) -> Result<SinkCounts, SinkError> {
     let (tx, rx) = sync_channel::<NodeEvent>(1024);
-    let (client, _connection) = shopfloor_mqtt::connect(&config, Vec::new(), tx.clone())?;
-    forward_dora_events(events, tx)?;
+    forward_dora_events(events, tx.clone())?;
     // Keep the node alive (and its outputs open) until the loop ends.
     let _node = node;
-    let qos_level = qos(config.qos);
-    let mut counts = SinkCounts::default();
+    let outbox = Outbox::open(&outbox_config.dir, outbox_config.max_messages)?;
+    if !outbox.is_empty() || outbox.damaged_lines > 0 {
+        tracing::info!(waiting = outbox.len(), damaged_lines = outbox.damaged_lines, "outbox reopened");
+    }
+    let mut sink = Sink {
+        config,
+        outbox_config,
+        outbox,
+        session: None,
+        next_session: 1,
+        reconnect_at: Some(Instant::now()),
+        backoff: RECONNECT_FIRST,
+        next_publish_at: Instant::now(),
+        counts: SinkCounts::default(),
+        tx,
+    };
 
-    for incoming in rx.iter() {
-        match incoming {
+    loop {
+        sink.connect_if_due()?;
+        sink.publish_ready()?;
+        match rx.recv_timeout(sink.next_wake()) {
+            Ok(event) if event.is_stop() => break,
+            Ok(event) => sink.handle(event)?,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    sink.drain(&rx)?;
+    Ok(sink.finish())
+}
+
+impl Sink {
+    fn handle(&mut self, event: NodeEvent) -> Result<(), SinkError> {
+        match event {
             NodeEvent::Dora(Event::Input { id, data, .. }) if id.as_str() == ANSWERS_INPUT => {
-                let answers = match Answer::from_arrow(data.as_array().as_ref()) {
-                    Ok(answers) => answers,
-                    Err(error) => {
-                        counts.rejected_inputs += 1;
-                        tracing::warn!(%error, rejected = counts.rejected_inputs, "input is not an answer batch");
-                        continue;
-                    }
-                };
-                for answer in answers {
-                    let topic = answer_topic(&config.topics, &answer);
-                    // `publish` blocks only while the client's request queue is
-                    // full, which keeps answers in order and none dropped.
-                    match client.publish(&topic, qos_level, false, answer_json(&answer)) {
-                        Ok(()) => {
-                            counts.published += 1;
-                            tracing::debug!(id = %answer.id, %topic, "answer published");
+                match Answer::from_arrow(data.as_array().as_ref()) {
+                    Ok(answers) => {
+                        for answer in answers {
+                            let topic = answer_topic(&self.config.topics, &answer);
+                            let payload = String::from_utf8_lossy(&answer_json(&answer)).into_owned();
+                            self.outbox.push(topic, payload, Priority::Low)?;
+                            self.counts.accepted += 1;
                         }
-                        Err(error) => tracing::error!(id = %answer.id, %error, "cannot publish answer"),
+                    }
+                    Err(error) => {
+                        self.counts.rejected_inputs += 1;
+                        tracing::warn!(%error, rejected = self.counts.rejected_inputs, "input is not an answer batch");
                     }
                 }
             }
-            NodeEvent::Mqtt(MqttEvent::Delivered) => counts.acknowledged += 1,
-            event if event.is_stop() => break,
-            NodeEvent::Mqtt(_) | NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
+            NodeEvent::Mqtt(event) => self.handle_mqtt(event)?,
+            NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
         }
+        Ok(())
     }
 
-    if qos_level != shopfloor_mqtt::rumqttc::QoS::AtMostOnce {
+    fn handle_mqtt(&mut self, event: MqttEvent) -> Result<(), SinkError> {
+        let current = self.session.as_ref().map(|s| s.id);
+        match event {
+            MqttEvent::SessionConnected { session } if Some(session) == current => {
+                if let Some(s) = self.session.as_mut() {
+                    s.connected = true;
+                }
+                self.backoff = RECONNECT_FIRST;
+                tracing::info!(session, waiting = self.outbox.len(), "connected to MQTT broker");
+            }
+            MqttEvent::Sent { session, pkid } if Some(session) == current => {
+                if let Some(s) = self.session.as_mut() {
+                    if let Some(seq) = s.awaiting_pkid.pop_front() {
+                        s.in_flight.insert(pkid, seq);
+                    }
+                }
+            }
+            MqttEvent::Acked { session, pkid } if Some(session) == current => {
+                let seq = self.session.as_mut().and_then(|s| s.in_flight.remove(&pkid));
+                if let Some(seq) = seq {
+                    self.outbox.acknowledge(seq)?;
+                    self.counts.acknowledged += 1;
+                }
+            }
+            MqttEvent::SessionEnded { session, reason } if Some(session) == current => {
+                let unacknowledged = self.session.as_ref().map_or(0, |s| s.in_flight.len() + s.awaiting_pkid.len());
+                tracing::warn!(session, %reason, unacknowledged, waiting = self.outbox.len(), "MQTT connection lost; the outbox keeps everything unacknowledged");
+                // Dropping the client ends the old session for good.
+                self.session = None;
+                self.reconnect_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(RECONNECT_LAST);
+            }
+            _ => {} // events of an older session, or not ours
+        }
+        Ok(())
+    }
+
+    fn connect_if_due(&mut self) -> Result<(), SinkError> {
+        if self.session.is_none() && self.reconnect_at.is_some_and(|at| Instant::now() >= at) {
+            let id = self.next_session;
+            self.next_session += 1;
+            let client = connect_session(&self.config, id, self.tx.clone())?;
+            self.session = Some(Session {
+                id,
+                client,
+                connected: false,
+                awaiting_pkid: VecDeque::new(),
+                in_flight: HashMap::new(),
+                last_sent: 0,
+            });
+            self.reconnect_at = None;
+        }
+        Ok(())
+    }
+
+    /// Hands waiting messages to the session, in order, up to the in-flight
+    /// bound and the catch-up rate.
+    fn publish_ready(&mut self) -> Result<(), SinkError> {
+        // QoS 0 has no acknowledgement to take a message out of the outbox.
+        let qos_level = qos(self.config.qos.max(1));
+        let interval = Duration::from_secs_f64(1.0 / f64::from(self.outbox_config.catchup_per_sec));
+        let Some(session) = self.session.as_mut().filter(|s| s.connected) else { return Ok(()) };
+        while session.awaiting_pkid.len() + session.in_flight.len() < self.outbox_config.inflight
+            && Instant::now() >= self.next_publish_at
+        {
+            let Some(seq) = self.outbox.next_after(session.last_sent) else { break };
+            let Some(message) = self.outbox.get(seq) else { break };
+            // try_publish: the session's request queue (256) is far above the in-flight bound.
+            if let Err(error) = session.client.try_publish(&message.topic, qos_level, false, message.payload.clone()) {
+                tracing::warn!(%error, "cannot hand a message to the MQTT client; retrying on the next session");
+                break;
+            }
+            session.awaiting_pkid.push_back(seq);
+            session.last_sent = seq;
+            self.counts.published += 1;
+            self.next_publish_at = self.next_publish_at.max(Instant::now() - interval) + interval;
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Duration {
+        let mut wake = Duration::from_secs(1);
+        if let Some(at) = self.reconnect_at {
+            wake = wake.min(at.saturating_duration_since(Instant::now()));
+        }
+        let unsent = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.connected && self.outbox.next_after(s.last_sent).is_some());
+        if unsent {
+            wake = wake.min(self.next_publish_at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        }
+        wake
+    }
+
+    /// At stop: keep publishing until the outbox is empty or the time is up.
+    fn drain(&mut self, rx: &Receiver<NodeEvent>) -> Result<(), SinkError> {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while counts.acknowledged < counts.published {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(NodeEvent::Mqtt(MqttEvent::Delivered)) => counts.acknowledged += 1,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        while !self.outbox.is_empty() && Instant::now() < deadline {
+            self.connect_if_due()?;
+            self.publish_ready()?;
+            let wait = self.next_wake().min(deadline.saturating_duration_since(Instant::now()));
+            match rx.recv_timeout(wait) {
+                Ok(NodeEvent::Mqtt(event)) => self.handle_mqtt(event)?,
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        if let Some(session) = self.session.take() {
+            let _ = session.client.try_disconnect();
+        }
+        Ok(())
     }
-    let _ = client.try_disconnect();
-    Ok(counts)
+
+    fn finish(self) -> SinkCounts {
+        SinkCounts { left_waiting: self.outbox.len() as u64, dropped: self.outbox.dropped(), ..self.counts }
+    }
 }

@@ -38,6 +38,34 @@ pub enum MqttEvent {
     Delivered,
     /// The connection was lost; the thread is reconnecting.
     Disconnected,
+    /// [`connect_session`] only: the session's connection is up.
+    SessionConnected {
+        /// The session number given to `connect_session`.
+        session: u64,
+    },
+    /// [`connect_session`] only: a publication went out with packet id `pkid`
+    /// (in the order `publish` was called).
+    Sent {
+        /// Session number.
+        session: u64,
+        /// MQTT packet id.
+        pkid: u16,
+    },
+    /// [`connect_session`] only: the broker acknowledged packet `pkid`.
+    Acked {
+        /// Session number.
+        session: u64,
+        /// MQTT packet id.
+        pkid: u16,
+    },
+    /// [`connect_session`] only: the connection failed or was lost; the
+    /// session is over and its client must be dropped.
+    SessionEnded {
+        /// Session number.
+        session: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Maps a configured QoS number (validated to 0..=2) to rumqttc's type.
@@ -126,4 +154,56 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
             }
         })?;
     Ok((client, thread))
+}
+
+/// One connection attempt and its life, for a node that keeps its own outbox
+/// (`mqtt-sink`): unlike [`connect`], nothing is retried or re-sent here.
+///
+/// A clean session is used and the thread ends at the first error with
+/// [`MqttEvent::SessionEnded`]; the node then drops the client (so rumqttc's
+/// own queue, which could re-send or silently lose publications, dies with
+/// it), re-sends everything unacknowledged from its outbox, and calls this
+/// again with the next session number. Every event carries `session` so that
+/// late events of an old session can be ignored.
+pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
+    config: &MqttConfig,
+    session: u64,
+    events: SyncSender<E>,
+) -> std::io::Result<Client> {
+    let (host, port) = config.broker.client_address();
+    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
+    options
+        .set_keep_alive(Duration::from_secs(10))
+        .set_clean_session(true)
+        .set_max_packet_size(config.max_payload_bytes.max(1024) * 2, config.max_payload_bytes.max(1024) * 4);
+    let (client, mut connection) = Client::new(options, 256);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(5);
+    connection.eventloop.set_network_options(network);
+    std::thread::Builder::new()
+        .name(format!("mqtt-session-{session}"))
+        .spawn(move || {
+            for notification in connection.iter() {
+                let event = match notification {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                        MqttEvent::SessionConnected { session }
+                    }
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {:?}", ack.code) }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => MqttEvent::Sent { session, pkid },
+                    Ok(Event::Incoming(Incoming::PubAck(ack))) => MqttEvent::Acked { session, pkid: ack.pkid },
+                    Ok(Event::Incoming(Incoming::PubComp(comp))) => MqttEvent::Acked { session, pkid: comp.pkid },
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    Ok(_) => continue,
+                    Err(error) => MqttEvent::SessionEnded { session, reason: error.to_string() },
+                };
+                let ended = matches!(event, MqttEvent::SessionEnded { .. });
+                if events.send(E::from(event)).is_err() || ended {
+                    return;
+                }
+            }
+        })?;
+    Ok(client)
 }

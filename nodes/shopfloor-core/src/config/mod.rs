@@ -10,6 +10,7 @@
 mod env;
 mod mqtt;
 mod opcua_source;
+mod outbox;
 mod plant_sim;
 mod slm;
 mod telemetry;
@@ -17,6 +18,7 @@ mod telemetry;
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, MqttConfig};
 pub use opcua_source::{OpcuaSourceConfig, TagSpec};
+pub use outbox::OutboxConfig;
 pub use plant_sim::PlantSimConfig;
 pub use slm::{SlmConfig, ToolMode};
 pub use telemetry::{

@@ -1,0 +1,121 @@
+//! Store and forward: the `mqtt-sink` binary (dora testing mode, no daemon)
+//! publishes a stream of answers while the real Mosquitto is stopped and
+//! restarted (cleanly, then killed); a subscriber with a persistent session
+//! receives every answer, in order; re-sends are removed by id and counted.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use shopfloor_core::arrow::array::{Array, StructArray};
+use shopfloor_core::arrow::ipc::writer::FileWriter;
+use shopfloor_core::arrow::record_batch::RecordBatch;
+use shopfloor_core::schema::{Answer, Origin, Question};
+use shopfloor_dataflow_tests::mosquitto::Mosquitto;
+use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::process::ProcessGroup;
+use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+
+const ANSWERS: usize = 60;
+/// One answer every 200 ms: the stream runs for 12 s.
+const EVERY_SECS: f64 = 0.2;
+const OUTAGE_AT: Duration = Duration::from_secs(3);
+const OUTAGE: Duration = Duration::from_secs(8);
+
+fn answer(n: usize) -> Answer {
+    let question = Question {
+        id: format!("a-{n:03}"),
+        text: "q".into(),
+        operator: "alice".into(),
+        reply_to: None,
+        origin: Origin::Mqtt,
+        received_ts_ms: 0,
+        deadline_ms: None,
+    };
+    Answer::to_question(&question, format!("answer {n}"))
+}
+
+/// Writes one Arrow IPC file with one batch per answer.
+fn answers_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let batches: Vec<RecordBatch> = (0..ANSWERS)
+        .map(|n| {
+            let array = Answer::to_arrow(&[answer(n)]);
+            let structs = array.as_any().downcast_ref::<StructArray>().cloned().expect("answers are a struct array");
+            RecordBatch::from(structs)
+        })
+        .collect();
+    let mut writer = FileWriter::try_new(std::fs::File::create(path)?, &batches[0].schema())?;
+    for batch in &batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+fn outage(signal: &str) -> anyhow::Result<()> {
+    let mut broker = Mosquitto::start_persistent()?;
+    let dir = scratch_dir(&format!("mqtt-sink-outage-{signal}"));
+    let arrow = dir.join("answers.arrow");
+    answers_file(&arrow)?;
+    let mut events: Vec<serde_json::Value> = (0..ANSWERS)
+        .map(|n| {
+            serde_json::json!({"time_offset_secs": 0.5 + n as f64 * EVERY_SECS, "type": "Input", "id": "answers",
+                "path": arrow, "batch_index": n})
+        })
+        .collect();
+    let stop_at = 0.5 + ANSWERS as f64 * EVERY_SECS + 4.0;
+    events.push(serde_json::json!({"time_offset_secs": stop_at, "type": "Stop"}));
+    let inputs = dir.join("inputs.json");
+    std::fs::write(&inputs, serde_json::json!({"id": "mqtt-sink", "events": events}).to_string())?;
+
+    let root = format!("outage{signal}/area/line");
+    let subscriber = TestClient::connect_persistent(broker.port, &[format!("{root}/assistant/answer/#")])?;
+    let mut command = Command::new(repo_root().join("target/release/mqtt-sink"));
+    command
+        .env("DORA_TEST_WITH_INPUTS", &inputs)
+        .env("DORA_TEST_WRITE_OUTPUTS_TO", dir.join("outputs.jsonl"))
+        .env("MQTT_BROKER_URL", broker.url())
+        .env("MQTT_TOPIC_ROOT", &root)
+        .env("OUTBOX_DIR", dir.join("outbox"));
+    let started = Instant::now();
+    let mut sink = ProcessGroup::spawn("mqtt-sink", command)?;
+
+    std::thread::sleep(OUTAGE_AT);
+    broker.stop(signal);
+    std::thread::sleep(OUTAGE);
+    broker.restart()?;
+
+    let status = sink
+        .wait_timeout(Duration::from_secs_f64(stop_at + 15.0).saturating_sub(started.elapsed()))
+        .ok_or_else(|| anyhow::anyhow!("mqtt-sink did not stop after its Stop event"))?;
+    assert!(status.success(), "mqtt-sink exited with {status}");
+
+    let mut seen = HashSet::new();
+    let (mut order, mut duplicates) = (Vec::new(), 0);
+    while let Some(message) = subscriber.wait_for(Duration::from_secs(3), |_| true) {
+        let id = message.json["id"].as_str().unwrap_or_default().to_owned();
+        if seen.insert(id.clone()) {
+            order.push(id);
+        } else {
+            duplicates += 1;
+        }
+    }
+    eprintln!("{signal}: {} distinct answers, {duplicates} duplicates removed", order.len());
+    let expected: Vec<String> = (0..ANSWERS).map(|n| format!("a-{n:03}")).collect();
+    assert_eq!(order, expected, "answers missing or out of order after a {signal} outage");
+    let left = std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))?;
+    let waiting = left.lines().filter(|l| l.contains("\"add\"")).count()
+        - left.lines().filter(|l| l.contains("\"done\"")).count();
+    assert_eq!(waiting, 0, "messages left in the outbox");
+    Ok(())
+}
+
+#[test]
+fn answers_survive_a_clean_broker_restart() -> anyhow::Result<()> {
+    outage("TERM")
+}
+
+#[test]
+fn answers_survive_a_broker_crash() -> anyhow::Result<()> {
+    outage("KILL")
+}
