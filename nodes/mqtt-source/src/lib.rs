@@ -23,11 +23,13 @@
 //!
 //! # Layout
 //! - [`question`]: payload to question (pure).
-//! - [`telemetry`]: telemetry payload to readings (pure).
+//! - [`telemetry`]: number and JSON telemetry payloads to readings (pure).
+//! - [`sparkplug`]: Sparkplug B births, data, deaths, aliases and sequence checks.
 //! - [`rejection`]: reasons, counters, dead letters (pure).
 //! - [`node`]: the event loop joining dora and the MQTT connection.
 
 pub mod node;
 pub mod question;
 pub mod rejection;
+pub mod sparkplug;
 pub mod telemetry;

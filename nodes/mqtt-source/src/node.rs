@@ -15,7 +15,12 @@ use shopfloor_mqtt::{forward_dora_events, rumqttc, MqttEvent, NodeEvent};
 
 use crate::question::parse_question;
 use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
+use crate::sparkplug::SparkplugState;
 use crate::telemetry;
+use shopfloor_core::config::PayloadFormat;
+
+/// Rebirth requests to one edge node are sent at most this often.
+const REBIRTH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Output id of the question stream.
 pub const QUESTIONS_OUTPUT: &str = "questions";
@@ -55,6 +60,8 @@ pub fn run(
     let mut batch: Vec<Reading> = Vec::new();
     let mut batch_started = Instant::now();
     let mut rejected = RejectionCounts::default();
+    let mut sparkplug = SparkplugState::default();
+    let mut rebirths_sent: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
 
     let reject = |rejected: &mut RejectionCounts, topic: &str, payload: &[u8], rejection: Rejection, now: i64| {
         let count = rejected.count(&rejection);
@@ -74,7 +81,33 @@ pub fn run(
         match incoming {
             Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload })) => {
                 let now = now_ms();
-                if let Some(subscription) = telemetry::route(&telemetry_config.subscriptions, &topic) {
+                let route = telemetry::route(&telemetry_config.subscriptions, &topic);
+                if let Some(subscription) = route.filter(|s| s.format == PayloadFormat::Sparkplug) {
+                    let _ = subscription;
+                    if payload.len() > config.max_payload_bytes {
+                        let oversized = Rejection::Oversized { bytes: payload.len(), limit: config.max_payload_bytes };
+                        reject(&mut rejected, &topic, &payload, oversized, now);
+                        continue;
+                    }
+                    let outcome = sparkplug.handle(&source, &topic, &payload, now);
+                    if batch.is_empty() && !outcome.readings.is_empty() {
+                        batch_started = Instant::now();
+                    }
+                    batch.extend(outcome.readings);
+                    if let Some(rejection) = outcome.rejection {
+                        reject(&mut rejected, &topic, &payload, rejection, now);
+                    }
+                    if let Some((command_topic, command)) = outcome.rebirth {
+                        let due = rebirths_sent.get(&command_topic).is_none_or(|at| at.elapsed() >= REBIRTH_INTERVAL);
+                        if due {
+                            tracing::info!(topic = %command_topic, "asking the edge node for a rebirth");
+                            if let Err(error) = client.try_publish(&command_topic, rumqttc::QoS::AtMostOnce, false, command) {
+                                tracing::warn!(%error, "cannot queue the rebirth request");
+                            }
+                            rebirths_sent.insert(command_topic, Instant::now());
+                        }
+                    }
+                } else if let Some(subscription) = route {
                     match telemetry::decode(subscription, &source, &topic, &payload, config.max_payload_bytes, now) {
                         Ok(readings) => {
                             if batch.is_empty() {

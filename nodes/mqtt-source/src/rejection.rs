@@ -41,6 +41,19 @@ pub enum Rejection {
     NotANumber,
     /// A JSON telemetry payload has none of the mapped fields.
     NoMappedField,
+    /// A Sparkplug payload is not a valid protobuf message.
+    InvalidProtobuf(String),
+    /// Sparkplug data from an edge node whose birth was not seen.
+    NotBorn,
+    /// A Sparkplug metric alias that no birth certificate defined.
+    UnknownAlias(u64),
+    /// A Sparkplug sequence number other than the expected one.
+    SequenceGap {
+        /// Expected `seq`.
+        expected: u8,
+        /// Received `seq`.
+        got: u8,
+    },
 }
 
 impl Rejection {
@@ -57,6 +70,10 @@ impl Rejection {
             Rejection::UnexpectedTopic => "unexpected_topic",
             Rejection::NotANumber => "not_a_number",
             Rejection::NoMappedField => "no_mapped_field",
+            Rejection::InvalidProtobuf(_) => "invalid_protobuf",
+            Rejection::NotBorn => "not_born",
+            Rejection::UnknownAlias(_) => "unknown_alias",
+            Rejection::SequenceGap { .. } => "sequence_gap",
         }
     }
 
@@ -73,6 +90,12 @@ impl Rejection {
             Rejection::UnexpectedTopic => "topic is not <root>/assistant/query/<operator>".into(),
             Rejection::NotANumber => "payload is not a finite number".into(),
             Rejection::NoMappedField => "payload has none of the fields mapped to tags".into(),
+            Rejection::InvalidProtobuf(error) => format!("payload is not a Sparkplug B protobuf: {error}"),
+            Rejection::NotBorn => "data from an edge node before its birth certificate; rebirth requested".into(),
+            Rejection::UnknownAlias(alias) => format!("metric alias {alias} is not in the birth certificate; rebirth requested"),
+            Rejection::SequenceGap { expected, got } => {
+                format!("seq {got} where {expected} was expected (messages lost); values kept, rebirth requested")
+            }
         }
     }
 }

@@ -45,6 +45,8 @@ pub fn decode(
         })
     };
     match &subscription.format {
+        // Stateful: handled by `sparkplug::SparkplugState` before this is called.
+        PayloadFormat::Sparkplug => Err(Rejection::UnexpectedTopic),
         PayloadFormat::Number { tag, unit } => {
             let value: f64 = text.trim().parse().map_err(|_| Rejection::NotANumber)?;
             if !value.is_finite() {

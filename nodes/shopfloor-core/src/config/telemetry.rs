@@ -6,6 +6,7 @@
 //! ```text
 //! <filter> number <tag> [unit]
 //! <filter> json <path>=<tag>[@unit] [<path>=<tag>[@unit] ...] [ts=<path>]
+//! <filter> sparkplug
 //! ```
 //!
 //! - `<filter>`: an MQTT topic filter (`+` and `#` allowed); `~/` at the start
@@ -57,6 +58,9 @@ pub enum PayloadFormat {
         /// Source timestamp field.
         timestamp: Option<Vec<PathStep>>,
     },
+    /// Sparkplug B protobuf on `spBv1.0/...` topics; tags are named from the
+    /// edge node, device and metric.
+    Sparkplug,
 }
 
 /// One telemetry subscription.
@@ -100,7 +104,8 @@ impl TelemetryConfig {
     }
 }
 
-const LINE_FORMAT: &str = "`<filter> number <tag> [unit]` or `<filter> json <path>=<tag>[@unit] ... [ts=<path>]`";
+const LINE_FORMAT: &str =
+    "`<filter> number <tag> [unit]`, `<filter> json <path>=<tag>[@unit] ... [ts=<path>]` or `spBv1.0/<group>/# sparkplug`";
 
 fn parse_line(line: &str, topic_root: &str) -> Result<TelemetrySubscription, &'static str> {
     let mut words = line.split_whitespace();
@@ -121,6 +126,12 @@ fn parse_line(line: &str, topic_root: &str) -> Result<TelemetrySubscription, &'s
                 return Err(LINE_FORMAT);
             }
             PayloadFormat::Number { tag: tag.to_owned(), unit }
+        }
+        Some("sparkplug") => {
+            if !filter.starts_with("spBv1.0/") || words.next().is_some() {
+                return Err("`spBv1.0/<group>/#` (or another filter under spBv1.0/) followed by `sparkplug` alone");
+            }
+            PayloadFormat::Sparkplug
         }
         Some("json") => {
             let mut fields = Vec::new();
@@ -249,6 +260,13 @@ mod tests {
             let err = parse(bad).unwrap_err();
             assert!(err.names_field("TELEMETRY_SUBSCRIPTIONS"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn sparkplug_subscriptions_must_be_in_its_namespace() {
+        let cfg = parse("spBv1.0/plant/# sparkplug").unwrap();
+        assert_eq!(cfg.subscriptions[0].format, PayloadFormat::Sparkplug);
+        assert!(parse("plant/# sparkplug").is_err());
     }
 
     #[test]
