@@ -19,14 +19,39 @@ impl Mosquitto {
     /// Starts `mosquitto` (Debian package) with a config of our own: loopback
     /// only, anonymous clients, TCP no-delay, no persistence file.
     pub fn start() -> anyhow::Result<Self> {
-        Self::start_with("persistence false\n")
+        Self::start_with("persistence false\nallow_anonymous true\n")
     }
 
     /// Like [`start`](Self::start), with persistence to a file saved every
     /// second, so that persistent sessions survive a restart (even a kill,
     /// up to the last second), as a plant's broker would be set up.
     pub fn start_persistent() -> anyhow::Result<Self> {
-        Self::start_with("persistence true\nautosave_interval 1\n")
+        Self::start_with("persistence true\nautosave_interval 1\nallow_anonymous true\n")
+    }
+
+    /// A broker with a TLS listener (the given PEM certificate and key) that
+    /// requires a user name and password (`users`: name and password).
+    pub fn start_tls(cert_pem: &str, key_pem: &str, users: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let scratch = scratch_dir("mosquitto-tls-files");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o777))?;
+        let (cert, key, passwords) = (scratch.join("server.pem"), scratch.join("server.key"), scratch.join("passwords"));
+        std::fs::write(&cert, cert_pem)?;
+        std::fs::write(&key, key_pem)?;
+        std::fs::write(&passwords, "")?;
+        for (user, password) in users {
+            let status = Command::new("mosquitto_passwd").arg("-b").arg(&passwords).arg(user).arg(password).status()?;
+            anyhow::ensure!(status.success(), "mosquitto_passwd failed");
+        }
+        for file in [&cert, &key, &passwords] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))?;
+        }
+        Self::start_with(&format!(
+            "persistence false\nallow_anonymous false\npassword_file {}\ncertfile {}\nkeyfile {}\n",
+            passwords.display(),
+            cert.display(),
+            key.display()
+        ))
     }
 
     fn start_with(extra: &str) -> anyhow::Result<Self> {
@@ -40,7 +65,7 @@ impl Mosquitto {
         std::fs::write(
             &config,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
+                "listener {port} 127.0.0.1\nset_tcp_nodelay true\n\
                  log_dest stderr\npersistence_location {}/\n{extra}",
                 dir.display()
             ),
@@ -57,6 +82,7 @@ impl Mosquitto {
         let process = ProcessGroup::spawn("mosquitto", command)
             .map_err(|e| anyhow::anyhow!("cannot start mosquitto (apt package `mosquitto`): {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(10);
+        // TLS listeners accept TCP too, so a plain connect shows it is up.
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             anyhow::ensure!(Instant::now() < deadline, "mosquitto did not listen on port {} within 10 s", self.port);
             std::thread::sleep(Duration::from_millis(20));

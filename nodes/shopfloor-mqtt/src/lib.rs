@@ -16,8 +16,8 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rumqttc::{Client, ConnectReturnCode, Event, Incoming, MqttOptions, Outgoing, QoS};
-use shopfloor_core::config::MqttConfig;
+use rumqttc::{Client, ConnectReturnCode, Event, Incoming, MqttOptions, Outgoing, QoS, TlsConfiguration, Transport};
+use shopfloor_core::config::{MqttConfig, TlsSettings};
 
 pub use events::{forward_dora_events, NodeEvent};
 pub use rumqttc;
@@ -91,14 +91,9 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
     subscriptions: Vec<String>,
     events: SyncSender<E>,
 ) -> std::io::Result<(Client, JoinHandle<()>)> {
-    let (host, port) = config.broker.client_address();
-    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
-    options
-        .set_keep_alive(Duration::from_secs(10))
-        // A persistent session keeps QoS 1 messages queued for us at the
-        // broker while we reconnect.
-        .set_clean_session(false)
-        .set_max_packet_size(config.max_payload_bytes.max(1024) * 2, config.max_payload_bytes.max(1024) * 4);
+    // A persistent session keeps QoS 1 messages queued for us at the broker
+    // while we reconnect.
+    let options = options(config, false)?;
     let (client, mut connection) = Client::new(options, 256);
     let mut network = rumqttc::NetworkOptions::new();
     // Without no-delay, Nagle's algorithm and delayed ACKs add ~40-90 ms to
@@ -118,7 +113,7 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                 let event = match notification {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         if ack.code != ConnectReturnCode::Success {
-                            tracing::warn!(code = ?ack.code, "broker refused the connection");
+                            tracing::warn!(reason = refusal(ack.code), "broker refused the connection");
                             continue;
                         }
                         backoff = Duration::from_millis(100);
@@ -138,6 +133,15 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                     Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => continue,
+                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                        if !warned_down {
+                            tracing::warn!(reason = refusal(code), "broker refused the connection; retrying");
+                            warned_down = true;
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        MqttEvent::Disconnected
+                    }
                     Err(error) => {
                         if !warned_down {
                             tracing::warn!(%error, "MQTT connection lost; reconnecting");
@@ -170,12 +174,7 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
     session: u64,
     events: SyncSender<E>,
 ) -> std::io::Result<Client> {
-    let (host, port) = config.broker.client_address();
-    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
-    options
-        .set_keep_alive(Duration::from_secs(10))
-        .set_clean_session(true)
-        .set_max_packet_size(config.max_payload_bytes.max(1024) * 2, config.max_payload_bytes.max(1024) * 4);
+    let options = options(config, true)?;
     let (client, mut connection) = Client::new(options, 256);
     let mut network = rumqttc::NetworkOptions::new();
     network.set_tcp_nodelay(true);
@@ -190,13 +189,16 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
                         MqttEvent::SessionConnected { session }
                     }
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {:?}", ack.code) }
+                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(ack.code)) }
                     }
                     Ok(Event::Outgoing(Outgoing::Publish(pkid))) => MqttEvent::Sent { session, pkid },
                     Ok(Event::Incoming(Incoming::PubAck(ack))) => MqttEvent::Acked { session, pkid: ack.pkid },
                     Ok(Event::Incoming(Incoming::PubComp(comp))) => MqttEvent::Acked { session, pkid: comp.pkid },
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => continue,
+                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(code)) }
+                    }
                     Err(error) => MqttEvent::SessionEnded { session, reason: error.to_string() },
                 };
                 let ended = matches!(event, MqttEvent::SessionEnded { .. });
@@ -206,4 +208,75 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
             }
         })?;
     Ok(client)
+}
+
+/// Client options from the config: keep-alive, packet sizes, credentials, TLS.
+fn options(config: &MqttConfig, clean_session: bool) -> std::io::Result<MqttOptions> {
+    let (host, port) = config.broker.client_address();
+    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
+    options
+        .set_keep_alive(Duration::from_secs(10))
+        .set_clean_session(clean_session)
+        .set_max_packet_size(config.max_payload_bytes.max(1024) * 2, config.max_payload_bytes.max(1024) * 4);
+    if let Some(credentials) = &config.credentials {
+        options.set_credentials(credentials.username.clone(), credentials.password.expose());
+    }
+    if let Some(tls) = &config.tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(std::sync::Arc::new(
+            tls_client_config(tls)?,
+        ))));
+    }
+    Ok(options)
+}
+
+/// A rustls client configuration trusting `ca_file`, with the client
+/// certificate when one is configured. Errors name the file.
+pub fn tls_client_config(tls: &TlsSettings) -> std::io::Result<rustls::ClientConfig> {
+    use std::io::{Error, ErrorKind};
+    let read_pem = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
+        std::fs::read(path).map_err(|e| Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
+    };
+    let invalid = |path: &std::path::Path, what: &str| Error::new(ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = read_pem(&tls.ca_file)?;
+    for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
+        let cert = cert.map_err(|_| invalid(&tls.ca_file, "not a PEM certificate file"))?;
+        roots.add(cert).map_err(|e| invalid(&tls.ca_file, &format!("unusable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(&tls.ca_file, "contains no certificate"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::other(e.to_string()))?
+        .with_root_certificates(roots);
+    match &tls.client_auth {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert_path, key_path)) => {
+            let cert_pem = read_pem(cert_path)?;
+            let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| invalid(cert_path, "not a PEM certificate file"))?;
+            let key_pem = read_pem(key_path)?;
+            let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+                .map_err(|_| invalid(key_path, "not a PEM key file"))?
+                .ok_or_else(|| invalid(key_path, "contains no private key"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| invalid(cert_path, &format!("certificate and key do not match: {e}")))
+        }
+    }
+}
+
+/// Why the broker refused, in words an operator can act on.
+fn refusal(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::BadUserNamePassword => "bad user name or password (check MQTT_USERNAME and MQTT_PASSWORD / MQTT_PASSWORD_FILE)",
+        ConnectReturnCode::NotAuthorized => "not authorized (check MQTT_USERNAME, the password and the broker's ACL)",
+        ConnectReturnCode::BadClientId => "client id rejected (check MQTT_CLIENT_ID)",
+        ConnectReturnCode::ServiceUnavailable => "service unavailable",
+        ConnectReturnCode::RefusedProtocolVersion => "protocol version refused (the broker must speak MQTT 3.1.1)",
+        ConnectReturnCode::Success => "accepted",
+    }
 }

@@ -16,7 +16,7 @@ mod slm;
 mod telemetry;
 
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
-pub use mqtt::{BrokerTarget, MqttConfig};
+pub use mqtt::{BrokerTarget, Credentials, MqttConfig, Secret, TlsSettings};
 pub use opcua_source::{OpcuaSourceConfig, TagSpec};
 pub use outbox::OutboxConfig;
 pub use plant_sim::PlantSimConfig;

@@ -2,6 +2,7 @@
 //! three always agree on where the broker is and how topics are laid out.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use super::env::{ConfigError, EnvReader, EnvVars};
 use crate::topics::TopicLayout;
@@ -9,7 +10,8 @@ use crate::topics::TopicLayout;
 /// Which broker the MQTT nodes use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerTarget {
-    /// The plant's own broker (`MQTT_BROKER_URL=mqtt://host:port`).
+    /// The plant's own broker (`MQTT_BROKER_URL=mqtt://host:port`, or
+    /// `mqtts://host:port` for TLS, default port 8883).
     External {
         /// Broker host.
         host: String,
@@ -34,6 +36,44 @@ impl BrokerTarget {
     }
 }
 
+/// A secret (a password): shown as `<redacted>` by `Debug`, so it never
+/// reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// TLS to the broker (`mqtts://` URLs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// CA certificate(s) the broker's certificate must chain to, PEM
+    /// (`MQTT_TLS_CA_FILE`, required with `mqtts://`).
+    pub ca_file: PathBuf,
+    /// Client certificate and key, PEM (`MQTT_TLS_CLIENT_CERT`,
+    /// `MQTT_TLS_CLIENT_KEY`, both or neither).
+    pub client_auth: Option<(PathBuf, PathBuf)>,
+}
+
+/// User name and password for the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `MQTT_USERNAME`.
+    pub username: String,
+    /// `MQTT_PASSWORD`, or the first line of the file `MQTT_PASSWORD_FILE`.
+    pub password: Secret,
+}
+
 /// MQTT settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MqttConfig {
@@ -47,6 +87,10 @@ pub struct MqttConfig {
     pub max_payload_bytes: usize,
     /// QoS of subscriptions and publications (`MQTT_QOS`, 0..=2, default 1).
     pub qos: u8,
+    /// TLS, when the URL is `mqtts://`.
+    pub tls: Option<TlsSettings>,
+    /// Credentials, when `MQTT_USERNAME` is set.
+    pub credentials: Option<Credentials>,
 }
 
 impl MqttConfig {
@@ -59,9 +103,10 @@ impl MqttConfig {
         if listen.is_none() {
             env.invalid("MQTT_EMBEDDED_LISTEN", &listen_text, "an address like 127.0.0.1:1883");
         }
+        let use_tls = url.as_deref().is_some_and(|u| u.starts_with("mqtts://"));
         let broker = match url {
             Some(url) => parse_broker_url(&url).unwrap_or_else(|| {
-                env.invalid("MQTT_BROKER_URL", &url, "mqtt://host:port, or empty for the embedded broker");
+                env.invalid("MQTT_BROKER_URL", &url, "mqtt://host:port or mqtts://host:port, or empty for the embedded broker");
                 BrokerTarget::External { host: String::new(), port: 0 }
             }),
             None => BrokerTarget::Embedded {
@@ -79,6 +124,8 @@ impl MqttConfig {
                 (64..=1_048_576).contains(v)
             });
         let qos = env.parsed_or("MQTT_QOS", 1u8, "0, 1 or 2", |q| *q <= 2);
+        let tls = tls_settings(&mut env, use_tls);
+        let credentials = credentials(&mut env);
         env.finish(&["MQTT_"])?;
         Ok(Self {
             broker,
@@ -86,16 +133,90 @@ impl MqttConfig {
             client_id,
             max_payload_bytes,
             qos,
+            tls,
+            credentials,
         })
     }
 }
 
+fn existing_file(env: &mut EnvReader<'_>, key: &'static str) -> Option<PathBuf> {
+    let text = env.optional_string(key)?;
+    let path = PathBuf::from(&text);
+    if !path.is_file() {
+        env.invalid(key, &text, "the path of a readable PEM file");
+    }
+    Some(path)
+}
+
+fn tls_settings(env: &mut EnvReader<'_>, use_tls: bool) -> Option<TlsSettings> {
+    let ca_file = existing_file(env, "MQTT_TLS_CA_FILE");
+    let cert = existing_file(env, "MQTT_TLS_CLIENT_CERT");
+    let key = existing_file(env, "MQTT_TLS_CLIENT_KEY");
+    let client_auth = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => {
+            env.invalid("MQTT_TLS_CLIENT_KEY", "", "set together with MQTT_TLS_CLIENT_CERT");
+            None
+        }
+        (None, Some(_)) => {
+            env.invalid("MQTT_TLS_CLIENT_CERT", "", "set together with MQTT_TLS_CLIENT_KEY");
+            None
+        }
+    };
+    match (use_tls, ca_file) {
+        (true, Some(ca_file)) => Some(TlsSettings { ca_file, client_auth }),
+        (true, None) => {
+            env.invalid("MQTT_TLS_CA_FILE", "", "set with an mqtts:// broker URL");
+            None
+        }
+        (false, Some(_)) => {
+            env.invalid("MQTT_TLS_CA_FILE", "", "used only with an mqtts:// broker URL");
+            None
+        }
+        (false, None) => None,
+    }
+}
+
+fn credentials(env: &mut EnvReader<'_>) -> Option<Credentials> {
+    let username = env.optional_string("MQTT_USERNAME");
+    // Never pass a password to `invalid`: errors are logged.
+    let inline = env.optional_string("MQTT_PASSWORD");
+    let file = env.optional_string("MQTT_PASSWORD_FILE");
+    let password = match (inline, file) {
+        (Some(_), Some(_)) => {
+            env.invalid("MQTT_PASSWORD_FILE", "", "not set together with MQTT_PASSWORD (choose one)");
+            None
+        }
+        (Some(password), None) => Some(password),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text.lines().next().unwrap_or_default().to_owned()),
+            Err(_) => {
+                env.invalid("MQTT_PASSWORD_FILE", &path, "a readable file whose first line is the password");
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    match (username, password) {
+        (Some(username), password) => Some(Credentials { username, password: Secret(password.unwrap_or_default()) }),
+        (None, Some(_)) => {
+            env.invalid("MQTT_USERNAME", "", "set when a password is given");
+            None
+        }
+        (None, None) => None,
+    }
+}
+
 fn parse_broker_url(url: &str) -> Option<BrokerTarget> {
-    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://"))?;
+    let (rest, default_port) = match url.strip_prefix("mqtts://") {
+        Some(rest) => (rest, 8883),
+        None => (url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://"))?, 1883),
+    };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((host, port)) => (host, port.parse::<u16>().ok().filter(|p| *p > 0)?),
-        None => (rest, 1883),
+        None => (rest, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (!host.is_empty() && !host.contains('/')).then(|| BrokerTarget::External {
@@ -138,6 +259,38 @@ mod tests {
     fn a_wildcard_in_the_topic_root_is_rejected() {
         let err = MqttConfig::from_env("x", &vars(&[("MQTT_TOPIC_ROOT", "plant/+/cell")])).unwrap_err();
         assert!(err.names_field("MQTT_TOPIC_ROOT"), "{err}");
+    }
+
+    #[test]
+    fn mqtts_needs_a_ca_file_and_passwords_never_show() {
+        let err = MqttConfig::from_env("x", &vars(&[("MQTT_BROKER_URL", "mqtts://broker")])).unwrap_err();
+        assert!(err.names_field("MQTT_TLS_CA_FILE"), "{err}");
+        let here = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let cfg = MqttConfig::from_env(
+            "x",
+            &vars(&[
+                ("MQTT_BROKER_URL", "mqtts://broker"),
+                ("MQTT_TLS_CA_FILE", here),
+                ("MQTT_USERNAME", "gateway"),
+                ("MQTT_PASSWORD", "hunter2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.broker.client_address().1, 8883);
+        assert_eq!(cfg.credentials.as_ref().map(|c| c.password.expose()), Some("hunter2"));
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_password_without_a_user_or_from_two_places_is_refused_without_showing_it() {
+        let err = MqttConfig::from_env("x", &vars(&[("MQTT_PASSWORD", "hunter2")])).unwrap_err();
+        assert!(err.names_field("MQTT_USERNAME") && !err.to_string().contains("hunter2"), "{err}");
+        let err = MqttConfig::from_env(
+            "x",
+            &vars(&[("MQTT_USERNAME", "u"), ("MQTT_PASSWORD", "hunter2"), ("MQTT_PASSWORD_FILE", "/nonexistent")]),
+        )
+        .unwrap_err();
+        assert!(err.names_field("MQTT_PASSWORD_FILE") && !err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]
