@@ -59,6 +59,12 @@ pub enum OutboxError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Another running sink holds this outbox.
+    #[error("outbox {path} is in use by another running sink; give each sink its own OUTBOX_DIR")]
+    InUse {
+        /// Journal path.
+        path: String,
+    },
 }
 
 /// Messages waiting for an acknowledgement, in order.
@@ -101,6 +107,7 @@ impl Outbox {
             }
         }
         let journal = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+        lock(&journal, &path)?;
         let mut outbox =
             Self { path, journal, waiting, next_seq, max_messages, journal_lines, dropped: 0, damaged_lines };
         outbox.compact_if_worthwhile()?;
@@ -199,12 +206,23 @@ impl Outbox {
         // Rename is atomic: a crash leaves either the old or the new journal.
         std::fs::rename(&fresh, &self.path).map_err(|source| self.io_error(source))?;
         self.journal = OpenOptions::new().append(true).open(&self.path).map_err(|source| self.io_error(source))?;
+        lock(&self.journal, &self.path)?;
         self.journal_lines = self.waiting.len();
         Ok(())
     }
 
     fn io_error(&self, source: std::io::Error) -> OutboxError {
         OutboxError::Io { path: self.path.display().to_string(), source }
+    }
+}
+
+/// An exclusive advisory lock for the life of the file handle, so that two
+/// sinks never interleave one journal.
+fn lock(journal: &File, path: &Path) -> Result<(), OutboxError> {
+    match journal.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::InUse { path: path.display().to_string() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::Io { path: path.display().to_string(), source }),
     }
 }
 
@@ -234,6 +252,14 @@ mod tests {
         let order: Vec<u64> = std::iter::successors(reopened.next_after(0), |s| reopened.next_after(*s)).collect();
         assert_eq!(order, [seqs[0], seqs[2], seqs[3], seqs[4]]);
         assert_eq!(reopened.get(seqs[2]).unwrap().topic, "t/2");
+        std::fs::remove_dir_all(d).ok();
+    }
+
+    #[test]
+    fn a_second_sink_cannot_open_the_same_outbox() {
+        let d = dir("locked");
+        let _first = Outbox::open(&d, 10).unwrap();
+        assert!(matches!(Outbox::open(&d, 10), Err(OutboxError::InUse { .. })));
         std::fs::remove_dir_all(d).ok();
     }
 

@@ -104,6 +104,10 @@ pub fn run(
                             if let Err(error) = client.try_publish(&command_topic, rumqttc::QoS::AtMostOnce, false, command) {
                                 tracing::warn!(%error, "cannot queue the rebirth request");
                             }
+                            // Bounded like the Sparkplug state: old entries have expired anyway.
+                            if rebirths_sent.len() >= crate::sparkplug::MAX_EDGE_NODES {
+                                rebirths_sent.retain(|_, at| at.elapsed() < REBIRTH_INTERVAL);
+                            }
                             rebirths_sent.insert(command_topic, Instant::now());
                         }
                     }

@@ -47,6 +47,8 @@ pub enum Rejection {
     NotBorn,
     /// A Sparkplug metric alias that no birth certificate defined.
     UnknownAlias(u64),
+    /// More Sparkplug edge nodes than the node tracks.
+    TooManyEdgeNodes,
     /// A Sparkplug sequence number other than the expected one.
     SequenceGap {
         /// Expected `seq`.
@@ -74,6 +76,7 @@ impl Rejection {
             Rejection::NotBorn => "not_born",
             Rejection::UnknownAlias(_) => "unknown_alias",
             Rejection::SequenceGap { .. } => "sequence_gap",
+            Rejection::TooManyEdgeNodes => "too_many_edge_nodes",
         }
     }
 
@@ -93,6 +96,7 @@ impl Rejection {
             Rejection::InvalidProtobuf(error) => format!("payload is not a Sparkplug B protobuf: {error}"),
             Rejection::NotBorn => "data from an edge node before its birth certificate; rebirth requested".into(),
             Rejection::UnknownAlias(alias) => format!("metric alias {alias} is not in the birth certificate; rebirth requested"),
+            Rejection::TooManyEdgeNodes => "more Sparkplug edge nodes than the 10000 tracked".into(),
             Rejection::SequenceGap { expected, got } => {
                 format!("seq {got} where {expected} was expected (messages lost); values kept, rebirth requested")
             }

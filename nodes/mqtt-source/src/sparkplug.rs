@@ -118,6 +118,9 @@ struct EdgeNode {
     last: HashMap<String, Reading>,
 }
 
+/// Most edge nodes tracked: a bound on memory whatever is published.
+pub const MAX_EDGE_NODES: usize = 10_000;
+
 /// Births, aliases and sequence numbers of every edge node seen.
 #[derive(Debug, Default)]
 pub struct SparkplugState {
@@ -166,6 +169,10 @@ impl SparkplugState {
             }
         };
         let key = (t.group.to_owned(), t.edge.to_owned());
+        if !self.nodes.contains_key(&key) && self.nodes.len() >= MAX_EDGE_NODES {
+            outcome.rejection = Some(Rejection::TooManyEdgeNodes);
+            return outcome;
+        }
         let rebirth = rebirth_command(t.group, t.edge);
         let node = self.nodes.entry(key).or_default();
 
