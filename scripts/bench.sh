@@ -19,6 +19,8 @@ out=$(mktemp)
     target/release/bench-generation 2>/dev/null
     echo
     target/release/bench-plant-assistant
+    echo
+    target/release/bench-mqtt-ingest
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"
