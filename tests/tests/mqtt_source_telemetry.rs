@@ -19,26 +19,10 @@ const RUN_SECS: f64 = 8.0;
 fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let dir = scratch_dir("mqtt-source-telemetry");
-    let inputs = dir.join("inputs.json");
-    let outputs = dir.join("outputs.jsonl");
-    std::fs::write(
-        &inputs,
-        serde_json::json!({"id": "mqtt-source", "events": [{"time_offset_secs": RUN_SECS, "type": "Stop"}]}).to_string(),
-    )?;
     let root = "site9/area/line";
-    let mut command = Command::new(repo_root().join("target/release/mqtt-source"));
-    command
-        .env("DORA_TEST_WITH_INPUTS", &inputs)
-        .env("DORA_TEST_WRITE_OUTPUTS_TO", &outputs)
-        .env("MQTT_BROKER_URL", broker.url())
-        .env("MQTT_TOPIC_ROOT", root)
-        .env("MQTT_MAX_PAYLOAD_BYTES", "4096")
-        .env(
-            "TELEMETRY_SUBSCRIPTIONS",
-            "~/telemetry/+/temp number {5}_temperature °C\n\
-             site9/ovens/+/state json temp=oven_{3}_temp@°C mode=oven_{3}_mode ts=ts",
-        );
-    let mut node = ProcessGroup::spawn("mqtt-source", command)?;
+    let subscriptions = "~/telemetry/+/temp number {5}_temperature °C\n\
+                         site9/ovens/+/state json temp=oven_{3}_temp@°C mode=oven_{3}_mode ts=ts";
+    let (mut node, outputs) = start_source(&broker, root, subscriptions, &[("MQTT_MAX_PAYLOAD_BYTES", "4096")], &dir)?;
     let client = TestClient::connect(broker.port, &["site9/shopfloor/deadletter/#".to_owned()])?;
 
     // Until the node has subscribed, messages are lost: send a malformed one
@@ -78,13 +62,7 @@ fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> any
         .ok_or_else(|| anyhow::anyhow!("mqtt-source did not stop after its Stop event"))?;
     assert!(status.success(), "mqtt-source exited with {status}");
 
-    let text = std::fs::read_to_string(&outputs)?;
-    let rows: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|o| o["id"] == "readings")
-        .flat_map(|o| o["data"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let rows = reading_rows(&outputs)?;
     let tag_values: Vec<(String, serde_json::Value)> =
         rows.iter().map(|r| (r["tag"].as_str().unwrap_or_default().to_owned(), r["value_number"].clone())).collect();
     for (tag, value) in [
@@ -106,7 +84,13 @@ fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> any
 
 /// Starts `mqtt-source` in dora's testing mode with `subscriptions`; it stops
 /// itself after [`RUN_SECS`]. Returns the process and its outputs file.
-fn start_source(broker: &Mosquitto, root: &str, subscriptions: &str, dir: &Path) -> anyhow::Result<(ProcessGroup, PathBuf)> {
+fn start_source(
+    broker: &Mosquitto,
+    root: &str,
+    subscriptions: &str,
+    extra_env: &[(&str, &str)],
+    dir: &Path,
+) -> anyhow::Result<(ProcessGroup, PathBuf)> {
     let inputs = dir.join("inputs.json");
     let outputs = dir.join("outputs.jsonl");
     std::fs::write(
@@ -119,7 +103,8 @@ fn start_source(broker: &Mosquitto, root: &str, subscriptions: &str, dir: &Path)
         .env("DORA_TEST_WRITE_OUTPUTS_TO", &outputs)
         .env("MQTT_BROKER_URL", broker.url())
         .env("MQTT_TOPIC_ROOT", root)
-        .env("TELEMETRY_SUBSCRIPTIONS", subscriptions);
+        .env("TELEMETRY_SUBSCRIPTIONS", subscriptions)
+        .envs(extra_env.iter().copied());
     Ok((ProcessGroup::spawn("mqtt-source", command)?, outputs))
 }
 
@@ -155,7 +140,7 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
         broker.port,
         &["spBv1.0/plant/NCMD/#".to_owned(), "sb/shopfloor/deadletter/#".to_owned()],
     )?;
-    let (mut node, outputs) = start_source(&broker, "sb/area/line", "spBv1.0/plant/# sparkplug", &dir)?;
+    let (mut node, outputs) = start_source(&broker, "sb/area/line", "spBv1.0/plant/# sparkplug", &[], &dir)?;
 
     // Data before any birth: refused with a rebirth request, which also proves the subscription is live.
     let ready_by = Instant::now() + Duration::from_secs(5);

@@ -165,23 +165,8 @@ impl TagFact {
     pub fn prompt_line_with(&self, detail: Detail) -> String {
         let mut line = format!("{}: {}{}", self.name(), self.value_text(), self.unit_suffix());
         let unit = self.unit_suffix();
-        match self.limit {
-            LimitStatus::NoLimit => {}
-            LimitStatus::Within { .. } if !detail.limits => {}
-            LimitStatus::Within { limit, side, margin } => line.push_str(&format!(
-                ", {}{unit} {} {} limit {}{unit}",
-                number(margin),
-                if side == LimitSide::High { "below" } else { "above" },
-                side_word(side),
-                number(limit)
-            )),
-            LimitStatus::Beyond { limit, side, by } => line.push_str(&format!(
-                ", ALARM {}{unit} {} {} limit {}{unit}",
-                number(by),
-                if side == LimitSide::High { "above" } else { "below" },
-                side_word(side),
-                number(limit)
-            )),
+        if detail.limits || self.limit.is_alarm() {
+            line.push_str(&self.limit_phrase(Wording::Fact));
         }
         if self.alarm && !self.limit.is_alarm() {
             line.push_str(", ALARM active");
@@ -236,23 +221,7 @@ impl TagFact {
         }
         let unit = self.unit_suffix();
         let mut sentence = format!("{name} is {value}");
-        match self.limit {
-            LimitStatus::NoLimit => {}
-            LimitStatus::Within { limit, side, margin } => sentence.push_str(&format!(
-                ", {}{unit} {} its {} limit of {}{unit}",
-                number(margin),
-                if side == LimitSide::High { "below" } else { "above" },
-                side_word(side),
-                number(limit)
-            )),
-            LimitStatus::Beyond { limit, side, by } => sentence.push_str(&format!(
-                ", {}{unit} {} its {} limit of {}{unit} (ALARM)",
-                number(by),
-                if side == LimitSide::High { "above" } else { "below" },
-                side_word(side),
-                number(limit)
-            )),
-        }
+        sentence.push_str(&self.limit_phrase(Wording::Sentence));
         match self.trend {
             Trend::Rising { per_minute } => sentence.push_str(&format!(", rising {}{unit}/min", rate(per_minute))),
             Trend::Falling { per_minute } => sentence.push_str(&format!(", falling {}{unit}/min", rate(per_minute))),
@@ -263,6 +232,36 @@ impl TagFact {
         }
         sentence.push('.');
         sentence
+    }
+}
+
+/// How a limit phrase is worded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wording {
+    /// `, ALARM 7 °C above high limit 80 °C` (prompt and fact lines).
+    Fact,
+    /// `, 7 °C above its high limit of 80 °C (ALARM)` (answer sentences).
+    Sentence,
+}
+
+impl TagFact {
+    /// The limit comparison as a phrase starting with `, `; empty without a limit.
+    fn limit_phrase(&self, wording: Wording) -> String {
+        let unit = self.unit_suffix();
+        let (amount, limit, side, beyond) = match self.limit {
+            LimitStatus::NoLimit => return String::new(),
+            LimitStatus::Within { limit, side, margin } => (margin, limit, side, false),
+            LimitStatus::Beyond { limit, side, by } => (by, limit, side, true),
+        };
+        // Within a high limit the value is below it; beyond it, above it.
+        let direction = if (side == LimitSide::High) == beyond { "above" } else { "below" };
+        let (amount, limit, side) = (number(amount), number(limit), side_word(side));
+        match (wording, beyond) {
+            (Wording::Fact, true) => format!(", ALARM {amount}{unit} {direction} {side} limit {limit}{unit}"),
+            (Wording::Fact, false) => format!(", {amount}{unit} {direction} {side} limit {limit}{unit}"),
+            (Wording::Sentence, true) => format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit} (ALARM)"),
+            (Wording::Sentence, false) => format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit}"),
+        }
     }
 }
 

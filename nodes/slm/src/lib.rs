@@ -43,3 +43,6 @@ pub mod question_check;
 pub mod relevance;
 pub mod tag_state;
 pub mod tools;
+
+#[cfg(test)]
+mod test_support;

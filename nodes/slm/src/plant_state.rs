@@ -181,21 +181,8 @@ fn is_active_alarm_tag(reading: &Reading) -> bool {
 mod tests {
     use super::*;
     use crate::facts::Freshness;
+    use crate::test_support::reading;
     use shopfloor_core::schema::Quality;
-
-    pub(crate) fn reading(tag: &str, value: ReadingValue, unit: Option<&str>, ts: i64) -> Reading {
-        Reading {
-            source: "test".into(),
-            tag: tag.into(),
-            value,
-            unit: unit.map(str::to_owned),
-            quality: Quality::Good,
-            source_ts_ms: Some(ts),
-            received_ts_ms: ts,
-            low_limit: None,
-            high_limit: None,
-        }
-    }
 
     fn cell(temperature: f64) -> PlantState {
         let mut state = PlantState::default();

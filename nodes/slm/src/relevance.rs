@@ -194,20 +194,10 @@ fn score(tag: &str, unit: Option<&str>, words: &[String], raw: &[String]) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::{Quality, Reading, ReadingValue};
+    use shopfloor_core::schema::{Reading, ReadingValue};
 
     fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
-        Reading {
-            source: "test".into(),
-            tag: tag.into(),
-            value,
-            unit: unit.map(str::to_owned),
-            quality: Quality::Good,
-            source_ts_ms: Some(1000),
-            received_ts_ms: 1000,
-            low_limit: None,
-            high_limit: None,
-        }
+        crate::test_support::reading(tag, value, unit, 1000)
     }
 
     fn cell() -> PlantState {

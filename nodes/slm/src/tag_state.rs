@@ -142,20 +142,9 @@ impl TagState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::Quality;
 
     fn reading(value: f64, ts: i64) -> Reading {
-        Reading {
-            source: "t".into(),
-            tag: "spindle_temperature".into(),
-            value: ReadingValue::Number(value),
-            unit: Some("°C".into()),
-            quality: Quality::Good,
-            source_ts_ms: Some(ts),
-            received_ts_ms: ts,
-            low_limit: None,
-            high_limit: None,
-        }
+        crate::test_support::reading("spindle_temperature", ReadingValue::Number(value), Some("°C"), ts)
     }
 
     fn series(values: impl IntoIterator<Item = (f64, i64)>) -> TagState {

@@ -179,19 +179,11 @@ pub fn execute(call: &ToolCall, state: &PlantState, now_ms: i64) -> ToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::{Quality, Reading, ReadingValue};
+    use shopfloor_core::schema::ReadingValue;
 
     fn state(temperature: f64) -> PlantState {
-        let reading = |tag: &str, value: f64, ts: i64| Reading {
-            source: "t".into(),
-            tag: tag.into(),
-            value: ReadingValue::Number(value),
-            unit: Some("°C".into()),
-            quality: Quality::Good,
-            source_ts_ms: Some(ts),
-            received_ts_ms: ts,
-            low_limit: None,
-            high_limit: None,
+        let reading = |tag: &str, value: f64, ts: i64| {
+            crate::test_support::reading(tag, ReadingValue::Number(value), Some("°C"), ts)
         };
         let mut state = PlantState::default();
         state.update(vec![reading("spindle_temperature_high_limit", 80.0, 0)]);
