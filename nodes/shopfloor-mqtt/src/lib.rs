@@ -93,14 +93,7 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
 ) -> std::io::Result<(Client, JoinHandle<()>)> {
     // A persistent session keeps QoS 1 messages queued for us at the broker
     // while we reconnect.
-    let options = options(config, false)?;
-    let (client, mut connection) = Client::new(options, 256);
-    let mut network = rumqttc::NetworkOptions::new();
-    // Without no-delay, Nagle's algorithm and delayed ACKs add ~40-90 ms to
-    // every small question and answer.
-    network.set_tcp_nodelay(true);
-    network.set_connection_timeout(5);
-    connection.eventloop.set_network_options(network);
+    let (client, mut connection) = new_client(config, false)?;
 
     let subscriber = client.clone();
     let qos = qos(config.qos);
@@ -133,18 +126,14 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                     Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => continue,
-                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
-                        if !warned_down {
-                            tracing::warn!(reason = refusal(code), "broker refused the connection; retrying");
-                            warned_down = true;
-                        }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        MqttEvent::Disconnected
-                    }
                     Err(error) => {
                         if !warned_down {
-                            tracing::warn!(%error, "MQTT connection lost; reconnecting");
+                            match error {
+                                rumqttc::ConnectionError::ConnectionRefused(code) => {
+                                    tracing::warn!(reason = refusal(code), "broker refused the connection; retrying")
+                                }
+                                error => tracing::warn!(%error, "MQTT connection lost; reconnecting"),
+                            }
                             warned_down = true;
                         }
                         std::thread::sleep(backoff);
@@ -174,12 +163,7 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
     session: u64,
     events: SyncSender<E>,
 ) -> std::io::Result<Client> {
-    let options = options(config, true)?;
-    let (client, mut connection) = Client::new(options, 256);
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    network.set_connection_timeout(5);
-    connection.eventloop.set_network_options(network);
+    let (client, mut connection) = new_client(config, true)?;
     std::thread::Builder::new()
         .name(format!("mqtt-session-{session}"))
         .spawn(move || {
@@ -208,6 +192,18 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
             }
         })?;
     Ok(client)
+}
+
+/// A client and its connection: options from the config, TCP no-delay
+/// (without it, Nagle's algorithm and delayed ACKs add ~40-90 ms to every
+/// small question and answer), a bounded connect timeout.
+fn new_client(config: &MqttConfig, clean_session: bool) -> std::io::Result<(Client, rumqttc::Connection)> {
+    let (client, mut connection) = Client::new(options(config, clean_session)?, 256);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(5);
+    connection.eventloop.set_network_options(network);
+    Ok((client, connection))
 }
 
 /// Client options from the config: keep-alive, packet sizes, credentials, TLS.
