@@ -21,6 +21,8 @@ out=$(mktemp)
     target/release/bench-plant-assistant
     echo
     target/release/bench-mqtt-ingest
+    echo
+    target/release/bench-mqtt-roundtrip
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"

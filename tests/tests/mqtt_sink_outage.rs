@@ -1,7 +1,8 @@
 //! Store and forward: the `mqtt-sink` binary (dora testing mode, no daemon)
-//! publishes a stream of answers while the real Mosquitto is stopped and
+//! publishes a stream of alerts while the real Mosquitto is stopped and
 //! restarted (cleanly, then killed); a subscriber with a persistent session
-//! receives every answer, in order; re-sends are removed by id and counted.
+//! receives every alert, in order; re-sends are removed by id and counted.
+//! Afterwards a new subscriber finds the last alert retained.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -10,37 +11,40 @@ use std::time::{Duration, Instant};
 use shopfloor_core::arrow::array::{Array, StructArray};
 use shopfloor_core::arrow::ipc::writer::FileWriter;
 use shopfloor_core::arrow::record_batch::RecordBatch;
-use shopfloor_core::schema::{Answer, Origin, Question};
+use shopfloor_core::schema::{Alert, Severity};
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{repo_root, scratch_dir};
 
-const ANSWERS: usize = 60;
-/// One answer every 200 ms: the stream runs for 12 s.
+const ALERTS: usize = 60;
+/// One alert every 200 ms: the stream runs for 12 s.
 const EVERY_SECS: f64 = 0.2;
 const OUTAGE_AT: Duration = Duration::from_secs(3);
 const OUTAGE: Duration = Duration::from_secs(8);
 
-fn answer(n: usize) -> Answer {
-    let question = Question {
+fn alert(n: usize) -> Alert {
+    let severity = [Severity::Info, Severity::Warning, Severity::Critical][n % 3];
+    Alert {
         id: format!("a-{n:03}"),
-        text: "q".into(),
-        operator: "alice".into(),
-        reply_to: None,
-        origin: Origin::Mqtt,
-        received_ts_ms: 0,
-        deadline_ms: None,
-    };
-    Answer::to_question(&question, format!("answer {n}"))
+        ts_ms: 1_764_000_000_000 + n as i64,
+        station: "station1".into(),
+        severity,
+        kind: "scratch".into(),
+        message: format!("alert {n}"),
+        confidence: Some(0.9),
+        source: "outage-test".into(),
+        frame_id: None,
+        model: None,
+    }
 }
 
-/// Writes one Arrow IPC file with one batch per answer.
-fn answers_file(path: &std::path::Path) -> anyhow::Result<()> {
-    let batches: Vec<RecordBatch> = (0..ANSWERS)
+/// Writes one Arrow IPC file with one batch per alert.
+fn alerts_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let batches: Vec<RecordBatch> = (0..ALERTS)
         .map(|n| {
-            let array = Answer::to_arrow(&[answer(n)]);
-            let structs = array.as_any().downcast_ref::<StructArray>().cloned().expect("answers are a struct array");
+            let array = Alert::to_arrow(&[alert(n)]);
+            let structs = array.as_any().downcast_ref::<StructArray>().cloned().expect("alerts are a struct array");
             RecordBatch::from(structs)
         })
         .collect();
@@ -55,28 +59,29 @@ fn answers_file(path: &std::path::Path) -> anyhow::Result<()> {
 fn outage(signal: &str) -> anyhow::Result<()> {
     let mut broker = Mosquitto::start_persistent()?;
     let dir = scratch_dir(&format!("mqtt-sink-outage-{signal}"));
-    let arrow = dir.join("answers.arrow");
-    answers_file(&arrow)?;
-    let mut events: Vec<serde_json::Value> = (0..ANSWERS)
+    let arrow = dir.join("alerts.arrow");
+    alerts_file(&arrow)?;
+    let mut events: Vec<serde_json::Value> = (0..ALERTS)
         .map(|n| {
-            serde_json::json!({"time_offset_secs": 0.5 + n as f64 * EVERY_SECS, "type": "Input", "id": "answers",
+            serde_json::json!({"time_offset_secs": 0.5 + n as f64 * EVERY_SECS, "type": "Input", "id": "alerts",
                 "path": arrow, "batch_index": n})
         })
         .collect();
-    let stop_at = 0.5 + ANSWERS as f64 * EVERY_SECS + 4.0;
+    let stop_at = 0.5 + ALERTS as f64 * EVERY_SECS + 4.0;
     events.push(serde_json::json!({"time_offset_secs": stop_at, "type": "Stop"}));
     let inputs = dir.join("inputs.json");
     std::fs::write(&inputs, serde_json::json!({"id": "mqtt-sink", "events": events}).to_string())?;
 
     let root = format!("outage{signal}/area/line");
-    let subscriber = TestClient::connect_persistent(broker.port, &[format!("{root}/assistant/answer/#")])?;
+    let subscriber = TestClient::connect_persistent(broker.port, &[format!("{root}/alerts/#")])?;
     let mut command = Command::new(repo_root().join("target/release/mqtt-sink"));
     command
         .env("DORA_TEST_WITH_INPUTS", &inputs)
         .env("DORA_TEST_WRITE_OUTPUTS_TO", dir.join("outputs.jsonl"))
         .env("MQTT_BROKER_URL", broker.url())
         .env("MQTT_TOPIC_ROOT", &root)
-        .env("OUTBOX_DIR", dir.join("outbox"));
+        .env("OUTBOX_DIR", dir.join("outbox"))
+        .env("ALERTS_RETAIN_LAST", "true");
     let started = Instant::now();
     let mut sink = ProcessGroup::spawn("mqtt-sink", command)?;
 
@@ -92,7 +97,8 @@ fn outage(signal: &str) -> anyhow::Result<()> {
 
     let mut seen = HashSet::new();
     let (mut order, mut duplicates) = (Vec::new(), 0);
-    while let Some(message) = subscriber.wait_for(Duration::from_secs(3), |_| true) {
+    // The stream per station and severity; the retained copies on `.../last` are checked below.
+    while let Some(message) = subscriber.wait_for(Duration::from_secs(3), |m| !m.topic.ends_with("/last")) {
         let id = message.json["id"].as_str().unwrap_or_default().to_owned();
         if seen.insert(id.clone()) {
             order.push(id);
@@ -100,9 +106,16 @@ fn outage(signal: &str) -> anyhow::Result<()> {
             duplicates += 1;
         }
     }
-    eprintln!("{signal}: {} distinct answers, {duplicates} duplicates removed", order.len());
-    let expected: Vec<String> = (0..ANSWERS).map(|n| format!("a-{n:03}")).collect();
-    assert_eq!(order, expected, "answers missing or out of order after a {signal} outage");
+    eprintln!("{signal}: {} distinct alerts, {duplicates} duplicates removed", order.len());
+    let expected: Vec<String> = (0..ALERTS).map(|n| format!("a-{n:03}")).collect();
+    assert_eq!(order, expected, "alerts missing or out of order after a {signal} outage");
+
+    let late_panel = TestClient::connect(broker.port, &[format!("{root}/alerts/+/last")])?;
+    let last = late_panel
+        .wait_for(Duration::from_secs(5), |m| m.retained)
+        .ok_or_else(|| anyhow::anyhow!("no retained last alert for the station"))?;
+    assert_eq!(last.topic, format!("{root}/alerts/station1/last"));
+    assert_eq!(last.json["id"], format!("a-{:03}", ALERTS - 1), "{}", last.json);
     let left = std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))?;
     let waiting = left.lines().filter(|l| l.contains("\"add\"")).count()
         - left.lines().filter(|l| l.contains("\"done\"")).count();
@@ -111,11 +124,11 @@ fn outage(signal: &str) -> anyhow::Result<()> {
 }
 
 #[test]
-fn answers_survive_a_clean_broker_restart() -> anyhow::Result<()> {
+fn alerts_survive_a_clean_broker_restart() -> anyhow::Result<()> {
     outage("TERM")
 }
 
 #[test]
-fn answers_survive_a_broker_crash() -> anyhow::Result<()> {
+fn alerts_survive_a_broker_crash() -> anyhow::Result<()> {
     outage("KILL")
 }

@@ -8,6 +8,7 @@ use shopfloor_core::schema::ReadingValue;
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
+use shopfloor_dataflow_tests::mqtt5::Requester;
 use shopfloor_dataflow_tests::opcua::SimReader;
 use shopfloor_dataflow_tests::free_port;
 
@@ -100,6 +101,26 @@ fn assert_states_a_served_value(answer: &Received, served: &[String]) {
     );
 }
 
+/// An MQTT 5 question with a response topic and correlation data is answered
+/// on that topic, with the same correlation data.
+fn assert_mqtt5_request_reply(port: u16, root: &str) -> anyhow::Result<()> {
+    let response_topic = format!("{root}/hmi/panel7/responses");
+    let requester = Requester::connect(port, &response_topic)?;
+    let correlation = [0xde, 0xad, 0xbe, 0xef, 0x00, 0x07];
+    let query = format!("{root}/assistant/query/panel7");
+    requester.request(&query, question("q-mqtt5", "What is the spindle temperature?"), &response_topic, &correlation)?;
+    let response = requester
+        .wait(ANSWER_TIMEOUT)
+        .ok_or_else(|| anyhow::anyhow!("no answer on the MQTT 5 response topic {response_topic}"))?;
+    assert_eq!(response.topic, response_topic);
+    assert_eq!(response.correlation_data.as_deref(), Some(&correlation[..]), "correlation data not returned");
+    assert_eq!(response.json["id"], "q-mqtt5");
+    assert_eq!(response.json["operator"], "panel7");
+    let text = response.json["answer"].as_str().unwrap_or_default();
+    assert!(text.contains("°C"), "{text:?}");
+    Ok(())
+}
+
 fn assert_stops_cleanly(dataflow: RunningDataflow) {
     let (success, leftovers) = dataflow.stop();
     assert!(success, "dora run did not exit successfully after Ctrl-C");
@@ -108,7 +129,7 @@ fn assert_stops_cleanly(dataflow: RunningDataflow) {
 
 /// An operator's question over the plant's own broker (Mosquitto) gets an
 /// answer with the same id, stating the spindle temperature the simulator
-/// served; a malformed question is dead-lettered with its reason and does not
+/// served (also over MQTT 5 with a response topic and correlation data); a malformed question is dead-lettered with its reason and does not
 /// disturb the dataflow; everything stops on Ctrl-C with no stray process.
 #[test]
 fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> anyhow::Result<()> {
@@ -182,12 +203,14 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
     let text = answer.json["answer"].as_str().unwrap_or_default();
     assert!(text.starts_with("I have no data on hydraulic pressure"), "{text:?}");
 
+    assert_mqtt5_request_reply(broker.port, &root)?;
     assert_stops_cleanly(dataflow);
     Ok(())
 }
 
 /// With no broker URL configured, the embedded broker serves the dataflow:
-/// the demo's default path answers a question end to end.
+/// the demo's default path answers a question end to end, over MQTT 3.1.1
+/// and over MQTT 5 with a response topic.
 #[test]
 fn with_no_broker_configured_the_embedded_broker_serves_questions() -> anyhow::Result<()> {
     let mqtt_port = free_port();
@@ -202,6 +225,9 @@ fn with_no_broker_configured_the_embedded_broker_serves_questions() -> anyhow::R
     wait_until_ready(&client, &root, &mut dataflow)?;
     let (answer, served) = ask_temperature(&client, &root, &endpoint)?;
     assert_states_a_served_value(&answer, &served);
+    // The embedded broker serves MQTT 3.1.1 (this client) and 5 (the nodes,
+    // and this requester) on one port.
+    assert_mqtt5_request_reply(mqtt_port, &root)?;
     assert_stops_cleanly(dataflow);
     Ok(())
 }

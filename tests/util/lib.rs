@@ -3,9 +3,12 @@
 //! every process they started (whole process groups, so no node outlives a
 //! test).
 
+pub mod certs;
 pub mod dataflow;
 pub mod mosquitto;
 pub mod mqtt;
+pub mod mqtt5;
+pub mod node;
 pub mod opcua;
 pub mod process;
 

@@ -12,6 +12,8 @@ pub struct Received {
     pub topic: String,
     /// Payload as JSON (`Null` if it was not JSON).
     pub json: serde_json::Value,
+    /// The broker delivered it as a retained message.
+    pub retained: bool,
 }
 
 /// A connected client with its subscriptions in place.
@@ -24,23 +26,35 @@ impl TestClient {
     /// Connects to `127.0.0.1:port` and subscribes to `filters`; returns once
     /// the broker acknowledged the subscriptions (bounded wait).
     pub fn connect(port: u16, filters: &[String]) -> anyhow::Result<Self> {
-        Self::connect_with(port, filters, true)
+        Self::connect_with(port, filters, true, None)
+    }
+
+    /// Like [`connect`](Self::connect) with a user name and password.
+    pub fn connect_as(port: u16, filters: &[String], user: &str, password: &str) -> anyhow::Result<Self> {
+        Self::connect_with(port, filters, true, Some((user, password)))
     }
 
     /// Like [`connect`](Self::connect) with a persistent session: the broker
     /// keeps QoS 1 messages for this client while it is away (and, with
     /// persistence, across a broker restart).
     pub fn connect_persistent(port: u16, filters: &[String]) -> anyhow::Result<Self> {
-        Self::connect_with(port, filters, false)
+        Self::connect_with(port, filters, false, None)
     }
 
-    fn connect_with(port: u16, filters: &[String], clean_session: bool) -> anyhow::Result<Self> {
+    fn connect_with(port: u16, filters: &[String], clean_session: bool, login: Option<(&str, &str)>) -> anyhow::Result<Self> {
         let mut options = MqttOptions::new(format!("test-{}-{port}", std::process::id()), "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(1 << 20, 1 << 20)
             .set_clean_session(clean_session);
+        if let Some((user, password)) = login {
+            options.set_credentials(user, password);
+        }
         let (client, mut connection) = Client::new(options, 64);
+        // Without no-delay, Nagle's algorithm adds tens of ms to each small message.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        connection.eventloop.set_network_options(network);
         let (tx, received) = channel();
         let (suback_tx, suback_rx) = channel();
         let subscriber = client.clone();
@@ -59,7 +73,7 @@ impl TestClient {
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
                         let json = serde_json::from_slice(&p.payload).unwrap_or(serde_json::Value::Null);
-                        if tx.send(Received { topic: p.topic, json }).is_err() {
+                        if tx.send(Received { topic: p.topic, json, retained: p.retain }).is_err() {
                             return;
                         }
                     }

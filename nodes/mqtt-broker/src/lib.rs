@@ -1,18 +1,34 @@
 //! `mqtt-broker`: an MQTT broker inside the dataflow, for sites without one.
 //!
 //! No inputs, no outputs. When `MQTT_BROKER_URL` is empty (the demo default)
-//! it serves MQTT 3.1.1 on `MQTT_EMBEDDED_LISTEN` (default `127.0.0.1:1883`),
-//! which is also where `mqtt-source` and `mqtt-sink` then connect. When a URL
-//! is set the plant's broker is used and this node only waits for stop, so the
-//! same YAML serves both cases.
+//! it serves MQTT 3.1.1 and MQTT 5 on `MQTT_EMBEDDED_LISTEN` (default
+//! `127.0.0.1:1883`), which is also where `mqtt-source` and `mqtt-sink` then
+//! connect. When a URL is set the plant's broker is used and this node only
+//! waits for stop, so the same YAML serves both cases.
 //!
-//! The broker is rumqttd. Its `RouterConfig::default()` is all zeros (it would
-//! refuse every client), so [`broker_config`] sets every limit explicitly.
+//! Options (`env:` of this node only): `BROKER_TLS_CERT` + `BROKER_TLS_KEY`
+//! (serve TLS only; `BROKER_TLS_CLIENT_CA` to require client certificates)
+//! and `BROKER_USERS_FILE` (`user:password` lines; anonymous clients are then
+//! refused).
+//!
+//! # Layout
+//! - [`front_door`]: the public listener: TLS, version detection, login check,
+//!   relay to rumqttd.
+//! - [`connect_packet`]: reading a CONNECT (pure).
+//! - [`rumqttd_config`]: the broker behind it (rumqttd, loopback only).
+//! - [`tls`]: the server's TLS configuration.
 
-use std::collections::HashMap;
+pub mod connect_packet;
+pub mod front_door;
+pub mod rumqttd_config;
+pub mod tls;
+
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
-use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+use shopfloor_core::config::EmbeddedBrokerConfig;
+
+use crate::front_door::{Backends, FrontDoor};
 
 /// Why the embedded broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,59 +41,27 @@ pub enum BrokerError {
         /// Cause.
         source: std::io::Error,
     },
-    /// rumqttd refused its configuration or failed.
+    /// The TLS certificate or key is unusable.
+    #[error("embedded broker TLS (BROKER_TLS_CERT / BROKER_TLS_KEY / BROKER_TLS_CLIENT_CA): {0}")]
+    Tls(std::io::Error),
+    /// rumqttd or the front door could not start.
     #[error("embedded broker failed: {0}")]
     Broker(String),
 }
 
-/// A complete rumqttd configuration with one MQTT 3.1.1 listener.
-pub fn broker_config(listen: SocketAddr, max_payload_bytes: usize) -> Config {
-    let connections = ConnectionSettings {
-        connection_timeout_ms: 5_000,
-        // Room for answers and dead letters, which carry more than a question.
-        max_payload_size: (max_payload_bytes * 4).max(256 * 1024),
-        max_inflight_count: 100,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: true,
-    };
-    let server = ServerSettings {
-        name: "v4-embedded".to_owned(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
-    Config {
-        id: 0,
-        router: RouterConfig {
-            max_connections: 1_000,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 10 * 1024 * 1024,
-            max_segment_count: 10,
-            custom_segment: None,
-            initialized_filters: None,
-            shared_subscriptions_strategy: Default::default(),
-        },
-        v4: Some(HashMap::from([("1".to_owned(), server)])),
-        v5: None,
-        ws: None,
-        cluster: None,
-        console: None,
-        bridge: None,
-        prometheus: None,
-        metrics: None,
-    }
-}
-
 /// Starts the broker on its own threads and returns once it is listening.
-///
-/// rumqttd logs a bind failure instead of returning it, so the address is
-/// tried first to give the operator a clear error.
-pub fn start(listen: SocketAddr, max_payload_bytes: usize) -> Result<(), BrokerError> {
-    TcpListener::bind(listen)
-        .map_err(|source| BrokerError::Bind { addr: listen, source })?;
-    let mut broker = rumqttd::Broker::new(broker_config(listen, max_payload_bytes));
+pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrokerConfig) -> Result<(), BrokerError> {
+    let public = TcpListener::bind(listen).map_err(|source| BrokerError::Bind { addr: listen, source })?;
+    let tls = match &config.tls {
+        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(tls).map_err(BrokerError::Tls)?))),
+        None => None,
+    };
+    let backends = Backends { v311: free_loopback_address()?, v5: free_loopback_address()? };
+    let users = config
+        .users
+        .as_ref()
+        .map(|users| users.iter().map(|(name, secret)| (name.clone(), secret.expose().to_owned())).collect());
+    let mut broker = rumqttd::Broker::new(rumqttd_config::broker_config(backends.v311, backends.v5, max_payload_bytes, users));
     std::thread::Builder::new()
         .name("mqtt-broker".into())
         .spawn(move || {
@@ -86,8 +70,37 @@ pub fn start(listen: SocketAddr, max_payload_bytes: usize) -> Result<(), BrokerE
             }
         })
         .map_err(|e| BrokerError::Broker(e.to_string()))?;
-    wait_until_listening(listen);
+    wait_until_listening(backends.v311);
+    wait_until_listening(backends.v5);
+
+    public.set_nonblocking(true).map_err(|e| BrokerError::Broker(e.to_string()))?;
+    let door = Arc::new(FrontDoor { tls, backends, users: config.users.clone() });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("mqtt-front-door")
+        .enable_all()
+        .build()
+        .map_err(|e| BrokerError::Broker(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("mqtt-front-door".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(public) {
+                    Ok(listener) => door.serve(listener).await,
+                    Err(error) => tracing::error!(%error, "embedded broker cannot listen"),
+                }
+            })
+        })
+        .map_err(|e| BrokerError::Broker(e.to_string()))?;
     Ok(())
+}
+
+/// A loopback address with a port free right now (for rumqttd's listeners,
+/// which only the front door uses).
+fn free_loopback_address() -> Result<SocketAddr, BrokerError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| BrokerError::Broker(format!("no free loopback port: {e}")))
 }
 
 /// Polls until the listener accepts connections (bounded: 5 s).
@@ -99,17 +112,4 @@ fn wait_until_listening(addr: SocketAddr) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     tracing::warn!(%addr, "embedded broker is not accepting connections yet");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_router_config_is_not_the_all_zero_default() {
-        let config = broker_config("127.0.0.1:1883".parse().unwrap(), 16_384);
-        assert!(config.router.max_connections > 0);
-        assert!(config.router.max_segment_size > 0 && config.router.max_segment_count > 0);
-        assert!(config.v4.unwrap()["1"].connections.max_payload_size >= 16_384);
-    }
 }

@@ -2,16 +2,19 @@
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event};
-use shopfloor_core::config::{process_env, BrokerTarget, MqttConfig};
+use shopfloor_core::config::{process_env, BrokerTarget, EmbeddedBrokerConfig, MqttConfig};
 
 fn main() -> anyhow::Result<()> {
     shopfloor_core::logging::init();
-    let config = MqttConfig::from_env("mqtt-broker", &process_env())?;
+    let env = process_env();
+    let config = MqttConfig::from_env("mqtt-broker", &env)?;
+    let broker = EmbeddedBrokerConfig::from_env("mqtt-broker", &env)?;
     let (_node, mut events) = DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     match config.broker {
         BrokerTarget::Embedded { listen } => {
-            mqtt_broker::start(listen, config.max_payload_bytes)?;
-            tracing::info!(%listen, "embedded MQTT broker listening");
+            mqtt_broker::start(listen, config.max_payload_bytes, &broker)?;
+            let accounts = broker.users.as_ref().map_or(0, |users| users.len());
+            tracing::info!(%listen, tls = broker.tls.is_some(), accounts, "embedded MQTT broker listening (MQTT 3.1.1 and 5)");
         }
         BrokerTarget::External { host, port } => {
             tracing::info!(%host, port, "plant broker configured; embedded broker not started");

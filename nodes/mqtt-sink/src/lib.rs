@@ -1,12 +1,16 @@
-//! `mqtt-sink`: answers from the dataflow out to MQTT subscribers.
+//! `mqtt-sink`: answers and alerts from the dataflow out to MQTT subscribers.
 //!
 //! | | id | payload |
 //! |---|---|---|
 //! | input | `answers` | `answer` batch (see `docs/messages.md`) |
+//! | input | `alerts` | `alert` batch |
 //!
 //! Each answer is published as JSON (QoS `MQTT_QOS`, at least 1) to the
-//! question's `reply_to` topic, or else to
-//! `<MQTT_TOPIC_ROOT>/assistant/answer/<operator>`. Store and forward: every
+//! question's `reply_to` (or MQTT 5 response) topic, with the question's
+//! correlation data, or else to `<MQTT_TOPIC_ROOT>/assistant/answer/<operator>`.
+//! Each alert goes to `<MQTT_TOPIC_ROOT>/alerts/<station>/<severity>` and,
+//! with `ALERTS_RETAIN_LAST=true`, retained to `.../alerts/<station>/last`;
+//! alerts are high priority in the outbox. Store and forward: every
 //! message goes through an on-disk outbox (`OUTBOX_DIR`) and leaves it only
 //! when the broker acknowledged it; during an outage messages wait there
 //! (bounded by `OUTBOX_MAX_MESSAGES`, oldest low-priority dropped first), and
@@ -15,7 +19,7 @@
 //! next start.
 //!
 //! # Layout
-//! - [`payload`]: answer to JSON and topic (pure).
+//! - [`payload`]: answers and alerts to JSON and topics (pure).
 //! - [`outbox`]: the on-disk journal of waiting messages.
 //! - [`node`]: the event loop and its MQTT sessions.
 

@@ -1,4 +1,4 @@
-//! The sink's event loop: answers from dora go into the outbox, and from
+//! The sink's event loop: answers and alerts from dora go into the outbox, and from
 //! there to the broker, in order, a bounded number in flight; a message
 //! leaves the outbox only when the broker acknowledged it.
 //!
@@ -13,16 +13,17 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, Event, EventStream};
-use shopfloor_core::config::{MqttConfig, OutboxConfig};
-use shopfloor_core::schema::Answer;
-use shopfloor_mqtt::rumqttc::Client;
-use shopfloor_mqtt::{connect_session, forward_dora_events, qos, MqttEvent, NodeEvent};
+use shopfloor_core::config::{AlertDeliveryConfig, MqttConfig, OutboxConfig};
+use shopfloor_core::schema::{Alert, Answer};
+use shopfloor_mqtt::{connect_session, forward_dora_events, publish, qos, Client, MqttEvent, NodeEvent};
 
-use crate::outbox::{Outbox, OutboxError, Priority};
-use crate::payload::{answer_json, answer_topic};
+use crate::outbox::{Message, Outbox, OutboxError, Priority};
+use crate::payload::{alert_json, alert_topics, answer_json, answer_topic};
 
 /// Input id of the answer stream.
 pub const ANSWERS_INPUT: &str = "answers";
+/// Input id of the alert stream.
+pub const ALERTS_INPUT: &str = "alerts";
 /// Node name used in logs.
 pub const NODE_NAME: &str = "mqtt-sink";
 /// How long to wait at stop for the broker to acknowledge what is waiting;
@@ -52,11 +53,15 @@ pub struct SinkCounts {
     pub published: u64,
     /// Publications the broker acknowledged.
     pub acknowledged: u64,
+    /// Publications the broker answered with a refusal (MQTT 5 reason code,
+    /// e.g. not authorized): logged and not retried, since a re-send would be
+    /// refused the same way.
+    pub refused_by_broker: u64,
     /// Messages still in the outbox at stop (sent on the next start).
     pub left_waiting: u64,
     /// Messages dropped because the outbox was full.
     pub dropped: u64,
-    /// Inputs that were not valid answer batches.
+    /// Inputs that were not valid answer or alert batches.
     pub rejected_inputs: u64,
 }
 
@@ -77,6 +82,7 @@ struct Session {
 struct Sink {
     config: MqttConfig,
     outbox_config: OutboxConfig,
+    alerts: AlertDeliveryConfig,
     outbox: Outbox,
     session: Option<Session>,
     next_session: u64,
@@ -89,7 +95,13 @@ struct Sink {
 }
 
 /// Runs until dora says stop, then drains the outbox for a bounded time.
-pub fn run(config: MqttConfig, outbox_config: OutboxConfig, node: DoraNode, events: EventStream) -> Result<SinkCounts, SinkError> {
+pub fn run(
+    config: MqttConfig,
+    outbox_config: OutboxConfig,
+    alerts: AlertDeliveryConfig,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<SinkCounts, SinkError> {
     let (tx, rx) = sync_channel::<NodeEvent>(1024);
     forward_dora_events(events, tx.clone())?;
     // Keep the node alive (and its outputs open) until the loop ends.
@@ -101,6 +113,7 @@ pub fn run(config: MqttConfig, outbox_config: OutboxConfig, node: DoraNode, even
     let mut sink = Sink {
         config,
         outbox_config,
+        alerts,
         outbox,
         session: None,
         next_session: 1,
@@ -132,22 +145,52 @@ impl Sink {
                 match Answer::from_arrow(data.as_array().as_ref()) {
                     Ok(answers) => {
                         for answer in answers {
-                            let topic = answer_topic(&self.config.topics, &answer);
                             let payload = String::from_utf8_lossy(&answer_json(&answer)).into_owned();
-                            self.outbox.push(topic, payload, Priority::Low)?;
-                            self.counts.accepted += 1;
+                            let message = Message {
+                                correlation_data: answer.correlation_data.clone(),
+                                ..Message::new(answer_topic(&self.config.topics, &answer), payload, Priority::Low)
+                            };
+                            self.accept(message)?;
                         }
                     }
-                    Err(error) => {
-                        self.counts.rejected_inputs += 1;
-                        tracing::warn!(%error, rejected = self.counts.rejected_inputs, "input is not an answer batch");
-                    }
+                    Err(error) => self.reject_input(&error),
                 }
+            }
+            NodeEvent::Dora(Event::Input { id, data, .. }) if id.as_str() == ALERTS_INPUT => {
+                match Alert::from_arrow(data.as_array().as_ref()) {
+                    Ok(alerts) => {
+                        for alert in alerts {
+                            let (topic, last_topic) = alert_topics(&self.config.topics, &alert);
+                            let payload = String::from_utf8_lossy(&alert_json(&alert)).into_owned();
+                            self.accept(Message::new(topic, payload.clone(), Priority::High))?;
+                            if self.alerts.retain_last {
+                                // A second publication, not counted as accepted input.
+                                self.outbox.push(Message { retain: true, ..Message::new(last_topic, payload, Priority::High) })?;
+                            }
+                        }
+                    }
+                    Err(error) => self.reject_input(&error),
+                }
+            }
+            NodeEvent::Dora(Event::Input { id, .. }) => {
+                self.counts.rejected_inputs += 1;
+                tracing::warn!(input = %id, rejected = self.counts.rejected_inputs, "unknown input (expected `answers` or `alerts`)");
             }
             NodeEvent::Mqtt(event) => self.handle_mqtt(event)?,
             NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
         }
         Ok(())
+    }
+
+    fn accept(&mut self, message: Message) -> Result<(), SinkError> {
+        self.outbox.push(message)?;
+        self.counts.accepted += 1;
+        Ok(())
+    }
+
+    fn reject_input(&mut self, error: &dyn std::fmt::Display) {
+        self.counts.rejected_inputs += 1;
+        tracing::warn!(%error, rejected = self.counts.rejected_inputs, "input is not a valid batch");
     }
 
     fn handle_mqtt(&mut self, event: MqttEvent) -> Result<(), SinkError> {
@@ -167,11 +210,17 @@ impl Sink {
                     }
                 }
             }
-            MqttEvent::Acked { session, pkid } if Some(session) == current => {
+            MqttEvent::Acked { session, pkid, refused } if Some(session) == current => {
                 let seq = self.session.as_mut().and_then(|s| s.in_flight.remove(&pkid));
                 if let Some(seq) = seq {
+                    if let Some(reason) = refused {
+                        self.counts.refused_by_broker += 1;
+                        let topic = self.outbox.get(seq).map(|m| m.topic.clone()).unwrap_or_default();
+                        tracing::error!(%topic, %reason, refused = self.counts.refused_by_broker, "the broker refused a publication (check its ACL); not retried");
+                    } else {
+                        self.counts.acknowledged += 1;
+                    }
                     self.outbox.acknowledge(seq)?;
-                    self.counts.acknowledged += 1;
                 }
             }
             MqttEvent::SessionEnded { session, reason } if Some(session) == current => {
@@ -218,7 +267,9 @@ impl Sink {
             let Some(seq) = self.outbox.next_after(session.last_sent) else { break };
             let Some(message) = self.outbox.get(seq) else { break };
             // try_publish: the session's request queue (256) is far above the in-flight bound.
-            if let Err(error) = session.client.try_publish(&message.topic, qos_level, false, message.payload.clone()) {
+            let payload = message.payload.clone().into_bytes();
+            let sent = publish(&session.client, &message.topic, qos_level, message.retain, payload, message.correlation_data.as_deref());
+            if let Err(error) = sent {
                 tracing::warn!(%error, "cannot hand a message to the MQTT client; retrying on the next session");
                 break;
             }

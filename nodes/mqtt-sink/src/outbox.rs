@@ -3,8 +3,8 @@
 //! nothing.
 //!
 //! The journal (`outbox.jsonl` in the outbox folder) is append-only JSON
-//! lines, `{"add":7,"topic":"…","payload":"…","priority":"low"}` and
-//! `{"done":7}`; on start it is replayed, and it is rewritten with only the
+//! lines, `{"add":7,"topic":"…","payload":"…","priority":"low"}` (with
+//! `"retain":true` and `"correlation_data":[…]` when set) and `{"done":7}`; on start it is replayed, and it is rewritten with only the
 //! waiting messages once most of its lines are obsolete. Lines are written
 //! through to the OS at once (a killed node loses nothing it accepted); they
 //! are not fsynced per message, so a power cut can lose the last moments.
@@ -31,7 +31,7 @@ pub enum Priority {
 }
 
 /// One waiting message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Topic.
     pub topic: String,
@@ -39,13 +39,32 @@ pub struct Message {
     pub payload: String,
     /// Priority.
     pub priority: Priority,
+    /// Publish retained.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retain: bool,
+    /// MQTT 5 correlation data of the request this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_data: Option<Vec<u8>>,
+}
+
+impl Message {
+    /// A message with no retain flag and no correlation data.
+    pub fn new(topic: String, payload: String, priority: Priority) -> Self {
+        Self { topic, payload, priority, retain: false, correlation_data: None }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum Record {
-    Add { add: u64, topic: String, payload: String, priority: Priority },
-    Done { done: u64 },
+    Add {
+        add: u64,
+        #[serde(flatten)]
+        message: Message,
+    },
+    Done {
+        done: u64,
+    },
 }
 
 /// Why the outbox could not be used.
@@ -94,8 +113,8 @@ impl Outbox {
                 let line = line.map_err(io)?;
                 journal_lines += 1;
                 match serde_json::from_str::<Record>(&line) {
-                    Ok(Record::Add { add, topic, payload, priority }) => {
-                        waiting.insert(add, Message { topic, payload, priority });
+                    Ok(Record::Add { add, message }) => {
+                        waiting.insert(add, message);
                         next_seq = next_seq.max(add + 1);
                     }
                     Ok(Record::Done { done }) => {
@@ -117,7 +136,8 @@ impl Outbox {
     /// Adds a message; returns its sequence number, or 0 when the outbox is
     /// full of alerts and this low-priority message is the one dropped. When
     /// full, makes room first (see the module docs).
-    pub fn push(&mut self, topic: String, payload: String, priority: Priority) -> Result<u64, OutboxError> {
+    pub fn push(&mut self, message: Message) -> Result<u64, OutboxError> {
+        let priority = message.priority;
         while self.waiting.len() >= self.max_messages {
             let victim = self
                 .waiting
@@ -138,8 +158,8 @@ impl Outbox {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.write(&Record::Add { add: seq, topic: topic.clone(), payload: payload.clone(), priority })?;
-        self.waiting.insert(seq, Message { topic, payload, priority });
+        self.write(&Record::Add { add: seq, message: message.clone() })?;
+        self.waiting.insert(seq, message);
         Ok(seq)
     }
 
@@ -198,7 +218,7 @@ impl Outbox {
         let fresh = self.path.with_extension("jsonl.new");
         let mut text = Vec::new();
         for (seq, m) in &self.waiting {
-            let record = Record::Add { add: *seq, topic: m.topic.clone(), payload: m.payload.clone(), priority: m.priority };
+            let record = Record::Add { add: *seq, message: m.clone() };
             text.extend(serde_json::to_vec(&record).unwrap_or_default());
             text.push(b'\n');
         }
@@ -237,7 +257,7 @@ mod tests {
     }
 
     fn push(outbox: &mut Outbox, n: u32, priority: Priority) -> u64 {
-        outbox.push(format!("t/{n}"), format!("{{\"n\":{n}}}"), priority).unwrap()
+        outbox.push(Message::new(format!("t/{n}"), format!("{{\"n\":{n}}}"), priority)).unwrap()
     }
 
     #[test]
@@ -252,6 +272,17 @@ mod tests {
         let order: Vec<u64> = std::iter::successors(reopened.next_after(0), |s| reopened.next_after(*s)).collect();
         assert_eq!(order, [seqs[0], seqs[2], seqs[3], seqs[4]]);
         assert_eq!(reopened.get(seqs[2]).unwrap().topic, "t/2");
+        std::fs::remove_dir_all(d).ok();
+    }
+
+    #[test]
+    fn retain_flag_and_correlation_data_survive_a_restart() {
+        let d = dir("properties");
+        let mut outbox = Outbox::open(&d, 100).unwrap();
+        let message = Message { retain: true, correlation_data: Some(vec![0, 255, 7]), ..Message::new("t".into(), "{}".into(), Priority::High) };
+        let seq = outbox.push(message.clone()).unwrap();
+        drop(outbox);
+        assert_eq!(Outbox::open(&d, 100).unwrap().get(seq), Some(&message));
         std::fs::remove_dir_all(d).ok();
     }
 

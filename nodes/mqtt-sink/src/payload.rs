@@ -1,5 +1,6 @@
-//! The JSON an operator's client receives, and the topic it goes to.
+//! The JSON subscribers receive, and the topics it goes to.
 //!
+//! Answer:
 //! ```json
 //! {"id":"q-1","answer":"The spindle temperature is 72.4 °C.","operator":"alice",
 //!  "confidence":0.81,"low_confidence":false,"model":"SmolLM2-135M-Instruct.Q4_1",
@@ -7,8 +8,8 @@
 //!  "tools":[],"prompt_tokens":112,"completion_tokens":11,"ttft_ms":42,"latency_ms":310,"error":null}
 //! ```
 
-use shopfloor_core::schema::{Answer, AnswerError};
-use shopfloor_core::topics::TopicLayout;
+use shopfloor_core::schema::{Alert, Answer, AnswerError};
+use shopfloor_core::topics::{topic_level, TopicLayout};
 
 /// Where the answer goes: the asker's `reply_to`, else the operator's answer topic.
 pub fn answer_topic(layout: &TopicLayout, answer: &Answer) -> String {
@@ -39,10 +40,63 @@ pub fn answer_json(answer: &Answer) -> Vec<u8> {
     .into_bytes()
 }
 
+/// An alert's topic, `<root>/alerts/<station>/<severity>`, and its station's
+/// retained "last alert" topic. A station name that is not a plain topic level
+/// is made one (`/`, `+`, `#` become `_`) rather than losing the alert.
+pub fn alert_topics(layout: &TopicLayout, alert: &Alert) -> (String, String) {
+    let station = topic_level(&alert.station);
+    (layout.alert_topic(&station, alert.severity.as_str()), layout.last_alert_topic(&station))
+}
+
+/// The published alert JSON:
+///
+/// ```json
+/// {"id":"a-17","ts_ms":1764000000000,"station":"station3","severity":"critical","kind":"scratch",
+///  "message":"Scratch on the housing, 12 mm, left side.","confidence":0.91,"source":"vision-inspector",
+///  "frame_id":"cam1-000042","model":null}
+/// ```
+pub fn alert_json(alert: &Alert) -> Vec<u8> {
+    serde_json::json!({
+        "id": alert.id,
+        "ts_ms": alert.ts_ms,
+        "station": alert.station,
+        "severity": alert.severity.as_str(),
+        "kind": alert.kind,
+        "message": alert.message,
+        "confidence": alert.confidence,
+        "source": alert.source,
+        "frame_id": alert.frame_id,
+        "model": alert.model,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::{Origin, Question};
+    use shopfloor_core::schema::{Origin, Question, Severity};
+
+    #[test]
+    fn alerts_are_filed_by_station_and_severity_even_with_a_bad_station_name() {
+        let layout = TopicLayout::new("p/a/c").unwrap();
+        let alert = Alert {
+            id: "a-1".into(),
+            ts_ms: 5,
+            station: "st/3+".into(),
+            severity: Severity::Critical,
+            kind: "scratch".into(),
+            message: "Scratch.".into(),
+            confidence: Some(0.5),
+            source: "vision".into(),
+            frame_id: None,
+            model: None,
+        };
+        assert_eq!(alert_topics(&layout, &alert), ("p/a/c/alerts/st_3_/critical".into(), "p/a/c/alerts/st_3_/last".into()));
+        let json: serde_json::Value = serde_json::from_slice(&alert_json(&alert)).unwrap();
+        assert_eq!((json["id"].as_str(), json["severity"].as_str()), (Some("a-1"), Some("critical")));
+        assert_eq!(json["station"], "st/3+");
+    }
 
     fn answer(reply_to: Option<&str>) -> Answer {
         let question = Question {
@@ -53,6 +107,7 @@ mod tests {
             origin: Origin::Mqtt,
             received_ts_ms: 0,
             deadline_ms: None,
+            correlation_data: None,
         };
         Answer::to_question(&question, "It is 72.4 °C.".into())
     }

@@ -11,9 +11,9 @@ use dora_node_api::{DoraNode, EventStream, MetadataParameters};
 use shopfloor_core::clock::now_ms;
 use shopfloor_core::config::{MqttConfig, TelemetryConfig};
 use shopfloor_core::schema::{Question, Reading};
-use shopfloor_mqtt::{forward_dora_events, rumqttc, MqttEvent, NodeEvent};
+use shopfloor_mqtt::{forward_dora_events, MqttEvent, NodeEvent, QoS};
 
-use crate::question::parse_question;
+use crate::question::{parse_question, RequestProperties};
 use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
 use crate::sparkplug::SparkplugState;
 use crate::telemetry;
@@ -67,7 +67,7 @@ pub fn run(
         let count = rejected.count(&rejection);
         tracing::warn!(%topic, reason = rejection.reason(), detail = %rejection.detail(), count, "payload rejected");
         let letter = deadletter_payload(NODE_NAME, topic, payload, &rejection, count, now);
-        if let Err(error) = client.try_publish(&deadletter_topic, rumqttc::QoS::AtLeastOnce, false, letter) {
+        if let Err(error) = client.try_publish(&deadletter_topic, QoS::AtLeastOnce, false, letter) {
             tracing::warn!(%error, "cannot queue dead letter");
         }
     };
@@ -79,7 +79,7 @@ pub fn run(
             rx.recv_timeout(batch_window.saturating_sub(batch_started.elapsed()))
         };
         match incoming {
-            Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload })) => {
+            Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload, response_topic, correlation_data })) => {
                 let now = now_ms();
                 let route = telemetry::route(&telemetry_config.subscriptions, &topic);
                 if let Some(subscription) = route.filter(|s| s.format == PayloadFormat::Sparkplug) {
@@ -101,7 +101,7 @@ pub fn run(
                         let due = rebirths_sent.get(&command_topic).is_none_or(|at| at.elapsed() >= REBIRTH_INTERVAL);
                         if due {
                             tracing::info!(topic = %command_topic, "asking the edge node for a rebirth");
-                            if let Err(error) = client.try_publish(&command_topic, rumqttc::QoS::AtMostOnce, false, command) {
+                            if let Err(error) = client.try_publish(&command_topic, QoS::AtMostOnce, false, command) {
                                 tracing::warn!(%error, "cannot queue the rebirth request");
                             }
                             // Bounded like the Sparkplug state: old entries have expired anyway.
@@ -122,7 +122,8 @@ pub fn run(
                         Err(rejection) => reject(&mut rejected, &topic, &payload, rejection, now),
                     }
                 } else {
-                    match parse_question(&config.topics, &topic, &payload, config.max_payload_bytes, now) {
+                    let properties = RequestProperties { response_topic, correlation_data };
+                    match parse_question(&config.topics, &topic, &payload, properties, config.max_payload_bytes, now) {
                         Ok(question) => {
                             tracing::debug!(id = %question.id, operator = %question.operator, "question received");
                             node.send_output(questions.clone(), MetadataParameters::default(), Question::to_arrow(&[question]))?;

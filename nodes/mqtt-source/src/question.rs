@@ -5,6 +5,9 @@
 //! `<root>/assistant/answer/<operator>`) and `"timeout_ms": 2000` (the answer
 //! is wanted within that time). Unknown fields are ignored so that newer
 //! clients can add fields; the operator comes from the topic.
+//!
+//! An MQTT 5 question may carry a response topic (it wins over `reply_to`)
+//! and correlation data (returned unchanged with the answer).
 
 use serde_json::{Map, Value};
 use shopfloor_core::schema::{Origin, Question};
@@ -16,12 +19,24 @@ use crate::rejection::Rejection;
 pub const MAX_QUESTION_CHARS: usize = 1000;
 /// Longest accepted question id, in characters.
 pub const MAX_ID_CHARS: usize = 128;
+/// Longest accepted MQTT 5 correlation data, in bytes.
+pub const MAX_CORRELATION_BYTES: usize = 1024;
+
+/// The MQTT 5 request properties of a question, when it had any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestProperties {
+    /// Where the asker wants the answer.
+    pub response_topic: Option<String>,
+    /// Returned unchanged with the answer.
+    pub correlation_data: Option<Vec<u8>>,
+}
 
 /// Parses one query message.
 pub fn parse_question(
     layout: &TopicLayout,
     topic: &str,
     payload: &[u8],
+    properties: RequestProperties,
     max_payload_bytes: usize,
     now_ms: i64,
 ) -> Result<Question, Rejection> {
@@ -53,13 +68,13 @@ pub fn parse_question(
         });
     }
     let reply_to = optional_string(&fields, "reply_to")?;
-    if let Some(topic) = &reply_to {
-        if !topic.split('/').all(is_plain_level) {
-            return Err(Rejection::InvalidValue {
-                field: "reply_to",
-                why: "must be a topic without wildcards or empty levels",
-            });
+    for (field, topic) in [("reply_to", &reply_to), ("response_topic", &properties.response_topic)] {
+        if topic.as_ref().is_some_and(|topic| !topic.split('/').all(is_plain_level)) {
+            return Err(Rejection::InvalidValue { field, why: "must be a topic without wildcards or empty levels" });
         }
+    }
+    if properties.correlation_data.as_ref().is_some_and(|data| data.len() > MAX_CORRELATION_BYTES) {
+        return Err(Rejection::InvalidValue { field: "correlation_data", why: "must be at most 1024 bytes" });
     }
     let deadline_ms = match fields.get("timeout_ms") {
         None | Some(Value::Null) => None,
@@ -76,10 +91,11 @@ pub fn parse_question(
         id,
         text: question,
         operator,
-        reply_to,
+        reply_to: properties.response_topic.or(reply_to),
         origin: Origin::Mqtt,
         received_ts_ms: now_ms,
         deadline_ms,
+        correlation_data: properties.correlation_data,
     })
 }
 
@@ -107,8 +123,18 @@ mod tests {
         TopicLayout::new("plant1/assembly/cell1").unwrap()
     }
 
+    const TOPIC: &str = "plant1/assembly/cell1/assistant/query/alice";
+
     fn parse(payload: &str) -> Result<Question, Rejection> {
-        parse_question(&layout(), "plant1/assembly/cell1/assistant/query/alice", payload.as_bytes(), 16_384, 1_000)
+        parse_question(&layout(), TOPIC, payload.as_bytes(), RequestProperties::default(), 16_384, 1_000)
+    }
+
+    fn parse_v5(payload: &str, response_topic: Option<&str>, correlation_data: Option<&[u8]>) -> Result<Question, Rejection> {
+        let properties = RequestProperties {
+            response_topic: response_topic.map(str::to_owned),
+            correlation_data: correlation_data.map(<[u8]>::to_vec),
+        };
+        parse_question(&layout(), TOPIC, payload.as_bytes(), properties, 16_384, 1_000)
     }
 
     #[test]
@@ -124,6 +150,17 @@ mod tests {
         let q = parse(r#"{"id":"q","question":"x?","reply_to":"hmi/7/answers","timeout_ms":2000}"#).unwrap();
         assert_eq!(q.reply_to.as_deref(), Some("hmi/7/answers"));
         assert_eq!(q.deadline_ms, Some(3_000));
+    }
+
+    #[test]
+    fn mqtt5_response_topic_wins_over_reply_to_and_correlation_data_is_kept() {
+        let q = parse_v5(r#"{"id":"q","question":"x?","reply_to":"old/topic"}"#, Some("hmi/7/rsp"), Some(&[0, 0xff])).unwrap();
+        assert_eq!(q.reply_to.as_deref(), Some("hmi/7/rsp"));
+        assert_eq!(q.correlation_data.as_deref(), Some(&[0u8, 0xff][..]));
+        let err = parse_v5(r#"{"id":"q","question":"x?"}"#, Some("hmi/#"), None).unwrap_err();
+        assert_eq!(err.reason(), "invalid_value");
+        let err = parse_v5(r#"{"id":"q","question":"x?"}"#, None, Some(&[7; 1025])).unwrap_err();
+        assert_eq!(err.reason(), "invalid_value");
     }
 
     #[test]
@@ -144,16 +181,17 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_oversized_payloads_are_refused() {
-        let topic = "plant1/assembly/cell1/assistant/query/alice";
-        let err = parse_question(&layout(), topic, &[0xff, 0xfe], 100, 0).unwrap_err();
+        let none = RequestProperties::default;
+        let err = parse_question(&layout(), TOPIC, &[0xff, 0xfe], none(), 100, 0).unwrap_err();
         assert_eq!(err, Rejection::NotUtf8);
-        let err = parse_question(&layout(), topic, &[b' '; 101], 100, 0).unwrap_err();
+        let err = parse_question(&layout(), TOPIC, &[b' '; 101], none(), 100, 0).unwrap_err();
         assert_eq!(err.reason(), "oversized");
     }
 
     #[test]
     fn a_foreign_topic_is_refused() {
-        let err = parse_question(&layout(), "plant1/assembly/cell1/assistant/query/a/b", b"{}", 100, 0);
+        let topic = "plant1/assembly/cell1/assistant/query/a/b";
+        let err = parse_question(&layout(), topic, b"{}", RequestProperties::default(), 100, 0);
         assert_eq!(err.unwrap_err(), Rejection::UnexpectedTopic);
     }
 }

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | questions in | `<root>/assistant/query/<operator>` |
 //! | answers out | `<root>/assistant/answer/<operator>` (unless the question names `reply_to`) |
+//! | alerts out | `<root>/alerts/<station>/<severity>` |
+//! | last alert per station (retained, optional) | `<root>/alerts/<station>/last` |
 //! | rejected input | `<site>/shopfloor/deadletter/<node>` |
 
 /// Topic names derived from one root.
@@ -46,6 +48,16 @@ impl TopicLayout {
         format!("{}/assistant/answer/{operator}", self.root)
     }
 
+    /// Where an alert goes; `station` must be a plain level (see [`topic_level`]).
+    pub fn alert_topic(&self, station: &str, severity: &str) -> String {
+        format!("{}/alerts/{station}/{severity}", self.root)
+    }
+
+    /// The retained "last alert" topic of a station.
+    pub fn last_alert_topic(&self, station: &str) -> String {
+        format!("{}/alerts/{station}/last", self.root)
+    }
+
     /// Where a node republishes input it rejected.
     pub fn deadletter_topic(&self, node: &str) -> String {
         let site = self.root.split('/').next().unwrap_or(&self.root);
@@ -66,6 +78,16 @@ pub fn is_plain_level(text: &str) -> bool {
     !text.is_empty() && !text.contains(['/', '+', '#', '\0'])
 }
 
+/// `text` made usable as one topic level: wildcards, separators and NUL
+/// become `_`, and an empty text becomes `unknown`. Used for names that come
+/// from data (a station), so that a bad name still gets its message delivered.
+pub fn topic_level(text: &str) -> String {
+    if text.is_empty() {
+        return "unknown".to_owned();
+    }
+    text.chars().map(|c| if matches!(c, '/' | '+' | '#' | '\0') { '_' } else { c }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +106,16 @@ mod tests {
         assert_eq!(layout.operator_of_query(&layout.query_topic("bob")).as_deref(), Some("bob"));
         assert_eq!(layout.operator_of_query("acme/machining/cell1/assistant/query/a/b"), None);
         assert_eq!(layout.operator_of_query("other/assistant/query/bob"), None);
+    }
+
+    #[test]
+    fn alerts_are_filed_by_station_and_severity() {
+        let layout = TopicLayout::new("acme/machining/cell1").unwrap();
+        assert_eq!(layout.alert_topic("st3", "critical"), "acme/machining/cell1/alerts/st3/critical");
+        assert_eq!(layout.last_alert_topic("st3"), "acme/machining/cell1/alerts/st3/last");
+        assert_eq!(topic_level("a/+#b"), "a___b");
+        assert_eq!(topic_level(""), "unknown");
+        assert!(is_plain_level(&topic_level("x\0y")));
     }
 
     #[test]

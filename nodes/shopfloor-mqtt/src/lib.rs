@@ -1,6 +1,10 @@
 //! The MQTT client side shared by `mqtt-source` and `mqtt-sink`.
 //!
-//! [`connect`] builds a [`rumqttc::Client`] from [`MqttConfig`] (TCP no-delay,
+//! Every node speaks MQTT 5 (rumqttc's `v5` client), for its request/response
+//! properties: a question's response topic and correlation data travel with
+//! it and come back on the answer (docs/decisions.md says why not 3.1.1).
+//!
+//! [`connect`] builds a [`Client`] from [`MqttConfig`] (TCP no-delay,
 //! persistent session, keep-alive) and starts one thread that drives the
 //! connection forever: it reconnects with capped backoff when the broker goes
 //! away, re-subscribes after every connect (a restarted broker may have lost
@@ -16,11 +20,19 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rumqttc::{Client, ConnectReturnCode, Event, Incoming, MqttOptions, Outgoing, QoS, TlsConfiguration, Transport};
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PubAckReason, PublishProperties};
+pub use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{ConnectionError, Event, Incoming, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
 use shopfloor_core::config::{MqttConfig, TlsSettings};
 
 pub use events::{forward_dora_events, NodeEvent};
 pub use rumqttc;
+pub use rumqttc::v5::{Client, ClientError};
+
+/// How long the broker keeps a node's session (subscriptions and queued QoS 1
+/// messages) while the node is away: long enough for a gateway reboot.
+const SESSION_EXPIRY_SECS: u32 = 24 * 60 * 60;
 
 /// What the connection thread reports to the node.
 #[derive(Debug)]
@@ -31,6 +43,10 @@ pub enum MqttEvent {
         topic: String,
         /// Raw payload.
         payload: Vec<u8>,
+        /// MQTT 5 response topic: where the publisher wants the reply.
+        response_topic: Option<String>,
+        /// MQTT 5 correlation data, to be returned with the reply.
+        correlation_data: Option<Vec<u8>>,
     },
     /// The broker accepted the connection (first time or after a reconnect).
     Connected,
@@ -51,12 +67,15 @@ pub enum MqttEvent {
         /// MQTT packet id.
         pkid: u16,
     },
-    /// [`connect_session`] only: the broker acknowledged packet `pkid`.
+    /// [`connect_session`] only: the broker answered packet `pkid`.
     Acked {
         /// Session number.
         session: u64,
         /// MQTT packet id.
         pkid: u16,
+        /// The broker's reason when it refused the message (MQTT 5 reason
+        /// codes >= 0x80, e.g. not authorized), `None` when accepted.
+        refused: Option<String>,
     },
     /// [`connect_session`] only: the connection failed or was lost; the
     /// session is over and its client must be dropped.
@@ -111,7 +130,7 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                         }
                         backoff = Duration::from_millis(100);
                         warned_down = false;
-                        tracing::info!("connected to MQTT broker");
+                        tracing::info!(session_present = ack.session_present, "connected to MQTT broker");
                         for topic in &subscriptions {
                             if let Err(error) = subscriber.try_subscribe(topic.clone(), qos) {
                                 tracing::warn!(%topic, %error, "cannot queue subscription");
@@ -119,17 +138,25 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                         }
                         MqttEvent::Connected
                     }
-                    Ok(Event::Incoming(Incoming::Publish(publish))) => MqttEvent::Message {
-                        topic: publish.topic,
-                        payload: publish.payload.to_vec(),
-                    },
+                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                        let (response_topic, correlation_data) = publish
+                            .properties
+                            .map(|p| (p.response_topic, p.correlation_data.map(|c| c.to_vec())))
+                            .unwrap_or_default();
+                        MqttEvent::Message {
+                            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                            payload: publish.payload.to_vec(),
+                            response_topic,
+                            correlation_data,
+                        }
+                    }
                     Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => continue,
                     Err(error) => {
                         if !warned_down {
                             match error {
-                                rumqttc::ConnectionError::ConnectionRefused(code) => {
+                                ConnectionError::ConnectionRefused(code) => {
                                     tracing::warn!(reason = refusal(code), "broker refused the connection; retrying")
                                 }
                                 error => tracing::warn!(%error, "MQTT connection lost; reconnecting"),
@@ -176,11 +203,13 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
                         MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(ack.code)) }
                     }
                     Ok(Event::Outgoing(Outgoing::Publish(pkid))) => MqttEvent::Sent { session, pkid },
-                    Ok(Event::Incoming(Incoming::PubAck(ack))) => MqttEvent::Acked { session, pkid: ack.pkid },
-                    Ok(Event::Incoming(Incoming::PubComp(comp))) => MqttEvent::Acked { session, pkid: comp.pkid },
+                    Ok(Event::Incoming(Incoming::PubAck(ack))) => {
+                        MqttEvent::Acked { session, pkid: ack.pkid, refused: puback_refusal(ack.reason) }
+                    }
+                    Ok(Event::Incoming(Incoming::PubComp(comp))) => MqttEvent::Acked { session, pkid: comp.pkid, refused: None },
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => continue,
-                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                    Err(ConnectionError::ConnectionRefused(code)) => {
                         MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(code)) }
                     }
                     Err(error) => MqttEvent::SessionEnded { session, reason: error.to_string() },
@@ -197,23 +226,48 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
 /// A client and its connection: options from the config, TCP no-delay
 /// (without it, Nagle's algorithm and delayed ACKs add ~40-90 ms to every
 /// small question and answer), a bounded connect timeout.
-fn new_client(config: &MqttConfig, clean_session: bool) -> std::io::Result<(Client, rumqttc::Connection)> {
-    let (client, mut connection) = Client::new(options(config, clean_session)?, 256);
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    network.set_connection_timeout(5);
-    connection.eventloop.set_network_options(network);
-    Ok((client, connection))
+fn new_client(config: &MqttConfig, clean_session: bool) -> std::io::Result<(Client, rumqttc::v5::Connection)> {
+    Ok(Client::new(options(config, clean_session)?, 256))
+}
+
+/// Publishes `payload`; with `correlation_data` (a reply to an MQTT 5
+/// request) the data goes back as the publication's property.
+pub fn publish(
+    client: &Client,
+    topic: &str,
+    qos: QoS,
+    retain: bool,
+    payload: Vec<u8>,
+    correlation_data: Option<&[u8]>,
+) -> Result<(), Box<ClientError>> {
+    // Boxed: rumqttc's error carries the whole request (over 200 bytes).
+    let sent = match correlation_data {
+        None => client.try_publish(topic, qos, retain, payload),
+        Some(data) => {
+            let properties = PublishProperties {
+                correlation_data: Some(bytes::Bytes::copy_from_slice(data)),
+                ..PublishProperties::default()
+            };
+            client.try_publish_with_properties(topic, qos, retain, payload, properties)
+        }
+    };
+    sent.map_err(Box::new)
 }
 
 /// Client options from the config: keep-alive, packet sizes, credentials, TLS.
 fn options(config: &MqttConfig, clean_session: bool) -> std::io::Result<MqttOptions> {
     let (host, port) = config.broker.client_address();
     let mut options = MqttOptions::new(config.client_id.clone(), host, port);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(5);
+    let max_packet = u32::try_from(config.max_payload_bytes.max(1024) * 4).unwrap_or(u32::MAX);
     options
         .set_keep_alive(Duration::from_secs(10))
-        .set_clean_session(clean_session)
-        .set_max_packet_size(config.max_payload_bytes.max(1024) * 2, config.max_payload_bytes.max(1024) * 4);
+        .set_clean_start(clean_session)
+        .set_session_expiry_interval((!clean_session).then_some(SESSION_EXPIRY_SECS))
+        .set_max_packet_size(Some(max_packet))
+        .set_network_options(network);
     if let Some(credentials) = &config.credentials {
         options.set_credentials(credentials.username.clone(), credentials.password.expose());
     }
@@ -265,14 +319,42 @@ pub fn tls_client_config(tls: &TlsSettings) -> std::io::Result<rustls::ClientCon
     }
 }
 
-/// Why the broker refused, in words an operator can act on.
-fn refusal(code: ConnectReturnCode) -> &'static str {
+/// Why the broker refused a connection, in words an operator can act on.
+fn refusal(code: ConnectReturnCode) -> String {
     match code {
-        ConnectReturnCode::BadUserNamePassword => "bad user name or password (check MQTT_USERNAME and MQTT_PASSWORD / MQTT_PASSWORD_FILE)",
-        ConnectReturnCode::NotAuthorized => "not authorized (check MQTT_USERNAME, the password and the broker's ACL)",
-        ConnectReturnCode::BadClientId => "client id rejected (check MQTT_CLIENT_ID)",
-        ConnectReturnCode::ServiceUnavailable => "service unavailable",
-        ConnectReturnCode::RefusedProtocolVersion => "protocol version refused (the broker must speak MQTT 3.1.1)",
-        ConnectReturnCode::Success => "accepted",
+        ConnectReturnCode::BadUserNamePassword => {
+            "bad user name or password (check MQTT_USERNAME and MQTT_PASSWORD / MQTT_PASSWORD_FILE)".into()
+        }
+        ConnectReturnCode::NotAuthorized => "not authorized (check MQTT_USERNAME, the password and the broker's ACL)".into(),
+        ConnectReturnCode::BadClientId | ConnectReturnCode::ClientIdentifierNotValid => {
+            "client id rejected (check MQTT_CLIENT_ID)".into()
+        }
+        ConnectReturnCode::RefusedProtocolVersion | ConnectReturnCode::UnsupportedProtocolVersion => {
+            "protocol version refused (the broker must speak MQTT 5)".into()
+        }
+        ConnectReturnCode::Success => "accepted".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `None` when the broker accepted a publication (MQTT 5 reason codes below
+/// 0x80, "no matching subscribers" included), else its reason.
+fn puback_refusal(reason: PubAckReason) -> Option<String> {
+    match reason {
+        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+        other => Some(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_point_at_the_setting_to_fix() {
+        assert!(refusal(ConnectReturnCode::BadUserNamePassword).contains("MQTT_PASSWORD"));
+        assert!(refusal(ConnectReturnCode::UnsupportedProtocolVersion).contains("MQTT 5"));
+        assert_eq!(puback_refusal(PubAckReason::NoMatchingSubscribers), None);
+        assert_eq!(puback_refusal(PubAckReason::NotAuthorized).as_deref(), Some("NotAuthorized"));
     }
 }

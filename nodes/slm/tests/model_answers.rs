@@ -66,6 +66,7 @@ fn ask_with(engine: &mut Engine, state: &PlantState, id: &str, text: &str, setti
         origin: Origin::Mqtt,
         received_ts_ms: NOW,
         deadline_ms: None,
+        correlation_data: None,
     };
     answer(engine, state, &question, settings, NOW)
 }

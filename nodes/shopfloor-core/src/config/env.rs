@@ -155,6 +155,34 @@ impl<'a> EnvReader<'a> {
         }
     }
 
+    /// An optional path that must name an existing file (a PEM file, a
+    /// password file); a missing file is recorded as a problem.
+    pub fn existing_file(&mut self, key: &'static str) -> Option<std::path::PathBuf> {
+        let text = self.optional_string(key)?;
+        let path = std::path::PathBuf::from(&text);
+        if !path.is_file() {
+            self.invalid(key, &text, "the path of a readable file");
+        }
+        Some(path)
+    }
+
+    /// Two settings that only make sense together (a certificate and its
+    /// key): both, or neither; one alone is recorded as a problem.
+    pub fn both_or_neither<A, B>(&mut self, a: (&str, Option<A>), b: (&str, Option<B>)) -> Option<(A, B)> {
+        match (a.1, b.1) {
+            (Some(first), Some(second)) => Some((first, second)),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.invalid(b.0, "", &format!("set together with {}", a.0));
+                None
+            }
+            (None, Some(_)) => {
+                self.invalid(a.0, "", &format!("set together with {}", b.0));
+                None
+            }
+        }
+    }
+
     /// Records a value that parsed but is unusable.
     pub fn invalid(&mut self, key: &str, value: &str, requirement: &str) {
         self.problems.push(ConfigProblem::Invalid {

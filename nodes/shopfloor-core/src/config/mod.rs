@@ -7,6 +7,8 @@
 //! prefix but are not known to it (a typo like `SLM_MAX_TOKEN`) are errors too,
 //! never silently ignored.
 
+mod alerts;
+mod broker;
 mod env;
 mod mqtt;
 mod opcua_source;
@@ -15,6 +17,8 @@ mod plant_sim;
 mod slm;
 mod telemetry;
 
+pub use alerts::AlertDeliveryConfig;
+pub use broker::{BrokerTls, EmbeddedBrokerConfig};
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, Credentials, MqttConfig, Secret, TlsSettings};
 pub use opcua_source::{OpcuaSourceConfig, TagSpec};

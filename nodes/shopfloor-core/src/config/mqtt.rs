@@ -42,6 +42,11 @@ impl BrokerTarget {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
     /// The secret itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -139,31 +144,11 @@ impl MqttConfig {
     }
 }
 
-fn existing_file(env: &mut EnvReader<'_>, key: &'static str) -> Option<PathBuf> {
-    let text = env.optional_string(key)?;
-    let path = PathBuf::from(&text);
-    if !path.is_file() {
-        env.invalid(key, &text, "the path of a readable PEM file");
-    }
-    Some(path)
-}
-
 fn tls_settings(env: &mut EnvReader<'_>, use_tls: bool) -> Option<TlsSettings> {
-    let ca_file = existing_file(env, "MQTT_TLS_CA_FILE");
-    let cert = existing_file(env, "MQTT_TLS_CLIENT_CERT");
-    let key = existing_file(env, "MQTT_TLS_CLIENT_KEY");
-    let client_auth = match (cert, key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        (Some(_), None) => {
-            env.invalid("MQTT_TLS_CLIENT_KEY", "", "set together with MQTT_TLS_CLIENT_CERT");
-            None
-        }
-        (None, Some(_)) => {
-            env.invalid("MQTT_TLS_CLIENT_CERT", "", "set together with MQTT_TLS_CLIENT_KEY");
-            None
-        }
-    };
+    let ca_file = env.existing_file("MQTT_TLS_CA_FILE");
+    let cert = env.existing_file("MQTT_TLS_CLIENT_CERT");
+    let key = env.existing_file("MQTT_TLS_CLIENT_KEY");
+    let client_auth = env.both_or_neither(("MQTT_TLS_CLIENT_CERT", cert), ("MQTT_TLS_CLIENT_KEY", key));
     match (use_tls, ca_file) {
         (true, Some(ca_file)) => Some(TlsSettings { ca_file, client_auth }),
         (true, None) => {

@@ -4,14 +4,14 @@
 //! `text` Utf8, `confidence` Float32?, `low_confidence` Boolean, `model`
 //! Utf8?, `facts_used` List<Utf8>, `tools_used` List<Utf8>, `prompt_tokens`
 //! Int64?, `completion_tokens` Int64?, `ttft_ms` Int64?, `latency_ms` Int64,
-//! `error` Utf8?.
+//! `error` Utf8?, `correlation_data` Binary?.
 
 use std::sync::Arc;
 
-use super::columns::{build_struct, optional_i64, optional_str, Columns, SchemaError};
+use super::columns::{build_struct, optional_bytes, optional_i64, optional_str, Columns, SchemaError};
 use super::question::{Origin, Question};
 use crate::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Int64Array, ListArray, ListBuilder, StringArray,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float32Array, Int64Array, ListArray, ListBuilder, StringArray,
     StringBuilder,
 };
 
@@ -91,6 +91,8 @@ pub struct Answer {
     pub latency_ms: i64,
     /// Set when no proper answer could be given.
     pub error: Option<AnswerError>,
+    /// The question's MQTT 5 correlation data.
+    pub correlation_data: Option<Vec<u8>>,
 }
 
 impl Answer {
@@ -112,6 +114,7 @@ impl Answer {
             ttft_ms: None,
             latency_ms: 0,
             error: None,
+            correlation_data: question.correlation_data.clone(),
         }
     }
 
@@ -170,6 +173,11 @@ impl Answer {
                 false,
             ),
             ("error", str_col(&|a| a.error.map(AnswerError::as_str)), true),
+            (
+                "correlation_data",
+                Arc::new(answers.iter().map(|a| a.correlation_data.as_deref()).collect::<BinaryArray>()),
+                true,
+            ),
         ])
     }
 
@@ -191,6 +199,7 @@ impl Answer {
         let ttft = cols.i64("ttft_ms")?;
         let latency = cols.i64("latency_ms")?;
         let error = cols.utf8("error")?;
+        let correlation = cols.binary("correlation_data")?;
         (0..cols.len())
             .map(|row| {
                 let origin_text = cols.required_str(origin, "origin", row)?;
@@ -222,6 +231,7 @@ impl Answer {
                     latency_ms: optional_i64(latency, row)
                         .ok_or_else(|| cols.null("latency_ms", row))?,
                     error,
+                    correlation_data: optional_bytes(correlation, row),
                 })
             })
             .collect()
@@ -254,6 +264,7 @@ mod tests {
             origin: Origin::Mqtt,
             received_ts_ms: 1,
             deadline_ms: None,
+            correlation_data: Some(b"req-7".to_vec()),
         }
     }
 

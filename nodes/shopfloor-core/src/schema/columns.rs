@@ -1,7 +1,7 @@
 //! Column access with errors that say which message and column were wrong.
 
 use crate::arrow::array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
 };
 use crate::arrow::datatypes::DataType;
 
@@ -128,6 +128,10 @@ impl<'a> Columns<'a> {
         self.typed(column, "Int64")
     }
 
+    pub(crate) fn binary(&self, column: &'static str) -> Result<&'a BinaryArray, SchemaError> {
+        self.typed(column, "Binary")
+    }
+
     pub(crate) fn utf8_list(&self, column: &'static str) -> Result<&'a ListArray, SchemaError> {
         let list: &ListArray = self.typed(column, "List<Utf8>")?;
         if list.value_type() != DataType::Utf8 {
@@ -178,6 +182,10 @@ pub(crate) fn optional_str(array: &StringArray, row: usize) -> Option<String> {
 }
 
 /// An optional i64 cell.
+pub(crate) fn optional_bytes(array: &BinaryArray, row: usize) -> Option<Vec<u8>> {
+    (!array.is_null(row)).then(|| array.value(row).to_vec())
+}
+
 pub(crate) fn optional_i64(array: &Int64Array, row: usize) -> Option<i64> {
     (!array.is_null(row)).then(|| array.value(row))
 }

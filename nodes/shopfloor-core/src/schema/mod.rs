@@ -6,11 +6,13 @@
 //! decoding never panics on a foreign or malformed array, it returns
 //! [`SchemaError`].
 
+mod alert;
 mod answer;
 mod columns;
 mod question;
 mod reading;
 
+pub use alert::{Alert, Severity};
 pub use answer::{Answer, AnswerError};
 pub use columns::SchemaError;
 pub use question::{Origin, Question};

@@ -1,12 +1,13 @@
 //! `question`: an operator's natural-language question.
 //!
 //! Columns: `id` Utf8, `text` Utf8, `operator` Utf8, `reply_to` Utf8?,
-//! `origin` Utf8 (`mqtt`/`http`), `received_ts_ms` Int64, `deadline_ms` Int64?.
+//! `origin` Utf8 (`mqtt`/`http`), `received_ts_ms` Int64, `deadline_ms` Int64?,
+//! `correlation_data` Binary?.
 
 use std::sync::Arc;
 
-use super::columns::{build_struct, optional_i64, optional_str, Columns, SchemaError};
-use crate::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use super::columns::{build_struct, optional_bytes, optional_i64, optional_str, Columns, SchemaError};
+use crate::arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, StringArray};
 
 const MESSAGE: &str = "question";
 
@@ -54,6 +55,9 @@ pub struct Question {
     pub received_ts_ms: i64,
     /// Answer wanted before this time (ms since epoch), if the asker set one.
     pub deadline_ms: Option<i64>,
+    /// MQTT 5 correlation data of the question, returned unchanged with the
+    /// answer so the asker can match it to its request.
+    pub correlation_data: Option<Vec<u8>>,
 }
 
 impl Question {
@@ -78,6 +82,11 @@ impl Question {
                 Arc::new(questions.iter().map(|q| q.deadline_ms).collect::<Int64Array>()),
                 true,
             ),
+            (
+                "correlation_data",
+                Arc::new(questions.iter().map(|q| q.correlation_data.as_deref()).collect::<BinaryArray>()),
+                true,
+            ),
         ])
     }
 
@@ -91,6 +100,7 @@ impl Question {
         let origin = cols.utf8("origin")?;
         let received = cols.i64("received_ts_ms")?;
         let deadline = cols.i64("deadline_ms")?;
+        let correlation = cols.binary("correlation_data")?;
         (0..cols.len())
             .map(|row| {
                 let origin_text = cols.required_str(origin, "origin", row)?;
@@ -105,6 +115,7 @@ impl Question {
                     received_ts_ms: optional_i64(received, row)
                         .ok_or_else(|| cols.null("received_ts_ms", row))?,
                     deadline_ms: optional_i64(deadline, row),
+                    correlation_data: optional_bytes(correlation, row),
                 })
             })
             .collect()
@@ -127,6 +138,7 @@ mod tests {
                 origin: Origin::Mqtt,
                 received_ts_ms: 5,
                 deadline_ms: Some(1005),
+                correlation_data: Some(vec![0, 1, 0xff]),
             },
             Question {
                 id: "q-2".into(),
@@ -136,6 +148,7 @@ mod tests {
                 origin: Origin::Http,
                 received_ts_ms: 6,
                 deadline_ms: None,
+                correlation_data: None,
             },
         ];
         let decoded = Question::from_arrow(Question::to_arrow(&questions).as_ref()).unwrap();

@@ -1,0 +1,129 @@
+//! The embedded broker (`mqtt-broker`, dora testing mode): MQTT 3.1.1 and
+//! MQTT 5 clients meet on one port; with accounts, a wrong or missing
+//! password is refused with a CONNACK that says so; with TLS, the real
+//! `mqtt-source` connects over `mqtts://` and a wrong password is reported
+//! clearly.
+
+use std::time::{Duration, Instant};
+
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode as V5Code, Packet};
+use rumqttc::v5::mqttbytes::QoS as V5QoS;
+use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::node::TestNode;
+use shopfloor_dataflow_tests::{certs, free_port, scratch_dir};
+
+/// The broker stops by itself after this; the tests end well before.
+const BROKER_SECS: f64 = 40.0;
+const NODES_PASSWORD: &str = "nodes-pass-5521";
+const ALICE_PASSWORD: &str = "alice-pass-8810";
+const WRONG_PASSWORD: &str = "guess-2291";
+
+fn users_file(name: &str) -> anyhow::Result<String> {
+    let path = scratch_dir(&format!("{name}-users")).join("users");
+    std::fs::write(&path, format!("# accounts\nnodes:{NODES_PASSWORD}\nalice:{ALICE_PASSWORD}\n"))?;
+    Ok(path.display().to_string())
+}
+
+fn start_broker(port: u16, mut envs: Vec<(&'static str, String)>, name: &str) -> anyhow::Result<TestNode> {
+    envs.push(("MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{port}")));
+    let broker = TestNode::start("mqtt-broker", &envs, BROKER_SECS, name)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "the embedded broker did not listen:\n{}", broker.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(broker)
+}
+
+/// Connects with MQTT 3.1.1; the broker's refusal code if it refused.
+fn v311_connect(port: u16, login: Option<(&str, &str)>) -> Result<(), String> {
+    let mut options = rumqttc::MqttOptions::new(format!("probe4-{}", std::process::id()), "127.0.0.1", port);
+    if let Some((user, password)) = login {
+        options.set_credentials(user, password);
+    }
+    let (_client, mut connection) = rumqttc::Client::new(options, 8);
+    match connection.recv_timeout(Duration::from_secs(5)) {
+        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(ack)))) => {
+            if ack.code == rumqttc::ConnectReturnCode::Success { Ok(()) } else { Err(format!("{:?}", ack.code)) }
+        }
+        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => Err(format!("{code:?}")),
+        other => Err(format!("no CONNACK: {other:?}")),
+    }
+}
+
+/// Connects with MQTT 5 and publishes one QoS 1 message; the refusal if any.
+fn v5_publish(port: u16, login: (&str, &str), topic: &str, payload: &str) -> Result<(), String> {
+    let mut options = rumqttc::v5::MqttOptions::new(format!("probe5-{}", std::process::id()), "127.0.0.1", port);
+    options.set_credentials(login.0, login.1);
+    let (client, mut connection) = rumqttc::v5::Client::new(options, 8);
+    client.publish(topic, V5QoS::AtLeastOnce, false, payload.as_bytes().to_vec()).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match connection.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(rumqttc::v5::Event::Incoming(Packet::PubAck(_)))) => return Ok(()),
+            Ok(Err(rumqttc::v5::ConnectionError::ConnectionRefused(code))) => return Err(format!("{code:?}")),
+            Ok(Ok(_)) => continue,
+            other => return Err(format!("no PUBACK: {other:?}")),
+        }
+    }
+    Err("no PUBACK within 5 s".into())
+}
+
+#[test]
+fn both_protocol_versions_meet_on_one_port_and_bad_logins_are_refused_with_a_reason() -> anyhow::Result<()> {
+    let port = free_port();
+    let broker = start_broker(port, vec![("BROKER_USERS_FILE", users_file("embedded-accounts")?)], "embedded-accounts")?;
+
+    let alice = TestClient::connect_as(port, &["line/#".to_owned()], "alice", ALICE_PASSWORD)?;
+    v5_publish(port, ("nodes", NODES_PASSWORD), "line/alerts/st1", r#"{"id":"x-1"}"#).map_err(anyhow::Error::msg)?;
+    let received = alice
+        .wait_for(Duration::from_secs(5), |m| m.topic == "line/alerts/st1")
+        .ok_or_else(|| anyhow::anyhow!("an MQTT 5 publication did not reach an MQTT 3.1.1 subscriber"))?;
+    assert_eq!(received.json["id"], "x-1");
+
+    assert_eq!(v311_connect(port, Some(("alice", WRONG_PASSWORD))), Err("BadUserNamePassword".into()));
+    assert_eq!(v311_connect(port, None), Err("BadUserNamePassword".into()));
+    assert_eq!(v5_publish(port, ("nodes", WRONG_PASSWORD), "line/x", "{}"), Err(format!("{:?}", V5Code::BadUserNamePassword)));
+    assert_eq!(v311_connect(port, Some(("alice", ALICE_PASSWORD))), Ok(()));
+
+    let log = broker.log_text();
+    for password in [NODES_PASSWORD, ALICE_PASSWORD, WRONG_PASSWORD] {
+        assert!(!log.contains(password), "a password appears in the broker's log");
+    }
+    assert!(log.contains("wrong password for user \"alice\""), "refusal not logged:\n{log}");
+    Ok(())
+}
+
+#[test]
+fn over_tls_the_source_connects_and_a_wrong_password_is_reported() -> anyhow::Result<()> {
+    let certs = certs::make()?;
+    let dir = scratch_dir("embedded-tls-files");
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&ca, &certs.ca)?;
+    std::fs::write(&cert, &certs.server_cert)?;
+    std::fs::write(&key, &certs.server_key)?;
+    let port = free_port();
+    let envs = vec![
+        ("BROKER_TLS_CERT", cert.display().to_string()),
+        ("BROKER_TLS_KEY", key.display().to_string()),
+        ("BROKER_USERS_FILE", users_file("embedded-tls")?),
+    ];
+    let _broker = start_broker(port, envs, "embedded-tls")?;
+
+    assert!(v311_connect(port, Some(("alice", ALICE_PASSWORD))).is_err(), "plain MQTT accepted on the TLS port");
+
+    let source = |password: &str, name: &str| {
+        let envs = [
+            ("MQTT_BROKER_URL", format!("mqtts://127.0.0.1:{port}")),
+            ("MQTT_TLS_CA_FILE", ca.display().to_string()),
+            ("MQTT_USERNAME", "nodes".to_owned()),
+            ("MQTT_PASSWORD", password.to_owned()),
+        ];
+        TestNode::start("mqtt-source", &envs, 3.0, name)?.wait()
+    };
+    let (log, clean) = source(NODES_PASSWORD, "embedded-tls-good")?;
+    assert!(clean && log.contains("connected to MQTT broker"), "no TLS connection to the embedded broker:\n{log}");
+    let (log, clean) = source("wrong-pass-1", "embedded-tls-bad")?;
+    assert!(clean && log.contains("bad user name or password"), "no clear refusal:\n{log}");
+    Ok(())
+}

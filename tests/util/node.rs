@@ -1,0 +1,52 @@
+//! Running one node binary in dora's testing mode (no daemon): its inputs
+//! are a JSON file of timed events, its outputs go to a JSONL file.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::process::ProcessGroup;
+use crate::{repo_root, scratch_dir};
+
+/// A node binary started with only a `Stop` event after `run_secs`.
+pub struct TestNode {
+    /// The running process group.
+    pub process: ProcessGroup,
+    /// Its stderr (the log).
+    pub log: PathBuf,
+    run_secs: f64,
+}
+
+impl TestNode {
+    /// Starts `target/release/<binary>` with `envs`; it stops by itself after `run_secs`.
+    pub fn start(binary: &str, envs: &[(&str, String)], run_secs: f64, scratch: &str) -> anyhow::Result<Self> {
+        let dir = scratch_dir(scratch);
+        let inputs = dir.join("inputs.json");
+        let events = serde_json::json!([{"time_offset_secs": run_secs, "type": "Stop"}]);
+        std::fs::write(&inputs, serde_json::json!({"id": binary, "events": events}).to_string())?;
+        let log = dir.join("stderr.log");
+        let mut command = Command::new(repo_root().join("target/release").join(binary));
+        command
+            .env("DORA_TEST_WITH_INPUTS", &inputs)
+            .env("DORA_TEST_WRITE_OUTPUTS_TO", dir.join("outputs.jsonl"))
+            .env("RUST_LOG", "debug")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stderr(Stdio::from(std::fs::File::create(&log)?));
+        let process = ProcessGroup::spawn(binary, command)?;
+        Ok(Self { process, log, run_secs })
+    }
+
+    /// Waits for the node to stop by itself; returns its log and whether it exited cleanly.
+    pub fn wait(mut self) -> anyhow::Result<(String, bool)> {
+        let status = self
+            .process
+            .wait_timeout(Duration::from_secs_f64(self.run_secs + 10.0))
+            .ok_or_else(|| anyhow::anyhow!("the node did not stop after its Stop event"))?;
+        Ok((std::fs::read_to_string(&self.log)?, status.success()))
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
