@@ -20,9 +20,30 @@ pub struct TestNode {
 impl TestNode {
     /// Starts `target/release/<binary>` with `envs`; it stops by itself after `run_secs`.
     pub fn start(binary: &str, envs: &[(&str, String)], run_secs: f64, scratch: &str) -> anyhow::Result<Self> {
+        Self::start_with_ticks(binary, envs, run_secs, None, scratch)
+    }
+
+    /// Like [`start`](Self::start), with a `tick` input every `tick`: in
+    /// testing mode dora's `recv_timeout` waits for the next event rather
+    /// than the timeout, so a node that wakes on a timer needs these.
+    pub fn start_with_ticks(
+        binary: &str,
+        envs: &[(&str, String)],
+        run_secs: f64,
+        tick: Option<Duration>,
+        scratch: &str,
+    ) -> anyhow::Result<Self> {
         let dir = scratch_dir(scratch);
         let inputs = dir.join("inputs.json");
-        let events = serde_json::json!([{"time_offset_secs": run_secs, "type": "Stop"}]);
+        let mut events: Vec<serde_json::Value> = match tick {
+            None => Vec::new(),
+            Some(every) => (1..)
+                .map(|n| n as f64 * every.as_secs_f64())
+                .take_while(|&at| at < run_secs)
+                .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "tick", "data": 0}))
+                .collect(),
+        };
+        events.push(serde_json::json!({"time_offset_secs": run_secs, "type": "Stop"}));
         std::fs::write(&inputs, serde_json::json!({"id": binary, "events": events}).to_string())?;
         let log = dir.join("stderr.log");
         let mut command = Command::new(repo_root().join("target/release").join(binary));

@@ -19,7 +19,7 @@ use opcua::client::transport::TcpConnector;
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
 use shopfloor_core::config::OpcuaSourceConfig;
-use shopfloor_core::schema::Reading;
+use shopfloor_core::schema::{LinkState, Reading};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -49,9 +49,13 @@ impl Default for ClientOptions {
     }
 }
 
-/// How the link to the server is doing, for logs, tests and health checks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How the link to the server is doing, for the `status` output, logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkStatus {
+    /// Connecting, connected, just lost, or failing to reconnect.
+    pub state: LinkState,
+    /// Why, when not connected: the status code of the last failure.
+    pub reason: Option<String>,
     /// A session is active right now.
     pub connected: bool,
     /// The subscription exists (the library keeps it across reconnects).
@@ -60,6 +64,12 @@ pub struct LinkStatus {
     pub failed_connects: u64,
     /// Successful (re)connections since the node started.
     pub connects: u64,
+}
+
+impl Default for LinkStatus {
+    fn default() -> Self {
+        Self { state: LinkState::Connecting, reason: None, connected: false, subscribed: false, failed_connects: 0, connects: 0 }
+    }
 }
 
 /// Why the client could not start. Once started it only stops on shutdown.
@@ -185,18 +195,28 @@ async fn drive_session(
                 // without this nudge no data change would arrive after a reconnect.
                 session.trigger_publish_now();
                 status.send_modify(|s| {
+                    s.state = LinkState::Connected;
+                    s.reason = None;
                     s.connected = true;
                     s.connects += 1;
                 });
             }
             Ok(SessionPollResult::ReconnectFailed(code)) => {
-                status.send_modify(|s| s.failed_connects += 1);
+                status.send_modify(|s| {
+                    s.state = if s.connects == 0 { LinkState::Connecting } else { LinkState::Reconnecting };
+                    s.reason = Some(code.to_string());
+                    s.failed_connects += 1;
+                });
                 let failed = status.borrow().failed_connects;
                 warn!(%endpoint, %code, failed_connects = failed, "OPC UA server not reachable; retrying");
             }
             Ok(SessionPollResult::ConnectionLost(code)) => {
                 warn!(%endpoint, %code, "lost the OPC UA server; reconnecting");
-                status.send_modify(|s| s.connected = false);
+                status.send_modify(|s| {
+                    s.state = LinkState::Disconnected;
+                    s.reason = Some(code.to_string());
+                    s.connected = false;
+                });
             }
             Ok(_) => {}
             Err(code) => {
@@ -206,7 +226,10 @@ async fn drive_session(
             }
         }
     }
-    status.send_modify(|s| s.connected = false);
+    status.send_modify(|s| {
+        s.state = LinkState::Disconnected;
+        s.connected = false;
+    });
 }
 
 /// Waits for a session, subscribes, and tries again with backoff until it works.

@@ -11,6 +11,10 @@
 //!   nothing is sent when nothing arrived. `source` is the endpoint URL, `tag`
 //!   and `unit` come from `OPCUA_TAGS`, `quality` from the OPC UA status code,
 //!   `source_ts_ms` from the server's source timestamp.
+//! - Output `status`: one `shopfloor_core::schema::SourceStatus` per change of
+//!   the link (`connecting`, `connected`, `disconnected`, `reconnecting`, with
+//!   the reason). When the link is lost, every tag's last value is sent once
+//!   more on `readings` with `bad` quality.
 //!
 //! The node wakes at least every `OPCUA_PUBLISH_INTERVAL_MS`, which is also the
 //! subscription's publishing interval. It connects with security policy None
@@ -44,11 +48,13 @@
 //! - [`tags`]: node id parsing and monitored-item handles (pure).
 //! - [`batch`]: readings gathered between two sends (pure).
 //! - [`node_events`]: how the main loop reacts to dora events (pure).
+//! - [`link_watch`]: status messages and stale values on link changes (pure).
 #![warn(missing_docs)]
 
 pub mod batch;
 pub mod client;
 pub mod convert;
+pub mod link_watch;
 pub mod node_events;
 pub mod subscription;
 pub mod tags;

@@ -9,10 +9,12 @@ use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, MetadataParameters};
 use opcua_source::batch::ReadingBatch;
 use opcua_source::client::{self, ClientOptions, LinkStatus};
-use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT};
+use opcua_source::link_watch::LinkWatch;
+use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT, STATUS_OUTPUT};
 use opcua_source::tags::parse_tags;
 use shopfloor_core::config::{process_env, OpcuaSourceConfig};
-use shopfloor_core::schema::Reading;
+use shopfloor_core::clock::now_ms;
+use shopfloor_core::schema::{Reading, SourceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
@@ -46,7 +48,8 @@ fn run() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
 
     let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(READINGS_CHANNEL_CAPACITY);
-    let (status_tx, _status_rx) = watch::channel(LinkStatus::default());
+    let (status_tx, mut status_rx) = watch::channel(LinkStatus::default());
+    let endpoint = config.endpoint.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let wake_every = Duration::from_millis(config.publish_interval_ms);
     let mut source = runtime.spawn(client::run(
@@ -60,13 +63,32 @@ fn run() -> anyhow::Result<()> {
     ));
 
     let output = DataId::from(READINGS_OUTPUT.to_owned());
+    let status_output = DataId::from(STATUS_OUTPUT.to_owned());
     let mut batch = ReadingBatch::new(MAX_BATCH_LEN);
+    let mut link_watch = LinkWatch::default();
+    // The first status (connecting) goes out at once.
+    status_rx.mark_changed();
     loop {
         let next = next_after(events.recv_timeout(wake_every));
         while let Ok(reading) = readings_rx.try_recv() {
             batch.push(reading);
         }
+        if status_rx.has_changed().unwrap_or(false) {
+            let link = status_rx.borrow_and_update().clone();
+            let change = link_watch.update(&endpoint, &link, now_ms());
+            if let Some(status) = change.status {
+                info!(state = status.state.as_str(), reason = status.reason.as_deref().unwrap_or(""), "link status");
+                if let Err(err) = node.send_output(status_output.clone(), MetadataParameters::default(), SourceStatus::to_arrow(&[status])) {
+                    warn!(%err, "could not send the link status");
+                }
+            }
+            if !change.stale_readings.is_empty() {
+                info!(tags = change.stale_readings.len(), "link lost: re-sending the last values marked bad");
+            }
+            batch.extend(change.stale_readings);
+        }
         if let Some(taken) = batch.take() {
+            link_watch.record(&taken.readings);
             if taken.dropped > 0 {
                 warn!(dropped = taken.dropped, "dora could not keep up; dropped the oldest readings");
             }

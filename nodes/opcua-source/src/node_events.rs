@@ -5,6 +5,8 @@ use tracing::{debug, warn};
 
 /// The dora output that carries batches of readings.
 pub const READINGS_OUTPUT: &str = "readings";
+/// The dora output that carries `source_status` changes.
+pub const STATUS_OUTPUT: &str = "status";
 
 /// What to do after waking up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,11 @@ mod answer;
 mod columns;
 mod question;
 mod reading;
+mod source_status;
 
 pub use alert::{Alert, Severity};
 pub use answer::{Answer, AnswerError};
 pub use columns::SchemaError;
 pub use question::{Origin, Question};
 pub use reading::{Quality, Reading, ReadingValue};
+pub use source_status::{LinkState, SourceStatus};
