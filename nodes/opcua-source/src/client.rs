@@ -140,6 +140,7 @@ pub async fn run(
         tags,
         sink,
         Duration::from_millis(config.publish_interval_ms),
+        config.monitoring_defaults,
         Duration::from_millis(config.reconnect_max_ms),
         status,
     );
@@ -238,13 +239,14 @@ async fn keep_trying_to_subscribe(
     tags: Arc<Vec<MonitoredTag>>,
     sink: ReadingSink,
     publish_interval: Duration,
+    monitoring_defaults: shopfloor_core::config::Monitoring,
     retry_max: Duration,
     status: Arc<watch::Sender<LinkStatus>>,
 ) {
     let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
     loop {
         session.wait_for_connection().await;
-        match subscribe(&session, tags.clone(), sink.clone(), publish_interval).await {
+        match subscribe(&session, tags.clone(), sink.clone(), publish_interval, monitoring_defaults).await {
             Ok(_) => {
                 status.send_modify(|s| s.subscribed = true);
                 return;

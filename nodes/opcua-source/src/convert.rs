@@ -112,6 +112,7 @@ mod tests {
             tag: tag.into(),
             node_id: "ns=2;s=X".into(),
             unit: unit.map(Into::into),
+            monitoring: Default::default(),
         }
     }
 

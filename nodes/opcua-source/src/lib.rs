@@ -31,13 +31,16 @@
 //!   env:
 //!     OPCUA_ENDPOINT: opc.tcp://127.0.0.1:4840/
 //!     OPCUA_TAGS: |
-//!       spindle_temperature ns=2;s=Cell1.SpindleTemperature °C
-//!       spindle_speed ns=2;s=Cell1.SpindleSpeed rpm
+//!       spindle_temperature ns=2;s=Cell1.SpindleTemperature °C deadband=0.2
+//!       spindle_speed ns=2;s=Cell1.SpindleSpeed rpm sampling=100
 //!       vibration ns=2;s=Cell1.Vibration mm/s
 //!       part_count ns=2;s=Cell1.PartCount
 //!       machine_state ns=2;s=Cell1.MachineState
 //!     OPCUA_PUBLISH_INTERVAL_MS: "250"   # default
 //!     OPCUA_RECONNECT_MAX_MS: "5000"     # default
+//!     OPCUA_SAMPLING_MS: "250"           # default: the publishing interval
+//!     OPCUA_QUEUE_SIZE: "10"             # default
+//!     OPCUA_DEADBAND: "0.5"              # default: none; `2%` = percent of EURange
 //! ```
 //!
 //! # Modules

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use opcua::client::{DataChangeCallback, MonitoredItem, Session};
 use opcua::types::{
-    DataValue, Error as OpcuaError, MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters,
-    TimestampsToReturn,
+    DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType, Error as OpcuaError, ExtensionObject,
+    MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, TimestampsToReturn,
 };
+use shopfloor_core::config::{Deadband, Monitoring};
 use shopfloor_core::clock::now_ms;
 use shopfloor_core::schema::Reading;
 use tokio::sync::mpsc;
@@ -23,8 +24,6 @@ const MAX_KEEP_ALIVE_COUNT: u32 = 10;
 /// The server drops the subscription after this many intervals without the
 /// client; long enough that a quick reconnect can take the subscription over.
 const LIFETIME_COUNT: u32 = 120;
-/// Values the server queues per tag between two publishes (newest kept).
-const QUEUE_SIZE: u32 = 10;
 
 /// Where readings go, and who to tell when they cannot.
 #[derive(Debug, Clone)]
@@ -47,6 +46,7 @@ pub async fn subscribe(
     tags: Arc<Vec<MonitoredTag>>,
     sink: ReadingSink,
     publish_interval: Duration,
+    monitoring_defaults: Monitoring,
 ) -> Result<u32, OpcuaError> {
     let callback = DataChangeCallback::new(data_change_handler(tags.clone(), sink));
     let subscription_id = session
@@ -60,7 +60,7 @@ pub async fn subscribe(
             callback,
         )
         .await?;
-    let requests = monitored_item_requests(&tags, publish_interval);
+    let requests = monitored_item_requests(&tags, publish_interval, monitoring_defaults);
     let created = match session
         .create_monitored_items(subscription_id, TimestampsToReturn::Both, requests)
         .await
@@ -89,23 +89,44 @@ pub async fn subscribe(
     Ok(subscription_id)
 }
 
-fn monitored_item_requests(tags: &[MonitoredTag], publish_interval: Duration) -> Vec<MonitoredItemCreateRequest> {
+/// One request per tag: its own sampling, queue and deadband, else the group's
+/// (sampling defaults to the publishing interval, the queue to 10).
+pub fn monitored_item_requests(
+    tags: &[MonitoredTag],
+    publish_interval: Duration,
+    defaults: Monitoring,
+) -> Vec<MonitoredItemCreateRequest> {
     tags.iter()
         .enumerate()
         .map(|(index, tag)| {
+            let monitoring = tag.spec.monitoring.or(defaults);
+            let sampling_ms = monitoring.sampling_ms.map_or(publish_interval.as_secs_f64() * 1000.0, |ms| ms as f64);
             MonitoredItemCreateRequest::new(
                 tag.node_id.clone().into(),
                 MonitoringMode::Reporting,
                 MonitoringParameters {
                     client_handle: client_handle(index),
-                    sampling_interval: publish_interval.as_secs_f64() * 1000.0,
-                    queue_size: QUEUE_SIZE,
+                    sampling_interval: sampling_ms,
+                    queue_size: monitoring.queue_size.unwrap_or(10),
                     discard_oldest: true,
-                    ..Default::default()
+                    filter: monitoring.deadband.map_or_else(ExtensionObject::null, deadband_filter),
                 },
             )
         })
         .collect()
+}
+
+/// A data-change filter: report value or status changes beyond the deadband.
+fn deadband_filter(deadband: Deadband) -> ExtensionObject {
+    let (kind, value) = match deadband {
+        Deadband::Absolute(value) => (DeadbandType::Absolute, value),
+        Deadband::Percent(value) => (DeadbandType::Percent, value),
+    };
+    ExtensionObject::from_message(DataChangeFilter {
+        trigger: DataChangeTrigger::StatusValue,
+        deadband_type: kind as u32,
+        deadband_value: value,
+    })
 }
 
 /// The per-value callback: runs inside the session's event loop, so it must

@@ -63,6 +63,7 @@ mod tests {
             tag: tag.into(),
             node_id: node_id.into(),
             unit: None,
+            monitoring: Default::default(),
         }
     }
 

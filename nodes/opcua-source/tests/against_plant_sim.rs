@@ -8,7 +8,7 @@ use std::time::Duration;
 use opcua_source::client::{self, ClientOptions, LinkStatus, SourceError};
 use plant_sim::nodes::CellVariable;
 use plant_sim::server::{serve, ServerError, ServerOptions};
-use shopfloor_core::config::{OpcuaSourceConfig, PlantSimConfig, TagSpec};
+use shopfloor_core::config::{Deadband, Monitoring, OpcuaSourceConfig, PlantSimConfig, TagSpec};
 use shopfloor_core::schema::{Quality, Reading, ReadingValue};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -74,6 +74,10 @@ struct Source {
 
 impl Source {
     fn start(port: u16, pki_dir: PathBuf) -> Self {
+        Self::start_with(port, pki_dir, Monitoring::default())
+    }
+
+    fn start_with(port: u16, pki_dir: PathBuf, monitoring_defaults: Monitoring) -> Self {
         let config = OpcuaSourceConfig {
             endpoint: format!("opc.tcp://127.0.0.1:{port}/"),
             tags: CellVariable::ALL
@@ -83,8 +87,10 @@ impl Source {
                     tag: v.tag().to_owned(),
                     node_id: v.node_id_text(),
                     unit: v.unit().map(str::to_owned),
+                    monitoring: Default::default(),
                 })
                 .collect(),
+            monitoring_defaults,
             publish_interval_ms: TICK_MS,
             reconnect_max_ms: 300,
         };
@@ -224,5 +230,35 @@ async fn readings_resume_after_the_server_restarts() {
     assert!(source.status.borrow().connects >= 2);
 
     source.shut_down().await;
+    simulator.shut_down().await;
+}
+
+/// A deadband wider than any change of the simulated values lets through the
+/// first value of each tag and then nothing, while the same tags without one
+/// change every tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_deadband_holds_back_small_changes() {
+    let scratch = ScratchDir::new("deadband");
+    let listener = free_loopback_listener().await;
+    let port = listener.local_addr().unwrap().port();
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let wide = Monitoring { deadband: Some(Deadband::Absolute(1e12)), ..Monitoring::default() };
+    let mut filtered = Source::start_with(port, scratch.path("client-pki-1"), wide);
+    let mut unfiltered = Source::start(port, scratch.path("client-pki-2"));
+    filtered.wait_for_status("subscribed", |s| s.subscribed).await;
+    unfiltered.wait_for_status("subscribed", |s| s.subscribed).await;
+    tokio::time::sleep(Duration::from_millis(TICK_MS * 10)).await;
+
+    let drain = |source: &mut Source| std::iter::from_fn(|| source.readings.try_recv().ok()).collect::<Vec<_>>();
+    // A deadband is defined for numbers only: plant-sim (async-opcua's server)
+    // then reports every write of the text tag, so only numbers are counted.
+    let numbers = |readings: Vec<Reading>| readings.into_iter().filter(|r| matches!(r.value, ReadingValue::Number(_))).count();
+    let (with_deadband, without) = (numbers(drain(&mut filtered)), numbers(drain(&mut unfiltered)));
+    let numeric_tags = 4; // spindle temperature and speed, vibration, part count
+    assert!(with_deadband <= numeric_tags, "{with_deadband} readings through a deadband wider than any change");
+    assert!(without > 3 * numeric_tags, "only {without} readings without a deadband");
+
+    filtered.shut_down().await;
+    unfiltered.shut_down().await;
     simulator.shut_down().await;
 }

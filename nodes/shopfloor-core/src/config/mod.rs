@@ -21,7 +21,7 @@ pub use alerts::AlertDeliveryConfig;
 pub use broker::{BrokerTls, EmbeddedBrokerConfig};
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, Credentials, MqttConfig, Secret, TlsSettings};
-pub use opcua_source::{OpcuaSourceConfig, TagSpec};
+pub use opcua_source::{Deadband, Monitoring, OpcuaSourceConfig, TagSpec};
 pub use outbox::OutboxConfig;
 pub use plant_sim::PlantSimConfig;
 pub use slm::{SlmConfig, ToolMode};

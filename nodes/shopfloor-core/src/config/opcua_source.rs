@@ -3,7 +3,7 @@
 use super::env::{ConfigError, EnvReader, EnvVars};
 
 /// One OPC UA node read as one tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TagSpec {
     /// Tag name in readings, e.g. `spindle_temperature`.
     pub tag: String,
@@ -11,6 +11,51 @@ pub struct TagSpec {
     pub node_id: String,
     /// Engineering unit attached to readings, if any.
     pub unit: Option<String>,
+    /// How the server samples and filters this tag; unset fields fall back to
+    /// the group defaults ([`OpcuaSourceConfig::monitoring_defaults`]).
+    pub monitoring: Monitoring,
+}
+
+/// Monitored-item settings of a tag, or the group defaults. `None`: not set here.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Monitoring {
+    /// How often the server samples the value, in ms (0: as fast as it can).
+    pub sampling_ms: Option<u64>,
+    /// Values the server queues between two publishes (newest kept).
+    pub queue_size: Option<u32>,
+    /// Report a change only when it is larger than this.
+    pub deadband: Option<Deadband>,
+}
+
+impl Monitoring {
+    /// `self` where set, else `defaults`.
+    pub fn or(self, defaults: Monitoring) -> Monitoring {
+        Monitoring {
+            sampling_ms: self.sampling_ms.or(defaults.sampling_ms),
+            queue_size: self.queue_size.or(defaults.queue_size),
+            deadband: self.deadband.or(defaults.deadband),
+        }
+    }
+}
+
+/// An OPC UA data-change deadband.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Deadband {
+    /// In the value's own unit (`deadband=0.5`).
+    Absolute(f64),
+    /// Percent of the node's EURange (`deadband=2%`); the server refuses it
+    /// for nodes without an EURange.
+    Percent(f64),
+}
+
+impl Deadband {
+    /// Parses `0.5` or `2%`.
+    pub fn parse(text: &str) -> Option<Deadband> {
+        match text.strip_suffix('%') {
+            Some(percent) => percent.parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).map(Deadband::Percent),
+            None => text.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(Deadband::Absolute),
+        }
+    }
 }
 
 /// Settings of the OPC UA source.
@@ -18,8 +63,13 @@ pub struct TagSpec {
 pub struct OpcuaSourceConfig {
     /// Server endpoint (`OPCUA_ENDPOINT`, `opc.tcp://host:port/...`, required).
     pub endpoint: String,
-    /// Tags to subscribe to (`OPCUA_TAGS`, one per line: `<tag> <node-id> [unit]`, required).
+    /// Tags to subscribe to (`OPCUA_TAGS`, one per line:
+    /// `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%]`, required).
     pub tags: Vec<TagSpec>,
+    /// Defaults for tags that set nothing (`OPCUA_SAMPLING_MS`, default the
+    /// publishing interval; `OPCUA_QUEUE_SIZE`, default 10; `OPCUA_DEADBAND`,
+    /// default none).
+    pub monitoring_defaults: Monitoring,
     /// Subscription publishing interval (`OPCUA_PUBLISH_INTERVAL_MS`, default 250).
     pub publish_interval_ms: u64,
     /// Longest wait between reconnect attempts (`OPCUA_RECONNECT_MAX_MS`, default 5000).
@@ -37,7 +87,7 @@ impl OpcuaSourceConfig {
             env.invalid("OPCUA_ENDPOINT", &endpoint, "an opc.tcp:// URL");
         }
         let tags_text = env
-            .required_string("OPCUA_TAGS", "lines of `<tag> <node-id> [unit]`")
+            .required_string("OPCUA_TAGS", TAG_LINE)
             .unwrap_or_default();
         let mut tags = Vec::new();
         for line in tags_text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -46,11 +96,7 @@ impl OpcuaSourceConfig {
                     env.invalid("OPCUA_TAGS", line, "lines with distinct tag names")
                 }
                 Some(tag) => tags.push(tag),
-                None => env.invalid(
-                    "OPCUA_TAGS",
-                    line,
-                    "`<tag> <node-id> [unit]` with a node id like ns=2;s=Name or ns=2;i=7",
-                ),
+                None => env.invalid("OPCUA_TAGS", line, TAG_LINE),
             }
         }
         let publish_interval_ms =
@@ -61,30 +107,54 @@ impl OpcuaSourceConfig {
             env.parsed_or("OPCUA_RECONNECT_MAX_MS", 5_000u64, "milliseconds in 100..=600000", |v| {
                 (100..=600_000).contains(v)
             });
+        let sampling_ms = env.parsed_or("OPCUA_SAMPLING_MS", publish_interval_ms, "milliseconds in 0..=3600000", |v| *v <= MAX_SAMPLING_MS);
+        let queue_size = env.parsed_or("OPCUA_QUEUE_SIZE", DEFAULT_QUEUE_SIZE, "a count in 1..=10000", |v| (1..=MAX_QUEUE_SIZE).contains(v));
+        let deadband = env.optional_string("OPCUA_DEADBAND").and_then(|text| {
+            let parsed = Deadband::parse(&text);
+            if parsed.is_none() {
+                env.invalid("OPCUA_DEADBAND", &text, "an absolute deadband like 0.5 or a percent of EURange like 2%");
+            }
+            parsed
+        });
         env.finish(&["OPCUA_"])?;
         Ok(Self {
             endpoint,
             tags,
+            monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband },
             publish_interval_ms,
             reconnect_max_ms,
         })
     }
 }
 
+/// What a line of `OPCUA_TAGS` looks like, for error messages.
+const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%]` \
+                        with a node id like ns=2;s=Name or ns=2;i=7";
+const DEFAULT_QUEUE_SIZE: u32 = 10;
+const MAX_QUEUE_SIZE: u32 = 10_000;
+const MAX_SAMPLING_MS: u64 = 3_600_000;
+
 fn parse_tag_line(line: &str) -> Option<TagSpec> {
     let mut parts = line.split_whitespace();
     let tag = parts.next()?;
     let node_id = parts.next()?;
-    let unit = parts.next();
-    if parts.next().is_some() || !looks_like_node_id(node_id) {
+    if !looks_like_node_id(node_id) || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
         return None;
     }
-    let tag_ok = tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    tag_ok.then(|| TagSpec {
-        tag: tag.to_owned(),
-        node_id: node_id.to_owned(),
-        unit: unit.map(str::to_owned),
-    })
+    let mut unit = None;
+    let mut monitoring = Monitoring::default();
+    for (index, part) in parts.enumerate() {
+        match part.split_once('=') {
+            Some(("sampling", ms)) => monitoring.sampling_ms = Some(ms.parse().ok().filter(|ms| *ms <= MAX_SAMPLING_MS)?),
+            Some(("queue", n)) => monitoring.queue_size = Some(n.parse().ok().filter(|n| (1..=MAX_QUEUE_SIZE).contains(n))?),
+            Some(("deadband", value)) => monitoring.deadband = Some(Deadband::parse(value)?),
+            Some(_) => return None,
+            // The unit comes right after the node id, before any option.
+            None if index == 0 => unit = Some(part.to_owned()),
+            None => return None,
+        }
+    }
+    Some(TagSpec { tag: tag.to_owned(), node_id: node_id.to_owned(), unit, monitoring })
 }
 
 /// A cheap syntax check; the OPC UA client does the full parse.
@@ -123,9 +193,10 @@ mod tests {
                 TagSpec {
                     tag: "spindle_temperature".into(),
                     node_id: "ns=2;s=Cell1.SpindleTemperature".into(),
-                    unit: Some("°C".into())
+                    unit: Some("°C".into()),
+                    monitoring: Monitoring::default(),
                 },
-                TagSpec { tag: "part_count".into(), node_id: "ns=2;i=7".into(), unit: None },
+                TagSpec { tag: "part_count".into(), node_id: "ns=2;i=7".into(), unit: None, monitoring: Monitoring::default() },
             ]
         );
     }
@@ -135,6 +206,30 @@ mod tests {
         let err = OpcuaSourceConfig::from_env(&env("speed SpindleSpeed rpm")).unwrap_err();
         assert!(err.names_field("OPCUA_TAGS"), "{err}");
         assert!(err.to_string().contains("speed SpindleSpeed rpm"), "{err}");
+    }
+
+    #[test]
+    fn tags_may_set_sampling_queue_and_deadband_over_the_group_defaults() {
+        let mut vars = env("t ns=2;i=1 °C sampling=100 deadband=0.5\nu ns=2;i=2 queue=50 deadband=2%\nv ns=2;i=3");
+        vars.insert("OPCUA_DEADBAND".into(), "0.1".into());
+        vars.insert("OPCUA_SAMPLING_MS".into(), "500".into());
+        let cfg = OpcuaSourceConfig::from_env(&vars).unwrap();
+        let effective: Vec<Monitoring> = cfg.tags.iter().map(|t| t.monitoring.or(cfg.monitoring_defaults)).collect();
+        assert_eq!(cfg.tags[0].unit.as_deref(), Some("°C"));
+        assert_eq!(effective[0], Monitoring { sampling_ms: Some(100), queue_size: Some(10), deadband: Some(Deadband::Absolute(0.5)) });
+        assert_eq!(effective[1], Monitoring { sampling_ms: Some(500), queue_size: Some(50), deadband: Some(Deadband::Percent(2.0)) });
+        assert_eq!(effective[2], Monitoring { sampling_ms: Some(500), queue_size: Some(10), deadband: Some(Deadband::Absolute(0.1)) });
+    }
+
+    #[test]
+    fn bad_options_name_the_line() {
+        for line in ["t ns=2;i=1 deadband=-1", "t ns=2;i=1 deadband=150%", "t ns=2;i=1 queue=0", "t ns=2;i=1 speed=3", "t ns=2;i=1 °C rpm"] {
+            let err = OpcuaSourceConfig::from_env(&env(line)).unwrap_err();
+            assert!(err.names_field("OPCUA_TAGS") && err.to_string().contains(line), "{line}: {err}");
+        }
+        let mut vars = env("t ns=2;i=1");
+        vars.insert("OPCUA_DEADBAND".into(), "lots".into());
+        assert!(OpcuaSourceConfig::from_env(&vars).unwrap_err().names_field("OPCUA_DEADBAND"));
     }
 
     #[test]
