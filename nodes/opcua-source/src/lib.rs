@@ -52,9 +52,12 @@
 //! - [`batch`]: readings gathered between two sends (pure).
 //! - [`node_events`]: how the main loop reacts to dora events (pure).
 //! - [`link_watch`]: status messages and stale values on link changes (pure).
+//! - [`browse`]: `opcua-source --browse <endpoint>` prints the server's
+//!   variables as `OPCUA_TAGS` lines.
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod browse;
 pub mod client;
 pub mod convert;
 pub mod link_watch;

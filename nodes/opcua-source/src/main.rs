@@ -22,6 +22,8 @@ use tracing::{debug, error, info, warn};
 const READINGS_CHANNEL_CAPACITY: usize = 4096;
 /// Largest batch kept for one send; older readings beyond it are dropped.
 const MAX_BATCH_LEN: usize = 4096;
+/// Longest a `--browse` may take.
+const BROWSE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the client gets to close its session after dora says stop.
 const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -37,6 +39,9 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
+    if let Some(endpoint) = browse_endpoint(std::env::args().skip(1))? {
+        return browse(&endpoint);
+    }
     let config = OpcuaSourceConfig::from_env(&process_env())?;
     // Fail before touching dora if a node id can never work.
     parse_tags(&config.tags)?;
@@ -118,5 +123,28 @@ fn run() -> anyhow::Result<()> {
         Ok(Err(join_err)) => return Err(anyhow!("the OPC UA client crashed: {join_err}")),
         Err(_) => warn!(grace_s = CLIENT_STOP_GRACE.as_secs(), "the OPC UA client did not stop in time"),
     }
+    Ok(())
+}
+
+/// `--browse <endpoint>`: the endpoint to browse; no arguments: run as a dora node.
+fn browse_endpoint(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<String>> {
+    match (args.next().as_deref(), args.next(), args.next()) {
+        (None, ..) => Ok(None),
+        (Some("--browse"), Some(endpoint), None) if endpoint.starts_with("opc.tcp://") => Ok(Some(endpoint)),
+        _ => Err(anyhow!("usage: opcua-source --browse opc.tcp://host:port/  (or no arguments, under dora)")),
+    }
+}
+
+/// Prints the server's variables as `OPCUA_TAGS` lines on stdout.
+fn browse(endpoint: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let walk = runtime.block_on(async {
+        tokio::time::timeout(BROWSE_TIMEOUT, opcua_source::browse::browse(endpoint, ClientOptions::default())).await
+    });
+    let walk = walk.map_err(|_| anyhow!("browsing {endpoint} took longer than {} s", BROWSE_TIMEOUT.as_secs()))??;
+    print!("{}", opcua_source::browse::tag_lines(endpoint, &walk));
     Ok(())
 }

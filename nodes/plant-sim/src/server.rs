@@ -11,7 +11,7 @@ use opcua::server::address_space::{AddressSpace, VariableBuilder};
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
 use opcua::server::{ServerBuilder, ServerEndpoint, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
-use opcua::types::{DataValue, DateTime, NodeId, VariableTypeId};
+use opcua::types::{DataTypeId, DataValue, DateTime, EUInformation, ExtensionObject, NodeId, VariableTypeId, Variant};
 use shopfloor_core::config::PlantSimConfig;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
@@ -176,20 +176,42 @@ fn server_builder(host: &str, port: u16, endpoint_url: &str, options: ServerOpti
         ))
 }
 
-/// `Objects/Cell1` with one variable per [`CellVariable`], holding tick 0's values.
+/// `Objects/Cell1` with one variable per [`CellVariable`], holding tick 0's
+/// values; a variable with a unit has an `EngineeringUnits` property, as
+/// analog items of real servers do (clients and `opcua-source --browse` read it).
 fn add_cell(address_space: &mut AddressSpace) {
     let folder = NodeId::new(NAMESPACE_INDEX, CELL_FOLDER);
     address_space.add_folder(&folder, CELL_FOLDER, CELL_FOLDER, &NodeId::objects_folder_id());
     let initial = values_at(0);
     for variable in CellVariable::ALL {
-        VariableBuilder::new(&variable.node_id(NAMESPACE_INDEX), variable.browse_name(), variable.browse_name())
+        let node_id = variable.node_id(NAMESPACE_INDEX);
+        VariableBuilder::new(&node_id, variable.browse_name(), variable.browse_name())
             .data_type(variable.data_type())
             .value(variable.value_in(&initial))
             .has_type_definition(VariableTypeId::BaseDataVariableType)
             .organized_by(folder.clone())
             .insert(address_space);
+        if let Some(unit) = variable.unit() {
+            let units = EUInformation {
+                namespace_uri: UNECE_UNITS_URI.into(),
+                unit_id: -1,
+                display_name: unit.into(),
+                description: unit.into(),
+            };
+            let property = NodeId::new(NAMESPACE_INDEX, format!("{}.EngineeringUnits", variable.identifier()));
+            VariableBuilder::new(&property, "EngineeringUnits", "EngineeringUnits")
+                .data_type(DataTypeId::EUInformation)
+                .value(Variant::ExtensionObject(ExtensionObject::from_message(units)))
+                .has_type_definition(VariableTypeId::PropertyType)
+                .property_of(node_id)
+                .insert(address_space);
+        }
     }
 }
+
+/// The unit namespace OPC UA uses for `EUInformation` (UNECE codes; `unit_id`
+/// -1 = no code given, the display name says it).
+const UNECE_UNITS_URI: &str = "http://www.opcfoundation.org/UA/units/un/cefact";
 
 /// Writes the cell's values every `tick`, which also notifies subscribed clients.
 async fn publish_every_tick(

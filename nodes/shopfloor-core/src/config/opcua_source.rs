@@ -90,7 +90,8 @@ impl OpcuaSourceConfig {
             .required_string("OPCUA_TAGS", TAG_LINE)
             .unwrap_or_default();
         let mut tags = Vec::new();
-        for line in tags_text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // `#` lines are comments (the header of `opcua-source --browse` output).
+        for line in tags_text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             match parse_tag_line(line) {
                 Some(tag) if tags.iter().any(|t: &TagSpec| t.tag == tag.tag) => {
                     env.invalid("OPCUA_TAGS", line, "lines with distinct tag names")

@@ -1,0 +1,262 @@
+//! `opcua-source --browse <endpoint>`: walks the server's address space from
+//! the Objects folder and prints every variable as an `OPCUA_TAGS` line, with
+//! its engineering unit when the server has one, ready to paste into the
+//! dataflow YAML.
+//!
+//! The walk is bounded (depth and node count), skips namespace 0 (the
+//! server's own diagnostics), and follows hierarchical references; a
+//! variable's `HasProperty` children are read for the unit, never listed.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dora_node_api::futures::StreamExt;
+use opcua::client::{ClientBuilder, IdentityToken, Session};
+use opcua::crypto::SecurityPolicy;
+use opcua::types::{
+    AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, EUInformation, EndpointDescription,
+    MessageSecurityMode, NodeClass, NodeId, ReadValueId, ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
+    UserTokenPolicy, Variant,
+};
+
+use crate::client::ClientOptions;
+
+/// Deepest folder level walked below Objects.
+const MAX_DEPTH: usize = 12;
+/// Most nodes visited; a larger address space is cut off with a note.
+const MAX_NODES: usize = 20_000;
+/// Longest wait for the first connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A variable found by the walk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowsedVariable {
+    /// Browse names from below Objects down to the variable.
+    pub path: Vec<String>,
+    /// Its node id.
+    pub node_id: NodeId,
+    /// Display name of its `EngineeringUnits` property, if it has one.
+    pub unit: Option<String>,
+}
+
+/// Why browsing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowseError {
+    /// The client could not be configured.
+    #[error("cannot set up the OPC UA client: {0}")]
+    Setup(String),
+    /// No connection within the time limit.
+    #[error("no connection to {endpoint} within {seconds} s (is the server running, and is the URL right?)")]
+    Unreachable {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// The server refused a browse or read.
+    #[error("the server refused to browse: {0}")]
+    Refused(String),
+}
+
+/// What the walk found, and whether it stopped at a bound.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Variables in the order found.
+    pub variables: Vec<BrowsedVariable>,
+    /// Set when `MAX_NODES` or `MAX_DEPTH` cut the walk short.
+    pub truncated: bool,
+}
+
+/// Connects to `endpoint` (security None, anonymous) and walks it.
+pub async fn browse(endpoint: &str, options: ClientOptions) -> Result<Walk, BrowseError> {
+    let mut client = ClientBuilder::new()
+        .application_name("Shopfloor SLM opcua-source (browse)")
+        .application_uri("urn:shopfloor-slm:opcua-source")
+        .pki_dir(options.pki_dir)
+        .create_sample_keypair(true)
+        .trust_server_certs(true)
+        .session_retry_limit(3)
+        .client()
+        .map_err(|problems| BrowseError::Setup(problems.join("; ")))?;
+    let description: EndpointDescription =
+        (endpoint, SecurityPolicy::None.to_str(), MessageSecurityMode::None, UserTokenPolicy::anonymous()).into();
+    let (session, event_loop) = client
+        .connect_to_endpoint_directly(description, IdentityToken::Anonymous)
+        .map_err(|e| BrowseError::Setup(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let events = event_loop.enter();
+        tokio::pin!(events);
+        while events.next().await.is_some() {}
+    });
+    let unreachable = || BrowseError::Unreachable { endpoint: endpoint.to_owned(), seconds: CONNECT_TIMEOUT.as_secs() };
+    let walk = match tokio::time::timeout(CONNECT_TIMEOUT, session.wait_for_connection()).await {
+        Ok(true) => walk(&session).await,
+        Ok(false) | Err(_) => Err(unreachable()),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), session.disconnect()).await;
+    driver.abort();
+    walk
+}
+
+async fn walk(session: &Arc<Session>) -> Result<Walk, BrowseError> {
+    let mut found = Walk::default();
+    let mut queue = VecDeque::from([(NodeId::objects_folder_id(), Vec::<String>::new())]);
+    let mut seen = HashSet::new();
+    while let Some((node, path)) = queue.pop_front() {
+        if seen.len() >= MAX_NODES {
+            found.truncated = true;
+            break;
+        }
+        if !seen.insert(node.clone()) {
+            continue;
+        }
+        let children = children(session, &node).await?;
+        let unit = match path.is_empty() {
+            true => None,
+            false => engineering_units(session, &children).await,
+        };
+        if let Some(variable) = found.variables.iter_mut().find(|v| v.node_id == node) {
+            variable.unit = unit;
+        }
+        for child in children {
+            let child_id = child.node_id.node_id.clone();
+            if child_id.namespace == 0 || is_property(&child) {
+                continue;
+            }
+            let mut child_path = path.clone();
+            child_path.push(child.browse_name.name.to_string());
+            if child_path.len() > MAX_DEPTH {
+                found.truncated = true;
+                continue;
+            }
+            if child.node_class == NodeClass::Variable && !found.variables.iter().any(|v| v.node_id == child_id) {
+                found.variables.push(BrowsedVariable { path: child_path.clone(), node_id: child_id.clone(), unit: None });
+            }
+            queue.push_back((child_id, child_path));
+        }
+    }
+    Ok(found)
+}
+
+/// Forward hierarchical references of `node` (objects and variables), all pages.
+async fn children(session: &Session, node: &NodeId) -> Result<Vec<ReferenceDescription>, BrowseError> {
+    let description = BrowseDescription {
+        node_id: node.clone(),
+        browse_direction: BrowseDirection::Forward,
+        reference_type_id: NodeId::from(ReferenceTypeId::HierarchicalReferences),
+        include_subtypes: true,
+        node_class_mask: NodeClass::Object as u32 | NodeClass::Variable as u32,
+        result_mask: BrowseResultMask::All as u32,
+    };
+    let refused = |e: opcua::types::Error| BrowseError::Refused(e.to_string());
+    let mut results = session.browse(&[description], 1000, None).await.map_err(refused)?;
+    let mut references = Vec::new();
+    // Bounded: a server hands out at most MAX_NODES references before the walk stops anyway.
+    for _ in 0..MAX_NODES {
+        let Some(result) = results.pop() else { break };
+        references.extend(result.references.unwrap_or_default());
+        if result.continuation_point.is_null() || references.len() >= MAX_NODES {
+            break;
+        }
+        results = session.browse_next(false, &[result.continuation_point]).await.map_err(refused)?;
+    }
+    Ok(references)
+}
+
+fn is_property(reference: &ReferenceDescription) -> bool {
+    reference.reference_type_id == NodeId::from(ReferenceTypeId::HasProperty)
+}
+
+/// The display name of the `EngineeringUnits` property among `children`.
+async fn engineering_units(session: &Session, children: &[ReferenceDescription]) -> Option<String> {
+    let property = children.iter().find(|c| {
+        is_property(c) && c.browse_name.name.as_ref() == "EngineeringUnits"
+    })?;
+    let read = ReadValueId {
+        node_id: property.node_id.node_id.clone(),
+        attribute_id: AttributeId::Value as u32,
+        ..Default::default()
+    };
+    let values = session.read(&[read], TimestampsToReturn::Neither, 0.0).await.ok()?;
+    match values.into_iter().next()?.value? {
+        Variant::ExtensionObject(object) => {
+            let units = object.inner_as::<EUInformation>()?;
+            let text = units.display_name.text.as_ref().trim().to_owned();
+            (!text.is_empty() && !text.contains(char::is_whitespace)).then_some(text)
+        }
+        _ => None,
+    }
+}
+
+/// A tag name from a browse path: `["Cell1", "SpindleTemperature"]` →
+/// `cell1.spindle_temperature` (camel case to snake case; characters a tag
+/// may not hold become `_`).
+pub fn tag_name(path: &[String]) -> String {
+    path.iter()
+        .map(|name| {
+            let mut snake = String::new();
+            let mut previous: Option<char> = None;
+            for c in name.chars() {
+                if c.is_uppercase() && previous.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit()) {
+                    snake.push('_');
+                }
+                snake.extend(c.to_lowercase());
+                previous = Some(c);
+            }
+            snake.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The `OPCUA_TAGS` text for `walk`, with a header naming the endpoint.
+pub fn tag_lines(endpoint: &str, walk: &Walk) -> String {
+    let mut text = format!("# {} variables browsed from {endpoint}; paste into OPCUA_TAGS and rename as you like\n", walk.variables.len());
+    if walk.truncated {
+        text.push_str(&format!("# the walk stopped at {MAX_NODES} nodes or {MAX_DEPTH} levels; list tags below that by hand\n"));
+    }
+    for variable in &walk.variables {
+        text.push_str(&tag_name(&variable.path));
+        text.push(' ');
+        text.push_str(&variable.node_id.to_string());
+        if let Some(unit) = &variable.unit {
+            text.push(' ');
+            text.push_str(unit);
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shopfloor_core::config::{EnvVars, OpcuaSourceConfig};
+
+    fn path(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn browse_paths_become_snake_case_tag_names() {
+        assert_eq!(tag_name(&path(&["Cell1", "SpindleTemperature"])), "cell1.spindle_temperature");
+        assert_eq!(tag_name(&path(&["Line 2", "PLC-A", "motorRPM"])), "line_2.plc_a.motor_rpm");
+    }
+
+    #[test]
+    fn the_printed_lines_are_valid_opcua_tags() {
+        let walk = Walk {
+            variables: vec![
+                BrowsedVariable { path: path(&["Cell1", "SpindleTemperature"]), node_id: NodeId::new(2, "Cell1.SpindleTemperature"), unit: Some("°C".into()) },
+                BrowsedVariable { path: path(&["Cell1", "PartCount"]), node_id: NodeId::new(2, 7u32), unit: None },
+            ],
+            truncated: false,
+        };
+        let text = tag_lines("opc.tcp://plc:4840/", &walk);
+        assert!(text.contains("cell1.spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\n"), "{text}");
+        let vars = EnvVars::from([("OPCUA_ENDPOINT".into(), "opc.tcp://plc:4840/".into()), ("OPCUA_TAGS".into(), text)]);
+        let config = OpcuaSourceConfig::from_env(&vars).expect("browse output must parse as OPCUA_TAGS");
+        assert_eq!(config.tags.len(), 2);
+    }
+}

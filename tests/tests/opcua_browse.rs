@@ -1,0 +1,57 @@
+//! `opcua-source --browse` against the `plant-sim` binary: the printed tag
+//! list names every simulated variable with its unit, and pasted unchanged
+//! into `OPCUA_TAGS` it makes the node deliver readings for every tag.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use shopfloor_dataflow_tests::node::TestNode;
+use shopfloor_dataflow_tests::process::ProcessGroup;
+use shopfloor_dataflow_tests::{free_port, repo_root};
+
+#[test]
+fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyhow::Result<()> {
+    let port = free_port();
+    let mut command = Command::new(repo_root().join("target/release/plant-sim"));
+    command.args(["--standalone", "--run-for-secs", "60"]).env("SIM_PORT", port.to_string()).env("SIM_TICK_MS", "100");
+    let _simulator = ProcessGroup::spawn("plant-sim", command)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "plant-sim did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
+    let output = Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
+    let listing = String::from_utf8(output.stdout)?;
+    assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    for line in [
+        "cell1.spindle_temperature ns=2;s=Cell1.SpindleTemperature °C",
+        "cell1.spindle_speed ns=2;s=Cell1.SpindleSpeed rpm",
+        "cell1.vibration ns=2;s=Cell1.Vibration mm/s",
+        "cell1.part_count ns=2;s=Cell1.PartCount",
+        "cell1.machine_state ns=2;s=Cell1.MachineState",
+    ] {
+        assert!(listing.lines().any(|l| l == line), "{line:?} missing from:\n{listing}");
+    }
+    assert!(!listing.contains("EngineeringUnits"), "properties must not be listed as tags:\n{listing}");
+
+    let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", listing.clone()), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
+    let node = TestNode::start_with_ticks("opcua-source", &envs, 3.0, Some(Duration::from_millis(100)), "opcua-browse-node")?;
+    let outputs = node.log.with_file_name("outputs.jsonl");
+    let (log, clean) = node.wait()?;
+    assert!(clean, "opcua-source failed with the browsed tags:\n{log}");
+    let text = std::fs::read_to_string(outputs)?;
+    let tags: BTreeSet<String> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|output| output["id"] == "readings")
+        .flat_map(|output| output["data"].as_array().cloned().unwrap_or_default())
+        .filter_map(|row| row["tag"].as_str().map(str::to_owned))
+        .collect();
+    let listed: BTreeSet<String> =
+        listing.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    assert_eq!(tags, listed, "every browsed tag delivers a reading");
+    Ok(())
+}
