@@ -165,7 +165,7 @@ async fn children(session: &Session, node: &NodeId) -> Result<Vec<ReferenceDescr
 }
 
 fn is_property(reference: &ReferenceDescription) -> bool {
-    reference.reference_type_id == NodeId::from(ReferenceTypeId::HasProperty)
+    reference.reference_type_id == ReferenceTypeId::HasProperty
 }
 
 /// The display name of the `EngineeringUnits` property among `children`.
