@@ -233,6 +233,23 @@ async fn drive_session(
     });
 }
 
+/// The tags with `nsu=` node ids resolved against the server's namespace
+/// table (read only when some tag needs it). A URI the server does not know is
+/// logged; that tag is then refused by the server, the others flow.
+async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<Vec<MonitoredTag>, opcua::types::Error> {
+    let mut tags = tags.to_vec();
+    if tags.iter().all(|tag| tag.namespace_uri.is_none()) {
+        return Ok(tags);
+    }
+    let table = session.read_namespace_array().await?;
+    for tag in &mut tags {
+        if let Some(uri) = tag.resolve_namespace(|uri| table.get_index(uri)) {
+            warn!(tag = %tag.spec.tag, namespace_uri = %uri, "the server has no such namespace; this tag gets no readings");
+        }
+    }
+    Ok(tags)
+}
+
 /// Waits for a session, subscribes, and tries again with backoff until it works.
 async fn keep_trying_to_subscribe(
     session: Arc<Session>,
@@ -246,7 +263,16 @@ async fn keep_trying_to_subscribe(
     let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
     loop {
         session.wait_for_connection().await;
-        match subscribe(&session, tags.clone(), sink.clone(), publish_interval, monitoring_defaults).await {
+        let tags = match resolve_namespaces(&session, &tags).await {
+            Ok(tags) => Arc::new(tags),
+            Err(err) => {
+                warn!(%err, retry_in_ms = retry_delay.as_millis() as u64, "could not read the server's namespace table; retrying");
+                tokio::time::sleep(retry_delay).await;
+                retry_delay = (retry_delay * 2).min(retry_max);
+                continue;
+            }
+        };
+        match subscribe(&session, tags, sink.clone(), publish_interval, monitoring_defaults).await {
             Ok(_) => {
                 status.send_modify(|s| s.subscribed = true);
                 return;

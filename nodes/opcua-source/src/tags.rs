@@ -8,8 +8,30 @@ use shopfloor_core::config::TagSpec;
 pub struct MonitoredTag {
     /// The tag as configured.
     pub spec: TagSpec,
-    /// Its node id, parsed.
+    /// Its node id, parsed; for an `nsu=` node id the namespace index is set
+    /// by [`resolve_namespace`] once the server's namespace table is known.
     pub node_id: NodeId,
+    /// The namespace URI of an `nsu=` node id.
+    pub namespace_uri: Option<String>,
+}
+
+impl MonitoredTag {
+    /// Sets the namespace index of an `nsu=` node id from the server's table
+    /// (`index_of(uri)`); an unknown URI gets the null node id, which the
+    /// server refuses for this tag alone. Returns the URI when it was unknown.
+    pub fn resolve_namespace(&mut self, index_of: impl Fn(&str) -> Option<u16>) -> Option<String> {
+        let uri = self.namespace_uri.as_deref()?;
+        match index_of(uri) {
+            Some(index) => {
+                self.node_id.namespace = index;
+                None
+            }
+            None => {
+                self.node_id = NodeId::null();
+                Some(uri.to_owned())
+            }
+        }
+    }
 }
 
 /// A tag whose node id the OPC UA library cannot parse.
@@ -30,16 +52,27 @@ pub fn parse_tags(specs: &[TagSpec]) -> Result<Vec<MonitoredTag>, InvalidNodeId>
     specs
         .iter()
         .map(|spec| {
-            let node_id = spec.node_id.parse::<NodeId>().map_err(|_| InvalidNodeId {
-                tag: spec.tag.clone(),
-                node_id: spec.node_id.clone(),
-            })?;
-            Ok(MonitoredTag {
-                spec: spec.clone(),
-                node_id,
-            })
+            let invalid = || InvalidNodeId { tag: spec.tag.clone(), node_id: spec.node_id.clone() };
+            let (namespace_uri, text) = match split_namespace_uri(&spec.node_id) {
+                Some((uri, identifier)) => (Some(uri.to_owned()), format!("ns=0;{identifier}")),
+                None => (None, spec.node_id.clone()),
+            };
+            let node_id = text.parse::<NodeId>().map_err(|_| invalid())?;
+            Ok(MonitoredTag { spec: spec.clone(), node_id, namespace_uri })
         })
         .collect()
+}
+
+/// `nsu=<uri>;<identifier>` split into the URI and the identifier (`s=...`,
+/// `i=...`, `g=...`, `b=...`); the last `;` before an identifier kind ends
+/// the URI, since URIs may hold `;` themselves.
+fn split_namespace_uri(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("nsu=")?;
+    let cut = rest
+        .rmatch_indices(';')
+        .map(|(at, _)| at)
+        .find(|&at| ["s=", "i=", "g=", "b="].iter().any(|kind| rest[at + 1..].starts_with(kind)))?;
+    Some((&rest[..cut], &rest[cut + 1..])).filter(|(uri, _)| !uri.is_empty())
 }
 
 /// The client handle of the monitored item for `tags[index]`; handles start at 1
@@ -72,6 +105,26 @@ mod tests {
         let tags = parse_tags(&[spec("a", "ns=2;s=Cell1.SpindleTemperature"), spec("b", "ns=2;i=7")]).unwrap();
         assert_eq!(tags[0].node_id, NodeId::new(2, "Cell1.SpindleTemperature"));
         assert_eq!(tags[1].node_id, NodeId::new(2, 7u32));
+    }
+
+    #[test]
+    fn namespace_uris_resolve_against_the_servers_table() {
+        let mut tags = parse_tags(&[
+            spec("a", "nsu=urn:shopfloor-slm:plant-sim;s=Cell1.SpindleTemperature"),
+            spec("b", "nsu=http://vendor.example/UA;v=2;i=7"),
+            spec("c", "nsu=urn:unknown;s=X"),
+        ])
+        .unwrap();
+        let table = |uri: &str| match uri {
+            "urn:shopfloor-slm:plant-sim" => Some(2),
+            "http://vendor.example/UA;v=2" => Some(5),
+            _ => None,
+        };
+        let unknown: Vec<Option<String>> = tags.iter_mut().map(|t| t.resolve_namespace(table)).collect();
+        assert_eq!(tags[0].node_id, NodeId::new(2, "Cell1.SpindleTemperature"));
+        assert_eq!(tags[1].node_id, NodeId::new(5, 7u32));
+        assert!(tags[2].node_id.is_null());
+        assert_eq!(unknown, [None, None, Some("urn:unknown".to_owned())]);
     }
 
     #[test]

@@ -78,18 +78,23 @@ impl Source {
     }
 
     fn start_with(port: u16, pki_dir: PathBuf, monitoring_defaults: Monitoring) -> Self {
+        let tags = CellVariable::ALL
+            .into_iter()
+            .filter(|v| v.is_simulated())
+            .map(|v| TagSpec {
+                tag: v.tag().to_owned(),
+                node_id: v.node_id_text(),
+                unit: v.unit().map(str::to_owned),
+                monitoring: Default::default(),
+            })
+            .collect();
+        Self::start_with_tags(port, pki_dir, monitoring_defaults, tags)
+    }
+
+    fn start_with_tags(port: u16, pki_dir: PathBuf, monitoring_defaults: Monitoring, tags: Vec<TagSpec>) -> Self {
         let config = OpcuaSourceConfig {
             endpoint: format!("opc.tcp://127.0.0.1:{port}/"),
-            tags: CellVariable::ALL
-                .into_iter()
-                .filter(|v| v.is_simulated())
-                .map(|v| TagSpec {
-                    tag: v.tag().to_owned(),
-                    node_id: v.node_id_text(),
-                    unit: v.unit().map(str::to_owned),
-                    monitoring: Default::default(),
-                })
-                .collect(),
+            tags,
             monitoring_defaults,
             publish_interval_ms: TICK_MS,
             reconnect_max_ms: 300,
@@ -260,5 +265,37 @@ async fn an_absolute_deadband_holds_back_small_changes() {
 
     filtered.shut_down().await;
     unfiltered.shut_down().await;
+    simulator.shut_down().await;
+}
+
+/// Tags by namespace URI resolve against the server's table; a node the
+/// server does not have and a namespace it does not know are refused for
+/// those tags alone (a bad reading naming the status code) while the others
+/// deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
+    let scratch = ScratchDir::new("nsu");
+    let listener = free_loopback_listener().await;
+    let port = listener.local_addr().unwrap().port();
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let tag = |tag: &str, node_id: String| TagSpec { tag: tag.into(), node_id, unit: None, monitoring: Monitoring::default() };
+    let tags = vec![
+        tag("by_uri", format!("nsu={};s=Cell1.SpindleTemperature", plant_sim::nodes::NAMESPACE_URI)),
+        tag("missing_node", "ns=2;s=Cell1.NoSuchThing".into()),
+        tag("missing_namespace", "nsu=urn:no-such-namespace;s=Cell1.SpindleSpeed".into()),
+        tag("by_index", CellVariable::SpindleSpeed.node_id_text()),
+    ];
+    let mut source = Source::start_with_tags(port, scratch.path("client-pki"), Monitoring::default(), tags);
+    source.wait_for_status("subscribed", |s| s.subscribed).await;
+    let (mut good, mut bad) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    for _ in 0..20 {
+        let reading = source.next_reading().await;
+        if reading.quality == Quality::Good { good.insert(reading.tag) } else { bad.insert(reading.tag) };
+    }
+    assert_eq!(good.into_iter().collect::<Vec<_>>(), ["by_index", "by_uri"]);
+    // The refused tags say so with a bad reading carrying the status code.
+    assert!(bad.iter().all(|tag| tag.starts_with("missing_")), "{bad:?}");
+
+    source.shut_down().await;
     simulator.shut_down().await;
 }

@@ -161,8 +161,9 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
 /// A cheap syntax check; the OPC UA client does the full parse.
 fn looks_like_node_id(text: &str) -> bool {
     let identifier = match text.split_once(';') {
-        // Namespace URIs (`nsu=`) are not resolved yet; only indices.
         Some((ns, rest)) if ns.starts_with("ns=") => rest,
+        // `nsu=<uri>;<identifier>`: the URI may hold `;`, the identifier comes last.
+        Some(_) if text.starts_with("nsu=") => text.rsplit(';').next().unwrap_or_default(),
         Some(_) => return false,
         None => text,
     };
@@ -188,6 +189,8 @@ mod tests {
             "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\npart_count ns=2;i=7\n",
         ))
         .unwrap();
+        let by_uri = OpcuaSourceConfig::from_env(&env("t nsu=urn:shopfloor-slm:plant-sim;s=Cell1.SpindleTemperature °C"));
+        assert!(by_uri.is_ok(), "{by_uri:?}");
         assert_eq!(
             cfg.tags,
             vec![
