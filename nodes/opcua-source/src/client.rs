@@ -18,7 +18,7 @@ use opcua::client::{ClientBuilder, IdentityToken, Session, SessionEventLoop, Ses
 use opcua::client::transport::TcpConnector;
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
-use shopfloor_core::config::OpcuaSourceConfig;
+use shopfloor_core::config::{Monitoring, OpcuaSourceConfig};
 use shopfloor_core::schema::{LinkState, Reading};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
@@ -103,7 +103,10 @@ pub async fn run(
     status: watch::Sender<LinkStatus>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SourceError> {
-    let tags = Arc::new(parse_tags(&config.tags)?);
+    let defaults = config.monitoring_defaults;
+    let (polled, subscribed): (Vec<MonitoredTag>, Vec<MonitoredTag>) =
+        parse_tags(&config.tags)?.into_iter().partition(|tag| tag.spec.monitoring.or(defaults).poll_ms.is_some());
+    let tags = Arc::new(subscribed);
     let mut client = client_builder(&config, options)
         .client()
         .map_err(|problems| SourceError::ClientSetup(problems.join("; ")))?;
@@ -122,7 +125,7 @@ pub async fn run(
             endpoint: config.endpoint.clone(),
             reason: err.to_string(),
         })?;
-    info!(endpoint = %config.endpoint, tags = tags.len(), "connecting to the OPC UA server");
+    info!(endpoint = %config.endpoint, subscribed = tags.len(), polled = polled.len(), "connecting to the OPC UA server");
 
     let status = Arc::new(status);
     let event_loop_task = tokio::spawn(drive_session(
@@ -135,6 +138,7 @@ pub async fn run(
         source: config.endpoint.clone(),
         readings,
     };
+    let polling = tokio::spawn(start_polling(session.clone(), polled, defaults, sink.clone()));
     let subscribing = keep_trying_to_subscribe(
         session.clone(),
         tags,
@@ -157,6 +161,7 @@ pub async fn run(
     }
     // A loop that is still trying to connect would go on forever; stop it.
     event_loop_task.abort();
+    polling.abort();
     Ok(())
 }
 
@@ -250,16 +255,45 @@ async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<
     Ok(tags)
 }
 
+/// Once connected, resolves the polled tags' namespaces and starts one polling
+/// task per interval; they run until this task is aborted at shutdown.
+async fn start_polling(session: Arc<Session>, polled: Vec<MonitoredTag>, defaults: Monitoring, sink: ReadingSink) {
+    if polled.is_empty() {
+        return;
+    }
+    let tags = loop {
+        session.wait_for_connection().await;
+        match resolve_namespaces(&session, &polled).await {
+            Ok(tags) => break tags,
+            Err(err) => {
+                warn!(%err, "could not read the server's namespace table for the polled tags; retrying");
+                tokio::time::sleep(FIRST_RETRY_DELAY * 4).await;
+            }
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (ms, group) in crate::poll::by_interval(&tags, |tag| tag.spec.monitoring.or(defaults).poll_ms) {
+        info!(tags = group.len(), interval_ms = ms, "polling");
+        tasks.spawn(crate::poll::poll_forever(session.clone(), group, Duration::from_millis(ms), sink.clone()));
+    }
+    // Dropping the set would abort the polls; keep it until this task is aborted.
+    while tasks.join_next().await.is_some() {}
+}
+
 /// Waits for a session, subscribes, and tries again with backoff until it works.
 async fn keep_trying_to_subscribe(
     session: Arc<Session>,
     tags: Arc<Vec<MonitoredTag>>,
     sink: ReadingSink,
     publish_interval: Duration,
-    monitoring_defaults: shopfloor_core::config::Monitoring,
+    monitoring_defaults: Monitoring,
     retry_max: Duration,
     status: Arc<watch::Sender<LinkStatus>>,
 ) {
+    if tags.is_empty() {
+        // Every tag is polled: nothing to subscribe to.
+        return;
+    }
     let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
     loop {
         session.wait_for_connection().await;

@@ -47,6 +47,7 @@
 //!
 //! - [`client`]: the OPC UA session, reconnects, and the reading channel (I/O).
 //! - [`subscription`]: the subscription and its data-change callback (I/O).
+//! - [`poll`]: polling mode for tags with `poll=<ms>` (I/O, with a pure change filter).
 //! - [`convert`]: `DataValue` → `Reading` (pure).
 //! - [`tags`]: node id parsing and monitored-item handles (pure).
 //! - [`batch`]: readings gathered between two sends (pure).
@@ -62,5 +63,6 @@ pub mod client;
 pub mod convert;
 pub mod link_watch;
 pub mod node_events;
+pub mod poll;
 pub mod subscription;
 pub mod tags;

@@ -299,3 +299,28 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
     source.shut_down().await;
     simulator.shut_down().await;
 }
+
+/// In polling mode the same tags are read every interval without a
+/// subscription, and their changes arrive as readings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polled_tags_deliver_their_changes_without_a_subscription() {
+    let scratch = ScratchDir::new("poll");
+    let listener = free_loopback_listener().await;
+    let port = listener.local_addr().unwrap().port();
+    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let polled = Monitoring { poll_ms: Some(TICK_MS), ..Monitoring::default() };
+    let mut source = Source::start_with(port, scratch.path("client-pki"), polled);
+    let mut temperatures = Vec::new();
+    while temperatures.len() < 3 {
+        let reading = source.next_reading().await;
+        assert_eq!(reading.quality, Quality::Good);
+        if reading.tag == "spindle_temperature" {
+            temperatures.push(number(&reading));
+        }
+    }
+    assert!(temperatures.windows(2).all(|pair| pair[0] != pair[1]), "only changes are reported: {temperatures:?}");
+    assert!(!source.status.borrow().subscribed, "polling must not subscribe");
+
+    source.shut_down().await;
+    simulator.shut_down().await;
+}

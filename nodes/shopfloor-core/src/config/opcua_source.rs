@@ -25,6 +25,9 @@ pub struct Monitoring {
     pub queue_size: Option<u32>,
     /// Report a change only when it is larger than this.
     pub deadband: Option<Deadband>,
+    /// Read the tag every this many ms instead of subscribing to it, for
+    /// servers or nodes without subscriptions; changes are reported.
+    pub poll_ms: Option<u64>,
 }
 
 impl Monitoring {
@@ -34,6 +37,7 @@ impl Monitoring {
             sampling_ms: self.sampling_ms.or(defaults.sampling_ms),
             queue_size: self.queue_size.or(defaults.queue_size),
             deadband: self.deadband.or(defaults.deadband),
+            poll_ms: self.poll_ms.or(defaults.poll_ms),
         }
     }
 }
@@ -64,11 +68,11 @@ pub struct OpcuaSourceConfig {
     /// Server endpoint (`OPCUA_ENDPOINT`, `opc.tcp://host:port/...`, required).
     pub endpoint: String,
     /// Tags to subscribe to (`OPCUA_TAGS`, one per line:
-    /// `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%]`, required).
+    /// `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>]`, required).
     pub tags: Vec<TagSpec>,
     /// Defaults for tags that set nothing (`OPCUA_SAMPLING_MS`, default the
     /// publishing interval; `OPCUA_QUEUE_SIZE`, default 10; `OPCUA_DEADBAND`,
-    /// default none).
+    /// default none; `OPCUA_POLL_MS`, default none: subscribe).
     pub monitoring_defaults: Monitoring,
     /// Subscription publishing interval (`OPCUA_PUBLISH_INTERVAL_MS`, default 250).
     pub publish_interval_ms: u64,
@@ -117,11 +121,18 @@ impl OpcuaSourceConfig {
             }
             parsed
         });
+        let poll_ms = env.optional_string("OPCUA_POLL_MS").and_then(|text| {
+            let parsed = text.parse::<u64>().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms));
+            if parsed.is_none() {
+                env.invalid("OPCUA_POLL_MS", &text, "milliseconds in 10..=3600000");
+            }
+            parsed
+        });
         env.finish(&["OPCUA_"])?;
         Ok(Self {
             endpoint,
             tags,
-            monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband },
+            monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband, poll_ms },
             publish_interval_ms,
             reconnect_max_ms,
         })
@@ -129,11 +140,12 @@ impl OpcuaSourceConfig {
 }
 
 /// What a line of `OPCUA_TAGS` looks like, for error messages.
-const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%]` \
+const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>]` \
                         with a node id like ns=2;s=Name or ns=2;i=7";
 const DEFAULT_QUEUE_SIZE: u32 = 10;
 const MAX_QUEUE_SIZE: u32 = 10_000;
 const MAX_SAMPLING_MS: u64 = 3_600_000;
+const MIN_POLL_MS: u64 = 10;
 
 fn parse_tag_line(line: &str) -> Option<TagSpec> {
     let mut parts = line.split_whitespace();
@@ -149,6 +161,7 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
             Some(("sampling", ms)) => monitoring.sampling_ms = Some(ms.parse().ok().filter(|ms| *ms <= MAX_SAMPLING_MS)?),
             Some(("queue", n)) => monitoring.queue_size = Some(n.parse().ok().filter(|n| (1..=MAX_QUEUE_SIZE).contains(n))?),
             Some(("deadband", value)) => monitoring.deadband = Some(Deadband::parse(value)?),
+            Some(("poll", ms)) => monitoring.poll_ms = Some(ms.parse().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms))?),
             Some(_) => return None,
             // The unit comes right after the node id, before any option.
             None if index == 0 => unit = Some(part.to_owned()),
@@ -220,14 +233,17 @@ mod tests {
         let cfg = OpcuaSourceConfig::from_env(&vars).unwrap();
         let effective: Vec<Monitoring> = cfg.tags.iter().map(|t| t.monitoring.or(cfg.monitoring_defaults)).collect();
         assert_eq!(cfg.tags[0].unit.as_deref(), Some("°C"));
-        assert_eq!(effective[0], Monitoring { sampling_ms: Some(100), queue_size: Some(10), deadband: Some(Deadband::Absolute(0.5)) });
-        assert_eq!(effective[1], Monitoring { sampling_ms: Some(500), queue_size: Some(50), deadband: Some(Deadband::Percent(2.0)) });
-        assert_eq!(effective[2], Monitoring { sampling_ms: Some(500), queue_size: Some(10), deadband: Some(Deadband::Absolute(0.1)) });
+        let expect = |sampling, queue, deadband| Monitoring { sampling_ms: Some(sampling), queue_size: Some(queue), deadband: Some(deadband), poll_ms: None };
+        assert_eq!(effective[0], expect(100, 10, Deadband::Absolute(0.5)));
+        assert_eq!(effective[1], expect(500, 50, Deadband::Percent(2.0)));
+        assert_eq!(effective[2], expect(500, 10, Deadband::Absolute(0.1)));
+        let polled = OpcuaSourceConfig::from_env(&env("p ns=2;i=1 poll=1000")).unwrap();
+        assert_eq!(polled.tags[0].monitoring.poll_ms, Some(1000));
     }
 
     #[test]
     fn bad_options_name_the_line() {
-        for line in ["t ns=2;i=1 deadband=-1", "t ns=2;i=1 deadband=150%", "t ns=2;i=1 queue=0", "t ns=2;i=1 speed=3", "t ns=2;i=1 °C rpm"] {
+        for line in ["t ns=2;i=1 poll=5", "t ns=2;i=1 deadband=-1", "t ns=2;i=1 deadband=150%", "t ns=2;i=1 queue=0", "t ns=2;i=1 speed=3", "t ns=2;i=1 °C rpm"] {
             let err = OpcuaSourceConfig::from_env(&env(line)).unwrap_err();
             assert!(err.names_field("OPCUA_TAGS") && err.to_string().contains(line), "{line}: {err}");
         }
