@@ -332,6 +332,9 @@ fn reading(source: &str, info: &MetricInfo, metric: &Metric, payload: &Payload, 
         received_ts_ms: now_ms,
         low_limit: None,
         high_limit: None,
+        server_ts_ms: None,
+        value_type: None,
+        status_code: None,
     })
 }
 

@@ -42,6 +42,9 @@ pub fn decode(
             received_ts_ms: now_ms,
             low_limit: None,
             high_limit: None,
+            server_ts_ms: None,
+            value_type: None,
+            status_code: None,
         })
     };
     match &subscription.format {

@@ -91,6 +91,9 @@ mod tests {
             received_ts_ms: 0,
             low_limit: None,
             high_limit: None,
+            server_ts_ms: None,
+            value_type: None,
+            status_code: None,
         }
     }
 

@@ -55,10 +55,13 @@ pub fn to_reading(
         quality: quality(status),
         source_ts_ms: data_value.source_timestamp.as_ref().and_then(epoch_ms),
         received_ts_ms,
-        // Limits read from the server (EURange) are issue 3's work; until then
-        // a limit is published as its own tag (`<tag>_high_limit`).
-        low_limit: None,
-        high_limit: None,
+        // Configured per tag (`low=`/`high=`); a server's limit may also be
+        // published as its own tag (`<tag>_high_limit`), which the SLM folds in.
+        low_limit: spec.low_limit,
+        high_limit: spec.high_limit,
+        server_ts_ms: data_value.server_timestamp.as_ref().and_then(epoch_ms),
+        value_type: data_value.value.as_ref().and_then(Variant::scalar_type_id).map(|kind| format!("{kind:?}")),
+        status_code: Some(status.to_string()),
     })
 }
 
@@ -112,6 +115,8 @@ mod tests {
             tag: tag.into(),
             node_id: "ns=2;s=X".into(),
             unit: unit.map(Into::into),
+            low_limit: None,
+            high_limit: None,
             monitoring: Default::default(),
         }
     }
@@ -159,6 +164,16 @@ mod tests {
         assert_eq!(reading.source_ts_ms, Some(1_714_557_600_250));
         assert_eq!(reading.received_ts_ms, 99);
         assert_eq!(reading.quality, Quality::Good);
+        assert_eq!(reading.server_ts_ms, Some(1_714_557_600_250), "new_at stamps both times");
+        assert_eq!(reading.value_type.as_deref(), Some("Double"));
+        assert_eq!(reading.status_code.as_deref(), Some("Good"));
+    }
+
+    #[test]
+    fn configured_limits_travel_with_every_reading() {
+        let limited = TagSpec { low_limit: Some(10.0), high_limit: Some(80.0), ..spec("t", None) };
+        let reading = to_reading(SOURCE, &limited, &DataValue::value_only(Variant::Double(1.0)), 0).unwrap();
+        assert_eq!((reading.low_limit, reading.high_limit), (Some(10.0), Some(80.0)));
     }
 
     #[test]

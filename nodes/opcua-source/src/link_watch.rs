@@ -84,6 +84,9 @@ mod tests {
             received_ts_ms: 1_001,
             low_limit: None,
             high_limit: Some(80.0),
+            server_ts_ms: None,
+            value_type: None,
+            status_code: None,
         }
     }
 

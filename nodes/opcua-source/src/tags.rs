@@ -96,6 +96,8 @@ mod tests {
             tag: tag.into(),
             node_id: node_id.into(),
             unit: None,
+            low_limit: None,
+            high_limit: None,
             monitoring: Default::default(),
         }
     }

@@ -85,6 +85,8 @@ impl Source {
                 tag: v.tag().to_owned(),
                 node_id: v.node_id_text(),
                 unit: v.unit().map(str::to_owned),
+                low_limit: None,
+                high_limit: None,
                 monitoring: Default::default(),
             })
             .collect();
@@ -278,7 +280,14 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
     let listener = free_loopback_listener().await;
     let port = listener.local_addr().unwrap().port();
     let simulator = Simulator::start(listener, scratch.path("server-pki"));
-    let tag = |tag: &str, node_id: String| TagSpec { tag: tag.into(), node_id, unit: None, monitoring: Monitoring::default() };
+    let tag = |tag: &str, node_id: String| TagSpec {
+        tag: tag.into(),
+        node_id,
+        unit: None,
+        low_limit: None,
+        high_limit: None,
+        monitoring: Monitoring::default(),
+    };
     let tags = vec![
         tag("by_uri", format!("nsu={};s=Cell1.SpindleTemperature", plant_sim::nodes::NAMESPACE_URI)),
         tag("missing_node", "ns=2;s=Cell1.NoSuchThing".into()),

@@ -14,5 +14,8 @@ pub(crate) fn reading(tag: &str, value: ReadingValue, unit: Option<&str>, ts: i6
         received_ts_ms: ts,
         low_limit: None,
         high_limit: None,
+        server_ts_ms: None,
+        value_type: None,
+        status_code: None,
     }
 }

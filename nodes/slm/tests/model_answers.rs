@@ -37,6 +37,9 @@ fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
         received_ts_ms: NOW - 290,
         low_limit: None,
         high_limit: None,
+        server_ts_ms: None,
+        value_type: None,
+        status_code: None,
     }
 }
 

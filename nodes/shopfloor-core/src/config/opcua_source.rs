@@ -11,6 +11,10 @@ pub struct TagSpec {
     pub node_id: String,
     /// Engineering unit attached to readings, if any.
     pub unit: Option<String>,
+    /// Lower limit configured for the tag (`low=`), sent with every reading.
+    pub low_limit: Option<f64>,
+    /// Upper limit configured for the tag (`high=`), sent with every reading.
+    pub high_limit: Option<f64>,
     /// How the server samples and filters this tag; unset fields fall back to
     /// the group defaults ([`OpcuaSourceConfig::monitoring_defaults`]).
     pub monitoring: Monitoring,
@@ -140,7 +144,7 @@ impl OpcuaSourceConfig {
 }
 
 /// What a line of `OPCUA_TAGS` looks like, for error messages.
-const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>]` \
+const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>] [low=<x>] [high=<x>]` \
                         with a node id like ns=2;s=Name or ns=2;i=7";
 const DEFAULT_QUEUE_SIZE: u32 = 10;
 const MAX_QUEUE_SIZE: u32 = 10_000;
@@ -156,11 +160,15 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
     }
     let mut unit = None;
     let mut monitoring = Monitoring::default();
+    let (mut low_limit, mut high_limit) = (None, None);
+    let finite = |text: &str| text.parse::<f64>().ok().filter(|v| v.is_finite());
     for (index, part) in parts.enumerate() {
         match part.split_once('=') {
             Some(("sampling", ms)) => monitoring.sampling_ms = Some(ms.parse().ok().filter(|ms| *ms <= MAX_SAMPLING_MS)?),
             Some(("queue", n)) => monitoring.queue_size = Some(n.parse().ok().filter(|n| (1..=MAX_QUEUE_SIZE).contains(n))?),
             Some(("deadband", value)) => monitoring.deadband = Some(Deadband::parse(value)?),
+            Some(("low", value)) => low_limit = Some(finite(value)?),
+            Some(("high", value)) => high_limit = Some(finite(value)?),
             Some(("poll", ms)) => monitoring.poll_ms = Some(ms.parse().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms))?),
             Some(_) => return None,
             // The unit comes right after the node id, before any option.
@@ -168,7 +176,12 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
             None => return None,
         }
     }
-    Some(TagSpec { tag: tag.to_owned(), node_id: node_id.to_owned(), unit, monitoring })
+    if let (Some(low), Some(high)) = (low_limit, high_limit) {
+        if low >= high {
+            return None;
+        }
+    }
+    Some(TagSpec { tag: tag.to_owned(), node_id: node_id.to_owned(), unit, low_limit, high_limit, monitoring })
 }
 
 /// A cheap syntax check; the OPC UA client does the full parse.
@@ -211,9 +224,18 @@ mod tests {
                     tag: "spindle_temperature".into(),
                     node_id: "ns=2;s=Cell1.SpindleTemperature".into(),
                     unit: Some("°C".into()),
+                    low_limit: None,
+                    high_limit: None,
                     monitoring: Monitoring::default(),
                 },
-                TagSpec { tag: "part_count".into(), node_id: "ns=2;i=7".into(), unit: None, monitoring: Monitoring::default() },
+                TagSpec {
+                    tag: "part_count".into(),
+                    node_id: "ns=2;i=7".into(),
+                    unit: None,
+                    low_limit: None,
+                    high_limit: None,
+                    monitoring: Monitoring::default(),
+                },
             ]
         );
     }
@@ -239,11 +261,13 @@ mod tests {
         assert_eq!(effective[2], expect(500, 10, Deadband::Absolute(0.1)));
         let polled = OpcuaSourceConfig::from_env(&env("p ns=2;i=1 poll=1000")).unwrap();
         assert_eq!(polled.tags[0].monitoring.poll_ms, Some(1000));
+        let limited = OpcuaSourceConfig::from_env(&env("t ns=2;i=1 °C low=-5 high=80")).unwrap();
+        assert_eq!((limited.tags[0].low_limit, limited.tags[0].high_limit), (Some(-5.0), Some(80.0)));
     }
 
     #[test]
     fn bad_options_name_the_line() {
-        for line in ["t ns=2;i=1 poll=5", "t ns=2;i=1 deadband=-1", "t ns=2;i=1 deadband=150%", "t ns=2;i=1 queue=0", "t ns=2;i=1 speed=3", "t ns=2;i=1 °C rpm"] {
+        for line in ["t ns=2;i=1 low=5 high=1", "t ns=2;i=1 high=NaN", "t ns=2;i=1 poll=5", "t ns=2;i=1 deadband=-1", "t ns=2;i=1 deadband=150%", "t ns=2;i=1 queue=0", "t ns=2;i=1 speed=3", "t ns=2;i=1 °C rpm"] {
             let err = OpcuaSourceConfig::from_env(&env(line)).unwrap_err();
             assert!(err.names_field("OPCUA_TAGS") && err.to_string().contains(line), "{line}: {err}");
         }

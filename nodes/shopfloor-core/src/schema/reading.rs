@@ -3,8 +3,12 @@
 //! Columns: `source` Utf8, `tag` Utf8, `value_number` Float64?, `value_text`
 //! Utf8?, `unit` Utf8?, `quality` Utf8 (`good`/`uncertain`/`bad`),
 //! `source_ts_ms` Int64?, `received_ts_ms` Int64, `low_limit` Float64?,
-//! `high_limit` Float64?. Exactly one of `value_number`/`value_text` is set.
+//! `high_limit` Float64?, `server_ts_ms` Int64?, `value_type` Utf8?,
+//! `status_code` Utf8?. Exactly one of `value_number`/`value_text` is set.
 //! Limits are the alarm limits (or EURange) the source knows for the tag.
+//! The last three are what an OPC UA source knows beyond the value: the
+//! server's timestamp, the original variant type (`Double`, `UInt32`, ...)
+//! and the full status code (`Good`, `UncertainLastUsableValue`, ...).
 
 use std::sync::Arc;
 
@@ -90,6 +94,13 @@ pub struct Reading {
     pub low_limit: Option<f64>,
     /// Upper alarm limit, when the source knows one.
     pub high_limit: Option<f64>,
+    /// When the server (not the device) stamped the value, if it says.
+    pub server_ts_ms: Option<i64>,
+    /// The value's type at the source, e.g. `Double` or `UInt32` for OPC UA.
+    pub value_type: Option<String>,
+    /// The source's full status code, e.g. `Good` or `BadSensorFailure`;
+    /// `quality` is its class.
+    pub status_code: Option<String>,
 }
 
 impl Reading {
@@ -136,6 +147,13 @@ impl Reading {
                 Arc::new(readings.iter().map(|r| r.high_limit).collect::<Float64Array>()),
                 true,
             ),
+            (
+                "server_ts_ms",
+                Arc::new(readings.iter().map(|r| r.server_ts_ms).collect::<Int64Array>()),
+                true,
+            ),
+            ("value_type", strings(readings.iter().map(|r| r.value_type.as_deref())), true),
+            ("status_code", strings(readings.iter().map(|r| r.status_code.as_deref())), true),
         ])
     }
 
@@ -152,6 +170,9 @@ impl Reading {
         let received_ts = cols.i64("received_ts_ms")?;
         let low_limit = cols.f64("low_limit")?;
         let high_limit = cols.f64("high_limit")?;
+        let server_ts = cols.i64("server_ts_ms")?;
+        let value_type = cols.utf8("value_type")?;
+        let status_code = cols.utf8("status_code")?;
 
         (0..cols.len())
             .map(|row| {
@@ -183,6 +204,9 @@ impl Reading {
                     received_ts_ms: received_ts.value(row),
                     low_limit: (!low_limit.is_null(row)).then(|| low_limit.value(row)),
                     high_limit: (!high_limit.is_null(row)).then(|| high_limit.value(row)),
+                    server_ts_ms: optional_i64(server_ts, row),
+                    value_type: optional_str(value_type, row),
+                    status_code: optional_str(status_code, row),
                 })
             })
             .collect()
@@ -209,6 +233,9 @@ mod tests {
             received_ts_ms: 1_700_000_000_010,
             low_limit: None,
             high_limit: Some(80.0),
+            server_ts_ms: Some(1_700_000_000_005),
+            value_type: Some("Double".into()),
+            status_code: Some("Good".into()),
         }
     }
 
