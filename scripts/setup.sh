@@ -53,6 +53,19 @@ ensure_dora_cli() {
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "dora-rs-cli==$DORA_VERSION"
 }
 
+# Python packages the tests use as independent counterparts (asyncua: an OPC UA
+# server that is not our own stack), in the same .venv as the dora CLI.
+ASYNCUA_VERSION=2.1.0
+
+ensure_test_python_packages() {
+    ensure_dora_cli
+    if "$VENV/bin/python" -c "import asyncua, sys; sys.exit(asyncua.__version__ != '$ASYNCUA_VERSION')" 2>/dev/null; then
+        return
+    fi
+    say "installing asyncua $ASYNCUA_VERSION into .venv (independent OPC UA server for the tests)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "asyncua==$ASYNCUA_VERSION"
+}
+
 model_is_intact() {
     [ -f "$MODEL_DIR/$MODEL_FILE" ] && echo "$MODEL_SHA256  $MODEL_DIR/$MODEL_FILE" | sha256sum -c --status
 }

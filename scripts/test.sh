@@ -10,6 +10,7 @@ ensure_build_tools
 # procps: `ps` and `kill`, which the test harness uses to stop and check process groups.
 ensure_system_packages mosquitto mosquitto-clients procps
 ensure_dora_cli
+ensure_test_python_packages
 ensure_model
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"

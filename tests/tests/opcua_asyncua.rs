@@ -1,0 +1,82 @@
+//! `opcua-source` against an independent OPC UA server, python `asyncua`
+//! (tests/opcua/asyncua_server.py, installed into .venv by scripts/test.sh):
+//! browse lists its variables with units; subscribed, polled and `nsu=` tags
+//! all deliver, with the server's types and status codes.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use shopfloor_dataflow_tests::node::TestNode;
+use shopfloor_dataflow_tests::process::ProcessGroup;
+use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir};
+
+fn start_asyncua(port: u16) -> anyhow::Result<ProcessGroup> {
+    let log = scratch_dir("asyncua-server").join("stderr.log");
+    let mut command = Command::new(repo_root().join(".venv/bin/python"));
+    command.arg(repo_root().join("tests/opcua/asyncua_server.py")).args([port.to_string(), "60".to_owned()]);
+    command.stderr(std::fs::File::create(&log)?);
+    let server = ProcessGroup::spawn("asyncua", command)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the asyncua server did not listen (is asyncua installed in .venv? scripts/test.sh does it):\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(server)
+}
+
+#[test]
+fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()> {
+    let port = free_port();
+    let _server = start_asyncua(port)?;
+    let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
+
+    let output = Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
+    let listing = String::from_utf8(output.stdout)?;
+    assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    for line in ["press1.temperature ns=2;s=Press1.Temperature °C", "press1.count ns=2;s=Press1.Count", "press1.state ns=2;s=Press1.State"] {
+        assert!(listing.lines().any(|l| l == line), "{line:?} missing from:\n{listing}");
+    }
+
+    let tags = format!(
+        "{listing}\ntemperature_by_uri nsu=urn:shopfloor-slm:asyncua-test;s=Press1.Temperature °C\ncount_polled ns=2;s=Press1.Count poll=200\n"
+    );
+    let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", tags), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
+    let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-asyncua-node")?;
+    let outputs = node.log.with_file_name("outputs.jsonl");
+    let (log, clean) = node.wait()?;
+    assert!(clean, "opcua-source failed against asyncua:\n{log}");
+
+    let mut by_tag: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut states = Vec::new();
+    for line in std::fs::read_to_string(outputs)?.lines() {
+        let output: serde_json::Value = serde_json::from_str(line)?;
+        for row in output["data"].as_array().cloned().unwrap_or_default() {
+            match output["id"].as_str() {
+                Some("readings") => by_tag.entry(row["tag"].as_str().unwrap_or_default().to_owned()).or_default().push(row),
+                Some("status") => states.push(row["state"].as_str().unwrap_or_default().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    assert!(states.contains(&"connected".to_owned()), "{states:?}");
+    let tags: Vec<&str> = by_tag.keys().map(String::as_str).collect();
+    assert_eq!(tags, ["count_polled", "press1.count", "press1.state", "press1.temperature", "temperature_by_uri"]);
+    for (tag, rows) in &by_tag {
+        assert!(rows.iter().all(|r| r["quality"] == "good" && r["status_code"] == "Good"), "{tag}: {rows:?}");
+    }
+    let numbers = |tag: &str| by_tag[tag].iter().filter_map(|r| r["value_number"].as_f64()).collect::<Vec<_>>();
+    for tag in ["press1.temperature", "press1.count", "count_polled"] {
+        let values = numbers(tag);
+        assert!(values.len() >= 3 && values.windows(2).all(|w| w[1] > w[0]), "{tag} does not rise: {values:?}");
+    }
+    assert_eq!(by_tag["press1.temperature"][0]["value_type"], "Double");
+    assert_eq!(by_tag["press1.temperature"][0]["unit"], "°C");
+    assert_eq!(by_tag["press1.count"][0]["value_type"], "UInt32");
+    assert_eq!(by_tag["press1.state"][0]["value_text"], "RUNNING");
+    Ok(())
+}
