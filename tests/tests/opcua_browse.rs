@@ -1,6 +1,7 @@
 //! `opcua-source --browse` against the `plant-sim` binary: the printed tag
 //! list names every simulated variable with its unit, and pasted unchanged
-//! into `OPCUA_TAGS` it makes the node deliver readings for every tag.
+//! into `OPCUA_TAGS` it makes the node deliver readings for every tag, in
+//! messages of at most `OPCUA_BATCH_MAX` readings.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -37,12 +38,25 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
     }
     assert!(!listing.contains("EngineeringUnits"), "properties must not be listed as tags:\n{listing}");
 
-    let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", listing.clone()), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
+    // Small batches: six tags change every tick, so each wake-up sends several messages.
+    let envs = [
+        ("OPCUA_ENDPOINT", endpoint),
+        ("OPCUA_TAGS", listing.clone()),
+        ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned()),
+        ("OPCUA_BATCH_MAX", "2".to_owned()),
+    ];
     let node = TestNode::start_with_ticks("opcua-source", &envs, 3.0, Some(Duration::from_millis(100)), "opcua-browse-node")?;
     let outputs = node.log.with_file_name("outputs.jsonl");
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source failed with the browsed tags:\n{log}");
     let text = std::fs::read_to_string(outputs)?;
+    let batch_sizes: Vec<usize> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|output| output["id"] == "readings")
+        .map(|output| output["data"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert!(batch_sizes.iter().all(|&n| (1..=2).contains(&n)), "OPCUA_BATCH_MAX=2 not honoured: {batch_sizes:?}");
     let tags: BTreeSet<String> = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

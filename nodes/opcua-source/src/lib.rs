@@ -40,6 +40,7 @@
 //!     OPCUA_RECONNECT_MAX_MS: "5000"     # default
 //!     OPCUA_SAMPLING_MS: "250"           # default: the publishing interval
 //!     OPCUA_QUEUE_SIZE: "10"             # default
+//!     OPCUA_BATCH_MAX: "1000"            # default: readings per dora message
 //!     OPCUA_DEADBAND: "0.5"              # default: none; `2%` = percent of EURange
 //! ```
 //!

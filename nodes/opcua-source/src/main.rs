@@ -20,8 +20,6 @@ use tracing::{debug, error, info, warn};
 
 /// Readings buffered between the OPC UA callback and the dora loop.
 const READINGS_CHANNEL_CAPACITY: usize = 4096;
-/// Largest batch kept for one send; older readings beyond it are dropped.
-const MAX_BATCH_LEN: usize = 4096;
 /// Longest a `--browse` may take.
 const BROWSE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the client gets to close its session after dora says stop.
@@ -55,6 +53,9 @@ fn run() -> anyhow::Result<()> {
     let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(READINGS_CHANNEL_CAPACITY);
     let (status_tx, mut status_rx) = watch::channel(LinkStatus::default());
     let endpoint = config.endpoint.clone();
+    let batch_max = config.batch_max;
+    // Room for a full batch plus one stale copy of every tag.
+    let batch_capacity = batch_max + config.tags.len();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let wake_every = Duration::from_millis(config.publish_interval_ms);
     let mut source = runtime.spawn(client::run(
@@ -69,15 +70,12 @@ fn run() -> anyhow::Result<()> {
 
     let output = DataId::from(READINGS_OUTPUT.to_owned());
     let status_output = DataId::from(STATUS_OUTPUT.to_owned());
-    let mut batch = ReadingBatch::new(MAX_BATCH_LEN);
+    let mut batch = ReadingBatch::new(batch_capacity);
     let mut link_watch = LinkWatch::default();
     // The first status (connecting) goes out at once.
     status_rx.mark_changed();
     loop {
         let next = next_after(events.recv_timeout(wake_every));
-        while let Ok(reading) = readings_rx.try_recv() {
-            batch.push(reading);
-        }
         if status_rx.has_changed().unwrap_or(false) {
             let link = status_rx.borrow_and_update().clone();
             let change = link_watch.update(&endpoint, &link, now_ms());
@@ -92,7 +90,22 @@ fn run() -> anyhow::Result<()> {
             }
             batch.extend(change.stale_readings);
         }
-        if let Some(taken) = batch.take() {
+        // Everything waiting goes out now, in messages of at most `batch_max`;
+        // bounded, so that a flood cannot keep the loop from seeing Stop.
+        let mut drained = false;
+        let mut rounds = READINGS_CHANNEL_CAPACITY / batch_max + 2;
+        while !drained && rounds > 0 {
+            rounds -= 1;
+            while batch.len() < batch_max {
+                match readings_rx.try_recv() {
+                    Ok(reading) => batch.push(reading),
+                    Err(_) => {
+                        drained = true;
+                        break;
+                    }
+                }
+            }
+            let Some(taken) = batch.take() else { continue };
             link_watch.record(&taken.readings);
             if taken.dropped > 0 {
                 warn!(dropped = taken.dropped, "dora could not keep up; dropped the oldest readings");

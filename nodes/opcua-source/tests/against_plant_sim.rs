@@ -100,6 +100,7 @@ impl Source {
             monitoring_defaults,
             publish_interval_ms: TICK_MS,
             reconnect_max_ms: 300,
+            batch_max: 1000,
         };
         let (readings_tx, readings) = mpsc::channel(4096);
         let (status_tx, status) = watch::channel(LinkStatus::default());

@@ -82,6 +82,9 @@ pub struct OpcuaSourceConfig {
     pub publish_interval_ms: u64,
     /// Longest wait between reconnect attempts (`OPCUA_RECONNECT_MAX_MS`, default 5000).
     pub reconnect_max_ms: u64,
+    /// Most readings in one dora message (`OPCUA_BATCH_MAX`, 1..=100000,
+    /// default 1000); more waiting readings go out as several messages.
+    pub batch_max: usize,
 }
 
 impl OpcuaSourceConfig {
@@ -125,6 +128,7 @@ impl OpcuaSourceConfig {
             }
             parsed
         });
+        let batch_max = env.parsed_or("OPCUA_BATCH_MAX", 1_000usize, "a count in 1..=100000", |n| (1..=100_000).contains(n));
         let poll_ms = env.optional_string("OPCUA_POLL_MS").and_then(|text| {
             let parsed = text.parse::<u64>().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms));
             if parsed.is_none() {
@@ -139,6 +143,7 @@ impl OpcuaSourceConfig {
             monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband, poll_ms },
             publish_interval_ms,
             reconnect_max_ms,
+            batch_max,
         })
     }
 }
