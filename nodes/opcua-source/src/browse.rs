@@ -139,6 +139,20 @@ async fn walk(session: &Arc<Session>) -> Result<Walk, BrowseError> {
     Ok(found)
 }
 
+/// The node at `path` (browse names from Objects down), matching each level's
+/// browse name in any namespace; `None` when a level has no such child.
+pub async fn resolve_path(session: &Session, path: &[String]) -> Result<Option<NodeId>, BrowseError> {
+    let mut node = NodeId::objects_folder_id();
+    for name in path {
+        let children = children(session, &node).await?;
+        match children.into_iter().find(|child| child.browse_name.name.as_ref() == name.as_str()) {
+            Some(child) => node = child.node_id.node_id,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(node))
+}
+
 /// Forward hierarchical references of `node` (objects and variables), all pages.
 async fn children(session: &Session, node: &NodeId) -> Result<Vec<ReferenceDescription>, BrowseError> {
     let description = BrowseDescription {

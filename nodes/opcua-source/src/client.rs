@@ -243,6 +243,17 @@ async fn drive_session(
 /// logged; that tag is then refused by the server, the others flow.
 async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<Vec<MonitoredTag>, opcua::types::Error> {
     let mut tags = tags.to_vec();
+    for tag in tags.iter_mut().filter(|tag| tag.browse_path.is_some()) {
+        let path = tag.browse_path.clone().unwrap_or_default();
+        match crate::browse::resolve_path(session, &path).await {
+            Ok(Some(node_id)) => {
+                info!(tag = %tag.spec.tag, path = %tag.spec.node_id, %node_id, "browse path resolved");
+                tag.node_id = node_id;
+            }
+            Ok(None) => warn!(tag = %tag.spec.tag, path = %tag.spec.node_id, "no node at this browse path; this tag gets no readings"),
+            Err(err) => return Err(opcua::types::Error::new(opcua::types::StatusCode::BadCommunicationError, err.to_string())),
+        }
+    }
     if tags.iter().all(|tag| tag.namespace_uri.is_none()) {
         return Ok(tags);
     }

@@ -13,6 +13,9 @@ pub struct MonitoredTag {
     pub node_id: NodeId,
     /// The namespace URI of an `nsu=` node id.
     pub namespace_uri: Option<String>,
+    /// The browse names from Objects down to the node, for a tag given by
+    /// path (`/Cell1/SpindleTemperature`); resolved once connected.
+    pub browse_path: Option<Vec<String>>,
 }
 
 impl MonitoredTag {
@@ -53,12 +56,20 @@ pub fn parse_tags(specs: &[TagSpec]) -> Result<Vec<MonitoredTag>, InvalidNodeId>
         .iter()
         .map(|spec| {
             let invalid = || InvalidNodeId { tag: spec.tag.clone(), node_id: spec.node_id.clone() };
+            if let Some(path) = spec.node_id.strip_prefix('/') {
+                let names: Vec<String> = path.split('/').map(str::to_owned).collect();
+                if names.iter().any(String::is_empty) {
+                    return Err(invalid());
+                }
+                // The null node id until the path is resolved on the server.
+                return Ok(MonitoredTag { spec: spec.clone(), node_id: NodeId::null(), namespace_uri: None, browse_path: Some(names) });
+            }
             let (namespace_uri, text) = match split_namespace_uri(&spec.node_id) {
                 Some((uri, identifier)) => (Some(uri.to_owned()), format!("ns=0;{identifier}")),
                 None => (None, spec.node_id.clone()),
             };
             let node_id = text.parse::<NodeId>().map_err(|_| invalid())?;
-            Ok(MonitoredTag { spec: spec.clone(), node_id, namespace_uri })
+            Ok(MonitoredTag { spec: spec.clone(), node_id, namespace_uri, browse_path: None })
         })
         .collect()
 }
@@ -127,6 +138,14 @@ mod tests {
         assert_eq!(tags[1].node_id, NodeId::new(5, 7u32));
         assert!(tags[2].node_id.is_null());
         assert_eq!(unknown, [None, None, Some("urn:unknown".to_owned())]);
+    }
+
+    #[test]
+    fn a_browse_path_waits_for_the_server() {
+        let tags = parse_tags(&[spec("t", "/Cell1/SpindleTemperature")]).unwrap();
+        assert_eq!(tags[0].browse_path.as_deref(), Some(&["Cell1".to_owned(), "SpindleTemperature".to_owned()][..]));
+        assert!(tags[0].node_id.is_null());
+        assert!(parse_tags(&[spec("t", "/Cell1//X")]).is_err());
     }
 
     #[test]

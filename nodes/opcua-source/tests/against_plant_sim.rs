@@ -271,7 +271,8 @@ async fn an_absolute_deadband_holds_back_small_changes() {
     simulator.shut_down().await;
 }
 
-/// Tags by namespace URI resolve against the server's table; a node the
+/// Tags by namespace URI resolve against the server's table, tags by browse
+/// path by browsing from Objects; a node the
 /// server does not have and a namespace it does not know are refused for
 /// those tags alone (a bad reading naming the status code) while the others
 /// deliver.
@@ -294,15 +295,17 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
         tag("missing_node", "ns=2;s=Cell1.NoSuchThing".into()),
         tag("missing_namespace", "nsu=urn:no-such-namespace;s=Cell1.SpindleSpeed".into()),
         tag("by_index", CellVariable::SpindleSpeed.node_id_text()),
+        tag("by_path", "/Cell1/Vibration".into()),
+        tag("missing_path", "/Cell1/NoSuchThing".into()),
     ];
     let mut source = Source::start_with_tags(port, scratch.path("client-pki"), Monitoring::default(), tags);
     source.wait_for_status("subscribed", |s| s.subscribed).await;
     let (mut good, mut bad) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
-    for _ in 0..20 {
+    for _ in 0..30 {
         let reading = source.next_reading().await;
         if reading.quality == Quality::Good { good.insert(reading.tag) } else { bad.insert(reading.tag) };
     }
-    assert_eq!(good.into_iter().collect::<Vec<_>>(), ["by_index", "by_uri"]);
+    assert_eq!(good.into_iter().collect::<Vec<_>>(), ["by_index", "by_path", "by_uri"]);
     // The refused tags say so with a bad reading carrying the status code.
     assert!(bad.iter().all(|tag| tag.starts_with("missing_")), "{bad:?}");
 

@@ -150,7 +150,7 @@ impl OpcuaSourceConfig {
 
 /// What a line of `OPCUA_TAGS` looks like, for error messages.
 const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>] [low=<x>] [high=<x>]` \
-                        with a node id like ns=2;s=Name or ns=2;i=7";
+                        with a node id like ns=2;s=Name, ns=2;i=7, nsu=<uri>;s=Name or a browse path /Folder/Name";
 const DEFAULT_QUEUE_SIZE: u32 = 10;
 const MAX_QUEUE_SIZE: u32 = 10_000;
 const MAX_SAMPLING_MS: u64 = 3_600_000;
@@ -189,8 +189,12 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
     Some(TagSpec { tag: tag.to_owned(), node_id: node_id.to_owned(), unit, low_limit, high_limit, monitoring })
 }
 
-/// A cheap syntax check; the OPC UA client does the full parse.
+/// A cheap syntax check; the OPC UA client does the full parse. A browse
+/// path from Objects (`/Cell1/SpindleTemperature`) also names a node.
 fn looks_like_node_id(text: &str) -> bool {
+    if let Some(path) = text.strip_prefix('/') {
+        return !path.is_empty() && path.split('/').all(|name| !name.is_empty());
+    }
     let identifier = match text.split_once(';') {
         Some((ns, rest)) if ns.starts_with("ns=") => rest,
         // `nsu=<uri>;<identifier>`: the URI may hold `;`, the identifier comes last.
@@ -222,6 +226,9 @@ mod tests {
         .unwrap();
         let by_uri = OpcuaSourceConfig::from_env(&env("t nsu=urn:shopfloor-slm:plant-sim;s=Cell1.SpindleTemperature °C"));
         assert!(by_uri.is_ok(), "{by_uri:?}");
+        let by_path = OpcuaSourceConfig::from_env(&env("t /Cell1/SpindleTemperature °C"));
+        assert_eq!(by_path.map(|c| c.tags[0].node_id.clone()).ok().as_deref(), Some("/Cell1/SpindleTemperature"));
+        assert!(OpcuaSourceConfig::from_env(&env("t / °C")).is_err());
         assert_eq!(
             cfg.tags,
             vec![
