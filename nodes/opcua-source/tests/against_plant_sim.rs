@@ -44,6 +44,13 @@ struct Simulator {
 }
 
 impl Simulator {
+    /// A simulator on a free loopback port, with its PKI under `scratch`; returns the port too.
+    async fn start_fresh(scratch: &ScratchDir) -> (Self, u16) {
+        let listener = free_loopback_listener().await;
+        let port = listener.local_addr().unwrap().port();
+        (Self::start(listener, scratch.path("server-pki")), port)
+    }
+
     fn start(listener: TcpListener, pki_dir: PathBuf) -> Self {
         let port = listener.local_addr().unwrap().port();
         let config = PlantSimConfig {
@@ -157,9 +164,7 @@ fn number(reading: &Reading) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_of_all_five_tags_arrive_with_units_and_the_temperature_moves() {
     let scratch = ScratchDir::new("all-tags");
-    let listener = free_loopback_listener().await;
-    let port = listener.local_addr().unwrap().port();
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let mut source = Source::start(port, scratch.path("client-pki"));
 
     let mut by_tag: HashMap<String, Vec<Reading>> = HashMap::new();
@@ -220,9 +225,7 @@ async fn the_client_keeps_retrying_while_no_server_listens_and_connects_once_one
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_resume_after_the_server_restarts() {
     let scratch = ScratchDir::new("restart");
-    let listener = free_loopback_listener().await;
-    let port = listener.local_addr().unwrap().port();
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let mut source = Source::start(port, scratch.path("client-pki"));
     source.next_reading().await;
     source.wait_for_status("subscribed", |s| s.subscribed).await;
@@ -247,9 +250,7 @@ async fn readings_resume_after_the_server_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_absolute_deadband_holds_back_small_changes() {
     let scratch = ScratchDir::new("deadband");
-    let listener = free_loopback_listener().await;
-    let port = listener.local_addr().unwrap().port();
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let wide = Monitoring { deadband: Some(Deadband::Absolute(1e12)), ..Monitoring::default() };
     let mut filtered = Source::start_with(port, scratch.path("client-pki-1"), wide);
     let mut unfiltered = Source::start(port, scratch.path("client-pki-2"));
@@ -279,9 +280,7 @@ async fn an_absolute_deadband_holds_back_small_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
     let scratch = ScratchDir::new("nsu");
-    let listener = free_loopback_listener().await;
-    let port = listener.local_addr().unwrap().port();
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let tag = |tag: &str, node_id: String| TagSpec {
         tag: tag.into(),
         node_id,
@@ -318,9 +317,7 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polled_tags_deliver_their_changes_without_a_subscription() {
     let scratch = ScratchDir::new("poll");
-    let listener = free_loopback_listener().await;
-    let port = listener.local_addr().unwrap().port();
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let polled = Monitoring { poll_ms: Some(TICK_MS), ..Monitoring::default() };
     let mut source = Source::start_with(port, scratch.path("client-pki"), polled);
     let mut temperatures = Vec::new();
