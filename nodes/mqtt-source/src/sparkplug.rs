@@ -322,20 +322,7 @@ fn reading(source: &str, info: &MetricInfo, metric: &Metric, payload: &Payload, 
         return None;
     }
     let ts = metric.timestamp.or(payload.timestamp).and_then(|t| i64::try_from(t).ok());
-    Some(Reading {
-        source: source.to_owned(),
-        tag: info.tag.clone(),
-        value,
-        unit: None,
-        quality: Quality::Good,
-        source_ts_ms: ts,
-        received_ts_ms: now_ms,
-        low_limit: None,
-        high_limit: None,
-        server_ts_ms: None,
-        value_type: None,
-        status_code: None,
-    })
+    Some(Reading::good(source, info.tag.clone(), value, None, ts, now_ms))
 }
 
 fn metric_u64(payload: &Payload, name: &str) -> Option<u64> {

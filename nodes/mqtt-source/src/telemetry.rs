@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use shopfloor_core::config::{render_tag, PathStep, PayloadFormat, TelemetrySubscription};
-use shopfloor_core::schema::{Quality, Reading, ReadingValue};
+use shopfloor_core::schema::{Reading, ReadingValue};
 use shopfloor_mqtt::rumqttc;
 
 use crate::rejection::Rejection;
@@ -32,20 +32,7 @@ pub fn decode(
     let text = std::str::from_utf8(payload).map_err(|_| Rejection::NotUtf8)?;
     let reading = |tag: &str, unit: &Option<String>, value: ReadingValue, ts: Option<i64>| -> Result<Reading, Rejection> {
         let tag = render_tag(tag, topic).ok_or(Rejection::InvalidValue { field: "tag", why: "names a topic level the topic does not have" })?;
-        Ok(Reading {
-            source: source.to_owned(),
-            tag,
-            value,
-            unit: unit.clone(),
-            quality: Quality::Good,
-            source_ts_ms: ts,
-            received_ts_ms: now_ms,
-            low_limit: None,
-            high_limit: None,
-            server_ts_ms: None,
-            value_type: None,
-            status_code: None,
-        })
+        Ok(Reading::good(source, tag, value, unit.clone(), ts, now_ms))
     };
     match &subscription.format {
         // Stateful: handled by `sparkplug::SparkplugState` before this is called.

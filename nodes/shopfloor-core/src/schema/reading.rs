@@ -104,6 +104,32 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// A good reading with nothing beyond the value: no limits, no OPC UA
+    /// details (the usual shape for MQTT telemetry).
+    pub fn good(
+        source: &str,
+        tag: String,
+        value: ReadingValue,
+        unit: Option<String>,
+        source_ts_ms: Option<i64>,
+        received_ts_ms: i64,
+    ) -> Reading {
+        Reading {
+            source: source.to_owned(),
+            tag,
+            value,
+            unit,
+            quality: Quality::Good,
+            source_ts_ms,
+            received_ts_ms,
+            low_limit: None,
+            high_limit: None,
+            server_ts_ms: None,
+            value_type: None,
+            status_code: None,
+        }
+    }
+
     /// Encodes a batch of readings as one struct array.
     pub fn to_arrow(readings: &[Reading]) -> ArrayRef {
         let numbers: Float64Array = readings
