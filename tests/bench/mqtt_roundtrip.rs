@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
-use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::mqtt::{client_with_nodelay, TestClient};
 
 const QUESTIONS: usize = 500;
 const ROOT: &str = "benchrt/area/line";
@@ -37,10 +37,7 @@ fn ask_all(asker: &TestClient, prefix: &str) -> anyhow::Result<Vec<Duration>> {
 fn start_bare_echo(port: u16) -> anyhow::Result<Client> {
     let mut options = MqttOptions::new("bench-rt-echo", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut connection) = Client::new(options, 100);
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    connection.eventloop.set_network_options(network);
+    let (client, mut connection) = client_with_nodelay(options, 100);
     client.subscribe(format!("{ROOT}/assistant/query/+"), QoS::AtLeastOnce)?;
     let publisher = client.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();

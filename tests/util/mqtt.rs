@@ -16,6 +16,16 @@ pub struct Received {
     pub retained: bool,
 }
 
+/// A rumqttc client with TCP no-delay: without it, Nagle's algorithm adds
+/// tens of ms to each small message.
+pub fn client_with_nodelay(options: MqttOptions, capacity: usize) -> (Client, rumqttc::Connection) {
+    let (client, mut connection) = Client::new(options, capacity);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    connection.eventloop.set_network_options(network);
+    (client, connection)
+}
+
 /// A connected client with its subscriptions in place.
 pub struct TestClient {
     client: Client,
@@ -50,11 +60,7 @@ impl TestClient {
         if let Some((user, password)) = login {
             options.set_credentials(user, password);
         }
-        let (client, mut connection) = Client::new(options, 64);
-        // Without no-delay, Nagle's algorithm adds tens of ms to each small message.
-        let mut network = rumqttc::NetworkOptions::new();
-        network.set_tcp_nodelay(true);
-        connection.eventloop.set_network_options(network);
+        let (client, mut connection) = client_with_nodelay(options, 64);
         let (tx, received) = channel();
         let (suback_tx, suback_rx) = channel();
         let subscriber = client.clone();
