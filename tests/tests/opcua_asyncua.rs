@@ -47,7 +47,7 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     );
     let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", tags), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
     let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-asyncua-node")?;
-    let outputs = node.log.with_file_name("outputs.jsonl");
+    let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source failed against asyncua:\n{log}");
 

@@ -5,23 +5,15 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shopfloor_dataflow_tests::node::TestNode;
-use shopfloor_dataflow_tests::process::ProcessGroup;
-use shopfloor_dataflow_tests::{free_port, repo_root};
+use shopfloor_dataflow_tests::{free_port, plant_sim, repo_root};
 
 #[test]
 fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyhow::Result<()> {
     let port = free_port();
-    let mut command = Command::new(repo_root().join("target/release/plant-sim"));
-    command.args(["--standalone", "--run-for-secs", "60"]).env("SIM_PORT", port.to_string()).env("SIM_TICK_MS", "100");
-    let _simulator = ProcessGroup::spawn("plant-sim", command)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "plant-sim did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _simulator = plant_sim::start(port, &[], "opcua-browse-sim")?;
 
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
     let output = Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
@@ -46,7 +38,7 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
         ("OPCUA_BATCH_MAX", "2".to_owned()),
     ];
     let node = TestNode::start_with_ticks("opcua-source", &envs, 3.0, Some(Duration::from_millis(100)), "opcua-browse-node")?;
-    let outputs = node.log.with_file_name("outputs.jsonl");
+    let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source failed with the browsed tags:\n{log}");
     let text = std::fs::read_to_string(outputs)?;

@@ -3,13 +3,11 @@
 //! node stays up, reports each loss on `status`, re-sends the last values
 //! marked bad, and good values flow again within 5 s of each restart.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-
-use shopfloor_dataflow_tests::node::TestNode;
-use shopfloor_dataflow_tests::process::ProcessGroup;
-use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir};
+use shopfloor_dataflow_tests::free_port;
+use shopfloor_dataflow_tests::node::{output_rows, TestNode};
+use shopfloor_dataflow_tests::plant_sim;
 
 const RESTARTS: usize = 3;
 const DOWN_FOR: Duration = Duration::from_secs(2);
@@ -22,35 +20,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn start_simulator(port: u16, name: &str) -> anyhow::Result<ProcessGroup> {
-    let log = scratch_dir(name).join("stderr.log");
-    let mut command = Command::new(repo_root().join("target/release/plant-sim"));
-    command
-        .args(["--standalone", "--run-for-secs", "60"])
-        .env("SIM_PORT", port.to_string())
-        .env("SIM_TICK_MS", "100")
-        .stderr(std::fs::File::create(log)?);
-    let simulator = ProcessGroup::spawn("plant-sim", command)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "plant-sim did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(simulator)
-}
-
-/// Every output row: (output id, row).
-fn output_rows(path: &std::path::Path) -> Vec<(String, serde_json::Value)> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .flat_map(|output| {
-            let id = output["id"].as_str().unwrap_or_default().to_owned();
-            output["data"].as_array().cloned().unwrap_or_default().into_iter().map(move |row| (id.clone(), row))
-        })
-        .collect()
-}
-
 fn first_good_reading_after(rows: &[(String, serde_json::Value)], after_ms: i64) -> Option<i64> {
     rows.iter()
         .filter(|(id, row)| id == "readings" && row["quality"] == "good")
@@ -61,7 +30,7 @@ fn first_good_reading_after(rows: &[(String, serde_json::Value)], after_ms: i64)
 #[test]
 fn values_resume_after_each_server_restart_and_the_gap_is_marked() -> anyhow::Result<()> {
     let port = free_port();
-    let mut simulator = start_simulator(port, "opcua-restart-sim-0")?;
+    let mut simulator = plant_sim::start(port, &[], "opcua-restart-sim-0")?;
     let envs = [
         ("OPCUA_ENDPOINT", format!("opc.tcp://127.0.0.1:{port}/")),
         ("OPCUA_TAGS", "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\nspindle_speed ns=2;s=Cell1.SpindleSpeed rpm".to_owned()),
@@ -73,13 +42,13 @@ fn values_resume_after_each_server_restart_and_the_gap_is_marked() -> anyhow::Re
     let run_secs = 4.0 + RESTARTS as f64 * (DOWN_FOR + UP_FOR).as_secs_f64() + 2.0;
     let tick = Some(Duration::from_millis(100));
     let node = TestNode::start_with_ticks("opcua-source", &envs, run_secs, tick, "opcua-restart-node")?;
-    let outputs = node.log.with_file_name("outputs.jsonl");
+    let outputs = node.outputs();
     std::thread::sleep(Duration::from_secs(4));
     let mut back_at = Vec::new();
     for restart in 1..=RESTARTS {
         simulator.stop("KILL", Duration::from_secs(2));
         std::thread::sleep(DOWN_FOR);
-        simulator = start_simulator(port, &format!("opcua-restart-sim-{restart}"))?;
+        simulator = plant_sim::start(port, &[], &format!("opcua-restart-sim-{restart}"))?;
         back_at.push(now_ms());
         std::thread::sleep(UP_FOR);
     }

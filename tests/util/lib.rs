@@ -10,6 +10,7 @@ pub mod mqtt;
 pub mod mqtt5;
 pub mod node;
 pub mod opcua;
+pub mod plant_sim;
 pub mod process;
 
 use std::net::TcpListener;

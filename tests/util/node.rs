@@ -66,8 +66,25 @@ impl TestNode {
         Ok((std::fs::read_to_string(&self.log)?, status.success()))
     }
 
+    /// The outputs file dora's testing mode writes when the node ends.
+    pub fn outputs(&self) -> PathBuf {
+        self.log.with_file_name("outputs.jsonl")
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Every row of every output in a testing-mode outputs file: (output id, row).
+pub fn output_rows(path: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .flat_map(|output| {
+            let id = output["id"].as_str().unwrap_or_default().to_owned();
+            output["data"].as_array().cloned().unwrap_or_default().into_iter().map(move |row| (id.clone(), row))
+        })
+        .collect()
 }

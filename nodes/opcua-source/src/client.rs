@@ -14,15 +14,16 @@ use std::time::Duration;
 // `futures` through dora-node-api's re-export: the same crate async-opcua uses,
 // without a new dependency just for `StreamExt::next`.
 use dora_node_api::futures::StreamExt;
-use opcua::client::{ClientBuilder, IdentityToken, Session, SessionEventLoop, SessionPollResult};
+use opcua::client::{Client, ClientBuilder, Session, SessionEventLoop, SessionPollResult};
 use opcua::client::transport::TcpConnector;
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
-use shopfloor_core::config::{Monitoring, OpcuaSourceConfig};
+use shopfloor_core::config::{Monitoring, OpcuaSourceConfig, UserIdentity};
 use shopfloor_core::schema::{LinkState, Reading};
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::security::{self, EndpointProblem};
 use crate::subscription::{subscribe, ReadingSink};
 use crate::tags::{parse_tags, InvalidNodeId, MonitoredTag};
 
@@ -30,12 +31,14 @@ use crate::tags::{parse_tags, InvalidNodeId, MonitoredTag};
 const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 /// First wait between reconnect attempts (capped by `reconnect_max_ms`).
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+/// Longest wait for the server's endpoint list.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings that are not part of the dataflow configuration.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Folder for the client's own key pair (created when missing) and the
-    /// server certificates it has seen.
+    /// server certificates it has seen, when `OPCUA_PKI_DIR` is not set.
     pub pki_dir: PathBuf,
 }
 
@@ -81,6 +84,9 @@ pub enum SourceError {
     /// async-opcua rejected the client configuration.
     #[error("cannot set up the OPC UA client: {0}")]
     ClientSetup(String),
+    /// The user identity cannot be loaded.
+    #[error("{0}")]
+    Identity(String),
     /// The endpoint URL cannot be used.
     #[error("cannot use endpoint {endpoint} (OPCUA_ENDPOINT): {reason}")]
     Endpoint {
@@ -107,31 +113,46 @@ pub async fn run(
     let (polled, subscribed): (Vec<MonitoredTag>, Vec<MonitoredTag>) =
         parse_tags(&config.tags)?.into_iter().partition(|tag| tag.spec.monitoring.or(defaults).poll_ms.is_some());
     let tags = Arc::new(subscribed);
-    let mut client = client_builder(&config, options)
+    let pki_dir = config.pki_dir.clone().unwrap_or(options.pki_dir);
+    let mut client = client_builder(&config, pki_dir.clone())
         .client()
         .map_err(|problems| SourceError::ClientSetup(problems.join("; ")))?;
-    let endpoint: EndpointDescription = (
-        config.endpoint.as_str(),
-        SecurityPolicy::None.to_str(),
-        MessageSecurityMode::None,
-        UserTokenPolicy::anonymous(),
-    )
-        .into();
-    // "Directly": no GetEndpoints round trip, so this succeeds without a server;
-    // the event loop makes the actual connection and retries it.
+    let identity = security::identity_token(&config.identity).map_err(SourceError::Identity)?;
+    let status = Arc::new(status);
+    tokio::pin!(shutdown);
+    let endpoint = if config.security.is_secured() || config.identity != UserIdentity::Anonymous {
+        // The server's certificate and login policies come from its endpoint
+        // list; a Stop must still end the node while the server is away.
+        tokio::select! {
+            endpoint = discover_endpoint(&client, &config, &status) => endpoint,
+            () = &mut shutdown => return Ok(()),
+        }
+    } else {
+        (config.endpoint.as_str(), SecurityPolicy::None.to_str(), MessageSecurityMode::None, UserTokenPolicy::anonymous())
+            .into()
+    };
+    // "Directly": no second GetEndpoints round trip, so this succeeds without a
+    // server; the event loop makes the actual connection and retries it.
     let (session, event_loop) = client
-        .connect_to_endpoint_directly(endpoint, IdentityToken::Anonymous)
+        .connect_to_endpoint_directly(endpoint, identity)
         .map_err(|err| SourceError::Endpoint {
             endpoint: config.endpoint.clone(),
             reason: err.to_string(),
         })?;
-    info!(endpoint = %config.endpoint, subscribed = tags.len(), polled = polled.len(), "connecting to the OPC UA server");
+    info!(
+        endpoint = %config.endpoint,
+        security = %config.security,
+        login = %config.identity.describe(),
+        subscribed = tags.len(),
+        polled = polled.len(),
+        "connecting to the OPC UA server"
+    );
 
-    let status = Arc::new(status);
     let event_loop_task = tokio::spawn(drive_session(
         event_loop,
         session.clone(),
         config.endpoint.clone(),
+        pki_dir,
         status.clone(),
     ));
     let sink = ReadingSink {
@@ -149,7 +170,6 @@ pub async fn run(
         status,
     );
     tokio::pin!(subscribing);
-    tokio::pin!(shutdown);
     tokio::select! {
         () = &mut subscribing => shutdown.await,
         () = &mut shutdown => {}
@@ -165,20 +185,61 @@ pub async fn run(
     Ok(())
 }
 
-fn client_builder(config: &OpcuaSourceConfig, options: ClientOptions) -> ClientBuilder {
+fn client_builder(config: &OpcuaSourceConfig, pki_dir: PathBuf) -> ClientBuilder {
     let reconnect_max = Duration::from_millis(config.reconnect_max_ms);
     ClientBuilder::new()
         .application_name("Shopfloor SLM opcua-source")
         .application_uri("urn:shopfloor-slm:opcua-source")
         .product_uri("urn:shopfloor-slm:opcua-source")
-        .pki_dir(options.pki_dir)
+        .pki_dir(pki_dir)
+        // The client's own certificate, made on first start, as the common
+        // stacks do; a server trusts it by having it in its trusted folder.
         .create_sample_keypair(true)
-        // Security policy None only, for now: the server's certificate secures
-        // nothing, so accepting it keeps a fresh deployment free of manual trust steps.
-        .trust_server_certs(true)
+        // Only what `trusted/` holds, unless the operator opts in. (Under
+        // policy None no certificate is checked: there is nothing to protect.)
+        .trust_server_certs(config.trust_unknown_server)
         .session_retry_limit(-1)
         .session_retry_initial(FIRST_RETRY_DELAY.min(reconnect_max))
         .session_retry_max(reconnect_max)
+}
+
+/// Reads the server's endpoint list until it has an endpoint with the
+/// configured security and login whose certificate the PKI folder trusts,
+/// retrying with backoff and reporting each problem on `status`. Moving a
+/// rejected certificate into `trusted/` takes effect at the next try.
+async fn discover_endpoint(client: &Client, config: &OpcuaSourceConfig, status: &watch::Sender<LinkStatus>) -> EndpointDescription {
+    let retry_max = Duration::from_millis(config.reconnect_max_ms);
+    let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
+    loop {
+        match usable_endpoint(client, config).await {
+            Ok(endpoint) => return endpoint,
+            Err(problem) => {
+                match &problem {
+                    EndpointProblem::Unreachable(_) => warn!(endpoint = %config.endpoint, %problem, "OPC UA server not reachable; retrying"),
+                    _ => error!(endpoint = %config.endpoint, %problem, "cannot connect securely; retrying"),
+                }
+                status.send_modify(|s| {
+                    s.state = LinkState::Connecting;
+                    s.reason = Some(problem.to_string());
+                    s.failed_connects += 1;
+                });
+                tokio::time::sleep(retry_delay).await;
+                retry_delay = (retry_delay * 2).min(retry_max);
+            }
+        }
+    }
+}
+
+async fn usable_endpoint(client: &Client, config: &OpcuaSourceConfig) -> Result<EndpointDescription, EndpointProblem> {
+    let endpoints = tokio::time::timeout(DISCOVERY_TIMEOUT, client.get_server_endpoints_from_url(config.endpoint.as_str()))
+        .await
+        .map_err(|_| EndpointProblem::Unreachable(format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs())))?
+        .map_err(|err| EndpointProblem::Unreachable(err.to_string()))?;
+    let endpoint = security::choose_endpoint(&endpoints, &config.endpoint, config.security, &config.identity)?;
+    if config.security.is_secured() {
+        security::check_server_certificate(&client.certificate_store().read(), &endpoint)?;
+    }
+    Ok(endpoint)
 }
 
 /// Polls the session event loop (which does the connecting, reconnecting and
@@ -187,6 +248,7 @@ async fn drive_session(
     event_loop: SessionEventLoop<TcpConnector>,
     session: Arc<Session>,
     endpoint: String,
+    pki_dir: PathBuf,
     status: Arc<watch::Sender<LinkStatus>>,
 ) {
     let events = event_loop.enter();
@@ -208,13 +270,21 @@ async fn drive_session(
                 });
             }
             Ok(SessionPollResult::ReconnectFailed(code)) => {
+                let advice = security::advice(code, &pki_dir);
                 status.send_modify(|s| {
                     s.state = if s.connects == 0 { LinkState::Connecting } else { LinkState::Reconnecting };
-                    s.reason = Some(code.to_string());
+                    s.reason = Some(match &advice {
+                        Some(advice) => format!("{code}: {advice}"),
+                        None => code.to_string(),
+                    });
                     s.failed_connects += 1;
                 });
                 let failed = status.borrow().failed_connects;
-                warn!(%endpoint, %code, failed_connects = failed, "OPC UA server not reachable; retrying");
+                match advice {
+                    // Retrying will not fix this by itself; say what will.
+                    Some(advice) => error!(%endpoint, %code, %advice, failed_connects = failed, "the OPC UA server refused the connection; retrying"),
+                    None => warn!(%endpoint, %code, failed_connects = failed, "OPC UA server not reachable; retrying"),
+                }
             }
             Ok(SessionPollResult::ConnectionLost(code)) => {
                 warn!(%endpoint, %code, "lost the OPC UA server; reconnecting");

@@ -17,8 +17,9 @@
 //!   more on `readings` with `bad` quality.
 //!
 //! The node wakes at least every `OPCUA_PUBLISH_INTERVAL_MS`, which is also the
-//! subscription's publishing interval. It connects with security policy None
-//! and anonymous login, and keeps reconnecting (backoff up to
+//! subscription's publishing interval. It connects with the configured
+//! security policy, mode and login (default: None, anonymous; see
+//! [`security`] for the PKI folder and trust), and keeps reconnecting (backoff up to
 //! `OPCUA_RECONNECT_MAX_MS`) while the server is absent or after it went away;
 //! the subscription survives reconnects.
 //!
@@ -42,6 +43,12 @@
 //!     OPCUA_QUEUE_SIZE: "10"             # default
 //!     OPCUA_BATCH_MAX: "1000"            # default: readings per dora message
 //!     OPCUA_DEADBAND: "0.5"              # default: none; `2%` = percent of EURange
+//!     OPCUA_SECURITY_POLICY: Basic256Sha256   # default None; or Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss
+//!     OPCUA_SECURITY_MODE: SignAndEncrypt     # default under a policy; or Sign
+//!     OPCUA_PKI_DIR: /var/lib/shopfloor/opcua-pki   # required under a policy
+//!     OPCUA_TRUST_UNKNOWN_SERVER: "false"     # default
+//!     OPCUA_USER: operator                    # default: anonymous
+//!     OPCUA_PASSWORD_FILE: /run/secrets/opcua # or OPCUA_PASSWORD; never logged
 //! ```
 //!
 //! # Modules
@@ -54,6 +61,7 @@
 //! - [`batch`]: readings gathered between two sends (pure).
 //! - [`node_events`]: how the main loop reacts to dora events (pure).
 //! - [`link_watch`]: status messages and stale values on link changes (pure).
+//! - [`security`]: endpoint choice, server certificate trust, advice on refusals (pure, plus the PKI folder).
 //! - [`browse`]: `opcua-source --browse <endpoint>` prints the server's
 //!   variables as `OPCUA_TAGS` lines.
 #![warn(missing_docs)]
@@ -65,5 +73,6 @@ pub mod convert;
 pub mod link_watch;
 pub mod node_events;
 pub mod poll;
+pub mod security;
 pub mod subscription;
 pub mod tags;

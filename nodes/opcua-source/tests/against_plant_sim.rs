@@ -53,11 +53,7 @@ impl Simulator {
 
     fn start(listener: TcpListener, pki_dir: PathBuf) -> Self {
         let port = listener.local_addr().unwrap().port();
-        let config = PlantSimConfig {
-            host: "127.0.0.1".into(),
-            port,
-            tick_ms: TICK_MS,
-        };
+        let config = PlantSimConfig { port, tick_ms: TICK_MS, ..PlantSimConfig::default() };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, config, ServerOptions { pki_dir }, async move {
             let _ = stopped.await;
@@ -102,12 +98,10 @@ impl Source {
 
     fn start_with_tags(port: u16, pki_dir: PathBuf, monitoring_defaults: Monitoring, tags: Vec<TagSpec>) -> Self {
         let config = OpcuaSourceConfig {
-            endpoint: format!("opc.tcp://127.0.0.1:{port}/"),
-            tags,
             monitoring_defaults,
             publish_interval_ms: TICK_MS,
             reconnect_max_ms: 300,
-            batch_max: 1000,
+            ..OpcuaSourceConfig::with_defaults(format!("opc.tcp://127.0.0.1:{port}/"), tags)
         };
         let (readings_tx, readings) = mpsc::channel(4096);
         let (status_tx, status) = watch::channel(LinkStatus::default());

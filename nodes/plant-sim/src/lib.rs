@@ -7,8 +7,9 @@
 //!
 //! # What it serves
 //!
-//! Endpoint `opc.tcp://{SIM_HOST}:{SIM_PORT}/`, security policy None, anonymous
-//! login. Namespace `urn:shopfloor-slm:plant-sim` is index 2. Under
+//! Endpoint `opc.tcp://{SIM_HOST}:{SIM_PORT}/`, with one endpoint per entry of
+//! `SIM_SECURITY` (default: policy None only) and anonymous login (or the
+//! accounts of `SIM_USERS_FILE`). Namespace `urn:shopfloor-slm:plant-sim` is index 2. Under
 //! `Objects/Cell1`:
 //!
 //! | Node id                                    | Type   | Unit | Meaning                                   |
@@ -34,10 +35,18 @@
 //!     SIM_HOST: 127.0.0.1   # default
 //!     SIM_PORT: "4840"      # default
 //!     SIM_TICK_MS: "500"    # default, 10..=60000
+//!     SIM_SECURITY: "None, Basic256Sha256/SignAndEncrypt"   # default: None
+//!     SIM_USERS_FILE: /etc/shopfloor/sim-users   # `user:password` lines; default: anonymous
+//!     SIM_PKI_DIR: /var/lib/shopfloor/sim-pki    # default: under the temp dir
+//!     SIM_TRUST_CLIENTS: "true"                  # default: any client certificate is accepted
 //! ```
 //!
-//! The server keeps its self-generated key pair in
-//! `$TMPDIR/shopfloor-slm/plant-sim-pki` ([`server::ServerOptions`]).
+//! Security settings are `None` or `<policy>/<mode>` with the policies
+//! Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss and the modes
+//! Sign, SignAndEncrypt. The server makes a self-signed key pair (for
+//! `localhost`, the loopback addresses and the host name) in its PKI folder on
+//! first start, by default `$TMPDIR/shopfloor-slm/plant-sim-pki`
+//! ([`server::ServerOptions`]).
 #![warn(missing_docs)]
 
 pub mod cell;

@@ -10,9 +10,12 @@ use std::time::Duration;
 use opcua::server::address_space::{AddressSpace, VariableBuilder};
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
-use opcua::server::{ServerBuilder, ServerEndpoint, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
-use opcua::types::{DataTypeId, DataValue, DateTime, EUInformation, ExtensionObject, NodeId, VariableTypeId, Variant};
-use shopfloor_core::config::PlantSimConfig;
+use opcua::crypto::SecurityPolicy;
+use opcua::server::{ServerBuilder, ServerEndpoint, ServerUserToken, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
+use opcua::types::{
+    DataTypeId, DataValue, DateTime, EUInformation, ExtensionObject, MessageSecurityMode, NodeId, VariableTypeId, Variant,
+};
+use shopfloor_core::config::{EndpointSecurity, PlantSimConfig};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -107,7 +110,7 @@ pub async fn serve(
         .port();
     let endpoint_url = format!("opc.tcp://{}/", socket_address(&config.host, port));
 
-    let (server, handle) = server_builder(&config.host, port, &endpoint_url, options)
+    let (server, handle) = server_builder(&config, port, &endpoint_url, options)
         .build()
         .map_err(ServerError::Build)?;
     let node_manager = handle
@@ -126,6 +129,8 @@ pub async fn serve(
         endpoint = %endpoint_url,
         namespace = NAMESPACE_URI,
         tick_ms = config.tick_ms,
+        security = %config.security.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        users = if config.users.is_some() { "from SIM_USERS_FILE" } else { "anonymous" },
         "plant simulator serving the CNC cell"
     );
 
@@ -152,28 +157,55 @@ pub async fn serve(
     }
 }
 
-fn server_builder(host: &str, port: u16, endpoint_url: &str, options: ServerOptions) -> ServerBuilder {
-    ServerBuilder::new()
+fn server_builder(config: &PlantSimConfig, port: u16, endpoint_url: &str, options: ServerOptions) -> ServerBuilder {
+    let mut builder = ServerBuilder::new()
         .application_name("Shopfloor SLM plant simulator")
         .application_uri(APPLICATION_URI)
         .product_uri(NAMESPACE_URI)
-        .host(host)
+        .host(&config.host)
         .port(port)
         .discovery_urls(vec![endpoint_url.to_owned()])
-        .pki_dir(options.pki_dir)
-        // So the server starts on a fresh machine; only used by secured endpoints.
+        .pki_dir(config.pki_dir.clone().unwrap_or(options.pki_dir))
+        // A fresh machine gets a self-signed key pair (for `localhost`, the
+        // loopback addresses and the host name) on first start.
         .create_sample_keypair(true)
-        .add_endpoint(
-            "none",
-            ServerEndpoint::new_none("/", &[ANONYMOUS_USER_TOKEN_ID.to_owned()]),
-        )
-        .with_node_manager(simple_node_manager(
-            NamespaceMetadata {
-                namespace_uri: NAMESPACE_URI.to_owned(),
-                ..Default::default()
-            },
-            "plant-sim",
-        ))
+        .trust_client_certs(config.trust_clients);
+    let user_token_ids: Vec<String> = match &config.users {
+        None => vec![ANONYMOUS_USER_TOKEN_ID.to_owned()],
+        Some(users) => {
+            for (user, password) in users {
+                builder = builder.add_user_token(user_token_id(user), ServerUserToken::user_pass(user.as_str(), password.expose()));
+            }
+            users.keys().map(|user| user_token_id(user)).collect()
+        }
+    };
+    for security in &config.security {
+        builder = builder.add_endpoint(endpoint_id(*security), server_endpoint(*security, &user_token_ids));
+    }
+    builder.with_node_manager(simple_node_manager(
+        NamespaceMetadata {
+            namespace_uri: NAMESPACE_URI.to_owned(),
+            ..Default::default()
+        },
+        "plant-sim",
+    ))
+}
+
+/// The endpoint of one security setting, at path `/` like every other.
+fn server_endpoint(security: EndpointSecurity, user_token_ids: &[String]) -> ServerEndpoint {
+    // By URI: async-opcua's short names differ from the specification's.
+    let policy = SecurityPolicy::from_uri(&security.policy.uri());
+    ServerEndpoint::new("/", policy, MessageSecurityMode::from(security.mode.as_str()), user_token_ids)
+}
+
+/// async-opcua keys endpoints by id; one per security setting.
+fn endpoint_id(security: EndpointSecurity) -> String {
+    security.to_string().to_lowercase().replace('/', "-")
+}
+
+/// async-opcua keys user tokens by id; `ANONYMOUS` is taken.
+fn user_token_id(user: &str) -> String {
+    format!("user-{user}")
 }
 
 /// `Objects/Cell1` with one variable per [`CellVariable`], holding tick 0's
@@ -261,6 +293,20 @@ mod tests {
         assert_eq!(socket_address("::1", 4840), "[::1]:4840");
         assert_eq!(socket_address("127.0.0.1", 4840), "127.0.0.1:4840");
         assert_eq!(socket_address("[::1]", 1), "[::1]:1");
+    }
+
+    #[test]
+    fn every_supported_security_setting_maps_to_an_async_opcua_endpoint() {
+        use shopfloor_core::config::{SecurityMode, SecurityPolicyName};
+        for policy in SecurityPolicyName::ALL {
+            for mode in [SecurityMode::None, SecurityMode::Sign, SecurityMode::SignAndEncrypt] {
+                let Some(security) = EndpointSecurity::new(policy, mode) else { continue };
+                let endpoint = server_endpoint(security, &[ANONYMOUS_USER_TOKEN_ID.to_owned()]);
+                assert_ne!(endpoint.security_policy(), SecurityPolicy::Unknown, "{security}");
+                assert_eq!(endpoint.security_policy().to_uri(), policy.uri());
+                assert_eq!(endpoint.message_security_mode().to_string(), mode.as_str());
+            }
+        }
     }
 
     #[test]

@@ -51,11 +51,7 @@ struct RunningServer {
 async fn start_server(pki_dir: PathBuf, tick_ms: u64) -> RunningServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let config = PlantSimConfig {
-        host: "127.0.0.1".into(),
-        port,
-        tick_ms,
-    };
+    let config = PlantSimConfig { port, tick_ms, ..PlantSimConfig::default() };
     let endpoint = config.endpoint_url();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, config, ServerOptions { pki_dir }, async move {
@@ -204,11 +200,7 @@ async fn a_port_in_use_is_a_bind_error_naming_the_address() {
     let scratch = ScratchDir::new("bind");
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = taken.local_addr().unwrap().port();
-    let config = PlantSimConfig {
-        host: "127.0.0.1".into(),
-        port,
-        tick_ms: 100,
-    };
+    let config = PlantSimConfig { port, tick_ms: 100, ..PlantSimConfig::default() };
     let options = ServerOptions {
         pki_dir: scratch.path("server-pki"),
     };

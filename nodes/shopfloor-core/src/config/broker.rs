@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::env::{ConfigError, EnvReader, EnvVars};
-use super::mqtt::Secret;
+use super::secrets::{read_users_file, Secret};
 
 /// Embedded broker settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,45 +44,10 @@ impl EmbeddedBrokerConfig {
             env.invalid("BROKER_TLS_CLIENT_CA", "", "used only with BROKER_TLS_CERT and BROKER_TLS_KEY");
         }
         let tls = identity.map(|(cert_file, key_file)| BrokerTls { cert_file, key_file, client_ca_file: client_ca });
-        let users = env.optional_string("BROKER_USERS_FILE").and_then(|path| match std::fs::read_to_string(&path) {
-            Ok(text) => match parse_users(&text) {
-                Ok(users) => Some(users),
-                Err(line) => {
-                    // Never quote the line: it holds a password.
-                    env.invalid("BROKER_USERS_FILE", &path, &format!("lines `user:password`; line {line} is not"));
-                    None
-                }
-            },
-            Err(_) => {
-                env.invalid("BROKER_USERS_FILE", &path, "a readable file of `user:password` lines");
-                None
-            }
-        });
+        let users = read_users_file(&mut env, "BROKER_USERS_FILE");
         env.finish(&["BROKER_"])?;
         Ok(Self { tls, users })
     }
-}
-
-/// `user:password` lines; blank lines and `#` comments are skipped. On error,
-/// the 1-based number of the first bad line.
-fn parse_users(text: &str) -> Result<BTreeMap<String, Secret>, usize> {
-    let mut users = BTreeMap::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        match line.split_once(':') {
-            Some((user, password)) if !user.trim().is_empty() && !password.is_empty() => {
-                users.insert(user.trim().to_owned(), Secret::new(password.to_owned()));
-            }
-            _ => return Err(index + 1),
-        }
-    }
-    if users.is_empty() {
-        return Err(1);
-    }
-    Ok(users)
 }
 
 #[cfg(test)]
@@ -92,15 +57,6 @@ mod tests {
     #[test]
     fn nothing_set_means_plain_tcp_and_anonymous_clients() {
         assert_eq!(EmbeddedBrokerConfig::from_env("b", &EnvVars::new()).unwrap(), EmbeddedBrokerConfig::default());
-    }
-
-    #[test]
-    fn users_are_read_from_user_password_lines() {
-        let users = parse_users("# gateway accounts\nnodes:s3cret:with:colons\n\nalice:pw\n").unwrap();
-        assert_eq!(users.len(), 2);
-        assert_eq!(users["nodes"].expose(), "s3cret:with:colons");
-        assert_eq!(parse_users("alice:pw\nbob\n").unwrap_err(), 2);
-        assert_eq!(parse_users("# only a comment\n").unwrap_err(), 1);
     }
 
     #[test]

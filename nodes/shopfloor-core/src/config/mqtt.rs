@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::env::{ConfigError, EnvReader, EnvVars};
+use super::secrets::{read_password, Secret};
 use crate::topics::TopicLayout;
 
 /// Which broker the MQTT nodes use.
@@ -33,29 +34,6 @@ impl BrokerTarget {
             BrokerTarget::External { host, port } => (host.clone(), *port),
             BrokerTarget::Embedded { listen } => (listen.ip().to_string(), listen.port()),
         }
-    }
-}
-
-/// A secret (a password): shown as `<redacted>` by `Debug`, so it never
-/// reaches a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: String) -> Self {
-        Self(secret)
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
     }
 }
 
@@ -165,26 +143,9 @@ fn tls_settings(env: &mut EnvReader<'_>, use_tls: bool) -> Option<TlsSettings> {
 
 fn credentials(env: &mut EnvReader<'_>) -> Option<Credentials> {
     let username = env.optional_string("MQTT_USERNAME");
-    // Never pass a password to `invalid`: errors are logged.
-    let inline = env.optional_string("MQTT_PASSWORD");
-    let file = env.optional_string("MQTT_PASSWORD_FILE");
-    let password = match (inline, file) {
-        (Some(_), Some(_)) => {
-            env.invalid("MQTT_PASSWORD_FILE", "", "not set together with MQTT_PASSWORD (choose one)");
-            None
-        }
-        (Some(password), None) => Some(password),
-        (None, Some(path)) => match std::fs::read_to_string(&path) {
-            Ok(text) => Some(text.lines().next().unwrap_or_default().to_owned()),
-            Err(_) => {
-                env.invalid("MQTT_PASSWORD_FILE", &path, "a readable file whose first line is the password");
-                None
-            }
-        },
-        (None, None) => None,
-    };
+    let password = read_password(env, "MQTT_PASSWORD", "MQTT_PASSWORD_FILE");
     match (username, password) {
-        (Some(username), password) => Some(Credentials { username, password: Secret(password.unwrap_or_default()) }),
+        (Some(username), password) => Some(Credentials { username, password: password.unwrap_or_else(|| Secret::new(String::new())) }),
         (None, Some(_)) => {
             env.invalid("MQTT_USERNAME", "", "set when a password is given");
             None

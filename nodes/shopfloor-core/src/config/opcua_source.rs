@@ -1,6 +1,10 @@
 //! `opcua-source`: which OPC UA server to read and which nodes become which tags.
 
+use std::path::PathBuf;
+
 use super::env::{ConfigError, EnvReader, EnvVars};
+use super::opcua_security::{EndpointSecurity, SecurityMode, SecurityPolicyName, UserIdentity};
+use super::secrets::read_password;
 
 /// One OPC UA node read as one tag.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,9 +89,45 @@ pub struct OpcuaSourceConfig {
     /// Most readings in one dora message (`OPCUA_BATCH_MAX`, 1..=100000,
     /// default 1000); more waiting readings go out as several messages.
     pub batch_max: usize,
+    /// Security policy and mode (`OPCUA_SECURITY_POLICY`, default None;
+    /// `OPCUA_SECURITY_MODE`, default SignAndEncrypt under a policy).
+    pub security: EndpointSecurity,
+    /// Who to log in as: anonymous (default), `OPCUA_USER` with
+    /// `OPCUA_PASSWORD` or `OPCUA_PASSWORD_FILE`, or an X.509 user
+    /// certificate (`OPCUA_USER_CERT` with `OPCUA_USER_KEY`).
+    pub identity: UserIdentity,
+    /// The PKI folder (`OPCUA_PKI_DIR`: `own/`, `private/`, `trusted/`,
+    /// `rejected/`); required under a security policy, where trust decisions
+    /// must outlive a temp folder. `None`: the client's default folder.
+    pub pki_dir: Option<PathBuf>,
+    /// Accept, and trust from then on, a server certificate that is not in
+    /// `trusted/` (`OPCUA_TRUST_UNKNOWN_SERVER`, default false).
+    pub trust_unknown_server: bool,
 }
 
 impl OpcuaSourceConfig {
+    /// `tags` of `endpoint` with every other setting at its default, as an
+    /// `env:` with only `OPCUA_ENDPOINT` and `OPCUA_TAGS` gives.
+    pub fn with_defaults(endpoint: impl Into<String>, tags: Vec<TagSpec>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            tags,
+            monitoring_defaults: Monitoring {
+                sampling_ms: Some(DEFAULT_PUBLISH_INTERVAL_MS),
+                queue_size: Some(DEFAULT_QUEUE_SIZE),
+                deadband: None,
+                poll_ms: None,
+            },
+            publish_interval_ms: DEFAULT_PUBLISH_INTERVAL_MS,
+            reconnect_max_ms: DEFAULT_RECONNECT_MAX_MS,
+            batch_max: DEFAULT_BATCH_MAX,
+            security: EndpointSecurity::NONE,
+            identity: UserIdentity::Anonymous,
+            pki_dir: None,
+            trust_unknown_server: false,
+        }
+    }
+
     /// Parses and validates the source's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("opcua-source", vars);
@@ -112,11 +152,11 @@ impl OpcuaSourceConfig {
             }
         }
         let publish_interval_ms =
-            env.parsed_or("OPCUA_PUBLISH_INTERVAL_MS", 250u64, "milliseconds in 10..=60000", |v| {
+            env.parsed_or("OPCUA_PUBLISH_INTERVAL_MS", DEFAULT_PUBLISH_INTERVAL_MS, "milliseconds in 10..=60000", |v| {
                 (10..=60_000).contains(v)
             });
         let reconnect_max_ms =
-            env.parsed_or("OPCUA_RECONNECT_MAX_MS", 5_000u64, "milliseconds in 100..=600000", |v| {
+            env.parsed_or("OPCUA_RECONNECT_MAX_MS", DEFAULT_RECONNECT_MAX_MS, "milliseconds in 100..=600000", |v| {
                 (100..=600_000).contains(v)
             });
         let sampling_ms = env.parsed_or("OPCUA_SAMPLING_MS", publish_interval_ms, "milliseconds in 0..=3600000", |v| *v <= MAX_SAMPLING_MS);
@@ -128,7 +168,7 @@ impl OpcuaSourceConfig {
             }
             parsed
         });
-        let batch_max = env.parsed_or("OPCUA_BATCH_MAX", 1_000usize, "a count in 1..=100000", |n| (1..=100_000).contains(n));
+        let batch_max = env.parsed_or("OPCUA_BATCH_MAX", DEFAULT_BATCH_MAX, "a count in 1..=100000", |n| (1..=100_000).contains(n));
         let poll_ms = env.optional_string("OPCUA_POLL_MS").and_then(|text| {
             let parsed = text.parse::<u64>().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms));
             if parsed.is_none() {
@@ -136,8 +176,19 @@ impl OpcuaSourceConfig {
             }
             parsed
         });
+        let security = security(&mut env);
+        let identity = identity(&mut env);
+        let pki_dir = env.optional_string("OPCUA_PKI_DIR").map(PathBuf::from);
+        if pki_dir.is_none() && security.is_secured() {
+            env.invalid("OPCUA_PKI_DIR", "", &format!("set with security policy {}: the folder that keeps the client's certificate and the trusted server certificates", security.policy.as_str()));
+        }
+        let trust_unknown_server = env.parsed_or("OPCUA_TRUST_UNKNOWN_SERVER", false, "true or false", |_| true);
         env.finish(&["OPCUA_"])?;
         Ok(Self {
+            security,
+            identity,
+            pki_dir,
+            trust_unknown_server,
             endpoint,
             tags,
             monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband, poll_ms },
@@ -148,10 +199,70 @@ impl OpcuaSourceConfig {
     }
 }
 
+/// `OPCUA_SECURITY_POLICY` and `OPCUA_SECURITY_MODE`; the mode defaults to
+/// SignAndEncrypt under a policy other than None.
+fn security(env: &mut EnvReader<'_>) -> EndpointSecurity {
+    let policy = env.optional_string("OPCUA_SECURITY_POLICY").map(|text| {
+        SecurityPolicyName::parse(&text).unwrap_or_else(|| {
+            env.invalid("OPCUA_SECURITY_POLICY", &text, SecurityPolicyName::CHOICES);
+            SecurityPolicyName::None
+        })
+    });
+    let mode = env.optional_string("OPCUA_SECURITY_MODE").map(|text| {
+        SecurityMode::parse(&text).unwrap_or_else(|| {
+            env.invalid("OPCUA_SECURITY_MODE", &text, SecurityMode::CHOICES);
+            SecurityMode::None
+        })
+    });
+    let policy = policy.unwrap_or(SecurityPolicyName::None);
+    let default_mode = match policy {
+        SecurityPolicyName::None => SecurityMode::None,
+        _ => SecurityMode::SignAndEncrypt,
+    };
+    let mode = mode.unwrap_or(default_mode);
+    EndpointSecurity::new(policy, mode).unwrap_or_else(|| {
+        let requirement = match policy {
+            SecurityPolicyName::None => "None when OPCUA_SECURITY_POLICY is None".to_owned(),
+            other => format!("Sign or SignAndEncrypt with security policy {}", other.as_str()),
+        };
+        env.invalid("OPCUA_SECURITY_MODE", mode.as_str(), &requirement);
+        EndpointSecurity::NONE
+    })
+}
+
+/// `OPCUA_USER` + password, or `OPCUA_USER_CERT` + `OPCUA_USER_KEY`, or anonymous.
+fn identity(env: &mut EnvReader<'_>) -> UserIdentity {
+    let user = env.optional_string("OPCUA_USER");
+    let password = read_password(env, "OPCUA_PASSWORD", "OPCUA_PASSWORD_FILE");
+    let cert = env.existing_file("OPCUA_USER_CERT");
+    let key = env.existing_file("OPCUA_USER_KEY");
+    let certificate = env.both_or_neither(("OPCUA_USER_CERT", cert), ("OPCUA_USER_KEY", key));
+    match (user, password, certificate) {
+        (None, None, None) => UserIdentity::Anonymous,
+        (Some(user), Some(password), None) => UserIdentity::UserName { user, password },
+        (Some(_), None, _) => {
+            env.invalid("OPCUA_PASSWORD", "", "set (or OPCUA_PASSWORD_FILE) with OPCUA_USER");
+            UserIdentity::Anonymous
+        }
+        (None, Some(_), _) => {
+            env.invalid("OPCUA_USER", "", "set when a password is given");
+            UserIdentity::Anonymous
+        }
+        (None, None, Some((cert_file, key_file))) => UserIdentity::Certificate { cert_file, key_file },
+        (Some(_), Some(_), Some(_)) => {
+            env.invalid("OPCUA_USER_CERT", "", "not set together with OPCUA_USER (one identity: a user name or a certificate)");
+            UserIdentity::Anonymous
+        }
+    }
+}
+
 /// What a line of `OPCUA_TAGS` looks like, for error messages.
 const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>] [low=<x>] [high=<x>]` \
                         with a node id like ns=2;s=Name, ns=2;i=7, nsu=<uri>;s=Name or a browse path /Folder/Name";
 const DEFAULT_QUEUE_SIZE: u32 = 10;
+const DEFAULT_PUBLISH_INTERVAL_MS: u64 = 250;
+const DEFAULT_RECONNECT_MAX_MS: u64 = 5_000;
+const DEFAULT_BATCH_MAX: usize = 1_000;
 const MAX_QUEUE_SIZE: u32 = 10_000;
 const MAX_SAMPLING_MS: u64 = 3_600_000;
 const MIN_POLL_MS: u64 = 10;
@@ -292,6 +403,58 @@ mod tests {
     fn a_duplicate_tag_is_rejected() {
         let err = OpcuaSourceConfig::from_env(&env("a ns=2;i=1\na ns=2;i=2")).unwrap_err();
         assert!(err.to_string().contains("distinct tag names"), "{err}");
+    }
+
+    #[test]
+    fn with_defaults_matches_an_env_with_only_endpoint_and_tags() {
+        let parsed = OpcuaSourceConfig::from_env(&env("a ns=2;i=1")).unwrap();
+        assert_eq!(OpcuaSourceConfig::with_defaults(parsed.endpoint.clone(), parsed.tags.clone()), parsed);
+    }
+
+    #[test]
+    fn security_defaults_to_none_and_a_policy_defaults_to_sign_and_encrypt() {
+        let plain = OpcuaSourceConfig::from_env(&env("a ns=2;i=1")).unwrap();
+        assert_eq!((plain.security, &plain.identity, plain.trust_unknown_server), (EndpointSecurity::NONE, &UserIdentity::Anonymous, false));
+        let mut vars = env("a ns=2;i=1");
+        vars.insert("OPCUA_SECURITY_POLICY".into(), "Basic256Sha256".into());
+        vars.insert("OPCUA_PKI_DIR".into(), "/var/lib/shopfloor/pki".into());
+        let secured = OpcuaSourceConfig::from_env(&vars).unwrap();
+        assert_eq!(secured.security.to_string(), "Basic256Sha256/SignAndEncrypt");
+        vars.insert("OPCUA_SECURITY_MODE".into(), "Sign".into());
+        assert_eq!(OpcuaSourceConfig::from_env(&vars).unwrap().security.mode, SecurityMode::Sign);
+    }
+
+    #[test]
+    fn bad_security_settings_are_named() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut vars = env("a ns=2;i=1");
+            vars.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            OpcuaSourceConfig::from_env(&vars).unwrap_err()
+        };
+        assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic128Rsa15"), ("OPCUA_PKI_DIR", "/p")]).names_field("OPCUA_SECURITY_POLICY"));
+        assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic256Sha256")]).names_field("OPCUA_PKI_DIR"));
+        assert!(with(&[("OPCUA_SECURITY_MODE", "Sign")]).names_field("OPCUA_SECURITY_MODE"));
+        assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic256Sha256"), ("OPCUA_SECURITY_MODE", "None"), ("OPCUA_PKI_DIR", "/p")])
+            .names_field("OPCUA_SECURITY_MODE"));
+        assert!(with(&[("OPCUA_TRUST_UNKNOWN_SERVER", "maybe")]).names_field("OPCUA_TRUST_UNKNOWN_SERVER"));
+    }
+
+    #[test]
+    fn a_user_needs_a_password_which_never_shows() {
+        let mut vars = env("a ns=2;i=1");
+        vars.insert("OPCUA_USER".into(), "operator".into());
+        assert!(OpcuaSourceConfig::from_env(&vars).unwrap_err().names_field("OPCUA_PASSWORD"));
+        vars.insert("OPCUA_PASSWORD".into(), "hunter2".into());
+        let cfg = OpcuaSourceConfig::from_env(&vars).unwrap();
+        assert_eq!(cfg.identity.describe(), "user operator");
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        vars.insert("OPCUA_PASSWORD_FILE".into(), "/nonexistent".into());
+        let err = OpcuaSourceConfig::from_env(&vars).unwrap_err();
+        assert!(err.names_field("OPCUA_PASSWORD_FILE") && !err.to_string().contains("hunter2"), "{err}");
+        let mut certificate = env("a ns=2;i=1");
+        certificate.insert("OPCUA_USER_CERT".into(), "/nonexistent/user.der".into());
+        let err = OpcuaSourceConfig::from_env(&certificate).unwrap_err();
+        assert!(err.names_field("OPCUA_USER_CERT") && err.names_field("OPCUA_USER_KEY"), "{err}");
     }
 
     #[test]

@@ -1,16 +1,50 @@
 //! `plant-sim`: the simulated CNC cell's OPC UA server.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use super::env::{ConfigError, EnvReader, EnvVars};
+use super::opcua_security::EndpointSecurity;
+use super::secrets::{read_users_file, Secret};
 
 /// Settings of the plant simulator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlantSimConfig {
+    /// The endpoints offered, each a security policy with a mode
+    /// (`SIM_SECURITY`, comma- or space-separated, e.g.
+    /// `None, Basic256Sha256/SignAndEncrypt`; default `None`).
+    pub security: Vec<EndpointSecurity>,
+    /// Accounts from `SIM_USERS_FILE` (`user:password` lines); when set, only
+    /// these users may log in, never anonymous.
+    pub users: Option<BTreeMap<String, Secret>>,
+    /// The server's PKI folder (`SIM_PKI_DIR`; default: a folder under the
+    /// temp dir). Holds its key pair, made on first start.
+    pub pki_dir: Option<PathBuf>,
+    /// Accept any client certificate (`SIM_TRUST_CLIENTS`, default true: a
+    /// simulator for tests); false: only those in the PKI folder's `trusted/`.
+    pub trust_clients: bool,
     /// Host name or address the server binds and advertises (`SIM_HOST`, default `127.0.0.1`).
     pub host: String,
     /// TCP port (`SIM_PORT`, default 4840).
     pub port: u16,
     /// How often simulated values change, in ms (`SIM_TICK_MS`, default 500, 10..=60000).
     pub tick_ms: u64,
+}
+
+impl Default for PlantSimConfig {
+    /// What an empty `env:` gives: loopback port 4840, a 500 ms tick, one
+    /// endpoint without security, anonymous users.
+    fn default() -> Self {
+        Self {
+            security: vec![EndpointSecurity::NONE],
+            users: None,
+            pki_dir: None,
+            trust_clients: true,
+            host: "127.0.0.1".to_owned(),
+            port: 4840,
+            tick_ms: 500,
+        }
+    }
 }
 
 impl PlantSimConfig {
@@ -22,14 +56,38 @@ impl PlantSimConfig {
         let tick_ms = env.parsed_or("SIM_TICK_MS", 500u64, "milliseconds in 10..=60000", |t| {
             (10..=60_000).contains(t)
         });
+        let security = security_list(&mut env);
+        let users = read_users_file(&mut env, "SIM_USERS_FILE");
+        let pki_dir = env.optional_string("SIM_PKI_DIR").map(PathBuf::from);
+        let trust_clients = env.parsed_or("SIM_TRUST_CLIENTS", true, "true or false", |_| true);
         env.finish(&["SIM_"])?;
-        Ok(Self { host, port, tick_ms })
+        Ok(Self { security, users, pki_dir, trust_clients, host, port, tick_ms })
     }
 
     /// The endpoint URL clients use.
     pub fn endpoint_url(&self) -> String {
         format!("opc.tcp://{}:{}/", self.host, self.port)
     }
+}
+
+/// `SIM_SECURITY`: one endpoint per entry, no repeats.
+fn security_list(env: &mut EnvReader<'_>) -> Vec<EndpointSecurity> {
+    const REQUIREMENT: &str = "a list of None or <policy>/<mode> such as Basic256Sha256/SignAndEncrypt";
+    let Some(text) = env.optional_string("SIM_SECURITY") else {
+        return vec![EndpointSecurity::NONE];
+    };
+    let mut list = Vec::new();
+    for entry in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|e| !e.is_empty()) {
+        match EndpointSecurity::parse(entry) {
+            Some(security) if !list.contains(&security) => list.push(security),
+            Some(_) => env.invalid("SIM_SECURITY", entry, "each endpoint once"),
+            None => env.invalid("SIM_SECURITY", entry, REQUIREMENT),
+        }
+    }
+    if list.is_empty() {
+        env.invalid("SIM_SECURITY", &text, REQUIREMENT);
+    }
+    list
 }
 
 #[cfg(test)]
@@ -39,8 +97,22 @@ mod tests {
     #[test]
     fn defaults_serve_on_loopback_4840() {
         let cfg = PlantSimConfig::from_env(&EnvVars::new()).unwrap();
+        assert_eq!(cfg, PlantSimConfig::default());
         assert_eq!(cfg.endpoint_url(), "opc.tcp://127.0.0.1:4840/");
         assert_eq!(cfg.tick_ms, 500);
+    }
+
+    #[test]
+    fn security_is_a_list_of_endpoints() {
+        let cfg = PlantSimConfig::from_env(&EnvVars::new()).unwrap();
+        assert_eq!((cfg.security, cfg.trust_clients), (vec![EndpointSecurity::NONE], true));
+        let env = EnvVars::from([("SIM_SECURITY".into(), "None, Basic256Sha256/SignAndEncrypt Aes256_Sha256_RsaPss/Sign".into())]);
+        let listed: Vec<String> = PlantSimConfig::from_env(&env).unwrap().security.iter().map(ToString::to_string).collect();
+        assert_eq!(listed, ["None", "Basic256Sha256/SignAndEncrypt", "Aes256_Sha256_RsaPss/Sign"]);
+        for bad in ["Basic256Sha256", "None,None", " , "] {
+            let env = EnvVars::from([("SIM_SECURITY".into(), bad.into())]);
+            assert!(PlantSimConfig::from_env(&env).unwrap_err().names_field("SIM_SECURITY"), "{bad}");
+        }
     }
 
     #[test]
