@@ -15,9 +15,9 @@ use dora_node_api::futures::StreamExt;
 use opcua::client::{ClientBuilder, IdentityToken, Session};
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{
-    AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, EUInformation, EndpointDescription,
+    AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, EndpointDescription,
     MessageSecurityMode, NodeClass, NodeId, ReadValueId, ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
-    UserTokenPolicy, Variant,
+    UserTokenPolicy,
 };
 
 use crate::client::ClientOptions;
@@ -193,14 +193,9 @@ async fn engineering_units(session: &Session, children: &[ReferenceDescription])
         ..Default::default()
     };
     let values = session.read(&[read], TimestampsToReturn::Neither, 0.0).await.ok()?;
-    match values.into_iter().next()?.value? {
-        Variant::ExtensionObject(object) => {
-            let units = object.inner_as::<EUInformation>()?;
-            let text = units.display_name.text.as_ref().trim().to_owned();
-            (!text.is_empty() && !text.contains(char::is_whitespace)).then_some(text)
-        }
-        _ => None,
-    }
+    let text = crate::properties::unit_text(&values.into_iter().next()?.value?)?;
+    // A tag line's unit is one word.
+    (!text.contains(char::is_whitespace)).then_some(text)
 }
 
 /// A tag name from a browse path: `["Cell1", "SpindleTemperature"]` →

@@ -308,9 +308,11 @@ async fn drive_session(
     });
 }
 
-/// The tags with `nsu=` node ids resolved against the server's namespace
-/// table (read only when some tag needs it). A URI the server does not know is
-/// logged; that tag is then refused by the server, the others flow.
+/// The tags with browse paths and `nsu=` node ids resolved on the server (the
+/// namespace table is read only when some tag needs it), and units and
+/// EURanges the configuration leaves open filled from the server's node
+/// properties. An unknown path or URI is logged; that tag is then refused by
+/// the server, the others flow.
 async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<Vec<MonitoredTag>, opcua::types::Error> {
     let mut tags = tags.to_vec();
     for tag in tags.iter_mut().filter(|tag| tag.browse_path.is_some()) {
@@ -324,14 +326,19 @@ async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<
             Err(err) => return Err(opcua::types::Error::new(opcua::types::StatusCode::BadCommunicationError, err.to_string())),
         }
     }
-    if tags.iter().all(|tag| tag.namespace_uri.is_none()) {
-        return Ok(tags);
-    }
-    let table = session.read_namespace_array().await?;
-    for tag in &mut tags {
-        if let Some(uri) = tag.resolve_namespace(|uri| table.get_index(uri)) {
-            warn!(tag = %tag.spec.tag, namespace_uri = %uri, "the server has no such namespace; this tag gets no readings");
+    if tags.iter().any(|tag| tag.namespace_uri.is_some()) {
+        let table = session.read_namespace_array().await?;
+        for tag in &mut tags {
+            if let Some(uri) = tag.resolve_namespace(|uri| table.get_index(uri)) {
+                warn!(tag = %tag.spec.tag, namespace_uri = %uri, "the server has no such namespace; this tag gets no readings");
+            }
         }
+    }
+    // Optional extras: a server that will not say leaves the configured values.
+    match crate::properties::fill_from_server(session, &mut tags).await {
+        Ok(0) => {}
+        Ok(filled) => info!(properties = filled, "engineering units and EU ranges read from the server"),
+        Err(err) => warn!(%err, "could not read engineering units and EU ranges; readings carry the configured ones"),
     }
     Ok(tags)
 }

@@ -61,6 +61,7 @@
 //! - [`batch`]: readings gathered between two sends (pure).
 //! - [`node_events`]: how the main loop reacts to dora events (pure).
 //! - [`link_watch`]: status messages and stale values on link changes (pure).
+//! - [`properties`]: units and EURange from the server's node properties.
 //! - [`security`]: endpoint choice, server certificate trust, advice on refusals (pure, plus the PKI folder).
 //! - [`browse`]: `opcua-source --browse <endpoint>` prints the server's
 //!   variables as `OPCUA_TAGS` lines.
@@ -73,6 +74,7 @@ pub mod convert;
 pub mod link_watch;
 pub mod node_events;
 pub mod poll;
+pub mod properties;
 pub mod security;
 pub mod subscription;
 pub mod tags;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use opcua_source::client::{self, ClientOptions, LinkStatus, SourceError};
-use plant_sim::nodes::CellVariable;
+use plant_sim::nodes::{CellVariable, LineVariable, Point};
 use plant_sim::server::{serve, ServerError, ServerOptions};
 use shopfloor_core::config::{Deadband, Monitoring, OpcuaSourceConfig, PlantSimConfig, TagSpec};
 use shopfloor_core::schema::{Quality, Reading, ReadingValue};
@@ -324,6 +324,53 @@ async fn polled_tags_deliver_their_changes_without_a_subscription() {
     }
     assert!(temperatures.windows(2).all(|pair| pair[0] != pair[1]), "only changes are reported: {temperatures:?}");
     assert!(!source.status.borrow().subscribed, "polling must not subscribe");
+
+    source.shut_down().await;
+    simulator.shut_down().await;
+}
+
+/// Units and EURanges the tag list leaves open come from the server's node
+/// properties (configured ones win); the packaging line is served next to the
+/// cell, and a percent deadband works on a node with an EURange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_served() {
+    let scratch = ScratchDir::new("eu-range");
+    let (simulator, port) = Simulator::start_fresh(&scratch).await;
+    let tag = |tag: &str, node_id: String| TagSpec {
+        tag: tag.into(),
+        node_id,
+        unit: None,
+        low_limit: None,
+        high_limit: None,
+        monitoring: Monitoring::default(),
+    };
+    let tags = vec![
+        tag("temperature", CellVariable::SpindleTemperature.node_id_text()),
+        TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..tag("configured", CellVariable::SpindleTemperature.node_id_text()) },
+        tag("conveyor", "/Line1/ConveyorSpeed".into()),
+        TagSpec {
+            monitoring: Monitoring { deadband: Some(Deadband::Percent(0.1)), ..Monitoring::default() },
+            ..tag("fill_weight", LineVariable::FillWeight.node_id_text())
+        },
+        tag("jam_alarm", LineVariable::JamAlarm.node_id_text()),
+    ];
+    let mut source = Source::start_with_tags(port, scratch.path("client-pki"), Monitoring::default(), tags);
+    let mut first: HashMap<String, Reading> = HashMap::new();
+    while first.len() < 5 {
+        let reading = source.next_reading().await;
+        assert_eq!(reading.quality, Quality::Good, "{reading:?}");
+        first.entry(reading.tag.clone()).or_insert(reading);
+    }
+    let scale = |tag: &str| {
+        let r = &first[tag];
+        (r.unit.clone(), r.low_limit, r.high_limit)
+    };
+    assert_eq!(scale("temperature"), (Some("°C".into()), Some(0.0), Some(150.0)));
+    assert_eq!(scale("configured"), (Some("degC".into()), None, Some(80.0)));
+    assert_eq!(scale("conveyor"), (Some("m/min".into()), Some(0.0), Some(60.0)));
+    assert_eq!(scale("fill_weight"), (Some("g".into()), Some(0.0), Some(1000.0)));
+    assert_eq!(number(&first["jam_alarm"]), 0.0, "the line runs in the normal scenario");
+    assert_eq!(first["jam_alarm"].value_type.as_deref(), Some("Boolean"));
 
     source.shut_down().await;
     simulator.shut_down().await;

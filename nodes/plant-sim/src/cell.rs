@@ -32,7 +32,7 @@ const ROUGHING_END: u64 = 120;
 const CUTTING_END: u64 = 200;
 const TOOL_CHANGE_END: u64 = 216;
 
-const COLDEST_TEMPERATURE: f64 = 60.0;
+pub(crate) const COLDEST_TEMPERATURE: f64 = 60.0;
 const HOTTEST_TEMPERATURE: f64 = 85.0;
 
 const ROUGHING_RPM: f64 = 12_000.0;
@@ -47,6 +47,8 @@ pub enum MachineState {
     ToolChange,
     /// The spindle is stopped, waiting for the next job.
     Idle,
+    /// Stopped by a fault (the stoppage scenario).
+    Stopped,
 }
 
 impl MachineState {
@@ -56,6 +58,7 @@ impl MachineState {
             MachineState::Running => "RUNNING",
             MachineState::ToolChange => "TOOL_CHANGE",
             MachineState::Idle => "IDLE",
+            MachineState::Stopped => "STOPPED",
         }
     }
 }
@@ -142,7 +145,7 @@ fn never_repeating_step(tick: u64) -> u64 {
 }
 
 /// A deterministic wobble in -1..=1 that changes from tick to tick.
-fn ripple(tick: u64, frequency: f64) -> f64 {
+pub(crate) fn ripple(tick: u64, frequency: f64) -> f64 {
     // Reduce the tick first so the angle stays precise for very large ticks.
     let tick = (tick % 100_000) as f64;
     (tick * frequency).sin()
@@ -150,7 +153,7 @@ fn ripple(tick: u64, frequency: f64) -> f64 {
 
 /// Rounds to `decimals` places; dividing by the exact power of ten gives the
 /// double nearest the decimal, so 60.3 prints as `60.3`, not `60.300000000000004`.
-fn round_to_decimals(value: f64, decimals: i32) -> f64 {
+pub(crate) fn round_to_decimals(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
 }

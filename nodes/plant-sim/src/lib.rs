@@ -1,4 +1,5 @@
-//! `plant-sim`: an OPC UA server that simulates a small CNC cell, run as a dora
+//! `plant-sim`: an OPC UA server that simulates a small CNC cell and a
+//! packaging line, run as a dora
 //! node so a dataflow has a realistic data source without any plant hardware.
 //!
 //! The node has no dora inputs or outputs: it only serves OPC UA, and stops on
@@ -21,9 +22,23 @@
 //! | `ns=2;s=Cell1.MachineState`                | String |      | `RUNNING`, `TOOL_CHANGE` or `IDLE`         |
 //! | `ns=2;s=Cell1.SpindleTemperatureHighLimit` | Double | °C   | constant 80.0                              |
 //!
-//! The first five change every `SIM_TICK_MS` (values from [`cell::values_at`],
-//! deterministic, with source timestamps) and reach subscribed clients as data
-//! changes. [`nodes`] has the same table as code, including ready-made
+//! Under `Objects/Line1`, the packaging line ([`line`]):
+//!
+//! | Node id                        | Type    | Unit  | Meaning                                |
+//! |--------------------------------|---------|-------|----------------------------------------|
+//! | `ns=2;s=Line1.ConveyorSpeed`   | Double  | m/min | ~24 running, 0 jammed                  |
+//! | `ns=2;s=Line1.FillWeight`      | Double  | g     | ~500 ± 1.5                             |
+//! | `ns=2;s=Line1.PackageCount`    | UInt32  |       | packages since start                   |
+//! | `ns=2;s=Line1.JamAlarm`        | Boolean |       | true while jammed                      |
+//! | `ns=2;s=Line1.LineState`       | String  |       | `RUNNING` or `JAMMED`                  |
+//!
+//! Analog variables have `EngineeringUnits` and `EURange` properties
+//! (temperature 0..150 °C, speed 0..15000 rpm, vibration 0..20 mm/s, conveyor
+//! 0..60 m/min, fill weight 0..1000 g). All but the limit change every
+//! `SIM_TICK_MS` (values from [`scenario::Simulation`]: the scenario of
+//! `SIM_SCENARIO` — `normal`, `overheat`, `vibration_spike`, `stoppage` —
+//! with seeded noise when `SIM_SEED` is set; deterministic, with source
+//! timestamps) and reach subscribed clients as data changes. [`nodes`] has the same table as code, including ready-made
 //! `OPCUA_TAGS` lines ([`nodes::simulated_tag_lines`]).
 //!
 //! # Dataflow configuration
@@ -35,6 +50,8 @@
 //!     SIM_HOST: 127.0.0.1   # default
 //!     SIM_PORT: "4840"      # default
 //!     SIM_TICK_MS: "500"    # default, 10..=60000
+//!     SIM_SCENARIO: overheat # default normal; vibration_spike, stoppage
+//!     SIM_SEED: "42"        # default: no noise
 //!     SIM_SECURITY: "None, Basic256Sha256/SignAndEncrypt"   # default: None
 //!     SIM_USERS_FILE: /etc/shopfloor/sim-users   # `user:password` lines; default: anonymous
 //!     SIM_PKI_DIR: /var/lib/shopfloor/sim-pki    # default: under the temp dir
@@ -49,7 +66,10 @@
 //! ([`server::ServerOptions`]).
 #![warn(missing_docs)]
 
+pub mod address_space;
 pub mod cell;
 pub mod cli;
+pub mod line;
 pub mod nodes;
+pub mod scenario;
 pub mod server;

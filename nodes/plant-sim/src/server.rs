@@ -1,5 +1,6 @@
-//! The OPC UA server: builds the address space from [`crate::nodes`], then
-//! publishes [`crate::cell::values_at`] every tick until told to stop.
+//! The OPC UA server: builds the address space ([`crate::address_space`]),
+//! then publishes the configured scenario's values ([`crate::scenario`])
+//! every tick until told to stop.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -7,20 +8,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opcua::server::address_space::{AddressSpace, VariableBuilder};
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
 use opcua::crypto::SecurityPolicy;
 use opcua::server::{ServerBuilder, ServerEndpoint, ServerUserToken, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
-use opcua::types::{
-    DataTypeId, DataValue, DateTime, EUInformation, ExtensionObject, MessageSecurityMode, NodeId, VariableTypeId, Variant,
-};
+use opcua::types::{DataValue, DateTime, MessageSecurityMode, NodeId};
 use shopfloor_core::config::{EndpointSecurity, PlantSimConfig};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
-use crate::cell::values_at;
-use crate::nodes::{CellVariable, CELL_FOLDER, NAMESPACE_INDEX, NAMESPACE_URI};
+use crate::address_space::add_plant;
+use crate::nodes::{CellVariable, LineVariable, Point, NAMESPACE_INDEX, NAMESPACE_URI};
+use crate::scenario::Simulation;
 
 /// The server's application URI (namespace 1); distinct from [`NAMESPACE_URI`]
 /// so that the cell's namespace gets index 2.
@@ -123,15 +122,18 @@ pub async fn serve(
     if namespace_index != NAMESPACE_INDEX {
         return Err(ServerError::UnexpectedNamespaceIndex { actual: namespace_index });
     }
-    add_cell(&mut node_manager.address_space().write());
+    let simulation = Simulation { scenario: config.scenario, seed: config.seed };
+    add_plant(&mut node_manager.address_space().write(), &simulation.cell_at(0), &simulation.line_at(0));
 
     info!(
         endpoint = %endpoint_url,
         namespace = NAMESPACE_URI,
         tick_ms = config.tick_ms,
+        scenario = ?config.scenario,
+        seed = ?config.seed,
         security = %config.security.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         users = if config.users.is_some() { "from SIM_USERS_FILE" } else { "anonymous" },
-        "plant simulator serving the CNC cell"
+        "plant simulator serving the CNC cell and the packaging line"
     );
 
     let server_loop = server.run_with(listener);
@@ -139,6 +141,7 @@ pub async fn serve(
     let ticking = publish_every_tick(
         node_manager,
         handle.subscriptions().clone(),
+        simulation,
         Duration::from_millis(config.tick_ms),
     );
     tokio::select! {
@@ -208,69 +211,43 @@ fn user_token_id(user: &str) -> String {
     format!("user-{user}")
 }
 
-/// `Objects/Cell1` with one variable per [`CellVariable`], holding tick 0's
-/// values; a variable with a unit has an `EngineeringUnits` property, as
-/// analog items of real servers do (clients and `opcua-source --browse` read it).
-fn add_cell(address_space: &mut AddressSpace) {
-    let folder = NodeId::new(NAMESPACE_INDEX, CELL_FOLDER);
-    address_space.add_folder(&folder, CELL_FOLDER, CELL_FOLDER, &NodeId::objects_folder_id());
-    let initial = values_at(0);
-    for variable in CellVariable::ALL {
-        let node_id = variable.node_id(NAMESPACE_INDEX);
-        VariableBuilder::new(&node_id, variable.browse_name(), variable.browse_name())
-            .data_type(variable.data_type())
-            .value(variable.value_in(&initial))
-            .has_type_definition(VariableTypeId::BaseDataVariableType)
-            .organized_by(folder.clone())
-            .insert(address_space);
-        if let Some(unit) = variable.unit() {
-            let units = EUInformation {
-                namespace_uri: UNECE_UNITS_URI.into(),
-                unit_id: -1,
-                display_name: unit.into(),
-                description: unit.into(),
-            };
-            let property = NodeId::new(NAMESPACE_INDEX, format!("{}.EngineeringUnits", variable.identifier()));
-            VariableBuilder::new(&property, "EngineeringUnits", "EngineeringUnits")
-                .data_type(DataTypeId::EUInformation)
-                .value(Variant::ExtensionObject(ExtensionObject::from_message(units)))
-                .has_type_definition(VariableTypeId::PropertyType)
-                .property_of(node_id)
-                .insert(address_space);
-        }
-    }
-}
-
-/// The unit namespace OPC UA uses for `EUInformation` (UNECE codes; `unit_id`
-/// -1 = no code given, the display name says it).
-const UNECE_UNITS_URI: &str = "http://www.opcfoundation.org/UA/units/un/cefact";
-
-/// Writes the cell's values every `tick`, which also notifies subscribed clients.
+/// Writes the cell's and the line's values every `tick`, which also notifies
+/// subscribed clients.
 async fn publish_every_tick(
     node_manager: Arc<SimpleNodeManager>,
     subscriptions: Arc<SubscriptionCache>,
+    simulation: Simulation,
     tick: Duration,
 ) -> Infallible {
-    let simulated: Vec<(CellVariable, NodeId)> = CellVariable::ALL
+    let cell: Vec<(CellVariable, NodeId)> = CellVariable::ALL
         .into_iter()
         .filter(|v| v.is_simulated())
         .map(|v| (v, v.node_id(NAMESPACE_INDEX)))
         .collect();
+    let line: Vec<(LineVariable, NodeId)> = LineVariable::ALL.into_iter().map(|v| (v, v.node_id(NAMESPACE_INDEX))).collect();
     let mut interval = tokio::time::interval(tick);
     // After a stall, continue from now instead of replaying missed ticks in a burst.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick_number: u64 = 0;
     loop {
         interval.tick().await;
-        let values = values_at(tick_number);
+        let cell_values = simulation.cell_at(tick_number);
+        let line_values = simulation.line_at(tick_number);
         let now = DateTime::now();
-        let updates = simulated
-            .iter()
-            .map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&values), now)));
-        if let Err(status) = node_manager.set_values(&subscriptions, updates) {
-            warn!(tick = tick_number, %status, "could not update the cell's variables");
+        let cell_updates =
+            cell.iter().map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&cell_values), now)));
+        let line_updates =
+            line.iter().map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&line_values), now)));
+        if let Err(status) = node_manager.set_values(&subscriptions, cell_updates.chain(line_updates)) {
+            warn!(tick = tick_number, %status, "could not update the plant's variables");
         }
-        debug!(tick = tick_number, temperature = values.spindle_temperature, state = values.machine_state.as_str(), "tick");
+        debug!(
+            tick = tick_number,
+            temperature = cell_values.spindle_temperature,
+            state = cell_values.machine_state.as_str(),
+            line = line_values.state(),
+            "tick"
+        );
         tick_number = tick_number.wrapping_add(1);
     }
 }

@@ -12,9 +12,9 @@ use opcua::types::{
     UserTokenPolicy, VariableId, Variant,
 };
 use plant_sim::cell::SPINDLE_TEMPERATURE_HIGH_LIMIT;
-use plant_sim::nodes::{CellVariable, NAMESPACE_INDEX, NAMESPACE_URI};
+use plant_sim::nodes::{CellVariable, Point, NAMESPACE_INDEX, NAMESPACE_URI};
 use plant_sim::server::{serve, ServerOptions};
-use shopfloor_core::config::PlantSimConfig;
+use shopfloor_core::config::{PlantSimConfig, SimScenario};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -49,9 +49,13 @@ struct RunningServer {
 }
 
 async fn start_server(pki_dir: PathBuf, tick_ms: u64) -> RunningServer {
+    start_server_with(pki_dir, PlantSimConfig { tick_ms, ..PlantSimConfig::default() }).await
+}
+
+async fn start_server_with(pki_dir: PathBuf, config: PlantSimConfig) -> RunningServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let config = PlantSimConfig { port, tick_ms, ..PlantSimConfig::default() };
+    let config = PlantSimConfig { port, ..config };
     let endpoint = config.endpoint_url();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, config, ServerOptions { pki_dir }, async move {
@@ -208,4 +212,28 @@ async fn a_port_in_use_is_a_bind_error_naming_the_address() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+/// The stoppage scenario, served: after its start tick the cell reads
+/// `STOPPED` and the packaging line's jam alarm is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stoppage_scenario_stops_the_cell_and_raises_the_jam_alarm() {
+    let scratch = ScratchDir::new("stoppage");
+    let config = PlantSimConfig { tick_ms: 10, scenario: SimScenario::Stoppage, seed: Some(1), ..PlantSimConfig::default() };
+    let server = start_server_with(scratch.path("server-pki"), config).await;
+    let (session, event_loop) = connect(&server.endpoint, &scratch.path("client-pki")).await;
+    let jam: NodeId = plant_sim::nodes::LineVariable::JamAlarm.node_id_text().parse().unwrap();
+    let state: NodeId = CellVariable::MachineState.node_id_text().parse().unwrap();
+    let deadline = tokio::time::Instant::now() + TEST_TIMEOUT;
+    loop {
+        let jammed = read(&session, jam.clone()).await.value == Some(Variant::Boolean(true));
+        let stopped = read(&session, state.clone()).await.value == Some(Variant::String("STOPPED".into()));
+        if jammed && stopped {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stoppage within {TEST_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    disconnect(session, event_loop).await;
+    server.shut_down().await;
 }

@@ -27,7 +27,7 @@ pub use opcua_security::{EndpointSecurity, SecurityMode, SecurityPolicyName, Use
 pub use secrets::Secret;
 pub use opcua_source::{Deadband, Monitoring, OpcuaSourceConfig, TagSpec};
 pub use outbox::OutboxConfig;
-pub use plant_sim::PlantSimConfig;
+pub use plant_sim::{PlantSimConfig, SimScenario};
 pub use slm::{SlmConfig, ToolMode};
 pub use telemetry::{
     parse_path, render_tag, valid_filter, FieldMapping, PathStep, PayloadFormat, TelemetryConfig, TelemetrySubscription,

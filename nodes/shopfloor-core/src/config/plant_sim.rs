@@ -7,6 +7,36 @@ use super::env::{ConfigError, EnvReader, EnvVars};
 use super::opcua_security::EndpointSecurity;
 use super::secrets::{read_users_file, Secret};
 
+/// What the simulated plant goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimScenario {
+    /// Machining cycles and a packaging line running smoothly.
+    #[default]
+    Normal,
+    /// The spindle temperature ramps up past its limit and stays there.
+    Overheat,
+    /// Short vibration spikes at regular intervals.
+    VibrationSpike,
+    /// The cell stops and the packaging line jams, with its alarm raised.
+    Stoppage,
+}
+
+impl SimScenario {
+    /// What `SIM_SCENARIO` may say.
+    pub const CHOICES: &'static str = "normal, overheat, vibration_spike or stoppage";
+
+    /// Parses a scenario name.
+    pub fn parse(text: &str) -> Option<SimScenario> {
+        match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "normal" => Some(SimScenario::Normal),
+            "overheat" => Some(SimScenario::Overheat),
+            "vibration_spike" => Some(SimScenario::VibrationSpike),
+            "stoppage" => Some(SimScenario::Stoppage),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of the plant simulator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlantSimConfig {
@@ -23,6 +53,11 @@ pub struct PlantSimConfig {
     /// Accept any client certificate (`SIM_TRUST_CLIENTS`, default true: a
     /// simulator for tests); false: only those in the PKI folder's `trusted/`.
     pub trust_clients: bool,
+    /// What happens in the plant (`SIM_SCENARIO`, default `normal`).
+    pub scenario: SimScenario,
+    /// Seed of the measurement noise (`SIM_SEED`); the same seed gives the
+    /// same values at every tick. Default: no noise.
+    pub seed: Option<u64>,
     /// Host name or address the server binds and advertises (`SIM_HOST`, default `127.0.0.1`).
     pub host: String,
     /// TCP port (`SIM_PORT`, default 4840).
@@ -40,6 +75,8 @@ impl Default for PlantSimConfig {
             users: None,
             pki_dir: None,
             trust_clients: true,
+            scenario: SimScenario::Normal,
+            seed: None,
             host: "127.0.0.1".to_owned(),
             port: 4840,
             tick_ms: 500,
@@ -60,8 +97,21 @@ impl PlantSimConfig {
         let users = read_users_file(&mut env, "SIM_USERS_FILE");
         let pki_dir = env.optional_string("SIM_PKI_DIR").map(PathBuf::from);
         let trust_clients = env.parsed_or("SIM_TRUST_CLIENTS", true, "true or false", |_| true);
+        let scenario = env.optional_string("SIM_SCENARIO").map_or(SimScenario::Normal, |text| {
+            SimScenario::parse(&text).unwrap_or_else(|| {
+                env.invalid("SIM_SCENARIO", &text, SimScenario::CHOICES);
+                SimScenario::Normal
+            })
+        });
+        let seed = env.optional_string("SIM_SEED").and_then(|text| {
+            let parsed = text.parse::<u64>().ok();
+            if parsed.is_none() {
+                env.invalid("SIM_SEED", &text, "a whole number 0..=18446744073709551615");
+            }
+            parsed
+        });
         env.finish(&["SIM_"])?;
-        Ok(Self { security, users, pki_dir, trust_clients, host, port, tick_ms })
+        Ok(Self { security, users, pki_dir, trust_clients, scenario, seed, host, port, tick_ms })
     }
 
     /// The endpoint URL clients use.
@@ -113,6 +163,16 @@ mod tests {
             let env = EnvVars::from([("SIM_SECURITY".into(), bad.into())]);
             assert!(PlantSimConfig::from_env(&env).unwrap_err().names_field("SIM_SECURITY"), "{bad}");
         }
+    }
+
+    #[test]
+    fn scenario_and_seed_are_read_and_checked() {
+        let env = EnvVars::from([("SIM_SCENARIO".into(), "Vibration-Spike".into()), ("SIM_SEED".into(), "42".into())]);
+        let cfg = PlantSimConfig::from_env(&env).unwrap();
+        assert_eq!((cfg.scenario, cfg.seed), (SimScenario::VibrationSpike, Some(42)));
+        let env = EnvVars::from([("SIM_SCENARIO".into(), "meltdown".into()), ("SIM_SEED".into(), "-1".into())]);
+        let err = PlantSimConfig::from_env(&env).unwrap_err();
+        assert!(err.names_field("SIM_SCENARIO") && err.names_field("SIM_SEED"), "{err}");
     }
 
     #[test]

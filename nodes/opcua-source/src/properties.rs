@@ -1,0 +1,150 @@
+//! Engineering units and EURange read from the server: a tag that configures
+//! no unit takes its node's `EngineeringUnits` property, and one that
+//! configures no limits takes its node's `EURange` as low/high limits, so
+//! readings carry what the server knows about the value's scale.
+
+use opcua::client::Session;
+use opcua::types::{
+    AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, EUInformation, NodeClass, NodeId, Range,
+    ReadValueId, ReferenceTypeId, TimestampsToReturn, Variant,
+};
+use shopfloor_core::config::TagSpec;
+
+use crate::tags::MonitoredTag;
+
+/// Nodes per Browse or Read request, well inside common server limits.
+const PER_REQUEST: usize = 500;
+
+/// What a node's properties say about its value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeProperties {
+    /// `EngineeringUnits` display name.
+    pub unit: Option<String>,
+    /// `EURange` low and high.
+    pub range: Option<(f64, f64)>,
+}
+
+impl NodeProperties {
+    /// Fills what `spec` leaves unset; what is configured always wins.
+    pub fn fill(&self, spec: &mut TagSpec) {
+        if spec.unit.is_none() {
+            spec.unit = self.unit.clone();
+        }
+        if let Some((low, high)) = self.range {
+            if spec.low_limit.is_none() && spec.high_limit.is_none() {
+                spec.low_limit = Some(low);
+                spec.high_limit = Some(high);
+            }
+        }
+    }
+}
+
+/// The unit text of an `EUInformation` value: its display name, if any.
+pub fn unit_text(value: &Variant) -> Option<String> {
+    let Variant::ExtensionObject(object) = value else { return None };
+    let units = object.inner_as::<EUInformation>()?;
+    let text = units.display_name.text.as_ref().trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The low and high of a `Range` value, when both are finite and ordered.
+pub fn range_of(value: &Variant) -> Option<(f64, f64)> {
+    let Variant::ExtensionObject(object) = value else { return None };
+    let range = object.inner_as::<Range>()?;
+    (range.low.is_finite() && range.high.is_finite() && range.low < range.high).then_some((range.low, range.high))
+}
+
+/// Reads `EngineeringUnits` and `EURange` of every tag that lacks a unit or
+/// limits, and fills them in. Nodes without these properties keep what they
+/// have; only a failed request is an error.
+pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> Result<usize, opcua::types::Error> {
+    let wanted: Vec<usize> = (0..tags.len())
+        .filter(|&i| {
+            let spec = &tags[i].spec;
+            !tags[i].node_id.is_null() && (spec.unit.is_none() || (spec.low_limit.is_none() && spec.high_limit.is_none()))
+        })
+        .collect();
+    // (tag index, property name, property node)
+    let mut found: Vec<(usize, String, NodeId)> = Vec::new();
+    for chunk in wanted.chunks(PER_REQUEST) {
+        let descriptions: Vec<BrowseDescription> = chunk
+            .iter()
+            .map(|&i| BrowseDescription {
+                node_id: tags[i].node_id.clone(),
+                browse_direction: BrowseDirection::Forward,
+                reference_type_id: NodeId::from(ReferenceTypeId::HasProperty),
+                include_subtypes: false,
+                node_class_mask: NodeClass::Variable as u32,
+                result_mask: BrowseResultMask::BrowseName as u32,
+            })
+            .collect();
+        let results = session.browse(&descriptions, 100, None).await?;
+        for (&i, result) in chunk.iter().zip(results) {
+            for reference in result.references.unwrap_or_default() {
+                let name = reference.browse_name.name.as_ref();
+                if name == "EngineeringUnits" || name == "EURange" {
+                    found.push((i, name.to_owned(), reference.node_id.node_id));
+                }
+            }
+        }
+    }
+    let mut filled = 0;
+    for chunk in found.chunks(PER_REQUEST) {
+        let reads: Vec<ReadValueId> = chunk
+            .iter()
+            .map(|(_, _, node)| ReadValueId { node_id: node.clone(), attribute_id: AttributeId::Value as u32, ..Default::default() })
+            .collect();
+        let values = session.read(&reads, TimestampsToReturn::Neither, 0.0).await?;
+        for ((i, name, _), value) in chunk.iter().zip(values) {
+            let Some(value) = value.value else { continue };
+            let properties = match name.as_str() {
+                "EngineeringUnits" => NodeProperties { unit: unit_text(&value), range: None },
+                _ => NodeProperties { unit: None, range: range_of(&value) },
+            };
+            if properties != NodeProperties::default() {
+                properties.fill(&mut tags[*i].spec);
+                filled += 1;
+            }
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opcua::types::ExtensionObject;
+
+    fn spec() -> TagSpec {
+        TagSpec {
+            tag: "t".into(),
+            node_id: "ns=2;i=1".into(),
+            unit: None,
+            low_limit: None,
+            high_limit: None,
+            monitoring: Default::default(),
+        }
+    }
+
+    #[test]
+    fn server_properties_fill_only_what_is_not_configured() {
+        let server = NodeProperties { unit: Some("°C".into()), range: Some((0.0, 150.0)) };
+        let mut bare = spec();
+        server.fill(&mut bare);
+        assert_eq!((bare.unit.as_deref(), bare.low_limit, bare.high_limit), (Some("°C"), Some(0.0), Some(150.0)));
+        let mut configured = TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..spec() };
+        server.fill(&mut configured);
+        assert_eq!((configured.unit.as_deref(), configured.low_limit, configured.high_limit), (Some("degC"), None, Some(80.0)));
+    }
+
+    #[test]
+    fn ranges_and_units_are_read_from_their_extension_objects() {
+        let range = Variant::ExtensionObject(ExtensionObject::from_message(Range { low: -5.0, high: 95.0 }));
+        assert_eq!(range_of(&range), Some((-5.0, 95.0)));
+        let upside_down = Variant::ExtensionObject(ExtensionObject::from_message(Range { low: 5.0, high: -5.0 }));
+        assert_eq!(range_of(&upside_down), None);
+        assert_eq!(range_of(&Variant::Double(1.0)), None);
+        let units = EUInformation { display_name: "mm/s".into(), ..Default::default() };
+        assert_eq!(unit_text(&Variant::ExtensionObject(ExtensionObject::from_message(units))).as_deref(), Some("mm/s"));
+    }
+}
