@@ -23,6 +23,8 @@ out=$(mktemp)
     target/release/bench-mqtt-ingest
     echo
     target/release/bench-mqtt-roundtrip
+    echo
+    target/release/bench-opcua-ingest
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"

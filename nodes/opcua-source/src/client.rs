@@ -33,6 +33,11 @@ const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// Longest wait for the server's endpoint list.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Message limits well above async-opcua's defaults (1000 array elements,
+/// 5 chunks of 64 KiB), which a publish of a few thousand changed tags exceeds.
+const MAX_ARRAY_LENGTH: usize = 1_000_000;
+const MAX_CHUNK_COUNT: usize = 1024;
+const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// Settings that are not part of the dataflow configuration.
 #[derive(Debug, Clone)]
@@ -201,6 +206,9 @@ fn client_builder(config: &OpcuaSourceConfig, pki_dir: PathBuf) -> ClientBuilder
         .session_retry_limit(-1)
         .session_retry_initial(FIRST_RETRY_DELAY.min(reconnect_max))
         .session_retry_max(reconnect_max)
+        .max_array_length(MAX_ARRAY_LENGTH)
+        .max_chunk_count(MAX_CHUNK_COUNT)
+        .max_message_size(MAX_MESSAGE_SIZE)
 }
 
 /// Reads the server's endpoint list until it has an endpoint with the

@@ -18,8 +18,10 @@ use shopfloor_core::schema::{Reading, SourceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
-/// Readings buffered between the OPC UA callback and the dora loop.
-const READINGS_CHANNEL_CAPACITY: usize = 4096;
+/// Readings buffered between the OPC UA callback and the dora loop, at least;
+/// a large tag list gets room for a few publishes of every tag.
+const MIN_READINGS_CHANNEL_CAPACITY: usize = 4096;
+const PUBLISHES_BUFFERED: usize = 4;
 /// Longest a `--browse` may take.
 const BROWSE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the client gets to close its session after dora says stop.
@@ -50,7 +52,8 @@ fn run() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
 
-    let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(READINGS_CHANNEL_CAPACITY);
+    let channel_capacity = MIN_READINGS_CHANNEL_CAPACITY.max(config.tags.len() * PUBLISHES_BUFFERED);
+    let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(channel_capacity);
     let (status_tx, mut status_rx) = watch::channel(LinkStatus::default());
     let endpoint = config.endpoint.clone();
     let batch_max = config.batch_max;
@@ -93,7 +96,7 @@ fn run() -> anyhow::Result<()> {
         // Everything waiting goes out now, in messages of at most `batch_max`;
         // bounded, so that a flood cannot keep the loop from seeing Stop.
         let mut drained = false;
-        let mut rounds = READINGS_CHANNEL_CAPACITY / batch_max + 2;
+        let mut rounds = channel_capacity / batch_max + 2;
         while !drained && rounds > 0 {
             rounds -= 1;
             while batch.len() < batch_max {

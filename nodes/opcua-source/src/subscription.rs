@@ -24,6 +24,9 @@ const MAX_KEEP_ALIVE_COUNT: u32 = 10;
 /// The server drops the subscription after this many intervals without the
 /// client; long enough that a quick reconnect can take the subscription over.
 const LIFETIME_COUNT: u32 = 120;
+/// Monitored items per CreateMonitoredItems call: servers cap a call (async-opcua
+/// at 1000), so a large tag list goes in several.
+pub const ITEMS_PER_CALL: usize = 1000;
 
 /// Where readings go, and who to tell when they cannot.
 #[derive(Debug, Clone)]
@@ -61,19 +64,19 @@ pub async fn subscribe(
         )
         .await?;
     let requests = monitored_item_requests(&tags, publish_interval, monitoring_defaults);
-    let created = match session
-        .create_monitored_items(subscription_id, TimestampsToReturn::Both, requests)
-        .await
-    {
-        Ok(created) => created,
-        Err(err) => {
-            // Without this, the retry would leave an empty subscription behind.
-            if let Err(delete_err) = session.delete_subscription(subscription_id).await {
-                debug!(%delete_err, subscription_id, "could not delete the half-made subscription");
+    let mut created = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(ITEMS_PER_CALL) {
+        match session.create_monitored_items(subscription_id, TimestampsToReturn::Both, chunk.to_vec()).await {
+            Ok(items) => created.extend(items),
+            Err(err) => {
+                // Without this, the retry would leave a half-made subscription behind.
+                if let Err(delete_err) = session.delete_subscription(subscription_id).await {
+                    debug!(%delete_err, subscription_id, "could not delete the half-made subscription");
+                }
+                return Err(err);
             }
-            return Err(err);
         }
-    };
+    }
     for (tag, item) in tags.iter().zip(&created) {
         let status = item.result.status_code;
         if status.is_bad() {

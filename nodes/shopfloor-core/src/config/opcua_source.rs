@@ -137,9 +137,7 @@ impl OpcuaSourceConfig {
         if !endpoint.is_empty() && !endpoint.starts_with("opc.tcp://") {
             env.invalid("OPCUA_ENDPOINT", &endpoint, "an opc.tcp:// URL");
         }
-        let tags_text = env
-            .required_string("OPCUA_TAGS", TAG_LINE)
-            .unwrap_or_default();
+        let tags_text = tags_text(&mut env);
         let mut tags = Vec::new();
         // `#` lines are comments (the header of `opcua-source --browse` output).
         for line in tags_text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -196,6 +194,28 @@ impl OpcuaSourceConfig {
             reconnect_max_ms,
             batch_max,
         })
+    }
+}
+
+/// The tag list from `OPCUA_TAGS`, or from the file `OPCUA_TAGS_FILE` (for
+/// lists longer than an environment variable may be: Linux caps one at 128 KiB).
+fn tags_text(env: &mut EnvReader<'_>) -> String {
+    let inline = env.optional_string("OPCUA_TAGS");
+    let file = env.optional_string("OPCUA_TAGS_FILE");
+    match (inline, file) {
+        (Some(text), None) => text,
+        (None, Some(path)) => std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            env.invalid("OPCUA_TAGS_FILE", &path, "a readable file of tag lines");
+            String::new()
+        }),
+        (Some(_), Some(_)) => {
+            env.invalid("OPCUA_TAGS_FILE", "", "not set together with OPCUA_TAGS (choose one)");
+            String::new()
+        }
+        (None, None) => {
+            env.required_string("OPCUA_TAGS", &format!("{TAG_LINE} (or OPCUA_TAGS_FILE, a file of such lines)"));
+            String::new()
+        }
     }
 }
 
@@ -455,6 +475,24 @@ mod tests {
         certificate.insert("OPCUA_USER_CERT".into(), "/nonexistent/user.der".into());
         let err = OpcuaSourceConfig::from_env(&certificate).unwrap_err();
         assert!(err.names_field("OPCUA_USER_CERT") && err.names_field("OPCUA_USER_KEY"), "{err}");
+    }
+
+    #[test]
+    fn tags_may_come_from_a_file() {
+        let path = std::env::temp_dir().join(format!("opcua-tags-{}.txt", std::process::id()));
+        std::fs::write(&path, "# from a file\na ns=2;i=1\nb ns=2;i=2 °C\n").unwrap();
+        let vars = EnvVars::from([
+            ("OPCUA_ENDPOINT".into(), "opc.tcp://127.0.0.1:4840/".into()),
+            ("OPCUA_TAGS_FILE".into(), path.display().to_string()),
+        ]);
+        let cfg = OpcuaSourceConfig::from_env(&vars);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(cfg.unwrap().tags.len(), 2);
+        let mut both = env("a ns=2;i=1");
+        both.insert("OPCUA_TAGS_FILE".into(), "/nonexistent".into());
+        assert!(OpcuaSourceConfig::from_env(&both).unwrap_err().names_field("OPCUA_TAGS_FILE"));
+        let neither = EnvVars::from([("OPCUA_ENDPOINT".into(), "opc.tcp://h:4840/".into())]);
+        assert!(OpcuaSourceConfig::from_env(&neither).unwrap_err().names_field("OPCUA_TAGS"));
     }
 
     #[test]
