@@ -1,7 +1,8 @@
 //! `opcua-source` against an independent OPC UA server, python `asyncua`
 //! (tests/opcua/asyncua_server.py, installed into .venv by scripts/test.sh):
 //! browse lists its variables with units; subscribed, polled and `nsu=` tags
-//! all deliver, with the server's types and status codes.
+//! all deliver, with the server's types and status codes; a deadband holds
+//! back small changes.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -43,7 +44,8 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     }
 
     let tags = format!(
-        "{listing}\ntemperature_by_uri nsu=urn:shopfloor-slm:asyncua-test;s=Press1.Temperature °C\ncount_polled ns=2;s=Press1.Count poll=200\n"
+        "{listing}\ntemperature_by_uri nsu=urn:shopfloor-slm:asyncua-test;s=Press1.Temperature °C\ncount_polled ns=2;s=Press1.Count poll=200\n\
+         temperature_deadband ns=2;s=Press1.Temperature °C deadband=2\n"
     );
     let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", tags), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
     let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-asyncua-node")?;
@@ -65,7 +67,7 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     }
     assert!(states.contains(&"connected".to_owned()), "{states:?}");
     let tags: Vec<&str> = by_tag.keys().map(String::as_str).collect();
-    assert_eq!(tags, ["count_polled", "press1.count", "press1.state", "press1.temperature", "temperature_by_uri"]);
+    assert_eq!(tags, ["count_polled", "press1.count", "press1.state", "press1.temperature", "temperature_by_uri", "temperature_deadband"]);
     for (tag, rows) in &by_tag {
         assert!(rows.iter().all(|r| r["quality"] == "good" && r["status_code"] == "Good"), "{tag}: {rows:?}");
     }
@@ -74,6 +76,11 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
         let values = numbers(tag);
         assert!(values.len() >= 3 && values.windows(2).all(|w| w[1] > w[0]), "{tag} does not rise: {values:?}");
     }
+    // The temperature rises 0.5 per write; a deadband of 2 holds back most of
+    // them. asyncua compares with the previous sample (so it may report only
+    // the first value), async-opcua with the last reported one (every fifth).
+    let (all, filtered) = (by_tag["press1.temperature"].len(), by_tag["temperature_deadband"].len());
+    assert!(filtered >= 1 && filtered * 4 <= all, "deadband not honoured: {filtered} of {all} changes reported");
     assert_eq!(by_tag["press1.temperature"][0]["value_type"], "Double");
     assert_eq!(by_tag["press1.temperature"][0]["unit"], "°C");
     assert_eq!(by_tag["press1.count"][0]["value_type"], "UInt32");
