@@ -1,14 +1,15 @@
 //! OPC UA security between the `opcua-source` and `plant-sim` binaries:
 //! SignAndEncrypt with a user login works once the operator trusts the
 //! server's certificate (until then the node says where the certificate is
-//! and where to move it); every supported policy works; a wrong password is
-//! reported as a refused login; no password ever reaches a log.
+//! and where to move it); every supported policy works; an X.509 user
+//! certificate logs in; a wrong password is reported as a refused login; no
+//! password ever reaches a log.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::node::{output_rows, TestNode};
-use shopfloor_dataflow_tests::{free_port, plant_sim, scratch_dir};
+use shopfloor_dataflow_tests::{free_port, plant_sim, repo_root, scratch_dir};
 
 const PASSWORD: &str = "s3cret-Pw-7731";
 const WRONG_PASSWORD: &str = "not-the-Pw-4410";
@@ -127,6 +128,16 @@ fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow:
         assert!(good_readings(&output_rows(&outputs)) > 0, "{security}: no readings:\n{log}");
     }
     assert_eq!(files_in(&pki.join("trusted")).len(), 1, "the server's certificate was trusted on first contact");
+
+    // `--browse` reads the same security variables.
+    let output = std::process::Command::new(repo_root().join("target/release/opcua-source"))
+        .args(["--browse", &format!("opc.tcp://127.0.0.1:{port}/")])
+        .envs(client_envs(port, securities[0], &pki, &[]).into_iter().filter(|(k, _)| k.starts_with("OPCUA_SECURITY") || *k == "OPCUA_PKI_DIR"))
+        .output()?;
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "secured browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(listing.contains("cell1.spindle_temperature ns=2;s=Cell1.SpindleTemperature °C"), "{listing}");
+    assert!(listing.contains("line1.jam_alarm ns=2;s=Line1.JamAlarm"), "{listing}");
     Ok(())
 }
 
@@ -164,5 +175,46 @@ fn a_wrong_password_is_reported_as_a_refused_login_and_never_logged() -> anyhow:
     assert!(reasons.iter().any(|r| r.contains("refused the login")), "{reasons:?}\n{log}");
     assert!(log.contains("refused the login"), "{log}");
     assert!(!log.contains(WRONG_PASSWORD), "the password reached the log");
+    Ok(())
+}
+
+#[test]
+fn an_x509_user_certificate_logs_in() -> anyhow::Result<()> {
+    use opcua::crypto::{CertificateStore, X509Data};
+    use opcua::types::ApplicationDescription;
+
+    let dir = scratch_dir("opcua-x509-user");
+    let (cert, key) = (dir.join("operator.der"), dir.join("operator.pem"));
+    let identity = X509Data::from(ApplicationDescription {
+        application_uri: "urn:shopfloor-slm:operator".into(),
+        application_name: "operator".into(),
+        ..Default::default()
+    });
+    CertificateStore::create_certificate_and_key(&identity, true, &cert, &key).map_err(anyhow::Error::msg)?;
+    let port = free_port();
+    let _simulator = plant_sim::start(
+        port,
+        &[
+            ("SIM_SECURITY", "Basic256Sha256/SignAndEncrypt".to_owned()),
+            ("SIM_USER_CERTS", format!("operator={}", cert.display())),
+            ("SIM_PKI_DIR", scratch_dir("opcua-x509-sim-pki").display().to_string()),
+        ],
+        "opcua-x509-sim",
+    )?;
+    let envs = client_envs(
+        port,
+        "Basic256Sha256/SignAndEncrypt",
+        &scratch_dir("opcua-x509-client-pki"),
+        &[
+            ("OPCUA_TRUST_UNKNOWN_SERVER", "true".to_owned()),
+            ("OPCUA_USER_CERT", cert.display().to_string()),
+            ("OPCUA_USER_KEY", key.display().to_string()),
+        ],
+    );
+    let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-x509-node")?;
+    let outputs = node.outputs();
+    let (log, clean) = node.wait()?;
+    assert!(clean, "opcua-source did not stop cleanly:\n{log}");
+    assert!(good_readings(&output_rows(&outputs)) > 0, "no readings with the certificate login:\n{log}");
     Ok(())
 }

@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dora_node_api::futures::StreamExt;
-use opcua::client::{ClientBuilder, IdentityToken, Session};
-use opcua::crypto::SecurityPolicy;
+use opcua::client::Session;
 use opcua::types::{
-    AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, EndpointDescription,
-    MessageSecurityMode, NodeClass, NodeId, ReadValueId, ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
-    UserTokenPolicy,
+    AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, NodeClass, NodeId, ReadValueId,
+    ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
 };
+use shopfloor_core::config::OpcuaClientSecurity;
 
-use crate::client::ClientOptions;
+use crate::client::{client_builder, needs_discovery, plain_endpoint, usable_endpoint, ClientOptions};
+use crate::security::EndpointProblem;
 
 /// Deepest folder level walked below Objects.
 const MAX_DEPTH: usize = 12;
@@ -28,6 +28,8 @@ const MAX_DEPTH: usize = 12;
 const MAX_NODES: usize = 20_000;
 /// Longest wait for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between the (three) connection attempts.
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// A variable found by the walk.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +56,9 @@ pub enum BrowseError {
         /// The limit.
         seconds: u64,
     },
+    /// No endpoint with the configured security, or an untrusted server.
+    #[error("cannot connect securely: {0}")]
+    Security(String),
     /// The server refused a browse or read.
     #[error("the server refused to browse: {0}")]
     Refused(String),
@@ -68,22 +73,25 @@ pub struct Walk {
     pub truncated: bool,
 }
 
-/// Connects to `endpoint` (security None, anonymous) and walks it.
-pub async fn browse(endpoint: &str, options: ClientOptions) -> Result<Walk, BrowseError> {
-    let mut client = ClientBuilder::new()
+/// Connects to `endpoint` with `security` (as the node would) and walks it.
+pub async fn browse(endpoint: &str, security: &OpcuaClientSecurity, options: ClientOptions) -> Result<Walk, BrowseError> {
+    let pki_dir = security.pki_dir.clone().unwrap_or(options.pki_dir);
+    let mut client = client_builder(security, pki_dir, RETRY_MAX)
         .application_name("Shopfloor SLM opcua-source (browse)")
-        .application_uri("urn:shopfloor-slm:opcua-source")
-        .pki_dir(options.pki_dir)
-        .create_sample_keypair(true)
-        .trust_server_certs(true)
         .session_retry_limit(3)
         .client()
         .map_err(|problems| BrowseError::Setup(problems.join("; ")))?;
-    let description: EndpointDescription =
-        (endpoint, SecurityPolicy::None.to_str(), MessageSecurityMode::None, UserTokenPolicy::anonymous()).into();
-    let (session, event_loop) = client
-        .connect_to_endpoint_directly(description, IdentityToken::Anonymous)
-        .map_err(|e| BrowseError::Setup(e.to_string()))?;
+    let identity = crate::security::identity_token(&security.identity).map_err(BrowseError::Setup)?;
+    let description = if needs_discovery(security) {
+        usable_endpoint(&client, endpoint, security).await.map_err(|problem| match problem {
+            EndpointProblem::Unreachable(reason) => BrowseError::Unreachable { endpoint: format!("{endpoint} ({reason})"), seconds: 10 },
+            other => BrowseError::Security(other.to_string()),
+        })?
+    } else {
+        plain_endpoint(endpoint)
+    };
+    let (session, event_loop) =
+        client.connect_to_endpoint_directly(description, identity).map_err(|e| BrowseError::Setup(e.to_string()))?;
     let driver = tokio::spawn(async move {
         let events = event_loop.enter();
         tokio::pin!(events);

@@ -18,7 +18,7 @@ use opcua::client::{Client, ClientBuilder, Session, SessionEventLoop, SessionPol
 use opcua::client::transport::TcpConnector;
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
-use shopfloor_core::config::{Monitoring, OpcuaSourceConfig, UserIdentity};
+use shopfloor_core::config::{Monitoring, OpcuaClientSecurity, OpcuaSourceConfig, UserIdentity};
 use shopfloor_core::schema::{LinkState, Reading};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -118,14 +118,15 @@ pub async fn run(
     let (polled, subscribed): (Vec<MonitoredTag>, Vec<MonitoredTag>) =
         parse_tags(&config.tags)?.into_iter().partition(|tag| tag.spec.monitoring.or(defaults).poll_ms.is_some());
     let tags = Arc::new(subscribed);
-    let pki_dir = config.pki_dir.clone().unwrap_or(options.pki_dir);
-    let mut client = client_builder(&config, pki_dir.clone())
+    let pki_dir = config.security.pki_dir.clone().unwrap_or(options.pki_dir);
+    let reconnect_max = Duration::from_millis(config.reconnect_max_ms);
+    let mut client = client_builder(&config.security, pki_dir.clone(), reconnect_max)
         .client()
         .map_err(|problems| SourceError::ClientSetup(problems.join("; ")))?;
-    let identity = security::identity_token(&config.identity).map_err(SourceError::Identity)?;
+    let identity = security::identity_token(&config.security.identity).map_err(SourceError::Identity)?;
     let status = Arc::new(status);
     tokio::pin!(shutdown);
-    let endpoint = if config.security.is_secured() || config.identity != UserIdentity::Anonymous {
+    let endpoint = if needs_discovery(&config.security) {
         // The server's certificate and login policies come from its endpoint
         // list; a Stop must still end the node while the server is away.
         tokio::select! {
@@ -133,8 +134,7 @@ pub async fn run(
             () = &mut shutdown => return Ok(()),
         }
     } else {
-        (config.endpoint.as_str(), SecurityPolicy::None.to_str(), MessageSecurityMode::None, UserTokenPolicy::anonymous())
-            .into()
+        plain_endpoint(&config.endpoint)
     };
     // "Directly": no second GetEndpoints round trip, so this succeeds without a
     // server; the event loop makes the actual connection and retries it.
@@ -146,8 +146,8 @@ pub async fn run(
         })?;
     info!(
         endpoint = %config.endpoint,
-        security = %config.security,
-        login = %config.identity.describe(),
+        security = %config.security.endpoint,
+        login = %config.security.identity.describe(),
         subscribed = tags.len(),
         polled = polled.len(),
         "connecting to the OPC UA server"
@@ -190,8 +190,10 @@ pub async fn run(
     Ok(())
 }
 
-fn client_builder(config: &OpcuaSourceConfig, pki_dir: PathBuf) -> ClientBuilder {
-    let reconnect_max = Duration::from_millis(config.reconnect_max_ms);
+/// A client for `security`: its PKI folder and own certificate, its trust
+/// rule, reconnects forever with backoff up to `reconnect_max`, and message
+/// limits for large tag lists.
+pub(crate) fn client_builder(security: &OpcuaClientSecurity, pki_dir: PathBuf, reconnect_max: Duration) -> ClientBuilder {
     ClientBuilder::new()
         .application_name("Shopfloor SLM opcua-source")
         .application_uri("urn:shopfloor-slm:opcua-source")
@@ -202,13 +204,25 @@ fn client_builder(config: &OpcuaSourceConfig, pki_dir: PathBuf) -> ClientBuilder
         .create_sample_keypair(true)
         // Only what `trusted/` holds, unless the operator opts in. (Under
         // policy None no certificate is checked: there is nothing to protect.)
-        .trust_server_certs(config.trust_unknown_server)
+        .trust_server_certs(security.trust_unknown_server)
         .session_retry_limit(-1)
         .session_retry_initial(FIRST_RETRY_DELAY.min(reconnect_max))
         .session_retry_max(reconnect_max)
         .max_array_length(MAX_ARRAY_LENGTH)
         .max_chunk_count(MAX_CHUNK_COUNT)
         .max_message_size(MAX_MESSAGE_SIZE)
+}
+
+/// Whether the endpoint must come from the server's endpoint list (for its
+/// certificate and login policies) rather than from the URL alone.
+pub(crate) fn needs_discovery(security: &OpcuaClientSecurity) -> bool {
+    security.endpoint.is_secured() || security.identity != UserIdentity::Anonymous
+}
+
+/// Security None, anonymous: no round trip needed, so this works before the
+/// server is up.
+pub(crate) fn plain_endpoint(url: &str) -> EndpointDescription {
+    (url, SecurityPolicy::None.to_str(), MessageSecurityMode::None, UserTokenPolicy::anonymous()).into()
 }
 
 /// Reads the server's endpoint list until it has an endpoint with the
@@ -219,7 +233,7 @@ async fn discover_endpoint(client: &Client, config: &OpcuaSourceConfig, status: 
     let retry_max = Duration::from_millis(config.reconnect_max_ms);
     let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
     loop {
-        match usable_endpoint(client, config).await {
+        match usable_endpoint(client, &config.endpoint, &config.security).await {
             Ok(endpoint) => return endpoint,
             Err(problem) => {
                 match &problem {
@@ -238,13 +252,15 @@ async fn discover_endpoint(client: &Client, config: &OpcuaSourceConfig, status: 
     }
 }
 
-async fn usable_endpoint(client: &Client, config: &OpcuaSourceConfig) -> Result<EndpointDescription, EndpointProblem> {
-    let endpoints = tokio::time::timeout(DISCOVERY_TIMEOUT, client.get_server_endpoints_from_url(config.endpoint.as_str()))
+/// The endpoint of `url` with the configured security and login, its
+/// certificate checked against the PKI folder.
+pub(crate) async fn usable_endpoint(client: &Client, url: &str, security: &OpcuaClientSecurity) -> Result<EndpointDescription, EndpointProblem> {
+    let endpoints = tokio::time::timeout(DISCOVERY_TIMEOUT, client.get_server_endpoints_from_url(url))
         .await
         .map_err(|_| EndpointProblem::Unreachable(format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs())))?
         .map_err(|err| EndpointProblem::Unreachable(err.to_string()))?;
-    let endpoint = security::choose_endpoint(&endpoints, &config.endpoint, config.security, &config.identity)?;
-    if config.security.is_secured() {
+    let endpoint = security::choose_endpoint(&endpoints, url, security.endpoint, &security.identity)?;
+    if security.endpoint.is_secured() {
         security::check_server_certificate(&client.certificate_store().read(), &endpoint)?;
     }
     Ok(endpoint)

@@ -12,7 +12,7 @@ use opcua_source::client::{self, ClientOptions, LinkStatus};
 use opcua_source::link_watch::LinkWatch;
 use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT, STATUS_OUTPUT};
 use opcua_source::tags::parse_tags;
-use shopfloor_core::config::{process_env, OpcuaSourceConfig};
+use shopfloor_core::config::{process_env, OpcuaClientSecurity, OpcuaSourceConfig};
 use shopfloor_core::clock::now_ms;
 use shopfloor_core::schema::{Reading, SourceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -151,14 +151,16 @@ fn browse_endpoint(mut args: impl Iterator<Item = String>) -> anyhow::Result<Opt
     }
 }
 
-/// Prints the server's variables as `OPCUA_TAGS` lines on stdout.
+/// Prints the server's variables as `OPCUA_TAGS` lines on stdout, connecting
+/// with the security settings of the environment (`OPCUA_SECURITY_POLICY`, ...).
 fn browse(endpoint: &str) -> anyhow::Result<()> {
+    let security = OpcuaClientSecurity::from_env(&process_env())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let walk = runtime.block_on(async {
-        tokio::time::timeout(BROWSE_TIMEOUT, opcua_source::browse::browse(endpoint, ClientOptions::default())).await
+        tokio::time::timeout(BROWSE_TIMEOUT, opcua_source::browse::browse(endpoint, &security, ClientOptions::default())).await
     });
     let walk = walk.map_err(|_| anyhow!("browsing {endpoint} took longer than {} s", BROWSE_TIMEOUT.as_secs()))??;
     print!("{}", opcua_source::browse::tag_lines(endpoint, &walk));

@@ -54,6 +54,7 @@
 //!     SIM_SEED: "42"        # default: no noise
 //!     SIM_SECURITY: "None, Basic256Sha256/SignAndEncrypt"   # default: None
 //!     SIM_USERS_FILE: /etc/shopfloor/sim-users   # `user:password` lines; default: anonymous
+//!     SIM_USER_CERTS: "operator=/etc/shopfloor/operator.der"   # X.509 user logins
 //!     SIM_PKI_DIR: /var/lib/shopfloor/sim-pki    # default: under the temp dir
 //!     SIM_TRUST_CLIENTS: "true"                  # default: any client certificate is accepted
 //! ```

@@ -132,7 +132,7 @@ pub async fn serve(
         scenario = ?config.scenario,
         seed = ?config.seed,
         security = %config.security.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-        users = if config.users.is_some() { "from SIM_USERS_FILE" } else { "anonymous" },
+        users = if config.users.is_some() || !config.user_certs.is_empty() { "listed (SIM_USERS_FILE, SIM_USER_CERTS)" } else { "anonymous" },
         "plant simulator serving the CNC cell and the packaging line"
     );
 
@@ -173,15 +173,20 @@ fn server_builder(config: &PlantSimConfig, port: u16, endpoint_url: &str, option
         // loopback addresses and the host name) on first start.
         .create_sample_keypair(true)
         .trust_client_certs(config.trust_clients);
-    let user_token_ids: Vec<String> = match &config.users {
-        None => vec![ANONYMOUS_USER_TOKEN_ID.to_owned()],
-        Some(users) => {
-            for (user, password) in users {
-                builder = builder.add_user_token(user_token_id(user), ServerUserToken::user_pass(user.as_str(), password.expose()));
-            }
-            users.keys().map(|user| user_token_id(user)).collect()
-        }
-    };
+    let mut user_token_ids = Vec::new();
+    for (user, password) in config.users.iter().flatten() {
+        let id = user_token_id(user);
+        builder = builder.add_user_token(&id, ServerUserToken::user_pass(user.as_str(), password.expose()));
+        user_token_ids.push(id);
+    }
+    for (user, cert_file) in &config.user_certs {
+        let id = format!("{}-x509", user_token_id(user));
+        builder = builder.add_user_token(&id, ServerUserToken::x509(user.as_str(), cert_file));
+        user_token_ids.push(id);
+    }
+    if user_token_ids.is_empty() {
+        user_token_ids.push(ANONYMOUS_USER_TOKEN_ID.to_owned());
+    }
     for security in &config.security {
         builder = builder.add_endpoint(endpoint_id(*security), server_endpoint(*security, &user_token_ids));
     }

@@ -25,7 +25,7 @@ pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, Credentials, MqttConfig, TlsSettings};
 pub use opcua_security::{EndpointSecurity, SecurityMode, SecurityPolicyName, UserIdentity};
 pub use secrets::Secret;
-pub use opcua_source::{Deadband, Monitoring, OpcuaSourceConfig, TagSpec};
+pub use opcua_source::{Deadband, Monitoring, OpcuaClientSecurity, OpcuaSourceConfig, TagSpec};
 pub use outbox::OutboxConfig;
 pub use plant_sim::{PlantSimConfig, SimScenario};
 pub use slm::{SlmConfig, ToolMode};

@@ -96,6 +96,12 @@ pub struct EndpointSecurity {
     pub mode: SecurityMode,
 }
 
+impl Default for EndpointSecurity {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 impl EndpointSecurity {
     /// No security at all.
     pub const NONE: EndpointSecurity = EndpointSecurity { policy: SecurityPolicyName::None, mode: SecurityMode::None };
@@ -130,9 +136,10 @@ impl std::fmt::Display for EndpointSecurity {
 }
 
 /// Who the client logs in as.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum UserIdentity {
     /// No user.
+    #[default]
     Anonymous,
     /// A user name and password (the password never reaches a log).
     UserName {

@@ -89,9 +89,17 @@ pub struct OpcuaSourceConfig {
     /// Most readings in one dora message (`OPCUA_BATCH_MAX`, 1..=100000,
     /// default 1000); more waiting readings go out as several messages.
     pub batch_max: usize,
+    /// Security, login and trust.
+    pub security: OpcuaClientSecurity,
+}
+
+/// How the client secures its connection: shared by the node and
+/// `opcua-source --browse`, which read the same variables.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OpcuaClientSecurity {
     /// Security policy and mode (`OPCUA_SECURITY_POLICY`, default None;
     /// `OPCUA_SECURITY_MODE`, default SignAndEncrypt under a policy).
-    pub security: EndpointSecurity,
+    pub endpoint: EndpointSecurity,
     /// Who to log in as: anonymous (default), `OPCUA_USER` with
     /// `OPCUA_PASSWORD` or `OPCUA_PASSWORD_FILE`, or an X.509 user
     /// certificate (`OPCUA_USER_CERT` with `OPCUA_USER_KEY`).
@@ -103,6 +111,28 @@ pub struct OpcuaSourceConfig {
     /// Accept, and trust from then on, a server certificate that is not in
     /// `trusted/` (`OPCUA_TRUST_UNKNOWN_SERVER`, default false).
     pub trust_unknown_server: bool,
+}
+
+impl OpcuaClientSecurity {
+    /// The security variables alone, for `opcua-source --browse`; other
+    /// variables are ignored.
+    pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new("opcua-source --browse", vars);
+        let security = Self::read(&mut env);
+        env.finish(&[])?;
+        Ok(security)
+    }
+
+    fn read(env: &mut EnvReader<'_>) -> Self {
+        let endpoint = security(env);
+        let identity = identity(env);
+        let pki_dir = env.optional_string("OPCUA_PKI_DIR").map(PathBuf::from);
+        if pki_dir.is_none() && endpoint.is_secured() {
+            env.invalid("OPCUA_PKI_DIR", "", &format!("set with security policy {}: the folder that keeps the client's certificate and the trusted server certificates", endpoint.policy.as_str()));
+        }
+        let trust_unknown_server = env.parsed_or("OPCUA_TRUST_UNKNOWN_SERVER", false, "true or false", |_| true);
+        Self { endpoint, identity, pki_dir, trust_unknown_server }
+    }
 }
 
 impl OpcuaSourceConfig {
@@ -121,10 +151,7 @@ impl OpcuaSourceConfig {
             publish_interval_ms: DEFAULT_PUBLISH_INTERVAL_MS,
             reconnect_max_ms: DEFAULT_RECONNECT_MAX_MS,
             batch_max: DEFAULT_BATCH_MAX,
-            security: EndpointSecurity::NONE,
-            identity: UserIdentity::Anonymous,
-            pki_dir: None,
-            trust_unknown_server: false,
+            security: OpcuaClientSecurity::default(),
         }
     }
 
@@ -174,19 +201,10 @@ impl OpcuaSourceConfig {
             }
             parsed
         });
-        let security = security(&mut env);
-        let identity = identity(&mut env);
-        let pki_dir = env.optional_string("OPCUA_PKI_DIR").map(PathBuf::from);
-        if pki_dir.is_none() && security.is_secured() {
-            env.invalid("OPCUA_PKI_DIR", "", &format!("set with security policy {}: the folder that keeps the client's certificate and the trusted server certificates", security.policy.as_str()));
-        }
-        let trust_unknown_server = env.parsed_or("OPCUA_TRUST_UNKNOWN_SERVER", false, "true or false", |_| true);
+        let security = OpcuaClientSecurity::read(&mut env);
         env.finish(&["OPCUA_"])?;
         Ok(Self {
             security,
-            identity,
-            pki_dir,
-            trust_unknown_server,
             endpoint,
             tags,
             monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband, poll_ms },
@@ -434,14 +452,15 @@ mod tests {
     #[test]
     fn security_defaults_to_none_and_a_policy_defaults_to_sign_and_encrypt() {
         let plain = OpcuaSourceConfig::from_env(&env("a ns=2;i=1")).unwrap();
-        assert_eq!((plain.security, &plain.identity, plain.trust_unknown_server), (EndpointSecurity::NONE, &UserIdentity::Anonymous, false));
+        assert_eq!(plain.security, OpcuaClientSecurity::default());
+        assert_eq!((plain.security.endpoint, &plain.security.identity), (EndpointSecurity::NONE, &UserIdentity::Anonymous));
         let mut vars = env("a ns=2;i=1");
         vars.insert("OPCUA_SECURITY_POLICY".into(), "Basic256Sha256".into());
         vars.insert("OPCUA_PKI_DIR".into(), "/var/lib/shopfloor/pki".into());
         let secured = OpcuaSourceConfig::from_env(&vars).unwrap();
-        assert_eq!(secured.security.to_string(), "Basic256Sha256/SignAndEncrypt");
+        assert_eq!(secured.security.endpoint.to_string(), "Basic256Sha256/SignAndEncrypt");
         vars.insert("OPCUA_SECURITY_MODE".into(), "Sign".into());
-        assert_eq!(OpcuaSourceConfig::from_env(&vars).unwrap().security.mode, SecurityMode::Sign);
+        assert_eq!(OpcuaSourceConfig::from_env(&vars).unwrap().security.endpoint.mode, SecurityMode::Sign);
     }
 
     #[test]
@@ -466,7 +485,7 @@ mod tests {
         assert!(OpcuaSourceConfig::from_env(&vars).unwrap_err().names_field("OPCUA_PASSWORD"));
         vars.insert("OPCUA_PASSWORD".into(), "hunter2".into());
         let cfg = OpcuaSourceConfig::from_env(&vars).unwrap();
-        assert_eq!(cfg.identity.describe(), "user operator");
+        assert_eq!(cfg.security.identity.describe(), "user operator");
         assert!(!format!("{cfg:?}").contains("hunter2"));
         vars.insert("OPCUA_PASSWORD_FILE".into(), "/nonexistent".into());
         let err = OpcuaSourceConfig::from_env(&vars).unwrap_err();

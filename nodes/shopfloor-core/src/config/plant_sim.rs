@@ -44,9 +44,12 @@ pub struct PlantSimConfig {
     /// (`SIM_SECURITY`, comma- or space-separated, e.g.
     /// `None, Basic256Sha256/SignAndEncrypt`; default `None`).
     pub security: Vec<EndpointSecurity>,
-    /// Accounts from `SIM_USERS_FILE` (`user:password` lines); when set, only
-    /// these users may log in, never anonymous.
+    /// Accounts from `SIM_USERS_FILE` (`user:password` lines); when set (or
+    /// `SIM_USER_CERTS`), only these users may log in, never anonymous.
     pub users: Option<BTreeMap<String, Secret>>,
+    /// Users who log in with an X.509 certificate (`SIM_USER_CERTS`,
+    /// `user=/path/cert.der` entries, comma- or space-separated).
+    pub user_certs: BTreeMap<String, PathBuf>,
     /// The server's PKI folder (`SIM_PKI_DIR`; default: a folder under the
     /// temp dir). Holds its key pair, made on first start.
     pub pki_dir: Option<PathBuf>,
@@ -73,6 +76,7 @@ impl Default for PlantSimConfig {
         Self {
             security: vec![EndpointSecurity::NONE],
             users: None,
+            user_certs: BTreeMap::new(),
             pki_dir: None,
             trust_clients: true,
             scenario: SimScenario::Normal,
@@ -95,6 +99,7 @@ impl PlantSimConfig {
         });
         let security = security_list(&mut env);
         let users = read_users_file(&mut env, "SIM_USERS_FILE");
+        let user_certs = user_certs(&mut env);
         let pki_dir = env.optional_string("SIM_PKI_DIR").map(PathBuf::from);
         let trust_clients = env.parsed_or("SIM_TRUST_CLIENTS", true, "true or false", |_| true);
         let scenario = env.optional_string("SIM_SCENARIO").map_or(SimScenario::Normal, |text| {
@@ -111,13 +116,33 @@ impl PlantSimConfig {
             parsed
         });
         env.finish(&["SIM_"])?;
-        Ok(Self { security, users, pki_dir, trust_clients, scenario, seed, host, port, tick_ms })
+        Ok(Self { security, users, user_certs, pki_dir, trust_clients, scenario, seed, host, port, tick_ms })
     }
 
     /// The endpoint URL clients use.
     pub fn endpoint_url(&self) -> String {
         format!("opc.tcp://{}:{}/", self.host, self.port)
     }
+}
+
+/// `SIM_USER_CERTS`: `user=/path/cert.der` entries; each file must exist and
+/// end in `.der` or `.pem` (what async-opcua reads).
+fn user_certs(env: &mut EnvReader<'_>) -> BTreeMap<String, PathBuf> {
+    let mut certs = BTreeMap::new();
+    let Some(text) = env.optional_string("SIM_USER_CERTS") else { return certs };
+    for entry in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|e| !e.is_empty()) {
+        match entry.split_once('=') {
+            Some((user, path))
+                if !user.is_empty()
+                    && (path.ends_with(".der") || path.ends_with(".pem"))
+                    && std::path::Path::new(path).is_file() =>
+            {
+                certs.insert(user.to_owned(), PathBuf::from(path));
+            }
+            _ => env.invalid("SIM_USER_CERTS", entry, "entries `user=/path/cert.der` (or .pem) naming existing files"),
+        }
+    }
+    certs
 }
 
 /// `SIM_SECURITY`: one endpoint per entry, no repeats.
@@ -173,6 +198,14 @@ mod tests {
         let env = EnvVars::from([("SIM_SCENARIO".into(), "meltdown".into()), ("SIM_SEED".into(), "-1".into())]);
         let err = PlantSimConfig::from_env(&env).unwrap_err();
         assert!(err.names_field("SIM_SCENARIO") && err.names_field("SIM_SEED"), "{err}");
+    }
+
+    #[test]
+    fn user_certificates_must_name_existing_der_or_pem_files() {
+        let env = EnvVars::from([("SIM_USER_CERTS".into(), "operator=/nonexistent/operator.der".into())]);
+        assert!(PlantSimConfig::from_env(&env).unwrap_err().names_field("SIM_USER_CERTS"));
+        let env = EnvVars::from([("SIM_USER_CERTS".into(), "operator".into())]);
+        assert!(PlantSimConfig::from_env(&env).unwrap_err().names_field("SIM_USER_CERTS"));
     }
 
     #[test]
