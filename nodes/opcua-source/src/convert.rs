@@ -62,6 +62,8 @@ pub fn to_reading(
         server_ts_ms: data_value.server_timestamp.as_ref().and_then(epoch_ms),
         value_type: data_value.value.as_ref().and_then(Variant::scalar_type_id).map(|kind| format!("{kind:?}")),
         status_code: Some(status.to_string()),
+        eu_low: None,
+        eu_high: None,
     })
 }
 

@@ -87,6 +87,8 @@ mod tests {
             server_ts_ms: None,
             value_type: None,
             status_code: None,
+            eu_low: None,
+            eu_high: None,
         }
     }
 

@@ -13,7 +13,6 @@ use shopfloor_core::clock::now_ms;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::convert::to_reading;
 use crate::subscription::ReadingSink;
 use crate::tags::MonitoredTag;
 
@@ -85,7 +84,7 @@ pub async fn poll_forever(session: Arc<Session>, tags: Vec<MonitoredTag>, interv
 }
 
 fn send(sink: &ReadingSink, tag: &MonitoredTag, value: &DataValue) {
-    match to_reading(&sink.source, &tag.spec, value, now_ms()) {
+    match tag.reading(&sink.source, value, now_ms()) {
         Ok(reading) => {
             if let Err(mpsc::error::TrySendError::Full(_)) = sink.readings.try_send(reading) {
                 debug!(tag = %tag.spec.tag, "reading channel full; dropping a polled value");

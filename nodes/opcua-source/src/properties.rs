@@ -1,14 +1,13 @@
 //! Engineering units and EURange read from the server: a tag that configures
-//! no unit takes its node's `EngineeringUnits` property, and one that
-//! configures no limits takes its node's `EURange` as low/high limits, so
-//! readings carry what the server knows about the value's scale.
+//! no unit takes its node's `EngineeringUnits` property, and every tag's
+//! readings carry its node's `EURange` (`eu_low`/`eu_high`), so downstream
+//! nodes know the value's scale. Alarm limits stay those configured.
 
 use opcua::client::Session;
 use opcua::types::{
     AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, EUInformation, NodeClass, NodeId, Range,
     ReadValueId, ReferenceTypeId, TimestampsToReturn, Variant,
 };
-use shopfloor_core::config::TagSpec;
 
 use crate::tags::MonitoredTag;
 
@@ -25,16 +24,13 @@ pub struct NodeProperties {
 }
 
 impl NodeProperties {
-    /// Fills what `spec` leaves unset; what is configured always wins.
-    pub fn fill(&self, spec: &mut TagSpec) {
-        if spec.unit.is_none() {
-            spec.unit = self.unit.clone();
+    /// Gives `tag` the server's unit where it configures none, and the range.
+    pub fn fill(&self, tag: &mut MonitoredTag) {
+        if tag.spec.unit.is_none() {
+            tag.spec.unit = self.unit.clone();
         }
-        if let Some((low, high)) = self.range {
-            if spec.low_limit.is_none() && spec.high_limit.is_none() {
-                spec.low_limit = Some(low);
-                spec.high_limit = Some(high);
-            }
+        if self.range.is_some() {
+            tag.eu_range = self.range;
         }
     }
 }
@@ -54,16 +50,11 @@ pub fn range_of(value: &Variant) -> Option<(f64, f64)> {
     (range.low.is_finite() && range.high.is_finite() && range.low < range.high).then_some((range.low, range.high))
 }
 
-/// Reads `EngineeringUnits` and `EURange` of every tag that lacks a unit or
-/// limits, and fills them in. Nodes without these properties keep what they
-/// have; only a failed request is an error.
+/// Reads `EngineeringUnits` and `EURange` of every tag's node and fills them
+/// in. Nodes without these properties keep what they have; only a failed
+/// request is an error.
 pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> Result<usize, opcua::types::Error> {
-    let wanted: Vec<usize> = (0..tags.len())
-        .filter(|&i| {
-            let spec = &tags[i].spec;
-            !tags[i].node_id.is_null() && (spec.unit.is_none() || (spec.low_limit.is_none() && spec.high_limit.is_none()))
-        })
-        .collect();
+    let wanted: Vec<usize> = (0..tags.len()).filter(|&i| !tags[i].node_id.is_null()).collect();
     // (tag index, property name, property node)
     let mut found: Vec<(usize, String, NodeId)> = Vec::new();
     for chunk in wanted.chunks(PER_REQUEST) {
@@ -102,7 +93,7 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
                 _ => NodeProperties { unit: None, range: range_of(&value) },
             };
             if properties != NodeProperties::default() {
-                properties.fill(&mut tags[*i].spec);
+                properties.fill(&mut tags[*i]);
                 filled += 1;
             }
         }
@@ -114,6 +105,7 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
 mod tests {
     use super::*;
     use opcua::types::ExtensionObject;
+    use shopfloor_core::config::TagSpec;
 
     fn spec() -> TagSpec {
         TagSpec {
@@ -127,14 +119,16 @@ mod tests {
     }
 
     #[test]
-    fn server_properties_fill_only_what_is_not_configured() {
+    fn the_server_unit_fills_only_an_unset_one_and_the_range_never_touches_the_limits() {
         let server = NodeProperties { unit: Some("°C".into()), range: Some((0.0, 150.0)) };
-        let mut bare = spec();
+        let tag = |spec: TagSpec| crate::tags::parse_tags(&[spec]).unwrap().remove(0);
+        let mut bare = tag(spec());
         server.fill(&mut bare);
-        assert_eq!((bare.unit.as_deref(), bare.low_limit, bare.high_limit), (Some("°C"), Some(0.0), Some(150.0)));
-        let mut configured = TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..spec() };
+        assert_eq!((bare.spec.unit.as_deref(), bare.eu_range), (Some("°C"), Some((0.0, 150.0))));
+        assert_eq!((bare.spec.low_limit, bare.spec.high_limit), (None, None));
+        let mut configured = tag(TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..spec() });
         server.fill(&mut configured);
-        assert_eq!((configured.unit.as_deref(), configured.low_limit, configured.high_limit), (Some("degC"), None, Some(80.0)));
+        assert_eq!((configured.spec.unit.as_deref(), configured.spec.high_limit), (Some("degC"), Some(80.0)));
     }
 
     #[test]

@@ -16,7 +16,6 @@ use shopfloor_core::schema::Reading;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::convert::to_reading;
 use crate::tags::{client_handle, tag_for_handle, MonitoredTag};
 
 /// Keep-alive messages are sent after this many empty publishing intervals.
@@ -144,7 +143,7 @@ fn data_change_handler(
             warn!(handle = item.client_handle(), "data change for a monitored item this node did not create");
             return;
         };
-        let reading = match to_reading(&sink.source, &tag.spec, &data_value, now_ms()) {
+        let reading = match tag.reading(&sink.source, &data_value, now_ms()) {
             Ok(reading) => reading,
             Err(err) => {
                 warn!(%err, "skipping a data change");

@@ -16,9 +16,27 @@ pub struct MonitoredTag {
     /// The browse names from Objects down to the node, for a tag given by
     /// path (`/Cell1/SpindleTemperature`); resolved once connected.
     pub browse_path: Option<Vec<String>>,
+    /// The node's `EURange` (low, high), read from the server once connected.
+    pub eu_range: Option<(f64, f64)>,
 }
 
 impl MonitoredTag {
+    /// The reading for a data change of this tag's node, with the node's
+    /// EURange when the server has one.
+    pub fn reading(
+        &self,
+        source: &str,
+        data_value: &opcua::types::DataValue,
+        received_ts_ms: i64,
+    ) -> Result<shopfloor_core::schema::Reading, crate::convert::Unconvertible> {
+        let mut reading = crate::convert::to_reading(source, &self.spec, data_value, received_ts_ms)?;
+        if let Some((low, high)) = self.eu_range {
+            reading.eu_low = Some(low);
+            reading.eu_high = Some(high);
+        }
+        Ok(reading)
+    }
+
     /// Sets the namespace index of an `nsu=` node id from the server's table
     /// (`index_of(uri)`); an unknown URI gets the null node id, which the
     /// server refuses for this tag alone. Returns the URI when it was unknown.
@@ -62,14 +80,14 @@ pub fn parse_tags(specs: &[TagSpec]) -> Result<Vec<MonitoredTag>, InvalidNodeId>
                     return Err(invalid());
                 }
                 // The null node id until the path is resolved on the server.
-                return Ok(MonitoredTag { spec: spec.clone(), node_id: NodeId::null(), namespace_uri: None, browse_path: Some(names) });
+                return Ok(MonitoredTag { spec: spec.clone(), node_id: NodeId::null(), namespace_uri: None, browse_path: Some(names), eu_range: None });
             }
             let (namespace_uri, text) = match split_namespace_uri(&spec.node_id) {
                 Some((uri, identifier)) => (Some(uri.to_owned()), format!("ns=0;{identifier}")),
                 None => (None, spec.node_id.clone()),
             };
             let node_id = text.parse::<NodeId>().map_err(|_| invalid())?;
-            Ok(MonitoredTag { spec: spec.clone(), node_id, namespace_uri, browse_path: None })
+            Ok(MonitoredTag { spec: spec.clone(), node_id, namespace_uri, browse_path: None, eu_range: None })
         })
         .collect()
 }

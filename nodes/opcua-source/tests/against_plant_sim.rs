@@ -329,8 +329,8 @@ async fn polled_tags_deliver_their_changes_without_a_subscription() {
     simulator.shut_down().await;
 }
 
-/// Units and EURanges the tag list leaves open come from the server's node
-/// properties (configured ones win); the packaging line is served next to the
+/// Units the tag list leaves open come from the server's node properties
+/// (configured ones win), EURanges always, alarm limits never; the packaging line is served next to the
 /// cell, and a percent deadband works on a node with an EURange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_served() {
@@ -363,12 +363,12 @@ async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_serv
     }
     let scale = |tag: &str| {
         let r = &first[tag];
-        (r.unit.clone(), r.low_limit, r.high_limit)
+        (r.unit.clone(), r.eu_low, r.eu_high, r.low_limit, r.high_limit)
     };
-    assert_eq!(scale("temperature"), (Some("°C".into()), Some(0.0), Some(150.0)));
-    assert_eq!(scale("configured"), (Some("degC".into()), None, Some(80.0)));
-    assert_eq!(scale("conveyor"), (Some("m/min".into()), Some(0.0), Some(60.0)));
-    assert_eq!(scale("fill_weight"), (Some("g".into()), Some(0.0), Some(1000.0)));
+    assert_eq!(scale("temperature"), (Some("°C".into()), Some(0.0), Some(150.0), None, None));
+    assert_eq!(scale("configured"), (Some("degC".into()), Some(0.0), Some(150.0), None, Some(80.0)));
+    assert_eq!(scale("conveyor"), (Some("m/min".into()), Some(0.0), Some(60.0), None, None));
+    assert_eq!(scale("fill_weight"), (Some("g".into()), Some(0.0), Some(1000.0), None, None));
     assert_eq!(number(&first["jam_alarm"]), 0.0, "the line runs in the normal scenario");
     assert_eq!(first["jam_alarm"].value_type.as_deref(), Some("Boolean"));
 

@@ -17,5 +17,7 @@ pub(crate) fn reading(tag: &str, value: ReadingValue, unit: Option<&str>, ts: i6
         server_ts_ms: None,
         value_type: None,
         status_code: None,
+        eu_low: None,
+        eu_high: None,
     }
 }

@@ -40,6 +40,8 @@ fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
         server_ts_ms: None,
         value_type: None,
         status_code: None,
+        eu_low: None,
+        eu_high: None,
     }
 }
 

@@ -65,6 +65,8 @@ fn model_node_answers_busy_when_the_question_queue_is_full() {
         server_ts_ms: None,
         value_type: None,
         status_code: None,
+        eu_low: None,
+        eu_high: None,
     });
     arrow_file(&dir.join("readings.arrow"), Reading::to_arrow(&readings).as_ref());
     // Six questions in one message: one is answered, one waits (capacity 1),

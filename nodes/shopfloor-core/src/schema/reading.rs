@@ -4,8 +4,10 @@
 //! Utf8?, `unit` Utf8?, `quality` Utf8 (`good`/`uncertain`/`bad`),
 //! `source_ts_ms` Int64?, `received_ts_ms` Int64, `low_limit` Float64?,
 //! `high_limit` Float64?, `server_ts_ms` Int64?, `value_type` Utf8?,
-//! `status_code` Utf8?. Exactly one of `value_number`/`value_text` is set.
-//! Limits are the alarm limits (or EURange) the source knows for the tag.
+//! `status_code` Utf8?, `eu_low` Float64?, `eu_high` Float64?. Exactly one of
+//! `value_number`/`value_text` is set. Limits are the alarm limits the source
+//! knows for the tag (configured per tag for OPC UA); `eu_low`/`eu_high` the
+//! instrument's range (OPC UA `EURange`), outside which a value is not credible.
 //! The last three are what an OPC UA source knows beyond the value: the
 //! server's timestamp, the original variant type (`Double`, `UInt32`, ...)
 //! and the full status code (`Good`, `UncertainLastUsableValue`, ...).
@@ -101,6 +103,10 @@ pub struct Reading {
     /// The source's full status code, e.g. `Good` or `BadSensorFailure`;
     /// `quality` is its class.
     pub status_code: Option<String>,
+    /// Low end of the measuring range (OPC UA `EURange.low`), if known.
+    pub eu_low: Option<f64>,
+    /// High end of the measuring range (OPC UA `EURange.high`), if known.
+    pub eu_high: Option<f64>,
 }
 
 impl Reading {
@@ -127,6 +133,8 @@ impl Reading {
             server_ts_ms: None,
             value_type: None,
             status_code: None,
+            eu_low: None,
+            eu_high: None,
         }
     }
 
@@ -180,6 +188,8 @@ impl Reading {
             ),
             ("value_type", strings(readings.iter().map(|r| r.value_type.as_deref())), true),
             ("status_code", strings(readings.iter().map(|r| r.status_code.as_deref())), true),
+            ("eu_low", Arc::new(readings.iter().map(|r| r.eu_low).collect::<Float64Array>()), true),
+            ("eu_high", Arc::new(readings.iter().map(|r| r.eu_high).collect::<Float64Array>()), true),
         ])
     }
 
@@ -199,6 +209,8 @@ impl Reading {
         let server_ts = cols.i64("server_ts_ms")?;
         let value_type = cols.utf8("value_type")?;
         let status_code = cols.utf8("status_code")?;
+        let eu_low = cols.f64("eu_low")?;
+        let eu_high = cols.f64("eu_high")?;
 
         (0..cols.len())
             .map(|row| {
@@ -233,6 +245,8 @@ impl Reading {
                     server_ts_ms: optional_i64(server_ts, row),
                     value_type: optional_str(value_type, row),
                     status_code: optional_str(status_code, row),
+                    eu_low: (!eu_low.is_null(row)).then(|| eu_low.value(row)),
+                    eu_high: (!eu_high.is_null(row)).then(|| eu_high.value(row)),
                 })
             })
             .collect()
@@ -262,6 +276,8 @@ mod tests {
             server_ts_ms: Some(1_700_000_000_005),
             value_type: Some("Double".into()),
             status_code: Some("Good".into()),
+            eu_low: Some(0.0),
+            eu_high: Some(150.0),
         }
     }
 
