@@ -148,6 +148,11 @@ async fn free_loopback_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port")
 }
 
+/// A tag with nothing configured but its name and node id.
+fn tag(tag: &str, node_id: String) -> TagSpec {
+    TagSpec { tag: tag.into(), node_id, unit: None, low_limit: None, high_limit: None, monitoring: Monitoring::default() }
+}
+
 fn number(reading: &Reading) -> f64 {
     match reading.value {
         ReadingValue::Number(n) => n,
@@ -275,14 +280,6 @@ async fn an_absolute_deadband_holds_back_small_changes() {
 async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
     let scratch = ScratchDir::new("nsu");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
-    let tag = |tag: &str, node_id: String| TagSpec {
-        tag: tag.into(),
-        node_id,
-        unit: None,
-        low_limit: None,
-        high_limit: None,
-        monitoring: Monitoring::default(),
-    };
     let tags = vec![
         tag("by_uri", format!("nsu={};s=Cell1.SpindleTemperature", plant_sim::nodes::NAMESPACE_URI)),
         tag("missing_node", "ns=2;s=Cell1.NoSuchThing".into()),
@@ -336,14 +333,6 @@ async fn polled_tags_deliver_their_changes_without_a_subscription() {
 async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_served() {
     let scratch = ScratchDir::new("eu-range");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
-    let tag = |tag: &str, node_id: String| TagSpec {
-        tag: tag.into(),
-        node_id,
-        unit: None,
-        low_limit: None,
-        high_limit: None,
-        monitoring: Monitoring::default(),
-    };
     let tags = vec![
         tag("temperature", CellVariable::SpindleTemperature.node_id_text()),
         TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..tag("configured", CellVariable::SpindleTemperature.node_id_text()) },
