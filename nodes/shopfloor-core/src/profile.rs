@@ -342,6 +342,25 @@ os_reserve_mb = 512
 engine_reserve_mb = 128
 "#;
 
+    /// Every profile the project ships parses, and the 135M model (about
+    /// 100 MiB of weights, 45 MiB of f16 KV cache at 2048 tokens) fits it.
+    #[test]
+    fn every_shipped_profile_parses_and_fits_the_small_model() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hw-profiles");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let profile = HardwareProfile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                let plan = profile.memory_plan(100 * MIB, 45 * MIB, 20 * MIB, None);
+                assert!(plan.fits(), "{}: {}", profile.name, plan.arithmetic());
+                assert_eq!(path.file_stem().and_then(|s| s.to_str()), Some(profile.name.as_str()), "file name = profile name");
+                names.push(profile.name);
+            }
+        }
+        assert!(names.len() >= 4, "{names:?}");
+    }
+
     #[test]
     fn a_valid_profile_parses() {
         let p = HardwareProfile::parse("t.toml", GOOD).unwrap();
