@@ -112,13 +112,19 @@ fn receive(
             QUESTIONS_INPUT => match Question::from_arrow(data.as_array().as_ref()) {
                 Ok(questions) => {
                     let mut sent = true;
+                    // One question is being answered, `capacity` more may wait.
+                    // Room is counted once per message: questions that arrive
+                    // together find the queue as it was when they arrived, even
+                    // if an answer finishes while the busy replies go out (on 2
+                    // cores llama.cpp's spinning threads can slow this loop down).
+                    let mut room = (capacity + 1).saturating_sub(waiting.load(Ordering::SeqCst));
                     for question in questions {
-                        // One question is being answered, `capacity` more may wait.
-                        if waiting.load(Ordering::SeqCst) > capacity {
+                        if room == 0 {
                             let count = busy.fetch_add(1, Ordering::SeqCst) + 1;
                             tracing::warn!(id = %question.id, capacity, busy = count, "question queue full; answering busy");
                             send_answer(node, &busy_answer(&question))?;
                         } else {
+                            room -= 1;
                             waiting.fetch_add(1, Ordering::SeqCst);
                             sent &= work.send(Work::Question(question)).is_ok();
                         }
