@@ -78,25 +78,10 @@ impl ReadingBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::schema::{Quality, ReadingValue};
+    use shopfloor_core::schema::ReadingValue;
 
     fn reading(tag: &str, value: f64) -> Reading {
-        Reading {
-            source: "opc.tcp://127.0.0.1:4840/".into(),
-            tag: tag.into(),
-            value: ReadingValue::Number(value),
-            unit: None,
-            quality: Quality::Good,
-            source_ts_ms: None,
-            received_ts_ms: 0,
-            low_limit: None,
-            high_limit: None,
-            server_ts_ms: None,
-            value_type: None,
-            status_code: None,
-            eu_low: None,
-            eu_high: None,
-        }
+        Reading::good("opc.tcp://127.0.0.1:4840/", tag.into(), ReadingValue::Number(value), None, None, 0)
     }
 
     #[test]

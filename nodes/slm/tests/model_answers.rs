@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use shopfloor_core::config::ToolMode;
 use shopfloor_core::profile::HardwareProfile;
-use shopfloor_core::schema::{Answer, AnswerError, Origin, Quality, Question, Reading, ReadingValue};
+use shopfloor_core::schema::{Answer, AnswerError, Origin, Question, Reading, ReadingValue};
 use slm::answering::{answer, AnswerSettings};
 use slm::engine::{Engine, EngineError, GenerateOptions};
 use slm::plant_state::PlantState;
@@ -27,22 +27,7 @@ fn engine() -> Engine {
 }
 
 fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
-    Reading {
-        source: "opc.tcp://127.0.0.1:4840/".into(),
-        tag: tag.into(),
-        value,
-        unit: unit.map(str::to_owned),
-        quality: Quality::Good,
-        source_ts_ms: Some(NOW - 300),
-        received_ts_ms: NOW - 290,
-        low_limit: None,
-        high_limit: None,
-        server_ts_ms: None,
-        value_type: None,
-        status_code: None,
-        eu_low: None,
-        eu_high: None,
-    }
+    Reading::good("opc.tcp://127.0.0.1:4840/", tag.into(), value, unit.map(str::to_owned), Some(NOW - 300), NOW - 290)
 }
 
 fn cell(temperature: f64) -> PlantState {

@@ -14,7 +14,7 @@ use dora_node_api::integration_testing::{
 use dora_node_api::DoraNode;
 use shopfloor_core::clock::now_ms;
 use shopfloor_core::profile::HardwareProfile;
-use shopfloor_core::schema::{Origin, Quality, Question, Reading, ReadingValue};
+use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
 use slm::answering::AnswerSettings;
 use slm::engine::Engine;
 use slm::node::{NodeSettings, QUESTIONS_INPUT, READINGS_INPUT};
@@ -52,21 +52,8 @@ fn model_node_answers_busy_when_the_question_queue_is_full() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let now = now_ms();
-    let readings = [("spindle_speed", 1450.0, "rpm"), ("spindle_temperature", 72.4, "°C")].map(|(tag, v, unit)| Reading {
-        source: "test".into(),
-        tag: tag.into(),
-        value: ReadingValue::Number(v),
-        unit: Some(unit.into()),
-        quality: Quality::Good,
-        source_ts_ms: Some(now),
-        received_ts_ms: now,
-        low_limit: None,
-        high_limit: None,
-        server_ts_ms: None,
-        value_type: None,
-        status_code: None,
-        eu_low: None,
-        eu_high: None,
+    let readings = [("spindle_speed", 1450.0, "rpm"), ("spindle_temperature", 72.4, "°C")].map(|(tag, v, unit)| {
+        Reading::good("test", tag.into(), ReadingValue::Number(v), Some(unit.into()), Some(now), now)
     });
     arrow_file(&dir.join("readings.arrow"), Reading::to_arrow(&readings).as_ref());
     // Six questions in one message: one is answered, one waits (capacity 1),
