@@ -108,6 +108,7 @@ mod tests {
             received_ts_ms: 0,
             deadline_ms: None,
             correlation_data: None,
+            response_schema: None,
         };
         Answer::to_question(&question, "It is 72.4 °C.".into())
     }

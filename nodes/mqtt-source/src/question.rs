@@ -96,6 +96,7 @@ pub fn parse_question(
         received_ts_ms: now_ms,
         deadline_ms,
         correlation_data: properties.correlation_data,
+        response_schema: None,
     })
 }
 

@@ -12,6 +12,7 @@
 //!   variables; errors name the offending variable.
 //! - [`profile`]: hardware profiles (`hw-profiles/*.toml`).
 //! - [`topics`]: the MQTT topic layout (Unified Namespace style).
+//! - [`metrics`]: counting for the `metric` snapshots every node sends.
 //! - [`logging`]: the log subscriber every binary installs.
 //! - [`clock`]: wall-clock milliseconds, the one time unit in messages.
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@
 pub mod clock;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod profile;
 pub mod schema;
 pub mod topics;

@@ -68,6 +68,7 @@ fn model_node_answers_busy_when_the_question_queue_is_full() {
             received_ts_ms: now,
             deadline_ms: None,
             correlation_data: None,
+            response_schema: None,
         })
         .collect();
     arrow_file(&dir.join("questions.arrow"), Question::to_arrow(&questions).as_ref());

@@ -10,6 +10,7 @@
 mod alerts;
 mod broker;
 mod env;
+mod gateway;
 mod mqtt;
 mod opcua_source;
 mod outbox;
@@ -21,6 +22,7 @@ mod telemetry;
 
 pub use alerts::AlertDeliveryConfig;
 pub use broker::{BrokerTls, EmbeddedBrokerConfig};
+pub use gateway::GatewayConfig;
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, Credentials, MqttConfig, TlsSettings};
 pub use opcua_security::{EndpointSecurity, SecurityMode, SecurityPolicyName, UserIdentity};

@@ -36,6 +36,9 @@ pub struct SlmConfig {
     /// (`SLM_FACT_SHEET_MAX_TAGS`, 0..=500, default 0: always the focused
     /// facts, faster where prompt evaluation is slow, as on 2 CPU cores).
     pub fact_sheet_max_tags: usize,
+    /// Most tokens of a JSON answer (a question with a `response_schema`)
+    /// (`SLM_JSON_MAX_TOKENS`, 16..=2048, default 256).
+    pub json_max_tokens: u32,
 }
 
 /// When the model may call read-only tools.
@@ -84,6 +87,8 @@ impl SlmConfig {
             env.parsed_or("SLM_STALE_AFTER_SECS", 300u64, "seconds in 1..=86400", |v| (1..=86_400).contains(v));
         let fact_sheet_max_tags =
             env.parsed_or("SLM_FACT_SHEET_MAX_TAGS", 0usize, "a count in 0..=500", |n| *n <= 500);
+        let json_max_tokens =
+            env.parsed_or("SLM_JSON_MAX_TOKENS", 256u32, "a count in 16..=2048", |n| (16..=2048).contains(n));
         env.finish(&["SLM_"])?;
         Ok(Self {
             model_path,
@@ -96,6 +101,7 @@ impl SlmConfig {
             history_secs,
             stale_after_secs,
             fact_sheet_max_tags,
+            json_max_tokens,
         })
     }
 }

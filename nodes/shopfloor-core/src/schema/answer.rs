@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
-use super::columns::{build_struct, optional_bytes, optional_i64, optional_str, Columns, SchemaError};
+use super::columns::{build_struct, optional_bytes, optional_i64, optional_str, strings_in, Columns, SchemaError};
 use super::question::{Origin, Question};
 use crate::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float32Array, Int64Array, ListArray, ListBuilder, StringArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Int64Array, ListBuilder, StringArray,
     StringBuilder,
 };
 
@@ -30,6 +30,9 @@ pub enum AnswerError {
     Busy,
     /// The question was empty, too long, or not readable text.
     InvalidQuestion,
+    /// The question's `response_schema` could not be compiled into a grammar;
+    /// nothing was generated (an unconstrained answer is never given instead).
+    InvalidSchema,
 }
 
 impl AnswerError {
@@ -41,6 +44,7 @@ impl AnswerError {
             AnswerError::NoPlantData => "no_plant_data",
             AnswerError::Busy => "busy",
             AnswerError::InvalidQuestion => "invalid_question",
+            AnswerError::InvalidSchema => "invalid_schema",
         }
     }
 
@@ -51,6 +55,7 @@ impl AnswerError {
             "no_plant_data" => Some(AnswerError::NoPlantData),
             "busy" => Some(AnswerError::Busy),
             "invalid_question" => Some(AnswerError::InvalidQuestion),
+            "invalid_schema" => Some(AnswerError::InvalidSchema),
             _ => None,
         }
     }
@@ -238,19 +243,6 @@ impl Answer {
     }
 }
 
-/// The strings of one list cell; a null list reads as empty.
-fn strings_in(lists: &ListArray, row: usize) -> Vec<String> {
-    if lists.is_null(row) {
-        return Vec::new();
-    }
-    lists
-        .value(row)
-        .as_string::<i32>()
-        .iter()
-        .map(|item| item.unwrap_or_default().to_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +257,7 @@ mod tests {
             received_ts_ms: 1,
             deadline_ms: None,
             correlation_data: Some(b"req-7".to_vec()),
+            response_schema: None,
         }
     }
 

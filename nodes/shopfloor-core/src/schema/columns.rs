@@ -3,7 +3,8 @@
 use crate::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
 };
-use crate::arrow::datatypes::DataType;
+use crate::arrow::array::AsArray;
+use crate::arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 /// Why an Arrow array could not be read as a message.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -112,6 +113,14 @@ impl<'a> Columns<'a> {
         self.typed(column, "Utf8")
     }
 
+    /// A Utf8 column that older senders may leave out.
+    pub(crate) fn optional_utf8(&self, column: &'static str) -> Result<Option<&'a StringArray>, SchemaError> {
+        match self.array.column_by_name(column) {
+            None => Ok(None),
+            Some(_) => self.utf8(column).map(Some),
+        }
+    }
+
     pub(crate) fn f64(&self, column: &'static str) -> Result<&'a Float64Array, SchemaError> {
         self.typed(column, "Float64")
     }
@@ -133,12 +142,24 @@ impl<'a> Columns<'a> {
     }
 
     pub(crate) fn utf8_list(&self, column: &'static str) -> Result<&'a ListArray, SchemaError> {
-        let list: &ListArray = self.typed(column, "List<Utf8>")?;
-        if list.value_type() != DataType::Utf8 {
+        self.list_of(column, DataType::Utf8, "List<Utf8>")
+    }
+
+    pub(crate) fn f64_list(&self, column: &'static str) -> Result<&'a ListArray, SchemaError> {
+        self.list_of(column, DataType::Float64, "List<Float64>")
+    }
+
+    pub(crate) fn i64_list(&self, column: &'static str) -> Result<&'a ListArray, SchemaError> {
+        self.list_of(column, DataType::Int64, "List<Int64>")
+    }
+
+    fn list_of(&self, column: &'static str, item: DataType, expected: &'static str) -> Result<&'a ListArray, SchemaError> {
+        let list: &ListArray = self.typed(column, expected)?;
+        if list.value_type() != item {
             return Err(SchemaError::WrongType {
                 message: self.message,
                 column,
-                expected: "List<Utf8>",
+                expected,
                 found: list.data_type().to_string(),
             });
         }
@@ -188,6 +209,30 @@ pub(crate) fn optional_bytes(array: &BinaryArray, row: usize) -> Option<Vec<u8>>
 
 pub(crate) fn optional_i64(array: &Int64Array, row: usize) -> Option<i64> {
     (!array.is_null(row)).then(|| array.value(row))
+}
+
+/// The strings of one list cell; a null list reads as empty.
+pub(crate) fn strings_in(lists: &ListArray, row: usize) -> Vec<String> {
+    if lists.is_null(row) {
+        return Vec::new();
+    }
+    lists.value(row).as_string::<i32>().iter().map(|item| item.unwrap_or_default().to_owned()).collect()
+}
+
+/// The numbers of one `List<Float64>` cell; a null list reads as empty, a null item as NaN.
+pub(crate) fn f64s_in(lists: &ListArray, row: usize) -> Vec<f64> {
+    if lists.is_null(row) {
+        return Vec::new();
+    }
+    lists.value(row).as_primitive::<Float64Type>().iter().map(|item| item.unwrap_or(f64::NAN)).collect()
+}
+
+/// The numbers of one `List<Int64>` cell; a null list reads as empty, a null item as 0.
+pub(crate) fn i64s_in(lists: &ListArray, row: usize) -> Vec<i64> {
+    if lists.is_null(row) {
+        return Vec::new();
+    }
+    lists.value(row).as_primitive::<Int64Type>().iter().map(|item| item.unwrap_or(0)).collect()
 }
 
 /// Builds a struct array from `(name, column, nullable)` triples of equal length.

@@ -9,6 +9,7 @@
 mod alert;
 mod answer;
 mod columns;
+mod metric;
 mod question;
 mod reading;
 mod source_status;
@@ -16,6 +17,7 @@ mod source_status;
 pub use alert::{Alert, Severity};
 pub use answer::{Answer, AnswerError};
 pub use columns::SchemaError;
+pub use metric::{MetricKind, MetricSample};
 pub use question::{Origin, Question};
 pub use reading::{Quality, Reading, ReadingValue};
 pub use source_status::{LinkState, SourceStatus};

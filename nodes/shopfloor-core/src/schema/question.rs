@@ -2,7 +2,7 @@
 //!
 //! Columns: `id` Utf8, `text` Utf8, `operator` Utf8, `reply_to` Utf8?,
 //! `origin` Utf8 (`mqtt`/`http`), `received_ts_ms` Int64, `deadline_ms` Int64?,
-//! `correlation_data` Binary?.
+//! `correlation_data` Binary?, `response_schema` Utf8?.
 
 use std::sync::Arc;
 
@@ -58,6 +58,10 @@ pub struct Question {
     /// MQTT 5 correlation data of the question, returned unchanged with the
     /// answer so the asker can match it to its request.
     pub correlation_data: Option<Vec<u8>>,
+    /// A JSON Schema the answer must follow (the HTTP gateway's
+    /// `response_format`); the answer is then JSON made under a grammar
+    /// compiled from it, or refused when it does not compile.
+    pub response_schema: Option<String>,
 }
 
 impl Question {
@@ -87,6 +91,7 @@ impl Question {
                 Arc::new(questions.iter().map(|q| q.correlation_data.as_deref()).collect::<BinaryArray>()),
                 true,
             ),
+            ("response_schema", str_col(&|q| q.response_schema.as_deref()), true),
         ])
     }
 
@@ -101,6 +106,8 @@ impl Question {
         let received = cols.i64("received_ts_ms")?;
         let deadline = cols.i64("deadline_ms")?;
         let correlation = cols.binary("correlation_data")?;
+        // Optional column: senders older than the gateway leave it out.
+        let schema = cols.optional_utf8("response_schema")?;
         (0..cols.len())
             .map(|row| {
                 let origin_text = cols.required_str(origin, "origin", row)?;
@@ -116,6 +123,7 @@ impl Question {
                         .ok_or_else(|| cols.null("received_ts_ms", row))?,
                     deadline_ms: optional_i64(deadline, row),
                     correlation_data: optional_bytes(correlation, row),
+                    response_schema: schema.and_then(|column| optional_str(column, row)),
                 })
             })
             .collect()
@@ -139,6 +147,7 @@ mod tests {
                 received_ts_ms: 5,
                 deadline_ms: Some(1005),
                 correlation_data: Some(vec![0, 1, 0xff]),
+                response_schema: None,
             },
             Question {
                 id: "q-2".into(),
@@ -149,6 +158,7 @@ mod tests {
                 received_ts_ms: 6,
                 deadline_ms: None,
                 correlation_data: None,
+                response_schema: Some(r#"{"type":"object"}"#.into()),
             },
         ];
         let decoded = Question::from_arrow(Question::to_arrow(&questions).as_ref()).unwrap();
