@@ -10,6 +10,7 @@ use shopfloor_core::schema::{Answer, AnswerError, Question};
 use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};
 use crate::facts::{Detail, Freshness, TagFact};
 use crate::grounding::{is_grounded, system_prompt};
+use crate::json_answer;
 use crate::plant_state::PlantState;
 use crate::question_check;
 use crate::relevance::{intent, Focus, Intent};
@@ -30,6 +31,8 @@ pub struct AnswerSettings {
     /// stays cached); beyond it (and always at 0) only the facts a question
     /// is about. See docs/decisions.md for when each is faster.
     pub fact_sheet_max_tags: usize,
+    /// Most tokens of a JSON answer.
+    pub json_max_tokens: u32,
 }
 
 impl Default for AnswerSettings {
@@ -40,6 +43,7 @@ impl Default for AnswerSettings {
             confidence_threshold: 0.5,
             tools: ToolMode::Auto,
             fact_sheet_max_tags: 0,
+            json_max_tokens: 256,
         }
     }
 }
@@ -94,6 +98,13 @@ pub fn answer(
     }
 
     let intent = intent(&question.text, state);
+    if let Some(schema) = &question.response_schema {
+        // JSON answers skip the sentence shortcuts: their text must follow the schema.
+        let grounding = fact_sheet(state, &intent, settings, now_ms);
+        answer.facts_used = grounding.focused.iter().map(TagFact::fact_line).collect();
+        json_answer::answer_in_json(engine, &mut answer, &question.text, schema, &grounding.sheet, settings, queued_ms);
+        return finish(answer);
+    }
     if let Focus::Unknown(words) = &intent.focus {
         let known: Vec<String> = state.tags().iter().map(|t| t.replace(['_', '.'], " ")).collect();
         answer.text = format!(

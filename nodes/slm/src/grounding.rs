@@ -41,9 +41,12 @@ pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String],
             return false;
         }
     }
-    numbers_in(text)
-        .iter()
-        .all(|n| fact_lines.iter().any(|fact| contains_value(fact, n)))
+    states_only_known_numbers(text, fact_lines)
+}
+
+/// Whether every number written in `text` appears in `fact_lines`.
+pub fn states_only_known_numbers(text: &str, fact_lines: &[String]) -> bool {
+    numbers_in(text).iter().all(|n| fact_lines.iter().any(|fact| contains_value(fact, n)))
 }
 
 /// Whether a limit answer says the computed side and not the opposite.

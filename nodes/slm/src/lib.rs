@@ -5,7 +5,9 @@
 //! |---|---|---|
 //! | input | `readings` | `reading` batches |
 //! | input | `questions` | `question` batches |
+//! | input | `metrics_tick` | timer: send a snapshot |
 //! | output | `answers` | `answer`, one per question |
+//! | output | `metrics` | `metric` snapshot |
 //!
 //! The model never computes or recalls a value: limit comparisons, trends
 //! and staleness are computed in code ([`facts`]), the prompt carries them
@@ -30,13 +32,16 @@
 //! - [`tools`]: the read-only tools and their grammar.
 //! - [`grounding`]: the prompt's fact sheet and the check of model answers.
 //! - [`question_check`]: questions refused before any work.
-//! - [`answering`]: one question to one answer.
+//! - [`answering`]: one question to one answer; [`json_answer`]: the same
+//!   as JSON under a grammar made from the question's JSON Schema.
 //! - [`node`]: the dora event loop with its bounded question queue.
 
 pub mod answering;
 pub mod engine;
 pub mod facts;
 pub mod grounding;
+pub mod json_answer;
+pub mod metrics;
 pub mod node;
 pub mod plant_state;
 pub mod question_check;

@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
             confidence_threshold: config.confidence_threshold,
             tools: config.tools,
             fact_sheet_max_tags: config.fact_sheet_max_tags,
+            json_max_tokens: config.json_max_tokens,
         },
         queue_capacity: config.queue_capacity,
         state: StateSettings {

@@ -9,7 +9,7 @@
 //!   tokens evaluated in the KV cache, so that a question only costs its own
 //!   tokens.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,16 +17,19 @@ use std::time::{Duration, Instant};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use shopfloor_core::clock::now_ms;
-use shopfloor_core::schema::{Answer, AnswerError, Question, Reading};
+use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading};
 
 use crate::answering::{answer, warm_cache, AnswerSettings};
 use crate::engine::Engine;
+use crate::metrics::SlmMetrics;
 use crate::plant_state::{PlantState, StateSettings};
 
 /// Input id of reading batches (also any input id starting with it, e.g.
 /// `readings_mqtt`, so that several sources can feed one node).
 pub const READINGS_INPUT: &str = "readings";
-/// Input id of questions.
+/// Input id of questions (also any input id starting with it, e.g.
+/// `questions_http`, one per front door).
 pub const QUESTIONS_INPUT: &str = "questions";
 /// Output id of answers.
 pub const ANSWERS_OUTPUT: &str = "answers";
@@ -71,29 +74,42 @@ pub fn run(
 ) -> Result<SlmCounts, dora_node_api::NodeError> {
     let node = Mutex::new(node);
     let waiting = AtomicUsize::new(0);
-    let busy = AtomicU64::new(0);
-    let rejected = AtomicU64::new(0);
+    let metrics = SlmMetrics::new(&engine.model_name);
     let (work_tx, work_rx) = mpsc::channel::<Work>();
+    let shared = Shared { node: &node, waiting: &waiting, metrics: &metrics };
 
     let answered = std::thread::scope(|scope| {
-        let receiver = scope.spawn(|| receive(events, work_tx, &node, &waiting, &busy, &rejected, settings.queue_capacity));
-        let answered = answer_all(engine, settings, &work_rx, &node, &waiting);
+        let receiver = scope.spawn(|| receive(events, work_tx, shared, settings.queue_capacity));
+        let answered = answer_all(engine, settings, &work_rx, shared);
         // The receiver ends when dora stops; its errors are sending "busy".
         let received = receiver.join().unwrap_or(Ok(()));
         answered.and_then(|n| received.map(|()| n))
     })?;
-    Ok(SlmCounts { answered, busy: busy.into_inner(), rejected_inputs: rejected.into_inner() })
+    Ok(SlmCounts {
+        answered,
+        busy: metrics.busy.load(Ordering::SeqCst),
+        rejected_inputs: metrics.rejected_inputs.load(Ordering::SeqCst),
+    })
+}
+
+/// What both threads share.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    node: &'a Mutex<DoraNode>,
+    /// Questions queued or being answered.
+    waiting: &'a AtomicUsize,
+    metrics: &'a SlmMetrics,
 }
 
 fn receive(
     mut events: EventStream,
     work: mpsc::Sender<Work>,
-    node: &Mutex<DoraNode>,
-    waiting: &AtomicUsize,
-    busy: &AtomicU64,
-    rejected: &AtomicU64,
+    shared: Shared<'_>,
     capacity: usize,
 ) -> Result<(), dora_node_api::NodeError> {
+    let Shared { node, waiting, metrics } = shared;
+    let rejected = &metrics.rejected_inputs;
+    let busy = &metrics.busy;
     while let Some(event) = events.recv() {
         let (id, data) = match event {
             Event::Input { id, data, .. } => (id, data),
@@ -101,15 +117,25 @@ fn receive(
             _ => continue,
         };
         let sent = match id.as_str() {
+            METRICS_TICK_INPUT => {
+                let node_id = lock(node).id().to_string();
+                let samples = metrics.snapshot(&node_id, waiting.load(Ordering::SeqCst), capacity);
+                send_metrics(node, &samples)?;
+                true
+            }
             // `readings`, `readings_mqtt`, …: one input per source of readings.
             input if input.starts_with(READINGS_INPUT) => match Reading::from_arrow(data.as_array().as_ref()) {
-                Ok(readings) => work.send(Work::Readings(readings)).is_ok(),
+                Ok(readings) => {
+                    metrics.readings.fetch_add(readings.len() as u64, Ordering::Relaxed);
+                    work.send(Work::Readings(readings)).is_ok()
+                }
                 Err(error) => {
                     reject(rejected, &id, &error);
                     true
                 }
             },
-            QUESTIONS_INPUT => match Question::from_arrow(data.as_array().as_ref()) {
+            // `questions`, `questions_http`, …: one input per front door.
+            input if input.starts_with(QUESTIONS_INPUT) => match Question::from_arrow(data.as_array().as_ref()) {
                 Ok(questions) => {
                     let mut sent = true;
                     // One question is being answered, `capacity` more may wait.
@@ -122,7 +148,9 @@ fn receive(
                         if room == 0 {
                             let count = busy.fetch_add(1, Ordering::SeqCst) + 1;
                             tracing::warn!(id = %question.id, capacity, busy = count, "question queue full; answering busy");
-                            send_answer(node, &busy_answer(&question))?;
+                            let answer = busy_answer(&question);
+                            metrics.answered(&answer);
+                            send_answer(node, &answer)?;
                         } else {
                             room -= 1;
                             waiting.fetch_add(1, Ordering::SeqCst);
@@ -152,9 +180,9 @@ fn answer_all(
     engine: &mut Engine,
     settings: NodeSettings,
     work: &mpsc::Receiver<Work>,
-    node: &Mutex<DoraNode>,
-    waiting: &AtomicUsize,
+    shared: Shared<'_>,
 ) -> Result<u64, dora_node_api::NodeError> {
+    let Shared { node, waiting, metrics } = shared;
     let mut state = PlantState::new(settings.state);
     let mut answered = 0u64;
     let mut last_warm: Option<Instant> = None;
@@ -170,6 +198,7 @@ fn answer_all(
                 let reply = answer(engine, &state, &question, settings.answer, now_ms());
                 waiting.fetch_sub(1, Ordering::SeqCst);
                 tracing::info!(id = %reply.id, latency_ms = reply.latency_ms, ttft_ms = ?reply.ttft_ms, confidence = ?reply.confidence, "answered");
+                metrics.answered(&reply);
                 send_answer(node, &reply)?;
                 answered += 1;
             }
@@ -194,15 +223,23 @@ fn busy_answer(question: &Question) -> Answer {
     answer
 }
 
-fn send_answer(node: &Mutex<DoraNode>, answer: &Answer) -> Result<(), dora_node_api::NodeError> {
-    let output = DataId::from(ANSWERS_OUTPUT.to_owned());
-    // A poisoned lock only means the other thread panicked mid-send; the node
-    // itself is still usable for this answer.
-    let mut node = node.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    node.send_output(output, MetadataParameters::default(), Answer::to_arrow(std::slice::from_ref(answer)))
+/// The node, even if the other thread panicked mid-send: the node itself is
+/// still usable.
+fn lock(node: &Mutex<DoraNode>) -> std::sync::MutexGuard<'_, DoraNode> {
+    node.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn reject(rejected: &AtomicU64, input: &DataId, error: &dyn std::fmt::Display) {
+fn send_answer(node: &Mutex<DoraNode>, answer: &Answer) -> Result<(), dora_node_api::NodeError> {
+    let output = DataId::from(ANSWERS_OUTPUT.to_owned());
+    lock(node).send_output(output, MetadataParameters::default(), Answer::to_arrow(std::slice::from_ref(answer)))
+}
+
+fn send_metrics(node: &Mutex<DoraNode>, samples: &[MetricSample]) -> Result<(), dora_node_api::NodeError> {
+    let output = DataId::from(METRICS_OUTPUT.to_owned());
+    lock(node).send_output(output, MetadataParameters::default(), MetricSample::to_arrow(samples))
+}
+
+fn reject(rejected: &std::sync::atomic::AtomicU64, input: &DataId, error: &dyn std::fmt::Display) {
     let count = rejected.fetch_add(1, Ordering::SeqCst) + 1;
     tracing::warn!(input = %input, %error, rejected = count, "input rejected");
 }

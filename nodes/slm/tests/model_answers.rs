@@ -57,6 +57,7 @@ fn ask_with(engine: &mut Engine, state: &PlantState, id: &str, text: &str, setti
         received_ts_ms: NOW,
         deadline_ms: None,
         correlation_data: None,
+        response_schema: None,
     };
     answer(engine, state, &question, settings, NOW)
 }
@@ -285,4 +286,41 @@ fn model_file_header_shape_matches_the_loaded_model() {
     let file = slm::engine::model_file::check(&path).unwrap();
     let shape = file.shape.expect("SmolLM2's header has the shape keys");
     assert_eq!((shape.n_layer, shape.n_embd, shape.n_head, shape.n_head_kv, shape.n_vocab), (30, 576, 9, 3, 49152));
+}
+
+fn ask_json(engine: &mut Engine, state: &PlantState, id: &str, text: &str, schema: &str) -> Answer {
+    let question = Question {
+        id: id.into(),
+        text: text.into(),
+        operator: "alice".into(),
+        reply_to: None,
+        origin: Origin::Http,
+        received_ts_ms: NOW,
+        deadline_ms: None,
+        correlation_data: None,
+        response_schema: Some(schema.into()),
+    };
+    answer(engine, state, &question, AnswerSettings::default(), NOW)
+}
+
+/// A question with a JSON Schema is answered with JSON that follows it,
+/// whatever the model's wording; a schema that cannot become a grammar is
+/// refused without generating.
+#[test]
+fn model_answers_in_json_that_follows_the_schema() {
+    let mut engine = engine();
+    let state = cell(72.4);
+    let schema = r#"{"type":"object","properties":{"tag":{"type":"string"},"value":{"type":"number"},"unit":{"type":"string"}},"required":["tag","value","unit"],"additionalProperties":false}"#;
+    for (id, text) in [("j-1", "What is the spindle temperature?"), ("j-2", "How fast is the spindle turning?")] {
+        let answer = ask_json(&mut engine, &state, id, text, schema);
+        eprintln!("{text} -> {:?} ({:?}, low confidence {})", answer.text, answer.error, answer.low_confidence);
+        assert_eq!(answer.error, None, "{}", answer.text);
+        let json: serde_json::Value = serde_json::from_str(&answer.text).expect("valid JSON");
+        assert!(json["tag"].is_string() && json["value"].is_number() && json["unit"].is_string(), "{json}");
+        assert_eq!(json.as_object().map(|o| o.len()), Some(3), "{json}");
+        assert!(answer.confidence.is_some() && answer.model.is_some());
+    }
+    let refused = ask_json(&mut engine, &state, "j-3", "What is the spindle temperature?", r##"{"$ref":"#/nowhere"}"##);
+    assert_eq!(refused.error, Some(AnswerError::InvalidSchema), "{}", refused.text);
+    assert_eq!(refused.completion_tokens, None, "nothing may be generated for a refused schema");
 }
