@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, Event, EventStream};
 use shopfloor_core::config::{AlertDeliveryConfig, MqttConfig, OutboxConfig};
-use shopfloor_core::schema::{Alert, Answer};
+use shopfloor_core::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_core::schema::{Alert, Answer, MetricSample, Origin};
+use dora_node_api::dora_core::config::DataId;
+use dora_node_api::MetadataParameters;
+use std::collections::BTreeMap;
 use shopfloor_mqtt::{connect_session, forward_dora_events, publish, qos, Client, MqttEvent, NodeEvent};
 
 use crate::outbox::{Message, Outbox, OutboxError, Priority};
@@ -63,6 +67,9 @@ pub struct SinkCounts {
     pub dropped: u64,
     /// Inputs that were not valid answer or alert batches.
     pub rejected_inputs: u64,
+    /// Answers to questions that came through another front door (HTTP):
+    /// the gateway returns those, they are not published.
+    pub not_for_mqtt: u64,
 }
 
 /// The current connection and what is in flight on it.
@@ -91,7 +98,10 @@ struct Sink {
     /// Earliest time the next publication may go (catch-up rate).
     next_publish_at: Instant,
     counts: SinkCounts,
+    /// Alerts accepted, by severity.
+    alerts_by_severity: BTreeMap<&'static str, u64>,
     tx: SyncSender<NodeEvent>,
+    node: DoraNode,
 }
 
 /// Runs until dora says stop, then drains the outbox for a bounded time.
@@ -104,8 +114,6 @@ pub fn run(
 ) -> Result<SinkCounts, SinkError> {
     let (tx, rx) = sync_channel::<NodeEvent>(1024);
     forward_dora_events(events, tx.clone())?;
-    // Keep the node alive (and its outputs open) until the loop ends.
-    let _node = node;
     let outbox = Outbox::open(&outbox_config.dir, outbox_config.max_messages)?;
     if !outbox.is_empty() || outbox.damaged_lines > 0 {
         tracing::info!(waiting = outbox.len(), damaged_lines = outbox.damaged_lines, "outbox reopened");
@@ -121,7 +129,9 @@ pub fn run(
         backoff: RECONNECT_FIRST,
         next_publish_at: Instant::now(),
         counts: SinkCounts::default(),
+        alerts_by_severity: BTreeMap::new(),
         tx,
+        node,
     };
 
     loop {
@@ -145,6 +155,10 @@ impl Sink {
                 match Answer::from_arrow(data.as_array().as_ref()) {
                     Ok(answers) => {
                         for answer in answers {
+                            if answer.origin != Origin::Mqtt {
+                                self.counts.not_for_mqtt += 1;
+                                continue;
+                            }
                             let payload = String::from_utf8_lossy(&answer_json(&answer)).into_owned();
                             let message = Message {
                                 correlation_data: answer.correlation_data.clone(),
@@ -160,6 +174,7 @@ impl Sink {
                 match Alert::from_arrow(data.as_array().as_ref()) {
                     Ok(alerts) => {
                         for alert in alerts {
+                            *self.alerts_by_severity.entry(alert.severity.as_str()).or_default() += 1;
                             let (topic, last_topic) = alert_topics(&self.config.topics, &alert);
                             let payload = String::from_utf8_lossy(&alert_json(&alert)).into_owned();
                             self.accept(Message::new(topic, payload.clone(), Priority::High))?;
@@ -172,6 +187,7 @@ impl Sink {
                     Err(error) => self.reject_input(&error),
                 }
             }
+            NodeEvent::Dora(Event::Input { id, .. }) if id.as_str() == METRICS_TICK_INPUT => self.send_metrics(),
             NodeEvent::Dora(Event::Input { id, .. }) => {
                 self.counts.rejected_inputs += 1;
                 tracing::warn!(input = %id, rejected = self.counts.rejected_inputs, "unknown input (expected `answers` or `alerts`)");
@@ -180,6 +196,33 @@ impl Sink {
             NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}
         }
         Ok(())
+    }
+
+    fn send_metrics(&mut self) {
+        let mut snapshot = Snapshot::new(self.node.id().to_string());
+        let counts = self.counts;
+        let connected = self.session.as_ref().is_some_and(|s| s.connected);
+        let in_flight = self.session.as_ref().map_or(0, |s| s.in_flight.len() + s.awaiting_pkid.len());
+        snapshot
+            .gauge("shopfloor_source_connected", "1 while the link is up", &[("link", "mqtt")], f64::from(u8::from(connected)))
+            .counter("shopfloor_messages_accepted", "Answers and alerts put into the outbox", &[], counts.accepted)
+            .counter("shopfloor_messages_published", "Publications handed to the broker (re-sends included)", &[], counts.published)
+            .counter("shopfloor_messages_acknowledged", "Publications the broker acknowledged", &[], counts.acknowledged)
+            .counter("shopfloor_dropped_messages", "Messages lost, by reason", &[("reason", "outbox_full")], counts.dropped)
+            .counter("shopfloor_dropped_messages", "Messages lost, by reason", &[("reason", "refused_by_broker")], counts.refused_by_broker)
+            .counter("shopfloor_rejected_inputs", "Inputs refused, by reason", &[("reason", "schema")], counts.rejected_inputs)
+            .counter("shopfloor_answers_not_for_mqtt", "Answers to HTTP questions, left to the gateway", &[], counts.not_for_mqtt)
+            .gauge("shopfloor_outbox_depth", "Messages in the outbox, waiting or unacknowledged", &[], self.outbox.len() as f64)
+            .gauge("shopfloor_outbox_in_flight", "Publications waiting for the broker's acknowledgement", &[], in_flight as f64);
+        for (severity, count) in &self.alerts_by_severity {
+            snapshot.counter("shopfloor_alerts", "Alerts accepted for publication, by severity", &[("severity", severity)], *count);
+        }
+        snapshot.process_memory();
+        let samples: Vec<MetricSample> = snapshot.finish();
+        let output = DataId::from(METRICS_OUTPUT.to_owned());
+        if let Err(error) = self.node.send_output(output, MetadataParameters::default(), MetricSample::to_arrow(&samples)) {
+            tracing::warn!(%error, "cannot send metrics");
+        }
     }
 
     fn accept(&mut self, message: Message) -> Result<(), SinkError> {

@@ -10,7 +10,8 @@ use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, EventStream, MetadataParameters};
 use shopfloor_core::clock::now_ms;
 use shopfloor_core::config::{MqttConfig, TelemetryConfig};
-use shopfloor_core::schema::{Question, Reading};
+use shopfloor_core::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_core::schema::{MetricSample, Question, Reading};
 use shopfloor_mqtt::{forward_dora_events, MqttEvent, NodeEvent, QoS};
 
 use crate::question::{parse_question, RequestProperties};
@@ -62,6 +63,8 @@ pub fn run(
     let mut rejected = RejectionCounts::default();
     let mut sparkplug = SparkplugState::default();
     let mut rebirths_sent: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
+    let mut traffic = Traffic::default();
+    let metrics_output = DataId::from(METRICS_OUTPUT.to_owned());
 
     let reject = |rejected: &mut RejectionCounts, topic: &str, payload: &[u8], rejection: Rejection, now: i64| {
         let count = rejected.count(&rejection);
@@ -127,12 +130,19 @@ pub fn run(
                         Ok(question) => {
                             tracing::debug!(id = %question.id, operator = %question.operator, "question received");
                             node.send_output(questions.clone(), MetadataParameters::default(), Question::to_arrow(&[question]))?;
+                            traffic.questions += 1;
                         }
                         Err(rejection) => reject(&mut rejected, &topic, &payload, rejection, now),
                     }
                 }
             }
             Ok(event) if event.is_stop() => break,
+            Ok(NodeEvent::Mqtt(MqttEvent::Connected)) => traffic.connected = true,
+            Ok(NodeEvent::Mqtt(MqttEvent::Disconnected)) => traffic.connected = false,
+            Ok(NodeEvent::Dora(dora_node_api::Event::Input { id, .. })) if id.as_str() == METRICS_TICK_INPUT => {
+                let samples = traffic.snapshot(&node.id().to_string(), &rejected);
+                node.send_output(metrics_output.clone(), MetadataParameters::default(), MetricSample::to_arrow(&samples))?;
+            }
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -140,6 +150,7 @@ pub fn run(
         let due = batch.len() >= telemetry_config.batch_max || batch_started.elapsed() >= batch_window;
         if !batch.is_empty() && due {
             node.send_output(readings_output.clone(), MetadataParameters::default(), Reading::to_arrow(&batch))?;
+            traffic.readings += batch.len() as u64;
             batch.clear();
         }
     }
@@ -149,4 +160,27 @@ pub fn run(
     // Dropping the client ends the connection thread after queued publishes.
     let _ = client.try_disconnect();
     Ok(rejected)
+}
+
+/// What the node reports in its metrics snapshot.
+#[derive(Debug, Default)]
+struct Traffic {
+    connected: bool,
+    questions: u64,
+    readings: u64,
+}
+
+impl Traffic {
+    fn snapshot(&self, node: &str, rejected: &RejectionCounts) -> Vec<MetricSample> {
+        let mut snapshot = Snapshot::new(node);
+        snapshot
+            .gauge("shopfloor_source_connected", "1 while the link is up", &[("link", "mqtt")], f64::from(u8::from(self.connected)))
+            .counter("shopfloor_questions_in", "Questions forwarded into the dataflow", &[], self.questions)
+            .counter("shopfloor_readings_out", "Readings sent into the dataflow", &[], self.readings);
+        for (reason, count) in rejected.by_reason() {
+            snapshot.counter("shopfloor_dead_letters", "Messages refused and dead-lettered, by reason", &[("reason", reason)], count);
+        }
+        snapshot.process_memory();
+        snapshot.finish()
+    }
 }

@@ -125,6 +125,11 @@ impl RejectionCounts {
     pub fn total(&self) -> u64 {
         self.0.values().sum()
     }
+
+    /// Each reason with its count.
+    pub fn by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.0.iter().map(|(reason, count)| (*reason, *count))
+    }
 }
 
 /// Longest slice of the refused payload copied into a dead letter.

@@ -72,6 +72,7 @@ pub mod browse;
 pub mod client;
 pub mod convert;
 pub mod link_watch;
+pub mod metrics;
 pub mod node_events;
 pub mod poll;
 pub mod properties;

@@ -10,11 +10,13 @@ use dora_node_api::{DoraNode, MetadataParameters};
 use opcua_source::batch::ReadingBatch;
 use opcua_source::client::{self, ClientOptions, LinkStatus};
 use opcua_source::link_watch::LinkWatch;
+use opcua_source::metrics::SourceMetrics;
 use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT, STATUS_OUTPUT};
 use opcua_source::tags::parse_tags;
 use shopfloor_core::config::{process_env, OpcuaClientSecurity, OpcuaSourceConfig};
 use shopfloor_core::clock::now_ms;
-use shopfloor_core::schema::{Reading, SourceStatus};
+use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_core::schema::{MetricSample, Reading, SourceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
@@ -75,15 +77,21 @@ fn run() -> anyhow::Result<()> {
     let status_output = DataId::from(STATUS_OUTPUT.to_owned());
     let mut batch = ReadingBatch::new(batch_capacity);
     let mut link_watch = LinkWatch::default();
+    let mut metrics = SourceMetrics::default();
+    let metrics_output = DataId::from(METRICS_OUTPUT.to_owned());
     // The first status (connecting) goes out at once.
     status_rx.mark_changed();
     loop {
-        let next = next_after(events.recv_timeout(wake_every));
+        let event = events.recv_timeout(wake_every);
+        let metrics_due =
+            matches!(&event, Some(dora_node_api::Event::Input { id, .. }) if id.as_str() == METRICS_TICK_INPUT);
+        let next = next_after(event);
         if status_rx.has_changed().unwrap_or(false) {
             let link = status_rx.borrow_and_update().clone();
             let change = link_watch.update(&endpoint, &link, now_ms());
             if let Some(status) = change.status {
                 info!(state = status.state.as_str(), reason = status.reason.as_deref().unwrap_or(""), "link status");
+                metrics.link(status.state);
                 if let Err(err) = node.send_output(status_output.clone(), MetadataParameters::default(), SourceStatus::to_arrow(&[status])) {
                     warn!(%err, "could not send the link status");
                 }
@@ -110,6 +118,7 @@ fn run() -> anyhow::Result<()> {
             }
             let Some(taken) = batch.take() else { continue };
             link_watch.record(&taken.readings);
+            metrics.batch_sent(taken.readings.len(), taken.dropped);
             if taken.dropped > 0 {
                 warn!(dropped = taken.dropped, "dora could not keep up; dropped the oldest readings");
             }
@@ -117,6 +126,12 @@ fn run() -> anyhow::Result<()> {
             let array = Reading::to_arrow(&taken.readings);
             if let Err(err) = node.send_output(output.clone(), MetadataParameters::default(), array) {
                 warn!(%err, readings = taken.readings.len(), "could not send readings");
+            }
+        }
+        if metrics_due {
+            let samples = metrics.snapshot(&node.id().to_string());
+            if let Err(err) = node.send_output(metrics_output.clone(), MetadataParameters::default(), MetricSample::to_arrow(&samples)) {
+                warn!(%err, "could not send metrics");
             }
         }
         if next == Next::Stop {
