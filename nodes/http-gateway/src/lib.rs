@@ -1,0 +1,23 @@
+//! `http-gateway`: an OpenAI-compatible HTTP API over the dataflow.
+//!
+//! `POST /v1/chat/completions` turns a request into a `question` (so the
+//! dataflow's grounding, routing and confidence apply) and waits for its
+//! `answer`; `GET /v1/models`, `/healthz`, `/readyz` and `/metrics` read the
+//! metric snapshots every node sends. docs/http.md has the API.
+//!
+//! - [`chat`]: request → question, answer → completion (pure logic)
+//! - [`openai`]: the wire format
+//! - [`board`]: latest snapshot per node; models and readiness
+//! - [`exposition`]: the Prometheus/OpenMetrics page
+//! - [`server`]: routes, API key, limits; [`dora_link`]: the dora side
+#![warn(missing_docs)]
+
+pub mod board;
+pub mod chat;
+pub mod dora_link;
+pub mod exposition;
+pub mod openai;
+pub mod pending;
+pub mod schema_grammar;
+pub mod server;
+pub mod traffic;

@@ -1,0 +1,42 @@
+//! Wires the `http-gateway` library to dora and a TCP listener; see the library docs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use http_gateway::server::{router, Gateway};
+use shopfloor_core::config::{process_env, GatewayConfig};
+
+/// Questions handed from HTTP handlers to the dora link; beyond this the
+/// handlers wait (they are already bounded by GATEWAY_MAX_CONCURRENT).
+const QUESTION_CHANNEL: usize = 64;
+
+fn main() -> anyhow::Result<()> {
+    shopfloor_core::logging::init();
+    let config = GatewayConfig::from_env(&process_env())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on GATEWAY_LISTEN={listen}"))?;
+    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let node_id = node.id().to_string();
+    let (questions_tx, questions_rx) = tokio::sync::mpsc::channel(QUESTION_CHANNEL);
+    let gateway = Arc::new(Gateway::new(config, node_id, questions_tx, http_gateway::schema_grammar::compile));
+    tracing::info!(%listen, api_key = gateway.config.api_key.is_some(), "http-gateway listening");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(gateway.clone())).with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    let link = http_gateway::dora_link::run(gateway.clone(), node, events, questions_rx).await;
+    let _ = stop_tx.send(());
+    server.await.context("HTTP server task failed")?.context("HTTP server failed")?;
+    link.context("dora link failed")?;
+    tracing::info!("http-gateway stopped");
+    Ok(())
+}

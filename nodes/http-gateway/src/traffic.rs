@@ -1,0 +1,99 @@
+//! The gateway's own counters: requests by route and status, requests in
+//! flight, request latency, answers that came too late, inputs refused.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use shopfloor_core::metrics::{Histogram, Snapshot};
+use shopfloor_core::schema::MetricSample;
+
+/// Counters shared by the HTTP handlers and the dora link.
+#[derive(Debug)]
+pub struct Traffic {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    in_flight: AtomicU64,
+    latency: Histogram,
+    late_answers: AtomicU64,
+    refused_inputs: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Self {
+            requests: Mutex::default(),
+            in_flight: AtomicU64::new(0),
+            latency: Histogram::latency(),
+            late_answers: AtomicU64::new(0),
+            refused_inputs: Mutex::default(),
+        }
+    }
+}
+
+impl Traffic {
+    /// One finished request.
+    pub fn request(&self, route: &str, status: u16, seconds: f64) {
+        *self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((route.to_owned(), status)).or_default() += 1;
+        if route == crate::server::CHAT_ROUTE {
+            self.latency.observe(seconds);
+        }
+    }
+
+    /// A chat request started (returns a guard that ends it).
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// An answer arrived for a request that had already timed out or gone.
+    pub fn late_answer(&self) {
+        self.late_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An input that did not decode, or a series that could not be exposed.
+    pub fn refused_input(&self, reason: &'static str) {
+        *self.refused_inputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(reason).or_default() += 1;
+    }
+
+    /// The gateway's snapshot.
+    pub fn snapshot(&self, node: &str) -> Vec<MetricSample> {
+        let mut snapshot = Snapshot::new(node);
+        for ((route, status), count) in self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            let status = status.to_string();
+            snapshot.counter("shopfloor_http_requests", "HTTP requests by route and status", &[("route", route), ("status", &status)], *count);
+        }
+        snapshot
+            .gauge(
+                "shopfloor_http_requests_in_flight",
+                "Chat requests waiting for their answer",
+                &[],
+                self.in_flight.load(Ordering::Relaxed) as f64,
+            )
+            .histogram(
+                "shopfloor_http_request_duration_seconds",
+                "Chat request duration, receipt to response",
+                &[],
+                &self.latency,
+            )
+            .counter(
+                "shopfloor_http_late_answers",
+                "Answers that arrived after their request timed out",
+                &[],
+                self.late_answers.load(Ordering::Relaxed),
+            );
+        for (reason, count) in self.refused_inputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            snapshot.counter("shopfloor_rejected_inputs", "Inputs or series refused, by reason", &[("reason", reason)], *count);
+        }
+        snapshot.process_memory();
+        snapshot.finish()
+    }
+}
+
+/// Ends an in-flight request when dropped (also on a cancelled request).
+pub struct InFlight<'a>(&'a Traffic);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
