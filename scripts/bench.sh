@@ -25,6 +25,8 @@ out=$(mktemp)
     target/release/bench-mqtt-roundtrip
     echo
     target/release/bench-opcua-ingest
+    echo
+    target/release/bench-http-gateway
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"

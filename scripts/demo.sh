@@ -22,15 +22,17 @@ free_port() { # first free loopback TCP port from $1 on
 }
 MQTT_PORT=$(free_port 1883)
 OPCUA_PORT=$(free_port 4840)
+HTTP_PORT=$(free_port 8080)
 TOPIC_ROOT=plant1/assembly/cell1
 
 LOG="$REPO_ROOT/.cache/demo-dataflow.log"
 mkdir -p "$(dirname "$LOG")"
-say "starting dataflows/plant-assistant.yml (MQTT on 127.0.0.1:$MQTT_PORT, OPC UA on 127.0.0.1:$OPCUA_PORT; log: $LOG)"
+say "starting dataflows/plant-assistant.yml (MQTT on 127.0.0.1:$MQTT_PORT, OPC UA on 127.0.0.1:$OPCUA_PORT, HTTP on 127.0.0.1:$HTTP_PORT; log: $LOG)"
 "$VENV/bin/dora" run "$REPO_ROOT/dataflows/plant-assistant.yml" \
     --env "MQTT_EMBEDDED_LISTEN=127.0.0.1:$MQTT_PORT" \
     --env "SIM_PORT=$OPCUA_PORT" \
-    --env "OPCUA_ENDPOINT=opc.tcp://127.0.0.1:$OPCUA_PORT/" >"$LOG" 2>&1 &
+    --env "OPCUA_ENDPOINT=opc.tcp://127.0.0.1:$OPCUA_PORT/" \
+    --env "GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT" >"$LOG" 2>&1 &
 DORA_PID=$!
 stop_dataflow() { kill -INT "$DORA_PID" 2>/dev/null && wait "$DORA_PID" 2>/dev/null || true; }
 trap stop_dataflow EXIT
@@ -66,6 +68,12 @@ The dataflow keeps running. Ask your own questions from another terminal:
   mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t '$TOPIC_ROOT/assistant/answer/#' -v &
   mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT -t '$TOPIC_ROOT/assistant/query/alice' \\
       -m '{"id":"q-1","question":"How many parts have been made?"}'
+
+or over HTTP, with any OpenAI client (base URL http://127.0.0.1:$HTTP_PORT/v1):
+
+  curl -s http://127.0.0.1:$HTTP_PORT/v1/chat/completions -H 'Content-Type: application/json' \
+      -d '{"model":"shopfloor-assistant","messages":[{"role":"user","content":"Is the machine running?"}]}'
+  curl -s http://127.0.0.1:$HTTP_PORT/metrics
 
 Press Ctrl-C to stop the dataflow.
 HELP

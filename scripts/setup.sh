@@ -53,17 +53,28 @@ ensure_dora_cli() {
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "dora-rs-cli==$DORA_VERSION"
 }
 
-# Python packages the tests use as independent counterparts (asyncua: an OPC UA
-# server that is not our own stack), in the same .venv as the dora CLI.
+# Python packages the tests use as independent counterparts, in the same .venv
+# as the dora CLI: asyncua (an OPC UA server that is not our own stack), the
+# official openai client (the HTTP gateway must work with it), and
+# prometheus_client (its OpenMetrics parser checks /metrics).
 ASYNCUA_VERSION=2.1.0
+OPENAI_VERSION=3.57.0
+PROMETHEUS_CLIENT_VERSION=0.26.0
 
 ensure_test_python_packages() {
     ensure_dora_cli
-    if "$VENV/bin/python" -c "import asyncua, sys; sys.exit(asyncua.__version__ != '$ASYNCUA_VERSION')" 2>/dev/null; then
+    if "$VENV/bin/python" - "$ASYNCUA_VERSION" "$OPENAI_VERSION" "$PROMETHEUS_CLIENT_VERSION" 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+wanted = dict(zip(["asyncua", "openai", "prometheus_client"], sys.argv[1:]))
+sys.exit(any(version(name) != v for name, v in wanted.items()))
+PY
+    then
         return
     fi
-    say "installing asyncua $ASYNCUA_VERSION into .venv (independent OPC UA server for the tests)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "asyncua==$ASYNCUA_VERSION"
+    say "installing asyncua, openai and prometheus_client into .venv (independent counterparts for the tests)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "asyncua==$ASYNCUA_VERSION" "openai==$OPENAI_VERSION" "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 }
 
 model_is_intact() {

@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             ("MQTT_TOPIC_ROOT", root.to_owned()),
             ("SIM_PORT", sim_port.to_string()),
             ("OPCUA_ENDPOINT", endpoint.clone()),
+            ("GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port())),
         ],
         Duration::from_secs(600),
     )?;

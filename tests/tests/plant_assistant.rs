@@ -29,6 +29,7 @@ fn base_envs(sim_port: u16, topic_root: &str) -> Vec<(&'static str, String)> {
         ("SIM_PORT", sim_port.to_string()),
         ("OPCUA_ENDPOINT", format!("opc.tcp://127.0.0.1:{sim_port}/")),
         ("MQTT_TOPIC_ROOT", topic_root.to_owned()),
+        ("GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port())),
     ]
 }
 

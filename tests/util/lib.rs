@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod dataflow;
+pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod mqtt5;
