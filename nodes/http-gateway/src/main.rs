@@ -34,6 +34,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     });
     let server = tokio::spawn(async move { server.await });
     let link = http_gateway::dora_link::run(gateway.clone(), node, events, questions_rx).await;
+    // No answer can come any more: waiting requests end now, then the server.
+    gateway.pending.abandon_all();
     let _ = stop_tx.send(());
     server.await.context("HTTP server task failed")?.context("HTTP server failed")?;
     link.context("dora link failed")?;

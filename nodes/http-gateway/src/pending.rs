@@ -36,6 +36,12 @@ impl Pending {
         self.map().remove(id);
     }
 
+    /// Stops waiting for every question: their requests end at once with
+    /// 503 (the dataflow is stopping) instead of running into their timeout.
+    pub fn abandon_all(&self) {
+        self.map().clear();
+    }
+
     /// Requests waiting now.
     pub fn len(&self) -> usize {
         self.map().len()
@@ -44,5 +50,45 @@ impl Pending {
     /// No request waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shopfloor_core::schema::{Origin, Question};
+
+    fn answer(id: &str) -> Answer {
+        let question = Question {
+            id: id.into(),
+            text: "t".into(),
+            operator: "o".into(),
+            reply_to: None,
+            origin: Origin::Http,
+            received_ts_ms: 0,
+            deadline_ms: None,
+            correlation_data: None,
+            response_schema: None,
+        };
+        Answer::to_question(&question, "a".into())
+    }
+
+    #[test]
+    fn an_answer_reaches_its_request_once_and_a_late_one_is_reported() {
+        let pending = Pending::default();
+        let mut rx = pending.register("q-1");
+        assert!(pending.resolve(answer("q-1")));
+        assert_eq!(rx.try_recv().map(|a| a.id).ok().as_deref(), Some("q-1"));
+        assert!(!pending.resolve(answer("q-1")), "a second answer has nobody waiting");
+        assert!(!pending.resolve(answer("never-asked")));
+    }
+
+    #[test]
+    fn abandoning_ends_every_wait_at_once() {
+        let pending = Pending::default();
+        let mut rx = pending.register("q-1");
+        pending.abandon_all();
+        assert!(pending.is_empty());
+        assert!(matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed)));
     }
 }

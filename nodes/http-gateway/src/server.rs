@@ -47,6 +47,8 @@ pub struct Gateway {
     pub traffic: Traffic,
     permits: Semaphore,
     compile: SchemaCompiler,
+    /// When the gateway started (s since epoch): `created` of the dataflow's model.
+    started_s: i64,
 }
 
 impl Gateway {
@@ -62,6 +64,7 @@ impl Gateway {
             traffic: Traffic::default(),
             permits,
             compile,
+            started_s: now_ms() / 1000,
         }
     }
 
@@ -137,11 +140,10 @@ async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
 }
 
 async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
-    let started_s = now_ms() / 1000;
     let mut data = vec![ModelEntry {
         id: gateway.config.model_name.clone(),
         object: "model",
-        created: started_s,
+        created: gateway.started_s,
         owned_by: "shopfloor".into(),
     }];
     for (model, node, created) in gateway.board().models(Instant::now()) {
@@ -220,7 +222,7 @@ async fn answer_request(gateway: &Gateway, body: Result<Bytes, axum::extract::re
     if let Some(refusal) = chat::refusal_of(&answer, wants_json) {
         return Err(refusal);
     }
-    let created = answer.latency_ms.max(0) / 1000 + context.now_ms / 1000;
+    let created = context.now_ms / 1000;
     if !request.stream {
         return Ok(Json(chat::completion(&answer, &request.model, created)).into_response());
     }
