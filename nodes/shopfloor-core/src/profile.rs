@@ -19,9 +19,15 @@
 //! budget_mb = 2048         # all the gateway may use for models
 //! os_reserve_mb = 512      # left to the OS and other services
 //! engine_reserve_mb = 128  # llama.cpp buffers beyond weights and KV cache
+//!
+//! [[models]]               # one per routing tier (0 = the smallest)
+//! tier = 0
+//! path = "../models/SmolLM2-135M-Instruct.Q4_1.gguf"  # relative to this file
+//! quant = "Q4_1"
+//! sha256 = "b179c952…"     # optional; `slm profile check` verifies it
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -70,6 +76,49 @@ pub enum Backend {
     Vulkan,
     /// Apple GPUs (cargo feature `metal`).
     Metal,
+}
+
+impl Backend {
+    /// The `llama-cpp-2` cargo feature that builds this backend (none for the CPU).
+    pub fn cargo_feature(self) -> Option<&'static str> {
+        match self {
+            Backend::Cpu => None,
+            Backend::Cuda => Some("cuda"),
+            Backend::Vulkan => Some("vulkan"),
+            Backend::Metal => Some("metal"),
+        }
+    }
+
+    /// The name used in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+            Backend::Vulkan => "vulkan",
+            Backend::Metal => "metal",
+        }
+    }
+}
+
+/// Quantizations a tier's model may declare (llama.cpp's names).
+pub const KNOWN_QUANTS: &[&str] = &[
+    "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1", "Q4_0",
+    "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL", "IQ3_XXS", "IQ2_XXS",
+];
+
+/// The model a routing tier runs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierModel {
+    /// Routing tier, 0 for the smallest model.
+    pub tier: u32,
+    /// GGUF file, relative to the profile's folder unless absolute.
+    pub path: PathBuf,
+    /// Its quantization, one of [`KNOWN_QUANTS`].
+    pub quant: String,
+    /// SHA-256 of the file (64 hex digits), checked by `slm profile check`.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 /// Whether llama.cpp uses flash attention.
@@ -167,6 +216,12 @@ pub struct HardwareProfile {
     pub engine: EngineProfile,
     /// Memory budget.
     pub memory: MemoryProfile,
+    /// The model of each routing tier, in tier order.
+    #[serde(default)]
+    pub models: Vec<TierModel>,
+    /// The profile file's folder, against which relative model paths resolve.
+    #[serde(skip)]
+    pub folder: PathBuf,
 }
 
 /// What loading a model takes, part by part, against the profile's budget
@@ -251,7 +306,18 @@ impl HardwareProfile {
             path: shown.clone(),
             source,
         })?;
-        Self::parse(&shown, &text)
+        let mut profile = Self::parse(&shown, &text)?;
+        profile.folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(profile)
+    }
+
+    /// Where a tier's model file is.
+    pub fn model_path(&self, model: &TierModel) -> PathBuf {
+        if model.path.is_absolute() {
+            model.path.clone()
+        } else {
+            self.folder.join(&model.path)
+        }
     }
 
     /// Parses and validates profile text; `path` is only used in errors.
@@ -292,6 +358,18 @@ impl HardwareProfile {
         }
         if profile.memory.budget_mb == 0 {
             return Err(invalid("memory.budget_mb", 0, "> 0"));
+        }
+        let model_problem = |value: String, requirement| ProfileError::Invalid { path: path.to_owned(), field: "models", value, requirement };
+        for (index, model) in profile.models.iter().enumerate() {
+            if index as u32 != model.tier {
+                return Err(model_problem(format!("tier {} at position {index}", model.tier), "tiers 0, 1, 2, … in order"));
+            }
+            if !KNOWN_QUANTS.contains(&model.quant.as_str()) {
+                return Err(model_problem(model.quant.clone(), "a llama.cpp quantization name such as Q4_K_M, Q8_0, F16"));
+            }
+            if model.sha256.as_ref().is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit())) {
+                return Err(model_problem(format!("sha256 of tier {}", model.tier), "64 hexadecimal digits"));
+            }
         }
         Ok(profile)
     }
@@ -359,6 +437,25 @@ engine_reserve_mb = 128
             }
         }
         assert!(names.len() >= 4, "{names:?}");
+    }
+
+    #[test]
+    fn tier_models_resolve_against_the_profile_folder_and_are_checked() {
+        let text = format!("{GOOD}\n[[models]]\ntier = 0\npath = \"../models/m.gguf\"\nquant = \"Q4_K_M\"\n");
+        let mut profile = HardwareProfile::parse("t.toml", &text).unwrap();
+        profile.folder = PathBuf::from("/opt/shopfloor/hw-profiles");
+        assert_eq!(profile.model_path(&profile.models[0]), PathBuf::from("/opt/shopfloor/hw-profiles/../models/m.gguf"));
+        for (bad, field_text) in [
+            ("tier = 1", "tiers 0, 1, 2"),
+            ("quant = \"Q4_K_Z\"", "quantization name"),
+            ("sha256 = \"abc\"", "64 hexadecimal"),
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            let line = text.lines().find(|l| l.starts_with(key)).unwrap_or("").to_owned();
+            let broken = if line.is_empty() { format!("{text}{bad}\n") } else { text.replace(&line, bad) };
+            let err = HardwareProfile::parse("t.toml", &broken).unwrap_err().to_string();
+            assert!(err.contains("models") && err.contains(field_text), "{bad}: {err}");
+        }
     }
 
     #[test]

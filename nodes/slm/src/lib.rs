@@ -35,6 +35,7 @@
 //! - [`answering`]: one question to one answer; [`json_answer`]: the same
 //!   as JSON under a grammar made from the question's JSON Schema.
 //! - [`node`]: the dora event loop with its bounded question queue.
+//! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
 
 pub mod answering;
 pub mod engine;
@@ -44,6 +45,7 @@ pub mod json_answer;
 pub mod metrics;
 pub mod node;
 pub mod plant_state;
+pub mod profile_check;
 pub mod question_check;
 pub mod relevance;
 pub mod tag_state;

@@ -10,6 +10,16 @@ use slm::plant_state::StateSettings;
 
 fn main() -> anyhow::Result<()> {
     shopfloor_core::logging::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {}
+        [command, sub, path] if command == "profile" && sub == "check" => {
+            let report = slm::profile_check::check(std::path::Path::new(path));
+            report.lines.iter().for_each(|line| println!("{line}"));
+            std::process::exit(if report.ok { 0 } else { 1 });
+        }
+        _ => anyhow::bail!("usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml>"),
+    }
     let config = SlmConfig::from_env(&process_env())?;
     let profile = HardwareProfile::load(&config.profile_path)?;
     let mut engine = Engine::load(&config.model_path, &profile)?;
