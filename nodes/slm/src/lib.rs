@@ -36,6 +36,7 @@
 //!   as JSON under a grammar made from the question's JSON Schema.
 //! - [`node`]: the dora event loop with its bounded question queue.
 //! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
+//! - [`quantize`]: `slm quantize`, variants by llama.cpp's quantizer.
 
 pub mod answering;
 pub mod engine;
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod node;
 pub mod plant_state;
 pub mod profile_check;
+pub mod quantize;
 pub mod question_check;
 pub mod relevance;
 pub mod tag_state;

@@ -18,7 +18,29 @@ fn main() -> anyhow::Result<()> {
             report.lines.iter().for_each(|line| println!("{line}"));
             std::process::exit(if report.ok { 0 } else { 1 });
         }
-        _ => anyhow::bail!("usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml>"),
+        [command, source, out_dir, types @ ..] if command == "quantize" => {
+            let types = if types.is_empty() {
+                slm::quantize::DEFAULT_VARIANTS.to_vec()
+            } else {
+                types
+                    .iter()
+                    .map(|t| slm::quantize::QuantType::parse(t).ok_or_else(|| anyhow::anyhow!("unknown quantization {t:?}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let _backend = llama_cpp_2::llama_backend::LlamaBackend::init().context("cannot initialise llama.cpp")?;
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as i32);
+            let outcome = slm::quantize::make_variants(source.as_ref(), out_dir.as_ref(), &types, threads)?;
+            if let Some(what) = &outcome.source_quantized {
+                println!("warning: the source is already quantized ({what}); every variant comes from its F16 dequantization, so accuracy is relative to this source");
+            }
+            for variant in std::iter::once(&outcome.f16).chain(&outcome.variants) {
+                println!("{:<7} {:>5} MiB  {}", variant.quant.name(), variant.bytes / (1024 * 1024), variant.path.display());
+            }
+            return Ok(());
+        }
+        _ => anyhow::bail!(
+            "usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml> | slm quantize <source.gguf> <out-dir> [TYPE ...]"
+        ),
     }
     let config = SlmConfig::from_env(&process_env())?;
     let profile = HardwareProfile::load(&config.profile_path)?;

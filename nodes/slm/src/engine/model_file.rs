@@ -67,6 +67,9 @@ pub struct ModelFile {
     pub bytes: u64,
     /// The model's shape from the header, when the usual keys are there.
     pub shape: Option<ModelShape>,
+    /// llama.cpp's `general.file_type` (its `llama_ftype`: 0 F32, 1 F16,
+    /// 32 BF16, else a quantization), when the header has it.
+    pub file_type: Option<u32>,
 }
 
 /// Verifies that `path` is a complete GGUF file and reads its shape.
@@ -83,16 +86,16 @@ pub fn check(path: &Path) -> Result<ModelFile, ModelFileError> {
             found: String::from_utf8_lossy(&magic[..read]).into_owned(),
         });
     }
-    let (expected, shape) = read_header(path).ok_or(ModelFileError::DamagedHeader { path: shown.clone() })?;
+    let (expected, shape, file_type) = read_header(path).ok_or(ModelFileError::DamagedHeader { path: shown.clone() })?;
     if expected > actual {
         return Err(ModelFileError::Truncated { path: shown, expected, actual });
     }
-    Ok(ModelFile { bytes: actual, shape })
+    Ok(ModelFile { bytes: actual, shape, file_type })
 }
 
 /// Where the last tensor's data ends, and the model's shape, from the GGUF
 /// header (no tensor data is read).
-fn read_header(path: &Path) -> Option<(u64, Option<ModelShape>)> {
+fn read_header(path: &Path) -> Option<(u64, Option<ModelShape>, Option<u32>)> {
     let c_path = CString::new(path.to_str()?).ok()?;
     let params = llama_cpp_sys_2::gguf_init_params { no_alloc: true, ctx: std::ptr::null_mut() };
     // SAFETY: gguf_init_from_file reads only the header and tensor table
@@ -112,8 +115,29 @@ fn read_header(path: &Path) -> Option<(u64, Option<ModelShape>)> {
             .max()
             .unwrap_or(0);
         let shape = shape_of(ctx);
+        let file_type = file_type_of(ctx);
         llama_cpp_sys_2::gguf_free(ctx);
-        Some((data_offset + end, shape))
+        Some((data_offset + end, shape, file_type))
+    }
+}
+
+/// `general.file_type`, when present as an unsigned or signed 32-bit value.
+///
+/// # Safety
+/// `ctx` must be a live context from `gguf_init_from_file`.
+unsafe fn file_type_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<u32> {
+    let key = CString::new("general.file_type").ok()?;
+    // SAFETY: ctx is live (caller); each getter is called only for its own type.
+    unsafe {
+        let id = llama_cpp_sys_2::gguf_find_key(ctx, key.as_ptr());
+        if id < 0 {
+            return None;
+        }
+        match llama_cpp_sys_2::gguf_get_kv_type(ctx, id) {
+            llama_cpp_sys_2::GGUF_TYPE_UINT32 => Some(llama_cpp_sys_2::gguf_get_val_u32(ctx, id)),
+            llama_cpp_sys_2::GGUF_TYPE_INT32 => u32::try_from(llama_cpp_sys_2::gguf_get_val_i32(ctx, id)).ok(),
+            _ => None,
+        }
     }
 }
 
