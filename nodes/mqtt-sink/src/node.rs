@@ -204,7 +204,7 @@ impl Sink {
         let connected = self.session.as_ref().is_some_and(|s| s.connected);
         let in_flight = self.session.as_ref().map_or(0, |s| s.in_flight.len() + s.awaiting_pkid.len());
         snapshot
-            .gauge("shopfloor_source_connected", "1 while the link is up", &[("link", "mqtt")], f64::from(u8::from(connected)))
+            .gauge("shopfloor_sink_connected", "1 while the link to the broker is up", &[("link", "mqtt")], f64::from(u8::from(connected)))
             .counter("shopfloor_messages_accepted", "Answers and alerts put into the outbox", &[], counts.accepted)
             .counter("shopfloor_messages_published", "Publications handed to the broker (re-sends included)", &[], counts.published)
             .counter("shopfloor_messages_acknowledged", "Publications the broker acknowledged", &[], counts.acknowledged)
