@@ -205,19 +205,17 @@ async fn answer_request(gateway: &Gateway, body: Result<Bytes, axum::extract::re
     };
     let question = chat::to_question(&request, &context, &gateway.compile)?;
     let wants_json = question.response_schema.is_some();
-    let id = question.id.clone();
-    let answer = gateway.pending.register(&id);
+    let answer = gateway.pending.register(&question.id);
+    // Whatever ends this request (answer, timeout, the client hanging up),
+    // its registration goes with it.
+    let _registration = ForgetOnDrop { pending: &gateway.pending, id: question.id.clone() };
     if gateway.questions.send(question).await.is_err() {
-        gateway.pending.forget(&id);
         return Err(Refusal::unavailable("the dataflow is stopping"));
     }
     let answer = match tokio::time::timeout(Duration::from_millis(gateway.config.timeout_ms), answer).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => return Err(Refusal::unavailable("the dataflow stopped before answering")),
-        Err(_) => {
-            gateway.pending.forget(&id);
-            return Err(Refusal::timed_out(gateway.config.timeout_ms));
-        }
+        Err(_) => return Err(Refusal::timed_out(gateway.config.timeout_ms)),
     };
     if let Some(refusal) = chat::refusal_of(&answer, wants_json) {
         return Err(refusal);
@@ -233,4 +231,16 @@ async fn answer_request(gateway: &Gateway, body: Result<Bytes, axum::extract::re
         .map(|data| Ok(SseEvent::default().data(data)))
         .collect();
     Ok(Sse::new(tokio_stream::iter(events)).into_response())
+}
+
+/// Removes a request's registration when the request ends in any way.
+struct ForgetOnDrop<'a> {
+    pending: &'a Pending,
+    id: String,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.pending.forget(&self.id);
+    }
 }

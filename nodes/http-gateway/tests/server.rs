@@ -89,6 +89,14 @@ async fn no_answer_in_time_is_504_and_the_wait_is_forgotten() {
 }
 
 #[tokio::test]
+async fn a_client_that_hangs_up_leaves_no_registration_behind() {
+    let gateway = gateway(config(&[]), None);
+    let request = send(&gateway, chat(QUESTION, None));
+    assert!(tokio::time::timeout(Duration::from_millis(200), request).await.is_err(), "no answer was expected");
+    assert!(gateway.pending.is_empty(), "the dropped request must not stay registered");
+}
+
+#[tokio::test]
 async fn requests_beyond_the_concurrency_bound_get_429_at_once() {
     let gateway = gateway(config(&[("GATEWAY_MAX_CONCURRENT", "2"), ("GATEWAY_TIMEOUT_MS", "1000")]), Some(Duration::from_millis(400)));
     let handles: Vec<_> = (0..3)
