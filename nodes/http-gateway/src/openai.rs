@@ -76,7 +76,7 @@ pub enum ResponseFormat {
 /// `response_format.json_schema`.
 #[derive(Debug, Deserialize)]
 pub struct JsonSchemaSpec {
-    /// The schema's name (echoed in logs only).
+    /// The schema's name (accepted; not used).
     #[serde(default)]
     pub name: Option<String>,
     /// The JSON Schema itself.

@@ -59,18 +59,7 @@ mod tests {
     use shopfloor_core::schema::{Origin, Question};
 
     fn answer(id: &str) -> Answer {
-        let question = Question {
-            id: id.into(),
-            text: "t".into(),
-            operator: "o".into(),
-            reply_to: None,
-            origin: Origin::Http,
-            received_ts_ms: 0,
-            deadline_ms: None,
-            correlation_data: None,
-            response_schema: None,
-        };
-        Answer::to_question(&question, "a".into())
+        Answer::to_question(&Question::new(id, "t", "o", Origin::Http, 0), "a".into())
     }
 
     #[test]

@@ -113,18 +113,7 @@ mod tests {
     use shopfloor_core::schema::{AnswerError, Origin, Question};
 
     fn answer(model: Option<&str>, error: Option<AnswerError>) -> Answer {
-        let question = Question {
-            id: "q".into(),
-            text: "t".into(),
-            operator: "o".into(),
-            reply_to: None,
-            origin: Origin::Http,
-            received_ts_ms: 0,
-            deadline_ms: None,
-            correlation_data: None,
-            response_schema: None,
-        };
-        let mut answer = Answer::to_question(&question, "a".into());
+        let mut answer = Answer::to_question(&Question::new("q", "t", "o", Origin::Http, 0), "a".into());
         answer.model = model.map(str::to_owned);
         answer.error = error;
         answer.latency_ms = 300;

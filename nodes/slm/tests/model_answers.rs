@@ -48,18 +48,7 @@ fn ask(engine: &mut Engine, state: &PlantState, id: &str, text: &str) -> Answer 
 }
 
 fn ask_with(engine: &mut Engine, state: &PlantState, id: &str, text: &str, settings: AnswerSettings) -> Answer {
-    let question = Question {
-        id: id.into(),
-        text: text.into(),
-        operator: "alice".into(),
-        reply_to: None,
-        origin: Origin::Mqtt,
-        received_ts_ms: NOW,
-        deadline_ms: None,
-        correlation_data: None,
-        response_schema: None,
-    };
-    answer(engine, state, &question, settings, NOW)
+    answer(engine, state, &Question::new(id, text, "alice", Origin::Mqtt, NOW), settings, NOW)
 }
 
 /// Each question about one tag is answered with that tag's value, keeps the
@@ -289,17 +278,7 @@ fn model_file_header_shape_matches_the_loaded_model() {
 }
 
 fn ask_json(engine: &mut Engine, state: &PlantState, id: &str, text: &str, schema: &str) -> Answer {
-    let question = Question {
-        id: id.into(),
-        text: text.into(),
-        operator: "alice".into(),
-        reply_to: None,
-        origin: Origin::Http,
-        received_ts_ms: NOW,
-        deadline_ms: None,
-        correlation_data: None,
-        response_schema: Some(schema.into()),
-    };
+    let question = Question { response_schema: Some(schema.into()), ..Question::new(id, text, "alice", Origin::Http, NOW) };
     answer(engine, state, &question, AnswerSettings::default(), NOW)
 }
 

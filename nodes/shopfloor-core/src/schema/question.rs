@@ -65,6 +65,21 @@ pub struct Question {
 }
 
 impl Question {
+    /// A question with no reply topic, deadline, correlation data or schema.
+    pub fn new(id: impl Into<String>, text: impl Into<String>, operator: impl Into<String>, origin: Origin, received_ts_ms: i64) -> Self {
+        Self {
+            id: id.into(),
+            text: text.into(),
+            operator: operator.into(),
+            reply_to: None,
+            origin,
+            received_ts_ms,
+            deadline_ms: None,
+            correlation_data: None,
+            response_schema: None,
+        }
+    }
+
     /// Encodes questions as one struct array.
     pub fn to_arrow(questions: &[Question]) -> ArrayRef {
         let str_col = |f: &dyn Fn(&Question) -> Option<&str>| -> ArrayRef {
