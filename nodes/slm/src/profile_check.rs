@@ -154,24 +154,25 @@ fn sha256_hex(path: &Path) -> std::io::Result<String> {
 mod tests {
     use super::*;
 
+    /// Checks a profile with `text`, written to a scratch file named `name`, as if 1 GiB were free.
+    fn check_text(name: &str, text: &str) -> Report {
+        let dir = std::env::temp_dir().join(format!("profile-check-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        check_with_memory(&path, Some(1 << 30))
+    }
+
     #[test]
     fn a_broken_profile_fails_with_the_field_named() {
-        let dir = std::env::temp_dir().join(format!("profile-check-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bad.toml");
-        std::fs::write(&path, "name = \"x\"\ndescription = \"y\"\n[engine]\nbackend = \"cpu\"\nthreads = 0\nthreads_batch = 1\ncontext_size = 2048\nbatch_size = 512\n[memory]\nbudget_mb = 1\nos_reserve_mb = 0\nengine_reserve_mb = 0\n").unwrap();
-        let report = check_with_memory(&path, Some(1 << 30));
+        let report = check_text("bad.toml", "name = \"x\"\ndescription = \"y\"\n[engine]\nbackend = \"cpu\"\nthreads = 0\nthreads_batch = 1\ncontext_size = 2048\nbatch_size = 512\n[memory]\nbudget_mb = 1\nos_reserve_mb = 0\nengine_reserve_mb = 0\n");
         assert!(!report.ok);
         assert!(report.lines[0].contains("engine.threads"), "{:?}", report.lines);
     }
 
     #[test]
     fn a_missing_model_file_fails_naming_its_tier() {
-        let dir = std::env::temp_dir().join(format!("profile-check-missing-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("p.toml");
-        std::fs::write(&path, "name = \"p\"\ndescription = \"y\"\n[engine]\nbackend = \"cpu\"\nthreads = 2\nthreads_batch = 2\ncontext_size = 2048\nbatch_size = 512\n[memory]\nbudget_mb = 2048\nos_reserve_mb = 512\nengine_reserve_mb = 128\n[[models]]\ntier = 0\npath = \"nowhere.gguf\"\nquant = \"Q4_K_M\"\n").unwrap();
-        let report = check_with_memory(&path, Some(1 << 30));
+        let report = check_text("p.toml", "name = \"p\"\ndescription = \"y\"\n[engine]\nbackend = \"cpu\"\nthreads = 2\nthreads_batch = 2\ncontext_size = 2048\nbatch_size = 512\n[memory]\nbudget_mb = 2048\nos_reserve_mb = 512\nengine_reserve_mb = 128\n[[models]]\ntier = 0\npath = \"nowhere.gguf\"\nquant = \"Q4_K_M\"\n");
         assert!(!report.ok);
         assert!(report.lines.iter().any(|l| l.starts_with("FAIL tier 0 (Q4_K_M)")), "{:?}", report.lines);
     }
