@@ -60,21 +60,24 @@ ensure_dora_cli() {
 ASYNCUA_VERSION=2.1.0
 OPENAI_VERSION=3.57.0
 PROMETHEUS_CLIENT_VERSION=0.26.0
+GGUF_VERSION=0.19.0
 
 ensure_test_python_packages() {
     ensure_dora_cli
-    if "$VENV/bin/python" - "$ASYNCUA_VERSION" "$OPENAI_VERSION" "$PROMETHEUS_CLIENT_VERSION" 2>/dev/null <<'PY'
+    if "$VENV/bin/python" - "$ASYNCUA_VERSION" "$OPENAI_VERSION" "$PROMETHEUS_CLIENT_VERSION" "$GGUF_VERSION" 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
-wanted = dict(zip(["asyncua", "openai", "prometheus_client"], sys.argv[1:]))
+wanted = dict(zip(["asyncua", "openai", "prometheus_client", "gguf"], sys.argv[1:]))
 sys.exit(any(version(name) != v for name, v in wanted.items()))
 PY
     then
         return
     fi
-    say "installing asyncua, openai and prometheus_client into .venv (independent counterparts for the tests)"
+    # gguf writes the tiny LoRA adapter the LoRA tests load.
+    say "installing asyncua, openai, prometheus_client and gguf into .venv (independent counterparts for the tests)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "asyncua==$ASYNCUA_VERSION" "openai==$OPENAI_VERSION" "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+        "asyncua==$ASYNCUA_VERSION" "openai==$OPENAI_VERSION" "prometheus_client==$PROMETHEUS_CLIENT_VERSION" \
+        "gguf==$GGUF_VERSION"
 }
 
 model_is_intact() {

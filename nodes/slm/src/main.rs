@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
                     .map(|t| slm::quantize::QuantType::parse(t).ok_or_else(|| anyhow::anyhow!("unknown quantization {t:?}")))
                     .collect::<anyhow::Result<Vec<_>>>()?
             };
-            let _backend = llama_cpp_2::llama_backend::LlamaBackend::init().context("cannot initialise llama.cpp")?;
+            slm::engine::backend().context("cannot initialise llama.cpp")?;
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as i32);
             let outcome = slm::quantize::make_variants(source.as_ref(), out_dir.as_ref(), &types, threads)?;
             if let Some(what) = &outcome.source_quantized {

@@ -6,13 +6,15 @@
 //! anyway gives each chosen token's probability, from which the answer's
 //! confidence is computed ([`sampling`]).
 
+mod lora;
 pub mod memory;
 pub mod model_file;
 mod reference;
 pub mod sampling;
 
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -25,8 +27,26 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use shopfloor_core::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
 
+use self::lora::Adapters;
 use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
 pub use self::model_file::ModelFileError;
+
+/// llama.cpp's process-wide backend, initialised on first use and kept for
+/// the life of the process (llama-cpp-2 allows one at a time, and a node may
+/// hold two models while it swaps variants).
+pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            LlamaBackend::init().map(|mut backend| {
+                backend.void_logs();
+                backend
+            })
+            .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|message| EngineError::Backend(message.clone()))
+}
 
 /// Why the engine could not load or generate.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +95,14 @@ pub enum EngineError {
     /// llama.cpp failed while evaluating tokens.
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// A LoRA adapter could not be loaded or applied.
+    #[error("LoRA adapter {name}: {message}")]
+    Lora {
+        /// Adapter name (or path).
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A finished completion.
@@ -141,31 +169,20 @@ pub struct ChatTurn<'a> {
     pub content: &'a str,
 }
 
-/// A loaded model with one context.
-pub struct Engine {
-    // The context borrows the model; the model lives as long as the process
-    // (one per node), so it is leaked to give the context a 'static borrow.
-    model: &'static LlamaModel,
-    context: LlamaContext<'static>,
-    backend: LlamaBackend,
-    /// Tokens whose keys and values are in the KV cache (sequence 0).
-    cached: Vec<LlamaToken>,
-    /// The one-token batch of every generation step, allocated once.
-    step: LlamaBatch<'static>,
-    batch_size: usize,
-    threads: i32,
-    threads_batch: i32,
-    flash_attention: FlashAttention,
-    kv_cache_type: KvCacheType,
-    /// A readable model name for answers.
-    pub model_name: String,
+/// Model weights loaded and checked against the budget, not yet given a
+/// context: what a background thread hands over when a node swaps variants.
+pub struct LoadedModel {
+    model: Box<LlamaModel>,
+    path: PathBuf,
+    name: String,
 }
 
-impl Engine {
-    /// Loads `model_path` with `profile`'s threads, context and memory budget.
+impl LoadedModel {
+    /// Checks `model_path` (file, header, memory plan) and loads its weights
+    /// with `profile`'s GPU layers and weight layout.
     ///
     /// The weights are checked against the budget before they load, and the
-    /// KV cache before the context is allocated.
+    /// KV cache and compute buffer too when the header has the model's shape.
     pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
         let path = model_path.display().to_string();
         let file = model_file::check(model_path)?;
@@ -182,16 +199,71 @@ impl Engine {
         // usual shape keys gets the weights checked now, the rest after loading.
         check_budget(&path, profile, plan_for(file.shape.as_ref()))?;
 
-        let mut backend = LlamaBackend::init().map_err(|e| EngineError::Backend(e.to_string()))?;
-        backend.void_logs();
-        let model_params = LlamaModelParams::default().with_n_gpu_layers(engine.gpu_layers);
-        let model = LlamaModel::load_from_file(&backend, model_path, &model_params)
-            .map_err(|e| EngineError::Load { path: path.clone(), message: e.to_string() })?;
-        let model: &'static LlamaModel = Box::leak(Box::new(model));
-        if file.shape.is_none() {
-            check_budget(&path, profile, plan_for(Some(&memory::shape_of(model))))?;
+        let params = LlamaModelParams::default().with_n_gpu_layers(engine.gpu_layers);
+        let mut params = std::pin::pin!(params);
+        if !engine.weight_repack {
+            // Every tensor in a plain CPU buffer: llama.cpp repacks only
+            // tensors it may place in its CPU "extra" (repack) buffer.
+            params.as_mut().add_cpu_buft_override(c".");
         }
+        let model = LlamaModel::load_from_file(backend()?, model_path, &params)
+            .map_err(|e| EngineError::Load { path: path.clone(), message: e.to_string() })?;
+        if file.shape.is_none() {
+            check_budget(&path, profile, plan_for(Some(&memory::shape_of(&model))))?;
+        }
+        let name = model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.clone());
+        Ok(Self { model: Box::new(model), path: model_path.to_path_buf(), name })
+    }
 
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A loaded model with one context.
+pub struct Engine {
+    // Fields drop in declaration order: the context and the batch, which
+    // point into the model, go before the model itself.
+    context: LlamaContext<'static>,
+    /// The one-token batch of every generation step, allocated once.
+    step: LlamaBatch<'static>,
+    adapters: Adapters,
+    /// Boxed so that its address stays put while the engine moves; the
+    /// context's `'static` borrow of it is only ever used while `self` lives.
+    model: Box<LlamaModel>,
+    /// Tokens whose keys and values are in the KV cache (sequence 0).
+    cached: Vec<LlamaToken>,
+    batch_size: usize,
+    threads: i32,
+    threads_batch: i32,
+    flash_attention: FlashAttention,
+    kv_cache_type: KvCacheType,
+    path: PathBuf,
+    /// A readable model name for answers.
+    pub model_name: String,
+}
+
+impl Engine {
+    /// Loads `model_path` with `profile`'s threads, context, memory budget
+    /// and LoRA adapters.
+    pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
+        Self::with_model(LoadedModel::load(model_path, profile)?, profile)
+    }
+
+    /// Gives loaded weights a context with `profile`'s settings and loads
+    /// the profile's LoRA adapters (those marked `at_start` switched on).
+    pub fn with_model(loaded: LoadedModel, profile: &HardwareProfile) -> Result<Self, EngineError> {
+        let LoadedModel { mut model, path, name } = loaded;
+        let engine = &profile.engine;
+        // Adapters first: loading one registers it with the model (`&mut`).
+        let adapters = Adapters::load(&mut model, profile)?;
+        // SAFETY: the box's heap allocation does not move when the box does,
+        // and `Engine` drops `context` before `model` (field order).
+        let model_ref: &'static LlamaModel = unsafe { &*std::ptr::from_ref::<LlamaModel>(&model) };
         let threads = i32::try_from(engine.threads).unwrap_or(1);
         let threads_batch = i32::try_from(engine.threads_batch).unwrap_or(1);
         let params = LlamaContextParams::default()
@@ -205,27 +277,38 @@ impl Engine {
             .with_type_v(kv_type(engine.kv_cache_type))
             // llama.cpp's own timings cost a clock read per decode; benchmarks compare against them.
             .with_no_perf(false);
-        let context = model
-            .new_context(&backend, params)
-            .map_err(|e| EngineError::Load { path: path.clone(), message: e.to_string() })?;
-
-        let model_name = model_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.clone());
-        Ok(Self {
-            model,
+        let context = model_ref
+            .new_context(backend()?, params)
+            .map_err(|e| EngineError::Load { path: path.display().to_string(), message: e.to_string() })?;
+        let mut engine = Self {
             context,
-            backend,
-            cached: Vec::new(),
             step: LlamaBatch::new(1, 1),
+            adapters,
+            model,
+            cached: Vec::new(),
             batch_size: engine.batch_size as usize,
             threads,
             threads_batch,
             flash_attention: engine.flash_attention,
             kv_cache_type: engine.kv_cache_type,
-            model_name,
-        })
+            path,
+            model_name: name,
+        };
+        engine.apply_adapters()?;
+        Ok(engine)
+    }
+
+    /// The model for borrows that must not hold `self` (the vocabulary
+    /// while the context decodes).
+    fn pinned_model(&self) -> &'static LlamaModel {
+        // SAFETY: as in `with_model`; callers keep the reference within a
+        // method call on `self`, so it never outlives the box.
+        unsafe { &*std::ptr::from_ref::<LlamaModel>(&self.model) }
+    }
+
+    /// The model file this engine runs.
+    pub fn model_path(&self) -> &Path {
+        &self.path
     }
 
     /// Renders chat turns with the model's own chat template, ready for the
@@ -284,11 +367,11 @@ impl Engine {
         let max_tokens = options.max_tokens;
         let mut grammar = match options.grammar {
             Some(text) => Some(
-                LlamaSampler::grammar(self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string()))?,
+                LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string()))?,
             ),
             None => None,
         };
-        let vocab = self.model.vocab();
+        let vocab = self.pinned_model().vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
         let prompt_tokens_evaluated = self.evaluate_prompt(&tokens, max_tokens)?;
         let mut logits_index = -1;
@@ -356,6 +439,20 @@ impl Engine {
             return Ok(0);
         }
         self.evaluate_prompt(&tokens, 0)
+    }
+
+    /// The probability of every vocabulary token coming next after `prompt`
+    /// (softmax of the logits), from a cold cache: what tests and `evaluate`
+    /// compare between adapters and variants.
+    pub fn next_token_probabilities(&mut self, prompt: &str) -> Result<Vec<f32>, EngineError> {
+        let tokens = self.pinned_model().vocab().tokenize(prompt.as_bytes(), true, true);
+        self.clear_cache();
+        self.evaluate_prompt(&tokens, 0)?;
+        let logits = self.context.get_logits_ith(-1);
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        Ok(exp.into_iter().map(|v| v / sum).collect())
     }
 
     /// Evaluates the part of `tokens` that is not cached yet; returns how

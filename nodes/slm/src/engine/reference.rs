@@ -34,7 +34,7 @@ impl Engine {
             .with_type_v(super::kv_type(self.kv_cache_type));
         let mut context = self
             .model
-            .new_context(&self.backend, params)
+            .new_context(super::backend()?, params)
             .map_err(|e| decode_error(&e))?;
         let vocab = self.model.vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
@@ -50,7 +50,7 @@ impl Engine {
             context.decode(&mut batch).map_err(|e| decode_error(&e))?;
             let mut sampler = match grammar {
                 Some(grammar) => LlamaSampler::chain_simple([
-                    LlamaSampler::grammar(self.model, grammar, "root")
+                    LlamaSampler::grammar(&self.model, grammar, "root")
                         .map_err(|e| EngineError::Grammar(e.to_string()))?,
                     LlamaSampler::greedy(),
                 ]),

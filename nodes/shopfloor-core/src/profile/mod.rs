@@ -26,10 +26,21 @@
 //! quant = "Q4_1"
 //! sha256 = "b179c952…"     # optional; `slm profile check` verifies it
 //! ```
+//!
+//! Optional tables: `[[lora]]` ([`lora`]), `[power]` ([`power`]) and
+//! `[[evaluations]]` ([`evaluation`]).
+
+mod evaluation;
+mod lora;
+mod power;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use self::evaluation::EvaluationRecord;
+pub use self::lora::LoraAdapter;
+pub use self::power::{PowerPolicy, PowerSource, LINUX_STATES};
 
 /// Why a profile could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +87,8 @@ pub enum Backend {
     Vulkan,
     /// Apple GPUs (cargo feature `metal`).
     Metal,
+    /// OpenCL GPUs, e.g. the Adreno GPU beside a Snapdragon NPU (cargo feature `opencl`).
+    Opencl,
 }
 
 impl Backend {
@@ -86,6 +99,7 @@ impl Backend {
             Backend::Cuda => Some("cuda"),
             Backend::Vulkan => Some("vulkan"),
             Backend::Metal => Some("metal"),
+            Backend::Opencl => Some("opencl"),
         }
     }
 
@@ -96,6 +110,7 @@ impl Backend {
             Backend::Cuda => "cuda",
             Backend::Vulkan => "vulkan",
             Backend::Metal => "metal",
+            Backend::Opencl => "opencl",
         }
     }
 }
@@ -190,6 +205,14 @@ pub struct EngineProfile {
     /// KV cache storage type.
     #[serde(default)]
     pub kv_cache_type: KvCacheType,
+    /// Whether llama.cpp may repack weights at load for the CPU's vector
+    /// units (Q4_0, Q4_K, IQ4_NL and Q8_0 on AVX2/NEON); off keeps the file's layout.
+    #[serde(default = "default_weight_repack")]
+    pub weight_repack: bool,
+}
+
+fn default_weight_repack() -> bool {
+    true
 }
 
 /// Memory budget.
@@ -219,6 +242,15 @@ pub struct HardwareProfile {
     /// The model of each routing tier, in tier order.
     #[serde(default)]
     pub models: Vec<TierModel>,
+    /// LoRA adapters applied to the models.
+    #[serde(default)]
+    pub lora: Vec<LoraAdapter>,
+    /// Which model variant runs in which power state.
+    #[serde(default)]
+    pub power: Option<PowerPolicy>,
+    /// Evaluations of model files on this profile (the quantization gate).
+    #[serde(default)]
+    pub evaluations: Vec<EvaluationRecord>,
     /// The profile file's folder, against which relative model paths resolve.
     #[serde(skip)]
     pub folder: PathBuf,
@@ -313,11 +345,21 @@ impl HardwareProfile {
 
     /// Where a tier's model file is.
     pub fn model_path(&self, model: &TierModel) -> PathBuf {
-        if model.path.is_absolute() {
-            model.path.clone()
+        self.resolve(&model.path)
+    }
+
+    /// A path from the profile, resolved against the profile's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
         } else {
-            self.folder.join(&model.path)
+            self.folder.join(path)
         }
+    }
+
+    /// The evaluation record of the model file with this SHA-256, if any.
+    pub fn evaluation_of(&self, sha256: &str) -> Option<&EvaluationRecord> {
+        self.evaluations.iter().rev().find(|r| r.sha256.eq_ignore_ascii_case(sha256))
     }
 
     /// Parses and validates profile text; `path` is only used in errors.
@@ -370,6 +412,16 @@ impl HardwareProfile {
             if model.sha256.as_ref().is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit())) {
                 return Err(model_problem(format!("sha256 of tier {}", model.tier), "64 hexadecimal digits"));
             }
+        }
+        let table_problem = |field, (value, requirement): (String, &'static str)| ProfileError::Invalid { path: path.to_owned(), field, value, requirement };
+        if let Some(problem) = profile.lora.iter().find_map(LoraAdapter::problem) {
+            return Err(table_problem("lora", problem));
+        }
+        if let Some(problem) = profile.evaluations.iter().find_map(EvaluationRecord::problem) {
+            return Err(table_problem("evaluations", problem));
+        }
+        if let Some((field, value, requirement)) = profile.power.as_ref().and_then(PowerPolicy::problem) {
+            return Err(ProfileError::Invalid { path: path.to_owned(), field, value, requirement });
         }
         Ok(profile)
     }
@@ -455,6 +507,33 @@ engine_reserve_mb = 128
             let broken = if line.is_empty() { format!("{text}{bad}\n") } else { text.replace(&line, bad) };
             let err = HardwareProfile::parse("t.toml", &broken).unwrap_err().to_string();
             assert!(err.contains("models") && err.contains(field_text), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn power_lora_and_evaluation_tables_parse_and_are_checked() {
+        let sha = "ab".repeat(32);
+        let text = format!(
+            "{GOOD}[power]\nsource = \"tag\"\ntag = \"gateway_power\"\n[power.variants]\nmains = \"q8.gguf\"\nbattery = \"q4.gguf\"\n\
+             [[lora]]\nname = \"terms\"\npath = \"terms.gguf\"\nscale = 0.5\n\
+             [[evaluations]]\nsha256 = \"{sha}\"\nmodel = \"m\"\nqa_set = \"plant-qa\"\naccuracy = 0.9\nfloor = 0.8\npassed = true\ndate = \"2026-11-26\"\n"
+        );
+        let profile = HardwareProfile::parse("t.toml", &text).unwrap();
+        let power = profile.power.as_ref().unwrap();
+        assert_eq!(power.variant_for("Battery"), Some(&PathBuf::from("q4.gguf")));
+        assert_eq!(power.variant_for("hot"), None);
+        assert_eq!((profile.lora[0].scale, profile.lora[0].at_start), (0.5, true));
+        assert!(profile.evaluation_of(&sha.to_uppercase()).is_some_and(|r| r.passed));
+        assert!(profile.engine.weight_repack, "repacking is on unless the profile says otherwise");
+        for (bad, named) in [
+            (text.replace("tag = \"gateway_power\"\n", ""), "power.tag"),
+            (text.replace("source = \"tag\"", "source = \"linux\"").replace("battery = ", "eco = "), "power.variants"),
+            (text.replace("scale = 0.5", "scale = 9.0"), "lora"),
+            (text.replace("passed = true", "passed = false"), "evaluations"),
+            (text.replace("accuracy = 0.9", "accuracy = 0.7"), "evaluations"),
+        ] {
+            let err = HardwareProfile::parse("t.toml", &bad).unwrap_err().to_string();
+            assert!(err.contains(named), "{named}: {err}");
         }
     }
 
