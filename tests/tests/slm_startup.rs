@@ -59,3 +59,57 @@ fn profile_check_verifies_the_model_and_the_memory_arithmetic() -> anyhow::Resul
     assert!(report.contains("FAIL tier 0") && report.contains("the profile says 0000"), "{report}");
     Ok(())
 }
+
+fn slm(args: &[&str], profile_dir: &std::path::Path) -> anyhow::Result<(bool, String)> {
+    let output = Command::new(repo_root().join("target/release/slm")).args(args).current_dir(profile_dir).output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    Ok((output.status.success(), text))
+}
+
+fn start_node(model: &std::path::Path, profile: &std::path::Path, allow_unevaluated: bool) -> anyhow::Result<String> {
+    let output = Command::new(repo_root().join("target/release/slm"))
+        .env("SLM_MODEL_PATH", model)
+        .env("SLM_PROFILE", profile)
+        .env("SLM_ALLOW_UNEVALUATED", allow_unevaluated.to_string())
+        .output()?;
+    assert!(!output.status.success(), "without a dora daemon the node cannot run");
+    Ok(String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The post-quantization gate end to end: `slm quantize` makes a ternary
+/// TQ1_0 variant (a deliberate over-quantization), `slm evaluate --record`
+/// measures it on a sample of the plant Q&A set and records it as rejected,
+/// and the `slm` node then refuses to load it, and refuses a file with no
+/// record at all, unless told to skip the gate. The shipped model passes on
+/// the shipped profile's record (the node gets as far as connecting to dora).
+#[test]
+fn model_gate_rejects_an_over_quantized_variant_and_unevaluated_files() -> anyhow::Result<()> {
+    let dir = scratch_dir("slm-gate");
+    let source = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let (ok, text) = slm(&["quantize", &source.display().to_string(), "variants", "TQ1_0"], &dir)?;
+    assert!(ok, "{text}");
+    let ternary = dir.join("variants/SmolLM2-135M-Instruct.TQ1_0.gguf");
+    let profile = dir.join("profile.toml");
+    std::fs::write(&profile, std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?
+        .replace("../models/", &format!("{}/", repo_root().join("models").display())))?;
+
+    let qa = repo_root().join("tests/fixtures/plant-qa.json");
+    let (ok, table) = slm(&["evaluate", "profile.toml", "--qa", &qa.display().to_string(), "--sample", "6", "--record", "variants/SmolLM2-135M-Instruct.TQ1_0.gguf"], &dir)?;
+    eprintln!("{table}");
+    assert!(!ok, "a rejected variant makes evaluate exit non-zero");
+    assert!(table.contains("| SmolLM2-135M-Instruct.TQ1_0 |") && table.contains("REJECTED (below 0.50)"), "{table}");
+    let recorded = std::fs::read_to_string(&profile)?;
+    assert!(recorded.contains("model = \"SmolLM2-135M-Instruct.TQ1_0\"") && recorded.contains("passed = false"), "{recorded}");
+
+    let refused = start_node(&ternary, &profile, false)?;
+    assert!(refused.contains("failed its evaluation") && refused.contains("below the floor 0.500"), "{refused}");
+    let unevaluated = dir.join("variants/SmolLM2-135M-Instruct.F16.gguf");
+    let refused = start_node(&unevaluated, &profile, false)?;
+    assert!(refused.contains("has no evaluation record") && refused.contains("SLM_ALLOW_UNEVALUATED"), "{refused}");
+    for (model, allow) in [(&ternary, true), (&source, false)] {
+        let passed = start_node(model, &profile, allow)?;
+        assert!(!passed.contains("failed its evaluation") && !passed.contains("no evaluation record"), "{passed}");
+        assert!(passed.contains("dora"), "got past the gate to dora: {passed}");
+    }
+    Ok(())
+}

@@ -35,11 +35,14 @@
 //! - [`answering`]: one question to one answer; [`json_answer`]: the same
 //!   as JSON under a grammar made from the question's JSON Schema.
 //! - [`node`]: the dora event loop with its bounded question queue.
+//! - [`evaluate`]: `slm evaluate`, the Q&A set and speed per variant, and the
+//!   gate that keeps unevaluated or failed variants from loading.
 //! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
 //! - [`quantize`]: `slm quantize`, variants by llama.cpp's quantizer.
 
 pub mod answering;
 pub mod engine;
+pub mod evaluate;
 pub mod facts;
 pub mod grounding;
 pub mod json_answer;

@@ -38,12 +38,36 @@ fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        [command, rest @ ..] if command == "evaluate" => {
+            let options = slm::evaluate::EvaluateOptions::parse(rest).map_err(anyhow::Error::msg)?;
+            let exe = std::env::current_exe().context("cannot find the slm executable")?;
+            let report = slm::evaluate::evaluate(&options, &exe)?;
+            println!("{}", report.table());
+            if options.record {
+                let today = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
+                let records = report.records(&today[..10]);
+                slm::evaluate::record::write_records(&options.profile, &records)?;
+                println!("recorded {} evaluation(s) in {}", records.len(), options.profile.display());
+            }
+            let all_passed = report.rows.iter().all(|row| report.passes(row));
+            std::process::exit(if all_passed { 0 } else { 1 });
+        }
+        [command, profile, model, qa_set, step] if command == "evaluate-one" => {
+            let step = step.parse().context("the sample step must be a whole number")?;
+            println!("{}", slm::evaluate::evaluate_one(profile.as_ref(), model.as_ref(), qa_set.as_ref(), step)?);
+            return Ok(());
+        }
         _ => anyhow::bail!(
-            "usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml> | slm quantize <source.gguf> <out-dir> [TYPE ...]"
+            "usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml> | slm quantize <source.gguf> <out-dir> [TYPE ...] | {}",
+            slm::evaluate::USAGE
         ),
     }
     let config = SlmConfig::from_env(&process_env())?;
     let profile = HardwareProfile::load(&config.profile_path)?;
+    // A damaged file is named as such before the gate hashes it.
+    slm::engine::model_file::check(&config.model_path)?;
+    let gate = slm::evaluate::gate::check(&config.model_path, &profile, &config.profile_path, config.allow_unevaluated)?;
+    tracing::info!(?gate, "evaluation gate");
     let mut engine = Engine::load(&config.model_path, &profile)?;
     tracing::info!(model = %engine.model_name, profile = %profile.name, "model loaded");
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;

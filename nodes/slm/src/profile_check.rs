@@ -3,10 +3,8 @@
 //! arithmetic against the profile and this machine, and says what would load
 //! where, without loading anything.
 
-use std::io::Read;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use shopfloor_core::profile::{available_memory_bytes, Backend, HardwareProfile, TierModel};
 
 use crate::engine::memory::{compute_bytes_estimate, kv_cache_bytes};
@@ -96,7 +94,7 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
     };
     let digest = match &model.sha256 {
         None => "no SHA-256 listed".to_owned(),
-        Some(expected) => match sha256_hex(&path) {
+        Some(expected) => match crate::engine::model_file::sha256_hex(&path) {
             Ok(actual) if actual.eq_ignore_ascii_case(expected) => "SHA-256 matches".to_owned(),
             Ok(actual) => {
                 report.fail(format!("tier {}: {shown} has SHA-256 {actual}, the profile says {expected}", model.tier));
@@ -136,19 +134,6 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
     }
 }
 
-fn sha256_hex(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
-}
 
 #[cfg(test)]
 mod tests {

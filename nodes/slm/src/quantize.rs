@@ -28,8 +28,12 @@ pub enum QuantType {
     Q4_0,
     /// 3-bit k-quant, medium.
     Q3KM,
-    /// 2-bit k-quant: expected to fail the accuracy gate.
+    /// 2-bit k-quant. On models whose rows are not multiples of 256
+    /// (SmolLM2's 576) most tensors fall back to IQ4_NL, so it stays ~4-bit.
     Q2K,
+    /// 1.69-bit ternary, meant for ternary-trained models: on any other
+    /// model it destroys accuracy (the gate's deliberate failure).
+    Tq1_0,
 }
 
 /// The variants made when none are named, best first.
@@ -48,12 +52,13 @@ impl QuantType {
             QuantType::Q4_0 => "Q4_0",
             QuantType::Q3KM => "Q3_K_M",
             QuantType::Q2K => "Q2_K",
+            QuantType::Tq1_0 => "TQ1_0",
         }
     }
 
     /// The type named `name` (case-insensitive).
     pub fn parse(name: &str) -> Option<Self> {
-        [QuantType::F16].into_iter().chain(DEFAULT_VARIANTS).find(|q| q.name().eq_ignore_ascii_case(name))
+        [QuantType::F16, QuantType::Tq1_0].into_iter().chain(DEFAULT_VARIANTS).find(|q| q.name().eq_ignore_ascii_case(name))
     }
 
     fn ftype(self) -> llama_cpp_sys_2::llama_ftype {
@@ -66,6 +71,7 @@ impl QuantType {
             QuantType::Q4_0 => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q4_0,
             QuantType::Q3KM => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q3_K_M,
             QuantType::Q2K => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q2_K,
+            QuantType::Tq1_0 => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_TQ1_0,
         }
     }
 }

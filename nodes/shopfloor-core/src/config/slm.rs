@@ -39,6 +39,10 @@ pub struct SlmConfig {
     /// Most tokens of a JSON answer (a question with a `response_schema`)
     /// (`SLM_JSON_MAX_TOKENS`, 16..=2048, default 256).
     pub json_max_tokens: u32,
+    /// Load a model even without a passing evaluation record in the profile
+    /// (`SLM_ALLOW_UNEVALUATED`, `true`/`false`, default false): the
+    /// post-quantization gate's explicit override.
+    pub allow_unevaluated: bool,
 }
 
 /// When the model may call read-only tools.
@@ -89,6 +93,7 @@ impl SlmConfig {
             env.parsed_or("SLM_FACT_SHEET_MAX_TAGS", 0usize, "a count in 0..=500", |n| *n <= 500);
         let json_max_tokens =
             env.parsed_or("SLM_JSON_MAX_TOKENS", 256u32, "a count in 16..=2048", |n| (16..=2048).contains(n));
+        let allow_unevaluated = env.parsed_or("SLM_ALLOW_UNEVALUATED", false, "true or false", |_| true);
         env.finish(&["SLM_"])?;
         Ok(Self {
             model_path,
@@ -102,6 +107,7 @@ impl SlmConfig {
             stale_after_secs,
             fact_sheet_max_tags,
             json_max_tokens,
+            allow_unevaluated,
         })
     }
 }

@@ -118,7 +118,7 @@ impl Backend {
 /// Quantizations a tier's model may declare (llama.cpp's names).
 pub const KNOWN_QUANTS: &[&str] = &[
     "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1", "Q4_0",
-    "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL", "IQ3_XXS", "IQ2_XXS",
+    "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL", "IQ3_XXS", "IQ2_XXS", "TQ2_0", "TQ1_0",
 ];
 
 /// The model a routing tier runs.

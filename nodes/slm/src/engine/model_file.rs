@@ -192,6 +192,22 @@ unsafe fn shape_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<ModelShape
     })
 }
 
+/// SHA-256 of a file, as 64 lowercase hex digits (read in 1 MiB blocks).
+pub fn sha256_hex(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
