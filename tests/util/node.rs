@@ -33,9 +33,7 @@ impl TestNode {
         tick: Option<Duration>,
         scratch: &str,
     ) -> anyhow::Result<Self> {
-        let dir = scratch_dir(scratch);
-        let inputs = dir.join("inputs.json");
-        let mut events: Vec<serde_json::Value> = match tick {
+        let events: Vec<serde_json::Value> = match tick {
             None => Vec::new(),
             Some(every) => (1..)
                 .map(|n| n as f64 * every.as_secs_f64())
@@ -43,6 +41,19 @@ impl TestNode {
                 .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "tick", "data": 0}))
                 .collect(),
         };
+        Self::start_with_events(binary, envs, events, run_secs, &scratch_dir(scratch))
+    }
+
+    /// Starts the node with timed `events` (see [`arrow_input`]) in `dir`,
+    /// then a `Stop` after `run_secs`.
+    pub fn start_with_events(
+        binary: &str,
+        envs: &[(&str, String)],
+        mut events: Vec<serde_json::Value>,
+        run_secs: f64,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let inputs = dir.join("inputs.json");
         events.push(serde_json::json!({"time_offset_secs": run_secs, "type": "Stop"}));
         std::fs::write(&inputs, serde_json::json!({"id": binary, "events": events}).to_string())?;
         let log = dir.join("stderr.log");
@@ -75,6 +86,39 @@ impl TestNode {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Writes `batches` (struct arrays, e.g. `Reading::to_arrow(..)`) to an
+/// Arrow IPC file and returns one input event per batch, `id` at `times`:
+/// how a test hands a node the project's own Arrow messages.
+pub fn arrow_input(
+    dir: &std::path::Path,
+    id: &str,
+    batches: &[(f64, dora_node_api::arrow_v59::array::ArrayRef)],
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    use dora_node_api::arrow_v59::array::{Array, AsArray, RecordBatch};
+    let path = dir.join(format!("{id}.arrow"));
+    let schema = match batches.first() {
+        Some((_, first)) => match first.data_type() {
+            dora_node_api::arrow_v59::datatypes::DataType::Struct(fields) => {
+                std::sync::Arc::new(dora_node_api::arrow_v59::datatypes::Schema::new(fields.clone()))
+            }
+            other => anyhow::bail!("{id}: a struct array is needed, got {other}"),
+        },
+        None => return Ok(Vec::new()),
+    };
+    let mut writer = dora_node_api::arrow_v59::ipc::writer::FileWriter::try_new(std::fs::File::create(&path)?, &schema)?;
+    for (_, array) in batches {
+        writer.write(&RecordBatch::from(array.as_struct().clone()))?;
+    }
+    writer.finish()?;
+    Ok(batches
+        .iter()
+        .enumerate()
+        .map(|(index, (at, _))| {
+            serde_json::json!({"time_offset_secs": at, "type": "Input", "id": id, "path": path, "batch_index": index})
+        })
+        .collect())
 }
 
 /// Every row of every output in a testing-mode outputs file: (output id, row).

@@ -37,6 +37,7 @@
 //! - [`node`]: the dora event loop with its bounded question queue.
 //! - [`evaluate`]: `slm evaluate`, the Q&A set and speed per variant, and the
 //!   gate that keeps unevaluated or failed variants from loading.
+//! - [`power`]: the power-state policy: variant per state, swapped between questions.
 //! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
 //! - [`quantize`]: `slm quantize`, variants by llama.cpp's quantizer.
 
@@ -49,6 +50,7 @@ pub mod json_answer;
 pub mod metrics;
 pub mod node;
 pub mod plant_state;
+pub mod power;
 pub mod profile_check;
 pub mod quantize;
 pub mod question_check;

@@ -86,7 +86,8 @@ fn main() -> anyhow::Result<()> {
             stale_after_ms: (config.stale_after_secs * 1000) as i64,
         },
     };
-    let counts = slm::node::run(&mut engine, settings, node, events)?;
+    let power = slm::power::PowerSwitch::new(&profile, &config.profile_path, config.allow_unevaluated);
+    let counts = slm::node::run(&mut engine, settings, power, node, events)?;
     tracing::info!(answered = counts.answered, busy = counts.busy, rejected_inputs = counts.rejected_inputs, "slm stopped");
     Ok(())
 }

@@ -11,7 +11,10 @@ use shopfloor_core::schema::{Answer, MetricSample};
 /// Counters of one SLM node.
 #[derive(Debug)]
 pub struct SlmMetrics {
-    model: String,
+    /// The model now answering (changes when a power policy swaps variants).
+    model: Mutex<String>,
+    /// Variant swaps done by the power policy.
+    pub model_swaps: AtomicU64,
     /// Readings taken into the plant state.
     pub readings: AtomicU64,
     /// Questions answered "busy" because the queue was full.
@@ -31,7 +34,8 @@ impl SlmMetrics {
     /// Counters for a node serving `model`.
     pub fn new(model: &str) -> Self {
         Self {
-            model: model.to_owned(),
+            model: Mutex::new(model.to_owned()),
+            model_swaps: AtomicU64::new(0),
             readings: AtomicU64::new(0),
             busy: AtomicU64::new(0),
             rejected_inputs: AtomicU64::new(0),
@@ -42,6 +46,12 @@ impl SlmMetrics {
             ttft: Histogram::latency(),
             latency: Histogram::latency(),
         }
+    }
+
+    /// The power policy swapped to `model`.
+    pub fn swapped_to(&self, model: &str) {
+        *self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = model.to_owned();
+        self.model_swaps.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one answer sent (busy answers included).
@@ -65,8 +75,10 @@ impl SlmMetrics {
     /// The node's snapshot; `waiting` is the question queue's depth now.
     pub fn snapshot(&self, node: &str, waiting: usize, capacity: usize) -> Vec<MetricSample> {
         let mut snapshot = Snapshot::new(node);
+        let model = self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         snapshot
-            .gauge("shopfloor_model_info", "1 per model this node has loaded", &[("model", &self.model)], 1.0)
+            .gauge("shopfloor_model_info", "1 per model this node has loaded", &[("model", &model)], 1.0)
+            .counter("shopfloor_model_swaps", "Model variants swapped in by the power policy", &[], self.model_swaps.load(Ordering::Relaxed))
             .counter("shopfloor_readings_in", "Readings taken into the plant state", &[], self.readings.load(Ordering::Relaxed))
             .counter(
                 "shopfloor_rejected_inputs",

@@ -9,7 +9,7 @@
 //!   tokens evaluated in the KV cache, so that a question only costs its own
 //!   tokens.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use crate::answering::{answer, warm_cache, AnswerSettings};
 use crate::engine::Engine;
 use crate::metrics::SlmMetrics;
 use crate::plant_state::{PlantState, StateSettings};
+use crate::power::{linux_power_state, PowerSwitch};
 
 /// Input id of reading batches (also any input id starting with it, e.g.
 /// `readings_mqtt`, so that several sources can feed one node).
@@ -63,12 +64,18 @@ pub struct SlmCounts {
 enum Work {
     Readings(Vec<Reading>),
     Question(Question),
+    /// The power state from the Linux files.
+    PowerState(&'static str),
 }
+
+/// How often the answerer looks for a finished variant load while one runs.
+const SWAP_POLL: Duration = Duration::from_millis(20);
 
 /// Runs until dora says stop.
 pub fn run(
     engine: &mut Engine,
     settings: NodeSettings,
+    power: Option<PowerSwitch>,
     node: DoraNode,
     events: EventStream,
 ) -> Result<SlmCounts, dora_node_api::NodeError> {
@@ -77,10 +84,21 @@ pub fn run(
     let metrics = SlmMetrics::new(&engine.model_name);
     let (work_tx, work_rx) = mpsc::channel::<Work>();
     let shared = Shared { node: &node, waiting: &waiting, metrics: &metrics };
+    let stopping = AtomicBool::new(false);
 
     let answered = std::thread::scope(|scope| {
-        let receiver = scope.spawn(|| receive(events, work_tx, shared, settings.queue_capacity));
-        let answered = answer_all(engine, settings, &work_rx, shared);
+        if let Some(policy) = power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == shopfloor_core::profile::PowerSource::Linux) {
+            let work = work_tx.clone();
+            let stopping = &stopping;
+            scope.spawn(move || watch_linux_power(policy.poll_secs, policy.hot_above_celsius, &work, stopping));
+        }
+        let receiver = scope.spawn(|| {
+            let result = receive(events, work_tx, shared, settings.queue_capacity);
+            stopping.store(true, Ordering::SeqCst);
+            result
+        });
+        let answered = answer_all(engine, settings, power, &work_rx, shared);
+        stopping.store(true, Ordering::SeqCst);
         // The receiver ends when dora stops; its errors are sending "busy".
         let received = receiver.join().unwrap_or(Ok(()));
         answered.and_then(|n| received.map(|()| n))
@@ -176,9 +194,28 @@ fn receive(
     Ok(())
 }
 
+/// Reads the Linux power-supply and thermal files every `poll_secs` and
+/// hands state changes to the answerer, until the node stops.
+fn watch_linux_power(poll_secs: u64, hot_above_celsius: f64, work: &mpsc::Sender<Work>, stopping: &AtomicBool) {
+    let mut last = None;
+    let mut next = Instant::now();
+    while !stopping.load(Ordering::SeqCst) {
+        if Instant::now() >= next {
+            let state = linux_power_state(std::path::Path::new("/sys"), hot_above_celsius);
+            if last != Some(state) && work.send(Work::PowerState(state)).is_err() {
+                return;
+            }
+            last = Some(state);
+            next = Instant::now() + Duration::from_secs(poll_secs);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn answer_all(
     engine: &mut Engine,
     settings: NodeSettings,
+    mut power: Option<PowerSwitch>,
     work: &mpsc::Receiver<Work>,
     shared: Shared<'_>,
 ) -> Result<u64, dora_node_api::NodeError> {
@@ -187,13 +224,36 @@ fn answer_all(
     let mut answered = 0u64;
     let mut last_warm: Option<Instant> = None;
     loop {
-        let item = match work.recv_timeout(WARM_INTERVAL) {
+        let timeout = if power.as_ref().is_some_and(PowerSwitch::is_loading) { SWAP_POLL } else { WARM_INTERVAL };
+        let item = match work.recv_timeout(timeout) {
             Ok(item) => Some(item),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
+        // Between two questions: the only place the engine may change.
+        if let Some(model) = power.as_mut().and_then(|p| p.poll(engine)) {
+            metrics.swapped_to(&model);
+            last_warm = None;
+        }
         match item {
-            Some(Work::Readings(readings)) => state.update(readings),
+            Some(Work::PowerState(power_state)) => {
+                if let Some(switch) = power.as_mut() {
+                    switch.on_state(power_state, engine);
+                }
+            }
+            Some(Work::Readings(readings)) => {
+                if let Some(switch) = power.as_mut() {
+                    let tag = switch.tag().map(str::to_owned);
+                    if let Some(reading) = tag.and_then(|tag| readings.iter().rev().find(|r| r.tag == tag)) {
+                        let power_state = match &reading.value {
+                            shopfloor_core::schema::ReadingValue::Text(text) => text.clone(),
+                            shopfloor_core::schema::ReadingValue::Number(n) => n.to_string(),
+                        };
+                        switch.on_state(&power_state, engine);
+                    }
+                }
+                state.update(readings);
+            }
             Some(Work::Question(question)) => {
                 let reply = answer(engine, &state, &question, settings.answer, now_ms());
                 waiting.fetch_sub(1, Ordering::SeqCst);

@@ -51,7 +51,7 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     report.say(format!("profile {} ({}): valid", profile.name, profile.description));
     let feature = engine.backend.cargo_feature().map_or("none".to_owned(), |f| format!("`{f}`"));
     report.say(format!(
-        "engine: backend {} (llama-cpp-2 cargo feature: {feature}), threads {}/{} (generation/prompt), context {} tokens, batch {}, flash attention {}, KV cache {}",
+        "engine: backend {} (llama-cpp-2 cargo feature: {feature}), threads {}/{} (generation/prompt), context {} tokens, batch {}, flash attention {}, KV cache {}, weight repacking {}",
         engine.backend.as_str(),
         engine.threads,
         engine.threads_batch,
@@ -59,6 +59,7 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
         engine.batch_size,
         format!("{:?}", engine.flash_attention).to_lowercase(),
         engine.kv_cache_type.as_str(),
+        if engine.weight_repack { "on" } else { "off" },
     ));
     // SAFETY: a pure query of how llama.cpp was compiled.
     let can_offload = unsafe { llama_cpp_sys_2::llama_supports_gpu_offload() };
@@ -78,6 +79,29 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     for model in &profile.models {
         check_model(&profile, model, available, can_offload, &mut report);
     }
+    for adapter in &profile.lora {
+        let path = profile.resolve(&adapter.path);
+        let state = if adapter.at_start { format!("on at start, scale {}", adapter.scale) } else { "loaded, off until switched on".to_owned() };
+        if path.is_file() {
+            report.say(format!("lora {}: {} ({state})", adapter.name, path.display()));
+        } else {
+            report.fail(format!("lora {}: {} does not exist", adapter.name, path.display()));
+        }
+    }
+    if let Some(power) = &profile.power {
+        let source = match power.source {
+            shopfloor_core::profile::PowerSource::Linux => format!("linux power-supply and thermal files every {} s, hot above {} °C", power.poll_secs, power.hot_above_celsius),
+            shopfloor_core::profile::PowerSource::Tag => format!("tag {}", power.tag.as_deref().unwrap_or_default()),
+        };
+        report.say(format!("power: state from {source}"));
+        for (state, variant) in &power.variants {
+            let path = profile.resolve(variant);
+            match model_file::check(&path) {
+                Ok(file) => report.say(format!("  {state}: {} ({:.0} MiB)", path.display(), file.bytes as f64 / MIB)),
+                Err(error) => report.fail(format!("power variant {state}: {error}")),
+            }
+        }
+    }
     report.say(if report.ok { "result: ok" } else { "result: would fail" });
     report
 }
@@ -92,9 +116,10 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
             return;
         }
     };
+    let actual = crate::engine::model_file::sha256_hex(&path);
     let digest = match &model.sha256 {
         None => "no SHA-256 listed".to_owned(),
-        Some(expected) => match crate::engine::model_file::sha256_hex(&path) {
+        Some(expected) => match &actual {
             Ok(actual) if actual.eq_ignore_ascii_case(expected) => "SHA-256 matches".to_owned(),
             Ok(actual) => {
                 report.fail(format!("tier {}: {shown} has SHA-256 {actual}, the profile says {expected}", model.tier));
@@ -107,6 +132,13 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
         },
     };
     report.say(format!("tier {}: {shown} ({}, {:.0} MiB, {digest})", model.tier, model.quant, file.bytes as f64 / MIB));
+    // The gate is the node's to enforce; here it is reported, since a
+    // profile is often checked on a machine before the model is evaluated there.
+    match actual.ok().and_then(|sha| profile.evaluation_of(&sha)) {
+        Some(r) if r.passed => report.say(format!("  evaluation: accuracy {:.3} >= floor {:.2} on {} ({}) — the node will load it", r.accuracy, r.floor, r.qa_set, r.date)),
+        Some(r) => report.say(format!("  evaluation: REJECTED, accuracy {:.3} < floor {:.2} ({}) — the node will refuse it", r.accuracy, r.floor, r.date)),
+        None => report.say("  evaluation: no record — the node will refuse it until `slm evaluate --record` runs with this profile (or SLM_ALLOW_UNEVALUATED=true)"),
+    }
     let Some(shape) = file.shape else {
         report.say("  shape not in the header: KV cache and placement are known only after loading");
         return;

@@ -1,0 +1,94 @@
+//! Dynamic quantization with two real variants: the `slm` node answers a
+//! steady stream of questions while a power-state tag goes mains ->
+//! battery -> mains; the policy swaps SmolLM2 Q4_1 for a Q8_0 made by
+//! `slm quantize` and back. Every question is answered exactly once and
+//! without error, each by a whole model, and the answering model follows
+//! the power state. The node runs in dora's testing mode (no daemon), its
+//! inputs the project's own Arrow messages.
+
+use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
+use shopfloor_dataflow_tests::node::{arrow_input, output_rows, TestNode};
+use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+
+const QUESTIONS: usize = 36;
+
+fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
+    let now = shopfloor_core::clock::now_ms();
+    Reading::good("test", tag.into(), value, unit.map(str::to_owned), Some(now), now)
+}
+
+fn power(state: &str) -> dora_node_api::arrow_v59::array::ArrayRef {
+    Reading::to_arrow(&[reading("gateway_power", ReadingValue::Text(state.into()), None)])
+}
+
+#[test]
+fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow::Result<()> {
+    let dir = scratch_dir("slm-power-swap");
+    let q4_1 = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let quantize = std::process::Command::new(repo_root().join("target/release/slm"))
+        .args(["quantize", &q4_1.display().to_string(), &dir.join("variants").display().to_string(), "Q8_0"])
+        .output()?;
+    assert!(quantize.status.success(), "{}", String::from_utf8_lossy(&quantize.stderr));
+    let q8_0 = dir.join("variants/SmolLM2-135M-Instruct.Q8_0.gguf");
+
+    let profile = dir.join("profile.toml");
+    let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
+    std::fs::write(
+        &profile,
+        format!(
+            "{}\n[power]\nsource = \"tag\"\ntag = \"gateway_power\"\n[power.variants]\nmains = \"{}\"\nbattery = \"{}\"\n",
+            shipped.replace("../models/", &format!("{}/", repo_root().join("models").display())),
+            q8_0.display(),
+            q4_1.display()
+        ),
+    )?;
+
+    let plant = Reading::to_arrow(&[
+        reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C")),
+        reading("spindle_speed", ReadingValue::Number(1450.0), Some("rpm")),
+        reading("part_count", ReadingValue::Number(118.0), None),
+    ]);
+    // Mains at 1.5 s (-> Q8_0), battery at 4 s (-> Q4_1), mains again at 6 s.
+    let mut events = arrow_input(&dir, "readings", &[(0.2, plant), (1.5, power("mains")), (4.0, power("battery")), (6.0, power("Mains"))])?;
+    let now = shopfloor_core::clock::now_ms();
+    let questions: Vec<_> = (0..QUESTIONS)
+        .map(|n| {
+            let question = Question::new(&format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
+            (0.5 + n as f64 * 0.22, Question::to_arrow(&[question]))
+        })
+        .collect();
+    events.extend(arrow_input(&dir, "questions", &questions)?);
+    let envs = [
+        ("SLM_MODEL_PATH", q4_1.display().to_string()),
+        ("SLM_PROFILE", profile.display().to_string()),
+        // The Q8_0 made here has no evaluation record; the gate is tested elsewhere.
+        ("SLM_ALLOW_UNEVALUATED", "true".to_owned()),
+        ("SLM_QUEUE_CAPACITY", "100".to_owned()),
+    ];
+    let node = TestNode::start_with_events("slm", &envs, events, 12.0, &dir)?;
+    let outputs = node.outputs();
+    let (log, clean) = node.wait()?;
+    assert!(clean, "the node did not exit cleanly:\n{log}");
+
+    let answers: Vec<serde_json::Value> = output_rows(&outputs).into_iter().filter(|(id, _)| id == "answers").map(|(_, row)| row).collect();
+    let mut ids: Vec<&str> = answers.iter().filter_map(|a| a["id"].as_str()).collect();
+    ids.sort_unstable();
+    let expected: Vec<String> = (0..QUESTIONS).map(|n| format!("q-{n:02}")).collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>(), "every question answered exactly once");
+    for answer in &answers {
+        assert!(answer["error"].is_null(), "{answer}");
+        assert!(answer["text"].as_str().is_some_and(|t| t.contains("72.4")), "{answer}");
+    }
+    // Which model wrote each answer, in answer order (fallback sentences name none).
+    let models: Vec<&str> = answers.iter().filter_map(|a| a["model"].as_str()).collect();
+    eprintln!("{models:?}");
+    let mut runs: Vec<&str> = models.clone();
+    runs.dedup();
+    assert_eq!(
+        runs,
+        ["SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M-Instruct.Q8_0", "SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M-Instruct.Q8_0"],
+        "the answering model follows the power state: {models:?}"
+    );
+    assert_eq!(log.matches("model variant swapped").count(), 3, "{log}");
+    Ok(())
+}
