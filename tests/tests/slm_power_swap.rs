@@ -53,7 +53,7 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
     let now = shopfloor_core::clock::now_ms();
     let questions: Vec<_> = (0..QUESTIONS)
         .map(|n| {
-            let question = Question::new(&format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
+            let question = Question::new(format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
             (0.5 + n as f64 * 0.22, Question::to_arrow(&[question]))
         })
         .collect();

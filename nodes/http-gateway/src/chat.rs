@@ -94,7 +94,7 @@ pub fn to_question(
     context: &RequestContext<'_>,
     compile: &dyn Fn(&str) -> Result<(), String>,
 ) -> Result<Question, Refusal> {
-    if !context.models.iter().any(|model| *model == request.model) {
+    if !context.models.contains(&request.model) {
         return Err(Refusal {
             status: 404,
             kind: "invalid_request_error",

@@ -140,7 +140,7 @@ pub fn run(
             Ok(NodeEvent::Mqtt(MqttEvent::Connected)) => traffic.connected = true,
             Ok(NodeEvent::Mqtt(MqttEvent::Disconnected)) => traffic.connected = false,
             Ok(NodeEvent::Dora(dora_node_api::Event::Input { id, .. })) if id.as_str() == METRICS_TICK_INPUT => {
-                let samples = traffic.snapshot(&node.id().to_string(), &rejected);
+                let samples = traffic.snapshot(node.id().as_ref(), &rejected);
                 node.send_output(metrics_output.clone(), MetadataParameters::default(), MetricSample::to_arrow(&samples))?;
             }
             Ok(_) => {}

@@ -129,7 +129,7 @@ fn run() -> anyhow::Result<()> {
             }
         }
         if metrics_due {
-            let samples = metrics.snapshot(&node.id().to_string());
+            let samples = metrics.snapshot(node.id().as_ref());
             if let Err(err) = node.send_output(metrics_output.clone(), MetadataParameters::default(), MetricSample::to_arrow(&samples)) {
                 warn!(%err, "could not send metrics");
             }

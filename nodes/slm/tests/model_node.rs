@@ -90,7 +90,7 @@ fn model_node_answers_busy_when_the_question_queue_is_full() {
         queue_capacity: 1,
         state: StateSettings::default(),
     };
-    let counts = slm::node::run(&mut engine, settings, node, events).unwrap();
+    let counts = slm::node::run(&mut engine, settings, None, node, events).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 
     assert_eq!((counts.answered, counts.busy), (2, 4), "{counts:?}");
