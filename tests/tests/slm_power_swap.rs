@@ -92,3 +92,49 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
     assert_eq!(log.matches("model variant swapped").count(), 3, "{log}");
     Ok(())
 }
+
+/// LoRA commands on the node's `lora` input switch the profile's adapter
+/// on and off between questions; a command naming no profile adapter, or
+/// trying to load a file, is refused and counted; every question is answered.
+#[test]
+fn model_lora_commands_switch_adapters_between_questions() -> anyhow::Result<()> {
+    let dir = scratch_dir("slm-lora-commands");
+    let model = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let adapter = dir.join("random-lora.gguf");
+    let made = std::process::Command::new(repo_root().join(".venv/bin/python"))
+        .arg(repo_root().join("tests/python/make_lora_adapter.py"))
+        .arg(&model)
+        .arg(&adapter)
+        .output()?;
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let profile = dir.join("profile.toml");
+    let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
+    std::fs::write(&profile, format!("{shipped}\n[[lora]]\nname = \"random\"\npath = \"{}\"\nscale = 0.8\nat_start = false\n", adapter.display()))?;
+
+    let plant = Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"))]);
+    let mut events = arrow_input(&dir, "readings", &[(0.2, plant)])?;
+    let now = shopfloor_core::clock::now_ms();
+    let questions: Vec<_> = (0..12)
+        .map(|n| (0.5 + n as f64 * 0.3, Question::to_arrow(&[Question::new(format!("l-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now)])))
+        .collect();
+    events.extend(arrow_input(&dir, "questions", &questions)?);
+    for (at, command) in [(1.4, "random"), (2.2, "load /etc/passwd"), (2.6, "nonexistent=1"), (3.0, "random=0.3"), (3.6, "off")] {
+        events.push(serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "lora", "data": [command]}));
+    }
+    let envs = [
+        ("SLM_MODEL_PATH", model.display().to_string()),
+        ("SLM_PROFILE", profile.display().to_string()),
+        ("SLM_QUEUE_CAPACITY", "100".to_owned()),
+    ];
+    let node = TestNode::start_with_events("slm", &envs, events, 7.0, &dir)?;
+    let outputs = node.outputs();
+    let (log, clean) = node.wait()?;
+    assert!(clean, "{log}");
+    let answered = output_rows(&outputs).into_iter().filter(|(id, row)| id == "answers" && row["error"].is_null()).count();
+    assert_eq!(answered, 12, "{log}");
+    let switched: Vec<&str> = log.lines().filter(|l| l.contains("LoRA switched")).collect();
+    assert_eq!(switched.len(), 3, "{switched:#?}");
+    assert!(switched[0].contains("Some((\"random\", 0.8))") && switched[1].contains("0.3") && switched[2].contains("None"), "{switched:#?}");
+    assert!(log.contains("expected `off`, `NAME` or `NAME=SCALE`") && log.contains("no adapter of that name"), "{log}");
+    Ok(())
+}

@@ -39,6 +39,8 @@
 //!   gate that keeps unevaluated or failed variants from loading.
 //! - [`power`]: the power-state policy: variant per state, swapped between questions.
 //! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
+//! - [`tune`]: `slm tune`, the fastest engine knobs on this machine against
+//!   the memory-bandwidth ceiling.
 //! - [`quantize`]: `slm quantize`, variants by llama.cpp's quantizer.
 
 pub mod answering;
@@ -47,6 +49,7 @@ pub mod evaluate;
 pub mod facts;
 pub mod grounding;
 pub mod json_answer;
+pub mod lora_control;
 pub mod metrics;
 pub mod node;
 pub mod plant_state;
@@ -57,6 +60,7 @@ pub mod question_check;
 pub mod relevance;
 pub mod tag_state;
 pub mod tools;
+pub mod tune;
 
 #[cfg(test)]
 mod test_support;

@@ -52,14 +52,34 @@ fn main() -> anyhow::Result<()> {
             let all_passed = report.rows.iter().all(|row| report.passes(row));
             std::process::exit(if all_passed { 0 } else { 1 });
         }
+        [command, rest @ ..] if command == "tune" => {
+            let options = slm::tune::TuneOptions::parse(rest).map_err(anyhow::Error::msg)?;
+            let report = slm::tune::tune(&options)?;
+            println!("{}", report.text());
+            if let (true, Some(best), Some(untuned)) = (options.write, report.best(), report.untuned()) {
+                let today = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
+                let note = format!(
+                    "{}: {:.1} tokens/s generation, {:.0}% of the {:.0} tokens/s bandwidth ceiling (untuned {:.1})",
+                    &today[..10],
+                    best.generation_tps,
+                    100.0 * best.generation_tps / report.ceiling(),
+                    report.ceiling(),
+                    untuned.generation_tps
+                );
+                slm::tune::write_knobs(&options.profile, &best.knobs, &note)?;
+                println!("wrote {} into {}", best.knobs, options.profile.display());
+            }
+            return Ok(());
+        }
         [command, profile, model, qa_set, step] if command == "evaluate-one" => {
             let step = step.parse().context("the sample step must be a whole number")?;
             println!("{}", slm::evaluate::evaluate_one(profile.as_ref(), model.as_ref(), qa_set.as_ref(), step)?);
             return Ok(());
         }
         _ => anyhow::bail!(
-            "usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml> | slm quantize <source.gguf> <out-dir> [TYPE ...] | {}",
-            slm::evaluate::USAGE
+            "usage: slm (as a dora node, no arguments) | slm profile check <hw-profiles/NAME.toml> | slm quantize <source.gguf> <out-dir> [TYPE ...] | {} | {}",
+            slm::evaluate::USAGE,
+            slm::tune::USAGE
         ),
     }
     let config = SlmConfig::from_env(&process_env())?;

@@ -24,6 +24,7 @@ use crate::answering::{answer, warm_cache, AnswerSettings};
 use crate::engine::Engine;
 use crate::metrics::SlmMetrics;
 use crate::plant_state::{PlantState, StateSettings};
+use crate::lora_control::{self, LoraCommand, LORA_INPUT};
 use crate::power::{linux_power_state, PowerSwitch};
 
 /// Input id of reading batches (also any input id starting with it, e.g.
@@ -66,6 +67,8 @@ enum Work {
     Question(Question),
     /// The power state from the Linux files.
     PowerState(&'static str),
+    /// A LoRA command from the `lora` input.
+    Lora(LoraCommand),
 }
 
 /// How often the answerer looks for a finished variant load while one runs.
@@ -140,6 +143,24 @@ fn receive(
                 let samples = metrics.snapshot(&node_id, waiting.load(Ordering::SeqCst), capacity);
                 send_metrics(node, &samples)?;
                 true
+            }
+            LORA_INPUT => {
+                let texts = data.as_array().as_any().downcast_ref::<dora_node_api::arrow_v59::array::StringArray>().map(|a| {
+                    a.iter().flatten().map(str::to_owned).collect::<Vec<_>>()
+                });
+                match texts {
+                    Some(texts) => texts.iter().all(|text| match lora_control::parse(text) {
+                        Ok(command) => work.send(Work::Lora(command)).is_ok(),
+                        Err(error) => {
+                            reject(rejected, &id, &error);
+                            true
+                        }
+                    }),
+                    None => {
+                        reject(rejected, &id, &"LoRA commands are Utf8 strings");
+                        true
+                    }
+                }
             }
             // `readings`, `readings_mqtt`, …: one input per source of readings.
             input if input.starts_with(READINGS_INPUT) => match Reading::from_arrow(data.as_array().as_ref()) {
@@ -236,6 +257,23 @@ fn answer_all(
             last_warm = None;
         }
         match item {
+            Some(Work::Lora(command)) => {
+                let result = match &command {
+                    LoraCommand::Off => engine.set_lora(None, 0.0),
+                    LoraCommand::On { name, scale } => {
+                        let scale = scale.or_else(|| engine.lora_scale(name)).unwrap_or(1.0);
+                        engine.set_lora(Some(name), scale)
+                    }
+                };
+                match result {
+                    Ok(()) => tracing::info!(?command, active = ?engine.active_lora(), "LoRA switched"),
+                    Err(error) => {
+                        metrics.rejected_inputs.fetch_add(1, Ordering::SeqCst);
+                        tracing::warn!(?command, %error, "LoRA command refused");
+                    }
+                }
+                last_warm = None;
+            }
             Some(Work::PowerState(power_state)) => {
                 if let Some(switch) = power.as_mut() {
                     switch.on_state(power_state, engine);

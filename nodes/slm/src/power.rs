@@ -137,7 +137,13 @@ impl PowerSwitch {
             Some(_) => {
                 self.wanted = None;
                 match loaded.and_then(|model| Engine::with_model(model, &self.profile).map_err(VariantError::from)) {
-                    Ok(new_engine) => {
+                    Ok(mut new_engine) => {
+                        // The adapter switched on at run time stays on: a LoRA
+                        // fits every quantization of its base model.
+                        let active = engine.active_lora().map(|(name, scale)| (name.to_owned(), scale));
+                        if let Err(error) = new_engine.set_lora(active.as_ref().map(|(n, _)| n.as_str()), active.as_ref().map_or(0.0, |(_, s)| *s)) {
+                            tracing::warn!(%error, "the new variant could not take the active LoRA adapter; it runs without");
+                        }
                         let previous = std::mem::replace(engine, new_engine);
                         self.swaps += 1;
                         tracing::info!(from = %previous.model_name, to = %engine.model_name, swaps = self.swaps, "model variant swapped");

@@ -91,6 +91,11 @@ impl Engine {
         Some((adapter.name.as_str(), adapter.scale))
     }
 
+    /// The scale adapter `name` was loaded with or last set to.
+    pub fn lora_scale(&self, name: &str) -> Option<f32> {
+        self.adapters.loaded.iter().find(|a| a.name == name).map(|a| a.scale)
+    }
+
     /// Names of the loaded adapters.
     pub fn lora_names(&self) -> Vec<&str> {
         self.adapters.loaded.iter().map(|a| a.name.as_str()).collect()

@@ -1,0 +1,32 @@
+//! `slm tune` on this machine: measures the bandwidth ceiling and every
+//! knob combination with the real model, and `--write` puts the fastest
+//! into the profile (a scratch copy of the shipped one), keeping its comments.
+
+use std::process::Command;
+
+use shopfloor_core::profile::HardwareProfile;
+use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+
+#[test]
+fn model_tune_measures_the_ceiling_and_writes_the_fastest_knobs() -> anyhow::Result<()> {
+    let dir = scratch_dir("slm-tune");
+    let profile = dir.join("profile.toml");
+    let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
+    std::fs::write(&profile, shipped.replace("../models/", &format!("{}/", repo_root().join("models").display())))?;
+    let output = Command::new(repo_root().join("target/release/slm"))
+        .args(["tune", &profile.display().to_string(), "--tokens", "16", "--write"])
+        .output()?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    eprintln!("{report}");
+    assert!(report.contains("GB/s -> ceiling") && report.contains("(profile as it was)") && report.contains("fastest: "), "{report}");
+    assert_eq!(report.matches("| threads ").count(), 13, "the profile's knobs plus 12 combinations: {report}");
+
+    let written = std::fs::read_to_string(&profile)?;
+    assert!(written.contains("# slm tune ") && written.contains("% of the ") && written.contains("bandwidth ceiling"), "{written}");
+    assert!(written.contains("# llama.cpp CPU backend; no cargo feature needed"), "other comments stay: {written}");
+    let tuned = HardwareProfile::load(&profile)?;
+    let best = report.lines().find_map(|l| l.strip_prefix("fastest: ")).unwrap_or_default();
+    assert!(best.starts_with(&format!("threads {}, flash attention {}", tuned.engine.threads, format!("{:?}", tuned.engine.flash_attention).to_lowercase())), "{best} vs {:?}", tuned.engine);
+    Ok(())
+}
