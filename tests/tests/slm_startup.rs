@@ -41,7 +41,7 @@ fn profile_check(profile: &std::path::Path) -> anyhow::Result<(bool, String)> {
 /// (file, SHA-256 and memory), and fails one whose SHA-256 does not match.
 #[test]
 fn profile_check_verifies_the_model_and_the_memory_arithmetic() -> anyhow::Result<()> {
-    for name in ["generic-x86-2core", "raspberry-pi5-8gb", "jetson-orin-nano-8gb", "x86-nvidia-gpu"] {
+    for name in ["generic-x86-2core", "raspberry-pi5-8gb", "jetson-orin-nano-8gb", "x86-nvidia-gpu", "intel-core-ultra-npu"] {
         let (ok, report) = profile_check(&repo_root().join(format!("hw-profiles/{name}.toml")))?;
         assert!(ok, "{name}:\n{report}");
         assert!(report.contains("SHA-256 matches") && report.contains("— fits") && report.contains("loads: "), "{report}");

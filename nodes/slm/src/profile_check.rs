@@ -65,7 +65,7 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     let can_offload = unsafe { llama_cpp_sys_2::llama_supports_gpu_offload() };
     if engine.backend != Backend::Cpu && !can_offload {
         report.say(format!(
-            "note: this slm build has no GPU backend, so every layer would run on the CPU; build with llama-cpp-2's `{}` feature on the target",
+            "note: this slm build has no accelerator backend, so every layer would run on the CPU; build slm with its `{}` feature on the target",
             engine.backend.cargo_feature().unwrap_or_default()
         ));
     }
@@ -146,7 +146,7 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
     let layers = shape.n_layer;
     let placement = match profile.engine.backend {
         Backend::Cpu => format!("all {layers} layers on the CPU"),
-        _ if !can_offload => format!("all {layers} layers on the CPU (this build; {} of them on the GPU with the feature)", u64::from(profile.engine.gpu_layers).min(layers)),
+        _ if !can_offload => format!("all {layers} layers on the CPU (this build; {} of them on the accelerator with the feature)", u64::from(profile.engine.gpu_layers).min(layers)),
         backend => {
             let offloaded = u64::from(profile.engine.gpu_layers).min(layers);
             format!("{offloaded} of {layers} layers on {}, {} on the CPU", backend.as_str(), layers - offloaded)

@@ -6,7 +6,7 @@
 //! description = "Any x86-64 CPU with 2 cores"
 //!
 //! [engine]
-//! backend = "cpu"          # cpu | cuda | vulkan | metal
+//! backend = "cpu"          # cpu | cuda | vulkan | metal | opencl | openvino
 //! threads = 2              # generation threads
 //! threads_batch = 2        # prompt-processing threads
 //! gpu_layers = 0
@@ -87,8 +87,11 @@ pub enum Backend {
     Vulkan,
     /// Apple GPUs (cargo feature `metal`).
     Metal,
-    /// OpenCL GPUs, e.g. the Adreno GPU beside a Snapdragon NPU (cargo feature `opencl`).
+    /// OpenCL GPUs, e.g. Qualcomm Adreno (cargo feature `opencl`).
     Opencl,
+    /// Intel NPUs and GPUs through llama.cpp's OpenVINO backend: no
+    /// llama-cpp-2 feature compiles it; `system-ggml` links a ggml built with it.
+    Openvino,
 }
 
 impl Backend {
@@ -100,6 +103,7 @@ impl Backend {
             Backend::Vulkan => Some("vulkan"),
             Backend::Metal => Some("metal"),
             Backend::Opencl => Some("opencl"),
+            Backend::Openvino => Some("system-ggml"),
         }
     }
 
@@ -111,6 +115,7 @@ impl Backend {
             Backend::Vulkan => "vulkan",
             Backend::Metal => "metal",
             Backend::Opencl => "opencl",
+            Backend::Openvino => "openvino",
         }
     }
 }
@@ -417,6 +422,10 @@ impl HardwareProfile {
         if let Some(problem) = profile.lora.iter().find_map(LoraAdapter::problem) {
             return Err(table_problem("lora", problem));
         }
+        let on_at_start: Vec<&str> = profile.lora.iter().filter(|a| a.at_start && a.scale > 0.0).map(|a| a.name.as_str()).collect();
+        if on_at_start.len() > 1 {
+            return Err(table_problem("lora", (format!("at_start on {}", on_at_start.join(", ")), "at most one adapter on at a time (llama-cpp-2 applies one)")));
+        }
         if let Some(problem) = profile.evaluations.iter().find_map(EvaluationRecord::problem) {
             return Err(table_problem("evaluations", problem));
         }
@@ -529,6 +538,7 @@ engine_reserve_mb = 128
             (text.replace("tag = \"gateway_power\"\n", ""), "power.tag"),
             (text.replace("source = \"tag\"", "source = \"linux\"").replace("battery = ", "eco = "), "power.variants"),
             (text.replace("scale = 0.5", "scale = 9.0"), "lora"),
+            (format!("{text}[[lora]]\nname = \"b\"\npath = \"b.gguf\"\n"), "at most one adapter"),
             (text.replace("passed = true", "passed = false"), "evaluations"),
             (text.replace("accuracy = 0.9", "accuracy = 0.7"), "evaluations"),
         ] {
