@@ -27,6 +27,19 @@ out=$(mktemp)
     target/release/bench-opcua-ingest
     echo
     target/release/bench-http-gateway
+    echo
+    # Every quantization of the shipped model, plus the ternary one the gate must reject.
+    variants=target/bench-variants
+    target/release/slm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" >/dev/null 2>&1
+    target/release/slm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" TQ1_0 >/dev/null 2>&1
+    echo "### Quantization variants (\`slm evaluate\`, SmolLM2-135M-Instruct from its Q4_1, profile \`generic-x86-2core\`)"
+    echo
+    target/release/slm evaluate hw-profiles/generic-x86-2core.toml models/SmolLM2-135M-Instruct.Q4_1.gguf \
+        "$variants"/SmolLM2-135M-Instruct.{F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K,TQ1_0}.gguf 2>/dev/null || true
+    echo
+    echo "### Engine knobs (\`slm tune\`, SmolLM2-135M-Instruct.Q4_1, profile \`generic-x86-2core\`, not written)"
+    echo
+    target/release/slm tune hw-profiles/generic-x86-2core.toml 2>/dev/null
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"

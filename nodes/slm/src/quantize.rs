@@ -29,7 +29,7 @@ pub enum QuantType {
     /// 3-bit k-quant, medium.
     Q3KM,
     /// 2-bit k-quant. On models whose rows are not multiples of 256
-    /// (SmolLM2's 576) most tensors fall back to IQ4_NL, so it stays ~4-bit.
+    /// (SmolLM2's 576) most tensors fall back to Q4_0, so it stays ~4-bit.
     Q2K,
     /// 1.69-bit ternary, meant for ternary-trained models: on any other
     /// model it destroys accuracy (the gate's deliberate failure).
