@@ -37,6 +37,7 @@
 //! - [`node`]: the dora event loop with its bounded question queue.
 //! - [`evaluate`]: `slm evaluate`, the Q&A set and speed per variant, and the
 //!   gate that keeps unevaluated or failed variants from loading.
+//! - [`lora_control`]: run-time LoRA commands on the `lora` input.
 //! - [`power`]: the power-state policy: variant per state, swapped between questions.
 //! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
 //! - [`tune`]: `slm tune`, the fastest engine knobs on this machine against
