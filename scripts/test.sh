@@ -12,6 +12,7 @@ ensure_system_packages mosquitto mosquitto-clients procps
 ensure_dora_cli
 ensure_test_python_packages
 ensure_model
+ensure_gemma_model
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest

@@ -22,7 +22,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use shopfloor_core::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
@@ -314,10 +314,18 @@ impl Engine {
     /// Renders chat turns with the model's own chat template, ready for the
     /// assistant's reply.
     pub fn chat_prompt(&self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
-        let template = self
-            .model
-            .chat_template(None)
-            .map_err(|e| EngineError::Template(e.to_string()))?;
+        let template = match self.model.chat_template(None) {
+            Ok(template) => template,
+            // A base model's file may carry no template (Gemma 3 270M):
+            // llama.cpp's built-in one for its family, where there is one.
+            Err(missing) => {
+                let architecture = self.model.meta_val_str("general.architecture").unwrap_or_default();
+                let name = builtin_template(&architecture).ok_or_else(|| {
+                    EngineError::Template(format!("{missing}; no built-in chat template for architecture {architecture:?}"))
+                })?;
+                LlamaChatTemplate::new(name).map_err(|e| EngineError::Template(e.to_string()))?
+            }
+        };
         let messages = turns
             .iter()
             .map(|t| LlamaChatMessage::new(t.role.to_owned(), t.content.to_owned()))
@@ -529,6 +537,15 @@ impl Engine {
             last_index = chunk.len() as i32 - 1;
         }
         Ok(last_index)
+    }
+}
+
+/// llama.cpp's built-in chat template for a model family whose files may
+/// lack one.
+fn builtin_template(architecture: &str) -> Option<&'static str> {
+    match architecture {
+        "gemma" | "gemma2" | "gemma3" => Some("gemma"),
+        _ => None,
     }
 }
 

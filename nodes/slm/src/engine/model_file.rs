@@ -56,6 +56,9 @@ pub struct ModelShape {
     pub n_head: u64,
     /// Key/value heads (grouped-query attention).
     pub n_head_kv: u64,
+    /// Width of one attention head's keys and values: `attention.key_length`
+    /// where the file says (Gemma 3: 256, not 640 / 4), else width ÷ heads.
+    pub head_dim: u64,
     /// Vocabulary size.
     pub n_vocab: u64,
 }
@@ -183,11 +186,13 @@ unsafe fn shape_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<ModelShape
         llama_cpp_sys_2::gguf_get_arr_n(ctx, tokens) as u64
     };
     let n_head = number(&format!("{arch}.attention.head_count"))?;
+    let n_embd = number(&format!("{arch}.embedding_length"))?;
     Some(ModelShape {
         n_layer: number(&format!("{arch}.block_count"))?,
-        n_embd: number(&format!("{arch}.embedding_length"))?,
+        n_embd,
         n_head,
         n_head_kv: number(&format!("{arch}.attention.head_count_kv")).unwrap_or(n_head),
+        head_dim: number(&format!("{arch}.attention.key_length")).unwrap_or(n_embd / n_head.max(1)),
         n_vocab,
     })
 }
