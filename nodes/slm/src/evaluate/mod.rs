@@ -8,6 +8,7 @@
 //! grounding check (the node would otherwise have replaced it with the
 //! facts' sentence, which hides a damaged model). Both shares are shown.
 
+pub mod calibration;
 pub mod gate;
 pub mod qa_set;
 pub mod record;
@@ -166,6 +167,31 @@ impl Report {
                 )),
                 Err(error) => out.push_str(&format!("| {name} | | | | | | | | | REJECTED: {error} |\n")),
             }
+        }
+        out.push_str(&self.calibration());
+        out
+    }
+
+    /// How well each variant's confidence separates its right and wrong
+    /// model-written answers, the escalation rate at `threshold`, and the
+    /// threshold that separates them best.
+    pub fn calibration(&self) -> String {
+        let mut out = String::from("\nConfidence of model-written answers (routing escalates below a threshold):\n\n| variant | answers | AUROC | at 0.5: escalated, accuracy kept / escalated | recommended threshold (Youden's J) |\n|---|---|---|---|---|\n");
+        for row in &self.rows {
+            let Ok(result) = &row.outcome else { continue };
+            let name = row.model.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            let scored = &result.confidences;
+            let share = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.2}"));
+            let at = calibration::at_threshold(scored, 0.5);
+            out.push_str(&format!(
+                "| {name} | {} | {} | {:.0} %, {} / {} | {} |\n",
+                scored.len(),
+                share(calibration::auroc(scored)),
+                100.0 * at.escalated,
+                share(at.accuracy_kept),
+                share(at.accuracy_escalated),
+                calibration::recommend(scored).map_or("-".to_owned(), |(t, j)| format!("{t:.2} (J {j:.2})")),
+            ));
         }
         out
     }

@@ -49,6 +49,9 @@ pub struct VariantResult {
     pub p50_latency_ms: f64,
     /// Ids of items the model got wrong (for the report).
     pub misses: Vec<String>,
+    /// (confidence, right) of every answer the model wrote itself.
+    #[serde(default)]
+    pub confidences: Vec<(f32, bool)>,
 }
 
 impl VariantResult {
@@ -81,6 +84,7 @@ pub fn evaluate_model(model: &Path, profile: &HardwareProfile, set: &QaSet, item
         by_class: BTreeMap::new(),
         p50_latency_ms: 0.0,
         misses: Vec::new(),
+        confidences: Vec::new(),
     };
     let mut latencies = Vec::with_capacity(items.len());
     let mut states = BTreeMap::new();
@@ -94,6 +98,9 @@ pub fn evaluate_model(model: &Path, profile: &HardwareProfile, set: &QaSet, item
         let verdict = item.expect.judge(&reply);
         let model_asked = reply.completion_tokens.is_some();
         let right = verdict.model_correct(model_asked);
+        if let Some(confidence) = reply.confidence {
+            result.confidences.push((confidence, verdict.correct));
+        }
         result.correct += usize::from(verdict.correct);
         result.model_correct += usize::from(right);
         result.model_asked += usize::from(model_asked);
