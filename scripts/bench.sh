@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_dora_cli
 ensure_model
+ensure_gemma_model
 build_workspace
 cd "$REPO_ROOT"
 export SHOPFLOOR_DORA_BIN="$VENV/bin/dora"
@@ -36,6 +37,10 @@ out=$(mktemp)
     echo
     target/release/slm evaluate hw-profiles/generic-x86-2core.toml models/SmolLM2-135M-Instruct.Q4_1.gguf \
         "$variants"/SmolLM2-135M-Instruct.{F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K,TQ1_0}.gguf 2>/dev/null || true
+    echo
+    echo "### Routing (\`router calibrate dataflows/plant-assistant.yml\`: each tier alone and routed, one run)"
+    echo
+    target/release/router calibrate dataflows/plant-assistant.yml 2>/dev/null
     echo
     echo "### Engine knobs (\`slm tune\`, SmolLM2-135M-Instruct.Q4_1, profile \`generic-x86-2core\`, not written)"
     echo

@@ -13,6 +13,7 @@ ensure_build_tools
 ensure_system_packages mosquitto-clients
 ensure_dora_cli
 ensure_model
+ensure_gemma_model
 build_workspace
 
 free_port() { # first free loopback TCP port from $1 on

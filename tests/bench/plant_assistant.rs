@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
     round_trips.sort_by(f64::total_cmp);
     ttfts.sort_by(f64::total_cmp);
     let total = round_trips.len();
-    println!("### End to end: MQTT question to MQTT answer (Mosquitto, plant-sim, SmolLM2-135M Q4_1)\n");
+    println!("### End to end: MQTT question to MQTT answer (Mosquitto, plant-sim, router, tiers SmolLM2-135M Q4_1 and Gemma 3 270M Q4_K_M)\n");
     println!("| measure | value |");
     println!("|---|---|");
     println!("| questions | {total} ({} phrasings × {ROUNDS}), asked one after another |", QUESTIONS.len());

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use shopfloor_core::schema::ReadingValue;
+use shopfloor_dataflow_tests::assistant::{is_answer_to, question, wait_until_ready};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
@@ -31,31 +32,6 @@ fn base_envs(sim_port: u16, topic_root: &str) -> Vec<(&'static str, String)> {
         ("MQTT_TOPIC_ROOT", topic_root.to_owned()),
         ("GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port())),
     ]
-}
-
-fn question(id: &str, text: &str) -> String {
-    serde_json::json!({ "id": id, "question": text }).to_string()
-}
-
-fn is_answer_to(message: &Received, id: &str) -> bool {
-    message.topic.contains("/assistant/answer/") && message.json["id"] == id
-}
-
-/// Asks until the assistant answers from live plant data (not `no_plant_data`).
-fn wait_until_ready(client: &TestClient, root: &str, dataflow: &mut RunningDataflow) -> anyhow::Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    for attempt in 0.. {
-        anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
-        anyhow::ensure!(Instant::now() < deadline, "no answer from live data within {READY_TIMEOUT:?}:\n{}", dataflow.log_text());
-        let id = format!("warm-up-{attempt}");
-        client.publish(&format!("{root}/assistant/query/tester"), question(&id, "Is the machine running?"))?;
-        if let Some(answer) = client.wait_for(Duration::from_secs(3), |m| is_answer_to(m, &id)) {
-            if answer.json["error"] != "no_plant_data" {
-                return Ok(());
-            }
-        }
-    }
-    unreachable!("the loop only ends by returning")
 }
 
 /// Asks about the spindle temperature while sampling the simulator's value
@@ -151,7 +127,7 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
         &[format!("{root}/assistant/answer/#"), format!("{site}/shopfloor/deadletter/#")],
     )?;
 
-    wait_until_ready(&client, &root, &mut dataflow)?;
+    wait_until_ready(&client, &root, &mut dataflow, READY_TIMEOUT)?;
 
     client.publish(&format!("{root}/assistant/query/alice"), "{\"id\": \"broken\", \"question\": ")?;
     let letter = client
@@ -227,7 +203,7 @@ fn with_no_broker_configured_the_embedded_broker_serves_questions() -> anyhow::R
     let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
     let client = TestClient::connect(mqtt_port, &[format!("{root}/assistant/answer/#")])?;
 
-    wait_until_ready(&client, &root, &mut dataflow)?;
+    wait_until_ready(&client, &root, &mut dataflow, READY_TIMEOUT)?;
     let (answer, served) = ask_temperature(&client, &root, &endpoint)?;
     assert_states_a_served_value(&answer, &served);
     // The embedded broker serves MQTT 3.1.1 (this client) and 5 (the nodes,

@@ -3,6 +3,7 @@
 //! every process they started (whole process groups, so no node outlives a
 //! test).
 
+pub mod assistant;
 pub mod certs;
 pub mod dataflow;
 pub mod http;

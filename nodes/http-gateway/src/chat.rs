@@ -151,6 +151,8 @@ pub fn to_question(
         }
         _ => context.default_operator.to_owned(),
     };
+    // Debug only: the words as received, e.g. to audit what another site sent.
+    tracing::debug!(id = %context.id, %operator, question = %text, "chat question received");
     Ok(Question {
         id: context.id.clone(),
         text,
@@ -187,12 +189,20 @@ fn extension(answer: &Answer) -> Extension {
     Extension {
         confidence: answer.confidence,
         low_confidence: answer.low_confidence,
-        tier_path: vec![answer.model.clone().unwrap_or_else(|| "facts".to_owned())],
+        tier_path: if answer.route.is_empty() {
+            vec![answer.model.clone().unwrap_or_else(|| "facts".to_owned())]
+        } else {
+            answer.route.iter().map(|hop| hop.tier.clone()).collect()
+        },
         facts_used: answer.facts_used.clone(),
         tools_used: answer.tools_used.clone(),
         error: answer.error.map(|e| e.as_str().to_owned()),
         ttft_ms: answer.ttft_ms,
         latency_ms: answer.latency_ms,
+        class: answer.class.clone(),
+        route: answer.route.iter().map(|hop| hop.to_json()).collect(),
+        left_site: answer.left_site,
+        deadline_reached: answer.deadline_reached,
     }
 }
 

@@ -155,6 +155,14 @@ pub struct Extension {
     pub ttft_ms: Option<i64>,
     /// Milliseconds from receipt to the answer.
     pub latency_ms: i64,
+    /// The router's class of the question, when routed.
+    pub class: Option<String>,
+    /// Each tier tried: tier, model, confidence, latency_ms, outcome, reason.
+    pub route: Vec<serde_json::Value>,
+    /// The question (redacted) went to an endpoint off the site.
+    pub left_site: bool,
+    /// The deadline stopped escalation; this is the best answer so far.
+    pub deadline_reached: bool,
 }
 
 /// One streamed chunk.

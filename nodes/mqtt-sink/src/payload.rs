@@ -35,6 +35,10 @@ pub fn answer_json(answer: &Answer) -> Vec<u8> {
         "ttft_ms": answer.ttft_ms,
         "latency_ms": answer.latency_ms,
         "error": answer.error.map(AnswerError::as_str),
+        "class": answer.class,
+        "route": answer.route.iter().map(|hop| hop.to_json()).collect::<Vec<_>>(),
+        "left_site": answer.left_site,
+        "deadline_reached": answer.deadline_reached,
     })
     .to_string()
     .into_bytes()

@@ -14,9 +14,12 @@
 //! - [`topics`]: the MQTT topic layout (Unified Namespace style).
 //! - [`metrics`]: counting for the `metric` snapshots every node sends.
 //! - [`logging`]: the log subscriber every binary installs.
+//! - [`vocabulary`]: plant words questions are matched and classified by.
+//! - [`calibration`]: how well confidences separate right from wrong answers.
 //! - [`clock`]: wall-clock milliseconds, the one time unit in messages.
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod clock;
 pub mod config;
 pub mod logging;
@@ -24,6 +27,7 @@ pub mod metrics;
 pub mod profile;
 pub mod schema;
 pub mod topics;
+pub mod vocabulary;
 
 /// The Arrow crate exactly as dora uses it, so array types always match.
 pub use dora_node_api::arrow_v59 as arrow;

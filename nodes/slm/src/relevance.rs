@@ -2,6 +2,8 @@
 //! does not have, or the plant in general. Plain word matching: the words
 //! of tag names, a few everyday synonyms, and units.
 
+use shopfloor_core::vocabulary::{canonical, raw_words, ALARM_WORDS, LIMIT_WORDS, PLANT_NOUNS, TREND_WORDS, UNIT_WORDS};
+
 use crate::plant_state::PlantState;
 
 /// What the question asks about.
@@ -27,73 +29,6 @@ pub struct Intent {
     /// The question is about change over time ("is it rising?").
     pub asks_trend: bool,
 }
-
-/// Everyday words for parts of tag names.
-const SYNONYMS: &[(&str, &str)] = &[
-    ("temp", "temperature"),
-    ("temps", "temperature"),
-    ("temperatures", "temperature"),
-    ("hot", "temperature"),
-    ("warm", "temperature"),
-    ("cold", "temperature"),
-    ("heat", "temperature"),
-    ("rpm", "speed"),
-    ("fast", "speed"),
-    ("turning", "speed"),
-    ("rotating", "speed"),
-    ("vibrating", "vibration"),
-    ("vibrate", "vibration"),
-    ("vibrations", "vibration"),
-    ("shaking", "vibration"),
-    ("parts", "part"),
-    ("pieces", "part"),
-    ("produced", "count"),
-    ("made", "count"),
-    ("many", "count"),
-    ("status", "state"),
-    ("running", "state"),
-    ("doing", "state"),
-    ("stopped", "state"),
-    ("idle", "state"),
-    ("pressures", "pressure"),
-];
-
-/// Words for what plants measure and the equipment they have. A question
-/// using one of these that matches no tag asks about something this plant
-/// does not have, and is told so instead of being answered with another tag.
-/// Words also used loosely ("level", "current") are left out.
-const PLANT_NOUNS: &[&str] = &[
-    "temperature", "pressure", "speed", "vibration", "flow", "voltage", "power",
-    "humidity", "torque", "count", "position", "weight", "energy", "frequency", "coolant", "oil",
-    "hydraulic", "tank", "valve", "motor", "pump", "conveyor", "oven", "press", "robot", "spindle",
-    "feeder", "gripper", "furnace", "boiler", "compressor", "fan", "heater", "chiller", "mixer",
-    "filler", "labeler", "palletizer", "axis", "belt", "laser", "welder", "extruder", "kiln",
-];
-
-/// Words that ask about alarms in general.
-const ALARM_WORDS: &[&str] = &["alarm", "alarms", "alert", "alerts", "warning", "warnings", "fault", "faults"];
-
-/// Words that ask about limits.
-const LIMIT_WORDS: &[&str] = &[
-    "limit", "limits", "exceed", "exceeds", "exceeding", "above", "over", "below", "under", "within", "normal",
-    "ok", "okay", "safe", "too", "overheating", "overheat", "alarm",
-];
-
-/// Words that ask how a value changes.
-const TREND_WORDS: &[&str] = &[
-    "rising", "rise", "falling", "fall", "trend", "trending", "increasing", "decreasing", "climbing", "dropping",
-    "changing", "change", "stable", "steady", "history", "up", "down", "faster", "slower",
-];
-
-/// Unit spellings operators use, and the unit as tags carry it.
-const UNIT_WORDS: &[(&str, &str)] = &[
-    ("degrees", "°C"),
-    ("celsius", "°C"),
-    ("rpm", "rpm"),
-    ("mm/s", "mm/s"),
-    ("bar", "bar"),
-    ("kw", "kW"),
-];
 
 /// Works out what `question` is about in `state`.
 pub fn intent(question: &str, state: &PlantState) -> Intent {
@@ -139,23 +74,6 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
     let best = scored[0].0;
     let focus = Focus::Tags(scored.into_iter().filter(|(s, _)| *s == best).map(|(_, t)| t.to_owned()).collect());
     Intent { focus, asks_limit, asks_trend }
-}
-
-fn raw_words(question: &str) -> Vec<String> {
-    question
-        .split(|c: char| !(c.is_alphanumeric() || c == '/'))
-        .map(|w| w.trim_matches('/'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-fn canonical(word: &str) -> String {
-    SYNONYMS
-        .iter()
-        .find(|(said, _)| *said == word)
-        .map(|(_, tag_word)| (*tag_word).to_owned())
-        .unwrap_or_else(|| word.to_owned())
 }
 
 /// The words of a tag name or value: `spindle_temperature` -> spindle, temperature.

@@ -16,6 +16,7 @@ mod opcua_source;
 mod outbox;
 mod opcua_security;
 mod plant_sim;
+mod router;
 mod secrets;
 mod slm;
 mod telemetry;
@@ -30,6 +31,7 @@ pub use secrets::Secret;
 pub use opcua_source::{Deadband, Monitoring, OpcuaClientSecurity, OpcuaSourceConfig, TagSpec};
 pub use outbox::OutboxConfig;
 pub use plant_sim::{PlantSimConfig, SimScenario};
+pub use router::{ClassTarget, HttpTierConfig, RedactRule, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL, QUESTION_CLASSES};
 pub use slm::{SlmConfig, ToolMode};
 pub use telemetry::{
     parse_path, render_tag, valid_filter, FieldMapping, PathStep, PayloadFormat, TelemetryConfig, TelemetrySubscription,

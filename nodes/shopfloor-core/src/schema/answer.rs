@@ -4,12 +4,16 @@
 //! `text` Utf8, `confidence` Float32?, `low_confidence` Boolean, `model`
 //! Utf8?, `facts_used` List<Utf8>, `tools_used` List<Utf8>, `prompt_tokens`
 //! Int64?, `completion_tokens` Int64?, `ttft_ms` Int64?, `latency_ms` Int64,
-//! `error` Utf8?, `correlation_data` Binary?.
+//! `error` Utf8?, `correlation_data` Binary?; set by the router (optional
+//! on decode, for senders that do not route): `class` Utf8?, `route`
+//! List<Struct> (see [`RouteHop`]), `left_site` Boolean, `deadline_reached`
+//! Boolean.
 
 use std::sync::Arc;
 
 use super::columns::{build_struct, optional_bytes, optional_i64, optional_str, strings_in, Columns, SchemaError};
 use super::question::{Origin, Question};
+use super::route::{routes_from_arrow, routes_to_arrow, RouteHop};
 use crate::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Int64Array, ListBuilder, StringArray,
     StringBuilder,
@@ -98,6 +102,15 @@ pub struct Answer {
     pub error: Option<AnswerError>,
     /// The question's MQTT 5 correlation data.
     pub correlation_data: Option<Vec<u8>>,
+    /// The router's class of the question (`current_value`, `trend`,
+    /// `alarm`, `procedure`, `out_of_scope`); None when not routed.
+    pub class: Option<String>,
+    /// The tiers tried, in order; empty when not routed.
+    pub route: Vec<RouteHop>,
+    /// The question (redacted) was sent to an endpoint off the site.
+    pub left_site: bool,
+    /// The deadline stopped escalation: this is the best answer so far.
+    pub deadline_reached: bool,
 }
 
 impl Answer {
@@ -120,6 +133,10 @@ impl Answer {
             latency_ms: 0,
             error: None,
             correlation_data: question.correlation_data.clone(),
+            class: None,
+            route: Vec::new(),
+            left_site: false,
+            deadline_reached: false,
         }
     }
 
@@ -183,6 +200,14 @@ impl Answer {
                 Arc::new(answers.iter().map(|a| a.correlation_data.as_deref()).collect::<BinaryArray>()),
                 true,
             ),
+            ("class", str_col(&|a| a.class.as_deref()), true),
+            ("route", routes_to_arrow(answers.iter().map(|a| a.route.as_slice())), false),
+            ("left_site", Arc::new(answers.iter().map(|a| Some(a.left_site)).collect::<BooleanArray>()), false),
+            (
+                "deadline_reached",
+                Arc::new(answers.iter().map(|a| Some(a.deadline_reached)).collect::<BooleanArray>()),
+                false,
+            ),
         ])
     }
 
@@ -205,6 +230,15 @@ impl Answer {
         let latency = cols.i64("latency_ms")?;
         let error = cols.utf8("error")?;
         let correlation = cols.binary("correlation_data")?;
+        // Routing columns are optional: the slm node and older senders leave them out.
+        let class = cols.optional_utf8("class")?;
+        let routes = match cols.optional_list("route")? {
+            Some(list) => routes_from_arrow(list)?,
+            None => vec![Vec::new(); cols.len()],
+        };
+        let left_site = cols.optional_boolean("left_site")?;
+        let deadline_reached = cols.optional_boolean("deadline_reached")?;
+        let flag = |column: Option<&BooleanArray>, row: usize| column.is_some_and(|c| !c.is_null(row) && c.value(row));
         (0..cols.len())
             .map(|row| {
                 let origin_text = cols.required_str(origin, "origin", row)?;
@@ -237,6 +271,10 @@ impl Answer {
                         .ok_or_else(|| cols.null("latency_ms", row))?,
                     error,
                     correlation_data: optional_bytes(correlation, row),
+                    class: class.and_then(|column| optional_str(column, row)),
+                    route: routes[row].clone(),
+                    left_site: flag(left_site, row),
+                    deadline_reached: flag(deadline_reached, row),
                 })
             })
             .collect()
@@ -274,6 +312,27 @@ mod tests {
                 completion_tokens: Some(12),
                 ttft_ms: Some(40),
                 latency_ms: 310,
+                class: Some("current_value".into()),
+                route: vec![
+                    RouteHop {
+                        tier: "nano".into(),
+                        model: Some("SmolLM2".into()),
+                        confidence: Some(0.31),
+                        latency_ms: 210,
+                        outcome: super::super::route::HopOutcome::Escalated,
+                        reason: "confidence 0.31 below threshold 0.44".into(),
+                    },
+                    RouteHop {
+                        tier: "remote".into(),
+                        model: None,
+                        confidence: None,
+                        latency_ms: 90,
+                        outcome: super::super::route::HopOutcome::Accepted,
+                        reason: "last tier".into(),
+                    },
+                ],
+                left_site: true,
+                deadline_reached: true,
                 ..Answer::to_question(&question(), "The spindle is at 72.4 °C.".into())
             },
             Answer {

@@ -121,6 +121,22 @@ impl<'a> Columns<'a> {
         }
     }
 
+    /// A list column that older senders may leave out.
+    pub(crate) fn optional_list(&self, column: &'static str) -> Result<Option<&'a ListArray>, SchemaError> {
+        match self.array.column_by_name(column) {
+            None => Ok(None),
+            Some(_) => self.typed(column, "List").map(Some),
+        }
+    }
+
+    /// A Boolean column that older senders may leave out.
+    pub(crate) fn optional_boolean(&self, column: &'static str) -> Result<Option<&'a BooleanArray>, SchemaError> {
+        match self.array.column_by_name(column) {
+            None => Ok(None),
+            Some(_) => self.boolean(column).map(Some),
+        }
+    }
+
     pub(crate) fn f64(&self, column: &'static str) -> Result<&'a Float64Array, SchemaError> {
         self.typed(column, "Float64")
     }

@@ -12,6 +12,7 @@ mod columns;
 mod metric;
 mod question;
 mod reading;
+mod route;
 mod source_status;
 
 pub use alert::{Alert, Severity};
@@ -20,4 +21,5 @@ pub use columns::SchemaError;
 pub use metric::{MetricKind, MetricSample};
 pub use question::{Origin, Question};
 pub use reading::{Quality, Reading, ReadingValue};
+pub use route::{HopOutcome, RouteHop};
 pub use source_status::{LinkState, SourceStatus};

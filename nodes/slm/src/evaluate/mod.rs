@@ -8,7 +8,7 @@
 //! grounding check (the node would otherwise have replaced it with the
 //! facts' sentence, which hides a damaged model). Both shares are shown.
 
-pub mod calibration;
+pub use shopfloor_core::calibration;
 pub mod gate;
 pub mod qa_set;
 pub mod record;

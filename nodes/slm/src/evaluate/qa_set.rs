@@ -194,7 +194,11 @@ impl Expectation {
     pub fn judge(&self, answer: &Answer) -> Verdict {
         let text = answer.text.to_lowercase();
         let correct = match self.label.as_deref() {
-            Some(_no_data) => text.starts_with("i have no data on"),
+            // The slm's "I have no data on …", or the router's refusal.
+            Some(_no_data) => {
+                text.starts_with("i have no data on")
+                    || answer.route.iter().any(|hop| hop.outcome == shopfloor_core::schema::HopOutcome::Refused)
+            }
             None => {
                 answer.error.is_none()
                     && self.values.iter().all(|v| contains_value(&text, &v.to_lowercase()))
@@ -254,6 +258,16 @@ mod tests {
         let refusal = Expectation { label: Some("no_data".into()), ..Default::default() };
         assert!(refusal.judge(&answer("I have no data on coolant pressure here; I know: x.", false)).correct);
         assert!(!refusal.judge(&answer("Coolant pressure is 3 bar.", true)).correct);
+        let mut refused = answer(shopfloor_core::config::DEFAULT_REFUSAL, false);
+        refused.route = vec![shopfloor_core::schema::RouteHop {
+            tier: "router".into(),
+            model: None,
+            confidence: None,
+            latency_ms: 0,
+            outcome: shopfloor_core::schema::HopOutcome::Refused,
+            reason: "out of scope".into(),
+        }];
+        assert!(refusal.judge(&refused).correct, "the router's refusal declines too");
         let mut failed = answer("The model failed; 72.4 °C", false);
         failed.error = Some(AnswerError::GenerationFailed);
         assert!(!e.judge(&failed).correct);

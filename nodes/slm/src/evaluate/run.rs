@@ -12,6 +12,8 @@ use shopfloor_core::metrics::peak_resident_memory_bytes;
 use shopfloor_core::profile::HardwareProfile;
 use shopfloor_core::schema::{Origin, Question};
 
+use shopfloor_core::calibration::ItemOutcome;
+
 use super::qa_set::{QaItem, QaSet, SCENARIO_NOW_MS};
 use crate::answering::{answer, AnswerSettings};
 use crate::engine::{ChatTurn, Engine, EngineError};
@@ -52,7 +54,12 @@ pub struct VariantResult {
     /// (confidence, right) of every answer the model wrote itself.
     #[serde(default)]
     pub confidences: Vec<(f32, bool)>,
+    /// Every item's outcome, in the set's order (what `router calibrate`
+    /// replays through the routing policy).
+    #[serde(default)]
+    pub outcomes: Vec<ItemOutcome>,
 }
+
 
 impl VariantResult {
     /// Model-correct share: the gate's accuracy.
@@ -85,6 +92,7 @@ pub fn evaluate_model(model: &Path, profile: &HardwareProfile, set: &QaSet, item
         p50_latency_ms: 0.0,
         misses: Vec::new(),
         confidences: Vec::new(),
+        outcomes: Vec::with_capacity(items.len()),
     };
     let mut latencies = Vec::with_capacity(items.len());
     let mut states = BTreeMap::new();
@@ -94,8 +102,19 @@ pub fn evaluate_model(model: &Path, profile: &HardwareProfile, set: &QaSet, item
         let question = Question::new(&item.id, &item.question, "evaluate", Origin::Http, SCENARIO_NOW_MS);
         let started = Instant::now();
         let reply = answer(&mut engine, state, &question, settings, SCENARIO_NOW_MS);
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        latencies.push(latency_ms);
         let verdict = item.expect.judge(&reply);
+        result.outcomes.push(ItemOutcome {
+            id: item.id.clone(),
+            class: item.class.clone(),
+            question: item.question.clone(),
+            right: verdict.correct,
+            confidence: reply.confidence,
+            error: reply.error.map(|e| e.as_str().to_owned()),
+            latency_ms,
+            refusal_right: item.expect.judge(&refusal(&question)).correct,
+        });
         let model_asked = reply.completion_tokens.is_some();
         let right = verdict.model_correct(model_asked);
         if let Some(confidence) = reply.confidence {
@@ -118,6 +137,20 @@ pub fn evaluate_model(model: &Path, profile: &HardwareProfile, set: &QaSet, item
     result.generation_tps = generation_tps;
     result.peak_rss_bytes = peak_resident_memory_bytes().unwrap_or(0);
     Ok(result)
+}
+
+/// The router's polite refusal of `question` (judged for out-of-scope items).
+fn refusal(question: &Question) -> shopfloor_core::schema::Answer {
+    let mut answer = shopfloor_core::schema::Answer::to_question(question, shopfloor_core::config::DEFAULT_REFUSAL.to_owned());
+    answer.route = vec![shopfloor_core::schema::RouteHop {
+        tier: "router".into(),
+        model: None,
+        confidence: None,
+        latency_ms: 0,
+        outcome: shopfloor_core::schema::HopOutcome::Refused,
+        reason: "out of scope".into(),
+    }];
+    answer
 }
 
 /// Prompt and generation tokens/s from llama.cpp's own timings, cold

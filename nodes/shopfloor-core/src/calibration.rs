@@ -1,6 +1,31 @@
 //! How well an answer's confidence separates right from wrong answers: the
 //! numbers a routing threshold is chosen from. Pure arithmetic over
-//! (confidence, right) pairs.
+//! (confidence, right) pairs, and [`ItemOutcome`], the per-question record
+//! `slm evaluate-one` writes and `router calibrate` replays.
+
+use serde::{Deserialize, Serialize};
+
+/// How one item went.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ItemOutcome {
+    /// Item id.
+    pub id: String,
+    /// The set's class of the item.
+    pub class: String,
+    /// The question.
+    pub question: String,
+    /// The answer was right (the facts' fallback included: what an operator got).
+    pub right: bool,
+    /// The answer's confidence, when the model wrote it.
+    pub confidence: Option<f32>,
+    /// The answer's error kind, if any.
+    pub error: Option<String>,
+    /// Answer time, ms.
+    pub latency_ms: f64,
+    /// A polite refusal (the router's, for out-of-scope questions) would be right.
+    pub refusal_right: bool,
+}
+
 
 /// One threshold's effect.
 #[derive(Debug, Clone, Copy, PartialEq)]

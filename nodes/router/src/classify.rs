@@ -1,0 +1,151 @@
+//! Question classes by rules: plain word matching over the shared plant
+//! vocabulary. Rules are exact for what they decide (a question with no
+//! plant word is not about the plant) and cost microseconds, so no model
+//! is spent on classifying (docs/decisions.md).
+
+use shopfloor_core::vocabulary::{
+    canonical, raw_words, ALARM_WORDS, GENERAL_PLANT_WORDS, LIMIT_WORDS, PLANT_NOUNS, PROCEDURE_WORDS, SYNONYMS,
+    TREND_WORDS, UNIT_WORDS,
+};
+
+/// What a question asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// A value now ("what is the spindle speed?").
+    CurrentValue,
+    /// Change over time ("is it rising?").
+    Trend,
+    /// Alarms, limits, diagnosis ("any alarms?", "too hot?").
+    Alarm,
+    /// How to do something ("how do I reset the spindle?").
+    Procedure,
+    /// Nothing about the plant ("write me a poem").
+    OutOfScope,
+}
+
+impl Class {
+    /// The name used in configuration and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::CurrentValue => "current_value",
+            Class::Trend => "trend",
+            Class::Alarm => "alarm",
+            Class::Procedure => "procedure",
+            Class::OutOfScope => "out_of_scope",
+        }
+    }
+}
+
+/// Classifies questions; `site_words` are the site's own plant words
+/// (`ROUTER_PLANT_WORDS`), e.g. machine names.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    site_words: Vec<String>,
+}
+
+/// Bound on learned words: tag names come from outside.
+const MAX_SITE_WORDS: usize = 10_000;
+
+/// Opening phrases that ask for a procedure.
+const PROCEDURE_OPENINGS: &[&str] = &["how do i ", "how to ", "how should i ", "how can i ", "what should i do", "what do i do", "what are the steps"];
+
+impl Classifier {
+    /// A classifier that also knows `site_words`.
+    pub fn new(site_words: Vec<String>) -> Self {
+        Self { site_words }
+    }
+
+    /// The site words known so far (configured and learned).
+    pub fn site_words(&self) -> &[String] {
+        &self.site_words
+    }
+
+    /// Learns the words of a tag name (`package_count` -> package, count), so
+    /// that questions about this site's own tags are plant questions.
+    pub fn learn_tag(&mut self, tag: &str) {
+        for word in tag.split(['_', '.', '-', ' ', '/']).filter(|w| w.len() > 1).map(str::to_lowercase) {
+            if !self.site_words.contains(&word) && self.site_words.len() < MAX_SITE_WORDS {
+                self.site_words.push(word);
+            }
+        }
+    }
+
+    /// The class of `question`.
+    pub fn classify(&self, question: &str) -> Class {
+        let words = raw_words(question);
+        let about_plant = words.iter().any(|w| self.is_plant_word(w));
+        if !about_plant {
+            return Class::OutOfScope;
+        }
+        let lower = question.trim().to_lowercase();
+        let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+        if PROCEDURE_OPENINGS.iter().any(|p| lower.starts_with(p)) || has(PROCEDURE_WORDS) {
+            Class::Procedure
+        } else if has(ALARM_WORDS) || has(LIMIT_WORDS) {
+            Class::Alarm
+        } else if has(TREND_WORDS) {
+            Class::Trend
+        } else {
+            Class::CurrentValue
+        }
+    }
+
+    fn is_plant_word(&self, word: &str) -> bool {
+        // "packages" asks about the tag word "package".
+        let singular = word.strip_suffix('s').filter(|w| w.len() > 2);
+        self.is_plant_word_as_written(word) || singular.is_some_and(|w| self.is_plant_word_as_written(w))
+    }
+
+    fn is_plant_word_as_written(&self, word: &str) -> bool {
+        let canonical = canonical(word);
+        PLANT_NOUNS.contains(&canonical.as_str())
+            || SYNONYMS.iter().any(|(said, _)| *said == word)
+            || GENERAL_PLANT_WORDS.contains(&word)
+            || ALARM_WORDS.contains(&word)
+            || UNIT_WORDS.iter().any(|(said, _)| *said == word)
+            || self.site_words.iter().any(|w| w == word)
+            // Tag-like tokens (`oven_temp`, `cell7.pressure`) are plant words.
+            || word.contains('_')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plant_questions_get_their_class() {
+        let c = Classifier::default();
+        assert_eq!(c.classify("What is the spindle temperature?"), Class::CurrentValue);
+        assert_eq!(c.classify("How hot is oven 3?"), Class::CurrentValue);
+        assert_eq!(c.classify("How full is the hopper?"), Class::CurrentValue);
+        assert_eq!(c.classify("Is the spindle temperature rising?"), Class::Trend);
+        assert_eq!(c.classify("Any active alarms?"), Class::Alarm);
+        assert_eq!(c.classify("Is the spindle too hot?"), Class::Alarm);
+        assert_eq!(c.classify("How do I reset the spindle drive?"), Class::Procedure);
+        assert_eq!(c.classify("What are the steps to replace the coolant filter?"), Class::Procedure);
+    }
+
+    #[test]
+    fn questions_without_a_plant_word_are_out_of_scope() {
+        let c = Classifier::default();
+        for q in ["Who won the football match yesterday?", "Write me a poem about cats.", "What is the capital of France?", "", "???"] {
+            assert_eq!(c.classify(q), Class::OutOfScope, "{q}");
+        }
+    }
+
+    #[test]
+    fn site_words_make_a_question_about_the_plant() {
+        assert_eq!(Classifier::default().classify("Is Brutus ready?"), Class::OutOfScope);
+        assert_eq!(Classifier::new(vec!["brutus".into()]).classify("Is Brutus ready?"), Class::CurrentValue);
+    }
+
+    #[test]
+    fn learned_tag_words_count_singular_or_plural() {
+        let mut c = Classifier::default();
+        assert_eq!(c.classify("What's the current number of packages?"), Class::OutOfScope);
+        c.learn_tag("package_count");
+        assert_eq!(c.classify("What's the current number of packages?"), Class::CurrentValue);
+        assert_eq!(c.classify("How many packages are there?"), Class::CurrentValue);
+    }
+}

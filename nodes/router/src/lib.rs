@@ -1,0 +1,21 @@
+//! The `router` node: sends each operator question to the model tier
+//! configured for its class, escalates answers whose confidence is below
+//! the tier's threshold to the next tier (another `slm` node, on this or
+//! another dora machine, or an OpenAI-compatible endpoint off the site),
+//! keeps to the question's deadline, and records the route in every
+//! answer. See docs/routing.md.
+//!
+//! - [`classify`]: question classes by rules over the shared vocabulary.
+//! - [`policy`]: the decisions, pure and unit-tested.
+//! - [`redact`] and [`http_tier`]: what leaves the site, and how.
+//! - [`node`]: the dora event loop.
+//! - [`calibrate`]: `router calibrate`, the tiers over the labelled Q&A set.
+#![warn(missing_docs)]
+
+pub mod calibrate;
+pub mod classify;
+pub mod http_tier;
+pub mod metrics;
+pub mod node;
+pub mod policy;
+pub mod redact;

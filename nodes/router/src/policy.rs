@@ -1,0 +1,334 @@
+//! The routing decisions, apart from any I/O (the node wires them to dora
+//! and HTTP): which tier a question goes to first, whether a tier's answer
+//! is kept or escalated, when a deadline cuts escalation short, and the
+//! route every answer carries. Time is passed in, so tests run instantly.
+
+use std::collections::HashMap;
+
+use shopfloor_core::config::{ClassTarget, RouterConfig, TierKind, TierSpec};
+use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Question, RouteHop};
+
+use crate::classify::{Class, Classifier};
+
+/// Weight of the newest latency in a tier's expected latency.
+const LATENCY_WEIGHT: f64 = 0.3;
+
+/// What the node must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send `question` to tier `tier`; `context` is the facts the answers
+    /// so far used (what an off-site tier is told).
+    Ask {
+        /// Index into the tiers.
+        tier: usize,
+        /// The question as the tier gets it (deadline set).
+        question: Question,
+        /// Fact lines for an off-site tier.
+        context: Vec<String>,
+    },
+    /// Send this answer to the asker.
+    Reply(Answer),
+}
+
+/// What the router has done, for its metrics.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RouteCounts {
+    /// Questions per class.
+    pub classified: HashMap<&'static str, u64>,
+    /// Escalations away from each tier (by tier name).
+    pub escalated_from: HashMap<String, u64>,
+    /// Final answers per answering tier name (`router` for refusals).
+    pub answered_by: HashMap<String, u64>,
+    /// Answers returned because the deadline stopped escalation or waiting.
+    pub deadline_cut: u64,
+    /// Final answers still below their tier's threshold.
+    pub low_confidence: u64,
+    /// Questions sent off the site.
+    pub left_site: u64,
+    /// Tier answers that came after the router had answered.
+    pub late_answers: u64,
+    /// Questions refused as duplicates of one being answered.
+    pub duplicates: u64,
+}
+
+struct Pending {
+    question: Question,
+    class: Class,
+    tier: usize,
+    asked_at_ms: i64,
+    deadline_ms: i64,
+    hops: Vec<RouteHop>,
+    /// Every tier answer so far, with its tier.
+    answers: Vec<(usize, Answer)>,
+    left_site: bool,
+}
+
+/// The router's state: questions in flight and each tier's expected latency.
+pub struct Policy {
+    tiers: Vec<TierSpec>,
+    targets: Vec<(Class, ClassTarget)>,
+    default_deadline_ms: i64,
+    refusal: String,
+    classifier: Classifier,
+    expected_ms: Vec<f64>,
+    pending: HashMap<(&'static str, String), Pending>,
+    /// What was done so far.
+    pub counts: RouteCounts,
+}
+
+const CLASSES: [Class; 5] = [Class::CurrentValue, Class::Trend, Class::Alarm, Class::Procedure, Class::OutOfScope];
+
+impl Policy {
+    /// A policy for `config`.
+    pub fn new(config: &RouterConfig) -> Self {
+        Self {
+            tiers: config.tiers.clone(),
+            targets: CLASSES.iter().map(|c| (*c, config.target(c.as_str()))).collect(),
+            default_deadline_ms: config.default_deadline.as_millis() as i64,
+            refusal: config.refusal.clone(),
+            classifier: Classifier::new(config.plant_words.clone()),
+            expected_ms: config.tiers.iter().map(|t| t.expect_ms as f64).collect(),
+            pending: HashMap::new(),
+            counts: RouteCounts::default(),
+        }
+    }
+
+    /// The tiers, in escalation order.
+    pub fn tiers(&self) -> &[TierSpec] {
+        &self.tiers
+    }
+
+    /// Questions waiting for a tier.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// What a tier is now expected to take, ms.
+    pub fn expected_ms(&self, tier: usize) -> f64 {
+        self.expected_ms.get(tier).copied().unwrap_or(0.0)
+    }
+
+    /// Tags seen in readings: their words make questions about them plant questions.
+    pub fn learn_tags<'a>(&mut self, tags: impl IntoIterator<Item = &'a str>) {
+        for tag in tags {
+            self.classifier.learn_tag(tag);
+        }
+    }
+
+    /// A new question.
+    pub fn on_question(&mut self, question: Question, now_ms: i64) -> Action {
+        let class = self.classifier.classify(&question.text);
+        *self.counts.classified.entry(class.as_str()).or_default() += 1;
+        let key = (question.origin.as_str(), question.id.clone());
+        if self.pending.contains_key(&key) {
+            self.counts.duplicates += 1;
+            let mut answer = Answer::to_question(&question, format!("A question with id {:?} is already being answered; ask again with a new id.", question.id));
+            answer.error = Some(AnswerError::InvalidQuestion);
+            answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
+            return Action::Reply(answer);
+        }
+        let target = self.targets.iter().find(|(c, _)| *c == class).map_or(ClassTarget::Tier(0), |(_, t)| t.clone());
+        let tier = match target {
+            ClassTarget::Refuse => return Action::Reply(self.refuse(&question, class, now_ms)),
+            ClassTarget::Tier(tier) => tier,
+        };
+        let deadline_ms = question.deadline_ms.unwrap_or(question.received_ts_ms + self.default_deadline_ms);
+        let mut pending = Pending {
+            question,
+            class,
+            tier,
+            asked_at_ms: now_ms,
+            deadline_ms,
+            hops: Vec::new(),
+            answers: Vec::new(),
+            left_site: false,
+        };
+        if now_ms >= deadline_ms {
+            return Action::Reply(self.finish(pending, now_ms, true));
+        }
+        let action = self.ask(&mut pending, tier, now_ms);
+        self.pending.insert(key, pending);
+        action
+    }
+
+    /// Tier `tier` answered; None when the answer is late or unknown.
+    pub fn on_answer(&mut self, tier: usize, answer: Answer, now_ms: i64) -> Option<Action> {
+        let key = (answer.origin.as_str(), answer.id.clone());
+        if self.pending.get(&key).is_none_or(|p| p.tier != tier) {
+            self.counts.late_answers += 1;
+            return None;
+        }
+        let mut pending = self.pending.remove(&key)?;
+        let spec = self.tiers[tier].clone();
+        let latency_ms = (now_ms - pending.asked_at_ms).max(0);
+        let expected = &mut self.expected_ms[tier];
+        *expected = (1.0 - LATENCY_WEIGHT) * *expected + LATENCY_WEIGHT * latency_ms as f64;
+
+        let (wants_more, reason) = judge(&answer, &spec);
+        let mut hop = RouteHop {
+            tier: spec.name.clone(),
+            model: answer.model.clone(),
+            confidence: answer.confidence,
+            latency_ms,
+            outcome: HopOutcome::Accepted,
+            reason,
+        };
+        let tier_gave_up = answer.error == Some(AnswerError::DeadlineExceeded);
+        pending.answers.push((tier, answer));
+        let next = tier + 1;
+        if tier_gave_up {
+            hop.outcome = HopOutcome::Deadline;
+            pending.hops.push(hop);
+            return Some(Action::Reply(self.finish(pending, now_ms, true)));
+        }
+        if !wants_more {
+            pending.hops.push(hop);
+            return Some(Action::Reply(self.finish(pending, now_ms, false)));
+        }
+        if next >= self.tiers.len() {
+            hop.outcome = HopOutcome::Kept;
+            hop.reason.push_str("; no higher tier");
+            pending.hops.push(hop);
+            return Some(Action::Reply(self.finish(pending, now_ms, false)));
+        }
+        let left_ms = pending.deadline_ms - now_ms;
+        let expected_next = self.expected_ms[next].round() as i64;
+        if expected_next > left_ms {
+            hop.outcome = HopOutcome::Deadline;
+            hop.reason.push_str(&format!("; tier {} takes ~{expected_next} ms, {left_ms} ms left", self.tiers[next].name));
+            pending.hops.push(hop);
+            return Some(Action::Reply(self.finish(pending, now_ms, true)));
+        }
+        hop.outcome = HopOutcome::Escalated;
+        *self.counts.escalated_from.entry(spec.name.clone()).or_default() += 1;
+        pending.hops.push(hop);
+        let action = self.ask(&mut pending, next, now_ms);
+        self.pending.insert(key, pending);
+        Some(action)
+    }
+
+    /// Questions whose deadline passed while a tier was still working:
+    /// answered with the best answer so far.
+    pub fn on_tick(&mut self, now_ms: i64) -> Vec<Action> {
+        let expired: Vec<_> = self.pending.iter().filter(|(_, p)| now_ms >= p.deadline_ms).map(|(k, _)| k.clone()).collect();
+        let mut actions = Vec::new();
+        for key in expired {
+            let Some(mut pending) = self.pending.remove(&key) else { continue };
+            pending.hops.push(RouteHop {
+                tier: self.tiers[pending.tier].name.clone(),
+                model: None,
+                confidence: None,
+                latency_ms: (now_ms - pending.asked_at_ms).max(0),
+                outcome: HopOutcome::NoAnswer,
+                reason: "no answer before the deadline".into(),
+            });
+            actions.push(Action::Reply(self.finish(pending, now_ms, true)));
+        }
+        actions
+    }
+
+    fn ask(&mut self, pending: &mut Pending, tier: usize, now_ms: i64) -> Action {
+        pending.tier = tier;
+        pending.asked_at_ms = now_ms;
+        if self.tiers[tier].kind == TierKind::Http {
+            pending.left_site = true;
+            self.counts.left_site += 1;
+        }
+        let mut question = pending.question.clone();
+        question.deadline_ms = Some(pending.deadline_ms);
+        // The tier's own latency then counts from here, not from the first ask.
+        question.received_ts_ms = now_ms;
+        let mut context: Vec<String> = Vec::new();
+        for fact in pending.answers.iter().flat_map(|(_, a)| &a.facts_used) {
+            if !context.contains(fact) {
+                context.push(fact.clone());
+            }
+        }
+        Action::Ask { tier, question, context }
+    }
+
+    fn refuse(&mut self, question: &Question, class: Class, now_ms: i64) -> Answer {
+        let mut answer = Answer::to_question(question, self.refusal.clone());
+        answer.class = Some(class.as_str().to_owned());
+        answer.route = vec![RouteHop {
+            tier: "router".into(),
+            model: None,
+            confidence: None,
+            latency_ms: 0,
+            outcome: HopOutcome::Refused,
+            reason: format!("class {}: refused without asking a model", class.as_str()),
+        }];
+        answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
+        *self.counts.answered_by.entry("router".into()).or_default() += 1;
+        answer
+    }
+
+    /// The answer to return: the last answer when escalation ran its course,
+    /// else (deadline) the best so far.
+    fn finish(&mut self, pending: Pending, now_ms: i64, deadline_reached: bool) -> Answer {
+        let chosen = if deadline_reached { best(&pending.answers) } else { last_useful(&pending.answers) };
+        let (mut answer, tier) = match chosen {
+            Some((tier, answer)) => (answer.clone(), Some(tier)),
+            None => {
+                let mut answer = Answer::to_question(&pending.question, "No model tier answered before the deadline.".into());
+                answer.error = Some(AnswerError::DeadlineExceeded);
+                (answer, None)
+            }
+        };
+        answer.class = Some(pending.class.as_str().to_owned());
+        answer.route = pending.hops;
+        answer.left_site = pending.left_site;
+        answer.deadline_reached = deadline_reached;
+        answer.latency_ms = (now_ms - pending.question.received_ts_ms).max(0);
+        answer.low_confidence = match (tier, answer.confidence) {
+            (Some(tier), Some(c)) => c < self.tiers[tier].threshold,
+            _ => false,
+        };
+        let by = tier.map_or_else(|| "none".to_owned(), |t| self.tiers[t].name.clone());
+        *self.counts.answered_by.entry(by).or_default() += 1;
+        self.counts.deadline_cut += u64::from(deadline_reached);
+        self.counts.low_confidence += u64::from(answer.low_confidence);
+        answer
+    }
+}
+
+/// Whether a tier's answer should go further up, and why.
+fn judge(answer: &Answer, spec: &TierSpec) -> (bool, String) {
+    match (answer.error, answer.confidence) {
+        (Some(error @ (AnswerError::Busy | AnswerError::GenerationFailed)), _) => (true, format!("tier failed: {}", error.as_str())),
+        (Some(AnswerError::DeadlineExceeded), _) => (false, "the tier saw the deadline pass".into()),
+        (Some(error), _) => (false, format!("answered {} (a higher tier has the same data)", error.as_str())),
+        (None, None) => (false, "written from the facts, not by a model".into()),
+        (None, Some(c)) if c >= spec.threshold => (false, format!("confidence {c:.2} at or above threshold {:.2}", spec.threshold)),
+        (None, Some(c)) => (true, format!("confidence {c:.2} below threshold {:.2}", spec.threshold)),
+    }
+}
+
+/// Confidence for ranking: facts-written answers rank as sure.
+fn rank(answer: &Answer) -> f32 {
+    answer.confidence.unwrap_or(1.0)
+}
+
+/// The most confident answer without an error.
+fn best(answers: &[(usize, Answer)]) -> Option<(usize, &Answer)> {
+    answers
+        .iter()
+        .filter(|(_, a)| a.error.is_none())
+        .max_by(|a, b| rank(&a.1).total_cmp(&rank(&b.1)))
+        .map(|(t, a)| (*t, a))
+}
+
+/// The last answer, unless it is a failure and an earlier one is usable.
+fn last_useful(answers: &[(usize, Answer)]) -> Option<(usize, &Answer)> {
+    let (tier, last) = answers.last()?;
+    if matches!(last.error, Some(AnswerError::Busy | AnswerError::GenerationFailed)) {
+        if let Some(found) = best(answers) {
+            return Some(found);
+        }
+    }
+    Some((*tier, last))
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

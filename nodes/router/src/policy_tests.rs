@@ -1,0 +1,169 @@
+use std::time::Duration;
+
+use shopfloor_core::config::{ClassTarget, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
+use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question};
+
+use super::{Action, Policy};
+
+fn tier(name: &str, threshold: f32, expect_ms: u64) -> TierSpec {
+    TierSpec { name: name.into(), kind: TierKind::Slm, threshold, expect_ms }
+}
+
+fn config() -> RouterConfig {
+    RouterConfig {
+        tiers: vec![tier("nano", 0.5, 300), tier("small", 0.6, 800)],
+        classes: [("out_of_scope".to_owned(), ClassTarget::Refuse), ("procedure".to_owned(), ClassTarget::Tier(1))].into(),
+        default_deadline: Duration::from_secs(10),
+        plant_words: Vec::new(),
+        refusal: DEFAULT_REFUSAL.into(),
+        http: None,
+    }
+}
+
+fn question(id: &str, text: &str) -> Question {
+    Question::new(id, text, "alice", Origin::Mqtt, 1_000)
+}
+
+fn asked(action: Action) -> (usize, Question) {
+    match action {
+        Action::Ask { tier, question, .. } => (tier, question),
+        other => panic!("expected an ask, got {other:?}"),
+    }
+}
+
+fn replied(action: Option<Action>) -> Answer {
+    match action {
+        Some(Action::Reply(answer)) => answer,
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+fn model_answer(question: &Question, model: &str, confidence: f32) -> Answer {
+    let mut answer = Answer::to_question(question, format!("{model} says 72.4 °C"));
+    answer.model = Some(model.into());
+    answer.confidence = Some(confidence);
+    answer
+}
+
+#[test]
+fn a_confident_answer_is_kept_with_its_route() {
+    let mut policy = Policy::new(&config());
+    let (tier, forwarded) = asked(policy.on_question(question("q1", "What is the spindle speed?"), 1_000));
+    assert_eq!(tier, 0);
+    assert_eq!(forwarded.deadline_ms, Some(11_000), "the default deadline travels with the question");
+    let answer = replied(policy.on_answer(0, model_answer(&forwarded, "SmolLM2", 0.8), 1_250));
+    assert_eq!((answer.class.as_deref(), answer.latency_ms, answer.low_confidence), (Some("current_value"), 250, false));
+    assert_eq!(answer.route.len(), 1);
+    assert_eq!((answer.route[0].outcome, answer.route[0].latency_ms), (HopOutcome::Accepted, 250));
+    assert_eq!(policy.in_flight(), 0);
+}
+
+#[test]
+fn a_low_confidence_answer_escalates_and_the_last_tier_answer_is_marked() {
+    let mut policy = Policy::new(&config());
+    let (_, first) = asked(policy.on_question(question("q2", "Is the spindle temperature rising?"), 1_000));
+    let (tier, second) = asked(policy.on_answer(0, model_answer(&first, "SmolLM2", 0.3), 1_200).unwrap());
+    assert_eq!(tier, 1);
+    let answer = replied(policy.on_answer(1, model_answer(&second, "Gemma", 0.4), 1_900));
+    assert_eq!(answer.model.as_deref(), Some("Gemma"));
+    assert!(answer.low_confidence, "0.4 is below the last tier's 0.6");
+    let outcomes: Vec<_> = answer.route.iter().map(|h| (h.tier.as_str(), h.outcome)).collect();
+    assert_eq!(outcomes, [("nano", HopOutcome::Escalated), ("small", HopOutcome::Kept)]);
+    assert!(answer.route[0].reason.contains("0.30 below threshold 0.50"), "{}", answer.route[0].reason);
+    assert_eq!((answer.route[1].latency_ms, answer.latency_ms), (700, 900));
+    assert_eq!(policy.counts.escalated_from.get("nano"), Some(&1));
+}
+
+#[test]
+fn out_of_scope_is_refused_without_asking_a_model() {
+    let mut policy = Policy::new(&config());
+    let answer = replied(Some(policy.on_question(question("q3", "Write me a poem about cats."), 1_000)));
+    assert_eq!(answer.text, DEFAULT_REFUSAL);
+    assert_eq!((answer.class.as_deref(), answer.route[0].outcome), (Some("out_of_scope"), HopOutcome::Refused));
+    assert!(answer.model.is_none() && answer.error.is_none());
+}
+
+#[test]
+fn classes_go_to_their_configured_tier() {
+    let mut policy = Policy::new(&config());
+    assert_eq!(asked(policy.on_question(question("q4", "How do I reset the spindle drive?"), 1_000)).0, 1);
+}
+
+#[test]
+fn escalation_that_would_miss_the_deadline_returns_the_best_answer_so_far() {
+    let mut policy = Policy::new(&config());
+    let mut q = question("q5", "What is the spindle speed?");
+    q.deadline_ms = Some(1_600);
+    let (_, first) = asked(policy.on_question(q, 1_000));
+    // 400 ms left, tier small is expected to take 800 ms.
+    let answer = replied(policy.on_answer(0, model_answer(&first, "SmolLM2", 0.2), 1_200));
+    assert!(answer.deadline_reached && answer.low_confidence);
+    assert_eq!(answer.model.as_deref(), Some("SmolLM2"));
+    assert_eq!(answer.route[0].outcome, HopOutcome::Deadline);
+    assert!(answer.route[0].reason.contains("400 ms left"), "{}", answer.route[0].reason);
+}
+
+#[test]
+fn a_tier_silent_past_the_deadline_yields_the_best_so_far_or_a_deadline_error() {
+    let mut policy = Policy::new(&config());
+    let (_, first) = asked(policy.on_question(question("q6", "What is the spindle speed?"), 1_000));
+    let (_, _second) = asked(policy.on_answer(0, model_answer(&first, "SmolLM2", 0.45), 1_300).unwrap());
+    assert!(policy.on_tick(10_999).is_empty());
+    let answer = replied(policy.on_tick(11_000).pop());
+    assert_eq!((answer.model.as_deref(), answer.deadline_reached), (Some("SmolLM2"), true));
+    assert_eq!(answer.route.last().map(|h| h.outcome), Some(HopOutcome::NoAnswer));
+    // A reply that comes after is dropped and counted.
+    assert!(policy.on_answer(1, model_answer(&first, "Gemma", 0.9), 11_500).is_none());
+    assert_eq!(policy.counts.late_answers, 1);
+
+    let mut later = question("q7", "What is the spindle speed?");
+    later.received_ts_ms = 20_000;
+    asked(policy.on_question(later, 20_000));
+    let answer = replied(policy.on_tick(30_000).pop());
+    assert_eq!(answer.error, Some(AnswerError::DeadlineExceeded));
+}
+
+#[test]
+fn a_failed_tier_escalates_and_facts_and_data_errors_do_not() {
+    let mut policy = Policy::new(&config());
+    let (_, first) = asked(policy.on_question(question("q8", "What is the spindle speed?"), 1_000));
+    let mut busy = Answer::to_question(&first, "busy".into());
+    busy.error = Some(AnswerError::Busy);
+    let (tier, second) = asked(policy.on_answer(0, busy, 1_010).unwrap());
+    assert_eq!(tier, 1);
+    let facts = Answer::to_question(&second, "The spindle speed is 1450 rpm.".into());
+    let answer = replied(policy.on_answer(1, facts, 1_020));
+    assert_eq!((answer.route[1].outcome, answer.low_confidence), (HopOutcome::Accepted, false));
+
+    let (_, third) = asked(policy.on_question(question("q9", "What is the spindle speed?"), 2_000));
+    let mut no_data = Answer::to_question(&third, "No plant data yet".into());
+    no_data.error = Some(AnswerError::NoPlantData);
+    let answer = replied(policy.on_answer(0, no_data, 2_010));
+    assert_eq!((answer.error, answer.route.len()), (Some(AnswerError::NoPlantData), 1));
+}
+
+#[test]
+fn a_duplicate_id_in_flight_is_refused() {
+    let mut policy = Policy::new(&config());
+    asked(policy.on_question(question("q10", "What is the spindle speed?"), 1_000));
+    let answer = replied(Some(policy.on_question(question("q10", "What is the spindle speed?"), 1_001)));
+    assert_eq!(answer.error, Some(AnswerError::InvalidQuestion));
+    assert_eq!(policy.counts.duplicates, 1);
+}
+
+#[test]
+fn the_off_site_tier_is_marked_and_told_the_facts_of_the_best_answer() {
+    let mut config = config();
+    config.tiers.push(TierSpec { name: "remote".into(), kind: TierKind::Http, threshold: 0.0, expect_ms: 2000 });
+    let mut policy = Policy::new(&config);
+    let (_, first) = asked(policy.on_question(question("q11", "Is the spindle temperature rising?"), 1_000));
+    let mut low = model_answer(&first, "SmolLM2", 0.1);
+    low.facts_used = vec!["spindle_temperature = 72.4 °C".into()];
+    let (_, second) = asked(policy.on_answer(0, low, 1_100).unwrap());
+    let action = policy.on_answer(1, model_answer(&second, "Gemma", 0.2), 1_500).unwrap();
+    let Action::Ask { tier: 2, question: third, context } = action else { panic!("expected the remote tier") };
+    assert_eq!(context, ["spindle_temperature = 72.4 °C"]);
+    let answer = replied(policy.on_answer(2, model_answer(&third, "remote-big", 0.9), 2_000));
+    assert!(answer.left_site);
+    assert_eq!(answer.route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>(), ["nano", "small", "remote"]);
+}

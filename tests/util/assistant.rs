@@ -1,0 +1,34 @@
+//! Asking the plant assistant over MQTT, as an operator would.
+
+use std::time::{Duration, Instant};
+
+use crate::dataflow::RunningDataflow;
+use crate::mqtt::{Received, TestClient};
+
+/// A question's JSON payload.
+pub fn question(id: &str, text: &str) -> String {
+    serde_json::json!({ "id": id, "question": text }).to_string()
+}
+
+/// Whether `message` is the answer to question `id`.
+pub fn is_answer_to(message: &Received, id: &str) -> bool {
+    message.topic.contains("/assistant/answer/") && message.json["id"] == id
+}
+
+/// Asks until the assistant answers from live plant data (not
+/// `no_plant_data`): every model loaded, readings flowing.
+pub fn wait_until_ready(client: &TestClient, root: &str, dataflow: &mut RunningDataflow, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    for attempt in 0.. {
+        anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
+        anyhow::ensure!(Instant::now() < deadline, "no answer from live data within {within:?}:\n{}", dataflow.log_text());
+        let id = format!("warm-up-{attempt}");
+        client.publish(&format!("{root}/assistant/query/tester"), question(&id, "Is the machine running?"))?;
+        if let Some(answer) = client.wait_for(Duration::from_secs(5), |m| is_answer_to(m, &id)) {
+            if answer.json["error"] != "no_plant_data" {
+                return Ok(());
+            }
+        }
+    }
+    unreachable!("the loop only ends by returning")
+}
