@@ -56,14 +56,19 @@ pub fn request_body(config: &HttpTierConfig, redactor: &Redactor, question: &Que
         }
     }
     // No id, operator, reply topic or correlation data: only the redacted words.
-    json!({
+    let mut body = json!({
         "model": config.model,
         "max_tokens": config.max_tokens,
         "messages": [
             {"role": "system", "content": system},
             {"role": "user", "content": redactor.redact(&question.text, operator)},
         ],
-    })
+    });
+    // A question that wants JSON keeps wanting it off the site.
+    if let Some(schema) = question.response_schema.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+        body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
+    }
+    body
 }
 
 /// Sends `body` to the endpoint and reads the reply.
@@ -140,6 +145,16 @@ mod tests {
         let text = body.to_string();
         assert!(!text.contains("plant1") && !text.contains("bob") && !text.contains("q-1"), "{text}");
         assert!(text.contains("[site] spindle_temperature = 91 °C") && text.contains("[operator] here"), "{text}");
+    }
+
+    #[test]
+    fn a_json_question_asks_for_json_off_the_site_too() {
+        let redactor = Redactor::new(&[]).unwrap();
+        let mut question = Question::new("q-2", "spindle speed as JSON", "http", Origin::Http, 0);
+        assert!(request_body(&config(), &redactor, &question, &[]).get("response_format").is_none());
+        question.response_schema = Some(r#"{"type":"object"}"#.into());
+        let body = request_body(&config(), &redactor, &question, &[]);
+        assert_eq!(body["response_format"]["json_schema"]["schema"], json!({"type": "object"}));
     }
 
     #[test]
