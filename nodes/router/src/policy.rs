@@ -250,14 +250,7 @@ impl Policy {
     fn refuse(&mut self, question: &Question, class: Class, now_ms: i64) -> Answer {
         let mut answer = Answer::to_question(question, self.refusal.clone());
         answer.class = Some(class.as_str().to_owned());
-        answer.route = vec![RouteHop {
-            tier: "router".into(),
-            model: None,
-            confidence: None,
-            latency_ms: 0,
-            outcome: HopOutcome::Refused,
-            reason: format!("class {}: refused without asking a model", class.as_str()),
-        }];
+        answer.route = vec![RouteHop::refused(format!("class {}: refused without asking a model", class.as_str()))];
         answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
         *self.counts.answered_by.entry("router".into()).or_default() += 1;
         answer

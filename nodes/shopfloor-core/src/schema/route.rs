@@ -67,6 +67,18 @@ pub struct RouteHop {
 }
 
 impl RouteHop {
+    /// The router's own hop for a question it refused without asking a model.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self {
+            tier: "router".into(),
+            model: None,
+            confidence: None,
+            latency_ms: 0,
+            outcome: HopOutcome::Refused,
+            reason: reason.into(),
+        }
+    }
+
     /// The hop as JSON, as the MQTT sink and the HTTP gateway publish it.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({

@@ -259,14 +259,7 @@ mod tests {
         assert!(refusal.judge(&answer("I have no data on coolant pressure here; I know: x.", false)).correct);
         assert!(!refusal.judge(&answer("Coolant pressure is 3 bar.", true)).correct);
         let mut refused = answer(shopfloor_core::config::DEFAULT_REFUSAL, false);
-        refused.route = vec![shopfloor_core::schema::RouteHop {
-            tier: "router".into(),
-            model: None,
-            confidence: None,
-            latency_ms: 0,
-            outcome: shopfloor_core::schema::HopOutcome::Refused,
-            reason: "out of scope".into(),
-        }];
+        refused.route = vec![shopfloor_core::schema::RouteHop::refused("out of scope")];
         assert!(refusal.judge(&refused).correct, "the router's refusal declines too");
         let mut failed = answer("The model failed; 72.4 °C", false);
         failed.error = Some(AnswerError::GenerationFailed);

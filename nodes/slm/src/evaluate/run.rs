@@ -142,14 +142,7 @@ pub fn evaluate_model(model: &Path, profile: &HardwareProfile, set: &QaSet, item
 /// The router's polite refusal of `question` (judged for out-of-scope items).
 fn refusal(question: &Question) -> shopfloor_core::schema::Answer {
     let mut answer = shopfloor_core::schema::Answer::to_question(question, shopfloor_core::config::DEFAULT_REFUSAL.to_owned());
-    answer.route = vec![shopfloor_core::schema::RouteHop {
-        tier: "router".into(),
-        model: None,
-        confidence: None,
-        latency_ms: 0,
-        outcome: shopfloor_core::schema::HopOutcome::Refused,
-        reason: "out of scope".into(),
-    }];
+    answer.route = vec![shopfloor_core::schema::RouteHop::refused("out of scope")];
     answer
 }
 
