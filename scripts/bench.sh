@@ -5,6 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_dora_cli
+ensure_test_python_packages
 ensure_model
 ensure_gemma_model
 build_workspace
@@ -45,6 +46,19 @@ out=$(mktemp)
     echo "### Engine knobs (\`slm tune\`, SmolLM2-135M-Instruct.Q4_1, profile \`generic-x86-2core\`, not written)"
     echo
     target/release/slm tune hw-profiles/generic-x86-2core.toml 2>/dev/null
+    echo
+    echo "### Vision stage 1 (\`filter-bench --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
+    echo
+    target/release/filter-bench --images 500 --learn 24 --seed 2026 --runs 5
+    echo
+    # The tiny random-weight VLM of the tests (written from a seed; see docs/vision.md).
+    tiny=target/bench-tiny-vlm
+    [ -f "$tiny/tiny-vlm.gguf" ] || "$VENV/bin/python" tests/python/make_tiny_vlm.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$tiny" >/dev/null
+    target/release/part-images generate --out target/bench-vision --good 0 --defective 1 --seed 9 >/dev/null
+    echo "### Vision stage 2 (\`vlm-bench\`: the tiny random-weight VLM, one whole 640x480 frame, profile \`generic-x86-2core\`)"
+    echo
+    target/release/vlm-bench --model "$tiny/tiny-vlm.gguf" --mmproj "$tiny/tiny-vlm-mmproj.gguf" \
+        --image target/bench-vision/scratch-0000.png --runs 20 2>/dev/null
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md
 rm -f "$out"

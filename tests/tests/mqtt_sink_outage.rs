@@ -26,16 +26,8 @@ const OUTAGE: Duration = Duration::from_secs(8);
 fn alert(n: usize) -> Alert {
     let severity = [Severity::Info, Severity::Warning, Severity::Critical][n % 3];
     Alert {
-        id: format!("a-{n:03}"),
-        ts_ms: 1_764_000_000_000 + n as i64,
-        station: "station1".into(),
-        severity,
-        kind: "scratch".into(),
-        message: format!("alert {n}"),
         confidence: Some(0.9),
-        source: "outage-test".into(),
-        frame_id: None,
-        model: None,
+        ..Alert::new(format!("a-{n:03}"), 1_764_000_000_000 + n as i64, "station1", severity, "scratch", format!("alert {n}"), "outage-test")
     }
 }
 

@@ -26,7 +26,7 @@ impl RunningDataflow {
     /// `stop_after` at the latest, so nothing runs on if the test dies.
     pub fn start(name: &str, envs: &[(&str, String)], stop_after: Duration) -> anyhow::Result<Self> {
         let root = repo_root();
-        for binary in ["plant-sim", "opcua-source", "mqtt-broker", "mqtt-source", "mqtt-sink", "slm", "http-gateway", "router"] {
+        for binary in ["plant-sim", "opcua-source", "mqtt-broker", "mqtt-source", "mqtt-sink", "slm", "http-gateway", "router", "camera-source", "defect-filter", "vlm-inspector"] {
             let path = root.join("target/release").join(binary);
             anyhow::ensure!(path.exists(), "{} is missing: run `cargo build --release --workspace` first", path.display());
         }

@@ -52,12 +52,15 @@ pub fn alert_topics(layout: &TopicLayout, alert: &Alert) -> (String, String) {
     (layout.alert_topic(&station, alert.severity.as_str()), layout.last_alert_topic(&station))
 }
 
-/// The published alert JSON:
+/// The published alert JSON (the inspection fields are null or empty for
+/// alerts that do not come from a camera; see docs/mqtt.md):
 ///
 /// ```json
 /// {"id":"a-17","ts_ms":1764000000000,"station":"station3","severity":"critical","kind":"scratch",
-///  "message":"Scratch on the housing, 12 mm, left side.","confidence":0.91,"source":"vision-inspector",
-///  "frame_id":"cam1-000042","model":null}
+///  "message":"Scratch on the housing, left side.","confidence":0.91,"source":"vlm-inspector",
+///  "frame_id":"cam1-000042","model":"SmolVLM-500M","line":"line1","anomaly_score":9.5,
+///  "regions":[{"x":10,"y":20,"width":30,"height":8,"score":9.5}],"location":"top-left",
+///  "verdict":"defect","image_ref":"crops/cam1-000042.png"}
 /// ```
 pub fn alert_json(alert: &Alert) -> Vec<u8> {
     serde_json::json!({
@@ -71,6 +74,12 @@ pub fn alert_json(alert: &Alert) -> Vec<u8> {
         "source": alert.source,
         "frame_id": alert.frame_id,
         "model": alert.model,
+        "line": alert.line,
+        "anomaly_score": alert.anomaly_score,
+        "regions": alert.regions.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "location": alert.location,
+        "verdict": alert.verdict,
+        "image_ref": alert.image_ref,
     })
     .to_string()
     .into_bytes()
@@ -84,18 +93,7 @@ mod tests {
     #[test]
     fn alerts_are_filed_by_station_and_severity_even_with_a_bad_station_name() {
         let layout = TopicLayout::new("p/a/c").unwrap();
-        let alert = Alert {
-            id: "a-1".into(),
-            ts_ms: 5,
-            station: "st/3+".into(),
-            severity: Severity::Critical,
-            kind: "scratch".into(),
-            message: "Scratch.".into(),
-            confidence: Some(0.5),
-            source: "vision".into(),
-            frame_id: None,
-            model: None,
-        };
+        let alert = Alert { confidence: Some(0.5), ..Alert::new("a-1", 5, "st/3+", Severity::Critical, "scratch", "Scratch.", "vision") };
         assert_eq!(alert_topics(&layout, &alert), ("p/a/c/alerts/st_3_/critical".into(), "p/a/c/alerts/st_3_/last".into()));
         let json: serde_json::Value = serde_json::from_slice(&alert_json(&alert)).unwrap();
         assert_eq!((json["id"].as_str(), json["severity"].as_str()), (Some("a-1"), Some("critical")));

@@ -16,12 +16,14 @@
 //! - [`logging`]: the log subscriber every binary installs.
 //! - [`vocabulary`]: plant words questions are matched and classified by.
 //! - [`calibration`]: how well confidences separate right from wrong answers.
+//! - [`image_files`]: the images of a folder, in name order.
 //! - [`clock`]: wall-clock milliseconds, the one time unit in messages.
 #![warn(missing_docs)]
 
 pub mod calibration;
 pub mod clock;
 pub mod config;
+pub mod image_files;
 pub mod logging;
 pub mod metrics;
 pub mod profile;

@@ -45,7 +45,8 @@
 //! - [`quantize`]: `slm quantize`, variants by llama.cpp's quantizer.
 
 pub mod answering;
-pub mod engine;
+/// llama.cpp, shared with the vision node: its own crate, `slm-engine`.
+pub use slm_engine as engine;
 pub mod evaluate;
 pub mod facts;
 pub mod grounding;

@@ -9,7 +9,9 @@
 
 mod alerts;
 mod broker;
+mod camera;
 mod env;
+mod filter;
 mod gateway;
 mod mqtt;
 mod opcua_source;
@@ -20,9 +22,13 @@ mod router;
 mod secrets;
 mod slm;
 mod telemetry;
+mod vlm;
 
 pub use alerts::AlertDeliveryConfig;
 pub use broker::{BrokerTls, EmbeddedBrokerConfig};
+pub use camera::{CameraSourceConfig, FrameOutput};
+pub use filter::DefectFilterConfig;
+pub use vlm::VlmInspectorConfig;
 pub use gateway::GatewayConfig;
 pub use env::{process_env, ConfigError, ConfigProblem, EnvReader, EnvVars};
 pub use mqtt::{BrokerTarget, Credentials, MqttConfig, TlsSettings};

@@ -33,6 +33,7 @@
 mod evaluation;
 mod lora;
 mod power;
+mod vision;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,7 @@ use serde::Deserialize;
 pub use self::evaluation::EvaluationRecord;
 pub use self::lora::LoraAdapter;
 pub use self::power::{PowerPolicy, PowerSource, LINUX_STATES};
+pub use self::vision::VisionModel;
 
 /// Why a profile could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +255,9 @@ pub struct HardwareProfile {
     /// Which model variant runs in which power state.
     #[serde(default)]
     pub power: Option<PowerPolicy>,
+    /// The vision-language model (stage 2 of visual inspection), if any.
+    #[serde(default)]
+    pub vision: Option<VisionModel>,
     /// Evaluations of model files on this profile (the quantization gate).
     #[serde(default)]
     pub evaluations: Vec<EvaluationRecord>,

@@ -4,11 +4,16 @@
 //! Columns: `id` Utf8, `ts_ms` Int64, `station` Utf8, `severity` Utf8
 //! (`info`/`warning`/`critical`), `kind` Utf8 (e.g. `scratch`), `message`
 //! Utf8, `confidence` Float32?, `source` Utf8 (the node that raised it),
-//! `frame_id` Utf8?, `model` Utf8?.
+//! `frame_id` Utf8?, `model` Utf8?; from visual inspection (optional on
+//! decode, for senders that do not inspect): `line` Utf8?, `anomaly_score`
+//! Float32? (stage 1), `regions` List<Struct> (see [`Region`]), `location`
+//! Utf8? and `verdict` Utf8? (stage 2, the vision-language model), `image_ref`
+//! Utf8? (where the stored crop of the defect is; no image bytes travel).
 
 use std::sync::Arc;
 
 use super::columns::{build_struct, optional_i64, optional_str, Columns, SchemaError};
+use super::region::{regions_from_arrow, regions_to_arrow, Region};
 use crate::arrow::array::{Array, ArrayRef, Float32Array, Int64Array, StringArray};
 
 const MESSAGE: &str = "alert";
@@ -68,6 +73,51 @@ pub struct Alert {
     pub frame_id: Option<String>,
     /// The model that judged it, when one did.
     pub model: Option<String>,
+    /// Production line of the station, when known.
+    pub line: Option<String>,
+    /// The stage-1 filter's anomaly score of the frame.
+    pub anomaly_score: Option<f32>,
+    /// Where in the frame, most anomalous first.
+    pub regions: Vec<Region>,
+    /// Where on the part, in the model's words (`top-left`, `center`).
+    pub location: Option<String>,
+    /// What the vision-language model concluded: `defect`, `no_defect`, or
+    /// `not_judged: <why>` when it was not asked or gave no usable answer.
+    pub verdict: Option<String>,
+    /// Where the stored crop of the defect is (a file path on the gateway).
+    pub image_ref: Option<String>,
+}
+
+impl Alert {
+    /// An alert with the required fields and no inspection details.
+    pub fn new(
+        id: impl Into<String>,
+        ts_ms: i64,
+        station: impl Into<String>,
+        severity: Severity,
+        kind: impl Into<String>,
+        message: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            ts_ms,
+            station: station.into(),
+            severity,
+            kind: kind.into(),
+            message: message.into(),
+            confidence: None,
+            source: source.into(),
+            frame_id: None,
+            model: None,
+            line: None,
+            anomaly_score: None,
+            regions: Vec::new(),
+            location: None,
+            verdict: None,
+            image_ref: None,
+        }
+    }
 }
 
 impl Alert {
@@ -87,6 +137,12 @@ impl Alert {
             ("source", str_col(&|a| Some(&a.source)), false),
             ("frame_id", str_col(&|a| a.frame_id.as_deref()), true),
             ("model", str_col(&|a| a.model.as_deref()), true),
+            ("line", str_col(&|a| a.line.as_deref()), true),
+            ("anomaly_score", Arc::new(alerts.iter().map(|a| a.anomaly_score).collect::<Float32Array>()), true),
+            ("regions", regions_to_arrow(alerts.iter().map(|a| a.regions.as_slice())), false),
+            ("location", str_col(&|a| a.location.as_deref()), true),
+            ("verdict", str_col(&|a| a.verdict.as_deref()), true),
+            ("image_ref", str_col(&|a| a.image_ref.as_deref()), true),
         ])
     }
 
@@ -103,6 +159,16 @@ impl Alert {
         let source = cols.utf8("source")?;
         let frame_id = cols.utf8("frame_id")?;
         let model = cols.utf8("model")?;
+        let line = cols.optional_utf8("line")?;
+        let anomaly_score = cols.optional_f32("anomaly_score")?;
+        let regions = match cols.optional_list("regions")? {
+            Some(list) => regions_from_arrow(list)?,
+            None => vec![Vec::new(); cols.len()],
+        };
+        let location = cols.optional_utf8("location")?;
+        let verdict = cols.optional_utf8("verdict")?;
+        let image_ref = cols.optional_utf8("image_ref")?;
+        let maybe_str = |column: Option<&StringArray>, row: usize| column.and_then(|c| optional_str(c, row));
         (0..cols.len())
             .map(|row| {
                 let severity_text = cols.required_str(severity, "severity", row)?;
@@ -119,6 +185,12 @@ impl Alert {
                     source: cols.required_str(source, "source", row)?,
                     frame_id: optional_str(frame_id, row),
                     model: optional_str(model, row),
+                    line: maybe_str(line, row),
+                    anomaly_score: anomaly_score.and_then(|c| (!c.is_null(row)).then(|| c.value(row))),
+                    regions: regions[row].clone(),
+                    location: maybe_str(location, row),
+                    verdict: maybe_str(verdict, row),
+                    image_ref: maybe_str(image_ref, row),
                 })
             })
             .collect()
@@ -131,22 +203,24 @@ mod tests {
 
     fn alert(id: &str, severity: Severity) -> Alert {
         Alert {
-            id: id.into(),
-            ts_ms: 1_764_000_000_000,
-            station: "station3".into(),
-            severity,
-            kind: "scratch".into(),
-            message: "Scratch on the housing, 12 mm, left side.".into(),
             confidence: Some(0.91),
-            source: "vision-inspector".into(),
             frame_id: Some("cam1-000042".into()),
-            model: None,
+            ..Alert::new(id, 1_764_000_000_000, "station3", severity, "scratch", "Scratch on the housing, left side.", "vlm-inspector")
         }
     }
 
     #[test]
     fn alerts_survive_a_round_trip() {
-        let alerts = vec![alert("a-1", Severity::Critical), Alert { confidence: None, ..alert("a-2", Severity::Info) }];
+        let inspected = Alert {
+            line: Some("line1".into()),
+            anomaly_score: Some(9.5),
+            regions: vec![Region { x: 10, y: 20, width: 30, height: 8, score: 9.5 }],
+            location: Some("top-left".into()),
+            verdict: Some("defect".into()),
+            image_ref: Some("/var/lib/shopfloor/crops/cam1-000042.png".into()),
+            ..alert("a-3", Severity::Warning)
+        };
+        let alerts = vec![alert("a-1", Severity::Critical), Alert { confidence: None, ..alert("a-2", Severity::Info) }, inspected];
         let decoded = Alert::from_arrow(Alert::to_arrow(&alerts).as_ref()).unwrap();
         assert_eq!(decoded, alerts);
     }

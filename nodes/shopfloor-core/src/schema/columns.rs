@@ -137,6 +137,14 @@ impl<'a> Columns<'a> {
         }
     }
 
+    /// A Float32 column that older senders may leave out.
+    pub(crate) fn optional_f32(&self, column: &'static str) -> Result<Option<&'a Float32Array>, SchemaError> {
+        match self.array.column_by_name(column) {
+            None => Ok(None),
+            Some(_) => self.f32(column).map(Some),
+        }
+    }
+
     pub(crate) fn f64(&self, column: &'static str) -> Result<&'a Float64Array, SchemaError> {
         self.typed(column, "Float64")
     }

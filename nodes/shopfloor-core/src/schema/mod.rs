@@ -9,17 +9,23 @@
 mod alert;
 mod answer;
 mod columns;
+mod frame;
+mod inspection;
 mod metric;
 mod question;
 mod reading;
+mod region;
 mod route;
 mod source_status;
 
 pub use alert::{Alert, Severity};
 pub use answer::{Answer, AnswerError};
 pub use columns::SchemaError;
+pub use frame::{frame_bytes, frame_to_arrow, FrameEncoding, FrameError, FrameMeta, MAX_FRAME_SIDE};
+pub use inspection::Inspection;
 pub use metric::{MetricKind, MetricSample};
 pub use question::{Origin, Question};
 pub use reading::{Quality, Reading, ReadingValue};
+pub use region::Region;
 pub use route::{HopOutcome, RouteHop};
 pub use source_status::{LinkState, SourceStatus};

@@ -5,12 +5,18 @@
 //! llama.cpp sampler chain: it is deterministic, and the softmax it needs
 //! anyway gives each chosen token's probability, from which the answer's
 //! confidence is computed ([`sampling`]).
+//!
+//! The same loop serves the vision node: [`VisionEngine`] adds an image
+//! projector (llama.cpp's mtmd library), checked against the model first
+//! ([`mmproj`]).
 
 mod lora;
 pub mod memory;
+pub mod mmproj;
 pub mod model_file;
 mod reference;
 pub mod sampling;
+mod vision;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use shopfloor_core::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
@@ -30,6 +37,7 @@ use shopfloor_core::profile::{available_memory_bytes, FlashAttention, HardwarePr
 use self::lora::Adapters;
 use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
 pub use self::model_file::ModelFileError;
+pub use self::vision::{VisionEngine, VisionImage};
 
 /// llama.cpp's process-wide backend, initialised on first use and kept for
 /// the life of the process (llama-cpp-2 allows one at a time, and a node may
@@ -103,6 +111,12 @@ pub enum EngineError {
         /// What went wrong.
         message: String,
     },
+    /// The image projector does not suit the language model.
+    #[error(transparent)]
+    ProjectorPair(#[from] mmproj::PairError),
+    /// An image could not be given to the model.
+    #[error("image: {0}")]
+    Image(String),
 }
 
 /// A finished completion.
@@ -184,12 +198,18 @@ impl LoadedModel {
     /// The weights are checked against the budget before they load, and the
     /// KV cache and compute buffer too when the header has the model's shape.
     pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
+        Self::load_with(model_path, profile, 0)
+    }
+
+    /// Like [`load`](Self::load), with `extra_bytes` of other weights that
+    /// load beside the model (an image projector) counted in the budget.
+    pub fn load_with(model_path: &Path, profile: &HardwareProfile, extra_bytes: u64) -> Result<Self, EngineError> {
         let path = model_path.display().to_string();
         let file = model_file::check(model_path)?;
         let engine = &profile.engine;
         let plan_for = |shape: Option<&model_file::ModelShape>| {
             profile.memory_plan(
-                file.bytes,
+                file.bytes + extra_bytes,
                 shape.map_or(0, |s| memory::kv_cache_bytes(s, engine)),
                 shape.map_or(0, |s| memory::compute_bytes_estimate(s, engine)),
                 available_memory_bytes(),
@@ -373,15 +393,27 @@ impl Engine {
     pub fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
         let started = Instant::now();
         let max_tokens = options.max_tokens;
-        let mut grammar = match options.grammar {
-            Some(text) => Some(
-                LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let grammar = self.grammar(options.grammar)?;
         let vocab = self.pinned_model().vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
         let prompt_tokens_evaluated = self.evaluate_prompt(&tokens, max_tokens)?;
+        self.complete(started, grammar, options, prompt_tokens_evaluated, tokens.len())
+    }
+
+    /// The generation loop after the prompt is in the KV cache, its last
+    /// logits ready: greedy (or grammar-constrained greedy) tokens until
+    /// the end of the turn, a line break, a complete JSON value or
+    /// `max_tokens`.
+    fn complete(
+        &mut self,
+        started: Instant,
+        mut grammar: Option<LlamaSampler>,
+        options: GenerateOptions<'_>,
+        prompt_tokens_evaluated: usize,
+        prompt_tokens: usize,
+    ) -> Result<Generation, EngineError> {
+        let max_tokens = options.max_tokens;
+        let vocab = self.pinned_model().vocab();
         let mut logits_index = -1;
 
         let mut text = Vec::<u8>::new();
@@ -431,12 +463,44 @@ impl Engine {
             confidence: meter.confidence(),
             tokens: generated,
             prompt_tokens_evaluated,
-            prompt_tokens: tokens.len(),
+            prompt_tokens,
             ttft_ms: ttft_ms.unwrap_or(0.0),
             total_ms: started.elapsed().as_secs_f64() * 1e3,
             grammar_fallbacks,
             grammar_full_filters,
         })
+    }
+
+    /// Evaluates text-and-image chunks from a cold cache (mtmd encodes the
+    /// images and decodes everything into sequence 0); returns the number
+    /// of positions used. The cache then holds no text prefix worth reusing.
+    fn evaluate_media(
+        &mut self,
+        mtmd: &mut MtmdContext,
+        chunks: &MtmdInputChunks,
+        max_tokens: u32,
+    ) -> Result<usize, EngineError> {
+        let n_ctx = self.context.n_ctx();
+        let positions = usize::try_from(chunks.total_positions()).unwrap_or(0);
+        if positions == 0 || positions + max_tokens as usize > n_ctx as usize {
+            return Err(EngineError::PromptTooLong { prompt_tokens: positions, max_tokens, n_ctx });
+        }
+        self.clear_cache();
+        let batch = i32::try_from(self.batch_size).unwrap_or(512);
+        let n_past = chunks
+            .eval_chunks(mtmd, &mut self.context, 0, 0, batch, true)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        let n_past = usize::try_from(n_past).unwrap_or(0);
+        // Placeholders (id -1 matches no real token): generation continues at
+        // position `n_past`, and the next text prompt finds no common prefix.
+        self.cached = vec![LlamaToken::new(-1); n_past];
+        Ok(n_past)
+    }
+
+    /// A grammar sampler for `text` (root rule `root`), if any.
+    fn grammar(&self, text: Option<&str>) -> Result<Option<LlamaSampler>, EngineError> {
+        text.map(|text| LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string())))
+            .transpose()
     }
 
     /// Brings the KV cache to `prompt`'s tokens without generating, so that a

@@ -1,0 +1,22 @@
+//! `camera-source`: a station camera, played from a folder of images.
+//!
+//! | | id | payload |
+//! |---|---|---|
+//! | input | `metrics_tick` | timer: send a snapshot |
+//! | output | `frames` | `frame`: image bytes, size and encoding in the metadata |
+//! | output | `metrics` | `metric` snapshot (`shopfloor_camera_*`) |
+//!
+//! Files (`.png`, `.jpg`, `.jpeg`) are sent in file-name order at
+//! `CAMERA_RATE_HZ`, decoded to `rgb8` or as stored; the node stops after
+//! the last one unless `CAMERA_LOOP` is set. A file that cannot be read is
+//! skipped, logged and counted, never the end of the stream. A live camera
+//! is a later node with the same output.
+//!
+//! # Layout
+//! - [`read`]: a file to a frame's bytes and size.
+//! - [`pace`]: when each frame is due.
+//! - [`node`]: dora wiring and counters.
+
+pub mod node;
+pub mod pace;
+pub mod read;

@@ -1,0 +1,26 @@
+//! Wires the `defect-filter` library to dora; see the library docs.
+
+use anyhow::Context;
+use defect_filter::node::{learn, settings_from};
+use shopfloor_core::config::{process_env, DefectFilterConfig};
+
+fn main() -> anyhow::Result<()> {
+    shopfloor_core::logging::init();
+    let config = DefectFilterConfig::from_env(&process_env())?;
+    let settings = settings_from(&config)?;
+    let model = learn(&config, &settings)?;
+    let (width, height) = model.frame_size();
+    tracing::info!(
+        good_images = model.learned_from(),
+        width,
+        height,
+        threshold = model.threshold(),
+        learned_threshold = model.learned_threshold(),
+        "good parts learned"
+    );
+    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let node_id = node.id().to_string();
+    let counts = defect_filter::node::run(&model, &node_id, node, events)?;
+    tracing::info!(frames = counts.frames, flagged = counts.flagged, rejected = ?counts.rejected, "defect-filter stopped");
+    Ok(())
+}

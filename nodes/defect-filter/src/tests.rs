@@ -1,0 +1,132 @@
+//! Contracts of learning and scoring, on images from `part-images`.
+
+use part_images::{render, sample_set, DefectKind, PartSpec, TruthBox};
+
+use crate::{FilterError, FilterSettings, FrameScore, FrameView, GoodModel};
+
+fn pixels(spec: &PartSpec) -> Vec<u8> {
+    render(spec).unwrap().image.into_raw()
+}
+
+/// A model learned from `count` good parts of the set `seed`.
+fn learn(seed: u64, count: usize, width: u32, height: u32) -> GoodModel {
+    let images: Vec<Vec<u8>> = sample_set(seed, count, 0, width, height).iter().map(pixels).collect();
+    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(width, height, p)).collect();
+    GoodModel::learn(&frames, &FilterSettings::default()).unwrap()
+}
+
+fn score(model: &GoodModel, spec: &PartSpec) -> (FrameScore, Option<TruthBox>) {
+    let rendered = render(spec).unwrap();
+    let (w, h) = rendered.image.dimensions();
+    let score = model.score(&FrameView::rgb8(w, h, rendered.image.as_raw())).unwrap();
+    (score, rendered.defect.map(|d| d.1))
+}
+
+fn assert_found(score: &FrameScore, truth: TruthBox, what: &str) {
+    assert!(score.flagged, "{what} not flagged: {score:?}");
+    assert!(score.boxes.iter().any(|b| b.overlaps(truth.x, truth.y, truth.width, truth.height)), "{what}: no box overlaps {truth:?}: {score:?}");
+}
+
+/// Good parts the model has not seen (other lighting, offset, noise) pass.
+#[test]
+fn unseen_good_parts_pass() {
+    let model = learn(1, 16, 320, 240);
+    for spec in sample_set(2, 30, 0, 320, 240) {
+        let (score, _) = score(&model, &spec);
+        assert!(!score.flagged, "{spec:?}: {score:?}");
+        assert!(score.boxes.is_empty());
+        assert!(score.score < score.threshold);
+    }
+}
+
+/// Every defect kind is flagged, with a box on the defect.
+#[test]
+fn each_defect_kind_is_flagged_with_a_box_on_it() {
+    let model = learn(1, 16, 320, 240);
+    for spec in sample_set(3, 0, 12, 320, 240) {
+        let (score, truth) = score(&model, &spec);
+        assert_found(&score, truth.unwrap(), spec.label());
+    }
+}
+
+/// At the camera's full 640x480, the same holds, and the shift found is the
+/// part's offset relative to the reference.
+#[test]
+fn full_size_frames_are_judged_and_aligned() {
+    let model = learn(4, 16, 640, 480);
+    let good = PartSpec::good(5, 640, 480);
+    let (base, _) = score(&model, &PartSpec { offset: (0, 0), ..good });
+    let (moved, _) = score(&model, &PartSpec { offset: (7, -6), ..good });
+    assert!(!base.flagged && !moved.flagged, "{base:?} {moved:?}");
+    assert_eq!((moved.shift.0 - base.shift.0, moved.shift.1 - base.shift.1), (7, -6));
+    for (i, kind) in DefectKind::ALL.into_iter().enumerate() {
+        let spec = PartSpec::defective(100 + i as u64, 640, 480, kind);
+        let (score, truth) = score(&model, &spec);
+        assert_found(&score, truth.unwrap(), kind.as_str());
+    }
+}
+
+/// A BGR frame scores as the same image in RGB.
+#[test]
+fn bgr_frames_score_like_rgb() {
+    let model = learn(1, 16, 320, 240);
+    let spec = PartSpec::defective(9, 320, 240, DefectKind::Contamination);
+    let rgb = pixels(&spec);
+    let bgr: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+    let a = model.score(&FrameView::rgb8(320, 240, &rgb)).unwrap();
+    let b = model.score(&FrameView::bgr8(320, 240, &bgr)).unwrap();
+    assert_eq!(a, b);
+    assert!(a.flagged);
+}
+
+/// A configured threshold overrides the learned one.
+#[test]
+fn a_configured_threshold_overrides_the_learned_one() {
+    let mut model = learn(1, 16, 320, 240);
+    let learned = model.learned_threshold();
+    model.set_threshold(Some(0.1));
+    let (score, _) = score(&model, &PartSpec::good(77, 320, 240));
+    assert!(score.flagged && score.threshold == 0.1);
+    model.set_threshold(None);
+    assert_eq!(model.threshold(), learned);
+}
+
+/// Frames of another size, short or long buffers and empty frames are
+/// errors, not panics.
+#[test]
+fn malformed_frames_are_rejected() {
+    let model = learn(1, 16, 320, 240);
+    let other = vec![0u8; 330 * 240 * 3];
+    assert!(matches!(model.score(&FrameView::rgb8(330, 240, &other)), Err(FilterError::SizeMismatch { got_width: 330, .. })));
+    let short = vec![0u8; 320 * 240 * 3 - 1];
+    assert!(matches!(model.score(&FrameView::rgb8(320, 240, &short)), Err(FilterError::BufferSize { got, .. }) if got == short.len()));
+    let long = vec![0u8; 320 * 240 * 3 + 3];
+    assert!(matches!(model.score(&FrameView::rgb8(320, 240, &long)), Err(FilterError::BufferSize { .. })));
+    assert!(matches!(model.score(&FrameView::rgb8(0, 0, &[])), Err(FilterError::EmptyFrame { .. })));
+    let error = model.score(&FrameView::rgb8(320, 240, &short)).unwrap_err();
+    assert!(error.to_string().contains("needs exactly 230400"), "{error}");
+}
+
+/// Learning needs enough images of one size, large enough for the cells,
+/// and valid settings.
+#[test]
+fn learning_rejects_bad_input() {
+    let images: Vec<Vec<u8>> = sample_set(1, 8, 0, 320, 240).iter().map(pixels).collect();
+    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(320, 240, p)).collect();
+    let settings = FilterSettings::default();
+    assert_eq!(GoodModel::learn(&frames[..7], &settings).unwrap_err(), FilterError::TooFewImages { need: 8, got: 7 });
+
+    let small = vec![0u8; 160 * 120 * 3];
+    let mut mixed = frames.clone();
+    mixed[3] = FrameView::rgb8(160, 120, &small);
+    assert!(matches!(GoodModel::learn(&mixed, &settings), Err(FilterError::MixedSizes { index: 3, .. })));
+
+    let tiny = vec![0u8; 40 * 40 * 3];
+    let tiny_frames = vec![FrameView::rgb8(40, 40, &tiny); 8];
+    assert!(matches!(GoodModel::learn(&tiny_frames, &settings), Err(FilterError::FrameTooSmall { .. })));
+
+    let bad = FilterSettings { cell: 7, ..settings };
+    let error = GoodModel::learn(&frames, &bad).unwrap_err();
+    assert!(matches!(error, FilterError::Settings(_)));
+    assert!(error.to_string().contains("invalid `cell`: 7"), "{error}");
+}

@@ -1,0 +1,94 @@
+//! `defect-filter`: where the good parts to learn from are, and overrides of
+//! the stage-1 filter's settings (the filter's own defaults otherwise).
+
+use std::path::PathBuf;
+
+use super::env::{ConfigError, EnvReader, EnvVars};
+
+/// Settings of the stage-1 defect filter node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefectFilterConfig {
+    /// Folder of images of good parts (PNG/JPEG), learned at start
+    /// (`FILTER_GOOD_DIR`, required, must exist).
+    pub good_dir: PathBuf,
+    /// Score above which a frame is flagged (`FILTER_THRESHOLD`, > 0;
+    /// default: learned from the good parts).
+    pub threshold: Option<f32>,
+    /// Side of the square cells the filter models, in pixels
+    /// (`FILTER_CELL`, even, 4..=128: the filter halves frames first;
+    /// default: the filter's).
+    pub cell: Option<u32>,
+    /// Learned threshold = highest good score times this margin
+    /// (`FILTER_MARGIN`, 1..=10; default: the filter's).
+    pub margin: Option<f32>,
+}
+
+impl DefectFilterConfig {
+    /// Parses and validates the node's settings.
+    pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new("defect-filter", vars);
+        let good_dir = match env.required_string("FILTER_GOOD_DIR", "a folder of images of good parts") {
+            Some(text) => {
+                let dir = PathBuf::from(&text);
+                if !dir.is_dir() {
+                    env.invalid("FILTER_GOOD_DIR", &text, "an existing folder (relative paths start at the dataflow's folder)");
+                }
+                dir
+            }
+            None => PathBuf::new(),
+        };
+        let threshold = optional(&mut env, "FILTER_THRESHOLD", "a score > 0", |t: &f32| *t > 0.0 && t.is_finite());
+        let cell = optional(&mut env, "FILTER_CELL", "an even number of pixels in 4..=128", |c: &u32| {
+            (4..=128).contains(c) && c % 2 == 0
+        });
+        let margin = optional(&mut env, "FILTER_MARGIN", "a factor in 1..=10", |m: &f32| (1.0..=10.0).contains(m));
+        env.finish(&["FILTER_"])?;
+        Ok(Self { good_dir, threshold, cell, margin })
+    }
+}
+
+/// An optional parsed value; a bad one is recorded and read as absent.
+pub(super) fn optional<T: std::str::FromStr>(
+    env: &mut EnvReader<'_>,
+    key: &'static str,
+    requirement: &str,
+    valid: impl Fn(&T) -> bool,
+) -> Option<T> {
+    let text = env.optional_string(key)?;
+    match text.parse::<T>() {
+        Ok(value) if valid(&value) => Some(value),
+        _ => {
+            env.invalid(key, &text, requirement);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let vars: EnvVars = [
+            ("FILTER_GOOD_DIR", "/nonexistent/good"),
+            ("FILTER_THRESHOLD", "-1"),
+            ("FILTER_CELL", "5"),
+            ("FILTER_MARGIN", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let err = DefectFilterConfig::from_env(&vars).unwrap_err();
+        for field in ["FILTER_GOOD_DIR", "FILTER_THRESHOLD", "FILTER_CELL", "FILTER_MARGIN"] {
+            assert!(err.names_field(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn overrides_are_optional() {
+        let vars = EnvVars::from([("FILTER_GOOD_DIR".into(), env!("CARGO_MANIFEST_DIR").into())]);
+        let config = DefectFilterConfig::from_env(&vars).unwrap();
+        assert_eq!((config.threshold, config.cell, config.margin), (None, None, None));
+    }
+}

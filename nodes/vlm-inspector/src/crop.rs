@@ -1,0 +1,113 @@
+//! The crop around a flagged frame's anomalous regions: what the model is
+//! shown (small defects stay visible after the projector shrinks the image
+//! to its input size) and what is stored for people to look at.
+
+use std::path::{Path, PathBuf};
+
+use shopfloor_core::schema::Region;
+
+/// A rectangle of a frame, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width (≥ 1).
+    pub width: u32,
+    /// Height (≥ 1).
+    pub height: u32,
+}
+
+/// The smallest rectangle holding every region, grown by `margin` on each
+/// side and kept inside the frame; the whole frame when there is no region.
+pub fn crop_rect(regions: &[Region], margin: u32, width: u32, height: u32) -> Rect {
+    let inside: Vec<&Region> = regions.iter().filter(|r| r.x < width && r.y < height).collect();
+    if inside.is_empty() || width == 0 || height == 0 {
+        return Rect { x: 0, y: 0, width: width.max(1), height: height.max(1) };
+    }
+    let left = inside.iter().map(|r| r.x).min().unwrap_or(0).saturating_sub(margin);
+    let top = inside.iter().map(|r| r.y).min().unwrap_or(0).saturating_sub(margin);
+    let right = inside.iter().map(|r| r.x.saturating_add(r.width)).max().unwrap_or(width).saturating_add(margin).min(width);
+    let bottom =
+        inside.iter().map(|r| r.y.saturating_add(r.height)).max().unwrap_or(height).saturating_add(margin).min(height);
+    Rect { x: left, y: top, width: (right - left).max(1), height: (bottom - top).max(1) }
+}
+
+/// The pixels of `rect` from a raw RGB frame (`frame_width` pixels across).
+pub fn crop_rgb(rgb: &[u8], frame_width: u32, rect: Rect) -> Vec<u8> {
+    let row_bytes = frame_width as usize * 3;
+    let mut out = Vec::with_capacity(rect.width as usize * rect.height as usize * 3);
+    for row in rect.y..rect.y + rect.height {
+        let start = row as usize * row_bytes + rect.x as usize * 3;
+        let end = start + rect.width as usize * 3;
+        if let Some(line) = rgb.get(start..end) {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// A file name for a frame's crop: the frame id with anything but letters,
+/// digits, `-` and `_` replaced, so no id can name a path elsewhere.
+pub fn crop_file_name(frame_id: &str) -> String {
+    let safe: String = frame_id
+        .chars()
+        .take(120)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    format!("{}.png", if safe.is_empty() { "frame" } else { &safe })
+}
+
+/// Why a crop could not be stored.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot store the crop {path}: {message}")]
+pub struct CropError {
+    /// The file.
+    pub path: PathBuf,
+    /// What failed.
+    pub message: String,
+}
+
+/// Writes a crop as PNG under `dir`; returns its path.
+pub fn store_crop(dir: &Path, frame_id: &str, rgb: Vec<u8>, rect: Rect) -> Result<PathBuf, CropError> {
+    let path = dir.join(crop_file_name(frame_id));
+    let failed = |message: String| CropError { path: path.clone(), message };
+    std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    let image = image::RgbImage::from_raw(rect.width, rect.height, rgb)
+        .ok_or_else(|| failed("the crop's size does not match its pixels".into()))?;
+    image.save_with_format(&path, image::ImageFormat::Png).map_err(|e| failed(e.to_string()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(x: u32, y: u32, width: u32, height: u32) -> Region {
+        Region { x, y, width, height, score: 1.0 }
+    }
+
+    #[test]
+    fn the_crop_holds_every_region_plus_margin_inside_the_frame() {
+        let rect = crop_rect(&[region(10, 20, 5, 5), region(40, 30, 10, 10)], 8, 100, 50);
+        assert_eq!(rect, Rect { x: 2, y: 12, width: 56, height: 36 });
+        let edge = crop_rect(&[region(95, 45, 20, 20)], 8, 100, 50);
+        assert_eq!(edge, Rect { x: 87, y: 37, width: 13, height: 13 });
+        assert_eq!(crop_rect(&[], 8, 100, 50), Rect { x: 0, y: 0, width: 100, height: 50 });
+    }
+
+    #[test]
+    fn crops_copy_the_right_pixels_and_store_as_png() {
+        let (width, height) = (4u32, 3u32);
+        let rgb: Vec<u8> = (0..width * height * 3).map(|i| i as u8).collect();
+        let rect = Rect { x: 1, y: 1, width: 2, height: 2 };
+        let crop = crop_rgb(&rgb, width, rect);
+        assert_eq!(crop, vec![15, 16, 17, 18, 19, 20, 27, 28, 29, 30, 31, 32]);
+        let dir = std::env::temp_dir().join(format!("vlm-crop-test-{}", std::process::id()));
+        let path = store_crop(&dir, "../cam1/000042", crop, rect).unwrap();
+        assert_eq!(path.file_name().unwrap(), "___cam1_000042.png");
+        assert_eq!(image::open(&path).unwrap().to_rgb8().dimensions(), (2, 2));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
