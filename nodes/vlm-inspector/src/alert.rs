@@ -1,7 +1,7 @@
 //! One alert per flagged frame, whatever stage 2 made of it: the filter's
 //! score and regions always, the model's verdict when there is one.
 
-use shopfloor_core::schema::{Alert, Inspection, Region, Severity};
+use shopfloor_core::schema::{Alert, Inspection, Severity};
 
 use crate::judge::Judgement;
 use crate::prompt::grid_location;
@@ -9,53 +9,15 @@ use crate::prompt::grid_location;
 /// The node id alerts name as their source.
 pub const SOURCE: &str = "vlm-inspector";
 
-/// A flagged frame without its pixels: what an alert needs of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Flagged {
-    /// Frame id.
-    pub frame_id: String,
-    /// When the frame was taken (ms since epoch).
-    pub ts_ms: i64,
-    /// Station.
-    pub station: String,
-    /// Line.
-    pub line: String,
-    /// Frame width.
-    pub width: u32,
-    /// Frame height.
-    pub height: u32,
-    /// The filter's score.
-    pub score: f32,
-    /// The filter's threshold.
-    pub threshold: f32,
-    /// The filter's regions.
-    pub regions: Vec<Region>,
+/// Where on the part the filter's strongest region is (3x3 grid).
+fn grid(flagged: &Inspection) -> &'static str {
+    flagged.regions.first().map_or("center", |r| grid_location(r, flagged.width, flagged.height))
 }
 
-impl Flagged {
-    /// Everything of an inspection but its pixels.
-    pub fn of(inspection: &Inspection) -> Self {
-        Self {
-            frame_id: inspection.frame_id.clone(),
-            ts_ms: inspection.ts_ms,
-            station: inspection.station.clone(),
-            line: inspection.line.clone(),
-            width: inspection.width,
-            height: inspection.height,
-            score: inspection.score,
-            threshold: inspection.threshold,
-            regions: inspection.regions.clone(),
-        }
-    }
-
-    fn grid(&self) -> &'static str {
-        self.regions.first().map_or("center", |r| grid_location(r, self.width, self.height))
-    }
-}
-
-/// The alert for a flagged frame. Ids derive from the frame id, so a
-/// replayed recording gives the same ids and subscribers can de-duplicate.
-pub fn build_alert(flagged: &Flagged, judgement: &Judgement, image_ref: Option<String>) -> Alert {
+/// The alert for a flagged frame (its pixels are not needed and may have
+/// been moved out). Ids derive from the frame id, so a replayed recording
+/// gives the same ids and subscribers can de-duplicate.
+pub fn build_alert(flagged: &Inspection, judgement: &Judgement, image_ref: Option<String>) -> Alert {
     let base = Alert {
         frame_id: Some(flagged.frame_id.clone()),
         line: Some(flagged.line.clone()),
@@ -76,7 +38,7 @@ pub fn build_alert(flagged: &Flagged, judgement: &Judgement, image_ref: Option<S
     match judgement {
         Judgement::Judged { verdict, confidence, model, .. } if verdict.defect => {
             let kind = if verdict.kind == "none" { "other".to_owned() } else { verdict.kind.clone() };
-            let location = if verdict.location == "none" { flagged.grid().to_owned() } else { verdict.location.clone() };
+            let location = if verdict.location == "none" { grid(flagged).to_owned() } else { verdict.location.clone() };
             let description = if verdict.description.trim().is_empty() {
                 format!("{} at the {location} of the part", kind.replace('_', " "))
             } else {
@@ -94,7 +56,7 @@ pub fn build_alert(flagged: &Flagged, judgement: &Judgement, image_ref: Option<S
             }
         }
         Judgement::Judged { verdict, confidence, model, .. } => {
-            let mut message = format!("The filter flagged the {} ({score}); the model saw no defect.", flagged.grid());
+            let mut message = format!("The filter flagged the {} ({score}); the model saw no defect.", grid(flagged));
             if !verdict.description.trim().is_empty() {
                 message = format!("{message} {}", verdict.description.trim());
             }
@@ -104,14 +66,14 @@ pub fn build_alert(flagged: &Flagged, judgement: &Judgement, image_ref: Option<S
                 message,
                 confidence: Some(*confidence),
                 model: Some(model.clone()),
-                location: Some(flagged.grid().to_owned()),
+                location: Some(grid(flagged).to_owned()),
                 verdict: Some("no_defect".into()),
                 ..base
             }
         }
         Judgement::NotJudged(why) => Alert {
-            message: format!("Anomaly at the {} of the part ({score}); not judged by the model: {why}.", flagged.grid()),
-            location: Some(flagged.grid().to_owned()),
+            message: format!("Anomaly at the {} of the part ({score}); not judged by the model: {why}.", grid(flagged)),
+            location: Some(grid(flagged).to_owned()),
             verdict: Some(format!("not_judged: {why}")),
             ..base
         },
@@ -122,9 +84,10 @@ pub fn build_alert(flagged: &Flagged, judgement: &Judgement, image_ref: Option<S
 mod tests {
     use super::*;
     use crate::verdict::Verdict;
+    use shopfloor_core::schema::Region;
 
-    fn flagged() -> Flagged {
-        Flagged {
+    fn flagged() -> Inspection {
+        Inspection {
             frame_id: "cam1-000042".into(),
             ts_ms: 1_764_000_000_000,
             station: "station3".into(),
@@ -134,6 +97,7 @@ mod tests {
             score: 9.0,
             threshold: 4.0,
             regions: vec![Region { x: 10, y: 10, width: 40, height: 8, score: 9.0 }],
+            rgb: Vec::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use shopfloor_core::config::VlmInspectorConfig;
 use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Alert, Inspection, MetricSample};
 
-use crate::alert::{build_alert, Flagged};
+use crate::alert::build_alert;
 use crate::crop::{crop_rect, crop_rgb, store_crop};
 use crate::judge::{Judge, Judgement};
 use crate::metrics::Counts;
@@ -113,12 +113,13 @@ struct Inspector<'a> {
 }
 
 impl Inspector<'_> {
-    fn inspect(&mut self, inspection: Inspection, worker: Option<&Worker>) -> Result<(), NodeError> {
+    fn inspect(&mut self, mut flagged: Inspection, worker: Option<&Worker>) -> Result<(), NodeError> {
         self.counts.flagged += 1;
-        let flagged = Flagged::of(&inspection);
-        let rect = crop_rect(&inspection.regions, self.config.crop_margin, inspection.width, inspection.height);
-        let crop = crop_rgb(&inspection.rgb, inspection.width, rect);
-        let image_ref = match store_crop(&self.config.crops_dir, &inspection.frame_id, crop.clone(), rect) {
+        // The pixels go to the crop and the judge; the alert needs the rest.
+        let frame_rgb = std::mem::take(&mut flagged.rgb);
+        let rect = crop_rect(&flagged.regions, self.config.crop_margin, flagged.width, flagged.height);
+        let crop = crop_rgb(&frame_rgb, flagged.width, rect);
+        let image_ref = match store_crop(&self.config.crops_dir, &flagged.frame_id, crop.clone(), rect) {
             Ok(path) => Some(display_path(path)),
             Err(error) => {
                 self.counts.crop_errors += 1;
@@ -130,11 +131,8 @@ impl Inspector<'_> {
             let done = Done { flagged, image_ref, judgement: Judgement::NotJudged("no model configured".into()) };
             return self.alert(&done);
         };
-        let (rgb, width, height) = if self.config.send_crop {
-            (crop, rect.width, rect.height)
-        } else {
-            (inspection.rgb, inspection.width, inspection.height)
-        };
+        let (rgb, width, height) =
+            if self.config.send_crop { (crop, rect.width, rect.height) } else { (frame_rgb, flagged.width, flagged.height) };
         let job = Job {
             instruction: instruction(&flagged.regions, flagged.width, flagged.height, self.config.send_crop),
             flagged,

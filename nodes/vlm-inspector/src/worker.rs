@@ -8,14 +8,14 @@ use std::thread::JoinHandle;
 
 use slm_engine::VisionImage;
 
-use crate::alert::Flagged;
+use shopfloor_core::schema::Inspection;
 use crate::judge::{Judge, Judgement};
 
 /// A flagged frame waiting for the judge.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// The frame, without its pixels.
-    pub flagged: Flagged,
+    /// The frame, its pixels moved out to `rgb`.
+    pub flagged: Inspection,
     /// What the judge sees (the crop or the whole frame), raw RGB.
     pub rgb: Vec<u8>,
     /// Its width.
@@ -31,8 +31,8 @@ pub struct Job {
 /// A judged job.
 #[derive(Debug, Clone)]
 pub struct Done {
-    /// The frame.
-    pub flagged: Flagged,
+    /// The frame, without its pixels.
+    pub flagged: Inspection,
     /// The stored crop.
     pub image_ref: Option<String>,
     /// What the judge said.
@@ -91,7 +91,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::alert::Flagged;
+    use shopfloor_core::schema::Inspection;
 
     /// Holds each judgement until the test lets it go.
     struct GatedJudge {
@@ -111,7 +111,7 @@ mod tests {
 
     fn job(n: u32) -> Job {
         Job {
-            flagged: Flagged {
+            flagged: Inspection {
                 frame_id: format!("f{n}"),
                 ts_ms: 0,
                 station: "s".into(),
@@ -121,6 +121,7 @@ mod tests {
                 score: 1.0,
                 threshold: 0.5,
                 regions: Vec::new(),
+                rgb: Vec::new(),
             },
             rgb: vec![0; 3],
             width: 1,

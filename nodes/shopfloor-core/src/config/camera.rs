@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::env::{ConfigError, EnvReader, EnvVars};
+use super::filter::required_dir;
 
 /// How frames leave the camera source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +53,7 @@ impl CameraSourceConfig {
     /// Parses and validates the node's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("camera-source", vars);
-        let dir = match env.required_string("CAMERA_DIR", "a folder of PNG or JPEG images") {
-            Some(text) => {
-                let dir = PathBuf::from(&text);
-                if !dir.is_dir() {
-                    env.invalid("CAMERA_DIR", &text, "an existing folder (relative paths start at the dataflow's folder)");
-                }
-                dir
-            }
-            None => PathBuf::new(),
-        };
+        let dir = required_dir(&mut env, "CAMERA_DIR", "a folder of PNG or JPEG images");
         let rate_hz =
             env.parsed_or("CAMERA_RATE_HZ", 5.0f64, "frames per second in 0.01..=1000", |r| (0.01..=1000.0).contains(r));
         let repeat = env.parsed_or("CAMERA_LOOP", false, "true or false", |_| true);

@@ -27,16 +27,7 @@ impl DefectFilterConfig {
     /// Parses and validates the node's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("defect-filter", vars);
-        let good_dir = match env.required_string("FILTER_GOOD_DIR", "a folder of images of good parts") {
-            Some(text) => {
-                let dir = PathBuf::from(&text);
-                if !dir.is_dir() {
-                    env.invalid("FILTER_GOOD_DIR", &text, "an existing folder (relative paths start at the dataflow's folder)");
-                }
-                dir
-            }
-            None => PathBuf::new(),
-        };
+        let good_dir = required_dir(&mut env, "FILTER_GOOD_DIR", "a folder of images of good parts");
         let threshold = optional(&mut env, "FILTER_THRESHOLD", "a score > 0", |t: &f32| *t > 0.0 && t.is_finite());
         let cell = optional(&mut env, "FILTER_CELL", "an even number of pixels in 4..=128", |c: &u32| {
             (4..=128).contains(c) && c % 2 == 0
@@ -45,6 +36,18 @@ impl DefectFilterConfig {
         env.finish(&["FILTER_"])?;
         Ok(Self { good_dir, threshold, cell, margin })
     }
+}
+
+/// A required folder that must exist.
+pub(super) fn required_dir(env: &mut EnvReader<'_>, key: &'static str, requirement: &str) -> PathBuf {
+    let Some(text) = env.required_string(key, requirement) else {
+        return PathBuf::new();
+    };
+    let dir = PathBuf::from(&text);
+    if !dir.is_dir() {
+        env.invalid(key, &text, "an existing folder (relative paths start at the dataflow's folder)");
+    }
+    dir
 }
 
 /// An optional parsed value; a bad one is recorded and read as absent.

@@ -112,7 +112,8 @@ impl SlmConfig {
     }
 }
 
-fn existing_file(env: &mut EnvReader<'_>, key: &'static str, requirement: &str) -> PathBuf {
+/// A required path that must name an existing file.
+pub(super) fn existing_file(env: &mut EnvReader<'_>, key: &'static str, requirement: &str) -> PathBuf {
     let Some(text) = env.required_string(key, requirement) else {
         return PathBuf::new();
     };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::env::{ConfigError, EnvReader, EnvVars};
 use super::filter::optional;
+use super::slm::existing_file;
 
 /// Settings of the vision-language inspection node.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,16 +43,7 @@ impl VlmInspectorConfig {
     /// Parses and validates the node's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("vlm-inspector", vars);
-        let profile_path = match env.required_string("VLM_PROFILE", "the path of a hw-profiles/*.toml file") {
-            Some(text) => {
-                let path = PathBuf::from(&text);
-                if !path.is_file() {
-                    env.invalid("VLM_PROFILE", &text, "an existing file (relative paths start at the dataflow's folder)");
-                }
-                path
-            }
-            None => PathBuf::new(),
-        };
+        let profile_path = existing_file(&mut env, "VLM_PROFILE", "the path of a hw-profiles/*.toml file");
         let model_path = env.existing_file("VLM_MODEL_PATH");
         let mmproj_path = env.existing_file("VLM_MMPROJ_PATH");
         if model_path.is_some() != mmproj_path.is_some() {
