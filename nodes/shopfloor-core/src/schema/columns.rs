@@ -259,6 +259,34 @@ pub(crate) fn i64s_in(lists: &ListArray, row: usize) -> Vec<i64> {
     lists.value(row).as_primitive::<Int64Type>().iter().map(|item| item.unwrap_or(0)).collect()
 }
 
+/// The items of each row of a list column, each decoded by `item` from its
+/// index into the list's values; a null row reads as empty.
+pub(crate) fn list_rows<T>(
+    list: &ListArray,
+    item: impl Fn(usize) -> Result<T, SchemaError>,
+) -> Result<Vec<Vec<T>>, SchemaError> {
+    let offsets = list.value_offsets();
+    (0..list.len())
+        .map(|row| {
+            if list.is_null(row) {
+                return Ok(Vec::new());
+            }
+            (offsets[row] as usize..offsets[row + 1] as usize).map(&item).collect()
+        })
+        .collect()
+}
+
+/// A list column whose rows have `lengths` items, taken in order from `values`.
+pub(crate) fn list_column(lengths: Vec<usize>, values: ArrayRef) -> ArrayRef {
+    use crate::arrow::buffer::OffsetBuffer;
+    use crate::arrow::datatypes::Field;
+    use std::sync::Arc;
+
+    let field = Arc::new(Field::new("item", values.data_type().clone(), false));
+    // Offsets come from the lengths of the rows `values` was built from.
+    Arc::new(ListArray::new(field, OffsetBuffer::from_lengths(lengths), values, None))
+}
+
 /// Builds a struct array from `(name, column, nullable)` triples of equal length.
 pub(crate) fn build_struct(columns: Vec<(&'static str, ArrayRef, bool)>) -> ArrayRef {
     use crate::arrow::datatypes::{Field, Fields};

@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use super::columns::{build_struct, optional_i64, Columns, SchemaError};
+use super::columns::{build_struct, list_column, list_rows, optional_i64, Columns, SchemaError};
 use crate::arrow::array::{Array, ArrayRef, Float32Array, Int64Array, ListArray};
-use crate::arrow::buffer::OffsetBuffer;
-use crate::arrow::datatypes::Field;
 
 const MESSAGE: &str = "region";
 
@@ -51,9 +49,7 @@ pub(crate) fn regions_to_arrow<'a>(rows: impl Iterator<Item = &'a [Region]>) -> 
         ("height", int_col(&|r| r.height), false),
         ("score", Arc::new(regions.iter().map(|r| Some(r.score)).collect::<Float32Array>()), false),
     ]);
-    let field = Arc::new(Field::new("item", values.data_type().clone(), false));
-    // Offsets come from the lengths just counted, so they always match `values`.
-    Arc::new(ListArray::new(field, OffsetBuffer::from_lengths(lengths), values, None))
+    list_column(lengths, values)
 }
 
 pub(crate) fn regions_from_arrow(list: &ListArray) -> Result<Vec<Vec<Region>>, SchemaError> {
@@ -62,24 +58,14 @@ pub(crate) fn regions_from_arrow(list: &ListArray) -> Result<Vec<Vec<Region>>, S
     let columns = [cols.i64("x")?, cols.i64("y")?, cols.i64("width")?, cols.i64("height")?];
     let names = ["x", "y", "width", "height"];
     let score = cols.f32("score")?;
-    let offsets = list.value_offsets();
-    (0..list.len())
-        .map(|row| {
-            if list.is_null(row) {
-                return Ok(Vec::new());
-            }
-            (offsets[row] as usize..offsets[row + 1] as usize)
-                .map(|i| {
-                    let mut edges = [0u32; 4];
-                    for ((edge, column), name) in edges.iter_mut().zip(columns).zip(names) {
-                        let value = optional_i64(column, i).ok_or_else(|| cols.null(name, i))?;
-                        *edge = u32::try_from(value).map_err(|_| cols.invalid(name, i, value.to_string()))?;
-                    }
-                    let [x, y, width, height] = edges;
-                    let score = if score.is_null(i) { f32::NAN } else { score.value(i) };
-                    Ok(Region { x, y, width, height, score })
-                })
-                .collect()
-        })
-        .collect()
+    list_rows(list, |i| {
+        let mut edges = [0u32; 4];
+        for ((edge, column), name) in edges.iter_mut().zip(columns).zip(names) {
+            let value = optional_i64(column, i).ok_or_else(|| cols.null(name, i))?;
+            *edge = u32::try_from(value).map_err(|_| cols.invalid(name, i, value.to_string()))?;
+        }
+        let [x, y, width, height] = edges;
+        let score = if score.is_null(i) { f32::NAN } else { score.value(i) };
+        Ok(Region { x, y, width, height, score })
+    })
 }

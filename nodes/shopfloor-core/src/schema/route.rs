@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use super::columns::{build_struct, optional_i64, optional_str, Columns, SchemaError};
+use super::columns::{build_struct, list_column, list_rows, optional_i64, optional_str, Columns, SchemaError};
 use crate::arrow::array::{Array, ArrayRef, Float32Array, Int64Array, ListArray, StringArray};
-use crate::arrow::buffer::OffsetBuffer;
-use crate::arrow::datatypes::Field;
 
 const MESSAGE: &str = "answer.route";
 
@@ -109,9 +107,7 @@ pub(crate) fn routes_to_arrow<'a>(routes: impl Iterator<Item = &'a [RouteHop]>) 
         ("outcome", str_col(&|h| Some(h.outcome.as_str())), false),
         ("reason", str_col(&|h| Some(&h.reason)), false),
     ]);
-    let field = Arc::new(Field::new("item", values.data_type().clone(), false));
-    // Offsets come from the lengths just counted, so they always match `values`.
-    Arc::new(ListArray::new(field, OffsetBuffer::from_lengths(lengths), values, None))
+    list_column(lengths, values)
 }
 
 /// Decodes the `route` column: one route per row.
@@ -124,25 +120,15 @@ pub(crate) fn routes_from_arrow(list: &ListArray) -> Result<Vec<Vec<RouteHop>>, 
     let latency = cols.i64("latency_ms")?;
     let outcome = cols.utf8("outcome")?;
     let reason = cols.utf8("reason")?;
-    let offsets = list.value_offsets();
-    (0..list.len())
-        .map(|row| {
-            if list.is_null(row) {
-                return Ok(Vec::new());
-            }
-            (offsets[row] as usize..offsets[row + 1] as usize)
-                .map(|i| {
-                    let outcome_text = cols.required_str(outcome, "outcome", i)?;
-                    Ok(RouteHop {
-                        tier: cols.required_str(tier, "tier", i)?,
-                        model: optional_str(model, i),
-                        confidence: (!confidence.is_null(i)).then(|| confidence.value(i)),
-                        latency_ms: optional_i64(latency, i).ok_or_else(|| cols.null("latency_ms", i))?,
-                        outcome: HopOutcome::parse(&outcome_text).ok_or_else(|| cols.invalid("outcome", i, outcome_text))?,
-                        reason: cols.required_str(reason, "reason", i)?,
-                    })
-                })
-                .collect()
+    list_rows(list, |i| {
+        let outcome_text = cols.required_str(outcome, "outcome", i)?;
+        Ok(RouteHop {
+            tier: cols.required_str(tier, "tier", i)?,
+            model: optional_str(model, i),
+            confidence: (!confidence.is_null(i)).then(|| confidence.value(i)),
+            latency_ms: optional_i64(latency, i).ok_or_else(|| cols.null("latency_ms", i))?,
+            outcome: HopOutcome::parse(&outcome_text).ok_or_else(|| cols.invalid("outcome", i, outcome_text))?,
+            reason: cols.required_str(reason, "reason", i)?,
         })
-        .collect()
+    })
 }
