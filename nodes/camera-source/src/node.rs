@@ -66,10 +66,10 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
     tracing::info!(files = files.len(), dir = %config.dir.display(), rate_hz = config.rate_hz, "camera starts");
     let mut counts = Counts::default();
     let pace = Pace::new(Instant::now(), config.rate_hz);
-    let mut slot = 0u64;
     let mut sequence = 0u64;
-    'frames: for path in files.iter().cycle() {
-        if slot > 0 && slot % files.len() as u64 == 0 && !config.repeat {
+    // One slot per file played, read or not: the pace counts slots.
+    'frames: for (slot, path) in (0u64..).zip(files.iter().cycle()) {
+        if slot > 0 && slot.is_multiple_of(files.len() as u64) && !config.repeat {
             break;
         }
         if config.max_frames.is_some_and(|max| counts.frames >= max) {
@@ -90,7 +90,6 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
                 Some(_) => {}
             }
         }
-        slot += 1;
         let frame = match read_frame(path, config.output) {
             Ok(frame) => frame,
             Err(error) => {

@@ -30,7 +30,7 @@ impl DefectFilterConfig {
         let good_dir = required_dir(&mut env, "FILTER_GOOD_DIR", "a folder of images of good parts");
         let threshold = optional(&mut env, "FILTER_THRESHOLD", "a score > 0", |t: &f32| *t > 0.0 && t.is_finite());
         let cell = optional(&mut env, "FILTER_CELL", "an even number of pixels in 4..=128", |c: &u32| {
-            (4..=128).contains(c) && c % 2 == 0
+            (4..=128).contains(c) && c.is_multiple_of(2)
         });
         let margin = optional(&mut env, "FILTER_MARGIN", "a factor in 1..=10", |m: &f32| (1.0..=10.0).contains(m));
         env.finish(&["FILTER_"])?;
