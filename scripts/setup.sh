@@ -148,4 +148,10 @@ PY
 build_workspace() {
     say "building all nodes (cargo build --release)"
     (cd "$REPO_ROOT" && cargo build --release --locked --workspace --bins)
+    # `dora record` and `dora replay` look for these names on PATH (the PyPI CLI
+    # ships without them): our recorder and replayer take their settings.
+    if [ -d "$VENV/bin" ]; then
+        ln -sf "$REPO_ROOT/target/release/recorder" "$VENV/bin/dora-record-node"
+        ln -sf "$REPO_ROOT/target/release/replayer" "$VENV/bin/dora-replay-node"
+    fi
 }

@@ -63,7 +63,7 @@ fn openai_clients_get_grounded_answers_and_metrics_cover_every_node() -> anyhow:
     // Every node feeds /metrics.
     let (status, page) = http::get(http_port, "/metrics", Some(API_KEY))?;
     assert_eq!(status, 200);
-    for node in ["opcua-source", "mqtt-source", "slm", "mqtt-sink", "http-gateway"] {
+    for node in ["opcua-source", "mqtt-source", "slm", "limit-alarms", "mqtt-sink", "http-gateway"] {
         assert!(page.contains(&format!("node=\"{node}\"")), "no series of {node}:\n{page}");
     }
 

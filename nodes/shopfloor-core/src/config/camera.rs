@@ -77,12 +77,17 @@ impl CameraSourceConfig {
 }
 
 /// A name that becomes one MQTT topic level: no `/`, `+`, `#` or spaces.
-fn level(env: &mut EnvReader<'_>, key: &'static str, default: &str) -> String {
+pub(super) fn level(env: &mut EnvReader<'_>, key: &'static str, default: &str) -> String {
     let value = env.string_or(key, default);
-    if value.chars().any(|c| matches!(c, '/' | '+' | '#') || c.is_whitespace()) {
-        env.invalid(key, &value, "one topic level: no '/', '+', '#' or spaces");
-    }
+    check_level(env, key, &value);
     value
+}
+
+/// Records `value` of `key` as invalid unless it is one topic level.
+pub(super) fn check_level(env: &mut EnvReader<'_>, key: &'static str, value: &str) {
+    if value.chars().any(|c| matches!(c, '/' | '+' | '#') || c.is_whitespace()) {
+        env.invalid(key, value, "one topic level: no '/', '+', '#' or spaces");
+    }
 }
 
 #[cfg(test)]

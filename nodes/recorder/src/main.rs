@@ -1,0 +1,31 @@
+//! Wires the `recorder` library to dora; see the library docs.
+
+use anyhow::Context;
+use recording::DrecWriter;
+use shopfloor_core::config::{process_env, RecorderConfig};
+
+fn main() -> anyhow::Result<()> {
+    shopfloor_core::logging::init();
+    let config = RecorderConfig::from_env(&process_env())?;
+    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let topics = recorder::topics::resolve(&config.topics, &node.node_config().inputs);
+    if let Some(folder) = config.file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    // The dataflow goes into the header, as `dora record` does, so that
+    // `dora replay` can rebuild the graph from the file alone.
+    let descriptor_yaml = if config.descriptor_yaml.is_empty() {
+        node.dataflow_descriptor().ok().and_then(|d| serde_yaml::to_string(d).ok()).unwrap_or_default()
+    } else {
+        config.descriptor_yaml.clone()
+    };
+    let writer = DrecWriter::create(&config.file, &descriptor_yaml)?;
+    tracing::info!(file = %config.file.display(), topics = ?topics, "recording");
+    let counts = recorder::node::run(&topics, writer, events)?;
+    // dora's node handle must live until the stream has ended.
+    drop(node);
+    if !counts.unmapped.is_empty() {
+        tracing::warn!(unmapped = ?counts.unmapped, "some inputs were not recorded");
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The node's loop: every input message to the file, until the inputs end
+//! or dora stops the node.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use dora_node_api::arrow_v59::array::Array;
+use dora_node_api::arrow_v59::datatypes::DataType;
+use dora_node_api::metadata::strip_internal_parameters;
+use dora_node_api::{Event, EventStream};
+use recording::drec::unix_nanos_now;
+use recording::{DrecError, DrecWriter, RecordedMessage};
+use shopfloor_core::config::OutputRef;
+
+/// What the recorder did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// Messages recorded, per `node/output`.
+    pub recorded: BTreeMap<String, u64>,
+    /// Messages of inputs that map to no output (not recorded), per input.
+    pub unmapped: BTreeMap<String, u64>,
+}
+
+/// Records until the stream ends; the file is finished either way.
+pub fn run(
+    topics: &BTreeMap<String, OutputRef>,
+    mut writer: DrecWriter,
+    mut events: EventStream,
+) -> Result<Counts, DrecError> {
+    let mut counts = Counts::default();
+    let started = Instant::now();
+    while let Some(event) = events.recv() {
+        match event {
+            Event::Input { id, metadata, data } => {
+                let Some(topic) = topics.get(id.as_str()) else {
+                    let unmapped = counts.unmapped.entry(id.to_string()).or_default();
+                    if *unmapped == 0 {
+                        tracing::warn!(input = %id, "input maps to no node output; not recorded (set RECORD_TOPICS)");
+                    }
+                    *unmapped += 1;
+                    continue;
+                };
+                let mut parameters = metadata.parameters.clone();
+                strip_internal_parameters(&mut parameters);
+                let array = data.into_inner();
+                let data = (!(array.is_empty() && *array.data_type() == DataType::Null)).then_some(array);
+                let message = RecordedMessage {
+                    node_id: topic.node.clone(),
+                    output_id: topic.output.clone(),
+                    offset_ns: unix_nanos_now().saturating_sub(writer.start_nanos()),
+                    timestamp: metadata.timestamp(),
+                    parameters,
+                    data,
+                };
+                writer.write(&message)?;
+                *counts.recorded.entry(message.topic()).or_default() += 1;
+            }
+            Event::Stop(_) => break,
+            _ => {}
+        }
+    }
+    let messages = writer.messages();
+    writer.finish()?;
+    tracing::info!(messages, seconds = started.elapsed().as_secs_f64(), recorded = ?counts.recorded, "recording closed");
+    Ok(counts)
+}

@@ -1,0 +1,273 @@
+//! `recorder` and `replayer`: where a recording goes or comes from, which
+//! outputs, how fast.
+//!
+//! Both also read the variables the dora CLI's `dora record` and
+//! `dora replay` set for their injected nodes (`DORA_RECORD_FILE`,
+//! `DORA_RECORD_TOPICS`, `DORA_REPLAY_FILE`, `DORA_REPLAY_NODE`,
+//! `DORA_REPLAY_SPEED`, `DORA_REPLAY_LOOP`), so that the CLI can use these
+//! nodes as its own; ours win when both are set.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::env::{ConfigError, EnvReader, EnvVars};
+
+/// `node/output`, as a dataflow names an output.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutputRef {
+    /// Node id.
+    pub node: String,
+    /// Output id of that node.
+    pub output: String,
+}
+
+impl std::fmt::Display for OutputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.node, self.output)
+    }
+}
+
+/// A dora id: letters, digits, `_`, `-`, `.` (what dora's YAML accepts).
+fn is_id(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+impl std::str::FromStr for OutputRef {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (node, output) = text.trim().split_once('/').ok_or(())?;
+        (is_id(node) && is_id(output)).then(|| OutputRef { node: node.into(), output: output.into() }).ok_or(())
+    }
+}
+
+/// `key=node/output, key=node/output` (keys are dora ids); `None` when any
+/// entry is malformed.
+fn pairs(text: &str) -> Option<BTreeMap<String, OutputRef>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (key, value) = entry.split_once('=')?;
+            let key = key.trim();
+            is_id(key).then_some(())?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// dora's `DORA_RECORD_TOPICS`: a JSON object `{"input": "node/output"}`.
+fn json_pairs(text: &str) -> Option<BTreeMap<String, OutputRef>> {
+    let map: BTreeMap<String, String> = serde_json::from_str(text).ok()?;
+    map.into_iter().map(|(k, v)| Some((k, v.parse().ok()?))).collect()
+}
+
+/// Settings of the recorder node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecorderConfig {
+    /// The `.drec` file to write (`RECORD_FILE`, required; its folder is
+    /// created; an existing file is replaced).
+    pub file: PathBuf,
+    /// Which sender each input records as (`RECORD_TOPICS`,
+    /// `input=node/output, ...`); inputs not listed record as the output
+    /// the dataflow maps them to.
+    pub topics: BTreeMap<String, OutputRef>,
+    /// The dataflow YAML to store in the file's header (`DORA_RECORD_DESCRIPTOR`).
+    pub descriptor_yaml: String,
+}
+
+impl RecorderConfig {
+    /// Parses and validates the node's settings.
+    pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new("recorder", vars);
+        let dora_file = env.optional_string("DORA_RECORD_FILE");
+        let file = match env.optional_string("RECORD_FILE").or(dora_file) {
+            Some(text) => PathBuf::from(text),
+            None => {
+                env.required_string("RECORD_FILE", "the .drec file to write");
+                PathBuf::new()
+            }
+        };
+        let mut topics = BTreeMap::new();
+        if let Some(text) = env.optional_string("DORA_RECORD_TOPICS") {
+            match json_pairs(&text) {
+                Some(map) => topics.extend(map),
+                None => env.invalid("DORA_RECORD_TOPICS", &text, "a JSON object {\"input\": \"node/output\"}"),
+            }
+        }
+        if let Some(text) = env.optional_string("RECORD_TOPICS") {
+            match pairs(&text) {
+                Some(map) => topics.extend(map),
+                None => env.invalid("RECORD_TOPICS", &text, "`input=node/output` entries separated by commas"),
+            }
+        }
+        let descriptor_yaml = env.optional_string("DORA_RECORD_DESCRIPTOR").unwrap_or_default();
+        env.finish(&["RECORD_"])?;
+        Ok(Self { file, topics, descriptor_yaml })
+    }
+}
+
+/// Settings of the replayer node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayerConfig {
+    /// The `.drec` file to play (`REPLAY_FILE`, required, must exist).
+    pub file: PathBuf,
+    /// The recorded node whose outputs are played under their own output
+    /// ids (`REPLAY_NODE`); optional when `REPLAY_TOPICS` is given.
+    pub node: Option<String>,
+    /// Recorded outputs played under another output id (`REPLAY_TOPICS`,
+    /// `output=node/output, ...`): one replayer can so play several nodes
+    /// in their recorded order.
+    pub topics: BTreeMap<String, OutputRef>,
+    /// Timing (`REPLAY_SPEED`, default 1: as recorded; 2: twice as fast; 0:
+    /// as fast as the receivers take them, with their backpressure).
+    pub speed: f64,
+    /// Start again at the end (`REPLAY_LOOP`, default false).
+    pub repeat: bool,
+    /// A file written when the last message has been sent
+    /// (`REPLAY_DONE_FILE`, optional; for test harnesses).
+    pub done_file: Option<PathBuf>,
+    /// Time fields moved into the replay's present, per played output
+    /// (`REPLAY_SHIFT_TIMES`, `output:field+field, ...`, Int64 ms fields of
+    /// struct payloads): a value stamped `t` becomes `replay start + (t -
+    /// recording start) / speed`, so it is as old at its send time as it was
+    /// when recorded (nodes that judge staleness, deadlines or latency see a
+    /// live plant). Off by default: a replay is lossless.
+    pub shift_times: BTreeMap<String, Vec<String>>,
+}
+
+/// `output:field+field, ...`; `None` when an entry is malformed.
+fn field_entries(text: &str) -> Option<BTreeMap<String, Vec<String>>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (output, fields) = entry.split_once(':')?;
+            let fields: Vec<String> = fields.split('+').map(|f| f.trim().to_owned()).collect();
+            (is_id(output.trim()) && fields.iter().all(|f| is_id(f))).then(|| (output.trim().to_owned(), fields))
+        })
+        .collect()
+}
+
+impl ReplayerConfig {
+    /// Parses and validates the node's settings.
+    pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new("replayer", vars);
+        let dora_file = env.optional_string("DORA_REPLAY_FILE");
+        let file = match env.optional_string("REPLAY_FILE").or(dora_file) {
+            Some(text) => {
+                if !PathBuf::from(&text).is_file() {
+                    env.invalid("REPLAY_FILE", &text, "an existing .drec file (relative paths start at the dataflow's folder)");
+                }
+                PathBuf::from(text)
+            }
+            None => {
+                env.required_string("REPLAY_FILE", "the .drec file to play");
+                PathBuf::new()
+            }
+        };
+        let dora_node = env.optional_string("DORA_REPLAY_NODE");
+        let node = env.optional_string("REPLAY_NODE").or(dora_node);
+        if let Some(text) = &node {
+            if !is_id(text) {
+                env.invalid("REPLAY_NODE", text, "a node id of the recording");
+            }
+        }
+        let topics = match env.optional_string("REPLAY_TOPICS") {
+            None => BTreeMap::new(),
+            Some(text) => pairs(&text).unwrap_or_else(|| {
+                env.invalid("REPLAY_TOPICS", &text, "`output=node/output` entries separated by commas");
+                BTreeMap::new()
+            }),
+        };
+        if node.is_none() && topics.is_empty() {
+            env.required_string("REPLAY_NODE", "the recorded node to play (or REPLAY_TOPICS)");
+        }
+        let speed_requirement = "a factor ≥ 0 (1: as recorded, 0: as fast as the receivers take them)";
+        let dora_speed = env.parsed_or("DORA_REPLAY_SPEED", 1.0f64, speed_requirement, |s| s.is_finite() && *s >= 0.0);
+        let speed = env.parsed_or("REPLAY_SPEED", dora_speed, speed_requirement, |s| s.is_finite() && *s >= 0.0);
+        let dora_loop = env.parsed_or("DORA_REPLAY_LOOP", false, "true or false", |_| true);
+        let repeat = env.parsed_or("REPLAY_LOOP", dora_loop, "true or false", |_| true);
+        let done_file = env.optional_string("REPLAY_DONE_FILE").map(PathBuf::from);
+        let shift_times = match env.optional_string("REPLAY_SHIFT_TIMES") {
+            None => BTreeMap::new(),
+            Some(text) => field_entries(&text).unwrap_or_else(|| {
+                env.invalid("REPLAY_SHIFT_TIMES", &text, "`output:field+field` entries separated by commas");
+                BTreeMap::new()
+            }),
+        };
+        env.finish(&["REPLAY_"])?;
+        Ok(Self { file, node, topics, speed, repeat, done_file, shift_times })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(entries: &[(&str, &str)]) -> EnvVars {
+        entries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn recorder_takes_its_own_and_doras_names() {
+        let config = RecorderConfig::from_env(&vars(&[
+            ("RECORD_FILE", "out/a.drec"),
+            ("RECORD_TOPICS", "answers=router/answers, alerts=limit-alarms/alerts"),
+        ]))
+        .unwrap();
+        assert_eq!(config.file, PathBuf::from("out/a.drec"));
+        assert_eq!(config.topics["alerts"].to_string(), "limit-alarms/alerts");
+        let dora = RecorderConfig::from_env(&vars(&[
+            ("DORA_RECORD_FILE", "b.drec"),
+            ("DORA_RECORD_TOPICS", r#"{"cam__image": "cam/image"}"#),
+        ]))
+        .unwrap();
+        assert_eq!(dora.file, PathBuf::from("b.drec"));
+        assert_eq!(dora.topics["cam__image"].node, "cam");
+    }
+
+    #[test]
+    fn recorder_mistakes_name_the_field() {
+        assert!(RecorderConfig::from_env(&vars(&[])).unwrap_err().names_field("RECORD_FILE"));
+        let bad = vars(&[("RECORD_FILE", "a"), ("RECORD_TOPICS", "answers=router")]);
+        assert!(RecorderConfig::from_env(&bad).unwrap_err().names_field("RECORD_TOPICS"));
+        let typo = vars(&[("RECORD_FILE", "a"), ("RECORD_TOPIC", "x")]);
+        assert!(RecorderConfig::from_env(&typo).unwrap_err().names_field("RECORD_TOPIC"));
+    }
+
+    #[test]
+    fn replayer_settings_parse_and_mistakes_name_the_field() {
+        let file = std::env::temp_dir().join(format!("replayer-config-{}.drec", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let path = file.to_str().unwrap();
+        let config = ReplayerConfig::from_env(&vars(&[
+            ("REPLAY_FILE", path),
+            ("REPLAY_TOPICS", "readings=opcua-source/readings,questions=mqtt-source/questions"),
+            ("REPLAY_SPEED", "0"),
+            ("REPLAY_LOOP", "true"),
+            ("REPLAY_SHIFT_TIMES", "questions:received_ts_ms, readings:source_ts_ms+received_ts_ms"),
+        ]))
+        .unwrap();
+        assert_eq!(config.shift_times["questions"], vec!["received_ts_ms".to_string()]);
+        assert_eq!(config.shift_times["readings"].len(), 2);
+        assert_eq!(config.topics.len(), 2);
+        assert_eq!(config.speed, 0.0);
+        assert!(config.repeat && config.node.is_none());
+        let dora = ReplayerConfig::from_env(&vars(&[
+            ("DORA_REPLAY_FILE", path),
+            ("DORA_REPLAY_NODE", "opcua-source"),
+            ("DORA_REPLAY_SPEED", "2.5"),
+        ]))
+        .unwrap();
+        assert_eq!((dora.node.as_deref(), dora.speed), (Some("opcua-source"), 2.5));
+        assert!(ReplayerConfig::from_env(&vars(&[("REPLAY_FILE", "/nonexistent.drec"), ("REPLAY_NODE", "a")]))
+            .unwrap_err()
+            .names_field("REPLAY_FILE"));
+        assert!(ReplayerConfig::from_env(&vars(&[("REPLAY_FILE", path)])).unwrap_err().names_field("REPLAY_NODE"));
+        let stamp = vars(&[("REPLAY_FILE", path), ("REPLAY_NODE", "a"), ("REPLAY_SHIFT_TIMES", "questions")]);
+        assert!(ReplayerConfig::from_env(&stamp).unwrap_err().names_field("REPLAY_SHIFT_TIMES"));
+        let slow = vars(&[("REPLAY_FILE", path), ("REPLAY_NODE", "a"), ("REPLAY_SPEED", "-1")]);
+        assert!(ReplayerConfig::from_env(&slow).unwrap_err().names_field("REPLAY_SPEED"));
+        std::fs::remove_file(&file).unwrap();
+    }
+}
