@@ -215,7 +215,8 @@ pub fn run_case(case: &TestCase, settings: &RunSettings) -> Result<RunOutcome, R
     std::fs::write(out.join("replay-dataflow.yml"), &replay_yaml).map_err(io("cannot write the replay dataflow"))?;
     // Beside the original, so that node settings with relative paths (models,
     // profiles) resolve as they do for the dataflow itself.
-    let generated = TempFile(dataflow_dir.join(format!(".replay-{}-{}.yml", case.name, std::process::id())));
+    // One name per case (not per run): dora remembers each dataflow name it runs.
+    let generated = TempFile(dataflow_dir.join(format!(".replay-{}.yml", case.name)));
     std::fs::write(&generated.0, &replay_yaml).map_err(io(format!("cannot write {}", generated.0.display())))?;
 
     let env = plan.env.clone();
