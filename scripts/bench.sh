@@ -47,6 +47,8 @@ out=$(mktemp)
     echo
     target/release/slm tune hw-profiles/generic-x86-2core.toml 2>/dev/null
     echo
+    target/release/bench-replay
+    echo
     echo "### Vision stage 1 (\`filter-bench --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
     echo
     target/release/filter-bench --images 500 --learn 24 --seed 2026 --runs 5

@@ -26,6 +26,7 @@ use replay_harness::run::{run_case, RunSettings};
 use shopfloor_dataflow_tests::dataflow::dora_binary;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::replay::replay_and_record;
 use shopfloor_dataflow_tests::vision::{tiny_vlm, write_part};
 use shopfloor_dataflow_tests::{repo_root, scratch_dir};
 use part_images::PartSpec;
@@ -53,48 +54,6 @@ fn assert_same_messages(original: &[RecordedMessage], again: &[RecordedMessage])
     }
 }
 
-/// Plays `recording` as fast as the recorder takes it (backpressure) through
-/// a dataflow of just the replayer and the recorder; returns the new file.
-fn replay_and_record(recording: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
-    let messages = recording::read_file(recording)?;
-    let topics: std::collections::BTreeSet<String> = messages.iter().map(RecordedMessage::topic).collect();
-    let output = |topic: &str| topic.replace('/', "__");
-    let outputs: Vec<String> = topics.iter().map(|t| format!("      - {}", output(t))).collect();
-    let play: Vec<String> = topics.iter().map(|t| format!("{}={t}", output(t))).collect();
-    let inputs: Vec<String> = topics
-        .iter()
-        .map(|t| format!("      {0}:\n        source: replay/{0}\n        queue_size: 10\n        queue_policy: backpressure", output(t)))
-        .collect();
-    let record_as: Vec<String> = topics.iter().map(|t| format!("{}={t}", output(t))).collect();
-    let again = dir.join("again.drec");
-    let yaml = format!(
-        "nodes:\n  - id: replay\n    path: {}\n    outputs:\n{}\n    env:\n      REPLAY_FILE: {}\n      REPLAY_TOPICS: \"{}\"\n      REPLAY_SPEED: \"0\"\n  - id: recorder\n    path: {}\n    inputs:\n{}\n    env:\n      RECORD_FILE: {}\n      RECORD_TOPICS: \"{}\"\n",
-        binary("replayer").display(),
-        outputs.join("\n"),
-        recording.display(),
-        play.join(","),
-        binary("recorder").display(),
-        inputs.join("\n"),
-        again.display(),
-        record_as.join(","),
-    );
-    let dataflow = dir.join("round-trip.yml");
-    std::fs::write(&dataflow, yaml)?;
-    let output = Command::new(dora_binary())
-        .arg("run")
-        .arg(&dataflow)
-        .args(["--stop-after", "120s"])
-        .current_dir(dir)
-        .output()?;
-    let log = shopfloor_dataflow_tests::strip_ansi(&format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ));
-    anyhow::ensure!(output.status.success(), "dora run failed:\n{log}");
-    Ok(again)
-}
-
 #[test]
 fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()> {
     let dir = scratch_dir("replay-round-trip");
@@ -102,7 +61,7 @@ fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()
     for name in ["overheat.drec", "defect-burst.drec"] {
         let original = recording::read_file(&fixture(name))?;
         assert!(original.len() > 10, "{name} holds {} messages", original.len());
-        let again = replay_and_record(&fixture(name), &dir.join(name.trim_end_matches(".drec")).tap_mkdir()?)?;
+        let again = replay_and_record(&fixture(name), &dir.join(name.trim_end_matches(".drec")).tap_mkdir()?, 0.0)?;
         assert_same_messages(&original, &recording::read_file(&again)?);
 
         // Arrow IPC and back, through the command line.

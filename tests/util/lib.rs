@@ -14,6 +14,7 @@ pub mod node;
 pub mod opcua;
 pub mod plant_sim;
 pub mod process;
+pub mod replay;
 pub mod vision;
 
 use std::net::TcpListener;

@@ -16,6 +16,9 @@
 //! - `REPLAY_SHIFT_TIMES: readings:source_ts_ms+received_ts_ms` moves those
 //!   Int64 ms fields into the replay's present ([`shift`]; off by default, a
 //!   replay is lossless).
+//! - `REPLAY_LINGER_MS` (default 1000): the node stays this long after the
+//!   last message (or until dora stops it): dora can drop a message still in
+//!   flight when its sender exits at once.
 //! - `REPLAY_DONE_FILE`: written when the last message is out: `{"messages":
 //!   N, "passes": P, "time_shift": {...}}`, the mapping a harness needs to
 //!   take outputs back to recorded time.

@@ -143,6 +143,12 @@ pub fn run(config: &ReplayerConfig, mut node: DoraNode, mut events: EventStream)
         // of at least a millisecond so the last and first are not sent together.
         pass_start_ns += last_offset + 1_000_000;
     }
+    // dora can drop a message still in flight when its sender exits right
+    // after sending it (seen with a frame on the daemon path): stay a moment,
+    // until dora stops the node or the linger is over.
+    if let Some(linger) = config.linger {
+        wait(&mut events, Some(Instant::now() + linger));
+    }
     if let Some(done) = &config.done_file {
         let text = serde_json::json!({ "messages": counts.messages, "passes": counts.passes, "time_shift": shift }).to_string();
         std::fs::write(done, text)

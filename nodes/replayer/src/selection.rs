@@ -43,6 +43,7 @@ mod tests {
             repeat: false,
             done_file: None,
             shift_times: BTreeMap::new(),
+            linger: None,
         };
         assert_eq!(output_for(&config, &message("opcua-source", "readings")).as_deref(), Some("readings"));
         assert_eq!(output_for(&config, &message("mqtt-source", "questions")), None);

@@ -133,6 +133,10 @@ pub struct ReplayerConfig {
     /// when recorded (nodes that judge staleness, deadlines or latency see a
     /// live plant). Off by default: a replay is lossless.
     pub shift_times: BTreeMap<String, Vec<String>>,
+    /// How long the node stays after the last message before it stops
+    /// (`REPLAY_LINGER_MS`, 0..=60000, default 1000): dora can drop a message
+    /// still in flight when its sender exits at once.
+    pub linger: Option<std::time::Duration>,
 }
 
 /// `output:field+field, ...`; `None` when an entry is malformed.
@@ -195,8 +199,10 @@ impl ReplayerConfig {
                 BTreeMap::new()
             }),
         };
+        let linger_ms = env.parsed_or("REPLAY_LINGER_MS", 1000u64, "milliseconds in 0..=60000", |ms| *ms <= 60_000);
+        let linger = (linger_ms > 0).then(|| std::time::Duration::from_millis(linger_ms));
         env.finish(&["REPLAY_"])?;
-        Ok(Self { file, node, topics, speed, repeat, done_file, shift_times })
+        Ok(Self { file, node, topics, speed, repeat, done_file, shift_times, linger })
     }
 }
 
