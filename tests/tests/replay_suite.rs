@@ -2,8 +2,9 @@
 //! generator (tests/fixtures/recordings) played through the real dataflows
 //! with the real dora CLI, models and recorder.
 //!
-//! - a recording played by the `replayer` and recorded again by the
-//!   `recorder` is the same, message for message (payloads and metadata),
+//! - a recording played by the `replayer` as fast as the `recorder` takes it
+//!   (paced by the recorder's acknowledgements) and recorded again is the
+//!   same, message for message (payloads and metadata),
 //!   and so is one exported to Arrow IPC and imported back;
 //! - the overheat recording through the plant assistant raises the expected
 //!   alerts and answers the scripted questions (tests/replay/overheat.toml);
@@ -61,7 +62,7 @@ fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()
     for name in ["overheat.drec", "defect-burst.drec"] {
         let original = recording::read_file(&fixture(name))?;
         assert!(original.len() > 10, "{name} holds {} messages", original.len());
-        let again = replay_and_record(&fixture(name), &dir.join(name.trim_end_matches(".drec")).tap_mkdir()?, 0.0)?;
+        let again = replay_and_record(&fixture(name), &dir.join(name.trim_end_matches(".drec")).tap_mkdir()?, 0.0, true)?;
         assert_same_messages(&original, &recording::read_file(&again)?);
 
         // Arrow IPC and back, through the command line.

@@ -10,10 +10,11 @@ use recording::RecordedMessage;
 use crate::dataflow::dora_binary;
 use crate::repo_root;
 
-/// Plays `recording` at `speed` (0: as fast as the recorder takes it, with
-/// backpressure) through a dataflow of just the replayer and the recorder,
-/// every topic recorded as itself; returns the new file.
-pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64) -> anyhow::Result<PathBuf> {
+/// Plays `recording` at `speed` (0: as fast as possible) through a dataflow
+/// of just the replayer and the recorder, every topic recorded as itself;
+/// with `acknowledged`, the replayer paces itself by the recorder's count
+/// (`ack: recorder/recorded`). Returns the new file.
+pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64, acknowledged: bool) -> anyhow::Result<PathBuf> {
     let messages = recording::read_file(recording)?;
     let topics: std::collections::BTreeSet<String> = messages.iter().map(RecordedMessage::topic).collect();
     let output = |topic: &str| topic.replace('/', "__");
@@ -26,8 +27,9 @@ pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64) -> anyhow::Re
     let record_as: Vec<String> = topics.iter().map(|t| format!("{}={t}", output(t))).collect();
     let again = dir.join("again.drec");
     let yaml = format!(
-        "nodes:\n  - id: replay\n    path: {}\n    outputs:\n{}\n    env:\n      REPLAY_FILE: {}\n      REPLAY_TOPICS: \"{}\"\n      REPLAY_SPEED: \"{}\"\n  - id: recorder\n    path: {}\n    inputs:\n{}\n    env:\n      RECORD_FILE: {}\n      RECORD_TOPICS: \"{}\"\n",
+        "nodes:\n  - id: replay\n    path: {}\n{}    outputs:\n{}\n    env:\n      REPLAY_FILE: {}\n      REPLAY_TOPICS: \"{}\"\n      REPLAY_SPEED: \"{}\"\n  - id: recorder\n    path: {}\n    inputs:\n{}\n    env:\n      RECORD_FILE: {}\n      RECORD_TOPICS: \"{}\"\n{}",
         repo_root().join("target/release/replayer").display(),
+        if acknowledged { "    inputs:\n      ack: recorder/recorded\n" } else { "" },
         outputs.join("\n"),
         recording.display(),
         play.join(","),
@@ -36,6 +38,7 @@ pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64) -> anyhow::Re
         inputs.join("\n"),
         again.display(),
         record_as.join(","),
+        if acknowledged { "    outputs:\n      - recorded\n" } else { "" },
     );
     let dataflow = dir.join("round-trip.yml");
     std::fs::write(&dataflow, yaml)?;

@@ -9,6 +9,11 @@
 //! before; it is closed with its footer when the inputs end or dora stops
 //! the node.
 //!
+//! Output `recorded` (only when declared): the count of messages recorded so
+//! far, after each one. A replayer's `ack…` input paces itself by it, which
+//! makes a replay at any speed lossless (dora's `backpressure` queue policy is
+//! a bounded buffer that drops the oldest beyond 10 × `queue_size`).
+//!
 //! ```yaml
 //! - id: recorder
 //!   path: ../target/release/recorder

@@ -7,7 +7,7 @@ use shopfloor_core::config::{process_env, RecorderConfig};
 fn main() -> anyhow::Result<()> {
     shopfloor_core::logging::init();
     let config = RecorderConfig::from_env(&process_env())?;
-    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let (mut node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let topics = recorder::topics::resolve(&config.topics, &node.node_config().inputs);
     if let Some(folder) = config.file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
@@ -21,7 +21,8 @@ fn main() -> anyhow::Result<()> {
     };
     let writer = DrecWriter::create(&config.file, &descriptor_yaml)?;
     tracing::info!(file = %config.file.display(), topics = ?topics, "recording");
-    let counts = recorder::node::run(&topics, writer, events)?;
+    let reports = node.node_config().outputs.iter().any(|output| output.as_str() == recorder::node::RECORDED_OUTPUT);
+    let counts = recorder::node::run(&topics, writer, events, reports.then_some(&mut node))?;
     // dora's node handle must live until the stream has ended.
     drop(node);
     if !counts.unmapped.is_empty() {

@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use dora_node_api::arrow_v59::array::Array;
+use std::sync::Arc;
+
+use dora_node_api::arrow_v59::array::{Array, ArrayRef, UInt64Array};
+use dora_node_api::dora_core::config::DataId;
+use dora_node_api::DoraNode;
 use dora_node_api::arrow_v59::datatypes::DataType;
 use dora_node_api::metadata::strip_internal_parameters;
 use dora_node_api::{Event, EventStream};
@@ -21,11 +25,18 @@ pub struct Counts {
     pub unmapped: BTreeMap<String, u64>,
 }
 
-/// Records until the stream ends; the file is finished either way.
+/// The output that reports how many messages are recorded so far (a
+/// one-value UInt64 after each), when the dataflow declares it: a replayer's
+/// `ack…` input paces itself by it.
+pub const RECORDED_OUTPUT: &str = "recorded";
+
+/// Records until the stream ends; the file is finished either way. With
+/// `progress`, the count so far is sent after each message.
 pub fn run(
     topics: &BTreeMap<String, OutputRef>,
     mut writer: DrecWriter,
     mut events: EventStream,
+    mut progress: Option<&mut DoraNode>,
 ) -> Result<Counts, DrecError> {
     let mut counts = Counts::default();
     let started = Instant::now();
@@ -54,6 +65,12 @@ pub fn run(
                 };
                 writer.write(&message)?;
                 *counts.recorded.entry(message.topic()).or_default() += 1;
+                if let Some(node) = progress.as_deref_mut() {
+                    let total: ArrayRef = Arc::new(UInt64Array::from(vec![writer.messages()]));
+                    if let Err(error) = node.send_output(DataId::from(RECORDED_OUTPUT.to_owned()), Default::default(), total) {
+                        tracing::warn!(%error, "cannot report progress");
+                    }
+                }
             }
             Event::Stop(_) => break,
             _ => {}

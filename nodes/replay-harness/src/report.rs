@@ -87,7 +87,7 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
                 None => String::new(),
             };
             let bounds = case.expect.latency.clone().unwrap_or(crate::case::LatencyBound { answer_p50_ms: None, answer_p95_ms: None });
-            let _ = writeln!(md, "- answers: {} , p50 {p50} ms{}, p95 {p95} ms{}", latencies.len(), bound(p50, bounds.answer_p50_ms), bound(p95, bounds.answer_p95_ms));
+            let _ = writeln!(md, "- answers: {}, p50 {p50} ms{}, p95 {p95} ms{}", latencies.len(), bound(p50, bounds.answer_p50_ms), bound(p95, bounds.answer_p95_ms));
         }
         _ => {
             let _ = writeln!(md, "- no answers");

@@ -6,8 +6,11 @@
 //!   ids; `REPLAY_TOPICS: readings=opcua-source/readings, questions=mqtt-source/questions`
 //!   plays several nodes' outputs, in their recorded order, under the given ids.
 //! - `REPLAY_SPEED`: 1 keeps the recorded timing (drift-free: each message
-//!   at start + offset / speed), 2 twice as fast, 0 as fast as the receivers
-//!   take them (give their inputs `queue_policy: backpressure` and nothing is lost).
+//!   at start + offset / speed), 2 twice as fast, 0 as fast as possible.
+//! - Inputs whose id starts with `ack` take receivers' counts of messages
+//!   taken (e.g. `ack: recorder/recorded`); then at most `REPLAY_WINDOW`
+//!   (default 50) messages are in flight, and nothing is lost at any speed
+//!   ([`flow`]: dora's `backpressure` alone is a bounded buffer that drops).
 //! - `REPLAY_LOOP`: start again after the last message.
 //! - Metadata parameters are sent as recorded.
 //! - Inputs whose id starts with `ready` hold the start back until each has
@@ -23,6 +26,7 @@
 //!   N, "passes": P, "time_shift": {...}}`, the mapping a harness needs to
 //!   take outputs back to recorded time.
 
+pub mod flow;
 pub mod node;
 pub mod shift;
 pub mod selection;

@@ -12,6 +12,7 @@ use shopfloor_core::clock::now_ms;
 use shopfloor_core::config::ReplayerConfig;
 
 use crate::shift::{shift_fields, TimeShift};
+use crate::flow::Credits;
 use crate::selection::output_for;
 use crate::timing::ReplayClock;
 
@@ -61,20 +62,45 @@ enum Wait {
     Stop,
 }
 
+/// Takes one event into account; `Stop` when dora stops the node.
+fn take(event: Option<Event>, credits: &mut Credits) -> Wait {
+    match event {
+        None | Some(Event::Stop(_)) => Wait::Stop,
+        Some(Event::Input { id, data, .. }) => {
+            credits.report(id.as_str(), data.as_array());
+            Wait::Go
+        }
+        Some(Event::InputClosed { id, .. }) => {
+            credits.closed(id.as_str());
+            Wait::Go
+        }
+        Some(_) => Wait::Go,
+    }
+}
+
 /// Waits until `until` (or not at all), answering dora; `Stop` when dora
 /// stops the node.
-fn wait(events: &mut EventStream, until: Option<Instant>) -> Wait {
+fn wait(events: &mut EventStream, until: Option<Instant>, credits: &mut Credits) -> Wait {
     let Some(until) = until else { return Wait::Go };
     loop {
         let now = Instant::now();
         if now >= until {
             return Wait::Go;
         }
-        match events.recv_timeout(until - now) {
-            None | Some(Event::Stop(_)) => return Wait::Stop,
-            Some(_) => {}
+        if let Wait::Stop = take(events.recv_timeout(until - now), credits) {
+            return Wait::Stop;
         }
     }
+}
+
+/// Waits until the receivers have taken enough for one more message to go.
+fn wait_for_credit(events: &mut EventStream, credits: &mut Credits, sent: u64, window: u64) -> Wait {
+    while !credits.may_send(sent, window) {
+        if let Wait::Stop = take(events.recv(), credits) {
+            return Wait::Stop;
+        }
+    }
+    Wait::Go
 }
 
 /// Holds the start back until every `ready*` input has had a message or
@@ -103,6 +129,8 @@ pub fn run(config: &ReplayerConfig, mut node: DoraNode, mut events: EventStream)
     if let Wait::Stop = wait_until_ready(&node, &mut events) {
         return Ok(counts);
     }
+    let mut credits =
+        Credits::new(node.node_config().inputs.keys().map(|id| id.to_string()).filter(|id| id.starts_with("ack")));
     let clock = ReplayClock::new(Instant::now(), config.speed);
     let recording_start_ms = (DrecReader::open(&config.file)?.start_nanos() / 1_000_000) as i64;
     let shift = TimeShift { recording_start_ms, replay_start_ms: now_ms(), speed: config.speed };
@@ -116,7 +144,10 @@ pub fn run(config: &ReplayerConfig, mut node: DoraNode, mut events: EventStream)
         while let Some(message) = reader.next_message()? {
             last_offset = last_offset.max(message.offset_ns);
             let Some(output) = output_for(config, &message) else { continue };
-            if let Wait::Stop = wait(&mut events, clock.due(pass_start_ns, message.offset_ns)) {
+            if let Wait::Stop = wait(&mut events, clock.due(pass_start_ns, message.offset_ns), &mut credits) {
+                break 'passes;
+            }
+            if let Wait::Stop = wait_for_credit(&mut events, &mut credits, counts.messages, config.window) {
                 break 'passes;
             }
             let mut data: ArrayRef = message.data.unwrap_or_else(|| std::sync::Arc::new(NullArray::new(0)));
@@ -146,8 +177,11 @@ pub fn run(config: &ReplayerConfig, mut node: DoraNode, mut events: EventStream)
     // dora can drop a message still in flight when its sender exits right
     // after sending it (seen with a frame on the daemon path): stay a moment,
     // until dora stops the node or the linger is over.
-    if let Some(linger) = config.linger {
-        wait(&mut events, Some(Instant::now() + linger));
+    if credits.active() {
+        // Everything sent has been taken: nothing is left in flight.
+        wait_for_credit(&mut events, &mut credits, counts.messages, 1);
+    } else if let Some(linger) = config.linger {
+        wait(&mut events, Some(Instant::now() + linger), &mut credits);
     }
     if let Some(done) = &config.done_file {
         let text = serde_json::json!({ "messages": counts.messages, "passes": counts.passes, "time_shift": shift }).to_string();

@@ -44,6 +44,7 @@ mod tests {
             done_file: None,
             shift_times: BTreeMap::new(),
             linger: None,
+            window: 50,
         };
         assert_eq!(output_for(&config, &message("opcua-source", "readings")).as_deref(), Some("readings"));
         assert_eq!(output_for(&config, &message("mqtt-source", "questions")), None);

@@ -137,6 +137,9 @@ pub struct ReplayerConfig {
     /// (`REPLAY_LINGER_MS`, 0..=60000, default 1000): dora can drop a message
     /// still in flight when its sender exits at once.
     pub linger: Option<std::time::Duration>,
+    /// Most messages in flight when receivers acknowledge on `ack…` inputs
+    /// (`REPLAY_WINDOW`, 1..=100000, default 50).
+    pub window: u64,
 }
 
 /// `output:field+field, ...`; `None` when an entry is malformed.
@@ -201,8 +204,9 @@ impl ReplayerConfig {
         };
         let linger_ms = env.parsed_or("REPLAY_LINGER_MS", 1000u64, "milliseconds in 0..=60000", |ms| *ms <= 60_000);
         let linger = (linger_ms > 0).then(|| std::time::Duration::from_millis(linger_ms));
+        let window = env.parsed_or("REPLAY_WINDOW", 50u64, "a count in 1..=100000", |n| (1..=100_000).contains(n));
         env.finish(&["REPLAY_"])?;
-        Ok(Self { file, node, topics, speed, repeat, done_file, shift_times, linger })
+        Ok(Self { file, node, topics, speed, repeat, done_file, shift_times, linger, window })
     }
 }
 
