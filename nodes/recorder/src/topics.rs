@@ -22,3 +22,21 @@ pub fn resolve(
     }
     topics
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_record_as_their_source_unless_told_otherwise_and_timers_are_left_out() {
+        let inputs: BTreeMap<DataId, dora_message::config::Input> = serde_yaml::from_str(
+            "readings: opcua-source/readings\nanswers:\n  source: router/answers\n  queue_policy: backpressure\ntick: dora/timer/millis/1000\n",
+        )
+        .unwrap();
+        let explicit = BTreeMap::from([("answers".to_string(), "slm/answers".parse::<OutputRef>().unwrap())]);
+        let topics = resolve(&explicit, &inputs);
+        assert_eq!(topics["readings"].to_string(), "opcua-source/readings");
+        assert_eq!(topics["answers"].to_string(), "slm/answers", "RECORD_TOPICS wins");
+        assert!(!topics.contains_key("tick"));
+    }
+}
