@@ -62,7 +62,9 @@ fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()
     for name in ["overheat.drec", "defect-burst.drec"] {
         let original = recording::read_file(&fixture(name))?;
         assert!(original.len() > 10, "{name} holds {} messages", original.len());
-        let again = replay_and_record(&fixture(name), &dir.join(name.trim_end_matches(".drec")).tap_mkdir()?, 0.0, true)?;
+        let work = dir.join(name.trim_end_matches(".drec"));
+        std::fs::create_dir_all(&work)?;
+        let again = replay_and_record(&fixture(name), &work, 0.0, true)?;
         assert_same_messages(&original, &recording::read_file(&again)?);
 
         // Arrow IPC and back, through the command line.
@@ -80,17 +82,6 @@ fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()
         }
     }
     Ok(())
-}
-
-trait TapMkdir: Sized {
-    fn tap_mkdir(self) -> anyhow::Result<Self>;
-}
-
-impl TapMkdir for PathBuf {
-    fn tap_mkdir(self) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&self)?;
-        Ok(self)
-    }
 }
 
 fn settings(name: &str, extra_env: Vec<(String, String)>) -> RunSettings {

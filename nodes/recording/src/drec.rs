@@ -5,7 +5,7 @@
 //! play theirs.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -248,7 +248,6 @@ pub fn write_file(path: &Path, descriptor_yaml: &str, messages: &[RecordedMessag
         writer.write(message)?;
     }
     writer.finish()?;
-    let _ = std::io::stdout().flush();
     Ok(())
 }
 

@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use shopfloor_core::config::OutputRef;
+use shopfloor_core::config::{is_dora_id, OutputRef};
 
 /// Why a case file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -250,9 +250,6 @@ pub struct TestCase {
     pub expect: Expectations,
 }
 
-fn is_id(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
 
 impl TestCase {
     /// Reads and validates a case file.
@@ -268,14 +265,14 @@ impl TestCase {
         let invalid =
             |field: &str, problem: String| CaseError::Invalid { path: path.into(), field: field.into(), problem };
         let base = path.parent().unwrap_or(Path::new("."));
-        if !is_id(&raw.name) {
+        if !is_dora_id(&raw.name) {
             return Err(invalid("name", "must be letters, digits, '_', '-' or '.'".into()));
         }
         if raw.replace.is_empty() {
             return Err(invalid("replace", "must name at least one node of the dataflow".into()));
         }
         for (field, ids) in [("replace", &raw.replace), ("remove", &raw.remove), ("wait_for", &raw.wait_for)] {
-            if let Some(bad) = ids.iter().find(|id| !is_id(id)) {
+            if let Some(bad) = ids.iter().find(|id| !is_dora_id(id)) {
                 return Err(invalid(field, format!("has {bad:?}, which is not a node id")));
             }
         }
@@ -323,7 +320,7 @@ impl TestCase {
         for (topic, fields) in &raw.shift_times {
             let output =
                 topic.parse::<OutputRef>().map_err(|()| invalid("shift_times", format!("has {topic:?}: use node/output")))?;
-            if fields.is_empty() || !fields.iter().all(|f| is_id(f)) {
+            if fields.is_empty() || !fields.iter().all(|f| is_dora_id(f)) {
                 return Err(invalid("shift_times", format!("{topic:?} needs field names")));
             }
             shift_times.push((output, fields.clone()));

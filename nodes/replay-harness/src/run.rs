@@ -262,14 +262,9 @@ pub fn run_case(case: &TestCase, settings: &RunSettings) -> Result<RunOutcome, R
     run.stop(Duration::from_secs(20));
     let wall_s = started.elapsed().as_secs_f64();
 
+    // No file: the collector never started (the report then shows no outputs).
     let collected = match recording::DrecReader::open(&collected_path) {
-        Ok(mut reader) => {
-            let mut messages = Vec::new();
-            while let Some(message) = reader.next_message()? {
-                messages.push(message);
-            }
-            messages
-        }
+        Ok(reader) => reader.read_all()?,
         Err(_) => Vec::new(),
     };
     // Outputs made from moved times are taken back to recorded time.

@@ -40,7 +40,7 @@ pub use secrets::Secret;
 pub use opcua_source::{Deadband, Monitoring, OpcuaClientSecurity, OpcuaSourceConfig, TagSpec};
 pub use outbox::OutboxConfig;
 pub use plant_sim::{PlantSimConfig, SimScenario};
-pub use recording::{OutputRef, RecorderConfig, ReplayerConfig};
+pub use recording::{is_dora_id, OutputRef, RecorderConfig, ReplayerConfig};
 pub use router::{ClassTarget, HttpTierConfig, RedactRule, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL, QUESTION_CLASSES};
 pub use slm::{SlmConfig, ToolMode};
 pub use telemetry::{

@@ -27,8 +27,9 @@ impl std::fmt::Display for OutputRef {
     }
 }
 
-/// A dora id: letters, digits, `_`, `-`, `.` (what dora's YAML accepts).
-fn is_id(text: &str) -> bool {
+/// A dora node or output id: letters, digits, `_`, `-`, `.` (what dora's
+/// YAML accepts).
+pub fn is_dora_id(text: &str) -> bool {
     !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -36,7 +37,7 @@ impl std::str::FromStr for OutputRef {
     type Err = ();
     fn from_str(text: &str) -> Result<Self, ()> {
         let (node, output) = text.trim().split_once('/').ok_or(())?;
-        (is_id(node) && is_id(output)).then(|| OutputRef { node: node.into(), output: output.into() }).ok_or(())
+        (is_dora_id(node) && is_dora_id(output)).then(|| OutputRef { node: node.into(), output: output.into() }).ok_or(())
     }
 }
 
@@ -49,7 +50,7 @@ fn pairs(text: &str) -> Option<BTreeMap<String, OutputRef>> {
         .map(|entry| {
             let (key, value) = entry.split_once('=')?;
             let key = key.trim();
-            is_id(key).then_some(())?;
+            is_dora_id(key).then_some(())?;
             Some((key.to_owned(), value.parse().ok()?))
         })
         .collect()
@@ -150,7 +151,7 @@ fn field_entries(text: &str) -> Option<BTreeMap<String, Vec<String>>> {
         .map(|entry| {
             let (output, fields) = entry.split_once(':')?;
             let fields: Vec<String> = fields.split('+').map(|f| f.trim().to_owned()).collect();
-            (is_id(output.trim()) && fields.iter().all(|f| is_id(f))).then(|| (output.trim().to_owned(), fields))
+            (is_dora_id(output.trim()) && fields.iter().all(|f| is_dora_id(f))).then(|| (output.trim().to_owned(), fields))
         })
         .collect()
 }
@@ -175,7 +176,7 @@ impl ReplayerConfig {
         let dora_node = env.optional_string("DORA_REPLAY_NODE");
         let node = env.optional_string("REPLAY_NODE").or(dora_node);
         if let Some(text) = &node {
-            if !is_id(text) {
+            if !is_dora_id(text) {
                 env.invalid("REPLAY_NODE", text, "a node id of the recording");
             }
         }
