@@ -49,6 +49,8 @@ out=$(mktemp)
     echo
     target/release/bench-replay
     echo
+    target/release/bench-distributed
+    echo
     echo "### Vision stage 1 (\`filter-bench --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
     echo
     target/release/filter-bench --images 500 --learn 24 --seed 2026 --runs 5

@@ -5,6 +5,7 @@
 
 pub mod assistant;
 pub mod certs;
+pub mod cluster;
 pub mod dataflow;
 pub mod http;
 pub mod mosquitto;

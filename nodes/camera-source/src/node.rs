@@ -67,6 +67,12 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
     let mut counts = Counts::default();
     let pace = Pace::new(Instant::now(), config.rate_hz);
     let mut sequence = 0u64;
+    // With the start in ids, a restarted camera's ids do not repeat the last run's.
+    let id_prefix = if config.run_in_ids {
+        format!("{}-{}", config.camera_id, now_ms() / 1000)
+    } else {
+        config.camera_id.clone()
+    };
     // One slot per file played, read or not: the pace counts slots.
     'frames: for (slot, path) in (0u64..).zip(files.iter().cycle()) {
         if slot > 0 && slot.is_multiple_of(files.len() as u64) && !config.repeat {
@@ -99,7 +105,7 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
             }
         };
         let meta = FrameMeta {
-            frame_id: format!("{}-{sequence:06}", config.camera_id),
+            frame_id: format!("{id_prefix}-{sequence:06}"),
             ts_ms: now_ms(),
             station: config.station.clone(),
             line: config.line.clone(),

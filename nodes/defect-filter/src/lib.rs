@@ -8,7 +8,10 @@
 //! |---|---|---|
 //! | input | `frames` | `frame` (`rgb8`, `bgr8`, `png` or `jpeg`) |
 //! | input | `metrics_tick` | timer: send a snapshot |
+//! | input | `verdicts` (optional) | stage 2's `alert`s: its verdicts on flagged frames |
+//! | input | `vlm_alive` (optional) | any message: stage 2 is alive (wire its `metrics`) |
 //! | output | `inspections` | `inspection`: a flagged frame with score, regions and pixels |
+//! | output | `alerts` | `alert`: a flagged frame stage 2 did not judge (unconfirmed) |
 //! | output | `metrics` | `metric` snapshot (`shopfloor_filter_*`) |
 //!
 //! A frame that cannot be scored (bad metadata, wrong length, corrupt
@@ -32,10 +35,12 @@
 //! - [`model`]: learning and scoring.
 //! - [`boxes`]: flagged cells to boxes.
 //! - [`decode`]: frame messages and good images to raw RGB.
+//! - [`confirmation`]: the filter's own alert when stage 2 gives no verdict.
 //! - [`node`]: dora wiring and counters.
 #![warn(missing_docs)]
 
 pub mod boxes;
+pub mod confirmation;
 pub mod decode;
 mod features;
 pub mod frame;

@@ -20,7 +20,14 @@ fn main() -> anyhow::Result<()> {
     );
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let node_id = node.id().to_string();
-    let counts = defect_filter::node::run(&model, &node_id, node, events)?;
-    tracing::info!(frames = counts.frames, flagged = counts.flagged, rejected = ?counts.rejected, "defect-filter stopped");
+    let confirm = defect_filter::node::ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
+    let counts = defect_filter::node::run(&model, &node_id, confirm, node, events)?;
+    tracing::info!(
+        frames = counts.frames,
+        flagged = counts.flagged,
+        unconfirmed = counts.unconfirmed,
+        rejected = ?counts.rejected,
+        "defect-filter stopped"
+    );
     Ok(())
 }

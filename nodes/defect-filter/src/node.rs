@@ -1,16 +1,22 @@
 //! The dora node around the filter: learn the good parts at start, then
 //! score every frame; flagged frames go on to stage 2 as `inspection`
-//! messages, bad frames are refused and counted by reason.
+//! messages, bad frames are refused and counted by reason. Where the
+//! dataflow wires stage 2's verdicts back (input `verdicts`), a flagged
+//! frame without a verdict gets the filter's own alert, marked unconfirmed
+//! ([`crate::confirmation`]).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use shopfloor_core::config::DefectFilterConfig;
 use shopfloor_core::image_files::image_files;
 use shopfloor_core::metrics::{Histogram, Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_core::schema::{frame_bytes, FrameError, FrameMeta, Inspection, MetricSample, Region};
+use shopfloor_core::clock::now_ms;
+use shopfloor_core::schema::{frame_bytes, Alert, FrameError, FrameMeta, Inspection, MetricSample, Region};
+
+use crate::confirmation::Confirmations;
 
 use crate::decode::{load_rgb, to_rgb};
 use crate::{FilterSettings, FrameView, GoodModel, Workspace};
@@ -19,6 +25,21 @@ use crate::{FilterSettings, FrameView, GoodModel, Workspace};
 pub const FRAMES_INPUT: &str = "frames";
 /// Flagged frames out.
 pub const INSPECTIONS_OUTPUT: &str = "inspections";
+/// Stage 2's alerts in (optional): its verdicts on the flagged frames.
+pub const VERDICTS_INPUT: &str = "verdicts";
+/// Any message shows stage 2 is alive (optional; its metrics).
+pub const VLM_ALIVE_INPUT: &str = "vlm_alive";
+/// The filter's own alerts out: flagged frames stage 2 did not judge.
+pub const ALERTS_OUTPUT: &str = "alerts";
+
+/// How long to wait for stage 2, and when to call it gone.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfirmSettings {
+    /// Wait this long for a verdict.
+    pub timeout: Duration,
+    /// Stage 2 is gone after this long without a sign of life.
+    pub stale_after: Duration,
+}
 
 /// Why the node could not start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +110,12 @@ pub struct Counts {
     pub score_seconds: Histogram,
     /// The last frame's score.
     pub last_score: f32,
+    /// Flagged frames alerted here, unconfirmed by stage 2.
+    pub unconfirmed: u64,
+    /// Flagged frames stage 2 gave its verdict on.
+    pub confirmed: u64,
+    /// Flagged frames waiting for stage 2's verdict.
+    pub awaiting_verdict: usize,
 }
 
 impl Default for Counts {
@@ -99,6 +126,9 @@ impl Default for Counts {
             rejected: BTreeMap::new(),
             score_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]),
             last_score: 0.0,
+            unconfirmed: 0,
+            confirmed: 0,
+            awaiting_verdict: 0,
         }
     }
 }
@@ -111,6 +141,9 @@ impl Counts {
         for (reason, count) in &self.rejected {
             snapshot.counter("shopfloor_filter_rejected_frames", "Frames refused, by reason", &[("reason", reason)], *count);
         }
+        snapshot.counter("shopfloor_filter_unconfirmed_alerts", "Flagged frames alerted by the filter itself, without stage 2's verdict", &[], self.unconfirmed);
+        snapshot.counter("shopfloor_filter_confirmed", "Flagged frames stage 2 gave its verdict on", &[], self.confirmed);
+        snapshot.gauge("shopfloor_filter_awaiting_verdict", "Flagged frames waiting for stage 2's verdict", &[], self.awaiting_verdict as f64);
         snapshot.gauge("shopfloor_filter_last_score", "Anomaly score of the last frame", &[], f64::from(self.last_score));
         snapshot.gauge("shopfloor_filter_threshold", "Score above which frames are flagged", &[], f64::from(model.threshold()));
         snapshot.histogram("shopfloor_filter_score_seconds", "Decode and score time per frame", &[], &self.score_seconds);
@@ -176,10 +209,26 @@ pub fn inspect(
     ))
 }
 
-/// Scores frames until dora stops the node.
-pub fn run(model: &GoodModel, node_id: &str, mut node: DoraNode, mut events: EventStream) -> Result<Counts, NodeError> {
+/// Scores frames until dora stops the node. `confirm`: wait for stage 2's
+/// verdicts (when the dataflow wires input `verdicts`).
+pub fn run(
+    model: &GoodModel,
+    node_id: &str,
+    confirm: ConfirmSettings,
+    mut node: DoraNode,
+    mut events: EventStream,
+) -> Result<Counts, NodeError> {
     let mut counts = Counts::default();
     let mut workspace = Workspace::default();
+    let wired = |name: &str| node.node_config().inputs.keys().any(|input| input.as_str() == name);
+    let waits_for_verdicts = wired(VERDICTS_INPUT);
+    // Without a liveness input, stage 2 counts as alive and only the timeout applies.
+    let watches_vlm = wired(VLM_ALIVE_INPUT);
+    let mut confirmations =
+        waits_for_verdicts.then(|| Confirmations::new(confirm.timeout, confirm.stale_after, now_ms()));
+    if waits_for_verdicts {
+        tracing::info!(timeout_ms = confirm.timeout.as_millis() as u64, "flagged frames without a verdict get the filter's own alert");
+    }
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, metadata, data } => match id.as_str() {
@@ -193,7 +242,13 @@ pub fn run(model: &GoodModel, node_id: &str, mut node: DoraNode, mut events: Eve
                             if let Some(inspection) = flagged {
                                 counts.flagged += 1;
                                 tracing::info!(frame = %inspection.frame_id, score, regions = inspection.regions.len(), "frame flagged");
-                                send(&mut node, INSPECTIONS_OUTPUT, Inspection::to_arrow(&[inspection]))?;
+                                match confirmations.as_mut().and_then(|c| c.flagged(&inspection, node_id, now_ms())) {
+                                    Some(alert) => {
+                                        tracing::warn!(frame = %inspection.frame_id, "stage 2 unreachable: alerting unconfirmed");
+                                        send(&mut node, ALERTS_OUTPUT, Alert::to_arrow(&[alert]))?;
+                                    }
+                                    None => send(&mut node, INSPECTIONS_OUTPUT, Inspection::to_arrow(&[inspection]))?,
+                                }
                             }
                         }
                         Err((reason, message)) => {
@@ -203,18 +258,77 @@ pub fn run(model: &GoodModel, node_id: &str, mut node: DoraNode, mut events: Eve
                         }
                     }
                 }
-                METRICS_TICK_INPUT => send(&mut node, METRICS_OUTPUT, MetricSample::to_arrow(&counts.snapshot(node_id, model)))?,
+                VERDICTS_INPUT => match (confirmations.as_mut(), Alert::from_arrow(data.as_array().as_ref())) {
+                    (Some(confirmations), Ok(alerts)) => {
+                        for frame in alerts.iter().filter_map(|a| a.frame_id.as_deref()) {
+                            confirmations.verdict(frame, now_ms());
+                        }
+                    }
+                    (_, Err(error)) => {
+                        *counts.rejected.entry("bad_verdict").or_default() += 1;
+                        tracing::warn!(%error, "verdict refused");
+                    }
+                    (None, Ok(_)) => {}
+                },
+                VLM_ALIVE_INPUT => {
+                    if let Some(confirmations) = confirmations.as_mut() {
+                        confirmations.vlm_alive(now_ms());
+                    }
+                }
+                METRICS_TICK_INPUT => {
+                    sync_counts(&mut counts, confirmations.as_ref());
+                    send(&mut node, METRICS_OUTPUT, MetricSample::to_arrow(&counts.snapshot(node_id, model)))?
+                }
                 other => {
                     *counts.rejected.entry("unknown_input").or_default() += 1;
                     tracing::warn!(input = other, "unknown input (expected `frames` or `metrics_tick`)");
                 }
             },
+            Event::InputClosed { id } if id.as_str() == VLM_ALIVE_INPUT => {
+                tracing::warn!("stage 2's liveness input closed: flagged frames are alerted unconfirmed until it is back");
+                if let Some(confirmations) = confirmations.as_mut() {
+                    confirmations.vlm_gone(now_ms());
+                }
+            }
+            Event::InputRecovered { id } if id.as_str() == VLM_ALIVE_INPUT => {
+                tracing::info!("stage 2 is back");
+                if let Some(confirmations) = confirmations.as_mut() {
+                    confirmations.vlm_alive(now_ms());
+                }
+            }
             Event::Stop(_) => break,
             _ => {}
         }
+        // Every event (frames, metrics ticks) also checks for verdicts overdue.
+        if let Some(confirmations) = confirmations.as_mut() {
+            if !watches_vlm {
+                confirmations.vlm_alive(now_ms());
+            }
+            send_alerts(&mut node, confirmations.due(now_ms()))?;
+        }
     }
+    if let Some(confirmations) = confirmations.as_mut() {
+        send_alerts(&mut node, confirmations.drain())?;
+    }
+    sync_counts(&mut counts, confirmations.as_ref());
     send(&mut node, METRICS_OUTPUT, MetricSample::to_arrow(&counts.snapshot(node_id, model)))?;
     Ok(counts)
+}
+
+fn sync_counts(counts: &mut Counts, confirmations: Option<&Confirmations>) {
+    if let Some(c) = confirmations {
+        (counts.unconfirmed, counts.confirmed, counts.awaiting_verdict) = (c.unconfirmed, c.confirmed, c.waiting());
+    }
+}
+
+fn send_alerts(node: &mut DoraNode, alerts: Vec<Alert>) -> Result<(), NodeError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    for alert in &alerts {
+        tracing::warn!(alert = %alert.id, verdict = ?alert.verdict, "stage-1 alert, unconfirmed");
+    }
+    send(node, ALERTS_OUTPUT, Alert::to_arrow(&alerts))
 }
 
 fn send(node: &mut DoraNode, output: &'static str, data: dora_node_api::arrow_v59::array::ArrayRef) -> Result<(), NodeError> {

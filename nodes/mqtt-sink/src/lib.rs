@@ -3,7 +3,7 @@
 //! | | id | payload |
 //! |---|---|---|
 //! | input | `answers` | `answer` batch (see `docs/messages.md`) |
-//! | input | `alerts` | `alert` batch |
+//! | input | `alerts`, `alerts_<source>` | `alert` batch (one input per alert source) |
 //!
 //! Each answer is published as JSON (QoS `MQTT_QOS`, at least 1) to the
 //! question's `reply_to` (or MQTT 5 response) topic, with the question's

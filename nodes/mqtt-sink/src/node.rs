@@ -26,7 +26,8 @@ use crate::payload::{alert_json, alert_topics, answer_json, answer_topic};
 
 /// Input id of the answer stream.
 pub const ANSWERS_INPUT: &str = "answers";
-/// Input id of the alert stream.
+/// Input id of the alert stream; every input whose id starts with it
+/// (`alerts_vision`, `alerts_station1`) carries alerts too.
 pub const ALERTS_INPUT: &str = "alerts";
 /// Node name used in logs.
 pub const NODE_NAME: &str = "mqtt-sink";
@@ -170,7 +171,8 @@ impl Sink {
                     Err(error) => self.reject_input(&error),
                 }
             }
-            NodeEvent::Dora(Event::Input { id, data, .. }) if id.as_str() == ALERTS_INPUT => {
+            // `alerts`, `alerts_vision`, ...: one input per alert source.
+            NodeEvent::Dora(Event::Input { id, data, .. }) if id.as_str().starts_with(ALERTS_INPUT) => {
                 match Alert::from_arrow(data.as_array().as_ref()) {
                     Ok(alerts) => {
                         for alert in alerts {
@@ -190,7 +192,7 @@ impl Sink {
             NodeEvent::Dora(Event::Input { id, .. }) if id.as_str() == METRICS_TICK_INPUT => self.send_metrics(),
             NodeEvent::Dora(Event::Input { id, .. }) => {
                 self.counts.rejected_inputs += 1;
-                tracing::warn!(input = %id, rejected = self.counts.rejected_inputs, "unknown input (expected `answers` or `alerts`)");
+                tracing::warn!(input = %id, rejected = self.counts.rejected_inputs, "unknown input (expected `answers` or `alerts…`)");
             }
             NodeEvent::Mqtt(event) => self.handle_mqtt(event)?,
             NodeEvent::Dora(_) | NodeEvent::DoraClosed => {}

@@ -52,6 +52,13 @@ pub struct RouterTotals {
 pub fn run(config: &RouterConfig, mut node: DoraNode, events: EventStream) -> anyhow::Result<RouterTotals> {
     let redactor = Redactor::new(config.http.as_ref().map_or(&[][..], |h| &h.redact))?;
     let mut policy = Policy::new(config);
+    // Tiers with a liveness input (`alive_<tier>`) are reachable only while it speaks.
+    for (input, _) in node.node_config().inputs.iter() {
+        if let Some(tier) = config.tier_of_liveness_input(input.as_str()) {
+            tracing::info!(tier = %policy.tiers()[tier].name, %input, "watching the tier's liveness");
+            policy.watch_liveness(tier, now_ms());
+        }
+    }
     let (tx, rx) = mpsc::channel();
     let receiver_tx = tx.clone();
     std::thread::spawn(move || receive(events, receiver_tx));
@@ -90,6 +97,8 @@ pub fn run(config: &RouterConfig, mut node: DoraNode, events: EventStream) -> an
                         Ok(questions) => actions.extend(questions.into_iter().map(|q| policy.on_question(q, now_ms()))),
                         Err(error) => reject(&mut totals, input, &error),
                     }
+                } else if let Some(tier) = config.tier_of_liveness_input(input) {
+                    policy.on_alive(tier, now_ms());
                 } else if let Some(tier) = config.tier_of_input(input) {
                     match Answer::from_arrow(data.as_array().as_ref()) {
                         Ok(answers) => {
@@ -103,7 +112,18 @@ pub fn run(config: &RouterConfig, mut node: DoraNode, events: EventStream) -> an
                     tracing::debug!(input, "input ignored");
                 }
             }
-            Some(Incoming::Dora(Event::InputClosed { id })) => tracing::info!(input = %id, "input closed"),
+            Some(Incoming::Dora(Event::InputClosed { id })) => {
+                tracing::info!(input = %id, "input closed");
+                if let Some(tier) = config.tier_of_liveness_input(id.as_str()) {
+                    policy.on_gone(tier, now_ms());
+                }
+            }
+            Some(Incoming::Dora(Event::InputRecovered { id })) => {
+                tracing::info!(input = %id, "input recovered");
+                if let Some(tier) = config.tier_of_liveness_input(id.as_str()) {
+                    policy.on_alive(tier, now_ms());
+                }
+            }
             Some(Incoming::Dora(Event::Error(error))) => tracing::warn!(%error, "dora reported an error"),
             Some(Incoming::Dora(_)) => {}
         }

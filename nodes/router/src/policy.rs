@@ -1,7 +1,9 @@
 //! The routing decisions, apart from any I/O (the node wires them to dora
 //! and HTTP): which tier a question goes to first, whether a tier's answer
 //! is kept or escalated, when a deadline cuts escalation short, and the
-//! route every answer carries. Time is passed in, so tests run instantly.
+//! route every answer carries, and what happens when a tier is unreachable
+//! (its liveness input silent: a tier on another machine that went away).
+//! Time is passed in, so tests run instantly.
 
 use std::collections::HashMap;
 
@@ -49,6 +51,8 @@ pub struct RouteCounts {
     pub late_answers: u64,
     /// Questions refused as duplicates of one being answered.
     pub duplicates: u64,
+    /// Times a tier was skipped or given up on because it was unreachable.
+    pub unreachable: u64,
 }
 
 struct Pending {
@@ -61,6 +65,8 @@ struct Pending {
     /// Every tier answer so far, with its tier.
     answers: Vec<(usize, Answer)>,
     left_site: bool,
+    /// A tier it needed was unreachable: the answer is marked low-confidence.
+    degraded: bool,
 }
 
 /// The router's state: questions in flight and each tier's expected latency.
@@ -72,6 +78,9 @@ pub struct Policy {
     classifier: Classifier,
     expected_ms: Vec<f64>,
     pending: HashMap<(&'static str, String), Pending>,
+    /// When each watched tier last showed life (ms); None: not watched, always reachable.
+    last_alive_ms: Vec<Option<i64>>,
+    stale_ms: i64,
     /// What was done so far.
     pub counts: RouteCounts,
 }
@@ -89,7 +98,65 @@ impl Policy {
             classifier: Classifier::new(config.plant_words.clone()),
             expected_ms: config.tiers.iter().map(|t| t.expect_ms as f64).collect(),
             pending: HashMap::new(),
+            last_alive_ms: vec![None; config.tiers.len()],
+            stale_ms: config.tier_stale_after.as_millis() as i64,
             counts: RouteCounts::default(),
+        }
+    }
+
+    /// Watch tier `tier`'s liveness from now on: it is reachable while it
+    /// shows life (see [`Policy::on_alive`]) at least every stale interval.
+    /// Watching starts as if it had just shown life, to give it time to start.
+    pub fn watch_liveness(&mut self, tier: usize, now_ms: i64) {
+        if let Some(slot) = self.last_alive_ms.get_mut(tier) {
+            *slot = Some(now_ms);
+        }
+    }
+
+    /// Tier `tier` showed life (any message on its liveness input).
+    pub fn on_alive(&mut self, tier: usize, now_ms: i64) {
+        if let Some(Some(last)) = self.last_alive_ms.get_mut(tier) {
+            *last = (*last).max(now_ms);
+        }
+    }
+
+    /// Tier `tier`'s liveness input closed (dora's `input_timeout` or the
+    /// sender's machine went away): unreachable until it shows life again.
+    pub fn on_gone(&mut self, tier: usize, now_ms: i64) {
+        if let Some(Some(last)) = self.last_alive_ms.get_mut(tier) {
+            *last = (*last).min(now_ms - self.stale_ms - 1);
+        }
+    }
+
+    /// Whether tier `tier` is reachable: unwatched, or alive recently.
+    pub fn is_reachable(&self, tier: usize, now_ms: i64) -> bool {
+        match self.last_alive_ms.get(tier) {
+            Some(Some(last)) => now_ms - last <= self.stale_ms,
+            _ => true,
+        }
+    }
+
+    /// The reachable tier nearest below `tier`, else nearest above it.
+    fn fallback_for(&self, tier: usize, now_ms: i64) -> Option<usize> {
+        (0..tier).rev().chain(tier + 1..self.tiers.len()).find(|t| self.is_reachable(*t, now_ms))
+    }
+
+    fn unreachable_hop(&mut self, tier: usize, reason: String) -> RouteHop {
+        self.counts.unreachable += 1;
+        RouteHop {
+            tier: self.tiers[tier].name.clone(),
+            model: None,
+            confidence: None,
+            latency_ms: 0,
+            outcome: HopOutcome::Unreachable,
+            reason,
+        }
+    }
+
+    fn silence(&self, tier: usize, now_ms: i64) -> String {
+        match self.last_alive_ms.get(tier) {
+            Some(Some(last)) => format!("no sign of life for {} ms", now_ms - last),
+            _ => "unreachable".into(),
         }
     }
 
@@ -142,9 +209,24 @@ impl Policy {
             hops: Vec::new(),
             answers: Vec::new(),
             left_site: false,
+            degraded: false,
         };
         if now_ms >= deadline_ms {
             return Action::Reply(self.finish(pending, now_ms, true));
+        }
+        let mut tier = tier;
+        if !self.is_reachable(tier, now_ms) {
+            let Some(fallback) = self.fallback_for(tier, now_ms) else {
+                let hop = self.unreachable_hop(tier, format!("{}; no other tier reachable", self.silence(tier, now_ms)));
+                pending.hops.push(hop);
+                pending.degraded = true;
+                return Action::Reply(self.finish(pending, now_ms, false));
+            };
+            let reason = format!("{}; asked {} instead", self.silence(tier, now_ms), self.tiers[fallback].name);
+            let hop = self.unreachable_hop(tier, reason);
+            pending.hops.push(hop);
+            pending.degraded = true;
+            tier = fallback;
         }
         let action = self.ask(&mut pending, tier, now_ms);
         self.pending.insert(key, pending);
@@ -191,6 +273,16 @@ impl Policy {
             pending.hops.push(hop);
             return Some(Action::Reply(self.finish(pending, now_ms, false)));
         }
+        if !self.is_reachable(next, now_ms) {
+            // The best local answer, marked low-confidence (finish does).
+            hop.outcome = HopOutcome::Kept;
+            hop.reason.push_str(&format!("; tier {} unreachable", self.tiers[next].name));
+            pending.hops.push(hop);
+            let unreachable = self.unreachable_hop(next, self.silence(next, now_ms));
+            pending.hops.push(unreachable);
+            pending.degraded = true;
+            return Some(Action::Reply(self.finish(pending, now_ms, false)));
+        }
         let left_ms = pending.deadline_ms - now_ms;
         let expected_next = self.expected_ms[next].round() as i64;
         if expected_next > left_ms {
@@ -208,10 +300,11 @@ impl Policy {
     }
 
     /// Questions whose deadline passed while a tier was still working:
-    /// answered with the best answer so far.
+    /// answered with the best answer so far. Questions held by a tier that
+    /// became unreachable: the best answer so far, or a reachable tier asked.
     pub fn on_tick(&mut self, now_ms: i64) -> Vec<Action> {
+        let mut actions = self.leave_unreachable_tiers(now_ms);
         let expired: Vec<_> = self.pending.iter().filter(|(_, p)| now_ms >= p.deadline_ms).map(|(k, _)| k.clone()).collect();
-        let mut actions = Vec::new();
         for key in expired {
             let Some(mut pending) = self.pending.remove(&key) else { continue };
             pending.hops.push(RouteHop {
@@ -223,6 +316,36 @@ impl Policy {
                 reason: "no answer before the deadline".into(),
             });
             actions.push(Action::Reply(self.finish(pending, now_ms, true)));
+        }
+        actions
+    }
+
+    fn leave_unreachable_tiers(&mut self, now_ms: i64) -> Vec<Action> {
+        let stranded: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ms < p.deadline_ms && !self.is_reachable(p.tier, now_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut actions = Vec::new();
+        for key in stranded {
+            let Some(mut pending) = self.pending.remove(&key) else { continue };
+            let hop = self.unreachable_hop(pending.tier, format!("{} while answering", self.silence(pending.tier, now_ms)));
+            pending.hops.push(hop);
+            pending.degraded = true;
+            let asked: Vec<usize> = pending.answers.iter().map(|(t, _)| *t).collect();
+            let fallback = (0..self.tiers.len())
+                .rev()
+                .filter(|t| *t != pending.tier && !asked.contains(t))
+                .find(|t| self.is_reachable(*t, now_ms) && *t < pending.tier);
+            match (best(&pending.answers).is_some(), fallback) {
+                (false, Some(tier)) => {
+                    let action = self.ask(&mut pending, tier, now_ms);
+                    self.pending.insert(key, pending);
+                    actions.push(action);
+                }
+                _ => actions.push(Action::Reply(self.finish(pending, now_ms, false))),
+            }
         }
         actions
     }
@@ -262,6 +385,11 @@ impl Policy {
         let chosen = if deadline_reached { best(&pending.answers) } else { last_useful(&pending.answers) };
         let (mut answer, tier) = match chosen {
             Some((tier, answer)) => (answer.clone(), Some(tier)),
+            None if pending.degraded && !deadline_reached => {
+                let mut answer = Answer::to_question(&pending.question, "No model tier is reachable now; ask again later.".into());
+                answer.error = Some(AnswerError::GenerationFailed);
+                (answer, None)
+            }
             None => {
                 let mut answer = Answer::to_question(&pending.question, "No model tier answered before the deadline.".into());
                 answer.error = Some(AnswerError::DeadlineExceeded);
@@ -273,10 +401,11 @@ impl Policy {
         answer.left_site = pending.left_site;
         answer.deadline_reached = deadline_reached;
         answer.latency_ms = (now_ms - pending.question.received_ts_ms).max(0);
-        answer.low_confidence = match (tier, answer.confidence) {
-            (Some(tier), Some(c)) => c < self.tiers[tier].threshold,
-            _ => false,
-        };
+        answer.low_confidence = pending.degraded
+            || match (tier, answer.confidence) {
+                (Some(tier), Some(c)) => c < self.tiers[tier].threshold,
+                _ => false,
+            };
         let by = tier.map_or_else(|| "none".to_owned(), |t| self.tiers[t].name.clone());
         *self.counts.answered_by.entry(by).or_default() += 1;
         self.counts.deadline_cut += u64::from(deadline_reached);

@@ -17,6 +17,7 @@ fn config() -> RouterConfig {
         plant_words: Vec::new(),
         refusal: DEFAULT_REFUSAL.into(),
         http: None,
+        tier_stale_after: Duration::from_secs(3),
     }
 }
 
@@ -166,4 +167,78 @@ fn the_off_site_tier_is_marked_and_told_the_facts_of_the_best_answer() {
     let answer = replied(policy.on_answer(2, model_answer(&third, "remote-big", 0.9), 2_000));
     assert!(answer.left_site);
     assert_eq!(answer.route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>(), ["nano", "small", "remote"]);
+}
+
+/// The edge server's tier `small`, watched from t = 0 and silent after t = 1 s.
+fn policy_with_small_gone_at(now_ms: i64) -> Policy {
+    let mut policy = Policy::new(&config());
+    policy.watch_liveness(1, 0);
+    policy.on_alive(1, 1_000);
+    assert!(policy.is_reachable(1, 4_000) && !policy.is_reachable(1, now_ms));
+    policy
+}
+
+#[test]
+fn a_question_for_an_unreachable_tier_gets_the_best_local_answer_marked_low_confidence() {
+    let mut policy = policy_with_small_gone_at(5_000);
+    let mut q = question("u1", "How do I reset the spindle drive?");
+    q.received_ts_ms = 5_000;
+    let (tier, forwarded) = asked(policy.on_question(q, 5_000));
+    assert_eq!(tier, 0, "procedure goes to small, which is gone: nano answers");
+    let answer = replied(policy.on_answer(0, model_answer(&forwarded, "SmolLM2", 0.9), 5_200));
+    assert!(answer.low_confidence, "confident, but not from the tier the class needs");
+    let outcomes: Vec<_> = answer.route.iter().map(|h| (h.tier.as_str(), h.outcome)).collect();
+    assert_eq!(outcomes, [("small", HopOutcome::Unreachable), ("nano", HopOutcome::Accepted)]);
+    assert!(answer.route[0].reason.contains("no sign of life for 4000 ms; asked nano instead"), "{}", answer.route[0].reason);
+    assert_eq!(policy.counts.unreachable, 1);
+}
+
+#[test]
+fn escalation_to_an_unreachable_tier_keeps_the_local_answer() {
+    let mut policy = policy_with_small_gone_at(5_000);
+    let (_, first) = asked(policy.on_question(question("u2", "Is the spindle temperature rising?"), 5_000));
+    let answer = replied(policy.on_answer(0, model_answer(&first, "SmolLM2", 0.3), 5_100));
+    assert_eq!(answer.model.as_deref(), Some("SmolLM2"));
+    assert!(answer.low_confidence && !answer.deadline_reached);
+    let outcomes: Vec<_> = answer.route.iter().map(|h| (h.tier.as_str(), h.outcome)).collect();
+    assert_eq!(outcomes, [("nano", HopOutcome::Kept), ("small", HopOutcome::Unreachable)]);
+}
+
+#[test]
+fn a_tier_that_goes_away_while_answering_hands_its_question_down() {
+    let mut policy = Policy::new(&config());
+    policy.watch_liveness(1, 0);
+    let (tier, _) = asked(policy.on_question(question("u3", "How do I reset the spindle drive?"), 1_000));
+    assert_eq!(tier, 1);
+    assert!(policy.on_tick(2_000).is_empty(), "small is still alive");
+    // Its liveness input closes (dora's input timeout, or its machine went away).
+    policy.on_gone(1, 2_500);
+    let Some(Action::Ask { tier: 0, question: handed_down, .. }) = policy.on_tick(2_500).pop() else { panic!("expected nano to be asked") };
+    let answer = replied(policy.on_answer(0, model_answer(&handed_down, "SmolLM2", 0.8), 2_700));
+    assert!(answer.low_confidence);
+    let outcomes: Vec<_> = answer.route.iter().map(|h| (h.tier.as_str(), h.outcome)).collect();
+    assert_eq!(outcomes, [("small", HopOutcome::Unreachable), ("nano", HopOutcome::Accepted)]);
+    // The late answer of small, if it ever comes, is dropped.
+    assert!(policy.on_answer(1, model_answer(&handed_down, "Gemma", 0.9), 2_800).is_none());
+}
+
+#[test]
+fn a_tier_is_reachable_again_once_it_shows_life() {
+    let mut policy = policy_with_small_gone_at(5_000);
+    policy.on_alive(1, 6_000);
+    assert_eq!(asked(policy.on_question(question("u4", "How do I reset the spindle drive?"), 6_100)).0, 1);
+    // Unwatched tiers are always reachable.
+    assert!(policy.is_reachable(0, 1_000_000));
+}
+
+#[test]
+fn with_no_tier_reachable_the_question_gets_an_error_at_once() {
+    let mut config = config();
+    config.tiers.truncate(1);
+    config.classes.remove("procedure");
+    let mut policy = Policy::new(&config);
+    policy.watch_liveness(0, 0);
+    let answer = replied(Some(policy.on_question(question("u5", "What is the spindle speed?"), 10_000)));
+    assert_eq!(answer.error, Some(AnswerError::GenerationFailed));
+    assert!(answer.low_confidence && answer.text.contains("No model tier is reachable"), "{}", answer.text);
 }

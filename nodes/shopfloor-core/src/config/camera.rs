@@ -47,6 +47,12 @@ pub struct CameraSourceConfig {
     pub line: String,
     /// Stop after this many frames (`CAMERA_MAX_FRAMES`, optional, ≥ 1).
     pub max_frames: Option<u64>,
+    /// Put the node's start (unix seconds) into frame ids,
+    /// `cam1-1795729142-000001`, so that ids stay unique when the node
+    /// restarts and counts from 0 again (`CAMERA_RUN_IN_IDS`, default false:
+    /// `cam1-000001`). Alert ids derive from frame ids, and subscribers drop
+    /// an alert id they have seen.
+    pub run_in_ids: bool,
 }
 
 impl CameraSourceConfig {
@@ -71,8 +77,9 @@ impl CameraSourceConfig {
                 }
             },
         };
+        let run_in_ids = env.parsed_or("CAMERA_RUN_IN_IDS", false, "true or false", |_| true);
         env.finish(&["CAMERA_"])?;
-        Ok(Self { dir, rate_hz, repeat, output, camera_id, station, line, max_frames })
+        Ok(Self { dir, rate_hz, repeat, output, camera_id, station, line, max_frames, run_in_ids })
     }
 }
 

@@ -45,6 +45,12 @@ impl TierSpec {
     pub fn input(&self) -> String {
         format!("answers_{}", self.name)
     }
+
+    /// Input id on which any message shows the tier is alive (optional;
+    /// wire the tier's `metrics` output to it).
+    pub fn liveness_input(&self) -> String {
+        format!("alive_{}", self.name)
+    }
 }
 
 /// Where a class of questions goes first.
@@ -105,6 +111,11 @@ pub struct RouterConfig {
     pub refusal: String,
     /// Off-site escalation, when a tier has `kind=http` (`ROUTER_HTTP_*`).
     pub http: Option<HttpTierConfig>,
+    /// A tier whose liveness input (`alive_<tier>`, e.g. the tier's metrics)
+    /// has been silent this long is unreachable: skipped, and questions it
+    /// holds go to a reachable tier (`ROUTER_TIER_STALE_MS`, 500..=600000,
+    /// default 5000). Tiers without such an input are always reachable.
+    pub tier_stale_after: Duration,
 }
 
 /// The default answer to out-of-scope questions.
@@ -125,8 +136,17 @@ impl RouterConfig {
             .unwrap_or_default();
         let refusal = env.string_or("ROUTER_REFUSAL", DEFAULT_REFUSAL);
         let http = parse_http(&mut env, &tiers);
+        let stale_ms = env.parsed_or("ROUTER_TIER_STALE_MS", 5_000u64, "milliseconds in 500..=600000", |n| (500..=600_000).contains(n));
         env.finish(&["ROUTER_"])?;
-        Ok(Self { tiers, classes, default_deadline: Duration::from_millis(deadline_ms), plant_words, refusal, http })
+        Ok(Self {
+            tiers,
+            classes,
+            default_deadline: Duration::from_millis(deadline_ms),
+            plant_words,
+            refusal,
+            http,
+            tier_stale_after: Duration::from_millis(stale_ms),
+        })
     }
 
     /// Where questions of `class` go first.
@@ -137,6 +157,11 @@ impl RouterConfig {
     /// The tier whose answers arrive on input `input`.
     pub fn tier_of_input(&self, input: &str) -> Option<usize> {
         self.tiers.iter().position(|t| t.kind == TierKind::Slm && t.input() == input)
+    }
+
+    /// The tier whose liveness arrives on input `input` (`alive_<tier>`).
+    pub fn tier_of_liveness_input(&self, input: &str) -> Option<usize> {
+        self.tiers.iter().position(|t| t.kind == TierKind::Slm && t.liveness_input() == input)
     }
 }
 

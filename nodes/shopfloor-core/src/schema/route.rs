@@ -25,6 +25,9 @@ pub enum HopOutcome {
     NoAnswer,
     /// The router answered itself (an out-of-scope question, refused politely).
     Refused,
+    /// The tier was unreachable (its liveness input silent): not asked, or
+    /// given up on; a reachable tier answered instead, marked low-confidence.
+    Unreachable,
 }
 
 impl HopOutcome {
@@ -37,11 +40,12 @@ impl HopOutcome {
             HopOutcome::Deadline => "deadline",
             HopOutcome::NoAnswer => "no_answer",
             HopOutcome::Refused => "refused",
+            HopOutcome::Unreachable => "unreachable",
         }
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Accepted, Self::Escalated, Self::Kept, Self::Deadline, Self::NoAnswer, Self::Refused]
+        [Self::Accepted, Self::Escalated, Self::Kept, Self::Deadline, Self::NoAnswer, Self::Refused, Self::Unreachable]
             .into_iter()
             .find(|o| o.as_str() == text)
     }

@@ -1,0 +1,263 @@
+//! A dora cluster on one host: a coordinator and one daemon per machine id,
+//! all on loopback, wired to each other by explicit zenoh endpoints (no
+//! multicast), as docs/deployment.md sets up real machines. A machine can be
+//! taken away (its daemon and nodes killed, as when it loses power) and
+//! brought back. Dropping the cluster stops its dataflows, daemons, their
+//! nodes and the coordinator.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dataflow::dora_binary;
+use crate::process::ProcessGroup;
+use crate::{free_port, repo_root, scratch_dir};
+
+/// One daemon: its machine id, labels and ports (kept across restarts so the
+/// other daemons can dial it again).
+struct Machine {
+    labels: String,
+    zenoh_port: u16,
+    local_listen_port: u16,
+    daemon: Option<ProcessGroup>,
+    /// Starts of this machine's daemon so far (for log names).
+    starts: u32,
+}
+
+/// A running local cluster.
+pub struct LocalCluster {
+    /// The coordinator's WebSocket port.
+    pub coordinator_port: u16,
+    coordinator: Option<ProcessGroup>,
+    machines: BTreeMap<String, Machine>,
+    /// Logs of the coordinator and daemons.
+    pub log_dir: PathBuf,
+    dataflows: Vec<String>,
+}
+
+impl LocalCluster {
+    /// Starts a coordinator and one daemon per `(machine id, labels)` and
+    /// waits until all have registered. Labels are `k=v,k=v` (may be empty).
+    pub fn start(name: &str, machines: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dora = dora_binary();
+        anyhow::ensure!(dora.exists(), "{} is missing: run scripts/test.sh (it installs the dora CLI)", dora.display());
+        let log_dir = scratch_dir(&format!("cluster-{name}"));
+        let coordinator_port = free_port();
+        let mut command = Command::new(&dora);
+        command
+            .args(["coordinator", "--interface", "127.0.0.1", "--store", "memory", "--quiet"])
+            .arg("--port")
+            .arg(coordinator_port.to_string())
+            // It writes its own files into its working directory.
+            .current_dir(&log_dir)
+            .stdin(Stdio::null())
+            .stdout(log_file(&log_dir, "coordinator.log")?)
+            .stderr(log_file(&log_dir, "coordinator.log")?);
+        let coordinator = ProcessGroup::spawn("dora coordinator", command)?;
+        let mut cluster = Self {
+            coordinator_port,
+            coordinator: Some(coordinator),
+            machines: machines
+                .iter()
+                .map(|(id, labels)| {
+                    let machine = Machine {
+                        labels: (*labels).to_owned(),
+                        zenoh_port: free_port(),
+                        local_listen_port: free_port(),
+                        daemon: None,
+                        starts: 0,
+                    };
+                    ((*id).to_owned(), machine)
+                })
+                .collect(),
+            log_dir,
+            dataflows: Vec::new(),
+        };
+        wait_for_port(coordinator_port, Duration::from_secs(20))?;
+        let ids: Vec<String> = cluster.machines.keys().cloned().collect();
+        for id in &ids {
+            cluster.start_machine(id)?;
+        }
+        cluster.wait_for_machines(&ids, Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    /// The dora CLI aimed at this cluster's coordinator.
+    pub fn dora(&self) -> Command {
+        let mut command = Command::new(dora_binary());
+        command.env("DORA_COORDINATOR_ADDR", "127.0.0.1").env("DORA_COORDINATOR_PORT", self.coordinator_port.to_string());
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a dora CLI command to its end; its output, or an error with it.
+    pub fn dora_output(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.dora().args(args).current_dir(repo_root()).output()?;
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        anyhow::ensure!(output.status.success(), "`dora {}` failed: {}", args.join(" "), crate::strip_ansi(&text));
+        Ok(text)
+    }
+
+    /// `dora start FILE --name NAME --detach` with `--env` settings.
+    pub fn start_dataflow(&mut self, file: &Path, name: &str, envs: &[(&str, String)]) -> anyhow::Result<()> {
+        let mut args = vec!["start".to_owned(), file.display().to_string(), "--name".into(), name.into(), "--detach".into()];
+        for (key, value) in envs {
+            args.push("--env".into());
+            args.push(format!("{key}={value}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.dataflows.push(name.to_owned());
+        self.dora_output(&args)?;
+        Ok(())
+    }
+
+    /// The machine ids whose daemons the coordinator now lists, with each
+    /// daemon's id (`<machine>-<uuid>`; the uuid changes when a daemon restarts).
+    pub fn registered(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        Ok(deployment::supervise::parse_cluster_status(&self.dora_output(&["cluster", "status"])?))
+    }
+
+    /// Waits until every machine in `ids` is registered.
+    pub fn wait_for_machines(&self, ids: &[String], timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let registered = self.registered().unwrap_or_default();
+            if ids.iter().all(|id| registered.contains_key(id)) {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "machines {ids:?} not all registered within {timeout:?}: {registered:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Starts (or restarts) the daemon of machine `id`, in the repository
+    /// root: nodes run in `<root>/_work/<session>/`, where the distributed
+    /// dataflow's `../../` paths lead back to the root.
+    pub fn start_machine(&mut self, id: &str) -> anyhow::Result<()> {
+        let coordinator_port = self.coordinator_port;
+        let peers: Vec<String> = self
+            .machines
+            .iter()
+            .filter(|(other, _)| other.as_str() != id)
+            .map(|(_, m)| format!("tcp/127.0.0.1:{}", m.zenoh_port))
+            .collect();
+        let log_dir = self.log_dir.clone();
+        let machine = self.machines.get_mut(id).ok_or_else(|| anyhow::anyhow!("unknown machine {id}"))?;
+        anyhow::ensure!(machine.daemon.is_none(), "machine {id} is already running");
+        machine.starts += 1;
+        let log_name = format!("daemon-{id}-{}.log", machine.starts);
+        let mut command = Command::new(dora_binary());
+        command
+            .args(["daemon", "--machine-id", id, "--coordinator-addr", "127.0.0.1", "--zenoh-no-multicast", "--quiet"])
+            .arg("--coordinator-port")
+            .arg(coordinator_port.to_string())
+            .arg("--local-listen-port")
+            .arg(machine.local_listen_port.to_string())
+            .arg("--zenoh-listen")
+            .arg(format!("127.0.0.1:{}", machine.zenoh_port));
+        for peer in &peers {
+            command.arg("--zenoh-connect").arg(peer);
+        }
+        if !machine.labels.is_empty() {
+            command.arg("--labels").arg(&machine.labels);
+        }
+        command
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .stdout(log_file(&log_dir, &log_name)?)
+            .stderr(log_file(&log_dir, &log_name)?);
+        machine.daemon = Some(ProcessGroup::spawn(&format!("dora daemon {id}"), command)?);
+        Ok(())
+    }
+
+    /// Takes machine `id` away as a power cut would: its daemon and every
+    /// node it spawned are killed at once (dora 1.1 leaves a killed daemon's
+    /// nodes running otherwise).
+    pub fn kill_machine(&mut self, id: &str) -> anyhow::Result<()> {
+        self.take_machine(id, "KILL")
+    }
+
+    /// Stops machine `id` the way `systemctl stop` does: SIGTERM to the
+    /// daemon, then its nodes.
+    pub fn stop_machine(&mut self, id: &str) -> anyhow::Result<()> {
+        self.take_machine(id, "TERM")
+    }
+
+    fn take_machine(&mut self, id: &str, signal: &str) -> anyhow::Result<()> {
+        let machine = self.machines.get_mut(id).ok_or_else(|| anyhow::anyhow!("unknown machine {id}"))?;
+        let mut daemon = machine.daemon.take().ok_or_else(|| anyhow::anyhow!("machine {id} is not running"))?;
+        let nodes = children_of(daemon.pid());
+        daemon.stop(signal, Duration::from_secs(10));
+        kill_all(&nodes);
+        Ok(())
+    }
+
+    /// The pids of the node processes a machine's daemon runs now.
+    pub fn node_pids(&self, id: &str) -> Vec<u32> {
+        self.machines
+            .get(id)
+            .and_then(|m| m.daemon.as_ref())
+            .map(|d| children_of(d.pid()))
+            .unwrap_or_default()
+    }
+
+    /// `dora stop --name NAME`, waiting up to `grace` for the nodes to finish.
+    pub fn stop_dataflow(&mut self, name: &str, grace: Duration) -> anyhow::Result<()> {
+        self.dataflows.retain(|d| d != name);
+        let grace = format!("{}s", grace.as_secs().max(1));
+        self.dora_output(&["stop", "--name", name, "--grace-duration", &grace])?;
+        Ok(())
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for name in std::mem::take(&mut self.dataflows) {
+            let _ = self.dora().args(["stop", "--name", &name, "--grace-duration", "10s"]).output();
+        }
+        for machine in self.machines.values_mut() {
+            if let Some(mut daemon) = machine.daemon.take() {
+                let nodes = children_of(daemon.pid());
+                daemon.stop("TERM", Duration::from_secs(10));
+                kill_all(&nodes);
+            }
+        }
+        if let Some(mut coordinator) = self.coordinator.take() {
+            coordinator.stop("TERM", Duration::from_secs(10));
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name))
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "nothing listens on 127.0.0.1:{port} after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Direct children of `pid` (a daemon's nodes; each has its own process group).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(output) = Command::new("ps").args(["-o", "pid=,ppid=", "-A"]).output() else { return Vec::new() };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let child = parts.next()?.parse::<u32>().ok()?;
+            let parent = parts.next()?.parse::<u32>().ok()?;
+            (parent == pid).then_some(child)
+        })
+        .collect()
+}
+
+fn kill_all(pids: &[u32]) {
+    for pid in pids {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+    }
+}
