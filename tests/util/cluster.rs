@@ -175,20 +175,10 @@ impl LocalCluster {
     /// node it spawned are killed at once (dora 1.1 leaves a killed daemon's
     /// nodes running otherwise).
     pub fn kill_machine(&mut self, id: &str) -> anyhow::Result<()> {
-        self.take_machine(id, "KILL")
-    }
-
-    /// Stops machine `id` the way `systemctl stop` does: SIGTERM to the
-    /// daemon, then its nodes.
-    pub fn stop_machine(&mut self, id: &str) -> anyhow::Result<()> {
-        self.take_machine(id, "TERM")
-    }
-
-    fn take_machine(&mut self, id: &str, signal: &str) -> anyhow::Result<()> {
         let machine = self.machines.get_mut(id).ok_or_else(|| anyhow::anyhow!("unknown machine {id}"))?;
         let mut daemon = machine.daemon.take().ok_or_else(|| anyhow::anyhow!("machine {id} is not running"))?;
         let nodes = children_of(daemon.pid());
-        daemon.stop(signal, Duration::from_secs(10));
+        daemon.stop("KILL", Duration::from_secs(5));
         kill_all(&nodes);
         Ok(())
     }

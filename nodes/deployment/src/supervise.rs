@@ -72,11 +72,6 @@ impl Supervisor {
         }
     }
 
-    /// The machines watched.
-    pub fn machines(&self) -> &BTreeSet<String> {
-        &self.machines
-    }
-
     /// One poll: what changed and what to do.
     pub fn observe(&mut self, view: &ClusterView, now_ms: i64) -> (Vec<Change>, Decision) {
         let mut changes = Vec::new();

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use shopfloor_core::clock::now_ms;
 
 use crate::descriptor::Dataflow;
 use crate::dora_cli::DoraCli;
@@ -45,10 +47,6 @@ pub fn machines_of(dataflow: &Dataflow, extra: &[String]) -> BTreeSet<String> {
         .filter_map(|node| node.deploy.as_ref().and_then(|d| d.machine.clone()).or_else(|| default.clone()))
         .chain(extra.iter().cloned())
         .collect()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Supervises until the process is killed; returns only on a bad dataflow file.
