@@ -177,9 +177,7 @@ impl LocalCluster {
     pub fn kill_machine(&mut self, id: &str) -> anyhow::Result<()> {
         let machine = self.machines.get_mut(id).ok_or_else(|| anyhow::anyhow!("unknown machine {id}"))?;
         let mut daemon = machine.daemon.take().ok_or_else(|| anyhow::anyhow!("machine {id} is not running"))?;
-        let nodes = children_of(daemon.pid());
-        daemon.stop("KILL", Duration::from_secs(5));
-        kill_all(&nodes);
+        stop_daemon_and_nodes(&mut daemon, "KILL");
         Ok(())
     }
 
@@ -208,9 +206,7 @@ impl Drop for LocalCluster {
         }
         for machine in self.machines.values_mut() {
             if let Some(mut daemon) = machine.daemon.take() {
-                let nodes = children_of(daemon.pid());
-                daemon.stop("TERM", Duration::from_secs(10));
-                kill_all(&nodes);
+                stop_daemon_and_nodes(&mut daemon, "TERM");
             }
         }
         if let Some(mut coordinator) = self.coordinator.take() {
@@ -244,6 +240,15 @@ pub fn children_of(pid: u32) -> Vec<u32> {
             (parent == pid).then_some(child)
         })
         .collect()
+}
+
+/// Stops a daemon with `signal`, then kills the nodes it had spawned (they
+/// are in process groups of their own, so stopping the daemon's group
+/// leaves them running).
+fn stop_daemon_and_nodes(daemon: &mut ProcessGroup, signal: &str) {
+    let nodes = children_of(daemon.pid());
+    daemon.stop(signal, Duration::from_secs(10));
+    kill_all(&nodes);
 }
 
 fn kill_all(pids: &[u32]) {
