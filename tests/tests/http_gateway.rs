@@ -18,10 +18,13 @@ fn wait_until_ready(port: u16, dataflow: &mut RunningDataflow) -> anyhow::Result
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
-        if let Ok((200, body)) = http::get(port, "/readyz", None) {
-            return Ok(body);
-        }
-        anyhow::ensure!(Instant::now() < deadline, "/readyz not 200 within {READY_TIMEOUT:?}:\n{}", dataflow.log_text());
+        let last = match http::get(port, "/readyz", None) {
+            Ok((200, body)) => return Ok(body),
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(error) => error.to_string(),
+        };
+        // What was missing comes first: a long log is cut in the middle.
+        anyhow::ensure!(Instant::now() < deadline, "/readyz not 200 within {READY_TIMEOUT:?}; last: {last}\n{}", dataflow.log_text());
         std::thread::sleep(Duration::from_millis(500));
     }
 }

@@ -14,11 +14,11 @@ pub mod mqtt5;
 pub mod node;
 pub mod opcua;
 pub mod plant_sim;
+pub mod ports;
 pub mod process;
 pub mod replay;
 pub mod vision;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 /// The repository root.
@@ -29,12 +29,9 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// A loopback TCP port nobody listens on right now.
+/// A loopback TCP port nobody listens on, reserved for this test process (see [`ports`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+    ports::reserve()
 }
 
 /// A fresh scratch directory under the target dir (kept for post-mortems).

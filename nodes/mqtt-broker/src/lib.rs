@@ -15,9 +15,12 @@
 //! - [`front_door`]: the public listener: TLS, version detection, login check,
 //!   relay to rumqttd.
 //! - [`connect_packet`]: reading a CONNECT (pure).
-//! - [`rumqttd_config`]: the broker behind it (rumqttd, loopback only).
+//! - [`backend`]: starting the broker behind it (rumqttd, loopback only) and
+//!   checking that it is rumqttd that answers on its ports.
+//! - [`rumqttd_config`]: rumqttd's configuration.
 //! - [`tls`]: the server's TLS configuration.
 
+pub mod backend;
 pub mod connect_packet;
 pub mod front_door;
 pub mod rumqttd_config;
@@ -28,7 +31,7 @@ use std::sync::Arc;
 
 use shopfloor_core::config::EmbeddedBrokerConfig;
 
-use crate::front_door::{Backends, FrontDoor};
+use crate::front_door::FrontDoor;
 
 /// Why the embedded broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,22 +59,11 @@ pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrok
         Some(tls) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(tls).map_err(BrokerError::Tls)?))),
         None => None,
     };
-    let backends = Backends { v311: free_loopback_address()?, v5: free_loopback_address()? };
     let users = config
         .users
         .as_ref()
         .map(|users| users.iter().map(|(name, secret)| (name.clone(), secret.expose().to_owned())).collect());
-    let mut broker = rumqttd::Broker::new(rumqttd_config::broker_config(backends.v311, backends.v5, max_payload_bytes, users));
-    std::thread::Builder::new()
-        .name("mqtt-broker".into())
-        .spawn(move || {
-            if let Err(error) = broker.start() {
-                tracing::error!(%error, "embedded broker stopped");
-            }
-        })
-        .map_err(|e| BrokerError::Broker(e.to_string()))?;
-    wait_until_listening(backends.v311);
-    wait_until_listening(backends.v5);
+    let backends = backend::start(max_payload_bytes, users, backend::free_loopback_address)?;
 
     public.set_nonblocking(true).map_err(|e| BrokerError::Broker(e.to_string()))?;
     let door = Arc::new(FrontDoor { tls, backends, users: config.users.clone() });
@@ -93,23 +85,4 @@ pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrok
         })
         .map_err(|e| BrokerError::Broker(e.to_string()))?;
     Ok(())
-}
-
-/// A loopback address with a port free right now (for rumqttd's listeners,
-/// which only the front door uses).
-fn free_loopback_address() -> Result<SocketAddr, BrokerError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|e| BrokerError::Broker(format!("no free loopback port: {e}")))
-}
-
-/// Polls until the listener accepts connections (bounded: 5 s).
-fn wait_until_listening(addr: SocketAddr) {
-    for _ in 0..500 {
-        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(50)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    tracing::warn!(%addr, "embedded broker is not accepting connections yet");
 }
