@@ -110,7 +110,8 @@ fn answers_as_broker(addr: SocketAddr, protocol: Protocol, login: Option<&(Strin
             // connection id by then: the next probe, or a real client.
             let _ = stream.write_all(&[0xE0, 0x00]);
             let mut rest = [0u8; 64];
-            while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
+            let closing = std::time::Instant::now() + PROBE_TIMEOUT;
+            while std::time::Instant::now() < closing && matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
             true
         }
         _ => false,
