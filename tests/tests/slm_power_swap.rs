@@ -13,7 +13,7 @@ use shopfloor_dataflow_tests::{repo_root, scratch_dir};
 const QUESTIONS: usize = 36;
 
 fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
-    let now = shopfloor_core::clock::now_ms();
+    let now = shopfloor_node::clock::now_ms();
     Reading::good("test", tag.into(), value, unit.map(str::to_owned), Some(now), now)
 }
 
@@ -50,7 +50,7 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
     ]);
     // Mains at 1.5 s (-> Q8_0), battery at 4 s (-> Q4_1), mains again at 6 s.
     let mut events = arrow_input(&dir, "readings", &[(0.2, plant), (1.5, power("mains")), (4.0, power("battery")), (6.0, power("Mains"))])?;
-    let now = shopfloor_core::clock::now_ms();
+    let now = shopfloor_node::clock::now_ms();
     let questions: Vec<_> = (0..QUESTIONS)
         .map(|n| {
             let question = Question::new(format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
@@ -113,7 +113,7 @@ fn model_lora_commands_switch_adapters_between_questions() -> anyhow::Result<()>
 
     let plant = Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"))]);
     let mut events = arrow_input(&dir, "readings", &[(0.2, plant)])?;
-    let now = shopfloor_core::clock::now_ms();
+    let now = shopfloor_node::clock::now_ms();
     let questions: Vec<_> = (0..12)
         .map(|n| (0.5 + n as f64 * 0.3, Question::to_arrow(&[Question::new(format!("l-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now)])))
         .collect();

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use shopfloor_core::profile::HardwareProfile;
+use slm_engine::profile::HardwareProfile;
 use shopfloor_dataflow_tests::{repo_root, scratch_dir};
 
 #[test]

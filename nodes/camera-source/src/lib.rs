@@ -17,6 +17,7 @@
 //! - [`pace`]: when each frame is due.
 //! - [`node`]: dora wiring and counters.
 
+pub mod config;
 pub mod node;
 pub mod pace;
 pub mod read;

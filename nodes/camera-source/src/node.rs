@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::config::CameraSourceConfig;
-use shopfloor_core::image_files::image_files;
-use shopfloor_core::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_node::clock::now_ms;
+use crate::config::CameraSourceConfig;
+use shopfloor_node::image_files::image_files;
+use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{frame_to_arrow, FrameMeta, MetricSample};
 
 use crate::pace::Pace;

@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use shopfloor_core::config::FrameOutput;
+use crate::config::FrameOutput;
 use shopfloor_core::schema::{FrameEncoding, MAX_FRAME_SIDE};
 
 /// A frame's pixels or file bytes, with its size.

@@ -39,6 +39,7 @@
 //! - [`node`]: dora wiring and counters.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod boxes;
 pub mod confirmation;
 pub mod decode;

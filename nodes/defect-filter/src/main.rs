@@ -2,11 +2,12 @@
 
 use anyhow::Context;
 use defect_filter::node::{learn, settings_from};
-use shopfloor_core::config::{process_env, DefectFilterConfig};
+use defect_filter::config::DefectFilterConfig;
 
 fn main() -> anyhow::Result<()> {
-    shopfloor_core::logging::init();
-    let config = DefectFilterConfig::from_env(&process_env())?;
+    shopfloor_node::logging::init();
+    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let config = DefectFilterConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     let settings = settings_from(&config)?;
     let model = learn(&config, &settings)?;
     let (width, height) = model.frame_size();
@@ -18,7 +19,6 @@ fn main() -> anyhow::Result<()> {
         learned_threshold = model.learned_threshold(),
         "good parts learned"
     );
-    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let node_id = node.id().to_string();
     let confirm = defect_filter::node::ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
     let counts = defect_filter::node::run(&model, &node_id, confirm, node, events)?;

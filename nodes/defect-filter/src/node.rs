@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use shopfloor_core::config::DefectFilterConfig;
-use shopfloor_core::image_files::image_files;
-use shopfloor_core::metrics::{Histogram, Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_core::clock::now_ms;
+use crate::config::DefectFilterConfig;
+use shopfloor_node::image_files::image_files;
+use shopfloor_node::metrics::{Histogram, Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_node::clock::now_ms;
 use shopfloor_core::schema::{frame_bytes, Alert, FrameError, FrameMeta, Inspection, MetricSample, Region};
 
 use crate::confirmation::Confirmations;

@@ -128,7 +128,7 @@ fn models_in(samples: &[MetricSample]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::metrics::Snapshot;
+    use shopfloor_node::metrics::Snapshot;
 
     fn report(board: &mut Board, node: &str, build: impl FnOnce(&mut Snapshot), at: Instant) {
         let mut snapshot = Snapshot::new(node);

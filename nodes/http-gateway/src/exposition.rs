@@ -132,7 +132,7 @@ impl Collector for Families {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::metrics::{Histogram, Snapshot};
+    use shopfloor_node::metrics::{Histogram, Snapshot};
 
     #[test]
     fn series_of_several_nodes_share_one_family_with_a_node_label() {

@@ -12,6 +12,7 @@
 //! - [`server`]: routes, API key, limits; [`dora_link`]: the dora side
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod board;
 pub mod chat;
 pub mod dora_link;

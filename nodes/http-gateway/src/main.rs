@@ -4,25 +4,25 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use http_gateway::server::{router, Gateway};
-use shopfloor_core::config::{process_env, GatewayConfig};
+use http_gateway::config::GatewayConfig;
 
 /// Questions handed from HTTP handlers to the dora link; beyond this the
 /// handlers wait (they are already bounded by GATEWAY_MAX_CONCURRENT).
 const QUESTION_CHANNEL: usize = 64;
 
 fn main() -> anyhow::Result<()> {
-    shopfloor_core::logging::init();
-    let config = GatewayConfig::from_env(&process_env())?;
+    shopfloor_node::logging::init();
+    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let config = GatewayConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, node, events))
 }
 
-async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
+async fn serve(config: GatewayConfig, node: dora_node_api::DoraNode, events: dora_node_api::EventStream) -> anyhow::Result<()> {
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on GATEWAY_LISTEN={listen}"))?;
-    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let node_id = node.id().to_string();
     let (questions_tx, questions_rx) = tokio::sync::mpsc::channel(QUESTION_CHANNEL);
     let gateway = Arc::new(Gateway::new(config, node_id, questions_tx, http_gateway::schema_grammar::compile));

@@ -12,8 +12,8 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::config::GatewayConfig;
+use shopfloor_node::clock::now_ms;
+use crate::config::GatewayConfig;
 use shopfloor_core::schema::Question;
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, Semaphore};
@@ -158,7 +158,7 @@ async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
     let own = gateway.traffic.snapshot(&gateway.node_id);
     gateway.board().update(own, now, now_ms());
     let mut samples = gateway.board().samples();
-    let mut ages = shopfloor_core::metrics::Snapshot::new(gateway.node_id.clone());
+    let mut ages = shopfloor_node::metrics::Snapshot::new(gateway.node_id.clone());
     for (node, age) in gateway.board().ages(now) {
         ages.gauge("shopfloor_node_report_age_seconds", "Seconds since the node's last metrics snapshot", &[("reported_by", &node)], age);
     }

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use shopfloor_core::config::LimitAlarmsConfig;
+use crate::config::LimitAlarmsConfig;
 use shopfloor_core::schema::{Alert, Quality, Reading, ReadingValue, Severity};
 
 /// Which limit a value is beyond.

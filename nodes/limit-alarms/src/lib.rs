@@ -36,6 +36,7 @@
 //! - [`node`]: dora wiring and counters.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod alarms;
 pub mod node;
 

@@ -20,6 +20,7 @@
 //! - [`rumqttd_config`]: rumqttd's configuration.
 //! - [`tls`]: the server's TLS configuration.
 
+pub mod config;
 pub mod backend;
 pub mod connect_packet;
 pub mod front_door;
@@ -29,7 +30,7 @@ pub mod tls;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use shopfloor_core::config::EmbeddedBrokerConfig;
+use crate::config::EmbeddedBrokerConfig;
 
 use crate::front_door::FrontDoor;
 

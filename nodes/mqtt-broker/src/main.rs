@@ -2,14 +2,15 @@
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event};
-use shopfloor_core::config::{process_env, BrokerTarget, EmbeddedBrokerConfig, MqttConfig};
+use shopfloor_mqtt::config::{BrokerTarget, MqttConfig};
+use mqtt_broker::config::EmbeddedBrokerConfig;
 
 fn main() -> anyhow::Result<()> {
-    shopfloor_core::logging::init();
-    let env = process_env();
+    shopfloor_node::logging::init();
+    let (node, mut events) = DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let env = shopfloor_node::settings::node_env(&node);
     let config = MqttConfig::from_env("mqtt-broker", &env)?;
     let broker = EmbeddedBrokerConfig::from_env("mqtt-broker", &env)?;
-    let (_node, mut events) = DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     match config.broker {
         BrokerTarget::Embedded { listen } => {
             mqtt_broker::start(listen, config.max_payload_bytes, &broker)?;

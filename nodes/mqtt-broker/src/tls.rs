@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use shopfloor_core::config::BrokerTls;
+use crate::config::BrokerTls;
 
 fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))

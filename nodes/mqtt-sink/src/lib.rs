@@ -23,6 +23,7 @@
 //! - [`outbox`]: the on-disk journal of waiting messages.
 //! - [`node`]: the event loop and its MQTT sessions.
 
+pub mod config;
 pub mod node;
 pub mod outbox;
 pub mod payload;

@@ -13,8 +13,9 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, Event, EventStream};
-use shopfloor_core::config::{AlertDeliveryConfig, MqttConfig, OutboxConfig};
-use shopfloor_core::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use crate::config::{AlertDeliveryConfig, OutboxConfig};
+use shopfloor_mqtt::config::MqttConfig;
+use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Alert, Answer, MetricSample, Origin};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::MetadataParameters;

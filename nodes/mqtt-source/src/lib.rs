@@ -9,7 +9,7 @@
 //! Subscribes to `<MQTT_TOPIC_ROOT>/assistant/query/+`. A valid payload
 //! becomes a [`Question`](shopfloor_core::schema::Question). Telemetry
 //! subscriptions (`TELEMETRY_SUBSCRIPTIONS`, see
-//! [`TelemetryConfig`](shopfloor_core::config::TelemetryConfig)) turn number
+//! [`TelemetryConfig`](crate::config::TelemetryConfig)) turn number
 //! or JSON payloads into readings, batched. An invalid payload is refused,
 //! counted per reason, and republished with the reason to
 //! `<site>/shopfloor/deadletter/mqtt-source`. Bad input never stops the node.
@@ -28,6 +28,7 @@
 //! - [`rejection`]: reasons, counters, dead letters (pure).
 //! - [`node`]: the event loop joining dora and the MQTT connection.
 
+pub mod config;
 pub mod node;
 pub mod question;
 pub mod rejection;

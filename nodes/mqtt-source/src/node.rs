@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, EventStream, MetadataParameters};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::config::{MqttConfig, TelemetryConfig};
-use shopfloor_core::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_node::clock::now_ms;
+use shopfloor_mqtt::config::MqttConfig;
+use crate::config::TelemetryConfig;
+use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{MetricSample, Question, Reading};
 use shopfloor_mqtt::{forward_dora_events, MqttEvent, NodeEvent, QoS};
 
@@ -18,7 +19,7 @@ use crate::question::{parse_question, RequestProperties};
 use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
 use crate::sparkplug::SparkplugState;
 use crate::telemetry;
-use shopfloor_core::config::PayloadFormat;
+use crate::config::PayloadFormat;
 
 /// Rebirth requests to one edge node are sent at most this often.
 const REBIRTH_INTERVAL: Duration = Duration::from_secs(5);

@@ -2,7 +2,7 @@
 //! to, and how its payload becomes readings in the shared `reading` schema.
 
 use serde_json::Value;
-use shopfloor_core::config::{render_tag, PathStep, PayloadFormat, TelemetrySubscription};
+use crate::config::{render_tag, PathStep, PayloadFormat, TelemetrySubscription};
 use shopfloor_core::schema::{Reading, ReadingValue};
 use shopfloor_mqtt::rumqttc;
 
@@ -89,12 +89,13 @@ fn timestamp_ms(value: &Value) -> Result<i64, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::config::{EnvVars, TelemetryConfig};
+    use shopfloor_core::env::EnvVars;
+use crate::config::TelemetryConfig;
 
     fn subscriptions() -> Vec<TelemetrySubscription> {
         let text = "p/a/c/telemetry/+/temp number {5}_temperature °C\n\
                     p/line2/+/state json temp=oven_{3}_temp@°C run=oven_{3}_running mode=oven_{3}_mode ts=meta.ts";
-        TelemetryConfig::from_env(&EnvVars::from([("TELEMETRY_SUBSCRIPTIONS".into(), text.into())]), "p/a/c")
+        TelemetryConfig::from_env(&EnvVars::from([("TELEMETRY_SUBSCRIPTIONS", text)]), "p/a/c")
             .unwrap()
             .subscriptions
     }

@@ -17,7 +17,7 @@ use opcua::types::{
     AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, NodeClass, NodeId, ReadValueId,
     ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
 };
-use shopfloor_core::config::OpcuaClientSecurity;
+use crate::config::OpcuaClientSecurity;
 
 use crate::client::{client_builder, needs_discovery, plain_endpoint, usable_endpoint, ClientOptions};
 use crate::security::EndpointProblem;
@@ -249,7 +249,8 @@ pub fn tag_lines(endpoint: &str, walk: &Walk) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::config::{EnvVars, OpcuaSourceConfig};
+    use shopfloor_core::env::EnvVars;
+use crate::config::OpcuaSourceConfig;
 
     fn path(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| n.to_string()).collect()
@@ -272,7 +273,7 @@ mod tests {
         };
         let text = tag_lines("opc.tcp://plc:4840/", &walk);
         assert!(text.contains("cell1.spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\n"), "{text}");
-        let vars = EnvVars::from([("OPCUA_ENDPOINT".into(), "opc.tcp://plc:4840/".into()), ("OPCUA_TAGS".into(), text)]);
+        let vars = EnvVars::from([("OPCUA_ENDPOINT", "opc.tcp://plc:4840/"), ("OPCUA_TAGS", text.as_str())]);
         let config = OpcuaSourceConfig::from_env(&vars).expect("browse output must parse as OPCUA_TAGS");
         assert_eq!(config.tags.len(), 2);
     }

@@ -18,7 +18,8 @@ use opcua::client::{Client, ClientBuilder, Session, SessionEventLoop, SessionPol
 use opcua::client::transport::TcpConnector;
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
-use shopfloor_core::config::{Monitoring, OpcuaClientSecurity, OpcuaSourceConfig, UserIdentity};
+use crate::config::{Monitoring, OpcuaClientSecurity, OpcuaSourceConfig};
+use shopfloor_opcua::UserIdentity;
 use shopfloor_core::schema::{LinkState, Reading};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};

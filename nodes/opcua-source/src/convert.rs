@@ -1,7 +1,7 @@
 //! Turning one OPC UA `DataValue` into one [`Reading`]: pure, no I/O.
 
 use opcua::types::{DataValue, DateTime, StatusCode, Variant};
-use shopfloor_core::config::TagSpec;
+use crate::config::TagSpec;
 use shopfloor_core::schema::{Quality, Reading, ReadingValue};
 
 /// A data change that cannot become a reading.

@@ -67,6 +67,7 @@
 //!   variables as `OPCUA_TAGS` lines.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod batch;
 pub mod browse;
 pub mod client;

@@ -13,9 +13,9 @@ use opcua_source::link_watch::LinkWatch;
 use opcua_source::metrics::SourceMetrics;
 use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT, STATUS_OUTPUT};
 use opcua_source::tags::parse_tags;
-use shopfloor_core::config::{process_env, OpcuaClientSecurity, OpcuaSourceConfig};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
+use opcua_source::config::OpcuaSourceConfig;
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{MetricSample, Reading, SourceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
@@ -24,13 +24,11 @@ use tracing::{debug, error, info, warn};
 /// a large tag list gets room for a few publishes of every tag.
 const MIN_READINGS_CHANNEL_CAPACITY: usize = 4096;
 const PUBLISHES_BUFFERED: usize = 4;
-/// Longest a `--browse` may take.
-const BROWSE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the client gets to close its session after dora says stop.
 const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    shopfloor_core::logging::init();
+    shopfloor_node::logging::init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -41,14 +39,11 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    if let Some(endpoint) = browse_endpoint(std::env::args().skip(1))? {
-        return browse(&endpoint);
-    }
-    let config = OpcuaSourceConfig::from_env(&process_env())?;
-    // Fail before touching dora if a node id can never work.
-    parse_tags(&config.tags)?;
     // dora's own runtime must be set up before ours exists, outside any tokio context.
     let (mut node, mut events) = DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let config = OpcuaSourceConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
+    // Fail before connecting if a node id can never work.
+    parse_tags(&config.tags)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -154,30 +149,5 @@ fn run() -> anyhow::Result<()> {
         Ok(Err(join_err)) => return Err(anyhow!("the OPC UA client crashed: {join_err}")),
         Err(_) => warn!(grace_s = CLIENT_STOP_GRACE.as_secs(), "the OPC UA client did not stop in time"),
     }
-    Ok(())
-}
-
-/// `--browse <endpoint>`: the endpoint to browse; no arguments: run as a dora node.
-fn browse_endpoint(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<String>> {
-    match (args.next().as_deref(), args.next(), args.next()) {
-        (None, ..) => Ok(None),
-        (Some("--browse"), Some(endpoint), None) if endpoint.starts_with("opc.tcp://") => Ok(Some(endpoint)),
-        _ => Err(anyhow!("usage: opcua-source --browse opc.tcp://host:port/  (or no arguments, under dora)")),
-    }
-}
-
-/// Prints the server's variables as `OPCUA_TAGS` lines on stdout, connecting
-/// with the security settings of the environment (`OPCUA_SECURITY_POLICY`, ...).
-fn browse(endpoint: &str) -> anyhow::Result<()> {
-    let security = OpcuaClientSecurity::from_env(&process_env())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let walk = runtime.block_on(async {
-        tokio::time::timeout(BROWSE_TIMEOUT, opcua_source::browse::browse(endpoint, &security, ClientOptions::default())).await
-    });
-    let walk = walk.map_err(|_| anyhow!("browsing {endpoint} took longer than {} s", BROWSE_TIMEOUT.as_secs()))??;
-    print!("{}", opcua_source::browse::tag_lines(endpoint, &walk));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! What the node reports in its `metrics` snapshot.
 
-use shopfloor_core::metrics::Snapshot;
+use shopfloor_node::metrics::Snapshot;
 use shopfloor_core::schema::{LinkState, MetricSample};
 
 /// Counts since start and the link's last state.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use opcua::client::Session;
 use opcua::types::{AttributeId, DataValue, ReadValueId, StatusCode, TimestampsToReturn, Variant};
-use shopfloor_core::clock::now_ms;
+use shopfloor_node::clock::now_ms;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 

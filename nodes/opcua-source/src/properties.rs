@@ -105,7 +105,7 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
 mod tests {
     use super::*;
     use opcua::types::ExtensionObject;
-    use shopfloor_core::config::TagSpec;
+    use crate::config::TagSpec;
 
     fn spec() -> TagSpec {
         TagSpec {

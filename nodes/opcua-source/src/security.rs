@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use opcua::client::{Client, IdentityToken};
 use opcua::crypto::{CertificateStore, SecurityPolicy, X509};
 use opcua::types::{EndpointDescription, MessageSecurityMode, StatusCode, UserTokenType};
-use shopfloor_core::config::{EndpointSecurity, SecurityMode, SecurityPolicyName, UserIdentity};
+use shopfloor_opcua::{EndpointSecurity, SecurityMode, SecurityPolicyName, UserIdentity};
 
 /// Why the configured endpoint cannot be used (yet).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -229,7 +229,7 @@ fn offered(endpoints: &[EndpointDescription]) -> String {
 mod tests {
     use super::*;
     use opcua::types::{ApplicationDescription, UserTokenPolicy};
-    use shopfloor_core::config::Secret;
+    use shopfloor_core::env::Secret;
 
     fn endpoint(policy: SecurityPolicy, mode: MessageSecurityMode, tokens: Vec<UserTokenPolicy>) -> EndpointDescription {
         EndpointDescription {

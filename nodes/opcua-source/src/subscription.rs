@@ -10,8 +10,8 @@ use opcua::types::{
     DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType, Error as OpcuaError, ExtensionObject,
     MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, TimestampsToReturn,
 };
-use shopfloor_core::config::{Deadband, Monitoring};
-use shopfloor_core::clock::now_ms;
+use crate::config::{Deadband, Monitoring};
+use shopfloor_node::clock::now_ms;
 use shopfloor_core::schema::Reading;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};

@@ -1,7 +1,7 @@
 //! The configured tags with their node ids parsed by the OPC UA library: pure.
 
 use opcua::types::NodeId;
-use shopfloor_core::config::TagSpec;
+use crate::config::TagSpec;
 
 /// A configured tag whose node id text is a valid OPC UA node id.
 #[derive(Debug, Clone, PartialEq)]

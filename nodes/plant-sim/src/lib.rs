@@ -3,8 +3,8 @@
 //! node so a dataflow has a realistic data source without any plant hardware.
 //!
 //! The node has no dora inputs or outputs: it only serves OPC UA, and stops on
-//! dora's `Stop` event (or, with `--standalone --run-for-secs N`, after N
-//! seconds or Ctrl-C, for running it without dora).
+//! dora's `Stop` event. `shopfloor sim --run-for-secs N` serves the same
+//! plant without dora, for N seconds or until Ctrl-C.
 //!
 //! # What it serves
 //!
@@ -67,9 +67,9 @@
 //! ([`server::ServerOptions`]).
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod address_space;
 pub mod cell;
-pub mod cli;
 pub mod line;
 pub mod nodes;
 pub mod scenario;

@@ -13,7 +13,7 @@
 //! | `vibration_spike` | vibration jumps to ~7.5 mm/s for 5 ticks in every 50                           |
 //! | `stoppage`        | cell `STOPPED` (0 rpm, count holds, cooling); line jammed, `JamAlarm` true     |
 
-use shopfloor_core::config::SimScenario;
+use crate::config::SimScenario;
 
 use crate::cell::{round_to_decimals, values_at, CellValues, MachineState, COLDEST_TEMPERATURE};
 use crate::line::{jammed_line_at, running_line_at, LineValues};

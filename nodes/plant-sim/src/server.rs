@@ -13,7 +13,8 @@ use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager
 use opcua::crypto::SecurityPolicy;
 use opcua::server::{ServerBuilder, ServerEndpoint, ServerUserToken, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
 use opcua::types::{DataValue, DateTime, MessageSecurityMode, NodeId};
-use shopfloor_core::config::{EndpointSecurity, PlantSimConfig};
+use shopfloor_opcua::EndpointSecurity;
+use crate::config::PlantSimConfig;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -279,7 +280,7 @@ mod tests {
 
     #[test]
     fn every_supported_security_setting_maps_to_an_async_opcua_endpoint() {
-        use shopfloor_core::config::{SecurityMode, SecurityPolicyName};
+        use shopfloor_opcua::{SecurityMode, SecurityPolicyName};
         for policy in SecurityPolicyName::ALL {
             for mode in [SecurityMode::None, SecurityMode::Sign, SecurityMode::SignAndEncrypt] {
                 let Some(security) = EndpointSecurity::new(policy, mode) else { continue };

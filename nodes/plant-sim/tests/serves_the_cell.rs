@@ -14,7 +14,7 @@ use opcua::types::{
 use plant_sim::cell::SPINDLE_TEMPERATURE_HIGH_LIMIT;
 use plant_sim::nodes::{CellVariable, Point, NAMESPACE_INDEX, NAMESPACE_URI};
 use plant_sim::server::{serve, ServerOptions};
-use shopfloor_core::config::{PlantSimConfig, SimScenario};
+use plant_sim::config::{PlantSimConfig, SimScenario};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;

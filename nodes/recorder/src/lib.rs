@@ -24,5 +24,6 @@
 //!     RECORD_FILE: out/shift.drec
 //! ```
 
+pub mod config;
 pub mod node;
 pub mod topics;

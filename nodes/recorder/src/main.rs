@@ -2,12 +2,12 @@
 
 use anyhow::Context;
 use recording::DrecWriter;
-use shopfloor_core::config::{process_env, RecorderConfig};
+use recorder::config::RecorderConfig;
 
 fn main() -> anyhow::Result<()> {
-    shopfloor_core::logging::init();
-    let config = RecorderConfig::from_env(&process_env())?;
+    shopfloor_node::logging::init();
     let (mut node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let config = RecorderConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     let topics = recorder::topics::resolve(&config.topics, &node.node_config().inputs);
     if let Some(folder) = config.file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     // The dataflow goes into the header, as `dora record` does, so that
     // `dora replay` can rebuild the graph from the file alone.
     let descriptor_yaml = if config.descriptor_yaml.is_empty() {
-        node.dataflow_descriptor().ok().and_then(|d| serde_yaml::to_string(d).ok()).unwrap_or_default()
+        node.dataflow_descriptor().ok().and_then(|d| serde_norway::to_string(d).ok()).unwrap_or_default()
     } else {
         config.descriptor_yaml.clone()
     };

@@ -14,7 +14,7 @@ use dora_node_api::metadata::strip_internal_parameters;
 use dora_node_api::{Event, EventStream};
 use recording::drec::unix_nanos_now;
 use recording::{DrecError, DrecWriter, RecordedMessage};
-use shopfloor_core::config::OutputRef;
+use recording::output_ref::OutputRef;
 
 /// What the recorder did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

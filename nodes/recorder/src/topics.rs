@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use dora_message::config::InputMapping;
 use dora_message::id::DataId;
-use shopfloor_core::config::OutputRef;
+use recording::output_ref::OutputRef;
 
 /// Input id → the output it records as: `RECORD_TOPICS` first, then the
 /// dataflow's mapping of the input. Timers and log streams are left out.
@@ -29,7 +29,7 @@ mod tests {
 
     #[test]
     fn inputs_record_as_their_source_unless_told_otherwise_and_timers_are_left_out() {
-        let inputs: BTreeMap<DataId, dora_message::config::Input> = serde_yaml::from_str(
+        let inputs: BTreeMap<DataId, dora_message::config::Input> = serde_norway::from_str(
             "readings: opcua-source/readings\nanswers:\n  source: router/answers\n  queue_policy: backpressure\ntick: dora/timer/millis/1000\n",
         )
         .unwrap();

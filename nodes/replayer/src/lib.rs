@@ -26,6 +26,7 @@
 //!   N, "passes": P, "time_shift": {...}}`, the mapping a harness needs to
 //!   take outputs back to recorded time.
 
+pub mod config;
 pub mod flow;
 pub mod node;
 pub mod shift;

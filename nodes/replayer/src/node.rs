@@ -8,8 +8,8 @@ use dora_node_api::arrow_v59::array::{ArrayRef, NullArray};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream};
 use recording::{DrecError, DrecReader};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::config::ReplayerConfig;
+use shopfloor_node::clock::now_ms;
+use crate::config::ReplayerConfig;
 
 use crate::shift::{shift_fields, TimeShift};
 use crate::flow::Credits;

@@ -1,7 +1,7 @@
 //! Which recorded messages are played, under which output id.
 
 use recording::RecordedMessage;
-use shopfloor_core::config::ReplayerConfig;
+use crate::config::ReplayerConfig;
 
 /// The output id a recorded message is played under, or `None` when this
 /// replayer does not play it.

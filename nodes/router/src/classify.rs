@@ -3,7 +3,7 @@
 //! plant word is not about the plant) and cost microseconds, so no model
 //! is spent on classifying (docs/decisions.md).
 
-use shopfloor_core::vocabulary::{
+use shopfloor_vocabulary::{
     canonical, raw_words, ALARM_WORDS, GENERAL_PLANT_WORDS, LIMIT_WORDS, PLANT_NOUNS, PROCEDURE_WORDS, SYNONYMS,
     TREND_WORDS, UNIT_WORDS,
 };

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shopfloor_core::config::HttpTierConfig;
+use crate::config::HttpTierConfig;
 use shopfloor_core::schema::Question;
 
 use crate::redact::Redactor;
@@ -121,7 +121,7 @@ fn append_log(path: &std::path::Path, url: &str, body: &Value, now_ms: i64) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shopfloor_core::config::RedactRule;
+    use crate::config::RedactRule;
     use shopfloor_core::schema::Origin;
 
     fn config() -> HttpTierConfig {

@@ -9,10 +9,9 @@
 //! - [`policy`]: the decisions, pure and unit-tested.
 //! - [`redact`] and [`http_tier`]: what leaves the site, and how.
 //! - [`node`]: the dora event loop.
-//! - [`calibrate`]: `router calibrate`, the tiers over the labelled Q&A set.
 #![warn(missing_docs)]
 
-pub mod calibrate;
+pub mod config;
 pub mod classify;
 pub mod http_tier;
 pub mod metrics;

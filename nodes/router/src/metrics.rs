@@ -1,6 +1,6 @@
 //! The router's metrics snapshot (docs/http.md lists every series).
 
-use shopfloor_core::metrics::Snapshot;
+use shopfloor_node::metrics::Snapshot;
 use shopfloor_core::schema::MetricSample;
 
 use crate::policy::Policy;
@@ -21,7 +21,7 @@ pub fn snapshot(node: &str, policy: &Policy, rejected: u64) -> Vec<MetricSample>
     for (tier, count) in answered {
         snapshot.counter("shopfloor_router_answers", "Final answers, by the tier that wrote them", &[("tier", &tier)], count);
     }
-    let now = shopfloor_core::clock::now_ms();
+    let now = shopfloor_node::clock::now_ms();
     for (index, tier) in policy.tiers().iter().enumerate() {
         snapshot.gauge("shopfloor_router_expected_latency_seconds", "A tier's expected answer time (moving average)", &[("tier", &tier.name)], policy.expected_ms(index) / 1e3);
         let reachable = if policy.is_reachable(index, now) { 1.0 } else { 0.0 };

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::config::{RouterConfig, TierKind};
-use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_node::clock::now_ms;
+use crate::config::{RouterConfig, TierKind};
+use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading};
 
 use crate::http_tier;
@@ -161,7 +161,7 @@ pub fn run(config: &RouterConfig, mut node: DoraNode, events: EventStream) -> an
 }
 
 fn ask_off_site(
-    http: shopfloor_core::config::HttpTierConfig,
+    http: crate::config::HttpTierConfig,
     body: serde_json::Value,
     question: Question,
     tier: usize,

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use shopfloor_core::config::{ClassTarget, RouterConfig, TierKind, TierSpec};
+use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec};
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Question, RouteHop};
 
 use crate::classify::{Class, Classifier};

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use shopfloor_core::config::{ClassTarget, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
+use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question};
 
 use super::{Action, Policy};

@@ -2,7 +2,7 @@
 //! line ids, ...) and the asking operator's id, applied to every text sent.
 
 use regex::Regex;
-use shopfloor_core::config::RedactRule;
+use crate::config::RedactRule;
 
 /// Placeholder for the operator's id when a question mentions it.
 pub const OPERATOR_PLACEHOLDER: &str = "[operator]";

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use shopfloor_core::config::ToolMode;
+use crate::config::ToolMode;
 use shopfloor_core::schema::{Answer, AnswerError, Question};
 
 use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};

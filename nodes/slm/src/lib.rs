@@ -35,19 +35,16 @@
 //! - [`answering`]: one question to one answer; [`json_answer`]: the same
 //!   as JSON under a grammar made from the question's JSON Schema.
 //! - [`node`]: the dora event loop with its bounded question queue.
-//! - [`evaluate`]: `slm evaluate`, the Q&A set and speed per variant, and the
-//!   gate that keeps unevaluated or failed variants from loading.
+//! - [`gate`]: the evaluation gate that keeps unevaluated or failed
+//!   variants from loading (records written by `shopfloor model evaluate`).
 //! - [`lora_control`]: run-time LoRA commands on the `lora` input.
 //! - [`power`]: the power-state policy: variant per state, swapped between questions.
-//! - [`profile_check`]: `slm profile check <profile>`, a dry run of loading.
-//! - [`tune`]: `slm tune`, the fastest engine knobs on this machine against
-//!   the memory-bandwidth ceiling.
-//! - [`quantize`]: `slm quantize`, variants by llama.cpp's quantizer.
 
+pub mod config;
 pub mod answering;
 /// llama.cpp, shared with the vision node: its own crate, `slm-engine`.
 pub use slm_engine as engine;
-pub mod evaluate;
+pub mod gate;
 pub mod facts;
 pub mod grounding;
 pub mod json_answer;
@@ -56,13 +53,10 @@ pub mod metrics;
 pub mod node;
 pub mod plant_state;
 pub mod power;
-pub mod profile_check;
-pub mod quantize;
 pub mod question_check;
 pub mod relevance;
 pub mod tag_state;
 pub mod tools;
-pub mod tune;
 
 #[cfg(test)]
 mod test_support;

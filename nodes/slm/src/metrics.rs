@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use shopfloor_core::metrics::{Histogram, Snapshot};
+use shopfloor_node::metrics::{Histogram, Snapshot};
 use shopfloor_core::schema::{Answer, MetricSample};
 
 /// Counters of one SLM node.

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading};
 
 use crate::answering::{answer, warm_cache, AnswerSettings};
@@ -90,7 +90,7 @@ pub fn run(
     let stopping = AtomicBool::new(false);
 
     let answered = std::thread::scope(|scope| {
-        if let Some(policy) = power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == shopfloor_core::profile::PowerSource::Linux) {
+        if let Some(policy) = power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == slm_engine::profile::PowerSource::Linux) {
             let work = work_tx.clone();
             let stopping = &stopping;
             scope.spawn(move || watch_linux_power(policy.poll_secs, policy.hot_above_celsius, &work, stopping));

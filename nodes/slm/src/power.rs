@@ -10,10 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use shopfloor_core::profile::{HardwareProfile, PowerPolicy};
+use slm_engine::profile::{HardwareProfile, PowerPolicy};
 
 use crate::engine::{Engine, EngineError, LoadedModel};
-use crate::evaluate::gate;
+use crate::gate;
 
 /// What happened to a state change (for logs and tests).
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +69,8 @@ impl PowerSwitch {
     /// The reading tag that carries the state, for `source = "tag"`.
     pub fn tag(&self) -> Option<&str> {
         match self.policy().source {
-            shopfloor_core::profile::PowerSource::Tag => self.policy().tag.as_deref(),
-            shopfloor_core::profile::PowerSource::Linux => None,
+            slm_engine::profile::PowerSource::Tag => self.policy().tag.as_deref(),
+            slm_engine::profile::PowerSource::Linux => None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! does not have, or the plant in general. Plain word matching: the words
 //! of tag names, a few everyday synonyms, and units.
 
-use shopfloor_core::vocabulary::{canonical, raw_words, ALARM_WORDS, LIMIT_WORDS, PLANT_NOUNS, TREND_WORDS, UNIT_WORDS};
+use shopfloor_vocabulary::{canonical, raw_words, ALARM_WORDS, LIMIT_WORDS, PLANT_NOUNS, TREND_WORDS, UNIT_WORDS};
 
 use crate::plant_state::PlantState;
 

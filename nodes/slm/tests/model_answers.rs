@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use shopfloor_core::config::ToolMode;
-use shopfloor_core::profile::HardwareProfile;
+use slm::config::ToolMode;
+use slm_engine::profile::HardwareProfile;
 use shopfloor_core::schema::{Answer, AnswerError, Origin, Question, Reading, ReadingValue};
 use slm::answering::{answer, AnswerSettings};
 use slm::engine::{Engine, EngineError, GenerateOptions};

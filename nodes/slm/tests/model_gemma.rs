@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use shopfloor_core::profile::HardwareProfile;
+use slm_engine::profile::HardwareProfile;
 use slm::engine::{ChatTurn, Engine};
 
 fn repo_path(relative: &str) -> PathBuf {

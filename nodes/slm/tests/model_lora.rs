@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shopfloor_core::profile::HardwareProfile;
+use slm_engine::profile::HardwareProfile;
 use slm::engine::{Engine, EngineError};
 
 const PROMPT: &str = "<|im_start|>user\nWhat does a spindle do?<|im_end|>\n<|im_start|>assistant\n";

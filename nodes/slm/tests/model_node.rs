@@ -12,8 +12,8 @@ use dora_node_api::integration_testing::{
     drain_outputs, output_channel, IntegrationTestInput, TestingInput, TestingOptions, TestingOutput,
 };
 use dora_node_api::DoraNode;
-use shopfloor_core::clock::now_ms;
-use shopfloor_core::profile::HardwareProfile;
+use shopfloor_node::clock::now_ms;
+use slm_engine::profile::HardwareProfile;
 use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
 use slm::answering::AnswerSettings;
 use slm::engine::Engine;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use shopfloor_core::profile::HardwareProfile;
+use slm_engine::profile::HardwareProfile;
 use slm_engine::{EngineError, GenerateOptions, VisionEngine, VisionImage};
 
 use crate::prompt;

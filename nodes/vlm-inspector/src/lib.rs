@@ -28,6 +28,7 @@
 //! - [`alert`]: the alert of a flagged frame.
 //! - [`node`], [`metrics`]: dora wiring and counters.
 
+pub mod config;
 pub mod alert;
 pub mod crop;
 pub mod judge;

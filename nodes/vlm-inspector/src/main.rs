@@ -1,13 +1,14 @@
 //! Wires the `vlm-inspector` library to dora; see the library docs.
 
 use anyhow::Context;
-use shopfloor_core::config::{process_env, VlmInspectorConfig};
-use shopfloor_core::profile::HardwareProfile;
+use vlm_inspector::config::VlmInspectorConfig;
+use slm_engine::profile::HardwareProfile;
 use vlm_inspector::judge::{Judge, VlmJudge};
 
 fn main() -> anyhow::Result<()> {
-    shopfloor_core::logging::init();
-    let config = VlmInspectorConfig::from_env(&process_env())?;
+    shopfloor_node::logging::init();
+    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
+    let config = VlmInspectorConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     let profile = HardwareProfile::load(&config.profile_path)?;
     // Model files: the dataflow's env first, then the profile's [vision] table.
     let pair = match (&config.model_path, &config.mmproj_path, &profile.vision) {
@@ -27,7 +28,6 @@ fn main() -> anyhow::Result<()> {
             None
         }
     };
-    let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let node_id = node.id().to_string();
     let counts = vlm_inspector::node::run(&config, judge, &node_id, node, events)?;
     tracing::info!(flagged = counts.flagged, busy = counts.busy, "vlm-inspector stopped");

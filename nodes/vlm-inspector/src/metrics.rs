@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use shopfloor_core::metrics::{Histogram, Snapshot};
+use shopfloor_node::metrics::{Histogram, Snapshot};
 use shopfloor_core::schema::MetricSample;
 
 /// Counters of the node.

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use shopfloor_core::config::VlmInspectorConfig;
-use shopfloor_core::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
+use crate::config::VlmInspectorConfig;
+use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Alert, Inspection, MetricSample};
 
 use crate::alert::build_alert;

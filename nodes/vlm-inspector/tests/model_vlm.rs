@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shopfloor_core::profile::HardwareProfile;
+use slm_engine::profile::HardwareProfile;
 use slm_engine::{EngineError, VisionImage};
 use vlm_inspector::judge::{Judge, Judgement, VlmJudge};
 use vlm_inspector::verdict::{DEFECT_TYPES, LOCATIONS};

@@ -1,0 +1,353 @@
+//! The `shopfloor` command line: every operator tool as a subcommand.
+//! Node binaries take no arguments; everything people run by hand is here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::deploy::DeployCommand;
+
+/// Operator tools of Shopfloor SLM: models, routing, OPC UA, the plant
+/// simulator, recordings and replay tests, deployment, test images.
+#[derive(Debug, Parser)]
+#[command(name = "shopfloor", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Models and hardware profiles: check, quantize, evaluate, tune.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Model tiers of the router (docs/routing.md).
+    Router {
+        #[command(subcommand)]
+        command: RouterCommand,
+    },
+    /// OPC UA servers: list their tags.
+    Opcua {
+        #[command(subcommand)]
+        command: OpcuaCommand,
+    },
+    /// Serve the simulated plant (plant-sim) over OPC UA without dora,
+    /// with the same `SIM_*` settings as the node, until the time is up or
+    /// Ctrl-C.
+    Sim(SimArgs),
+    /// Recordings (`.drec`): inspect, convert, capture and publish raw MQTT.
+    Record {
+        #[command(subcommand)]
+        command: RecordCommand,
+    },
+    /// Run a replay test case: a recording through a dataflow, its
+    /// expectations judged, a report written. Exit 0: passed; 1: an
+    /// expectation failed; 2: the case could not run.
+    Replay(ReplayArgs),
+    /// Several machines: the RAM budget check and the supervisor.
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+    },
+    /// Test images of machined parts with known defects.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Print a shell completion script (e.g. `shopfloor completions bash >
+    /// /etc/bash_completion.d/shopfloor`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Dry-run loading a hardware profile on this machine: the profile, its
+    /// model files (header, SHA-256), the memory plan, the backend and the
+    /// evaluation gate. Exit 1 when the node would refuse to start.
+    Check {
+        #[arg(value_name = "hw-profiles/NAME.toml")]
+        profile: PathBuf,
+    },
+    /// Quantized variants of a model by llama.cpp's own quantizer, made from
+    /// an F16 copy.
+    Quantize {
+        #[arg(value_name = "SOURCE.gguf")]
+        source: PathBuf,
+        #[arg(value_name = "OUT_DIR")]
+        out_dir: PathBuf,
+        /// Quantization types (default: the profile-relevant set, e.g. Q8_0 Q4_K_M Q4_0 TQ1_0).
+        #[arg(value_name = "TYPE")]
+        types: Vec<String>,
+    },
+    /// The plant Q&A set and a speed run on each model variant, one
+    /// process per variant. Exit 1 when a variant falls below the floor.
+    Evaluate(EvaluateArgs),
+    /// One variant over the Q&A set, printed as one JSON line: the child
+    /// process `evaluate` and `router calibrate` start for each model.
+    #[command(hide = true)]
+    EvaluateOne {
+        profile: PathBuf,
+        model: PathBuf,
+        qa_set: PathBuf,
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        sample_step: u64,
+    },
+    /// The fastest engine knobs (threads, flash attention, KV-cache type,
+    /// weight repacking) on this machine, against the measured
+    /// memory-bandwidth ceiling; `--write` puts them into the profile.
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[arg(value_name = "hw-profiles/NAME.toml")]
+    pub profile: PathBuf,
+    /// Model files (default: the profile's tier models).
+    #[arg(value_name = "MODEL.gguf")]
+    pub models: Vec<PathBuf>,
+    /// The labelled Q&A set.
+    #[arg(long = "qa", default_value = crate::model::evaluate::DEFAULT_QA_SET)]
+    pub qa_set: PathBuf,
+    /// The share of items a model must get right itself, 0..=1.
+    #[arg(long, default_value_t = crate::model::evaluate::DEFAULT_FLOOR, value_parser = share)]
+    pub floor: f64,
+    /// Every n-th item only.
+    #[arg(long = "sample", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_step: u64,
+    /// Write the verdicts into the profile (the node's evaluation gate reads them).
+    #[arg(long)]
+    pub record: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    #[arg(value_name = "hw-profiles/NAME.toml")]
+    pub profile: PathBuf,
+    /// Model to measure with (default: the profile's first tier).
+    #[arg(long, value_name = "FILE.gguf")]
+    pub model: Option<PathBuf>,
+    /// Tokens generated per measurement.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=1024))]
+    pub tokens: u32,
+    /// Write the fastest settings into the profile.
+    #[arg(long)]
+    pub write: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouterCommand {
+    /// Each model tier of a dataflow's router over the labelled plant Q&A
+    /// set, then the set replayed through the router's own policy: accuracy,
+    /// latency, escalation rate and recommended thresholds.
+    Calibrate {
+        #[arg(value_name = "DATAFLOW.yml")]
+        dataflow: PathBuf,
+        /// The router node's id in the dataflow.
+        #[arg(long, default_value = "router")]
+        router: String,
+        /// The labelled Q&A set.
+        #[arg(long = "qa", default_value = crate::model::evaluate::DEFAULT_QA_SET)]
+        qa_set: PathBuf,
+        /// Every n-th item only.
+        #[arg(long = "sample", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        sample_step: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpcuaCommand {
+    /// Print a server's variables as `OPCUA_TAGS` lines, connecting with the
+    /// security settings of the environment (`OPCUA_SECURITY_POLICY`,
+    /// `OPCUA_USER`, ... as the node reads them).
+    Browse {
+        #[arg(value_name = "opc.tcp://HOST:PORT/", value_parser = opc_tcp_url)]
+        endpoint: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout_s: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Stop after this many seconds (a bound, so a forgotten server ends).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub run_for_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Messages per node and output, with times and sizes.
+    Info {
+        #[arg(value_name = "FILE.drec")]
+        file: PathBuf,
+    },
+    /// A recording as an Arrow IPC file, one row per message.
+    Export {
+        #[arg(value_name = "FILE.drec")]
+        file: PathBuf,
+        #[arg(long, value_name = "FILE.arrow")]
+        out: PathBuf,
+    },
+    /// An Arrow IPC file (as `export` writes it) back into a recording.
+    Import {
+        #[arg(value_name = "FILE.arrow")]
+        file: PathBuf,
+        #[arg(long, value_name = "FILE.drec")]
+        out: PathBuf,
+    },
+    /// Raw MQTT messages from a broker into a recording (logins and TLS from
+    /// the nodes' `MQTT_*` variables).
+    CaptureMqtt {
+        #[arg(long, value_name = "mqtt://HOST:PORT")]
+        broker: String,
+        /// Topic filter (repeatable).
+        #[arg(long = "topic", value_name = "FILTER", required = true)]
+        topics: Vec<String>,
+        #[arg(long, value_parser = positive_seconds)]
+        duration_s: f64,
+        /// Stop after this many messages.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_messages: Option<u64>,
+        #[arg(long, value_name = "FILE.drec")]
+        out: PathBuf,
+    },
+    /// A recording's captured MQTT messages back to a broker, waiting for
+    /// its acknowledgements.
+    PublishMqtt {
+        #[arg(value_name = "FILE.drec")]
+        file: PathBuf,
+        #[arg(long, value_name = "mqtt://HOST:PORT")]
+        broker: String,
+        /// Timing factor: 1 keeps the recorded timing, 0 sends at once.
+        #[arg(long, default_value_t = 1.0, value_parser = speed)]
+        speed: f64,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
+        qos: u8,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[arg(value_name = "CASE.toml")]
+    pub case: PathBuf,
+    /// Where report.md, timeline.svg and the run's files go (default
+    /// target/replay/<case>).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// A dataflow setting for this run (repeatable), e.g. another model.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub envs: Vec<(String, String)>,
+    /// Store this run's outputs as the case's golden output.
+    #[arg(long)]
+    pub update_golden: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// A seeded set of part images and its `truth.json` (defect kinds and boxes).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Good parts.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub good: u64,
+    /// Defective parts, cycling through the defect kinds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub defective: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 640, value_parser = clap::value_parser!(u32).range(160..=8192))]
+    pub width: u32,
+    #[arg(long, default_value_t = 480, value_parser = clap::value_parser!(u32).range(120..=8192))]
+    pub height: u32,
+    #[arg(long, value_enum, default_value_t = ImageFormatArg::Png)]
+    pub format: ImageFormatArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageFormatArg {
+    /// Lossless; byte-identical for the same seed.
+    Png,
+    /// Quality 90, as a camera would send.
+    #[value(alias = "jpg")]
+    Jpeg,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    text.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f)).ok_or_else(|| "must be between 0 and 1".to_owned())
+}
+
+fn speed(text: &str) -> Result<f64, String> {
+    text.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| "must be a factor >= 0".to_owned())
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    text.parse::<f64>().ok().filter(|s| *s > 0.0 && *s < 1e7).ok_or_else(|| "must be seconds > 0".to_owned())
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err("must be KEY=VALUE".to_owned()),
+    }
+}
+
+fn opc_tcp_url(text: &str) -> Result<String, String> {
+    if text.starts_with("opc.tcp://") {
+        Ok(text.to_owned())
+    } else {
+        Err("must start with opc.tcp://".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_operator_tool_is_listed_in_the_help() {
+        let help = Cli::command().render_long_help().to_string();
+        for tool in ["model", "router", "opcua", "sim", "record", "replay", "deploy", "images", "completions"] {
+            assert!(help.contains(tool), "{tool} missing from:\n{help}");
+        }
+        assert!(!help.contains("evaluate-one"), "the child-process command stays hidden");
+    }
+
+    #[test]
+    fn mistakes_name_the_argument() {
+        let err = Cli::try_parse_from(["shopfloor", "model", "evaluate", "p.toml", "--floor", "2"]).unwrap_err();
+        assert!(err.to_string().contains("--floor"), "{err}");
+        let err = Cli::try_parse_from(["shopfloor", "opcua", "browse", "http://x"]).unwrap_err();
+        assert!(err.to_string().contains("opc.tcp://"), "{err}");
+        let err = Cli::try_parse_from(["shopfloor", "replay", "c.toml", "--env", "NOVALUE"]).unwrap_err();
+        assert!(err.to_string().contains("KEY=VALUE"), "{err}");
+        assert!(Cli::try_parse_from(["shopfloor", "record", "capture-mqtt", "--broker", "mqtt://h:1", "--duration-s", "1", "--out", "x"]).is_err());
+    }
+
+    #[test]
+    fn arguments_reach_their_fields() {
+        let cli = Cli::try_parse_from(["shopfloor", "model", "evaluate", "p.toml", "a.gguf", "b.gguf", "--sample", "3", "--record"]).unwrap();
+        let Command::Model { command: ModelCommand::Evaluate(args) } = cli.command else { panic!("expected evaluate") };
+        assert_eq!((args.models.len(), args.sample_step, args.record), (2, 3, true));
+        let cli = Cli::try_parse_from(["shopfloor", "images", "generate", "--out", "x", "--format", "jpg", "--good", "3"]).unwrap();
+        let Command::Images { command: ImagesCommand::Generate(args) } = cli.command else { panic!("expected generate") };
+        assert_eq!((args.format, args.good), (ImageFormatArg::Jpeg, 3));
+    }
+}

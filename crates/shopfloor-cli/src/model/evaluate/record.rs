@@ -1,0 +1,97 @@
+//! Writes evaluation records into a profile's `[[evaluations]]`, keeping
+//! the rest of the file (comments included) as it was.
+
+use std::path::Path;
+
+use slm_engine::profile::{EvaluationRecord, HardwareProfile};
+use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
+
+/// Why records could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Reading or writing the profile failed.
+    #[error("cannot update {path}: {source}")]
+    Io {
+        /// Profile path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The profile is not TOML, or would not be a valid profile afterwards.
+    #[error("cannot update {path}: {message}")]
+    Invalid {
+        /// Profile path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Adds `records` to the profile at `path`, replacing older records of the
+/// same model files (same SHA-256).
+pub fn write_records(path: &Path, records: &[EvaluationRecord]) -> Result<(), RecordError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| RecordError::Io { path: shown.clone(), source })?;
+    let updated = with_records(&text, records).map_err(|message| RecordError::Invalid { path: shown.clone(), message })?;
+    HardwareProfile::parse(&shown, &updated).map_err(|e| RecordError::Invalid { path: shown.clone(), message: e.to_string() })?;
+    std::fs::write(path, updated).map_err(|source| RecordError::Io { path: shown, source })
+}
+
+/// The profile text with `records` added (pure; see [`write_records`]).
+pub fn with_records(text: &str, records: &[EvaluationRecord]) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let entry = doc.entry("evaluations").or_insert(Item::ArrayOfTables(ArrayOfTables::new()));
+    let tables = entry.as_array_of_tables_mut().ok_or("`evaluations` is not an array of tables")?;
+    tables.retain(|t| {
+        let sha = t.get("sha256").and_then(Item::as_str).unwrap_or_default();
+        !records.iter().any(|r| r.sha256.eq_ignore_ascii_case(sha))
+    });
+    for record in records {
+        let mut table = Table::new();
+        table["sha256"] = value(record.sha256.as_str());
+        table["model"] = value(record.model.as_str());
+        table["qa_set"] = value(record.qa_set.as_str());
+        table["accuracy"] = value(round3(record.accuracy));
+        table["floor"] = value(round3(record.floor));
+        table["passed"] = value(record.passed);
+        if let Some(tps) = record.generation_tps {
+            table["generation_tps"] = value((tps * 10.0).round() / 10.0);
+        }
+        table["date"] = value(record.date.as_str());
+        tables.push(table);
+    }
+    Ok(doc.to_string())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(sha: char, accuracy: f64) -> EvaluationRecord {
+        EvaluationRecord {
+            sha256: sha.to_string().repeat(64),
+            model: format!("m-{sha}"),
+            qa_set: "plant-qa v1 (218 items)".into(),
+            accuracy,
+            floor: 0.8,
+            passed: accuracy >= 0.8,
+            generation_tps: Some(101.26),
+            date: "2026-11-26".into(),
+        }
+    }
+
+    #[test]
+    fn records_are_added_and_replace_the_same_file_keeping_comments() {
+        let text = "# a comment that stays\nname = \"p\" # here too\n";
+        let once = with_records(text, &[record('a', 0.9), record('b', 0.5)]).unwrap();
+        assert!(once.starts_with("# a comment that stays\nname = \"p\" # here too\n"), "{once}");
+        let twice = with_records(&once, &[record('a', 0.85)]).unwrap();
+        assert_eq!(twice.matches("[[evaluations]]").count(), 2, "{twice}");
+        assert!(twice.contains("accuracy = 0.85") && !twice.contains("accuracy = 0.9\n"), "{twice}");
+        assert!(twice.contains("generation_tps = 101.3"), "{twice}");
+    }
+}

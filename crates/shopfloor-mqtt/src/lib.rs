@@ -1,0 +1,361 @@
+//! The MQTT client side shared by `mqtt-source` and `mqtt-sink`.
+//!
+//! Every node speaks MQTT 5 (rumqttc's `v5` client), for its request/response
+//! properties: a question's response topic and correlation data travel with
+//! it and come back on the answer (docs/decisions.md says why not 3.1.1).
+//!
+//! [`connect`] builds a [`Client`] from [`MqttConfig`] (TCP no-delay,
+//! persistent session, keep-alive) and starts one thread that drives the
+//! connection forever: it reconnects with capped backoff when the broker goes
+//! away, re-subscribes after every connect (a restarted broker may have lost
+//! the session), and hands incoming publishes and delivery acknowledgements to
+//! the node through a channel. The node never touches the socket.
+//!
+//! [`NodeEvent`] and [`forward_dora_events`] put dora's events on the same
+//! channel, so a node's loop waits on one thing.
+
+pub mod config;
+mod events;
+
+use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PubAckReason, PublishProperties};
+pub use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{ConnectionError, Event, Incoming, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use crate::config::{MqttConfig, TlsSettings};
+
+pub use events::{forward_dora_events, NodeEvent};
+pub use rumqttc;
+pub use rumqttc::v5::{Client, ClientError};
+
+/// How long the broker keeps a node's session (subscriptions and queued QoS 1
+/// messages) while the node is away: long enough for a gateway reboot.
+const SESSION_EXPIRY_SECS: u32 = 24 * 60 * 60;
+
+/// What the connection thread reports to the node.
+#[derive(Debug)]
+pub enum MqttEvent {
+    /// A message arrived on a subscribed topic.
+    Message {
+        /// Topic it was published on.
+        topic: String,
+        /// Raw payload.
+        payload: Vec<u8>,
+        /// MQTT 5 response topic: where the publisher wants the reply.
+        response_topic: Option<String>,
+        /// MQTT 5 correlation data, to be returned with the reply.
+        correlation_data: Option<Vec<u8>>,
+    },
+    /// The broker accepted the connection (first time or after a reconnect).
+    Connected,
+    /// The broker acknowledged one QoS 1/2 publication of ours.
+    Delivered,
+    /// The connection was lost; the thread is reconnecting.
+    Disconnected,
+    /// [`connect_session`] only: the session's connection is up.
+    SessionConnected {
+        /// The session number given to `connect_session`.
+        session: u64,
+    },
+    /// [`connect_session`] only: a publication went out with packet id `pkid`
+    /// (in the order `publish` was called).
+    Sent {
+        /// Session number.
+        session: u64,
+        /// MQTT packet id.
+        pkid: u16,
+    },
+    /// [`connect_session`] only: the broker answered packet `pkid`.
+    Acked {
+        /// Session number.
+        session: u64,
+        /// MQTT packet id.
+        pkid: u16,
+        /// The broker's reason when it refused the message (MQTT 5 reason
+        /// codes >= 0x80, e.g. not authorized), `None` when accepted.
+        refused: Option<String>,
+    },
+    /// [`connect_session`] only: the connection failed or was lost; the
+    /// session is over and its client must be dropped.
+    SessionEnded {
+        /// Session number.
+        session: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Maps a configured QoS number (validated to 0..=2) to rumqttc's type.
+pub fn qos(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// Longest wait between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Connects as `<client_id>` and starts the connection thread.
+///
+/// `subscriptions` are (re)made on every connect; events go to `events`
+/// (any type a [`MqttEvent`] converts into, so a node can merge them with its
+/// dora events in one channel). The
+/// thread ends when every [`Client`] handle is dropped or `events` is closed.
+pub fn connect<E: From<MqttEvent> + Send + 'static>(
+    config: &MqttConfig,
+    subscriptions: Vec<String>,
+    events: SyncSender<E>,
+) -> std::io::Result<(Client, JoinHandle<()>)> {
+    // A persistent session keeps QoS 1 messages queued for us at the broker
+    // while we reconnect.
+    let (client, mut connection) = new_client(config, false)?;
+
+    let subscriber = client.clone();
+    let qos = qos(config.qos);
+    let thread = std::thread::Builder::new()
+        .name("mqtt-connection".into())
+        .spawn(move || {
+            let mut backoff = Duration::from_millis(100);
+            let mut warned_down = false;
+            for notification in connection.iter() {
+                let event = match notification {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                        if ack.code != ConnectReturnCode::Success {
+                            tracing::warn!(reason = refusal(ack.code), "broker refused the connection");
+                            continue;
+                        }
+                        backoff = Duration::from_millis(100);
+                        warned_down = false;
+                        tracing::info!(session_present = ack.session_present, "connected to MQTT broker");
+                        for topic in &subscriptions {
+                            if let Err(error) = subscriber.try_subscribe(topic.clone(), qos) {
+                                tracing::warn!(%topic, %error, "cannot queue subscription");
+                            }
+                        }
+                        MqttEvent::Connected
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                        let (response_topic, correlation_data) = publish
+                            .properties
+                            .map(|p| (p.response_topic, p.correlation_data.map(|c| c.to_vec())))
+                            .unwrap_or_default();
+                        MqttEvent::Message {
+                            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                            payload: publish.payload.to_vec(),
+                            response_topic,
+                            correlation_data,
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    Ok(_) => continue,
+                    Err(error) => {
+                        if !warned_down {
+                            match error {
+                                ConnectionError::ConnectionRefused(code) => {
+                                    tracing::warn!(reason = refusal(code), "broker refused the connection; retrying")
+                                }
+                                error => tracing::warn!(%error, "MQTT connection lost; reconnecting"),
+                            }
+                            warned_down = true;
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        MqttEvent::Disconnected
+                    }
+                };
+                if events.send(E::from(event)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok((client, thread))
+}
+
+/// One connection attempt and its life, for a node that keeps its own outbox
+/// (`mqtt-sink`): unlike [`connect`], nothing is retried or re-sent here.
+///
+/// A clean session is used and the thread ends at the first error with
+/// [`MqttEvent::SessionEnded`]; the node then drops the client (so rumqttc's
+/// own queue, which could re-send or silently lose publications, dies with
+/// it), re-sends everything unacknowledged from its outbox, and calls this
+/// again with the next session number. Every event carries `session` so that
+/// late events of an old session can be ignored.
+pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
+    config: &MqttConfig,
+    session: u64,
+    events: SyncSender<E>,
+) -> std::io::Result<Client> {
+    let (client, mut connection) = new_client(config, true)?;
+    std::thread::Builder::new()
+        .name(format!("mqtt-session-{session}"))
+        .spawn(move || {
+            for notification in connection.iter() {
+                let event = match notification {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                        MqttEvent::SessionConnected { session }
+                    }
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(ack.code)) }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => MqttEvent::Sent { session, pkid },
+                    Ok(Event::Incoming(Incoming::PubAck(ack))) => {
+                        MqttEvent::Acked { session, pkid: ack.pkid, refused: puback_refusal(ack.reason) }
+                    }
+                    Ok(Event::Incoming(Incoming::PubComp(comp))) => MqttEvent::Acked { session, pkid: comp.pkid, refused: None },
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    Ok(_) => continue,
+                    Err(ConnectionError::ConnectionRefused(code)) => {
+                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(code)) }
+                    }
+                    Err(error) => MqttEvent::SessionEnded { session, reason: error.to_string() },
+                };
+                let ended = matches!(event, MqttEvent::SessionEnded { .. });
+                if events.send(E::from(event)).is_err() || ended {
+                    return;
+                }
+            }
+        })?;
+    Ok(client)
+}
+
+/// A client and its connection: options from the config, TCP no-delay
+/// (without it, Nagle's algorithm and delayed ACKs add ~40-90 ms to every
+/// small question and answer), a bounded connect timeout.
+fn new_client(config: &MqttConfig, clean_session: bool) -> std::io::Result<(Client, rumqttc::v5::Connection)> {
+    Ok(Client::new(options(config, clean_session)?, 256))
+}
+
+/// Publishes `payload`; with `correlation_data` (a reply to an MQTT 5
+/// request) the data goes back as the publication's property.
+pub fn publish(
+    client: &Client,
+    topic: &str,
+    qos: QoS,
+    retain: bool,
+    payload: Vec<u8>,
+    correlation_data: Option<&[u8]>,
+) -> Result<(), Box<ClientError>> {
+    // Boxed: rumqttc's error carries the whole request (over 200 bytes).
+    let sent = match correlation_data {
+        None => client.try_publish(topic, qos, retain, payload),
+        Some(data) => {
+            let properties = PublishProperties {
+                correlation_data: Some(bytes::Bytes::copy_from_slice(data)),
+                ..PublishProperties::default()
+            };
+            client.try_publish_with_properties(topic, qos, retain, payload, properties)
+        }
+    };
+    sent.map_err(Box::new)
+}
+
+/// Client options from the config: keep-alive, packet sizes, credentials, TLS.
+fn options(config: &MqttConfig, clean_session: bool) -> std::io::Result<MqttOptions> {
+    let (host, port) = config.broker.client_address();
+    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(5);
+    let max_packet = u32::try_from(config.max_payload_bytes.max(1024) * 4).unwrap_or(u32::MAX);
+    options
+        .set_keep_alive(Duration::from_secs(10))
+        .set_clean_start(clean_session)
+        .set_session_expiry_interval((!clean_session).then_some(SESSION_EXPIRY_SECS))
+        .set_max_packet_size(Some(max_packet))
+        .set_network_options(network);
+    if let Some(credentials) = &config.credentials {
+        options.set_credentials(credentials.username.clone(), credentials.password.expose());
+    }
+    if let Some(tls) = &config.tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(std::sync::Arc::new(
+            tls_client_config(tls)?,
+        ))));
+    }
+    Ok(options)
+}
+
+/// A rustls client configuration trusting `ca_file`, with the client
+/// certificate when one is configured. Errors name the file.
+pub fn tls_client_config(tls: &TlsSettings) -> std::io::Result<rustls::ClientConfig> {
+    use std::io::{Error, ErrorKind};
+    let read_pem = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
+        std::fs::read(path).map_err(|e| Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
+    };
+    let invalid = |path: &std::path::Path, what: &str| Error::new(ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = read_pem(&tls.ca_file)?;
+    for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
+        let cert = cert.map_err(|_| invalid(&tls.ca_file, "not a PEM certificate file"))?;
+        roots.add(cert).map_err(|e| invalid(&tls.ca_file, &format!("unusable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(&tls.ca_file, "contains no certificate"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::other(e.to_string()))?
+        .with_root_certificates(roots);
+    match &tls.client_auth {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert_path, key_path)) => {
+            let cert_pem = read_pem(cert_path)?;
+            let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| invalid(cert_path, "not a PEM certificate file"))?;
+            let key_pem = read_pem(key_path)?;
+            let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+                .map_err(|_| invalid(key_path, "not a PEM key file"))?
+                .ok_or_else(|| invalid(key_path, "contains no private key"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| invalid(cert_path, &format!("certificate and key do not match: {e}")))
+        }
+    }
+}
+
+/// Why the broker refused a connection, in words an operator can act on.
+fn refusal(code: ConnectReturnCode) -> String {
+    match code {
+        ConnectReturnCode::BadUserNamePassword => {
+            "bad user name or password (check MQTT_USERNAME and MQTT_PASSWORD / MQTT_PASSWORD_FILE)".into()
+        }
+        ConnectReturnCode::NotAuthorized => "not authorized (check MQTT_USERNAME, the password and the broker's ACL)".into(),
+        ConnectReturnCode::BadClientId | ConnectReturnCode::ClientIdentifierNotValid => {
+            "client id rejected (check MQTT_CLIENT_ID)".into()
+        }
+        ConnectReturnCode::RefusedProtocolVersion | ConnectReturnCode::UnsupportedProtocolVersion => {
+            "protocol version refused (the broker must speak MQTT 5)".into()
+        }
+        ConnectReturnCode::Success => "accepted".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `None` when the broker accepted a publication (MQTT 5 reason codes below
+/// 0x80, "no matching subscribers" included), else its reason.
+fn puback_refusal(reason: PubAckReason) -> Option<String> {
+    match reason {
+        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+        other => Some(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_point_at_the_setting_to_fix() {
+        assert!(refusal(ConnectReturnCode::BadUserNamePassword).contains("MQTT_PASSWORD"));
+        assert!(refusal(ConnectReturnCode::UnsupportedProtocolVersion).contains("MQTT 5"));
+        assert_eq!(puback_refusal(PubAckReason::NoMatchingSubscribers), None);
+        assert_eq!(puback_refusal(PubAckReason::NotAuthorized).as_deref(), Some("NotAuthorized"));
+    }
+}

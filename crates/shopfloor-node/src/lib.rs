@@ -1,0 +1,26 @@
+//! What every node process shares, beside the message contract of
+//! `shopfloor-core`.
+//!
+//! # Layout
+//! - [`driver`]: sends what a node's logic decided, counts refused inputs by
+//!   reason, answers the `metrics_tick` timer; [`driver::NodeLogic`] is the
+//!   shape of a node's pure state machine.
+//! - [`testing`]: a node's real driver run in dora's testing mode, against a
+//!   scripted list of events, with its outputs decoded.
+//! - [`metrics`]: the counters and histograms behind a `metric` snapshot.
+//! - [`settings`]: a node's environment, and which of its variables the
+//!   dataflow set.
+//! - [`logging`]: the log subscriber every node binary installs.
+//! - [`clock`]: wall-clock milliseconds, the time unit of every message.
+//! - [`image_files`]: the image files of a folder, in name order (camera
+//!   folders, the defect filter's good parts).
+
+pub mod clock;
+pub mod driver;
+pub mod image_files;
+pub mod logging;
+pub mod metrics;
+pub mod settings;
+pub mod testing;
+
+pub use driver::{Driver, Emit, Flow, NodeLogic, Rejected, Rejections};

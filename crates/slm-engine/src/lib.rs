@@ -1,0 +1,675 @@
+//! llama.cpp behind a small API: load a GGUF model once, then generate greedy
+//! completions that reuse the KV cache of the previous prompt's common prefix.
+//!
+//! Greedy decoding is done here (argmax over the logits) rather than with a
+//! llama.cpp sampler chain: it is deterministic, and the softmax it needs
+//! anyway gives each chosen token's probability, from which the answer's
+//! confidence is computed ([`sampling`]).
+//!
+//! The same loop serves the vision node: [`VisionEngine`] adds an image
+//! projector (llama.cpp's mtmd library), checked against the model first
+//! ([`mmproj`]).
+//!
+//! # Layout
+//! - [`profile`]: hardware profiles (`hw-profiles/*.toml`): threads,
+//!   context, memory budget, the model of each tier, evaluation records,
+//!   LoRA adapters, power-state variants.
+//! - [`memory`], [`model_file`]: the memory plan and the model-file check
+//!   that run before llama.cpp opens anything.
+//! - [`profile_check`]: a dry run of loading a profile's models.
+//! - [`quantize`]: variants by llama.cpp's own quantizer.
+//! - [`sampling`]: greedy and grammar-constrained choice with confidence.
+//! - [`mmproj`]: the model/projector pair check of the vision path.
+
+mod lora;
+pub mod memory;
+pub mod mmproj;
+pub mod model_file;
+pub mod profile;
+pub mod profile_check;
+pub mod quantize;
+mod reference;
+pub mod sampling;
+mod vision;
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use crate::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
+
+use self::lora::Adapters;
+use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
+pub use self::model_file::ModelFileError;
+pub use self::vision::{VisionEngine, VisionImage};
+
+/// llama.cpp's process-wide backend, initialised on first use and kept for
+/// the life of the process (llama-cpp-2 allows one at a time, and a node may
+/// hold two models while it swaps variants).
+pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            LlamaBackend::init().map(|mut backend| {
+                backend.void_logs();
+                backend
+            })
+            .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|message| EngineError::Backend(message.clone()))
+}
+
+/// Why the engine could not load or generate.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// llama.cpp could not initialise.
+    #[error("cannot initialise llama.cpp: {0}")]
+    Backend(String),
+    /// The model file is missing, not GGUF, or truncated.
+    #[error(transparent)]
+    ModelFile(#[from] ModelFileError),
+    /// The model, KV cache and buffers would not fit the profile's budget or
+    /// the machine's free memory.
+    #[error("not loading {path}: it does not fit profile `{profile}` (memory.budget_mb) or the free memory: {arithmetic}")]
+    OverBudget {
+        /// Model path.
+        path: String,
+        /// Profile name.
+        profile: String,
+        /// The sum, part by part.
+        arithmetic: String,
+    },
+    /// The grammar does not parse, or allowed no token.
+    #[error("grammar: {0}")]
+    Grammar(String),
+    /// llama.cpp refused the model.
+    #[error("cannot load model {path}: {message}")]
+    Load {
+        /// Model path.
+        path: String,
+        /// llama.cpp's reason.
+        message: String,
+    },
+    /// The prompt could not be built with the model's chat template.
+    #[error("cannot build the prompt: {0}")]
+    Template(String),
+    /// The prompt and answer would not fit the context window.
+    #[error("prompt of {prompt_tokens} tokens plus {max_tokens} answer tokens exceeds the context of {n_ctx}")]
+    PromptTooLong {
+        /// Prompt length.
+        prompt_tokens: usize,
+        /// Answer budget.
+        max_tokens: u32,
+        /// Context size.
+        n_ctx: u32,
+    },
+    /// llama.cpp failed while evaluating tokens.
+    #[error("decoding failed: {0}")]
+    Decode(String),
+    /// A LoRA adapter could not be loaded or applied.
+    #[error("LoRA adapter {name}: {message}")]
+    Lora {
+        /// Adapter name (or path).
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The image projector does not suit the language model.
+    #[error(transparent)]
+    ProjectorPair(#[from] mmproj::PairError),
+    /// An image could not be given to the model.
+    #[error("image: {0}")]
+    Image(String),
+}
+
+/// A finished completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Generated text, trimmed.
+    pub text: String,
+    /// Geometric mean probability of the content tokens (0..1), see
+    /// [`sampling::ConfidenceMeter`].
+    pub confidence: f32,
+    /// Number of generated tokens.
+    pub tokens: usize,
+    /// Prompt tokens that had to be evaluated (the rest came from the cache).
+    pub prompt_tokens_evaluated: usize,
+    /// Prompt length in tokens.
+    pub prompt_tokens: usize,
+    /// From the call to the first generated token, in ms.
+    pub ttft_ms: f64,
+    /// Whole call, in ms.
+    pub total_ms: f64,
+    /// Constrained tokens whose top candidate the grammar rejected (found
+    /// in the shortlist or, rarely, by filtering the whole vocabulary).
+    pub grammar_fallbacks: usize,
+    /// Of those, the ones that needed the whole vocabulary filtered.
+    pub grammar_full_filters: usize,
+}
+
+/// How a completion is produced.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateOptions<'a> {
+    /// Most generated tokens.
+    pub max_tokens: u32,
+    /// Stop at the first line break after some text.
+    pub stop_at_line_break: bool,
+    /// A GBNF grammar (root rule `root`) the output must follow.
+    pub grammar: Option<&'a str>,
+}
+
+impl GenerateOptions<'_> {
+    /// One line of free text.
+    pub fn line(max_tokens: u32) -> Self {
+        Self { max_tokens, stop_at_line_break: true, grammar: None }
+    }
+}
+
+/// llama.cpp's internal timings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LlamaTimings {
+    /// Time in prompt evaluation (ms).
+    pub prompt_ms: f64,
+    /// Prompt tokens evaluated.
+    pub prompt_tokens: u64,
+    /// Time in single-token generation steps (ms).
+    pub eval_ms: f64,
+    /// Tokens generated.
+    pub eval_tokens: u64,
+}
+
+/// A chat turn.
+pub struct ChatTurn<'a> {
+    /// `system`, `user` or `assistant`.
+    pub role: &'a str,
+    /// Text of the turn.
+    pub content: &'a str,
+}
+
+/// Model weights loaded and checked against the budget, not yet given a
+/// context: what a background thread hands over when a node swaps variants.
+pub struct LoadedModel {
+    model: Box<LlamaModel>,
+    path: PathBuf,
+    name: String,
+}
+
+impl LoadedModel {
+    /// Checks `model_path` (file, header, memory plan) and loads its weights
+    /// with `profile`'s GPU layers and weight layout.
+    ///
+    /// The weights are checked against the budget before they load, and the
+    /// KV cache and compute buffer too when the header has the model's shape.
+    pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
+        Self::load_with(model_path, profile, 0)
+    }
+
+    /// Like [`load`](Self::load), with `extra_bytes` of other weights that
+    /// load beside the model (an image projector) counted in the budget.
+    pub fn load_with(model_path: &Path, profile: &HardwareProfile, extra_bytes: u64) -> Result<Self, EngineError> {
+        let path = model_path.display().to_string();
+        let file = model_file::check(model_path)?;
+        let engine = &profile.engine;
+        let plan_for = |shape: Option<&model_file::ModelShape>| {
+            profile.memory_plan(
+                file.bytes + extra_bytes,
+                shape.map_or(0, |s| memory::kv_cache_bytes(s, engine)),
+                shape.map_or(0, |s| memory::compute_bytes_estimate(s, engine)),
+                available_memory_bytes(),
+            )
+        };
+        // The whole plan before any weight is read; a header without the
+        // usual shape keys gets the weights checked now, the rest after loading.
+        check_budget(&path, profile, plan_for(file.shape.as_ref()))?;
+
+        let params = LlamaModelParams::default().with_n_gpu_layers(engine.gpu_layers);
+        let mut params = std::pin::pin!(params);
+        if !engine.weight_repack {
+            // Every tensor in a plain CPU buffer: llama.cpp repacks only
+            // tensors it may place in its CPU "extra" (repack) buffer.
+            params.as_mut().add_cpu_buft_override(c".");
+        }
+        let model = LlamaModel::load_from_file(backend()?, model_path, &params)
+            .map_err(|e| EngineError::Load { path: path.clone(), message: e.to_string() })?;
+        if file.shape.is_none() {
+            check_budget(&path, profile, plan_for(Some(&memory::shape_of(&model))))?;
+        }
+        let name = model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.clone());
+        Ok(Self { model: Box::new(model), path: model_path.to_path_buf(), name })
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A loaded model with one context.
+pub struct Engine {
+    // Fields drop in declaration order: the context and the batch, which
+    // point into the model, go before the model itself.
+    context: LlamaContext<'static>,
+    /// The one-token batch of every generation step, allocated once.
+    step: LlamaBatch<'static>,
+    adapters: Adapters,
+    /// Boxed so that its address stays put while the engine moves; the
+    /// context's `'static` borrow of it is only ever used while `self` lives.
+    model: Box<LlamaModel>,
+    /// Tokens whose keys and values are in the KV cache (sequence 0).
+    cached: Vec<LlamaToken>,
+    batch_size: usize,
+    threads: i32,
+    threads_batch: i32,
+    flash_attention: FlashAttention,
+    kv_cache_type: KvCacheType,
+    path: PathBuf,
+    /// A readable model name for answers.
+    pub model_name: String,
+}
+
+impl Engine {
+    /// Loads `model_path` with `profile`'s threads, context, memory budget
+    /// and LoRA adapters.
+    pub fn load(model_path: &Path, profile: &HardwareProfile) -> Result<Self, EngineError> {
+        Self::with_model(LoadedModel::load(model_path, profile)?, profile)
+    }
+
+    /// Gives loaded weights a context with `profile`'s settings and loads
+    /// the profile's LoRA adapters (those marked `at_start` switched on).
+    pub fn with_model(loaded: LoadedModel, profile: &HardwareProfile) -> Result<Self, EngineError> {
+        let LoadedModel { mut model, path, name } = loaded;
+        let engine = &profile.engine;
+        // Adapters first: loading one registers it with the model (`&mut`).
+        let adapters = Adapters::load(&mut model, profile)?;
+        // SAFETY: the box's heap allocation does not move when the box does,
+        // and `Engine` drops `context` before `model` (field order).
+        let model_ref: &'static LlamaModel = unsafe { &*std::ptr::from_ref::<LlamaModel>(&model) };
+        let threads = i32::try_from(engine.threads).unwrap_or(1);
+        let threads_batch = i32::try_from(engine.threads_batch).unwrap_or(1);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(engine.context_size))
+            .with_n_batch(engine.batch_size)
+            .with_n_ubatch(engine.batch_size)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads_batch)
+            .with_flash_attention_policy(flash_policy(engine.flash_attention))
+            .with_type_k(kv_type(engine.kv_cache_type))
+            .with_type_v(kv_type(engine.kv_cache_type))
+            // llama.cpp's own timings cost a clock read per decode; benchmarks compare against them.
+            .with_no_perf(false);
+        let context = model_ref
+            .new_context(backend()?, params)
+            .map_err(|e| EngineError::Load { path: path.display().to_string(), message: e.to_string() })?;
+        let mut engine = Self {
+            context,
+            step: LlamaBatch::new(1, 1),
+            adapters,
+            model,
+            cached: Vec::new(),
+            batch_size: engine.batch_size as usize,
+            threads,
+            threads_batch,
+            flash_attention: engine.flash_attention,
+            kv_cache_type: engine.kv_cache_type,
+            path,
+            model_name: name,
+        };
+        engine.apply_adapters()?;
+        Ok(engine)
+    }
+
+    /// The model for borrows that must not hold `self` (the vocabulary
+    /// while the context decodes).
+    fn pinned_model(&self) -> &'static LlamaModel {
+        // SAFETY: as in `with_model`; callers keep the reference within a
+        // method call on `self`, so it never outlives the box.
+        unsafe { &*std::ptr::from_ref::<LlamaModel>(&self.model) }
+    }
+
+    /// The model file this engine runs.
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renders chat turns with the model's own chat template, ready for the
+    /// assistant's reply.
+    pub fn chat_prompt(&self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
+        let template = match self.model.chat_template(None) {
+            Ok(template) => template,
+            // A base model's file may carry no template (Gemma 3 270M):
+            // llama.cpp's built-in one for its family, where there is one.
+            Err(missing) => {
+                let architecture = self.model.meta_val_str("general.architecture").unwrap_or_default();
+                let name = builtin_template(&architecture).ok_or_else(|| {
+                    EngineError::Template(format!("{missing}; no built-in chat template for architecture {architecture:?}"))
+                })?;
+                LlamaChatTemplate::new(name).map_err(|e| EngineError::Template(e.to_string()))?
+            }
+        };
+        let messages = turns
+            .iter()
+            .map(|t| LlamaChatMessage::new(t.role.to_owned(), t.content.to_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Template(e.to_string()))?;
+        self.model
+            .apply_chat_template(&template, &messages, true)
+            .map_err(|e| EngineError::Template(e.to_string()))
+    }
+
+    /// The start of every prompt that has `system` as its system turn: the
+    /// rendered chat up to where the user's text begins (the user turn's
+    /// header included), for [`prefill`](Self::prefill).
+    pub fn chat_prefix(&self, system: &str) -> Result<String, EngineError> {
+        // A private-use character cannot occur in a template's own text.
+        const MARKER: &str = "\u{E000}";
+        let rendered = self.chat_prompt(&[
+            ChatTurn { role: "system", content: system },
+            ChatTurn { role: "user", content: MARKER },
+        ])?;
+        let end = rendered.find(MARKER).unwrap_or(rendered.len());
+        Ok(rendered[..end].to_owned())
+    }
+
+    /// Greedy completion of `prompt`, ending at an end-of-generation token,
+    /// at the first line break after some text, or after `max_tokens`.
+    pub fn generate(&mut self, prompt: &str, max_tokens: u32) -> Result<Generation, EngineError> {
+        self.generate_with(prompt, GenerateOptions::line(max_tokens))
+    }
+
+    /// Like [`generate`](Self::generate); `stop_at_line_break: false` runs to
+    /// end of turn or `max_tokens` (benchmarks use it for long generations).
+    pub fn generate_until(
+        &mut self,
+        prompt: &str,
+        max_tokens: u32,
+        stop_at_line_break: bool,
+    ) -> Result<Generation, EngineError> {
+        self.generate_with(prompt, GenerateOptions { max_tokens, stop_at_line_break, grammar: None })
+    }
+
+    /// Greedy completion under `options`. With a grammar, generation ends
+    /// when the output is a complete JSON value or the grammar allows only
+    /// the end of text.
+    pub fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
+        let started = Instant::now();
+        let max_tokens = options.max_tokens;
+        let grammar = self.grammar(options.grammar)?;
+        let vocab = self.pinned_model().vocab();
+        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
+        let prompt_tokens_evaluated = self.evaluate_prompt(&tokens, max_tokens)?;
+        self.complete(started, grammar, options, prompt_tokens_evaluated, tokens.len())
+    }
+
+    /// The generation loop after the prompt is in the KV cache, its last
+    /// logits ready: greedy (or grammar-constrained greedy) tokens until
+    /// the end of the turn, a line break, a complete JSON value or
+    /// `max_tokens`.
+    fn complete(
+        &mut self,
+        started: Instant,
+        mut grammar: Option<LlamaSampler>,
+        options: GenerateOptions<'_>,
+        prompt_tokens_evaluated: usize,
+        prompt_tokens: usize,
+    ) -> Result<Generation, EngineError> {
+        let max_tokens = options.max_tokens;
+        let vocab = self.pinned_model().vocab();
+        let mut logits_index = -1;
+
+        let mut text = Vec::<u8>::new();
+        let mut meter = ConfidenceMeter::default();
+        let mut generated = 0usize;
+        let mut grammar_fallbacks = 0usize;
+        let mut grammar_full_filters = 0usize;
+        let mut ttft_ms = None;
+        while generated < max_tokens as usize {
+            let logits = self.context.get_logits_ith(logits_index);
+            let (token, probability) = match grammar.as_mut() {
+                None => greedy(logits),
+                Some(grammar) => {
+                    let (token, probability, path) = constrained_greedy(grammar, logits)
+                        .ok_or_else(|| EngineError::Grammar("no token is allowed".into()))?;
+                    grammar_fallbacks += usize::from(path != GrammarPath::TopAccepted);
+                    grammar_full_filters += usize::from(path == GrammarPath::FullVocabulary);
+                    (token, probability)
+                }
+            };
+            ttft_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1e3);
+            if vocab.is_eog(token) {
+                break;
+            }
+            if let Some(grammar) = grammar.as_mut() {
+                grammar.accept(token);
+            }
+            generated += 1;
+            let piece = vocab.token_to_piece(token, false, None);
+            meter.record(&piece, probability);
+            let ends_line = options.stop_at_line_break
+                && piece.contains(&b'\n')
+                && !String::from_utf8_lossy(&text).trim().is_empty();
+            text.extend_from_slice(&piece);
+            // A grammar's output here is the rest of a JSON object: done at its last brace.
+            let json_done = grammar.is_some() && text.ends_with(b"}") && is_json_end(&text);
+            if ends_line || json_done || generated == max_tokens as usize {
+                break;
+            }
+            let position = self.cached.len();
+            logits_index = self.decode(&[token], position)?;
+        }
+
+        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        Ok(Generation {
+            text,
+            confidence: meter.confidence(),
+            tokens: generated,
+            prompt_tokens_evaluated,
+            prompt_tokens,
+            ttft_ms: ttft_ms.unwrap_or(0.0),
+            total_ms: started.elapsed().as_secs_f64() * 1e3,
+            grammar_fallbacks,
+            grammar_full_filters,
+        })
+    }
+
+    /// Evaluates text-and-image chunks from a cold cache (mtmd encodes the
+    /// images and decodes everything into sequence 0); returns the number
+    /// of positions used. The cache then holds no text prefix worth reusing.
+    fn evaluate_media(
+        &mut self,
+        mtmd: &mut MtmdContext,
+        chunks: &MtmdInputChunks,
+        max_tokens: u32,
+    ) -> Result<usize, EngineError> {
+        let n_ctx = self.context.n_ctx();
+        let positions = usize::try_from(chunks.total_positions()).unwrap_or(0);
+        if positions == 0 || positions + max_tokens as usize > n_ctx as usize {
+            return Err(EngineError::PromptTooLong { prompt_tokens: positions, max_tokens, n_ctx });
+        }
+        self.clear_cache();
+        let batch = i32::try_from(self.batch_size).unwrap_or(512);
+        let n_past = chunks
+            .eval_chunks(mtmd, &mut self.context, 0, 0, batch, true)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        let n_past = usize::try_from(n_past).unwrap_or(0);
+        // Placeholders (id -1 matches no real token): generation continues at
+        // position `n_past`, and the next text prompt finds no common prefix.
+        self.cached = vec![LlamaToken::new(-1); n_past];
+        Ok(n_past)
+    }
+
+    /// A grammar sampler for `text` (root rule `root`), if any.
+    fn grammar(&self, text: Option<&str>) -> Result<Option<LlamaSampler>, EngineError> {
+        text.map(|text| LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string())))
+            .transpose()
+    }
+
+    /// Brings the KV cache to `prompt`'s tokens without generating, so that a
+    /// later prompt starting the same way only evaluates what follows.
+    pub fn prefill(&mut self, prompt: &str) -> Result<usize, EngineError> {
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        if self.cached.starts_with(&tokens) {
+            return Ok(0);
+        }
+        self.evaluate_prompt(&tokens, 0)
+    }
+
+    /// The probability of every vocabulary token coming next after `prompt`
+    /// (softmax of the logits), from a cold cache: what tests and `evaluate`
+    /// compare between adapters and variants.
+    pub fn next_token_probabilities(&mut self, prompt: &str) -> Result<Vec<f32>, EngineError> {
+        let tokens = self.pinned_model().vocab().tokenize(prompt.as_bytes(), true, true);
+        self.clear_cache();
+        self.evaluate_prompt(&tokens, 0)?;
+        let logits = self.context.get_logits_ith(-1);
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        Ok(exp.into_iter().map(|v| v / sum).collect())
+    }
+
+    /// Evaluates the part of `tokens` that is not cached yet; returns how
+    /// many tokens that was. At least the last token is evaluated again,
+    /// because its logits are needed.
+    fn evaluate_prompt(&mut self, tokens: &[LlamaToken], max_tokens: u32) -> Result<usize, EngineError> {
+        let n_ctx = self.context.n_ctx();
+        if tokens.is_empty() || tokens.len() + max_tokens as usize > n_ctx as usize {
+            return Err(EngineError::PromptTooLong { prompt_tokens: tokens.len(), max_tokens, n_ctx });
+        }
+        let common = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+        let start = common.min(tokens.len() - 1);
+        self.context
+            .clear_kv_cache_seq(Some(0), Some(start as u32), None)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        self.cached.truncate(start);
+        self.decode(&tokens[start..], start)?;
+        Ok(tokens.len() - start)
+    }
+
+    /// The model's tokens for `text` (benchmarks size prompts with it).
+    pub fn token_count(&self, text: &str) -> usize {
+        self.model.vocab().tokenize(text.as_bytes(), true, true).len()
+    }
+
+    /// llama.cpp's own timings since the last reset: prompt and generation
+    /// time inside `llama_decode`, without this crate's loop around it.
+    pub fn llama_timings(&mut self) -> LlamaTimings {
+        let t = self.context.timings();
+        LlamaTimings {
+            prompt_ms: t.t_p_eval_ms(),
+            prompt_tokens: t.n_p_eval().max(0) as u64,
+            eval_ms: t.t_eval_ms(),
+            eval_tokens: t.n_eval().max(0) as u64,
+        }
+    }
+
+    /// Resets [`llama_timings`](Self::llama_timings).
+    pub fn reset_llama_timings(&mut self) {
+        self.context.reset_timings();
+    }
+
+    /// Forgets the cached prefix (benchmarks measure cold prompts with it).
+    pub fn clear_cache(&mut self) {
+        self.context.clear_kv_cache();
+        self.cached.clear();
+    }
+
+    /// Evaluates `tokens` at positions from `first_position`, in batches;
+    /// returns the batch index of the last token's logits.
+    fn decode(&mut self, tokens: &[LlamaToken], first_position: usize) -> Result<i32, EngineError> {
+        if let [token] = tokens {
+            self.step.clear();
+            self.step
+                .add(*token, first_position as i32, &[0], true)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.context.decode(&mut self.step).map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.cached.push(*token);
+            return Ok(0);
+        }
+        let mut last_index = 0;
+        for (chunk_number, chunk) in tokens.chunks(self.batch_size.max(1)).enumerate() {
+            let is_last_chunk = (chunk_number + 1) * self.batch_size.max(1) >= tokens.len();
+            let mut batch = LlamaBatch::new(chunk.len(), 1);
+            for (i, token) in chunk.iter().enumerate() {
+                let position = first_position + chunk_number * self.batch_size.max(1) + i;
+                let wants_logits = is_last_chunk && i + 1 == chunk.len();
+                batch
+                    .add(*token, position as i32, &[0], wants_logits)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+            }
+            self.context.decode(&mut batch).map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.cached.extend_from_slice(chunk);
+            last_index = chunk.len() as i32 - 1;
+        }
+        Ok(last_index)
+    }
+}
+
+/// llama.cpp's built-in chat template for a model family whose files may
+/// lack one.
+fn builtin_template(architecture: &str) -> Option<&'static str> {
+    match architecture {
+        "gemma" | "gemma2" | "gemma3" => Some("gemma"),
+        _ => None,
+    }
+}
+
+fn flash_policy(setting: FlashAttention) -> llama_cpp_sys_2::llama_flash_attn_type {
+    match setting {
+        FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+    }
+}
+
+fn kv_type(kind: KvCacheType) -> llama_cpp_2::context::params::KvCacheType {
+    use llama_cpp_2::context::params::KvCacheType as Llama;
+    match kind {
+        KvCacheType::F16 => Llama::F16,
+        KvCacheType::Q8_0 => Llama::Q8_0,
+        KvCacheType::Q4_0 => Llama::Q4_0,
+    }
+}
+
+/// Whether `text` closes the JSON object it continues: its braces outside
+/// strings close one more than they open.
+fn is_json_end(text: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0i32, false, false);
+    for &b in text {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'{' if !in_string => depth += 1,
+            b'}' if !in_string => depth -= 1,
+            _ => {}
+        }
+    }
+    depth < 0
+}
+
+fn check_budget(path: &str, profile: &HardwareProfile, plan: MemoryPlan) -> Result<(), EngineError> {
+    if plan.fits() {
+        tracing::info!(plan = %plan.arithmetic(), "memory budget holds");
+        Ok(())
+    } else {
+        Err(EngineError::OverBudget {
+            path: path.to_owned(),
+            profile: profile.name.clone(),
+            arithmetic: plan.arithmetic(),
+        })
+    }
+}
