@@ -116,7 +116,9 @@ impl Observer {
         let deadline = Instant::now() + within;
         for attempt in 0.. {
             anyhow::ensure!(Instant::now() < deadline, "no answer from live plant data within {within:?}");
-            if let Ok(answer) = self.ask(&format!("warm-up-{attempt}"), "Is the machine running?", Duration::from_secs(5)) {
+            if let Ok(answer) =
+                self.ask(&format!("warm-up-{attempt}"), "Is the machine running?", Duration::from_secs(5))
+            {
                 if answer["error"] != "no_plant_data" {
                     return Ok(());
                 }
@@ -132,7 +134,9 @@ fn hops(answer: &serde_json::Value) -> Vec<(String, String)> {
         .map(|route| {
             route
                 .iter()
-                .map(|hop| (hop["tier"].as_str().unwrap_or("").to_owned(), hop["outcome"].as_str().unwrap_or("").to_owned()))
+                .map(|hop| {
+                    (hop["tier"].as_str().unwrap_or("").to_owned(), hop["outcome"].as_str().unwrap_or("").to_owned())
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -203,13 +207,18 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     let mut supervisor = supervisor(&cluster, &envs, &supervisor_log)?;
     let context = |cluster: &LocalCluster| {
         let nodes = cluster.dora_output(&["node", "list"]).unwrap_or_default();
-        format!("supervisor:\n{}\nnodes:\n{nodes}\nlogs in {}", std::fs::read_to_string(&supervisor_log).unwrap_or_default(), cluster.log_dir.display())
+        format!(
+            "supervisor:\n{}\nnodes:\n{nodes}\nlogs in {}",
+            std::fs::read_to_string(&supervisor_log).unwrap_or_default(),
+            cluster.log_dir.display()
+        )
     };
     let mut observer = Observer { client, root: root.clone(), alerts: Vec::new() };
 
     // 1. Across daemons: the edge server's verdicts and its tier.
     observer.wait_until_ready(READY_WITHIN).map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
-    let verdicts = observer.until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.source == "vlm-inspector").count() >= 2);
+    let verdicts =
+        observer.until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.source == "vlm-inspector").count() >= 2);
     anyhow::ensure!(verdicts, "no verdicts from the edge server: {:#?}\n{}", observer.alerts, context(&cluster));
     let first_run = observer.alerts[0].run.clone();
     let answer = observer.ask("procedure-1", PROCEDURE, Duration::from_secs(30))?;
@@ -223,16 +232,25 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     assert_eq!(edge_nodes.len(), 2, "vlm-inspector and slm-small run on the edge server: {edge_nodes:?}");
     cluster.kill_machine("edge-server")?;
     let killed_at = Instant::now();
-    let unconfirmed =
-        observer.until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.at > killed_at && a.unconfirmed()).count() >= 4);
-    anyhow::ensure!(unconfirmed, "no unconfirmed stage-1 alerts after the edge server went: {:#?}\n{}", observer.alerts, context(&cluster));
+    let unconfirmed = observer
+        .until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.at > killed_at && a.unconfirmed()).count() >= 4);
+    anyhow::ensure!(
+        unconfirmed,
+        "no unconfirmed stage-1 alerts after the edge server went: {:#?}\n{}",
+        observer.alerts,
+        context(&cluster)
+    );
     let answer = observer.ask("procedure-2", PROCEDURE, Duration::from_secs(30))?;
     let route = hops(&answer);
     assert_eq!(route.first(), Some(&("small".to_owned(), "unreachable".to_owned())), "{answer}");
     assert_eq!(route.get(1).map(|h| h.0.as_str()), Some("nano"), "the gateway's tier answered: {answer}");
     assert_eq!((answer["low_confidence"].as_bool(), answer["error"].is_null()), (Some(true), true), "{answer}");
-    let first_unconfirmed = observer.alerts.iter().find(|a| a.at > killed_at && a.unconfirmed()).map(|a| a.at - killed_at);
-    eprintln!("edge server gone: first unconfirmed alert after {first_unconfirmed:?}; local answer in {} ms", answer["latency_ms"]);
+    let first_unconfirmed =
+        observer.alerts.iter().find(|a| a.at > killed_at && a.unconfirmed()).map(|a| a.at - killed_at);
+    eprintln!(
+        "edge server gone: first unconfirmed alert after {first_unconfirmed:?}; local answer in {} ms",
+        answer["latency_ms"]
+    );
     let unconfirmed_alert = observer.alerts.iter().rev().find(|a| a.unconfirmed()).cloned();
     assert_eq!(unconfirmed_alert.map(|a| a.source), Some("defect-filter".to_owned()));
 
@@ -242,10 +260,19 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     let recovered = observer.until(PHASE_WITHIN * 2, |alerts| {
         alerts.iter().any(|a| a.at > back_at && a.run != first_run && a.source == "vlm-inspector")
     });
-    anyhow::ensure!(recovered, "no verdicts after the edge server came back: {:#?}\n{}", observer.alerts, context(&cluster));
-    let first_verdict = observer.alerts.iter().find(|a| a.at > back_at && a.source == "vlm-inspector").map(|a| a.at - back_at);
+    anyhow::ensure!(
+        recovered,
+        "no verdicts after the edge server came back: {:#?}\n{}",
+        observer.alerts,
+        context(&cluster)
+    );
+    let first_verdict =
+        observer.alerts.iter().find(|a| a.at > back_at && a.source == "vlm-inspector").map(|a| a.at - back_at);
     observer.wait_until_ready(READY_WITHIN).map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
-    eprintln!("edge server back: first verdict after {first_verdict:?}, questions answered again after {:?}", back_at.elapsed());
+    eprintln!(
+        "edge server back: first verdict after {first_verdict:?}, questions answered again after {:?}",
+        back_at.elapsed()
+    );
     let answer = observer.ask("procedure-3", PROCEDURE, Duration::from_secs(30))?;
     assert_eq!(hops(&answer).first().map(|h| h.0.as_str()), Some("small"), "{answer}");
     assert!(hops(&answer).iter().all(|h| h.1 != "unreachable"), "{answer}");
@@ -257,7 +284,10 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     let (Some(&low), Some(&high)) = (alerted.first(), alerted.last()) else { anyhow::bail!("no alerts") };
     let expected: BTreeSet<u64> = (low..=high).filter(|s| DEFECTIVE_IN_LOOP.contains(&(s % FRAMES_PER_LOOP))).collect();
     assert_eq!(alerted, expected, "alerts of run {first_run}: {first:#?}");
-    assert!(first.iter().any(|a| a.at < killed_at && !a.unconfirmed()) && first.iter().any(|a| a.at > killed_at && a.unconfirmed()));
+    assert!(
+        first.iter().any(|a| a.at < killed_at && !a.unconfirmed())
+            && first.iter().any(|a| a.at > killed_at && a.unconfirmed())
+    );
 
     // Clean up: the supervisor first (it would restart the dataflow), then
     // the dataflow, daemons, nodes and coordinator.

@@ -44,7 +44,11 @@ fn v311_connect(port: u16, login: Option<(&str, &str)>) -> Result<(), String> {
     let (_client, mut connection) = rumqttc::Client::new(options, 8);
     match connection.recv_timeout(Duration::from_secs(5)) {
         Ok(Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(ack)))) => {
-            if ack.code == rumqttc::ConnectReturnCode::Success { Ok(()) } else { Err(format!("{:?}", ack.code)) }
+            if ack.code == rumqttc::ConnectReturnCode::Success {
+                Ok(())
+            } else {
+                Err(format!("{:?}", ack.code))
+            }
         }
         Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => Err(format!("{code:?}")),
         other => Err(format!("no CONNACK: {other:?}")),
@@ -72,7 +76,8 @@ fn v5_publish(port: u16, login: (&str, &str), topic: &str, payload: &str) -> Res
 #[test]
 fn both_protocol_versions_meet_on_one_port_and_bad_logins_are_refused_with_a_reason() -> anyhow::Result<()> {
     let port = free_port();
-    let broker = start_broker(port, vec![("BROKER_USERS_FILE", users_file("embedded-accounts")?)], "embedded-accounts")?;
+    let broker =
+        start_broker(port, vec![("BROKER_USERS_FILE", users_file("embedded-accounts")?)], "embedded-accounts")?;
 
     let alice = TestClient::connect_as(port, &["line/#".to_owned()], "alice", ALICE_PASSWORD)?;
     v5_publish(port, ("nodes", NODES_PASSWORD), "line/alerts/st1", r#"{"id":"x-1"}"#).map_err(anyhow::Error::msg)?;
@@ -83,7 +88,10 @@ fn both_protocol_versions_meet_on_one_port_and_bad_logins_are_refused_with_a_rea
 
     assert_eq!(v311_connect(port, Some(("alice", WRONG_PASSWORD))), Err("BadUserNamePassword".into()));
     assert_eq!(v311_connect(port, None), Err("BadUserNamePassword".into()));
-    assert_eq!(v5_publish(port, ("nodes", WRONG_PASSWORD), "line/x", "{}"), Err(format!("{:?}", V5Code::BadUserNamePassword)));
+    assert_eq!(
+        v5_publish(port, ("nodes", WRONG_PASSWORD), "line/x", "{}"),
+        Err(format!("{:?}", V5Code::BadUserNamePassword))
+    );
     assert_eq!(v311_connect(port, Some(("alice", ALICE_PASSWORD))), Ok(()));
 
     let log = broker.log_text();

@@ -24,7 +24,11 @@ fn wait_until_ready(port: u16, dataflow: &mut RunningDataflow) -> anyhow::Result
             Err(error) => error.to_string(),
         };
         // What was missing comes first: a long log is cut in the middle.
-        anyhow::ensure!(Instant::now() < deadline, "/readyz not 200 within {READY_TIMEOUT:?}; last: {last}\n{}", dataflow.log_text());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "/readyz not 200 within {READY_TIMEOUT:?}; last: {last}\n{}",
+            dataflow.log_text()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -60,7 +64,11 @@ fn openai_clients_get_grounded_answers_and_metrics_cover_every_node() -> anyhow:
         .arg(API_KEY)
         .output()?;
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "openai client checks failed:\n{report}\n--- dataflow log ---\n{}", dataflow.log_text());
+    assert!(
+        output.status.success(),
+        "openai client checks failed:\n{report}\n--- dataflow log ---\n{}",
+        dataflow.log_text()
+    );
     assert!(report.contains("all checks passed"), "{report}");
 
     // Every node feeds /metrics.
@@ -71,7 +79,8 @@ fn openai_clients_get_grounded_answers_and_metrics_cover_every_node() -> anyhow:
     }
 
     // HTTP answers went back over HTTP only.
-    let leaked = mqtt.wait_for(Duration::from_secs(2), |m| m.json["id"].as_str().is_some_and(|id| id.starts_with("chatcmpl-")));
+    let leaked =
+        mqtt.wait_for(Duration::from_secs(2), |m| m.json["id"].as_str().is_some_and(|id| id.starts_with("chatcmpl-")));
     assert!(leaked.is_none(), "an HTTP answer was published over MQTT: {leaked:?}");
 
     let (success, leftovers) = dataflow.stop();

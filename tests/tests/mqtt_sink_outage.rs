@@ -27,7 +27,15 @@ fn alert(n: usize) -> Alert {
     let severity = [Severity::Info, Severity::Warning, Severity::Critical][n % 3];
     Alert {
         confidence: Some(0.9),
-        ..Alert::new(format!("a-{n:03}"), 1_764_000_000_000 + n as i64, "station1", severity, "scratch", format!("alert {n}"), "outage-test")
+        ..Alert::new(
+            format!("a-{n:03}"),
+            1_764_000_000_000 + n as i64,
+            "station1",
+            severity,
+            "scratch",
+            format!("alert {n}"),
+            "outage-test",
+        )
     }
 }
 

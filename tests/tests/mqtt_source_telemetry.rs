@@ -95,7 +95,8 @@ fn start_source(
     let outputs = dir.join("outputs.jsonl");
     std::fs::write(
         &inputs,
-        serde_json::json!({"id": "mqtt-source", "events": [{"time_offset_secs": RUN_SECS, "type": "Stop"}]}).to_string(),
+        serde_json::json!({"id": "mqtt-source", "events": [{"time_offset_secs": RUN_SECS, "type": "Stop"}]})
+            .to_string(),
     )?;
     let mut command = Command::new(repo_root().join("target/release/mqtt-source"));
     command
@@ -132,21 +133,22 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
         value: Some(value),
         ..Metric::default()
     };
-    let payload = |seq: u64, metrics: Vec<Metric>| Payload { timestamp: Some(1_764_086_400_000), metrics, seq: Some(seq) }.encode_to_vec();
+    let payload = |seq: u64, metrics: Vec<Metric>| {
+        Payload { timestamp: Some(1_764_086_400_000), metrics, seq: Some(seq) }.encode_to_vec()
+    };
 
     let broker = Mosquitto::start()?;
     let dir = scratch_dir("mqtt-source-sparkplug");
-    let client = TestClient::connect(
-        broker.port,
-        &["spBv1.0/plant/NCMD/#".to_owned(), "sb/shopfloor/deadletter/#".to_owned()],
-    )?;
+    let client =
+        TestClient::connect(broker.port, &["spBv1.0/plant/NCMD/#".to_owned(), "sb/shopfloor/deadletter/#".to_owned()])?;
     let (mut node, outputs) = start_source(&broker, "sb/area/line", "spBv1.0/plant/# sparkplug", &[], &dir)?;
 
     // Data before any birth: refused with a rebirth request, which also proves the subscription is live.
     let ready_by = Instant::now() + Duration::from_secs(5);
     loop {
         // A probe edge node of its own, so that press1's rebirth requests are not rate-limited by it.
-        client.publish("spBv1.0/plant/NDATA/probe", payload(1, vec![metric(None, 1, MetricValue::DoubleValue(0.0))]))?;
+        client
+            .publish("spBv1.0/plant/NDATA/probe", payload(1, vec![metric(None, 1, MetricValue::DoubleValue(0.0))]))?;
         if client.wait_for(Duration::from_millis(300), |m| m.json["reason"] == "not_born").is_some() {
             break;
         }
@@ -170,9 +172,13 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
     // The rebirth NCMD is protobuf, not JSON: the test client keeps its topic only.
     let command = client.wait_for(Duration::from_secs(5), |m| m.topic == "spBv1.0/plant/NCMD/press1");
     anyhow::ensure!(command.is_some(), "no rebirth command after the gap (metric {REBIRTH_METRIC:?})");
-    client.publish("spBv1.0/plant/NDEATH/press1", payload(0, vec![metric(Some("bdSeq"), 0, MetricValue::LongValue(1))]))?;
+    client.publish(
+        "spBv1.0/plant/NDEATH/press1",
+        payload(0, vec![metric(Some("bdSeq"), 0, MetricValue::LongValue(1))]),
+    )?;
 
-    let status = node.wait_timeout(Duration::from_secs_f64(RUN_SECS + 10.0)).ok_or_else(|| anyhow::anyhow!("no stop"))?;
+    let status =
+        node.wait_timeout(Duration::from_secs_f64(RUN_SECS + 10.0)).ok_or_else(|| anyhow::anyhow!("no stop"))?;
     assert!(status.success(), "mqtt-source exited with {status}");
     let rows = reading_rows(&outputs)?;
     let values: Vec<(f64, String)> = rows

@@ -11,7 +11,12 @@ const RUN_SECS: f64 = 4.0;
 const PASSWORD: &str = "s3cret-pass-7731";
 
 /// Runs `mqtt-source` for RUN_SECS with `password`; returns its log and whether it exited cleanly.
-fn run_source(broker: &Mosquitto, ca_file: &std::path::Path, password: &str, name: &str) -> anyhow::Result<(String, bool)> {
+fn run_source(
+    broker: &Mosquitto,
+    ca_file: &std::path::Path,
+    password: &str,
+    name: &str,
+) -> anyhow::Result<(String, bool)> {
     let envs = [
         ("MQTT_BROKER_URL", format!("mqtts://127.0.0.1:{}", broker.port)),
         ("MQTT_TLS_CA_FILE", ca_file.display().to_string()),

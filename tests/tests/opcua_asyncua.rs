@@ -36,10 +36,15 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     let _server = start_asyncua(port)?;
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
 
-    let output = Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
+    let output =
+        Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
     let listing = String::from_utf8(output.stdout)?;
     assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    for line in ["press1.temperature ns=2;s=Press1.Temperature °C", "press1.count ns=2;s=Press1.Count", "press1.state ns=2;s=Press1.State"] {
+    for line in [
+        "press1.temperature ns=2;s=Press1.Temperature °C",
+        "press1.count ns=2;s=Press1.Count",
+        "press1.state ns=2;s=Press1.State",
+    ] {
         assert!(listing.lines().any(|l| l == line), "{line:?} missing from:\n{listing}");
     }
 
@@ -48,7 +53,8 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
          temperature_deadband ns=2;s=Press1.Temperature °C deadband=2\n"
     );
     let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", tags), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
-    let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-asyncua-node")?;
+    let node =
+        TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-asyncua-node")?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source failed against asyncua:\n{log}");
@@ -59,7 +65,9 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
         let output: serde_json::Value = serde_json::from_str(line)?;
         for row in output["data"].as_array().cloned().unwrap_or_default() {
             match output["id"].as_str() {
-                Some("readings") => by_tag.entry(row["tag"].as_str().unwrap_or_default().to_owned()).or_default().push(row),
+                Some("readings") => {
+                    by_tag.entry(row["tag"].as_str().unwrap_or_default().to_owned()).or_default().push(row)
+                }
                 Some("status") => states.push(row["state"].as_str().unwrap_or_default().to_owned()),
                 _ => {}
             }
@@ -67,7 +75,17 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     }
     assert!(states.contains(&"connected".to_owned()), "{states:?}");
     let tags: Vec<&str> = by_tag.keys().map(String::as_str).collect();
-    assert_eq!(tags, ["count_polled", "press1.count", "press1.state", "press1.temperature", "temperature_by_uri", "temperature_deadband"]);
+    assert_eq!(
+        tags,
+        [
+            "count_polled",
+            "press1.count",
+            "press1.state",
+            "press1.temperature",
+            "temperature_by_uri",
+            "temperature_deadband"
+        ]
+    );
     for (tag, rows) in &by_tag {
         assert!(rows.iter().all(|r| r["quality"] == "good" && r["status_code"] == "Good"), "{tag}: {rows:?}");
     }

@@ -16,7 +16,8 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
     let _simulator = plant_sim::start(port, &[], "opcua-browse-sim")?;
 
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
-    let output = Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
+    let output =
+        Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
     let listing = String::from_utf8(output.stdout)?;
     assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
     for line in [
@@ -37,7 +38,8 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
         ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned()),
         ("OPCUA_BATCH_MAX", "2".to_owned()),
     ];
-    let node = TestNode::start_with_ticks("opcua-source", &envs, 3.0, Some(Duration::from_millis(100)), "opcua-browse-node")?;
+    let node =
+        TestNode::start_with_ticks("opcua-source", &envs, 3.0, Some(Duration::from_millis(100)), "opcua-browse-node")?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source failed with the browsed tags:\n{log}");
@@ -56,8 +58,12 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
         .flat_map(|output| output["data"].as_array().cloned().unwrap_or_default())
         .filter_map(|row| row["tag"].as_str().map(str::to_owned))
         .collect();
-    let listed: BTreeSet<String> =
-        listing.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    let listed: BTreeSet<String> = listing
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
     assert_eq!(tags, listed, "every browsed tag delivers a reading");
     Ok(())
 }

@@ -75,7 +75,13 @@ fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -
         &pki,
         &[("OPCUA_USER", "operator".to_owned()), ("OPCUA_PASSWORD_FILE", password_file.display().to_string())],
     );
-    let node = TestNode::start_with_ticks("opcua-source", &envs, 10.0, Some(Duration::from_millis(100)), "opcua-security-node")?;
+    let node = TestNode::start_with_ticks(
+        "opcua-source",
+        &envs,
+        10.0,
+        Some(Duration::from_millis(100)),
+        "opcua-security-node",
+    )?;
 
     // The unknown server certificate lands in rejected/; the operator moves it.
     let deadline = Instant::now() + Duration::from_secs(8);
@@ -94,11 +100,17 @@ fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source did not stop cleanly:\n{log}");
-    assert!(before_trust.contains("not trusted") && before_trust.contains(&rejected.display().to_string()), "{before_trust}");
+    assert!(
+        before_trust.contains("not trusted") && before_trust.contains(&rejected.display().to_string()),
+        "{before_trust}"
+    );
     assert!(before_trust.contains("move that file into"), "{before_trust}");
     let rows = output_rows(&outputs);
     let reasons = status_reasons(&rows);
-    assert!(reasons.iter().any(|r| r.contains("not trusted")), "the status output names the trust problem: {reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("not trusted")),
+        "the status output names the trust problem: {reasons:?}"
+    );
     assert!(good_readings(&rows) > 0, "no readings after trusting the server:\n{log}");
     assert!(pki.join("own/cert.der").is_file(), "the client made its own certificate");
     assert!(!log.contains(PASSWORD), "the password reached the log");
@@ -107,7 +119,8 @@ fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -
 
 #[test]
 fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow::Result<()> {
-    let securities = ["Basic256Sha256/Sign", "Aes128_Sha256_RsaOaep/SignAndEncrypt", "Aes256_Sha256_RsaPss/SignAndEncrypt"];
+    let securities =
+        ["Basic256Sha256/Sign", "Aes128_Sha256_RsaOaep/SignAndEncrypt", "Aes256_Sha256_RsaPss/SignAndEncrypt"];
     let port = free_port();
     let _simulator = plant_sim::start(
         port,
@@ -132,7 +145,11 @@ fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow:
     // `--browse` reads the same security variables.
     let output = std::process::Command::new(repo_root().join("target/release/opcua-source"))
         .args(["--browse", &format!("opc.tcp://127.0.0.1:{port}/")])
-        .envs(client_envs(port, securities[0], &pki, &[]).into_iter().filter(|(k, _)| k.starts_with("OPCUA_SECURITY") || *k == "OPCUA_PKI_DIR"))
+        .envs(
+            client_envs(port, securities[0], &pki, &[])
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("OPCUA_SECURITY") || *k == "OPCUA_PKI_DIR"),
+        )
         .output()?;
     let listing = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "secured browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
@@ -165,7 +182,13 @@ fn a_wrong_password_is_reported_as_a_refused_login_and_never_logged() -> anyhow:
             ("OPCUA_PASSWORD", WRONG_PASSWORD.to_owned()),
         ],
     );
-    let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-wrong-password-node")?;
+    let node = TestNode::start_with_ticks(
+        "opcua-source",
+        &envs,
+        4.0,
+        Some(Duration::from_millis(100)),
+        "opcua-wrong-password-node",
+    )?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "the node keeps running and stops cleanly on a refused login:\n{log}");
@@ -211,7 +234,8 @@ fn an_x509_user_certificate_logs_in() -> anyhow::Result<()> {
             ("OPCUA_USER_KEY", key.display().to_string()),
         ],
     );
-    let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-x509-node")?;
+    let node =
+        TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-x509-node")?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "opcua-source did not stop cleanly:\n{log}");

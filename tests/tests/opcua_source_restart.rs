@@ -33,7 +33,11 @@ fn values_resume_after_each_server_restart_and_the_gap_is_marked() -> anyhow::Re
     let mut simulator = plant_sim::start(port, &[], "opcua-restart-sim-0")?;
     let envs = [
         ("OPCUA_ENDPOINT", format!("opc.tcp://127.0.0.1:{port}/")),
-        ("OPCUA_TAGS", "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\nspindle_speed ns=2;s=Cell1.SpindleSpeed rpm".to_owned()),
+        (
+            "OPCUA_TAGS",
+            "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\nspindle_speed ns=2;s=Cell1.SpindleSpeed rpm"
+                .to_owned(),
+        ),
         ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned()),
         ("OPCUA_RECONNECT_MAX_MS", "1000".to_owned()),
     ];
@@ -64,14 +68,19 @@ fn values_resume_after_each_server_restart_and_the_gap_is_marked() -> anyhow::Re
     for (restart, ms) in resume_ms.iter().enumerate() {
         assert!(ms.is_some_and(|ms| ms <= RESUME_WITHIN_MS), "restart {}: values resumed after {ms:?} ms", restart + 1);
     }
-    let states: Vec<&str> = rows.iter().filter(|(id, _)| id == "status").filter_map(|(_, row)| row["state"].as_str()).collect();
+    let states: Vec<&str> =
+        rows.iter().filter(|(id, _)| id == "status").filter_map(|(_, row)| row["state"].as_str()).collect();
     // The node reports the state it finds at each wake-up, so a loss may show as
     // `disconnected` or directly as `reconnecting` (failing attempts, with the reason).
     assert!(matches!(states.first(), Some(&"connecting" | &"connected")), "{states:?}");
     let losses = states.windows(2).filter(|pair| pair[0] == "connected" && pair[1] != "connected").count();
     assert_eq!(losses, RESTARTS, "{states:?}");
     assert_eq!(states.iter().filter(|s| **s == "connected").count(), RESTARTS + 1, "{states:?}");
-    assert!(rows.iter().filter(|(id, _)| id == "status").skip(1).all(|(_, row)| row["state"] == "connected" || row["reason"].is_string()));
+    assert!(rows
+        .iter()
+        .filter(|(id, _)| id == "status")
+        .skip(1)
+        .all(|(_, row)| row["state"] == "connected" || row["reason"].is_string()));
     let stale = rows.iter().filter(|(id, row)| id == "readings" && row["quality"] == "bad").count();
     assert_eq!(stale, 2 * RESTARTS, "each loss re-sends both tags' last values marked bad once");
     Ok(())

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use shopfloor_core::schema::ReadingValue;
 use shopfloor_dataflow_tests::assistant::{is_answer_to, question, wait_until_ready};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
+use shopfloor_dataflow_tests::free_port;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
 use shopfloor_dataflow_tests::mqtt5::Requester;
 use shopfloor_dataflow_tests::opcua::SimReader;
-use shopfloor_dataflow_tests::free_port;
 
 const TEMPERATURE_NODE: &str = "ns=2;s=Cell1.SpindleTemperature";
 /// dora stops the dataflow by itself after this, should a test hang.
@@ -71,11 +71,7 @@ fn assert_states_a_served_value(answer: &Received, served: &[String]) {
         served.iter().any(|value| text.contains(value.as_str())),
         "answer {text:?} states none of the temperatures the simulator served: {served:?}"
     );
-    assert!(
-        answer.json["facts"].as_array().is_some_and(|f| !f.is_empty()),
-        "answer lists no facts: {}",
-        answer.json
-    );
+    assert!(answer.json["facts"].as_array().is_some_and(|f| !f.is_empty()), "answer lists no facts: {}", answer.json);
 }
 
 /// An MQTT 5 question with a response topic and correlation data is answered
@@ -85,7 +81,12 @@ fn assert_mqtt5_request_reply(port: u16, root: &str) -> anyhow::Result<()> {
     let requester = Requester::connect(port, &response_topic)?;
     let correlation = [0xde, 0xad, 0xbe, 0xef, 0x00, 0x07];
     let query = format!("{root}/assistant/query/panel7");
-    requester.request(&query, question("q-mqtt5", "What is the spindle temperature?"), &response_topic, &correlation)?;
+    requester.request(
+        &query,
+        question("q-mqtt5", "What is the spindle temperature?"),
+        &response_topic,
+        &correlation,
+    )?;
     let response = requester
         .wait(ANSWER_TIMEOUT)
         .ok_or_else(|| anyhow::anyhow!("no answer on the MQTT 5 response topic {response_topic}"))?;
@@ -146,11 +147,8 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
         ask_about_temperature(&client, &root, &endpoint, "q-limit", "Is the spindle temperature above its limit?")?;
     assert_states_a_served_value(&answer, &served);
     let text = answer.json["answer"].as_str().unwrap_or_default().to_lowercase();
-    let stated: f64 = served
-        .iter()
-        .filter(|v| text.contains(v.as_str()))
-        .find_map(|v| v.parse().ok())
-        .unwrap_or_default();
+    let stated: f64 =
+        served.iter().filter(|v| text.contains(v.as_str())).find_map(|v| v.parse().ok()).unwrap_or_default();
     let side = if stated > 80.0 { "above" } else { "below" };
     assert!(text.contains(side), "{stated} °C against the 80 °C limit, but the answer says {text:?}");
 
@@ -177,7 +175,8 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
     assert!(coolant.contains("21.5"), "{coolant:?}");
 
     // A thing the cell does not have is answered as unknown.
-    client.publish(&format!("{root}/assistant/query/alice"), question("q-unknown", "What is the hydraulic pressure?"))?;
+    client
+        .publish(&format!("{root}/assistant/query/alice"), question("q-unknown", "What is the hydraulic pressure?"))?;
     let answer = client
         .wait_for(ANSWER_TIMEOUT, |m| is_answer_to(m, "q-unknown"))
         .ok_or_else(|| anyhow::anyhow!("no answer to q-unknown"))?;

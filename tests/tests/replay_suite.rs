@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use part_images::PartSpec;
 use recording::mqtt::from_recorded;
 use recording::RecordedMessage;
 use replay_harness::case::TestCase;
@@ -30,7 +31,6 @@ use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::replay::replay_and_record;
 use shopfloor_dataflow_tests::vision::{tiny_vlm, write_part};
 use shopfloor_dataflow_tests::{repo_root, scratch_dir};
-use part_images::PartSpec;
 
 fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures/recordings").join(name)
@@ -107,8 +107,10 @@ fn the_overheat_recording_raises_its_alerts_and_answers_the_questions() -> anyho
     // Alerts come from the recorded plant time alone: the same build and
     // recording give exactly the golden alerts (answers are reported).
     if let Some(diff) = outcome.golden_diff() {
-        let changed_alerts: Vec<&str> =
-            diff.lines().filter(|l| (l.starts_with('-') || l.starts_with('+')) && l[1..].starts_with("alert")).collect();
+        let changed_alerts: Vec<&str> = diff
+            .lines()
+            .filter(|l| (l.starts_with('-') || l.starts_with('+')) && l[1..].starts_with("alert"))
+            .collect();
         assert!(changed_alerts.is_empty(), "alerts differ from the golden output:\n{diff}");
     }
     Ok(())
@@ -188,8 +190,7 @@ fn raw_mqtt_captured_at_a_broker_publishes_back_unchanged() -> anyhow::Result<()
     }
     assert!(first.wait()?.success(), "capture-mqtt");
     let messages = recording::read_file(&captured)?;
-    let got: Vec<(String, Vec<u8>)> =
-        messages.iter().filter_map(from_recorded).map(|m| (m.topic, m.payload)).collect();
+    let got: Vec<(String, Vec<u8>)> = messages.iter().filter_map(from_recorded).map(|m| (m.topic, m.payload)).collect();
     assert_eq!(got, sent);
 
     // Published back (recorded timing, twice as fast) and captured again.

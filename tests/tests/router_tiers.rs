@@ -27,11 +27,21 @@ fn ask(client: &TestClient, root: &str, operator: &str, payload: Value) -> anyho
 }
 
 fn tiers(answer: &Value) -> Vec<String> {
-    answer["route"].as_array().into_iter().flatten().map(|hop| hop["tier"].as_str().unwrap_or_default().to_owned()).collect()
+    answer["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|hop| hop["tier"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 fn outcomes(answer: &Value) -> Vec<String> {
-    answer["route"].as_array().into_iter().flatten().map(|hop| hop["outcome"].as_str().unwrap_or_default().to_owned()).collect()
+    answer["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|hop| hop["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[test]
@@ -71,11 +81,18 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
     wait_until_ready(&client, &root, &mut dataflow, READY_TIMEOUT)?;
 
     // Out of scope: refused politely by the router, no model asked.
-    let refusal = ask(&client, &root, "alice", serde_json::json!({"id": "q-poem", "question": "Write me a poem about cats."}))?;
+    let refusal =
+        ask(&client, &root, "alice", serde_json::json!({"id": "q-poem", "question": "Write me a poem about cats."}))?;
     assert_eq!(refusal["class"], "out_of_scope", "{refusal}");
     assert_eq!(outcomes(&refusal), ["refused"], "{refusal}");
     assert!(refusal["model"].is_null() && refusal["error"].is_null(), "{refusal}");
-    assert!(refusal["answer"].as_str().unwrap_or_default().starts_with("Sorry, I can only answer questions about this plant"), "{refusal}");
+    assert!(
+        refusal["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Sorry, I can only answer questions about this plant"),
+        "{refusal}"
+    );
 
     // Deadline: escalation to small would miss it; nano's answer comes back marked.
     let cut = ask(
@@ -92,7 +109,12 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
 
     // Forced escalation from SmolLM2 to Gemma: small's answer is the last
     // local one (kept below its threshold, or accepted when the facts wrote it).
-    let escalated = ask(&client, &root, "alice", serde_json::json!({"id": "q-escalate", "question": "What is the spindle temperature?"}))?;
+    let escalated = ask(
+        &client,
+        &root,
+        "alice",
+        serde_json::json!({"id": "q-escalate", "question": "What is the spindle temperature?"}),
+    )?;
     assert_eq!(tiers(&escalated)[..2], ["nano", "small"], "{escalated}");
     assert_eq!(outcomes(&escalated)[0], "escalated", "{escalated}");
     let first = &escalated["route"][0];
@@ -119,7 +141,10 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
     assert!(sent.contains("[site]") && sent.contains("[area]") && sent.contains("[operator]"), "{sent}");
     // ...and the endpoint received the redacted words.
     let received = endpoint.log_text();
-    let line = received.lines().find(|l| l.contains("chat question received")).ok_or_else(|| anyhow::anyhow!("the endpoint logged no question:\n{received}"))?;
+    let line = received
+        .lines()
+        .find(|l| l.contains("chat question received"))
+        .ok_or_else(|| anyhow::anyhow!("the endpoint logged no question:\n{received}"))?;
     assert!(line.contains("[site] [area] asks") && !line.to_lowercase().contains("northwind"), "{line}");
 
     let (stopped, leftovers) = dataflow.stop();

@@ -49,11 +49,16 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
         reading("part_count", ReadingValue::Number(118.0), None),
     ]);
     // Mains at 1.5 s (-> Q8_0), battery at 4 s (-> Q4_1), mains again at 6 s.
-    let mut events = arrow_input(&dir, "readings", &[(0.2, plant), (1.5, power("mains")), (4.0, power("battery")), (6.0, power("Mains"))])?;
+    let mut events = arrow_input(
+        &dir,
+        "readings",
+        &[(0.2, plant), (1.5, power("mains")), (4.0, power("battery")), (6.0, power("Mains"))],
+    )?;
     let now = shopfloor_node::clock::now_ms();
     let questions: Vec<_> = (0..QUESTIONS)
         .map(|n| {
-            let question = Question::new(format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
+            let question =
+                Question::new(format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
             (0.5 + n as f64 * 0.22, Question::to_arrow(&[question]))
         })
         .collect();
@@ -70,7 +75,8 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
     let (log, clean) = node.wait()?;
     assert!(clean, "the node did not exit cleanly:\n{log}");
 
-    let answers: Vec<serde_json::Value> = output_rows(&outputs).into_iter().filter(|(id, _)| id == "answers").map(|(_, row)| row).collect();
+    let answers: Vec<serde_json::Value> =
+        output_rows(&outputs).into_iter().filter(|(id, _)| id == "answers").map(|(_, row)| row).collect();
     let mut ids: Vec<&str> = answers.iter().filter_map(|a| a["id"].as_str()).collect();
     ids.sort_unstable();
     let expected: Vec<String> = (0..QUESTIONS).map(|n| format!("q-{n:02}")).collect();
@@ -86,7 +92,12 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
     runs.dedup();
     assert_eq!(
         runs,
-        ["SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M-Instruct.Q8_0", "SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M-Instruct.Q8_0"],
+        [
+            "SmolLM2-135M-Instruct.Q4_1",
+            "SmolLM2-135M-Instruct.Q8_0",
+            "SmolLM2-135M-Instruct.Q4_1",
+            "SmolLM2-135M-Instruct.Q8_0"
+        ],
         "the answering model follows the power state: {models:?}"
     );
     assert_eq!(log.matches("model variant swapped").count(), 3, "{log}");
@@ -109,16 +120,35 @@ fn model_lora_commands_switch_adapters_between_questions() -> anyhow::Result<()>
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let profile = dir.join("profile.toml");
     let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
-    std::fs::write(&profile, format!("{shipped}\n[[lora]]\nname = \"random\"\npath = \"{}\"\nscale = 0.8\nat_start = false\n", adapter.display()))?;
+    std::fs::write(
+        &profile,
+        format!(
+            "{shipped}\n[[lora]]\nname = \"random\"\npath = \"{}\"\nscale = 0.8\nat_start = false\n",
+            adapter.display()
+        ),
+    )?;
 
     let plant = Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C"))]);
     let mut events = arrow_input(&dir, "readings", &[(0.2, plant)])?;
     let now = shopfloor_node::clock::now_ms();
     let questions: Vec<_> = (0..12)
-        .map(|n| (0.5 + n as f64 * 0.3, Question::to_arrow(&[Question::new(format!("l-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now)])))
+        .map(|n| {
+            (
+                0.5 + n as f64 * 0.3,
+                Question::to_arrow(&[Question::new(
+                    format!("l-{n:02}"),
+                    "What is the spindle temperature?",
+                    "test",
+                    Origin::Mqtt,
+                    now,
+                )]),
+            )
+        })
         .collect();
     events.extend(arrow_input(&dir, "questions", &questions)?);
-    for (at, command) in [(1.4, "random"), (2.2, "load /etc/passwd"), (2.6, "nonexistent=1"), (3.0, "random=0.3"), (3.6, "off")] {
+    for (at, command) in
+        [(1.4, "random"), (2.2, "load /etc/passwd"), (2.6, "nonexistent=1"), (3.0, "random=0.3"), (3.6, "off")]
+    {
         events.push(serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "lora", "data": [command]}));
     }
     let envs = [
@@ -130,11 +160,15 @@ fn model_lora_commands_switch_adapters_between_questions() -> anyhow::Result<()>
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "{log}");
-    let answered = output_rows(&outputs).into_iter().filter(|(id, row)| id == "answers" && row["error"].is_null()).count();
+    let answered =
+        output_rows(&outputs).into_iter().filter(|(id, row)| id == "answers" && row["error"].is_null()).count();
     assert_eq!(answered, 12, "{log}");
     let switched: Vec<&str> = log.lines().filter(|l| l.contains("LoRA switched")).collect();
     assert_eq!(switched.len(), 3, "{switched:#?}");
-    assert!(switched[0].contains("Some((\"random\", 0.8))") && switched[1].contains("0.3") && switched[2].contains("None"), "{switched:#?}");
+    assert!(
+        switched[0].contains("Some((\"random\", 0.8))") && switched[1].contains("0.3") && switched[2].contains("None"),
+        "{switched:#?}"
+    );
     assert!(log.contains("expected `off`, `NAME` or `NAME=SCALE`") && log.contains("no adapter of that name"), "{log}");
     Ok(())
 }

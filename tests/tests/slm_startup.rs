@@ -33,7 +33,8 @@ fn a_truncated_or_foreign_model_file_stops_the_node_with_a_clear_error() -> anyh
 }
 
 fn profile_check(profile: &std::path::Path) -> anyhow::Result<(bool, String)> {
-    let output = Command::new(repo_root().join("target/release/slm")).args(["profile", "check"]).arg(profile).output()?;
+    let output =
+        Command::new(repo_root().join("target/release/slm")).args(["profile", "check"]).arg(profile).output()?;
     Ok((output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned()))
 }
 
@@ -41,10 +42,15 @@ fn profile_check(profile: &std::path::Path) -> anyhow::Result<(bool, String)> {
 /// (file, SHA-256 and memory), and fails one whose SHA-256 does not match.
 #[test]
 fn profile_check_verifies_the_model_and_the_memory_arithmetic() -> anyhow::Result<()> {
-    for name in ["generic-x86-2core", "raspberry-pi5-8gb", "jetson-orin-nano-8gb", "x86-nvidia-gpu", "intel-core-ultra-npu"] {
+    for name in
+        ["generic-x86-2core", "raspberry-pi5-8gb", "jetson-orin-nano-8gb", "x86-nvidia-gpu", "intel-core-ultra-npu"]
+    {
         let (ok, report) = profile_check(&repo_root().join(format!("hw-profiles/{name}.toml")))?;
         assert!(ok, "{name}:\n{report}");
-        assert!(report.contains("SHA-256 matches") && report.contains("— fits") && report.contains("loads: "), "{report}");
+        assert!(
+            report.contains("SHA-256 matches") && report.contains("— fits") && report.contains("loads: "),
+            "{report}"
+        );
     }
     let dir = scratch_dir("profile-check");
     let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
@@ -90,16 +96,34 @@ fn model_gate_rejects_an_over_quantized_variant_and_unevaluated_files() -> anyho
     assert!(ok, "{text}");
     let ternary = dir.join("variants/SmolLM2-135M-Instruct.TQ1_0.gguf");
     let profile = dir.join("profile.toml");
-    std::fs::write(&profile, std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?
-        .replace("../models/", &format!("{}/", repo_root().join("models").display())))?;
+    std::fs::write(
+        &profile,
+        std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?
+            .replace("../models/", &format!("{}/", repo_root().join("models").display())),
+    )?;
 
     let qa = repo_root().join("tests/fixtures/plant-qa.json");
-    let (ok, table) = slm(&["evaluate", "profile.toml", "--qa", &qa.display().to_string(), "--sample", "6", "--record", "variants/SmolLM2-135M-Instruct.TQ1_0.gguf"], &dir)?;
+    let (ok, table) = slm(
+        &[
+            "evaluate",
+            "profile.toml",
+            "--qa",
+            &qa.display().to_string(),
+            "--sample",
+            "6",
+            "--record",
+            "variants/SmolLM2-135M-Instruct.TQ1_0.gguf",
+        ],
+        &dir,
+    )?;
     eprintln!("{table}");
     assert!(!ok, "a rejected variant makes evaluate exit non-zero");
     assert!(table.contains("| SmolLM2-135M-Instruct.TQ1_0 |") && table.contains("REJECTED (below 0.50)"), "{table}");
     let recorded = std::fs::read_to_string(&profile)?;
-    assert!(recorded.contains("model = \"SmolLM2-135M-Instruct.TQ1_0\"") && recorded.contains("passed = false"), "{recorded}");
+    assert!(
+        recorded.contains("model = \"SmolLM2-135M-Instruct.TQ1_0\"") && recorded.contains("passed = false"),
+        "{recorded}"
+    );
 
     let refused = start_node(&ternary, &profile, false)?;
     assert!(refused.contains("failed its evaluation") && refused.contains("below the floor 0.500"), "{refused}");

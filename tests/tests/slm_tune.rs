@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use slm_engine::profile::HardwareProfile;
 use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use slm_engine::profile::HardwareProfile;
 
 #[test]
 fn model_tune_measures_the_ceiling_and_writes_the_fastest_knobs() -> anyhow::Result<()> {
@@ -19,14 +19,28 @@ fn model_tune_measures_the_ceiling_and_writes_the_fastest_knobs() -> anyhow::Res
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
     eprintln!("{report}");
-    assert!(report.contains("GB/s -> ceiling") && report.contains("(profile as it was)") && report.contains("fastest: "), "{report}");
+    assert!(
+        report.contains("GB/s -> ceiling") && report.contains("(profile as it was)") && report.contains("fastest: "),
+        "{report}"
+    );
     assert_eq!(report.matches("| threads ").count(), 13, "the profile's knobs plus 12 combinations: {report}");
 
     let written = std::fs::read_to_string(&profile)?;
-    assert!(written.contains("# slm tune ") && written.contains("% of the ") && written.contains("bandwidth ceiling"), "{written}");
+    assert!(
+        written.contains("# slm tune ") && written.contains("% of the ") && written.contains("bandwidth ceiling"),
+        "{written}"
+    );
     assert!(written.contains("# llama.cpp CPU backend; no cargo feature needed"), "other comments stay: {written}");
     let tuned = HardwareProfile::load(&profile)?;
     let best = report.lines().find_map(|l| l.strip_prefix("fastest: ")).unwrap_or_default();
-    assert!(best.starts_with(&format!("threads {}, flash attention {}", tuned.engine.threads, format!("{:?}", tuned.engine.flash_attention).to_lowercase())), "{best} vs {:?}", tuned.engine);
+    assert!(
+        best.starts_with(&format!(
+            "threads {}, flash attention {}",
+            tuned.engine.threads,
+            format!("{:?}", tuned.engine.flash_attention).to_lowercase()
+        )),
+        "{best} vs {:?}",
+        tuned.engine
+    );
     Ok(())
 }

@@ -11,8 +11,8 @@ use dora_node_api::{MetadataParameters, Parameter};
 use part_images::{render, DefectKind, PartSpec};
 use shopfloor_core::schema::{FrameEncoding, FrameMeta};
 use shopfloor_dataflow_tests::node::{output_rows, TestNode};
-use shopfloor_dataflow_tests::{scratch_dir, strip_ansi};
 use shopfloor_dataflow_tests::vision::{defective, good_parts, HEIGHT, WIDTH};
+use shopfloor_dataflow_tests::{scratch_dir, strip_ansi};
 
 fn meta(frame_id: &str, width: u32, height: u32, encoding: FrameEncoding) -> MetadataParameters {
     FrameMeta {
@@ -39,7 +39,8 @@ fn frame_events(
 ) -> anyhow::Result<Vec<serde_json::Value>> {
     let path = dir.join("frames.arrow");
     let schema = Arc::new(Schema::new(vec![Field::new("frame", DataType::UInt8, false)]));
-    let mut writer = dora_node_api::arrow_v59::ipc::writer::FileWriter::try_new(std::fs::File::create(&path)?, &schema)?;
+    let mut writer =
+        dora_node_api::arrow_v59::ipc::writer::FileWriter::try_new(std::fs::File::create(&path)?, &schema)?;
     for (_, bytes, _) in &frames {
         let column: ArrayRef = Arc::new(UInt8Array::from(bytes.clone()));
         writer.write(&RecordBatch::try_new(schema.clone(), vec![column])?)?;

@@ -13,8 +13,8 @@ use part_images::{DefectKind, PartSpec};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
-use shopfloor_dataflow_tests::{scratch_dir, strip_ansi};
 use shopfloor_dataflow_tests::vision::{defective, good_parts, tiny_vlm, write_part, HEIGHT, WIDTH};
+use shopfloor_dataflow_tests::{scratch_dir, strip_ansi};
 
 const DATAFLOW_LIMIT: Duration = Duration::from_secs(150);
 /// Model load, six frames at 10 Hz and two judgements, with room to spare.

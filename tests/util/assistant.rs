@@ -17,11 +17,20 @@ pub fn is_answer_to(message: &Received, id: &str) -> bool {
 
 /// Asks until the assistant answers from live plant data (not
 /// `no_plant_data`): every model loaded, readings flowing.
-pub fn wait_until_ready(client: &TestClient, root: &str, dataflow: &mut RunningDataflow, within: Duration) -> anyhow::Result<()> {
+pub fn wait_until_ready(
+    client: &TestClient,
+    root: &str,
+    dataflow: &mut RunningDataflow,
+    within: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     for attempt in 0.. {
         anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
-        anyhow::ensure!(Instant::now() < deadline, "no answer from live data within {within:?}:\n{}", dataflow.log_text());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no answer from live data within {within:?}:\n{}",
+            dataflow.log_text()
+        );
         let id = format!("warm-up-{attempt}");
         client.publish(&format!("{root}/assistant/query/tester"), question(&id, "Is the machine running?"))?;
         if let Some(answer) = client.wait_for(Duration::from_secs(5), |m| is_answer_to(m, &id)) {

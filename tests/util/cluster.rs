@@ -86,7 +86,9 @@ impl LocalCluster {
     /// The dora CLI aimed at this cluster's coordinator.
     pub fn dora(&self) -> Command {
         let mut command = Command::new(dora_binary());
-        command.env("DORA_COORDINATOR_ADDR", "127.0.0.1").env("DORA_COORDINATOR_PORT", self.coordinator_port.to_string());
+        command
+            .env("DORA_COORDINATOR_ADDR", "127.0.0.1")
+            .env("DORA_COORDINATOR_PORT", self.coordinator_port.to_string());
         command.stdin(Stdio::null());
         command
     }
@@ -101,7 +103,8 @@ impl LocalCluster {
 
     /// `dora start FILE --name NAME --detach` with `--env` settings.
     pub fn start_dataflow(&mut self, file: &Path, name: &str, envs: &[(&str, String)]) -> anyhow::Result<()> {
-        let mut args = vec!["start".to_owned(), file.display().to_string(), "--name".into(), name.into(), "--detach".into()];
+        let mut args =
+            vec!["start".to_owned(), file.display().to_string(), "--name".into(), name.into(), "--detach".into()];
         for (key, value) in envs {
             args.push("--env".into());
             args.push(format!("{key}={value}"));
@@ -126,7 +129,10 @@ impl LocalCluster {
             if ids.iter().all(|id| registered.contains_key(id)) {
                 return Ok(());
             }
-            anyhow::ensure!(Instant::now() < deadline, "machines {ids:?} not all registered within {timeout:?}: {registered:?}");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "machines {ids:?} not all registered within {timeout:?}: {registered:?}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -183,11 +189,7 @@ impl LocalCluster {
 
     /// The pids of the node processes a machine's daemon runs now.
     pub fn node_pids(&self, id: &str) -> Vec<u32> {
-        self.machines
-            .get(id)
-            .and_then(|m| m.daemon.as_ref())
-            .map(|d| children_of(d.pid()))
-            .unwrap_or_default()
+        self.machines.get(id).and_then(|m| m.daemon.as_ref()).map(|d| children_of(d.pid())).unwrap_or_default()
     }
 
     /// `dora stop --name NAME`, waiting up to `grace` for the nodes to finish.

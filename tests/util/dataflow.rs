@@ -16,9 +16,7 @@ pub struct RunningDataflow {
 
 /// The dora CLI: `SHOPFLOOR_DORA_BIN`, else the project's `.venv`.
 pub fn dora_binary() -> PathBuf {
-    std::env::var_os("SHOPFLOOR_DORA_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/dora"))
+    std::env::var_os("SHOPFLOOR_DORA_BIN").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/dora"))
 }
 
 impl RunningDataflow {
@@ -26,9 +24,25 @@ impl RunningDataflow {
     /// `stop_after` at the latest, so nothing runs on if the test dies.
     pub fn start(name: &str, envs: &[(&str, String)], stop_after: Duration) -> anyhow::Result<Self> {
         let root = repo_root();
-        for binary in ["plant-sim", "opcua-source", "mqtt-broker", "mqtt-source", "mqtt-sink", "slm", "http-gateway", "router", "camera-source", "defect-filter", "vlm-inspector"] {
+        for binary in [
+            "plant-sim",
+            "opcua-source",
+            "mqtt-broker",
+            "mqtt-source",
+            "mqtt-sink",
+            "slm",
+            "http-gateway",
+            "router",
+            "camera-source",
+            "defect-filter",
+            "vlm-inspector",
+        ] {
             let path = root.join("target/release").join(binary);
-            anyhow::ensure!(path.exists(), "{} is missing: run `cargo build --release --workspace` first", path.display());
+            anyhow::ensure!(
+                path.exists(),
+                "{} is missing: run `cargo build --release --workspace` first",
+                path.display()
+            );
         }
         let dora = dora_binary();
         anyhow::ensure!(dora.exists(), "{} is missing: run scripts/test.sh (it installs the dora CLI)", dora.display());

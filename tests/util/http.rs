@@ -16,14 +16,19 @@ pub fn post_json(port: u16, path: &str, key: Option<&str>, body: &str) -> anyhow
     request(port, "POST", path, key, Some(body))
 }
 
-fn request(port: u16, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-    let content = body
-        .map(|b| format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()))
-        .unwrap_or_default();
+    let content =
+        body.map(|b| format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())).unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}{content}Connection: close\r\n\r\n{}",
@@ -37,7 +42,8 @@ fn request(port: u16, method: &str, path: &str, key: Option<&str>, body: Option<
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("not an HTTP response: {head:?}"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { unchunk(body) } else { body.to_owned() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { unchunk(body) } else { body.to_owned() };
     Ok((status, body))
 }
 

@@ -23,10 +23,7 @@ use std::path::PathBuf;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
 /// A loopback TCP port nobody listens on, reserved for this test process (see [`ports`]).
@@ -36,10 +33,7 @@ pub fn free_port() -> u16 {
 
 /// A fresh scratch directory under the target dir (kept for post-mortems).
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = repo_root()
-        .join("target")
-        .join("test-scratch")
-        .join(format!("{name}-{}", std::process::id()));
+    let dir = repo_root().join("target").join("test-scratch").join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir

@@ -35,7 +35,8 @@ impl Mosquitto {
         let scratch = scratch_dir("mosquitto-tls-files");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o777))?;
-        let (cert, key, passwords) = (scratch.join("server.pem"), scratch.join("server.key"), scratch.join("passwords"));
+        let (cert, key, passwords) =
+            (scratch.join("server.pem"), scratch.join("server.key"), scratch.join("passwords"));
         std::fs::write(&cert, cert_pem)?;
         std::fs::write(&key, key_pem)?;
         std::fs::write(&passwords, "")?;

@@ -51,7 +51,12 @@ impl TestClient {
         Self::connect_with(port, filters, false, None)
     }
 
-    fn connect_with(port: u16, filters: &[String], clean_session: bool, login: Option<(&str, &str)>) -> anyhow::Result<Self> {
+    fn connect_with(
+        port: u16,
+        filters: &[String],
+        clean_session: bool,
+        login: Option<(&str, &str)>,
+    ) -> anyhow::Result<Self> {
         let mut options = MqttOptions::new(format!("test-{}-{port}", std::process::id()), "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(5))
@@ -106,11 +111,7 @@ impl TestClient {
     }
 
     /// The next message matching `wanted`, within `timeout`.
-    pub fn wait_for(
-        &self,
-        timeout: Duration,
-        mut wanted: impl FnMut(&Received) -> bool,
-    ) -> Option<Received> {
+    pub fn wait_for(&self, timeout: Duration, mut wanted: impl FnMut(&Received) -> bool) -> Option<Received> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
@@ -122,4 +123,3 @@ impl TestClient {
         }
     }
 }
-

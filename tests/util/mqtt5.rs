@@ -67,7 +67,13 @@ impl Requester {
     }
 
     /// Publishes `payload` (QoS 1) with a response topic and correlation data.
-    pub fn request(&self, topic: &str, payload: String, response_topic: &str, correlation_data: &[u8]) -> anyhow::Result<()> {
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: String,
+        response_topic: &str,
+        correlation_data: &[u8],
+    ) -> anyhow::Result<()> {
         let properties = PublishProperties {
             response_topic: Some(response_topic.to_owned()),
             correlation_data: Some(bytes::Bytes::copy_from_slice(correlation_data)),

@@ -107,7 +107,8 @@ pub fn arrow_input(
         },
         None => return Ok(Vec::new()),
     };
-    let mut writer = dora_node_api::arrow_v59::ipc::writer::FileWriter::try_new(std::fs::File::create(&path)?, &schema)?;
+    let mut writer =
+        dora_node_api::arrow_v59::ipc::writer::FileWriter::try_new(std::fs::File::create(&path)?, &schema)?;
     for (_, array) in batches {
         writer.write(&RecordBatch::from(array.as_struct().clone()))?;
     }

@@ -21,10 +21,7 @@ pub struct SimReader {
 impl SimReader {
     /// Connects to `endpoint` (`opc.tcp://...`), waiting up to 15 s.
     pub fn connect(endpoint: &str) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         let pki = scratch_dir("opcua-reader-pki");
         let session = runtime.block_on(async {
             let mut client = ClientBuilder::new()
@@ -93,8 +90,7 @@ impl SimReader {
 impl Drop for SimReader {
     fn drop(&mut self) {
         let session = self.session.clone();
-        let _ = self.runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(2), session.disconnect()).await
-        });
+        let _ =
+            self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), session.disconnect()).await });
     }
 }

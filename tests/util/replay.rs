@@ -22,7 +22,12 @@ pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64, acknowledged:
     let play: Vec<String> = topics.iter().map(|t| format!("{}={t}", output(t))).collect();
     let inputs: Vec<String> = topics
         .iter()
-        .map(|t| format!("      {0}:\n        source: replay/{0}\n        queue_size: 10\n        queue_policy: backpressure", output(t)))
+        .map(|t| {
+            format!(
+                "      {0}:\n        source: replay/{0}\n        queue_size: 10\n        queue_policy: backpressure",
+                output(t)
+            )
+        })
         .collect();
     let record_as: Vec<String> = topics.iter().map(|t| format!("{}={t}", output(t))).collect();
     let again = dir.join("again.drec");
@@ -56,4 +61,3 @@ pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64, acknowledged:
     anyhow::ensure!(output.status.success(), "dora run failed:\n{log}");
     Ok(again)
 }
-

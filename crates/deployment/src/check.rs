@@ -67,7 +67,12 @@ pub fn run(input: &CheckInput) -> Result<Report, CheckError> {
         for (index, machine) in inventory.machines.iter().enumerate().filter(|(_, m)| candidates.contains(&m.id)) {
             match estimate::estimate(&context, placed.node, machine) {
                 Ok(sized) => {
-                    lines[index].push(NodeLine::new(&placed.node.id, placed.node.binary(), candidates, &sized.estimate));
+                    lines[index].push(NodeLine::new(
+                        &placed.node.id,
+                        placed.node.binary(),
+                        candidates,
+                        &sized.estimate,
+                    ));
                     for warning in sized.warnings {
                         if !warnings.contains(&warning) {
                             warnings.push(warning);
@@ -85,7 +90,8 @@ pub fn run(input: &CheckInput) -> Result<Report, CheckError> {
     if !errors.is_empty() {
         return Err(CheckError::Estimates(errors));
     }
-    let machines = inventory.machines.iter().zip(lines).map(|(machine, nodes)| MachineReport::new(machine, nodes)).collect();
+    let machines =
+        inventory.machines.iter().zip(lines).map(|(machine, nodes)| MachineReport::new(machine, nodes)).collect();
     Ok(Report::new(
         dataflow_path,
         input.machines.display().to_string(),
@@ -102,7 +108,10 @@ mod tests {
     #[test]
     fn the_default_node_dir_makes_dot_dot_twice_the_folder_above_the_dataflow() {
         assert_eq!(default_node_dir(Path::new("dataflows/plant.yml")), Path::new("_work/x"));
-        assert_eq!(default_node_dir(Path::new("/opt/shopfloor/dataflows/plant.yml")), Path::new("/opt/shopfloor/_work/x"));
+        assert_eq!(
+            default_node_dir(Path::new("/opt/shopfloor/dataflows/plant.yml")),
+            Path::new("/opt/shopfloor/_work/x")
+        );
         assert_eq!(default_node_dir(Path::new("plant.yml")), Path::new("../_work/x"));
     }
 }

@@ -91,13 +91,15 @@ impl Dataflow {
     /// Reads and parses a dataflow file.
     pub fn load(path: &Path) -> Result<Self, DescriptorError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DescriptorError::Read { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| DescriptorError::Read { path: shown.clone(), source })?;
         Self::parse(&shown, &text)
     }
 
     /// Parses dataflow text; `path` is only used in errors.
     pub fn parse(path: &str, text: &str) -> Result<Self, DescriptorError> {
-        serde_norway::from_str(text).map_err(|e| DescriptorError::Parse { path: path.to_owned(), message: e.to_string() })
+        serde_norway::from_str(text)
+            .map_err(|e| DescriptorError::Parse { path: path.to_owned(), message: e.to_string() })
     }
 
     /// The value `node` sees for `key`: its own `env:` first, then the

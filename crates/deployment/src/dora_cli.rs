@@ -74,7 +74,8 @@ impl DoraCli {
 
     /// `dora start DATAFLOW --name NAME --detach --env K=V …`.
     pub fn start(&self, dataflow: &Path, name: &str, envs: &[String]) -> Result<String, DoraCliError> {
-        let mut args = vec!["start".to_owned(), dataflow.display().to_string(), "--name".into(), name.into(), "--detach".into()];
+        let mut args =
+            vec!["start".to_owned(), dataflow.display().to_string(), "--name".into(), name.into(), "--detach".into()];
         for env in envs {
             args.push("--env".into());
             args.push(env.clone());
@@ -84,7 +85,13 @@ impl DoraCli {
 
     /// `dora stop --name NAME`.
     pub fn stop(&self, name: &str, grace: Duration) -> Result<String, DoraCliError> {
-        self.run(&["stop".into(), "--name".into(), name.into(), "--grace-duration".into(), format!("{}s", grace.as_secs().max(1))])
+        self.run(&[
+            "stop".into(),
+            "--name".into(),
+            name.into(),
+            "--grace-duration".into(),
+            format!("{}s", grace.as_secs().max(1)),
+        ])
     }
 
     fn run(&self, args: &[String]) -> Result<String, DoraCliError> {
@@ -96,13 +103,14 @@ impl DoraCli {
         if let Some(port) = self.coordinator_port {
             command.env("DORA_COORDINATOR_PORT", port.to_string());
         }
-        let mut child = command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| DoraCliError::Spawn { program: self.program.display().to_string(), source })?;
+        let mut child =
+            command
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|source| DoraCliError::Spawn { program: self.program.display().to_string(), source })?;
         let pid = child.id();
         let (tx, rx) = mpsc::channel();
         let mut stdout = child.stdout.take();

@@ -15,9 +15,9 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use slm_engine::profile::{HardwareProfile, MemoryPlan};
 use slm_engine::memory::{compute_bytes_estimate, kv_cache_bytes};
 use slm_engine::model_file::{self, ModelFileError};
+use slm_engine::profile::{HardwareProfile, MemoryPlan};
 
 use crate::descriptor::{Dataflow, DescriptorError, Node};
 use crate::inventory::Machine;
@@ -285,13 +285,16 @@ pub fn estimate(context: &Context<'_>, node: &Node, machine: &Machine) -> Result
                 field: "SLM_MODEL_PATH",
                 binary: "slm".into(),
             })?;
-            let model = ModelRef { field: "SLM_MODEL_PATH".into(), value: value.clone(), path: context.resolve(&value) };
+            let model =
+                ModelRef { field: "SLM_MODEL_PATH".into(), value: value.clone(), path: context.resolve(&value) };
             Estimate::Model(model_process(node, &model, None, &machine.profile, &mut warnings)?)
         }
         Kind::Vision => {
             warnings.extend(profile_warning(context, node, "VLM_PROFILE", machine)?);
             match vision_pair(context, node, &machine.profile)? {
-                Some((model, mmproj)) => Estimate::Model(model_process(node, &model, Some(&mmproj), &machine.profile, &mut warnings)?),
+                Some((model, mmproj)) => {
+                    Estimate::Model(model_process(node, &model, Some(&mmproj), &machine.profile, &mut warnings)?)
+                }
                 None => {
                     warnings.push(Warning::NoVisionModel { node: node.id.clone(), machine: machine.id.clone() });
                     other(node, machine)
@@ -324,14 +327,28 @@ impl ModelRef {
 
 /// The vision model and projector: the node's variables, else the
 /// machine profile's `[vision]`, else none (stage 2 off).
-fn vision_pair(context: &Context<'_>, node: &Node, profile: &HardwareProfile) -> Result<Option<(ModelRef, ModelRef)>, EstimateError> {
+fn vision_pair(
+    context: &Context<'_>,
+    node: &Node,
+    profile: &HardwareProfile,
+) -> Result<Option<(ModelRef, ModelRef)>, EstimateError> {
     let model = context.env(node, "VLM_MODEL_PATH")?;
     let mmproj = context.env(node, "VLM_MMPROJ_PATH")?;
     let from_env = |field: &str, value: String| ModelRef { field: field.into(), path: context.resolve(&value), value };
     match (model, mmproj) {
-        (Some(model), Some(mmproj)) => Ok(Some((from_env("VLM_MODEL_PATH", model), from_env("VLM_MMPROJ_PATH", mmproj)))),
-        (Some(_), None) => Err(EstimateError::HalfVisionPair { node: node.id.clone(), set: "VLM_MODEL_PATH", unset: "VLM_MMPROJ_PATH" }),
-        (None, Some(_)) => Err(EstimateError::HalfVisionPair { node: node.id.clone(), set: "VLM_MMPROJ_PATH", unset: "VLM_MODEL_PATH" }),
+        (Some(model), Some(mmproj)) => {
+            Ok(Some((from_env("VLM_MODEL_PATH", model), from_env("VLM_MMPROJ_PATH", mmproj))))
+        }
+        (Some(_), None) => Err(EstimateError::HalfVisionPair {
+            node: node.id.clone(),
+            set: "VLM_MODEL_PATH",
+            unset: "VLM_MMPROJ_PATH",
+        }),
+        (None, Some(_)) => Err(EstimateError::HalfVisionPair {
+            node: node.id.clone(),
+            set: "VLM_MMPROJ_PATH",
+            unset: "VLM_MODEL_PATH",
+        }),
         (None, None) => Ok(profile.vision.as_ref().map(|vision| {
             let from_profile = |field: &str, path: &Path| ModelRef {
                 field: format!("{field} of profile {}", profile.name),
@@ -385,13 +402,22 @@ fn other(node: &Node, machine: &Machine) -> Estimate {
 }
 
 /// Compares the profile a model node loads (`field`) with its machine's.
-fn profile_warning(context: &Context<'_>, node: &Node, field: &'static str, machine: &Machine) -> Result<Option<Warning>, EstimateError> {
+fn profile_warning(
+    context: &Context<'_>,
+    node: &Node,
+    field: &'static str,
+    machine: &Machine,
+) -> Result<Option<Warning>, EstimateError> {
     let Some(value) = context.env(node, field)? else {
         return Ok(Some(Warning::ProfileUnset { node: node.id.clone(), field }));
     };
     let resolved = context.resolve(&value);
     let Ok(own) = std::fs::canonicalize(&resolved) else {
-        return Ok(Some(Warning::ProfileMissing { node: node.id.clone(), field, value: format!("{value} ({})", resolved.display()) }));
+        return Ok(Some(Warning::ProfileMissing {
+            node: node.id.clone(),
+            field,
+            value: format!("{value} ({})", resolved.display()),
+        }));
     };
     if std::fs::canonicalize(&machine.profile_path).is_ok_and(|theirs| theirs == own) {
         return Ok(None);
@@ -461,7 +487,10 @@ mod tests {
 
     #[test]
     fn lexical_normalisation_folds_parent_components() {
-        assert_eq!(normalize(Path::new("/opt/shopfloor/_work/x/../../models/a.gguf")), Path::new("/opt/shopfloor/models/a.gguf"));
+        assert_eq!(
+            normalize(Path::new("/opt/shopfloor/_work/x/../../models/a.gguf")),
+            Path::new("/opt/shopfloor/models/a.gguf")
+        );
         assert_eq!(normalize(Path::new("dataflows/../_work/x/../../models/a.gguf")), Path::new("models/a.gguf"));
         assert_eq!(normalize(Path::new("../_work/x/../../../m")), Path::new("../../m"));
         assert_eq!(normalize(Path::new("/../a")), Path::new("/a"));
@@ -489,7 +518,10 @@ mod tests {
         let Estimate::Model(process) = result.estimate else { panic!("{result:?}") };
         let plan = &process.plan;
         assert_eq!(process.files, [repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")]);
-        assert_eq!((mib(plan.model_bytes), mib(plan.kv_cache_bytes), mib(plan.compute_bytes), mib(plan.engine_reserve_bytes)), (94, 45, 114, 128));
+        assert_eq!(
+            (mib(plan.model_bytes), mib(plan.kv_cache_bytes), mib(plan.compute_bytes), mib(plan.engine_reserve_bytes)),
+            (94, 45, 114, 128)
+        );
     }
 
     #[test]
@@ -515,11 +547,17 @@ mod tests {
     #[test]
     fn unset_and_missing_node_profiles_are_warnings() {
         let m = machine("generic-x86-2core.toml", "");
-        let yaml = |profile: &str| format!("nodes:\n  - id: v\n    path: ../../target/release/vlm-inspector\n    env:\n      VLM_PROFILE: \"{profile}\"\n");
+        let yaml = |profile: &str| {
+            format!("nodes:\n  - id: v\n    path: ../../target/release/vlm-inspector\n    env:\n      VLM_PROFILE: \"{profile}\"\n")
+        };
         let unset = run(&yaml(""), &m).unwrap();
         assert_eq!(unset.warnings[0], Warning::ProfileUnset { node: "v".into(), field: "VLM_PROFILE" });
         let missing = run(&yaml("../../hw-profiles/nowhere.toml"), &m).unwrap();
-        assert!(matches!(&missing.warnings[0], Warning::ProfileMissing { field: "VLM_PROFILE", .. }), "{:?}", missing.warnings);
+        assert!(
+            matches!(&missing.warnings[0], Warning::ProfileMissing { field: "VLM_PROFILE", .. }),
+            "{:?}",
+            missing.warnings
+        );
     }
 
     #[test]
@@ -545,13 +583,19 @@ mod tests {
     #[test]
     fn missing_or_half_named_model_files_are_errors_naming_node_and_field() {
         let m = machine("generic-x86-2core.toml", "");
-        let err = run("nodes:\n  - id: slm\n    path: slm\n    env:\n      SLM_MODEL_PATH: ../../models/none.gguf\n", &m).unwrap_err();
+        let err =
+            run("nodes:\n  - id: slm\n    path: slm\n    env:\n      SLM_MODEL_PATH: ../../models/none.gguf\n", &m)
+                .unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("node `slm` has invalid `SLM_MODEL_PATH` \"../../models/none.gguf\" (resolved to "), "{text}");
+        assert!(
+            text.starts_with("node `slm` has invalid `SLM_MODEL_PATH` \"../../models/none.gguf\" (resolved to "),
+            "{text}"
+        );
         assert!(text.contains("models/none.gguf"), "{text}");
         let err = run("nodes:\n  - id: slm\n    path: slm\n", &m).unwrap_err();
         assert!(err.to_string().contains("node `slm` sets no `SLM_MODEL_PATH`"), "{err}");
-        let err = run("nodes:\n  - id: v\n    path: vlm-inspector\n    env:\n      VLM_MODEL_PATH: a.gguf\n", &m).unwrap_err();
+        let err = run("nodes:\n  - id: v\n    path: vlm-inspector\n    env:\n      VLM_MODEL_PATH: a.gguf\n", &m)
+            .unwrap_err();
         assert!(err.to_string().contains("sets `VLM_MODEL_PATH` but not `VLM_MMPROJ_PATH`"), "{err}");
     }
 }

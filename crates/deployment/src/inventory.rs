@@ -68,7 +68,11 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "machine `{}` has invalid `{}`: {} (must be {})", self.machine, self.field, self.value, self.requirement)
+        write!(
+            f,
+            "machine `{}` has invalid `{}`: {} (must be {})",
+            self.machine, self.field, self.value, self.requirement
+        )
     }
 }
 
@@ -131,7 +135,8 @@ impl Inventory {
     /// profile paths resolve against the inventory's folder).
     pub fn load(path: &Path) -> Result<Self, InventoryError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: shown.clone(), source })?;
         let folder = path.parent().unwrap_or(Path::new(""));
         Self::parse(path, folder, &text)
     }
@@ -173,7 +178,8 @@ impl Inventory {
                     problem("other_node_mb", mb.to_string(), "MiB in 1..=65536");
                 }
             }
-            let profile_path = if machine.profile.is_absolute() { machine.profile.clone() } else { folder.join(&machine.profile) };
+            let profile_path =
+                if machine.profile.is_absolute() { machine.profile.clone() } else { folder.join(&machine.profile) };
             match HardwareProfile::load(&profile_path) {
                 Ok(profile) => {
                     tracing::debug!(machine = %machine.id, profile = %profile.name, "profile loaded");
@@ -263,7 +269,8 @@ mod tests {
 
     #[test]
     fn a_label_that_is_not_a_string_or_an_unknown_key_is_a_parse_error_with_its_line() {
-        let err = parse("[[machines]]\nid = \"a\"\nprofile = \"generic-x86-2core.toml\"\nlabels = { gpu = false }\n").unwrap_err();
+        let err = parse("[[machines]]\nid = \"a\"\nprofile = \"generic-x86-2core.toml\"\nlabels = { gpu = false }\n")
+            .unwrap_err();
         assert!(matches!(err, InventoryError::Parse { .. }) && err.to_string().contains("line 4"), "{err}");
         let err = parse("[[machines]]\nid = \"a\"\nprofile = \"generic-x86-2core.toml\"\nlabel = {}\n").unwrap_err();
         assert!(err.to_string().contains("label"), "{err}");

@@ -114,8 +114,15 @@ fn place_one(node: &Node, deploy: &Deploy, inventory: &Inventory) -> Result<Plac
         // Labels beside a machine must hold too: dora would not start it otherwise.
         return match inventory.machine(machine) {
             Some(found) if found.has_labels(&deploy.labels) => Ok(Placement::On(machine.clone())),
-            Some(_) => Err(PlacementProblem::NoMachineWithLabels { node: node.id.clone(), labels: labels_text(&deploy.labels) }),
-            None => Err(PlacementProblem::UnknownMachine { node: node.id.clone(), machine: machine.clone(), known: inventory.ids() }),
+            Some(_) => Err(PlacementProblem::NoMachineWithLabels {
+                node: node.id.clone(),
+                labels: labels_text(&deploy.labels),
+            }),
+            None => Err(PlacementProblem::UnknownMachine {
+                node: node.id.clone(),
+                machine: machine.clone(),
+                known: inventory.ids(),
+            }),
         };
     }
     let mut candidates: Vec<String> =
@@ -163,13 +170,15 @@ mod tests {
 
     #[test]
     fn labels_that_one_machine_has_place_the_node_there() {
-        let placed = placements("nodes:\n  - id: a\n    path: x\n    deploy:\n      labels:\n        zone: b\n").unwrap();
+        let placed =
+            placements("nodes:\n  - id: a\n    path: x\n    deploy:\n      labels:\n        zone: b\n").unwrap();
         assert_eq!(placed[0].1, Placement::On("edge-b".into()));
     }
 
     #[test]
     fn labels_that_several_machines_have_leave_the_choice_open() {
-        let placed = placements("nodes:\n  - id: a\n    path: x\n    deploy:\n      labels:\n        gpu: \"true\"\n").unwrap();
+        let placed =
+            placements("nodes:\n  - id: a\n    path: x\n    deploy:\n      labels:\n        gpu: \"true\"\n").unwrap();
         assert_eq!(placed[0].1, Placement::AnyOf(vec!["edge-a".into(), "edge-b".into()]));
         assert_eq!(placed[0].1.machines().len(), 2);
     }

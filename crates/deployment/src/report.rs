@@ -106,7 +106,8 @@ impl NodeLine {
         let (mib_total, detail) = match estimate {
             Estimate::Model(process) => {
                 let plan = &process.plan;
-                let parts = [plan.model_bytes, plan.kv_cache_bytes, plan.compute_bytes, plan.engine_reserve_bytes].map(mib);
+                let parts =
+                    [plan.model_bytes, plan.kv_cache_bytes, plan.compute_bytes, plan.engine_reserve_bytes].map(mib);
                 let files = process.files.iter().map(|f| f.display().to_string()).collect();
                 let detail = Detail::Model {
                     files,
@@ -140,7 +141,8 @@ impl MachineReport {
         let models_mib = nodes.iter().filter(|n| n.is_model()).map(|n| n.mib).sum();
         let other_nodes_mib = nodes.iter().filter(|n| !n.is_model()).map(|n| n.mib).sum();
         let total_mib = memory.os_reserve_mb + models_mib + other_nodes_mib;
-        let margin_mib = i64::try_from(memory.budget_mb).unwrap_or(i64::MAX) - i64::try_from(total_mib).unwrap_or(i64::MAX);
+        let margin_mib =
+            i64::try_from(memory.budget_mb).unwrap_or(i64::MAX) - i64::try_from(total_mib).unwrap_or(i64::MAX);
         Self {
             id: machine.id.clone(),
             profile: machine.profile.name.clone(),
@@ -192,7 +194,13 @@ impl MachineReport {
 
 impl Report {
     /// The report of these machines.
-    pub fn new(dataflow: String, inventory: String, node_dir: String, machines: Vec<MachineReport>, warnings: Vec<String>) -> Self {
+    pub fn new(
+        dataflow: String,
+        inventory: String,
+        node_dir: String,
+        machines: Vec<MachineReport>,
+        warnings: Vec<String>,
+    ) -> Self {
         let fits = machines.iter().all(|m| m.fits);
         Self { dataflow, inventory, node_dir, machines, warnings, fits }
     }
@@ -211,7 +219,10 @@ impl Report {
             let labels = if machine.labels.is_empty() {
                 "no labels".to_owned()
             } else {
-                format!("labels {}", machine.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                format!(
+                    "labels {}",
+                    machine.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                )
             };
             line(format!("machine {}: profile {} ({}), {labels}", machine.id, machine.profile, machine.profile_path));
             if machine.nodes.is_empty() {
@@ -234,8 +245,15 @@ impl Report {
                         _ => "resident size, the inventory's other_node_mb".to_owned(),
                     },
                 };
-                let open = if node.may_run_on.is_empty() { String::new() } else { format!("; may run on any of {}", node.may_run_on.join(", ")) };
-                line(format!("  {:<id_width$}  {:<binary_width$}  {:>5} MiB  {how}{open}", node.id, node.binary, node.mib));
+                let open = if node.may_run_on.is_empty() {
+                    String::new()
+                } else {
+                    format!("; may run on any of {}", node.may_run_on.join(", "))
+                };
+                line(format!(
+                    "  {:<id_width$}  {:<binary_width$}  {:>5} MiB  {how}{open}",
+                    node.id, node.binary, node.mib
+                ));
             }
             line(format!("  {} → {}", machine.arithmetic(), machine.verdict()));
         }
@@ -247,7 +265,12 @@ impl Report {
             }
         }
         line(String::new());
-        let over: Vec<String> = self.machines.iter().filter(|m| !m.fits).map(|m| format!("{} (by {} MiB)", m.id, m.margin_mib.unsigned_abs())).collect();
+        let over: Vec<String> = self
+            .machines
+            .iter()
+            .filter(|m| !m.fits)
+            .map(|m| format!("{} (by {} MiB)", m.id, m.margin_mib.unsigned_abs()))
+            .collect();
         if over.is_empty() {
             line(format!("result: every machine fits ({} machines)", self.machines.len()));
         } else {
@@ -290,7 +313,10 @@ mod tests {
     }
 
     fn model(machine: &Machine, weights: u64, kv: u64, compute: u64) -> Estimate {
-        Estimate::Model(ModelProcess { files: vec![PathBuf::from("/m/model.gguf")], plan: machine.profile.memory_plan(weights, kv, compute, None) })
+        Estimate::Model(ModelProcess {
+            files: vec![PathBuf::from("/m/model.gguf")],
+            plan: machine.profile.memory_plan(weights, kv, compute, None),
+        })
     }
 
     /// OS reserve once, each model process with its own engine reserve,
@@ -318,7 +344,10 @@ mod tests {
     #[test]
     fn a_machine_over_its_budget_says_by_how_much() {
         let m = machine(600);
-        let report = MachineReport::new(&m, vec![NodeLine::new("slm-small", Some("slm"), &[], &model(&m, 242 * MIB, 36 * MIB, 532 * MIB))]);
+        let report = MachineReport::new(
+            &m,
+            vec![NodeLine::new("slm-small", Some("slm"), &[], &model(&m, 242 * MIB, 36 * MIB, 532 * MIB))],
+        );
         assert_eq!(report.arithmetic(), "OS reserve 512 MiB + models 938 MiB (slm-small) = 1450 MiB of budget 600 MiB");
         assert!(!report.fits);
         assert_eq!(report.verdict(), "does NOT fit by 850 MiB");
@@ -341,8 +370,19 @@ mod tests {
 
     #[test]
     fn a_node_with_several_candidates_lists_them() {
-        let line = NodeLine::new("v", Some("vlm-inspector"), &["a".into(), "b".into()], &Estimate::Other { mib: 56, basis: Basis::Measured });
-        let report = Report::new("f".into(), "m".into(), "d".into(), vec![MachineReport::new(&machine(2048), vec![line])], vec!["w".into()]);
+        let line = NodeLine::new(
+            "v",
+            Some("vlm-inspector"),
+            &["a".into(), "b".into()],
+            &Estimate::Other { mib: 56, basis: Basis::Measured },
+        );
+        let report = Report::new(
+            "f".into(),
+            "m".into(),
+            "d".into(),
+            vec![MachineReport::new(&machine(2048), vec![line])],
+            vec!["w".into()],
+        );
         let text = report.text();
         assert!(text.contains("resident size, measured; may run on any of a, b"), "{text}");
         assert!(text.contains("warnings:\n  - w\n"), "{text}");

@@ -76,7 +76,8 @@ impl Supervisor {
     pub fn observe(&mut self, view: &ClusterView, now_ms: i64) -> (Vec<Change>, Decision) {
         let mut changes = Vec::new();
         if !view.dataflow_running {
-            let missing: Vec<String> = self.machines.iter().filter(|m| !view.daemons.contains_key(*m)).cloned().collect();
+            let missing: Vec<String> =
+                self.machines.iter().filter(|m| !view.daemons.contains_key(*m)).cloned().collect();
             if !missing.is_empty() {
                 if missing != self.reported_missing {
                     changes.push(Change::Missing(missing.clone()));
@@ -115,7 +116,8 @@ impl Supervisor {
                 Some(_) => {}
             }
         }
-        let settled = !self.back_since.is_empty() && self.back_since.values().all(|since| now_ms - since >= self.settle_ms);
+        let settled =
+            !self.back_since.is_empty() && self.back_since.values().all(|since| now_ms - since >= self.settle_ms);
         if settled && self.lost.iter().all(|m| self.back_since.contains_key(m)) {
             let back: Vec<String> = self.back_since.keys().cloned().collect();
             self.started(view, now_ms);
@@ -194,9 +196,15 @@ mod tests {
     fn a_machine_that_comes_back_restarts_the_dataflow_once_settled() {
         let mut s = supervisor();
         assert_eq!(s.observe(&view(&[GATEWAY, EDGE_1], true), 0), (vec![], Decision::Wait));
-        assert_eq!(s.observe(&view(&[GATEWAY], true), 1_000), (vec![Change::Gone("edge-server".into())], Decision::Wait));
+        assert_eq!(
+            s.observe(&view(&[GATEWAY], true), 1_000),
+            (vec![Change::Gone("edge-server".into())], Decision::Wait)
+        );
         assert_eq!(s.observe(&view(&[GATEWAY], true), 9_000), (vec![], Decision::Wait), "degraded, not restarted");
-        assert_eq!(s.observe(&view(&[GATEWAY, EDGE_2], true), 10_000), (vec![Change::Back("edge-server".into())], Decision::Wait));
+        assert_eq!(
+            s.observe(&view(&[GATEWAY, EDGE_2], true), 10_000),
+            (vec![Change::Back("edge-server".into())], Decision::Wait)
+        );
         assert_eq!(s.observe(&view(&[GATEWAY, EDGE_2], true), 11_999).1, Decision::Wait);
         assert_eq!(s.observe(&view(&[GATEWAY, EDGE_2], true), 12_000).1, Decision::Restart(vec!["edge-server".into()]));
         assert_eq!(s.observe(&view(&[GATEWAY, EDGE_2], true), 13_000).1, Decision::Wait, "the new daemon now serves");

@@ -63,7 +63,9 @@ pub fn watch(options: &WatchOptions) -> Result<(), crate::descriptor::Descriptor
                 let (changes, decision) = supervisor.observe(&view, now_ms());
                 for change in changes {
                     match change {
-                        Change::Gone(machine) => tracing::warn!(%machine, "machine gone: the dataflow runs on without its nodes there"),
+                        Change::Gone(machine) => {
+                            tracing::warn!(%machine, "machine gone: the dataflow runs on without its nodes there")
+                        }
                         Change::Back(machine) => tracing::info!(%machine, "machine back"),
                         Change::Missing(machines) => tracing::info!(?machines, "waiting for machines before starting"),
                     }

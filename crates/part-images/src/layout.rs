@@ -75,7 +75,8 @@ impl Layout {
     /// Whether a point lies on the plate, at least `margin` pixels inside
     /// its rounded edge.
     pub fn on_plate(&self, p: (f32, f32), margin: f32) -> bool {
-        crate::canvas::rounded_rect_distance(p.0 - self.centre.0, p.1 - self.centre.1, self.half, self.corner) <= -margin
+        crate::canvas::rounded_rect_distance(p.0 - self.centre.0, p.1 - self.centre.1, self.half, self.corner)
+            <= -margin
     }
 
     /// Whether a point lies inside the defect area: on the plate with the

@@ -92,10 +92,16 @@ pub fn write_set(dir: &Path, specs: &[PartSpec], format: ImageFormat) -> Result<
         let rendered = render(spec).map_err(|source| WriteError::Render { file: file.clone(), source })?;
         let path = dir.join(&file);
         save(&rendered.image, &path, format).map_err(|source| WriteError::Image { path: path.clone(), source })?;
-        truth.push(TruthEntry { file, kind: spec.label(), bounding_box: rendered.defect.map(|(_, b)| b), seed: spec.seed });
+        truth.push(TruthEntry {
+            file,
+            kind: spec.label(),
+            bounding_box: rendered.defect.map(|(_, b)| b),
+            seed: spec.seed,
+        });
     }
     let path = dir.join("truth.json");
-    let json = serde_json::to_vec_pretty(&truth).map_err(|e| WriteError::Truth { path: path.clone(), source: e.into() })?;
+    let json =
+        serde_json::to_vec_pretty(&truth).map_err(|e| WriteError::Truth { path: path.clone(), source: e.into() })?;
     std::fs::write(&path, json).map_err(|source| WriteError::Truth { path, source })?;
     Ok(truth)
 }

@@ -165,7 +165,10 @@ mod tests {
     fn sample_set_cycles_through_the_defect_kinds_after_the_good_parts() {
         let specs = sample_set(7, 3, 6, 320, 240);
         let labels: Vec<&str> = specs.iter().map(PartSpec::label).collect();
-        assert_eq!(labels, ["good", "good", "good", "scratch", "dent", "missing_part", "contamination", "scratch", "dent"]);
+        assert_eq!(
+            labels,
+            ["good", "good", "good", "scratch", "dent", "missing_part", "contamination", "scratch", "dent"]
+        );
     }
 
     #[test]

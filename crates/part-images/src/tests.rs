@@ -34,7 +34,8 @@ fn the_same_seed_gives_byte_identical_pngs() {
 fn a_known_spec_renders_the_known_checksum() {
     let spec = PartSpec::defective(2026, 320, 240, DefectKind::Dent);
     let image = render(&spec).unwrap().image;
-    let checksum = image.as_raw().iter().enumerate().fold(0u64, |h, (i, &b)| h.wrapping_mul(31).wrapping_add(b as u64 ^ i as u64));
+    let checksum =
+        image.as_raw().iter().enumerate().fold(0u64, |h, (i, &b)| h.wrapping_mul(31).wrapping_add(b as u64 ^ i as u64));
     assert_eq!(checksum, KNOWN_CHECKSUM, "rendering changed: update KNOWN_CHECKSUM only if that was intended");
 }
 const KNOWN_CHECKSUM: u64 = 3_256_458_859_352_558_306;
@@ -48,7 +49,12 @@ fn every_defect_changes_pixels_inside_its_box_which_lies_on_the_plate() {
             let rendered = render(&spec).unwrap();
             let (kind, bbox) = rendered.defect.unwrap();
             let clean = render(&PartSpec { defect: None, ..spec }).unwrap().image;
-            let grown = TruthBox { x: bbox.x.saturating_sub(1), y: bbox.y.saturating_sub(1), width: bbox.width + 2, height: bbox.height + 2 };
+            let grown = TruthBox {
+                x: bbox.x.saturating_sub(1),
+                y: bbox.y.saturating_sub(1),
+                width: bbox.width + 2,
+                height: bbox.height + 2,
+            };
             let (mut inside, mut strong, mut outside) = (0, 0, 0);
             for (x, y, p) in rendered.image.enumerate_pixels() {
                 let q = clean.get_pixel(x, y);
@@ -68,7 +74,12 @@ fn every_defect_changes_pixels_inside_its_box_which_lies_on_the_plate() {
             assert!(strong * 10 >= area.min(200), "{kind} barely visible: {strong} strong pixels in {bbox:?}");
             assert!(inside > 0);
             let layout = Layout::new(spec.width, spec.height, spec.offset);
-            for (x, y) in [(bbox.x, bbox.y), (bbox.x + bbox.width, bbox.y), (bbox.x, bbox.y + bbox.height), (bbox.x + bbox.width, bbox.y + bbox.height)] {
+            for (x, y) in [
+                (bbox.x, bbox.y),
+                (bbox.x + bbox.width, bbox.y),
+                (bbox.x, bbox.y + bbox.height),
+                (bbox.x + bbox.width, bbox.y + bbox.height),
+            ] {
                 assert!(layout.on_plate((x as f32, y as f32), 0.0), "{kind} box {bbox:?} leaves the plate");
             }
             let max_side = 130.0 * layout.scale + 6.0;

@@ -112,7 +112,8 @@ pub fn import(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
     for batch in reader {
         let batch = batch.map_err(|e| arrow(&e))?;
         let first_row = messages.len();
-        let bad = |row: usize, message: String| ArrowFileError::Row { path: shown.clone(), row: first_row + row, message };
+        let bad =
+            |row: usize, message: String| ArrowFileError::Row { path: shown.clone(), row: first_row + row, message };
         let strings = |name: &str| {
             batch
                 .column_by_name(name)
@@ -140,7 +141,11 @@ pub fn import(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
             let data = if payloads.is_null(row) {
                 None
             } else {
-                Some(decode_arrow_ipc(payloads.value(row)).map_err(|e| bad(row, format!("payload: {e:#}")))?.into_inner())
+                Some(
+                    decode_arrow_ipc(payloads.value(row))
+                        .map_err(|e| bad(row, format!("payload: {e:#}")))?
+                        .into_inner(),
+                )
             };
             messages.push(RecordedMessage {
                 node_id: node_ids.value(row).to_owned(),

@@ -279,10 +279,8 @@ mod tests {
     use dora_node_api::MetadataParameters;
 
     fn readings() -> ArrayRef {
-        let fields = Fields::from(vec![
-            Field::new("tag", DataType::Utf8, false),
-            Field::new("value", DataType::Float64, true),
-        ]);
+        let fields =
+            Fields::from(vec![Field::new("tag", DataType::Utf8, false), Field::new("value", DataType::Float64, true)]);
         Arc::new(StructArray::new(
             fields,
             vec![
@@ -336,7 +334,8 @@ mod tests {
         assert!(matches!(DrecReader::open(&path), Err(DrecError::Format { .. })));
         // A file cut short mid-entry: the entries before it still read.
         let good = dir.join("cut.drec");
-        write_file(&good, "", &vec![message("frames", Some(Arc::new(UInt8Array::from(vec![7u8; 100]))), 0); 2]).unwrap();
+        write_file(&good, "", &vec![message("frames", Some(Arc::new(UInt8Array::from(vec![7u8; 100]))), 0); 2])
+            .unwrap();
         let bytes = std::fs::read(&good).unwrap();
         std::fs::write(&good, &bytes[..bytes.len() - 60]).unwrap();
         let mut reader = DrecReader::open(&good).unwrap();

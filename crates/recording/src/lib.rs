@@ -14,10 +14,10 @@
 //! `docs/recording.md`.
 
 pub mod arrow_file;
-pub mod output_ref;
 pub mod drec;
 pub mod message;
 pub mod mqtt;
+pub mod output_ref;
 pub mod summary;
 pub mod time_shift;
 

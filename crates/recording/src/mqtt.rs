@@ -100,9 +100,9 @@ pub fn from_recorded(message: &RecordedMessage) -> Option<CapturedMqtt> {
         return None;
     }
     let correlation = match message.parameters.get(CORRELATION) {
-        Some(Parameter::String(hex)) => Some(
-            (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect(),
-        ),
+        Some(Parameter::String(hex)) => {
+            Some((0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect())
+        }
         _ => None,
     };
     Some(CapturedMqtt { topic: topic.clone(), payload: payloads.value(0).to_vec(), correlation })

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-
 /// `node/output`, as a dataflow names an output.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OutputRef {
@@ -29,7 +28,9 @@ impl std::str::FromStr for OutputRef {
     type Err = ();
     fn from_str(text: &str) -> Result<Self, ()> {
         let (node, output) = text.trim().split_once('/').ok_or(())?;
-        (is_dora_id(node) && is_dora_id(output)).then(|| OutputRef { node: node.into(), output: output.into() }).ok_or(())
+        (is_dora_id(node) && is_dora_id(output))
+            .then(|| OutputRef { node: node.into(), output: output.into() })
+            .ok_or(())
     }
 }
 
@@ -53,4 +54,3 @@ pub fn json_output_pairs(text: &str) -> Option<BTreeMap<String, OutputRef>> {
     let map: BTreeMap<String, String> = serde_json::from_str(text).ok()?;
     map.into_iter().map(|(k, v)| Some((k, v.parse().ok()?))).collect()
 }
-

@@ -26,10 +26,9 @@ pub struct TopicSummary {
 pub fn summarize(messages: &[RecordedMessage]) -> BTreeMap<String, TopicSummary> {
     let mut topics: BTreeMap<String, TopicSummary> = BTreeMap::new();
     for message in messages {
-        let entry = topics.entry(message.topic()).or_insert_with(|| TopicSummary {
-            first_ns: message.offset_ns,
-            ..TopicSummary::default()
-        });
+        let entry = topics
+            .entry(message.topic())
+            .or_insert_with(|| TopicSummary { first_ns: message.offset_ns, ..TopicSummary::default() });
         entry.messages += 1;
         entry.rows += message.rows() as u64;
         entry.bytes += message.data.as_ref().map_or(0, |d| d.get_array_memory_size() as u64);
@@ -44,7 +43,11 @@ pub fn render(messages: &[RecordedMessage]) -> String {
     let mut out = String::new();
     let span = messages.iter().map(|m| m.offset_ns).max().unwrap_or(0);
     let _ = writeln!(out, "{} messages over {:.3} s", messages.len(), span as f64 / 1e9);
-    let _ = writeln!(out, "{:<32} {:>8} {:>8} {:>12} {:>9} {:>9}", "topic", "messages", "rows", "bytes", "first s", "last s");
+    let _ = writeln!(
+        out,
+        "{:<32} {:>8} {:>8} {:>12} {:>9} {:>9}",
+        "topic", "messages", "rows", "bytes", "first s", "last s"
+    );
     for (topic, s) in summarize(messages) {
         let _ = writeln!(
             out,

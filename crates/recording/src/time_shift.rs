@@ -46,5 +46,4 @@ mod tests {
         assert_eq!(plain.forward(5_000), 54_000);
         assert_eq!(plain.back(54_000), 5_000);
     }
-
 }

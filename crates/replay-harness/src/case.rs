@@ -35,8 +35,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use recording::output_ref::{is_dora_id, OutputRef};
+use serde::Deserialize;
 
 /// Why a case file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -250,7 +250,6 @@ pub struct TestCase {
     pub expect: Expectations,
 }
 
-
 impl TestCase {
     /// Reads and validates a case file.
     pub fn load(path: &Path) -> Result<Self, CaseError> {
@@ -279,7 +278,9 @@ impl TestCase {
         let collect = raw
             .collect
             .iter()
-            .map(|text| text.parse::<OutputRef>().map_err(|()| invalid("collect", format!("has {text:?}: use node/output"))))
+            .map(|text| {
+                text.parse::<OutputRef>().map_err(|()| invalid("collect", format!("has {text:?}: use node/output")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if collect.is_empty() {
             return Err(invalid("collect", "must name at least one node/output".into()));
@@ -295,7 +296,10 @@ impl TestCase {
         for (index, alert) in raw.expect.alert.iter().enumerate() {
             if let Some(event) = &alert.after {
                 if event.above.is_none() == event.below.is_none() {
-                    return Err(invalid(&format!("expect.alert[{index}].after"), "needs exactly one of above / below".into()));
+                    return Err(invalid(
+                        &format!("expect.alert[{index}].after"),
+                        "needs exactly one of above / below".into(),
+                    ));
                 }
             }
             if alert.within_s.is_some() && alert.after.is_none() {
@@ -318,8 +322,9 @@ impl TestCase {
         };
         let mut shift_times = Vec::new();
         for (topic, fields) in &raw.shift_times {
-            let output =
-                topic.parse::<OutputRef>().map_err(|()| invalid("shift_times", format!("has {topic:?}: use node/output")))?;
+            let output = topic
+                .parse::<OutputRef>()
+                .map_err(|()| invalid("shift_times", format!("has {topic:?}: use node/output")))?;
             if fields.is_empty() || !fields.iter().all(|f| is_dora_id(f)) {
                 return Err(invalid("shift_times", format!("{topic:?} needs field names")));
             }
@@ -370,7 +375,9 @@ mod tests {
 
     #[test]
     fn a_case_parses_with_defaults_and_resolved_paths() {
-        let text = format!("{HEAD}[[expect.alert]]\nkind = \"high_limit\"\nafter = {{ tag = \"t1\", above = 80.0 }}\nwithin_s = 2\n");
+        let text = format!(
+            "{HEAD}[[expect.alert]]\nkind = \"high_limit\"\nafter = {{ tag = \"t1\", above = 80.0 }}\nwithin_s = 2\n"
+        );
         let case = case_in_temp(&text).unwrap();
         assert_eq!(case.speed, 1.0);
         assert!(case.recording.ends_with("r.drec"));

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde_norway::{Mapping, Value};
 use recording::output_ref::OutputRef;
+use serde_norway::{Mapping, Value};
 
 /// Id of the node that plays the recording.
 pub const REPLAY_NODE: &str = "replay";
@@ -156,7 +156,10 @@ pub fn replay_dataflow(yaml: &str, base: &Path, plan: &ReplayPlan) -> Result<Str
     replay.insert("path".into(), Value::String(plan.replayer.clone()));
     let mut ready = Mapping::new();
     for node in &plan.wait_for {
-        ready.insert(Value::String(format!("ready_{}", node.replace('-', "_"))), Value::String(format!("{node}/metrics")));
+        ready.insert(
+            Value::String(format!("ready_{}", node.replace('-', "_"))),
+            Value::String(format!("{node}/metrics")),
+        );
     }
     if !ready.is_empty() {
         replay.insert("inputs".into(), Value::Mapping(ready));
@@ -261,7 +264,11 @@ nodes:
             done_file: "/out/done".into(),
             speed: 4.0,
             shift_times: vec![("opcua-source/readings".parse().unwrap(), vec!["received_ts_ms".into()])],
-            env: vec![("SLM_MAX_TOKENS".into(), "8".into()), ("MQTT_BROKER_URL".into(), "mqtt://x:1".into()), ("NEW".into(), "1".into())],
+            env: vec![
+                ("SLM_MAX_TOKENS".into(), "8".into()),
+                ("MQTT_BROKER_URL".into(), "mqtt://x:1".into()),
+                ("NEW".into(), "1".into()),
+            ],
         }
     }
 

@@ -89,11 +89,7 @@ fn check_alert(line: &Timeline, expect: &ExpectAlert) -> Check {
     }
     let candidates: Vec<&RaisedAlert> = line.alerts.iter().filter(|a| matches(a, expect)).collect();
     match event_at {
-        Some((_, None)) => Check {
-            expected,
-            found: "the event never happens in the recording".into(),
-            passed: false,
-        },
+        Some((_, None)) => Check { expected, found: "the event never happens in the recording".into(), passed: false },
         Some((_, Some(event_t))) => {
             let window_end = expect.within_s.map_or(f64::INFINITY, |w| event_t + w);
             // Alerts carry the time of their reading; allow a millisecond of rounding.
@@ -101,10 +97,19 @@ fn check_alert(line: &Timeline, expect: &ExpectAlert) -> Check {
                 candidates.iter().filter(|a| a.t_s >= event_t - 0.001 && a.t_s <= window_end + 0.001).collect();
             let found = match (timely.first(), candidates.first()) {
                 (Some(first), _) => {
-                    format!("{} ({:+.3} s after the event at {event_t:.3} s): \"{}\"", timely.len(), first.t_s - event_t, first.message)
+                    format!(
+                        "{} ({:+.3} s after the event at {event_t:.3} s): \"{}\"",
+                        timely.len(),
+                        first.t_s - event_t,
+                        first.message
+                    )
                 }
-                (None, Some(other)) => format!("none in the window; one at {:.3} s (event at {event_t:.3} s)", other.t_s),
-                (None, None) => format!("no matching alert (event at {event_t:.3} s; {} alerts in all)", line.alerts.len()),
+                (None, Some(other)) => {
+                    format!("none in the window; one at {:.3} s (event at {event_t:.3} s)", other.t_s)
+                }
+                (None, None) => {
+                    format!("no matching alert (event at {event_t:.3} s; {} alerts in all)", line.alerts.len())
+                }
             };
             Check { expected, found, passed: timely.len() >= at_least }
         }
@@ -200,7 +205,8 @@ mod tests {
     #[test]
     fn answers_and_quiet_windows_are_checked() {
         let l = line();
-        let good = ExpectAnswer { question: "q1".into(), contains: vec!["80.5".into()], excludes: vec!["below".into()] };
+        let good =
+            ExpectAnswer { question: "q1".into(), contains: vec!["80.5".into()], excludes: vec!["below".into()] };
         assert!(check_answer(&l, &good).passed);
         let wrong = ExpectAnswer { question: "q1".into(), contains: vec!["90".into()], excludes: vec![] };
         assert!(check_answer(&l, &wrong).found.contains("lacks"));

@@ -21,7 +21,13 @@ pub fn lines(line: &Timeline) -> String {
         );
     }
     for alert in &line.alerts {
-        out += &format!("alert {:.3} s | {} | {} | {}\n", alert.t_s, alert.severity, alert.kind, alert.message.replace('\n', " "));
+        out += &format!(
+            "alert {:.3} s | {} | {} | {}\n",
+            alert.t_s,
+            alert.severity,
+            alert.kind,
+            alert.message.replace('\n', " ")
+        );
     }
     out
 }

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use recording::time_shift::TimeShift;
 use dora_node_api::Parameter;
+use recording::time_shift::TimeShift;
 use recording::RecordedMessage;
 use shopfloor_core::schema::{Alert, Answer, Question, Reading, ReadingValue};
 
@@ -166,7 +166,9 @@ pub fn timeline(recorded: &[RecordedMessage], collected: &[RecordedMessage], shi
             _ => {}
         }
     }
-    line.answers.sort_by(|a, b| a.t_s.unwrap_or(f64::MAX).total_cmp(&b.t_s.unwrap_or(f64::MAX)).then(a.question_id.cmp(&b.question_id)));
+    line.answers.sort_by(|a, b| {
+        a.t_s.unwrap_or(f64::MAX).total_cmp(&b.t_s.unwrap_or(f64::MAX)).then(a.question_id.cmp(&b.question_id))
+    });
     line.alerts.sort_by(|a, b| a.t_s.total_cmp(&b.t_s).then(a.id.cmp(&b.id)));
     line
 }

@@ -32,8 +32,20 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
         let _ = writeln!(md, "{}\n", case.description);
     }
     let _ = writeln!(md, "- recording: `{}`", case.recording.display());
-    let _ = writeln!(md, "- dataflow: `{}` (played in place of {:?}; left out: {:?})", case.dataflow.display(), case.replace, case.remove);
-    let _ = writeln!(md, "- speed: {} ({}), run {:.1} s", case.speed, if case.speed == 0.0 { "as fast as the receivers take it" } else { "× recorded timing" }, outcome.wall_s);
+    let _ = writeln!(
+        md,
+        "- dataflow: `{}` (played in place of {:?}; left out: {:?})",
+        case.dataflow.display(),
+        case.replace,
+        case.remove
+    );
+    let _ = writeln!(
+        md,
+        "- speed: {} ({}), run {:.1} s",
+        case.speed,
+        if case.speed == 0.0 { "as fast as the receivers take it" } else { "× recorded timing" },
+        outcome.wall_s
+    );
     if !outcome.env.is_empty() {
         let settings: Vec<String> = outcome.env.iter().map(|(k, v)| format!("`{k}={v}`")).collect();
         let _ = writeln!(md, "- settings: {}", settings.join(", "));
@@ -42,7 +54,13 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
 
     let _ = writeln!(md, "## Expectations\n\n| | expected | found |\n|---|---|---|");
     for check in &outcome.checks {
-        let _ = writeln!(md, "| {} | {} | {} |", if check.passed { "pass" } else { "**FAIL**" }, cell(&check.expected), cell(&check.found));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            if check.passed { "pass" } else { "**FAIL**" },
+            cell(&check.expected),
+            cell(&check.found)
+        );
     }
     if outcome.checks.is_empty() {
         let _ = writeln!(md, "| | (none) | |");
@@ -52,7 +70,11 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
 
     let _ = writeln!(md, "## Answers\n\n| plant s | question | answer | model | confidence | latency ms | route |\n|---|---|---|---|---|---|---|");
     for answer in &line.answers {
-        let asked = line.questions.iter().find(|q| q.id == answer.question_id).map_or(String::new(), |q| format!("{}: {}", q.id, q.text));
+        let asked = line
+            .questions
+            .iter()
+            .find(|q| q.id == answer.question_id)
+            .map_or(String::new(), |q| format!("{}: {}", q.id, q.text));
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} |",
@@ -65,8 +87,12 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
             answer.route.join(" > ")
         );
     }
-    let unanswered: Vec<&str> =
-        line.questions.iter().filter(|q| !line.answers.iter().any(|a| a.question_id == q.id)).map(|q| q.id.as_str()).collect();
+    let unanswered: Vec<&str> = line
+        .questions
+        .iter()
+        .filter(|q| !line.answers.iter().any(|a| a.question_id == q.id))
+        .map(|q| q.id.as_str())
+        .collect();
     if !unanswered.is_empty() {
         let _ = writeln!(md, "\nNot answered: {unanswered:?}");
     }
@@ -86,8 +112,18 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
                 Some(b) => format!(" (bound {b} ms: **over**)"),
                 None => String::new(),
             };
-            let bounds = case.expect.latency.clone().unwrap_or(crate::case::LatencyBound { answer_p50_ms: None, answer_p95_ms: None });
-            let _ = writeln!(md, "- answers: {}, p50 {p50} ms{}, p95 {p95} ms{}", latencies.len(), bound(p50, bounds.answer_p50_ms), bound(p95, bounds.answer_p95_ms));
+            let bounds = case
+                .expect
+                .latency
+                .clone()
+                .unwrap_or(crate::case::LatencyBound { answer_p50_ms: None, answer_p95_ms: None });
+            let _ = writeln!(
+                md,
+                "- answers: {}, p50 {p50} ms{}, p95 {p95} ms{}",
+                latencies.len(),
+                bound(p50, bounds.answer_p50_ms),
+                bound(p95, bounds.answer_p95_ms)
+            );
         }
         _ => {
             let _ = writeln!(md, "- no answers");
@@ -100,7 +136,8 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
             let _ = writeln!(md, "No golden output is set for this case.");
         }
         (Some(path), None) => {
-            let _ = writeln!(md, "No golden output stored at `{}` yet (write it with `--update-golden`).", path.display());
+            let _ =
+                writeln!(md, "No golden output stored at `{}` yet (write it with `--update-golden`).", path.display());
         }
         (Some(path), Some(_)) => match outcome.golden_diff() {
             None => {
@@ -108,7 +145,11 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
             }
             Some(diff) => {
                 let changed = diff.lines().filter(|l| l.starts_with('+') || l.starts_with('-')).count();
-                let _ = writeln!(md, "**Differs from `{}`** ({changed} lines; `-` golden, `+` this run):\n\n```diff\n{diff}```", path.display());
+                let _ = writeln!(
+                    md,
+                    "**Differs from `{}`** ({changed} lines; `-` golden, `+` this run):\n\n```diff\n{diff}```",
+                    path.display()
+                );
             }
         },
     }
@@ -116,7 +157,12 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
     let _ = writeln!(md, "\n## Messages\n\n| topic | recorded | collected |\n|---|---|---|");
     let topics: std::collections::BTreeSet<&String> = line.recorded.keys().chain(line.collected.keys()).collect();
     for topic in topics {
-        let _ = writeln!(md, "| {topic} | {} | {} |", line.recorded.get(topic).copied().unwrap_or(0), line.collected.get(topic).copied().unwrap_or(0));
+        let _ = writeln!(
+            md,
+            "| {topic} | {} | {} |",
+            line.recorded.get(topic).copied().unwrap_or(0),
+            line.collected.get(topic).copied().unwrap_or(0)
+        );
     }
     if line.undecodable > 0 {
         let _ = writeln!(md, "\n{} messages did not decode as their output's message type.", line.undecodable);
@@ -141,7 +187,8 @@ pub fn write(dir: &Path, case: &TestCase, outcome: &RunOutcome) -> std::io::Resu
             Some(svg::Level { tag: event.tag.clone(), value, label: format!("event: {word} {value}") })
         })
         .collect();
-    let svg = svg::render(&outcome.timeline, &case.plot, &levels, &format!("{} — replay at speed {}", case.name, case.speed));
+    let svg =
+        svg::render(&outcome.timeline, &case.plot, &levels, &format!("{} — replay at speed {}", case.name, case.speed));
     std::fs::write(dir.join("timeline.svg"), svg)?;
     std::fs::write(dir.join("outputs.txt"), &outcome.golden_lines)?;
     std::fs::write(dir.join("report.md"), markdown(case, outcome))

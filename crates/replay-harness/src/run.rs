@@ -209,7 +209,8 @@ pub fn run_case(case: &TestCase, settings: &RunSettings) -> Result<RunOutcome, R
         env: case.env.iter().map(|(k, v)| (k.clone(), v.clone())).chain(settings.extra_env.iter().cloned()).collect(),
     };
     let dataflow_dir = case.dataflow.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let yaml = std::fs::read_to_string(&case.dataflow).map_err(io(format!("cannot read {}", case.dataflow.display())))?;
+    let yaml =
+        std::fs::read_to_string(&case.dataflow).map_err(io(format!("cannot read {}", case.dataflow.display())))?;
     let replay_yaml = replay_dataflow(&yaml, &dataflow_dir, &plan)
         .map_err(|source| RunError::Dataflow { dataflow: case.dataflow.clone(), source })?;
     std::fs::write(out.join("replay-dataflow.yml"), &replay_yaml).map_err(io("cannot write the replay dataflow"))?;

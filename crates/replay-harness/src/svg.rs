@@ -70,7 +70,8 @@ pub fn render(line: &Timeline, tags: &[String], levels: &[Level], title: &str) -
     let mut top = 40.0;
     for tag in tags {
         let points = line.series.get(tag).map(Vec::as_slice).unwrap_or(&[]);
-        let mut dashed: Vec<(f64, String)> = levels.iter().filter(|l| &l.tag == tag).map(|l| (l.value, l.label.clone())).collect();
+        let mut dashed: Vec<(f64, String)> =
+            levels.iter().filter(|l| &l.tag == tag).map(|l| (l.value, l.label.clone())).collect();
         if let Some(limit) = line.high_limits.get(tag) {
             dashed.push((*limit, format!("high limit {limit}")));
         }
@@ -85,41 +86,75 @@ pub fn render(line: &Timeline, tags: &[String], levels: &[Level], title: &str) -
         let pad = ((high - low) * 0.08).max(0.5);
         let (low, high) = (low - pad, high + pad);
         let y = |v: f64| top + PANEL - (v - low) / (high - low) * PANEL;
-        let _ = writeln!(svg, r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##);
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##
+        );
         let _ = writeln!(svg, r#"<text x="{LEFT}" y="{}" font-weight="bold">{}</text>"#, top - 4.0, escape(tag));
         let step = tick_step(high - low, 4.0);
         let mut tick = (low / step).ceil() * step;
         while tick <= high {
-            let (x0, yt, xl, yl, label) = (LEFT - 4.0, y(tick), LEFT - 6.0, y(tick) + 4.0, format!("{tick:.*}", if step < 1.0 { 1 } else { 0 }));
-            let _ = writeln!(svg, r##"<line x1="{x0}" x2="{LEFT}" y1="{yt:.1}" y2="{yt:.1}" stroke="#999"/><text x="{xl}" y="{yl:.1}" text-anchor="end">{label}</text>"##);
+            let (x0, yt, xl, yl, label) =
+                (LEFT - 4.0, y(tick), LEFT - 6.0, y(tick) + 4.0, format!("{tick:.*}", if step < 1.0 { 1 } else { 0 }));
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{x0}" x2="{LEFT}" y1="{yt:.1}" y2="{yt:.1}" stroke="#999"/><text x="{xl}" y="{yl:.1}" text-anchor="end">{label}</text>"##
+            );
             tick += step;
         }
         for (value, label) in &dashed {
-            let (x1, yl, xt, yt, label) = (LEFT + plot_w, y(*value), LEFT + plot_w - 4.0, y(*value) - 4.0, escape(label));
-            let _ = writeln!(svg, r##"<line x1="{LEFT}" x2="{x1}" y1="{yl:.1}" y2="{yl:.1}" stroke="#d33" stroke-dasharray="6 4"/><text x="{xt}" y="{yt:.1}" fill="#d33" text-anchor="end">{label}</text>"##);
+            let (x1, yl, xt, yt, label) =
+                (LEFT + plot_w, y(*value), LEFT + plot_w - 4.0, y(*value) - 4.0, escape(label));
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{LEFT}" x2="{x1}" y1="{yl:.1}" y2="{yl:.1}" stroke="#d33" stroke-dasharray="6 4"/><text x="{xt}" y="{yt:.1}" fill="#d33" text-anchor="end">{label}</text>"##
+            );
         }
         let path: Vec<String> = points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect();
         if !path.is_empty() {
-            let _ = writeln!(svg, r##"<polyline fill="none" stroke="#1f5fbf" stroke-width="1.5" points="{}"/>"##, path.join(" "));
+            let _ = writeln!(
+                svg,
+                r##"<polyline fill="none" stroke="#1f5fbf" stroke-width="1.5" points="{}"/>"##,
+                path.join(" ")
+            );
         }
         for alert in &line.alerts {
-            let _ = writeln!(svg, r##"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1}" stroke="#d33" stroke-opacity="0.35"/>"##, x(alert.t_s), top + PANEL);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1}" stroke="#d33" stroke-opacity="0.35"/>"##,
+                x(alert.t_s),
+                top + PANEL
+            );
         }
         top += PANEL + GAP;
     }
     // The events lane.
-    let _ = writeln!(svg, r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{LANE}" fill="none" stroke="#999"/>"##);
+    let _ =
+        writeln!(svg, r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{LANE}" fill="none" stroke="#999"/>"##);
     let rows = [("questions", 20.0), ("answers", 45.0), ("alerts", 70.0)];
     for (name, dy) in rows {
         let _ = writeln!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{name}</text>"#, LEFT - 6.0, top + dy + 4.0);
     }
     for question in &line.questions {
-        let _ = writeln!(svg, r##"<circle cx="{:.1}" cy="{}" r="4" fill="#1f5fbf"><title>{} {}</title></circle>"##, x(question.t_s), top + 20.0, escape(&question.id), escape(&question.text));
+        let _ = writeln!(
+            svg,
+            r##"<circle cx="{:.1}" cy="{}" r="4" fill="#1f5fbf"><title>{} {}</title></circle>"##,
+            x(question.t_s),
+            top + 20.0,
+            escape(&question.id),
+            escape(&question.text)
+        );
     }
     for answer in &line.answers {
         let Some(t) = answer.t_s else { continue };
         let t = t + answer.latency_ms as f64 / 1000.0;
-        let _ = writeln!(svg, r##"<circle cx="{:.1}" cy="{}" r="4" fill="#2a9d3a"><title>{}</title></circle>"##, x(t), top + 45.0, escape(&answer.text));
+        let _ = writeln!(
+            svg,
+            r##"<circle cx="{:.1}" cy="{}" r="4" fill="#2a9d3a"><title>{}</title></circle>"##,
+            x(t),
+            top + 45.0,
+            escape(&answer.text)
+        );
     }
     for alert in &line.alerts {
         let (cx, cy) = (x(alert.t_s), top + 70.0);
@@ -128,18 +163,34 @@ pub fn render(line: &Timeline, tags: &[String], levels: &[Level], title: &str) -
             "warning" => "#d33",
             _ => "#e90",
         };
-        let _ = writeln!(svg, r##"<path d="M{:.1},{:.1} l5,9 h-10 z" fill="{colour}"><title>{} {}</title></path>"##, cx, cy - 5.0, escape(&alert.kind), escape(&alert.message));
+        let _ = writeln!(
+            svg,
+            r##"<path d="M{:.1},{:.1} l5,9 h-10 z" fill="{colour}"><title>{} {}</title></path>"##,
+            cx,
+            cy - 5.0,
+            escape(&alert.kind),
+            escape(&alert.message)
+        );
     }
     // Time axis.
     let axis_y = top + LANE;
     let step = tick_step(end_t, 8.0);
     let mut t = 0.0;
     while t <= end_t + 1e-9 {
-        let (xt, y1, yt, label) = (x(t), axis_y + 4.0, axis_y + 16.0, format!("{t:.*}", if step < 1.0 { 1 } else { 0 }));
-        let _ = writeln!(svg, r##"<line x1="{xt:.1}" x2="{xt:.1}" y1="{axis_y}" y2="{y1}" stroke="#999"/><text x="{xt:.1}" y="{yt}" text-anchor="middle">{label}</text>"##);
+        let (xt, y1, yt, label) =
+            (x(t), axis_y + 4.0, axis_y + 16.0, format!("{t:.*}", if step < 1.0 { 1 } else { 0 }));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{xt:.1}" x2="{xt:.1}" y1="{axis_y}" y2="{y1}" stroke="#999"/><text x="{xt:.1}" y="{yt}" text-anchor="middle">{label}</text>"##
+        );
         t += step;
     }
-    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">plant time, s from the first reading</text>"#, LEFT + plot_w / 2.0, axis_y + 32.0);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">plant time, s from the first reading</text>"#,
+        LEFT + plot_w / 2.0,
+        axis_y + 32.0
+    );
     svg.push_str("</svg>\n");
     svg
 }

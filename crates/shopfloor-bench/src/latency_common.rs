@@ -23,10 +23,7 @@ pub const OUT_DIR_ENV: &str = "BENCH_OUT_DIR";
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Adds the send time, taken now, to `parameters`.
@@ -64,7 +61,8 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> 
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
     let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, value.to_string()).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+    std::fs::write(&partial, value.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
     std::fs::rename(&partial, path).map_err(|e| anyhow::anyhow!("cannot rename to {}: {e}", path.display()))?;
     Ok(())
 }

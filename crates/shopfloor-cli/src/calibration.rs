@@ -26,7 +26,6 @@ pub struct ItemOutcome {
     pub refusal_right: bool,
 }
 
-
 /// One threshold's effect.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ThresholdRow {
@@ -51,7 +50,17 @@ pub fn auroc(scored: &[(f32, bool)]) -> Option<f64> {
     }
     let wins: f64 = right
         .iter()
-        .flat_map(|r| wrong.iter().map(move |w| if r > w { 1.0 } else if r == w { 0.5 } else { 0.0 }))
+        .flat_map(|r| {
+            wrong.iter().map(move |w| {
+                if r > w {
+                    1.0
+                } else if r == w {
+                    0.5
+                } else {
+                    0.0
+                }
+            })
+        })
         .sum();
     Some(wins / (right.len() * wrong.len()) as f64)
 }
@@ -59,7 +68,9 @@ pub fn auroc(scored: &[(f32, bool)]) -> Option<f64> {
 /// The effect of escalating everything below `threshold`.
 pub fn at_threshold(scored: &[(f32, bool)], threshold: f32) -> ThresholdRow {
     let (kept, escalated): (Vec<_>, Vec<_>) = scored.iter().partition(|(c, _)| *c >= threshold);
-    let accuracy = |part: &[&(f32, bool)]| (!part.is_empty()).then(|| part.iter().filter(|(_, ok)| *ok).count() as f64 / part.len() as f64);
+    let accuracy = |part: &[&(f32, bool)]| {
+        (!part.is_empty()).then(|| part.iter().filter(|(_, ok)| *ok).count() as f64 / part.len() as f64)
+    };
     ThresholdRow {
         threshold,
         escalated: escalated.len() as f64 / scored.len().max(1) as f64,

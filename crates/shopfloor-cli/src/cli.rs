@@ -338,16 +338,42 @@ mod tests {
         assert!(err.to_string().contains("opc.tcp://"), "{err}");
         let err = Cli::try_parse_from(["shopfloor", "replay", "c.toml", "--env", "NOVALUE"]).unwrap_err();
         assert!(err.to_string().contains("KEY=VALUE"), "{err}");
-        assert!(Cli::try_parse_from(["shopfloor", "record", "capture-mqtt", "--broker", "mqtt://h:1", "--duration-s", "1", "--out", "x"]).is_err());
+        assert!(Cli::try_parse_from([
+            "shopfloor",
+            "record",
+            "capture-mqtt",
+            "--broker",
+            "mqtt://h:1",
+            "--duration-s",
+            "1",
+            "--out",
+            "x"
+        ])
+        .is_err());
     }
 
     #[test]
     fn arguments_reach_their_fields() {
-        let cli = Cli::try_parse_from(["shopfloor", "model", "evaluate", "p.toml", "a.gguf", "b.gguf", "--sample", "3", "--record"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "shopfloor",
+            "model",
+            "evaluate",
+            "p.toml",
+            "a.gguf",
+            "b.gguf",
+            "--sample",
+            "3",
+            "--record",
+        ])
+        .unwrap();
         let Command::Model { command: ModelCommand::Evaluate(args) } = cli.command else { panic!("expected evaluate") };
         assert_eq!((args.models.len(), args.sample_step, args.record), (2, 3, true));
-        let cli = Cli::try_parse_from(["shopfloor", "images", "generate", "--out", "x", "--format", "jpg", "--good", "3"]).unwrap();
-        let Command::Images { command: ImagesCommand::Generate(args) } = cli.command else { panic!("expected generate") };
+        let cli =
+            Cli::try_parse_from(["shopfloor", "images", "generate", "--out", "x", "--format", "jpg", "--good", "3"])
+                .unwrap();
+        let Command::Images { command: ImagesCommand::Generate(args) } = cli.command else {
+            panic!("expected generate")
+        };
         assert_eq!((args.format, args.good), (ImageFormatArg::Jpeg, 3));
     }
 }

@@ -142,7 +142,19 @@ mod tests {
 
     #[test]
     fn check_takes_the_dataflow_the_inventory_and_options() {
-        let cli = Cli::try_parse_from(["shopfloor", "deploy", "check", "f.yml", "--machines", "m.toml", "--node-dir", "/opt/x", "--format", "json"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "shopfloor",
+            "deploy",
+            "check",
+            "f.yml",
+            "--machines",
+            "m.toml",
+            "--node-dir",
+            "/opt/x",
+            "--format",
+            "json",
+        ])
+        .unwrap();
         let Command::Deploy { command: DeployCommand::Check(args) } = cli.command else { panic!("expected check") };
         assert_eq!((args.dataflow.to_str(), args.machines.to_str()), (Some("f.yml"), Some("m.toml")));
         assert_eq!(args.node_dir.as_deref().and_then(|p| p.to_str()), Some("/opt/x"));
@@ -153,17 +165,37 @@ mod tests {
     #[test]
     fn supervise_takes_the_dataflow_its_name_and_settings() {
         let cli = Cli::try_parse_from([
-            "shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--name", "plant", "--env", "A=1", "--env", "B=x=y",
-            "--machine", "gpu-box", "--settle-ms", "500",
+            "shopfloor",
+            "deploy",
+            "supervise",
+            "--dataflow",
+            "d.yml",
+            "--name",
+            "plant",
+            "--env",
+            "A=1",
+            "--env",
+            "B=x=y",
+            "--machine",
+            "gpu-box",
+            "--settle-ms",
+            "500",
         ])
         .unwrap();
-        let Command::Deploy { command: DeployCommand::Supervise(args) } = cli.command else { panic!("expected supervise") };
+        let Command::Deploy { command: DeployCommand::Supervise(args) } = cli.command else {
+            panic!("expected supervise")
+        };
         let options = args.options().unwrap();
         assert_eq!((options.name.as_str(), options.envs.len(), options.settle.as_millis()), ("plant", 2, 500));
         assert_eq!(options.extra_machines, ["gpu-box"]);
-        let bad = Cli::try_parse_from(["shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--env", "NOVALUE"]).unwrap();
-        let Command::Deploy { command: DeployCommand::Supervise(args) } = bad.command else { panic!("expected supervise") };
+        let bad = Cli::try_parse_from(["shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--env", "NOVALUE"])
+            .unwrap();
+        let Command::Deploy { command: DeployCommand::Supervise(args) } = bad.command else {
+            panic!("expected supervise")
+        };
         assert!(args.options().unwrap_err().contains("NOVALUE"));
-        assert!(Cli::try_parse_from(["shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--poll-ms", "5"]).is_err());
+        assert!(
+            Cli::try_parse_from(["shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--poll-ms", "5"]).is_err()
+        );
     }
 }

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_norway::Value;
 use crate::calibration::{at_threshold, auroc, recommend, ItemOutcome};
-use shopfloor_core::env::EnvVars;
 use router::config::{RouterConfig, TierKind};
+use serde_norway::Value;
+use shopfloor_core::env::EnvVars;
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question};
 
 use router::policy::{Action, Policy};
@@ -76,7 +76,8 @@ pub fn read_dataflow(path: &Path, router_id: &str) -> Result<(RouterConfig, Vec<
     let yaml: Value = serde_norway::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let nodes = yaml.get("nodes").and_then(Value::as_sequence).ok_or_else(|| bad("no `nodes:` list".into()))?;
     let id_of = |node: &Value| node.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let router = nodes.iter().find(|n| id_of(n) == router_id).ok_or_else(|| bad(format!("no node with id {router_id:?}")))?;
+    let router =
+        nodes.iter().find(|n| id_of(n) == router_id).ok_or_else(|| bad(format!("no node with id {router_id:?}")))?;
     // dora gives every node the dataflow's env:, then the node's own.
     let shared = env_of(&yaml);
     let with_shared = |node: &Value| -> EnvVars {
@@ -84,7 +85,8 @@ pub fn read_dataflow(path: &Path, router_id: &str) -> Result<(RouterConfig, Vec<
         env.extend(env_of(node));
         env
     };
-    let config = RouterConfig::from_env(&with_shared(router).into_iter().filter(|(k, _)| k.starts_with("ROUTER_")).collect())?;
+    let config =
+        RouterConfig::from_env(&with_shared(router).into_iter().filter(|(k, _)| k.starts_with("ROUTER_")).collect())?;
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut tiers = Vec::new();
     for spec in config.tiers.iter().filter(|t| t.kind == TierKind::Slm) {
@@ -94,8 +96,15 @@ pub fn read_dataflow(path: &Path, router_id: &str) -> Result<(RouterConfig, Vec<
             .find(|n| inputs_of(n).contains(&wanted))
             .ok_or_else(|| bad(format!("no node takes {wanted} as an input (tier {})", spec.name)))?;
         let env = with_shared(node);
-        let setting = |key: &str| env.get(key).map(|v| folder.join(v)).ok_or_else(|| bad(format!("node {} has no {key}", id_of(node))));
-        tiers.push(TierModel { tier: spec.name.clone(), node: id_of(node), model: setting("SLM_MODEL_PATH")?, profile: setting("SLM_PROFILE")? });
+        let setting = |key: &str| {
+            env.get(key).map(|v| folder.join(v)).ok_or_else(|| bad(format!("node {} has no {key}", id_of(node))))
+        };
+        tiers.push(TierModel {
+            tier: spec.name.clone(),
+            node: id_of(node),
+            model: setting("SLM_MODEL_PATH")?,
+            profile: setting("SLM_PROFILE")?,
+        });
     }
     Ok((config, tiers))
 }
@@ -105,7 +114,8 @@ fn scenario_tag_words(qa_set: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(qa_set).unwrap_or_default();
     let set: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let mut classifier = router::classify::Classifier::default();
-    let tags = set["scenarios"].as_array().into_iter().flatten().flat_map(|s| s["readings"].as_array().into_iter().flatten());
+    let tags =
+        set["scenarios"].as_array().into_iter().flatten().flat_map(|s| s["readings"].as_array().into_iter().flatten());
     for tag in tags.filter_map(|r| r["tag"].as_str()) {
         classifier.learn_tag(tag);
     }
@@ -129,7 +139,9 @@ fn inputs_of(node: &Value) -> Vec<String> {
     let Some(inputs) = node.get("inputs").and_then(Value::as_mapping) else { return Vec::new() };
     inputs
         .values()
-        .filter_map(|v| v.as_str().map(str::to_owned).or_else(|| v.get("source").and_then(Value::as_str).map(str::to_owned)))
+        .filter_map(|v| {
+            v.as_str().map(str::to_owned).or_else(|| v.get("source").and_then(Value::as_str).map(str::to_owned))
+        })
         .collect()
 }
 
@@ -186,8 +198,12 @@ pub fn calibrate(options: &CalibrateOptions, self_exe: &Path) -> Result<Report, 
     let mut tiers = Vec::new();
     for model in models {
         eprintln!("tier {}: evaluating {} …", model.tier, model.model.display());
-        let output = evaluate_one_in_child(self_exe, &model.profile, &model.model, &options.qa_set, options.sample_step)
-            .map_err(|e| CalibrateError::Tier { tier: model.tier.clone(), reason: format!("cannot start {}: {e}", self_exe.display()) })?;
+        let output =
+            evaluate_one_in_child(self_exe, &model.profile, &model.model, &options.qa_set, options.sample_step)
+                .map_err(|e| CalibrateError::Tier {
+                    tier: model.tier.clone(),
+                    reason: format!("cannot start {}: {e}", self_exe.display()),
+                })?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let parsed = stdout.lines().last().and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok());
         let outcomes = parsed
@@ -238,7 +254,10 @@ pub fn replay(config: &RouterConfig, tiers: &[TierRun]) -> Routed {
                 Some(Action::Ask { .. }) | None => break None,
             }
         };
-        let written_by = final_answer.as_ref().and_then(|a| a.model.as_deref()).and_then(|m| tiers.iter().position(|t| t.tier.tier == m));
+        let written_by = final_answer
+            .as_ref()
+            .and_then(|a| a.model.as_deref())
+            .and_then(|m| tiers.iter().position(|t| t.tier.tier == m));
         let route = final_answer.map(|a| a.route).unwrap_or_default();
         let was_refused = route.iter().any(|h| h.outcome == HopOutcome::Refused);
         for hop in route.iter().filter(|h| h.outcome == HopOutcome::Escalated) {
@@ -322,7 +341,9 @@ fn sweep(config: &RouterConfig, tiers: &[TierRun]) -> Routed {
         let routed = replay(&trial, tiers);
         let escalations: f64 = routed.escalated.iter().sum();
         let best_escalations: f64 = best.escalated.iter().sum();
-        if routed.accuracy > best.accuracy + 1e-9 || ((routed.accuracy - best.accuracy).abs() < 1e-9 && escalations < best_escalations) {
+        if routed.accuracy > best.accuracy + 1e-9
+            || ((routed.accuracy - best.accuracy).abs() < 1e-9 && escalations < best_escalations)
+        {
             best = routed;
         }
     }
@@ -357,11 +378,17 @@ pub fn alone(run: &TierRun) -> (f64, f64, f64) {
 impl Report {
     /// The report in Markdown.
     pub fn markdown(&self) -> String {
-        let mut out = format!("Q&A set: {}\n\n| system | accuracy | p50 ms | p95 ms | escalated | refused |\n|---|---|---|---|---|---|\n", self.qa_set);
+        let mut out = format!(
+            "Q&A set: {}\n\n| system | accuracy | p50 ms | p95 ms | escalated | refused |\n|---|---|---|---|---|---|\n",
+            self.qa_set
+        );
         for run in &self.tiers {
             let (accuracy, p50, p95) = alone(run);
             let name = run.tier.model.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            out.push_str(&format!("| tier {} alone ({name}) | {accuracy:.3} | {p50:.0} | {p95:.0} | - | - |\n", run.tier.tier));
+            out.push_str(&format!(
+                "| tier {} alone ({name}) | {accuracy:.3} | {p50:.0} | {p95:.0} | - | - |\n",
+                run.tier.tier
+            ));
         }
         for (label, routed) in [("routed, configured", &self.configured), ("routed, recommended", &self.best)] {
             let thresholds: Vec<String> = routed.thresholds.iter().map(|t| format!("{t:.2}")).collect();
@@ -395,7 +422,9 @@ impl Report {
                 recommend(&scored).map_or("-".to_owned(), |(t, j)| format!("{t:.2} (J {j:.2})")),
             ));
         }
-        out.push_str("\nRouted accuracy by set class (configured thresholds):\n\n| class | items | right |\n|---|---|---|\n");
+        out.push_str(
+            "\nRouted accuracy by set class (configured thresholds):\n\n| class | items | right |\n|---|---|---|\n",
+        );
         for (class, (items, right)) in &self.configured.by_class {
             out.push_str(&format!("| {class} | {items} | {right} |\n"));
         }
@@ -411,7 +440,14 @@ impl Report {
 mod tests {
     use super::*;
 
-    fn outcome(id: &str, class: &str, question: &str, right: bool, confidence: Option<f32>, latency_ms: f64) -> ItemOutcome {
+    fn outcome(
+        id: &str,
+        class: &str,
+        question: &str,
+        right: bool,
+        confidence: Option<f32>,
+        latency_ms: f64,
+    ) -> ItemOutcome {
         ItemOutcome {
             id: id.into(),
             class: class.into(),
@@ -425,11 +461,23 @@ mod tests {
     }
 
     fn run(tier: &str, outcomes: Vec<ItemOutcome>) -> TierRun {
-        TierRun { tier: TierModel { tier: tier.into(), node: tier.into(), model: format!("{tier}.gguf").into(), profile: "p.toml".into() }, outcomes }
+        TierRun {
+            tier: TierModel {
+                tier: tier.into(),
+                node: tier.into(),
+                model: format!("{tier}.gguf").into(),
+                profile: "p.toml".into(),
+            },
+            outcomes,
+        }
     }
 
     fn config(thresholds: [f32; 2]) -> RouterConfig {
-        let vars: EnvVars = [("ROUTER_TIERS".to_owned(), format!("nano threshold={}\nsmall threshold={}", thresholds[0], thresholds[1]))].into();
+        let vars: EnvVars = [(
+            "ROUTER_TIERS".to_owned(),
+            format!("nano threshold={}\nsmall threshold={}", thresholds[0], thresholds[1]),
+        )]
+        .into();
         RouterConfig::from_env(&vars).unwrap()
     }
 

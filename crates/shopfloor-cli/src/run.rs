@@ -105,7 +105,8 @@ fn evaluate_models(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn tune_profile(args: TuneArgs) -> anyhow::Result<ExitCode> {
-    let options = tune::TuneOptions { profile: args.profile, model: args.model, tokens: args.tokens, write: args.write };
+    let options =
+        tune::TuneOptions { profile: args.profile, model: args.model, tokens: args.tokens, write: args.write };
     let report = tune::tune(&options)?;
     println!("{}", report.text());
     if let (true, Some(best), Some(untuned)) = (options.write, report.best(), report.untuned()) {
@@ -131,7 +132,8 @@ fn browse(endpoint: &str, timeout_s: u64) -> anyhow::Result<ExitCode> {
     let timeout = Duration::from_secs(timeout_s);
     let walk = runtime
         .block_on(async {
-            tokio::time::timeout(timeout, opcua_source::browse::browse(endpoint, &security, ClientOptions::default())).await
+            tokio::time::timeout(timeout, opcua_source::browse::browse(endpoint, &security, ClientOptions::default()))
+                .await
         })
         .map_err(|_| anyhow::anyhow!("browsing {endpoint} took longer than {timeout_s} s"))??;
     print!("{}", opcua_source::browse::tag_lines(endpoint, &walk));
@@ -178,7 +180,8 @@ fn record(command: RecordCommand) -> anyhow::Result<ExitCode> {
         RecordCommand::CaptureMqtt { broker, topics, duration_s, max_messages, out } => {
             let config = mqtt_config(&broker, 1, "shopfloor-capture")?;
             let mut writer = DrecWriter::create(&out, "")?;
-            let captured = mqtt::capture(&config, &topics, Duration::from_secs_f64(duration_s), max_messages, &mut writer)?;
+            let captured =
+                mqtt::capture(&config, &topics, Duration::from_secs_f64(duration_s), max_messages, &mut writer)?;
             writer.finish()?;
             println!("captured {captured} messages into {}", out.display());
         }
@@ -251,7 +254,8 @@ fn images(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         ImageFormatArg::Png => part_images::output::ImageFormat::Png,
         ImageFormatArg::Jpeg => part_images::output::ImageFormat::Jpeg,
     };
-    let specs = part_images::sample_set(args.seed, to_usize(args.good), to_usize(args.defective), args.width, args.height);
+    let specs =
+        part_images::sample_set(args.seed, to_usize(args.good), to_usize(args.defective), args.width, args.height);
     let truth = part_images::output::write_set(&args.out, &specs, format)
         .with_context(|| format!("cannot write the image set to {}", args.out.display()))?;
     println!("wrote {} images and truth.json to {}", truth.len(), args.out.display());

@@ -37,7 +37,9 @@ fn scratch(name: &str) -> PathBuf {
 fn inventory(dir: &Path, machines: &[(&str, &str)], extra: &str) -> PathBuf {
     let mut toml = String::new();
     for (id, profile) in machines {
-        toml.push_str(&format!("[[machines]]\nid = \"{id}\"\nprofile = \"{profile}\"\nlabels = {{ gpu = \"false\" }}\n{extra}\n"));
+        toml.push_str(&format!(
+            "[[machines]]\nid = \"{id}\"\nprofile = \"{profile}\"\nlabels = {{ gpu = \"false\" }}\n{extra}\n"
+        ));
     }
     let path = dir.join("machines.toml");
     std::fs::write(&path, toml).expect("write the inventory");
@@ -56,7 +58,10 @@ fn the_distributed_dataflow_fits_the_shipped_inventory() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     for machine in ["gateway", "station1", "edge-server"] {
-        assert!(stdout.contains(&format!("machine {machine}: profile generic-x86-2core")), "{machine} missing:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("machine {machine}: profile generic-x86-2core")),
+            "{machine} missing:\n{stdout}"
+        );
     }
     assert!(stdout.contains("  slm-small "), "{stdout}");
     assert!(stdout.contains("result: every machine fits (3 machines)"), "{stdout}");
@@ -69,10 +74,13 @@ fn an_edge_server_with_too_small_a_budget_does_not_fit() {
     let dir = scratch("small-budget");
     let profile = std::fs::read_to_string(repo().join("hw-profiles/generic-x86-2core.toml")).expect("profile");
     assert!(profile.contains("budget_mb = 2048"), "the shipped profile changed");
-    let small = profile.replace("budget_mb = 2048", "budget_mb = 600").replace("name = \"generic-x86-2core\"", "name = \"small-budget\"");
+    let small = profile
+        .replace("budget_mb = 2048", "budget_mb = 600")
+        .replace("name = \"generic-x86-2core\"", "name = \"small-budget\"");
     std::fs::write(dir.join("small-budget.toml"), small).expect("write the profile");
     let generic = generic_profile();
-    let machines = inventory(&dir, &[("gateway", &generic), ("station1", &generic), ("edge-server", "small-budget.toml")], "");
+    let machines =
+        inventory(&dir, &[("gateway", &generic), ("station1", &generic), ("edge-server", "small-budget.toml")], "");
     let out = deploy(&["check", DATAFLOW, "--machines", &machines.display().to_string()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
@@ -105,11 +113,18 @@ fn a_machine_missing_from_the_inventory_is_bad_input() {
 fn a_bad_inventory_field_is_bad_input_naming_machine_and_field() {
     let dir = scratch("bad-field");
     let generic = generic_profile();
-    let machines = inventory(&dir, &[("gateway", &generic), ("station1", &generic), ("edge-server", &generic)], "other_node_mb = 0");
+    let machines = inventory(
+        &dir,
+        &[("gateway", &generic), ("station1", &generic), ("edge-server", &generic)],
+        "other_node_mb = 0",
+    );
     let out = deploy(&["check", DATAFLOW, "--machines", &machines.display().to_string()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("machine `station1` has invalid `other_node_mb`: 0 (must be MiB in 1..=65536)"), "{stderr}");
+    assert!(
+        stderr.contains("machine `station1` has invalid `other_node_mb`: 0 (must be MiB in 1..=65536)"),
+        "{stderr}"
+    );
     let out = deploy(&["check", "dataflows/none.yml", "--machines", SHIPPED]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read dataflow dataflows/none.yml"), "{}", text(&out.stderr));
@@ -123,10 +138,16 @@ fn the_json_report_has_every_machine_and_the_verdict() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["fits"], true);
-    let ids: Vec<&str> = report["machines"].as_array().expect("machines").iter().filter_map(|m| m["id"].as_str()).collect();
+    let ids: Vec<&str> =
+        report["machines"].as_array().expect("machines").iter().filter_map(|m| m["id"].as_str()).collect();
     assert_eq!(ids, ["gateway", "station1", "edge-server"]);
     let edge = &report["machines"][2];
-    let slm_small = edge["nodes"].as_array().expect("nodes").iter().find(|n| n["id"] == "slm-small").expect("slm-small on edge-server");
+    let slm_small = edge["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["id"] == "slm-small")
+        .expect("slm-small on edge-server");
     assert_eq!(slm_small["kind"], "model");
     assert_eq!(slm_small["engine_reserve_mib"], 128);
 }

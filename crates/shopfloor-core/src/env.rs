@@ -121,11 +121,9 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::Missing { field, requirement } => {
                 write!(f, "`{field}` is not set (must be {requirement})")
             }
-            ConfigProblem::Invalid {
-                field,
-                value,
-                requirement,
-            } => write!(f, "`{field}` has invalid value {value:?} (must be {requirement})"),
+            ConfigProblem::Invalid { field, value, requirement } => {
+                write!(f, "`{field}` has invalid value {value:?} (must be {requirement})")
+            }
             ConfigProblem::Unknown { field, known } => {
                 write!(f, "`{field}` is not a known setting (known: {})", known.join(", "))
             }
@@ -177,12 +175,7 @@ pub struct EnvReader<'a> {
 impl<'a> EnvReader<'a> {
     /// A reader for `owner` (used in error messages) over `vars`.
     pub fn new(owner: &'a str, vars: &'a EnvVars) -> Self {
-        Self {
-            owner,
-            vars,
-            known: Vec::new(),
-            problems: Vec::new(),
-        }
+        Self { owner, vars, known: Vec::new(), problems: Vec::new() }
     }
 
     fn raw(&mut self, key: &'static str) -> Option<&'a str> {
@@ -204,10 +197,7 @@ impl<'a> EnvReader<'a> {
     pub fn required_string(&mut self, key: &'static str, requirement: &str) -> Option<String> {
         let value = self.optional_string(key);
         if value.is_none() {
-            self.problems.push(ConfigProblem::Missing {
-                field: key.to_owned(),
-                requirement: requirement.to_owned(),
-            });
+            self.problems.push(ConfigProblem::Missing { field: key.to_owned(), requirement: requirement.to_owned() });
         }
         value
     }

@@ -29,52 +29,51 @@ impl std::fmt::Debug for Secret {
 }
 
 impl EnvReader<'_> {
-/// A password from the variable `inline_key`, or from the first line of the
-/// file named by `file_key` (so that it need not be written into the
-/// dataflow). Both set, or an unreadable file, is recorded as a problem.
-pub fn password(&mut self, inline_key: &'static str, file_key: &'static str) -> Option<Secret> {
-    let env = self;
-    // Never pass a password to `invalid`: errors are logged.
-    let inline = env.optional_string(inline_key);
-    let file = env.optional_string(file_key);
-    match (inline, file) {
-        (Some(_), Some(_)) => {
-            env.invalid(file_key, "", &format!("not set together with {inline_key} (choose one)"));
-            None
+    /// A password from the variable `inline_key`, or from the first line of the
+    /// file named by `file_key` (so that it need not be written into the
+    /// dataflow). Both set, or an unreadable file, is recorded as a problem.
+    pub fn password(&mut self, inline_key: &'static str, file_key: &'static str) -> Option<Secret> {
+        let env = self;
+        // Never pass a password to `invalid`: errors are logged.
+        let inline = env.optional_string(inline_key);
+        let file = env.optional_string(file_key);
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                env.invalid(file_key, "", &format!("not set together with {inline_key} (choose one)"));
+                None
+            }
+            (Some(password), None) => Some(Secret(password)),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(text) => Some(Secret(text.lines().next().unwrap_or_default().to_owned())),
+                Err(_) => {
+                    env.invalid(file_key, &path, "a readable file whose first line is the password");
+                    None
+                }
+            },
+            (None, None) => None,
         }
-        (Some(password), None) => Some(Secret(password)),
-        (None, Some(path)) => match std::fs::read_to_string(&path) {
-            Ok(text) => Some(Secret(text.lines().next().unwrap_or_default().to_owned())),
+    }
+
+    /// The accounts of a `user:password` file named by `key` (blank lines and `#`
+    /// comments skipped); an unreadable or malformed file is recorded as a
+    /// problem that names the bad line by number, never by content.
+    pub fn users_file(&mut self, key: &'static str) -> Option<BTreeMap<String, Secret>> {
+        let env = self;
+        let path = env.optional_string(key)?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match parse_users(&text) {
+                Ok(users) => Some(users),
+                Err(line) => {
+                    env.invalid(key, &path, &format!("lines `user:password`; line {line} is not"));
+                    None
+                }
+            },
             Err(_) => {
-                env.invalid(file_key, &path, "a readable file whose first line is the password");
+                env.invalid(key, &path, "a readable file of `user:password` lines");
                 None
             }
-        },
-        (None, None) => None,
-    }
-}
-
-/// The accounts of a `user:password` file named by `key` (blank lines and `#`
-/// comments skipped); an unreadable or malformed file is recorded as a
-/// problem that names the bad line by number, never by content.
-pub fn users_file(&mut self, key: &'static str) -> Option<BTreeMap<String, Secret>> {
-    let env = self;
-    let path = env.optional_string(key)?;
-    match std::fs::read_to_string(&path) {
-        Ok(text) => match parse_users(&text) {
-            Ok(users) => Some(users),
-            Err(line) => {
-                env.invalid(key, &path, &format!("lines `user:password`; line {line} is not"));
-                None
-            }
-        },
-        Err(_) => {
-            env.invalid(key, &path, "a readable file of `user:password` lines");
-            None
         }
     }
-}
-
 }
 
 /// `user:password` lines; blank lines and `#` comments are skipped. On error,

@@ -19,8 +19,7 @@ impl TopicLayout {
     /// empty or holds wildcards or empty levels.
     pub fn new(root: &str) -> Option<Self> {
         let root = root.trim_matches('/');
-        let ok = !root.is_empty()
-            && root.split('/').all(is_plain_level);
+        let ok = !root.is_empty() && root.split('/').all(is_plain_level);
         ok.then(|| Self { root: root.to_owned() })
     }
 
@@ -69,9 +68,7 @@ impl TopicLayout {
 
     /// The operator named by a query topic, if `topic` is one.
     pub fn operator_of_query(&self, topic: &str) -> Option<String> {
-        let operator = topic
-            .strip_prefix(self.root.as_str())?
-            .strip_prefix("/assistant/query/")?;
+        let operator = topic.strip_prefix(self.root.as_str())?.strip_prefix("/assistant/query/")?;
         is_plain_level(operator).then(|| operator.to_owned())
     }
 }

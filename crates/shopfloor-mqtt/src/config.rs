@@ -88,12 +88,16 @@ impl MqttConfig {
         let use_tls = url.as_deref().is_some_and(|u| u.starts_with("mqtts://"));
         let broker = match url {
             Some(url) => parse_broker_url(&url).unwrap_or_else(|| {
-                env.invalid("MQTT_BROKER_URL", &url, "mqtt://host:port or mqtts://host:port, or empty for the embedded broker");
+                env.invalid(
+                    "MQTT_BROKER_URL",
+                    &url,
+                    "mqtt://host:port or mqtts://host:port, or empty for the embedded broker",
+                );
                 BrokerTarget::External { host: String::new(), port: 0 }
             }),
-            None => BrokerTarget::Embedded {
-                listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1883))),
-            },
+            None => {
+                BrokerTarget::Embedded { listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1883))) }
+            }
         };
         let root = env.string_or("MQTT_TOPIC_ROOT", "plant1/assembly/cell1");
         let topics = TopicLayout::new(&root).unwrap_or_else(|| {
@@ -101,23 +105,14 @@ impl MqttConfig {
             TopicLayout::fallback()
         });
         let client_id = env.string_or("MQTT_CLIENT_ID", node);
-        let max_payload_bytes =
-            env.parsed_or("MQTT_MAX_PAYLOAD_BYTES", 16_384usize, "bytes in 64..=1048576", |v| {
-                (64..=1_048_576).contains(v)
-            });
+        let max_payload_bytes = env.parsed_or("MQTT_MAX_PAYLOAD_BYTES", 16_384usize, "bytes in 64..=1048576", |v| {
+            (64..=1_048_576).contains(v)
+        });
         let qos = env.parsed_or("MQTT_QOS", 1u8, "0, 1 or 2", |q| *q <= 2);
         let tls = tls_settings(&mut env, use_tls);
         let credentials = credentials(&mut env);
         env.finish(&["MQTT_"])?;
-        Ok(Self {
-            broker,
-            topics,
-            client_id,
-            max_payload_bytes,
-            qos,
-            tls,
-            credentials,
-        })
+        Ok(Self { broker, topics, client_id, max_payload_bytes, qos, tls, credentials })
     }
 }
 
@@ -144,7 +139,9 @@ fn credentials(env: &mut EnvReader<'_>) -> Option<Credentials> {
     let username = env.optional_string("MQTT_USERNAME");
     let password = env.password("MQTT_PASSWORD", "MQTT_PASSWORD_FILE");
     match (username, password) {
-        (Some(username), password) => Some(Credentials { username, password: password.unwrap_or_else(|| Secret::new(String::new())) }),
+        (Some(username), password) => {
+            Some(Credentials { username, password: password.unwrap_or_else(|| Secret::new(String::new())) })
+        }
         (None, Some(_)) => {
             env.invalid("MQTT_USERNAME", "", "set when a password is given");
             None
@@ -164,10 +161,7 @@ fn parse_broker_url(url: &str) -> Option<BrokerTarget> {
         None => (rest, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    (!host.is_empty() && !host.contains('/')).then(|| BrokerTarget::External {
-        host: host.to_owned(),
-        port,
-    })
+    (!host.is_empty() && !host.contains('/')).then(|| BrokerTarget::External { host: host.to_owned(), port })
 }
 
 #[cfg(test)]

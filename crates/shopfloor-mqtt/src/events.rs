@@ -34,15 +34,13 @@ impl NodeEvent {
 
 /// Moves dora's blocking event stream onto a thread that feeds `tx`.
 pub fn forward_dora_events(mut events: EventStream, tx: SyncSender<NodeEvent>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("dora-events".into())
-        .spawn(move || {
-            while let Some(event) = events.recv() {
-                if tx.send(NodeEvent::Dora(event)).is_err() {
-                    return;
-                }
+    std::thread::Builder::new().name("dora-events".into()).spawn(move || {
+        while let Some(event) = events.recv() {
+            if tx.send(NodeEvent::Dora(event)).is_err() {
+                return;
             }
-            let _ = tx.send(NodeEvent::DoraClosed);
-        })?;
+        }
+        let _ = tx.send(NodeEvent::DoraClosed);
+    })?;
     Ok(())
 }

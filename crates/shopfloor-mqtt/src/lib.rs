@@ -21,11 +21,11 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::config::{MqttConfig, TlsSettings};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PubAckReason, PublishProperties};
 pub use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{ConnectionError, Event, Incoming, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
-use crate::config::{MqttConfig, TlsSettings};
 
 pub use events::{forward_dora_events, NodeEvent};
 pub use rumqttc;
@@ -117,63 +117,61 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
 
     let subscriber = client.clone();
     let qos = qos(config.qos);
-    let thread = std::thread::Builder::new()
-        .name("mqtt-connection".into())
-        .spawn(move || {
-            let mut backoff = Duration::from_millis(100);
-            let mut warned_down = false;
-            for notification in connection.iter() {
-                let event = match notification {
-                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                        if ack.code != ConnectReturnCode::Success {
-                            tracing::warn!(reason = refusal(ack.code), "broker refused the connection");
-                            continue;
-                        }
-                        backoff = Duration::from_millis(100);
-                        warned_down = false;
-                        tracing::info!(session_present = ack.session_present, "connected to MQTT broker");
-                        for topic in &subscriptions {
-                            if let Err(error) = subscriber.try_subscribe(topic.clone(), qos) {
-                                tracing::warn!(%topic, %error, "cannot queue subscription");
-                            }
-                        }
-                        MqttEvent::Connected
+    let thread = std::thread::Builder::new().name("mqtt-connection".into()).spawn(move || {
+        let mut backoff = Duration::from_millis(100);
+        let mut warned_down = false;
+        for notification in connection.iter() {
+            let event = match notification {
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                    if ack.code != ConnectReturnCode::Success {
+                        tracing::warn!(reason = refusal(ack.code), "broker refused the connection");
+                        continue;
                     }
-                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                        let (response_topic, correlation_data) = publish
-                            .properties
-                            .map(|p| (p.response_topic, p.correlation_data.map(|c| c.to_vec())))
-                            .unwrap_or_default();
-                        MqttEvent::Message {
-                            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
-                            payload: publish.payload.to_vec(),
-                            response_topic,
-                            correlation_data,
+                    backoff = Duration::from_millis(100);
+                    warned_down = false;
+                    tracing::info!(session_present = ack.session_present, "connected to MQTT broker");
+                    for topic in &subscriptions {
+                        if let Err(error) = subscriber.try_subscribe(topic.clone(), qos) {
+                            tracing::warn!(%topic, %error, "cannot queue subscription");
                         }
                     }
-                    Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-                    Ok(_) => continue,
-                    Err(error) => {
-                        if !warned_down {
-                            match error {
-                                ConnectionError::ConnectionRefused(code) => {
-                                    tracing::warn!(reason = refusal(code), "broker refused the connection; retrying")
-                                }
-                                error => tracing::warn!(%error, "MQTT connection lost; reconnecting"),
-                            }
-                            warned_down = true;
-                        }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        MqttEvent::Disconnected
-                    }
-                };
-                if events.send(E::from(event)).is_err() {
-                    return;
+                    MqttEvent::Connected
                 }
+                Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                    let (response_topic, correlation_data) = publish
+                        .properties
+                        .map(|p| (p.response_topic, p.correlation_data.map(|c| c.to_vec())))
+                        .unwrap_or_default();
+                    MqttEvent::Message {
+                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                        payload: publish.payload.to_vec(),
+                        response_topic,
+                        correlation_data,
+                    }
+                }
+                Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(_) => continue,
+                Err(error) => {
+                    if !warned_down {
+                        match error {
+                            ConnectionError::ConnectionRefused(code) => {
+                                tracing::warn!(reason = refusal(code), "broker refused the connection; retrying")
+                            }
+                            error => tracing::warn!(%error, "MQTT connection lost; reconnecting"),
+                        }
+                        warned_down = true;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    MqttEvent::Disconnected
+                }
+            };
+            if events.send(E::from(event)).is_err() {
+                return;
             }
-        })?;
+        }
+    })?;
     Ok((client, thread))
 }
 
@@ -192,35 +190,37 @@ pub fn connect_session<E: From<MqttEvent> + Send + 'static>(
     events: SyncSender<E>,
 ) -> std::io::Result<Client> {
     let (client, mut connection) = new_client(config, true)?;
-    std::thread::Builder::new()
-        .name(format!("mqtt-session-{session}"))
-        .spawn(move || {
-            for notification in connection.iter() {
-                let event = match notification {
-                    Ok(Event::Incoming(Incoming::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
-                        MqttEvent::SessionConnected { session }
-                    }
-                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(ack.code)) }
-                    }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => MqttEvent::Sent { session, pkid },
-                    Ok(Event::Incoming(Incoming::PubAck(ack))) => {
-                        MqttEvent::Acked { session, pkid: ack.pkid, refused: puback_refusal(ack.reason) }
-                    }
-                    Ok(Event::Incoming(Incoming::PubComp(comp))) => MqttEvent::Acked { session, pkid: comp.pkid, refused: None },
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-                    Ok(_) => continue,
-                    Err(ConnectionError::ConnectionRefused(code)) => {
-                        MqttEvent::SessionEnded { session, reason: format!("broker refused the connection: {}", refusal(code)) }
-                    }
-                    Err(error) => MqttEvent::SessionEnded { session, reason: error.to_string() },
-                };
-                let ended = matches!(event, MqttEvent::SessionEnded { .. });
-                if events.send(E::from(event)).is_err() || ended {
-                    return;
+    std::thread::Builder::new().name(format!("mqtt-session-{session}")).spawn(move || {
+        for notification in connection.iter() {
+            let event = match notification {
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                    MqttEvent::SessionConnected { session }
                 }
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => MqttEvent::SessionEnded {
+                    session,
+                    reason: format!("broker refused the connection: {}", refusal(ack.code)),
+                },
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => MqttEvent::Sent { session, pkid },
+                Ok(Event::Incoming(Incoming::PubAck(ack))) => {
+                    MqttEvent::Acked { session, pkid: ack.pkid, refused: puback_refusal(ack.reason) }
+                }
+                Ok(Event::Incoming(Incoming::PubComp(comp))) => {
+                    MqttEvent::Acked { session, pkid: comp.pkid, refused: None }
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(_) => continue,
+                Err(ConnectionError::ConnectionRefused(code)) => MqttEvent::SessionEnded {
+                    session,
+                    reason: format!("broker refused the connection: {}", refusal(code)),
+                },
+                Err(error) => MqttEvent::SessionEnded { session, reason: error.to_string() },
+            };
+            let ended = matches!(event, MqttEvent::SessionEnded { .. });
+            if events.send(E::from(event)).is_err() || ended {
+                return;
             }
-        })?;
+        }
+    })?;
     Ok(client)
 }
 
@@ -287,7 +287,8 @@ pub fn tls_client_config(tls: &TlsSettings) -> std::io::Result<rustls::ClientCon
     let read_pem = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
         std::fs::read(path).map_err(|e| Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
     };
-    let invalid = |path: &std::path::Path, what: &str| Error::new(ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+    let invalid =
+        |path: &std::path::Path, what: &str| Error::new(ErrorKind::InvalidData, format!("{}: {what}", path.display()));
     let mut roots = rustls::RootCertStore::empty();
     let ca = read_pem(&tls.ca_file)?;
     for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
@@ -326,7 +327,9 @@ fn refusal(code: ConnectReturnCode) -> String {
         ConnectReturnCode::BadUserNamePassword => {
             "bad user name or password (check MQTT_USERNAME and MQTT_PASSWORD / MQTT_PASSWORD_FILE)".into()
         }
-        ConnectReturnCode::NotAuthorized => "not authorized (check MQTT_USERNAME, the password and the broker's ACL)".into(),
+        ConnectReturnCode::NotAuthorized => {
+            "not authorized (check MQTT_USERNAME, the password and the broker's ACL)".into()
+        }
         ConnectReturnCode::BadClientId | ConnectReturnCode::ClientIdentifierNotValid => {
             "client id rejected (check MQTT_CLIENT_ID)".into()
         }

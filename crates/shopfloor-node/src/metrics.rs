@@ -50,9 +50,9 @@ impl Histogram {
         }
         let bucket = self.bounds.iter().position(|bound| value <= *bound).unwrap_or(self.bounds.len());
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        let _ = self.sum_bits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + value).to_bits())
-        });
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some((f64::from_bits(bits) + value).to_bits()));
     }
 
     fn counts(&self) -> Vec<i64> {
@@ -73,7 +73,14 @@ impl Snapshot {
         Self { node: node.into(), samples: Vec::new() }
     }
 
-    fn push(&mut self, name: &str, kind: MetricKind, help: &str, labels: &[(&str, &str)], value: f64) -> &mut MetricSample {
+    fn push(
+        &mut self,
+        name: &str,
+        kind: MetricKind,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) -> &mut MetricSample {
         self.samples.push(MetricSample {
             node: self.node.clone(),
             name: name.to_owned(),

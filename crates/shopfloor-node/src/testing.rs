@@ -116,7 +116,8 @@ impl TestRun {
     /// Runs `driver` (a node's real driver) on the scripted events; returns
     /// what it returned and everything it sent.
     pub fn run<R>(self, driver: impl FnOnce(DoraNode, EventStream) -> R) -> Result<(R, Outputs), TestRunError> {
-        let folder = tempfile::tempdir().map_err(|source| TestRunError::InputFile { path: std::env::temp_dir(), source })?;
+        let folder =
+            tempfile::tempdir().map_err(|source| TestRunError::InputFile { path: std::env::temp_dir(), source })?;
         let mut events = Vec::with_capacity(self.script.len());
         for (index, (at_secs, scripted)) in self.script.into_iter().enumerate() {
             let event = match scripted {
@@ -126,7 +127,11 @@ impl TestRun {
                     IncomingEvent::Input {
                         id: input.into(),
                         metadata: None,
-                        data: Some(Box::new(InputData::ArrowFile { path, batch_index: 0, column: Some(COLUMN.into()) })),
+                        data: Some(Box::new(InputData::ArrowFile {
+                            path,
+                            batch_index: 0,
+                            column: Some(COLUMN.into()),
+                        })),
                     }
                 }
                 Scripted::Tick { input } => IncomingEvent::Input { id: input.into(), metadata: None, data: None },
@@ -170,7 +175,8 @@ fn write_ipc_file(path: &Path, input: &str, data: ArrayRef) -> Result<(), TestRu
     let encode = |source| TestRunError::InputEncoding { input: input.to_owned(), source };
     let schema = Arc::new(Schema::new(vec![Field::new(COLUMN, data.data_type().clone(), true)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![data]).map_err(encode)?;
-    let file = std::fs::File::create(path).map_err(|source| TestRunError::InputFile { path: path.to_owned(), source })?;
+    let file =
+        std::fs::File::create(path).map_err(|source| TestRunError::InputFile { path: path.to_owned(), source })?;
     let mut writer = FileWriter::try_new(file, &schema).map_err(encode)?;
     writer.write(&batch).map_err(encode)?;
     writer.finish().map_err(encode)
@@ -186,11 +192,8 @@ pub struct Sent {
 impl Sent {
     fn decode(index: usize, mut json: serde_json::Map<String, serde_json::Value>) -> Result<Self, TestRunError> {
         let malformed = |reason: String| TestRunError::Output { index, reason };
-        let output = json
-            .get("id")
-            .and_then(|id| id.as_str())
-            .ok_or_else(|| malformed("no output id".into()))?
-            .to_owned();
+        let output =
+            json.get("id").and_then(|id| id.as_str()).ok_or_else(|| malformed("no output id".into()))?.to_owned();
         let data_type: DataType = match json.remove("data_type") {
             Some(value) => serde_json::from_value(value).map_err(|e| malformed(format!("data type: {e}")))?,
             None => DataType::Null,
@@ -210,7 +213,8 @@ impl Sent {
             .map_err(|e| malformed(e.to_string()))?;
         let rows: Vec<serde_json::Value> = rows.into_iter().map(|row| serde_json::json!({ "inner": row })).collect();
         decoder.serialize(&rows).map_err(|e| malformed(e.to_string()))?;
-        let batch = decoder.flush().map_err(|e| malformed(e.to_string()))?.ok_or_else(|| malformed("no rows".into()))?;
+        let batch =
+            decoder.flush().map_err(|e| malformed(e.to_string()))?.ok_or_else(|| malformed("no rows".into()))?;
         Ok(Self { output, data: batch.column(0).clone() })
     }
 }

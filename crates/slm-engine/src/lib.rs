@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -46,11 +47,10 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use crate::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
 
 use self::lora::Adapters;
-use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
 pub use self::model_file::ModelFileError;
+use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
 pub use self::vision::{VisionEngine, VisionImage};
 
 /// llama.cpp's process-wide backend, initialised on first use and kept for
@@ -60,11 +60,12 @@ pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            LlamaBackend::init().map(|mut backend| {
-                backend.void_logs();
-                backend
-            })
-            .map_err(|e| e.to_string())
+            LlamaBackend::init()
+                .map(|mut backend| {
+                    backend.void_logs();
+                    backend
+                })
+                .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|message| EngineError::Backend(message.clone()))
@@ -81,7 +82,9 @@ pub enum EngineError {
     ModelFile(#[from] ModelFileError),
     /// The model, KV cache and buffers would not fit the profile's budget or
     /// the machine's free memory.
-    #[error("not loading {path}: it does not fit profile `{profile}` (memory.budget_mb) or the free memory: {arithmetic}")]
+    #[error(
+        "not loading {path}: it does not fit profile `{profile}` (memory.budget_mb) or the free memory: {arithmetic}"
+    )]
     OverBudget {
         /// Model path.
         path: String,
@@ -245,10 +248,7 @@ impl LoadedModel {
         if file.shape.is_none() {
             check_budget(&path, profile, plan_for(Some(&memory::shape_of(&model))))?;
         }
-        let name = model_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.clone());
+        let name = model_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.clone());
         Ok(Self { model: Box::new(model), path: model_path.to_path_buf(), name })
     }
 
@@ -355,7 +355,9 @@ impl Engine {
             Err(missing) => {
                 let architecture = self.model.meta_val_str("general.architecture").unwrap_or_default();
                 let name = builtin_template(&architecture).ok_or_else(|| {
-                    EngineError::Template(format!("{missing}; no built-in chat template for architecture {architecture:?}"))
+                    EngineError::Template(format!(
+                        "{missing}; no built-in chat template for architecture {architecture:?}"
+                    ))
                 })?;
                 LlamaChatTemplate::new(name).map_err(|e| EngineError::Template(e.to_string()))?
             }
@@ -365,9 +367,7 @@ impl Engine {
             .map(|t| LlamaChatMessage::new(t.role.to_owned(), t.content.to_owned()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EngineError::Template(e.to_string()))?;
-        self.model
-            .apply_chat_template(&template, &messages, true)
-            .map_err(|e| EngineError::Template(e.to_string()))
+        self.model.apply_chat_template(&template, &messages, true).map_err(|e| EngineError::Template(e.to_string()))
     }
 
     /// The start of every prompt that has `system` as its system turn: the
@@ -376,10 +376,8 @@ impl Engine {
     pub fn chat_prefix(&self, system: &str) -> Result<String, EngineError> {
         // A private-use character cannot occur in a template's own text.
         const MARKER: &str = "\u{E000}";
-        let rendered = self.chat_prompt(&[
-            ChatTurn { role: "system", content: system },
-            ChatTurn { role: "user", content: MARKER },
-        ])?;
+        let rendered = self
+            .chat_prompt(&[ChatTurn { role: "system", content: system }, ChatTurn { role: "user", content: MARKER }])?;
         let end = rendered.find(MARKER).unwrap_or(rendered.len());
         Ok(rendered[..end].to_owned())
     }
@@ -513,8 +511,10 @@ impl Engine {
 
     /// A grammar sampler for `text` (root rule `root`), if any.
     fn grammar(&self, text: Option<&str>) -> Result<Option<LlamaSampler>, EngineError> {
-        text.map(|text| LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string())))
-            .transpose()
+        text.map(|text| {
+            LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string()))
+        })
+        .transpose()
     }
 
     /// Brings the KV cache to `prompt`'s tokens without generating, so that a
@@ -592,9 +592,7 @@ impl Engine {
     fn decode(&mut self, tokens: &[LlamaToken], first_position: usize) -> Result<i32, EngineError> {
         if let [token] = tokens {
             self.step.clear();
-            self.step
-                .add(*token, first_position as i32, &[0], true)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.step.add(*token, first_position as i32, &[0], true).map_err(|e| EngineError::Decode(e.to_string()))?;
             self.context.decode(&mut self.step).map_err(|e| EngineError::Decode(e.to_string()))?;
             self.cached.push(*token);
             return Ok(0);

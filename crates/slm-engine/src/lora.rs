@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use crate::profile::HardwareProfile;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 
 use super::{Engine, EngineError};
 
@@ -33,10 +33,7 @@ impl Adapters {
         for entry in &profile.lora {
             adapters.add(model, &entry.name, &profile.resolve(&entry.path), entry.scale)?;
         }
-        adapters.active = profile
-            .lora
-            .iter()
-            .position(|entry| entry.at_start && entry.scale > 0.0);
+        adapters.active = profile.lora.iter().position(|entry| entry.at_start && entry.scale > 0.0);
         Ok(adapters)
     }
 
@@ -74,9 +71,8 @@ impl Engine {
             Some(_) if scale <= 0.0 => None,
             None => None,
             Some(name) => {
-                let index = self.adapters.loaded.iter().position(|a| a.name == name).ok_or_else(|| EngineError::Lora {
-                    name: name.to_owned(),
-                    message: "no adapter of that name is loaded".into(),
+                let index = self.adapters.loaded.iter().position(|a| a.name == name).ok_or_else(|| {
+                    EngineError::Lora { name: name.to_owned(), message: "no adapter of that name is loaded".into() }
                 })?;
                 self.adapters.loaded[index].scale = scale;
                 Some(index)

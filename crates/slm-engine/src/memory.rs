@@ -1,8 +1,8 @@
 //! Sizes of what llama.cpp allocates besides the weights, from the model's
 //! shape, so the memory budget is checked before anything is allocated.
 
-use llama_cpp_2::model::LlamaModel;
 use crate::profile::EngineProfile;
+use llama_cpp_2::model::LlamaModel;
 
 use super::model_file::ModelShape;
 
@@ -11,7 +11,8 @@ pub fn shape_of(model: &LlamaModel) -> ModelShape {
     let n_embd = u64::try_from(model.n_embd()).unwrap_or(0);
     let n_head = u64::from(model.n_head().max(1));
     let architecture = model.meta_val_str("general.architecture").unwrap_or_default();
-    let key_length = model.meta_val_str(&format!("{architecture}.attention.key_length")).ok().and_then(|v| v.parse().ok());
+    let key_length =
+        model.meta_val_str(&format!("{architecture}.attention.key_length")).ok().and_then(|v| v.parse().ok());
     ModelShape {
         n_layer: u64::from(model.n_layer()),
         n_embd,
@@ -24,7 +25,13 @@ pub fn shape_of(model: &LlamaModel) -> ModelShape {
 
 /// Bytes the KV cache takes for the profile's context and cache type.
 pub fn kv_cache_bytes(shape: &ModelShape, engine: &EngineProfile) -> u64 {
-    kv_bytes(shape.n_layer, shape.head_dim, shape.n_head_kv, u64::from(engine.context_size), engine.kv_cache_type.bytes_per_value())
+    kv_bytes(
+        shape.n_layer,
+        shape.head_dim,
+        shape.n_head_kv,
+        u64::from(engine.context_size),
+        engine.kv_cache_type.bytes_per_value(),
+    )
 }
 
 fn kv_bytes(n_layer: u64, head_dim: u64, n_head_kv: u64, n_ctx: u64, bytes_per_value: f64) -> u64 {

@@ -37,7 +37,9 @@ pub enum PairError {
     },
     /// A GGUF file, but not an image projector (a language model given as
     /// `mmproj`, say).
-    #[error("image projector {path}: general.architecture is {architecture:?}, not \"clip\" (is it the language model?)")]
+    #[error(
+        "image projector {path}: general.architecture is {architecture:?}, not \"clip\" (is it the language model?)"
+    )]
     NotAProjector {
         /// The file.
         path: PathBuf,

@@ -89,7 +89,8 @@ pub fn check(path: &Path) -> Result<ModelFile, ModelFileError> {
             found: String::from_utf8_lossy(&magic[..read]).into_owned(),
         });
     }
-    let (expected, shape, file_type) = read_header(path).ok_or(ModelFileError::DamagedHeader { path: shown.clone() })?;
+    let (expected, shape, file_type) =
+        read_header(path).ok_or(ModelFileError::DamagedHeader { path: shown.clone() })?;
     if expected > actual {
         return Err(ModelFileError::Truncated { path: shown, expected, actual });
     }

@@ -81,7 +81,11 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     }
     for adapter in &profile.lora {
         let path = profile.resolve(&adapter.path);
-        let state = if adapter.at_start { format!("on at start, scale {}", adapter.scale) } else { "loaded, off until switched on".to_owned() };
+        let state = if adapter.at_start {
+            format!("on at start, scale {}", adapter.scale)
+        } else {
+            "loaded, off until switched on".to_owned()
+        };
         if path.is_file() {
             report.say(format!("lora {}: {} ({state})", adapter.name, path.display()));
         } else {
@@ -90,7 +94,10 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     }
     if let Some(power) = &profile.power {
         let source = match power.source {
-            crate::profile::PowerSource::Linux => format!("linux power-supply and thermal files every {} s, hot above {} °C", power.poll_secs, power.hot_above_celsius),
+            crate::profile::PowerSource::Linux => format!(
+                "linux power-supply and thermal files every {} s, hot above {} °C",
+                power.poll_secs, power.hot_above_celsius
+            ),
             crate::profile::PowerSource::Tag => format!("tag {}", power.tag.as_deref().unwrap_or_default()),
         };
         report.say(format!("power: state from {source}"));
@@ -106,7 +113,13 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     report
 }
 
-fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u64>, can_offload: bool, report: &mut Report) {
+fn check_model(
+    profile: &HardwareProfile,
+    model: &TierModel,
+    available: Option<u64>,
+    can_offload: bool,
+    report: &mut Report,
+) {
     let path = profile.model_path(model);
     let shown = path.display();
     let file = match model_file::check(&path) {
@@ -146,7 +159,10 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
     let layers = shape.n_layer;
     let placement = match profile.engine.backend {
         Backend::Cpu => format!("all {layers} layers on the CPU"),
-        _ if !can_offload => format!("all {layers} layers on the CPU (this build; {} of them on the accelerator with the feature)", u64::from(profile.engine.gpu_layers).min(layers)),
+        _ if !can_offload => format!(
+            "all {layers} layers on the CPU (this build; {} of them on the accelerator with the feature)",
+            u64::from(profile.engine.gpu_layers).min(layers)
+        ),
         backend => {
             let offloaded = u64::from(profile.engine.gpu_layers).min(layers);
             format!("{offloaded} of {layers} layers on {}, {} on the CPU", backend.as_str(), layers - offloaded)
@@ -165,7 +181,6 @@ fn check_model(profile: &HardwareProfile, model: &TierModel, available: Option<u
         report.fail(format!("tier {} memory: {} — does not fit", model.tier, plan.arithmetic()));
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -37,8 +37,15 @@ pub enum QuantType {
 }
 
 /// The variants made when none are named, best first.
-pub const DEFAULT_VARIANTS: [QuantType; 7] =
-    [QuantType::Q8_0, QuantType::Q6K, QuantType::Q5KM, QuantType::Q4KM, QuantType::Q4_0, QuantType::Q3KM, QuantType::Q2K];
+pub const DEFAULT_VARIANTS: [QuantType; 7] = [
+    QuantType::Q8_0,
+    QuantType::Q6K,
+    QuantType::Q5KM,
+    QuantType::Q4KM,
+    QuantType::Q4_0,
+    QuantType::Q3KM,
+    QuantType::Q2K,
+];
 
 impl QuantType {
     /// llama.cpp's name, as in file names and profiles.
@@ -58,7 +65,10 @@ impl QuantType {
 
     /// The type named `name` (case-insensitive).
     pub fn parse(name: &str) -> Option<Self> {
-        [QuantType::F16, QuantType::Tq1_0].into_iter().chain(DEFAULT_VARIANTS).find(|q| q.name().eq_ignore_ascii_case(name))
+        [QuantType::F16, QuantType::Tq1_0]
+            .into_iter()
+            .chain(DEFAULT_VARIANTS)
+            .find(|q| q.name().eq_ignore_ascii_case(name))
     }
 
     fn ftype(self) -> llama_cpp_sys_2::llama_ftype {
@@ -145,7 +155,12 @@ fn is_quant_suffix(suffix: &str) -> bool {
 
 /// Makes `<out_dir>/<base>.F16.gguf` from `source`, then each of `types`
 /// from it, with `threads` threads.
-pub fn make_variants(source: &Path, out_dir: &Path, types: &[QuantType], threads: i32) -> Result<Outcome, QuantizeError> {
+pub fn make_variants(
+    source: &Path,
+    out_dir: &Path,
+    types: &[QuantType],
+    threads: i32,
+) -> Result<Outcome, QuantizeError> {
     let file = model_file::check(source)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|source| QuantizeError::OutputDir { path: out_dir.display().to_string(), source })?;
@@ -172,7 +187,9 @@ pub fn make_variants(source: &Path, out_dir: &Path, types: &[QuantType], threads
 
 fn quantize_one(input: &Path, output: &Path, quant: QuantType, threads: i32) -> Result<Variant, QuantizeError> {
     let c_path = |path: &Path| {
-        path.to_str().and_then(|text| CString::new(text).ok()).ok_or_else(|| QuantizeError::Path(path.display().to_string()))
+        path.to_str()
+            .and_then(|text| CString::new(text).ok())
+            .ok_or_else(|| QuantizeError::Path(path.display().to_string()))
     };
     let (c_input, c_output) = (c_path(input)?, c_path(output)?);
     // SAFETY: the default parameters are plain values; the paths are valid C

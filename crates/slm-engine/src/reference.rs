@@ -32,10 +32,7 @@ impl Engine {
             .with_flash_attention_policy(super::flash_policy(self.flash_attention))
             .with_type_k(super::kv_type(self.kv_cache_type))
             .with_type_v(super::kv_type(self.kv_cache_type));
-        let mut context = self
-            .model
-            .new_context(super::backend()?, params)
-            .map_err(|e| decode_error(&e))?;
+        let mut context = self.model.new_context(super::backend()?, params).map_err(|e| decode_error(&e))?;
         let vocab = self.model.vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
         let mut rate = 0.0;

@@ -81,12 +81,8 @@ pub fn constrained_greedy(grammar: &mut LlamaSampler, logits: &[f32]) -> Option<
     );
     grammar.apply(&mut all);
     let (best, max) = best_allowed(&all)?;
-    let sum: f64 = all
-        .data
-        .iter()
-        .filter(|d| d.logit() > f32::NEG_INFINITY)
-        .map(|d| f64::from(d.logit() - max).exp())
-        .sum();
+    let sum: f64 =
+        all.data.iter().filter(|d| d.logit() > f32::NEG_INFINITY).map(|d| f64::from(d.logit() - max).exp()).sum();
     Some((best, (1.0 / sum) as f32, GrammarPath::FullVocabulary))
 }
 

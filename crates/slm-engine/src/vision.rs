@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Instant;
 
-use llama_cpp_2::mtmd::{mtmd_default_marker, MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputText};
 use crate::profile::HardwareProfile;
+use llama_cpp_2::mtmd::{mtmd_default_marker, MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputText};
 
 use super::mmproj::{check_pair, read_projector, ProjectorInfo};
 use super::{ChatTurn, Engine, EngineError, GenerateOptions, Generation, LoadedModel};
@@ -57,14 +57,15 @@ impl VisionEngine {
             ..MtmdContextParams::default()
         };
         let shown = mmproj_path.display().to_string();
-        let mtmd = MtmdContext::init_from_file(&shown, engine.pinned_model(), &params).map_err(|e| EngineError::Load {
-            path: shown.clone(),
-            message: format!(
-                "llama.cpp's multimodal library refused the projector ({e}); most often it was made for another \
+        let mtmd =
+            MtmdContext::init_from_file(&shown, engine.pinned_model(), &params).map_err(|e| EngineError::Load {
+                path: shown.clone(),
+                message: format!(
+                    "llama.cpp's multimodal library refused the projector ({e}); most often it was made for another \
                  model: its output width must equal the language model's embedding width ({})",
-                engine.pinned_model().n_embd()
-            ),
-        })?;
+                    engine.pinned_model().n_embd()
+                ),
+            })?;
         if !mtmd.support_vision() {
             return Err(EngineError::Load { path: shown, message: "the projector has no vision encoder".into() });
         }
@@ -131,7 +132,9 @@ impl VisionEngine {
 fn route_mtmd_logs() {
     static ONCE: Once = Once::new();
     unsafe extern "C" fn forward(level: llama_cpp_sys_2::ggml_log_level, text: *const c_char, _user: *mut c_void) {
-        if text.is_null() || !(level == llama_cpp_sys_2::GGML_LOG_LEVEL_WARN || level == llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR) {
+        if text.is_null()
+            || !(level == llama_cpp_sys_2::GGML_LOG_LEVEL_WARN || level == llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR)
+        {
             return;
         }
         // SAFETY: mtmd passes a NUL-terminated string that lives for the call.

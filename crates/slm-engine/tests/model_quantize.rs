@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use slm_engine::profile::HardwareProfile;
-use slm_engine::Engine;
 use slm_engine::model_file;
+use slm_engine::profile::HardwareProfile;
 use slm_engine::quantize::{make_variants, QuantType};
+use slm_engine::Engine;
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
@@ -24,7 +24,12 @@ fn model_quantize_makes_variants_that_load_and_generate() {
     assert!(outcome.source_quantized.is_some(), "the PyPI model is Q4_1, so the accuracy warning applies");
     assert_eq!(outcome.variants.iter().map(|v| v.quant).collect::<Vec<_>>(), types);
     // llama.cpp's ftype numbers: F16 1, Q8_0 7, Q4_0 2, Q2_K 10.
-    let expected_file_types = [(outcome.f16.path.clone(), 1), (outcome.variants[0].path.clone(), 7), (outcome.variants[1].path.clone(), 2), (outcome.variants[2].path.clone(), 10)];
+    let expected_file_types = [
+        (outcome.f16.path.clone(), 1),
+        (outcome.variants[0].path.clone(), 7),
+        (outcome.variants[1].path.clone(), 2),
+        (outcome.variants[2].path.clone(), 10),
+    ];
     for (path, file_type) in expected_file_types {
         assert_eq!(model_file::check(&path).unwrap().file_type, Some(file_type), "{}", path.display());
     }
@@ -32,7 +37,8 @@ fn model_quantize_makes_variants_that_load_and_generate() {
 
     let profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml")).unwrap();
     for variant in &outcome.variants {
-        let mut engine = Engine::load(&variant.path, &profile).unwrap_or_else(|e| panic!("{}: {e}", variant.path.display()));
+        let mut engine =
+            Engine::load(&variant.path, &profile).unwrap_or_else(|e| panic!("{}: {e}", variant.path.display()));
         let generation = engine.generate("The spindle temperature is", 4).unwrap();
         assert!(generation.tokens > 0, "{} generated nothing", variant.quant.name());
     }

@@ -59,8 +59,8 @@ impl CameraSourceConfig {
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("camera-source", vars);
         let dir = env.required_dir("CAMERA_DIR", "a folder of PNG or JPEG images");
-        let rate_hz =
-            env.parsed_or("CAMERA_RATE_HZ", 5.0f64, "frames per second in 0.01..=1000", |r| (0.01..=1000.0).contains(r));
+        let rate_hz = env
+            .parsed_or("CAMERA_RATE_HZ", 5.0f64, "frames per second in 0.01..=1000", |r| (0.01..=1000.0).contains(r));
         let repeat = env.parsed_or("CAMERA_LOOP", false, "true or false", |_| true);
         let output = env.parsed_or("CAMERA_OUTPUT", FrameOutput::Rgb8, "rgb8 or as_stored", |_| true);
         let camera_id = env.topic_level("CAMERA_ID", "cam1");
@@ -109,7 +109,9 @@ mod tests {
             ("CAMERA_FPS", "5"),
         ]))
         .unwrap_err();
-        for field in ["CAMERA_DIR", "CAMERA_RATE_HZ", "CAMERA_OUTPUT", "CAMERA_STATION", "CAMERA_MAX_FRAMES", "CAMERA_FPS"] {
+        for field in
+            ["CAMERA_DIR", "CAMERA_RATE_HZ", "CAMERA_OUTPUT", "CAMERA_STATION", "CAMERA_MAX_FRAMES", "CAMERA_FPS"]
+        {
             assert!(err.names_field(field), "{field}: {err}");
         }
     }

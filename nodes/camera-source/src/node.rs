@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::config::CameraSourceConfig;
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use shopfloor_core::schema::{frame_to_arrow, FrameMeta, MetricSample};
 use shopfloor_node::clock::now_ms;
-use crate::config::CameraSourceConfig;
 use shopfloor_node::image_files::image_files;
 use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_core::schema::{frame_to_arrow, FrameMeta, MetricSample};
 
 use crate::pace::Pace;
 use crate::read::read_frame;
@@ -58,8 +58,14 @@ pub struct Counts {
 
 /// Plays the folder until it is done (or forever with `CAMERA_LOOP`), or
 /// until dora stops the node.
-pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut events: EventStream) -> Result<Counts, CameraError> {
-    let files = image_files(&config.dir).map_err(|e| CameraError::Folder { dir: config.dir.clone(), message: e.to_string() })?;
+pub fn run(
+    config: &CameraSourceConfig,
+    node_id: &str,
+    mut node: DoraNode,
+    mut events: EventStream,
+) -> Result<Counts, CameraError> {
+    let files = image_files(&config.dir)
+        .map_err(|e| CameraError::Folder { dir: config.dir.clone(), message: e.to_string() })?;
     if files.is_empty() {
         return Err(CameraError::Empty { dir: config.dir.clone() });
     }
@@ -68,11 +74,8 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
     let pace = Pace::new(Instant::now(), config.rate_hz);
     let mut sequence = 0u64;
     // With the start in ids, a restarted camera's ids do not repeat the last run's.
-    let id_prefix = if config.run_in_ids {
-        format!("{}-{}", config.camera_id, now_ms() / 1000)
-    } else {
-        config.camera_id.clone()
-    };
+    let id_prefix =
+        if config.run_in_ids { format!("{}-{}", config.camera_id, now_ms() / 1000) } else { config.camera_id.clone() };
     // One slot per file played, read or not: the pace counts slots.
     'frames: for (slot, path) in (0u64..).zip(files.iter().cycle()) {
         if slot > 0 && slot.is_multiple_of(files.len() as u64) && !config.repeat {
@@ -91,7 +94,12 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
             match events.recv_timeout(due - now) {
                 None | Some(Event::Stop(_)) => break 'frames,
                 Some(Event::Input { id, .. }) if id.as_str() == METRICS_TICK_INPUT => {
-                    send(&mut node, METRICS_OUTPUT, MetadataParameters::default(), MetricSample::to_arrow(&snapshot(node_id, &counts)))?;
+                    send(
+                        &mut node,
+                        METRICS_OUTPUT,
+                        MetadataParameters::default(),
+                        MetricSample::to_arrow(&snapshot(node_id, &counts)),
+                    )?;
                 }
                 Some(_) => {}
             }
@@ -119,7 +127,12 @@ pub fn run(config: &CameraSourceConfig, node_id: &str, mut node: DoraNode, mut e
         tracing::debug!(frame = %meta.frame_id, file = %path.display(), "frame");
         send(&mut node, FRAMES_OUTPUT, meta.to_parameters(), frame_to_arrow(frame.bytes))?;
     }
-    send(&mut node, METRICS_OUTPUT, MetadataParameters::default(), MetricSample::to_arrow(&snapshot(node_id, &counts)))?;
+    send(
+        &mut node,
+        METRICS_OUTPUT,
+        MetadataParameters::default(),
+        MetricSample::to_arrow(&snapshot(node_id, &counts)),
+    )?;
     Ok(counts)
 }
 
@@ -128,7 +141,12 @@ fn snapshot(node_id: &str, counts: &Counts) -> Vec<MetricSample> {
     snapshot.counter("shopfloor_camera_frames", "Frames sent", &[], counts.frames);
     snapshot.counter("shopfloor_camera_bytes", "Bytes sent in frames", &[], counts.bytes);
     for (reason, count) in &counts.skipped {
-        snapshot.counter("shopfloor_camera_skipped_files", "Image files skipped, by reason", &[("reason", reason)], *count);
+        snapshot.counter(
+            "shopfloor_camera_skipped_files",
+            "Image files skipped, by reason",
+            &[("reason", reason)],
+            *count,
+        );
     }
     snapshot.process_memory();
     snapshot.finish()

@@ -61,7 +61,8 @@ pub fn read_frame(path: &Path, output: FrameOutput) -> Result<FrameData, ReadErr
 /// A frame from a file's `bytes` (`name` is for messages).
 pub fn frame_from_bytes(name: &str, bytes: Vec<u8>, output: FrameOutput) -> Result<FrameData, ReadError> {
     let decode_error = |message: String| ReadError::Decode { path: name.to_owned(), message };
-    let reader = image::ImageReader::new(Cursor::new(&bytes)).with_guessed_format().map_err(|e| decode_error(e.to_string()))?;
+    let reader =
+        image::ImageReader::new(Cursor::new(&bytes)).with_guessed_format().map_err(|e| decode_error(e.to_string()))?;
     let encoding = match reader.format() {
         Some(image::ImageFormat::Png) => FrameEncoding::Png,
         Some(image::ImageFormat::Jpeg) => FrameEncoding::Jpeg,

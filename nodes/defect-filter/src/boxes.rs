@@ -35,7 +35,14 @@ impl AnomalyBox {
 /// The regions with at least `min_cells` cells at or above `threshold`,
 /// highest score first, at most `max_boxes`; `shift` places the cell grid
 /// in the frame.
-pub(crate) fn regions(scores: &[f32], geometry: &Geometry, threshold: f32, min_cells: usize, max_boxes: usize, shift: (i32, i32)) -> Vec<AnomalyBox> {
+pub(crate) fn regions(
+    scores: &[f32],
+    geometry: &Geometry,
+    threshold: f32,
+    min_cells: usize,
+    max_boxes: usize,
+    shift: (i32, i32),
+) -> Vec<AnomalyBox> {
     if !scores.iter().any(|&s| s >= threshold) {
         return Vec::new();
     }

@@ -44,8 +44,12 @@ impl DefectFilterConfig {
             (4..=128).contains(c) && c.is_multiple_of(2)
         });
         let margin = env.optional_parsed("FILTER_MARGIN", "a factor in 1..=10", |m: &f32| (1.0..=10.0).contains(m));
-        let confirm_ms = env.parsed_or("FILTER_CONFIRM_TIMEOUT_MS", 15_000u64, "milliseconds in 100..=600000", |n| (100..=600_000).contains(n));
-        let stale_ms = env.parsed_or("FILTER_VLM_STALE_MS", 3_000u64, "milliseconds in 500..=600000", |n| (500..=600_000).contains(n));
+        let confirm_ms = env.parsed_or("FILTER_CONFIRM_TIMEOUT_MS", 15_000u64, "milliseconds in 100..=600000", |n| {
+            (100..=600_000).contains(n)
+        });
+        let stale_ms = env.parsed_or("FILTER_VLM_STALE_MS", 3_000u64, "milliseconds in 500..=600000", |n| {
+            (500..=600_000).contains(n)
+        });
         env.finish(&["FILTER_"])?;
         Ok(Self {
             good_dir,
@@ -76,7 +80,14 @@ mod tests {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let err = DefectFilterConfig::from_env(&vars).unwrap_err();
-        for field in ["FILTER_GOOD_DIR", "FILTER_THRESHOLD", "FILTER_CELL", "FILTER_MARGIN", "FILTER_CONFIRM_TIMEOUT_MS", "FILTER_VLM_STALE_MS"] {
+        for field in [
+            "FILTER_GOOD_DIR",
+            "FILTER_THRESHOLD",
+            "FILTER_CELL",
+            "FILTER_MARGIN",
+            "FILTER_CONFIRM_TIMEOUT_MS",
+            "FILTER_VLM_STALE_MS",
+        ] {
             assert!(err.names_field(field), "{field}: {err}");
         }
     }

@@ -105,7 +105,8 @@ impl Confirmations {
             let Some(mut waiting) = self.waiting.pop_front() else { break };
             if gone {
                 waiting.alert.verdict = Some(format!("{UNCONFIRMED}: vision model unreachable"));
-                waiting.alert.message = message(waiting.alert.anomaly_score, waiting.alert.regions.len(), "vision model unreachable");
+                waiting.alert.message =
+                    message(waiting.alert.anomaly_score, waiting.alert.regions.len(), "vision model unreachable");
             }
             due.push(waiting.alert);
         }
@@ -196,7 +197,10 @@ mod tests {
         let alerts = c.due(11_000);
         assert_eq!(alerts.len(), 1);
         let alert = &alerts[0];
-        assert_eq!((alert.id.as_str(), alert.severity, alert.kind.as_str()), ("alert-cam1-000002", Severity::Warning, ANOMALY_KIND));
+        assert_eq!(
+            (alert.id.as_str(), alert.severity, alert.kind.as_str()),
+            ("alert-cam1-000002", Severity::Warning, ANOMALY_KIND)
+        );
         assert_eq!(alert.verdict.as_deref(), Some("unconfirmed: no verdict within 10000 ms"));
         assert_eq!((alert.anomaly_score, alert.regions.len(), alert.line.as_deref()), (Some(12.5), 1, Some("line1")));
         assert!(alert.message.contains("not confirmed"), "{}", alert.message);

@@ -32,7 +32,10 @@ pub fn to_rgb<'a>(meta: &FrameMeta, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Fr
     let image = reader.decode().map_err(|e| corrupt(e.to_string()))?.to_rgb8();
     if image.dimensions() != (meta.width, meta.height) {
         let (width, height) = image.dimensions();
-        return Err(corrupt(format!("the image is {width}x{height}, the metadata says {}x{}", meta.width, meta.height)));
+        return Err(corrupt(format!(
+            "the image is {width}x{height}, the metadata says {}x{}",
+            meta.width, meta.height
+        )));
     }
     Ok(Cow::Owned(image.into_raw()))
 }

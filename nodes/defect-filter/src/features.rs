@@ -180,7 +180,12 @@ pub(crate) fn cell_features(frame: &FrameView, geometry: &Geometry, shift: (i32,
         }
         let cell_row = (y / geometry.cell_blocks) * geometry.cells_x;
         let luma_row = &mut ws.luma[y * bx..(y + 1) * bx];
-        for (cx, (blocks, luma)) in ws.blocks.chunks_exact(geometry.cell_blocks).zip(luma_row.chunks_exact_mut(geometry.cell_blocks)).enumerate() {
+        for (cx, (blocks, luma)) in ws
+            .blocks
+            .chunks_exact(geometry.cell_blocks)
+            .zip(luma_row.chunks_exact_mut(geometry.cell_blocks))
+            .enumerate()
+        {
             let (mut red_blue, mut green_magenta) = (0i32, 0i32);
             for (b, l) in blocks.iter().zip(luma.iter_mut()) {
                 let (r, g, bl) = (b[red] as i32, b[1] as i32, b[blue] as i32);

@@ -59,7 +59,12 @@ impl<'a> FrameView<'a> {
             return Err(FilterError::EmptyFrame { width: self.width, height: self.height });
         }
         if self.data.len() != self.expected_len() {
-            return Err(FilterError::BufferSize { width: self.width, height: self.height, expected: self.expected_len(), got: self.data.len() });
+            return Err(FilterError::BufferSize {
+                width: self.width,
+                height: self.height,
+                expected: self.expected_len(),
+                got: self.data.len(),
+            });
         }
         Ok(())
     }

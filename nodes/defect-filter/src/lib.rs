@@ -39,8 +39,8 @@
 //! - [`node`]: dora wiring and counters.
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod boxes;
+pub mod config;
 pub mod confirmation;
 pub mod decode;
 mod features;

@@ -1,8 +1,8 @@
 //! Wires the `defect-filter` library to dora; see the library docs.
 
 use anyhow::Context;
-use defect_filter::node::{learn, settings_from};
 use defect_filter::config::DefectFilterConfig;
+use defect_filter::node::{learn, settings_from};
 
 fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();
@@ -20,7 +20,8 @@ fn main() -> anyhow::Result<()> {
         "good parts learned"
     );
     let node_id = node.id().to_string();
-    let confirm = defect_filter::node::ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
+    let confirm =
+        defect_filter::node::ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
     let counts = defect_filter::node::run(&model, &node_id, confirm, node, events)?;
     tracing::info!(
         frames = counts.frames,

@@ -102,7 +102,10 @@ impl GoodModel {
         let mut raw: Vec<Vec<CellFeatures>> = Vec::with_capacity(frames.len());
         for frame in frames {
             profiles(frame, &mut ws);
-            let shift = (best_shift(&ws.columns, &reference_columns, geometry.max_shift), best_shift(&ws.rows, &reference_rows, geometry.max_shift));
+            let shift = (
+                best_shift(&ws.columns, &reference_columns, geometry.max_shift),
+                best_shift(&ws.rows, &reference_rows, geometry.max_shift),
+            );
             cell_features(frame, &geometry, shift, &mut ws);
             raw.push(ws.cells.clone());
         }
@@ -121,10 +124,20 @@ impl GoodModel {
             stats = CellStats::of(&normalised);
         }
 
-        let inverse_sigma = stats.variance.iter().map(|v| std::array::from_fn(|f| 1.0 / (v[f] + SIGMA_FLOOR[f] * SIGMA_FLOOR[f]).sqrt())).collect();
+        let inverse_sigma = stats
+            .variance
+            .iter()
+            .map(|v| std::array::from_fn(|f| 1.0 / (v[f] + SIGMA_FLOOR[f] * SIGMA_FLOOR[f]).sqrt()))
+            .collect();
         let learned_threshold = (leave_one_out_max(&normalised, &stats) * settings.margin).max(MIN_LEARNED_THRESHOLD);
         let threshold = settings.threshold.unwrap_or(learned_threshold);
-        tracing::debug!(images = frames.len(), cells = geometry.cells(), learned_threshold, threshold, "learned good model");
+        tracing::debug!(
+            images = frames.len(),
+            cells = geometry.cells(),
+            learned_threshold,
+            threshold,
+            "learned good model"
+        );
         Ok(Self {
             settings: settings.clone(),
             geometry,
@@ -152,10 +165,18 @@ impl GoodModel {
         frame.check()?;
         let g = &self.geometry;
         if (frame.width, frame.height) != (g.width, g.height) {
-            return Err(FilterError::SizeMismatch { width: g.width, height: g.height, got_width: frame.width, got_height: frame.height });
+            return Err(FilterError::SizeMismatch {
+                width: g.width,
+                height: g.height,
+                got_width: frame.width,
+                got_height: frame.height,
+            });
         }
         profiles(frame, ws);
-        let shift = (best_shift(&ws.columns, &self.reference_columns, g.max_shift), best_shift(&ws.rows, &self.reference_rows, g.max_shift));
+        let shift = (
+            best_shift(&ws.columns, &self.reference_columns, g.max_shift),
+            best_shift(&ws.rows, &self.reference_rows, g.max_shift),
+        );
         cell_features(frame, g, shift, ws);
 
         let mut scratch = std::mem::take(&mut ws.scores);
@@ -262,7 +283,11 @@ impl CellStats {
         }
         let n = set.len() as f64;
         let mean = sum.iter().map(|s| std::array::from_fn(|f| (s[f] / n) as f32)).collect();
-        let variance = sum.iter().zip(&sum_sq).map(|(s, q)| std::array::from_fn(|f| ((q[f] - s[f] * s[f] / n) / (n - 1.0)).max(0.0) as f32)).collect();
+        let variance = sum
+            .iter()
+            .zip(&sum_sq)
+            .map(|(s, q)| std::array::from_fn(|f| ((q[f] - s[f] * s[f] / n) / (n - 1.0)).max(0.0) as f32))
+            .collect();
         let to_f32 = |v: Vec<[f64; FEATURES]>| v.into_iter().map(|c| c.map(|x| x as f32)).collect();
         Self { mean, variance, sum: to_f32(sum), sum_sq: to_f32(sum_sq), n: set.len() }
     }

@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::config::DefectFilterConfig;
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use crate::config::DefectFilterConfig;
+use shopfloor_core::schema::{frame_bytes, Alert, FrameError, FrameMeta, Inspection, MetricSample, Region};
+use shopfloor_node::clock::now_ms;
 use shopfloor_node::image_files::image_files;
 use shopfloor_node::metrics::{Histogram, Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_node::clock::now_ms;
-use shopfloor_core::schema::{frame_bytes, Alert, FrameError, FrameMeta, Inspection, MetricSample, Region};
 
 use crate::confirmation::Confirmations;
 
@@ -139,14 +139,49 @@ impl Counts {
         snapshot.counter("shopfloor_filter_frames", "Frames scored", &[], self.frames);
         snapshot.counter("shopfloor_filter_flagged", "Frames flagged for stage 2", &[], self.flagged);
         for (reason, count) in &self.rejected {
-            snapshot.counter("shopfloor_filter_rejected_frames", "Frames refused, by reason", &[("reason", reason)], *count);
+            snapshot.counter(
+                "shopfloor_filter_rejected_frames",
+                "Frames refused, by reason",
+                &[("reason", reason)],
+                *count,
+            );
         }
-        snapshot.counter("shopfloor_filter_unconfirmed_alerts", "Flagged frames alerted by the filter itself, without stage 2's verdict", &[], self.unconfirmed);
-        snapshot.counter("shopfloor_filter_confirmed", "Flagged frames stage 2 gave its verdict on", &[], self.confirmed);
-        snapshot.gauge("shopfloor_filter_awaiting_verdict", "Flagged frames waiting for stage 2's verdict", &[], self.awaiting_verdict as f64);
-        snapshot.gauge("shopfloor_filter_last_score", "Anomaly score of the last frame", &[], f64::from(self.last_score));
-        snapshot.gauge("shopfloor_filter_threshold", "Score above which frames are flagged", &[], f64::from(model.threshold()));
-        snapshot.histogram("shopfloor_filter_score_seconds", "Decode and score time per frame", &[], &self.score_seconds);
+        snapshot.counter(
+            "shopfloor_filter_unconfirmed_alerts",
+            "Flagged frames alerted by the filter itself, without stage 2's verdict",
+            &[],
+            self.unconfirmed,
+        );
+        snapshot.counter(
+            "shopfloor_filter_confirmed",
+            "Flagged frames stage 2 gave its verdict on",
+            &[],
+            self.confirmed,
+        );
+        snapshot.gauge(
+            "shopfloor_filter_awaiting_verdict",
+            "Flagged frames waiting for stage 2's verdict",
+            &[],
+            self.awaiting_verdict as f64,
+        );
+        snapshot.gauge(
+            "shopfloor_filter_last_score",
+            "Anomaly score of the last frame",
+            &[],
+            f64::from(self.last_score),
+        );
+        snapshot.gauge(
+            "shopfloor_filter_threshold",
+            "Score above which frames are flagged",
+            &[],
+            f64::from(model.threshold()),
+        );
+        snapshot.histogram(
+            "shopfloor_filter_score_seconds",
+            "Decode and score time per frame",
+            &[],
+            &self.score_seconds,
+        );
         snapshot.process_memory();
         snapshot.finish()
     }
@@ -227,7 +262,10 @@ pub fn run(
     let mut confirmations =
         waits_for_verdicts.then(|| Confirmations::new(confirm.timeout, confirm.stale_after, now_ms()));
     if waits_for_verdicts {
-        tracing::info!(timeout_ms = confirm.timeout.as_millis() as u64, "flagged frames without a verdict get the filter's own alert");
+        tracing::info!(
+            timeout_ms = confirm.timeout.as_millis() as u64,
+            "flagged frames without a verdict get the filter's own alert"
+        );
     }
     while let Some(event) = events.recv() {
         match event {
@@ -285,7 +323,9 @@ pub fn run(
                 }
             },
             Event::InputClosed { id } if id.as_str() == VLM_ALIVE_INPUT => {
-                tracing::warn!("stage 2's liveness input closed: flagged frames are alerted unconfirmed until it is back");
+                tracing::warn!(
+                    "stage 2's liveness input closed: flagged frames are alerted unconfirmed until it is back"
+                );
                 if let Some(confirmations) = confirmations.as_mut() {
                     confirmations.vlm_gone(now_ms());
                 }
@@ -331,7 +371,11 @@ fn send_alerts(node: &mut DoraNode, alerts: Vec<Alert>) -> Result<(), NodeError>
     send(node, ALERTS_OUTPUT, Alert::to_arrow(&alerts))
 }
 
-fn send(node: &mut DoraNode, output: &'static str, data: dora_node_api::arrow_v59::array::ArrayRef) -> Result<(), NodeError> {
+fn send(
+    node: &mut DoraNode,
+    output: &'static str,
+    data: dora_node_api::arrow_v59::array::ArrayRef,
+) -> Result<(), NodeError> {
     node.send_output(DataId::from(output.to_owned()), MetadataParameters::default(), data)
         .map_err(|e| NodeError::Send { output, message: e.to_string() })
 }

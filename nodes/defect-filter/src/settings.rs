@@ -53,7 +53,8 @@ pub struct SettingProblem {
 pub struct InvalidSettings(pub Vec<SettingProblem>);
 
 fn describe(problems: &[SettingProblem]) -> String {
-    let parts: Vec<String> = problems.iter().map(|p| format!("invalid `{}`: {} (must be {})", p.field, p.value, p.requirement)).collect();
+    let parts: Vec<String> =
+        problems.iter().map(|p| format!("invalid `{}`: {} (must be {})", p.field, p.value, p.requirement)).collect();
     parts.join("; ")
 }
 
@@ -70,13 +71,24 @@ impl FilterSettings {
         check(downsample_ok, "downsample", self.downsample.to_string(), "1 to 8");
         // `cell` depends on `downsample`, so it is judged only against a valid one.
         if downsample_ok {
-            let cell_ok = self.cell.is_multiple_of(self.downsample) && self.cell >= 2 * self.downsample && self.cell <= 256;
-            check(cell_ok, "cell", self.cell.to_string(), "a multiple of `downsample`, at least twice it and at most 256");
+            let cell_ok =
+                self.cell.is_multiple_of(self.downsample) && self.cell >= 2 * self.downsample && self.cell <= 256;
+            check(
+                cell_ok,
+                "cell",
+                self.cell.to_string(),
+                "a multiple of `downsample`, at least twice it and at most 256",
+            );
         }
         if let Some(t) = self.threshold {
             check(t.is_finite() && t > 0.0, "threshold", t.to_string(), "a positive number");
         }
-        check(self.margin.is_finite() && (1.0..=100.0).contains(&self.margin), "margin", self.margin.to_string(), "1 to 100");
+        check(
+            self.margin.is_finite() && (1.0..=100.0).contains(&self.margin),
+            "margin",
+            self.margin.to_string(),
+            "1 to 100",
+        );
         check(self.min_cells >= 1, "min_cells", self.min_cells.to_string(), "at least 1");
         check(self.max_shift <= 64, "max_shift", self.max_shift.to_string(), "at most 64");
         check(self.max_boxes >= 1, "max_boxes", self.max_boxes.to_string(), "at least 1");

@@ -24,7 +24,10 @@ fn score(model: &GoodModel, spec: &PartSpec) -> (FrameScore, Option<TruthBox>) {
 
 fn assert_found(score: &FrameScore, truth: TruthBox, what: &str) {
     assert!(score.flagged, "{what} not flagged: {score:?}");
-    assert!(score.boxes.iter().any(|b| b.overlaps(truth.x, truth.y, truth.width, truth.height)), "{what}: no box overlaps {truth:?}: {score:?}");
+    assert!(
+        score.boxes.iter().any(|b| b.overlaps(truth.x, truth.y, truth.width, truth.height)),
+        "{what}: no box overlaps {truth:?}: {score:?}"
+    );
 }
 
 /// Good parts the model has not seen (other lighting, offset, noise) pass.
@@ -97,9 +100,14 @@ fn a_configured_threshold_overrides_the_learned_one() {
 fn malformed_frames_are_rejected() {
     let model = learn(1, 16, 320, 240);
     let other = vec![0u8; 330 * 240 * 3];
-    assert!(matches!(model.score(&FrameView::rgb8(330, 240, &other)), Err(FilterError::SizeMismatch { got_width: 330, .. })));
+    assert!(matches!(
+        model.score(&FrameView::rgb8(330, 240, &other)),
+        Err(FilterError::SizeMismatch { got_width: 330, .. })
+    ));
     let short = vec![0u8; 320 * 240 * 3 - 1];
-    assert!(matches!(model.score(&FrameView::rgb8(320, 240, &short)), Err(FilterError::BufferSize { got, .. }) if got == short.len()));
+    assert!(
+        matches!(model.score(&FrameView::rgb8(320, 240, &short)), Err(FilterError::BufferSize { got, .. }) if got == short.len())
+    );
     let long = vec![0u8; 320 * 240 * 3 + 3];
     assert!(matches!(model.score(&FrameView::rgb8(320, 240, &long)), Err(FilterError::BufferSize { .. })));
     assert!(matches!(model.score(&FrameView::rgb8(0, 0, &[])), Err(FilterError::EmptyFrame { .. })));

@@ -48,7 +48,12 @@ pub struct Readiness {
 impl Board {
     /// Keeps a node's snapshot (samples of one node each), dropping and
     /// returning the samples that cannot be exposed.
-    pub fn update(&mut self, samples: Vec<MetricSample>, now: Instant, now_ms: i64) -> Vec<(MetricSample, exposition::SampleError)> {
+    pub fn update(
+        &mut self,
+        samples: Vec<MetricSample>,
+        now: Instant,
+        now_ms: i64,
+    ) -> Vec<(MetricSample, exposition::SampleError)> {
         let mut refused = Vec::new();
         let mut by_node: BTreeMap<String, Vec<MetricSample>> = BTreeMap::new();
         for sample in samples {
@@ -141,18 +146,33 @@ mod tests {
         let start = Instant::now();
         let mut board = Board::default();
         assert!(!board.readiness(start).ready, "nothing reported yet");
-        report(&mut board, "slm", |s| {
-            s.gauge(MODEL_INFO, "m", &[("model", "SmolLM2")], 1.0);
-        }, start);
-        report(&mut board, "opcua-source", |s| {
-            s.gauge(SOURCE_CONNECTED, "c", &[("link", "opcua")], 0.0);
-        }, start);
+        report(
+            &mut board,
+            "slm",
+            |s| {
+                s.gauge(MODEL_INFO, "m", &[("model", "SmolLM2")], 1.0);
+            },
+            start,
+        );
+        report(
+            &mut board,
+            "opcua-source",
+            |s| {
+                s.gauge(SOURCE_CONNECTED, "c", &[("link", "opcua")], 0.0);
+            },
+            start,
+        );
         let readiness = board.readiness(start);
         assert!(!readiness.ready);
         assert_eq!(readiness.sources.get("opcua-source/opcua"), Some(&false));
-        report(&mut board, "opcua-source", |s| {
-            s.gauge(SOURCE_CONNECTED, "c", &[("link", "opcua")], 1.0);
-        }, start);
+        report(
+            &mut board,
+            "opcua-source",
+            |s| {
+                s.gauge(SOURCE_CONNECTED, "c", &[("link", "opcua")], 1.0);
+            },
+            start,
+        );
         assert!(board.readiness(start).ready);
         assert_eq!(board.models(start), vec![("SmolLM2".to_owned(), "slm".to_owned(), 1000)]);
 

@@ -126,17 +126,27 @@ pub fn to_question(
         Some(ResponseFormat::JsonObject) => Some(r#"{"type":"object"}"#.to_owned()),
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             let schema = json_schema.schema.as_ref().filter(|schema| !schema.is_null()).ok_or_else(|| {
-                Refusal::bad_request("response_format", "invalid_schema", "response_format.json_schema.schema is missing")
+                Refusal::bad_request(
+                    "response_format",
+                    "invalid_schema",
+                    "response_format.json_schema.schema is missing",
+                )
             })?;
             if !schema.is_object() && *schema != Value::Bool(true) {
-                return Err(Refusal::bad_request("response_format", "invalid_schema", "the JSON schema must be an object"));
+                return Err(Refusal::bad_request(
+                    "response_format",
+                    "invalid_schema",
+                    "the JSON schema must be an object",
+                ));
             }
             let text = schema.to_string();
             compile(&text).map_err(|why| {
                 Refusal::bad_request(
                     "response_format",
                     "invalid_schema",
-                    format!("the JSON schema cannot be turned into a grammar, so no constrained answer is possible: {why}"),
+                    format!(
+                        "the JSON schema cannot be turned into a grammar, so no constrained answer is possible: {why}"
+                    ),
                 )
             })?;
             Some(text)
@@ -145,7 +155,11 @@ pub fn to_question(
     let operator = match request.user.as_deref().map(str::trim) {
         Some(user) if !user.is_empty() => {
             if user.chars().count() > MAX_OPERATOR_CHARS || user.chars().any(char::is_control) {
-                return Err(Refusal::bad_request("user", "invalid_user", "user must be at most 64 printable characters"));
+                return Err(Refusal::bad_request(
+                    "user",
+                    "invalid_user",
+                    "user must be at most 64 printable characters",
+                ));
             }
             user.to_owned()
         }
@@ -293,12 +307,19 @@ mod tests {
 
     #[test]
     fn an_unknown_model_is_404_and_other_misuse_400_naming_the_field() {
-        let refusal = ask(serde_json::json!({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]})).unwrap_err();
+        let refusal =
+            ask(serde_json::json!({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]})).unwrap_err();
         assert_eq!((refusal.status, refusal.code), (404, "model_not_found"));
         let cases = [
             (serde_json::json!({"model": "shopfloor-assistant", "messages": []}), "messages"),
-            (serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "system", "content": "x"}]}), "messages"),
-            (serde_json::json!({"model": "shopfloor-assistant", "n": 2, "messages": [{"role": "user", "content": "x"}]}), "n"),
+            (
+                serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "system", "content": "x"}]}),
+                "messages",
+            ),
+            (
+                serde_json::json!({"model": "shopfloor-assistant", "n": 2, "messages": [{"role": "user", "content": "x"}]}),
+                "n",
+            ),
             (
                 serde_json::json!({"model": "shopfloor-assistant", "tools": [{"type": "function"}], "messages": [{"role": "user", "content": "x"}]}),
                 "tools",
@@ -336,7 +357,9 @@ mod tests {
 
     #[test]
     fn busy_and_expired_answers_are_refusals_other_errors_are_answers() {
-        let question = ask(serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "x"}]})).unwrap();
+        let question =
+            ask(serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "x"}]}))
+                .unwrap();
         let mut answer = Answer::to_question(&question, "busy".into());
         answer.error = Some(AnswerError::Busy);
         assert_eq!(refusal_of(&answer, false).map(|r| r.status), Some(503));
@@ -354,7 +377,9 @@ mod tests {
 
     #[test]
     fn a_stream_is_role_text_then_end_with_the_extension() {
-        let question = ask(serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "x"}]})).unwrap();
+        let question =
+            ask(serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "x"}]}))
+                .unwrap();
         let mut answer = Answer::to_question(&question, "Spindle at 61 °C.".into());
         answer.model = Some("SmolLM2".into());
         answer.confidence = Some(0.8);

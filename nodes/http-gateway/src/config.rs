@@ -45,13 +45,19 @@ impl GatewayConfig {
             env.invalid(
                 "GATEWAY_API_KEY",
                 "",
-                &format!("set (or GATEWAY_API_KEY_FILE) because GATEWAY_LISTEN={listen} is reachable from other machines"),
+                &format!(
+                    "set (or GATEWAY_API_KEY_FILE) because GATEWAY_LISTEN={listen} is reachable from other machines"
+                ),
             );
         }
-        let max_body_bytes =
-            env.parsed_or("GATEWAY_MAX_BODY_BYTES", 65_536usize, "bytes in 1024..=10485760", |n| (1024..=10_485_760).contains(n));
-        let max_concurrent = env.parsed_or("GATEWAY_MAX_CONCURRENT", 16usize, "a count in 1..=1024", |n| (1..=1024).contains(n));
-        let timeout_ms = env.parsed_or("GATEWAY_TIMEOUT_MS", 30_000u64, "milliseconds in 100..=600000", |n| (100..=600_000).contains(n));
+        let max_body_bytes = env.parsed_or("GATEWAY_MAX_BODY_BYTES", 65_536usize, "bytes in 1024..=10485760", |n| {
+            (1024..=10_485_760).contains(n)
+        });
+        let max_concurrent =
+            env.parsed_or("GATEWAY_MAX_CONCURRENT", 16usize, "a count in 1..=1024", |n| (1..=1024).contains(n));
+        let timeout_ms = env.parsed_or("GATEWAY_TIMEOUT_MS", 30_000u64, "milliseconds in 100..=600000", |n| {
+            (100..=600_000).contains(n)
+        });
         let model_name = env.string_or("GATEWAY_MODEL_NAME", "shopfloor-assistant");
         if model_name.trim().is_empty() {
             env.invalid("GATEWAY_MODEL_NAME", &model_name, "a non-empty name");
@@ -82,7 +88,8 @@ mod tests {
     fn another_address_needs_a_key() {
         let err = GatewayConfig::from_env(&vars(&[("GATEWAY_LISTEN", "0.0.0.0:8080")])).unwrap_err();
         assert!(err.names_field("GATEWAY_API_KEY"), "{err}");
-        let cfg = GatewayConfig::from_env(&vars(&[("GATEWAY_LISTEN", "0.0.0.0:8080"), ("GATEWAY_API_KEY", "k")])).unwrap();
+        let cfg =
+            GatewayConfig::from_env(&vars(&[("GATEWAY_LISTEN", "0.0.0.0:8080"), ("GATEWAY_API_KEY", "k")])).unwrap();
         assert_eq!(cfg.api_key.map(|k| k.expose().to_owned()), Some("k".to_owned()));
     }
 

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use shopfloor_core::schema::{Answer, MetricSample, Origin, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::metrics::METRICS_TICK_INPUT;
-use shopfloor_core::schema::{Answer, MetricSample, Origin, Question};
 use tokio::sync::mpsc;
 
 use crate::server::Gateway;

@@ -120,8 +120,9 @@ impl Collector for Families {
             let kind = Series(first).metric_type();
             let mut family = encoder.encode_descriptor(name, &first.help, None, kind)?;
             for sample in series {
-                let labels: Vec<(String, String)> =
-                    std::iter::once(("node".to_owned(), sample.node.clone())).chain(sample.labels.iter().cloned()).collect();
+                let labels: Vec<(String, String)> = std::iter::once(("node".to_owned(), sample.node.clone()))
+                    .chain(sample.labels.iter().cloned())
+                    .collect();
                 Series(sample).encode(family.encode_family(&labels)?)?;
             }
         }
@@ -154,14 +155,23 @@ mod tests {
         assert_eq!(page.matches("# TYPE shopfloor_questions counter").count(), 1, "{page}");
         assert!(page.contains(r#"shopfloor_questions_total{node="slm",outcome="answered"} 4"#), "{page}");
         assert!(page.contains(r#"shopfloor_questions_total{node="mqtt-source",outcome="received"} 5"#), "{page}");
-        assert!(page.contains(r#"shopfloor_answer_latency_seconds_bucket{le="+Inf",node="slm"} 2"#) || page.contains(r#"shopfloor_answer_latency_seconds_bucket{node="slm",le="+Inf"} 2"#), "{page}");
+        assert!(
+            page.contains(r#"shopfloor_answer_latency_seconds_bucket{le="+Inf",node="slm"} 2"#)
+                || page.contains(r#"shopfloor_answer_latency_seconds_bucket{node="slm",le="+Inf"} 2"#),
+            "{page}"
+        );
         assert!(page.ends_with("# EOF\n"), "{page}");
     }
 
     #[test]
     fn a_repeated_series_is_written_once() {
         let mut snapshot = Snapshot::new("slm");
-        snapshot.gauge("g", "h", &[("a", "1")], 1.0).gauge("g", "h", &[("a", "1")], 2.0).counter("g", "h", &[("a", "2")], 1);
+        snapshot.gauge("g", "h", &[("a", "1")], 1.0).gauge("g", "h", &[("a", "1")], 2.0).counter(
+            "g",
+            "h",
+            &[("a", "2")],
+            1,
+        );
         let page = render(&snapshot.finish());
         assert_eq!(page.matches("g{").count(), 1, "{page}");
     }

@@ -12,9 +12,9 @@
 //! - [`server`]: routes, API key, limits; [`dora_link`]: the dora side
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod board;
 pub mod chat;
+pub mod config;
 pub mod dora_link;
 pub mod exposition;
 pub mod openai;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use http_gateway::server::{router, Gateway};
 use http_gateway::config::GatewayConfig;
+use http_gateway::server::{router, Gateway};
 
 /// Questions handed from HTTP handlers to the dora link; beyond this the
 /// handlers wait (they are already bounded by GATEWAY_MAX_CONCURRENT).
@@ -18,7 +18,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(serve(config, node, events))
 }
 
-async fn serve(config: GatewayConfig, node: dora_node_api::DoraNode, events: dora_node_api::EventStream) -> anyhow::Result<()> {
+async fn serve(
+    config: GatewayConfig,
+    node: dora_node_api::DoraNode,
+    events: dora_node_api::EventStream,
+) -> anyhow::Result<()> {
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

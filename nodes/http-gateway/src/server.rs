@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::config::GatewayConfig;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -12,18 +13,17 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shopfloor_node::clock::now_ms;
-use crate::config::GatewayConfig;
 use shopfloor_core::schema::Question;
+use shopfloor_node::clock::now_ms;
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::board::Board;
 use crate::chat::{self, Refusal, RequestContext};
+use crate::exposition;
 use crate::openai::{ChatRequest, ErrorBody, ErrorDetail, ModelEntry};
 use crate::pending::Pending;
 use crate::traffic::Traffic;
-use crate::exposition;
 
 /// Route of chat completions (also the latency histogram's).
 pub const CHAT_ROUTE: &str = "/v1/chat/completions";
@@ -53,7 +53,12 @@ pub struct Gateway {
 
 impl Gateway {
     /// The shared state; questions go to `questions`.
-    pub fn new(config: GatewayConfig, node_id: String, questions: mpsc::Sender<Question>, compile: SchemaCompiler) -> Self {
+    pub fn new(
+        config: GatewayConfig,
+        node_id: String,
+        questions: mpsc::Sender<Question>,
+        compile: SchemaCompiler,
+    ) -> Self {
         let permits = Semaphore::new(config.max_concurrent);
         Self {
             config,
@@ -99,7 +104,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody { error: ErrorDetail { message: self.message, kind: self.kind, param: self.param, code: self.code } };
+        let body = ErrorBody {
+            error: ErrorDetail { message: self.message, kind: self.kind, param: self.param, code: self.code },
+        };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -119,7 +126,12 @@ async fn count_requests(State(gateway): State<Arc<Gateway>>, request: Request, n
     response
 }
 
-async fn require_key(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, request: Request, next: Next) -> Response {
+async fn require_key(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(key) = &gateway.config.api_key {
         let given = headers
             .get(header::AUTHORIZATION)
@@ -160,14 +172,27 @@ async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
     let mut samples = gateway.board().samples();
     let mut ages = shopfloor_node::metrics::Snapshot::new(gateway.node_id.clone());
     for (node, age) in gateway.board().ages(now) {
-        ages.gauge("shopfloor_node_report_age_seconds", "Seconds since the node's last metrics snapshot", &[("reported_by", &node)], age);
+        ages.gauge(
+            "shopfloor_node_report_age_seconds",
+            "Seconds since the node's last metrics snapshot",
+            &[("reported_by", &node)],
+            age,
+        );
     }
-    ages.gauge("shopfloor_http_waiting_answers", "Questions sent, answer not yet back", &[], gateway.pending.len() as f64);
+    ages.gauge(
+        "shopfloor_http_waiting_answers",
+        "Questions sent, answer not yet back",
+        &[],
+        gateway.pending.len() as f64,
+    );
     samples.extend(ages.finish());
     ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], exposition::render(&samples)).into_response()
 }
 
-async fn chat_completions(State(gateway): State<Arc<Gateway>>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn chat_completions(
+    State(gateway): State<Arc<Gateway>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     match answer_request(&gateway, body).await {
         Ok(response) => response,
         Err(refusal) => {
@@ -177,7 +202,10 @@ async fn chat_completions(State(gateway): State<Arc<Gateway>>, body: Result<Byte
     }
 }
 
-async fn answer_request(gateway: &Gateway, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Response, Refusal> {
+async fn answer_request(
+    gateway: &Gateway,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Refusal> {
     let body = body.map_err(|rejection| Refusal {
         status: rejection.status().as_u16(),
         kind: "invalid_request_error",

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use shopfloor_node::metrics::{Histogram, Snapshot};
 use shopfloor_core::schema::MetricSample;
+use shopfloor_node::metrics::{Histogram, Snapshot};
 
 /// Counters shared by the HTTP handlers and the dora link.
 #[derive(Debug)]
@@ -33,7 +33,12 @@ impl Default for Traffic {
 impl Traffic {
     /// One finished request.
     pub fn request(&self, route: &str, status: u16, seconds: f64) {
-        *self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((route.to_owned(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
         if route == crate::server::CHAT_ROUTE {
             self.latency.observe(seconds);
         }
@@ -60,7 +65,12 @@ impl Traffic {
         let mut snapshot = Snapshot::new(node);
         for ((route, status), count) in self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             let status = status.to_string();
-            snapshot.counter("shopfloor_http_requests", "HTTP requests by route and status", &[("route", route), ("status", &status)], *count);
+            snapshot.counter(
+                "shopfloor_http_requests",
+                "HTTP requests by route and status",
+                &[("route", route), ("status", &status)],
+                *count,
+            );
         }
         snapshot
             .gauge(
@@ -82,7 +92,12 @@ impl Traffic {
                 self.late_answers.load(Ordering::Relaxed),
             );
         for (reason, count) in self.refused_inputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            snapshot.counter("shopfloor_rejected_inputs", "Inputs or series refused, by reason", &[("reason", reason)], *count);
+            snapshot.counter(
+                "shopfloor_rejected_inputs",
+                "Inputs or series refused, by reason",
+                &[("reason", reason)],
+                *count,
+            );
         }
         snapshot.process_memory();
         snapshot.finish()

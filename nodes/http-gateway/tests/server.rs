@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use http_gateway::config::GatewayConfig;
 use http_gateway::server::{router, Gateway};
 use shopfloor_core::env::EnvVars;
-use http_gateway::config::GatewayConfig;
 use shopfloor_core::schema::{Answer, Question};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
@@ -52,7 +52,8 @@ fn chat(body: &str, key: Option<&str>) -> Request<Body> {
     request.body(Body::from(body.to_owned())).unwrap()
 }
 
-const QUESTION: &str = r#"{"model":"shopfloor-assistant","messages":[{"role":"user","content":"How hot is the spindle?"}]}"#;
+const QUESTION: &str =
+    r#"{"model":"shopfloor-assistant","messages":[{"role":"user","content":"How hot is the spindle?"}]}"#;
 
 async fn send(gateway: &Arc<Gateway>, request: Request<Body>) -> (StatusCode, String) {
     let response = router(gateway.clone()).oneshot(request).await.unwrap();
@@ -99,7 +100,10 @@ async fn a_client_that_hangs_up_leaves_no_registration_behind() {
 
 #[tokio::test]
 async fn requests_beyond_the_concurrency_bound_get_429_at_once() {
-    let gateway = gateway(config(&[("GATEWAY_MAX_CONCURRENT", "2"), ("GATEWAY_TIMEOUT_MS", "1000")]), Some(Duration::from_millis(400)));
+    let gateway = gateway(
+        config(&[("GATEWAY_MAX_CONCURRENT", "2"), ("GATEWAY_TIMEOUT_MS", "1000")]),
+        Some(Duration::from_millis(400)),
+    );
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let gateway = gateway.clone();
@@ -117,7 +121,8 @@ async fn requests_beyond_the_concurrency_bound_get_429_at_once() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_413_and_garbage_is_400() {
     let gateway = gateway(config(&[("GATEWAY_MAX_BODY_BYTES", "1024")]), Some(Duration::ZERO));
-    let big = format!(r#"{{"model":"shopfloor-assistant","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(2000));
+    let big =
+        format!(r#"{{"model":"shopfloor-assistant","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(2000));
     let (status, body) = send(&gateway, chat(&big, None)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(body.contains("request_too_large"), "{body}");

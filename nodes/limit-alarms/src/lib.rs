@@ -36,8 +36,8 @@
 //! - [`node`]: dora wiring and counters.
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod alarms;
+pub mod config;
 pub mod node;
 
 pub use alarms::{Alarms, Limits, Outcome, Side, TagState};

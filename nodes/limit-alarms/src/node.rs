@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::LimitAlarmsConfig;
 use dora_node_api::arrow_v59::array::{Array, ArrayRef};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use crate::config::LimitAlarmsConfig;
-use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Alert, MetricSample, Reading, SchemaError};
+use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 
 use crate::alarms::Alarms;
 

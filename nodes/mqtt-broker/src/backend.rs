@@ -45,10 +45,16 @@ pub fn start(
     users: Option<HashMap<String, String>>,
     mut pick_port: impl FnMut() -> Result<SocketAddr, BrokerError>,
 ) -> Result<Backends, BrokerError> {
-    let login = users.as_ref().and_then(|users| users.iter().next()).map(|(name, password)| (name.clone(), password.clone()));
+    let login =
+        users.as_ref().and_then(|users| users.iter().next()).map(|(name, password)| (name.clone(), password.clone()));
     for attempt in 1..=START_ATTEMPTS {
         let backends = Backends { v311: pick_port()?, v5: pick_port()? };
-        let mut broker = rumqttd::Broker::new(rumqttd_config::broker_config(backends.v311, backends.v5, max_payload_bytes, users.clone()));
+        let mut broker = rumqttd::Broker::new(rumqttd_config::broker_config(
+            backends.v311,
+            backends.v5,
+            max_payload_bytes,
+            users.clone(),
+        ));
         std::thread::Builder::new()
             .name("mqtt-broker".into())
             .spawn(move || {

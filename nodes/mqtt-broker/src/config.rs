@@ -60,10 +60,8 @@ mod tests {
 
     #[test]
     fn half_a_tls_identity_and_missing_files_are_named() {
-        let vars = EnvVars::from([
-            ("BROKER_TLS_CERT", "/nonexistent/cert.pem"),
-            ("BROKER_USERS_FILE", "/nonexistent/users"),
-        ]);
+        let vars =
+            EnvVars::from([("BROKER_TLS_CERT", "/nonexistent/cert.pem"), ("BROKER_USERS_FILE", "/nonexistent/users")]);
         let err = EmbeddedBrokerConfig::from_env("b", &vars).unwrap_err();
         assert!(err.names_field("BROKER_TLS_CERT") && err.names_field("BROKER_TLS_KEY"), "{err}");
         assert!(err.names_field("BROKER_USERS_FILE"), "{err}");

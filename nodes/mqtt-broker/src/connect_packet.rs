@@ -78,10 +78,9 @@ fn fixed_header(received: &[u8]) -> Option<(usize, usize)> {
 
 fn inspect_v311(received: &[u8], max_size: usize) -> Inspection {
     match v4::Packet::read(&mut BytesMut::from(received), max_size) {
-        Ok(v4::Packet::Connect(connect)) => Inspection::Connect {
-            version: MqttVersion::V311,
-            login: connect.login.map(|l| (l.username, l.password)),
-        },
+        Ok(v4::Packet::Connect(connect)) => {
+            Inspection::Connect { version: MqttVersion::V311, login: connect.login.map(|l| (l.username, l.password)) }
+        }
         Ok(other) => Inspection::Invalid(format!("first packet is not CONNECT but {other:?}")),
         Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => Inspection::NeedMore,
         Err(error) => Inspection::Invalid(format!("not an MQTT 3.1.1 CONNECT: {error:?}")),
@@ -128,8 +127,14 @@ mod tests {
 
     fn v5_connect(login: Option<(&str, &str)>) -> Vec<u8> {
         // With properties, as real MQTT 5 clients send (a persistent session's expiry).
-        let properties = v5::ConnectProperties { session_expiry_interval: Some(86_400), ..v5::ConnectProperties::new() };
-        let connect = v5::Connect { keep_alive: 10, client_id: "client-5".into(), clean_start: false, properties: Some(properties) };
+        let properties =
+            v5::ConnectProperties { session_expiry_interval: Some(86_400), ..v5::ConnectProperties::new() };
+        let connect = v5::Connect {
+            keep_alive: 10,
+            client_id: "client-5".into(),
+            clean_start: false,
+            properties: Some(properties),
+        };
         let login = login.map(|(u, p)| v5::Login::new(u, p));
         let mut bytes = BytesMut::new();
         connect.write(&None, &login, &mut bytes).unwrap();
@@ -157,10 +162,16 @@ mod tests {
     fn garbage_and_other_first_packets_are_refused() {
         assert!(matches!(inspect(b"GET / HTTP/1.1\r\n\r\n", 1024), Inspection::Invalid(_)));
         assert!(matches!(inspect(&[0xc0, 0x00], 1024), Inspection::Invalid(_)), "PINGREQ first");
-        assert!(matches!(inspect(&[0x10, 0x00, 0, 4, b'M', b'Q', b'T', b'T', 4], 1024), Inspection::Invalid(_)), "empty CONNECT");
+        assert!(
+            matches!(inspect(&[0x10, 0x00, 0, 4, b'M', b'Q', b'T', b'T', 4], 1024), Inspection::Invalid(_)),
+            "empty CONNECT"
+        );
         let mut level3 = v4_connect(None);
         level3[8] = 3;
         assert!(matches!(inspect(&level3, 1024), Inspection::Invalid(why) if why.contains("level 3")));
-        assert!(matches!(inspect(&[0x10, 0xff, 0xff, 0xff, 0x7f], 1024), Inspection::Invalid(_)), "beyond the size limit");
+        assert!(
+            matches!(inspect(&[0x10, 0xff, 0xff, 0xff, 0x7f], 1024), Inspection::Invalid(_)),
+            "beyond the size limit"
+        );
     }
 }

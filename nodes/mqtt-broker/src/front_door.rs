@@ -105,7 +105,9 @@ impl FrontDoor {
 
 /// Reads until a whole CONNECT is in; returns every byte read (the relay
 /// passes them all on), the version and the login.
-async fn read_connect<S: AsyncRead + Unpin>(client: &mut S) -> Result<(Vec<u8>, MqttVersion, Option<(String, String)>), String> {
+async fn read_connect<S: AsyncRead + Unpin>(
+    client: &mut S,
+) -> Result<(Vec<u8>, MqttVersion, Option<(String, String)>), String> {
     let mut received = Vec::with_capacity(256);
     let mut chunk = [0u8; 4096];
     loop {

@@ -20,8 +20,8 @@
 //! - [`rumqttd_config`]: rumqttd's configuration.
 //! - [`tls`]: the server's TLS configuration.
 
-pub mod config;
 pub mod backend;
+pub mod config;
 pub mod connect_packet;
 pub mod front_door;
 pub mod rumqttd_config;
@@ -57,7 +57,9 @@ pub enum BrokerError {
 pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrokerConfig) -> Result<(), BrokerError> {
     let public = TcpListener::bind(listen).map_err(|source| BrokerError::Bind { addr: listen, source })?;
     let tls = match &config.tls {
-        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(tls).map_err(BrokerError::Tls)?))),
+        Some(tls) => {
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(tls).map_err(BrokerError::Tls)?)))
+        }
         None => None,
     };
     let users = config

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event};
-use shopfloor_mqtt::config::{BrokerTarget, MqttConfig};
 use mqtt_broker::config::EmbeddedBrokerConfig;
+use shopfloor_mqtt::config::{BrokerTarget, MqttConfig};
 
 fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();

@@ -12,7 +12,12 @@ use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 /// A complete configuration. `users` (name to password), when given, is also
 /// checked by rumqttd itself, so a local process that finds the internal
 /// ports cannot skip the front door's login check.
-pub fn broker_config(v4: SocketAddr, v5: SocketAddr, max_payload_bytes: usize, users: Option<HashMap<String, String>>) -> Config {
+pub fn broker_config(
+    v4: SocketAddr,
+    v5: SocketAddr,
+    max_payload_bytes: usize,
+    users: Option<HashMap<String, String>>,
+) -> Config {
     let server = |name: &str, listen: SocketAddr| ServerSettings {
         name: name.to_owned(),
         listen,

@@ -5,8 +5,8 @@ use std::io::{Error, ErrorKind};
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::config::BrokerTls;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))

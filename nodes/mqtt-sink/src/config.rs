@@ -47,8 +47,9 @@ impl OutboxConfig {
     pub fn from_env(node: &str, vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new(node, vars);
         let dir = PathBuf::from(env.string_or("OUTBOX_DIR", &format!("out/outbox/{node}")));
-        let max_messages =
-            env.parsed_or("OUTBOX_MAX_MESSAGES", 100_000usize, "a count in 1..=10000000", |n| (1..=10_000_000).contains(n));
+        let max_messages = env.parsed_or("OUTBOX_MAX_MESSAGES", 100_000usize, "a count in 1..=10000000", |n| {
+            (1..=10_000_000).contains(n)
+        });
         let catchup_per_sec =
             env.parsed_or("OUTBOX_CATCHUP_PER_SEC", 500u32, "a rate in 1..=100000", |n| (1..=100_000).contains(n));
         let inflight = env.parsed_or("OUTBOX_INFLIGHT", 16usize, "a count in 1..=65535", |n| (1..=65_535).contains(n));

@@ -12,15 +12,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use dora_node_api::{DoraNode, Event, EventStream};
 use crate::config::{AlertDeliveryConfig, OutboxConfig};
-use shopfloor_mqtt::config::MqttConfig;
-use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_core::schema::{Alert, Answer, MetricSample, Origin};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::MetadataParameters;
-use std::collections::BTreeMap;
+use dora_node_api::{DoraNode, Event, EventStream};
+use shopfloor_core::schema::{Alert, Answer, MetricSample, Origin};
+use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::{connect_session, forward_dora_events, publish, qos, Client, MqttEvent, NodeEvent};
+use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
+use std::collections::BTreeMap;
 
 use crate::outbox::{Message, Outbox, OutboxError, Priority};
 use crate::payload::{alert_json, alert_topics, answer_json, answer_topic};
@@ -183,7 +183,10 @@ impl Sink {
                             self.accept(Message::new(topic, payload.clone(), Priority::High))?;
                             if self.alerts.retain_last {
                                 // A second publication, not counted as accepted input.
-                                self.outbox.push(Message { retain: true, ..Message::new(last_topic, payload, Priority::High) })?;
+                                self.outbox.push(Message {
+                                    retain: true,
+                                    ..Message::new(last_topic, payload, Priority::High)
+                                })?;
                             }
                         }
                     }
@@ -207,23 +210,75 @@ impl Sink {
         let connected = self.session.as_ref().is_some_and(|s| s.connected);
         let in_flight = self.session.as_ref().map_or(0, |s| s.in_flight.len() + s.awaiting_pkid.len());
         snapshot
-            .gauge("shopfloor_sink_connected", "1 while the link to the broker is up", &[("link", "mqtt")], f64::from(u8::from(connected)))
+            .gauge(
+                "shopfloor_sink_connected",
+                "1 while the link to the broker is up",
+                &[("link", "mqtt")],
+                f64::from(u8::from(connected)),
+            )
             .counter("shopfloor_messages_accepted", "Answers and alerts put into the outbox", &[], counts.accepted)
-            .counter("shopfloor_messages_published", "Publications handed to the broker (re-sends included)", &[], counts.published)
-            .counter("shopfloor_messages_acknowledged", "Publications the broker acknowledged", &[], counts.acknowledged)
-            .counter("shopfloor_dropped_messages", "Messages lost, by reason", &[("reason", "outbox_full")], counts.dropped)
-            .counter("shopfloor_dropped_messages", "Messages lost, by reason", &[("reason", "refused_by_broker")], counts.refused_by_broker)
-            .counter("shopfloor_rejected_inputs", "Inputs refused, by reason", &[("reason", "schema")], counts.rejected_inputs)
-            .counter("shopfloor_answers_not_for_mqtt", "Answers to HTTP questions, left to the gateway", &[], counts.not_for_mqtt)
-            .gauge("shopfloor_outbox_depth", "Messages in the outbox, waiting or unacknowledged", &[], self.outbox.len() as f64)
-            .gauge("shopfloor_outbox_in_flight", "Publications waiting for the broker's acknowledgement", &[], in_flight as f64);
+            .counter(
+                "shopfloor_messages_published",
+                "Publications handed to the broker (re-sends included)",
+                &[],
+                counts.published,
+            )
+            .counter(
+                "shopfloor_messages_acknowledged",
+                "Publications the broker acknowledged",
+                &[],
+                counts.acknowledged,
+            )
+            .counter(
+                "shopfloor_dropped_messages",
+                "Messages lost, by reason",
+                &[("reason", "outbox_full")],
+                counts.dropped,
+            )
+            .counter(
+                "shopfloor_dropped_messages",
+                "Messages lost, by reason",
+                &[("reason", "refused_by_broker")],
+                counts.refused_by_broker,
+            )
+            .counter(
+                "shopfloor_rejected_inputs",
+                "Inputs refused, by reason",
+                &[("reason", "schema")],
+                counts.rejected_inputs,
+            )
+            .counter(
+                "shopfloor_answers_not_for_mqtt",
+                "Answers to HTTP questions, left to the gateway",
+                &[],
+                counts.not_for_mqtt,
+            )
+            .gauge(
+                "shopfloor_outbox_depth",
+                "Messages in the outbox, waiting or unacknowledged",
+                &[],
+                self.outbox.len() as f64,
+            )
+            .gauge(
+                "shopfloor_outbox_in_flight",
+                "Publications waiting for the broker's acknowledgement",
+                &[],
+                in_flight as f64,
+            );
         for (severity, count) in &self.alerts_by_severity {
-            snapshot.counter("shopfloor_alerts", "Alerts accepted for publication, by severity", &[("severity", severity)], *count);
+            snapshot.counter(
+                "shopfloor_alerts",
+                "Alerts accepted for publication, by severity",
+                &[("severity", severity)],
+                *count,
+            );
         }
         snapshot.process_memory();
         let samples: Vec<MetricSample> = snapshot.finish();
         let output = DataId::from(METRICS_OUTPUT.to_owned());
-        if let Err(error) = self.node.send_output(output, MetadataParameters::default(), MetricSample::to_arrow(&samples)) {
+        if let Err(error) =
+            self.node.send_output(output, MetadataParameters::default(), MetricSample::to_arrow(&samples))
+        {
             tracing::warn!(%error, "cannot send metrics");
         }
     }
@@ -314,7 +369,14 @@ impl Sink {
             let Some(message) = self.outbox.get(seq) else { break };
             // try_publish: the session's request queue (256) is far above the in-flight bound.
             let payload = message.payload.clone().into_bytes();
-            let sent = publish(&session.client, &message.topic, qos_level, message.retain, payload, message.correlation_data.as_deref());
+            let sent = publish(
+                &session.client,
+                &message.topic,
+                qos_level,
+                message.retain,
+                payload,
+                message.correlation_data.as_deref(),
+            );
             if let Err(error) = sent {
                 tracing::warn!(%error, "cannot hand a message to the MQTT client; retrying on the next session");
                 break;
@@ -332,12 +394,11 @@ impl Sink {
         if let Some(at) = self.reconnect_at {
             wake = wake.min(at.saturating_duration_since(Instant::now()));
         }
-        let unsent = self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.connected && self.outbox.next_after(s.last_sent).is_some());
+        let unsent =
+            self.session.as_ref().is_some_and(|s| s.connected && self.outbox.next_after(s.last_sent).is_some());
         if unsent {
-            wake = wake.min(self.next_publish_at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+            wake =
+                wake.min(self.next_publish_at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
         }
         wake
     }

@@ -154,7 +154,11 @@ impl Outbox {
             }
             self.remove(victim)?;
             self.dropped += 1;
-            tracing::warn!(seq = victim, dropped = self.dropped, "outbox full; dropped the oldest low-priority message");
+            tracing::warn!(
+                seq = victim,
+                dropped = self.dropped,
+                "outbox full; dropped the oldest low-priority message"
+            );
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -279,7 +283,11 @@ mod tests {
     fn retain_flag_and_correlation_data_survive_a_restart() {
         let d = dir("properties");
         let mut outbox = Outbox::open(&d, 100).unwrap();
-        let message = Message { retain: true, correlation_data: Some(vec![0, 255, 7]), ..Message::new("t".into(), "{}".into(), Priority::High) };
+        let message = Message {
+            retain: true,
+            correlation_data: Some(vec![0, 255, 7]),
+            ..Message::new("t".into(), "{}".into(), Priority::High)
+        };
         let seq = outbox.push(message.clone()).unwrap();
         drop(outbox);
         assert_eq!(Outbox::open(&d, 100).unwrap().get(seq), Some(&message));

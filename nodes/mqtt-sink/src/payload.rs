@@ -13,10 +13,7 @@ use shopfloor_core::topics::{topic_level, TopicLayout};
 
 /// Where the answer goes: the asker's `reply_to`, else the operator's answer topic.
 pub fn answer_topic(layout: &TopicLayout, answer: &Answer) -> String {
-    answer
-        .reply_to
-        .clone()
-        .unwrap_or_else(|| layout.answer_topic(&answer.operator))
+    answer.reply_to.clone().unwrap_or_else(|| layout.answer_topic(&answer.operator))
 }
 
 /// The published JSON.
@@ -93,8 +90,14 @@ mod tests {
     #[test]
     fn alerts_are_filed_by_station_and_severity_even_with_a_bad_station_name() {
         let layout = TopicLayout::new("p/a/c").unwrap();
-        let alert = Alert { confidence: Some(0.5), ..Alert::new("a-1", 5, "st/3+", Severity::Critical, "scratch", "Scratch.", "vision") };
-        assert_eq!(alert_topics(&layout, &alert), ("p/a/c/alerts/st_3_/critical".into(), "p/a/c/alerts/st_3_/last".into()));
+        let alert = Alert {
+            confidence: Some(0.5),
+            ..Alert::new("a-1", 5, "st/3+", Severity::Critical, "scratch", "Scratch.", "vision")
+        };
+        assert_eq!(
+            alert_topics(&layout, &alert),
+            ("p/a/c/alerts/st_3_/critical".into(), "p/a/c/alerts/st_3_/last".into())
+        );
         let json: serde_json::Value = serde_json::from_slice(&alert_json(&alert)).unwrap();
         assert_eq!((json["id"].as_str(), json["severity"].as_str()), (Some("a-1"), Some("critical")));
         assert_eq!(json["station"], "st/3+");

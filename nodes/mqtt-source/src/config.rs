@@ -96,7 +96,8 @@ impl TelemetryConfig {
                 Err(why) => env.invalid("TELEMETRY_SUBSCRIPTIONS", line, why),
             }
         }
-        let batch_ms = env.parsed_or("TELEMETRY_BATCH_MS", 50u64, "milliseconds in 1..=10000", |v| (1..=10_000).contains(v));
+        let batch_ms =
+            env.parsed_or("TELEMETRY_BATCH_MS", 50u64, "milliseconds in 1..=10000", |v| (1..=10_000).contains(v));
         let batch_max =
             env.parsed_or("TELEMETRY_BATCH_MAX", 1000usize, "a count in 1..=100000", |v| (1..=100_000).contains(v));
         env.finish(&["TELEMETRY_"])?;
@@ -256,7 +257,8 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named_in_the_error() {
-        for bad in ["a/#/b number t", "a/b csv t", "a/b json", "a/b json x=", "a/b number t u extra", "a/b json a..b=t"] {
+        for bad in ["a/#/b number t", "a/b csv t", "a/b json", "a/b json x=", "a/b number t u extra", "a/b json a..b=t"]
+        {
             let err = parse(bad).unwrap_err();
             assert!(err.names_field("TELEMETRY_SUBSCRIPTIONS"), "{bad}: {err}");
         }

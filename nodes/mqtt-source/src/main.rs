@@ -1,8 +1,8 @@
 //! Wires the `mqtt-source` library to dora; see the library docs.
 
 use anyhow::Context;
-use shopfloor_mqtt::config::MqttConfig;
 use mqtt_source::config::TelemetryConfig;
+use shopfloor_mqtt::config::MqttConfig;
 
 fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();

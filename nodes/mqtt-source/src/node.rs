@@ -6,20 +6,20 @@
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use crate::config::TelemetryConfig;
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, EventStream, MetadataParameters};
-use shopfloor_node::clock::now_ms;
-use shopfloor_mqtt::config::MqttConfig;
-use crate::config::TelemetryConfig;
-use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{MetricSample, Question, Reading};
+use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::{forward_dora_events, MqttEvent, NodeEvent, QoS};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::metrics::{Snapshot, METRICS_OUTPUT, METRICS_TICK_INPUT};
 
+use crate::config::PayloadFormat;
 use crate::question::{parse_question, RequestProperties};
 use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
 use crate::sparkplug::SparkplugState;
 use crate::telemetry;
-use crate::config::PayloadFormat;
 
 /// Rebirth requests to one edge node are sent at most this often.
 const REBIRTH_INTERVAL: Duration = Duration::from_secs(5);
@@ -130,7 +130,11 @@ pub fn run(
                     match parse_question(&config.topics, &topic, &payload, properties, config.max_payload_bytes, now) {
                         Ok(question) => {
                             tracing::debug!(id = %question.id, operator = %question.operator, "question received");
-                            node.send_output(questions.clone(), MetadataParameters::default(), Question::to_arrow(&[question]))?;
+                            node.send_output(
+                                questions.clone(),
+                                MetadataParameters::default(),
+                                Question::to_arrow(&[question]),
+                            )?;
                             traffic.questions += 1;
                         }
                         Err(rejection) => reject(&mut rejected, &topic, &payload, rejection, now),
@@ -142,7 +146,11 @@ pub fn run(
             Ok(NodeEvent::Mqtt(MqttEvent::Disconnected)) => traffic.connected = false,
             Ok(NodeEvent::Dora(dora_node_api::Event::Input { id, .. })) if id.as_str() == METRICS_TICK_INPUT => {
                 let samples = traffic.snapshot(node.id().as_ref(), &rejected);
-                node.send_output(metrics_output.clone(), MetadataParameters::default(), MetricSample::to_arrow(&samples))?;
+                node.send_output(
+                    metrics_output.clone(),
+                    MetadataParameters::default(),
+                    MetricSample::to_arrow(&samples),
+                )?;
             }
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => {}
@@ -175,11 +183,21 @@ impl Traffic {
     fn snapshot(&self, node: &str, rejected: &RejectionCounts) -> Vec<MetricSample> {
         let mut snapshot = Snapshot::new(node);
         snapshot
-            .gauge("shopfloor_source_connected", "1 while the link is up", &[("link", "mqtt")], f64::from(u8::from(self.connected)))
+            .gauge(
+                "shopfloor_source_connected",
+                "1 while the link is up",
+                &[("link", "mqtt")],
+                f64::from(u8::from(self.connected)),
+            )
             .counter("shopfloor_questions_in", "Questions forwarded into the dataflow", &[], self.questions)
             .counter("shopfloor_readings_out", "Readings sent into the dataflow", &[], self.readings);
         for (reason, count) in rejected.by_reason() {
-            snapshot.counter("shopfloor_dead_letters", "Messages refused and dead-lettered, by reason", &[("reason", reason)], count);
+            snapshot.counter(
+                "shopfloor_dead_letters",
+                "Messages refused and dead-lettered, by reason",
+                &[("reason", reason)],
+                count,
+            );
         }
         snapshot.process_memory();
         snapshot.finish()

@@ -41,10 +41,7 @@ pub fn parse_question(
     now_ms: i64,
 ) -> Result<Question, Rejection> {
     if payload.len() > max_payload_bytes {
-        return Err(Rejection::Oversized {
-            bytes: payload.len(),
-            limit: max_payload_bytes,
-        });
+        return Err(Rejection::Oversized { bytes: payload.len(), limit: max_payload_bytes });
     }
     let operator = layout.operator_of_query(topic).ok_or(Rejection::UnexpectedTopic)?;
     let text = std::str::from_utf8(payload).map_err(|_| Rejection::NotUtf8)?;
@@ -55,17 +52,11 @@ pub fn parse_question(
 
     let id = required_string(&fields, "id")?;
     if id.chars().count() > MAX_ID_CHARS || !id.chars().all(|c| !c.is_control()) {
-        return Err(Rejection::InvalidValue {
-            field: "id",
-            why: "must be 1..=128 printable characters",
-        });
+        return Err(Rejection::InvalidValue { field: "id", why: "must be 1..=128 printable characters" });
     }
     let question = required_string(&fields, "question")?;
     if question.chars().count() > MAX_QUESTION_CHARS {
-        return Err(Rejection::InvalidValue {
-            field: "question",
-            why: "must be at most 1000 characters",
-        });
+        return Err(Rejection::InvalidValue { field: "question", why: "must be at most 1000 characters" });
     }
     let reply_to = optional_string(&fields, "reply_to")?;
     for (field, topic) in [("reply_to", &reply_to), ("response_topic", &properties.response_topic)] {
@@ -130,7 +121,11 @@ mod tests {
         parse_question(&layout(), TOPIC, payload.as_bytes(), RequestProperties::default(), 16_384, 1_000)
     }
 
-    fn parse_v5(payload: &str, response_topic: Option<&str>, correlation_data: Option<&[u8]>) -> Result<Question, Rejection> {
+    fn parse_v5(
+        payload: &str,
+        response_topic: Option<&str>,
+        correlation_data: Option<&[u8]>,
+    ) -> Result<Question, Rejection> {
         let properties = RequestProperties {
             response_topic: response_topic.map(str::to_owned),
             correlation_data: correlation_data.map(<[u8]>::to_vec),
@@ -155,7 +150,8 @@ mod tests {
 
     #[test]
     fn mqtt5_response_topic_wins_over_reply_to_and_correlation_data_is_kept() {
-        let q = parse_v5(r#"{"id":"q","question":"x?","reply_to":"old/topic"}"#, Some("hmi/7/rsp"), Some(&[0, 0xff])).unwrap();
+        let q = parse_v5(r#"{"id":"q","question":"x?","reply_to":"old/topic"}"#, Some("hmi/7/rsp"), Some(&[0, 0xff]))
+            .unwrap();
         assert_eq!(q.reply_to.as_deref(), Some("hmi/7/rsp"));
         assert_eq!(q.correlation_data.as_deref(), Some(&[0u8, 0xff][..]));
         let err = parse_v5(r#"{"id":"q","question":"x?"}"#, Some("hmi/#"), None).unwrap_err();

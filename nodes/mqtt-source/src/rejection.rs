@@ -95,7 +95,9 @@ impl Rejection {
             Rejection::NoMappedField => "payload has none of the fields mapped to tags".into(),
             Rejection::InvalidProtobuf(error) => format!("payload is not a Sparkplug B protobuf: {error}"),
             Rejection::NotBorn => "data from an edge node before its birth certificate; rebirth requested".into(),
-            Rejection::UnknownAlias(alias) => format!("metric alias {alias} is not in the birth certificate; rebirth requested"),
+            Rejection::UnknownAlias(alias) => {
+                format!("metric alias {alias} is not in the birth certificate; rebirth requested")
+            }
             Rejection::TooManyEdgeNodes => "more Sparkplug edge nodes than the 10000 tracked".into(),
             Rejection::SequenceGap { expected, got } => {
                 format!("seq {got} where {expected} was expected (messages lost); values kept, rebirth requested")

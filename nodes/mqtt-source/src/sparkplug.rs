@@ -207,7 +207,8 @@ impl SparkplugState {
                     let expected = node.last_seq.map(|s| s.wrapping_add(1));
                     node.last_seq = Some(seq as u8);
                     if expected.is_some_and(|e| e != seq as u8) {
-                        outcome.rejection = Some(Rejection::SequenceGap { expected: expected.unwrap_or(0), got: seq as u8 });
+                        outcome.rejection =
+                            Some(Rejection::SequenceGap { expected: expected.unwrap_or(0), got: seq as u8 });
                         outcome.rebirth = Some(rebirth.clone());
                         // The values are still current: keep them.
                     }
@@ -243,7 +244,14 @@ impl SparkplugState {
     }
 }
 
-fn births(node: &mut EdgeNode, source: &str, edge: &str, device: Option<&str>, payload: &Payload, now_ms: i64) -> Vec<Reading> {
+fn births(
+    node: &mut EdgeNode,
+    source: &str,
+    edge: &str,
+    device: Option<&str>,
+    payload: &Payload,
+    now_ms: i64,
+) -> Vec<Reading> {
     let mut readings = Vec::new();
     for metric in &payload.metrics {
         let Some(name) = metric.name.as_deref() else { continue };
@@ -262,7 +270,13 @@ fn births(node: &mut EdgeNode, source: &str, edge: &str, device: Option<&str>, p
     readings
 }
 
-fn data(node: &EdgeNode, source: &str, device: Option<&str>, payload: &Payload, now_ms: i64) -> Result<Vec<Reading>, Rejection> {
+fn data(
+    node: &EdgeNode,
+    source: &str,
+    device: Option<&str>,
+    payload: &Payload,
+    now_ms: i64,
+) -> Result<Vec<Reading>, Rejection> {
     let mut readings = Vec::new();
     for metric in &payload.metrics {
         let key = match (metric.alias, metric.name.as_deref()) {
@@ -353,7 +367,13 @@ mod tests {
     use super::*;
 
     fn metric(name: Option<&str>, alias: u64, datatype: u32, value: MetricValue) -> Metric {
-        Metric { name: name.map(str::to_owned), alias: Some(alias), datatype: Some(datatype), value: Some(value), ..Metric::default() }
+        Metric {
+            name: name.map(str::to_owned),
+            alias: Some(alias),
+            datatype: Some(datatype),
+            value: Some(value),
+            ..Metric::default()
+        }
     }
 
     fn payload(seq: u64, metrics: Vec<Metric>) -> Vec<u8> {
@@ -388,7 +408,12 @@ mod tests {
                 ("press1.Offset".into(), ReadingValue::Number(-5.0)),
             ]
         );
-        let data = state.handle("s", "spBv1.0/plant/NDATA/press1", &payload(1, vec![metric(None, 1, 10, MetricValue::DoubleValue(42.0))]), 2);
+        let data = state.handle(
+            "s",
+            "spBv1.0/plant/NDATA/press1",
+            &payload(1, vec![metric(None, 1, 10, MetricValue::DoubleValue(42.0))]),
+            2,
+        );
         assert_eq!(tags(&data), [("press1.Hydraulics.Oil_Temperature".into(), ReadingValue::Number(42.0))]);
         assert!(data.rejection.is_none() && data.rebirth.is_none());
         assert_eq!(data.readings[0].source_ts_ms, Some(1_764_086_400_000));
@@ -398,7 +423,12 @@ mod tests {
     fn a_sequence_gap_keeps_the_values_and_asks_for_a_rebirth() {
         let mut state = SparkplugState::default();
         state.handle("s", "spBv1.0/plant/NBIRTH/press1", &birth(), 1);
-        let gap = state.handle("s", "spBv1.0/plant/NDATA/press1", &payload(5, vec![metric(None, 2, 7, MetricValue::IntValue(1201))]), 2);
+        let gap = state.handle(
+            "s",
+            "spBv1.0/plant/NDATA/press1",
+            &payload(5, vec![metric(None, 2, 7, MetricValue::IntValue(1201))]),
+            2,
+        );
         assert_eq!(gap.rejection, Some(Rejection::SequenceGap { expected: 1, got: 5 }));
         assert_eq!(gap.readings.len(), 1);
         let (topic, command) = gap.rebirth.expect("rebirth requested");
@@ -411,11 +441,21 @@ mod tests {
     #[test]
     fn an_unknown_alias_or_data_before_birth_is_refused_with_a_rebirth() {
         let mut state = SparkplugState::default();
-        let early = state.handle("s", "spBv1.0/plant/NDATA/press1", &payload(1, vec![metric(None, 1, 10, MetricValue::DoubleValue(1.0))]), 1);
+        let early = state.handle(
+            "s",
+            "spBv1.0/plant/NDATA/press1",
+            &payload(1, vec![metric(None, 1, 10, MetricValue::DoubleValue(1.0))]),
+            1,
+        );
         assert_eq!(early.rejection, Some(Rejection::NotBorn));
         assert!(early.rebirth.is_some());
         state.handle("s", "spBv1.0/plant/NBIRTH/press1", &birth(), 1);
-        let unknown = state.handle("s", "spBv1.0/plant/NDATA/press1", &payload(1, vec![metric(None, 99, 10, MetricValue::DoubleValue(1.0))]), 2);
+        let unknown = state.handle(
+            "s",
+            "spBv1.0/plant/NDATA/press1",
+            &payload(1, vec![metric(None, 99, 10, MetricValue::DoubleValue(1.0))]),
+            2,
+        );
         assert_eq!(unknown.rejection, Some(Rejection::UnknownAlias(99)));
         assert!(unknown.readings.is_empty() && unknown.rebirth.is_some());
     }
@@ -440,7 +480,10 @@ mod tests {
         let born = state.handle("s", "spBv1.0/plant/DBIRTH/press1/die", &dbirth, 2);
         assert_eq!(tags(&born), [("press1.die.Temperature".into(), ReadingValue::Number(20.5))]);
         let ddata = payload(2, vec![metric(None, 7, 9, MetricValue::FloatValue(21.0))]);
-        assert_eq!(tags(&state.handle("s", "spBv1.0/plant/DDATA/press1/die", &ddata, 3)), [("press1.die.Temperature".into(), ReadingValue::Number(21.0))]);
+        assert_eq!(
+            tags(&state.handle("s", "spBv1.0/plant/DDATA/press1/die", &ddata, 3)),
+            [("press1.die.Temperature".into(), ReadingValue::Number(21.0))]
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Telemetry payloads to readings (pure): which subscription a topic belongs
 //! to, and how its payload becomes readings in the shared `reading` schema.
 
-use serde_json::Value;
 use crate::config::{render_tag, PathStep, PayloadFormat, TelemetrySubscription};
+use serde_json::Value;
 use shopfloor_core::schema::{Reading, ReadingValue};
 use shopfloor_mqtt::rumqttc;
 
@@ -30,10 +30,12 @@ pub fn decode(
         return Err(Rejection::Oversized { bytes: payload.len(), limit: max_payload_bytes });
     }
     let text = std::str::from_utf8(payload).map_err(|_| Rejection::NotUtf8)?;
-    let reading = |tag: &str, unit: &Option<String>, value: ReadingValue, ts: Option<i64>| -> Result<Reading, Rejection> {
-        let tag = render_tag(tag, topic).ok_or(Rejection::InvalidValue { field: "tag", why: "names a topic level the topic does not have" })?;
-        Ok(Reading::good(source, tag, value, unit.clone(), ts, now_ms))
-    };
+    let reading =
+        |tag: &str, unit: &Option<String>, value: ReadingValue, ts: Option<i64>| -> Result<Reading, Rejection> {
+            let tag = render_tag(tag, topic)
+                .ok_or(Rejection::InvalidValue { field: "tag", why: "names a topic level the topic does not have" })?;
+            Ok(Reading::good(source, tag, value, unit.clone(), ts, now_ms))
+        };
     match &subscription.format {
         // Stateful: handled by `sparkplug::SparkplugState` before this is called.
         PayloadFormat::Sparkplug => Err(Rejection::UnexpectedTopic),
@@ -57,7 +59,12 @@ pub fn decode(
                     Value::Number(n) => ReadingValue::Number(n.as_f64().ok_or(Rejection::NotANumber)?),
                     Value::Bool(b) => ReadingValue::Number(f64::from(u8::from(*b))),
                     Value::String(s) => ReadingValue::Text(s.clone()),
-                    _ => return Err(Rejection::WrongType { field: "mapped field", expected: "a number, boolean or string" }),
+                    _ => {
+                        return Err(Rejection::WrongType {
+                            field: "mapped field",
+                            expected: "a number, boolean or string",
+                        })
+                    }
                 };
                 readings.push(reading(&field.tag, &field.unit, value, ts)?);
             }
@@ -89,15 +96,13 @@ fn timestamp_ms(value: &Value) -> Result<i64, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TelemetryConfig;
     use shopfloor_core::env::EnvVars;
-use crate::config::TelemetryConfig;
 
     fn subscriptions() -> Vec<TelemetrySubscription> {
         let text = "p/a/c/telemetry/+/temp number {5}_temperature °C\n\
                     p/line2/+/state json temp=oven_{3}_temp@°C run=oven_{3}_running mode=oven_{3}_mode ts=meta.ts";
-        TelemetryConfig::from_env(&EnvVars::from([("TELEMETRY_SUBSCRIPTIONS", text)]), "p/a/c")
-            .unwrap()
-            .subscriptions
+        TelemetryConfig::from_env(&EnvVars::from([("TELEMETRY_SUBSCRIPTIONS", text)]), "p/a/c").unwrap().subscriptions
     }
 
     fn decode_on(topic: &str, payload: &str) -> Result<Vec<Reading>, Rejection> {
@@ -118,9 +123,11 @@ use crate::config::TelemetryConfig;
 
     #[test]
     fn json_fields_map_to_tags_with_the_payloads_timestamp() {
-        let readings =
-            decode_on("p/line2/oven7/state", r#"{"temp": 181.5, "run": true, "mode": "AUTO", "meta": {"ts": 1764086400}}"#)
-                .unwrap();
+        let readings = decode_on(
+            "p/line2/oven7/state",
+            r#"{"temp": 181.5, "run": true, "mode": "AUTO", "meta": {"ts": 1764086400}}"#,
+        )
+        .unwrap();
         let tags: Vec<&str> = readings.iter().map(|r| r.tag.as_str()).collect();
         assert_eq!(tags, ["oven_oven7_temp", "oven_oven7_running", "oven_oven7_mode"]);
         assert_eq!(readings[1].value, ReadingValue::Number(1.0));
@@ -140,11 +147,20 @@ use crate::config::TelemetryConfig;
         assert_eq!(decode_on("p/a/c/telemetry/x/temp", "NaN"), Err(Rejection::NotANumber));
         assert!(matches!(decode_on("p/line2/o/state", "{"), Err(Rejection::InvalidJson(_))));
         assert_eq!(decode_on("p/line2/o/state", r#"{"temp": 1}"#), Err(Rejection::MissingField("ts")));
-        assert!(matches!(decode_on("p/line2/o/state", r#"{"temp": 1, "meta": {"ts": "yesterday"}}"#), Err(Rejection::InvalidValue { .. })));
-        assert!(matches!(decode_on("p/line2/o/state", r#"{"temp": [1], "meta": {"ts": 1}}"#), Err(Rejection::WrongType { .. })));
+        assert!(matches!(
+            decode_on("p/line2/o/state", r#"{"temp": 1, "meta": {"ts": "yesterday"}}"#),
+            Err(Rejection::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            decode_on("p/line2/o/state", r#"{"temp": [1], "meta": {"ts": 1}}"#),
+            Err(Rejection::WrongType { .. })
+        ));
         let subs = subscriptions();
         assert_eq!(decode(&subs[0], "m", "p/a/c/telemetry/x/temp", &[0xff, 0xfe], 100, 0), Err(Rejection::NotUtf8));
-        assert!(matches!(decode(&subs[0], "m", "p/a/c/telemetry/x/temp", &[b'1'; 200], 100, 0), Err(Rejection::Oversized { .. })));
+        assert!(matches!(
+            decode(&subs[0], "m", "p/a/c/telemetry/x/temp", &[b'1'; 200], 100, 0),
+            Err(Rejection::Oversized { .. })
+        ));
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub struct TakenBatch {
 impl ReadingBatch {
     /// An empty batch that keeps at most `max_len` readings (at least 1).
     pub fn new(max_len: usize) -> Self {
-        Self {
-            pending: VecDeque::new(),
-            max_len: max_len.max(1),
-            dropped: 0,
-        }
+        Self { pending: VecDeque::new(), max_len: max_len.max(1), dropped: 0 }
     }
 
     /// Adds a reading, dropping the oldest one if the batch is full.

@@ -11,13 +11,13 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::OpcuaClientSecurity;
 use dora_node_api::futures::StreamExt;
 use opcua::client::Session;
 use opcua::types::{
     AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, NodeClass, NodeId, ReadValueId,
     ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
 };
-use crate::config::OpcuaClientSecurity;
 
 use crate::client::{client_builder, needs_discovery, plain_endpoint, usable_endpoint, ClientOptions};
 use crate::security::EndpointProblem;
@@ -74,7 +74,11 @@ pub struct Walk {
 }
 
 /// Connects to `endpoint` with `security` (as the node would) and walks it.
-pub async fn browse(endpoint: &str, security: &OpcuaClientSecurity, options: ClientOptions) -> Result<Walk, BrowseError> {
+pub async fn browse(
+    endpoint: &str,
+    security: &OpcuaClientSecurity,
+    options: ClientOptions,
+) -> Result<Walk, BrowseError> {
     let pki_dir = security.pki_dir.clone().unwrap_or(options.pki_dir);
     let mut client = client_builder(security, pki_dir, RETRY_MAX)
         .application_name("Shopfloor SLM opcua-source (browse)")
@@ -84,7 +88,9 @@ pub async fn browse(endpoint: &str, security: &OpcuaClientSecurity, options: Cli
     let identity = crate::security::identity_token(&security.identity).map_err(BrowseError::Setup)?;
     let description = if needs_discovery(security) {
         usable_endpoint(&client, endpoint, security).await.map_err(|problem| match problem {
-            EndpointProblem::Unreachable(reason) => BrowseError::Unreachable { endpoint: format!("{endpoint} ({reason})"), seconds: 10 },
+            EndpointProblem::Unreachable(reason) => {
+                BrowseError::Unreachable { endpoint: format!("{endpoint} ({reason})"), seconds: 10 }
+            }
             other => BrowseError::Security(other.to_string()),
         })?
     } else {
@@ -139,7 +145,11 @@ async fn walk(session: &Arc<Session>) -> Result<Walk, BrowseError> {
                 continue;
             }
             if child.node_class == NodeClass::Variable && !found.variables.iter().any(|v| v.node_id == child_id) {
-                found.variables.push(BrowsedVariable { path: child_path.clone(), node_id: child_id.clone(), unit: None });
+                found.variables.push(BrowsedVariable {
+                    path: child_path.clone(),
+                    node_id: child_id.clone(),
+                    unit: None,
+                });
             }
             queue.push_back((child_id, child_path));
         }
@@ -192,9 +202,7 @@ fn is_property(reference: &ReferenceDescription) -> bool {
 
 /// The display name of the `EngineeringUnits` property among `children`.
 async fn engineering_units(session: &Session, children: &[ReferenceDescription]) -> Option<String> {
-    let property = children.iter().find(|c| {
-        is_property(c) && c.browse_name.name.as_ref() == "EngineeringUnits"
-    })?;
+    let property = children.iter().find(|c| is_property(c) && c.browse_name.name.as_ref() == "EngineeringUnits")?;
     let read = ReadValueId {
         node_id: property.node_id.node_id.clone(),
         attribute_id: AttributeId::Value as u32,
@@ -229,9 +237,14 @@ pub fn tag_name(path: &[String]) -> String {
 
 /// The `OPCUA_TAGS` text for `walk`, with a header naming the endpoint.
 pub fn tag_lines(endpoint: &str, walk: &Walk) -> String {
-    let mut text = format!("# {} variables browsed from {endpoint}; paste into OPCUA_TAGS and rename as you like\n", walk.variables.len());
+    let mut text = format!(
+        "# {} variables browsed from {endpoint}; paste into OPCUA_TAGS and rename as you like\n",
+        walk.variables.len()
+    );
     if walk.truncated {
-        text.push_str(&format!("# the walk stopped at {MAX_NODES} nodes or {MAX_DEPTH} levels; list tags below that by hand\n"));
+        text.push_str(&format!(
+            "# the walk stopped at {MAX_NODES} nodes or {MAX_DEPTH} levels; list tags below that by hand\n"
+        ));
     }
     for variable in &walk.variables {
         text.push_str(&tag_name(&variable.path));
@@ -249,8 +262,8 @@ pub fn tag_lines(endpoint: &str, walk: &Walk) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OpcuaSourceConfig;
     use shopfloor_core::env::EnvVars;
-use crate::config::OpcuaSourceConfig;
 
     fn path(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| n.to_string()).collect()
@@ -266,7 +279,11 @@ use crate::config::OpcuaSourceConfig;
     fn the_printed_lines_are_valid_opcua_tags() {
         let walk = Walk {
             variables: vec![
-                BrowsedVariable { path: path(&["Cell1", "SpindleTemperature"]), node_id: NodeId::new(2, "Cell1.SpindleTemperature"), unit: Some("°C".into()) },
+                BrowsedVariable {
+                    path: path(&["Cell1", "SpindleTemperature"]),
+                    node_id: NodeId::new(2, "Cell1.SpindleTemperature"),
+                    unit: Some("°C".into()),
+                },
                 BrowsedVariable { path: path(&["Cell1", "PartCount"]), node_id: NodeId::new(2, 7u32), unit: None },
             ],
             truncated: false,

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 // `futures` through dora-node-api's re-export: the same crate async-opcua uses,
 // without a new dependency just for `StreamExt::next`.
+use crate::config::{Monitoring, OpcuaClientSecurity, OpcuaSourceConfig};
 use dora_node_api::futures::StreamExt;
-use opcua::client::{Client, ClientBuilder, Session, SessionEventLoop, SessionPollResult};
 use opcua::client::transport::TcpConnector;
+use opcua::client::{Client, ClientBuilder, Session, SessionEventLoop, SessionPollResult};
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
-use crate::config::{Monitoring, OpcuaClientSecurity, OpcuaSourceConfig};
-use shopfloor_opcua::UserIdentity;
 use shopfloor_core::schema::{LinkState, Reading};
+use shopfloor_opcua::UserIdentity;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -52,9 +52,7 @@ impl Default for ClientOptions {
     /// A PKI folder under the system temp dir: with security policy None the
     /// key pair protects nothing, and a fresh machine needs no set-up.
     fn default() -> Self {
-        Self {
-            pki_dir: std::env::temp_dir().join("shopfloor-slm").join("opcua-source-pki"),
-        }
+        Self { pki_dir: std::env::temp_dir().join("shopfloor-slm").join("opcua-source-pki") }
     }
 }
 
@@ -77,7 +75,14 @@ pub struct LinkStatus {
 
 impl Default for LinkStatus {
     fn default() -> Self {
-        Self { state: LinkState::Connecting, reason: None, connected: false, subscribed: false, failed_connects: 0, connects: 0 }
+        Self {
+            state: LinkState::Connecting,
+            reason: None,
+            connected: false,
+            subscribed: false,
+            failed_connects: 0,
+            connects: 0,
+        }
     }
 }
 
@@ -141,10 +146,7 @@ pub async fn run(
     // server; the event loop makes the actual connection and retries it.
     let (session, event_loop) = client
         .connect_to_endpoint_directly(endpoint, identity)
-        .map_err(|err| SourceError::Endpoint {
-            endpoint: config.endpoint.clone(),
-            reason: err.to_string(),
-        })?;
+        .map_err(|err| SourceError::Endpoint { endpoint: config.endpoint.clone(), reason: err.to_string() })?;
     info!(
         endpoint = %config.endpoint,
         security = %config.security.endpoint,
@@ -154,17 +156,9 @@ pub async fn run(
         "connecting to the OPC UA server"
     );
 
-    let event_loop_task = tokio::spawn(drive_session(
-        event_loop,
-        session.clone(),
-        config.endpoint.clone(),
-        pki_dir,
-        status.clone(),
-    ));
-    let sink = ReadingSink {
-        source: config.endpoint.clone(),
-        readings,
-    };
+    let event_loop_task =
+        tokio::spawn(drive_session(event_loop, session.clone(), config.endpoint.clone(), pki_dir, status.clone()));
+    let sink = ReadingSink { source: config.endpoint.clone(), readings };
     let polling = tokio::spawn(start_polling(session.clone(), polled, defaults, sink.clone()));
     let subscribing = keep_trying_to_subscribe(
         session.clone(),
@@ -194,7 +188,11 @@ pub async fn run(
 /// A client for `security`: its PKI folder and own certificate, its trust
 /// rule, reconnects forever with backoff up to `reconnect_max`, and message
 /// limits for large tag lists.
-pub(crate) fn client_builder(security: &OpcuaClientSecurity, pki_dir: PathBuf, reconnect_max: Duration) -> ClientBuilder {
+pub(crate) fn client_builder(
+    security: &OpcuaClientSecurity,
+    pki_dir: PathBuf,
+    reconnect_max: Duration,
+) -> ClientBuilder {
     ClientBuilder::new()
         .application_name("Shopfloor SLM opcua-source")
         .application_uri("urn:shopfloor-slm:opcua-source")
@@ -230,7 +228,11 @@ pub(crate) fn plain_endpoint(url: &str) -> EndpointDescription {
 /// configured security and login whose certificate the PKI folder trusts,
 /// retrying with backoff and reporting each problem on `status`. Moving a
 /// rejected certificate into `trusted/` takes effect at the next try.
-async fn discover_endpoint(client: &Client, config: &OpcuaSourceConfig, status: &watch::Sender<LinkStatus>) -> EndpointDescription {
+async fn discover_endpoint(
+    client: &Client,
+    config: &OpcuaSourceConfig,
+    status: &watch::Sender<LinkStatus>,
+) -> EndpointDescription {
     let retry_max = Duration::from_millis(config.reconnect_max_ms);
     let mut retry_delay = FIRST_RETRY_DELAY.min(retry_max);
     loop {
@@ -238,7 +240,9 @@ async fn discover_endpoint(client: &Client, config: &OpcuaSourceConfig, status: 
             Ok(endpoint) => return endpoint,
             Err(problem) => {
                 match &problem {
-                    EndpointProblem::Unreachable(_) => warn!(endpoint = %config.endpoint, %problem, "OPC UA server not reachable; retrying"),
+                    EndpointProblem::Unreachable(_) => {
+                        warn!(endpoint = %config.endpoint, %problem, "OPC UA server not reachable; retrying")
+                    }
                     _ => error!(endpoint = %config.endpoint, %problem, "cannot connect securely; retrying"),
                 }
                 status.send_modify(|s| {
@@ -255,7 +259,11 @@ async fn discover_endpoint(client: &Client, config: &OpcuaSourceConfig, status: 
 
 /// The endpoint of `url` with the configured security and login, its
 /// certificate checked against the PKI folder.
-pub(crate) async fn usable_endpoint(client: &Client, url: &str, security: &OpcuaClientSecurity) -> Result<EndpointDescription, EndpointProblem> {
+pub(crate) async fn usable_endpoint(
+    client: &Client,
+    url: &str,
+    security: &OpcuaClientSecurity,
+) -> Result<EndpointDescription, EndpointProblem> {
     let endpoints = tokio::time::timeout(DISCOVERY_TIMEOUT, client.get_server_endpoints_from_url(url))
         .await
         .map_err(|_| EndpointProblem::Unreachable(format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs())))?
@@ -307,7 +315,9 @@ async fn drive_session(
                 let failed = status.borrow().failed_connects;
                 match advice {
                     // Retrying will not fix this by itself; say what will.
-                    Some(advice) => error!(%endpoint, %code, %advice, failed_connects = failed, "the OPC UA server refused the connection; retrying"),
+                    Some(advice) => {
+                        error!(%endpoint, %code, %advice, failed_connects = failed, "the OPC UA server refused the connection; retrying")
+                    }
                     None => warn!(%endpoint, %code, failed_connects = failed, "OPC UA server not reachable; retrying"),
                 }
             }
@@ -338,7 +348,10 @@ async fn drive_session(
 /// EURanges the configuration leaves open filled from the server's node
 /// properties. An unknown path or URI is logged; that tag is then refused by
 /// the server, the others flow.
-async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<Vec<MonitoredTag>, opcua::types::Error> {
+async fn resolve_namespaces(
+    session: &Session,
+    tags: &[MonitoredTag],
+) -> Result<Vec<MonitoredTag>, opcua::types::Error> {
     let mut tags = tags.to_vec();
     for tag in tags.iter_mut().filter(|tag| tag.browse_path.is_some()) {
         let path = tag.browse_path.clone().unwrap_or_default();
@@ -347,8 +360,12 @@ async fn resolve_namespaces(session: &Session, tags: &[MonitoredTag]) -> Result<
                 info!(tag = %tag.spec.tag, path = %tag.spec.node_id, %node_id, "browse path resolved");
                 tag.node_id = node_id;
             }
-            Ok(None) => warn!(tag = %tag.spec.tag, path = %tag.spec.node_id, "no node at this browse path; this tag gets no readings"),
-            Err(err) => return Err(opcua::types::Error::new(opcua::types::StatusCode::BadCommunicationError, err.to_string())),
+            Ok(None) => {
+                warn!(tag = %tag.spec.tag, path = %tag.spec.node_id, "no node at this browse path; this tag gets no readings")
+            }
+            Err(err) => {
+                return Err(opcua::types::Error::new(opcua::types::StatusCode::BadCommunicationError, err.to_string()))
+            }
         }
     }
     if tags.iter().any(|tag| tag.namespace_uri.is_some()) {

@@ -157,9 +157,7 @@ impl OpcuaSourceConfig {
     /// Parses and validates the source's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("opcua-source", vars);
-        let endpoint = env
-            .required_string("OPCUA_ENDPOINT", "an opc.tcp:// URL")
-            .unwrap_or_default();
+        let endpoint = env.required_string("OPCUA_ENDPOINT", "an opc.tcp:// URL").unwrap_or_default();
         if !endpoint.is_empty() && !endpoint.starts_with("opc.tcp://") {
             env.invalid("OPCUA_ENDPOINT", &endpoint, "an opc.tcp:// URL");
         }
@@ -175,16 +173,22 @@ impl OpcuaSourceConfig {
                 None => env.invalid("OPCUA_TAGS", line, TAG_LINE),
             }
         }
-        let publish_interval_ms =
-            env.parsed_or("OPCUA_PUBLISH_INTERVAL_MS", DEFAULT_PUBLISH_INTERVAL_MS, "milliseconds in 10..=60000", |v| {
-                (10..=60_000).contains(v)
-            });
+        let publish_interval_ms = env.parsed_or(
+            "OPCUA_PUBLISH_INTERVAL_MS",
+            DEFAULT_PUBLISH_INTERVAL_MS,
+            "milliseconds in 10..=60000",
+            |v| (10..=60_000).contains(v),
+        );
         let reconnect_max_ms =
             env.parsed_or("OPCUA_RECONNECT_MAX_MS", DEFAULT_RECONNECT_MAX_MS, "milliseconds in 100..=600000", |v| {
                 (100..=600_000).contains(v)
             });
-        let sampling_ms = env.parsed_or("OPCUA_SAMPLING_MS", publish_interval_ms, "milliseconds in 0..=3600000", |v| *v <= MAX_SAMPLING_MS);
-        let queue_size = env.parsed_or("OPCUA_QUEUE_SIZE", DEFAULT_QUEUE_SIZE, "a count in 1..=10000", |v| (1..=MAX_QUEUE_SIZE).contains(v));
+        let sampling_ms = env.parsed_or("OPCUA_SAMPLING_MS", publish_interval_ms, "milliseconds in 0..=3600000", |v| {
+            *v <= MAX_SAMPLING_MS
+        });
+        let queue_size = env.parsed_or("OPCUA_QUEUE_SIZE", DEFAULT_QUEUE_SIZE, "a count in 1..=10000", |v| {
+            (1..=MAX_QUEUE_SIZE).contains(v)
+        });
         let deadband = env.optional_string("OPCUA_DEADBAND").and_then(|text| {
             let parsed = Deadband::parse(&text);
             if parsed.is_none() {
@@ -192,7 +196,8 @@ impl OpcuaSourceConfig {
             }
             parsed
         });
-        let batch_max = env.parsed_or("OPCUA_BATCH_MAX", DEFAULT_BATCH_MAX, "a count in 1..=100000", |n| (1..=100_000).contains(n));
+        let batch_max =
+            env.parsed_or("OPCUA_BATCH_MAX", DEFAULT_BATCH_MAX, "a count in 1..=100000", |n| (1..=100_000).contains(n));
         let poll_ms = env.optional_string("OPCUA_POLL_MS").and_then(|text| {
             let parsed = text.parse::<u64>().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms));
             if parsed.is_none() {
@@ -206,7 +211,12 @@ impl OpcuaSourceConfig {
             security,
             endpoint,
             tags,
-            monitoring_defaults: Monitoring { sampling_ms: Some(sampling_ms), queue_size: Some(queue_size), deadband, poll_ms },
+            monitoring_defaults: Monitoring {
+                sampling_ms: Some(sampling_ms),
+                queue_size: Some(queue_size),
+                deadband,
+                poll_ms,
+            },
             publish_interval_ms,
             reconnect_max_ms,
             batch_max,
@@ -287,7 +297,11 @@ fn identity(env: &mut EnvReader<'_>) -> UserIdentity {
         }
         (None, None, Some((cert_file, key_file))) => UserIdentity::Certificate { cert_file, key_file },
         (Some(_), Some(_), Some(_)) => {
-            env.invalid("OPCUA_USER_CERT", "", "not set together with OPCUA_USER (one identity: a user name or a certificate)");
+            env.invalid(
+                "OPCUA_USER_CERT",
+                "",
+                "not set together with OPCUA_USER (one identity: a user name or a certificate)",
+            );
             UserIdentity::Anonymous
         }
     }
@@ -317,12 +331,18 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
     let finite = |text: &str| text.parse::<f64>().ok().filter(|v| v.is_finite());
     for (index, part) in parts.enumerate() {
         match part.split_once('=') {
-            Some(("sampling", ms)) => monitoring.sampling_ms = Some(ms.parse().ok().filter(|ms| *ms <= MAX_SAMPLING_MS)?),
-            Some(("queue", n)) => monitoring.queue_size = Some(n.parse().ok().filter(|n| (1..=MAX_QUEUE_SIZE).contains(n))?),
+            Some(("sampling", ms)) => {
+                monitoring.sampling_ms = Some(ms.parse().ok().filter(|ms| *ms <= MAX_SAMPLING_MS)?)
+            }
+            Some(("queue", n)) => {
+                monitoring.queue_size = Some(n.parse().ok().filter(|n| (1..=MAX_QUEUE_SIZE).contains(n))?)
+            }
             Some(("deadband", value)) => monitoring.deadband = Some(Deadband::parse(value)?),
             Some(("low", value)) => low_limit = Some(finite(value)?),
             Some(("high", value)) => high_limit = Some(finite(value)?),
-            Some(("poll", ms)) => monitoring.poll_ms = Some(ms.parse().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms))?),
+            Some(("poll", ms)) => {
+                monitoring.poll_ms = Some(ms.parse().ok().filter(|ms| (MIN_POLL_MS..=MAX_SAMPLING_MS).contains(ms))?)
+            }
             Some(_) => return None,
             // The unit comes right after the node id, before any option.
             None if index == 0 => unit = Some(part.to_owned()),
@@ -350,9 +370,7 @@ fn looks_like_node_id(text: &str) -> bool {
         Some(_) => return false,
         None => text,
     };
-    ["i=", "s=", "g=", "b="]
-        .iter()
-        .any(|kind| identifier.len() > 2 && identifier.starts_with(kind))
+    ["i=", "s=", "g=", "b="].iter().any(|kind| identifier.len() > 2 && identifier.starts_with(kind))
 }
 
 #[cfg(test)]
@@ -360,10 +378,7 @@ mod tests {
     use super::*;
 
     fn env(tags: &str) -> EnvVars {
-        EnvVars::from([
-            ("OPCUA_ENDPOINT", "opc.tcp://127.0.0.1:4840/"),
-            ("OPCUA_TAGS", tags),
-        ])
+        EnvVars::from([("OPCUA_ENDPOINT", "opc.tcp://127.0.0.1:4840/"), ("OPCUA_TAGS", tags)])
     }
 
     #[test]
@@ -372,7 +387,8 @@ mod tests {
             "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\npart_count ns=2;i=7\n",
         ))
         .unwrap();
-        let by_uri = OpcuaSourceConfig::from_env(&env("t nsu=urn:shopfloor-slm:plant-sim;s=Cell1.SpindleTemperature °C"));
+        let by_uri =
+            OpcuaSourceConfig::from_env(&env("t nsu=urn:shopfloor-slm:plant-sim;s=Cell1.SpindleTemperature °C"));
         assert!(by_uri.is_ok(), "{by_uri:?}");
         let by_path = OpcuaSourceConfig::from_env(&env("t /Cell1/SpindleTemperature °C"));
         assert_eq!(by_path.map(|c| c.tags[0].node_id.clone()).ok().as_deref(), Some("/Cell1/SpindleTemperature"));
@@ -415,7 +431,12 @@ mod tests {
         let cfg = OpcuaSourceConfig::from_env(&vars).unwrap();
         let effective: Vec<Monitoring> = cfg.tags.iter().map(|t| t.monitoring.or(cfg.monitoring_defaults)).collect();
         assert_eq!(cfg.tags[0].unit.as_deref(), Some("°C"));
-        let expect = |sampling, queue, deadband| Monitoring { sampling_ms: Some(sampling), queue_size: Some(queue), deadband: Some(deadband), poll_ms: None };
+        let expect = |sampling, queue, deadband| Monitoring {
+            sampling_ms: Some(sampling),
+            queue_size: Some(queue),
+            deadband: Some(deadband),
+            poll_ms: None,
+        };
         assert_eq!(effective[0], expect(100, 10, Deadband::Absolute(0.5)));
         assert_eq!(effective[1], expect(500, 50, Deadband::Percent(2.0)));
         assert_eq!(effective[2], expect(500, 10, Deadband::Absolute(0.1)));
@@ -427,7 +448,16 @@ mod tests {
 
     #[test]
     fn bad_options_name_the_line() {
-        for line in ["t ns=2;i=1 low=5 high=1", "t ns=2;i=1 high=NaN", "t ns=2;i=1 poll=5", "t ns=2;i=1 deadband=-1", "t ns=2;i=1 deadband=150%", "t ns=2;i=1 queue=0", "t ns=2;i=1 speed=3", "t ns=2;i=1 °C rpm"] {
+        for line in [
+            "t ns=2;i=1 low=5 high=1",
+            "t ns=2;i=1 high=NaN",
+            "t ns=2;i=1 poll=5",
+            "t ns=2;i=1 deadband=-1",
+            "t ns=2;i=1 deadband=150%",
+            "t ns=2;i=1 queue=0",
+            "t ns=2;i=1 speed=3",
+            "t ns=2;i=1 °C rpm",
+        ] {
             let err = OpcuaSourceConfig::from_env(&env(line)).unwrap_err();
             assert!(err.names_field("OPCUA_TAGS") && err.to_string().contains(line), "{line}: {err}");
         }
@@ -452,7 +482,10 @@ mod tests {
     fn security_defaults_to_none_and_a_policy_defaults_to_sign_and_encrypt() {
         let plain = OpcuaSourceConfig::from_env(&env("a ns=2;i=1")).unwrap();
         assert_eq!(plain.security, OpcuaClientSecurity::default());
-        assert_eq!((plain.security.endpoint, &plain.security.identity), (EndpointSecurity::NONE, &UserIdentity::Anonymous));
+        assert_eq!(
+            (plain.security.endpoint, &plain.security.identity),
+            (EndpointSecurity::NONE, &UserIdentity::Anonymous)
+        );
         let mut vars = env("a ns=2;i=1");
         vars.insert("OPCUA_SECURITY_POLICY", "Basic256Sha256");
         vars.insert("OPCUA_PKI_DIR", "/var/lib/shopfloor/pki");
@@ -469,11 +502,16 @@ mod tests {
             vars.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             OpcuaSourceConfig::from_env(&vars).unwrap_err()
         };
-        assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic128Rsa15"), ("OPCUA_PKI_DIR", "/p")]).names_field("OPCUA_SECURITY_POLICY"));
+        assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic128Rsa15"), ("OPCUA_PKI_DIR", "/p")])
+            .names_field("OPCUA_SECURITY_POLICY"));
         assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic256Sha256")]).names_field("OPCUA_PKI_DIR"));
         assert!(with(&[("OPCUA_SECURITY_MODE", "Sign")]).names_field("OPCUA_SECURITY_MODE"));
-        assert!(with(&[("OPCUA_SECURITY_POLICY", "Basic256Sha256"), ("OPCUA_SECURITY_MODE", "None"), ("OPCUA_PKI_DIR", "/p")])
-            .names_field("OPCUA_SECURITY_MODE"));
+        assert!(with(&[
+            ("OPCUA_SECURITY_POLICY", "Basic256Sha256"),
+            ("OPCUA_SECURITY_MODE", "None"),
+            ("OPCUA_PKI_DIR", "/p")
+        ])
+        .names_field("OPCUA_SECURITY_MODE"));
         assert!(with(&[("OPCUA_TRUST_UNKNOWN_SERVER", "maybe")]).names_field("OPCUA_TRUST_UNKNOWN_SERVER"));
     }
 

@@ -1,7 +1,7 @@
 //! Turning one OPC UA `DataValue` into one [`Reading`]: pure, no I/O.
 
-use opcua::types::{DataValue, DateTime, StatusCode, Variant};
 use crate::config::TagSpec;
+use opcua::types::{DataValue, DateTime, StatusCode, Variant};
 use shopfloor_core::schema::{Quality, Reading, ReadingValue};
 
 /// A data change that cannot become a reading.
@@ -145,10 +145,7 @@ mod tests {
 
     #[test]
     fn strings_and_localized_text_become_text() {
-        assert_eq!(
-            value_of(Variant::String(UAString::from("RUNNING"))),
-            ReadingValue::Text("RUNNING".into())
-        );
+        assert_eq!(value_of(Variant::String(UAString::from("RUNNING"))), ReadingValue::Text("RUNNING".into()));
         assert_eq!(
             value_of(Variant::LocalizedText(Box::new(LocalizedText::new("en", "Idle")))),
             ReadingValue::Text("Idle".into())
@@ -196,10 +193,7 @@ mod tests {
 
     #[test]
     fn a_bad_status_without_a_value_becomes_a_bad_reading_naming_the_status() {
-        let dv = DataValue {
-            status: Some(StatusCode::BadNodeIdUnknown),
-            ..Default::default()
-        };
+        let dv = DataValue { status: Some(StatusCode::BadNodeIdUnknown), ..Default::default() };
         let reading = to_reading(SOURCE, &spec("t", None), &dv, 0).unwrap();
         assert_eq!(reading.quality, Quality::Bad);
         assert_eq!(reading.value, ReadingValue::Text("BadNodeIdUnknown".into()));

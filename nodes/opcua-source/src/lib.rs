@@ -67,10 +67,10 @@
 //!   variables as `OPCUA_TAGS` lines.
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod batch;
 pub mod browse;
 pub mod client;
+pub mod config;
 pub mod convert;
 pub mod link_watch;
 pub mod metrics;

@@ -93,7 +93,12 @@ mod tests {
     }
 
     fn link(state: LinkState, reason: Option<&str>) -> LinkStatus {
-        LinkStatus { state, reason: reason.map(str::to_owned), connected: state == LinkState::Connected, ..LinkStatus::default() }
+        LinkStatus {
+            state,
+            reason: reason.map(str::to_owned),
+            connected: state == LinkState::Connected,
+            ..LinkStatus::default()
+        }
     }
 
     #[test]

@@ -9,14 +9,14 @@ use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, MetadataParameters};
 use opcua_source::batch::ReadingBatch;
 use opcua_source::client::{self, ClientOptions, LinkStatus};
+use opcua_source::config::OpcuaSourceConfig;
 use opcua_source::link_watch::LinkWatch;
 use opcua_source::metrics::SourceMetrics;
 use opcua_source::node_events::{next_after, Next, READINGS_OUTPUT, STATUS_OUTPUT};
 use opcua_source::tags::parse_tags;
-use opcua_source::config::OpcuaSourceConfig;
+use shopfloor_core::schema::{MetricSample, Reading, SourceStatus};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_core::schema::{MetricSample, Reading, SourceStatus};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
@@ -44,10 +44,8 @@ fn run() -> anyhow::Result<()> {
     let config = OpcuaSourceConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     // Fail before connecting if a node id can never work.
     parse_tags(&config.tags)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
 
     let channel_capacity = MIN_READINGS_CHANNEL_CAPACITY.max(config.tags.len() * PUBLISHES_BUFFERED);
     let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(channel_capacity);
@@ -58,15 +56,9 @@ fn run() -> anyhow::Result<()> {
     let batch_capacity = batch_max + config.tags.len();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let wake_every = Duration::from_millis(config.publish_interval_ms);
-    let mut source = runtime.spawn(client::run(
-        config,
-        ClientOptions::default(),
-        readings_tx,
-        status_tx,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let mut source = runtime.spawn(client::run(config, ClientOptions::default(), readings_tx, status_tx, async move {
+        let _ = stop_rx.await;
+    }));
 
     let output = DataId::from(READINGS_OUTPUT.to_owned());
     let status_output = DataId::from(STATUS_OUTPUT.to_owned());
@@ -87,7 +79,11 @@ fn run() -> anyhow::Result<()> {
             if let Some(status) = change.status {
                 info!(state = status.state.as_str(), reason = status.reason.as_deref().unwrap_or(""), "link status");
                 metrics.link(status.state);
-                if let Err(err) = node.send_output(status_output.clone(), MetadataParameters::default(), SourceStatus::to_arrow(&[status])) {
+                if let Err(err) = node.send_output(
+                    status_output.clone(),
+                    MetadataParameters::default(),
+                    SourceStatus::to_arrow(&[status]),
+                ) {
                     warn!(%err, "could not send the link status");
                 }
             }
@@ -125,7 +121,11 @@ fn run() -> anyhow::Result<()> {
         }
         if metrics_due {
             let samples = metrics.snapshot(node.id().as_ref());
-            if let Err(err) = node.send_output(metrics_output.clone(), MetadataParameters::default(), MetricSample::to_arrow(&samples)) {
+            if let Err(err) = node.send_output(
+                metrics_output.clone(),
+                MetadataParameters::default(),
+                MetricSample::to_arrow(&samples),
+            ) {
                 warn!(%err, "could not send metrics");
             }
         }

@@ -1,7 +1,7 @@
 //! What the node reports in its `metrics` snapshot.
 
-use shopfloor_node::metrics::Snapshot;
 use shopfloor_core::schema::{LinkState, MetricSample};
+use shopfloor_node::metrics::Snapshot;
 
 /// Counts since start and the link's last state.
 #[derive(Debug, Default)]
@@ -32,11 +32,21 @@ impl SourceMetrics {
         let connected = self.link == Some(LinkState::Connected);
         let mut snapshot = Snapshot::new(node);
         snapshot
-            .gauge("shopfloor_source_connected", "1 while the link is up", &[("link", "opcua")], f64::from(u8::from(connected)))
+            .gauge(
+                "shopfloor_source_connected",
+                "1 while the link is up",
+                &[("link", "opcua")],
+                f64::from(u8::from(connected)),
+            )
             .counter("shopfloor_link_changes", "Changes of the link's state", &[("link", "opcua")], self.link_changes)
             .counter("shopfloor_readings_out", "Readings sent into the dataflow", &[], self.readings_out)
             .counter("shopfloor_reading_batches_out", "Reading batches sent into the dataflow", &[], self.batches)
-            .counter("shopfloor_dropped_messages", "Messages lost, by reason", &[("reason", "dataflow_slower_than_server")], self.dropped)
+            .counter(
+                "shopfloor_dropped_messages",
+                "Messages lost, by reason",
+                &[("reason", "dataflow_slower_than_server")],
+                self.dropped,
+            )
             .process_memory();
         snapshot.finish()
     }

@@ -63,9 +63,7 @@ mod tests {
     #[test]
     fn other_events_do_not_stop_the_node() {
         assert_eq!(next_after(Some(Event::Error("daemon hiccup".into()))), Next::KeepRunning);
-        let closed = Event::InputClosed {
-            id: "tick".to_owned().into(),
-        };
+        let closed = Event::InputClosed { id: "tick".to_owned().into() };
         assert_eq!(next_after(Some(closed)), Next::KeepRunning);
     }
 }

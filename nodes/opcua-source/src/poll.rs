@@ -38,7 +38,10 @@ impl ChangeFilter {
 }
 
 /// The polled tags grouped by interval (one polling task each).
-pub fn by_interval(tags: &[MonitoredTag], poll_ms: impl Fn(&MonitoredTag) -> Option<u64>) -> BTreeMap<u64, Vec<MonitoredTag>> {
+pub fn by_interval(
+    tags: &[MonitoredTag],
+    poll_ms: impl Fn(&MonitoredTag) -> Option<u64>,
+) -> BTreeMap<u64, Vec<MonitoredTag>> {
     let mut groups: BTreeMap<u64, Vec<MonitoredTag>> = BTreeMap::new();
     for tag in tags {
         if let Some(ms) = poll_ms(tag) {
@@ -61,7 +64,11 @@ pub async fn poll_forever(session: Arc<Session>, tags: Vec<MonitoredTag>, interv
         for chunk in tags.chunks(READ_CHUNK) {
             let request: Vec<ReadValueId> = chunk
                 .iter()
-                .map(|tag| ReadValueId { node_id: tag.node_id.clone(), attribute_id: AttributeId::Value as u32, ..Default::default() })
+                .map(|tag| ReadValueId {
+                    node_id: tag.node_id.clone(),
+                    attribute_id: AttributeId::Value as u32,
+                    ..Default::default()
+                })
                 .collect();
             match session.read(&request, TimestampsToReturn::Both, 0.0).await {
                 Ok(values) => {
@@ -101,7 +108,11 @@ mod tests {
     #[test]
     fn only_changes_of_value_or_status_pass() {
         let mut changes = ChangeFilter::default();
-        let value = |v: f64, status: StatusCode| DataValue { value: Some(Variant::Double(v)), status: Some(status), ..DataValue::null() };
+        let value = |v: f64, status: StatusCode| DataValue {
+            value: Some(Variant::Double(v)),
+            status: Some(status),
+            ..DataValue::null()
+        };
         assert!(changes.changed("t", &value(1.0, StatusCode::Good)));
         assert!(!changes.changed("t", &value(1.0, StatusCode::Good)), "an unchanged poll is no reading");
         assert!(changes.changed("t", &value(2.0, StatusCode::Good)));

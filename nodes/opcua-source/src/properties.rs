@@ -83,7 +83,11 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
     for chunk in found.chunks(PER_REQUEST) {
         let reads: Vec<ReadValueId> = chunk
             .iter()
-            .map(|(_, _, node)| ReadValueId { node_id: node.clone(), attribute_id: AttributeId::Value as u32, ..Default::default() })
+            .map(|(_, _, node)| ReadValueId {
+                node_id: node.clone(),
+                attribute_id: AttributeId::Value as u32,
+                ..Default::default()
+            })
             .collect();
         let values = session.read(&reads, TimestampsToReturn::Neither, 0.0).await?;
         for ((i, name, _), value) in chunk.iter().zip(values) {
@@ -104,8 +108,8 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opcua::types::ExtensionObject;
     use crate::config::TagSpec;
+    use opcua::types::ExtensionObject;
 
     fn spec() -> TagSpec {
         TagSpec {

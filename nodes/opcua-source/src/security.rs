@@ -153,7 +153,9 @@ pub fn advice(code: StatusCode, pki_dir: &Path) -> Option<String> {
     let own_cert = pki_dir.join("own").join("cert.der");
     let rejected = pki_dir.join("rejected");
     Some(match code {
-        StatusCode::BadUserAccessDenied | StatusCode::BadIdentityTokenRejected | StatusCode::BadIdentityTokenInvalid => {
+        StatusCode::BadUserAccessDenied
+        | StatusCode::BadIdentityTokenRejected
+        | StatusCode::BadIdentityTokenInvalid => {
             "the server refused the login: check OPCUA_USER and OPCUA_PASSWORD (or OPCUA_PASSWORD_FILE), \
              or OPCUA_USER_CERT and OPCUA_USER_KEY"
                 .to_owned()
@@ -231,7 +233,11 @@ mod tests {
     use opcua::types::{ApplicationDescription, UserTokenPolicy};
     use shopfloor_core::env::Secret;
 
-    fn endpoint(policy: SecurityPolicy, mode: MessageSecurityMode, tokens: Vec<UserTokenPolicy>) -> EndpointDescription {
+    fn endpoint(
+        policy: SecurityPolicy,
+        mode: MessageSecurityMode,
+        tokens: Vec<UserTokenPolicy>,
+    ) -> EndpointDescription {
         EndpointDescription {
             endpoint_url: "opc.tcp://plc-advertised-name:4840/".into(),
             security_policy_uri: policy.to_uri().into(),
@@ -277,8 +283,13 @@ mod tests {
 
     #[test]
     fn a_missing_security_setting_lists_what_the_server_offers() {
-        let err = choose_endpoint(&server(), "opc.tcp://h:4840/", secured("Aes256_Sha256_RsaPss/Sign"), &UserIdentity::Anonymous)
-            .unwrap_err();
+        let err = choose_endpoint(
+            &server(),
+            "opc.tcp://h:4840/",
+            secured("Aes256_Sha256_RsaPss/Sign"),
+            &UserIdentity::Anonymous,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "the server offers no endpoint with security Aes256_Sha256_RsaPss/Sign; it offers None, \
@@ -288,8 +299,13 @@ mod tests {
 
     #[test]
     fn a_login_the_endpoint_does_not_take_is_named() {
-        let err = choose_endpoint(&server(), "opc.tcp://h:4840/", secured("Basic256Sha256/SignAndEncrypt"), &UserIdentity::Anonymous)
-            .unwrap_err();
+        let err = choose_endpoint(
+            &server(),
+            "opc.tcp://h:4840/",
+            secured("Basic256Sha256/SignAndEncrypt"),
+            &UserIdentity::Anonymous,
+        )
+        .unwrap_err();
         assert!(matches!(err, EndpointProblem::LoginNotAccepted { identity: "anonymous", .. }), "{err}");
         assert!(err.to_string().ends_with("it accepts: user name"), "{err}");
     }
@@ -300,14 +316,20 @@ mod tests {
         let login = advice(StatusCode::BadUserAccessDenied, pki).unwrap();
         assert!(login.contains("OPCUA_USER"), "{login}");
         let trust = advice(StatusCode::BadSecurityChecksFailed, pki).unwrap();
-        assert!(trust.contains("/var/lib/shopfloor/pki/own/cert.der") && trust.contains("/var/lib/shopfloor/pki/rejected"), "{trust}");
+        assert!(
+            trust.contains("/var/lib/shopfloor/pki/own/cert.der") && trust.contains("/var/lib/shopfloor/pki/rejected"),
+            "{trust}"
+        );
         assert_eq!(advice(StatusCode::BadCommunicationError, pki), None);
         assert_eq!(advice(StatusCode::BadTimeout, pki), None);
     }
 
     #[test]
     fn an_unreadable_user_certificate_names_the_files() {
-        let identity = UserIdentity::Certificate { cert_file: "/nonexistent/user.der".into(), key_file: "/nonexistent/user.pem".into() };
+        let identity = UserIdentity::Certificate {
+            cert_file: "/nonexistent/user.der".into(),
+            key_file: "/nonexistent/user.pem".into(),
+        };
         let err = identity_token(&identity).unwrap_err();
         assert!(err.contains("/nonexistent/user.der") && err.contains("OPCUA_USER_CERT"), "{err}");
     }

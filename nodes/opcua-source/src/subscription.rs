@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{Deadband, Monitoring};
 use opcua::client::{DataChangeCallback, MonitoredItem, Session};
 use opcua::types::{
     DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType, Error as OpcuaError, ExtensionObject,
     MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, TimestampsToReturn,
 };
-use crate::config::{Deadband, Monitoring};
-use shopfloor_node::clock::now_ms;
 use shopfloor_core::schema::Reading;
+use shopfloor_node::clock::now_ms;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -52,15 +52,7 @@ pub async fn subscribe(
 ) -> Result<u32, OpcuaError> {
     let callback = DataChangeCallback::new(data_change_handler(tags.clone(), sink));
     let subscription_id = session
-        .create_subscription(
-            publish_interval,
-            LIFETIME_COUNT,
-            MAX_KEEP_ALIVE_COUNT,
-            0,
-            0,
-            true,
-            callback,
-        )
+        .create_subscription(publish_interval, LIFETIME_COUNT, MAX_KEEP_ALIVE_COUNT, 0, 0, true, callback)
         .await?;
     let requests = monitored_item_requests(&tags, publish_interval, monitoring_defaults);
     let mut created = Vec::with_capacity(requests.len());

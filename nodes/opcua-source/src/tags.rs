@@ -1,7 +1,7 @@
 //! The configured tags with their node ids parsed by the OPC UA library: pure.
 
-use opcua::types::NodeId;
 use crate::config::TagSpec;
+use opcua::types::NodeId;
 
 /// A configured tag whose node id text is a valid OPC UA node id.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +80,13 @@ pub fn parse_tags(specs: &[TagSpec]) -> Result<Vec<MonitoredTag>, InvalidNodeId>
                     return Err(invalid());
                 }
                 // The null node id until the path is resolved on the server.
-                return Ok(MonitoredTag { spec: spec.clone(), node_id: NodeId::null(), namespace_uri: None, browse_path: Some(names), eu_range: None });
+                return Ok(MonitoredTag {
+                    spec: spec.clone(),
+                    node_id: NodeId::null(),
+                    namespace_uri: None,
+                    browse_path: Some(names),
+                    eu_range: None,
+                });
             }
             let (namespace_uri, text) = match split_namespace_uri(&spec.node_id) {
                 Some((uri, identifier)) => (Some(uri.to_owned()), format!("ns=0;{identifier}")),

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use opcua_source::client::{self, ClientOptions, LinkStatus, SourceError};
-use plant_sim::nodes::{CellVariable, LineVariable, Point};
-use plant_sim::server::{serve, ServerError, ServerOptions};
 use opcua_source::config::{Deadband, Monitoring, OpcuaSourceConfig, TagSpec};
 use plant_sim::config::PlantSimConfig;
+use plant_sim::nodes::{CellVariable, LineVariable, Point};
+use plant_sim::server::{serve, ServerError, ServerOptions};
 use shopfloor_core::schema::{Quality, Reading, ReadingValue};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -107,21 +107,10 @@ impl Source {
         let (readings_tx, readings) = mpsc::channel(4096);
         let (status_tx, status) = watch::channel(LinkStatus::default());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(client::run(
-            config,
-            ClientOptions { pki_dir },
-            readings_tx,
-            status_tx,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Self {
-            readings,
-            status,
-            stop,
-            task,
-        }
+        let task = tokio::spawn(client::run(config, ClientOptions { pki_dir }, readings_tx, status_tx, async move {
+            let _ = stopped.await;
+        }));
+        Self { readings, status, stop, task }
     }
 
     async fn next_reading(&mut self) -> Reading {
@@ -151,7 +140,14 @@ async fn free_loopback_listener() -> TcpListener {
 
 /// A tag with nothing configured but its name and node id.
 fn tag(tag: &str, node_id: String) -> TagSpec {
-    TagSpec { tag: tag.into(), node_id, unit: None, low_limit: None, high_limit: None, monitoring: Monitoring::default() }
+    TagSpec {
+        tag: tag.into(),
+        node_id,
+        unit: None,
+        low_limit: None,
+        high_limit: None,
+        monitoring: Monitoring::default(),
+    }
 }
 
 fn number(reading: &Reading) -> f64 {
@@ -261,7 +257,8 @@ async fn an_absolute_deadband_holds_back_small_changes() {
     let drain = |source: &mut Source| std::iter::from_fn(|| source.readings.try_recv().ok()).collect::<Vec<_>>();
     // A deadband is defined for numbers only: plant-sim (async-opcua's server)
     // then reports every write of the text tag, so only numbers are counted.
-    let numbers = |readings: Vec<Reading>| readings.into_iter().filter(|r| matches!(r.value, ReadingValue::Number(_))).count();
+    let numbers =
+        |readings: Vec<Reading>| readings.into_iter().filter(|r| matches!(r.value, ReadingValue::Number(_))).count();
     let (with_deadband, without) = (numbers(drain(&mut filtered)), numbers(drain(&mut unfiltered)));
     let numeric_tags = 4; // spindle temperature and speed, vibration, part count
     assert!(with_deadband <= numeric_tags, "{with_deadband} readings through a deadband wider than any change");
@@ -294,7 +291,11 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
     let (mut good, mut bad) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
     for _ in 0..30 {
         let reading = source.next_reading().await;
-        if reading.quality == Quality::Good { good.insert(reading.tag) } else { bad.insert(reading.tag) };
+        if reading.quality == Quality::Good {
+            good.insert(reading.tag)
+        } else {
+            bad.insert(reading.tag)
+        };
     }
     assert_eq!(good.into_iter().collect::<Vec<_>>(), ["by_index", "by_path", "by_uri"]);
     // The refused tags say so with a bad reading carrying the status code.
@@ -336,7 +337,11 @@ async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_serv
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let tags = vec![
         tag("temperature", CellVariable::SpindleTemperature.node_id_text()),
-        TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..tag("configured", CellVariable::SpindleTemperature.node_id_text()) },
+        TagSpec {
+            unit: Some("degC".into()),
+            high_limit: Some(80.0),
+            ..tag("configured", CellVariable::SpindleTemperature.node_id_text())
+        },
         tag("conveyor", "/Line1/ConveyorSpeed".into()),
         TagSpec {
             monitoring: Monitoring { deadband: Some(Deadband::Percent(0.1)), ..Monitoring::default() },

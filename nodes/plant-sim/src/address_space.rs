@@ -47,14 +47,32 @@ fn add_variable(address_space: &mut AddressSpace, folder: &NodeId, point: impl P
             display_name: unit.into(),
             description: unit.into(),
         };
-        add_property(address_space, &node_id, "EngineeringUnits", DataTypeId::EUInformation, ExtensionObject::from_message(units));
+        add_property(
+            address_space,
+            &node_id,
+            "EngineeringUnits",
+            DataTypeId::EUInformation,
+            ExtensionObject::from_message(units),
+        );
     }
     if let Some((low, high)) = point.eu_range() {
-        add_property(address_space, &node_id, "EURange", DataTypeId::Range, ExtensionObject::from_message(Range { low, high }));
+        add_property(
+            address_space,
+            &node_id,
+            "EURange",
+            DataTypeId::Range,
+            ExtensionObject::from_message(Range { low, high }),
+        );
     }
 }
 
-fn add_property(address_space: &mut AddressSpace, owner: &NodeId, name: &str, data_type: DataTypeId, value: ExtensionObject) {
+fn add_property(
+    address_space: &mut AddressSpace,
+    owner: &NodeId,
+    name: &str,
+    data_type: DataTypeId,
+    value: ExtensionObject,
+) {
     let property = NodeId::new(NAMESPACE_INDEX, format!("{}.{name}", owner.identifier));
     VariableBuilder::new(&property, name, name)
         .data_type(data_type)

@@ -93,9 +93,7 @@ impl PlantSimConfig {
         let mut env = EnvReader::new("plant-sim", vars);
         let host = env.string_or("SIM_HOST", "127.0.0.1");
         let port = env.parsed_or("SIM_PORT", 4840u16, "a TCP port 1..=65535", |p| *p > 0);
-        let tick_ms = env.parsed_or("SIM_TICK_MS", 500u64, "milliseconds in 10..=60000", |t| {
-            (10..=60_000).contains(t)
-        });
+        let tick_ms = env.parsed_or("SIM_TICK_MS", 500u64, "milliseconds in 10..=60000", |t| (10..=60_000).contains(t));
         let security = security_list(&mut env);
         let users = env.users_file("SIM_USERS_FILE");
         let user_certs = user_certs(&mut env);
@@ -181,7 +179,8 @@ mod tests {
         let cfg = PlantSimConfig::from_env(&EnvVars::new()).unwrap();
         assert_eq!((cfg.security, cfg.trust_clients), (vec![EndpointSecurity::NONE], true));
         let env = EnvVars::from([("SIM_SECURITY", "None, Basic256Sha256/SignAndEncrypt Aes256_Sha256_RsaPss/Sign")]);
-        let listed: Vec<String> = PlantSimConfig::from_env(&env).unwrap().security.iter().map(ToString::to_string).collect();
+        let listed: Vec<String> =
+            PlantSimConfig::from_env(&env).unwrap().security.iter().map(ToString::to_string).collect();
         assert_eq!(listed, ["None", "Basic256Sha256/SignAndEncrypt", "Aes256_Sha256_RsaPss/Sign"]);
         for bad in ["Basic256Sha256", "None,None", " , "] {
             let env = EnvVars::from([("SIM_SECURITY", bad)]);

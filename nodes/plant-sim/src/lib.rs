@@ -67,9 +67,9 @@
 //! ([`server::ServerOptions`]).
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod address_space;
 pub mod cell;
+pub mod config;
 pub mod line;
 pub mod nodes;
 pub mod scenario;

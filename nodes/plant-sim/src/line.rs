@@ -29,7 +29,11 @@ pub struct LineValues {
 impl LineValues {
     /// `RUNNING` or `JAMMED`.
     pub fn state(&self) -> &'static str {
-        if self.jam_alarm { "JAMMED" } else { "RUNNING" }
+        if self.jam_alarm {
+            "JAMMED"
+        } else {
+            "RUNNING"
+        }
     }
 }
 
@@ -45,11 +49,7 @@ pub fn running_line_at(tick: u64) -> LineValues {
 
 /// The line jammed since `since`: the conveyor stands, the count holds, the alarm is up.
 pub fn jammed_line_at(tick: u64, since: u64) -> LineValues {
-    LineValues {
-        conveyor_speed: 0.0,
-        jam_alarm: true,
-        ..running_line_at(since.min(tick))
-    }
+    LineValues { conveyor_speed: 0.0, jam_alarm: true, ..running_line_at(since.min(tick)) }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event};
-use plant_sim::server;
 use plant_sim::config::PlantSimConfig;
+use plant_sim::server;
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
@@ -52,8 +52,5 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }

@@ -253,12 +253,7 @@ impl Point for LineVariable {
 /// `OPCUA_TAGS` for `opcua-source`, one line per variable that changes with the
 /// simulation (the five the cell publishes every tick).
 pub fn simulated_tag_lines() -> String {
-    CellVariable::ALL
-        .iter()
-        .filter(|v| v.is_simulated())
-        .map(|v| v.tag_line())
-        .collect::<Vec<_>>()
-        .join("\n")
+    CellVariable::ALL.iter().filter(|v| v.is_simulated()).map(|v| v.tag_line()).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]

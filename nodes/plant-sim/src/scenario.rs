@@ -137,7 +137,8 @@ mod tests {
     #[test]
     fn vibration_spikes_come_and_go() {
         let spikes = simulation(SimScenario::VibrationSpike);
-        let high: Vec<bool> = (SCENARIO_START_TICK..SCENARIO_START_TICK + 100).map(|t| spikes.cell_at(t).vibration > 5.0).collect();
+        let high: Vec<bool> =
+            (SCENARIO_START_TICK..SCENARIO_START_TICK + 100).map(|t| spikes.cell_at(t).vibration > 5.0).collect();
         assert_eq!(high.iter().filter(|h| **h).count(), 10);
         assert!(high[0] && !high[SPIKE_TICKS as usize] && high[SPIKE_EVERY as usize]);
     }

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::PlantSimConfig;
+use opcua::crypto::SecurityPolicy;
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
-use opcua::crypto::SecurityPolicy;
 use opcua::server::{ServerBuilder, ServerEndpoint, ServerUserToken, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID};
 use opcua::types::{DataValue, DateTime, MessageSecurityMode, NodeId};
 use shopfloor_opcua::EndpointSecurity;
-use crate::config::PlantSimConfig;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -41,9 +41,7 @@ impl Default for ServerOptions {
     /// A PKI folder under the system temp dir: the simulator only serves
     /// security policy None, so its key pair protects nothing worth keeping.
     fn default() -> Self {
-        Self {
-            pki_dir: std::env::temp_dir().join("shopfloor-slm").join("plant-sim-pki"),
-        }
+        Self { pki_dir: std::env::temp_dir().join("shopfloor-slm").join("plant-sim-pki") }
     }
 }
 
@@ -86,9 +84,7 @@ pub async fn run_with_options(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let address = socket_address(&config.host, config.port);
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|source| ServerError::Bind { address, source })?;
+    let listener = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
     serve(listener, config, options, shutdown).await
 }
 
@@ -103,16 +99,11 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let port = listener
         .local_addr()
-        .map_err(|source| ServerError::Bind {
-            address: socket_address(&config.host, config.port),
-            source,
-        })?
+        .map_err(|source| ServerError::Bind { address: socket_address(&config.host, config.port), source })?
         .port();
     let endpoint_url = format!("opc.tcp://{}/", socket_address(&config.host, port));
 
-    let (server, handle) = server_builder(&config, port, &endpoint_url, options)
-        .build()
-        .map_err(ServerError::Build)?;
+    let (server, handle) = server_builder(&config, port, &endpoint_url, options).build().map_err(ServerError::Build)?;
     let node_manager = handle
         .node_managers()
         .get_of_type::<SimpleNodeManager>()
@@ -192,10 +183,7 @@ fn server_builder(config: &PlantSimConfig, port: u16, endpoint_url: &str, option
         builder = builder.add_endpoint(endpoint_id(*security), server_endpoint(*security, &user_token_ids));
     }
     builder.with_node_manager(simple_node_manager(
-        NamespaceMetadata {
-            namespace_uri: NAMESPACE_URI.to_owned(),
-            ..Default::default()
-        },
+        NamespaceMetadata { namespace_uri: NAMESPACE_URI.to_owned(), ..Default::default() },
         "plant-sim",
     ))
 }
@@ -225,12 +213,10 @@ async fn publish_every_tick(
     simulation: Simulation,
     tick: Duration,
 ) -> Infallible {
-    let cell: Vec<(CellVariable, NodeId)> = CellVariable::ALL
-        .into_iter()
-        .filter(|v| v.is_simulated())
-        .map(|v| (v, v.node_id(NAMESPACE_INDEX)))
-        .collect();
-    let line: Vec<(LineVariable, NodeId)> = LineVariable::ALL.into_iter().map(|v| (v, v.node_id(NAMESPACE_INDEX))).collect();
+    let cell: Vec<(CellVariable, NodeId)> =
+        CellVariable::ALL.into_iter().filter(|v| v.is_simulated()).map(|v| (v, v.node_id(NAMESPACE_INDEX))).collect();
+    let line: Vec<(LineVariable, NodeId)> =
+        LineVariable::ALL.into_iter().map(|v| (v, v.node_id(NAMESPACE_INDEX))).collect();
     let mut interval = tokio::time::interval(tick);
     // After a stall, continue from now instead of replaying missed ticks in a burst.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -240,10 +226,12 @@ async fn publish_every_tick(
         let cell_values = simulation.cell_at(tick_number);
         let line_values = simulation.line_at(tick_number);
         let now = DateTime::now();
-        let cell_updates =
-            cell.iter().map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&cell_values), now)));
-        let line_updates =
-            line.iter().map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&line_values), now)));
+        let cell_updates = cell
+            .iter()
+            .map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&cell_values), now)));
+        let line_updates = line
+            .iter()
+            .map(|(variable, node_id)| (node_id, None, DataValue::new_at(variable.value_in(&line_values), now)));
         if let Err(status) = node_manager.set_values(&subscriptions, cell_updates.chain(line_updates)) {
             warn!(tick = tick_number, %status, "could not update the plant's variables");
         }

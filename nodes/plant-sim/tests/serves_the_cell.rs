@@ -12,9 +12,9 @@ use opcua::types::{
     UserTokenPolicy, VariableId, Variant,
 };
 use plant_sim::cell::SPINDLE_TEMPERATURE_HIGH_LIMIT;
+use plant_sim::config::{PlantSimConfig, SimScenario};
 use plant_sim::nodes::{CellVariable, Point, NAMESPACE_INDEX, NAMESPACE_URI};
 use plant_sim::server::{serve, ServerOptions};
-use plant_sim::config::{PlantSimConfig, SimScenario};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -97,10 +97,8 @@ async fn connect(endpoint: &str, pki_dir: &Path) -> (Arc<Session>, JoinHandle<op
 }
 
 async fn read(session: &Session, node_id: NodeId) -> DataValue {
-    let mut values = session
-        .read(&[ReadValueId::from(node_id)], TimestampsToReturn::Both, 0.0)
-        .await
-        .expect("read succeeds");
+    let mut values =
+        session.read(&[ReadValueId::from(node_id)], TimestampsToReturn::Both, 0.0).await.expect("read succeeds");
     values.remove(0)
 }
 
@@ -190,8 +188,7 @@ async fn subscribed_clients_receive_a_data_change_every_tick() {
     })
     .await
     .expect("four data changes in time");
-    let distinct_values: std::collections::HashSet<String> =
-        seen.iter().map(|dv| format!("{:?}", dv.value)).collect();
+    let distinct_values: std::collections::HashSet<String> = seen.iter().map(|dv| format!("{:?}", dv.value)).collect();
     assert!(distinct_values.len() >= 3, "{seen:?}");
     assert!(seen.iter().all(|dv| dv.source_timestamp.is_some()));
 
@@ -205,12 +202,8 @@ async fn a_port_in_use_is_a_bind_error_naming_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = taken.local_addr().unwrap().port();
     let config = PlantSimConfig { port, tick_ms: 100, ..PlantSimConfig::default() };
-    let options = ServerOptions {
-        pki_dir: scratch.path("server-pki"),
-    };
-    let err = plant_sim::server::run_with_options(config, options, std::future::pending())
-        .await
-        .unwrap_err();
+    let options = ServerOptions { pki_dir: scratch.path("server-pki") };
+    let err = plant_sim::server::run_with_options(config, options, std::future::pending()).await.unwrap_err();
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
@@ -219,7 +212,8 @@ async fn a_port_in_use_is_a_bind_error_naming_the_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stoppage_scenario_stops_the_cell_and_raises_the_jam_alarm() {
     let scratch = ScratchDir::new("stoppage");
-    let config = PlantSimConfig { tick_ms: 10, scenario: SimScenario::Stoppage, seed: Some(1), ..PlantSimConfig::default() };
+    let config =
+        PlantSimConfig { tick_ms: 10, scenario: SimScenario::Stoppage, seed: Some(1), ..PlantSimConfig::default() };
     let server = start_server_with(scratch.path("server-pki"), config).await;
     let (session, event_loop) = connect(&server.endpoint, &scratch.path("client-pki")).await;
     let jam: NodeId = plant_sim::nodes::LineVariable::JamAlarm.node_id_text().parse().unwrap();

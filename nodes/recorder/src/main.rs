@@ -1,8 +1,8 @@
 //! Wires the `recorder` library to dora; see the library docs.
 
 use anyhow::Context;
-use recording::DrecWriter;
 use recorder::config::RecorderConfig;
+use recording::DrecWriter;
 
 fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();

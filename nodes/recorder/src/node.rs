@@ -7,14 +7,14 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use dora_node_api::arrow_v59::array::{Array, ArrayRef, UInt64Array};
-use dora_node_api::dora_core::config::DataId;
-use dora_node_api::DoraNode;
 use dora_node_api::arrow_v59::datatypes::DataType;
+use dora_node_api::dora_core::config::DataId;
 use dora_node_api::metadata::strip_internal_parameters;
+use dora_node_api::DoraNode;
 use dora_node_api::{Event, EventStream};
 use recording::drec::unix_nanos_now;
-use recording::{DrecError, DrecWriter, RecordedMessage};
 use recording::output_ref::OutputRef;
+use recording::{DrecError, DrecWriter, RecordedMessage};
 
 /// What the recorder did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -67,7 +67,9 @@ pub fn run(
                 *counts.recorded.entry(message.topic()).or_default() += 1;
                 if let Some(node) = progress.as_deref_mut() {
                     let total: ArrayRef = Arc::new(UInt64Array::from(vec![writer.messages()]));
-                    if let Err(error) = node.send_output(DataId::from(RECORDED_OUTPUT.to_owned()), Default::default(), total) {
+                    if let Err(error) =
+                        node.send_output(DataId::from(RECORDED_OUTPUT.to_owned()), Default::default(), total)
+                    {
                         tracing::warn!(%error, "cannot report progress");
                     }
                 }

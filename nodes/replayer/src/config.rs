@@ -55,7 +55,8 @@ fn field_entries(text: &str) -> Option<BTreeMap<String, Vec<String>>> {
         .map(|entry| {
             let (output, fields) = entry.split_once(':')?;
             let fields: Vec<String> = fields.split('+').map(|f| f.trim().to_owned()).collect();
-            (is_dora_id(output.trim()) && fields.iter().all(|f| is_dora_id(f))).then(|| (output.trim().to_owned(), fields))
+            (is_dora_id(output.trim()) && fields.iter().all(|f| is_dora_id(f)))
+                .then(|| (output.trim().to_owned(), fields))
         })
         .collect()
 }
@@ -68,7 +69,11 @@ impl ReplayerConfig {
         let file = match env.optional_string("REPLAY_FILE").or(dora_file) {
             Some(text) => {
                 if !PathBuf::from(&text).is_file() {
-                    env.invalid("REPLAY_FILE", &text, "an existing .drec file (relative paths start at the dataflow's folder)");
+                    env.invalid(
+                        "REPLAY_FILE",
+                        &text,
+                        "an existing .drec file (relative paths start at the dataflow's folder)",
+                    );
                 }
                 PathBuf::from(text)
             }

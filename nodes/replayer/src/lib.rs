@@ -29,6 +29,6 @@
 pub mod config;
 pub mod flow;
 pub mod node;
-pub mod shift;
 pub mod selection;
+pub mod shift;
 pub mod timing;

@@ -4,16 +4,16 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use crate::config::ReplayerConfig;
 use dora_node_api::arrow_v59::array::{ArrayRef, NullArray};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream};
 use recording::{DrecError, DrecReader};
 use shopfloor_node::clock::now_ms;
-use crate::config::ReplayerConfig;
 
-use crate::shift::{shift_fields, TimeShift};
 use crate::flow::Credits;
 use crate::selection::output_for;
+use crate::shift::{shift_fields, TimeShift};
 use crate::timing::ReplayClock;
 
 /// Why a replay failed.
@@ -184,7 +184,8 @@ pub fn run(config: &ReplayerConfig, mut node: DoraNode, mut events: EventStream)
         wait(&mut events, Some(Instant::now() + linger), &mut credits);
     }
     if let Some(done) = &config.done_file {
-        let text = serde_json::json!({ "messages": counts.messages, "passes": counts.passes, "time_shift": shift }).to_string();
+        let text = serde_json::json!({ "messages": counts.messages, "passes": counts.passes, "time_shift": shift })
+            .to_string();
         std::fs::write(done, text)
             .map_err(|e| ReplayError::DoneFile { file: done.display().to_string(), message: e.to_string() })?;
     }

@@ -1,7 +1,7 @@
 //! Which recorded messages are played, under which output id.
 
-use recording::RecordedMessage;
 use crate::config::ReplayerConfig;
+use recording::RecordedMessage;
 
 /// The output id a recorded message is played under, or `None` when this
 /// replayer does not play it.

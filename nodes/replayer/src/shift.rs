@@ -65,7 +65,8 @@ mod tests {
         let shift = TimeShift { recording_start_ms: 0, replay_start_ms: 100_000, speed: 1.0 };
         let moved = shift_fields(&original, &["received_ts_ms".into(), "source_ts_ms".into(), "id".into()], &shift);
         let rows = moved.as_any().downcast_ref::<StructArray>().unwrap();
-        let column = |name: &str| rows.column_by_name(name).unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+        let column =
+            |name: &str| rows.column_by_name(name).unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
         assert_eq!(column("received_ts_ms").values().to_vec(), vec![101_000, 102_000]);
         assert_eq!(column("source_ts_ms").iter().collect::<Vec<_>>(), vec![Some(101_500), None]);
         assert_eq!(column("deadline_ms").iter().collect::<Vec<_>>(), vec![Some(9_000), None], "not named: as recorded");

@@ -47,7 +47,8 @@ pub struct Classifier {
 const MAX_SITE_WORDS: usize = 10_000;
 
 /// Opening phrases that ask for a procedure.
-const PROCEDURE_OPENINGS: &[&str] = &["how do i ", "how to ", "how should i ", "how can i ", "what should i do", "what do i do", "what are the steps"];
+const PROCEDURE_OPENINGS: &[&str] =
+    &["how do i ", "how to ", "how should i ", "how can i ", "what should i do", "what do i do", "what are the steps"];
 
 impl Classifier {
     /// A classifier that also knows `site_words`.
@@ -129,7 +130,13 @@ mod tests {
     #[test]
     fn questions_without_a_plant_word_are_out_of_scope() {
         let c = Classifier::default();
-        for q in ["Who won the football match yesterday?", "Write me a poem about cats.", "What is the capital of France?", "", "???"] {
+        for q in [
+            "Who won the football match yesterday?",
+            "Write me a poem about cats.",
+            "What is the capital of France?",
+            "",
+            "???",
+        ] {
             assert_eq!(c.classify(q), Class::OutOfScope, "{q}");
         }
     }

@@ -124,18 +124,25 @@ impl RouterConfig {
     /// Parses the router's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("router", vars);
-        let tiers_text = env.required_string("ROUTER_TIERS", "one tier per line: <name> [kind=slm|http] [threshold=0.5] [expect_ms=1000]");
+        let tiers_text = env.required_string(
+            "ROUTER_TIERS",
+            "one tier per line: <name> [kind=slm|http] [threshold=0.5] [expect_ms=1000]",
+        );
         let tiers = tiers_text.map(|text| parse_tiers(&mut env, &text)).unwrap_or_default();
         let classes_text = env.optional_string("ROUTER_CLASSES").unwrap_or_default();
         let classes = parse_classes(&mut env, &classes_text, &tiers);
-        let deadline_ms = env.parsed_or("ROUTER_DEADLINE_MS", 20_000u64, "milliseconds in 100..=600000", |n| (100..=600_000).contains(n));
+        let deadline_ms = env.parsed_or("ROUTER_DEADLINE_MS", 20_000u64, "milliseconds in 100..=600000", |n| {
+            (100..=600_000).contains(n)
+        });
         let plant_words = env
             .optional_string("ROUTER_PLANT_WORDS")
             .map(|text| text.split([' ', ',', '\n']).filter(|w| !w.is_empty()).map(str::to_lowercase).collect())
             .unwrap_or_default();
         let refusal = env.string_or("ROUTER_REFUSAL", DEFAULT_REFUSAL);
         let http = parse_http(&mut env, &tiers);
-        let stale_ms = env.parsed_or("ROUTER_TIER_STALE_MS", 5_000u64, "milliseconds in 500..=600000", |n| (500..=600_000).contains(n));
+        let stale_ms = env.parsed_or("ROUTER_TIER_STALE_MS", 5_000u64, "milliseconds in 500..=600000", |n| {
+            (500..=600_000).contains(n)
+        });
         env.finish(&["ROUTER_"])?;
         Ok(Self {
             tiers,
@@ -170,7 +177,9 @@ fn parse_tiers(env: &mut EnvReader<'_>, text: &str) -> Vec<TierSpec> {
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let mut words = line.split_whitespace();
         let Some(name) = words.next() else { continue };
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || tiers.iter().any(|t| t.name == name) {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || tiers.iter().any(|t| t.name == name)
+        {
             env.invalid(FIELD, line, "a unique tier name of letters, digits, `_` or `-` first");
             continue;
         }
@@ -231,7 +240,9 @@ fn parse_http(env: &mut EnvReader<'_>, tiers: &[TierSpec]) -> Option<HttpTierCon
     let url = env.optional_string("ROUTER_HTTP_URL");
     let model = env.optional_string("ROUTER_HTTP_MODEL");
     let api_key = env.password("ROUTER_HTTP_API_KEY", "ROUTER_HTTP_API_KEY_FILE");
-    let timeout_ms = env.parsed_or("ROUTER_HTTP_TIMEOUT_MS", 10_000u64, "milliseconds in 100..=600000", |n| (100..=600_000).contains(n));
+    let timeout_ms = env.parsed_or("ROUTER_HTTP_TIMEOUT_MS", 10_000u64, "milliseconds in 100..=600000", |n| {
+        (100..=600_000).contains(n)
+    });
     let max_tokens = env.parsed_or("ROUTER_HTTP_MAX_TOKENS", 128u32, "a count in 1..=4096", |n| (1..=4096).contains(n));
     let redact = env.optional_string("ROUTER_REDACT").map(|text| parse_redact(env, &text)).unwrap_or_default();
     let outbound_log = env.optional_string("ROUTER_OUTBOUND_LOG").map(std::path::PathBuf::from);
@@ -239,7 +250,11 @@ fn parse_http(env: &mut EnvReader<'_>, tiers: &[TierSpec]) -> Option<HttpTierCon
     match (wanted, url) {
         (false, None) => None,
         (false, Some(url)) => {
-            env.invalid("ROUTER_HTTP_URL", &url, "unset unless ROUTER_TIERS has a kind=http tier (nothing leaves the site otherwise)");
+            env.invalid(
+                "ROUTER_HTTP_URL",
+                &url,
+                "unset unless ROUTER_TIERS has a kind=http tier (nothing leaves the site otherwise)",
+            );
             None
         }
         (true, None) => {
@@ -248,13 +263,25 @@ fn parse_http(env: &mut EnvReader<'_>, tiers: &[TierSpec]) -> Option<HttpTierCon
         }
         (true, Some(url)) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                env.invalid("ROUTER_HTTP_URL", &url, "an http:// or https:// base URL such as http://127.0.0.1:8081/v1");
+                env.invalid(
+                    "ROUTER_HTTP_URL",
+                    &url,
+                    "an http:// or https:// base URL such as http://127.0.0.1:8081/v1",
+                );
             }
             let model = model.unwrap_or_else(|| {
                 env.invalid("ROUTER_HTTP_MODEL", "", "the model name to ask the endpoint for");
                 String::new()
             });
-            Some(HttpTierConfig { url: url.trim_end_matches('/').to_owned(), model, api_key, timeout_ms, max_tokens, redact, outbound_log })
+            Some(HttpTierConfig {
+                url: url.trim_end_matches('/').to_owned(),
+                model,
+                api_key,
+                timeout_ms,
+                max_tokens,
+                redact,
+                outbound_log,
+            })
         }
     }
 }
@@ -330,7 +357,8 @@ mod tests {
         .unwrap();
         let http = cfg.http.unwrap();
         assert_eq!((http.url.as_str(), http.redact.len()), ("http://127.0.0.1:9/v1", 2));
-        let err = RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano"), ("ROUTER_HTTP_URL", "http://x/v1")])).unwrap_err();
+        let err =
+            RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano"), ("ROUTER_HTTP_URL", "http://x/v1")])).unwrap_err();
         assert!(err.names_field("ROUTER_HTTP_URL"), "{err}");
     }
 }

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use crate::config::HttpTierConfig;
+use serde_json::{json, Value};
 use shopfloor_core::schema::Question;
 
 use crate::redact::Redactor;
@@ -47,7 +47,8 @@ pub struct HttpReply {
 /// The request body for `question` with `facts`, redacted.
 pub fn request_body(config: &HttpTierConfig, redactor: &Redactor, question: &Question, facts: &[String]) -> Value {
     let operator = question.operator.as_str();
-    let mut system = String::from("You answer an operator's question about an industrial plant in one or two sentences.");
+    let mut system =
+        String::from("You answer an operator's question about an industrial plant in one or two sentences.");
     if !facts.is_empty() {
         system.push_str(" Facts from the plant:");
         for fact in facts {
@@ -101,10 +102,8 @@ pub fn ask(config: &HttpTierConfig, body: &Value, now_ms: i64) -> Result<HttpRep
 /// Reads a chat completion.
 pub fn parse_reply(text: &str) -> Result<HttpReply, String> {
     let reply: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let content = reply
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .ok_or("no choices[0].message.content")?;
+    let content =
+        reply.pointer("/choices/0/message/content").and_then(Value::as_str).ok_or("no choices[0].message.content")?;
     Ok(HttpReply {
         text: content.trim().to_owned(),
         model: reply.get("model").and_then(Value::as_str).unwrap_or("remote").to_owned(),
@@ -160,7 +159,10 @@ mod tests {
     #[test]
     fn replies_are_read_with_or_without_a_confidence() {
         let ours = r#"{"model":"m","choices":[{"message":{"content":" 72 °C "}}],"shopfloor":{"confidence":0.9}}"#;
-        assert_eq!(parse_reply(ours).unwrap(), HttpReply { text: "72 °C".into(), model: "m".into(), confidence: Some(0.9) });
+        assert_eq!(
+            parse_reply(ours).unwrap(),
+            HttpReply { text: "72 °C".into(), model: "m".into(), confidence: Some(0.9) }
+        );
         assert_eq!(parse_reply(r#"{"choices":[{"message":{"content":"x"}}]}"#).unwrap().confidence, None);
         assert!(parse_reply(r#"{"error":"nope"}"#).is_err());
         assert!(parse_reply("not json").is_err());

@@ -11,8 +11,8 @@
 //! - [`node`]: the dora event loop.
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod classify;
+pub mod config;
 pub mod http_tier;
 pub mod metrics;
 pub mod node;

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use crate::config::{RouterConfig, TierKind};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use shopfloor_node::clock::now_ms;
-use crate::config::{RouterConfig, TierKind};
-use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 
 use crate::http_tier;
 use crate::metrics::snapshot;
@@ -35,7 +35,7 @@ const MAX_HTTP_IN_FLIGHT: usize = 8;
 enum Incoming {
     Dora(Event),
     /// A reply (or failure) of the off-site tier, as a tier answer.
-    Http(usize, Answer),
+    Http(usize, Box<Answer>),
     Closed,
 }
 
@@ -76,7 +76,7 @@ pub fn run(config: &RouterConfig, mut node: DoraNode, events: EventStream) -> an
         match incoming {
             None => {}
             Some(Incoming::Closed) => break,
-            Some(Incoming::Http(tier, answer)) => actions.extend(policy.on_answer(tier, answer, now_ms())),
+            Some(Incoming::Http(tier, answer)) => actions.extend(policy.on_answer(tier, *answer, now_ms())),
             Some(Incoming::Dora(Event::Stop(_))) => break,
             Some(Incoming::Dora(Event::Input { id, data, .. })) => {
                 let input = id.as_str();
@@ -145,7 +145,9 @@ pub fn run(config: &RouterConfig, mut node: DoraNode, events: EventStream) -> an
                 Action::Ask { tier, question, context } => {
                     let spec = &policy.tiers()[tier];
                     match (spec.kind, &config.http) {
-                        (TierKind::Slm, _) => send(&mut node, &spec.output(), Question::to_arrow(std::slice::from_ref(&question)))?,
+                        (TierKind::Slm, _) => {
+                            send(&mut node, &spec.output(), Question::to_arrow(std::slice::from_ref(&question)))?
+                        }
                         (TierKind::Http, Some(http)) => {
                             let body = http_tier::request_body(http, &redactor, &question, &context);
                             ask_off_site(http.clone(), body, question, tier, tx.clone(), http_in_flight.clone());
@@ -175,7 +177,8 @@ fn ask_off_site(
     };
     if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_HTTP_IN_FLIGHT {
         in_flight.fetch_sub(1, Ordering::SeqCst);
-        let _ = tx.send(Incoming::Http(tier, failed(&question, "too many off-site requests in flight".into())));
+        let _ =
+            tx.send(Incoming::Http(tier, Box::new(failed(&question, "too many off-site requests in flight".into()))));
         return;
     }
     std::thread::spawn(move || {
@@ -193,7 +196,7 @@ fn ask_off_site(
         };
         in_flight.fetch_sub(1, Ordering::SeqCst);
         // The loop may have stopped; then nobody needs the reply.
-        let _ = tx.send(Incoming::Http(tier, answer));
+        let _ = tx.send(Incoming::Http(tier, Box::new(answer)));
     });
 }
 

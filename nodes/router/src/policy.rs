@@ -189,7 +189,10 @@ impl Policy {
         let key = (question.origin.as_str(), question.id.clone());
         if self.pending.contains_key(&key) {
             self.counts.duplicates += 1;
-            let mut answer = Answer::to_question(&question, format!("A question with id {:?} is already being answered; ask again with a new id.", question.id));
+            let mut answer = Answer::to_question(
+                &question,
+                format!("A question with id {:?} is already being answered; ask again with a new id.", question.id),
+            );
             answer.error = Some(AnswerError::InvalidQuestion);
             answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
             return Action::Reply(answer);
@@ -217,7 +220,8 @@ impl Policy {
         let mut tier = tier;
         if !self.is_reachable(tier, now_ms) {
             let Some(fallback) = self.fallback_for(tier, now_ms) else {
-                let hop = self.unreachable_hop(tier, format!("{}; no other tier reachable", self.silence(tier, now_ms)));
+                let hop =
+                    self.unreachable_hop(tier, format!("{}; no other tier reachable", self.silence(tier, now_ms)));
                 pending.hops.push(hop);
                 pending.degraded = true;
                 return Action::Reply(self.finish(pending, now_ms, false));
@@ -287,7 +291,8 @@ impl Policy {
         let expected_next = self.expected_ms[next].round() as i64;
         if expected_next > left_ms {
             hop.outcome = HopOutcome::Deadline;
-            hop.reason.push_str(&format!("; tier {} takes ~{expected_next} ms, {left_ms} ms left", self.tiers[next].name));
+            hop.reason
+                .push_str(&format!("; tier {} takes ~{expected_next} ms, {left_ms} ms left", self.tiers[next].name));
             pending.hops.push(hop);
             return Some(Action::Reply(self.finish(pending, now_ms, true)));
         }
@@ -304,7 +309,8 @@ impl Policy {
     /// became unreachable: the best answer so far, or a reachable tier asked.
     pub fn on_tick(&mut self, now_ms: i64) -> Vec<Action> {
         let mut actions = self.leave_unreachable_tiers(now_ms);
-        let expired: Vec<_> = self.pending.iter().filter(|(_, p)| now_ms >= p.deadline_ms).map(|(k, _)| k.clone()).collect();
+        let expired: Vec<_> =
+            self.pending.iter().filter(|(_, p)| now_ms >= p.deadline_ms).map(|(k, _)| k.clone()).collect();
         for key in expired {
             let Some(mut pending) = self.pending.remove(&key) else { continue };
             pending.hops.push(RouteHop {
@@ -330,7 +336,8 @@ impl Policy {
         let mut actions = Vec::new();
         for key in stranded {
             let Some(mut pending) = self.pending.remove(&key) else { continue };
-            let hop = self.unreachable_hop(pending.tier, format!("{} while answering", self.silence(pending.tier, now_ms)));
+            let hop =
+                self.unreachable_hop(pending.tier, format!("{} while answering", self.silence(pending.tier, now_ms)));
             pending.hops.push(hop);
             pending.degraded = true;
             let asked: Vec<usize> = pending.answers.iter().map(|(t, _)| *t).collect();
@@ -386,12 +393,14 @@ impl Policy {
         let (mut answer, tier) = match chosen {
             Some((tier, answer)) => (answer.clone(), Some(tier)),
             None if pending.degraded && !deadline_reached => {
-                let mut answer = Answer::to_question(&pending.question, "No model tier is reachable now; ask again later.".into());
+                let mut answer =
+                    Answer::to_question(&pending.question, "No model tier is reachable now; ask again later.".into());
                 answer.error = Some(AnswerError::GenerationFailed);
                 (answer, None)
             }
             None => {
-                let mut answer = Answer::to_question(&pending.question, "No model tier answered before the deadline.".into());
+                let mut answer =
+                    Answer::to_question(&pending.question, "No model tier answered before the deadline.".into());
                 answer.error = Some(AnswerError::DeadlineExceeded);
                 (answer, None)
             }
@@ -417,11 +426,15 @@ impl Policy {
 /// Whether a tier's answer should go further up, and why.
 fn judge(answer: &Answer, spec: &TierSpec) -> (bool, String) {
     match (answer.error, answer.confidence) {
-        (Some(error @ (AnswerError::Busy | AnswerError::GenerationFailed)), _) => (true, format!("tier failed: {}", error.as_str())),
+        (Some(error @ (AnswerError::Busy | AnswerError::GenerationFailed)), _) => {
+            (true, format!("tier failed: {}", error.as_str()))
+        }
         (Some(AnswerError::DeadlineExceeded), _) => (false, "the tier saw the deadline pass".into()),
         (Some(error), _) => (false, format!("answered {} (a higher tier has the same data)", error.as_str())),
         (None, None) => (false, "written from the facts, not by a model".into()),
-        (None, Some(c)) if c >= spec.threshold => (false, format!("confidence {c:.2} at or above threshold {:.2}", spec.threshold)),
+        (None, Some(c)) if c >= spec.threshold => {
+            (false, format!("confidence {c:.2} at or above threshold {:.2}", spec.threshold))
+        }
         (None, Some(c)) => (true, format!("confidence {c:.2} below threshold {:.2}", spec.threshold)),
     }
 }

@@ -12,7 +12,8 @@ fn tier(name: &str, threshold: f32, expect_ms: u64) -> TierSpec {
 fn config() -> RouterConfig {
     RouterConfig {
         tiers: vec![tier("nano", 0.5, 300), tier("small", 0.6, 800)],
-        classes: [("out_of_scope".to_owned(), ClassTarget::Refuse), ("procedure".to_owned(), ClassTarget::Tier(1))].into(),
+        classes: [("out_of_scope".to_owned(), ClassTarget::Refuse), ("procedure".to_owned(), ClassTarget::Tier(1))]
+            .into(),
         default_deadline: Duration::from_secs(10),
         plant_words: Vec::new(),
         refusal: DEFAULT_REFUSAL.into(),
@@ -53,7 +54,10 @@ fn a_confident_answer_is_kept_with_its_route() {
     assert_eq!(tier, 0);
     assert_eq!(forwarded.deadline_ms, Some(11_000), "the default deadline travels with the question");
     let answer = replied(policy.on_answer(0, model_answer(&forwarded, "SmolLM2", 0.8), 1_250));
-    assert_eq!((answer.class.as_deref(), answer.latency_ms, answer.low_confidence), (Some("current_value"), 250, false));
+    assert_eq!(
+        (answer.class.as_deref(), answer.latency_ms, answer.low_confidence),
+        (Some("current_value"), 250, false)
+    );
     assert_eq!(answer.route.len(), 1);
     assert_eq!((answer.route[0].outcome, answer.route[0].latency_ms), (HopOutcome::Accepted, 250));
     assert_eq!(policy.in_flight(), 0);
@@ -189,7 +193,11 @@ fn a_question_for_an_unreachable_tier_gets_the_best_local_answer_marked_low_conf
     assert!(answer.low_confidence, "confident, but not from the tier the class needs");
     let outcomes: Vec<_> = answer.route.iter().map(|h| (h.tier.as_str(), h.outcome)).collect();
     assert_eq!(outcomes, [("small", HopOutcome::Unreachable), ("nano", HopOutcome::Accepted)]);
-    assert!(answer.route[0].reason.contains("no sign of life for 4000 ms; asked nano instead"), "{}", answer.route[0].reason);
+    assert!(
+        answer.route[0].reason.contains("no sign of life for 4000 ms; asked nano instead"),
+        "{}",
+        answer.route[0].reason
+    );
     assert_eq!(policy.counts.unreachable, 1);
 }
 
@@ -213,7 +221,9 @@ fn a_tier_that_goes_away_while_answering_hands_its_question_down() {
     assert!(policy.on_tick(2_000).is_empty(), "small is still alive");
     // Its liveness input closes (dora's input timeout, or its machine went away).
     policy.on_gone(1, 2_500);
-    let Some(Action::Ask { tier: 0, question: handed_down, .. }) = policy.on_tick(2_500).pop() else { panic!("expected nano to be asked") };
+    let Some(Action::Ask { tier: 0, question: handed_down, .. }) = policy.on_tick(2_500).pop() else {
+        panic!("expected nano to be asked")
+    };
     let answer = replied(policy.on_answer(0, model_answer(&handed_down, "SmolLM2", 0.8), 2_700));
     assert!(answer.low_confidence);
     let outcomes: Vec<_> = answer.route.iter().map(|h| (h.tier.as_str(), h.outcome)).collect();

@@ -1,8 +1,8 @@
 //! Redaction of what leaves the site: the configured rules (plant names,
 //! line ids, ...) and the asking operator's id, applied to every text sent.
 
-use regex::Regex;
 use crate::config::RedactRule;
+use regex::Regex;
 
 /// Placeholder for the operator's id when a question mentions it.
 pub const OPERATOR_PLACEHOLDER: &str = "[operator]";

@@ -107,11 +107,7 @@ pub fn answer(
     }
     if let Focus::Unknown(words) = &intent.focus {
         let known: Vec<String> = state.tags().iter().map(|t| t.replace(['_', '.'], " ")).collect();
-        answer.text = format!(
-            "I have no data on {} here; I know: {}.",
-            words.join(" "),
-            known.join(", ")
-        );
+        answer.text = format!("I have no data on {} here; I know: {}.", words.join(" "), known.join(", "));
         return finish(answer);
     }
 
@@ -246,7 +242,8 @@ fn call_tool(
     let grammar = tools::grammar(tags);
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
     let prompt = engine.chat_prompt(&turns)? + tools::CALL_PREFIX;
-    let options = GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
+    let options =
+        GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
     let generation = engine.generate_with(&prompt, options)?;
     let call = tools::parse(&generation.text, state).map_err(|e| EngineError::Grammar(e.to_string()))?;
     tracing::debug!(id = %question.id, %call, fallbacks = generation.grammar_fallbacks, "tool called");

@@ -74,12 +74,9 @@ impl SlmConfig {
         let mut env = EnvReader::new("slm", vars);
         let model_path = env.required_file("SLM_MODEL_PATH", "the path of a GGUF model file");
         let profile_path = env.required_file("SLM_PROFILE", "the path of a hw-profiles/*.toml file");
-        let max_tokens = env.parsed_or("SLM_MAX_TOKENS", 48u32, "a count in 1..=512", |n| {
-            (1..=512).contains(n)
-        });
-        let queue_capacity = env.parsed_or("SLM_QUEUE_CAPACITY", 8usize, "a count in 1..=1000", |n| {
-            (1..=1000).contains(n)
-        });
+        let max_tokens = env.parsed_or("SLM_MAX_TOKENS", 48u32, "a count in 1..=512", |n| (1..=512).contains(n));
+        let queue_capacity =
+            env.parsed_or("SLM_QUEUE_CAPACITY", 8usize, "a count in 1..=1000", |n| (1..=1000).contains(n));
         let max_question_chars =
             env.parsed_or("SLM_MAX_QUESTION_CHARS", 500usize, "a count in 1..=4000", |n| (1..=4000).contains(n));
         let confidence_threshold =
@@ -89,8 +86,7 @@ impl SlmConfig {
             env.parsed_or("SLM_HISTORY_SECS", 600u64, "seconds in 10..=86400", |v| (10..=86_400).contains(v));
         let stale_after_secs =
             env.parsed_or("SLM_STALE_AFTER_SECS", 300u64, "seconds in 1..=86400", |v| (1..=86_400).contains(v));
-        let fact_sheet_max_tags =
-            env.parsed_or("SLM_FACT_SHEET_MAX_TAGS", 0usize, "a count in 0..=500", |n| *n <= 500);
+        let fact_sheet_max_tags = env.parsed_or("SLM_FACT_SHEET_MAX_TAGS", 0usize, "a count in 0..=500", |n| *n <= 500);
         let json_max_tokens =
             env.parsed_or("SLM_JSON_MAX_TOKENS", 256u32, "a count in 16..=2048", |n| (16..=2048).contains(n));
         let allow_unevaluated = env.parsed_or("SLM_ALLOW_UNEVALUATED", false, "true or false", |_| true);
@@ -120,7 +116,7 @@ mod tests {
     fn a_missing_model_file_is_named() {
         let vars = EnvVars::from([
             ("SLM_MODEL_PATH", "/nonexistent/model.gguf"),
-            ("SLM_PROFILE", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").into()),
+            ("SLM_PROFILE", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")),
         ]);
         let err = SlmConfig::from_env(&vars).unwrap_err();
         assert!(err.names_field("SLM_MODEL_PATH"), "{err}");
@@ -130,11 +126,7 @@ mod tests {
     #[test]
     fn a_mistyped_setting_is_an_error_not_ignored() {
         let here = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        let vars = EnvVars::from([
-            ("SLM_MODEL_PATH", here),
-            ("SLM_PROFILE", here),
-            ("SLM_MAX_TOKEN", "20"),
-        ]);
+        let vars = EnvVars::from([("SLM_MODEL_PATH", here), ("SLM_PROFILE", here), ("SLM_MAX_TOKEN", "20")]);
         let err = SlmConfig::from_env(&vars).unwrap_err();
         assert!(err.names_field("SLM_MAX_TOKEN"), "{err}");
     }
@@ -142,10 +134,7 @@ mod tests {
     #[test]
     fn valid_settings_parse_with_defaults() {
         let here = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        let vars = EnvVars::from([
-            ("SLM_MODEL_PATH", here),
-            ("SLM_PROFILE", here),
-        ]);
+        let vars = EnvVars::from([("SLM_MODEL_PATH", here), ("SLM_PROFILE", here)]);
         let cfg = SlmConfig::from_env(&vars).unwrap();
         assert_eq!(cfg.max_tokens, 48);
         assert_eq!((cfg.queue_capacity, cfg.tools), (8, ToolMode::Auto));

@@ -259,7 +259,9 @@ impl TagFact {
         match (wording, beyond) {
             (Wording::Fact, true) => format!(", ALARM {amount}{unit} {direction} {side} limit {limit}{unit}"),
             (Wording::Fact, false) => format!(", {amount}{unit} {direction} {side} limit {limit}{unit}"),
-            (Wording::Sentence, true) => format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit} (ALARM)"),
+            (Wording::Sentence, true) => {
+                format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit} (ALARM)")
+            }
             (Wording::Sentence, false) => format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit}"),
         }
     }

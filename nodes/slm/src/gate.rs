@@ -61,7 +61,12 @@ pub enum GatePass {
 }
 
 /// Checks `model` against `profile`'s records (`allow_unevaluated` skips it).
-pub fn check(model: &Path, profile: &HardwareProfile, profile_path: &Path, allow_unevaluated: bool) -> Result<GatePass, GateError> {
+pub fn check(
+    model: &Path,
+    profile: &HardwareProfile,
+    profile_path: &Path,
+    allow_unevaluated: bool,
+) -> Result<GatePass, GateError> {
     if allow_unevaluated {
         tracing::warn!(model = %model.display(), "evaluation gate skipped (SLM_ALLOW_UNEVALUATED)");
         return Ok(GatePass::Overridden);

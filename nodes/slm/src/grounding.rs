@@ -51,16 +51,18 @@ pub fn states_only_known_numbers(text: &str, fact_lines: &[String]) -> bool {
 
 /// Whether a limit answer says the computed side and not the opposite.
 fn states_limit_side(lower: &str, limit: LimitStatus) -> bool {
-    let has_any = |words: &[&str]| {
-        lower
-            .split(|c: char| !c.is_alphanumeric())
-            .any(|w| words.contains(&w))
-    };
+    let has_any = |words: &[&str]| lower.split(|c: char| !c.is_alphanumeric()).any(|w| words.contains(&w));
     let (said, contradicting): (&[&str], &[&str]) = match limit {
         LimitStatus::NoLimit => return true,
-        LimitStatus::Beyond { side: LimitSide::High, .. } => (&["above", "exceeds", "exceeded", "over", "alarm"], &["below", "within", "under"]),
-        LimitStatus::Beyond { side: LimitSide::Low, .. } => (&["below", "under", "alarm"], &["above", "within", "over"]),
-        LimitStatus::Within { .. } => (&["below", "within", "under", "normal"], &["exceeds", "exceeded", "alarm", "over"]),
+        LimitStatus::Beyond { side: LimitSide::High, .. } => {
+            (&["above", "exceeds", "exceeded", "over", "alarm"], &["below", "within", "under"])
+        }
+        LimitStatus::Beyond { side: LimitSide::Low, .. } => {
+            (&["below", "under", "alarm"], &["above", "within", "over"])
+        }
+        LimitStatus::Within { .. } => {
+            (&["below", "within", "under", "normal"], &["exceeds", "exceeded", "alarm", "over"])
+        }
     };
     has_any(said) && !has_any(contradicting)
 }

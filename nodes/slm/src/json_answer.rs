@@ -64,14 +64,16 @@ pub fn answer_in_json(
     let grammar = match grammar_for(schema) {
         Ok(grammar) => grammar,
         Err(why) => {
-            answer.text = format!("The response schema cannot be turned into a grammar ({why}); nothing was generated.");
+            answer.text =
+                format!("The response schema cannot be turned into a grammar ({why}); nothing was generated.");
             answer.error = Some(AnswerError::InvalidSchema);
             return;
         }
     };
     let system = format!("{}\n\n{JSON_INSTRUCTION}", system_prompt(sheet));
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: question_text }];
-    let options = GenerateOptions { max_tokens: settings.json_max_tokens, stop_at_line_break: false, grammar: Some(&grammar) };
+    let options =
+        GenerateOptions { max_tokens: settings.json_max_tokens, stop_at_line_break: false, grammar: Some(&grammar) };
     let generation = engine.chat_prompt(&turns).and_then(|prompt| engine.generate_with(&prompt, options));
     let generation = match generation {
         Ok(generation) => generation,
@@ -90,10 +92,8 @@ pub fn answer_in_json(
     if serde_json::from_str::<serde_json::Value>(&generation.text).is_err() {
         // The grammar only allows valid JSON, so this is a cut-off at the token limit.
         tracing::warn!(id = %answer.id, tokens = generation.tokens, text = %generation.text, "JSON answer incomplete at SLM_JSON_MAX_TOKENS");
-        answer.text = format!(
-            "The JSON answer did not fit in {} tokens (SLM_JSON_MAX_TOKENS).",
-            settings.json_max_tokens
-        );
+        answer.text =
+            format!("The JSON answer did not fit in {} tokens (SLM_JSON_MAX_TOKENS).", settings.json_max_tokens);
         answer.error = Some(AnswerError::GenerationFailed);
         return;
     }
@@ -129,7 +129,8 @@ mod tests {
 
     #[test]
     fn a_schema_compiles_to_a_grammar_with_a_root_rule() {
-        let grammar = grammar_for(r#"{"type":"object","properties":{"value":{"type":"number"}},"required":["value"]}"#).unwrap();
+        let grammar =
+            grammar_for(r#"{"type":"object","properties":{"value":{"type":"number"}},"required":["value"]}"#).unwrap();
         assert!(grammar.contains("root ::="), "{grammar}");
         assert!(grammar_for(r#"{"type":"nonsense"}"#).is_err());
     }

@@ -40,12 +40,12 @@
 //! - [`lora_control`]: run-time LoRA commands on the `lora` input.
 //! - [`power`]: the power-state policy: variant per state, swapped between questions.
 
-pub mod config;
 pub mod answering;
+pub mod config;
 /// llama.cpp, shared with the vision node: its own crate, `slm-engine`.
 pub use slm_engine as engine;
-pub mod gate;
 pub mod facts;
+pub mod gate;
 pub mod grounding;
 pub mod json_answer;
 pub mod lora_control;

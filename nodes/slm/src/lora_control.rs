@@ -28,7 +28,8 @@ pub fn parse(text: &str) -> Result<LoraCommand, String> {
     }
     let (name, scale) = match text.split_once('=') {
         Some((name, scale)) => {
-            let scale: f32 = scale.trim().parse().map_err(|_| format!("{text:?}: the scale after = must be a number"))?;
+            let scale: f32 =
+                scale.trim().parse().map_err(|_| format!("{text:?}: the scale after = must be a number"))?;
             if !(0.0..=4.0).contains(&scale) {
                 return Err(format!("{text:?}: the scale must be in 0..=4"));
             }

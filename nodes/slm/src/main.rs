@@ -37,6 +37,11 @@ fn main() -> anyhow::Result<()> {
     };
     let power = slm::power::PowerSwitch::new(&profile, &config.profile_path, config.allow_unevaluated);
     let counts = slm::node::run(&mut engine, settings, power, node, events)?;
-    tracing::info!(answered = counts.answered, busy = counts.busy, rejected_inputs = counts.rejected_inputs, "slm stopped");
+    tracing::info!(
+        answered = counts.answered,
+        busy = counts.busy,
+        rejected_inputs = counts.rejected_inputs,
+        "slm stopped"
+    );
     Ok(())
 }

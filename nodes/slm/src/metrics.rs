@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use shopfloor_node::metrics::{Histogram, Snapshot};
 use shopfloor_core::schema::{Answer, MetricSample};
+use shopfloor_node::metrics::{Histogram, Snapshot};
 
 /// Counters of one SLM node.
 #[derive(Debug)]
@@ -58,7 +58,8 @@ impl SlmMetrics {
     pub fn answered(&self, answer: &Answer) {
         let tier = answer.model.clone().unwrap_or_else(|| "facts".to_owned());
         let outcome = answer.error.map_or("ok", |error| error.as_str());
-        *self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((tier, outcome)).or_default() += 1;
+        *self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((tier, outcome)).or_default() +=
+            1;
         if answer.low_confidence {
             self.low_confidence.fetch_add(1, Ordering::Relaxed);
         }
@@ -78,8 +79,18 @@ impl SlmMetrics {
         let model = self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         snapshot
             .gauge("shopfloor_model_info", "1 per model this node has loaded", &[("model", &model)], 1.0)
-            .counter("shopfloor_model_swaps", "Model variants swapped in by the power policy", &[], self.model_swaps.load(Ordering::Relaxed))
-            .counter("shopfloor_readings_in", "Readings taken into the plant state", &[], self.readings.load(Ordering::Relaxed))
+            .counter(
+                "shopfloor_model_swaps",
+                "Model variants swapped in by the power policy",
+                &[],
+                self.model_swaps.load(Ordering::Relaxed),
+            )
+            .counter(
+                "shopfloor_readings_in",
+                "Readings taken into the plant state",
+                &[],
+                self.readings.load(Ordering::Relaxed),
+            )
             .counter(
                 "shopfloor_rejected_inputs",
                 "Inputs refused, by reason",
@@ -144,7 +155,9 @@ mod tests {
         let value = |name: &str, labels: &[(&str, &str)]| {
             samples
                 .iter()
-                .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v)))
+                .find(|s| {
+                    s.name == name && labels.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                })
                 .map(|s| s.value)
         };
         assert_eq!(value("shopfloor_answers", &[("tier", "SmolLM2"), ("outcome", "ok")]), Some(2.0));

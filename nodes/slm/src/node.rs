@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
-use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading};
 
 use crate::answering::{answer, warm_cache, AnswerSettings};
 use crate::engine::Engine;
+use crate::lora_control::{self, LoraCommand, LORA_INPUT};
 use crate::metrics::SlmMetrics;
 use crate::plant_state::{PlantState, StateSettings};
-use crate::lora_control::{self, LoraCommand, LORA_INPUT};
 use crate::power::{linux_power_state, PowerSwitch};
 
 /// Input id of reading batches (also any input id starting with it, e.g.
@@ -90,7 +90,9 @@ pub fn run(
     let stopping = AtomicBool::new(false);
 
     let answered = std::thread::scope(|scope| {
-        if let Some(policy) = power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == slm_engine::profile::PowerSource::Linux) {
+        if let Some(policy) =
+            power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == slm_engine::profile::PowerSource::Linux)
+        {
             let work = work_tx.clone();
             let stopping = &stopping;
             scope.spawn(move || watch_linux_power(policy.poll_secs, policy.hot_above_celsius, &work, stopping));
@@ -145,9 +147,11 @@ fn receive(
                 true
             }
             LORA_INPUT => {
-                let texts = data.as_array().as_any().downcast_ref::<dora_node_api::arrow_v59::array::StringArray>().map(|a| {
-                    a.iter().flatten().map(str::to_owned).collect::<Vec<_>>()
-                });
+                let texts = data
+                    .as_array()
+                    .as_any()
+                    .downcast_ref::<dora_node_api::arrow_v59::array::StringArray>()
+                    .map(|a| a.iter().flatten().map(str::to_owned).collect::<Vec<_>>());
                 match texts {
                     Some(texts) => texts.iter().all(|text| match lora_control::parse(text) {
                         Ok(command) => work.send(Work::Lora(command)).is_ok(),

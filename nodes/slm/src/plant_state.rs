@@ -151,10 +151,8 @@ impl PlantState {
             _ => None,
         };
         let low = reading.and_then(|r| r.low_limit).or_else(|| from_tag("_low_limit"));
-        let high = reading
-            .and_then(|r| r.high_limit)
-            .or_else(|| from_tag("_high_limit"))
-            .or_else(|| from_tag("_limit"));
+        let high =
+            reading.and_then(|r| r.high_limit).or_else(|| from_tag("_high_limit")).or_else(|| from_tag("_limit"));
         (low, high)
     }
 

@@ -118,7 +118,9 @@ impl PowerSwitch {
         let loaded = match result.try_recv() {
             Ok(loaded) => loaded,
             Err(mpsc::TryRecvError::Empty) => return None,
-            Err(mpsc::TryRecvError::Disconnected) => Err(EngineError::Backend("the loading thread ended without a result".into()).into()),
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Err(EngineError::Backend("the loading thread ended without a result".into()).into())
+            }
         };
         let path = path.clone();
         self.loading = None;
@@ -141,7 +143,10 @@ impl PowerSwitch {
                         // The adapter switched on at run time stays on: a LoRA
                         // fits every quantization of its base model.
                         let active = engine.active_lora().map(|(name, scale)| (name.to_owned(), scale));
-                        if let Err(error) = new_engine.set_lora(active.as_ref().map(|(n, _)| n.as_str()), active.as_ref().map_or(0.0, |(_, s)| *s)) {
+                        if let Err(error) = new_engine.set_lora(
+                            active.as_ref().map(|(n, _)| n.as_str()),
+                            active.as_ref().map_or(0.0, |(_, s)| *s),
+                        ) {
                             tracing::warn!(%error, "the new variant could not take the active LoRA adapter; it runs without");
                         }
                         let previous = std::mem::replace(engine, new_engine);
@@ -177,12 +182,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// (machines without power-supply files are on mains).
 pub fn linux_power_state(root: &Path, hot_above_celsius: f64) -> &'static str {
     let zones = read_dir_paths(&root.join("class/thermal"));
-    let hot = zones.iter().filter(|z| z.file_name().is_some_and(|n| n.to_string_lossy().starts_with("thermal_zone"))).any(|zone| {
-        std::fs::read_to_string(zone.join("temp"))
-            .ok()
-            .and_then(|t| t.trim().parse::<f64>().ok())
-            .is_some_and(|millidegrees| millidegrees / 1000.0 > hot_above_celsius)
-    });
+    let hot = zones
+        .iter()
+        .filter(|z| z.file_name().is_some_and(|n| n.to_string_lossy().starts_with("thermal_zone")))
+        .any(|zone| {
+            std::fs::read_to_string(zone.join("temp"))
+                .ok()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .is_some_and(|millidegrees| millidegrees / 1000.0 > hot_above_celsius)
+        });
     if hot {
         return "hot";
     }

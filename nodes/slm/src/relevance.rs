@@ -78,9 +78,7 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
 
 /// The words of a tag name or value: `spindle_temperature` -> spindle, temperature.
 fn tag_words(name: &str) -> impl Iterator<Item = String> + '_ {
-    name.split(['_', '.', '-', ' '])
-        .filter(|part| !part.is_empty())
-        .map(str::to_lowercase)
+    name.split(['_', '.', '-', ' ']).filter(|part| !part.is_empty()).map(str::to_lowercase)
 }
 
 /// Tokens written like tag names (`oven_temp`, `Cell7.Pressure`).
@@ -102,8 +100,7 @@ fn score(tag: &str, unit: Option<&str>, words: &[String], raw: &[String]) -> usi
     let by_name = tag_words(tag).filter(|part| words.contains(part)).count();
     let by_unit = unit.is_some_and(|unit| {
         raw.iter().any(|w| {
-            w.eq_ignore_ascii_case(unit)
-                || UNIT_WORDS.iter().any(|(said, u)| said == w && u.eq_ignore_ascii_case(unit))
+            w.eq_ignore_ascii_case(unit) || UNIT_WORDS.iter().any(|(said, u)| said == w && u.eq_ignore_ascii_case(unit))
         })
     });
     by_name + 2 * usize::from(by_unit)
@@ -164,7 +161,10 @@ mod tests {
     fn something_the_plant_does_not_have_is_unknown() {
         let state = cell();
         assert_eq!(intent("What is the coolant temperature?", &state).focus, Focus::Unknown(vec!["coolant".into()]));
-        assert_eq!(intent("hydraulic pressure of press 4?", &state).focus, Focus::Unknown(vec!["hydraulic".into(), "pressure".into(), "press".into()]));
+        assert_eq!(
+            intent("hydraulic pressure of press 4?", &state).focus,
+            Focus::Unknown(vec!["hydraulic".into(), "pressure".into(), "press".into()])
+        );
         assert_eq!(intent("value of oven_temp?", &state).focus, Focus::Unknown(vec!["oven_temp".into()]));
         assert_eq!(tags(intent("value of spindle_speed?", &state).focus), ["spindle_speed"]);
     }

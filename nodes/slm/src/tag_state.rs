@@ -44,12 +44,8 @@ impl TagState {
     /// A tag's state from its first reading.
     pub fn new(reading: Reading) -> Self {
         let ts = timestamp(&reading);
-        let mut state = Self {
-            latest: reading,
-            last_change_ms: ts,
-            history: VecDeque::new(),
-            changes: VecDeque::new(),
-        };
+        let mut state =
+            Self { latest: reading, last_change_ms: ts, history: VecDeque::new(), changes: VecDeque::new() };
         state.record_sample(ts);
         state
     }
@@ -105,12 +101,8 @@ impl TagState {
     /// 1 % of the value's size (absolute 0.001 for values near zero).
     pub fn trend(&self) -> Trend {
         let Some(last) = self.history.back() else { return Trend::Unknown };
-        let window: Vec<Sample> = self
-            .history
-            .iter()
-            .filter(|s| s.ts_ms >= last.ts_ms - TREND_WINDOW_MS)
-            .copied()
-            .collect();
+        let window: Vec<Sample> =
+            self.history.iter().filter(|s| s.ts_ms >= last.ts_ms - TREND_WINDOW_MS).copied().collect();
         let span_ms = last.ts_ms - window.first().map_or(last.ts_ms, |s| s.ts_ms);
         if window.len() < 3 || span_ms < 5_000 {
             return Trend::Unknown;

@@ -5,13 +5,13 @@
 
 use std::path::PathBuf;
 
-use slm::config::ToolMode;
-use slm_engine::profile::HardwareProfile;
 use shopfloor_core::schema::{Answer, AnswerError, Origin, Question, Reading, ReadingValue};
 use slm::answering::{answer, AnswerSettings};
+use slm::config::ToolMode;
 use slm::engine::{Engine, EngineError, GenerateOptions};
 use slm::plant_state::PlantState;
 use slm::tools;
+use slm_engine::profile::HardwareProfile;
 
 const NOW: i64 = 1_764_086_400_000;
 
@@ -155,10 +155,7 @@ fn model_calls_a_tool_and_answers_from_its_result() {
         eprintln!("{question} -> tools {:?}, {:?}", reply.tools_used, reply.text);
         assert_eq!(reply.tools_used.len(), 1, "{reply:?}");
         let call = &reply.tools_used[0];
-        assert!(
-            call.starts_with("get_tag(") || call.starts_with("get_history(") || call == "list_alarms()",
-            "{call}"
-        );
+        assert!(call.starts_with("get_tag(") || call.starts_with("get_history(") || call == "list_alarms()", "{call}");
         // Whatever the model looked up, the answer states only looked-up facts.
         assert!(reply.error.is_none(), "{reply:?}");
         if call.contains(if value == "1450" { "spindle_speed" } else { "part_count" }) {
@@ -258,7 +255,9 @@ fn model_over_the_memory_budget_is_refused_with_the_arithmetic() {
         Err(error @ EngineError::OverBudget { .. }) => {
             let message = error.to_string();
             // The KV cache and compute buffer are in the sum before any weight is loaded.
-            for part in ["model 94 MiB", "KV cache 45 MiB", "compute buffer 114 MiB", "OS reserve 512 MiB", "of budget 700 MiB"] {
+            for part in
+                ["model 94 MiB", "KV cache 45 MiB", "compute buffer 114 MiB", "OS reserve 512 MiB", "of budget 700 MiB"]
+            {
                 assert!(message.contains(part), "{part:?} missing in {message}");
             }
         }
@@ -278,7 +277,8 @@ fn model_file_header_shape_matches_the_loaded_model() {
 }
 
 fn ask_json(engine: &mut Engine, state: &PlantState, id: &str, text: &str, schema: &str) -> Answer {
-    let question = Question { response_schema: Some(schema.into()), ..Question::new(id, text, "alice", Origin::Http, NOW) };
+    let question =
+        Question { response_schema: Some(schema.into()), ..Question::new(id, text, "alice", Origin::Http, NOW) };
     answer(engine, state, &question, AnswerSettings::default(), NOW)
 }
 

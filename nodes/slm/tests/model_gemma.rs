@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use slm_engine::profile::HardwareProfile;
 use slm::engine::{ChatTurn, Engine};
+use slm_engine::profile::HardwareProfile;
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
@@ -30,5 +30,10 @@ fn model_gemma_without_a_chat_template_gets_the_builtin_one_and_writes_no_turn_m
     assert!(prompt.contains("72.4"), "the system turn is folded into the user turn: {prompt:?}");
     let generation = engine.generate_until(&prompt, 48, false).expect("generates");
     eprintln!("{:?} ({} tokens, confidence {:.2})", generation.text, generation.tokens, generation.confidence);
-    assert!(generation.tokens > 0 && !generation.text.contains("<end_of_turn>") && !generation.text.contains("<start_of_turn>"), "{generation:?}");
+    assert!(
+        generation.tokens > 0
+            && !generation.text.contains("<end_of_turn>")
+            && !generation.text.contains("<start_of_turn>"),
+        "{generation:?}"
+    );
 }

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use slm_engine::profile::HardwareProfile;
 use slm::engine::{Engine, EngineError};
+use slm_engine::profile::HardwareProfile;
 
 const PROMPT: &str = "<|im_start|>user\nWhat does a spindle do?<|im_end|>\n<|im_start|>assistant\n";
 

@@ -4,21 +4,21 @@
 
 use std::path::PathBuf;
 
-use shopfloor_core::arrow::array::{Array, StructArray};
-use shopfloor_core::arrow::ipc::writer::FileWriter;
-use shopfloor_core::arrow::record_batch::RecordBatch;
 use dora_node_api::integration_testing::integration_testing_format::{IncomingEvent, InputData, TimedIncomingEvent};
 use dora_node_api::integration_testing::{
     drain_outputs, output_channel, IntegrationTestInput, TestingInput, TestingOptions, TestingOutput,
 };
 use dora_node_api::DoraNode;
-use shopfloor_node::clock::now_ms;
-use slm_engine::profile::HardwareProfile;
+use shopfloor_core::arrow::array::{Array, StructArray};
+use shopfloor_core::arrow::ipc::writer::FileWriter;
+use shopfloor_core::arrow::record_batch::RecordBatch;
 use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
+use shopfloor_node::clock::now_ms;
 use slm::answering::AnswerSettings;
 use slm::engine::Engine;
 use slm::node::{NodeSettings, QUESTIONS_INPUT, READINGS_INPUT};
 use slm::plant_state::StateSettings;
+use slm_engine::profile::HardwareProfile;
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
@@ -85,20 +85,15 @@ fn model_node_answers_busy_when_the_question_queue_is_full() {
         TestingOptions { skip_output_time_offsets: true },
     )
     .unwrap();
-    let settings = NodeSettings {
-        answer: AnswerSettings::default(),
-        queue_capacity: 1,
-        state: StateSettings::default(),
-    };
+    let settings =
+        NodeSettings { answer: AnswerSettings::default(), queue_capacity: 1, state: StateSettings::default() };
     let counts = slm::node::run(&mut engine, settings, None, node, events).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 
     assert_eq!((counts.answered, counts.busy), (2, 4), "{counts:?}");
     let outputs = drain_outputs(&mut rx);
-    let rows: Vec<serde_json::Value> = outputs
-        .iter()
-        .flat_map(|o| o.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default())
-        .collect();
+    let rows: Vec<serde_json::Value> =
+        outputs.iter().flat_map(|o| o.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default()).collect();
     assert_eq!(rows.len(), 6, "{outputs:?}");
     let busy: Vec<&str> = rows.iter().filter(|r| r["error"] == "busy").filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(busy, ["q-2", "q-3", "q-4", "q-5"], "{rows:?}");

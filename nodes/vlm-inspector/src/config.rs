@@ -51,10 +51,20 @@ impl VlmInspectorConfig {
         let max_tokens = env.parsed_or("VLM_MAX_TOKENS", 160u32, "a count in 32..=1024", |n| (32..=1024).contains(n));
         let queue_capacity = env.parsed_or("VLM_QUEUE_CAPACITY", 2usize, "a count in 0..=100", |n| *n <= 100);
         let crops_dir = PathBuf::from(env.string_or("VLM_CROPS_DIR", "crops"));
-        let crop_margin = env.optional_parsed("VLM_CROP_MARGIN", "pixels in 0..=512", |m: &u32| *m <= 512).unwrap_or(24);
+        let crop_margin =
+            env.optional_parsed("VLM_CROP_MARGIN", "pixels in 0..=512", |m: &u32| *m <= 512).unwrap_or(24);
         let send_crop = env.parsed_or("VLM_SEND_CROP", true, "true or false", |_| true);
         env.finish(&["VLM_"])?;
-        Ok(Self { profile_path, model_path, mmproj_path, max_tokens, queue_capacity, crops_dir, crop_margin, send_crop })
+        Ok(Self {
+            profile_path,
+            model_path,
+            mmproj_path,
+            max_tokens,
+            queue_capacity,
+            crops_dir,
+            crop_margin,
+            send_crop,
+        })
     }
 }
 

@@ -28,7 +28,8 @@ pub fn crop_rect(regions: &[Region], margin: u32, width: u32, height: u32) -> Re
     }
     let left = inside.iter().map(|r| r.x).min().unwrap_or(0).saturating_sub(margin);
     let top = inside.iter().map(|r| r.y).min().unwrap_or(0).saturating_sub(margin);
-    let right = inside.iter().map(|r| r.x.saturating_add(r.width)).max().unwrap_or(width).saturating_add(margin).min(width);
+    let right =
+        inside.iter().map(|r| r.x.saturating_add(r.width)).max().unwrap_or(width).saturating_add(margin).min(width);
     let bottom =
         inside.iter().map(|r| r.y.saturating_add(r.height)).max().unwrap_or(height).saturating_add(margin).min(height);
     Rect { x: left, y: top, width: (right - left).max(1), height: (bottom - top).max(1) }

@@ -63,7 +63,8 @@ impl Judge for VlmJudge {
             Ok(prompt) => prompt,
             Err(error) => return Judgement::NotJudged(format!("model error: {error}")),
         };
-        let options = GenerateOptions { max_tokens: self.max_tokens, stop_at_line_break: false, grammar: Some(&self.grammar) };
+        let options =
+            GenerateOptions { max_tokens: self.max_tokens, stop_at_line_break: false, grammar: Some(&self.grammar) };
         match self.engine.generate(&prompt, image, options) {
             Ok(generation) => match Verdict::parse(&generation.text) {
                 Ok(verdict) => Judgement::Judged {

@@ -28,8 +28,8 @@
 //! - [`alert`]: the alert of a flagged frame.
 //! - [`node`], [`metrics`]: dora wiring and counters.
 
-pub mod config;
 pub mod alert;
+pub mod config;
 pub mod crop;
 pub mod judge;
 pub mod metrics;

@@ -1,8 +1,8 @@
 //! Wires the `vlm-inspector` library to dora; see the library docs.
 
 use anyhow::Context;
-use vlm_inspector::config::VlmInspectorConfig;
 use slm_engine::profile::HardwareProfile;
+use vlm_inspector::config::VlmInspectorConfig;
 use vlm_inspector::judge::{Judge, VlmJudge};
 
 fn main() -> anyhow::Result<()> {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use shopfloor_node::metrics::{Histogram, Snapshot};
 use shopfloor_core::schema::MetricSample;
+use shopfloor_node::metrics::{Histogram, Snapshot};
 
 /// Counters of the node.
 #[derive(Debug)]
@@ -41,7 +41,12 @@ impl Counts {
         let mut snapshot = Snapshot::new(node);
         snapshot.counter("shopfloor_vlm_flagged_frames", "Flagged frames received from the filter", &[], self.flagged);
         for (verdict, count) in &self.alerts {
-            snapshot.counter("shopfloor_vlm_alerts", "Alerts sent, by the model's verdict", &[("verdict", verdict)], *count);
+            snapshot.counter(
+                "shopfloor_vlm_alerts",
+                "Alerts sent, by the model's verdict",
+                &[("verdict", verdict)],
+                *count,
+            );
         }
         snapshot.counter("shopfloor_vlm_busy", "Flagged frames not judged: the model's queue was full", &[], self.busy);
         for (reason, count) in &self.rejected {

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use crate::config::VlmInspectorConfig;
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
-use crate::config::VlmInspectorConfig;
-use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 use shopfloor_core::schema::{Alert, Inspection, MetricSample};
+use shopfloor_node::metrics::{METRICS_OUTPUT, METRICS_TICK_INPUT};
 
 use crate::alert::build_alert;
 use crate::crop::{crop_rect, crop_rgb, store_crop};
@@ -131,8 +131,11 @@ impl Inspector<'_> {
             let done = Done { flagged, image_ref, judgement: Judgement::NotJudged("no model configured".into()) };
             return self.alert(&done);
         };
-        let (rgb, width, height) =
-            if self.config.send_crop { (crop, rect.width, rect.height) } else { (frame_rgb, flagged.width, flagged.height) };
+        let (rgb, width, height) = if self.config.send_crop {
+            (crop, rect.width, rect.height)
+        } else {
+            (frame_rgb, flagged.width, flagged.height)
+        };
         let job = Job {
             instruction: instruction(&flagged.regions, flagged.width, flagged.height, self.config.send_crop),
             flagged,
@@ -143,7 +146,8 @@ impl Inspector<'_> {
         };
         if let Err(job) = worker.submit(job) {
             self.counts.busy += 1;
-            let done = Done { flagged: job.flagged, image_ref: job.image_ref, judgement: Judgement::NotJudged("busy".into()) };
+            let done =
+                Done { flagged: job.flagged, image_ref: job.image_ref, judgement: Judgement::NotJudged("busy".into()) };
             self.alert(&done)?;
         }
         Ok(())

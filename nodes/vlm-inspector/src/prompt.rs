@@ -17,7 +17,11 @@ pub fn system_prompt() -> String {
 
 /// The user turn after the image: what the filter found, in words.
 pub fn instruction(regions: &[Region], width: u32, height: u32, cropped: bool) -> String {
-    let view = if cropped { "The image is the area the anomaly filter flagged, with some context." } else { "The image is the whole frame." };
+    let view = if cropped {
+        "The image is the area the anomaly filter flagged, with some context."
+    } else {
+        "The image is the whole frame."
+    };
     match regions.first() {
         Some(region) => format!(
             "{view} The filter found the strongest anomaly at the {} of the frame. Is the part defective?",

@@ -117,8 +117,10 @@ mod tests {
         .unwrap();
         assert!(verdict.defect);
         assert_eq!((verdict.kind.as_str(), verdict.severity), ("scratch", Severity::Warning));
-        let err = Verdict::parse(r#"{"defect": true, "type": "crack", "location": "top", "severity": "info", "description": ""}"#)
-            .unwrap_err();
+        let err = Verdict::parse(
+            r#"{"defect": true, "type": "crack", "location": "top", "severity": "info", "description": ""}"#,
+        )
+        .unwrap_err();
         assert_eq!(err, VerdictError::OutOfList { field: "type", value: "crack".into() });
         assert!(matches!(Verdict::parse(r#"{"defect": true, "type": "sc"#), Err(VerdictError::NotJson(_))));
     }

@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 
 use slm_engine::VisionImage;
 
-use shopfloor_core::schema::Inspection;
 use crate::judge::{Judge, Judgement};
+use shopfloor_core::schema::Inspection;
 
 /// A flagged frame waiting for the judge.
 #[derive(Debug, Clone)]

@@ -51,7 +51,9 @@ fn load(projector: &str) -> Result<VlmJudge, EngineError> {
 /// A 64x48 image with a dark stripe, as a crop of a flagged frame would be.
 fn image() -> Vec<u8> {
     (0..48u32)
-        .flat_map(|y| (0..64u32).flat_map(move |x| if (20..24).contains(&y) { [30, 30, 30] } else { [180, (x * 2) as u8, 120] }))
+        .flat_map(|y| {
+            (0..64u32).flat_map(move |x| if (20..24).contains(&y) { [30, 30, 30] } else { [180, (x * 2) as u8, 120] })
+        })
         .collect()
 }
 

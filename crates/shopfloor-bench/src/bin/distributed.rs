@@ -30,7 +30,11 @@ fn main() -> anyhow::Result<()> {
     let root = repo_root();
     for binary in NODE_BINARIES {
         let path = root.join("target/release").join(binary);
-        anyhow::ensure!(path.exists(), "{} is missing: run `cargo build --release -p shopfloor-dataflow-tests --bins`", path.display());
+        anyhow::ensure!(
+            path.exists(),
+            "{} is missing: run `cargo build --release -p shopfloor-dataflow-tests --bins`",
+            path.display()
+        );
     }
     let out = scratch_dir("bench-distributed");
     let mut cluster = LocalCluster::start("bench-distributed", &MACHINES)?;
@@ -39,7 +43,11 @@ fn main() -> anyhow::Result<()> {
     nodes.extend(PROBES.iter().map(|(_, node)| *node));
     let results = wait_for_results(&out, &nodes, RESULTS_WITHIN).map_err(|e| {
         let list = cluster.dora_output(&["list"]).unwrap_or_else(|e| e.to_string());
-        anyhow::anyhow!("{e}\n`dora list`:\n{list}\nnode logs: {}/_work/, cluster logs: {}", root.display(), cluster.log_dir.display())
+        anyhow::anyhow!(
+            "{e}\n`dora list`:\n{list}\nnode logs: {}/_work/, cluster logs: {}",
+            root.display(),
+            cluster.log_dir.display()
+        )
     })?;
     drop(cluster);
     report(&results[0], &results[1..])
@@ -71,14 +79,19 @@ fn wait_for_results(dir: &Path, nodes: &[&str], timeout: Duration) -> anyhow::Re
         if missing.is_empty() {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "no results from {missing:?} in {} within {timeout:?}", dir.display());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no results from {missing:?} in {} within {timeout:?}",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     nodes
         .iter()
         .map(|n| {
             let path = dir.join(format!("{n}.json"));
-            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))
         })
         .collect()
@@ -92,7 +105,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Sorted milliseconds from a JSON array of nanoseconds.
 fn sorted_ms(values: &Value) -> Vec<f64> {
-    let mut ms: Vec<f64> = values.as_array().into_iter().flatten().filter_map(Value::as_f64).map(|ns| ns / 1e6).collect();
+    let mut ms: Vec<f64> =
+        values.as_array().into_iter().flatten().filter_map(Value::as_f64).map(|ns| ns / 1e6).collect();
     ms.sort_by(f64::total_cmp);
     ms
 }

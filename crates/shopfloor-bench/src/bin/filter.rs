@@ -41,7 +41,11 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     while let Some(arg) = iter.next() {
         let value = iter.next().with_context(|| format!("{arg} needs a value; usage: {USAGE}"))?;
         let number = |min: u64, max: u64| -> anyhow::Result<u64> {
-            value.parse().ok().filter(|n| (min..=max).contains(n)).with_context(|| format!("{arg} {value:?} is invalid (must be a whole number from {min} to {max})"))
+            value
+                .parse()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .with_context(|| format!("{arg} {value:?} is invalid (must be a whole number from {min} to {max})"))
         };
         match arg.as_str() {
             "--images" => options.images = number(2, 1_000_000)? as usize,
@@ -68,7 +72,10 @@ fn run() -> anyhow::Result<()> {
     let o = parse(&args)?;
     let (w, h) = (o.width, o.height);
 
-    let learn_pixels = sample_set(o.seed, o.learn, 0, w, h).iter().map(|s| Ok(render(s)?.image.into_raw())).collect::<anyhow::Result<Vec<_>>>()?;
+    let learn_pixels = sample_set(o.seed, o.learn, 0, w, h)
+        .iter()
+        .map(|s| Ok(render(s)?.image.into_raw()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let good = o.images / 2;
     let test: Vec<Sample> = sample_set(o.seed + 1, good, o.images - good, w, h)
         .iter()
@@ -124,13 +131,22 @@ fn iou(b: &defect_filter::AnomalyBox, t: &TruthBox) -> f64 {
     }
 }
 
-fn report(o: &Options, model: &GoodModel, learn_time: Duration, median: Duration, test: &[Sample], results: &[FrameScore]) -> String {
+fn report(
+    o: &Options,
+    model: &GoodModel,
+    learn_time: Duration,
+    median: Duration,
+    test: &[Sample],
+    results: &[FrameScore],
+) -> String {
     let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     for (sample, result) in test.iter().zip(results) {
         let tally = tallies.entry(sample.label).or_default();
         tally.total += 1;
         tally.flagged += usize::from(result.flagged);
-        let hit = sample.truth.is_some_and(|t| result.flagged && result.boxes.iter().any(|b| b.overlaps(t.x, t.y, t.width, t.height)));
+        let hit = sample
+            .truth
+            .is_some_and(|t| result.flagged && result.boxes.iter().any(|b| b.overlaps(t.x, t.y, t.width, t.height)));
         tally.hits += usize::from(hit);
         tally.boxes += result.boxes.len();
         if let (true, Some(t)) = (hit, sample.truth) {
@@ -145,13 +161,22 @@ fn report(o: &Options, model: &GoodModel, learn_time: Duration, median: Duration
         out.push_str(&text);
         out.push('\n');
     };
-    line(&mut out, format!("filter-bench --images {} --learn {} --seed {} --runs {} ({}x{})", o.images, o.learn, o.seed, o.runs, o.width, o.height));
+    line(
+        &mut out,
+        format!(
+            "filter-bench --images {} --learn {} --seed {} --runs {} ({}x{})",
+            o.images, o.learn, o.seed, o.runs, o.width, o.height
+        ),
+    );
     line(&mut out, String::new());
     line(&mut out, "| measure | value |".into());
     line(&mut out, "|---|---|".into());
     line(&mut out, format!("| frames/s, one thread (median of {} runs) | {:.0} |", o.runs, 1.0 / per_frame));
     line(&mut out, format!("| mean µs per frame | {:.0} |", per_frame * 1e6));
-    line(&mut out, format!("| learning time ({} good images) | {:.0} ms |", model.learned_from(), learn_time.as_secs_f64() * 1e3));
+    line(
+        &mut out,
+        format!("| learning time ({} good images) | {:.0} ms |", model.learned_from(), learn_time.as_secs_f64() * 1e3),
+    );
     line(&mut out, format!("| threshold (learned) | {:.2} ({:.2}) |", model.threshold(), model.learned_threshold()));
     let (mut found, mut defective) = (0, 0);
     for (label, t) in &tallies {
@@ -160,19 +185,42 @@ fn report(o: &Options, model: &GoodModel, learn_time: Duration, median: Duration
         }
         found += t.hits;
         defective += t.total;
-        line(&mut out, format!("| recall {label} | {:.1} % ({}/{}; flagged {}) |", percent(t.hits, t.total), t.hits, t.total, t.flagged));
+        line(
+            &mut out,
+            format!(
+                "| recall {label} | {:.1} % ({}/{}; flagged {}) |",
+                percent(t.hits, t.total),
+                t.hits,
+                t.total,
+                t.flagged
+            ),
+        );
     }
     line(&mut out, format!("| recall overall | {:.1} % ({found}/{defective}) |", percent(found, defective)));
     if let Some(g) = tallies.get("good") {
-        line(&mut out, format!("| false alarms on good | {:.1} % ({}/{}) |", percent(g.flagged, g.total), g.flagged, g.total));
+        line(
+            &mut out,
+            format!("| false alarms on good | {:.1} % ({}/{}) |", percent(g.flagged, g.total), g.flagged, g.total),
+        );
     }
     line(&mut out, String::new());
-    line(&mut out, "| kind | images | lowest score | highest score | boxes per image | mean IoU of best box (found) |".into());
+    line(
+        &mut out,
+        "| kind | images | lowest score | highest score | boxes per image | mean IoU of best box (found) |".into(),
+    );
     line(&mut out, "|---|---|---|---|---|---|".into());
     for (label, t) in &tallies {
         let iou = if t.hits > 0 { format!("{:.2}", t.iou / t.hits as f64) } else { "-".into() };
         let boxes = t.boxes as f64 / t.total.max(1) as f64;
-        line(&mut out, format!("| {label} | {} | {:.2} | {:.2} | {boxes:.2} | {iou} |", t.total, t.lowest.unwrap_or(0.0), t.highest));
+        line(
+            &mut out,
+            format!(
+                "| {label} | {} | {:.2} | {:.2} | {boxes:.2} | {iou} |",
+                t.total,
+                t.lowest.unwrap_or(0.0),
+                t.highest
+            ),
+        );
     }
     out
 }

@@ -17,10 +17,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use slm_engine::profile::HardwareProfile;
 use slm::engine::{ChatTurn, Engine, GenerateOptions};
 use slm::grounding::system_prompt;
 use slm::tools;
+use slm_engine::profile::HardwareProfile;
 
 const RUNS: usize = 11;
 const LONG_TOKENS: u32 = 128;
@@ -82,7 +82,8 @@ fn main() -> anyhow::Result<()> {
         let options = GenerateOptions { max_tokens: 40, stop_at_line_break: false, grammar: Some(&grammar) };
         let g = engine.generate_with(&tool_prompt, options)?;
         constrained.push(rate(g.tokens, g.total_ms, g.ttft_ms));
-        (fallbacks, full_filters, call, call_tokens) = (g.grammar_fallbacks, g.grammar_full_filters, g.text.clone(), g.tokens);
+        (fallbacks, full_filters, call, call_tokens) =
+            (g.grammar_fallbacks, g.grammar_full_filters, g.text.clone(), g.tokens);
         engine.clear_cache();
         let options = GenerateOptions { max_tokens: g.tokens as u32, stop_at_line_break: false, grammar: None };
         let g = engine.generate_with(&tool_prompt, options)?;
@@ -95,7 +96,10 @@ fn main() -> anyhow::Result<()> {
     let system = system_prompt(&sheet);
     let prefix = engine.chat_prefix(&system)?;
     let sheet_tokens = engine.token_count(&prefix);
-    let questions = ["What is the motor current of conveyor 7 on line 2 right now?", "How warm is the oven zone 3 air on line 1 at the moment?"];
+    let questions = [
+        "What is the motor current of conveyor 7 on line 2 right now?",
+        "How warm is the oven zone 3 air on line 1 at the moment?",
+    ];
     let (mut cached, mut full, mut question_tokens) = (Vec::new(), Vec::new(), 0);
     for run in 0..RUNS {
         // The cached run asks the other question, as the next operator would.
@@ -115,10 +119,16 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|");
     println!("| model load | {load_ms:.0} ms |");
     println!("| generation, plain llama.cpp loop (greedy sampler, {LONG_TOKENS} tokens) | {:.1} tokens/s |", plain);
-    println!("| generation, this crate's engine (same prompt and tokens) | {ours:.1} tokens/s ({:.2}x the plain loop) |", ours / plain);
+    println!(
+        "| generation, this crate's engine (same prompt and tokens) | {ours:.1} tokens/s ({:.2}x the plain loop) |",
+        ours / plain
+    );
     println!("| time inside `llama_decode` during the engine's generation | {inside_decode:.1} tokens/s |");
     println!("| tool call under the grammar, top candidate checked first ({call_tokens} tokens; top candidate rejected {fallbacks} times, whole vocabulary filtered {full_filters} times) | {constrained:.1} tokens/s |");
-    println!("| same prompt and token count, unconstrained | {free:.1} tokens/s (constrained = {:.2}x) |", constrained / free);
+    println!(
+        "| same prompt and token count, unconstrained | {free:.1} tokens/s (constrained = {:.2}x) |",
+        constrained / free
+    );
     println!("| same call with llama.cpp's grammar sampler in the chain (plain loop) | {:.1} tokens/s ({:.2}x unconstrained) |", chained, chained / free);
     println!("| time to first token, {question_tokens} new tokens (question and chat markup) after a {sheet_tokens}-token cached fact sheet | {:.1} ms |", median(cached));
     println!("| same, whole prompt evaluated (empty cache) | {:.1} ms |", median(full));

@@ -107,7 +107,11 @@ fn main() -> anyhow::Result<()> {
     )?;
     let ready_by = Instant::now() + Duration::from_secs(120);
     loop {
-        anyhow::ensure!(dataflow.is_running() && Instant::now() < ready_by, "dataflow not ready:\n{}", dataflow.log_text());
+        anyhow::ensure!(
+            dataflow.is_running() && Instant::now() < ready_by,
+            "dataflow not ready:\n{}",
+            dataflow.log_text()
+        );
         let body = serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "Is the machine running?"}]});
         if let Ok((200, reply)) = http::post_json(http_port, "/v1/chat/completions", None, &body.to_string()) {
             if !reply.contains("no_plant_data") {
@@ -122,7 +126,9 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(success, "dataflow did not stop cleanly");
 
     println!("### HTTP gateway under load (plant-assistant.yml, SmolLM2-135M Q4_1, SLM_QUEUE_CAPACITY 8, GATEWAY_MAX_CONCURRENT 16)\n");
-    println!("Each client sends chat completions back to back for {SECONDS_PER_LEVEL} s (100 ms pause after a 503/429).\n");
+    println!(
+        "Each client sends chat completions back to back for {SECONDS_PER_LEVEL} s (100 ms pause after a 503/429).\n"
+    );
     println!("| clients | answered (200) | answered/s | p50 / p95 latency of 200s | 503 busy | 429 | other | RSS slm before → after | RSS gateway before → after |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for level in &levels {

@@ -6,8 +6,6 @@
 //! messages received, those that failed the check and every latency, to
 //! `$BENCH_OUT_DIR/<node id>.json`.
 
-
-
 use dora_node_api::{DoraNode, Event, Metadata};
 use shopfloor_core::schema::{frame_bytes, FrameMeta, Reading};
 

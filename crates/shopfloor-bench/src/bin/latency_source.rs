@@ -17,15 +17,15 @@
 //! then lingers a second (dora 1.1 may lose the last message of a node that
 //! exits at once) and exits, which closes the probes' and echoes' inputs.
 
-
-
 use std::time::{Duration, Instant};
 
 use dora_node_api::arrow_v59::array::{Array, ArrayRef};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use shopfloor_core::schema::{
+    frame_to_arrow, Answer, FrameEncoding, FrameMeta, Origin, Question, Reading, ReadingValue,
+};
 use shopfloor_node::clock::now_ms;
-use shopfloor_core::schema::{frame_to_arrow, Answer, FrameEncoding, FrameMeta, Origin, Question, Reading, ReadingValue};
 
 use shopfloor_bench::latency_common::{env_count, out_path, stamp, write_json, READINGS_PER_BATCH};
 
@@ -68,7 +68,13 @@ struct Sent {
 }
 
 impl Sent {
-    fn send(&mut self, node: &mut DoraNode, output: &DataId, mut parameters: MetadataParameters, data: ArrayRef) -> anyhow::Result<()> {
+    fn send(
+        &mut self,
+        node: &mut DoraNode,
+        output: &DataId,
+        mut parameters: MetadataParameters,
+        data: ArrayRef,
+    ) -> anyhow::Result<()> {
         self.bytes = data_bytes(data.as_ref());
         stamp(&mut parameters);
         let started = Instant::now();

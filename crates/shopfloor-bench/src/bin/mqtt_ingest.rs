@@ -108,7 +108,12 @@ fn bare(port: u16, qos: QoS) -> anyhow::Result<Run> {
     let mut latencies: Vec<i64> = arrivals.iter().map(|a| a.1).collect();
     latencies.sort_unstable();
     let pick = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied();
-    Ok(Run { received: arrivals.len(), rate: arrivals.len() as f64 / span.max(1e-9), latency_p50_ms: pick(0.5), latency_p95_ms: pick(0.95) })
+    Ok(Run {
+        received: arrivals.len(),
+        rate: arrivals.len() as f64 / span.max(1e-9),
+        latency_p50_ms: pick(0.5),
+        latency_p95_ms: pick(0.95),
+    })
 }
 
 /// The same stream through `mqtt-source` into Arrow, counted by the bench node.
@@ -121,7 +126,11 @@ fn through_node(broker: &Mosquitto, qos: QoS) -> anyhow::Result<Run> {
     };
     let dataflow = RunningDataflow::start(
         "bench-mqtt-ingest.yml",
-        &[("MQTT_BROKER_URL", broker.url()), ("MQTT_QOS", qos_level.to_owned()), ("COUNTER_OUT", out.display().to_string())],
+        &[
+            ("MQTT_BROKER_URL", broker.url()),
+            ("MQTT_QOS", qos_level.to_owned()),
+            ("COUNTER_OUT", out.display().to_string()),
+        ],
         Duration::from_secs(300),
     )?;
     // Ready when a malformed message is dead-lettered: the subscription is live.
@@ -171,6 +180,8 @@ fn main() -> anyhow::Result<()> {
         show("mqtt-source → Arrow readings (counted by a dora node)", &node);
         println!("| {level} | ratio | | {:.2}x | |", node.rate / bare.rate.max(1e-9));
     }
-    println!("\nThe node's latency includes batching (`TELEMETRY_BATCH_MS`, 50 ms) and dora's delivery to the counter.");
+    println!(
+        "\nThe node's latency includes batching (`TELEMETRY_BATCH_MS`, 50 ms) and dora's delivery to the counter."
+    );
     Ok(())
 }

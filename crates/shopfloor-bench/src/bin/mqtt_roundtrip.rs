@@ -49,7 +49,12 @@ fn start_bare_echo(port: u16) -> anyhow::Result<Client> {
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     let operator = p.topic.rsplit('/').next().unwrap_or_default().to_owned();
-                    let _ = publisher.try_publish(format!("{ROOT}/assistant/answer/{operator}"), QoS::AtLeastOnce, false, p.payload.to_vec());
+                    let _ = publisher.try_publish(
+                        format!("{ROOT}/assistant/answer/{operator}"),
+                        QoS::AtLeastOnce,
+                        false,
+                        p.payload.to_vec(),
+                    );
                 }
                 Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => return,
                 Ok(_) => {}
@@ -75,7 +80,11 @@ fn main() -> anyhow::Result<()> {
     echo.disconnect()?;
     std::thread::sleep(Duration::from_millis(300));
 
-    let dataflow = RunningDataflow::start("bench-mqtt-roundtrip.yml", &[("MQTT_BROKER_URL", broker.url())], Duration::from_secs(300))?;
+    let dataflow = RunningDataflow::start(
+        "bench-mqtt-roundtrip.yml",
+        &[("MQTT_BROKER_URL", broker.url())],
+        Duration::from_secs(300),
+    )?;
     let ready_by = Instant::now() + Duration::from_secs(60);
     loop {
         asker.publish(&format!("{ROOT}/assistant/query/bench"), r#"{"id":"ready","question":"?"}"#)?;

@@ -140,15 +140,20 @@ fn bare_client(endpoint: &str) -> anyhow::Result<Run> {
                 }
             }
         });
-        let subscription = session
-            .create_subscription(Duration::from_millis(TICK_MS), 120, 10, 0, 0, true, callback)
-            .await?;
+        let subscription =
+            session.create_subscription(Duration::from_millis(TICK_MS), 120, 10, 0, 0, true, callback).await?;
         let requests: Vec<MonitoredItemCreateRequest> = (0..VARIABLES)
             .map(|i| {
                 MonitoredItemCreateRequest::new(
                     variable(i).into(),
                     MonitoringMode::Reporting,
-                    MonitoringParameters { client_handle: i as u32, sampling_interval: 0.0, queue_size: 10, discard_oldest: true, ..Default::default() },
+                    MonitoringParameters {
+                        client_handle: i as u32,
+                        sampling_interval: 0.0,
+                        queue_size: 10,
+                        discard_oldest: true,
+                        ..Default::default()
+                    },
                 )
             })
             .collect();
@@ -158,10 +163,15 @@ fn bare_client(endpoint: &str) -> anyhow::Result<Run> {
         anyhow::Ok(())
     })?;
     std::thread::sleep(WARM_UP);
-    let (count0, lost0, cpu0, t0) = (received.load(Ordering::Relaxed), lost.load(Ordering::Relaxed), cpu_seconds("self")?, Instant::now());
+    let (count0, lost0, cpu0, t0) =
+        (received.load(Ordering::Relaxed), lost.load(Ordering::Relaxed), cpu_seconds("self")?, Instant::now());
     std::thread::sleep(MEASURE);
-    let (count1, lost1, cpu1, seconds) =
-        (received.load(Ordering::Relaxed), lost.load(Ordering::Relaxed), cpu_seconds("self")?, t0.elapsed().as_secs_f64());
+    let (count1, lost1, cpu1, seconds) = (
+        received.load(Ordering::Relaxed),
+        lost.load(Ordering::Relaxed),
+        cpu_seconds("self")?,
+        t0.elapsed().as_secs_f64(),
+    );
     runtime.shutdown_timeout(Duration::from_secs(2));
     let changes = count1 - count0;
     Ok(Run { changes, seconds, rate: changes as f64 / seconds, lost: lost1 - lost0, cpu_s: cpu1 - cpu0 })
@@ -186,9 +196,10 @@ fn through_node(endpoint: &str) -> anyhow::Result<Run> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let pid = loop {
         // dora's daemon may start nodes outside the group of `dora run`: look at every process.
-        let pid = std::fs::read_dir("/proc")?.flatten().map(|entry| entry.file_name().to_string_lossy().into_owned()).find(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == node_exe)
-        });
+        let pid = std::fs::read_dir("/proc")?
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == node_exe));
         if let Some(pid) = pid {
             break pid.to_string();
         }

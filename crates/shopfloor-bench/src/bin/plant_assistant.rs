@@ -68,7 +68,11 @@ fn main() -> anyhow::Result<()> {
     // Warm up until live data is answered.
     let ready_by = Instant::now() + Duration::from_secs(120);
     for attempt in 0.. {
-        anyhow::ensure!(dataflow.is_running() && Instant::now() < ready_by, "dataflow not ready:\n{}", dataflow.log_text());
+        anyhow::ensure!(
+            dataflow.is_running() && Instant::now() < ready_by,
+            "dataflow not ready:\n{}",
+            dataflow.log_text()
+        );
         let id = format!("warm-{attempt}");
         client.publish(&topic, serde_json::json!({"id": id, "question": "Is the machine running?"}).to_string())?;
         let reply = client.wait_for(Duration::from_secs(3), |m| m.json["id"] == id.as_str());
@@ -113,7 +117,12 @@ fn main() -> anyhow::Result<()> {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| questions | {total} ({} phrasings × {ROUNDS}), asked one after another |", QUESTIONS.len());
-    println!("| round trip p50 / p95 / max | {:.0} / {:.0} / {:.0} ms |", percentile(&round_trips, 0.5), percentile(&round_trips, 0.95), round_trips[total - 1]);
+    println!(
+        "| round trip p50 / p95 / max | {:.0} / {:.0} / {:.0} ms |",
+        percentile(&round_trips, 0.5),
+        percentile(&round_trips, 0.95),
+        round_trips[total - 1]
+    );
     if !ttfts.is_empty() {
         println!("| time to first token p50 (from question received) | {:.0} ms |", percentile(&ttfts, 0.5));
     }

@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use dora_node_api::{DoraNode, Event};
-use shopfloor_node::clock::now_ms;
 use shopfloor_core::schema::{Reading, ReadingValue};
+use shopfloor_node::clock::now_ms;
 
 fn main() -> anyhow::Result<()> {
     let out = std::env::var("COUNTER_OUT").map_err(|_| anyhow::anyhow!("COUNTER_OUT is not set"))?;

@@ -92,7 +92,8 @@ fn main() -> anyhow::Result<()> {
     // Each message's lag behind its schedule; the replay starts at its own
     // time, so the lags are compared with their median (a constant start
     // difference is not a timing error).
-    let lags: Vec<f64> = original.iter().zip(&recorded).map(|(o, r)| (r.offset_ns as f64 - o.offset_ns as f64) / 1e6).collect();
+    let lags: Vec<f64> =
+        original.iter().zip(&recorded).map(|(o, r)| (r.offset_ns as f64 - o.offset_ns as f64) / 1e6).collect();
     let mut sorted_lags = lags.clone();
     sorted_lags.sort_by(f64::total_cmp);
     let median = percentile(&sorted_lags, 0.5);

@@ -41,9 +41,15 @@ fn parse_args() -> anyhow::Result<Args> {
             "--image" => image = Some(PathBuf::from(value()?)),
             "--profile" => profile = PathBuf::from(value()?),
             "--runs" => {
-                runs = value()?.parse().ok().filter(|n| (1..=10_000).contains(n)).context("--runs must be a count in 1..=10000")?
+                runs = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .context("--runs must be a count in 1..=10000")?
             }
-            other => bail!("unknown argument {other:?}; usage: vlm-bench --model M --mmproj P --image I [--profile F] [--runs N]"),
+            other => bail!(
+                "unknown argument {other:?}; usage: vlm-bench --model M --mmproj P --image I [--profile F] [--runs N]"
+            ),
         }
     }
     Ok(Args {
@@ -87,7 +93,11 @@ fn main() -> anyhow::Result<()> {
     println!("| measure | p50 | p95 |");
     println!("|---|---|---|");
     println!("| total per verdict (ms) | {:.1} | {:.1} |", percentile(&mut totals, 0.5), percentile(&mut totals, 0.95));
-    println!("| time to first token (ms) | {:.1} | {:.1} |", percentile(&mut firsts, 0.5), percentile(&mut firsts, 0.95));
+    println!(
+        "| time to first token (ms) | {:.1} | {:.1} |",
+        percentile(&mut firsts, 0.5),
+        percentile(&mut firsts, 0.95)
+    );
     println!("| generated tokens | {:.0} | {:.0} |", percentile(&mut tokens, 0.5), percentile(&mut tokens, 0.95));
     println!(
         "| tokens whose choice filtered the whole vocabulary through the grammar | {:.0} | {:.0} |",

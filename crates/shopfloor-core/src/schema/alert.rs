@@ -205,7 +205,15 @@ mod tests {
         Alert {
             confidence: Some(0.91),
             frame_id: Some("cam1-000042".into()),
-            ..Alert::new(id, 1_764_000_000_000, "station3", severity, "scratch", "Scratch on the housing, left side.", "vlm-inspector")
+            ..Alert::new(
+                id,
+                1_764_000_000_000,
+                "station3",
+                severity,
+                "scratch",
+                "Scratch on the housing, left side.",
+                "vlm-inspector",
+            )
         }
     }
 
@@ -220,7 +228,11 @@ mod tests {
             image_ref: Some("/var/lib/shopfloor/crops/cam1-000042.png".into()),
             ..alert("a-3", Severity::Warning)
         };
-        let alerts = vec![alert("a-1", Severity::Critical), Alert { confidence: None, ..alert("a-2", Severity::Info) }, inspected];
+        let alerts = vec![
+            alert("a-1", Severity::Critical),
+            Alert { confidence: None, ..alert("a-2", Severity::Info) },
+            inspected,
+        ];
         let decoded = Alert::from_arrow(Alert::to_arrow(&alerts).as_ref()).unwrap();
         assert_eq!(decoded, alerts);
     }

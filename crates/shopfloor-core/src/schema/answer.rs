@@ -15,8 +15,7 @@ use super::columns::{build_struct, optional_bytes, optional_i64, optional_str, s
 use super::question::{Origin, Question};
 use super::route::{routes_from_arrow, routes_to_arrow, RouteHop};
 use crate::arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Int64Array, ListBuilder, StringArray,
-    StringBuilder,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Int64Array, ListBuilder, StringArray, StringBuilder,
 };
 
 const MESSAGE: &str = "answer";
@@ -161,11 +160,7 @@ impl Answer {
             ("reply_to", str_col(&|a| a.reply_to.as_deref()), true),
             ("origin", str_col(&|a| Some(a.origin.as_str())), false),
             ("text", str_col(&|a| Some(&a.text)), false),
-            (
-                "confidence",
-                Arc::new(answers.iter().map(|a| a.confidence).collect::<Float32Array>()),
-                true,
-            ),
+            ("confidence", Arc::new(answers.iter().map(|a| a.confidence).collect::<Float32Array>()), true),
             (
                 "low_confidence",
                 Arc::new(answers.iter().map(|a| Some(a.low_confidence)).collect::<BooleanArray>()),
@@ -174,26 +169,10 @@ impl Answer {
             ("model", str_col(&|a| a.model.as_deref()), true),
             ("facts_used", string_lists(&|a| &a.facts_used), false),
             ("tools_used", string_lists(&|a| &a.tools_used), false),
-            (
-                "prompt_tokens",
-                Arc::new(answers.iter().map(|a| a.prompt_tokens).collect::<Int64Array>()),
-                true,
-            ),
-            (
-                "completion_tokens",
-                Arc::new(answers.iter().map(|a| a.completion_tokens).collect::<Int64Array>()),
-                true,
-            ),
-            (
-                "ttft_ms",
-                Arc::new(answers.iter().map(|a| a.ttft_ms).collect::<Int64Array>()),
-                true,
-            ),
-            (
-                "latency_ms",
-                Arc::new(answers.iter().map(|a| Some(a.latency_ms)).collect::<Int64Array>()),
-                false,
-            ),
+            ("prompt_tokens", Arc::new(answers.iter().map(|a| a.prompt_tokens).collect::<Int64Array>()), true),
+            ("completion_tokens", Arc::new(answers.iter().map(|a| a.completion_tokens).collect::<Int64Array>()), true),
+            ("ttft_ms", Arc::new(answers.iter().map(|a| a.ttft_ms).collect::<Int64Array>()), true),
+            ("latency_ms", Arc::new(answers.iter().map(|a| Some(a.latency_ms)).collect::<Int64Array>()), false),
             ("error", str_col(&|a| a.error.map(AnswerError::as_str)), true),
             (
                 "correlation_data",
@@ -242,13 +221,10 @@ impl Answer {
         (0..cols.len())
             .map(|row| {
                 let origin_text = cols.required_str(origin, "origin", row)?;
-                let origin = Origin::parse(&origin_text)
-                    .ok_or_else(|| cols.invalid("origin", row, origin_text))?;
+                let origin = Origin::parse(&origin_text).ok_or_else(|| cols.invalid("origin", row, origin_text))?;
                 let error = match optional_str(error, row) {
                     None => None,
-                    Some(kind) => Some(
-                        AnswerError::parse(&kind).ok_or_else(|| cols.invalid("error", row, kind))?,
-                    ),
+                    Some(kind) => Some(AnswerError::parse(&kind).ok_or_else(|| cols.invalid("error", row, kind))?),
                 };
                 if low_confidence.is_null(row) {
                     return Err(cols.null("low_confidence", row));
@@ -267,8 +243,7 @@ impl Answer {
                     prompt_tokens: optional_i64(prompt_tokens, row),
                     completion_tokens: optional_i64(completion_tokens, row),
                     ttft_ms: optional_i64(ttft, row),
-                    latency_ms: optional_i64(latency, row)
-                        .ok_or_else(|| cols.null("latency_ms", row))?,
+                    latency_ms: optional_i64(latency, row).ok_or_else(|| cols.null("latency_ms", row))?,
                     error,
                     correlation_data: optional_bytes(correlation, row),
                     class: class.and_then(|column| optional_str(column, row)),
@@ -335,10 +310,7 @@ mod tests {
                 deadline_reached: true,
                 ..Answer::to_question(&question(), "The spindle is at 72.4 °C.".into())
             },
-            Answer {
-                error: Some(AnswerError::Busy),
-                ..Answer::to_question(&question(), "No plant data yet.".into())
-            },
+            Answer { error: Some(AnswerError::Busy), ..Answer::to_question(&question(), "No plant data yet.".into()) },
         ];
         let decoded = Answer::from_arrow(Answer::to_arrow(&answers).as_ref()).unwrap();
         assert_eq!(decoded, answers);

@@ -1,9 +1,10 @@
 //! Column access with errors that say which message and column were wrong.
 
-use crate::arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, ListArray, StringArray, StructArray,
-};
 use crate::arrow::array::AsArray;
+use crate::arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, ListArray, StringArray,
+    StructArray,
+};
 use crate::arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 /// Why an Arrow array could not be read as a message.
@@ -72,10 +73,7 @@ impl<'a> Columns<'a> {
         let array = array
             .as_any()
             .downcast_ref::<StructArray>()
-            .ok_or_else(|| SchemaError::NotAStruct {
-                message,
-                found: array.data_type().to_string(),
-            })?;
+            .ok_or_else(|| SchemaError::NotAStruct { message, found: array.data_type().to_string() })?;
         Ok(Self { message, array })
     }
 
@@ -84,29 +82,17 @@ impl<'a> Columns<'a> {
     }
 
     fn column(&self, column: &'static str) -> Result<&'a ArrayRef, SchemaError> {
-        self.array
-            .column_by_name(column)
-            .ok_or(SchemaError::MissingColumn {
-                message: self.message,
-                column,
-            })
+        self.array.column_by_name(column).ok_or(SchemaError::MissingColumn { message: self.message, column })
     }
 
-    fn typed<T: Array + 'static>(
-        &self,
-        column: &'static str,
-        expected: &'static str,
-    ) -> Result<&'a T, SchemaError> {
+    fn typed<T: Array + 'static>(&self, column: &'static str, expected: &'static str) -> Result<&'a T, SchemaError> {
         let array = self.column(column)?;
-        array
-            .as_any()
-            .downcast_ref::<T>()
-            .ok_or_else(|| SchemaError::WrongType {
-                message: self.message,
-                column,
-                expected,
-                found: array.data_type().to_string(),
-            })
+        array.as_any().downcast_ref::<T>().ok_or_else(|| SchemaError::WrongType {
+            message: self.message,
+            column,
+            expected,
+            found: array.data_type().to_string(),
+        })
     }
 
     pub(crate) fn utf8(&self, column: &'static str) -> Result<&'a StringArray, SchemaError> {
@@ -177,7 +163,12 @@ impl<'a> Columns<'a> {
         self.list_of(column, DataType::Int64, "List<Int64>")
     }
 
-    fn list_of(&self, column: &'static str, item: DataType, expected: &'static str) -> Result<&'a ListArray, SchemaError> {
+    fn list_of(
+        &self,
+        column: &'static str,
+        item: DataType,
+        expected: &'static str,
+    ) -> Result<&'a ListArray, SchemaError> {
         let list: &ListArray = self.typed(column, expected)?;
         if list.value_type() != item {
             return Err(SchemaError::WrongType {
@@ -204,20 +195,11 @@ impl<'a> Columns<'a> {
     }
 
     pub(crate) fn null(&self, column: &'static str, row: usize) -> SchemaError {
-        SchemaError::UnexpectedNull {
-            message: self.message,
-            column,
-            row,
-        }
+        SchemaError::UnexpectedNull { message: self.message, column, row }
     }
 
     pub(crate) fn invalid(&self, column: &'static str, row: usize, value: String) -> SchemaError {
-        SchemaError::InvalidValue {
-            message: self.message,
-            column,
-            row,
-            value,
-        }
+        SchemaError::InvalidValue { message: self.message, column, row, value }
     }
 }
 
@@ -292,10 +274,8 @@ pub(crate) fn build_struct(columns: Vec<(&'static str, ArrayRef, bool)>) -> Arra
     use crate::arrow::datatypes::{Field, Fields};
     use std::sync::Arc;
 
-    let fields: Fields = columns
-        .iter()
-        .map(|(name, array, nullable)| Field::new(*name, array.data_type().clone(), *nullable))
-        .collect();
+    let fields: Fields =
+        columns.iter().map(|(name, array, nullable)| Field::new(*name, array.data_type().clone(), *nullable)).collect();
     let arrays = columns.into_iter().map(|(_, array, _)| array).collect();
     // Columns are built by this module from one slice of messages, so lengths
     // and types always agree with the fields derived from them.

@@ -200,8 +200,7 @@ impl FrameMeta {
         };
         let encoding_text =
             string("encoding")?.ok_or(FrameError::Metadata { key: "encoding", expected: "a string" })?;
-        let encoding =
-            FrameEncoding::parse(&encoding_text).ok_or(FrameError::UnsupportedEncoding(encoding_text))?;
+        let encoding = FrameEncoding::parse(&encoding_text).ok_or(FrameError::UnsupportedEncoding(encoding_text))?;
         Ok(Self {
             frame_id: string("frame_id")?.unwrap_or_default(),
             ts_ms: integer("ts_ms")?.unwrap_or(0),

@@ -136,7 +136,11 @@ impl MetricSample {
                 let names = strings_in(label_names, row);
                 let values = strings_in(label_values, row);
                 if names.len() != values.len() {
-                    return Err(cols.invalid("label_values", row, format!("{} values for {} names", values.len(), names.len())));
+                    return Err(cols.invalid(
+                        "label_values",
+                        row,
+                        format!("{} values for {} names", values.len(), names.len()),
+                    ));
                 }
                 let bucket_bounds = f64s_in(bounds, row);
                 let bucket_counts = i64s_in(counts, row);

@@ -66,7 +66,13 @@ pub struct Question {
 
 impl Question {
     /// A question with no reply topic, deadline, correlation data or schema.
-    pub fn new(id: impl Into<String>, text: impl Into<String>, operator: impl Into<String>, origin: Origin, received_ts_ms: i64) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        text: impl Into<String>,
+        operator: impl Into<String>,
+        origin: Origin,
+        received_ts_ms: i64,
+    ) -> Self {
         Self {
             id: id.into(),
             text: text.into(),
@@ -96,11 +102,7 @@ impl Question {
                 Arc::new(questions.iter().map(|q| Some(q.received_ts_ms)).collect::<Int64Array>()),
                 false,
             ),
-            (
-                "deadline_ms",
-                Arc::new(questions.iter().map(|q| q.deadline_ms).collect::<Int64Array>()),
-                true,
-            ),
+            ("deadline_ms", Arc::new(questions.iter().map(|q| q.deadline_ms).collect::<Int64Array>()), true),
             (
                 "correlation_data",
                 Arc::new(questions.iter().map(|q| q.correlation_data.as_deref()).collect::<BinaryArray>()),
@@ -126,16 +128,14 @@ impl Question {
         (0..cols.len())
             .map(|row| {
                 let origin_text = cols.required_str(origin, "origin", row)?;
-                let origin = Origin::parse(&origin_text)
-                    .ok_or_else(|| cols.invalid("origin", row, origin_text))?;
+                let origin = Origin::parse(&origin_text).ok_or_else(|| cols.invalid("origin", row, origin_text))?;
                 Ok(Question {
                     id: cols.required_str(id, "id", row)?,
                     text: cols.required_str(text, "text", row)?,
                     operator: cols.required_str(operator, "operator", row)?,
                     reply_to: optional_str(reply_to, row),
                     origin,
-                    received_ts_ms: optional_i64(received, row)
-                        .ok_or_else(|| cols.null("received_ts_ms", row))?,
+                    received_ts_ms: optional_i64(received, row).ok_or_else(|| cols.null("received_ts_ms", row))?,
                     deadline_ms: optional_i64(deadline, row),
                     correlation_data: optional_bytes(correlation, row),
                     response_schema: schema.and_then(|column| optional_str(column, row)),

@@ -161,31 +161,15 @@ impl Reading {
             ("value_text", Arc::new(texts), true),
             ("unit", strings(readings.iter().map(|r| r.unit.as_deref())), true),
             ("quality", strings(readings.iter().map(|r| Some(r.quality.as_str()))), false),
-            (
-                "source_ts_ms",
-                Arc::new(readings.iter().map(|r| r.source_ts_ms).collect::<Int64Array>()),
-                true,
-            ),
+            ("source_ts_ms", Arc::new(readings.iter().map(|r| r.source_ts_ms).collect::<Int64Array>()), true),
             (
                 "received_ts_ms",
                 Arc::new(readings.iter().map(|r| Some(r.received_ts_ms)).collect::<Int64Array>()),
                 false,
             ),
-            (
-                "low_limit",
-                Arc::new(readings.iter().map(|r| r.low_limit).collect::<Float64Array>()),
-                true,
-            ),
-            (
-                "high_limit",
-                Arc::new(readings.iter().map(|r| r.high_limit).collect::<Float64Array>()),
-                true,
-            ),
-            (
-                "server_ts_ms",
-                Arc::new(readings.iter().map(|r| r.server_ts_ms).collect::<Int64Array>()),
-                true,
-            ),
+            ("low_limit", Arc::new(readings.iter().map(|r| r.low_limit).collect::<Float64Array>()), true),
+            ("high_limit", Arc::new(readings.iter().map(|r| r.high_limit).collect::<Float64Array>()), true),
+            ("server_ts_ms", Arc::new(readings.iter().map(|r| r.server_ts_ms).collect::<Int64Array>()), true),
             ("value_type", strings(readings.iter().map(|r| r.value_type.as_deref())), true),
             ("status_code", strings(readings.iter().map(|r| r.status_code.as_deref())), true),
             ("eu_low", Arc::new(readings.iter().map(|r| r.eu_low).collect::<Float64Array>()), true),
@@ -227,8 +211,8 @@ impl Reading {
                     }
                 };
                 let quality_text = cols.required_str(quality, "quality", row)?;
-                let quality = Quality::parse(&quality_text)
-                    .ok_or_else(|| cols.invalid("quality", row, quality_text))?;
+                let quality =
+                    Quality::parse(&quality_text).ok_or_else(|| cols.invalid("quality", row, quality_text))?;
                 if received_ts.is_null(row) {
                     return Err(cols.null("received_ts_ms", row));
                 }

@@ -102,7 +102,9 @@ pub(crate) fn routes_to_arrow<'a>(routes: impl Iterator<Item = &'a [RouteHop]>) 
         lengths.push(route.len());
         hops.extend(route);
     }
-    let str_col = |f: &dyn Fn(&RouteHop) -> Option<&str>| -> ArrayRef { Arc::new(hops.iter().map(|h| f(h)).collect::<StringArray>()) };
+    let str_col = |f: &dyn Fn(&RouteHop) -> Option<&str>| -> ArrayRef {
+        Arc::new(hops.iter().map(|h| f(h)).collect::<StringArray>())
+    };
     let values = build_struct(vec![
         ("tier", str_col(&|h| Some(&h.tier)), false),
         ("model", str_col(&|h| h.model.as_deref()), true),

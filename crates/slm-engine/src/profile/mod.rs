@@ -299,8 +299,7 @@ impl MemoryPlan {
 
     /// Whether the plan fits both the budget and the free memory.
     pub fn fits(&self) -> bool {
-        self.needed_bytes() <= self.budget_bytes
-            && self.available_bytes.is_none_or(|free| self.process_bytes() <= free)
+        self.needed_bytes() <= self.budget_bytes && self.available_bytes.is_none_or(|free| self.process_bytes() <= free)
     }
 
     /// The arithmetic, for logs and refusals, e.g. `model 92 MiB + KV cache
@@ -344,10 +343,8 @@ impl HardwareProfile {
     /// Reads and validates a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ProfileError::Read { path: shown.clone(), source })?;
         let mut profile = Self::parse(&shown, &text)?;
         profile.folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(profile)
@@ -405,31 +402,55 @@ impl HardwareProfile {
                 path: path.to_owned(),
                 field: "engine.kv_cache_type",
                 value: engine.kv_cache_type.as_str().to_owned(),
-                requirement: "f16 when flash_attention = \"off\" (llama.cpp needs flash attention for a quantized cache)",
+                requirement:
+                    "f16 when flash_attention = \"off\" (llama.cpp needs flash attention for a quantized cache)",
             });
         }
         if profile.memory.budget_mb == 0 {
             return Err(invalid("memory.budget_mb", 0, "> 0"));
         }
-        let model_problem = |value: String, requirement| ProfileError::Invalid { path: path.to_owned(), field: "models", value, requirement };
+        let model_problem = |value: String, requirement| ProfileError::Invalid {
+            path: path.to_owned(),
+            field: "models",
+            value,
+            requirement,
+        };
         for (index, model) in profile.models.iter().enumerate() {
             if index as u32 != model.tier {
-                return Err(model_problem(format!("tier {} at position {index}", model.tier), "tiers 0, 1, 2, … in order"));
+                return Err(model_problem(
+                    format!("tier {} at position {index}", model.tier),
+                    "tiers 0, 1, 2, … in order",
+                ));
             }
             if !KNOWN_QUANTS.contains(&model.quant.as_str()) {
-                return Err(model_problem(model.quant.clone(), "a llama.cpp quantization name such as Q4_K_M, Q8_0, F16"));
+                return Err(model_problem(
+                    model.quant.clone(),
+                    "a llama.cpp quantization name such as Q4_K_M, Q8_0, F16",
+                ));
             }
             if model.sha256.as_ref().is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit())) {
                 return Err(model_problem(format!("sha256 of tier {}", model.tier), "64 hexadecimal digits"));
             }
         }
-        let table_problem = |field, (value, requirement): (String, &'static str)| ProfileError::Invalid { path: path.to_owned(), field, value, requirement };
+        let table_problem = |field, (value, requirement): (String, &'static str)| ProfileError::Invalid {
+            path: path.to_owned(),
+            field,
+            value,
+            requirement,
+        };
         if let Some(problem) = profile.lora.iter().find_map(LoraAdapter::problem) {
             return Err(table_problem("lora", problem));
         }
-        let on_at_start: Vec<&str> = profile.lora.iter().filter(|a| a.at_start && a.scale > 0.0).map(|a| a.name.as_str()).collect();
+        let on_at_start: Vec<&str> =
+            profile.lora.iter().filter(|a| a.at_start && a.scale > 0.0).map(|a| a.name.as_str()).collect();
         if on_at_start.len() > 1 {
-            return Err(table_problem("lora", (format!("at_start on {}", on_at_start.join(", ")), "at most one adapter on at a time (llama-cpp-2 applies one)")));
+            return Err(table_problem(
+                "lora",
+                (
+                    format!("at_start on {}", on_at_start.join(", ")),
+                    "at most one adapter on at a time (llama-cpp-2 applies one)",
+                ),
+            ));
         }
         if let Some(problem) = profile.evaluations.iter().find_map(EvaluationRecord::problem) {
             return Err(table_problem("evaluations", problem));
@@ -498,7 +519,11 @@ engine_reserve_mb = 128
                 let profile = HardwareProfile::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 let plan = profile.memory_plan(100 * MIB, 45 * MIB, 20 * MIB, None);
                 assert!(plan.fits(), "{}: {}", profile.name, plan.arithmetic());
-                assert_eq!(path.file_stem().and_then(|s| s.to_str()), Some(profile.name.as_str()), "file name = profile name");
+                assert_eq!(
+                    path.file_stem().and_then(|s| s.to_str()),
+                    Some(profile.name.as_str()),
+                    "file name = profile name"
+                );
                 names.push(profile.name);
             }
         }
@@ -510,7 +535,10 @@ engine_reserve_mb = 128
         let text = format!("{GOOD}\n[[models]]\ntier = 0\npath = \"../models/m.gguf\"\nquant = \"Q4_K_M\"\n");
         let mut profile = HardwareProfile::parse("t.toml", &text).unwrap();
         profile.folder = PathBuf::from("/opt/shopfloor/hw-profiles");
-        assert_eq!(profile.model_path(&profile.models[0]), PathBuf::from("/opt/shopfloor/hw-profiles/../models/m.gguf"));
+        assert_eq!(
+            profile.model_path(&profile.models[0]),
+            PathBuf::from("/opt/shopfloor/hw-profiles/../models/m.gguf")
+        );
         for (bad, field_text) in [
             ("tier = 1", "tiers 0, 1, 2"),
             ("quant = \"Q4_K_Z\"", "quantization name"),
@@ -609,7 +637,8 @@ engine_reserve_mb = 128
 
     #[test]
     fn a_quantized_kv_cache_without_flash_attention_is_rejected() {
-        let text = GOOD.replace("batch_size = 512\n", "batch_size = 512\nkv_cache_type = \"q8_0\"\nflash_attention = \"off\"\n");
+        let text = GOOD
+            .replace("batch_size = 512\n", "batch_size = 512\nkv_cache_type = \"q8_0\"\nflash_attention = \"off\"\n");
         let err = HardwareProfile::parse("t.toml", &text).unwrap_err();
         assert!(err.to_string().contains("engine.kv_cache_type"), "{err}");
         let ok = GOOD.replace("batch_size = 512\n", "batch_size = 512\nkv_cache_type = \"q8_0\"\n");

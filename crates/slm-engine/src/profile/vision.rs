@@ -26,13 +26,16 @@ pub struct VisionModel {
 mod tests {
     use crate::profile::HardwareProfile;
 
-    const BASE: &str = "name = \"p\"\ndescription = \"d\"\n[engine]\nbackend = \"cpu\"\nthreads = 2\nthreads_batch = 2\n\
+    const BASE: &str =
+        "name = \"p\"\ndescription = \"d\"\n[engine]\nbackend = \"cpu\"\nthreads = 2\nthreads_batch = 2\n\
                         gpu_layers = 0\ncontext_size = 2048\nbatch_size = 512\n[memory]\nbudget_mb = 2048\n\
                         os_reserve_mb = 512\nengine_reserve_mb = 128\n";
 
     #[test]
     fn a_vision_table_names_both_files_and_nothing_else() {
-        let profile = HardwareProfile::parse("p.toml", &format!("{BASE}[vision]\nmodel = \"m.gguf\"\nmmproj = \"p.gguf\"\n")).unwrap();
+        let profile =
+            HardwareProfile::parse("p.toml", &format!("{BASE}[vision]\nmodel = \"m.gguf\"\nmmproj = \"p.gguf\"\n"))
+                .unwrap();
         let vision = profile.vision.unwrap();
         assert_eq!((vision.model.to_str(), vision.mmproj.to_str()), (Some("m.gguf"), Some("p.gguf")));
         let err = HardwareProfile::parse("p.toml", &format!("{BASE}[vision]\nmodel = \"m.gguf\"\n")).unwrap_err();

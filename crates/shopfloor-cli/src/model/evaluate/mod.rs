@@ -112,7 +112,10 @@ impl Report {
             self.qa_set, self.floor
         );
         for row in &self.rows {
-            let name = row.model.file_stem().map_or_else(|| row.model.display().to_string(), |s| s.to_string_lossy().into_owned());
+            let name = row
+                .model
+                .file_stem()
+                .map_or_else(|| row.model.display().to_string(), |s| s.to_string_lossy().into_owned());
             match &row.outcome {
                 Ok(r) => out.push_str(&format!(
                     "| {name} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} | {:.3} ({}/{}) | {:.3} | {:+.3} | {} |\n",
@@ -209,7 +212,8 @@ pub fn evaluate(options: &EvaluateOptions, self_exe: &Path) -> Result<Report, Ev
             Some(Ok(result)) if output.status.success() => Ok(result),
             _ => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                let reason = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_owned();
+                let reason =
+                    stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_owned();
                 Err(format!("{} ({})", reason, output.status))
             }
         };

@@ -147,7 +147,10 @@ impl QaSet {
         let invalid = |message: String| QaSetError::Invalid { path: path.to_owned(), message };
         let set: QaSet = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if let Some(item) = set.items.iter().find(|i| set.scenario(&i.scenario).is_none()) {
-            return Err(invalid(format!("item {} names scenario {:?}, which the set does not have", item.id, item.scenario)));
+            return Err(invalid(format!(
+                "item {} names scenario {:?}, which the set does not have",
+                item.id, item.scenario
+            )));
         }
         if let Some(item) = set.items.iter().find(|i| i.expect.label.as_deref().is_some_and(|l| l != "no_data")) {
             return Err(invalid(format!("item {} has label {:?}; known labels: no_data", item.id, item.expect.label)));
@@ -246,13 +249,22 @@ mod tests {
 
     #[test]
     fn values_stand_alone_and_units_words_and_labels_are_checked() {
-        let e = Expectation { values: vec!["72.4".into()], units: vec!["°C".into(), "degrees".into()], ..Default::default() };
+        let e = Expectation {
+            values: vec!["72.4".into()],
+            units: vec!["°C".into(), "degrees".into()],
+            ..Default::default()
+        };
         assert!(e.judge(&answer("The spindle is at 72.4 °C.", true)).correct);
         assert!(e.judge(&answer("It reads 72.4 degrees.", true)).correct);
         assert!(!e.judge(&answer("It reads 172.4 °C.", true)).correct);
         assert!(!e.judge(&answer("It reads 72.45 °C.", true)).correct);
         assert!(!e.judge(&answer("It reads 72.4.", true)).correct, "unit missing");
-        let limit = Expectation { values: vec!["87.5".into()], words: vec!["above".into()], not_words: vec!["below".into()], ..Default::default() };
+        let limit = Expectation {
+            values: vec!["87.5".into()],
+            words: vec!["above".into()],
+            not_words: vec!["below".into()],
+            ..Default::default()
+        };
         assert!(limit.judge(&answer("At 87.5 °C it is above the limit.", true)).correct);
         assert!(!limit.judge(&answer("At 87.5 °C it is below the limit.", true)).correct);
         let refusal = Expectation { label: Some("no_data".into()), ..Default::default() };
@@ -280,7 +292,12 @@ mod tests {
         assert!(set.items.len() >= 200, "{} items", set.items.len());
         for scenario in &set.scenarios {
             let state = scenario.state(StateSettings::default());
-            assert_eq!(state.tags().len() + usize::from(scenario.readings.iter().any(|r| r.tag.ends_with("_limit"))), scenario.readings.len(), "{}", scenario.name);
+            assert_eq!(
+                state.tags().len() + usize::from(scenario.readings.iter().any(|r| r.tag.ends_with("_limit"))),
+                scenario.readings.len(),
+                "{}",
+                scenario.name
+            );
         }
         let overheat = set.scenario("cell-overheat").unwrap().state(StateSettings::default());
         let fact = overheat.fact("spindle_temperature", SCENARIO_NOW_MS).unwrap();

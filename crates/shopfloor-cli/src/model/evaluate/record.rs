@@ -32,8 +32,10 @@ pub enum RecordError {
 pub fn write_records(path: &Path, records: &[EvaluationRecord]) -> Result<(), RecordError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| RecordError::Io { path: shown.clone(), source })?;
-    let updated = with_records(&text, records).map_err(|message| RecordError::Invalid { path: shown.clone(), message })?;
-    HardwareProfile::parse(&shown, &updated).map_err(|e| RecordError::Invalid { path: shown.clone(), message: e.to_string() })?;
+    let updated =
+        with_records(&text, records).map_err(|message| RecordError::Invalid { path: shown.clone(), message })?;
+    HardwareProfile::parse(&shown, &updated)
+        .map_err(|e| RecordError::Invalid { path: shown.clone(), message: e.to_string() })?;
     std::fs::write(path, updated).map_err(|source| RecordError::Io { path: shown, source })
 }
 

@@ -125,7 +125,13 @@ impl TuneReport {
         );
         for (n, m) in self.results.iter().enumerate() {
             let mark = if n == 0 { " (profile as it was)" } else { "" };
-            out.push_str(&format!("| {}{mark} | {:.1} | {:.0}% | {:.0} |\n", m.knobs, m.generation_tps, 100.0 * m.generation_tps / ceiling, m.prompt_tps));
+            out.push_str(&format!(
+                "| {}{mark} | {:.1} | {:.0}% | {:.0} |\n",
+                m.knobs,
+                m.generation_tps,
+                100.0 * m.generation_tps / ceiling,
+                m.prompt_tps
+            ));
         }
         if let (Some(untuned), Some(best)) = (self.untuned(), self.best()) {
             out.push_str(&format!(
@@ -155,7 +161,11 @@ pub fn candidates(profile: &HardwareProfile, cores: u32) -> Vec<Knobs> {
     threads.dedup();
     let mut out = vec![current];
     for &t in &threads {
-        for (flash, kv) in [(FlashAttention::Off, KvCacheType::F16), (FlashAttention::On, KvCacheType::F16), (FlashAttention::On, KvCacheType::Q8_0)] {
+        for (flash, kv) in [
+            (FlashAttention::Off, KvCacheType::F16),
+            (FlashAttention::On, KvCacheType::F16),
+            (FlashAttention::On, KvCacheType::Q8_0),
+        ] {
             for repack in [true, false] {
                 let knobs = Knobs { threads: t, flash_attention: flash, kv_cache_type: kv, weight_repack: repack };
                 if !out.contains(&knobs) {
@@ -173,7 +183,11 @@ pub fn tune(options: &TuneOptions) -> Result<TuneReport, TuneError> {
     let profile = HardwareProfile::load(&options.profile)?;
     let model = match &options.model {
         Some(model) => model.clone(),
-        None => profile.models.first().map(|m| profile.model_path(m)).ok_or_else(|| TuneError::NoModel(options.profile.display().to_string()))?,
+        None => profile
+            .models
+            .first()
+            .map(|m| profile.model_path(m))
+            .ok_or_else(|| TuneError::NoModel(options.profile.display().to_string()))?,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let bandwidth = bandwidth::read_bandwidth(cores as usize);
@@ -259,7 +273,12 @@ pub fn with_knobs(text: &str, knobs: &Knobs, note: &str) -> Result<String, Strin
 
 /// Sets `key` to `item`, keeping the comment after the old value.
 fn set_keeping_comment(table: &mut toml_edit::Table, key: &str, item: toml_edit::Item) {
-    let suffix = table.get(key).and_then(|old| old.as_value()).and_then(|v| v.decor().suffix()).and_then(|s| s.as_str()).map(str::to_owned);
+    let suffix = table
+        .get(key)
+        .and_then(|old| old.as_value())
+        .and_then(|v| v.decor().suffix())
+        .and_then(|s| s.as_str())
+        .map(str::to_owned);
     table[key] = item;
     if let (Some(suffix), Some(new)) = (suffix, table.get_mut(key).and_then(|i| i.as_value_mut())) {
         new.decor_mut().set_suffix(suffix);
@@ -284,13 +303,21 @@ mod tests {
 
     #[test]
     fn the_fastest_knobs_are_written_keeping_comments_and_replacing_the_last_note() {
-        let knobs = Knobs { threads: 1, flash_attention: FlashAttention::On, kv_cache_type: KvCacheType::Q8_0, weight_repack: false };
+        let knobs = Knobs {
+            threads: 1,
+            flash_attention: FlashAttention::On,
+            kv_cache_type: KvCacheType::Q8_0,
+            weight_repack: false,
+        };
         let once = with_knobs(PROFILE, &knobs, "2026-11-26: 120 tokens/s").unwrap();
         let twice = with_knobs(&once, &knobs, "2026-11-27: 121 tokens/s").unwrap();
         assert!(twice.contains("# the engine\n# slm tune 2026-11-27: 121 tokens/s\n[engine]"), "{twice}");
         assert!(!twice.contains("2026-11-26"), "{twice}");
         let profile = HardwareProfile::parse("p.toml", &twice).unwrap();
-        assert_eq!((profile.engine.threads, profile.engine.kv_cache_type, profile.engine.weight_repack), (1, KvCacheType::Q8_0, false));
+        assert_eq!(
+            (profile.engine.threads, profile.engine.kv_cache_type, profile.engine.weight_repack),
+            (1, KvCacheType::Q8_0, false)
+        );
         assert!(twice.contains("description = \"d\"") && twice.contains("threads = 1 # cores\n"), "{twice}");
     }
 }
