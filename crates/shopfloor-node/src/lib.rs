@@ -10,6 +10,7 @@
 //! - [`metrics`]: the counters and histograms behind a `metric` snapshot.
 //! - [`settings`]: a node's environment, and which of its variables the
 //!   dataflow set.
+//! - [`stats`]: nearest-rank percentiles, the one definition reports use.
 //! - [`logging`]: the log subscriber every node binary installs.
 //! - [`clock`]: wall-clock milliseconds, the time unit of every message.
 //! - [`image_files`]: the image files of a folder, in name order (camera
@@ -21,6 +22,7 @@ pub mod image_files;
 pub mod logging;
 pub mod metrics;
 pub mod settings;
+pub mod stats;
 pub mod testing;
 
 pub use driver::{Driver, Emit, Flow, NodeLogic, Rejected, Rejections};

@@ -32,12 +32,14 @@
 //! ```
 //!
 //! # Layout
+//! - [`config`]: `ALARMS_*` settings, validated.
 //! - [`alarms`]: every tag's state machine and the alerts it raises (pure).
-//! - [`node`]: dora wiring and counters.
-#![warn(missing_docs)]
+//! - [`state`]: the node's logic as plain state, counted (pure).
+//! - [`driver`]: the node on dora.
 
 pub mod alarms;
 pub mod config;
-pub mod node;
+pub mod driver;
+pub mod state;
 
 pub use alarms::{Alarms, Limits, Outcome, Side, TagState};

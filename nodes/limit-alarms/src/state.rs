@@ -1,0 +1,176 @@
+//! The node's logic as plain state: reading batches in, alert batches out,
+//! counted. No dora, no clock: [`LimitAlarmsNode`] implements
+//! [`NodeLogic`], and the driver hands it each input.
+
+use std::collections::BTreeMap;
+
+use dora_node_api::arrow_v59::array::Array;
+use dora_node_api::MetadataParameters;
+use shopfloor_core::schema::{Alert, Reading};
+use shopfloor_node::metrics::Snapshot;
+use shopfloor_node::{Emit, NodeLogic, Rejected};
+
+use crate::alarms::Alarms;
+use crate::config::LimitAlarmsConfig;
+
+/// Input ids starting with this carry `reading` batches (`readings`,
+/// `readings_mqtt`, …).
+pub const READINGS_INPUT: &str = "readings";
+pub const ALERTS_OUTPUT: &str = "alerts";
+
+/// What the node counted.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Counts {
+    /// Readings by what became of them ([`crate::Outcome::as_str`]).
+    pub readings: BTreeMap<&'static str, u64>,
+    /// Alerts sent, by severity and kind.
+    pub alerts: BTreeMap<(&'static str, String), u64>,
+    /// Tags beyond a limit now.
+    pub active: usize,
+}
+
+impl Counts {
+    pub fn alerts_total(&self) -> u64 {
+        self.alerts.values().sum()
+    }
+}
+
+/// Every tag's alarm state and the node's counts.
+pub struct LimitAlarmsNode {
+    alarms: Alarms,
+    counts: Counts,
+}
+
+impl LimitAlarmsNode {
+    /// `source` names the alerts' origin (the node's id).
+    pub fn new(config: &LimitAlarmsConfig, source: &str) -> Self {
+        Self { alarms: Alarms::new(config, source), counts: Counts::default() }
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// Takes one `reading` batch, in order: the alerts it raises, counted.
+    pub fn take_batch(&mut self, readings: &[Reading]) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        for reading in readings {
+            *self.counts.readings.entry(self.alarms.observe(reading, &mut alerts).as_str()).or_default() += 1;
+        }
+        for alert in &alerts {
+            *self.counts.alerts.entry((alert.severity.as_str(), alert.kind.clone())).or_default() += 1;
+        }
+        self.counts.active = self.alarms.active();
+        alerts
+    }
+}
+
+impl NodeLogic for LimitAlarmsNode {
+    fn on_input(
+        &mut self,
+        input: &str,
+        data: &dyn Array,
+        _parameters: &MetadataParameters,
+        _now_ms: i64,
+    ) -> Result<Vec<Emit>, Rejected> {
+        if !input.starts_with(READINGS_INPUT) {
+            return Err(Rejected::unknown_input(input));
+        }
+        let readings = Reading::from_arrow(data).map_err(Rejected::schema)?;
+        let alerts = self.take_batch(&readings);
+        for alert in &alerts {
+            let severity = alert.severity.as_str();
+            tracing::info!(id = %alert.id, %severity, kind = %alert.kind, text = %alert.message, "alert");
+        }
+        Ok(if alerts.is_empty() { Vec::new() } else { vec![Emit::new(ALERTS_OUTPUT, Alert::to_arrow(&alerts))] })
+    }
+
+    fn metrics(&self, snapshot: &mut Snapshot) {
+        for (outcome, count) in &self.counts.readings {
+            snapshot.counter("shopfloor_alarms_readings", "Readings taken, by outcome", &[("outcome", outcome)], *count);
+        }
+        for ((severity, kind), count) in &self.counts.alerts {
+            snapshot.counter(
+                "shopfloor_alarms_alerts",
+                "Alerts sent, by severity and kind",
+                &[("severity", severity), ("kind", kind)],
+                *count,
+            );
+        }
+        snapshot.gauge("shopfloor_alarms_active", "Tags beyond an alarm limit now", &[], self.counts.active as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use shopfloor_core::schema::{Quality, ReadingValue, Severity};
+
+    use super::*;
+
+    fn config() -> LimitAlarmsConfig {
+        LimitAlarmsConfig {
+            station: "station1".into(),
+            line: None,
+            deadband: 0.5,
+            critical_margin: None,
+            high_limits: BTreeMap::from([("spindle_temperature".into(), 80.0)]),
+            low_limits: BTreeMap::new(),
+        }
+    }
+
+    fn reading(tag: &str, value: ReadingValue, quality: Quality, ts_ms: i64) -> Reading {
+        Reading { quality, ..Reading::good("opc", tag.into(), value, Some("°C".into()), Some(ts_ms), ts_ms + 5) }
+    }
+
+    #[test]
+    fn a_batch_is_taken_in_order_and_counted() {
+        let mut node = LimitAlarmsNode::new(&config(), "limit-alarms");
+        let batch = Reading::to_arrow(&[
+            reading("spindle_temperature", ReadingValue::Number(81.0), Quality::Good, 1),
+            reading("spindle_temperature", ReadingValue::Number(95.0), Quality::Bad, 2),
+            reading("machine_state", ReadingValue::Text("RUNNING".into()), Quality::Good, 2),
+            reading("spindle_speed", ReadingValue::Number(12_000.0), Quality::Good, 2),
+        ]);
+        let emits = node.on_input("readings", batch.as_ref(), &MetadataParameters::default(), 0).unwrap();
+        assert_eq!(emits.len(), 1);
+        assert_eq!(emits[0].output, ALERTS_OUTPUT);
+        let alerts = Alert::from_arrow(emits[0].data.as_ref()).unwrap();
+        assert_eq!((alerts[0].severity, alerts[0].ts_ms), (Severity::Warning, 1));
+        let readings: Vec<(&str, u64)> = node.counts().readings.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(readings, [("bad_quality", 1), ("checked", 1), ("no_limit", 1), ("text", 1)]);
+        assert_eq!((node.counts().alerts_total(), node.counts().active), (1, 1));
+    }
+
+    #[test]
+    fn a_batch_that_raises_nothing_sends_nothing() {
+        let mut node = LimitAlarmsNode::new(&config(), "limit-alarms");
+        let batch =
+            Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(70.0), Quality::Good, 1)]);
+        assert!(node.on_input("readings_mqtt", batch.as_ref(), &MetadataParameters::default(), 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_array_that_is_not_a_reading_batch_is_rejected_not_a_panic() {
+        let mut node = LimitAlarmsNode::new(&config(), "limit-alarms");
+        let alerts = Alert::to_arrow(&[Alert::new("a", 1, "s", Severity::Info, "k", "m", "n")]);
+        let rejected = node.on_input("readings", alerts.as_ref(), &MetadataParameters::default(), 0).unwrap_err();
+        assert_eq!(rejected.reason, "schema");
+        assert!(node.counts().readings.is_empty());
+        let unknown = node.on_input("frames", alerts.as_ref(), &MetadataParameters::default(), 0).unwrap_err();
+        assert_eq!(unknown.reason, "unknown_input");
+    }
+
+    #[test]
+    fn the_snapshot_names_outcomes_and_alert_kinds() {
+        let mut node = LimitAlarmsNode::new(&config(), "limit-alarms");
+        node.take_batch(&[reading("spindle_temperature", ReadingValue::Number(81.0), Quality::Good, 1)]);
+        let mut snapshot = Snapshot::new("limit-alarms");
+        node.metrics(&mut snapshot);
+        let names: Vec<String> = snapshot.finish().into_iter().map(|s| s.name).collect();
+        for name in ["shopfloor_alarms_readings", "shopfloor_alarms_alerts", "shopfloor_alarms_active"] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+    }
+}
