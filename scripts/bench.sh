@@ -32,36 +32,36 @@ out=$(mktemp)
     echo
     # Every quantization of the shipped model, plus the ternary one the gate must reject.
     variants=target/bench-variants
-    target/release/slm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" >/dev/null 2>&1
-    target/release/slm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" TQ1_0 >/dev/null 2>&1
-    echo "### Quantization variants (\`slm evaluate\`, SmolLM2-135M-Instruct from its Q4_1, profile \`generic-x86-2core\`)"
+    target/release/shopfloor model quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" >/dev/null 2>&1
+    target/release/shopfloor model quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" TQ1_0 >/dev/null 2>&1
+    echo "### Quantization variants (\`shopfloor model evaluate\`, SmolLM2-135M-Instruct from its Q4_1, profile \`generic-x86-2core\`)"
     echo
-    target/release/slm evaluate hw-profiles/generic-x86-2core.toml models/SmolLM2-135M-Instruct.Q4_1.gguf \
+    target/release/shopfloor model evaluate hw-profiles/generic-x86-2core.toml models/SmolLM2-135M-Instruct.Q4_1.gguf \
         "$variants"/SmolLM2-135M-Instruct.{F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K,TQ1_0}.gguf 2>/dev/null || true
     echo
-    echo "### Routing (\`router calibrate dataflows/plant-assistant.yml\`: each tier alone and routed, one run)"
+    echo "### Routing (\`shopfloor router calibrate dataflows/plant-assistant.yml\`: each tier alone and routed, one run)"
     echo
-    target/release/router calibrate dataflows/plant-assistant.yml 2>/dev/null
+    target/release/shopfloor router calibrate dataflows/plant-assistant.yml 2>/dev/null
     echo
-    echo "### Engine knobs (\`slm tune\`, SmolLM2-135M-Instruct.Q4_1, profile \`generic-x86-2core\`, not written)"
+    echo "### Engine knobs (\`shopfloor model tune\`, SmolLM2-135M-Instruct.Q4_1, profile \`generic-x86-2core\`, not written)"
     echo
-    target/release/slm tune hw-profiles/generic-x86-2core.toml 2>/dev/null
+    target/release/shopfloor model tune hw-profiles/generic-x86-2core.toml 2>/dev/null
     echo
     target/release/bench-replay
     echo
     target/release/bench-distributed
     echo
-    echo "### Vision stage 1 (\`filter-bench --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
+    echo "### Vision stage 1 (\`bench-filter --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
     echo
-    target/release/filter-bench --images 500 --learn 24 --seed 2026 --runs 5
+    target/release/bench-filter --images 500 --learn 24 --seed 2026 --runs 5
     echo
     # The tiny random-weight VLM of the tests (written from a seed; see docs/vision.md).
     tiny=target/bench-tiny-vlm
     [ -f "$tiny/tiny-vlm.gguf" ] || "$VENV/bin/python" tests/python/make_tiny_vlm.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$tiny" >/dev/null
-    target/release/part-images generate --out target/bench-vision --good 0 --defective 1 --seed 9 >/dev/null
-    echo "### Vision stage 2 (\`vlm-bench\`: the tiny random-weight VLM, one whole 640x480 frame, profile \`generic-x86-2core\`)"
+    target/release/shopfloor images generate --out target/bench-vision --good 0 --defective 1 --seed 9 >/dev/null
+    echo "### Vision stage 2 (\`bench-vlm\`: the tiny random-weight VLM, one whole 640x480 frame, profile \`generic-x86-2core\`)"
     echo
-    target/release/vlm-bench --model "$tiny/tiny-vlm.gguf" --mmproj "$tiny/tiny-vlm-mmproj.gguf" \
+    target/release/bench-vlm --model "$tiny/tiny-vlm.gguf" --mmproj "$tiny/tiny-vlm-mmproj.gguf" \
         --image target/bench-vision/scratch-0000.png --runs 20 2>/dev/null
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md

@@ -6,7 +6,7 @@
 #   ensure_dora_cli                 dora CLI in .venv (PyPI dora-rs-cli, same version as dora-node-api)
 #   ensure_model                    SmolLM2-135M GGUF in models/, SHA-256 checked
 #   ensure_gemma_model              Gemma 3 270M GGUF (the second routing tier) in models/, SHA-256 checked
-#   build_workspace                 cargo build --release of every node
+#   build_workspace                 one cargo build --release of every target (demo and tests)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -146,8 +146,11 @@ PY
 }
 
 build_workspace() {
-    say "building all nodes (cargo build --release)"
-    (cd "$REPO_ROOT" && cargo build --release --locked --workspace --bins)
+    # One build serves the demo and the tests: every target (nodes, the
+    # `shopfloor` CLI, benches, test binaries) with the features the tests
+    # unify, so `cargo nextest run --release` afterwards compiles nothing.
+    say "building the workspace (cargo build --release --workspace --all-targets)"
+    (cd "$REPO_ROOT" && cargo build --release --locked --workspace --all-targets)
     # `dora record` and `dora replay` look for these names on PATH (the PyPI CLI
     # ships without them): our recorder and replayer take their settings.
     if [ -d "$VENV/bin" ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing (build tools, Mosquitto, the dora
-# CLI, the model), builds the nodes, validates every dataflow, then runs the
-# whole suite with cargo-nextest (model and dataflow tests one at a time; see
+# CLI, the models), checks formatting, builds every target once with the
+# lint gate, validates every dataflow, then runs the whole suite with
+# cargo-nextest (model and dataflow tests one at a time; see
 # .config/nextest.toml).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -17,6 +18,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest
 fi
+say "checking formatting (cargo fmt --check)"
+(cd "$REPO_ROOT" && cargo fmt --all --check)
+# The clippy gate runs inside this build: .cargo/config.toml makes
+# clippy-driver compile the workspace's own crates, and [workspace.lints]
+# turns every rustc and clippy warning into an error (docs/decisions.md).
 build_workspace
 
 say "validating dataflows"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Visual inspection on the embedded defaults: installs what is missing,
 # builds, renders test parts (16 good ones to learn from, and a camera folder
-# of good and defective parts) with `part-images`, then runs
+# of good and defective parts) with `shopfloor images generate`, then runs
 # dataflows/vision-inspection.yml on the embedded MQTT broker and prints the
 # alerts. Without a vision-language model (the profile's [vision] table, or
 # VLM_MODEL_PATH and VLM_MMPROJ_PATH in the environment) alerts carry the
@@ -16,8 +16,8 @@ build_workspace
 cd "$REPO_ROOT"
 
 VISION="$REPO_ROOT/data/vision"
-[ -f "$VISION/good/truth.json" ] || target/release/part-images generate --out "$VISION/good" --good 16 --defective 0 --seed 1
-[ -f "$VISION/frames/truth.json" ] || target/release/part-images generate --out "$VISION/frames" --good 8 --defective 4 --seed 2
+[ -f "$VISION/good/truth.json" ] || target/release/shopfloor images generate --out "$VISION/good" --good 16 --defective 0 --seed 1
+[ -f "$VISION/frames/truth.json" ] || target/release/shopfloor images generate --out "$VISION/frames" --good 8 --defective 4 --seed 2
 
 port=1883
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
