@@ -92,23 +92,19 @@ impl<K: Into<String>, V: Into<String>> Extend<(K, V)> for EnvVars {
 pub enum ConfigProblem {
     /// A required variable is absent or empty.
     Missing {
-        /// Variable name.
         field: String,
         /// What it must hold.
         requirement: String,
     },
     /// A variable holds an unusable value.
     Invalid {
-        /// Variable name.
         field: String,
-        /// The value found.
         value: String,
         /// What it must hold.
         requirement: String,
     },
     /// A variable with the node's prefix that the node does not know.
     Unknown {
-        /// Variable name.
         field: String,
         /// The variables the node does know.
         known: Vec<&'static str>,

@@ -45,7 +45,14 @@ mod tests {
     }
 
     fn temperature(value: f64, ts_ms: i64) -> Reading {
-        Reading::good("opc", "spindle_temperature".into(), ReadingValue::Number(value), Some("°C".into()), Some(ts_ms), ts_ms)
+        Reading::good(
+            "opc",
+            "spindle_temperature".into(),
+            ReadingValue::Number(value),
+            Some("°C".into()),
+            Some(ts_ms),
+            ts_ms,
+        )
     }
 
     /// Under dora: an excursion raises a warning, a deeper one a critical,
@@ -76,7 +83,8 @@ mod tests {
         let snapshots: Vec<Vec<MetricSample>> =
             outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
         assert_eq!(snapshots.len(), 2, "one on the tick, one at stop");
-        let rejected = snapshots[0].iter().find(|s| s.name == "shopfloor_rejected_inputs").expect("rejections reported");
+        let rejected =
+            snapshots[0].iter().find(|s| s.name == "shopfloor_rejected_inputs").expect("rejections reported");
         assert_eq!((rejected.labels[0].1.as_str(), rejected.value), ("schema", 1.0));
         assert!(snapshots[0].iter().any(|s| s.name == "shopfloor_alarms_alerts"));
     }

@@ -87,7 +87,12 @@ impl NodeLogic for LimitAlarmsNode {
 
     fn metrics(&self, snapshot: &mut Snapshot) {
         for (outcome, count) in &self.counts.readings {
-            snapshot.counter("shopfloor_alarms_readings", "Readings taken, by outcome", &[("outcome", outcome)], *count);
+            snapshot.counter(
+                "shopfloor_alarms_readings",
+                "Readings taken, by outcome",
+                &[("outcome", outcome)],
+                *count,
+            );
         }
         for ((severity, kind), count) in &self.counts.alerts {
             snapshot.counter(
@@ -146,8 +151,7 @@ mod tests {
     #[test]
     fn a_batch_that_raises_nothing_sends_nothing() {
         let mut node = LimitAlarmsNode::new(&config(), "limit-alarms");
-        let batch =
-            Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(70.0), Quality::Good, 1)]);
+        let batch = Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(70.0), Quality::Good, 1)]);
         assert!(node.on_input("readings_mqtt", batch.as_ref(), &MetadataParameters::default(), 0).unwrap().is_empty());
     }
 

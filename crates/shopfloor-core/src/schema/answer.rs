@@ -67,9 +67,7 @@ impl AnswerError {
 /// The answer to one question.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
-    /// The question's id.
     pub id: String,
-    /// The question's operator.
     pub operator: String,
     /// The question's `reply_to`.
     pub reply_to: Option<String>,
@@ -83,7 +81,6 @@ pub struct Answer {
     /// The model answered with a confidence below the configured threshold;
     /// routing escalates such answers to a bigger model.
     pub low_confidence: bool,
-    /// Which model answered.
     pub model: Option<String>,
     /// The facts (one line each) the answer was grounded in.
     pub facts_used: Vec<String>,

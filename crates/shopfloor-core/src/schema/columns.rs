@@ -23,7 +23,6 @@ pub enum SchemaError {
     MissingColumn {
         /// Message kind being decoded.
         message: &'static str,
-        /// Column name.
         column: &'static str,
     },
     /// A column has another type than the schema says.
@@ -31,11 +30,8 @@ pub enum SchemaError {
     WrongType {
         /// Message kind being decoded.
         message: &'static str,
-        /// Column name.
         column: &'static str,
-        /// Expected Arrow type.
         expected: &'static str,
-        /// Arrow type found.
         found: String,
     },
     /// A non-nullable column holds a null.
@@ -43,9 +39,7 @@ pub enum SchemaError {
     UnexpectedNull {
         /// Message kind being decoded.
         message: &'static str,
-        /// Column name.
         column: &'static str,
-        /// Row index.
         row: usize,
     },
     /// A value is outside the values the schema allows.
@@ -53,11 +47,8 @@ pub enum SchemaError {
     InvalidValue {
         /// Message kind being decoded.
         message: &'static str,
-        /// Column name.
         column: &'static str,
-        /// Row index.
         row: usize,
-        /// The offending value.
         value: String,
     },
 }

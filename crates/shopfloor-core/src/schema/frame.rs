@@ -78,7 +78,6 @@ pub enum FrameError {
     /// A metadata key is missing or has the wrong type.
     #[error("frame: metadata `{key}` is missing or not {expected}")]
     Metadata {
-        /// The key.
         key: &'static str,
         /// What it should be.
         expected: &'static str,
@@ -97,25 +96,16 @@ pub enum FrameError {
     /// A raw frame's byte count does not match its size.
     #[error("frame: {width}x{height} {encoding} needs {expected} bytes, got {found}")]
     WrongLength {
-        /// Width.
         width: u32,
-        /// Height.
         height: u32,
-        /// Encoding name.
         encoding: &'static str,
         /// Bytes the size needs.
         expected: usize,
-        /// Bytes that came.
         found: usize,
     },
     /// A compressed frame could not be decoded.
     #[error("frame: cannot decode {encoding} image: {message}")]
-    Corrupt {
-        /// Encoding name.
-        encoding: &'static str,
-        /// The decoder's message.
-        message: String,
-    },
+    Corrupt { encoding: &'static str, message: String },
     /// The frame's size differs from what the consumer was set up for.
     #[error("frame: size {width}x{height} differs from the expected {expected_width}x{expected_height}")]
     UnexpectedSize {
@@ -123,9 +113,7 @@ pub enum FrameError {
         width: u32,
         /// Height of the frame.
         height: u32,
-        /// Width expected.
         expected_width: u32,
-        /// Height expected.
         expected_height: u32,
     },
 }
@@ -156,9 +144,7 @@ pub struct FrameMeta {
     pub station: String,
     /// Production line of the station.
     pub line: String,
-    /// Pixels across.
     pub width: u32,
-    /// Pixels down.
     pub height: u32,
     /// Layout of the bytes.
     pub encoding: FrameEncoding,

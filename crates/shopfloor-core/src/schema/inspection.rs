@@ -19,17 +19,13 @@ const MESSAGE: &str = "inspection";
 /// A flagged frame with the filter's findings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
-    /// The frame's id.
     pub frame_id: String,
     /// When the frame was taken (ms since epoch).
     pub ts_ms: i64,
     /// Station the camera watches.
     pub station: String,
-    /// Production line.
     pub line: String,
-    /// Pixels across.
     pub width: u32,
-    /// Pixels down.
     pub height: u32,
     /// Anomaly score of the whole frame.
     pub score: f32,

@@ -82,7 +82,6 @@ pub struct Reading {
     pub source: String,
     /// The tag name the plant knows the value by, e.g. `spindle_temperature`.
     pub tag: String,
-    /// The value.
     pub value: ReadingValue,
     /// Engineering unit, e.g. `°C`.
     pub unit: Option<String>,

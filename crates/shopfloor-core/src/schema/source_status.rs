@@ -53,7 +53,6 @@ impl LinkState {
 pub struct SourceStatus {
     /// The source, as in its readings (e.g. the endpoint URL).
     pub source: String,
-    /// The new state.
     pub state: LinkState,
     /// Why, when not connected (the server's or the network's words).
     pub reason: Option<String>,
