@@ -10,9 +10,43 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use crate::dataflow::dora_binary;
 use crate::process::ProcessGroup;
-use crate::{free_port, repo_root, scratch_dir};
+use crate::{free_port, repo_root, scratch_dir, Scratch};
+
+/// What can go wrong with the local cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0} is missing: run scripts/test.sh (it installs the dora CLI)")]
+    NoDora(PathBuf),
+    #[error("cannot start {what}")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`dora {args}` could not run")]
+    Cli {
+        args: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`dora {args}` failed: {output}")]
+    CliFailed { args: String, output: String },
+    #[error("nothing listens on 127.0.0.1:{port} after {timeout:?}")]
+    NotListening { port: u16, timeout: Duration },
+    #[error("machines {ids:?} not all registered within {timeout:?}: {registered:?}")]
+    NotRegistered { ids: Vec<String>, timeout: Duration, registered: BTreeMap<String, String> },
+    #[error("unknown machine {0}")]
+    UnknownMachine(String),
+    #[error("machine {0} is already running")]
+    AlreadyRunning(String),
+    #[error("machine {0} is not running")]
+    NotRunning(String),
+}
 
 /// One daemon: its machine id, labels and ports (kept across restarts so the
 /// other daemons can dial it again).
@@ -32,16 +66,18 @@ pub struct LocalCluster {
     coordinator: Option<ProcessGroup>,
     machines: BTreeMap<String, Machine>,
     /// Logs of the coordinator and daemons.
-    pub log_dir: PathBuf,
+    pub log_dir: Scratch,
     dataflows: Vec<String>,
 }
 
 impl LocalCluster {
     /// Starts a coordinator and one daemon per `(machine id, labels)` and
     /// waits until all have registered. Labels are `k=v,k=v` (may be empty).
-    pub fn start(name: &str, machines: &[(&str, &str)]) -> anyhow::Result<Self> {
+    pub fn start(name: &str, machines: &[(&str, &str)]) -> Result<Self, ClusterError> {
         let dora = dora_binary();
-        anyhow::ensure!(dora.exists(), "{} is missing: run scripts/test.sh (it installs the dora CLI)", dora.display());
+        if !dora.exists() {
+            return Err(ClusterError::NoDora(dora));
+        }
         let log_dir = scratch_dir(&format!("cluster-{name}"));
         let coordinator_port = free_port();
         let mut command = Command::new(&dora);
@@ -54,7 +90,7 @@ impl LocalCluster {
             .stdin(Stdio::null())
             .stdout(log_file(&log_dir, "coordinator.log")?)
             .stderr(log_file(&log_dir, "coordinator.log")?);
-        let coordinator = ProcessGroup::spawn("dora coordinator", command)?;
+        let coordinator = spawn("dora coordinator", command)?;
         let mut cluster = Self {
             coordinator_port,
             coordinator: Some(coordinator),
@@ -94,15 +130,22 @@ impl LocalCluster {
     }
 
     /// Runs a dora CLI command to its end; its output, or an error with it.
-    pub fn dora_output(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self.dora().args(args).current_dir(repo_root()).output()?;
+    pub fn dora_output(&self, args: &[&str]) -> Result<String, ClusterError> {
+        let output = self
+            .dora()
+            .args(args)
+            .current_dir(repo_root())
+            .output()
+            .map_err(|source| ClusterError::Cli { args: args.join(" "), source })?;
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        anyhow::ensure!(output.status.success(), "`dora {}` failed: {}", args.join(" "), crate::strip_ansi(&text));
+        if !output.status.success() {
+            return Err(ClusterError::CliFailed { args: args.join(" "), output: crate::strip_ansi(&text) });
+        }
         Ok(text)
     }
 
     /// `dora start FILE --name NAME --detach` with `--env` settings.
-    pub fn start_dataflow(&mut self, file: &Path, name: &str, envs: &[(&str, String)]) -> anyhow::Result<()> {
+    pub fn start_dataflow(&mut self, file: &Path, name: &str, envs: &[(&str, String)]) -> Result<(), ClusterError> {
         let mut args =
             vec!["start".to_owned(), file.display().to_string(), "--name".into(), name.into(), "--detach".into()];
         for (key, value) in envs {
@@ -117,22 +160,21 @@ impl LocalCluster {
 
     /// The machine ids whose daemons the coordinator now lists, with each
     /// daemon's id (`<machine>-<uuid>`; the uuid changes when a daemon restarts).
-    pub fn registered(&self) -> anyhow::Result<BTreeMap<String, String>> {
+    pub fn registered(&self) -> Result<BTreeMap<String, String>, ClusterError> {
         Ok(deployment::supervise::parse_cluster_status(&self.dora_output(&["cluster", "status"])?))
     }
 
     /// Waits until every machine in `ids` is registered.
-    pub fn wait_for_machines(&self, ids: &[String], timeout: Duration) -> anyhow::Result<()> {
+    pub fn wait_for_machines(&self, ids: &[String], timeout: Duration) -> Result<(), ClusterError> {
         let deadline = Instant::now() + timeout;
         loop {
             let registered = self.registered().unwrap_or_default();
             if ids.iter().all(|id| registered.contains_key(id)) {
                 return Ok(());
             }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "machines {ids:?} not all registered within {timeout:?}: {registered:?}"
-            );
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NotRegistered { ids: ids.to_vec(), timeout, registered });
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -140,7 +182,7 @@ impl LocalCluster {
     /// Starts (or restarts) the daemon of machine `id`, in the repository
     /// root: nodes run in `<root>/_work/<session>/`, where the distributed
     /// dataflow's `../../` paths lead back to the root.
-    pub fn start_machine(&mut self, id: &str) -> anyhow::Result<()> {
+    pub fn start_machine(&mut self, id: &str) -> Result<(), ClusterError> {
         let coordinator_port = self.coordinator_port;
         let peers: Vec<String> = self
             .machines
@@ -148,9 +190,11 @@ impl LocalCluster {
             .filter(|(other, _)| other.as_str() != id)
             .map(|(_, m)| format!("tcp/127.0.0.1:{}", m.zenoh_port))
             .collect();
-        let log_dir = self.log_dir.clone();
-        let machine = self.machines.get_mut(id).ok_or_else(|| anyhow::anyhow!("unknown machine {id}"))?;
-        anyhow::ensure!(machine.daemon.is_none(), "machine {id} is already running");
+        let log_dir = self.log_dir.to_path_buf();
+        let machine = self.machines.get_mut(id).ok_or_else(|| ClusterError::UnknownMachine(id.to_owned()))?;
+        if machine.daemon.is_some() {
+            return Err(ClusterError::AlreadyRunning(id.to_owned()));
+        }
         machine.starts += 1;
         let log_name = format!("daemon-{id}-{}.log", machine.starts);
         let mut command = Command::new(dora_binary());
@@ -173,17 +217,17 @@ impl LocalCluster {
             .stdin(Stdio::null())
             .stdout(log_file(&log_dir, &log_name)?)
             .stderr(log_file(&log_dir, &log_name)?);
-        machine.daemon = Some(ProcessGroup::spawn(&format!("dora daemon {id}"), command)?);
+        machine.daemon = Some(spawn(&format!("dora daemon {id}"), command)?);
         Ok(())
     }
 
     /// Takes machine `id` away as a power cut would: its daemon and every
     /// node it spawned are killed at once (dora 1.1 leaves a killed daemon's
     /// nodes running otherwise).
-    pub fn kill_machine(&mut self, id: &str) -> anyhow::Result<()> {
-        let machine = self.machines.get_mut(id).ok_or_else(|| anyhow::anyhow!("unknown machine {id}"))?;
-        let mut daemon = machine.daemon.take().ok_or_else(|| anyhow::anyhow!("machine {id} is not running"))?;
-        stop_daemon_and_nodes(&mut daemon, "KILL");
+    pub fn kill_machine(&mut self, id: &str) -> Result<(), ClusterError> {
+        let machine = self.machines.get_mut(id).ok_or_else(|| ClusterError::UnknownMachine(id.to_owned()))?;
+        let mut daemon = machine.daemon.take().ok_or_else(|| ClusterError::NotRunning(id.to_owned()))?;
+        stop_daemon_and_nodes(&mut daemon, Signal::SIGKILL);
         Ok(())
     }
 
@@ -193,7 +237,7 @@ impl LocalCluster {
     }
 
     /// `dora stop --name NAME`, waiting up to `grace` for the nodes to finish.
-    pub fn stop_dataflow(&mut self, name: &str, grace: Duration) -> anyhow::Result<()> {
+    pub fn stop_dataflow(&mut self, name: &str, grace: Duration) -> Result<(), ClusterError> {
         self.dataflows.retain(|d| d != name);
         let grace = format!("{}s", grace.as_secs().max(1));
         self.dora_output(&["stop", "--name", name, "--grace-duration", &grace])?;
@@ -208,23 +252,33 @@ impl Drop for LocalCluster {
         }
         for machine in self.machines.values_mut() {
             if let Some(mut daemon) = machine.daemon.take() {
-                stop_daemon_and_nodes(&mut daemon, "TERM");
+                stop_daemon_and_nodes(&mut daemon, Signal::SIGTERM);
             }
         }
         if let Some(mut coordinator) = self.coordinator.take() {
-            coordinator.stop("TERM", Duration::from_secs(10));
+            coordinator.stop(Signal::SIGTERM, Duration::from_secs(10));
         }
     }
 }
 
-fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name))
+fn spawn(what: &str, command: Command) -> Result<ProcessGroup, ClusterError> {
+    ProcessGroup::spawn(what, command).map_err(|source| ClusterError::Spawn { what: what.to_owned(), source })
 }
 
-fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+fn log_file(dir: &Path, name: &str) -> Result<std::fs::File, ClusterError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .map_err(|source| ClusterError::Spawn { what: format!("a log file {name}"), source })
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> Result<(), ClusterError> {
     let deadline = Instant::now() + timeout;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "nothing listens on 127.0.0.1:{port} after {timeout:?}");
+        if Instant::now() >= deadline {
+            return Err(ClusterError::NotListening { port, timeout });
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
@@ -247,14 +301,17 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 /// Stops a daemon with `signal`, then kills the nodes it had spawned (they
 /// are in process groups of their own, so stopping the daemon's group
 /// leaves them running).
-fn stop_daemon_and_nodes(daemon: &mut ProcessGroup, signal: &str) {
+fn stop_daemon_and_nodes(daemon: &mut ProcessGroup, signal: Signal) {
     let nodes = children_of(daemon.pid());
     daemon.stop(signal, Duration::from_secs(10));
     kill_all(&nodes);
 }
 
+/// A node may have ended already (ESRCH), which is what is wanted.
 fn kill_all(pids: &[u32]) {
     for pid in pids {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+        if let Ok(pid) = i32::try_from(*pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
 }

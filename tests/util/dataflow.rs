@@ -4,14 +4,18 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use crate::process::ProcessGroup;
-use crate::{repo_root, scratch_dir};
+use crate::{node_binaries, repo_root, scratch_dir, Scratch};
 
 /// A running dataflow; dropping it stops `dora run` and every node.
 pub struct RunningDataflow {
     process: ProcessGroup,
     /// Where `dora run` writes its output.
     pub log: PathBuf,
+    /// Holds the log (and whatever the nodes write beside it).
+    _dir: Scratch,
 }
 
 /// The dora CLI: `SHOPFLOOR_DORA_BIN`, else the project's `.venv`.
@@ -24,30 +28,12 @@ impl RunningDataflow {
     /// `stop_after` at the latest, so nothing runs on if the test dies.
     pub fn start(name: &str, envs: &[(&str, String)], stop_after: Duration) -> anyhow::Result<Self> {
         let root = repo_root();
-        for binary in [
-            "plant-sim",
-            "opcua-source",
-            "mqtt-broker",
-            "mqtt-source",
-            "mqtt-sink",
-            "slm",
-            "http-gateway",
-            "router",
-            "camera-source",
-            "defect-filter",
-            "vlm-inspector",
-        ] {
-            let path = root.join("target/release").join(binary);
-            anyhow::ensure!(
-                path.exists(),
-                "{} is missing: run `cargo build --release --workspace` first",
-                path.display()
-            );
-        }
+        node_binaries()?;
         let dora = dora_binary();
         anyhow::ensure!(dora.exists(), "{} is missing: run scripts/test.sh (it installs the dora CLI)", dora.display());
 
-        let log = scratch_dir(&format!("dataflow-{}", name.trim_end_matches(".yml"))).join("dora-run.log");
+        let dir = scratch_dir(&format!("dataflow-{}", name.trim_end_matches(".yml")));
+        let log = dir.join("dora-run.log");
         let log_file = std::fs::File::create(&log)?;
         let mut command = Command::new(dora);
         command
@@ -63,7 +49,7 @@ impl RunningDataflow {
             command.arg("--env").arg(format!("{key}={value}"));
         }
         let process = ProcessGroup::spawn("dora run", command)?;
-        Ok(Self { process, log })
+        Ok(Self { process, log, _dir: dir })
     }
 
     /// Whether `dora run` is still running.
@@ -79,7 +65,7 @@ impl RunningDataflow {
     /// Stops the dataflow like Ctrl-C; returns whether `dora run` exited
     /// successfully, and the processes of its group still alive afterwards.
     pub fn stop(mut self) -> (bool, Vec<u32>) {
-        let status = self.process.stop("INT", Duration::from_secs(30));
+        let status = self.process.stop(Signal::SIGINT, Duration::from_secs(30));
         let leftovers = self.process.remaining_members();
         (status.is_some_and(|s| s.success()), leftovers)
     }

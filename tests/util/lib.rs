@@ -1,7 +1,8 @@
-//! Shared harness of the whole-dataflow tests: real Mosquitto, the real `dora`
-//! CLI, the real node binaries, free loopback ports, and guards that stop
-//! every process they started (whole process groups, so no node outlives a
-//! test).
+//! Shared harness of the whole-dataflow tests and the benchmarks: real
+//! Mosquitto, the real `dora` CLI, the real node binaries (checked to be
+//! newer than their sources), free loopback ports, temporary folders, and
+//! guards that stop every process they started (whole process groups, so no
+//! node outlives a test).
 
 pub mod assistant;
 pub mod certs;
@@ -19,7 +20,9 @@ pub mod process;
 pub mod replay;
 pub mod vision;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -31,12 +34,186 @@ pub fn free_port() -> u16 {
     ports::reserve()
 }
 
-/// A fresh scratch directory under the target dir (kept for post-mortems).
-pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = repo_root().join("target").join("test-scratch").join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
+/// A binary of the workspace this test may start.
+#[derive(Debug, thiserror::Error)]
+pub enum BinaryError {
+    #[error("{0} is missing: run `cargo build --release --workspace --bins`")]
+    Missing(PathBuf),
+    #[error("{binary} is older than {source_file}; run `cargo build --release --workspace --bins`")]
+    Stale { binary: PathBuf, source_file: PathBuf },
+    #[error("cannot read the modification time of {path}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `target/release/<name>`, once it exists and is newer than every source
+/// file it was built from (its `.d` file beside it lists them; each such
+/// crate's `Cargo.toml` counts too) under the workspace's `crates/` and
+/// `nodes/`: a test of an old binary would pass or fail for code that is no
+/// longer there. Without a usable `.d` file every `.rs` and `Cargo.toml`
+/// there counts.
+pub fn release_binary(name: &str) -> Result<PathBuf, BinaryError> {
+    let binary = repo_root().join("target/release").join(name);
+    let built = match std::fs::metadata(&binary).and_then(|m| m.modified()) {
+        Ok(built) => built,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(BinaryError::Missing(binary)),
+        Err(source) => return Err(BinaryError::Unreadable { path: binary, source }),
+    };
+    let newest = match sources_of(&binary) {
+        Some(sources) => newest_of(sources),
+        None => newest_source().cloned(),
+    };
+    match newest {
+        Some((changed, source_file)) if changed > built => Err(BinaryError::Stale { binary, source_file }),
+        _ => Ok(binary),
+    }
+}
+
+/// The workspace sources (under `crates/` and `nodes/`) cargo's dep-info
+/// file lists for `binary`, with their crates' manifests; `None` when there
+/// is no such file or it was written for another checkout.
+fn sources_of(binary: &Path) -> Option<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    let (_, deps) = text.lines().next()?.split_once(": ")?;
+    let root = repo_root();
+    let (crates, nodes) = (root.join("crates"), root.join("nodes"));
+    let mut files: Vec<PathBuf> = deps
+        .split_whitespace()
+        .map(PathBuf::from)
+        .filter(|path| path.starts_with(&crates) || path.starts_with(&nodes))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let manifests: std::collections::BTreeSet<PathBuf> = files
+        .iter()
+        .filter_map(|path| {
+            let package = path.strip_prefix(&root).ok()?.components().take(2).collect::<PathBuf>();
+            Some(root.join(package).join("Cargo.toml"))
+        })
+        .collect();
+    files.extend(manifests);
+    Some(files)
+}
+
+fn newest_of(files: Vec<PathBuf>) -> Option<(SystemTime, PathBuf)> {
+    files
+        .into_iter()
+        .filter_map(|path| std::fs::metadata(&path).and_then(|m| m.modified()).ok().map(|time| (time, path)))
+        .max_by_key(|(time, _)| *time)
+}
+
+/// Checks every node binary the dataflows in `dataflows/` and the replay
+/// harness start, as [`release_binary`] does.
+pub fn node_binaries() -> Result<(), BinaryError> {
+    const NODES: [&str; 14] = [
+        "plant-sim",
+        "opcua-source",
+        "mqtt-broker",
+        "mqtt-source",
+        "mqtt-sink",
+        "limit-alarms",
+        "slm",
+        "http-gateway",
+        "router",
+        "camera-source",
+        "defect-filter",
+        "vlm-inspector",
+        "replayer",
+        "recorder",
+    ];
+    NODES.iter().try_for_each(|name| release_binary(name).map(drop))
+}
+
+/// The `shopfloor` operator CLI, checked like [`release_binary`].
+pub fn shopfloor() -> Result<std::process::Command, BinaryError> {
+    Ok(std::process::Command::new(release_binary("shopfloor")?))
+}
+
+/// The newest `.rs` or `Cargo.toml` under `crates/` and `nodes/`, looked up
+/// once per test process (the sources do not change while tests run).
+fn newest_source() -> Option<&'static (SystemTime, PathBuf)> {
+    static NEWEST: OnceLock<Option<(SystemTime, PathBuf)>> = OnceLock::new();
+    NEWEST
+        .get_or_init(|| {
+            let root = repo_root();
+            let mut newest = None;
+            for dir in ["crates", "nodes"] {
+                newest_under(&root.join(dir), &mut newest);
+            }
+            newest
+        })
+        .as_ref()
+}
+
+fn newest_under(dir: &Path, newest: &mut Option<(SystemTime, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            newest_under(&path, newest);
+            continue;
+        }
+        let source = path.extension().is_some_and(|e| e == "rs") || path.file_name().is_some_and(|n| n == "Cargo.toml");
+        if !source {
+            continue;
+        }
+        if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(time, _)| modified > *time) {
+                *newest = Some((modified, path));
+            }
+        }
+    }
+}
+
+/// A temporary folder under `target/test-scratch`, removed when dropped,
+/// except while a test panics: then it stays for the post-mortem and its
+/// path is printed.
+pub struct Scratch(Option<tempfile::TempDir>);
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        self.0.as_ref().map_or(Path::new(""), tempfile::TempDir::path)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.0.take() {
+                eprintln!("files of the failed test kept in {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// A fresh [`Scratch`] folder named after `name`.
+pub fn scratch_dir(name: &str) -> Scratch {
+    let parent = repo_root().join("target").join("test-scratch");
+    let made = std::fs::create_dir_all(&parent)
+        .and_then(|()| tempfile::Builder::new().prefix(&format!("{name}-")).tempdir_in(&parent));
+    match made {
+        Ok(dir) => Scratch(Some(dir)),
+        Err(e) => panic!("cannot create a folder under {}: {e}", parent.display()),
+    }
 }
 
 /// `text` without terminal colour codes (node logs are coloured).

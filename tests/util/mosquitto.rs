@@ -4,8 +4,10 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use crate::process::ProcessGroup;
-use crate::{free_port, scratch_dir};
+use crate::{free_port, scratch_dir, Scratch};
 
 /// A running broker; dropping it stops it.
 pub struct Mosquitto {
@@ -13,6 +15,8 @@ pub struct Mosquitto {
     pub port: u16,
     config: std::path::PathBuf,
     process: Option<ProcessGroup>,
+    /// Its configuration, persistence and TLS files.
+    dirs: Vec<Scratch>,
 }
 
 impl Mosquitto {
@@ -32,7 +36,8 @@ impl Mosquitto {
     /// A broker with a TLS listener (the given PEM certificate and key) that
     /// requires a user name and password (`users`: name and password).
     pub fn start_tls(cert_pem: &str, key_pem: &str, users: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let scratch = scratch_dir("mosquitto-tls-files");
+        let files = scratch_dir("mosquitto-tls-files");
+        let scratch = files.to_path_buf();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o777))?;
         let (cert, key, passwords) =
@@ -47,12 +52,14 @@ impl Mosquitto {
         for file in [&cert, &key, &passwords] {
             std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))?;
         }
-        Self::start_with(&format!(
+        let mut broker = Self::start_with(&format!(
             "persistence false\nallow_anonymous false\npassword_file {}\ncertfile {}\nkeyfile {}\n",
             passwords.display(),
             cert.display(),
             key.display()
-        ))
+        ))?;
+        broker.dirs.push(files);
+        Ok(broker)
     }
 
     fn start_with(extra: &str) -> anyhow::Result<Self> {
@@ -71,7 +78,7 @@ impl Mosquitto {
                 dir.display()
             ),
         )?;
-        let mut broker = Self { port, config, process: None };
+        let mut broker = Self { port, config, process: None, dirs: vec![dir] };
         broker.restart()?;
         Ok(broker)
     }
@@ -94,7 +101,7 @@ impl Mosquitto {
 
     /// Stops the broker with `signal` (`TERM`: a clean stop that saves its
     /// state; `KILL`: a crash).
-    pub fn stop(&mut self, signal: &str) {
+    pub fn stop(&mut self, signal: Signal) {
         if let Some(mut process) = self.process.take() {
             process.stop(signal, Duration::from_secs(5));
         }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::process::ProcessGroup;
-use crate::{repo_root, scratch_dir};
+use crate::{release_binary, scratch_dir, Scratch};
 
 /// A node binary started with only a `Stop` event after `run_secs`.
 pub struct TestNode {
@@ -15,6 +15,8 @@ pub struct TestNode {
     /// Its stderr (the log).
     pub log: PathBuf,
     run_secs: f64,
+    /// The folder of its inputs, outputs and log, when this node made it.
+    _dir: Option<Scratch>,
 }
 
 impl TestNode {
@@ -41,7 +43,10 @@ impl TestNode {
                 .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "tick", "data": 0}))
                 .collect(),
         };
-        Self::start_with_events(binary, envs, events, run_secs, &scratch_dir(scratch))
+        let dir = scratch_dir(scratch);
+        let mut node = Self::start_with_events(binary, envs, events, run_secs, &dir)?;
+        node._dir = Some(dir);
+        Ok(node)
     }
 
     /// Starts the node with timed `events` (see [`arrow_input`]) in `dir`,
@@ -57,7 +62,7 @@ impl TestNode {
         events.push(serde_json::json!({"time_offset_secs": run_secs, "type": "Stop"}));
         std::fs::write(&inputs, serde_json::json!({"id": binary, "events": events}).to_string())?;
         let log = dir.join("stderr.log");
-        let mut command = Command::new(repo_root().join("target/release").join(binary));
+        let mut command = Command::new(release_binary(binary)?);
         command
             .env("DORA_TEST_WITH_INPUTS", &inputs)
             .env("DORA_TEST_WRITE_OUTPUTS_TO", dir.join("outputs.jsonl"))
@@ -65,11 +70,11 @@ impl TestNode {
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stderr(Stdio::from(std::fs::File::create(&log)?));
         let process = ProcessGroup::spawn(binary, command)?;
-        Ok(Self { process, log, run_secs })
+        Ok(Self { process, log, run_secs, _dir: None })
     }
 
     /// Waits for the node to stop by itself; returns its log and whether it exited cleanly.
-    pub fn wait(mut self) -> anyhow::Result<(String, bool)> {
+    pub fn wait(&mut self) -> anyhow::Result<(String, bool)> {
         let status = self
             .process
             .wait_timeout(Duration::from_secs_f64(self.run_secs + 10.0))

@@ -10,12 +10,14 @@ use opcua::types::{
     EndpointDescription, MessageSecurityMode, NodeId, ReadValueId, TimestampsToReturn, UserTokenPolicy, Variant,
 };
 
-use crate::scratch_dir;
+use crate::{scratch_dir, Scratch};
 
 /// An OPC UA session (security None, anonymous) with its own runtime.
 pub struct SimReader {
     runtime: tokio::runtime::Runtime,
     session: Arc<Session>,
+    /// The client's certificate store.
+    _pki: Scratch,
 }
 
 impl SimReader {
@@ -27,7 +29,7 @@ impl SimReader {
             let mut client = ClientBuilder::new()
                 .application_name("shopfloor-slm tests")
                 .application_uri("urn:shopfloor-slm:tests")
-                .pki_dir(pki)
+                .pki_dir(pki.path())
                 .create_sample_keypair(true)
                 .trust_server_certs(true)
                 .session_retry_limit(5)
@@ -45,7 +47,7 @@ impl SimReader {
                 .map_err(|_| anyhow::anyhow!("OPC UA session not connected within 15 s"))?;
             anyhow::Ok(session)
         })?;
-        Ok(Self { runtime, session })
+        Ok(Self { runtime, session, _pki: pki })
     }
 
     /// Values of a Double variable (as the fact sheet writes them) read every

@@ -1,29 +1,50 @@
-//! The `plant-sim` binary, standalone on a loopback port, for tests of the
-//! OPC UA client binary.
+//! The simulated plant served by `shopfloor sim` (no dora) on a loopback
+//! port, for tests of the OPC UA client.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::process::ProcessGroup;
-use crate::{repo_root, scratch_dir};
+use nix::sys::signal::Signal;
 
-/// Starts `plant-sim` on `port` with a 100 ms tick and `envs` (e.g.
-/// `SIM_SECURITY`), logging to `<scratch>/stderr.log`; returns once it
-/// listens. It ends by itself after 60 s.
-pub fn start(port: u16, envs: &[(&str, String)], scratch: &str) -> anyhow::Result<ProcessGroup> {
-    let log = scratch_dir(scratch).join("stderr.log");
-    let mut command = Command::new(repo_root().join("target/release/plant-sim"));
+use crate::process::ProcessGroup;
+use crate::{release_binary, scratch_dir, Scratch};
+
+/// A running simulator; dropping it stops it.
+pub struct SimServer {
+    process: ProcessGroup,
+    /// Holds its log until the simulator is gone.
+    _dir: Scratch,
+}
+
+impl SimServer {
+    /// Stops it with `signal` (`SIGKILL`: as a crash would).
+    pub fn stop(&mut self, signal: Signal, grace: Duration) {
+        self.process.stop(signal, grace);
+    }
+}
+
+/// Starts `shopfloor sim` on `port` with a 100 ms tick and `envs` (e.g.
+/// `SIM_SECURITY`), logging to a scratch folder named after `scratch`;
+/// returns once it listens. It ends by itself after 60 s.
+pub fn start(port: u16, envs: &[(&str, String)], scratch: &str) -> anyhow::Result<SimServer> {
+    let dir = scratch_dir(scratch);
+    let log = dir.join("stderr.log");
+    let mut command = Command::new(release_binary("shopfloor")?);
     command
-        .args(["--standalone", "--run-for-secs", "60"])
+        .args(["sim", "--run-for-secs", "60"])
         .env("SIM_PORT", port.to_string())
         .env("SIM_TICK_MS", "100")
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stderr(std::fs::File::create(log)?);
-    let simulator = ProcessGroup::spawn("plant-sim", command)?;
+        .stderr(std::fs::File::create(&log)?);
+    let mut process = ProcessGroup::spawn("shopfloor sim", command)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "plant-sim did not listen on {port}");
+        anyhow::ensure!(
+            Instant::now() < deadline && process.is_running(),
+            "shopfloor sim did not listen on {port}:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(simulator)
+    Ok(SimServer { process, _dir: dir })
 }

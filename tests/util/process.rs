@@ -4,6 +4,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
 /// A running process group; dropping it stops the group.
 pub struct ProcessGroup {
     child: Child,
@@ -28,25 +31,25 @@ impl ProcessGroup {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Sends `signal` (e.g. "INT") to the group, then waits up to `grace` for
-    /// the leader; past that the group is killed.
-    pub fn stop(&mut self, signal: &str, grace: Duration) -> Option<ExitStatus> {
+    /// Sends `signal` to the group, then waits up to `grace` for the
+    /// leader; past that the group is killed.
+    pub fn stop(&mut self, signal: Signal, grace: Duration) -> Option<ExitStatus> {
         if let Ok(Some(status)) = self.child.try_wait() {
-            self.kill_group("KILL");
+            self.signal_group(Signal::SIGKILL);
             return Some(status);
         }
-        self.kill_group(signal);
+        self.signal_group(signal);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 // Nodes that ignored the stop must not outlive the test.
-                self.kill_group("KILL");
+                self.signal_group(Signal::SIGKILL);
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         eprintln!("{} did not stop within {grace:?}; killing its process group", self.name);
-        self.kill_group("KILL");
+        self.signal_group(Signal::SIGKILL);
         self.child.wait().ok()
     }
 
@@ -82,16 +85,16 @@ impl ProcessGroup {
             .collect()
     }
 
-    fn kill_group(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([format!("-{signal}"), "--".to_owned(), format!("-{}", self.pid())])
-            .stderr(std::process::Stdio::null())
-            .status();
+    /// The group may be gone already (ESRCH), which is what a stop wants.
+    fn signal_group(&self, signal: Signal) {
+        if let Ok(pid) = i32::try_from(self.pid()) {
+            let _ = killpg(Pid::from_raw(pid), signal);
+        }
     }
 }
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        self.stop("INT", Duration::from_secs(10));
+        self.stop(Signal::SIGINT, Duration::from_secs(10));
     }
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use recording::RecordedMessage;
 
 use crate::dataflow::dora_binary;
-use crate::repo_root;
+use crate::release_binary;
 
 /// Plays `recording` at `speed` (0: as fast as possible) through a dataflow
 /// of just the replayer and the recorder, every topic recorded as itself;
@@ -33,13 +33,13 @@ pub fn replay_and_record(recording: &Path, dir: &Path, speed: f64, acknowledged:
     let again = dir.join("again.drec");
     let yaml = format!(
         "nodes:\n  - id: replay\n    path: {}\n{}    outputs:\n{}\n    env:\n      REPLAY_FILE: {}\n      REPLAY_TOPICS: \"{}\"\n      REPLAY_SPEED: \"{}\"\n  - id: recorder\n    path: {}\n    inputs:\n{}\n    env:\n      RECORD_FILE: {}\n      RECORD_TOPICS: \"{}\"\n{}",
-        repo_root().join("target/release/replayer").display(),
+        release_binary("replayer")?.display(),
         if acknowledged { "    inputs:\n      ack: recorder/recorded\n" } else { "" },
         outputs.join("\n"),
         recording.display(),
         play.join(","),
         speed,
-        repo_root().join("target/release/recorder").display(),
+        release_binary("recorder")?.display(),
         inputs.join("\n"),
         again.display(),
         record_as.join(","),

@@ -6,21 +6,33 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::supervise::{parse_cluster_status, parse_running, ClusterView};
 
 /// How long one dora CLI call may take.
 const CALL_LIMIT: Duration = Duration::from_secs(60);
+/// After SIGTERM, how long a call past its limit has to end before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+/// How often a running call is looked at.
+const POLL: Duration = Duration::from_millis(20);
 
 /// Why a dora CLI call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DoraCliError {
     /// The program could not be started.
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {}", program.display())]
     Spawn {
         /// The dora CLI.
-        program: String,
+        program: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Its end could not be waited for.
+    #[error("cannot wait for `dora {args}`")]
+    Wait {
+        /// The arguments.
+        args: String,
         /// The OS error.
         source: std::io::Error,
     },
@@ -50,18 +62,25 @@ pub struct DoraCli {
     /// Set as `DORA_COORDINATOR_ADDR` / `_PORT` for each call when given.
     coordinator_addr: Option<String>,
     coordinator_port: Option<u16>,
+    call_limit: Duration,
 }
 
 impl DoraCli {
     /// The CLI at `program` (e.g. `dora` on the PATH).
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        Self { program: program.into(), coordinator_addr: None, coordinator_port: None }
+        Self { program: program.into(), coordinator_addr: None, coordinator_port: None, call_limit: CALL_LIMIT }
     }
 
     /// Aims every call at this coordinator (None: the environment's).
     pub fn with_coordinator(mut self, addr: Option<String>, port: Option<u16>) -> Self {
         self.coordinator_addr = addr;
         self.coordinator_port = port;
+        self
+    }
+
+    /// How long one call may take before it is stopped (default 60 s).
+    pub fn with_call_limit(mut self, limit: Duration) -> Self {
+        self.call_limit = limit;
         self
     }
 
@@ -103,38 +122,83 @@ impl DoraCli {
         if let Some(port) = self.coordinator_port {
             command.env("DORA_COORDINATOR_PORT", port.to_string());
         }
-        let mut child =
-            command
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|source| DoraCliError::Spawn { program: self.program.display().to_string(), source })?;
-        let pid = child.id();
-        let (tx, rx) = mpsc::channel();
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(out) = stdout.as_mut() {
-                let _ = out.read_to_string(&mut text);
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| DoraCliError::Spawn { program: self.program.clone(), source })?;
+        // Both pipes are drained at once: a child that fills one while we
+        // wait on the other would block forever.
+        let (tx, rx) = mpsc::sync_channel(2);
+        if let Some(pipe) = child.stdout.take() {
+            drain(pipe, Pipe::Stdout, tx.clone());
+        }
+        if let Some(pipe) = child.stderr.take() {
+            drain(pipe, Pipe::Stderr, tx.clone());
+        }
+        drop(tx);
+        let deadline = Instant::now() + self.call_limit;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    stop(&mut child);
+                    return Err(DoraCliError::TimedOut { args: shown, limit: self.call_limit });
+                }
+                Ok(None) => std::thread::sleep(POLL),
+                Err(source) => break Err(source),
             }
-            if let Some(err) = stderr.as_mut() {
-                let _ = err.read_to_string(&mut text);
-            }
-            let status = child.wait();
-            let _ = tx.send((status, text));
-        });
-        match rx.recv_timeout(CALL_LIMIT) {
-            Ok((Ok(status), text)) if status.success() => Ok(text),
-            Ok((_, text)) => Err(DoraCliError::Failed { args: shown, output: first_lines(&text) }),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
-                Err(DoraCliError::TimedOut { args: shown, limit: CALL_LIMIT })
+        };
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        // A grandchild may hold a pipe open past the child's exit; its text is then left out.
+        while let Ok((pipe, text)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()).max(POLL)) {
+            match pipe {
+                Pipe::Stdout => stdout = text,
+                Pipe::Stderr => stderr = text,
             }
         }
+        let text = stdout + &stderr;
+        match status {
+            Ok(status) if status.success() => Ok(text),
+            Ok(_) => Err(DoraCliError::Failed { args: shown, output: first_lines(&text) }),
+            Err(source) => Err(DoraCliError::Wait { args: shown, source }),
+        }
     }
+}
+
+/// Stops a call past its limit: SIGTERM (dora's CLI closes its connection to
+/// the coordinator), SIGKILL after [`TERM_GRACE`], and reaps it. The child is
+/// ours and not yet reaped, so its pid cannot belong to another process.
+fn stop(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + TERM_GRACE;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pipe {
+    Stdout,
+    Stderr,
+}
+
+/// Reads `pipe` to its end on a thread of its own and sends the text.
+fn drain(mut pipe: impl Read + Send + 'static, which: Pipe, tx: mpsc::SyncSender<(Pipe, String)>) {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send((which, String::from_utf8_lossy(&bytes).into_owned()));
+    });
 }
 
 /// The message of a failed call without the backtrace dora prints after it.
@@ -155,6 +219,44 @@ mod tests {
     fn a_failed_call_reports_dora_s_message_without_the_backtrace() {
         let text = "\n[ERROR]\nno connection for daemon edge\n\nLocation:\n    binaries/cli/src/common.rs:78:48\n\nStack backtrace:\n   0: <unknown>\n";
         assert_eq!(first_lines(text), "[ERROR] no connection for daemon edge");
+    }
+
+    /// A stand-in for the dora CLI: a shell script in a temporary folder.
+    fn fake_dora(script: &str) -> (tempfile::TempDir, DoraCli) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("dora");
+        std::fs::write(&program, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, DoraCli::new(program).with_call_limit(Duration::from_secs(20)))
+    }
+
+    #[test]
+    fn output_larger_than_a_pipe_on_both_streams_does_not_block() {
+        // 256 KiB on stderr before anything on stdout: read one after the
+        // other, the child would block on a full stderr pipe.
+        let (_dir, cli) = fake_dora("head -c 262144 /dev/zero | tr '\\0' e >&2; head -c 262144 /dev/zero | tr '\\0' o");
+        let started = Instant::now();
+        let text = cli.stop("plant", Duration::from_secs(1)).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert_eq!(text.len(), 2 * 262_144);
+        assert!(text.starts_with('o') && text.ends_with('e'), "stdout first, then stderr");
+    }
+
+    #[test]
+    fn a_call_past_its_limit_is_stopped() {
+        let (_dir, cli) = fake_dora("sleep 30");
+        let cli = cli.with_call_limit(Duration::from_millis(300));
+        let started = Instant::now();
+        assert!(matches!(cli.view("plant"), Err(DoraCliError::TimedOut { .. })));
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_failing_call_reports_its_stderr() {
+        let (_dir, cli) = fake_dora("echo 'no coordinator' >&2; exit 1");
+        let error = cli.stop("plant", Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(&error, DoraCliError::Failed { output, .. } if output == "no coordinator"), "{error}");
     }
 
     #[test]

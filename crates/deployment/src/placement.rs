@@ -24,14 +24,14 @@ pub enum PlacementProblem {
         /// The machine it names.
         machine: String,
         /// The inventory's ids.
-        known: String,
+        known: Vec<String>,
     },
     /// No machine of the inventory has all of `deploy: labels:`.
     NoMachineWithLabels {
         /// Node id.
         node: String,
-        /// The labels, `k=v,k=v`.
-        labels: String,
+        /// The labels it asks for.
+        labels: BTreeMap<String, String>,
     },
     /// Neither the node nor the dataflow has a `deploy:` that names a machine or labels.
     NotPinned {
@@ -44,9 +44,11 @@ impl fmt::Display for PlacementProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownMachine { node, machine, known } => {
+                let known = known.join(", ");
                 write!(f, "node `{node}` has `deploy.machine` {machine:?}, which is not in the inventory (machines: {known})")
             }
             Self::NoMachineWithLabels { node, labels } => {
+                let labels = labels_text(labels);
                 write!(f, "node `{node}` has `deploy.labels` {labels}, which no machine of the inventory has all of")
             }
             Self::NotPinned { node } => write!(
@@ -114,21 +116,20 @@ fn place_one(node: &Node, deploy: &Deploy, inventory: &Inventory) -> Result<Plac
         // Labels beside a machine must hold too: dora would not start it otherwise.
         return match inventory.machine(machine) {
             Some(found) if found.has_labels(&deploy.labels) => Ok(Placement::On(machine.clone())),
-            Some(_) => Err(PlacementProblem::NoMachineWithLabels {
-                node: node.id.clone(),
-                labels: labels_text(&deploy.labels),
-            }),
+            Some(_) => {
+                Err(PlacementProblem::NoMachineWithLabels { node: node.id.clone(), labels: deploy.labels.clone() })
+            }
             None => Err(PlacementProblem::UnknownMachine {
                 node: node.id.clone(),
                 machine: machine.clone(),
-                known: inventory.ids(),
+                known: inventory.machines.iter().map(|m| m.id.clone()).collect(),
             }),
         };
     }
     let mut candidates: Vec<String> =
         inventory.machines.iter().filter(|m| m.has_labels(&deploy.labels)).map(|m| m.id.clone()).collect();
     match candidates.len() {
-        0 => Err(PlacementProblem::NoMachineWithLabels { node: node.id.clone(), labels: labels_text(&deploy.labels) }),
+        0 => Err(PlacementProblem::NoMachineWithLabels { node: node.id.clone(), labels: deploy.labels.clone() }),
         1 => Ok(Placement::On(candidates.remove(0))),
         _ => Ok(Placement::AnyOf(candidates)),
     }

@@ -16,11 +16,18 @@ pub const REPLAY_NODE: &str = "replay";
 pub const COLLECT_NODE: &str = "collect";
 
 /// Why the dataflow cannot be turned into a replay run.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum DataflowError {
-    /// Not YAML, or not a dataflow.
-    #[error("{0}")]
-    Shape(String),
+    #[error("the dataflow is not YAML: {0}")]
+    NotYaml(#[source] serde_norway::Error),
+    #[error("the dataflow has no `nodes:` list")]
+    NoNodes,
+    #[error("the dataflow is not a mapping")]
+    NotAMapping,
+    #[error("the dataflow's `env:` is not a mapping")]
+    EnvNotAMapping,
+    #[error("cannot write the replay dataflow as YAML: {0}")]
+    Write(#[source] serde_norway::Error),
     /// The case names a node the dataflow lacks.
     #[error("the dataflow has no node `{0}`")]
     NoSuchNode(String),
@@ -89,11 +96,8 @@ fn backpressure_input(source: String) -> Value {
 /// Makes the replay dataflow from `yaml`; relative node paths are made
 /// absolute against `base` so the result can live anywhere.
 pub fn replay_dataflow(yaml: &str, base: &Path, plan: &ReplayPlan) -> Result<String, DataflowError> {
-    let mut root: Value = serde_norway::from_str(yaml).map_err(|e| DataflowError::Shape(format!("not YAML: {e}")))?;
-    let nodes = root
-        .get_mut("nodes")
-        .and_then(Value::as_sequence_mut)
-        .ok_or_else(|| DataflowError::Shape("no `nodes:` list".into()))?;
+    let mut root: Value = serde_norway::from_str(yaml).map_err(DataflowError::NotYaml)?;
+    let nodes = root.get_mut("nodes").and_then(Value::as_sequence_mut).ok_or(DataflowError::NoNodes)?;
     let ids: BTreeSet<String> =
         nodes.iter().filter_map(|n| n.get("id").and_then(Value::as_str).map(str::to_owned)).collect();
     for id in plan.replace.iter().chain(&plan.remove).chain(&plan.wait_for) {
@@ -207,17 +211,17 @@ pub fn replay_dataflow(yaml: &str, base: &Path, plan: &ReplayPlan) -> Result<Str
     nodes.push(Value::Mapping(collect));
     if !unplaced.is_empty() {
         let Value::Mapping(top) = &mut root else {
-            return Err(DataflowError::Shape("the dataflow is not a mapping".into()));
+            return Err(DataflowError::NotAMapping);
         };
         let env = top.entry("env".into()).or_insert_with(|| Value::Mapping(Mapping::new()));
         let Some(env) = env.as_mapping_mut() else {
-            return Err(DataflowError::Shape("`env:` is not a mapping".into()));
+            return Err(DataflowError::EnvNotAMapping);
         };
         for (key, value) in unplaced {
             env.insert(Value::String(key.clone()), Value::String(value.clone()));
         }
     }
-    serde_norway::to_string(&root).map_err(|e| DataflowError::Shape(e.to_string()))
+    serde_norway::to_string(&root).map_err(DataflowError::Write)
 }
 
 #[cfg(test)]
@@ -303,6 +307,7 @@ nodes:
     fn unknown_nodes_are_named() {
         let mut bad = plan();
         bad.replace = vec!["camera".into()];
-        assert_eq!(replay_dataflow(FLOW, Path::new("/"), &bad), Err(DataflowError::NoSuchNode("camera".into())));
+        let error = replay_dataflow(FLOW, Path::new("/"), &bad).unwrap_err();
+        assert!(matches!(&error, DataflowError::NoSuchNode(node) if node == "camera"), "{error}");
     }
 }

@@ -9,17 +9,10 @@ use std::path::Path;
 use crate::case::TestCase;
 use crate::run::RunOutcome;
 use crate::svg;
+use shopfloor_node::stats::percentile_of_sorted;
 
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
 }
 
 /// The markdown report.
@@ -102,13 +95,13 @@ pub fn markdown(case: &TestCase, outcome: &RunOutcome) -> String {
         let _ = writeln!(md, "| {:.3} | {} | {} | {} |", alert.t_s, alert.severity, alert.kind, cell(&alert.message));
     }
 
-    let mut latencies: Vec<i64> = line.answers.iter().map(|a| a.latency_ms).collect();
-    latencies.sort_unstable();
+    let mut latencies: Vec<f64> = line.answers.iter().map(|a| a.latency_ms as f64).collect();
+    latencies.sort_by(f64::total_cmp);
     let _ = writeln!(md, "\n## Latency (reported, not judged)\n");
-    match (percentile(&latencies, 0.5), percentile(&latencies, 0.95)) {
+    match (percentile_of_sorted(&latencies, 0.5), percentile_of_sorted(&latencies, 0.95)) {
         (Some(p50), Some(p95)) => {
-            let bound = |value: i64, bound: Option<f64>| match bound {
-                Some(b) if (value as f64) <= b => format!(" (bound {b} ms: within)"),
+            let bound = |value: f64, bound: Option<f64>| match bound {
+                Some(b) if value <= b => format!(" (bound {b} ms: within)"),
                 Some(b) => format!(" (bound {b} ms: **over**)"),
                 None => String::new(),
             };

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use recording::time_shift::TimeShift;
 use recording::RecordedMessage;
 
@@ -113,20 +115,21 @@ struct DoraRun {
 }
 
 impl DoraRun {
-    fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([&format!("-{signal}"), "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+    /// Signals the whole group (`dora run` and the nodes it started); the
+    /// group may be gone already, which is what a stop wants.
+    fn signal(&self, signal: Signal) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = killpg(Pid::from_raw(pid), signal);
+        }
     }
 
     /// Ctrl-C, then up to `grace` for a clean stop, then kill.
     fn stop(&mut self, grace: Duration) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
-            self.signal("KILL");
+            self.signal(Signal::SIGKILL);
             return;
         }
-        self.signal("INT");
+        self.signal(Signal::SIGINT);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
@@ -134,7 +137,7 @@ impl DoraRun {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.signal("KILL");
+        self.signal(Signal::SIGKILL);
         let _ = self.child.wait();
     }
 }

@@ -283,30 +283,47 @@ pub enum ImageFormatArg {
     Jpeg,
 }
 
-fn share(text: &str) -> Result<f64, String> {
-    text.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f)).ok_or_else(|| "must be between 0 and 1".to_owned())
+/// A command-line value clap's own parsers do not check; clap shows the
+/// message after the argument's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadValue {
+    #[error("must be between 0 and 1")]
+    Share,
+    #[error("must be a factor >= 0")]
+    Speed,
+    #[error("must be seconds > 0")]
+    Seconds,
+    #[error("must be KEY=VALUE")]
+    KeyValue,
+    #[error("must start with opc.tcp://")]
+    OpcTcpUrl,
 }
 
-fn speed(text: &str) -> Result<f64, String> {
-    text.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| "must be a factor >= 0".to_owned())
+fn share(text: &str) -> Result<f64, BadValue> {
+    text.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f)).ok_or(BadValue::Share)
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
-    text.parse::<f64>().ok().filter(|s| *s > 0.0 && *s < 1e7).ok_or_else(|| "must be seconds > 0".to_owned())
+fn speed(text: &str) -> Result<f64, BadValue> {
+    text.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or(BadValue::Speed)
 }
 
-fn key_value(text: &str) -> Result<(String, String), String> {
+fn positive_seconds(text: &str) -> Result<f64, BadValue> {
+    text.parse::<f64>().ok().filter(|s| *s > 0.0 && *s < 1e7).ok_or(BadValue::Seconds)
+}
+
+/// `KEY=VALUE` (the value may be empty or hold `=`).
+pub fn key_value(text: &str) -> Result<(String, String), BadValue> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err("must be KEY=VALUE".to_owned()),
+        _ => Err(BadValue::KeyValue),
     }
 }
 
-fn opc_tcp_url(text: &str) -> Result<String, String> {
+fn opc_tcp_url(text: &str) -> Result<String, BadValue> {
     if text.starts_with("opc.tcp://") {
         Ok(text.to_owned())
     } else {
-        Err("must start with opc.tcp://".to_owned())
+        Err(BadValue::OpcTcpUrl)
     }
 }
 

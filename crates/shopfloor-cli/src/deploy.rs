@@ -36,8 +36,7 @@ pub fn run(command: &DeployCommand) -> anyhow::Result<ExitCode> {
             Ok(if report.fits { ExitCode::SUCCESS } else { ExitCode::from(DOES_NOT_FIT) })
         }
         DeployCommand::Supervise(args) => {
-            let options = args.options().map_err(anyhow::Error::msg)?;
-            deployment::watch::watch(&options)?;
+            deployment::watch::watch(&args.options())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -53,8 +52,8 @@ pub struct SuperviseArgs {
     #[arg(long, default_value = "plant")]
     pub name: String,
     /// `KEY=VALUE` passed to `dora start --env` (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub envs: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::cli::key_value)]
+    pub envs: Vec<(String, String)>,
     /// Also watch this machine (nodes placed by labels; repeatable).
     #[arg(long = "machine", value_name = "ID")]
     pub machines: Vec<String>,
@@ -79,15 +78,12 @@ pub struct SuperviseArgs {
 }
 
 impl SuperviseArgs {
-    /// The watch settings; an `--env` without `=` is refused here.
-    pub fn options(&self) -> Result<deployment::watch::WatchOptions, String> {
-        if let Some(bad) = self.envs.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
-            return Err(format!("--env {bad:?}: must be KEY=VALUE"));
-        }
-        Ok(deployment::watch::WatchOptions {
+    /// The watch settings.
+    pub fn options(&self) -> deployment::watch::WatchOptions {
+        deployment::watch::WatchOptions {
             dataflow: self.dataflow.clone(),
             name: self.name.clone(),
-            envs: self.envs.clone(),
+            envs: self.envs.iter().map(|(key, value)| format!("{key}={value}")).collect(),
             extra_machines: self.machines.clone(),
             dora: self.dora.clone(),
             coordinator_addr: self.coordinator_addr.clone(),
@@ -95,7 +91,7 @@ impl SuperviseArgs {
             poll: std::time::Duration::from_millis(self.poll_ms),
             settle: std::time::Duration::from_millis(self.settle_ms),
             grace: std::time::Duration::from_secs(self.grace_s),
-        })
+        }
     }
 }
 
@@ -185,15 +181,13 @@ mod tests {
         let Command::Deploy { command: DeployCommand::Supervise(args) } = cli.command else {
             panic!("expected supervise")
         };
-        let options = args.options().unwrap();
-        assert_eq!((options.name.as_str(), options.envs.len(), options.settle.as_millis()), ("plant", 2, 500));
+        let options = args.options();
+        assert_eq!((options.name.as_str(), options.settle.as_millis()), ("plant", 500));
+        assert_eq!(options.envs, ["A=1", "B=x=y"]);
         assert_eq!(options.extra_machines, ["gpu-box"]);
         let bad = Cli::try_parse_from(["shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--env", "NOVALUE"])
-            .unwrap();
-        let Command::Deploy { command: DeployCommand::Supervise(args) } = bad.command else {
-            panic!("expected supervise")
-        };
-        assert!(args.options().unwrap_err().contains("NOVALUE"));
+            .unwrap_err();
+        assert!(bad.to_string().contains("NOVALUE") && bad.to_string().contains("KEY=VALUE"), "{bad}");
         assert!(
             Cli::try_parse_from(["shopfloor", "deploy", "supervise", "--dataflow", "d.yml", "--poll-ms", "5"]).is_err()
         );

@@ -289,8 +289,8 @@ pub fn replay(config: &RouterConfig, tiers: &[TierRun]) -> Routed {
     Routed {
         thresholds: config.tiers.iter().map(|t| t.threshold).collect(),
         accuracy: share(right),
-        p50_ms: percentile(&mut latencies.clone(), 0.5),
-        p95_ms: percentile(&mut latencies, 0.95),
+        p50_ms: percentile(&latencies, 0.5),
+        p95_ms: percentile(&latencies, 0.95),
         escalated: escalated.into_iter().map(share).collect(),
         refused: share(refused),
         left_site: share(left),
@@ -359,20 +359,15 @@ fn class_table(config: &RouterConfig, tiers: &[TierRun]) -> BTreeMap<(String, St
     table
 }
 
-fn percentile(values: &mut [f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let rank = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
+fn percentile(values: &[f64], q: f64) -> f64 {
+    shopfloor_node::stats::percentile(values, q).unwrap_or(0.0)
 }
 
 /// A single tier answering everything: accuracy, p50, p95.
 pub fn alone(run: &TierRun) -> (f64, f64, f64) {
     let right = run.outcomes.iter().filter(|o| o.right).count() as f64 / run.outcomes.len().max(1) as f64;
-    let mut latencies: Vec<f64> = run.outcomes.iter().map(|o| o.latency_ms).collect();
-    (right, percentile(&mut latencies.clone(), 0.5), percentile(&mut latencies, 0.95))
+    let latencies: Vec<f64> = run.outcomes.iter().map(|o| o.latency_ms).collect();
+    (right, percentile(&latencies, 0.5), percentile(&latencies, 0.95))
 }
 
 impl Report {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shopfloor_dataflow_tests::cluster::LocalCluster;
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{release_binary, repo_root, scratch_dir};
 
 const MACHINES: [(&str, &str); 2] = [("gateway", ""), ("edge-server", "")];
 const DATAFLOW: &str = "dataflows/bench-distributed.yml";
@@ -29,12 +29,7 @@ const RESULTS_WITHIN: Duration = Duration::from_secs(180);
 fn main() -> anyhow::Result<()> {
     let root = repo_root();
     for binary in NODE_BINARIES {
-        let path = root.join("target/release").join(binary);
-        anyhow::ensure!(
-            path.exists(),
-            "{} is missing: run `cargo build --release -p shopfloor-dataflow-tests --bins`",
-            path.display()
-        );
+        release_binary(binary)?;
     }
     let out = scratch_dir("bench-distributed");
     let mut cluster = LocalCluster::start("bench-distributed", &MACHINES)?;
@@ -68,7 +63,7 @@ fn start(cluster: &mut LocalCluster, file: &Path, out: &Path) -> anyhow::Result<
         return Ok(());
     }
     eprintln!("trying once more");
-    cluster.start_dataflow(file, DATAFLOW_NAME, &envs)
+    Ok(cluster.start_dataflow(file, DATAFLOW_NAME, &envs)?)
 }
 
 /// Waits until every node in `nodes` has written `<dir>/<node>.json`.
@@ -97,10 +92,8 @@ fn wait_for_results(dir: &Path, nodes: &[&str], timeout: Duration) -> anyhow::Re
         .collect()
 }
 
-/// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
 
 /// Sorted milliseconds from a JSON array of nanoseconds.

@@ -32,9 +32,9 @@ fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+/// p50 of repeated measurements (there is always at least one).
+fn median(values: Vec<f64>) -> f64 {
+    shopfloor_node::stats::median(&values).unwrap_or(f64::NAN)
 }
 
 /// Tokens per second after the first token, from a count and two times in ms.

@@ -35,10 +35,7 @@ fn rss_mib(port: u16, node: &str) -> f64 {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
 
 struct Level {

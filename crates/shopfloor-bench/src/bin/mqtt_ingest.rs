@@ -118,7 +118,8 @@ fn bare(port: u16, qos: QoS) -> anyhow::Result<Run> {
 
 /// The same stream through `mqtt-source` into Arrow, counted by the bench node.
 fn through_node(broker: &Mosquitto, qos: QoS) -> anyhow::Result<Run> {
-    let out = scratch_dir("bench-mqtt-ingest").join("count.json");
+    let dir = scratch_dir("bench-mqtt-ingest");
+    let out = dir.join("count.json");
     let qos_level = match qos {
         QoS::AtMostOnce => "0",
         QoS::AtLeastOnce => "1",

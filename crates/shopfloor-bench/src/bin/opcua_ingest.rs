@@ -25,7 +25,7 @@ use opcua::types::{
 };
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::process::ProcessGroup;
-use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{free_port, release_binary, scratch_dir};
 
 const VARIABLES: usize = 20_000;
 const TICK_MS: u64 = 100;
@@ -113,7 +113,7 @@ fn bare_client(endpoint: &str) -> anyhow::Result<Run> {
         let mut client = ClientBuilder::new()
             .application_name("shopfloor-slm bench")
             .application_uri("urn:shopfloor-slm:bench-client")
-            .pki_dir(pki)
+            .pki_dir(pki.path())
             .create_sample_keypair(true)
             .trust_server_certs(true)
             .session_retry_limit(3)
@@ -192,7 +192,7 @@ fn through_node(endpoint: &str) -> anyhow::Result<Run> {
         ],
         Duration::from_secs(120),
     )?;
-    let node_exe = repo_root().join("target/release/opcua-source").canonicalize()?;
+    let node_exe = release_binary("opcua-source")?.canonicalize()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let pid = loop {
         // dora's daemon may start nodes outside the group of `dora run`: look at every process.
@@ -242,6 +242,7 @@ fn variable(index: usize) -> NodeId {
 /// The benchmark server: VARIABLES Doubles under `Objects/Bench`, all set to
 /// the tick number every TICK_MS, for `run_for`.
 fn serve(port: u16, run_for: Duration) -> anyhow::Result<()> {
+    let server_pki = scratch_dir("bench-opcua-server-pki");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -252,7 +253,7 @@ fn serve(port: u16, run_for: Duration) -> anyhow::Result<()> {
             .host("127.0.0.1")
             .port(port)
             .discovery_urls(vec![format!("opc.tcp://127.0.0.1:{port}/")])
-            .pki_dir(scratch_dir("bench-opcua-server-pki"))
+            .pki_dir(server_pki.path())
             .create_sample_keypair(true)
             .max_array_length(MAX_ARRAY_LENGTH)
             .max_chunk_count(MAX_CHUNK_COUNT)

@@ -42,8 +42,7 @@ fn peak_rss_kib(name: &str) -> Option<u64> {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
+    shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
 
 fn main() -> anyhow::Result<()> {

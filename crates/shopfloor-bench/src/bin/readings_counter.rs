@@ -44,8 +44,8 @@ fn main() -> anyhow::Result<()> {
             _ => {}
         }
     }
-    latencies.sort_unstable();
-    let percentile = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied();
+    let latencies: Vec<f64> = latencies.iter().map(|&ms| ms as f64).collect();
+    let percentile = |p: f64| shopfloor_node::stats::percentile(&latencies, p);
     let summary = serde_json::json!({
         "count": count, "batches": batches, "first_ms": first_ms, "last_ms": last_ms,
         "latency_p50_ms": percentile(0.5), "latency_p95_ms": percentile(0.95),

@@ -43,8 +43,7 @@ fn synthetic(path: &Path) -> anyhow::Result<()> {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -61,10 +61,8 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
-    values.get(index).copied().unwrap_or(f64::NAN)
+fn percentile(values: &[f64], p: f64) -> f64 {
+    shopfloor_node::stats::percentile(values, p).unwrap_or(f64::NAN)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,17 +90,13 @@ fn main() -> anyhow::Result<()> {
     }
     println!("| measure | p50 | p95 |");
     println!("|---|---|---|");
-    println!("| total per verdict (ms) | {:.1} | {:.1} |", percentile(&mut totals, 0.5), percentile(&mut totals, 0.95));
-    println!(
-        "| time to first token (ms) | {:.1} | {:.1} |",
-        percentile(&mut firsts, 0.5),
-        percentile(&mut firsts, 0.95)
-    );
-    println!("| generated tokens | {:.0} | {:.0} |", percentile(&mut tokens, 0.5), percentile(&mut tokens, 0.95));
+    println!("| total per verdict (ms) | {:.1} | {:.1} |", percentile(&totals, 0.5), percentile(&totals, 0.95));
+    println!("| time to first token (ms) | {:.1} | {:.1} |", percentile(&firsts, 0.5), percentile(&firsts, 0.95));
+    println!("| generated tokens | {:.0} | {:.0} |", percentile(&tokens, 0.5), percentile(&tokens, 0.95));
     println!(
         "| tokens whose choice filtered the whole vocabulary through the grammar | {:.0} | {:.0} |",
-        percentile(&mut full_filters, 0.5),
-        percentile(&mut full_filters, 0.95)
+        percentile(&full_filters, 0.5),
+        percentile(&full_filters, 0.95)
     );
     println!();
     println!(

@@ -2,4 +2,5 @@
 //! evaluation of variants and the engine-knob tuning.
 
 pub mod evaluate;
+pub mod profile_edit;
 pub mod tune;

@@ -36,13 +36,13 @@ pub enum EvaluateError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// Nothing to evaluate.
-    #[error("no models: name model files or list [[models]] in {0}")]
-    NoModels(String),
+    #[error("no models: name model files or list [[models]] in {}", .0.display())]
+    NoModels(PathBuf),
     /// The child process could not start.
-    #[error("cannot start {exe}: {source}")]
+    #[error("cannot start {}", exe.display())]
     Spawn {
         /// Executable.
-        exe: String,
+        exe: PathBuf,
         /// Cause.
         source: std::io::Error,
     },
@@ -79,7 +79,16 @@ pub struct Row {
     /// The model file.
     pub model: PathBuf,
     /// Its measurements, or why it could not be evaluated.
-    pub outcome: Result<VariantResult, String>,
+    pub outcome: Result<VariantResult, VariantFailed>,
+}
+
+/// A variant's child process ended without a result: its last line on
+/// stderr (the error it printed) and its exit status.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{last_words} ({status})")]
+pub struct VariantFailed {
+    pub last_words: String,
+    pub status: std::process::ExitStatus,
 }
 
 /// The whole evaluation.
@@ -198,7 +207,7 @@ pub fn evaluate(options: &EvaluateOptions, self_exe: &Path) -> Result<Report, Ev
         options.models.clone()
     };
     if models.is_empty() {
-        return Err(EvaluateError::NoModels(options.profile.display().to_string()));
+        return Err(EvaluateError::NoModels(options.profile.clone()));
     }
     let sampled = set.sample(options.sample_step).len();
     let qa_set = format!("{} v{} ({sampled} of {} items)", set.name, set.version, set.items.len());
@@ -206,15 +215,15 @@ pub fn evaluate(options: &EvaluateOptions, self_exe: &Path) -> Result<Report, Ev
     for model in models {
         eprintln!("evaluating {} …", model.display());
         let output = evaluate_one_in_child(self_exe, &options.profile, &model, &options.qa_set, options.sample_step)
-            .map_err(|source| EvaluateError::Spawn { exe: self_exe.display().to_string(), source })?;
+            .map_err(|source| EvaluateError::Spawn { exe: self_exe.to_path_buf(), source })?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let outcome = match stdout.lines().last().map(serde_json::from_str::<VariantResult>) {
             Some(Ok(result)) if output.status.success() => Ok(result),
             _ => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                let reason =
+                let last_words =
                     stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_owned();
-                Err(format!("{} ({})", reason, output.status))
+                Err(VariantFailed { last_words, status: output.status })
             }
         };
         rows.push(Row { model, outcome });

@@ -3,47 +3,22 @@
 
 use std::path::Path;
 
-use slm_engine::profile::{EvaluationRecord, HardwareProfile};
+use slm_engine::profile::EvaluationRecord;
 use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
 
-/// Why records could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    /// Reading or writing the profile failed.
-    #[error("cannot update {path}: {source}")]
-    Io {
-        /// Profile path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The profile is not TOML, or would not be a valid profile afterwards.
-    #[error("cannot update {path}: {message}")]
-    Invalid {
-        /// Profile path.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+use crate::model::profile_edit::{rewrite, EditError, ProfileEditError};
 
 /// Adds `records` to the profile at `path`, replacing older records of the
 /// same model files (same SHA-256).
-pub fn write_records(path: &Path, records: &[EvaluationRecord]) -> Result<(), RecordError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| RecordError::Io { path: shown.clone(), source })?;
-    let updated =
-        with_records(&text, records).map_err(|message| RecordError::Invalid { path: shown.clone(), message })?;
-    HardwareProfile::parse(&shown, &updated)
-        .map_err(|e| RecordError::Invalid { path: shown.clone(), message: e.to_string() })?;
-    std::fs::write(path, updated).map_err(|source| RecordError::Io { path: shown, source })
+pub fn write_records(path: &Path, records: &[EvaluationRecord]) -> Result<(), ProfileEditError> {
+    rewrite(path, |text| with_records(text, records))
 }
 
 /// The profile text with `records` added (pure; see [`write_records`]).
-pub fn with_records(text: &str, records: &[EvaluationRecord]) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+pub fn with_records(text: &str, records: &[EvaluationRecord]) -> Result<String, EditError> {
+    let mut doc: DocumentMut = text.parse()?;
     let entry = doc.entry("evaluations").or_insert(Item::ArrayOfTables(ArrayOfTables::new()));
-    let tables = entry.as_array_of_tables_mut().ok_or("`evaluations` is not an array of tables")?;
+    let tables = entry.as_array_of_tables_mut().ok_or(EditError::Shape("evaluations"))?;
     tables.retain(|t| {
         let sha = t.get("sha256").and_then(Item::as_str).unwrap_or_default();
         !records.iter().any(|r| r.sha256.eq_ignore_ascii_case(sha))

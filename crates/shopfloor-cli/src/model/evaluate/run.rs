@@ -135,7 +135,7 @@ pub fn evaluate_model(
             result.misses.push(item.id.clone());
         }
     }
-    result.p50_latency_ms = median(&mut latencies);
+    result.p50_latency_ms = median(&latencies);
     let (prompt_tps, generation_tps) = speed(&mut engine)?;
     result.prompt_tps = prompt_tps;
     result.generation_tps = generation_tps;
@@ -167,13 +167,10 @@ fn speed(engine: &mut Engine) -> Result<(f64, f64), EngineError> {
         prompt_rates.push(t.prompt_tokens as f64 * 1000.0 / t.prompt_ms.max(1e-6));
         generation_rates.push(t.eval_tokens as f64 * 1000.0 / t.eval_ms.max(1e-6));
     }
-    Ok((median(&mut prompt_rates), median(&mut generation_rates)))
+    Ok((median(&prompt_rates), median(&generation_rates)))
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+/// p50 (nearest rank), 0 when nothing was measured.
+fn median(values: &[f64]) -> f64 {
+    shopfloor_node::stats::median(values).unwrap_or(0.0)
 }

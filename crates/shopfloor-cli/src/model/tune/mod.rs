@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use slm_engine::profile::{FlashAttention, HardwareProfile, KvCacheType};
 use toml_edit::{value, DocumentMut};
 
+use crate::model::profile_edit::{rewrite, EditError, ProfileEditError};
+
 use slm_engine::{ChatTurn, Engine, EngineError};
 
 /// Why tuning could not run.
@@ -22,16 +24,11 @@ pub enum TuneError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// No model to tune with.
-    #[error("no model: pass --model or list [[models]] in {0}")]
-    NoModel(String),
+    #[error("no model: pass --model or list [[models]] in {}", .0.display())]
+    NoModel(PathBuf),
     /// The profile could not be rewritten.
-    #[error("cannot write {path}: {message}")]
-    Write {
-        /// Profile path.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Write(#[from] ProfileEditError),
 }
 
 /// What `shopfloor model tune` was asked.
@@ -187,7 +184,7 @@ pub fn tune(options: &TuneOptions) -> Result<TuneReport, TuneError> {
             .models
             .first()
             .map(|m| profile.model_path(m))
-            .ok_or_else(|| TuneError::NoModel(options.profile.display().to_string()))?,
+            .ok_or_else(|| TuneError::NoModel(options.profile.clone()))?,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let bandwidth = bandwidth::read_bandwidth(cores as usize);
@@ -240,27 +237,21 @@ fn measure(model: &Path, profile: &HardwareProfile, tokens: u32) -> Result<(f64,
             prompt_rates.push(t.prompt_tokens as f64 * 1000.0 / t.prompt_ms.max(1e-6));
         }
     }
-    generation.sort_by(f64::total_cmp);
-    prompt_rates.sort_by(f64::total_cmp);
-    Ok((generation[RUNS / 2], prompt_rates[RUNS / 2]))
+    let median = |rates: &[f64]| shopfloor_node::stats::median(rates).unwrap_or(0.0);
+    Ok((median(&generation), median(&prompt_rates)))
 }
 
 /// Writes `knobs` into the `[engine]` table of the profile at `path`, with
 /// a comment that says when and what was measured; the rest of the file
 /// stays as it was.
 pub fn write_knobs(path: &Path, knobs: &Knobs, note: &str) -> Result<(), TuneError> {
-    let shown = path.display().to_string();
-    let fail = |message: String| TuneError::Write { path: shown.clone(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let updated = with_knobs(&text, knobs, note).map_err(&fail)?;
-    HardwareProfile::parse(&shown, &updated).map_err(|e| fail(e.to_string()))?;
-    std::fs::write(path, updated).map_err(|e| fail(e.to_string()))
+    Ok(rewrite(path, |text| with_knobs(text, knobs, note))?)
 }
 
 /// The profile text with `knobs` in `[engine]` (pure; see [`write_knobs`]).
-pub fn with_knobs(text: &str, knobs: &Knobs, note: &str) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
-    let engine = doc.get_mut("engine").and_then(|e| e.as_table_mut()).ok_or("the profile has no [engine] table")?;
+pub fn with_knobs(text: &str, knobs: &Knobs, note: &str) -> Result<String, EditError> {
+    let mut doc: DocumentMut = text.parse()?;
+    let engine = doc.get_mut("engine").and_then(|e| e.as_table_mut()).ok_or(EditError::Shape("engine"))?;
     set_keeping_comment(engine, "threads", value(i64::from(knobs.threads)));
     set_keeping_comment(engine, "flash_attention", value(format!("{:?}", knobs.flash_attention).to_lowercase()));
     set_keeping_comment(engine, "kv_cache_type", value(knobs.kv_cache_type.as_str()));

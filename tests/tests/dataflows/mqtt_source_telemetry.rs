@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::process::ProcessGroup;
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{release_binary, scratch_dir};
 
 /// The node stops itself after this (a Stop event in its test input).
 const RUN_SECS: f64 = 8.0;
@@ -98,7 +98,7 @@ fn start_source(
         serde_json::json!({"id": "mqtt-source", "events": [{"time_offset_secs": RUN_SECS, "type": "Stop"}]})
             .to_string(),
     )?;
-    let mut command = Command::new(repo_root().join("target/release/mqtt-source"));
+    let mut command = Command::new(release_binary("mqtt-source")?);
     command
         .env("DORA_TEST_WITH_INPUTS", &inputs)
         .env("DORA_TEST_WRITE_OUTPUTS_TO", &outputs)

@@ -4,6 +4,7 @@
 //! `mqtt-source` connects over `mqtts://` and a wrong password is reported
 //! clearly.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode as V5Code, Packet};
@@ -18,8 +19,9 @@ const NODES_PASSWORD: &str = "nodes-pass-5521";
 const ALICE_PASSWORD: &str = "alice-pass-8810";
 const WRONG_PASSWORD: &str = "guess-2291";
 
-fn users_file(name: &str) -> anyhow::Result<String> {
-    let path = scratch_dir(&format!("{name}-users")).join("users");
+/// A users file with two accounts in `dir`; its path.
+fn users_file(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("users");
     std::fs::write(&path, format!("# accounts\nnodes:{NODES_PASSWORD}\nalice:{ALICE_PASSWORD}\n"))?;
     Ok(path.display().to_string())
 }
@@ -35,8 +37,22 @@ fn start_broker(port: u16, mut envs: Vec<(&'static str, String)>, name: &str) ->
     Ok(broker)
 }
 
+/// Why a probe client got no further.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum Refused {
+    /// The broker refused the connection with this MQTT 3.1.1 code.
+    #[error("refused: {0:?}")]
+    V311(rumqttc::ConnectReturnCode),
+    /// The broker refused the connection with this MQTT 5 reason.
+    #[error("refused: {0:?}")]
+    V5(V5Code),
+    /// No answer of the kind expected (the event seen instead, if any).
+    #[error("no {expected}: {seen}")]
+    NoAnswer { expected: &'static str, seen: String },
+}
+
 /// Connects with MQTT 3.1.1; the broker's refusal code if it refused.
-fn v311_connect(port: u16, login: Option<(&str, &str)>) -> Result<(), String> {
+fn v311_connect(port: u16, login: Option<(&str, &str)>) -> Result<(), Refused> {
     let mut options = rumqttc::MqttOptions::new(format!("probe4-{}", std::process::id()), "127.0.0.1", port);
     if let Some((user, password)) = login {
         options.set_credentials(user, password);
@@ -47,50 +63,53 @@ fn v311_connect(port: u16, login: Option<(&str, &str)>) -> Result<(), String> {
             if ack.code == rumqttc::ConnectReturnCode::Success {
                 Ok(())
             } else {
-                Err(format!("{:?}", ack.code))
+                Err(Refused::V311(ack.code))
             }
         }
-        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => Err(format!("{code:?}")),
-        other => Err(format!("no CONNACK: {other:?}")),
+        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => Err(Refused::V311(code)),
+        other => Err(Refused::NoAnswer { expected: "CONNACK", seen: format!("{other:?}") }),
     }
 }
 
 /// Connects with MQTT 5 and publishes one QoS 1 message; the refusal if any.
-fn v5_publish(port: u16, login: (&str, &str), topic: &str, payload: &str) -> Result<(), String> {
+fn v5_publish(port: u16, login: (&str, &str), topic: &str, payload: &str) -> Result<(), Refused> {
     let mut options = rumqttc::v5::MqttOptions::new(format!("probe5-{}", std::process::id()), "127.0.0.1", port);
     options.set_credentials(login.0, login.1);
     let (client, mut connection) = rumqttc::v5::Client::new(options, 8);
-    client.publish(topic, V5QoS::AtLeastOnce, false, payload.as_bytes().to_vec()).map_err(|e| e.to_string())?;
+    client
+        .publish(topic, V5QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+        .map_err(|e| Refused::NoAnswer { expected: "queued publish", seen: e.to_string() })?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         match connection.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(rumqttc::v5::Event::Incoming(Packet::PubAck(_)))) => return Ok(()),
-            Ok(Err(rumqttc::v5::ConnectionError::ConnectionRefused(code))) => return Err(format!("{code:?}")),
+            Ok(Err(rumqttc::v5::ConnectionError::ConnectionRefused(code))) => return Err(Refused::V5(code)),
             Ok(Ok(_)) => continue,
-            other => return Err(format!("no PUBACK: {other:?}")),
+            other => return Err(Refused::NoAnswer { expected: "PUBACK", seen: format!("{other:?}") }),
         }
     }
-    Err("no PUBACK within 5 s".into())
+    Err(Refused::NoAnswer { expected: "PUBACK", seen: "nothing within 5 s".into() })
 }
 
 #[test]
 fn both_protocol_versions_meet_on_one_port_and_bad_logins_are_refused_with_a_reason() -> anyhow::Result<()> {
     let port = free_port();
-    let broker =
-        start_broker(port, vec![("BROKER_USERS_FILE", users_file("embedded-accounts")?)], "embedded-accounts")?;
+    let dir = scratch_dir("embedded-accounts");
+    let broker = start_broker(port, vec![("BROKER_USERS_FILE", users_file(&dir)?)], "embedded-accounts")?;
 
     let alice = TestClient::connect_as(port, &["line/#".to_owned()], "alice", ALICE_PASSWORD)?;
-    v5_publish(port, ("nodes", NODES_PASSWORD), "line/alerts/st1", r#"{"id":"x-1"}"#).map_err(anyhow::Error::msg)?;
+    v5_publish(port, ("nodes", NODES_PASSWORD), "line/alerts/st1", r#"{"id":"x-1"}"#)?;
     let received = alice
         .wait_for(Duration::from_secs(5), |m| m.topic == "line/alerts/st1")
         .ok_or_else(|| anyhow::anyhow!("an MQTT 5 publication did not reach an MQTT 3.1.1 subscriber"))?;
     assert_eq!(received.json["id"], "x-1");
 
-    assert_eq!(v311_connect(port, Some(("alice", WRONG_PASSWORD))), Err("BadUserNamePassword".into()));
-    assert_eq!(v311_connect(port, None), Err("BadUserNamePassword".into()));
+    let bad_login = Err(Refused::V311(rumqttc::ConnectReturnCode::BadUserNamePassword));
+    assert_eq!(v311_connect(port, Some(("alice", WRONG_PASSWORD))), bad_login);
+    assert_eq!(v311_connect(port, None), bad_login);
     assert_eq!(
         v5_publish(port, ("nodes", WRONG_PASSWORD), "line/x", "{}"),
-        Err(format!("{:?}", V5Code::BadUserNamePassword))
+        Err(Refused::V5(V5Code::BadUserNamePassword))
     );
     assert_eq!(v311_connect(port, Some(("alice", ALICE_PASSWORD))), Ok(()));
 
@@ -114,7 +133,7 @@ fn over_tls_the_source_connects_and_a_wrong_password_is_reported() -> anyhow::Re
     let envs = vec![
         ("BROKER_TLS_CERT", cert.display().to_string()),
         ("BROKER_TLS_KEY", key.display().to_string()),
-        ("BROKER_USERS_FILE", users_file("embedded-tls")?),
+        ("BROKER_USERS_FILE", users_file(&dir)?),
     ];
     let _broker = start_broker(port, envs, "embedded-tls")?;
 

@@ -1,14 +1,12 @@
-//! `router calibrate` on the shipped dataflow: both real model tiers over a
+//! `shopfloor router calibrate` on the shipped dataflow: both real model tiers over a
 //! sample of the labelled plant Q&A set, replayed through the router's policy.
 
-use std::process::Command;
-
-use shopfloor_dataflow_tests::repo_root;
+use shopfloor_dataflow_tests::{repo_root, shopfloor};
 
 #[test]
 fn model_calibrate_reports_each_tier_alone_and_routed() -> anyhow::Result<()> {
-    let output = Command::new(repo_root().join("target/release/router"))
-        .args(["calibrate", "dataflows/plant-assistant.yml", "--sample", "20"])
+    let output = shopfloor()?
+        .args(["router", "calibrate", "dataflows/plant-assistant.yml", "--sample", "20"])
         .current_dir(repo_root())
         .output()?;
     let report = String::from_utf8_lossy(&output.stdout);

@@ -1,4 +1,4 @@
-//! OPC UA security between the `opcua-source` and `plant-sim` binaries:
+//! OPC UA security between the `opcua-source` node and the simulated plant (`shopfloor sim`):
 //! SignAndEncrypt with a user login works once the operator trusts the
 //! server's certificate (until then the node says where the certificate is
 //! and where to move it); every supported policy works; an X.509 user
@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::node::{output_rows, TestNode};
-use shopfloor_dataflow_tests::{free_port, plant_sim, repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{free_port, plant_sim, scratch_dir, shopfloor};
 
 const PASSWORD: &str = "s3cret-Pw-7731";
 const WRONG_PASSWORD: &str = "not-the-Pw-4410";
 const TAGS: &str = "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\nmachine_state ns=2;s=Cell1.MachineState";
 
-/// A users file for the simulator with one account, `operator`.
-fn users_file(scratch: &str) -> anyhow::Result<PathBuf> {
-    let path = scratch_dir(scratch).join("users");
+/// A users file for the simulator with one account, `operator`, in `dir`.
+fn users_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = dir.join("users");
     std::fs::write(&path, format!("operator:{PASSWORD}\n"))?;
     Ok(path)
 }
@@ -56,7 +56,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -> anyhow::Result<()> {
     let port = free_port();
     let sim_pki = scratch_dir("opcua-security-sim-pki");
-    let users = users_file("opcua-security-users")?;
+    let users = users_file(&sim_pki)?;
     let _simulator = plant_sim::start(
         port,
         &[
@@ -67,7 +67,8 @@ fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -
         "opcua-security-sim",
     )?;
     let pki = scratch_dir("opcua-security-client-pki");
-    let password_file = scratch_dir("opcua-security-password").join("password");
+    let secrets = scratch_dir("opcua-security-password");
+    let password_file = secrets.join("password");
     std::fs::write(&password_file, format!("{PASSWORD}\n"))?;
     let envs = client_envs(
         port,
@@ -75,7 +76,7 @@ fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -
         &pki,
         &[("OPCUA_USER", "operator".to_owned()), ("OPCUA_PASSWORD_FILE", password_file.display().to_string())],
     );
-    let node = TestNode::start_with_ticks(
+    let mut node = TestNode::start_with_ticks(
         "opcua-source",
         &envs,
         10.0,
@@ -122,19 +123,18 @@ fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow:
     let securities =
         ["Basic256Sha256/Sign", "Aes128_Sha256_RsaOaep/SignAndEncrypt", "Aes256_Sha256_RsaPss/SignAndEncrypt"];
     let port = free_port();
+    let sim_pki = scratch_dir("opcua-policies-sim-pki");
     let _simulator = plant_sim::start(
         port,
-        &[
-            ("SIM_SECURITY", securities.join(", ")),
-            ("SIM_PKI_DIR", scratch_dir("opcua-policies-sim-pki").display().to_string()),
-        ],
+        &[("SIM_SECURITY", securities.join(", ")), ("SIM_PKI_DIR", sim_pki.display().to_string())],
         "opcua-policies-sim",
     )?;
     let pki = scratch_dir("opcua-policies-client-pki");
     for security in securities {
         let envs = client_envs(port, security, &pki, &[("OPCUA_TRUST_UNKNOWN_SERVER", "true".to_owned())]);
         let scratch = format!("opcua-policies-node-{}", security.replace('/', "-"));
-        let node = TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), &scratch)?;
+        let mut node =
+            TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), &scratch)?;
         let outputs = node.outputs();
         let (log, clean) = node.wait()?;
         assert!(clean, "{security}: opcua-source did not stop cleanly:\n{log}");
@@ -142,9 +142,9 @@ fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow:
     }
     assert_eq!(files_in(&pki.join("trusted")).len(), 1, "the server's certificate was trusted on first contact");
 
-    // `--browse` reads the same security variables.
-    let output = std::process::Command::new(repo_root().join("target/release/opcua-source"))
-        .args(["--browse", &format!("opc.tcp://127.0.0.1:{port}/")])
+    // `shopfloor opcua browse` reads the same security variables.
+    let output = shopfloor()?
+        .args(["opcua", "browse", &format!("opc.tcp://127.0.0.1:{port}/")])
         .envs(
             client_envs(port, securities[0], &pki, &[])
                 .into_iter()
@@ -161,13 +161,14 @@ fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow:
 #[test]
 fn a_wrong_password_is_reported_as_a_refused_login_and_never_logged() -> anyhow::Result<()> {
     let port = free_port();
-    let users = users_file("opcua-wrong-password-users")?;
+    let sim_pki = scratch_dir("opcua-wrong-password-sim-pki");
+    let users = users_file(&sim_pki)?;
     let _simulator = plant_sim::start(
         port,
         &[
             ("SIM_SECURITY", "Basic256Sha256/SignAndEncrypt".to_owned()),
             ("SIM_USERS_FILE", users.display().to_string()),
-            ("SIM_PKI_DIR", scratch_dir("opcua-wrong-password-sim-pki").display().to_string()),
+            ("SIM_PKI_DIR", sim_pki.display().to_string()),
         ],
         "opcua-wrong-password-sim",
     )?;
@@ -182,7 +183,7 @@ fn a_wrong_password_is_reported_as_a_refused_login_and_never_logged() -> anyhow:
             ("OPCUA_PASSWORD", WRONG_PASSWORD.to_owned()),
         ],
     );
-    let node = TestNode::start_with_ticks(
+    let mut node = TestNode::start_with_ticks(
         "opcua-source",
         &envs,
         4.0,
@@ -215,26 +216,28 @@ fn an_x509_user_certificate_logs_in() -> anyhow::Result<()> {
     });
     CertificateStore::create_certificate_and_key(&identity, true, &cert, &key).map_err(anyhow::Error::msg)?;
     let port = free_port();
+    let sim_pki = scratch_dir("opcua-x509-sim-pki");
+    let client_pki = scratch_dir("opcua-x509-client-pki");
     let _simulator = plant_sim::start(
         port,
         &[
             ("SIM_SECURITY", "Basic256Sha256/SignAndEncrypt".to_owned()),
             ("SIM_USER_CERTS", format!("operator={}", cert.display())),
-            ("SIM_PKI_DIR", scratch_dir("opcua-x509-sim-pki").display().to_string()),
+            ("SIM_PKI_DIR", sim_pki.display().to_string()),
         ],
         "opcua-x509-sim",
     )?;
     let envs = client_envs(
         port,
         "Basic256Sha256/SignAndEncrypt",
-        &scratch_dir("opcua-x509-client-pki"),
+        &client_pki,
         &[
             ("OPCUA_TRUST_UNKNOWN_SERVER", "true".to_owned()),
             ("OPCUA_USER_CERT", cert.display().to_string()),
             ("OPCUA_USER_KEY", key.display().to_string()),
         ],
     );
-    let node =
+    let mut node =
         TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-x509-node")?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;

@@ -1,6 +1,6 @@
 //! The distributed dataflow (dataflows/plant-distributed.yml) on three dora
 //! daemons with different machine ids, on loopback through one coordinator,
-//! started and watched by `shopfloor-deploy supervise`, with the real
+//! started and watched by `shopfloor deploy supervise`, with the real
 //! models, the tiny test VLM, rendered parts and a real Mosquitto:
 //!
 //! 1. questions escalate to the edge server's tier and alerts carry the edge
@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use part_images::{DefectKind, PartSpec};
@@ -27,7 +27,7 @@ use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::vision::{defective, good_parts, tiny_vlm, write_part, HEIGHT, WIDTH};
-use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{free_port, node_binaries, repo_root, scratch_dir, shopfloor};
 
 const MACHINES: [(&str, &str); 3] =
     [("gateway", "role=gateway"), ("station1", "role=station"), ("edge-server", "role=edge-server,gpu=false")];
@@ -152,11 +152,9 @@ fn frames(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn supervisor(cluster: &LocalCluster, envs: &[(&str, String)], log: &Path) -> anyhow::Result<ProcessGroup> {
-    let binary = repo_root().join("target/release/shopfloor-deploy");
-    anyhow::ensure!(binary.exists(), "{} is missing: run `cargo build --release --workspace` first", binary.display());
-    let mut command = Command::new(binary);
+    let mut command = shopfloor()?;
     command
-        .args(["supervise", "--name", DATAFLOW_NAME, "--settle-ms", "2000", "--poll-ms", "500"])
+        .args(["deploy", "supervise", "--name", DATAFLOW_NAME, "--settle-ms", "2000", "--poll-ms", "500"])
         .arg("--dataflow")
         .arg(repo_root().join("dataflows/plant-distributed.yml"))
         .arg("--dora")
@@ -170,7 +168,7 @@ fn supervisor(cluster: &LocalCluster, envs: &[(&str, String)], log: &Path) -> an
     for (key, value) in envs {
         command.arg("--env").arg(format!("{key}={value}"));
     }
-    Ok(ProcessGroup::spawn("shopfloor-deploy supervise", command)?)
+    Ok(ProcessGroup::spawn("shopfloor deploy supervise", command)?)
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
@@ -183,6 +181,7 @@ fn running(pid: u32) -> bool {
 
 #[test]
 fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyhow::Result<()> {
+    node_binaries()?;
     let scratch = scratch_dir("distributed");
     let good = good_parts(&scratch.join("good"), 16, 100)?;
     frames(&scratch.join("frames"))?;
@@ -291,7 +290,7 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
 
     // Clean up: the supervisor first (it would restart the dataflow), then
     // the dataflow, daemons, nodes and coordinator.
-    supervisor.stop("TERM", Duration::from_secs(10));
+    supervisor.stop(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10));
     let mut nodes = Vec::new();
     for (machine, _) in MACHINES {
         nodes.extend(cluster.node_pids(machine));

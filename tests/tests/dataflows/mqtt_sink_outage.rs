@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use shopfloor_core::arrow::array::{Array, StructArray};
 use shopfloor_core::arrow::ipc::writer::FileWriter;
 use shopfloor_core::arrow::record_batch::RecordBatch;
@@ -15,7 +16,7 @@ use shopfloor_core::schema::{Alert, Severity};
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::process::ProcessGroup;
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{release_binary, scratch_dir};
 
 const ALERTS: usize = 60;
 /// One alert every 200 ms: the stream runs for 12 s.
@@ -56,7 +57,7 @@ fn alerts_file(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn outage(signal: &str) -> anyhow::Result<()> {
+fn outage(signal: Signal) -> anyhow::Result<()> {
     let mut broker = Mosquitto::start_persistent()?;
     let dir = scratch_dir(&format!("mqtt-sink-outage-{signal}"));
     let arrow = dir.join("alerts.arrow");
@@ -74,7 +75,7 @@ fn outage(signal: &str) -> anyhow::Result<()> {
 
     let root = format!("outage{signal}/area/line");
     let subscriber = TestClient::connect_persistent(broker.port, &[format!("{root}/alerts/#")])?;
-    let mut command = Command::new(repo_root().join("target/release/mqtt-sink"));
+    let mut command = Command::new(release_binary("mqtt-sink")?);
     command
         .env("DORA_TEST_WITH_INPUTS", &inputs)
         .env("DORA_TEST_WRITE_OUTPUTS_TO", dir.join("outputs.jsonl"))
@@ -125,10 +126,10 @@ fn outage(signal: &str) -> anyhow::Result<()> {
 
 #[test]
 fn alerts_survive_a_clean_broker_restart() -> anyhow::Result<()> {
-    outage("TERM")
+    outage(Signal::SIGTERM)
 }
 
 #[test]
 fn alerts_survive_a_broker_crash() -> anyhow::Result<()> {
-    outage("KILL")
+    outage(Signal::SIGKILL)
 }

@@ -1,14 +1,14 @@
 //! Dynamic quantization with two real variants: the `slm` node answers a
 //! steady stream of questions while a power-state tag goes mains ->
 //! battery -> mains; the policy swaps SmolLM2 Q4_1 for a Q8_0 made by
-//! `slm quantize` and back. Every question is answered exactly once and
+//! `shopfloor model quantize` and back. Every question is answered exactly once and
 //! without error, each by a whole model, and the answering model follows
 //! the power state. The node runs in dora's testing mode (no daemon), its
 //! inputs the project's own Arrow messages.
 
 use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
 use shopfloor_dataflow_tests::node::{arrow_input, output_rows, TestNode};
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{repo_root, scratch_dir, shopfloor};
 
 const QUESTIONS: usize = 36;
 
@@ -25,8 +25,8 @@ fn power(state: &str) -> dora_node_api::arrow_v59::array::ArrayRef {
 fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow::Result<()> {
     let dir = scratch_dir("slm-power-swap");
     let q4_1 = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let quantize = std::process::Command::new(repo_root().join("target/release/slm"))
-        .args(["quantize", &q4_1.display().to_string(), &dir.join("variants").display().to_string(), "Q8_0"])
+    let quantize = shopfloor()?
+        .args(["model", "quantize", &q4_1.display().to_string(), &dir.join("variants").display().to_string(), "Q8_0"])
         .output()?;
     assert!(quantize.status.success(), "{}", String::from_utf8_lossy(&quantize.stderr));
     let q8_0 = dir.join("variants/SmolLM2-135M-Instruct.Q8_0.gguf");
@@ -70,7 +70,7 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
         ("SLM_ALLOW_UNEVALUATED", "true".to_owned()),
         ("SLM_QUEUE_CAPACITY", "100".to_owned()),
     ];
-    let node = TestNode::start_with_events("slm", &envs, events, 12.0, &dir)?;
+    let mut node = TestNode::start_with_events("slm", &envs, events, 12.0, &dir)?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "the node did not exit cleanly:\n{log}");
@@ -156,7 +156,7 @@ fn model_lora_commands_switch_adapters_between_questions() -> anyhow::Result<()>
         ("SLM_PROFILE", profile.display().to_string()),
         ("SLM_QUEUE_CAPACITY", "100".to_owned()),
     ];
-    let node = TestNode::start_with_events("slm", &envs, events, 7.0, &dir)?;
+    let mut node = TestNode::start_with_events("slm", &envs, events, 7.0, &dir)?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "{log}");

@@ -1,17 +1,26 @@
-//! The `slm` binary refuses a damaged model at start with a message that
-//! says what is wrong, before it connects to dora and before llama.cpp reads
-//! the file.
+//! The `slm` node (dora testing mode) refuses a damaged model at start with
+//! a message that says what is wrong, before llama.cpp reads the file;
+//! `shopfloor model check|quantize|evaluate` and the node's evaluation gate.
 
-use std::process::Command;
+use std::path::Path;
 
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::node::TestNode;
+use shopfloor_dataflow_tests::{repo_root, scratch_dir, shopfloor};
 
-fn start_slm(model: &std::path::Path) -> anyhow::Result<(bool, String)> {
-    let output = Command::new(repo_root().join("target/release/slm"))
-        .env("SLM_MODEL_PATH", model)
-        .env("SLM_PROFILE", repo_root().join("hw-profiles/generic-x86-2core.toml"))
-        .output()?;
-    Ok((output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned()))
+/// Starts the `slm` node in dora's testing mode with only a `Stop` after a
+/// few seconds; whether it ended cleanly, and its log.
+fn start_node(envs: &[(&str, String)], scratch: &str) -> anyhow::Result<(bool, String)> {
+    let mut node = TestNode::start("slm", envs, 5.0, scratch)?;
+    let (log, clean) = node.wait()?;
+    Ok((clean, log))
+}
+
+fn start_slm(model: &Path) -> anyhow::Result<(bool, String)> {
+    let envs = [
+        ("SLM_MODEL_PATH", model.display().to_string()),
+        ("SLM_PROFILE", repo_root().join("hw-profiles/generic-x86-2core.toml").display().to_string()),
+    ];
+    start_node(&envs, "slm-startup-node")
 }
 
 #[test]
@@ -32,13 +41,12 @@ fn a_truncated_or_foreign_model_file_stops_the_node_with_a_clear_error() -> anyh
     Ok(())
 }
 
-fn profile_check(profile: &std::path::Path) -> anyhow::Result<(bool, String)> {
-    let output =
-        Command::new(repo_root().join("target/release/slm")).args(["profile", "check"]).arg(profile).output()?;
+fn profile_check(profile: &Path) -> anyhow::Result<(bool, String)> {
+    let output = shopfloor()?.args(["model", "check"]).arg(profile).output()?;
     Ok((output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned()))
 }
 
-/// `slm profile check` passes every shipped profile with the installed model
+/// `shopfloor model check` passes every shipped profile with the installed model
 /// (file, SHA-256 and memory), and fails one whose SHA-256 does not match.
 #[test]
 fn profile_check_verifies_the_model_and_the_memory_arithmetic() -> anyhow::Result<()> {
@@ -66,33 +74,33 @@ fn profile_check_verifies_the_model_and_the_memory_arithmetic() -> anyhow::Resul
     Ok(())
 }
 
-fn slm(args: &[&str], profile_dir: &std::path::Path) -> anyhow::Result<(bool, String)> {
-    let output = Command::new(repo_root().join("target/release/slm")).args(args).current_dir(profile_dir).output()?;
+fn model_tool(args: &[&str], profile_dir: &Path) -> anyhow::Result<(bool, String)> {
+    let output = shopfloor()?.arg("model").args(args).current_dir(profile_dir).output()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     Ok((output.status.success(), text))
 }
 
-fn start_node(model: &std::path::Path, profile: &std::path::Path, allow_unevaluated: bool) -> anyhow::Result<String> {
-    let output = Command::new(repo_root().join("target/release/slm"))
-        .env("SLM_MODEL_PATH", model)
-        .env("SLM_PROFILE", profile)
-        .env("SLM_ALLOW_UNEVALUATED", allow_unevaluated.to_string())
-        .output()?;
-    assert!(!output.status.success(), "without a dora daemon the node cannot run");
-    Ok(String::from_utf8_lossy(&output.stderr).into_owned())
+fn start_gated(model: &Path, profile: &Path, allow_unevaluated: bool) -> anyhow::Result<(bool, String)> {
+    let envs = [
+        ("SLM_MODEL_PATH", model.display().to_string()),
+        ("SLM_PROFILE", profile.display().to_string()),
+        ("SLM_ALLOW_UNEVALUATED", allow_unevaluated.to_string()),
+    ];
+    start_node(&envs, "slm-gate-node")
 }
 
-/// The post-quantization gate end to end: `slm quantize` makes a ternary
-/// TQ1_0 variant (a deliberate over-quantization), `slm evaluate --record`
+/// The post-quantization gate end to end: `shopfloor model quantize` makes a
+/// ternary TQ1_0 variant (a deliberate over-quantization), `shopfloor model
+/// evaluate --record`
 /// measures it on a sample of the plant Q&A set and records it as rejected,
 /// and the `slm` node then refuses to load it, and refuses a file with no
 /// record at all, unless told to skip the gate. The shipped model passes on
-/// the shipped profile's record (the node gets as far as connecting to dora).
+/// the shipped profile's record (the node loads it and stops cleanly).
 #[test]
 fn model_gate_rejects_an_over_quantized_variant_and_unevaluated_files() -> anyhow::Result<()> {
     let dir = scratch_dir("slm-gate");
     let source = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let (ok, text) = slm(&["quantize", &source.display().to_string(), "variants", "TQ1_0"], &dir)?;
+    let (ok, text) = model_tool(&["quantize", &source.display().to_string(), "variants", "TQ1_0"], &dir)?;
     assert!(ok, "{text}");
     let ternary = dir.join("variants/SmolLM2-135M-Instruct.TQ1_0.gguf");
     let profile = dir.join("profile.toml");
@@ -103,7 +111,7 @@ fn model_gate_rejects_an_over_quantized_variant_and_unevaluated_files() -> anyho
     )?;
 
     let qa = repo_root().join("tests/fixtures/plant-qa.json");
-    let (ok, table) = slm(
+    let (ok, table) = model_tool(
         &[
             "evaluate",
             "profile.toml",
@@ -125,15 +133,21 @@ fn model_gate_rejects_an_over_quantized_variant_and_unevaluated_files() -> anyho
         "{recorded}"
     );
 
-    let refused = start_node(&ternary, &profile, false)?;
-    assert!(refused.contains("failed its evaluation") && refused.contains("below the floor 0.500"), "{refused}");
+    let (clean, refused) = start_gated(&ternary, &profile, false)?;
+    assert!(
+        !clean && refused.contains("failed its evaluation") && refused.contains("below the floor 0.500"),
+        "{refused}"
+    );
     let unevaluated = dir.join("variants/SmolLM2-135M-Instruct.F16.gguf");
-    let refused = start_node(&unevaluated, &profile, false)?;
-    assert!(refused.contains("has no evaluation record") && refused.contains("SLM_ALLOW_UNEVALUATED"), "{refused}");
+    let (clean, refused) = start_gated(&unevaluated, &profile, false)?;
+    assert!(
+        !clean && refused.contains("has no evaluation record") && refused.contains("SLM_ALLOW_UNEVALUATED"),
+        "{refused}"
+    );
     for (model, allow) in [(&ternary, true), (&source, false)] {
-        let passed = start_node(model, &profile, allow)?;
+        let (clean, passed) = start_gated(model, &profile, allow)?;
         assert!(!passed.contains("failed its evaluation") && !passed.contains("no evaluation record"), "{passed}");
-        assert!(passed.contains("dora"), "got past the gate to dora: {passed}");
+        assert!(clean && passed.contains("model loaded"), "got past the gate and loaded the model: {passed}");
     }
     Ok(())
 }

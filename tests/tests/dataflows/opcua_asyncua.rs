@@ -1,4 +1,4 @@
-//! `opcua-source` against an independent OPC UA server, python `asyncua`
+//! `opcua-source` (and `shopfloor opcua browse`) against an independent OPC UA server, python `asyncua`
 //! (tests/opcua/asyncua_server.py, installed into .venv by scripts/test.sh):
 //! browse lists its variables with units; subscribed, polled and `nsu=` tags
 //! all deliver, with the server's types and status codes; a deadband holds
@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::node::TestNode;
 use shopfloor_dataflow_tests::process::ProcessGroup;
-use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir, shopfloor, Scratch};
 
-fn start_asyncua(port: u16) -> anyhow::Result<ProcessGroup> {
-    let log = scratch_dir("asyncua-server").join("stderr.log");
+fn start_asyncua(port: u16) -> anyhow::Result<(ProcessGroup, Scratch)> {
+    let dir = scratch_dir("asyncua-server");
+    let log = dir.join("stderr.log");
     let mut command = Command::new(repo_root().join(".venv/bin/python"));
     command.arg(repo_root().join("tests/opcua/asyncua_server.py")).args([port.to_string(), "60".to_owned()]);
     command.stderr(std::fs::File::create(&log)?);
@@ -27,7 +28,7 @@ fn start_asyncua(port: u16) -> anyhow::Result<ProcessGroup> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(server)
+    Ok((server, dir))
 }
 
 #[test]
@@ -36,8 +37,7 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     let _server = start_asyncua(port)?;
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
 
-    let output =
-        Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
+    let output = shopfloor()?.args(["opcua", "browse", &endpoint]).output()?;
     let listing = String::from_utf8(output.stdout)?;
     assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
     for line in [
@@ -53,7 +53,7 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
          temperature_deadband ns=2;s=Press1.Temperature °C deadband=2\n"
     );
     let envs = [("OPCUA_ENDPOINT", endpoint), ("OPCUA_TAGS", tags), ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned())];
-    let node =
+    let mut node =
         TestNode::start_with_ticks("opcua-source", &envs, 4.0, Some(Duration::from_millis(100)), "opcua-asyncua-node")?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;

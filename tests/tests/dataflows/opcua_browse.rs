@@ -1,14 +1,13 @@
-//! `opcua-source --browse` against the `plant-sim` binary: the printed tag
+//! `shopfloor opcua browse` against the simulated plant (`shopfloor sim`): the printed tag
 //! list names every simulated variable with its unit, and pasted unchanged
 //! into `OPCUA_TAGS` it makes the node deliver readings for every tag, in
 //! messages of at most `OPCUA_BATCH_MAX` readings.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use shopfloor_dataflow_tests::node::TestNode;
-use shopfloor_dataflow_tests::{free_port, plant_sim, repo_root};
+use shopfloor_dataflow_tests::{free_port, plant_sim, shopfloor};
 
 #[test]
 fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyhow::Result<()> {
@@ -16,8 +15,7 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
     let _simulator = plant_sim::start(port, &[], "opcua-browse-sim")?;
 
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
-    let output =
-        Command::new(repo_root().join("target/release/opcua-source")).args(["--browse", &endpoint]).output()?;
+    let output = shopfloor()?.args(["opcua", "browse", &endpoint]).output()?;
     let listing = String::from_utf8(output.stdout)?;
     assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
     for line in [
@@ -38,7 +36,7 @@ fn the_browsed_tag_list_pastes_into_opcua_tags_and_every_tag_delivers() -> anyho
         ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned()),
         ("OPCUA_BATCH_MAX", "2".to_owned()),
     ];
-    let node =
+    let mut node =
         TestNode::start_with_ticks("opcua-source", &envs, 3.0, Some(Duration::from_millis(100)), "opcua-browse-node")?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;

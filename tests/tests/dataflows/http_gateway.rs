@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::dataflow::{dora_binary, RunningDataflow};
 use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::node::TestNode;
 use shopfloor_dataflow_tests::{free_port, http, repo_root};
 
 const DATAFLOW_LIMIT: Duration = Duration::from_secs(300);
@@ -89,15 +90,13 @@ fn openai_clients_get_grounded_answers_and_metrics_cover_every_node() -> anyhow:
     Ok(())
 }
 
-/// Listening beyond loopback without an API key is refused at start, naming
-/// the setting, before any socket is opened.
+/// Listening beyond loopback without an API key is refused at start (dora's
+/// testing mode, no daemon), naming the setting, before any socket is opened.
 #[test]
 fn the_gateway_refuses_another_address_without_a_key() -> anyhow::Result<()> {
-    let output = Command::new(repo_root().join("target/release/http-gateway"))
-        .env("GATEWAY_LISTEN", format!("0.0.0.0:{}", free_port()))
-        .output()?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "started without a key");
+    let envs = [("GATEWAY_LISTEN", format!("0.0.0.0:{}", free_port()))];
+    let (stderr, clean) = TestNode::start("http-gateway", &envs, 5.0, "gateway-no-key")?.wait()?;
+    assert!(!clean, "started without a key");
     assert!(stderr.contains("GATEWAY_API_KEY") && stderr.contains("reachable from other machines"), "{stderr}");
     Ok(())
 }

@@ -56,7 +56,8 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
 
     let sim_port = free_port();
     let root = format!("router{}/assembly/cell1", std::process::id());
-    let outbound_log = scratch_dir("router-tiers").join("outbound.jsonl");
+    let scratch = scratch_dir("router-tiers");
+    let outbound_log = scratch.join("outbound.jsonl");
     let _ = std::fs::remove_file(&outbound_log);
     let envs = [
         ("SIM_PORT", sim_port.to_string()),

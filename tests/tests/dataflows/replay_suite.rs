@@ -16,7 +16,6 @@
 //!   unchanged.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use part_images::PartSpec;
@@ -30,14 +29,10 @@ use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::replay::replay_and_record;
 use shopfloor_dataflow_tests::vision::{tiny_vlm, write_part};
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{node_binaries, release_binary, repo_root, scratch_dir, shopfloor, Scratch};
 
 fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures/recordings").join(name)
-}
-
-fn binary(name: &str) -> PathBuf {
-    repo_root().join("target/release").join(name)
 }
 
 /// Asserts that `again` holds the messages of `original`, in order per topic,
@@ -70,10 +65,9 @@ fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()
         // Arrow IPC and back, through the command line.
         let arrow = dir.join(format!("{name}.arrow"));
         let imported = dir.join(format!("{name}.imported.drec"));
-        let recording_bin = binary("recording");
-        let status = Command::new(&recording_bin).arg("export").arg(fixture(name)).arg("--out").arg(&arrow).status()?;
+        let status = shopfloor()?.args(["record", "export"]).arg(fixture(name)).arg("--out").arg(&arrow).status()?;
         assert!(status.success(), "export of {name}");
-        let status = Command::new(&recording_bin).arg("import").arg(&arrow).arg("--out").arg(&imported).status()?;
+        let status = shopfloor()?.args(["record", "import"]).arg(&arrow).arg("--out").arg(&imported).status()?;
         assert!(status.success(), "import of {name}");
         let back = recording::read_file(&imported)?;
         assert_same_messages(&original, &back);
@@ -84,19 +78,20 @@ fn a_replayed_recording_records_again_message_for_message() -> anyhow::Result<()
     Ok(())
 }
 
-fn settings(name: &str, extra_env: Vec<(String, String)>) -> RunSettings {
-    RunSettings {
-        dora: dora_binary(),
-        binaries: repo_root().join("target/release"),
-        out_dir: scratch_dir(name),
-        extra_env,
-    }
+/// Settings of a replay run, and the scratch folder that holds its report.
+fn settings(name: &str, extra_env: Vec<(String, String)>) -> anyhow::Result<(RunSettings, Scratch)> {
+    // The harness and the dataflows start these; each must be newer than its sources.
+    node_binaries()?;
+    let binaries = release_binary("replayer")?.parent().map(PathBuf::from).unwrap_or_default();
+    let out_dir = scratch_dir(name);
+    let settings = RunSettings { dora: dora_binary(), binaries, out_dir: out_dir.to_path_buf(), extra_env };
+    Ok((settings, out_dir))
 }
 
 #[test]
 fn the_overheat_recording_raises_its_alerts_and_answers_the_questions() -> anyhow::Result<()> {
     let case = TestCase::load(&repo_root().join("tests/replay/overheat.toml"))?;
-    let settings = settings("replay-overheat", Vec::new());
+    let (settings, _out) = settings("replay-overheat", Vec::new())?;
     let outcome = run_case(&case, &settings)?;
     report::write(&settings.out_dir, &case, &outcome)?;
     let report = std::fs::read_to_string(settings.out_dir.join("report.md"))?;
@@ -120,7 +115,7 @@ fn the_overheat_recording_raises_its_alerts_and_answers_the_questions() -> anyho
 fn a_changed_alarm_threshold_fails_the_case_and_shows_in_the_diff() -> anyhow::Result<()> {
     let case = TestCase::load(&repo_root().join("tests/replay/overheat.toml"))?;
     let changed = vec![("ALARMS_HIGH_LIMITS".to_owned(), "spindle_temperature=95".to_owned())];
-    let settings = settings("replay-overheat-threshold", changed);
+    let (settings, _out) = settings("replay-overheat-threshold", changed)?;
     let outcome = run_case(&case, &settings)?;
     report::write(&settings.out_dir, &case, &outcome)?;
     let report = std::fs::read_to_string(settings.out_dir.join("report.md"))?;
@@ -143,14 +138,14 @@ fn the_defect_burst_recording_raises_an_alert_per_defective_frame() -> anyhow::R
     }
     let vlm = tiny_vlm()?;
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
-    let settings = settings(
+    let (settings, _out) = settings(
         "replay-defect-burst",
         vec![
-            ("FILTER_GOOD_DIR".into(), path(good)),
+            ("FILTER_GOOD_DIR".into(), path(good.to_path_buf())),
             ("VLM_MODEL_PATH".into(), path(vlm.join("tiny-vlm.gguf"))),
             ("VLM_MMPROJ_PATH".into(), path(vlm.join("tiny-vlm-mmproj.gguf"))),
         ],
-    );
+    )?;
     let outcome = run_case(&case, &settings)?;
     report::write(&settings.out_dir, &case, &outcome)?;
     let report = std::fs::read_to_string(settings.out_dir.join("report.md"))?;
@@ -168,13 +163,12 @@ fn raw_mqtt_captured_at_a_broker_publishes_back_unchanged() -> anyhow::Result<()
     let broker = Mosquitto::start()?;
     let dir = scratch_dir("replay-mqtt-capture");
     let captured = dir.join("captured.drec");
-    let recording_bin = binary("recording");
-    let capture = |out: &Path| {
-        Command::new(&recording_bin)
-            .args(["capture-mqtt", "--broker", &broker.url(), "--topic", "plant1/#", "--duration-s", "20"])
+    let capture = |out: &Path| -> anyhow::Result<std::process::Child> {
+        Ok(shopfloor()?
+            .args(["record", "capture-mqtt", "--broker", &broker.url(), "--topic", "plant1/#", "--duration-s", "20"])
             .args(["--max-messages", "5", "--out"])
             .arg(out)
-            .spawn()
+            .spawn()?)
     };
     let mut first = capture(&captured)?;
     let publisher = TestClient::connect(broker.port, &[])?;
@@ -197,8 +191,8 @@ fn raw_mqtt_captured_at_a_broker_publishes_back_unchanged() -> anyhow::Result<()
     let again = dir.join("again.drec");
     let mut second = capture(&again)?;
     std::thread::sleep(Duration::from_millis(1500));
-    let status = Command::new(&recording_bin)
-        .arg("publish-mqtt")
+    let status = shopfloor()?
+        .args(["record", "publish-mqtt"])
         .arg(&captured)
         .args(["--broker", &broker.url(), "--speed", "2"])
         .status()?;

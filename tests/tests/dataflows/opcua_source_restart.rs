@@ -45,12 +45,12 @@ fn values_resume_after_each_server_restart_and_the_gap_is_marked() -> anyhow::Re
     // timeline is kept here and checked against the outputs afterwards.
     let run_secs = 4.0 + RESTARTS as f64 * (DOWN_FOR + UP_FOR).as_secs_f64() + 2.0;
     let tick = Some(Duration::from_millis(100));
-    let node = TestNode::start_with_ticks("opcua-source", &envs, run_secs, tick, "opcua-restart-node")?;
+    let mut node = TestNode::start_with_ticks("opcua-source", &envs, run_secs, tick, "opcua-restart-node")?;
     let outputs = node.outputs();
     std::thread::sleep(Duration::from_secs(4));
     let mut back_at = Vec::new();
     for restart in 1..=RESTARTS {
-        simulator.stop("KILL", Duration::from_secs(2));
+        simulator.stop(nix::sys::signal::Signal::SIGKILL, Duration::from_secs(2));
         std::thread::sleep(DOWN_FOR);
         simulator = plant_sim::start(port, &[], &format!("opcua-restart-sim-{restart}"))?;
         back_at.push(now_ms());

@@ -97,7 +97,7 @@ fn defect_filter_node_flags_defects_and_refuses_bad_frames_by_reason() -> anyhow
     }));
     events.push(serde_json::json!({"time_offset_secs": 1.3, "type": "Input", "id": "metrics_tick", "data": 0}));
     let envs = [("FILTER_GOOD_DIR", good.display().to_string())];
-    let node = TestNode::start_with_events("defect-filter", &envs, events, 2.0, &dir)?;
+    let mut node = TestNode::start_with_events("defect-filter", &envs, events, 2.0, &dir)?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     let log = strip_ansi(&log);

@@ -1,10 +1,8 @@
-//! `slm tune` on this machine: measures the bandwidth ceiling and every
+//! `shopfloor model tune` on this machine: measures the bandwidth ceiling and every
 //! knob combination with the real model, and `--write` puts the fastest
 //! into the profile (a scratch copy of the shipped one), keeping its comments.
 
-use std::process::Command;
-
-use shopfloor_dataflow_tests::{repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{repo_root, scratch_dir, shopfloor};
 use slm_engine::profile::HardwareProfile;
 
 #[test]
@@ -13,9 +11,8 @@ fn model_tune_measures_the_ceiling_and_writes_the_fastest_knobs() -> anyhow::Res
     let profile = dir.join("profile.toml");
     let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
     std::fs::write(&profile, shipped.replace("../models/", &format!("{}/", repo_root().join("models").display())))?;
-    let output = Command::new(repo_root().join("target/release/slm"))
-        .args(["tune", &profile.display().to_string(), "--tokens", "16", "--write"])
-        .output()?;
+    let output =
+        shopfloor()?.args(["model", "tune", &profile.display().to_string(), "--tokens", "16", "--write"]).output()?;
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
     eprintln!("{report}");
