@@ -8,6 +8,7 @@ use crate::openai::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Extension, ResponseFormat,
     Usage,
 };
+use crate::schema_grammar::SchemaError;
 
 /// Why a request gets no answer, as an HTTP status and an OpenAI error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +93,7 @@ const MAX_OPERATOR_CHARS: usize = 64;
 pub fn to_question(
     request: &ChatRequest,
     context: &RequestContext<'_>,
-    compile: &dyn Fn(&str) -> Result<(), String>,
+    compile: &dyn Fn(&str) -> Result<(), SchemaError>,
 ) -> Result<Question, Refusal> {
     if !context.models.contains(&request.model) {
         return Err(Refusal {
@@ -140,12 +141,13 @@ pub fn to_question(
                 ));
             }
             let text = schema.to_string();
-            compile(&text).map_err(|why| {
+            compile(&text).map_err(|error| {
                 Refusal::bad_request(
                     "response_format",
                     "invalid_schema",
                     format!(
-                        "the JSON schema cannot be turned into a grammar, so no constrained answer is possible: {why}"
+                        "the JSON schema cannot be turned into a grammar, so no constrained answer is possible: {}",
+                        error.0
                     ),
                 )
             })?;
@@ -276,7 +278,7 @@ mod tests {
         RequestContext { id: "chatcmpl-1".into(), default_operator: "http", now_ms: 1000, timeout_ms: 500, models }
     }
 
-    fn compiles(_: &str) -> Result<(), String> {
+    fn compiles(_: &str) -> Result<(), SchemaError> {
         Ok(())
     }
 
@@ -347,9 +349,11 @@ mod tests {
             "messages": [{"role": "user", "content": "x"}],
             "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object", "properties": {"v": {"type": "number"}}}}}
         });
-        let refuse = |_: &str| Err("unsupported".to_owned());
+        // llama.cpp's own refusal, of a schema that is not even JSON.
+        let refuse = |_: &str| crate::schema_grammar::compile(r#"{"type":"#);
         let refusal = to_question(&request(json.clone()), &context(&models), &refuse).unwrap_err();
         assert_eq!((refusal.status, refusal.code), (400, "invalid_schema"));
+        assert!(refusal.message.contains("JsonSchemaToGrammar"), "{}", refusal.message);
         let question = to_question(&request(json), &context(&models), &compiles).unwrap();
         let schema: Value = serde_json::from_str(question.response_schema.as_deref().unwrap()).unwrap();
         assert_eq!(schema, serde_json::json!({"type": "object", "properties": {"v": {"type": "number"}}}));

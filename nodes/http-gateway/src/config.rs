@@ -88,6 +88,7 @@ mod tests {
     fn another_address_needs_a_key() {
         let err = GatewayConfig::from_env(&vars(&[("GATEWAY_LISTEN", "0.0.0.0:8080")])).unwrap_err();
         assert!(err.names_field("GATEWAY_API_KEY"), "{err}");
+        assert!(err.to_string().contains("reachable from other machines"), "{err}");
         let cfg =
             GatewayConfig::from_env(&vars(&[("GATEWAY_LISTEN", "0.0.0.0:8080"), ("GATEWAY_API_KEY", "k")])).unwrap();
         assert_eq!(cfg.api_key.map(|k| k.expose().to_owned()), Some("k".to_owned()));

@@ -12,18 +12,19 @@ use shopfloor_core::schema::{MetricKind, MetricSample};
 /// The content type of the exposition (Prometheus scrapes it natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Why a sample cannot be exposed.
-#[derive(Debug, thiserror::Error, PartialEq)]
+/// Why a sample cannot be exposed (the sample itself is kept beside the
+/// error, so the error names no part of it but the position of a label).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SampleError {
     /// Not `[a-zA-Z_:][a-zA-Z0-9_:]*`, or a counter ending in `_total`.
-    #[error("metric name {0:?} is not a valid name (or a counter ends in _total, which the exposition adds)")]
-    Name(String),
+    #[error("the metric name is not valid (or a counter ends in _total, which the exposition adds)")]
+    Name,
     /// Not `[a-zA-Z_][a-zA-Z0-9_]*`, or `node`, which the gateway sets.
-    #[error("label name {0:?} is not valid (or is `node`, which the gateway sets)")]
-    Label(String),
+    #[error("label {position} has a name that is not valid (or is `node`, which the gateway sets)")]
+    Label { position: usize },
     /// Bounds not ascending or not finite.
-    #[error("histogram {0:?} has bucket bounds that are not finite and ascending")]
-    Buckets(String),
+    #[error("the histogram's bucket bounds are not finite and ascending")]
+    Buckets,
 }
 
 /// Checks a sample before it is kept, so one bad series never breaks the page.
@@ -34,16 +35,16 @@ pub fn check(sample: &MetricSample) -> Result<(), SampleError> {
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
     };
     if !name_ok(&sample.name, true) || (sample.kind == MetricKind::Counter && sample.name.ends_with("_total")) {
-        return Err(SampleError::Name(sample.name.clone()));
+        return Err(SampleError::Name);
     }
-    if let Some((label, _)) = sample.labels.iter().find(|(label, _)| !name_ok(label, false) || label == "node") {
-        return Err(SampleError::Label(label.clone()));
+    if let Some(position) = sample.labels.iter().position(|(label, _)| !name_ok(label, false) || label == "node") {
+        return Err(SampleError::Label { position });
     }
     let bounds = &sample.bucket_bounds;
     if sample.kind == MetricKind::Histogram
         && (bounds.iter().any(|b| !b.is_finite()) || bounds.windows(2).any(|pair| pair[0] >= pair[1]))
     {
-        return Err(SampleError::Buckets(sample.name.clone()));
+        return Err(SampleError::Buckets);
     }
     Ok(())
 }
@@ -184,8 +185,15 @@ mod tests {
             .counter("requests_total", "h", &[], 1)
             .gauge("ok", "h", &[("node", "y")], 1.0)
             .gauge("ok", "h", &[("bad-label", "y")], 1.0);
-        for sample in snapshot.finish() {
-            assert!(check(&sample).is_err(), "{sample:?}");
-        }
+        let errors: Vec<SampleError> = snapshot.finish().iter().filter_map(|s| check(s).err()).collect();
+        assert_eq!(
+            errors,
+            [
+                SampleError::Name,
+                SampleError::Name,
+                SampleError::Label { position: 0 },
+                SampleError::Label { position: 0 }
+            ]
+        );
     }
 }

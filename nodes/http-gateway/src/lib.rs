@@ -5,20 +5,23 @@
 //! `answer`; `GET /v1/models`, `/healthz`, `/readyz` and `/metrics` read the
 //! metric snapshots every node sends. docs/http.md has the API.
 //!
+//! - [`config`]: settings from the environment
 //! - [`chat`]: request → question, answer → completion (pure logic)
 //! - [`openai`]: the wire format
 //! - [`board`]: latest snapshot per node; models and readiness
 //! - [`exposition`]: the Prometheus/OpenMetrics page
-//! - [`server`]: routes, API key, limits; [`dora_link`]: the dora side
-#![warn(missing_docs)]
+//! - [`server`]: routes, API key, limits, the state the handlers share
+//! - [`state`]: what each dora input does to that state (pure, time passed in)
+//! - [`driver`]: the HTTP server's runtime and the dora loop
 
 pub mod board;
 pub mod chat;
 pub mod config;
-pub mod dora_link;
+pub mod driver;
 pub mod exposition;
 pub mod openai;
 pub mod pending;
 pub mod schema_grammar;
 pub mod server;
+pub mod state;
 pub mod traffic;

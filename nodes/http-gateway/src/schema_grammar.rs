@@ -2,9 +2,14 @@
 //! the model node uses), so the gateway refuses exactly the schemas the
 //! model node could not honour.
 
-/// Whether `schema` compiles into a grammar; the error says why not.
-pub fn compile(schema: &str) -> Result<(), String> {
-    llama_cpp_2::json_schema_to_grammar(schema).map(|_| ()).map_err(|error| error.to_string())
+/// llama.cpp could not turn a schema into a grammar.
+#[derive(Debug, thiserror::Error)]
+#[error("llama.cpp cannot turn the JSON schema into a grammar")]
+pub struct SchemaError(#[source] pub llama_cpp_2::LlamaCppError);
+
+/// Whether `schema` compiles into a grammar.
+pub fn compile(schema: &str) -> Result<(), SchemaError> {
+    llama_cpp_2::json_schema_to_grammar(schema).map(|_| ()).map_err(SchemaError)
 }
 
 #[cfg(test)]

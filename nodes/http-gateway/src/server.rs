@@ -1,6 +1,7 @@
 //! The HTTP side: routes, API key, limits, and the wait for each answer.
 
 use std::convert::Infallible;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,25 +16,40 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use shopfloor_core::schema::Question;
 use shopfloor_node::clock::now_ms;
+use shopfloor_node::driver::DoraSide;
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::board::Board;
 use crate::chat::{self, Refusal, RequestContext};
 use crate::exposition;
 use crate::openai::{ChatRequest, ErrorBody, ErrorDetail, ModelEntry};
 use crate::pending::Pending;
+use crate::schema_grammar::SchemaError;
 use crate::traffic::Traffic;
 
 /// Route of chat completions (also the latency histogram's).
 pub const CHAT_ROUTE: &str = "/v1/chat/completions";
 
 /// Turns a JSON Schema into a grammar, or says why not.
-pub type SchemaCompiler = fn(&str) -> Result<(), String>;
+pub type SchemaCompiler = fn(&str) -> Result<(), SchemaError>;
+
+/// What the gateway's dora loop receives: dora's events and the questions
+/// of the HTTP handlers, on one bounded channel.
+#[derive(Debug)]
+pub enum LinkEvent {
+    Dora(DoraSide),
+    Question(Question),
+}
+
+impl From<DoraSide> for LinkEvent {
+    fn from(event: DoraSide) -> Self {
+        Self::Dora(event)
+    }
+}
 
 /// Everything the handlers share.
 pub struct Gateway {
-    /// Settings.
     pub config: GatewayConfig,
     /// This node's dataflow id.
     pub node_id: String,
@@ -41,22 +57,27 @@ pub struct Gateway {
     pub board: Mutex<Board>,
     /// Requests waiting for answers.
     pub pending: Pending,
-    /// Questions to the dora link.
-    pub questions: mpsc::Sender<Question>,
-    /// Counters.
+    /// To the dora loop, which sends the questions on.
+    pub questions: SyncSender<LinkEvent>,
     pub traffic: Traffic,
     permits: Semaphore,
     compile: SchemaCompiler,
+    request_id: fn() -> String,
     /// When the gateway started (s since epoch): `created` of the dataflow's model.
     started_s: i64,
 }
 
+/// `chatcmpl-<random>`: the id of a request, its question and its completion.
+pub fn random_request_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
 impl Gateway {
-    /// The shared state; questions go to `questions`.
+    /// The shared state; questions go to `questions` as [`LinkEvent::Question`].
     pub fn new(
         config: GatewayConfig,
         node_id: String,
-        questions: mpsc::Sender<Question>,
+        questions: SyncSender<LinkEvent>,
         compile: SchemaCompiler,
     ) -> Self {
         let permits = Semaphore::new(config.max_concurrent);
@@ -69,7 +90,32 @@ impl Gateway {
             traffic: Traffic::default(),
             permits,
             compile,
+            request_id: random_request_id,
             started_s: now_ms() / 1000,
+        }
+    }
+
+    /// Request ids from `request_id` instead of [`random_request_id`] (a
+    /// test that scripts the answer in advance needs to know the id).
+    pub fn with_request_ids(mut self, request_id: fn() -> String) -> Self {
+        self.request_id = request_id;
+        self
+    }
+
+    /// Hands a question to the dora loop; waits (off the async workers)
+    /// while the channel is full. Err: the loop is gone.
+    async fn ask(&self, question: Question) -> Result<(), Refusal> {
+        let stopping = || Refusal::unavailable("the dataflow is stopping");
+        match self.questions.try_send(LinkEvent::Question(question)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(stopping()),
+            Err(TrySendError::Full(event)) => {
+                let questions = self.questions.clone();
+                match tokio::task::spawn_blocking(move || questions.send(event)).await {
+                    Ok(Ok(())) => Ok(()),
+                    _ => Err(stopping()),
+                }
+            }
         }
     }
 
@@ -225,7 +271,7 @@ async fn answer_request(
     })?;
     let models = gateway.model_names();
     let context = RequestContext {
-        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        id: (gateway.request_id)(),
         default_operator: &gateway.config.default_operator,
         now_ms: now_ms(),
         timeout_ms: gateway.config.timeout_ms,
@@ -237,9 +283,7 @@ async fn answer_request(
     // Whatever ends this request (answer, timeout, the client hanging up),
     // its registration goes with it.
     let _registration = ForgetOnDrop { pending: &gateway.pending, id: question.id.clone() };
-    if gateway.questions.send(question).await.is_err() {
-        return Err(Refusal::unavailable("the dataflow is stopping"));
-    }
+    gateway.ask(question).await?;
     let answer = match tokio::time::timeout(Duration::from_millis(gateway.config.timeout_ms), answer).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => return Err(Refusal::unavailable("the dataflow stopped before answering")),

@@ -1,5 +1,8 @@
 //! The gateway's own counters: requests by route and status, requests in
 //! flight, request latency, answers that came too late, inputs refused.
+//! Shared by the HTTP handlers (`/metrics` renders them fresh) and the dora
+//! loop, so the refused inputs are counted here rather than in the loop's
+//! `Driver`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +10,7 @@ use std::sync::Mutex;
 
 use shopfloor_core::schema::MetricSample;
 use shopfloor_node::metrics::{Histogram, Snapshot};
+use shopfloor_node::{Rejected, Rejections};
 
 /// Counters shared by the HTTP handlers and the dora link.
 #[derive(Debug)]
@@ -15,7 +19,7 @@ pub struct Traffic {
     in_flight: AtomicU64,
     latency: Histogram,
     late_answers: AtomicU64,
-    refused_inputs: Mutex<BTreeMap<&'static str, u64>>,
+    rejections: Mutex<Rejections>,
 }
 
 impl Default for Traffic {
@@ -25,7 +29,7 @@ impl Default for Traffic {
             in_flight: AtomicU64::new(0),
             latency: Histogram::latency(),
             late_answers: AtomicU64::new(0),
-            refused_inputs: Mutex::default(),
+            rejections: Mutex::default(),
         }
     }
 }
@@ -55,12 +59,17 @@ impl Traffic {
         self.late_answers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An input that did not decode, or a series that could not be exposed.
-    pub fn refused_input(&self, reason: &'static str) {
-        *self.refused_inputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(reason).or_default() += 1;
+    /// An input that did not decode, or a series that could not be exposed:
+    /// counted by reason, the first ones logged.
+    pub fn reject(&self, input: &str, rejected: &Rejected) {
+        self.rejections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).count(input, rejected);
     }
 
-    /// The gateway's snapshot.
+    /// Refused inputs by reason.
+    pub fn rejections(&self) -> Rejections {
+        self.rejections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     pub fn snapshot(&self, node: &str) -> Vec<MetricSample> {
         let mut snapshot = Snapshot::new(node);
         for ((route, status), count) in self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
@@ -91,14 +100,7 @@ impl Traffic {
                 &[],
                 self.late_answers.load(Ordering::Relaxed),
             );
-        for (reason, count) in self.refused_inputs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            snapshot.counter(
-                "shopfloor_rejected_inputs",
-                "Inputs or series refused, by reason",
-                &[("reason", reason)],
-                *count,
-            );
-        }
+        self.rejections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).report(&mut snapshot);
         snapshot.process_memory();
         snapshot.finish()
     }

@@ -1,18 +1,20 @@
 //! The HTTP side against its seam: the router with an in-process stand-in for
-//! the dora link (a task that takes the questions the gateway sends and
-//! answers them, or not). The whole dataflow with a real model and the
-//! official openai client is tests/tests/http_gateway.rs.
+//! the dora loop (a thread that takes the questions the gateway sends and
+//! answers them, or not). The gateway under dora is the driver's test; the
+//! whole dataflow with a real model and the official openai client is
+//! tests/tests/http_gateway.rs.
 
+use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_gateway::config::GatewayConfig;
-use http_gateway::server::{router, Gateway};
+use http_gateway::schema_grammar::SchemaError;
+use http_gateway::server::{router, Gateway, LinkEvent};
 use shopfloor_core::env::EnvVars;
-use shopfloor_core::schema::{Answer, Question};
-use tokio::sync::mpsc;
+use shopfloor_core::schema::Answer;
 use tower::ServiceExt;
 
 fn config(pairs: &[(&str, &str)]) -> GatewayConfig {
@@ -20,24 +22,27 @@ fn config(pairs: &[(&str, &str)]) -> GatewayConfig {
     GatewayConfig::from_env(&vars).unwrap()
 }
 
-fn compiles(_: &str) -> Result<(), String> {
+fn compiles(_: &str) -> Result<(), SchemaError> {
     Ok(())
 }
 
-/// A gateway whose questions are answered by `answer` after `delay` (never, with `None`).
+/// A gateway whose questions are answered after `delay` (never, with `None`).
 fn gateway(config: GatewayConfig, delay: Option<Duration>) -> Arc<Gateway> {
-    let (tx, mut rx) = mpsc::channel::<Question>(64);
+    let (tx, rx) = sync_channel::<LinkEvent>(64);
     let gateway = Arc::new(Gateway::new(config, "http-gateway".into(), tx, compiles));
-    let answering = gateway.clone();
-    tokio::spawn(async move {
-        while let Some(question) = rx.recv().await {
-            let Some(delay) = delay else { continue };
-            let gateway = answering.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
+    let answering = Arc::downgrade(&gateway);
+    // Ends when the gateway (and with it the channel's sender) is gone.
+    std::thread::spawn(move || {
+        while let Ok(event) = rx.recv() {
+            let (LinkEvent::Question(question), Some(delay)) = (event, delay) else { continue };
+            let answering = answering.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
                 let mut answer = Answer::to_question(&question, format!("You asked: {}", question.text));
                 answer.model = Some("stand-in".into());
-                gateway.pending.resolve(answer);
+                if let Some(gateway) = answering.upgrade() {
+                    gateway.pending.resolve(answer);
+                }
             });
         }
     });

@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | input | `answers` | `answer` batch (see `docs/messages.md`) |
 //! | input | `alerts`, `alerts_<source>` | `alert` batch (one input per alert source) |
+//! | input | `metrics_tick` | timer: send a `metric` snapshot |
+//! | output | `metrics` | `metric` batch |
 //!
 //! Each answer is published as JSON (QoS `MQTT_QOS`, at least 1) to the
 //! question's `reply_to` (or MQTT 5 response) topic, with the question's
@@ -19,11 +21,15 @@
 //! next start.
 //!
 //! # Layout
+//! - [`config`]: settings from the environment.
 //! - [`payload`]: answers and alerts to JSON and topics (pure).
-//! - [`outbox`]: the on-disk journal of waiting messages.
-//! - [`node`]: the event loop and its MQTT sessions.
+//! - [`outbox`]: the journal of waiting messages (on disk in the node).
+//! - [`state`]: inputs to outbox messages, sessions, in-flight bound and
+//!   catch-up pacing, counts (pure, time passed in).
+//! - [`driver`]: the loop on dora and the MQTT session threads.
 
 pub mod config;
-pub mod node;
+pub mod driver;
 pub mod outbox;
 pub mod payload;
+pub mod state;

@@ -4,14 +4,19 @@
 //!
 //! The journal (`outbox.jsonl` in the outbox folder) is append-only JSON
 //! lines, `{"add":7,"topic":"…","payload":"…","priority":"low"}` (with
-//! `"retain":true` and `"correlation_data":[…]` when set) and `{"done":7}`; on start it is replayed, and it is rewritten with only the
-//! waiting messages once most of its lines are obsolete. Lines are written
-//! through to the OS at once (a killed node loses nothing it accepted); they
-//! are not fsynced per message, so a power cut can lose the last moments.
+//! `"retain":true` and `"correlation_data":[…]` when set) and `{"done":7}`;
+//! on start it is replayed, and it is rewritten with only the waiting
+//! messages once most of its lines are obsolete. Lines are written through to
+//! the OS at once (a killed node loses nothing it accepted); they are not
+//! fsynced per message, so a power cut can lose the last moments.
 //!
 //! When `max_messages` are waiting, the oldest low-priority message is
 //! dropped to make room (alerts are high priority and kept); the drop is
 //! counted.
+//!
+//! The bookkeeping ([`Outbox`]) writes through a [`Journal`]: the file
+//! ([`FileJournal`]) in the node, a list in memory ([`MemoryJournal`]) in the
+//! state's tests.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -33,13 +38,10 @@ pub enum Priority {
 /// One waiting message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    /// Topic.
     pub topic: String,
-    /// Payload (JSON text).
+    /// JSON text.
     pub payload: String,
-    /// Priority.
     pub priority: Priority,
-    /// Publish retained.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retain: bool,
     /// MQTT 5 correlation data of the request this answers.
@@ -54,9 +56,10 @@ impl Message {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-enum Record {
+pub enum Record {
     Add {
         add: u64,
         #[serde(flatten)]
@@ -71,25 +74,113 @@ enum Record {
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     /// The folder or journal could not be created, read or written.
-    #[error("outbox {path}: {source}")]
+    #[error("cannot use the outbox journal {path}")]
     Io {
-        /// Journal path.
-        path: String,
-        /// Cause.
+        path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    /// Another running sink holds this outbox.
     #[error("outbox {path} is in use by another running sink; give each sink its own OUTBOX_DIR")]
-    InUse {
-        /// Journal path.
-        path: String,
-    },
+    InUse { path: PathBuf },
+    #[error("cannot encode an outbox journal line")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Where the outbox's records go.
+pub trait Journal {
+    fn append(&mut self, record: &Record) -> Result<(), OutboxError>;
+
+    /// Replaces every line with `records` (compaction); all or nothing.
+    fn rewrite(&mut self, records: &[Record]) -> Result<(), OutboxError>;
+}
+
+/// The journal file, locked for the life of the handle so that two sinks
+/// never interleave one journal.
+pub struct FileJournal {
+    path: PathBuf,
+    file: File,
+}
+
+/// What a journal file held when it was opened.
+pub struct Replayed {
+    pub records: Vec<Record>,
+    /// Lines that did not parse (cut short by a crash mid-write): skipped.
+    pub damaged_lines: usize,
+}
+
+impl FileJournal {
+    /// Opens (or creates) `outbox.jsonl` in `dir` and reads its records.
+    pub fn open(dir: &Path) -> Result<(Self, Replayed), OutboxError> {
+        let path = dir.join("outbox.jsonl");
+        let io = |source| OutboxError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut replayed = Replayed { records: Vec::new(), damaged_lines: 0 };
+        if path.exists() {
+            let file = File::open(&path).map_err(io)?;
+            for line in BufReader::new(file).lines() {
+                match serde_json::from_str::<Record>(&line.map_err(io)?) {
+                    Ok(record) => replayed.records.push(record),
+                    Err(_) => replayed.damaged_lines += 1,
+                }
+            }
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+        lock(&file, &path)?;
+        Ok((Self { path, file }, replayed))
+    }
+
+    fn io_error(&self, source: std::io::Error) -> OutboxError {
+        OutboxError::Io { path: self.path.clone(), source }
+    }
+}
+
+fn line(record: &Record) -> Result<Vec<u8>, OutboxError> {
+    let mut line = serde_json::to_vec(record)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+impl Journal for FileJournal {
+    fn append(&mut self, record: &Record) -> Result<(), OutboxError> {
+        let line = line(record)?;
+        self.file.write_all(&line).map_err(|source| self.io_error(source))
+    }
+
+    fn rewrite(&mut self, records: &[Record]) -> Result<(), OutboxError> {
+        let fresh = self.path.with_extension("jsonl.new");
+        let mut text = Vec::new();
+        for record in records {
+            text.extend(line(record)?);
+        }
+        std::fs::write(&fresh, &text).map_err(|source| self.io_error(source))?;
+        // Rename is atomic: a crash leaves either the old or the new journal.
+        std::fs::rename(&fresh, &self.path).map_err(|source| self.io_error(source))?;
+        self.file = OpenOptions::new().append(true).open(&self.path).map_err(|source| self.io_error(source))?;
+        lock(&self.file, &self.path)
+    }
+}
+
+/// A journal kept in memory: what a file would hold, for tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryJournal {
+    pub records: Vec<Record>,
+}
+
+impl Journal for MemoryJournal {
+    fn append(&mut self, record: &Record) -> Result<(), OutboxError> {
+        self.records.push(record.clone());
+        Ok(())
+    }
+
+    fn rewrite(&mut self, records: &[Record]) -> Result<(), OutboxError> {
+        self.records = records.to_vec();
+        Ok(())
+    }
 }
 
 /// Messages waiting for an acknowledgement, in order.
-pub struct Outbox {
-    path: PathBuf,
-    journal: File,
+pub struct Outbox<J: Journal = FileJournal> {
+    journal: J,
     waiting: BTreeMap<u64, Message>,
     next_seq: u64,
     max_messages: usize,
@@ -99,38 +190,41 @@ pub struct Outbox {
     pub damaged_lines: usize,
 }
 
-impl Outbox {
+impl Outbox<FileJournal> {
     /// Opens (or creates) the outbox in `dir`, replaying its journal.
     pub fn open(dir: &Path, max_messages: usize) -> Result<Self, OutboxError> {
-        let path = dir.join("outbox.jsonl");
-        let io = |source| OutboxError::Io { path: path.display().to_string(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        let (journal, replayed) = FileJournal::open(dir)?;
+        let lines = replayed.records.len() + replayed.damaged_lines;
+        let mut outbox = Outbox::replay(journal, replayed.records, max_messages)?;
+        outbox.journal_lines = lines;
+        outbox.damaged_lines = replayed.damaged_lines;
+        outbox.compact_if_worthwhile()?;
+        Ok(outbox)
+    }
+}
+
+impl<J: Journal> Outbox<J> {
+    /// The outbox `records` describe, writing on to `journal`.
+    pub fn replay(journal: J, records: Vec<Record>, max_messages: usize) -> Result<Self, OutboxError> {
         let mut waiting = BTreeMap::new();
-        let (mut next_seq, mut journal_lines, mut damaged_lines) = (1, 0, 0);
-        if path.exists() {
-            let file = File::open(&path).map_err(io)?;
-            for line in BufReader::new(file).lines() {
-                let line = line.map_err(io)?;
-                journal_lines += 1;
-                match serde_json::from_str::<Record>(&line) {
-                    Ok(Record::Add { add, message }) => {
-                        waiting.insert(add, message);
-                        next_seq = next_seq.max(add + 1);
-                    }
-                    Ok(Record::Done { done }) => {
-                        waiting.remove(&done);
-                    }
-                    // A line cut short by a crash mid-write: skip it, count it.
-                    Err(_) => damaged_lines += 1,
+        let mut next_seq = 1;
+        let journal_lines = records.len();
+        for record in records {
+            match record {
+                Record::Add { add, message } => {
+                    waiting.insert(add, message);
+                    next_seq = next_seq.max(add + 1);
+                }
+                Record::Done { done } => {
+                    waiting.remove(&done);
                 }
             }
         }
-        let journal = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
-        lock(&journal, &path)?;
-        let mut outbox =
-            Self { path, journal, waiting, next_seq, max_messages, journal_lines, dropped: 0, damaged_lines };
-        outbox.compact_if_worthwhile()?;
-        Ok(outbox)
+        Ok(Self { journal, waiting, next_seq, max_messages, journal_lines, dropped: 0, damaged_lines: 0 })
+    }
+
+    pub fn journal(&self) -> &J {
+        &self.journal
     }
 
     /// Adds a message; returns its sequence number, or 0 when the outbox is
@@ -176,7 +270,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// The waiting message `seq`.
     pub fn get(&self, seq: u64) -> Option<&Message> {
         self.waiting.get(&seq)
     }
@@ -186,12 +279,10 @@ impl Outbox {
         self.waiting.range(seq + 1..).next().map(|(s, _)| *s)
     }
 
-    /// How many messages wait.
     pub fn len(&self) -> usize {
         self.waiting.len()
     }
 
-    /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.waiting.is_empty()
     }
@@ -207,10 +298,9 @@ impl Outbox {
     }
 
     fn write(&mut self, record: &Record) -> Result<(), OutboxError> {
-        let mut line = serde_json::to_vec(record).unwrap_or_default();
-        line.push(b'\n');
+        self.journal.append(record)?;
         self.journal_lines += 1;
-        self.journal.write_all(&line).map_err(|source| self.io_error(source))
+        Ok(())
     }
 
     /// Rewrites the journal with the waiting messages only, once it has more
@@ -219,34 +309,19 @@ impl Outbox {
         if self.journal_lines <= 1000 || self.journal_lines <= 4 * self.waiting.len() {
             return Ok(());
         }
-        let fresh = self.path.with_extension("jsonl.new");
-        let mut text = Vec::new();
-        for (seq, m) in &self.waiting {
-            let record = Record::Add { add: *seq, message: m.clone() };
-            text.extend(serde_json::to_vec(&record).unwrap_or_default());
-            text.push(b'\n');
-        }
-        std::fs::write(&fresh, &text).map_err(|source| self.io_error(source))?;
-        // Rename is atomic: a crash leaves either the old or the new journal.
-        std::fs::rename(&fresh, &self.path).map_err(|source| self.io_error(source))?;
-        self.journal = OpenOptions::new().append(true).open(&self.path).map_err(|source| self.io_error(source))?;
-        lock(&self.journal, &self.path)?;
-        self.journal_lines = self.waiting.len();
+        let records: Vec<Record> =
+            self.waiting.iter().map(|(seq, m)| Record::Add { add: *seq, message: m.clone() }).collect();
+        self.journal.rewrite(&records)?;
+        self.journal_lines = records.len();
         Ok(())
-    }
-
-    fn io_error(&self, source: std::io::Error) -> OutboxError {
-        OutboxError::Io { path: self.path.display().to_string(), source }
     }
 }
 
-/// An exclusive advisory lock for the life of the file handle, so that two
-/// sinks never interleave one journal.
 fn lock(journal: &File, path: &Path) -> Result<(), OutboxError> {
     match journal.try_lock() {
         Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::InUse { path: path.display().to_string() }),
-        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::Io { path: path.display().to_string(), source }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::InUse { path: path.to_owned() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::Io { path: path.to_owned(), source }),
     }
 }
 
@@ -339,6 +414,20 @@ mod tests {
         assert_eq!(push(&mut outbox, 2, Priority::Low), 0);
         assert_eq!((outbox.len(), outbox.dropped()), (2, 1));
         std::fs::remove_dir_all(d).ok();
+    }
+
+    #[test]
+    fn an_outbox_in_memory_replays_like_the_file() {
+        let mut outbox = Outbox::replay(MemoryJournal::default(), Vec::new(), 100).unwrap();
+        let first = outbox.push(Message::new("t/1".into(), "{}".into(), Priority::Low)).unwrap();
+        let second = outbox.push(Message::new("t/2".into(), "{}".into(), Priority::High)).unwrap();
+        outbox.acknowledge(first).unwrap();
+        let records = outbox.journal().records.clone();
+        assert_eq!(records.len(), 3);
+        let reopened = Outbox::replay(MemoryJournal::default(), records, 100).unwrap();
+        assert_eq!((reopened.len(), reopened.next_after(0)), (1, Some(second)));
+        let mut reopened = reopened;
+        assert!(reopened.push(Message::new("t/3".into(), "{}".into(), Priority::Low)).unwrap() > second);
     }
 
     #[test]
