@@ -17,14 +17,12 @@
 //! |---|---|
 //! | [`PartSpec`] | [`Rendered`]: an `RgbImage` and `Option<(DefectKind, TruthBox)>` |
 //! | `sample_set(seed, good, defective, w, h)` | `Vec<PartSpec>` |
-//! | `part-images generate --out DIR` | images and `truth.json` |
+//! | `shopfloor images generate --out DIR` | images and `truth.json` |
 //!
 //! # Layout
 //! - [`spec`]: what to render, and seeded sets of specs.
 //! - [`render`]: painting a spec into an image.
 //! - [`output`]: writing a set and its `truth.json`.
-//! - [`cli`]: the command line.
-#![warn(missing_docs)]
 
 mod canvas;
 mod defects;

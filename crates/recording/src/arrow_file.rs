@@ -20,6 +20,9 @@ use dora_node_api::arrow_v59::ipc::writer::FileWriter;
 use dora_node_api::uhlc::Timestamp;
 use dora_node_api::DoraArray;
 
+use dora_node_api::arrow_v59::error::ArrowError;
+
+use crate::drec::DoraError;
 use crate::message::RecordedMessage;
 
 /// Messages per record batch of the exported file.
@@ -28,32 +31,50 @@ const BATCH_ROWS: usize = 1024;
 /// Why an export or import failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ArrowFileError {
-    /// File system.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot open")]
     Io {
-        /// The file.
         path: String,
-        /// The OS' reason.
+        #[source]
         source: std::io::Error,
     },
     /// Arrow refused to read or write.
-    #[error("{path}: {message}")]
+    #[error("{path}: not a readable Arrow IPC file")]
     Arrow {
-        /// The file.
         path: String,
-        /// Arrow's words.
-        message: String,
+        #[source]
+        source: ArrowError,
+    },
+    /// A message's payload or parameters cannot be encoded.
+    #[error("{path}: cannot encode a message of {topic}")]
+    Encode {
+        path: String,
+        /// `node/output`.
+        topic: String,
+        #[source]
+        source: RowError,
     },
     /// A row does not hold what the layout says.
-    #[error("{path}: row {row}: {message}")]
+    #[error("{path}: row {row} is not a message")]
     Row {
-        /// The file.
         path: String,
         /// Row number over the whole file, from 0.
         row: usize,
-        /// What is wrong.
-        message: String,
+        #[source]
+        source: RowError,
     },
+}
+
+/// What is wrong with one row (or one message to export).
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error("no {kind} column `{name}`")]
+    Column { name: &'static str, kind: &'static str },
+    #[error("timestamp `{value}` is not dora's `time/id` form")]
+    Timestamp { value: String },
+    #[error("bad parameters")]
+    Parameters(#[source] serde_json::Error),
+    #[error("bad payload")]
+    Payload(#[source] DoraError),
 }
 
 fn schema() -> Arc<Schema> {
@@ -72,19 +93,29 @@ fn schema() -> Arc<Schema> {
 /// Writes `messages` to an Arrow IPC file at `path`.
 pub fn export(path: &Path, messages: &[RecordedMessage]) -> Result<(), ArrowFileError> {
     let shown = path.display().to_string();
-    let arrow = |e: &dyn std::fmt::Display| ArrowFileError::Arrow { path: shown.clone(), message: e.to_string() };
+    let arrow = |source: ArrowError| ArrowFileError::Arrow { path: shown.clone(), source };
+    let encode = |message: &RecordedMessage, source: RowError| ArrowFileError::Encode {
+        path: shown.clone(),
+        topic: message.topic(),
+        source,
+    };
     let file = File::create(path).map_err(|source| ArrowFileError::Io { path: shown.clone(), source })?;
     let schema = schema();
-    let mut writer = FileWriter::try_new(file, &schema).map_err(|e| arrow(&e))?;
+    let mut writer = FileWriter::try_new(file, &schema).map_err(arrow)?;
     for chunk in messages.chunks(BATCH_ROWS) {
         let mut payloads = Vec::with_capacity(chunk.len());
         let mut parameters = Vec::with_capacity(chunk.len());
         for message in chunk {
             payloads.push(match &message.data {
                 None => None,
-                Some(data) => Some(encode_arrow_ipc(&DoraArray::from(data.clone())).map_err(|e| arrow(&e))?),
+                Some(data) => Some(
+                    encode_arrow_ipc(&DoraArray::from(data.clone()))
+                        .map_err(|e| encode(message, RowError::Payload(e.into())))?,
+                ),
             });
-            parameters.push(serde_json::to_string(&message.parameters).map_err(|e| arrow(&e))?);
+            parameters.push(
+                serde_json::to_string(&message.parameters).map_err(|e| encode(message, RowError::Parameters(e)))?,
+            );
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(chunk.iter().map(|m| m.node_id.as_str()))),
@@ -96,35 +127,35 @@ pub fn export(path: &Path, messages: &[RecordedMessage]) -> Result<(), ArrowFile
             Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|m| m.rows() as u64))),
             Arc::new(LargeBinaryArray::from_iter(payloads.iter().map(|p| p.as_deref()))),
         ];
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| arrow(&e))?;
-        writer.write(&batch).map_err(|e| arrow(&e))?;
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?;
+        writer.write(&batch).map_err(arrow)?;
     }
-    writer.finish().map_err(|e| arrow(&e))
+    writer.finish().map_err(arrow)
 }
 
 /// Reads the messages of an Arrow IPC file written by [`export`].
 pub fn import(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
     let shown = path.display().to_string();
-    let arrow = |e: &dyn std::fmt::Display| ArrowFileError::Arrow { path: shown.clone(), message: e.to_string() };
+    let arrow = |source: ArrowError| ArrowFileError::Arrow { path: shown.clone(), source };
     let file = File::open(path).map_err(|source| ArrowFileError::Io { path: shown.clone(), source })?;
-    let reader = FileReader::try_new(file, None).map_err(|e| arrow(&e))?;
+    let reader = FileReader::try_new(file, None).map_err(arrow)?;
     let mut messages = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| arrow(&e))?;
+        let batch = batch.map_err(arrow)?;
         let first_row = messages.len();
         let bad =
-            |row: usize, message: String| ArrowFileError::Row { path: shown.clone(), row: first_row + row, message };
-        let strings = |name: &str| {
+            |row: usize, source: RowError| ArrowFileError::Row { path: shown.clone(), row: first_row + row, source };
+        let strings = |name: &'static str| {
             batch
                 .column_by_name(name)
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| bad(0, format!("no Utf8 column `{name}`")))
+                .ok_or_else(|| bad(0, RowError::Column { name, kind: "Utf8" }))
         };
-        let numbers = |name: &str| {
+        let numbers = |name: &'static str| {
             batch
                 .column_by_name(name)
                 .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-                .ok_or_else(|| bad(0, format!("no UInt64 column `{name}`")))
+                .ok_or_else(|| bad(0, RowError::Column { name, kind: "UInt64" }))
         };
         let (node_ids, output_ids, timestamps, parameters) =
             (strings("node_id")?, strings("output_id")?, strings("timestamp")?, strings("parameters")?);
@@ -132,18 +163,20 @@ pub fn import(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
         let payloads = batch
             .column_by_name("payload")
             .and_then(|c| c.as_any().downcast_ref::<LargeBinaryArray>())
-            .ok_or_else(|| bad(0, "no LargeBinary column `payload`".into()))?;
+            .ok_or_else(|| bad(0, RowError::Column { name: "payload", kind: "LargeBinary" }))?;
         for row in 0..batch.num_rows() {
-            let timestamp: Timestamp =
-                timestamps.value(row).parse().map_err(|e| bad(row, format!("timestamp: {e:?}")))?;
+            let timestamp: Timestamp = timestamps
+                .value(row)
+                .parse()
+                .map_err(|_| bad(row, RowError::Timestamp { value: timestamps.value(row).to_owned() }))?;
             let parameters =
-                serde_json::from_str(parameters.value(row)).map_err(|e| bad(row, format!("parameters: {e}")))?;
+                serde_json::from_str(parameters.value(row)).map_err(|e| bad(row, RowError::Parameters(e)))?;
             let data = if payloads.is_null(row) {
                 None
             } else {
                 Some(
                     decode_arrow_ipc(payloads.value(row))
-                        .map_err(|e| bad(row, format!("payload: {e:#}")))?
+                        .map_err(|e| bad(row, RowError::Payload(e.into())))?
                         .into_inner(),
                 )
             };

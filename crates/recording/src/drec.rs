@@ -22,48 +22,55 @@ use dora_recording::{RecordEntry, RecordingFooter, RecordingHeader, RecordingRea
 
 use crate::message::RecordedMessage;
 
+/// An error of dora's recording container or event encoding (they report
+/// `eyre` errors; boxed, their chain of causes is kept).
+pub type DoraError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a recording cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum DrecError {
-    /// The file cannot be opened or created.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
-        /// The file.
         path: PathBuf,
-        /// The OS' reason.
+        #[source]
         source: std::io::Error,
     },
     /// The container is damaged or of another version.
-    #[error("{path}: {message}")]
+    #[error("{path}: not a readable recording")]
     Format {
-        /// The file.
         path: PathBuf,
-        /// What is wrong (dora-recording's words).
-        message: String,
+        #[source]
+        source: DoraError,
     },
-    /// One entry cannot be decoded.
-    #[error("{path}: entry {index} ({topic}): {message}")]
+    #[error("{path}: entry {index} ({topic}) cannot be decoded")]
     Entry {
-        /// The file.
         path: PathBuf,
         /// Entry number, from 0.
         index: u64,
         /// `node/output` of the entry.
         topic: String,
-        /// What is wrong.
-        message: String,
+        #[source]
+        source: EntryError,
     },
     /// A node or output name is not a valid dora id.
-    #[error("`{0}` is not a valid dora node or output id")]
-    BadId(String),
-    /// A message cannot be encoded.
-    #[error("cannot encode a message of {topic}: {message}")]
+    #[error("`{id}` is not a valid dora node or output id")]
+    BadId { id: String },
+    #[error("cannot encode a message of {topic}")]
     Encode {
         /// `node/output`.
         topic: String,
-        /// Why.
-        message: String,
+        #[source]
+        source: DoraError,
     },
+}
+
+/// Why one entry of a recording is not a message.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("not a dora event")]
+    Event(#[source] DoraError),
+    #[error("its payload is not an Arrow IPC stream")]
+    Payload(#[source] DoraError),
 }
 
 /// Nanoseconds since the Unix epoch now (0 for a clock set before 1970).
@@ -96,7 +103,7 @@ impl DrecWriter {
             descriptor_yaml: descriptor_yaml.as_bytes().to_vec(),
         };
         let writer = RecordingWriter::new(file, &header)
-            .map_err(|e| DrecError::Format { path: path.into(), message: format!("{e:#}") })?;
+            .map_err(|e| DrecError::Format { path: path.into(), source: e.into() })?;
         Ok(Self { path: path.into(), writer, start_nanos, messages: 0 })
     }
 
@@ -116,7 +123,7 @@ impl DrecWriter {
         self.writer
             .write_entry(&entry)
             .and_then(|()| self.writer.flush())
-            .map_err(|e| DrecError::Format { path: self.path.clone(), message: format!("{e:#}") })?;
+            .map_err(|e| DrecError::Format { path: self.path.clone(), source: e.into() })?;
         self.messages += 1;
         Ok(())
     }
@@ -124,22 +131,23 @@ impl DrecWriter {
     /// Writes the footer (message and byte counts) and closes the file.
     pub fn finish(self) -> Result<RecordingFooter, DrecError> {
         let path = self.path;
-        self.writer.finish().map_err(|e| DrecError::Format { path, message: format!("{e:#}") })
+        self.writer.finish().map_err(|e| DrecError::Format { path, source: e.into() })
     }
 }
 
 /// Encodes one message as dora's record node does.
 pub fn encode_entry(message: &RecordedMessage) -> Result<RecordEntry, DrecError> {
-    let node_id: NodeId = message.node_id.parse().map_err(|_| DrecError::BadId(message.node_id.clone()))?;
-    let output_id: DataId = message.output_id.parse().map_err(|_| DrecError::BadId(message.output_id.clone()))?;
-    let encode_error = |e: &dyn std::fmt::Display| DrecError::Encode { topic: message.topic(), message: e.to_string() };
+    let node_id: NodeId = message.node_id.parse().map_err(|_| DrecError::BadId { id: message.node_id.clone() })?;
+    let output_id: DataId =
+        message.output_id.parse().map_err(|_| DrecError::BadId { id: message.output_id.clone() })?;
+    let encode_error = |source: DoraError| DrecError::Encode { topic: message.topic(), source };
     let data = match &message.data {
         // dora replays an absent payload as an empty null array, so that is
         // what an absent payload means in the file too.
         None => None,
         Some(array) if array.is_empty() && *array.data_type() == DataType::Null => None,
         Some(array) => {
-            let ipc = encode_arrow_ipc(&DoraArray::from(array.clone())).map_err(|e| encode_error(&e))?;
+            let ipc = encode_arrow_ipc(&DoraArray::from(array.clone())).map_err(|e| encode_error(e.into()))?;
             Some(AVec::<u8, ConstAlign<128>>::from_slice(128, &ipc))
         }
     };
@@ -148,7 +156,7 @@ pub fn encode_entry(message: &RecordedMessage) -> Result<RecordEntry, DrecError>
         inner: InterDaemonEvent::Output { dataflow_id: uuid::Uuid::nil(), node_id, output_id, metadata, data },
         timestamp: message.timestamp,
     };
-    let event_bytes = event.serialize().map_err(|e| encode_error(&format!("{e:#}")))?;
+    let event_bytes = event.serialize().map_err(|e| encode_error(e.into()))?;
     Ok(RecordEntry {
         node_id: message.node_id.clone(),
         output_id: message.output_id.clone(),
@@ -159,14 +167,15 @@ pub fn encode_entry(message: &RecordedMessage) -> Result<RecordEntry, DrecError>
 
 /// Decodes one entry; `None` for entries that are not outputs (dora writes
 /// only outputs, but the format allows other events).
-pub fn decode_entry(entry: &RecordEntry) -> Result<Option<RecordedMessage>, String> {
-    let event = Timestamped::deserialize_inter_daemon_event(&entry.event_bytes).map_err(|e| format!("{e:#}"))?;
+pub fn decode_entry(entry: &RecordEntry) -> Result<Option<RecordedMessage>, EntryError> {
+    let event =
+        Timestamped::deserialize_inter_daemon_event(&entry.event_bytes).map_err(|e| EntryError::Event(e.into()))?;
     let InterDaemonEvent::Output { node_id, output_id, metadata, data, .. } = event.inner else {
         return Ok(None);
     };
     let data: Option<ArrayRef> = match data {
         None => None,
-        Some(bytes) => Some(decode_arrow_ipc(&bytes).map_err(|e| format!("payload: {e:#}"))?.into_inner()),
+        Some(bytes) => Some(decode_arrow_ipc(&bytes).map_err(|e| EntryError::Payload(e.into()))?.into_inner()),
     };
     Ok(Some(RecordedMessage {
         node_id: node_id.to_string(),
@@ -190,7 +199,7 @@ impl DrecReader {
     pub fn open(path: &Path) -> Result<Self, DrecError> {
         let file = File::open(path).map_err(|source| DrecError::Open { path: path.into(), source })?;
         let reader = RecordingReader::open(BufReader::new(file))
-            .map_err(|e| DrecError::Format { path: path.into(), message: format!("{e:#}") })?;
+            .map_err(|e| DrecError::Format { path: path.into(), source: e.into() })?;
         Ok(Self { path: path.into(), reader, index: 0 })
     }
 
@@ -210,15 +219,15 @@ impl DrecReader {
             let entry = self
                 .reader
                 .next_entry()
-                .map_err(|e| DrecError::Format { path: self.path.clone(), message: format!("{e:#}") })?;
+                .map_err(|e| DrecError::Format { path: self.path.clone(), source: e.into() })?;
             let Some(entry) = entry else { return Ok(None) };
             let index = self.index;
             self.index += 1;
-            let decoded = decode_entry(&entry).map_err(|message| DrecError::Entry {
+            let decoded = decode_entry(&entry).map_err(|source| DrecError::Entry {
                 path: self.path.clone(),
                 index,
                 topic: format!("{}/{}", entry.node_id, entry.output_id),
-                message,
+                source,
             })?;
             if let Some(message) = decoded {
                 return Ok(Some(message));
@@ -326,7 +335,7 @@ mod tests {
     fn bad_ids_and_damaged_files_are_errors() {
         let mut bad = message("frames", None, 0);
         bad.node_id = "my node".into();
-        assert!(matches!(encode_entry(&bad), Err(DrecError::BadId(_))));
+        assert!(matches!(encode_entry(&bad), Err(DrecError::BadId { .. })));
         let dir = std::env::temp_dir().join(format!("drec-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("junk.drec");

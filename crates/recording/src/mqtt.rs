@@ -33,8 +33,8 @@ const CORRELATION: &str = "mqtt_correlation_hex";
 #[derive(Debug, thiserror::Error)]
 pub enum MqttRecordingError {
     /// The client could not start.
-    #[error("cannot start the MQTT client: {0}")]
-    Client(std::io::Error),
+    #[error("cannot start the MQTT client")]
+    Client(#[source] std::io::Error),
     /// Writing the recording failed.
     #[error(transparent)]
     Recording(#[from] DrecError),

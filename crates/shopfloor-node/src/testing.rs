@@ -30,7 +30,7 @@ use dora_node_api::integration_testing::integration_testing_format::{
     IncomingEvent, InputData, IntegrationTestInput, TimedIncomingEvent,
 };
 use dora_node_api::integration_testing::{drain_outputs, output_channel, TestingInput, TestingOptions, TestingOutput};
-use dora_node_api::{DoraNode, EventStream};
+use dora_node_api::{DoraNode, EventStream, MetadataParameters};
 
 /// Why a test run could not be set up or its outputs not read.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ pub struct TestRun {
 }
 
 enum Scripted {
-    Data { input: String, data: ArrayRef },
+    Data { input: String, data: ArrayRef, parameters: Option<MetadataParameters> },
     Tick { input: String },
     Closed { input: String },
     Stop,
@@ -91,7 +91,20 @@ impl TestRun {
 
     /// `data` on `input`, `at_secs` after the start.
     pub fn input(self, at_secs: f64, input: &str, data: ArrayRef) -> Self {
-        self.declare_input(input).push(at_secs, Scripted::Data { input: input.to_owned(), data })
+        self.declare_input(input).push(at_secs, Scripted::Data { input: input.to_owned(), data, parameters: None })
+    }
+
+    /// Like [`input`](Self::input), with dora metadata parameters (frames
+    /// carry their size and encoding there).
+    pub fn input_with_parameters(
+        self,
+        at_secs: f64,
+        input: &str,
+        data: ArrayRef,
+        parameters: MetadataParameters,
+    ) -> Self {
+        let scripted = Scripted::Data { input: input.to_owned(), data, parameters: Some(parameters) };
+        self.declare_input(input).push(at_secs, scripted)
     }
 
     /// An input with no data, as dora's timers send (`metrics_tick`).
@@ -121,12 +134,12 @@ impl TestRun {
         let mut events = Vec::with_capacity(self.script.len());
         for (index, (at_secs, scripted)) in self.script.into_iter().enumerate() {
             let event = match scripted {
-                Scripted::Data { input, data } => {
+                Scripted::Data { input, data, parameters } => {
                     let path = folder.path().join(format!("input-{index}.arrow"));
                     write_ipc_file(&path, &input, data)?;
                     IncomingEvent::Input {
                         id: input.into(),
-                        metadata: None,
+                        metadata: parameters,
                         data: Some(Box::new(InputData::ArrowFile {
                             path,
                             batch_index: 0,

@@ -15,9 +15,11 @@
 //! # Layout
 //! - [`read`]: a file to a frame's bytes and size.
 //! - [`pace`]: when each frame is due.
-//! - [`node`]: dora wiring and counters.
+//! - [`state`]: which file is next and when, the frame message, the counts.
+//! - [`driver`]: the node on dora.
 
 pub mod config;
-pub mod node;
+pub mod driver;
 pub mod pace;
 pub mod read;
+pub mod state;

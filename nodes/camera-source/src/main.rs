@@ -7,8 +7,7 @@ fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let config = CameraSourceConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
-    let node_id = node.id().to_string();
-    let counts = camera_source::node::run(&config, &node_id, node, events)?;
+    let counts = camera_source::driver::run(&config, node, events)?;
     tracing::info!(frames = counts.frames, skipped = ?counts.skipped, "camera-source stopped");
     Ok(())
 }

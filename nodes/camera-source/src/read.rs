@@ -10,34 +10,30 @@ use shopfloor_core::schema::{FrameEncoding, MAX_FRAME_SIDE};
 /// A frame's pixels or file bytes, with its size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameData {
-    /// Pixels across.
     pub width: u32,
-    /// Pixels down.
     pub height: u32,
     /// How `bytes` are laid out.
     pub encoding: FrameEncoding,
-    /// The bytes.
     pub bytes: Vec<u8>,
 }
 
 /// Why a file was skipped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {message}")]
+    #[error("cannot read {path}")]
     Io {
-        /// The file.
         path: String,
-        /// The OS' reason.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
-    /// Not an image this node reads, or a broken one.
-    #[error("cannot decode {path}: {message}")]
+    #[error("{path} is not a PNG or JPEG image (found {found:?})")]
+    Format { path: String, found: Option<image::ImageFormat> },
+    /// A broken image, or one beyond the largest frame.
+    #[error("cannot decode {path}")]
     Decode {
-        /// The file.
         path: String,
-        /// The decoder's reason.
-        message: String,
+        #[source]
+        source: image::ImageError,
     },
 }
 
@@ -46,7 +42,7 @@ impl ReadError {
     pub fn reason(&self) -> &'static str {
         match self {
             ReadError::Io { .. } => "unreadable",
-            ReadError::Decode { .. } => "undecodable",
+            ReadError::Format { .. } | ReadError::Decode { .. } => "undecodable",
         }
     }
 }
@@ -54,32 +50,32 @@ impl ReadError {
 /// Reads `path` as `output` asks.
 pub fn read_frame(path: &Path, output: FrameOutput) -> Result<FrameData, ReadError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ReadError::Io { path: shown.clone(), message: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: shown.clone(), source })?;
     frame_from_bytes(&shown, bytes, output)
 }
 
 /// A frame from a file's `bytes` (`name` is for messages).
 pub fn frame_from_bytes(name: &str, bytes: Vec<u8>, output: FrameOutput) -> Result<FrameData, ReadError> {
-    let decode_error = |message: String| ReadError::Decode { path: name.to_owned(), message };
-    let reader =
-        image::ImageReader::new(Cursor::new(&bytes)).with_guessed_format().map_err(|e| decode_error(e.to_string()))?;
+    let decode_error = |source: image::ImageError| ReadError::Decode { path: name.to_owned(), source };
+    let mut reader = image::ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|source| ReadError::Io { path: name.to_owned(), source })?;
     let encoding = match reader.format() {
         Some(image::ImageFormat::Png) => FrameEncoding::Png,
         Some(image::ImageFormat::Jpeg) => FrameEncoding::Jpeg,
-        other => return Err(decode_error(format!("not PNG or JPEG ({other:?})"))),
+        found => return Err(ReadError::Format { path: name.to_owned(), found }),
     };
-    let mut reader = reader;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_FRAME_SIDE);
     limits.max_image_height = Some(MAX_FRAME_SIDE);
     reader.limits(limits);
     match output {
         FrameOutput::AsStored => {
-            let (width, height) = reader.into_dimensions().map_err(|e| decode_error(e.to_string()))?;
+            let (width, height) = reader.into_dimensions().map_err(decode_error)?;
             Ok(FrameData { width, height, encoding, bytes })
         }
         FrameOutput::Rgb8 => {
-            let image = reader.decode().map_err(|e| decode_error(e.to_string()))?.to_rgb8();
+            let image = reader.decode().map_err(decode_error)?.to_rgb8();
             let (width, height) = image.dimensions();
             Ok(FrameData { width, height, encoding: FrameEncoding::Rgb8, bytes: image.into_raw() })
         }
@@ -116,6 +112,7 @@ mod tests {
         // As stored, only the header is read: the consumer finds the damage.
         assert!(frame_from_bytes("t.png", truncated, FrameOutput::AsStored).is_ok());
         let err = frame_from_bytes("n.png", b"not an image".to_vec(), FrameOutput::AsStored).unwrap_err();
+        assert!(matches!(err, ReadError::Format { .. }), "{err}");
         assert!(err.to_string().contains("n.png"), "{err}");
     }
 }

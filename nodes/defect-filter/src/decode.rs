@@ -40,13 +40,6 @@ pub fn to_rgb<'a>(meta: &FrameMeta, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Fr
     Ok(Cow::Owned(image.into_raw()))
 }
 
-/// An image file (a good part to learn from) as raw RGB with its size.
-pub fn load_rgb(path: &std::path::Path) -> Result<(u32, u32, Vec<u8>), String> {
-    let image = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.to_rgb8();
-    let (width, height) = image.dimensions();
-    Ok((width, height, image.into_raw()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! looks at every camera frame and passes only suspicious ones (with boxes
 //! around what looks wrong) to the vision-language model of stage 2.
 //!
-//! As a dora node ([`node`]):
+//! As a dora node ([`state`], [`driver`]):
 //!
 //! | | id | payload |
 //! |---|---|---|
@@ -34,20 +34,23 @@
 //! - `features`: alignment and per-cell features (the hot path).
 //! - [`model`]: learning and scoring.
 //! - [`boxes`]: flagged cells to boxes.
-//! - [`decode`]: frame messages and good images to raw RGB.
+//! - [`decode`]: frame messages to raw RGB.
 //! - [`confirmation`]: the filter's own alert when stage 2 gives no verdict.
-//! - [`node`]: dora wiring and counters.
-#![warn(missing_docs)]
+//! - [`setup`]: the settings from the dataflow, the good parts learned.
+//! - [`state`]: the node's logic: a frame in, an inspection, alert or refusal out.
+//! - [`driver`]: the node on dora.
 
 pub mod boxes;
 pub mod config;
 pub mod confirmation;
 pub mod decode;
+pub mod driver;
 mod features;
 pub mod frame;
 pub mod model;
-pub mod node;
 pub mod settings;
+pub mod setup;
+pub mod state;
 
 pub use boxes::AnomalyBox;
 pub use features::Workspace;

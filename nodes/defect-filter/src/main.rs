@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use defect_filter::config::DefectFilterConfig;
-use defect_filter::node::{learn, settings_from};
+use defect_filter::setup::{learn, settings_from};
+use defect_filter::state::ConfirmSettings;
 
 fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();
@@ -19,15 +20,13 @@ fn main() -> anyhow::Result<()> {
         learned_threshold = model.learned_threshold(),
         "good parts learned"
     );
-    let node_id = node.id().to_string();
-    let confirm =
-        defect_filter::node::ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
-    let counts = defect_filter::node::run(&model, &node_id, confirm, node, events)?;
+    let confirm = ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
+    let summary = defect_filter::driver::run(model, confirm, node, events)?;
     tracing::info!(
-        frames = counts.frames,
-        flagged = counts.flagged,
-        unconfirmed = counts.unconfirmed,
-        rejected = ?counts.rejected,
+        frames = summary.frames,
+        flagged = summary.flagged,
+        unconfirmed = summary.unconfirmed,
+        rejected = ?summary.rejected,
         "defect-filter stopped"
     );
     Ok(())

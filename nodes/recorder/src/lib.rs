@@ -25,5 +25,6 @@
 //! ```
 
 pub mod config;
-pub mod node;
+pub mod driver;
+pub mod state;
 pub mod topics;

@@ -27,8 +27,9 @@
 //!   take outputs back to recorded time.
 
 pub mod config;
+pub mod driver;
 pub mod flow;
-pub mod node;
 pub mod selection;
 pub mod shift;
+pub mod state;
 pub mod timing;

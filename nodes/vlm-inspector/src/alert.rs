@@ -83,6 +83,7 @@ pub fn build_alert(flagged: &Inspection, judgement: &Judgement, image_ref: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::NotJudged;
     use crate::verdict::Verdict;
     use shopfloor_core::schema::Region;
 
@@ -131,7 +132,7 @@ mod tests {
     fn no_flagged_frame_goes_without_an_alert() {
         let cleared = build_alert(&flagged(), &judged(false), None);
         assert_eq!((cleared.severity, cleared.kind.as_str()), (Severity::Info, "no_defect"));
-        let busy = build_alert(&flagged(), &Judgement::NotJudged("busy".into()), None);
+        let busy = build_alert(&flagged(), &Judgement::NotJudged(NotJudged::Busy), None);
         assert_eq!((busy.severity, busy.kind.as_str()), (Severity::Warning, "anomaly"));
         assert_eq!(busy.verdict.as_deref(), Some("not_judged: busy"));
         assert_eq!(busy.location.as_deref(), Some("top-left"));

@@ -62,22 +62,37 @@ pub fn crop_file_name(frame_id: &str) -> String {
 
 /// Why a crop could not be stored.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot store the crop {path}: {message}")]
-pub struct CropError {
-    /// The file.
-    pub path: PathBuf,
-    /// What failed.
-    pub message: String,
+pub enum CropError {
+    #[error("cannot create the crops folder {path}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the crop {path} has {found} bytes, not {width}x{height} pixels")]
+    Size { path: PathBuf, width: u32, height: u32, found: usize },
+    #[error("cannot write the crop {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
 }
 
 /// Writes a crop as PNG under `dir`; returns its path.
 pub fn store_crop(dir: &Path, frame_id: &str, rgb: Vec<u8>, rect: Rect) -> Result<PathBuf, CropError> {
     let path = dir.join(crop_file_name(frame_id));
-    let failed = |message: String| CropError { path: path.clone(), message };
-    std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
-    let image = image::RgbImage::from_raw(rect.width, rect.height, rgb)
-        .ok_or_else(|| failed("the crop's size does not match its pixels".into()))?;
-    image.save_with_format(&path, image::ImageFormat::Png).map_err(|e| failed(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|source| CropError::Folder { path: dir.to_owned(), source })?;
+    let found = rgb.len();
+    let image = image::RgbImage::from_raw(rect.width, rect.height, rgb).ok_or_else(|| CropError::Size {
+        path: path.clone(),
+        width: rect.width,
+        height: rect.height,
+        found,
+    })?;
+    image
+        .save_with_format(&path, image::ImageFormat::Png)
+        .map_err(|source| CropError::Write { path: path.clone(), source })?;
     Ok(path)
 }
 

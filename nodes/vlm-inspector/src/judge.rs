@@ -9,10 +9,10 @@ use slm_engine::profile::HardwareProfile;
 use slm_engine::{EngineError, GenerateOptions, VisionEngine, VisionImage};
 
 use crate::prompt;
-use crate::verdict::{self, Verdict};
+use crate::verdict::{self, Verdict, VerdictError};
 
 /// What came of asking the judge.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Judgement {
     /// The model answered with a verdict.
     Judged {
@@ -25,8 +25,21 @@ pub enum Judgement {
         /// How long it took.
         latency_ms: u64,
     },
-    /// No verdict: why (`busy`, `no model configured`, the model's error).
-    NotJudged(String),
+    NotJudged(NotJudged),
+}
+
+/// Why a flagged frame has no verdict; alerts say it as `not_judged: <why>`.
+#[derive(Debug, thiserror::Error)]
+pub enum NotJudged {
+    /// The model's queue was full.
+    #[error("busy")]
+    Busy,
+    #[error("no model configured")]
+    NoModel,
+    #[error("model error: {0}")]
+    Model(#[source] EngineError),
+    #[error("invalid answer: {0}")]
+    InvalidAnswer(#[source] VerdictError),
 }
 
 /// Something that judges images.
@@ -61,7 +74,7 @@ impl Judge for VlmJudge {
         let started = Instant::now();
         let prompt = match self.engine.chat_prompt(&self.system, instruction) {
             Ok(prompt) => prompt,
-            Err(error) => return Judgement::NotJudged(format!("model error: {error}")),
+            Err(error) => return Judgement::NotJudged(NotJudged::Model(error)),
         };
         let options =
             GenerateOptions { max_tokens: self.max_tokens, stop_at_line_break: false, grammar: Some(&self.grammar) };
@@ -73,9 +86,9 @@ impl Judge for VlmJudge {
                     model: self.engine.model_name().to_owned(),
                     latency_ms: started.elapsed().as_millis() as u64,
                 },
-                Err(error) => Judgement::NotJudged(format!("invalid answer: {error}")),
+                Err(error) => Judgement::NotJudged(NotJudged::InvalidAnswer(error)),
             },
-            Err(error) => Judgement::NotJudged(format!("model error: {error}")),
+            Err(error) => Judgement::NotJudged(NotJudged::Model(error)),
         }
     }
 }

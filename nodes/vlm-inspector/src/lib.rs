@@ -26,14 +26,15 @@
 //! - [`judge`]: the model as a judge of one image.
 //! - [`worker`]: the judge's thread and bounded queue.
 //! - [`alert`]: the alert of a flagged frame.
-//! - [`node`], [`metrics`]: dora wiring and counters.
+//! - [`state`]: the node's logic: flagged frames prepared, outcomes to alerts, counts.
+//! - [`driver`]: the node on dora.
 
 pub mod alert;
 pub mod config;
 pub mod crop;
+pub mod driver;
 pub mod judge;
-pub mod metrics;
-pub mod node;
 pub mod prompt;
+pub mod state;
 pub mod verdict;
 pub mod worker;

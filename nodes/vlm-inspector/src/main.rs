@@ -28,8 +28,7 @@ fn main() -> anyhow::Result<()> {
             None
         }
     };
-    let node_id = node.id().to_string();
-    let counts = vlm_inspector::node::run(&config, judge, &node_id, node, events)?;
-    tracing::info!(flagged = counts.flagged, busy = counts.busy, "vlm-inspector stopped");
+    let summary = vlm_inspector::driver::run(&config, judge, node, events)?;
+    tracing::info!(flagged = summary.flagged, busy = summary.busy, "vlm-inspector stopped");
     Ok(())
 }

@@ -53,12 +53,12 @@ pub struct Verdict {
 }
 
 /// Why an answer is not a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum VerdictError {
     /// Not the JSON object the grammar describes (cut off by the token
     /// budget, for instance).
-    #[error("the model's answer is not a verdict: {0}")]
-    NotJson(String),
+    #[error("the model's answer is not a verdict")]
+    NotJson(#[source] serde_json::Error),
     /// A field outside its list.
     #[error("the model's answer has {field} = {value:?}, not one of the allowed values")]
     OutOfList {
@@ -83,7 +83,7 @@ struct RawVerdict {
 impl Verdict {
     /// Reads a model's answer.
     pub fn parse(text: &str) -> Result<Self, VerdictError> {
-        let raw: RawVerdict = serde_json::from_str(text.trim()).map_err(|e| VerdictError::NotJson(e.to_string()))?;
+        let raw: RawVerdict = serde_json::from_str(text.trim()).map_err(VerdictError::NotJson)?;
         let listed = |field: &'static str, value: &str, list: &[&str]| {
             if list.contains(&value) {
                 Ok(())
@@ -121,7 +121,7 @@ mod tests {
             r#"{"defect": true, "type": "crack", "location": "top", "severity": "info", "description": ""}"#,
         )
         .unwrap_err();
-        assert_eq!(err, VerdictError::OutOfList { field: "type", value: "crack".into() });
+        assert!(matches!(err, VerdictError::OutOfList { field: "type", ref value } if value == "crack"), "{err}");
         assert!(matches!(Verdict::parse(r#"{"defect": true, "type": "sc"#), Err(VerdictError::NotJson(_))));
     }
 

@@ -18,9 +18,7 @@ pub struct Job {
     pub flagged: Inspection,
     /// What the judge sees (the crop or the whole frame), raw RGB.
     pub rgb: Vec<u8>,
-    /// Its width.
     pub width: u32,
-    /// Its height.
     pub height: u32,
     /// The filter's findings in words.
     pub instruction: String,
@@ -29,42 +27,46 @@ pub struct Job {
 }
 
 /// A judged job.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Done {
     /// The frame, without its pixels.
     pub flagged: Inspection,
     /// The stored crop.
     pub image_ref: Option<String>,
-    /// What the judge said.
     pub judgement: Judgement,
 }
+
+/// The judge's thread panicked: the frames it held have no alert.
+#[derive(Debug, thiserror::Error)]
+#[error("the judge's thread panicked")]
+pub struct JudgePanicked;
 
 /// The judge's thread.
 pub struct Worker {
     jobs: Option<SyncSender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    thread: JoinHandle<()>,
 }
 
 impl Worker {
     /// Starts `judge` on its own thread with room for `capacity` waiting
     /// jobs; each result goes to `done`.
-    pub fn start(mut judge: Box<dyn Judge>, capacity: usize, done: impl Fn(Done) + Send + 'static) -> Self {
+    pub fn start(
+        mut judge: Box<dyn Judge>,
+        capacity: usize,
+        done: impl Fn(Done) + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::sync_channel::<Job>(capacity);
-        let thread = std::thread::Builder::new()
-            .name("vlm-judge".into())
-            .spawn(move || {
-                for job in queue {
-                    let image = VisionImage { width: job.width, height: job.height, rgb: &job.rgb };
-                    let judgement = judge.judge(image, &job.instruction);
-                    done(Done { flagged: job.flagged, image_ref: job.image_ref, judgement });
-                }
-            })
-            .ok();
-        Self { jobs: thread.as_ref().map(|_| jobs), thread }
+        let thread = std::thread::Builder::new().name("vlm-judge".into()).spawn(move || {
+            for job in queue {
+                let image = VisionImage { width: job.width, height: job.height, rgb: &job.rgb };
+                let judgement = judge.judge(image, &job.instruction);
+                done(Done { flagged: job.flagged, image_ref: job.image_ref, judgement });
+            }
+        })?;
+        Ok(Self { jobs: Some(jobs), thread })
     }
 
-    /// Queues `job`; hands it back when the queue is full (or the thread
-    /// could not start).
+    /// Queues `job`; hands it back when the queue is full (or closed).
     pub fn submit(&self, job: Job) -> Result<(), Box<Job>> {
         match &self.jobs {
             Some(jobs) => jobs.try_send(job).map_err(|e| match e {
@@ -74,14 +76,15 @@ impl Worker {
         }
     }
 
-    /// Closes the queue and waits until every queued job is judged.
-    pub fn finish(mut self) {
+    /// Closes the queue: the thread judges what is queued, then ends.
+    pub fn close(&mut self) {
         self.jobs = None;
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the judge's thread panicked");
-            }
-        }
+    }
+
+    /// Closes the queue and waits until every queued job is judged.
+    pub fn finish(mut self) -> Result<(), JudgePanicked> {
+        self.close();
+        self.thread.join().map_err(|_| JudgePanicked)
     }
 }
 
@@ -91,6 +94,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::judge::NotJudged;
     use shopfloor_core::schema::Inspection;
 
     /// Holds each judgement until the test lets it go.
@@ -105,7 +109,7 @@ mod tests {
             if let Ok(gate) = self.gate.lock() {
                 let _ = gate.recv_timeout(Duration::from_secs(5));
             }
-            Judgement::NotJudged("test".into())
+            Judgement::NotJudged(NotJudged::Busy)
         }
     }
 
@@ -138,7 +142,8 @@ mod tests {
         let judge = GatedJudge { started: started_tx, gate: Arc::new(Mutex::new(gate)) };
         let results = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&results);
-        let worker = Worker::start(Box::new(judge), 1, move |done| sink.lock().unwrap().push(done.flagged.frame_id));
+        let worker =
+            Worker::start(Box::new(judge), 1, move |done| sink.lock().unwrap().push(done.flagged.frame_id)).unwrap();
         worker.submit(job(1)).unwrap();
         started.recv_timeout(Duration::from_secs(5)).unwrap();
         worker.submit(job(2)).unwrap();
@@ -146,7 +151,7 @@ mod tests {
         assert_eq!(refused.flagged.frame_id, "f3");
         open.send(()).unwrap();
         open.send(()).unwrap();
-        worker.finish();
+        worker.finish().unwrap();
         assert_eq!(*results.lock().unwrap(), vec!["f1".to_owned(), "f2".to_owned()]);
     }
 }

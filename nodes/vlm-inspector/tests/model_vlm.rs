@@ -7,8 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use shopfloor_core::schema::{Alert, Inspection, Region};
+use shopfloor_node::testing::TestRun;
 use slm_engine::profile::HardwareProfile;
 use slm_engine::{EngineError, VisionImage};
+use vlm_inspector::config::VlmInspectorConfig;
 use vlm_inspector::judge::{Judge, Judgement, VlmJudge};
 use vlm_inspector::verdict::{DEFECT_TYPES, LOCATIONS};
 
@@ -86,7 +89,7 @@ fn model_tiny_vlm_refuses_an_image_of_the_wrong_size() {
     let Judgement::NotJudged(why) = judgement else {
         panic!("a short buffer was judged");
     };
-    assert!(why.contains("9216"), "{why}");
+    assert!(why.to_string().contains("9216"), "{why}");
 }
 
 #[test]
@@ -116,4 +119,49 @@ fn model_language_model_given_as_projector_is_refused() {
     };
     let message = error.to_string();
     assert!(message.contains("\"llama\"") && message.contains("not \"clip\""), "{message}");
+}
+
+/// The node's driver under dora's testing mode with the real model: one
+/// flagged frame, one judged alert with its stored crop, sent before the
+/// node ends although dora's stop comes while the model is still at work.
+#[test]
+fn model_tiny_vlm_judges_a_flagged_frame_under_dora() {
+    let judge = load("tiny-vlm-mmproj.gguf").expect("the matching pair loads");
+    let crops = tempfile::tempdir().expect("a temporary folder");
+    let config = VlmInspectorConfig {
+        profile_path: repo_path("hw-profiles/generic-x86-2core.toml"),
+        model_path: None,
+        mmproj_path: None,
+        max_tokens: 160,
+        queue_capacity: 2,
+        crops_dir: crops.path().to_owned(),
+        crop_margin: 8,
+        send_crop: true,
+    };
+    let flagged = Inspection {
+        frame_id: "cam1-000042".into(),
+        ts_ms: 1_764_000_000_000,
+        station: "station3".into(),
+        line: "line1".into(),
+        width: 64,
+        height: 48,
+        score: 9.0,
+        threshold: 4.0,
+        regions: vec![Region { x: 0, y: 16, width: 64, height: 12, score: 9.0 }],
+        rgb: image(),
+    };
+    let (summary, outputs) = TestRun::new("vlm-inspector")
+        .input(0.0, "inspections", Inspection::to_arrow(&[flagged]))
+        .stop(0.05)
+        .run(|node, events| vlm_inspector::driver::run(&config, Some(Box::new(judge)), node, events))
+        .expect("the test run starts");
+    assert_eq!(summary.expect("the node ends cleanly").alerts, 1);
+    let alerts: Vec<Alert> =
+        outputs.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).expect("alerts")).collect();
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0];
+    assert_eq!(alert.model.as_deref(), Some("tiny-vlm"), "{alert:?}");
+    assert!(matches!(alert.verdict.as_deref(), Some("defect" | "no_defect")), "{alert:?}");
+    let crop = PathBuf::from(alert.image_ref.as_deref().expect("a stored crop"));
+    assert!(crop.starts_with(crops.path()) && crop.exists(), "{crop:?}");
 }

@@ -1,0 +1,159 @@
+//! The node on dora: each frame at its time, dora's events (the metrics
+//! tick, stop) answered while waiting; stops when dora says so or the
+//! folder is done.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dora_node_api::{DoraNode, Event, EventStream};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::driver::SendError;
+use shopfloor_node::image_files::image_files;
+use shopfloor_node::{Driver, Flow, NodeLogic};
+
+use crate::config::CameraSourceConfig;
+use crate::read::read_frame;
+use crate::state::{CameraState, Counts};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CameraError {
+    #[error("cannot list {dir}")]
+    Folder {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{dir} holds no .png, .jpg or .jpeg file")]
+    Empty { dir: PathBuf },
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Plays the folder until it is done (or forever with `CAMERA_LOOP`), or
+/// until dora stops the node; returns what it counted.
+pub fn run(config: &CameraSourceConfig, node: DoraNode, mut events: EventStream) -> Result<Counts, CameraError> {
+    let files = image_files(&config.dir).map_err(|source| CameraError::Folder { dir: config.dir.clone(), source })?;
+    if files.is_empty() {
+        return Err(CameraError::Empty { dir: config.dir.clone() });
+    }
+    tracing::info!(files = files.len(), dir = %config.dir.display(), rate_hz = config.rate_hz, "camera starts");
+    // With the start in ids, a restarted camera's ids do not repeat the last run's.
+    let id_prefix =
+        if config.run_in_ids { format!("{}-{}", config.camera_id, now_ms() / 1000) } else { config.camera_id.clone() };
+    let mut driver = Driver::new(node);
+    let mut camera = CameraState::new(config, files.len(), id_prefix);
+    let start = Instant::now();
+    'frames: while let Some(slot) = camera.next_slot() {
+        let due = start + slot.due;
+        // Wait for the frame's time, answering dora meanwhile.
+        while let Some(left) = due.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()) {
+            match events.recv_timeout(left) {
+                None => break 'frames,
+                // dora reports a timeout as an error event: the frame is due.
+                Some(Event::Error(_)) => {}
+                Some(event) => {
+                    if driver.step(event, &mut camera)? == Flow::Stop {
+                        break 'frames;
+                    }
+                }
+            }
+        }
+        let read = read_frame(&files[slot.file], config.output);
+        if let Some(emit) = camera.take(read, now_ms()) {
+            driver.send(emit)?;
+        }
+    }
+    let emits = camera.on_stop(now_ms());
+    driver.send_all(emits)?;
+    driver.send_metrics(|snapshot| camera.metrics(snapshot))?;
+    Ok(camera.counts().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use dora_node_api::arrow_v59::array::Array;
+    use part_images::output::{write_set, ImageFormat};
+    use part_images::PartSpec;
+    use shopfloor_core::schema::MetricSample;
+    use shopfloor_node::testing::TestRun;
+
+    use super::*;
+    use crate::config::FrameOutput;
+
+    fn config(dir: &Path, output: FrameOutput, repeat: bool) -> CameraSourceConfig {
+        CameraSourceConfig {
+            dir: dir.to_owned(),
+            rate_hz: 50.0,
+            repeat,
+            output,
+            camera_id: "cam1".into(),
+            station: "station3".into(),
+            line: "line1".into(),
+            max_frames: None,
+            run_in_ids: false,
+        }
+    }
+
+    /// Three rendered parts and a file that only looks like an image.
+    fn folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<PartSpec> = (0..3).map(|seed| PartSpec::good(seed, 160, 120)).collect();
+        write_set(dir.path(), &specs, ImageFormat::Png).unwrap();
+        std::fs::write(dir.path().join("good-0001-broken.png"), b"not an image").unwrap();
+        dir
+    }
+
+    /// Under dora: every image of the folder comes out on `frames`, decoded
+    /// to raw RGB, in name order at the rate; the broken file is skipped and
+    /// counted; the node stops by itself after the folder, with a last
+    /// metrics snapshot.
+    #[test]
+    fn a_folder_of_images_becomes_paced_frames() {
+        let dir = folder();
+        let started = Instant::now();
+        let (counts, outputs) = TestRun::new("camera-source")
+            .tick(0.01, "metrics_tick")
+            .stop(2.0)
+            .run(|node, events| run(&config(dir.path(), FrameOutput::Rgb8, false), node, events))
+            .unwrap();
+        let counts = counts.unwrap();
+        assert!(started.elapsed().as_secs_f64() < 1.5, "the camera did not stop after the folder");
+        assert_eq!(counts.frames, 3);
+        assert_eq!(counts.skipped.get("undecodable"), Some(&1));
+        let sizes: Vec<usize> = outputs.on("frames").map(|sent| sent.data.len()).collect();
+        assert_eq!(sizes, [160 * 120 * 3; 3]);
+        let snapshots: Vec<Vec<MetricSample>> =
+            outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(snapshots.len(), 2, "one on the tick, one at the end");
+        let last = snapshots.last().unwrap();
+        let frames = last.iter().find(|s| s.name == "shopfloor_camera_frames").unwrap();
+        assert_eq!(frames.value, 3.0);
+        assert!(last.iter().any(|s| s.name == "shopfloor_camera_skipped_files"));
+    }
+
+    /// A looping camera plays until dora stops it; files go as stored.
+    #[test]
+    fn a_looping_camera_stops_when_dora_says_so() {
+        let dir = folder();
+        let (counts, outputs) = TestRun::new("camera-source")
+            .stop(0.3)
+            .run(|node, events| run(&config(dir.path(), FrameOutput::AsStored, true), node, events))
+            .unwrap();
+        let counts = counts.unwrap();
+        // 50 Hz for 0.3 s, one slot in four skipped.
+        assert!((5..=15).contains(&counts.frames), "{counts:?}");
+        assert_eq!(outputs.on("frames").count() as u64, counts.frames);
+        assert!(outputs.on("frames").all(|sent| sent.data.len() < 160 * 120 * 3), "PNG bytes, not pixels");
+    }
+
+    #[test]
+    fn an_empty_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (result, _) = TestRun::new("camera-source")
+            .run(|node, events| run(&config(dir.path(), FrameOutput::Rgb8, false), node, events))
+            .unwrap();
+        assert!(matches!(result, Err(CameraError::Empty { .. })));
+    }
+}
