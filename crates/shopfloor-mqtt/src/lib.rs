@@ -17,6 +17,7 @@
 pub mod config;
 mod events;
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -273,35 +274,63 @@ fn options(config: &MqttConfig, clean_session: bool) -> std::io::Result<MqttOpti
         options.set_credentials(credentials.username.clone(), credentials.password.expose());
     }
     if let Some(tls) = &config.tls {
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(std::sync::Arc::new(
-            tls_client_config(tls)?,
-        ))));
+        // `connect` reports I/O errors; the TLS error rides inside as its source.
+        let config = tls_client_config(tls).map_err(std::io::Error::other)?;
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(std::sync::Arc::new(config))));
     }
     Ok(options)
 }
 
+/// Why the TLS settings cannot be used; each names its file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a PEM certificate file", path.display())]
+    NotCertificates { path: PathBuf },
+    #[error("{}: unusable CA certificate", path.display())]
+    UnusableCa {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("{}: contains no certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("{}: not a PEM key file", path.display())]
+    NotKey { path: PathBuf },
+    #[error("{}: contains no private key", path.display())]
+    NoKey { path: PathBuf },
+    #[error("TLS protocol versions")]
+    Versions(#[source] rustls::Error),
+    #[error("{}: certificate and key do not match", path.display())]
+    KeyMismatch {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+}
+
 /// A rustls client configuration trusting `ca_file`, with the client
-/// certificate when one is configured. Errors name the file.
-pub fn tls_client_config(tls: &TlsSettings) -> std::io::Result<rustls::ClientConfig> {
-    use std::io::{Error, ErrorKind};
-    let read_pem = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
-        std::fs::read(path).map_err(|e| Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
-    };
-    let invalid =
-        |path: &std::path::Path, what: &str| Error::new(ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+/// certificate when one is configured.
+pub fn tls_client_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, TlsError> {
+    let read_pem = |path: &Path| std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source });
     let mut roots = rustls::RootCertStore::empty();
     let ca = read_pem(&tls.ca_file)?;
     for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
-        let cert = cert.map_err(|_| invalid(&tls.ca_file, "not a PEM certificate file"))?;
-        roots.add(cert).map_err(|e| invalid(&tls.ca_file, &format!("unusable CA certificate: {e}")))?;
+        let cert = cert.map_err(|_| TlsError::NotCertificates { path: tls.ca_file.clone() })?;
+        roots.add(cert).map_err(|source| TlsError::UnusableCa { path: tls.ca_file.clone(), source })?;
     }
     if roots.is_empty() {
-        return Err(invalid(&tls.ca_file, "contains no certificate"));
+        return Err(TlsError::NoCertificate { path: tls.ca_file.clone() });
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::other(e.to_string()))?
+        .map_err(TlsError::Versions)?
         .with_root_certificates(roots);
     match &tls.client_auth {
         None => Ok(builder.with_no_client_auth()),
@@ -309,14 +338,14 @@ pub fn tls_client_config(tls: &TlsSettings) -> std::io::Result<rustls::ClientCon
             let cert_pem = read_pem(cert_path)?;
             let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| invalid(cert_path, "not a PEM certificate file"))?;
+                .map_err(|_| TlsError::NotCertificates { path: cert_path.clone() })?;
             let key_pem = read_pem(key_path)?;
             let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-                .map_err(|_| invalid(key_path, "not a PEM key file"))?
-                .ok_or_else(|| invalid(key_path, "contains no private key"))?;
+                .map_err(|_| TlsError::NotKey { path: key_path.clone() })?
+                .ok_or_else(|| TlsError::NoKey { path: key_path.clone() })?;
             builder
                 .with_client_auth_cert(certs, key)
-                .map_err(|e| invalid(cert_path, &format!("certificate and key do not match: {e}")))
+                .map_err(|source| TlsError::KeyMismatch { path: cert_path.clone(), source })
         }
     }
 }

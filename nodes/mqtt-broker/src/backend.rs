@@ -62,7 +62,7 @@ pub fn start(
                     tracing::error!(%error, "embedded broker stopped");
                 }
             })
-            .map_err(|e| BrokerError::Broker(e.to_string()))?;
+            .map_err(BrokerError::Thread)?;
         let answers = [(Protocol::V311, backends.v311), (Protocol::V5, backends.v5)]
             .into_iter()
             .map(|(protocol, addr)| (protocol, addr, answers_as_broker(addr, protocol, login.as_ref())))
@@ -75,16 +75,12 @@ pub fn start(
             }
         }
     }
-    Err(BrokerError::Broker(format!(
-        "rumqttd did not answer on its internal loopback ports after {START_ATTEMPTS} attempts"
-    )))
+    Err(BrokerError::BackendNotAnswering { attempts: START_ATTEMPTS })
 }
 
 /// A loopback address with a port free right now.
 pub fn free_loopback_address() -> Result<SocketAddr, BrokerError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|e| BrokerError::Broker(format!("no free loopback port: {e}")))
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map_err(BrokerError::NoFreePort)
 }
 
 /// Whether an MQTT broker at `addr` answers a CONNECT with a CONNACK,
@@ -129,22 +125,21 @@ fn answers_as_broker(addr: SocketAddr, protocol: Protocol, login: Option<&(Strin
 pub fn connect_packet(protocol: Protocol, login: Option<&(String, String)>) -> Result<Vec<u8>, BrokerError> {
     let client_id = format!("shopfloor-broker-probe-{}-{}", std::process::id(), PROBES.fetch_add(1, Ordering::Relaxed));
     let mut buffer = BytesMut::new();
-    let encoded = match protocol {
+    match protocol {
         Protocol::V311 => {
             let mut connect = rumqttc::mqttbytes::v4::Connect::new(client_id);
             if let Some((name, password)) = login {
                 connect.set_login(name, password);
             }
-            connect.write(&mut buffer).map(|_| ()).map_err(|e| e.to_string())
+            connect.write(&mut buffer).map_err(BrokerError::ProbeV311)?;
         }
         Protocol::V5 => {
             use rumqttc::v5::mqttbytes::v5::{Connect, Login};
             let connect = Connect { keep_alive: 10, client_id, clean_start: true, properties: None };
             let login = login.map(|(name, password)| Login { username: name.clone(), password: password.clone() });
-            connect.write(&None, &login, &mut buffer).map(|_| ()).map_err(|e| e.to_string())
+            connect.write(&None, &login, &mut buffer).map_err(BrokerError::ProbeV5)?;
         }
-    };
-    encoded.map_err(|e| BrokerError::Broker(format!("cannot encode the probe CONNECT: {e}")))?;
+    }
     Ok(buffer.to_vec())
 }
 

@@ -28,8 +28,37 @@ pub enum Inspection {
         login: Option<(String, String)>,
     },
     /// Not an MQTT 3.1.1 or 5 CONNECT: close the connection.
-    Invalid(String),
+    Invalid(NotConnect),
 }
+
+/// Why the first bytes of a connection are not a CONNECT the broker serves.
+#[derive(Debug, thiserror::Error)]
+pub enum NotConnect {
+    #[error("first byte {0:#04x} is not an MQTT CONNECT")]
+    FirstByte(u8),
+    #[error("CONNECT of {size} bytes, more than the {limit} allowed")]
+    TooLarge { size: usize, limit: usize },
+    #[error("protocol name is not MQTT")]
+    ProtocolName,
+    #[error("MQTT protocol level {0} (only 4 = 3.1.1 and 5 are served)")]
+    Level(u8),
+    #[error("first packet is not CONNECT")]
+    OtherPacket,
+    #[error("not an MQTT 3.1.1 CONNECT")]
+    V311(#[source] rumqttc::mqttbytes::Error),
+    #[error("not an MQTT 5 CONNECT")]
+    V5(#[source] rumqttc::v5::mqttbytes::Error),
+}
+
+/// rumqttc's decoding errors are not comparable; two refusals are alike
+/// when they say the same.
+impl PartialEq for NotConnect {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for NotConnect {}
 
 /// Inspects the first bytes of a connection (at most `max_size` for the packet).
 pub fn inspect(received: &[u8], max_size: usize) -> Inspection {
@@ -37,13 +66,13 @@ pub fn inspect(received: &[u8], max_size: usize) -> Inspection {
     // (an HTTP probe, a port scanner), and waiting for its "packet" would only
     // hold the connection open.
     if received.first().is_some_and(|&first| first != 0x10) {
-        return Inspection::Invalid(format!("first byte {:#04x} is not an MQTT CONNECT", received[0]));
+        return Inspection::Invalid(NotConnect::FirstByte(received[0]));
     }
     let Some((header_len, remaining_len)) = fixed_header(received) else {
         return Inspection::NeedMore;
     };
     if remaining_len > max_size {
-        return Inspection::Invalid(format!("CONNECT of {remaining_len} bytes, more than the {max_size} allowed"));
+        return Inspection::Invalid(NotConnect::TooLarge { size: remaining_len, limit: max_size });
     }
     // The two readers disagree on the bytes after the protocol level (MQTT 5
     // has properties there), so the level picks the reader. It follows the
@@ -52,12 +81,12 @@ pub fn inspect(received: &[u8], max_size: usize) -> Inspection {
         return Inspection::NeedMore;
     };
     if name_and_level[..6] != *b"\x00\x04MQTT" {
-        return Inspection::Invalid("protocol name is not MQTT".into());
+        return Inspection::Invalid(NotConnect::ProtocolName);
     }
     match name_and_level[6] {
         4 => inspect_v311(received, max_size),
         5 => inspect_v5(received, max_size),
-        level => Inspection::Invalid(format!("MQTT protocol level {level} (only 4 = 3.1.1 and 5 are served)")),
+        level => Inspection::Invalid(NotConnect::Level(level)),
     }
 }
 
@@ -81,9 +110,9 @@ fn inspect_v311(received: &[u8], max_size: usize) -> Inspection {
         Ok(v4::Packet::Connect(connect)) => {
             Inspection::Connect { version: MqttVersion::V311, login: connect.login.map(|l| (l.username, l.password)) }
         }
-        Ok(other) => Inspection::Invalid(format!("first packet is not CONNECT but {other:?}")),
+        Ok(_) => Inspection::Invalid(NotConnect::OtherPacket),
         Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => Inspection::NeedMore,
-        Err(error) => Inspection::Invalid(format!("not an MQTT 3.1.1 CONNECT: {error:?}")),
+        Err(error) => Inspection::Invalid(NotConnect::V311(error)),
     }
 }
 
@@ -93,9 +122,9 @@ fn inspect_v5(received: &[u8], max_size: usize) -> Inspection {
         Ok(v5::Packet::Connect(_, _, login)) => {
             Inspection::Connect { version: MqttVersion::V5, login: login.map(|l| (l.username, l.password)) }
         }
-        Ok(other) => Inspection::Invalid(format!("first packet is not CONNECT but {other:?}")),
+        Ok(_) => Inspection::Invalid(NotConnect::OtherPacket),
         Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => Inspection::NeedMore,
-        Err(error) => Inspection::Invalid(format!("not an MQTT 5 CONNECT: {error:?}")),
+        Err(error) => Inspection::Invalid(NotConnect::V5(error)),
     }
 }
 
@@ -168,7 +197,7 @@ mod tests {
         );
         let mut level3 = v4_connect(None);
         level3[8] = 3;
-        assert!(matches!(inspect(&level3, 1024), Inspection::Invalid(why) if why.contains("level 3")));
+        assert!(matches!(inspect(&level3, 1024), Inspection::Invalid(NotConnect::Level(3))));
         assert!(
             matches!(inspect(&[0x10, 0xff, 0xff, 0xff, 0x7f], 1024), Inspection::Invalid(_)),
             "beyond the size limit"

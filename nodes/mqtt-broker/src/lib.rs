@@ -19,12 +19,16 @@
 //!   checking that it is rumqttd that answers on its ports.
 //! - [`rumqttd_config`]: rumqttd's configuration.
 //! - [`tls`]: the server's TLS configuration.
+//! - [`state`]: what the node reports (whether the broker is embedded).
+//! - [`driver`]: starts the broker, then answers dora until Stop.
 
 pub mod backend;
 pub mod config;
 pub mod connect_packet;
+pub mod driver;
 pub mod front_door;
 pub mod rumqttd_config;
+pub mod state;
 pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -38,19 +42,29 @@ use crate::front_door::FrontDoor;
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     /// The listen address is taken or not ours.
-    #[error("cannot listen on {addr} (set MQTT_EMBEDDED_LISTEN to a free address, or MQTT_BROKER_URL to use an existing broker): {source}")]
+    #[error("cannot listen on {addr} (set MQTT_EMBEDDED_LISTEN to a free address, or MQTT_BROKER_URL to use an existing broker)")]
     Bind {
-        /// Address tried.
         addr: SocketAddr,
-        /// Cause.
+        #[source]
         source: std::io::Error,
     },
     /// The TLS certificate or key is unusable.
-    #[error("embedded broker TLS (BROKER_TLS_CERT / BROKER_TLS_KEY / BROKER_TLS_CLIENT_CA): {0}")]
-    Tls(std::io::Error),
-    /// rumqttd or the front door could not start.
-    #[error("embedded broker failed: {0}")]
-    Broker(String),
+    #[error("embedded broker TLS (BROKER_TLS_CERT / BROKER_TLS_KEY / BROKER_TLS_CLIENT_CA)")]
+    Tls(#[source] std::io::Error),
+    #[error("no free loopback port for the embedded broker's internal listeners")]
+    NoFreePort(#[source] std::io::Error),
+    #[error("cannot encode the probe CONNECT (MQTT 3.1.1)")]
+    ProbeV311(#[source] rumqttc::mqttbytes::Error),
+    #[error("cannot encode the probe CONNECT (MQTT 5)")]
+    ProbeV5(#[source] rumqttc::v5::mqttbytes::Error),
+    #[error("rumqttd did not answer on its internal loopback ports after {attempts} attempts")]
+    BackendNotAnswering { attempts: usize },
+    #[error("cannot set up the embedded broker's listener")]
+    Listener(#[source] std::io::Error),
+    #[error("cannot start the embedded broker's async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot start a thread of the embedded broker")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Starts the broker on its own threads and returns once it is listening.
@@ -68,14 +82,14 @@ pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrok
         .map(|users| users.iter().map(|(name, secret)| (name.clone(), secret.expose().to_owned())).collect());
     let backends = backend::start(max_payload_bytes, users, backend::free_loopback_address)?;
 
-    public.set_nonblocking(true).map_err(|e| BrokerError::Broker(e.to_string()))?;
+    public.set_nonblocking(true).map_err(BrokerError::Listener)?;
     let door = Arc::new(FrontDoor { tls, backends, users: config.users.clone() });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("mqtt-front-door")
         .enable_all()
         .build()
-        .map_err(|e| BrokerError::Broker(e.to_string()))?;
+        .map_err(BrokerError::Runtime)?;
     std::thread::Builder::new()
         .name("mqtt-front-door".into())
         .spawn(move || {
@@ -86,6 +100,6 @@ pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrok
                 }
             })
         })
-        .map_err(|e| BrokerError::Broker(e.to_string()))?;
+        .map_err(BrokerError::Thread)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | output | `questions` | `question` batch (see `docs/messages.md`) |
 //! | output | `readings` | `reading` batches from telemetry topics |
+//! | output | `metrics` | the node's snapshot, on `metrics_tick` |
 //!
 //! Subscribes to `<MQTT_TOPIC_ROOT>/assistant/query/+`. A valid payload
 //! becomes a [`Question`](shopfloor_core::schema::Question). Telemetry
@@ -22,15 +23,18 @@
 //! ```
 //!
 //! # Layout
+//! - [`state`]: the node's logic: messages to questions, batches and dead
+//!   letters, rebirth throttling, counts (pure, time passed in).
+//! - [`driver`]: the loop joining dora and the MQTT connection (I/O).
 //! - [`question`]: payload to question (pure).
 //! - [`telemetry`]: number and JSON telemetry payloads to readings (pure).
 //! - [`sparkplug`]: Sparkplug B births, data, deaths, aliases and sequence checks.
 //! - [`rejection`]: reasons, counters, dead letters (pure).
-//! - [`node`]: the event loop joining dora and the MQTT connection.
 
 pub mod config;
-pub mod node;
+pub mod driver;
 pub mod question;
 pub mod rejection;
 pub mod sparkplug;
+pub mod state;
 pub mod telemetry;

@@ -45,7 +45,7 @@ pub fn parse_question(
     }
     let operator = layout.operator_of_query(topic).ok_or(Rejection::UnexpectedTopic)?;
     let text = std::str::from_utf8(payload).map_err(|_| Rejection::NotUtf8)?;
-    let json: Value = serde_json::from_str(text).map_err(|e| Rejection::InvalidJson(e.to_string()))?;
+    let json: Value = serde_json::from_str(text).map_err(Rejection::from)?;
     let Value::Object(fields) = json else {
         return Err(Rejection::NotAnObject);
     };

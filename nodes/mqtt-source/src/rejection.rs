@@ -2,9 +2,11 @@
 //! that tells the plant about it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// A reason to refuse an incoming payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reason to refuse an incoming payload; its text is [`Rejection::detail`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.detail())]
 pub enum Rejection {
     /// Larger than `MQTT_MAX_PAYLOAD_BYTES`.
     Oversized {
@@ -15,8 +17,8 @@ pub enum Rejection {
     },
     /// Not valid UTF-8.
     NotUtf8,
-    /// Not valid JSON.
-    InvalidJson(String),
+    /// Not valid JSON (shared: a rejection is cloned, the parser's error is not).
+    InvalidJson(#[source] Arc<serde_json::Error>),
     /// JSON, but not an object.
     NotAnObject,
     /// A required field is absent.
@@ -42,7 +44,7 @@ pub enum Rejection {
     /// A JSON telemetry payload has none of the mapped fields.
     NoMappedField,
     /// A Sparkplug payload is not a valid protobuf message.
-    InvalidProtobuf(String),
+    InvalidProtobuf(#[source] prost::DecodeError),
     /// Sparkplug data from an edge node whose birth was not seen.
     NotBorn,
     /// A Sparkplug metric alias that no birth certificate defined.
@@ -56,6 +58,21 @@ pub enum Rejection {
         /// Received `seq`.
         got: u8,
     },
+}
+
+/// Two rejections are alike when they say the same thing.
+impl PartialEq for Rejection {
+    fn eq(&self, other: &Self) -> bool {
+        self.reason() == other.reason() && self.detail() == other.detail()
+    }
+}
+
+impl Eq for Rejection {}
+
+impl From<serde_json::Error> for Rejection {
+    fn from(error: serde_json::Error) -> Self {
+        Rejection::InvalidJson(Arc::new(error))
+    }
 }
 
 impl Rejection {

@@ -164,7 +164,7 @@ impl SparkplugState {
         let decoded = match Payload::decode(payload) {
             Ok(p) => p,
             Err(e) => {
-                outcome.rejection = Some(Rejection::InvalidProtobuf(e.to_string()));
+                outcome.rejection = Some(Rejection::InvalidProtobuf(e));
                 return outcome;
             }
         };

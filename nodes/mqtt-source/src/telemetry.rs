@@ -47,7 +47,7 @@ pub fn decode(
             Ok(vec![reading(tag, unit, ReadingValue::Number(value), None)?])
         }
         PayloadFormat::Json { fields, timestamp } => {
-            let json: Value = serde_json::from_str(text).map_err(|e| Rejection::InvalidJson(e.to_string()))?;
+            let json: Value = serde_json::from_str(text).map_err(Rejection::from)?;
             let ts = match timestamp {
                 None => None,
                 Some(path) => Some(timestamp_ms(lookup(&json, path).ok_or(Rejection::MissingField("ts"))?)?),

@@ -19,8 +19,10 @@ use opcua::types::{
     ReferenceDescription, ReferenceTypeId, TimestampsToReturn,
 };
 
-use crate::client::{client_builder, needs_discovery, plain_endpoint, usable_endpoint, ClientOptions};
-use crate::security::EndpointProblem;
+use crate::client::{
+    client_builder, needs_discovery, plain_endpoint, usable_endpoint, ClientConfigProblems, ClientOptions,
+};
+use crate::security::{EndpointProblem, IdentityError};
 
 /// Deepest folder level walked below Objects.
 const MAX_DEPTH: usize = 12;
@@ -45,23 +47,32 @@ pub struct BrowsedVariable {
 /// Why browsing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowseError {
-    /// The client could not be configured.
-    #[error("cannot set up the OPC UA client: {0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(#[from] ClientConfigProblems),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("cannot connect to {endpoint}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: opcua::types::Error,
+    },
     /// No connection within the time limit.
     #[error("no connection to {endpoint} within {seconds} s (is the server running, and is the URL right?)")]
-    Unreachable {
-        /// The endpoint URL.
+    Unreachable { endpoint: String, seconds: u64 },
+    /// The endpoint list could not be read.
+    #[error("no connection to {endpoint} (is the server running, and is the URL right?)")]
+    NoEndpoints {
         endpoint: String,
-        /// The limit.
-        seconds: u64,
+        #[source]
+        source: EndpointProblem,
     },
     /// No endpoint with the configured security, or an untrusted server.
-    #[error("cannot connect securely: {0}")]
-    Security(String),
+    #[error("cannot connect securely")]
+    Security(#[source] EndpointProblem),
     /// The server refused a browse or read.
-    #[error("the server refused to browse: {0}")]
-    Refused(String),
+    #[error("the server refused to browse")]
+    Refused(#[source] opcua::types::Error),
 }
 
 /// What the walk found, and whether it stopped at a bound.
@@ -84,20 +95,22 @@ pub async fn browse(
         .application_name("Shopfloor SLM opcua-source (browse)")
         .session_retry_limit(3)
         .client()
-        .map_err(|problems| BrowseError::Setup(problems.join("; ")))?;
-    let identity = crate::security::identity_token(&security.identity).map_err(BrowseError::Setup)?;
+        .map_err(ClientConfigProblems)?;
+    let identity = crate::security::identity_token(&security.identity)?;
     let description = if needs_discovery(security) {
-        usable_endpoint(&client, endpoint, security).await.map_err(|problem| match problem {
-            EndpointProblem::Unreachable(reason) => {
-                BrowseError::Unreachable { endpoint: format!("{endpoint} ({reason})"), seconds: 10 }
+        usable_endpoint(&client, endpoint, security).await.map_err(|problem| {
+            if problem.is_unreachable() {
+                BrowseError::NoEndpoints { endpoint: endpoint.to_owned(), source: problem }
+            } else {
+                BrowseError::Security(problem)
             }
-            other => BrowseError::Security(other.to_string()),
         })?
     } else {
         plain_endpoint(endpoint)
     };
-    let (session, event_loop) =
-        client.connect_to_endpoint_directly(description, identity).map_err(|e| BrowseError::Setup(e.to_string()))?;
+    let (session, event_loop) = client
+        .connect_to_endpoint_directly(description, identity)
+        .map_err(|source| BrowseError::Connect { endpoint: endpoint.to_owned(), source })?;
     let driver = tokio::spawn(async move {
         let events = event_loop.enter();
         tokio::pin!(events);
@@ -181,7 +194,7 @@ async fn children(session: &Session, node: &NodeId) -> Result<Vec<ReferenceDescr
         node_class_mask: NodeClass::Object as u32 | NodeClass::Variable as u32,
         result_mask: BrowseResultMask::All as u32,
     };
-    let refused = |e: opcua::types::Error| BrowseError::Refused(e.to_string());
+    let refused = BrowseError::Refused;
     let mut results = session.browse(&[description], 1000, None).await.map_err(refused)?;
     let mut references = Vec::new();
     // Bounded: a server hands out at most MAX_NODES references before the walk stops anyway.

@@ -92,21 +92,23 @@ pub enum SourceError {
     /// A tag's node id is not a valid OPC UA node id.
     #[error(transparent)]
     InvalidNodeId(#[from] InvalidNodeId),
-    /// async-opcua rejected the client configuration.
-    #[error("cannot set up the OPC UA client: {0}")]
-    ClientSetup(String),
-    /// The user identity cannot be loaded.
-    #[error("{0}")]
-    Identity(String),
+    #[error(transparent)]
+    ClientSetup(#[from] ClientConfigProblems),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The endpoint URL cannot be used.
-    #[error("cannot use endpoint {endpoint} (OPCUA_ENDPOINT): {reason}")]
+    #[error("cannot use endpoint {endpoint} (OPCUA_ENDPOINT)")]
     Endpoint {
-        /// The endpoint URL.
         endpoint: String,
-        /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: opcua::types::Error,
     },
 }
+
+/// async-opcua refused the client configuration; it lists its problems as text.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the OPC UA client: {}", .0.join("; "))]
+pub struct ClientConfigProblems(pub Vec<String>);
 
 /// Streams readings of `config.tags` from `config.endpoint` into `readings`
 /// until `shutdown` completes, reporting the link state on `status`.
@@ -126,10 +128,9 @@ pub async fn run(
     let tags = Arc::new(subscribed);
     let pki_dir = config.security.pki_dir.clone().unwrap_or(options.pki_dir);
     let reconnect_max = Duration::from_millis(config.reconnect_max_ms);
-    let mut client = client_builder(&config.security, pki_dir.clone(), reconnect_max)
-        .client()
-        .map_err(|problems| SourceError::ClientSetup(problems.join("; ")))?;
-    let identity = security::identity_token(&config.security.identity).map_err(SourceError::Identity)?;
+    let mut client =
+        client_builder(&config.security, pki_dir.clone(), reconnect_max).client().map_err(ClientConfigProblems)?;
+    let identity = security::identity_token(&config.security.identity)?;
     let status = Arc::new(status);
     tokio::pin!(shutdown);
     let endpoint = if needs_discovery(&config.security) {
@@ -146,7 +147,7 @@ pub async fn run(
     // server; the event loop makes the actual connection and retries it.
     let (session, event_loop) = client
         .connect_to_endpoint_directly(endpoint, identity)
-        .map_err(|err| SourceError::Endpoint { endpoint: config.endpoint.clone(), reason: err.to_string() })?;
+        .map_err(|source| SourceError::Endpoint { endpoint: config.endpoint.clone(), source })?;
     info!(
         endpoint = %config.endpoint,
         security = %config.security.endpoint,
@@ -239,15 +240,15 @@ async fn discover_endpoint(
         match usable_endpoint(client, &config.endpoint, &config.security).await {
             Ok(endpoint) => return endpoint,
             Err(problem) => {
-                match &problem {
-                    EndpointProblem::Unreachable(_) => {
-                        warn!(endpoint = %config.endpoint, %problem, "OPC UA server not reachable; retrying")
-                    }
-                    _ => error!(endpoint = %config.endpoint, %problem, "cannot connect securely; retrying"),
+                let reason = security::full_message(&problem);
+                if problem.is_unreachable() {
+                    warn!(endpoint = %config.endpoint, problem = %reason, "OPC UA server not reachable; retrying")
+                } else {
+                    error!(endpoint = %config.endpoint, problem = %reason, "cannot connect securely; retrying")
                 }
                 status.send_modify(|s| {
                     s.state = LinkState::Connecting;
-                    s.reason = Some(problem.to_string());
+                    s.reason = Some(reason);
                     s.failed_connects += 1;
                 });
                 tokio::time::sleep(retry_delay).await;
@@ -266,8 +267,8 @@ pub(crate) async fn usable_endpoint(
 ) -> Result<EndpointDescription, EndpointProblem> {
     let endpoints = tokio::time::timeout(DISCOVERY_TIMEOUT, client.get_server_endpoints_from_url(url))
         .await
-        .map_err(|_| EndpointProblem::Unreachable(format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs())))?
-        .map_err(|err| EndpointProblem::Unreachable(err.to_string()))?;
+        .map_err(|_| EndpointProblem::NoAnswer { seconds: DISCOVERY_TIMEOUT.as_secs() })?
+        .map_err(EndpointProblem::Unreachable)?;
     let endpoint = security::choose_endpoint(&endpoints, url, security.endpoint, &security.identity)?;
     if security.endpoint.is_secured() {
         security::check_server_certificate(&client.certificate_store().read(), &endpoint)?;
@@ -363,9 +364,7 @@ async fn resolve_namespaces(
             Ok(None) => {
                 warn!(tag = %tag.spec.tag, path = %tag.spec.node_id, "no node at this browse path; this tag gets no readings")
             }
-            Err(err) => {
-                return Err(opcua::types::Error::new(opcua::types::StatusCode::BadCommunicationError, err.to_string()))
-            }
+            Err(err) => return Err(opcua::types::Error::new(opcua::types::StatusCode::BadCommunicationError, err)),
         }
     }
     if tags.iter().any(|tag| tag.namespace_uri.is_some()) {

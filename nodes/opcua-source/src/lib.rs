@@ -58,25 +58,24 @@
 //! - [`poll`]: polling mode for tags with `poll=<ms>` (I/O, with a pure change filter).
 //! - [`convert`]: `DataValue` → `Reading` (pure).
 //! - [`tags`]: node id parsing and monitored-item handles (pure).
+//! - [`state`]: the node's logic: batches, link changes, counts (pure).
+//! - [`driver`]: the client's channels and dora's events, one loop (I/O).
 //! - [`batch`]: readings gathered between two sends (pure).
-//! - [`node_events`]: how the main loop reacts to dora events (pure).
 //! - [`link_watch`]: status messages and stale values on link changes (pure).
 //! - [`properties`]: units and EURange from the server's node properties.
 //! - [`security`]: endpoint choice, server certificate trust, advice on refusals (pure, plus the PKI folder).
-//! - [`browse`]: `opcua-source --browse <endpoint>` prints the server's
-//!   variables as `OPCUA_TAGS` lines.
-#![warn(missing_docs)]
+//! - [`browse`]: the server's variables as `OPCUA_TAGS` lines (`shopfloor browse`).
 
 pub mod batch;
 pub mod browse;
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod driver;
 pub mod link_watch;
-pub mod metrics;
-pub mod node_events;
 pub mod poll;
 pub mod properties;
 pub mod security;
+pub mod state;
 pub mod subscription;
 pub mod tags;

@@ -16,11 +16,14 @@ use opcua::types::{EndpointDescription, MessageSecurityMode, StatusCode, UserTok
 use shopfloor_opcua::{EndpointSecurity, SecurityMode, SecurityPolicyName, UserIdentity};
 
 /// Why the configured endpoint cannot be used (yet).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum EndpointProblem {
+    /// GetEndpoints got no answer in time (server absent, network down).
+    #[error("cannot read the server's endpoints: no answer within {seconds} s")]
+    NoAnswer { seconds: u64 },
     /// GetEndpoints failed (server absent, network down).
-    #[error("cannot read the server's endpoints: {0}")]
-    Unreachable(String),
+    #[error("cannot read the server's endpoints")]
+    Unreachable(#[source] opcua::types::Error),
     /// The server has no endpoint with the configured policy and mode.
     #[error(
         "the server offers no endpoint with security {wanted}; it offers {offered} \
@@ -34,30 +37,59 @@ pub enum EndpointProblem {
     },
     /// The endpoint exists but does not take this kind of login.
     #[error("the server's {security} endpoint does not accept a {identity} login; it accepts: {accepted}")]
-    LoginNotAccepted {
-        /// The endpoint's security.
-        security: String,
-        /// The configured kind of login.
-        identity: &'static str,
-        /// The kinds it accepts.
-        accepted: String,
-    },
+    LoginNotAccepted { security: String, identity: &'static str, accepted: String },
     /// The server's certificate is not in `trusted/`.
     #[error(
         "the server's certificate is not trusted; it is saved as {} — to trust this server, move that file into {}/ \
          (or set OPCUA_TRUST_UNKNOWN_SERVER=true to trust any server on first contact)",
         rejected.display(), trusted_dir.display()
     )]
-    Untrusted {
-        /// Where the refused certificate is.
-        rejected: PathBuf,
-        /// Where trusted certificates go.
-        trusted_dir: PathBuf,
-    },
+    Untrusted { rejected: PathBuf, trusted_dir: PathBuf },
+    #[error("the server's certificate is not acceptable: the server sent no readable certificate")]
+    UnreadableCertificate(#[source] opcua::types::Error),
+    /// async-opcua's reason (a type that is not an error type) says only
+    /// "cannot parse" or "no host", which the URL shows as well.
+    #[error("the server's certificate is not acceptable: cannot read a host name from its endpoint URL {url}")]
+    NoHostName { url: String },
     /// The certificate is trusted but unusable (expired, wrong host name,
-    /// wrong application URI, key too short for the policy, unreadable).
-    #[error("the server's certificate is not acceptable: {0}")]
-    BadCertificate(String),
+    /// wrong application URI, key too short for the policy).
+    #[error("the server's certificate is not acceptable")]
+    BadCertificate(#[source] opcua::types::Error),
+}
+
+impl EndpointProblem {
+    /// Whether retrying later may help without anyone changing anything
+    /// (the server is just not there yet).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, EndpointProblem::NoAnswer { .. } | EndpointProblem::Unreachable(_))
+    }
+}
+
+/// A user certificate or its key cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot read the user certificate {} or its key {} (OPCUA_USER_CERT, OPCUA_USER_KEY)",
+    cert_file.display(),
+    key_file.display()
+)]
+pub struct IdentityError {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[source]
+    pub source: opcua::types::Error,
+}
+
+/// `error` and its sources, joined by `: `, for status reasons and log
+/// fields that carry the whole story in one line.
+pub fn full_message(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// async-opcua's policy, found by URI (its short names differ from the specification's).
@@ -76,18 +108,12 @@ pub fn mode(mode: SecurityMode) -> MessageSecurityMode {
 
 /// The identity as async-opcua's token; a certificate file that cannot be
 /// read is an error naming the file.
-pub fn identity_token(identity: &UserIdentity) -> Result<IdentityToken, String> {
+pub fn identity_token(identity: &UserIdentity) -> Result<IdentityToken, IdentityError> {
     Ok(match identity {
         UserIdentity::Anonymous => IdentityToken::Anonymous,
         UserIdentity::UserName { user, password } => IdentityToken::new_user_name(user.as_str(), password.expose()),
         UserIdentity::Certificate { cert_file, key_file } => IdentityToken::new_x509_path(cert_file, key_file)
-            .map_err(|err| {
-                format!(
-                    "cannot read the user certificate {} or its key {} (OPCUA_USER_CERT, OPCUA_USER_KEY): {err}",
-                    cert_file.display(),
-                    key_file.display()
-                )
-            })?,
+            .map_err(|source| IdentityError { cert_file: cert_file.clone(), key_file: key_file.clone(), source })?,
     })
 }
 
@@ -127,10 +153,10 @@ pub fn check_server_certificate(
     store: &CertificateStore,
     endpoint: &EndpointDescription,
 ) -> Result<(), EndpointProblem> {
-    let certificate = X509::from_byte_string(&endpoint.server_certificate)
-        .map_err(|err| EndpointProblem::BadCertificate(format!("the server sent no readable certificate: {err}")))?;
+    let certificate =
+        X509::from_byte_string(&endpoint.server_certificate).map_err(EndpointProblem::UnreadableCertificate)?;
     let host = opcua::core::comms::url::hostname_from_url(endpoint.endpoint_url.as_ref())
-        .map_err(|err| EndpointProblem::BadCertificate(format!("no host name in {}: {err}", endpoint.endpoint_url)))?;
+        .map_err(|_| EndpointProblem::NoHostName { url: endpoint.endpoint_url.to_string() })?;
     let policy = SecurityPolicy::from_uri(endpoint.security_policy_uri.as_ref());
     let application_uri = endpoint.server.application_uri.as_ref();
     match store.validate_or_reject_application_instance_cert(&certificate, policy, Some(&host), Some(application_uri)) {
@@ -140,7 +166,7 @@ pub fn check_server_certificate(
             if rejected.exists() {
                 Err(EndpointProblem::Untrusted { rejected, trusted_dir: store.trusted_certs_dir() })
             } else {
-                Err(EndpointProblem::BadCertificate(err.to_string()))
+                Err(EndpointProblem::BadCertificate(err))
             }
         }
     }
@@ -330,7 +356,7 @@ mod tests {
             cert_file: "/nonexistent/user.der".into(),
             key_file: "/nonexistent/user.pem".into(),
         };
-        let err = identity_token(&identity).unwrap_err();
+        let err = identity_token(&identity).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/user.der") && err.contains("OPCUA_USER_CERT"), "{err}");
     }
 }

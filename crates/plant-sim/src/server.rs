@@ -49,26 +49,31 @@ impl Default for ServerOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The listen address could not be bound (in use, not local, bad host).
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         /// `host:port` as configured.
         address: String,
-        /// The OS error.
+        #[source]
         source: std::io::Error,
     },
-    /// async-opcua rejected the server configuration.
-    #[error("cannot build the OPC UA server: {0}")]
-    Build(String),
+    #[error("cannot build the OPC UA server")]
+    Build(#[source] OpcuaMessage),
+    #[error("the OPC UA server has no node manager for the cell")]
+    NodeManagerMissing,
+    #[error("the OPC UA server did not register namespace {NAMESPACE_URI}")]
+    NamespaceMissing,
     /// The cell namespace did not get the index every client expects.
     #[error("namespace {NAMESPACE_URI} got index {actual}, clients expect {NAMESPACE_INDEX}")]
-    UnexpectedNamespaceIndex {
-        /// The index the server assigned.
-        actual: u16,
-    },
-    /// The server loop ended with an error.
-    #[error("the OPC UA server stopped: {0}")]
-    Stopped(String),
+    UnexpectedNamespaceIndex { actual: u16 },
+    #[error("the OPC UA server stopped")]
+    Stopped(#[source] OpcuaMessage),
 }
+
+/// async-opcua's server reports build and run failures as text only; this
+/// carries that text as an error source.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpcuaMessage(pub String);
 
 /// Serves the simulated cell on `config.host:config.port` until `shutdown` completes.
 ///
@@ -83,9 +88,14 @@ pub async fn run_with_options(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let address = socket_address(&config.host, config.port);
-    let listener = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
+    let listener = bind(&config).await?;
     serve(listener, config, options, shutdown).await
+}
+
+/// Binds `config.host:config.port`, for [`serve`].
+pub async fn bind(config: &PlantSimConfig) -> Result<TcpListener, ServerError> {
+    let address = socket_address(&config.host, config.port);
+    TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })
 }
 
 /// Serves the simulated cell on an already bound `listener` until `shutdown`
@@ -103,14 +113,12 @@ pub async fn serve(
         .port();
     let endpoint_url = format!("opc.tcp://{}/", socket_address(&config.host, port));
 
-    let (server, handle) = server_builder(&config, port, &endpoint_url, options).build().map_err(ServerError::Build)?;
-    let node_manager = handle
-        .node_managers()
-        .get_of_type::<SimpleNodeManager>()
-        .ok_or_else(|| ServerError::Build("the cell's node manager is missing".to_owned()))?;
-    let namespace_index = handle
-        .get_namespace_index(NAMESPACE_URI)
-        .ok_or_else(|| ServerError::Build(format!("namespace {NAMESPACE_URI} is missing")))?;
+    let (server, handle) = server_builder(&config, port, &endpoint_url, options)
+        .build()
+        .map_err(|text| ServerError::Build(OpcuaMessage(text)))?;
+    let node_manager =
+        handle.node_managers().get_of_type::<SimpleNodeManager>().ok_or(ServerError::NodeManagerMissing)?;
+    let namespace_index = handle.get_namespace_index(NAMESPACE_URI).ok_or(ServerError::NamespaceMissing)?;
     if namespace_index != NAMESPACE_INDEX {
         return Err(ServerError::UnexpectedNamespaceIndex { actual: namespace_index });
     }
@@ -137,14 +145,14 @@ pub async fn serve(
         Duration::from_millis(config.tick_ms),
     );
     tokio::select! {
-        result = &mut server_loop => return result.map_err(ServerError::Stopped),
+        result = &mut server_loop => return result.map_err(|text| ServerError::Stopped(OpcuaMessage(text))),
         never = ticking => match never {},
         () = shutdown => info!("plant simulator shutting down"),
     }
 
     handle.cancel();
     match tokio::time::timeout(SHUTDOWN_GRACE, server_loop).await {
-        Ok(result) => result.map_err(ServerError::Stopped),
+        Ok(result) => result.map_err(|text| ServerError::Stopped(OpcuaMessage(text))),
         Err(_) => {
             warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "clients did not disconnect in time; stopping anyway");
             Ok(())

@@ -1,0 +1,258 @@
+//! The node on dora: MQTT messages (from the connection thread) and dora's
+//! events arrive on one bounded channel, so a question is forwarded the
+//! moment it arrives; the wait is cut short when the pending reading batch
+//! is due. [`MqttSourceNode`] decides, this loop publishes and sends.
+
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::time::Duration;
+
+use dora_node_api::{DoraNode, EventStream};
+use shopfloor_mqtt::config::MqttConfig;
+use shopfloor_mqtt::{forward_dora_events, Client, MqttEvent, NodeEvent};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::driver::SendError;
+use shopfloor_node::{Driver, Flow, NodeLogic};
+
+use crate::config::TelemetryConfig;
+use crate::state::{Counts, Message, MqttSourceNode, Publish};
+
+/// MQTT messages and dora events waiting for the loop.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// Why the node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttSourceError {
+    #[error("cannot start the MQTT connection")]
+    Mqtt(#[source] std::io::Error),
+    #[error("cannot start the dora event thread")]
+    DoraEvents(#[source] std::io::Error),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Runs until dora says stop; returns what the node counted.
+pub fn run(
+    config: MqttConfig,
+    telemetry: TelemetryConfig,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<Counts, MqttSourceError> {
+    let (tx, rx) = sync_channel::<NodeEvent>(CHANNEL_CAPACITY);
+    let mut filters = vec![config.topics.query_filter()];
+    filters.extend(telemetry.subscriptions.iter().map(|s| s.filter.clone()));
+    let (client, _connection) = shopfloor_mqtt::connect(&config, filters, tx.clone()).map_err(MqttSourceError::Mqtt)?;
+    forward_dora_events(events, tx).map_err(MqttSourceError::DoraEvents)?;
+    let mut driver = Driver::new(node);
+    let mut state = MqttSourceNode::new(&config, &telemetry);
+
+    loop {
+        let incoming = match state.batch_deadline_ms() {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(deadline) => {
+                let wait = u64::try_from(deadline.saturating_sub(now_ms())).unwrap_or(0);
+                rx.recv_timeout(Duration::from_millis(wait))
+            }
+        };
+        match incoming {
+            Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload, response_topic, correlation_data })) => {
+                let message = Message { topic, payload, response_topic, correlation_data };
+                let handled = state.on_message(message, now_ms());
+                publish(&client, handled.publishes);
+                driver.send_all(handled.emits)?;
+            }
+            Ok(NodeEvent::Mqtt(MqttEvent::Connected)) => state.set_connected(true),
+            Ok(NodeEvent::Mqtt(MqttEvent::Disconnected)) => state.set_connected(false),
+            Ok(NodeEvent::Mqtt(_)) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(NodeEvent::Dora(event)) => {
+                if driver.step(event, &mut state)? == Flow::Stop {
+                    break;
+                }
+            }
+            Ok(NodeEvent::DoraClosed) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(emit) = state.batch_due(now_ms()) {
+            driver.send(emit)?;
+        }
+    }
+    let last = state.on_stop(now_ms());
+    driver.send_all(last)?;
+    driver.send_metrics(|snapshot| state.metrics(snapshot))?;
+    // Dropping the client ends the connection thread after queued publishes.
+    let _ = client.try_disconnect();
+    Ok(state.counts().clone())
+}
+
+/// Queues dead letters and rebirth requests; a full queue loses them (logged),
+/// it never blocks the node.
+fn publish(client: &Client, publishes: Vec<Publish>) {
+    for Publish { topic, qos, payload } in publishes {
+        if let Err(error) = client.try_publish(topic.as_str(), qos, false, payload) {
+            tracing::warn!(%topic, %error, "cannot queue a publication");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+    use shopfloor_core::env::EnvVars;
+    use shopfloor_core::schema::{MetricSample, Question, Reading, ReadingValue};
+    use shopfloor_mqtt::rumqttc::v5::{Client as TestClient, Event, Incoming, MqttOptions};
+    use shopfloor_mqtt::QoS;
+    use shopfloor_node::testing::TestRun;
+
+    use super::*;
+
+    const ROOT: &str = "plant1/assembly/cell1";
+
+    fn free_loopback_address() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    }
+
+    /// rumqttd on a loopback port (MQTT 5 only), on its own thread for the
+    /// rest of the test process.
+    fn start_broker() -> SocketAddr {
+        let listen = free_loopback_address();
+        let server = ServerSettings {
+            name: "v5".into(),
+            listen,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections: ConnectionSettings {
+                connection_timeout_ms: 5_000,
+                max_payload_size: 256 * 1024,
+                max_inflight_count: 100,
+                auth: None,
+                external_auth: None,
+                dynamic_filters: true,
+            },
+        };
+        let config = Config {
+            id: 0,
+            router: RouterConfig {
+                max_connections: 100,
+                max_outgoing_packet_count: 200,
+                max_segment_size: 1024 * 1024,
+                max_segment_count: 10,
+                custom_segment: None,
+                initialized_filters: None,
+                shared_subscriptions_strategy: Default::default(),
+            },
+            v4: None,
+            v5: Some(HashMap::from([("v5".to_owned(), server)])),
+            ws: None,
+            cluster: None,
+            console: None,
+            bridge: None,
+            prometheus: None,
+            metrics: None,
+        };
+        let mut broker = Broker::new(config);
+        std::thread::spawn(move || broker.start());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(listen).is_err() {
+            assert!(Instant::now() < deadline, "rumqttd did not listen on {listen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        listen
+    }
+
+    /// A plain MQTT 5 client of the test, and its connection on a thread
+    /// that collects what arrives on its subscriptions.
+    fn test_client(broker: SocketAddr, id: &str) -> (TestClient, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+        let options = MqttOptions::new(id, broker.ip().to_string(), broker.port());
+        let (client, mut connection) = TestClient::new(options, 64);
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        std::thread::spawn(move || {
+            for event in connection.iter() {
+                match event {
+                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                        if tx.send((topic, publish.payload.to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        (client, rx)
+    }
+
+    /// Under dora, against a real broker on loopback: once the node is
+    /// subscribed, a question is forwarded on `questions`, number telemetry
+    /// arrives batched on `readings`, a malformed question is dead-lettered
+    /// to the broker, and the metrics tick reports the counts.
+    #[test]
+    fn questions_and_telemetry_flow_and_bad_payloads_are_dead_lettered() {
+        let broker = start_broker();
+        let vars = EnvVars::from_iter([
+            ("MQTT_BROKER_URL".to_owned(), format!("mqtt://{broker}")),
+            ("MQTT_TOPIC_ROOT".to_owned(), ROOT.to_owned()),
+            ("TELEMETRY_SUBSCRIPTIONS".to_owned(), "~/telemetry/+ number {5} °C".to_owned()),
+            ("TELEMETRY_BATCH_MS".to_owned(), "20".to_owned()),
+        ]);
+        let config = MqttConfig::from_env("mqtt-source", &vars).unwrap();
+        let telemetry = TelemetryConfig::from_env(&vars, config.topics.root()).unwrap();
+
+        let (watcher, dead_letters) = test_client(broker, "dead-letter-watcher");
+        watcher.subscribe("plant1/shopfloor/deadletter/#", QoS::AtLeastOnce).unwrap();
+        let (publisher, _) = test_client(broker, "plant");
+        // The node connects at the start of the run; the plant publishes
+        // once it has had time to subscribe (QoS 1, so nothing is lost
+        // to a slow subscription either way: the session is persistent).
+        let plant = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1_500));
+            let query = format!("{ROOT}/assistant/query/alice");
+            publisher.publish(&query, QoS::AtLeastOnce, false, br#"{"id":"q1","question":"temp?"}"#.to_vec()).unwrap();
+            publisher.publish(&query, QoS::AtLeastOnce, false, b"{not json".to_vec()).unwrap();
+            let telemetry = format!("{ROOT}/telemetry/spindle_temperature");
+            publisher.publish(&telemetry, QoS::AtLeastOnce, false, b"71.5".to_vec()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            publisher
+        });
+
+        let (counts, outputs) = TestRun::new("mqtt-source")
+            .declare_output("questions")
+            .declare_output("readings")
+            .declare_output("metrics")
+            .tick(2.5, "metrics_tick")
+            .stop(3.0)
+            .run(|node, events| run(config, telemetry, node, events))
+            .unwrap();
+        let counts = counts.unwrap();
+        drop(plant.join().unwrap());
+
+        let questions: Vec<Question> =
+            outputs.on("questions").flat_map(|sent| Question::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(questions.len(), 1);
+        assert_eq!((questions[0].id.as_str(), questions[0].operator.as_str()), ("q1", "alice"));
+        let readings: Vec<Reading> =
+            outputs.on("readings").flat_map(|sent| Reading::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(readings.len(), 1);
+        assert_eq!(
+            (readings[0].tag.as_str(), &readings[0].value, readings[0].unit.as_deref()),
+            ("spindle_temperature", &ReadingValue::Number(71.5), Some("°C"))
+        );
+        assert_eq!(counts.rejected.get("invalid_json"), 1);
+
+        let (topic, letter) = dead_letters.recv_timeout(Duration::from_secs(5)).expect("a dead letter");
+        assert_eq!(topic, "plant1/shopfloor/deadletter/mqtt-source");
+        let letter: serde_json::Value = serde_json::from_slice(&letter).unwrap();
+        assert_eq!(letter["reason"], "invalid_json");
+
+        let snapshots: Vec<Vec<MetricSample>> =
+            outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(snapshots.len(), 2, "one on the tick, one at stop");
+        let value = |name: &str| snapshots[0].iter().find(|s| s.name == name).map(|s| s.value);
+        assert_eq!(value("shopfloor_source_connected"), Some(1.0));
+        assert_eq!(value("shopfloor_questions_in"), Some(1.0));
+        assert_eq!(value("shopfloor_readings_out"), Some(1.0));
+        assert_eq!(value("shopfloor_dead_letters"), Some(1.0));
+    }
+}

@@ -1,0 +1,248 @@
+//! The node on dora: the OPC UA client runs on an async runtime and hands
+//! readings and link changes over through channels; this loop wakes on every
+//! dora event or every publishing interval, gives the state what arrived,
+//! and sends what it decides through [`Driver`].
+
+use std::time::Duration;
+
+use dora_node_api::{DoraNode, Event, EventStream};
+use shopfloor_core::schema::Reading;
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::driver::SendError;
+use shopfloor_node::{Driver, Flow};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::client::{self, ClientOptions, LinkStatus, SourceError};
+use crate::config::OpcuaSourceConfig;
+use crate::state::{Counts, OpcuaSourceNode};
+use crate::tags::{parse_tags, InvalidNodeId};
+
+/// Readings buffered between the OPC UA callback and the dora loop, at least;
+/// a large tag list gets room for a few publishes of every tag.
+const MIN_READINGS_CHANNEL_CAPACITY: usize = 4096;
+const PUBLISHES_BUFFERED: usize = 4;
+/// How long the client gets to close its session after dora says stop.
+const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum OpcuaSourceError {
+    /// Checked before connecting: such a node id can never work.
+    #[error(transparent)]
+    InvalidNodeId(#[from] InvalidNodeId),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] SourceError),
+    /// The client only returns early on a problem no retry can fix.
+    #[error("the OPC UA client stopped unexpectedly")]
+    ClientStopped,
+    #[error("the OPC UA client panicked")]
+    ClientPanicked(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Streams readings until dora says stop; returns what the node counted.
+pub fn run(config: OpcuaSourceConfig, node: DoraNode, events: EventStream) -> Result<Counts, OpcuaSourceError> {
+    run_with_options(config, ClientOptions::default(), node, events)
+}
+
+pub fn run_with_options(
+    config: OpcuaSourceConfig,
+    options: ClientOptions,
+    node: DoraNode,
+    mut events: EventStream,
+) -> Result<Counts, OpcuaSourceError> {
+    parse_tags(&config.tags)?;
+    // dora's own runtime exists already (the node is initialised); ours is separate.
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(OpcuaSourceError::Runtime)?;
+    let channel_capacity = MIN_READINGS_CHANNEL_CAPACITY.max(config.tags.len() * PUBLISHES_BUFFERED);
+    let (readings_tx, mut readings_rx) = mpsc::channel::<Reading>(channel_capacity);
+    let (status_tx, mut status_rx) = watch::channel(LinkStatus::default());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let wake_every = Duration::from_millis(config.publish_interval_ms);
+    let mut state = OpcuaSourceNode::new(config.endpoint.clone(), config.batch_max, config.tags.len());
+    let batch_max = config.batch_max.max(1);
+    let mut source = runtime.spawn(client::run(config, options, readings_tx, status_tx, async move {
+        let _ = stop_rx.await;
+    }));
+    let mut driver = Driver::new(node);
+
+    // The first status (connecting) goes out at once.
+    status_rx.mark_changed();
+    loop {
+        let flow = match events.recv_timeout(wake_every) {
+            None => Flow::Stop,
+            Some(Event::Error(message)) if is_receive_timeout(&message) => Flow::Continue,
+            Some(event) => driver.step(event, &mut state)?,
+        };
+        if status_rx.has_changed().unwrap_or(false) {
+            let link = status_rx.borrow_and_update().clone();
+            let emits = state.link_changed(&link, now_ms());
+            driver.send_all(emits)?;
+        }
+        // Bounded, so that a flood cannot keep the loop from seeing Stop.
+        send_pending(&mut driver, &mut state, &mut readings_rx, channel_capacity / batch_max + 2)?;
+        if flow == Flow::Stop {
+            break;
+        }
+        if source.is_finished() {
+            return Err(match runtime.block_on(&mut source) {
+                Ok(Ok(())) => OpcuaSourceError::ClientStopped,
+                Ok(Err(err)) => err.into(),
+                Err(join_err) => OpcuaSourceError::ClientPanicked(join_err),
+            });
+        }
+    }
+
+    tracing::info!("stopping");
+    let _ = stop_tx.send(());
+    match runtime.block_on(async { tokio::time::timeout(CLIENT_STOP_GRACE, &mut source).await }) {
+        Ok(Ok(result)) => result?,
+        Ok(Err(join_err)) => return Err(OpcuaSourceError::ClientPanicked(join_err)),
+        Err(_) => tracing::warn!(grace_s = CLIENT_STOP_GRACE.as_secs(), "the OPC UA client did not stop in time"),
+    }
+    driver.send_metrics(|snapshot| shopfloor_node::NodeLogic::metrics(&state, snapshot))?;
+    Ok(state.counts().clone())
+}
+
+/// Everything waiting goes out now, in messages of at most `batch_max`
+/// readings, in at most `rounds` messages.
+fn send_pending(
+    driver: &mut Driver,
+    state: &mut OpcuaSourceNode,
+    readings: &mut mpsc::Receiver<Reading>,
+    mut rounds: usize,
+) -> Result<(), SendError> {
+    let mut drained = false;
+    while !drained && rounds > 0 {
+        rounds -= 1;
+        while state.room() > 0 {
+            match readings.try_recv() {
+                Ok(reading) => state.push(reading),
+                Err(_) => {
+                    drained = true;
+                    break;
+                }
+            }
+        }
+        if let Some(emit) = state.take_batch() {
+            driver.send(emit)?;
+        }
+    }
+    Ok(())
+}
+
+/// dora-node-api 1.1 reports an elapsed `recv_timeout` as an `Event::Error`
+/// whose text starts like this, not as a distinct event.
+fn is_receive_timeout(message: &str) -> bool {
+    message.starts_with("Timeout event stream error")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use plant_sim::config::PlantSimConfig;
+    use plant_sim::nodes::CellVariable;
+    use plant_sim::server::{serve, ServerOptions};
+    use shopfloor_core::schema::{LinkState, MetricSample, Quality, SourceStatus};
+    use shopfloor_node::testing::TestRun;
+
+    use super::*;
+    use crate::config::{OpcuaClientSecurity, TagSpec};
+
+    const TICK_MS: u64 = 100;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("opcua-source-driver-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn simulated_tags() -> Vec<TagSpec> {
+        CellVariable::ALL
+            .into_iter()
+            .filter(|v| v.is_simulated())
+            .map(|v| TagSpec {
+                tag: v.tag().to_owned(),
+                node_id: v.node_id_text(),
+                unit: v.unit().map(str::to_owned),
+                low_limit: None,
+                high_limit: None,
+                monitoring: Default::default(),
+            })
+            .collect()
+    }
+
+    /// Under dora, against the real simulator on a loopback port: the link
+    /// goes connecting → connected, readings of every tag arrive on
+    /// `readings`, the metrics tick answers with the counts; when the server
+    /// goes away the link says so and every tag's last value comes once more
+    /// marked bad; Stop ends the node cleanly with a last snapshot.
+    #[test]
+    fn readings_flow_the_metrics_tick_answers_and_a_lost_server_marks_the_values_bad() {
+        let dir = scratch("flow");
+        let sim_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = sim_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (sim_stop, sim_stopped) = oneshot::channel::<()>();
+        let sim_config = PlantSimConfig { port, tick_ms: TICK_MS, ..PlantSimConfig::default() };
+        let simulator =
+            sim_runtime.spawn(serve(listener, sim_config, ServerOptions { pki_dir: dir.join("server") }, async {
+                let _ = sim_stopped.await;
+            }));
+        // The server leaves after the metrics tick, well before dora's Stop.
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(2_500));
+            let _ = sim_stop.send(());
+        });
+
+        let config = OpcuaSourceConfig {
+            publish_interval_ms: TICK_MS,
+            reconnect_max_ms: 300,
+            security: OpcuaClientSecurity { pki_dir: Some(dir.join("client")), ..OpcuaClientSecurity::default() },
+            ..OpcuaSourceConfig::with_defaults(format!("opc.tcp://127.0.0.1:{port}/"), simulated_tags())
+        };
+        let (counts, outputs) = TestRun::new("opcua-source")
+            .declare_output("readings")
+            .declare_output("status")
+            .declare_output("metrics")
+            .tick(0.2, "tick")
+            .tick(2.0, "metrics_tick")
+            .stop(10.0)
+            .run(|node, events| run(config, node, events))
+            .unwrap();
+        let counts = counts.unwrap();
+        stopper.join().unwrap();
+        sim_runtime.block_on(simulator).unwrap().unwrap();
+
+        let statuses: Vec<LinkState> = outputs
+            .on("status")
+            .flat_map(|sent| SourceStatus::from_arrow(sent.data.as_ref()).unwrap())
+            .map(|status| status.state)
+            .collect();
+        assert_eq!(statuses[..2], [LinkState::Connecting, LinkState::Connected], "{statuses:?}");
+        assert!(statuses[2..].iter().any(|s| *s != LinkState::Connected), "the loss is reported: {statuses:?}");
+
+        let readings: Vec<Reading> =
+            outputs.on("readings").flat_map(|sent| Reading::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        let good: std::collections::BTreeSet<&str> =
+            readings.iter().filter(|r| r.quality == Quality::Good).map(|r| r.tag.as_str()).collect();
+        assert_eq!(good.len(), 5, "{good:?}");
+        let bad: std::collections::BTreeSet<&str> =
+            readings.iter().filter(|r| r.quality == Quality::Bad).map(|r| r.tag.as_str()).collect();
+        assert_eq!(bad, good, "every tag's last value comes back marked bad");
+        assert_eq!(counts.readings_out, readings.len() as u64);
+
+        let snapshots: Vec<Vec<MetricSample>> =
+            outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(snapshots.len(), 2, "one on the tick, one at stop");
+        let value = |name: &str| snapshots[0].iter().find(|s| s.name == name).map(|s| s.value);
+        assert_eq!(value("shopfloor_source_connected"), Some(1.0));
+        assert!(value("shopfloor_readings_out").is_some_and(|n| n > 0.0));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
