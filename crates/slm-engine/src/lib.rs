@@ -34,19 +34,27 @@ mod vision;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::profile::{available_memory_bytes, FlashAttention, HardwareProfile, KvCacheType, MemoryPlan};
+use llama_cpp_2::context::kv_cache::KvCacheConversionError;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::llama_batch::{BatchAddError, LlamaBatch};
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
-use llama_cpp_2::mtmd::{MtmdContext, MtmdInputChunks};
+use llama_cpp_2::mtmd::{
+    MtmdBitmapError, MtmdContext, MtmdEvalError, MtmdInitError, MtmdInputChunks, MtmdTokenizeError,
+};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::{
+    ApplyChatTemplateError, ChatTemplateError, DecodeError, GrammarError, LlamaContextLoadError, LlamaCppError,
+    LlamaLoraAdapterInitError, LlamaLoraAdapterRemoveError, LlamaLoraAdapterSetError, LlamaModelLoadError,
+    NewLlamaChatMessageError,
+};
 
 use self::lora::Adapters;
 pub use self::model_file::ModelFileError;
@@ -57,7 +65,7 @@ pub use self::vision::{VisionEngine, VisionImage};
 /// the life of the process (llama-cpp-2 allows one at a time, and a node may
 /// hold two models while it swaps variants).
 pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    static BACKEND: OnceLock<Result<LlamaBackend, Arc<LlamaCppError>>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
             LlamaBackend::init()
@@ -65,18 +73,17 @@ pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
                     backend.void_logs();
                     backend
                 })
-                .map_err(|e| e.to_string())
+                .map_err(Arc::new)
         })
         .as_ref()
-        .map_err(|message| EngineError::Backend(message.clone()))
+        .map_err(|source| EngineError::Backend(Arc::clone(source)))
 }
 
 /// Why the engine could not load or generate.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// llama.cpp could not initialise.
-    #[error("cannot initialise llama.cpp: {0}")]
-    Backend(String),
+    #[error("cannot initialise llama.cpp")]
+    Backend(#[source] Arc<LlamaCppError>),
     /// The model file is missing, not GGUF, or truncated.
     #[error(transparent)]
     ModelFile(#[from] ModelFileError),
@@ -86,54 +93,109 @@ pub enum EngineError {
         "not loading {path}: it does not fit profile `{profile}` (memory.budget_mb) or the free memory: {arithmetic}"
     )]
     OverBudget {
-        /// Model path.
         path: String,
-        /// Profile name.
         profile: String,
         /// The sum, part by part.
         arithmetic: String,
     },
-    /// The grammar does not parse, or allowed no token.
-    #[error("grammar: {0}")]
-    Grammar(String),
-    /// llama.cpp refused the model.
-    #[error("cannot load model {path}: {message}")]
+    /// llama.cpp's grammar parser refused the grammar.
+    #[error("grammar: llama.cpp refused it")]
+    Grammar(#[source] GrammarError),
+    /// The grammar allowed no token at some point of the output.
+    #[error("grammar: no token is allowed")]
+    GrammarDeadEnd,
+    #[error("cannot load model {}", .path.display())]
     Load {
-        /// Model path.
-        path: String,
-        /// llama.cpp's reason.
-        message: String,
+        path: PathBuf,
+        #[source]
+        source: LlamaModelLoadError,
     },
-    /// The prompt could not be built with the model's chat template.
-    #[error("cannot build the prompt: {0}")]
-    Template(String),
+    #[error("cannot give model {} a context", .path.display())]
+    Context {
+        path: PathBuf,
+        #[source]
+        source: LlamaContextLoadError,
+    },
+    /// An earlier failure left the engine without its model (only possible
+    /// if building a context failed and the model was lost with it).
+    #[error("the engine of {} has no model any more", .path.display())]
+    NoModel { path: PathBuf },
+    /// The model file has no chat template and llama.cpp has no built-in one
+    /// for its architecture.
+    #[error("cannot build the prompt: no built-in chat template for architecture {architecture:?}")]
+    NoChatTemplate {
+        architecture: String,
+        #[source]
+        source: ChatTemplateError,
+    },
+    #[error("cannot build the prompt: the built-in chat template's name")]
+    TemplateName(#[source] std::ffi::NulError),
+    #[error("cannot build the prompt: a chat turn")]
+    ChatTurn(#[source] NewLlamaChatMessageError),
+    #[error("cannot build the prompt: applying the chat template")]
+    ApplyTemplate(#[source] ApplyChatTemplateError),
     /// The prompt and answer would not fit the context window.
     #[error("prompt of {prompt_tokens} tokens plus {max_tokens} answer tokens exceeds the context of {n_ctx}")]
-    PromptTooLong {
-        /// Prompt length.
-        prompt_tokens: usize,
-        /// Answer budget.
-        max_tokens: u32,
-        /// Context size.
-        n_ctx: u32,
-    },
-    /// llama.cpp failed while evaluating tokens.
-    #[error("decoding failed: {0}")]
-    Decode(String),
-    /// A LoRA adapter could not be loaded or applied.
-    #[error("LoRA adapter {name}: {message}")]
-    Lora {
-        /// Adapter name (or path).
+    PromptTooLong { prompt_tokens: usize, max_tokens: u32, n_ctx: u32 },
+    #[error("decoding failed")]
+    Decode(#[from] DecodeError),
+    #[error("decoding failed: a token does not fit the batch")]
+    Batch(#[from] BatchAddError),
+    #[error("decoding failed: the KV cache could not be trimmed")]
+    KvCache(#[from] KvCacheConversionError),
+    #[error("decoding failed: mtmd could not evaluate the text and image")]
+    MediaDecode(#[source] MtmdEvalError),
+    #[error("LoRA adapter {name}: {} does not exist", .path.display())]
+    LoraMissing { name: String, path: PathBuf },
+    /// llama.cpp checks the adapter's architecture and every tensor's shape
+    /// against the model.
+    #[error("LoRA adapter {name}: cannot load {} for this model", .path.display())]
+    LoraLoad {
         name: String,
-        /// What went wrong.
-        message: String,
+        path: PathBuf,
+        #[source]
+        source: LlamaLoraAdapterInitError,
     },
+    #[error("LoRA adapter {name}: no adapter of that name is loaded")]
+    LoraUnknown { name: String },
+    #[error("LoRA adapter {name}: llama.cpp would not switch it on")]
+    LoraSet {
+        name: String,
+        #[source]
+        source: LlamaLoraAdapterSetError,
+    },
+    #[error("LoRA adapters: llama.cpp would not switch them off")]
+    LoraOff(#[source] LlamaLoraAdapterRemoveError),
     /// The image projector does not suit the language model.
     #[error(transparent)]
     ProjectorPair(#[from] mmproj::PairError),
-    /// An image could not be given to the model.
-    #[error("image: {0}")]
-    Image(String),
+    #[error("cannot read the projector {}", .path.display())]
+    ProjectorFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Most often the projector was made for another model: its output width
+    /// must equal the language model's embedding width.
+    #[error(
+        "llama.cpp's multimodal library refused the projector {}; most often it was made for another model: \
+         its output width must equal the language model's embedding width ({n_embd})",
+        .path.display()
+    )]
+    ProjectorInit {
+        path: PathBuf,
+        n_embd: i32,
+        #[source]
+        source: MtmdInitError,
+    },
+    #[error("the projector {} has no vision encoder", .path.display())]
+    NoVisionEncoder { path: PathBuf },
+    #[error("image: {width}x{height} needs {expected} RGB bytes, got {got}")]
+    ImageSize { width: u32, height: u32, expected: usize, got: usize },
+    #[error("image: mtmd refused the bitmap")]
+    Bitmap(#[source] MtmdBitmapError),
+    #[error("image: mtmd could not tokenize the prompt with the image")]
+    ImageTokenize(#[source] MtmdTokenizeError),
 }
 
 /// A finished completion.
@@ -203,7 +265,7 @@ pub struct ChatTurn<'a> {
 /// Model weights loaded and checked against the budget, not yet given a
 /// context: what a background thread hands over when a node swaps variants.
 pub struct LoadedModel {
-    model: Box<LlamaModel>,
+    model: LlamaModel,
     path: PathBuf,
     name: String,
 }
@@ -244,12 +306,12 @@ impl LoadedModel {
             params.as_mut().add_cpu_buft_override(c".");
         }
         let model = LlamaModel::load_from_file(backend()?, model_path, &params)
-            .map_err(|e| EngineError::Load { path: path.clone(), message: e.to_string() })?;
+            .map_err(|source| EngineError::Load { path: model_path.to_path_buf(), source })?;
         if file.shape.is_none() {
             check_budget(&path, profile, plan_for(Some(&memory::shape_of(&model))))?;
         }
         let name = model_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.clone());
-        Ok(Self { model: Box::new(model), path: model_path.to_path_buf(), name })
+        Ok(Self { model, path: model_path.to_path_buf(), name })
     }
 
     /// The file it was loaded from.
@@ -258,24 +320,102 @@ impl LoadedModel {
     }
 }
 
-/// A loaded model with one context.
-pub struct Engine {
-    // Fields drop in declaration order: the context and the batch, which
-    // point into the model, go before the model itself.
-    context: LlamaContext<'static>,
-    /// The one-token batch of every generation step, allocated once.
-    step: LlamaBatch<'static>,
-    adapters: Adapters,
-    /// Boxed so that its address stays put while the engine moves; the
-    /// context's `'static` borrow of it is only ever used while `self` lives.
-    model: Box<LlamaModel>,
-    /// Tokens whose keys and values are in the KV cache (sequence 0).
-    cached: Vec<LlamaToken>,
-    batch_size: usize,
+self_cell::self_cell!(
+    /// The model and the one context that borrows it, in one allocation:
+    /// the borrow checker sees the context's borrow of the model, the
+    /// context always drops first, and the model can only be had back (for
+    /// `&mut` work such as loading a LoRA adapter) by dropping the context.
+    struct ModelContext {
+        owner: LlamaModel,
+        #[not_covariant]
+        dependent: LlamaContext,
+    }
+);
+
+/// Where the model is: with its context (the normal state), alone (while an
+/// adapter loads, or after a context could not be built: the next call that
+/// needs one tries again), or nowhere (only between the two, inside a method).
+enum Slot {
+    Ready(ModelContext),
+    Bare(LlamaModel),
+    Empty,
+}
+
+impl Slot {
+    fn model(&self) -> Option<&LlamaModel> {
+        match self {
+            Slot::Ready(cell) => Some(cell.borrow_owner()),
+            Slot::Bare(model) => Some(model),
+            Slot::Empty => None,
+        }
+    }
+
+    /// The model alone; the context, if any, is dropped.
+    fn take_model(&mut self) -> Option<LlamaModel> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Ready(cell) => Some(cell.into_owner()),
+            Slot::Bare(model) => Some(model),
+            Slot::Empty => None,
+        }
+    }
+}
+
+/// The profile's context settings, kept to build the context again.
+#[derive(Debug, Clone, Copy)]
+struct ContextSettings {
+    context_size: u32,
+    batch_size: u32,
     threads: i32,
     threads_batch: i32,
     flash_attention: FlashAttention,
     kv_cache_type: KvCacheType,
+}
+
+impl ContextSettings {
+    fn of(profile: &HardwareProfile) -> Self {
+        let engine = &profile.engine;
+        Self {
+            context_size: engine.context_size,
+            batch_size: engine.batch_size,
+            threads: i32::try_from(engine.threads).unwrap_or(1),
+            threads_batch: i32::try_from(engine.threads_batch).unwrap_or(1),
+            flash_attention: engine.flash_attention,
+            kv_cache_type: engine.kv_cache_type,
+        }
+    }
+
+    /// `n_ctx` 0 keeps the profile's context size.
+    fn params(&self, n_ctx: u32) -> LlamaContextParams {
+        let n_ctx = if n_ctx == 0 { self.context_size } else { n_ctx };
+        LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(self.batch_size)
+            .with_n_ubatch(self.batch_size)
+            .with_n_threads(self.threads)
+            .with_n_threads_batch(self.threads_batch)
+            .with_flash_attention_policy(flash_policy(self.flash_attention))
+            .with_type_k(kv_type(self.kv_cache_type))
+            .with_type_v(kv_type(self.kv_cache_type))
+    }
+}
+
+/// What the engine knows about the KV cache, and the buffers of decoding.
+struct Cache {
+    /// Tokens whose keys and values are in the KV cache (sequence 0).
+    cached: Vec<LlamaToken>,
+    /// The one-token batch of every generation step, allocated once.
+    step: LlamaBatch<'static>,
+    batch_size: usize,
+}
+
+/// A loaded model with one context.
+pub struct Engine {
+    slot: Slot,
+    cache: Cache,
+    adapters: Adapters,
+    settings: ContextSettings,
+    /// The context size llama.cpp gave the first context.
+    n_ctx: u32,
     path: PathBuf,
     /// A readable model name for answers.
     pub model_name: String,
@@ -292,39 +432,17 @@ impl Engine {
     /// the profile's LoRA adapters (those marked `at_start` switched on).
     pub fn with_model(loaded: LoadedModel, profile: &HardwareProfile) -> Result<Self, EngineError> {
         let LoadedModel { mut model, path, name } = loaded;
-        let engine = &profile.engine;
         // Adapters first: loading one registers it with the model (`&mut`).
         let adapters = Adapters::load(&mut model, profile)?;
-        // SAFETY: the box's heap allocation does not move when the box does,
-        // and `Engine` drops `context` before `model` (field order).
-        let model_ref: &'static LlamaModel = unsafe { &*std::ptr::from_ref::<LlamaModel>(&model) };
-        let threads = i32::try_from(engine.threads).unwrap_or(1);
-        let threads_batch = i32::try_from(engine.threads_batch).unwrap_or(1);
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(engine.context_size))
-            .with_n_batch(engine.batch_size)
-            .with_n_ubatch(engine.batch_size)
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads_batch)
-            .with_flash_attention_policy(flash_policy(engine.flash_attention))
-            .with_type_k(kv_type(engine.kv_cache_type))
-            .with_type_v(kv_type(engine.kv_cache_type))
-            // llama.cpp's own timings cost a clock read per decode; benchmarks compare against them.
-            .with_no_perf(false);
-        let context = model_ref
-            .new_context(backend()?, params)
-            .map_err(|e| EngineError::Load { path: path.display().to_string(), message: e.to_string() })?;
+        let settings = ContextSettings::of(profile);
+        let cell = ModelContext::try_new(model, |model| new_context(model, &settings, 0, &path))?;
+        let n_ctx = cell.with_dependent(|_, context| context.n_ctx());
         let mut engine = Self {
-            context,
-            step: LlamaBatch::new(1, 1),
+            slot: Slot::Ready(cell),
+            cache: Cache { cached: Vec::new(), step: LlamaBatch::new(1, 1), batch_size: settings.batch_size as usize },
             adapters,
-            model,
-            cached: Vec::new(),
-            batch_size: engine.batch_size as usize,
-            threads,
-            threads_batch,
-            flash_attention: engine.flash_attention,
-            kv_cache_type: engine.kv_cache_type,
+            settings,
+            n_ctx,
             path,
             model_name: name,
         };
@@ -332,12 +450,44 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The model for borrows that must not hold `self` (the vocabulary
-    /// while the context decodes).
-    fn pinned_model(&self) -> &'static LlamaModel {
-        // SAFETY: as in `with_model`; callers keep the reference within a
-        // method call on `self`, so it never outlives the box.
-        unsafe { &*std::ptr::from_ref::<LlamaModel>(&self.model) }
+    /// The model, whatever became of its context.
+    fn model(&self) -> Result<&LlamaModel, EngineError> {
+        self.slot.model().ok_or_else(|| EngineError::NoModel { path: self.path.clone() })
+    }
+
+    /// Builds the context again (a new one has no KV cache and no adapter
+    /// set: the active adapter is applied again). On failure the model stays,
+    /// without a context, and the next call that needs one tries again.
+    fn rebuild_context(&mut self) -> Result<(), EngineError> {
+        let model = self.slot.take_model().ok_or_else(|| EngineError::NoModel { path: self.path.clone() })?;
+        self.cache.cached.clear();
+        let (settings, n_ctx, path) = (self.settings, self.n_ctx, &self.path);
+        match ModelContext::try_new_or_recover(model, |model| new_context(model, &settings, n_ctx, path)) {
+            Ok(cell) => {
+                self.slot = Slot::Ready(cell);
+                self.apply_adapters()
+            }
+            Err((model, error)) => {
+                self.slot = Slot::Bare(model);
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `f` with the model, its context (built again first if it was
+    /// lost) and the cache bookkeeping.
+    fn with_context<R>(
+        &mut self,
+        f: impl FnOnce(&LlamaModel, &mut LlamaContext<'_>, &mut Cache) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        if !matches!(self.slot, Slot::Ready(_)) {
+            self.rebuild_context()?;
+        }
+        let Self { slot, cache, path, .. } = self;
+        match slot {
+            Slot::Ready(cell) => cell.with_dependent_mut(|model, context| f(model, context, cache)),
+            Slot::Bare(_) | Slot::Empty => Err(EngineError::NoModel { path: path.clone() }),
+        }
     }
 
     /// The model file this engine runs.
@@ -348,26 +498,25 @@ impl Engine {
     /// Renders chat turns with the model's own chat template, ready for the
     /// assistant's reply.
     pub fn chat_prompt(&self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
-        let template = match self.model.chat_template(None) {
+        let model = self.model()?;
+        let template = match model.chat_template(None) {
             Ok(template) => template,
             // A base model's file may carry no template (Gemma 3 270M):
             // llama.cpp's built-in one for its family, where there is one.
             Err(missing) => {
-                let architecture = self.model.meta_val_str("general.architecture").unwrap_or_default();
-                let name = builtin_template(&architecture).ok_or_else(|| {
-                    EngineError::Template(format!(
-                        "{missing}; no built-in chat template for architecture {architecture:?}"
-                    ))
-                })?;
-                LlamaChatTemplate::new(name).map_err(|e| EngineError::Template(e.to_string()))?
+                let architecture = model.meta_val_str("general.architecture").unwrap_or_default();
+                let Some(name) = builtin_template(&architecture) else {
+                    return Err(EngineError::NoChatTemplate { architecture, source: missing });
+                };
+                LlamaChatTemplate::new(name).map_err(EngineError::TemplateName)?
             }
         };
         let messages = turns
             .iter()
             .map(|t| LlamaChatMessage::new(t.role.to_owned(), t.content.to_owned()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Template(e.to_string()))?;
-        self.model.apply_chat_template(&template, &messages, true).map_err(|e| EngineError::Template(e.to_string()))
+            .map_err(EngineError::ChatTurn)?;
+        model.apply_chat_template(&template, &messages, true).map_err(EngineError::ApplyTemplate)
     }
 
     /// The start of every prompt that has `system` as its system turn: the
@@ -404,20 +553,131 @@ impl Engine {
     /// the end of text.
     pub fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
         let started = Instant::now();
-        let max_tokens = options.max_tokens;
-        let grammar = self.grammar(options.grammar)?;
-        let vocab = self.pinned_model().vocab();
-        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-        let prompt_tokens_evaluated = self.evaluate_prompt(&tokens, max_tokens)?;
-        self.complete(started, grammar, options, prompt_tokens_evaluated, tokens.len())
+        self.with_context(|model, context, cache| {
+            let grammar = grammar_sampler(model, options.grammar)?;
+            let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+            let evaluated = cache.evaluate_prompt(context, &tokens, options.max_tokens)?;
+            cache.complete(model, context, started, grammar, options, evaluated, tokens.len())
+        })
+    }
+
+    /// Evaluates text-and-image chunks from a cold cache and completes them
+    /// (the vision path).
+    fn generate_media(
+        &mut self,
+        started: Instant,
+        mtmd: &mut MtmdContext,
+        chunks: &MtmdInputChunks,
+        options: GenerateOptions<'_>,
+    ) -> Result<Generation, EngineError> {
+        self.with_context(|model, context, cache| {
+            let grammar = grammar_sampler(model, options.grammar)?;
+            let positions = cache.evaluate_media(context, mtmd, chunks, options.max_tokens)?;
+            cache.complete(model, context, started, grammar, options, positions, positions)
+        })
+    }
+
+    /// Brings the KV cache to `prompt`'s tokens without generating, so that a
+    /// later prompt starting the same way only evaluates what follows.
+    pub fn prefill(&mut self, prompt: &str) -> Result<usize, EngineError> {
+        self.with_context(|model, context, cache| {
+            let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+            if cache.cached.starts_with(&tokens) {
+                return Ok(0);
+            }
+            cache.evaluate_prompt(context, &tokens, 0)
+        })
+    }
+
+    /// The probability of every vocabulary token coming next after `prompt`
+    /// (softmax of the logits), from a cold cache: what tests and `evaluate`
+    /// compare between adapters and variants.
+    pub fn next_token_probabilities(&mut self, prompt: &str) -> Result<Vec<f32>, EngineError> {
+        self.with_context(|model, context, cache| {
+            let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+            cache.clear(context);
+            cache.evaluate_prompt(context, &tokens, 0)?;
+            let logits = context.get_logits_ith(-1);
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+            let sum: f32 = exp.iter().sum();
+            Ok(exp.into_iter().map(|v| v / sum).collect())
+        })
+    }
+
+    /// The model's tokens for `text` (benchmarks size prompts with it); 0
+    /// if the engine lost its model.
+    pub fn token_count(&self, text: &str) -> usize {
+        self.slot.model().map_or(0, |model| model.vocab().tokenize(text.as_bytes(), true, true).len())
+    }
+
+    /// llama.cpp's own timings since the last reset: prompt and generation
+    /// time inside `llama_decode`, without this crate's loop around it.
+    /// Zero while the engine has no context.
+    pub fn llama_timings(&mut self) -> LlamaTimings {
+        let Slot::Ready(cell) = &mut self.slot else {
+            return LlamaTimings { prompt_ms: 0.0, prompt_tokens: 0, eval_ms: 0.0, eval_tokens: 0 };
+        };
+        cell.with_dependent_mut(|_, context| {
+            let t = context.timings();
+            LlamaTimings {
+                prompt_ms: t.t_p_eval_ms(),
+                prompt_tokens: t.n_p_eval().max(0) as u64,
+                eval_ms: t.t_eval_ms(),
+                eval_tokens: t.n_eval().max(0) as u64,
+            }
+        })
+    }
+
+    /// Resets [`llama_timings`](Self::llama_timings).
+    pub fn reset_llama_timings(&mut self) {
+        if let Slot::Ready(cell) = &mut self.slot {
+            cell.with_dependent_mut(|_, context| context.reset_timings());
+        }
+    }
+
+    /// Forgets the cached prefix (benchmarks measure cold prompts with it).
+    pub fn clear_cache(&mut self) {
+        let Self { slot, cache, .. } = self;
+        match slot {
+            Slot::Ready(cell) => cell.with_dependent_mut(|_, context| cache.clear(context)),
+            Slot::Bare(_) | Slot::Empty => cache.cached.clear(),
+        }
+    }
+}
+
+/// A context for `model` with `settings` (`n_ctx` 0: the profile's size).
+fn new_context<'m>(
+    model: &'m LlamaModel,
+    settings: &ContextSettings,
+    n_ctx: u32,
+    path: &Path,
+) -> Result<LlamaContext<'m>, EngineError> {
+    // llama.cpp's own timings cost a clock read per decode; benchmarks compare against them.
+    let params = settings.params(n_ctx).with_no_perf(false);
+    model.new_context(backend()?, params).map_err(|source| EngineError::Context { path: path.to_path_buf(), source })
+}
+
+/// A grammar sampler for `text` (root rule `root`), if any.
+fn grammar_sampler(model: &LlamaModel, text: Option<&str>) -> Result<Option<LlamaSampler>, EngineError> {
+    text.map(|text| LlamaSampler::grammar(model, text, "root").map_err(EngineError::Grammar)).transpose()
+}
+
+impl Cache {
+    fn clear(&mut self, context: &mut LlamaContext<'_>) {
+        context.clear_kv_cache();
+        self.cached.clear();
     }
 
     /// The generation loop after the prompt is in the KV cache, its last
     /// logits ready: greedy (or grammar-constrained greedy) tokens until
     /// the end of the turn, a line break, a complete JSON value or
     /// `max_tokens`.
+    #[allow(clippy::too_many_arguments)]
     fn complete(
         &mut self,
+        model: &LlamaModel,
+        context: &mut LlamaContext<'_>,
         started: Instant,
         mut grammar: Option<LlamaSampler>,
         options: GenerateOptions<'_>,
@@ -425,7 +685,7 @@ impl Engine {
         prompt_tokens: usize,
     ) -> Result<Generation, EngineError> {
         let max_tokens = options.max_tokens;
-        let vocab = self.pinned_model().vocab();
+        let vocab = model.vocab();
         let mut logits_index = -1;
 
         let mut text = Vec::<u8>::new();
@@ -435,12 +695,12 @@ impl Engine {
         let mut grammar_full_filters = 0usize;
         let mut ttft_ms = None;
         while generated < max_tokens as usize {
-            let logits = self.context.get_logits_ith(logits_index);
+            let logits = context.get_logits_ith(logits_index);
             let (token, probability) = match grammar.as_mut() {
                 None => greedy(logits),
                 Some(grammar) => {
-                    let (token, probability, path) = constrained_greedy(grammar, logits)
-                        .ok_or_else(|| EngineError::Grammar("no token is allowed".into()))?;
+                    let (token, probability, path) =
+                        constrained_greedy(grammar, logits).ok_or(EngineError::GrammarDeadEnd)?;
                     grammar_fallbacks += usize::from(path != GrammarPath::TopAccepted);
                     grammar_full_filters += usize::from(path == GrammarPath::FullVocabulary);
                     (token, probability)
@@ -466,7 +726,7 @@ impl Engine {
                 break;
             }
             let position = self.cached.len();
-            logits_index = self.decode(&[token], position)?;
+            logits_index = self.decode(context, &[token], position)?;
         }
 
         let text = String::from_utf8_lossy(&text).trim().to_owned();
@@ -488,20 +748,19 @@ impl Engine {
     /// of positions used. The cache then holds no text prefix worth reusing.
     fn evaluate_media(
         &mut self,
+        context: &mut LlamaContext<'_>,
         mtmd: &mut MtmdContext,
         chunks: &MtmdInputChunks,
         max_tokens: u32,
     ) -> Result<usize, EngineError> {
-        let n_ctx = self.context.n_ctx();
+        let n_ctx = context.n_ctx();
         let positions = usize::try_from(chunks.total_positions()).unwrap_or(0);
         if positions == 0 || positions + max_tokens as usize > n_ctx as usize {
             return Err(EngineError::PromptTooLong { prompt_tokens: positions, max_tokens, n_ctx });
         }
-        self.clear_cache();
+        self.clear(context);
         let batch = i32::try_from(self.batch_size).unwrap_or(512);
-        let n_past = chunks
-            .eval_chunks(mtmd, &mut self.context, 0, 0, batch, true)
-            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        let n_past = chunks.eval_chunks(mtmd, context, 0, 0, batch, true).map_err(EngineError::MediaDecode)?;
         let n_past = usize::try_from(n_past).unwrap_or(0);
         // Placeholders (id -1 matches no real token): generation continues at
         // position `n_past`, and the next text prompt finds no common prefix.
@@ -509,106 +768,53 @@ impl Engine {
         Ok(n_past)
     }
 
-    /// A grammar sampler for `text` (root rule `root`), if any.
-    fn grammar(&self, text: Option<&str>) -> Result<Option<LlamaSampler>, EngineError> {
-        text.map(|text| {
-            LlamaSampler::grammar(&self.model, text, "root").map_err(|e| EngineError::Grammar(e.to_string()))
-        })
-        .transpose()
-    }
-
-    /// Brings the KV cache to `prompt`'s tokens without generating, so that a
-    /// later prompt starting the same way only evaluates what follows.
-    pub fn prefill(&mut self, prompt: &str) -> Result<usize, EngineError> {
-        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
-        if self.cached.starts_with(&tokens) {
-            return Ok(0);
-        }
-        self.evaluate_prompt(&tokens, 0)
-    }
-
-    /// The probability of every vocabulary token coming next after `prompt`
-    /// (softmax of the logits), from a cold cache: what tests and `evaluate`
-    /// compare between adapters and variants.
-    pub fn next_token_probabilities(&mut self, prompt: &str) -> Result<Vec<f32>, EngineError> {
-        let tokens = self.pinned_model().vocab().tokenize(prompt.as_bytes(), true, true);
-        self.clear_cache();
-        self.evaluate_prompt(&tokens, 0)?;
-        let logits = self.context.get_logits_ith(-1);
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
-        let sum: f32 = exp.iter().sum();
-        Ok(exp.into_iter().map(|v| v / sum).collect())
-    }
-
     /// Evaluates the part of `tokens` that is not cached yet; returns how
     /// many tokens that was. At least the last token is evaluated again,
     /// because its logits are needed.
-    fn evaluate_prompt(&mut self, tokens: &[LlamaToken], max_tokens: u32) -> Result<usize, EngineError> {
-        let n_ctx = self.context.n_ctx();
+    fn evaluate_prompt(
+        &mut self,
+        context: &mut LlamaContext<'_>,
+        tokens: &[LlamaToken],
+        max_tokens: u32,
+    ) -> Result<usize, EngineError> {
+        let n_ctx = context.n_ctx();
         if tokens.is_empty() || tokens.len() + max_tokens as usize > n_ctx as usize {
             return Err(EngineError::PromptTooLong { prompt_tokens: tokens.len(), max_tokens, n_ctx });
         }
         let common = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
         let start = common.min(tokens.len() - 1);
-        self.context
-            .clear_kv_cache_seq(Some(0), Some(start as u32), None)
-            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        context.clear_kv_cache_seq(Some(0), Some(start as u32), None)?;
         self.cached.truncate(start);
-        self.decode(&tokens[start..], start)?;
+        self.decode(context, &tokens[start..], start)?;
         Ok(tokens.len() - start)
-    }
-
-    /// The model's tokens for `text` (benchmarks size prompts with it).
-    pub fn token_count(&self, text: &str) -> usize {
-        self.model.vocab().tokenize(text.as_bytes(), true, true).len()
-    }
-
-    /// llama.cpp's own timings since the last reset: prompt and generation
-    /// time inside `llama_decode`, without this crate's loop around it.
-    pub fn llama_timings(&mut self) -> LlamaTimings {
-        let t = self.context.timings();
-        LlamaTimings {
-            prompt_ms: t.t_p_eval_ms(),
-            prompt_tokens: t.n_p_eval().max(0) as u64,
-            eval_ms: t.t_eval_ms(),
-            eval_tokens: t.n_eval().max(0) as u64,
-        }
-    }
-
-    /// Resets [`llama_timings`](Self::llama_timings).
-    pub fn reset_llama_timings(&mut self) {
-        self.context.reset_timings();
-    }
-
-    /// Forgets the cached prefix (benchmarks measure cold prompts with it).
-    pub fn clear_cache(&mut self) {
-        self.context.clear_kv_cache();
-        self.cached.clear();
     }
 
     /// Evaluates `tokens` at positions from `first_position`, in batches;
     /// returns the batch index of the last token's logits.
-    fn decode(&mut self, tokens: &[LlamaToken], first_position: usize) -> Result<i32, EngineError> {
+    fn decode(
+        &mut self,
+        context: &mut LlamaContext<'_>,
+        tokens: &[LlamaToken],
+        first_position: usize,
+    ) -> Result<i32, EngineError> {
         if let [token] = tokens {
             self.step.clear();
-            self.step.add(*token, first_position as i32, &[0], true).map_err(|e| EngineError::Decode(e.to_string()))?;
-            self.context.decode(&mut self.step).map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.step.add(*token, first_position as i32, &[0], true)?;
+            context.decode(&mut self.step)?;
             self.cached.push(*token);
             return Ok(0);
         }
+        let batch_size = self.batch_size.max(1);
         let mut last_index = 0;
-        for (chunk_number, chunk) in tokens.chunks(self.batch_size.max(1)).enumerate() {
-            let is_last_chunk = (chunk_number + 1) * self.batch_size.max(1) >= tokens.len();
+        for (chunk_number, chunk) in tokens.chunks(batch_size).enumerate() {
+            let is_last_chunk = (chunk_number + 1) * batch_size >= tokens.len();
             let mut batch = LlamaBatch::new(chunk.len(), 1);
             for (i, token) in chunk.iter().enumerate() {
-                let position = first_position + chunk_number * self.batch_size.max(1) + i;
+                let position = first_position + chunk_number * batch_size + i;
                 let wants_logits = is_last_chunk && i + 1 == chunk.len();
-                batch
-                    .add(*token, position as i32, &[0], wants_logits)
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+                batch.add(*token, position as i32, &[0], wants_logits)?;
             }
-            self.context.decode(&mut batch).map_err(|e| EngineError::Decode(e.to_string()))?;
+            context.decode(&mut batch)?;
             self.cached.extend_from_slice(chunk);
             last_index = chunk.len() as i32 - 1;
         }

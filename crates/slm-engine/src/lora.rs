@@ -4,14 +4,22 @@
 //! API, and this engine keeps that to one adapter: any number may be loaded,
 //! one of them is on (with its scale) or none is. Switching clears the
 //! KV cache, whose keys and values were computed with the previous weights.
+//!
+//! Loading an adapter registers it with the model, which takes the model
+//! alone (`&mut LlamaModel`): the engine drops its context for that, loads,
+//! and builds a new context, to which the active adapter is applied again.
 
 use std::path::Path;
 
 use crate::profile::HardwareProfile;
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Slot};
 
+/// One loaded adapter. The handle is a pointer into the model (llama.cpp
+/// frees adapters with their model); it lives in the same [`Engine`] as its
+/// model and is only ever handed to that model's context.
 pub(super) struct Adapter {
     name: String,
     handle: LlamaLoraAdapter,
@@ -38,29 +46,60 @@ impl Adapters {
     }
 
     fn add(&mut self, model: &mut LlamaModel, name: &str, path: &Path, scale: f32) -> Result<(), EngineError> {
-        let fail = |message: String| EngineError::Lora { name: name.to_owned(), message };
-        if !path.is_file() {
-            return Err(fail(format!("{} does not exist", path.display())));
-        }
+        check_exists(name, path)?;
         // llama.cpp checks the adapter's architecture and every tensor's
         // shape against the model and returns null (not an abort) on mismatch.
-        let handle = model
-            .lora_adapter_init(path)
-            .map_err(|e| fail(format!("cannot load {} for this model: {e}", path.display())))?;
+        let handle = model.lora_adapter_init(path).map_err(|source| EngineError::LoraLoad {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let active = self.active.map(|index| self.loaded[index].name.clone());
         self.loaded.retain(|a| a.name != name);
         self.loaded.push(Adapter { name: name.to_owned(), handle, scale });
+        // Positions may have moved; find the active one again by name.
+        self.active = active.and_then(|n| self.loaded.iter().position(|a| a.name == n));
         Ok(())
+    }
+
+    /// Sets the active adapter (or none) on `context`.
+    fn apply(&mut self, context: &mut LlamaContext<'_>) -> Result<(), EngineError> {
+        match self.active {
+            Some(index) => {
+                let adapter = &mut self.loaded[index];
+                context
+                    .lora_adapter_set(&mut adapter.handle, adapter.scale)
+                    .map_err(|source| EngineError::LoraSet { name: adapter.name.clone(), source })
+            }
+            None => match self.loaded.first_mut() {
+                // Removing clears every adapter from the context; the handle is only a key.
+                Some(any) => context.lora_adapter_remove(&mut any.handle).map_err(EngineError::LoraOff),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+fn check_exists(name: &str, path: &Path) -> Result<(), EngineError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(EngineError::LoraMissing { name: name.to_owned(), path: path.to_path_buf() })
     }
 }
 
 impl Engine {
     /// Loads a GGUF LoRA adapter at run time (off until [`set_lora`](Self::set_lora)).
+    /// The context is built again around the load, so the KV cache starts
+    /// cold; a refused adapter changes nothing else.
     pub fn load_lora(&mut self, name: &str, path: &Path, scale: f32) -> Result<(), EngineError> {
-        let active = self.active_lora().map(|(n, _)| n.to_owned());
-        self.adapters.add(&mut self.model, name, path, scale)?;
-        // Positions may have moved; find the active one again by name.
-        self.adapters.active = active.and_then(|n| self.adapters.loaded.iter().position(|a| a.name == n));
-        Ok(())
+        // A missing file is refused before the context is dropped.
+        check_exists(name, path)?;
+        let mut model = self.slot.take_model().ok_or_else(|| EngineError::NoModel { path: self.path.clone() })?;
+        let added = self.adapters.add(&mut model, name, path, scale);
+        self.slot = Slot::Bare(model);
+        let rebuilt = self.rebuild_context();
+        added.and(rebuilt)
     }
 
     /// Switches adapter `name` on with `scale` (replacing the one that was
@@ -71,9 +110,12 @@ impl Engine {
             Some(_) if scale <= 0.0 => None,
             None => None,
             Some(name) => {
-                let index = self.adapters.loaded.iter().position(|a| a.name == name).ok_or_else(|| {
-                    EngineError::Lora { name: name.to_owned(), message: "no adapter of that name is loaded".into() }
-                })?;
+                let index = self
+                    .adapters
+                    .loaded
+                    .iter()
+                    .position(|a| a.name == name)
+                    .ok_or_else(|| EngineError::LoraUnknown { name: name.to_owned() })?;
                 self.adapters.loaded[index].scale = scale;
                 Some(index)
             }
@@ -92,30 +134,21 @@ impl Engine {
         self.adapters.loaded.iter().find(|a| a.name == name).map(|a| a.scale)
     }
 
-    /// Names of the loaded adapters.
     pub fn lora_names(&self) -> Vec<&str> {
         self.adapters.loaded.iter().map(|a| a.name.as_str()).collect()
     }
 
+    /// Sets the active adapter on the context (a lost context is built
+    /// again, which applies it) and clears the KV cache.
     pub(super) fn apply_adapters(&mut self) -> Result<(), EngineError> {
-        let result = match self.adapters.active {
-            Some(index) => {
-                let adapter = &mut self.adapters.loaded[index];
-                let name = adapter.name.clone();
-                self.context
-                    .lora_adapter_set(&mut adapter.handle, adapter.scale)
-                    .map_err(|e| EngineError::Lora { name, message: e.to_string() })
-            }
-            None => match self.adapters.loaded.first_mut() {
-                // Removing clears every adapter from the context; the handle is only a key.
-                Some(any) => self
-                    .context
-                    .lora_adapter_remove(&mut any.handle)
-                    .map_err(|e| EngineError::Lora { name: "all".into(), message: e.to_string() }),
-                None => Ok(()),
-            },
-        };
-        self.clear_cache();
-        result
+        let Self { slot, adapters, cache, .. } = self;
+        match slot {
+            Slot::Ready(cell) => cell.with_dependent_mut(|_, context| {
+                let result = adapters.apply(context);
+                cache.clear(context);
+                result
+            }),
+            Slot::Bare(_) | Slot::Empty => self.rebuild_context(),
+        }
     }
 }

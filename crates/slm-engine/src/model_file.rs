@@ -102,9 +102,12 @@ pub fn check(path: &Path) -> Result<ModelFile, ModelFileError> {
 fn read_header(path: &Path) -> Option<(u64, Option<ModelShape>, Option<u32>)> {
     let c_path = CString::new(path.to_str()?).ok()?;
     let params = llama_cpp_sys_2::gguf_init_params { no_alloc: true, ctx: std::ptr::null_mut() };
-    // SAFETY: gguf_init_from_file reads only the header and tensor table
-    // (no_alloc) and returns null on any parse error; the context is freed
-    // below and no pointer into it outlives this function.
+    // SAFETY: `c_path` is a NUL-terminated string that outlives the call;
+    // gguf_init_from_file with `no_alloc` reads only the header and tensor
+    // table and returns null on any parse error (checked). Every getter below
+    // gets that live, non-null context and an index below `gguf_get_n_tensors`;
+    // `shape_of` and `file_type_of` copy what they read. The context is freed
+    // exactly once, after its last use, and no pointer into it outlives it.
     unsafe {
         let ctx = llama_cpp_sys_2::gguf_init_from_file(c_path.as_ptr(), params);
         if ctx.is_null() {
@@ -131,7 +134,10 @@ fn read_header(path: &Path) -> Option<(u64, Option<ModelShape>, Option<u32>)> {
 /// `ctx` must be a live context from `gguf_init_from_file`.
 unsafe fn file_type_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<u32> {
     let key = CString::new("general.file_type").ok()?;
-    // SAFETY: ctx is live (caller); each getter is called only for its own type.
+    // SAFETY: ctx is live (the caller's contract) and `key` is a NUL-terminated
+    // string that outlives the call; `id` is used only when gguf_find_key found
+    // it (>= 0), and each typed getter only after gguf_get_kv_type confirmed
+    // that type (gguf aborts on a type mismatch).
     unsafe {
         let id = llama_cpp_sys_2::gguf_find_key(ctx, key.as_ptr());
         if id < 0 {
@@ -154,13 +160,15 @@ unsafe fn file_type_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<u32> {
 unsafe fn shape_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<ModelShape> {
     let find = |key: &str| -> Option<i64> {
         let key = CString::new(key).ok()?;
-        // SAFETY: ctx is live (caller) and key is a valid C string.
+        // SAFETY: ctx is live (the caller's contract) and `key` is a
+        // NUL-terminated string that outlives the call; a missing key is -1.
         let id = unsafe { llama_cpp_sys_2::gguf_find_key(ctx, key.as_ptr()) };
         (id >= 0).then_some(id)
     };
     let number = |key: &str| -> Option<u64> {
         let id = find(key)?;
-        // SAFETY: id was found in ctx; each getter is called only for its own type.
+        // SAFETY: ctx is live and `id` was found in it; each typed getter is
+        // called only after gguf_get_kv_type confirmed that type.
         unsafe {
             match llama_cpp_sys_2::gguf_get_kv_type(ctx, id) {
                 llama_cpp_sys_2::GGUF_TYPE_UINT32 => Some(u64::from(llama_cpp_sys_2::gguf_get_val_u32(ctx, id))),
@@ -171,7 +179,10 @@ unsafe fn shape_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<ModelShape
         }
     };
     let arch_id = find("general.architecture")?;
-    // SAFETY: as above; the string is copied before ctx is freed.
+    // SAFETY: ctx is live and `arch_id` was found in it; the value is read as a
+    // string only after its type was confirmed STRING, and gguf_get_val_str
+    // returns a NUL-terminated string owned by ctx, copied here into a String
+    // before this function returns (ctx is freed only by the caller, later).
     let arch = unsafe {
         if llama_cpp_sys_2::gguf_get_kv_type(ctx, arch_id) != llama_cpp_sys_2::GGUF_TYPE_STRING {
             return None;
@@ -179,7 +190,8 @@ unsafe fn shape_of(ctx: *mut llama_cpp_sys_2::gguf_context) -> Option<ModelShape
         CStr::from_ptr(llama_cpp_sys_2::gguf_get_val_str(ctx, arch_id)).to_str().ok()?.to_owned()
     };
     let tokens = find("tokenizer.ggml.tokens")?;
-    // SAFETY: as above.
+    // SAFETY: ctx is live and `tokens` was found in it; its length is read
+    // only after its type was confirmed ARRAY.
     let n_vocab = unsafe {
         if llama_cpp_sys_2::gguf_get_kv_type(ctx, tokens) != llama_cpp_sys_2::GGUF_TYPE_ARRAY {
             return None;

@@ -61,7 +61,8 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
         engine.kv_cache_type.as_str(),
         if engine.weight_repack { "on" } else { "off" },
     ));
-    // SAFETY: a pure query of how llama.cpp was compiled.
+    // SAFETY: takes no arguments and only reports which backends llama.cpp
+    // was compiled with (no state that needs the backend initialised).
     let can_offload = unsafe { llama_cpp_sys_2::llama_supports_gpu_offload() };
     if engine.backend != Backend::Cpu && !can_offload {
         report.say(format!(

@@ -93,23 +93,20 @@ pub enum QuantizeError {
     #[error(transparent)]
     Source(#[from] ModelFileError),
     /// The output folder cannot be made.
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {}", .path.display())]
     OutputDir {
-        /// The folder.
-        path: String,
-        /// Why.
+        path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     /// A path that cannot be handed to llama.cpp.
-    #[error("path {0} is not valid UTF-8 without NUL bytes")]
-    Path(String),
+    #[error("path {} is not valid UTF-8 without NUL bytes", .0.display())]
+    Path(PathBuf),
     /// llama.cpp's quantizer failed.
-    #[error("llama.cpp could not make {quant} from {source_path} (code {code})")]
+    #[error("llama.cpp could not make {quant} from {} (code {code})", .source_path.display())]
     Failed {
-        /// The type asked for.
         quant: &'static str,
-        /// The input file.
-        source_path: String,
+        source_path: PathBuf,
         /// llama_model_quantize's return value.
         code: u32,
     },
@@ -163,7 +160,7 @@ pub fn make_variants(
 ) -> Result<Outcome, QuantizeError> {
     let file = model_file::check(source)?;
     std::fs::create_dir_all(out_dir)
-        .map_err(|source| QuantizeError::OutputDir { path: out_dir.display().to_string(), source })?;
+        .map_err(|source| QuantizeError::OutputDir { path: out_dir.to_path_buf(), source })?;
     let base = base_name(source);
     let source_quantized = match file.file_type {
         Some(file_type) if UNQUANTIZED_FILE_TYPES.contains(&file_type) => None,
@@ -187,14 +184,14 @@ pub fn make_variants(
 
 fn quantize_one(input: &Path, output: &Path, quant: QuantType, threads: i32) -> Result<Variant, QuantizeError> {
     let c_path = |path: &Path| {
-        path.to_str()
-            .and_then(|text| CString::new(text).ok())
-            .ok_or_else(|| QuantizeError::Path(path.display().to_string()))
+        path.to_str().and_then(|text| CString::new(text).ok()).ok_or_else(|| QuantizeError::Path(path.to_path_buf()))
     };
     let (c_input, c_output) = (c_path(input)?, c_path(output)?);
-    // SAFETY: the default parameters are plain values; the paths are valid C
-    // strings that outlive the call; llama_model_quantize reads `input` and
-    // writes `output` and keeps no pointer after returning.
+    // SAFETY: llama_model_quantize_default_params returns plain values (its
+    // pointer fields null, which llama_model_quantize treats as "none"); the
+    // paths are NUL-terminated strings and `params` a live local, all
+    // outliving the call; llama_model_quantize reads `input`, writes `output`
+    // and keeps no pointer after returning.
     let code = unsafe {
         let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
         params.nthread = threads;
@@ -204,7 +201,7 @@ fn quantize_one(input: &Path, output: &Path, quant: QuantType, threads: i32) -> 
         llama_cpp_sys_2::llama_model_quantize(c_input.as_ptr(), c_output.as_ptr(), &params)
     };
     if code != 0 {
-        return Err(QuantizeError::Failed { quant: quant.name(), source_path: input.display().to_string(), code });
+        return Err(QuantizeError::Failed { quant: quant.name(), source_path: input.to_path_buf(), code });
     }
     let bytes = model_file::check(output)?.bytes;
     tracing::info!(quant = quant.name(), path = %output.display(), mib = bytes / (1024 * 1024), "variant written");

@@ -45,29 +45,26 @@ impl VisionEngine {
         // refused before anything loads.
         read_projector(mmproj_path)?;
         let mmproj_bytes = std::fs::metadata(mmproj_path)
-            .map_err(|e| EngineError::Load { path: mmproj_path.display().to_string(), message: e.to_string() })?
+            .map_err(|source| EngineError::ProjectorFile { path: mmproj_path.to_path_buf(), source })?
             .len();
         let loaded = LoadedModel::load_with(model_path, profile, mmproj_bytes)?;
         let engine = Engine::with_model(loaded, profile)?;
-        let projector = check_pair(mmproj_path, engine.pinned_model(), model_path)?;
+        let model = engine.model()?;
+        let projector = check_pair(mmproj_path, model, model_path)?;
         let params = MtmdContextParams {
             use_gpu: profile.engine.gpu_layers > 0,
             print_timings: false,
-            n_threads: engine.threads_batch,
+            n_threads: engine.settings.threads_batch,
             ..MtmdContextParams::default()
         };
-        let shown = mmproj_path.display().to_string();
-        let mtmd =
-            MtmdContext::init_from_file(&shown, engine.pinned_model(), &params).map_err(|e| EngineError::Load {
-                path: shown.clone(),
-                message: format!(
-                    "llama.cpp's multimodal library refused the projector ({e}); most often it was made for another \
-                 model: its output width must equal the language model's embedding width ({})",
-                    engine.pinned_model().n_embd()
-                ),
-            })?;
+        let refused =
+            |source| EngineError::ProjectorInit { path: mmproj_path.to_path_buf(), n_embd: model.n_embd(), source };
+        // The mtmd context keeps a pointer to the model's vocabulary; the
+        // model stays where it is (llama.cpp's object) for as long as the
+        // engine lives, context rebuilds included, and `mtmd` drops first.
+        let mtmd = MtmdContext::init_from_file(&mmproj_path.display().to_string(), model, &params).map_err(refused)?;
         if !mtmd.support_vision() {
-            return Err(EngineError::Load { path: shown, message: "the projector has no vision encoder".into() });
+            return Err(EngineError::NoVisionEncoder { path: mmproj_path.to_path_buf() });
         }
         Ok(Self { mtmd, engine, projector, mmproj_path: mmproj_path.to_path_buf() })
     }
@@ -110,20 +107,17 @@ impl VisionEngine {
         let started = Instant::now();
         let expected = image.width as usize * image.height as usize * 3;
         if image.width == 0 || image.height == 0 || image.rgb.len() != expected {
-            return Err(EngineError::Image(format!(
-                "{}x{} needs {expected} RGB bytes, got {}",
-                image.width,
-                image.height,
-                image.rgb.len()
-            )));
+            return Err(EngineError::ImageSize {
+                width: image.width,
+                height: image.height,
+                expected,
+                got: image.rgb.len(),
+            });
         }
-        let bitmap = MtmdBitmap::from_image_data(image.width, image.height, image.rgb)
-            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let bitmap = MtmdBitmap::from_image_data(image.width, image.height, image.rgb).map_err(EngineError::Bitmap)?;
         let text = MtmdInputText { text: prompt.to_owned(), add_special: true, parse_special: true };
-        let chunks = self.mtmd.tokenize(text, &[&bitmap]).map_err(|e| EngineError::Image(e.to_string()))?;
-        let grammar = self.engine.grammar(options.grammar)?;
-        let positions = self.engine.evaluate_media(&mut self.mtmd, &chunks, options.max_tokens)?;
-        self.engine.complete(started, grammar, options, positions, positions)
+        let chunks = self.mtmd.tokenize(text, &[&bitmap]).map_err(EngineError::ImageTokenize)?;
+        self.engine.generate_media(started, &mut self.mtmd, &chunks, options)
     }
 }
 
@@ -137,7 +131,9 @@ fn route_mtmd_logs() {
         {
             return;
         }
-        // SAFETY: mtmd passes a NUL-terminated string that lives for the call.
+        // SAFETY: `text` is not null (checked above), and ggml's log callbacks
+        // get a NUL-terminated string valid for the duration of the call; the
+        // borrowed message is used only within it.
         let message = unsafe { CStr::from_ptr(text) }.to_string_lossy();
         let message = message.trim();
         if level == llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR {
@@ -147,7 +143,11 @@ fn route_mtmd_logs() {
         }
     }
     ONCE.call_once(|| {
-        // SAFETY: `forward` matches ggml's log callback type and ignores the null user data.
+        // SAFETY: `forward` has ggml's log callback signature, is a plain
+        // function (valid for the whole process), may run on any thread (it
+        // only reads its arguments and calls `tracing`), cannot unwind into C
+        // (a panic in an `extern "C"` function aborts), and never reads the
+        // user data, so null is fine.
         unsafe {
             llama_cpp_sys_2::mtmd_log_set(Some(forward), std::ptr::null_mut());
             llama_cpp_sys_2::mtmd_helper_log_set(Some(forward), std::ptr::null_mut());

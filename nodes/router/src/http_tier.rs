@@ -14,22 +14,37 @@ use crate::redact::Redactor;
 /// Why the endpoint gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpTierError {
-    /// Connection, timeout or HTTP status error.
-    #[error("request to {url} failed: {reason}")]
-    Request {
-        /// Where it went.
+    /// Connection refused, timeout, TLS, ...
+    #[error("request to {url} failed")]
+    Transport {
         url: String,
-        /// What went wrong.
-        reason: String,
+        #[source]
+        source: Box<ureq::Transport>,
     },
-    /// The reply was not a chat completion.
-    #[error("reply from {url} is not a chat completion: {reason}")]
+    /// The endpoint answered with an error status; `body` is the start of its reply.
+    #[error("request to {url} failed: HTTP {code}: {body}")]
+    Status { url: String, code: u16, body: String },
+    #[error("cannot read the reply from {url}")]
+    ReadReply {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reply from {url} is not a chat completion")]
     BadReply {
-        /// Where it came from.
         url: String,
-        /// What was wrong.
-        reason: String,
+        #[source]
+        source: ReplyError,
     },
+}
+
+/// Why a reply is not a chat completion.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("no choices[0].message.content")]
+    NoContent,
 }
 
 /// The endpoint's answer.
@@ -87,23 +102,22 @@ pub fn ask(config: &HttpTierConfig, body: &Value, now_ms: i64) -> Result<HttpRep
     if let Some(key) = &config.api_key {
         request = request.set("Authorization", &format!("Bearer {}", key.expose()));
     }
-    let failed = |reason: String| HttpTierError::Request { url: url.clone(), reason };
     let response = request.send_string(&body.to_string()).map_err(|error| match error {
         ureq::Error::Status(code, response) => {
-            let text: String = response.into_string().unwrap_or_default().chars().take(200).collect();
-            failed(format!("HTTP {code}: {text}"))
+            // The start of an error page is enough to say what went wrong.
+            let body: String = response.into_string().unwrap_or_default().chars().take(200).collect();
+            HttpTierError::Status { url: url.clone(), code, body }
         }
-        ureq::Error::Transport(transport) => failed(transport.to_string()),
+        ureq::Error::Transport(transport) => HttpTierError::Transport { url: url.clone(), source: Box::new(transport) },
     })?;
-    let text = response.into_string().map_err(|e| failed(e.to_string()))?;
-    parse_reply(&text).map_err(|reason| HttpTierError::BadReply { url, reason })
+    let text = response.into_string().map_err(|source| HttpTierError::ReadReply { url: url.clone(), source })?;
+    parse_reply(&text).map_err(|source| HttpTierError::BadReply { url, source })
 }
 
 /// Reads a chat completion.
-pub fn parse_reply(text: &str) -> Result<HttpReply, String> {
-    let reply: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let content =
-        reply.pointer("/choices/0/message/content").and_then(Value::as_str).ok_or("no choices[0].message.content")?;
+pub fn parse_reply(text: &str) -> Result<HttpReply, ReplyError> {
+    let reply: Value = serde_json::from_str(text).map_err(ReplyError::NotJson)?;
+    let content = reply.pointer("/choices/0/message/content").and_then(Value::as_str).ok_or(ReplyError::NoContent)?;
     Ok(HttpReply {
         text: content.trim().to_owned(),
         model: reply.get("model").and_then(Value::as_str).unwrap_or("remote").to_owned(),
@@ -164,13 +178,13 @@ mod tests {
             HttpReply { text: "72 °C".into(), model: "m".into(), confidence: Some(0.9) }
         );
         assert_eq!(parse_reply(r#"{"choices":[{"message":{"content":"x"}}]}"#).unwrap().confidence, None);
-        assert!(parse_reply(r#"{"error":"nope"}"#).is_err());
-        assert!(parse_reply("not json").is_err());
+        assert!(matches!(parse_reply(r#"{"error":"nope"}"#), Err(ReplyError::NoContent)));
+        assert!(matches!(parse_reply("not json"), Err(ReplyError::NotJson(_))));
     }
 
     #[test]
     fn an_unreachable_endpoint_is_an_error_not_a_hang() {
         let body = json!({});
-        assert!(matches!(ask(&config(), &body, 0), Err(HttpTierError::Request { .. })));
+        assert!(matches!(ask(&config(), &body, 0), Err(HttpTierError::Transport { .. })));
     }
 }

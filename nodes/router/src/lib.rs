@@ -8,13 +8,14 @@
 //! - [`classify`]: question classes by rules over the shared vocabulary.
 //! - [`policy`]: the decisions, pure and unit-tested.
 //! - [`redact`] and [`http_tier`]: what leaves the site, and how.
-//! - [`node`]: the dora event loop.
-#![warn(missing_docs)]
+//! - [`state`]: the node's logic as plain state over the policy;
+//!   [`driver`]: it on dora, with the off-site requests on their own threads.
 
 pub mod classify;
 pub mod config;
+pub mod driver;
 pub mod http_tier;
 pub mod metrics;
-pub mod node;
 pub mod policy;
 pub mod redact;
+pub mod state;

@@ -1,14 +1,13 @@
 //! The router's metrics snapshot (docs/http.md lists every series).
 
-use shopfloor_core::schema::MetricSample;
 use shopfloor_node::metrics::Snapshot;
 
 use crate::policy::Policy;
 
-/// A snapshot of what `policy` has done; `rejected` inputs did not decode.
-pub fn snapshot(node: &str, policy: &Policy, rejected: u64) -> Vec<MetricSample> {
+/// Adds what `policy` has done to `snapshot`, tiers' reachability as at
+/// `now_ms` (rejected inputs and memory are the driver's).
+pub fn fill(snapshot: &mut Snapshot, policy: &Policy, now_ms: i64) {
     let counts = &policy.counts;
-    let mut snapshot = Snapshot::new(node);
     let classified = sorted(&counts.classified);
     let escalated = sorted(&counts.escalated_from);
     let answered = sorted(&counts.answered_by);
@@ -31,7 +30,6 @@ pub fn snapshot(node: &str, policy: &Policy, rejected: u64) -> Vec<MetricSample>
             count,
         );
     }
-    let now = shopfloor_node::clock::now_ms();
     for (index, tier) in policy.tiers().iter().enumerate() {
         snapshot.gauge(
             "shopfloor_router_expected_latency_seconds",
@@ -39,7 +37,7 @@ pub fn snapshot(node: &str, policy: &Policy, rejected: u64) -> Vec<MetricSample>
             &[("tier", &tier.name)],
             policy.expected_ms(index) / 1e3,
         );
-        let reachable = if policy.is_reachable(index, now) { 1.0 } else { 0.0 };
+        let reachable = if policy.is_reachable(index, now_ms) { 1.0 } else { 0.0 };
         snapshot.gauge(
             "shopfloor_router_tier_reachable",
             "1 while a tier is reachable (its liveness input speaks, or it has none)",
@@ -73,16 +71,13 @@ pub fn snapshot(node: &str, policy: &Policy, rejected: u64) -> Vec<MetricSample>
             &[],
             counts.late_answers,
         )
-        .counter("shopfloor_rejected_inputs", "Inputs refused, by reason", &[("reason", "schema")], rejected)
         .counter(
             "shopfloor_rejected_inputs",
             "Inputs refused, by reason",
             &[("reason", "duplicate_id")],
             counts.duplicates,
         )
-        .gauge("shopfloor_router_in_flight", "Questions waiting for a tier", &[], policy.in_flight() as f64)
-        .process_memory();
-    snapshot.finish()
+        .gauge("shopfloor_router_in_flight", "Questions waiting for a tier", &[], policy.in_flight() as f64);
 }
 
 fn sorted<K: std::fmt::Display>(map: &std::collections::HashMap<K, u64>) -> Vec<(String, u64)> {

@@ -131,7 +131,7 @@ pub fn answer(
             Grounding { sheet: result.lines, focused: result.facts, primary: result.primary }
         }
         Some(Err(error)) => {
-            tracing::warn!(id = %question.id, %error, "tool step failed; answering from the fact sheet");
+            tracing::warn!(id = %question.id, error = %with_causes(&error), "tool step failed; answering from the fact sheet");
             fact_sheet(state, &intent, settings, now_ms)
         }
         None => fact_sheet(state, &intent, settings, now_ms),
@@ -177,6 +177,7 @@ pub fn answer(
             }
         }
         Err(error) => {
+            let error = with_causes(&error);
             tracing::error!(id = %question.id, %error, "generation failed");
             answer.text = format!("The model failed ({error}); {}", fallback_text(&grounding));
             answer.error = Some(AnswerError::GenerationFailed);
@@ -202,7 +203,7 @@ pub fn warm_cache(engine: &mut Engine, state: &PlantState, settings: AnswerSetti
     match result {
         Ok(evaluated) if evaluated > 0 => tracing::trace!(evaluated, "fact sheet cached"),
         Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "could not cache the fact sheet"),
+        Err(error) => tracing::warn!(error = %with_causes(&error), "could not cache the fact sheet"),
     }
 }
 
@@ -230,6 +231,27 @@ fn fact_sheet(state: &PlantState, intent: &Intent, settings: AnswerSettings, now
     Grounding { sheet, focused, primary }
 }
 
+/// Why the tool step gave nothing (the answer then comes from the fact sheet).
+#[derive(Debug, thiserror::Error)]
+enum ToolStepError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Call(#[from] tools::ToolError),
+}
+
+/// `error` and its causes, for answer texts and logs.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
 /// The tool step: a grammar-constrained call, then its result.
 fn call_tool(
     engine: &mut Engine,
@@ -237,7 +259,7 @@ fn call_tool(
     question: &Question,
     tags: &[&str],
     now_ms: i64,
-) -> Result<(ToolCall, tools::ToolResult, Generation), EngineError> {
+) -> Result<(ToolCall, tools::ToolResult, Generation), ToolStepError> {
     let system = tools::tool_prompt(tags);
     let grammar = tools::grammar(tags);
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
@@ -245,7 +267,7 @@ fn call_tool(
     let options =
         GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
     let generation = engine.generate_with(&prompt, options)?;
-    let call = tools::parse(&generation.text, state).map_err(|e| EngineError::Grammar(e.to_string()))?;
+    let call = tools::parse(&generation.text, state)?;
     tracing::debug!(id = %question.id, %call, fallbacks = generation.grammar_fallbacks, "tool called");
     let result = tools::execute(&call, state, now_ms);
     Ok((call, result, generation))

@@ -22,12 +22,21 @@ const JSON_INSTRUCTION: &str =
 /// the JSON off. Any answer within the bound also follows the asker's schema.
 pub const STRING_MAX_CHARS: u64 = 48;
 
+/// Why a response schema cannot become a grammar.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("llama.cpp's converter refused it")]
+    Unsupported(#[source] llama_cpp_2::LlamaCppError),
+}
+
 /// The grammar for `schema`, by llama.cpp's converter, with unbounded
 /// strings bounded to [`STRING_MAX_CHARS`].
-pub fn grammar_for(schema: &str) -> Result<String, String> {
-    let mut value: serde_json::Value = serde_json::from_str(schema).map_err(|error| format!("not JSON: {error}"))?;
+pub fn grammar_for(schema: &str) -> Result<String, SchemaError> {
+    let mut value: serde_json::Value = serde_json::from_str(schema).map_err(SchemaError::NotJson)?;
     bound_strings(&mut value);
-    llama_cpp_2::json_schema_to_grammar(&value.to_string()).map_err(|error| error.to_string())
+    llama_cpp_2::json_schema_to_grammar(&value.to_string()).map_err(SchemaError::Unsupported)
 }
 
 /// Adds `maxLength` to every string schema that has no length, pattern,
@@ -64,6 +73,7 @@ pub fn answer_in_json(
     let grammar = match grammar_for(schema) {
         Ok(grammar) => grammar,
         Err(why) => {
+            let why = crate::answering::with_causes(&why);
             answer.text =
                 format!("The response schema cannot be turned into a grammar ({why}); nothing was generated.");
             answer.error = Some(AnswerError::InvalidSchema);
@@ -78,9 +88,11 @@ pub fn answer_in_json(
     let generation = match generation {
         Ok(generation) => generation,
         Err(error) => {
-            tracing::error!(id = %answer.id, %error, "JSON generation failed");
             // A grammar llama.cpp's sampler refuses is the schema's fault, not the model's.
-            let schema_fault = matches!(error, crate::engine::EngineError::Grammar(_));
+            let schema_fault =
+                matches!(error, crate::engine::EngineError::Grammar(_) | crate::engine::EngineError::GrammarDeadEnd);
+            let error = crate::answering::with_causes(&error);
+            tracing::error!(id = %answer.id, %error, "JSON generation failed");
             answer.text = format!("The model could not write the JSON answer ({error}).");
             answer.error = Some(if schema_fault { AnswerError::InvalidSchema } else { AnswerError::GenerationFailed });
             return;
@@ -132,6 +144,7 @@ mod tests {
         let grammar =
             grammar_for(r#"{"type":"object","properties":{"value":{"type":"number"}},"required":["value"]}"#).unwrap();
         assert!(grammar.contains("root ::="), "{grammar}");
-        assert!(grammar_for(r#"{"type":"nonsense"}"#).is_err());
+        assert!(matches!(grammar_for(r#"{"type":"nonsense"}"#), Err(SchemaError::Unsupported(_))));
+        assert!(matches!(grammar_for("{"), Err(SchemaError::NotJson(_))));
     }
 }

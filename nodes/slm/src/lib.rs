@@ -34,7 +34,9 @@
 //! - [`question_check`]: questions refused before any work.
 //! - [`answering`]: one question to one answer; [`json_answer`]: the same
 //!   as JSON under a grammar made from the question's JSON Schema.
-//! - [`node`]: the dora event loop with its bounded question queue.
+//! - [`state`]: the node's front as plain state: question admission
+//!   ("busy" when the queue is full), pending readings (latest plant state
+//!   wins), counts; [`driver`]: the front and the model thread on dora.
 //! - [`gate`]: the evaluation gate that keeps unevaluated or failed
 //!   variants from loading (records written by `shopfloor model evaluate`).
 //! - [`lora_control`]: run-time LoRA commands on the `lora` input.
@@ -42,6 +44,7 @@
 
 pub mod answering;
 pub mod config;
+pub mod driver;
 /// llama.cpp, shared with the vision node: its own crate, `slm-engine`.
 pub use slm_engine as engine;
 pub mod facts;
@@ -50,11 +53,11 @@ pub mod grounding;
 pub mod json_answer;
 pub mod lora_control;
 pub mod metrics;
-pub mod node;
 pub mod plant_state;
 pub mod power;
 pub mod question_check;
 pub mod relevance;
+pub mod state;
 pub mod tag_state;
 pub mod tools;
 

@@ -1,31 +1,31 @@
 //! What the SLM node counts, for its `metrics` snapshots (docs/http.md lists
-//! every series). Both node threads write here; nothing blocks for long.
+//! every series). Plain state, kept by the node's front loop: every answer,
+//! the busy ones included, goes out through it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-use shopfloor_core::schema::{Answer, MetricSample};
+use shopfloor_core::schema::Answer;
 use shopfloor_node::metrics::{Histogram, Snapshot};
 
 /// Counters of one SLM node.
 #[derive(Debug)]
 pub struct SlmMetrics {
     /// The model now answering (changes when a power policy swaps variants).
-    model: Mutex<String>,
+    model: String,
     /// Variant swaps done by the power policy.
-    pub model_swaps: AtomicU64,
-    /// Readings taken into the plant state.
-    pub readings: AtomicU64,
+    pub model_swaps: u64,
+    /// Readings taken in.
+    pub readings: u64,
+    /// Older readings of a tag dropped for its newer ones while the model
+    /// was busy (the pending readings' bound).
+    pub readings_coalesced: u64,
     /// Questions answered "busy" because the queue was full.
-    pub busy: AtomicU64,
-    /// Inputs that did not decode as their schema.
-    pub rejected_inputs: AtomicU64,
-    answers: Mutex<BTreeMap<(String, &'static str), u64>>,
-    low_confidence: AtomicU64,
-    completion_tokens: AtomicU64,
+    pub busy: u64,
+    answers: BTreeMap<(String, &'static str), u64>,
+    low_confidence: u64,
+    completion_tokens: u64,
     /// Milliseconds spent writing tokens after the first (decode phase).
-    decode_ms: AtomicU64,
+    decode_ms: u64,
     ttft: Histogram,
     latency: Histogram,
 }
@@ -34,72 +34,65 @@ impl SlmMetrics {
     /// Counters for a node serving `model`.
     pub fn new(model: &str) -> Self {
         Self {
-            model: Mutex::new(model.to_owned()),
-            model_swaps: AtomicU64::new(0),
-            readings: AtomicU64::new(0),
-            busy: AtomicU64::new(0),
-            rejected_inputs: AtomicU64::new(0),
-            answers: Mutex::default(),
-            low_confidence: AtomicU64::new(0),
-            completion_tokens: AtomicU64::new(0),
-            decode_ms: AtomicU64::new(0),
+            model: model.to_owned(),
+            model_swaps: 0,
+            readings: 0,
+            readings_coalesced: 0,
+            busy: 0,
+            answers: BTreeMap::new(),
+            low_confidence: 0,
+            completion_tokens: 0,
+            decode_ms: 0,
             ttft: Histogram::latency(),
             latency: Histogram::latency(),
         }
     }
 
     /// The power policy swapped to `model`.
-    pub fn swapped_to(&self, model: &str) {
-        *self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = model.to_owned();
-        self.model_swaps.fetch_add(1, Ordering::Relaxed);
+    pub fn swapped_to(&mut self, model: &str) {
+        model.clone_into(&mut self.model);
+        self.model_swaps += 1;
     }
 
     /// Counts one answer sent (busy answers included).
-    pub fn answered(&self, answer: &Answer) {
+    pub fn answered(&mut self, answer: &Answer) {
         let tier = answer.model.clone().unwrap_or_else(|| "facts".to_owned());
         let outcome = answer.error.map_or("ok", |error| error.as_str());
-        *self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((tier, outcome)).or_default() +=
-            1;
+        *self.answers.entry((tier, outcome)).or_default() += 1;
         if answer.low_confidence {
-            self.low_confidence.fetch_add(1, Ordering::Relaxed);
+            self.low_confidence += 1;
         }
         self.latency.observe(answer.latency_ms as f64 / 1e3);
         if let Some(ttft_ms) = answer.ttft_ms {
             self.ttft.observe(ttft_ms as f64 / 1e3);
             if let Some(tokens) = answer.completion_tokens.filter(|t| *t > 1) {
-                self.completion_tokens.fetch_add(tokens as u64, Ordering::Relaxed);
-                self.decode_ms.fetch_add((answer.latency_ms - ttft_ms).max(0) as u64, Ordering::Relaxed);
+                self.completion_tokens += tokens as u64;
+                self.decode_ms += (answer.latency_ms - ttft_ms).max(0) as u64;
             }
         }
     }
 
-    /// The node's snapshot; `waiting` is the question queue's depth now.
-    pub fn snapshot(&self, node: &str, waiting: usize, capacity: usize) -> Vec<MetricSample> {
-        let mut snapshot = Snapshot::new(node);
-        let model = self.model.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    /// Answers sent, over all tiers and outcomes.
+    pub fn answers_total(&self) -> u64 {
+        self.answers.values().sum()
+    }
+
+    /// Adds the node's series to `snapshot`; `waiting` is the question
+    /// queue's depth now (rejections and memory are the driver's).
+    pub fn fill(&self, snapshot: &mut Snapshot, waiting: usize, capacity: usize) {
         snapshot
-            .gauge("shopfloor_model_info", "1 per model this node has loaded", &[("model", &model)], 1.0)
+            .gauge("shopfloor_model_info", "1 per model this node has loaded", &[("model", &self.model)], 1.0)
+            .counter("shopfloor_model_swaps", "Model variants swapped in by the power policy", &[], self.model_swaps)
+            .counter("shopfloor_readings_in", "Readings taken into the plant state", &[], self.readings)
             .counter(
-                "shopfloor_model_swaps",
-                "Model variants swapped in by the power policy",
+                "shopfloor_readings_coalesced",
+                "Older readings of a tag dropped for newer ones while the model was busy",
                 &[],
-                self.model_swaps.load(Ordering::Relaxed),
-            )
-            .counter(
-                "shopfloor_readings_in",
-                "Readings taken into the plant state",
-                &[],
-                self.readings.load(Ordering::Relaxed),
-            )
-            .counter(
-                "shopfloor_rejected_inputs",
-                "Inputs refused, by reason",
-                &[("reason", "schema")],
-                self.rejected_inputs.load(Ordering::Relaxed),
+                self.readings_coalesced,
             )
             .gauge("shopfloor_question_queue_depth", "Questions waiting or being answered", &[], waiting as f64)
             .gauge("shopfloor_question_queue_capacity", "Questions that may wait before busy", &[], capacity as f64);
-        for ((tier, outcome), count) in self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        for ((tier, outcome), count) in &self.answers {
             snapshot.counter(
                 "shopfloor_answers",
                 "Answers sent, by tier (model, or facts when the facts answered) and outcome",
@@ -107,26 +100,23 @@ impl SlmMetrics {
                 *count,
             );
         }
-        let tokens = self.completion_tokens.load(Ordering::Relaxed);
-        let decode_seconds = self.decode_ms.load(Ordering::Relaxed) as f64 / 1e3;
+        let decode_seconds = self.decode_ms as f64 / 1e3;
         snapshot
             .counter(
                 "shopfloor_answers_low_confidence",
                 "Answers below the confidence threshold (candidates for escalation)",
                 &[],
-                self.low_confidence.load(Ordering::Relaxed),
+                self.low_confidence,
             )
             .histogram("shopfloor_ttft_seconds", "Receipt of a question to the model's first token", &[], &self.ttft)
             .histogram("shopfloor_answer_latency_seconds", "Receipt of a question to its answer", &[], &self.latency)
-            .counter("shopfloor_completion_tokens", "Tokens the model wrote", &[], tokens)
+            .counter("shopfloor_completion_tokens", "Tokens the model wrote", &[], self.completion_tokens)
             .gauge(
                 "shopfloor_decode_tokens_per_second",
                 "Tokens per second after the first token, over the node's life",
                 &[],
-                if decode_seconds > 0.0 { tokens as f64 / decode_seconds } else { 0.0 },
-            )
-            .process_memory();
-        snapshot.finish()
+                if decode_seconds > 0.0 { self.completion_tokens as f64 / decode_seconds } else { 0.0 },
+            );
     }
 }
 
@@ -147,11 +137,13 @@ mod tests {
 
     #[test]
     fn answers_are_counted_by_tier_and_outcome() {
-        let metrics = SlmMetrics::new("SmolLM2");
+        let mut metrics = SlmMetrics::new("SmolLM2");
         metrics.answered(&answer(Some("SmolLM2"), None));
         metrics.answered(&answer(Some("SmolLM2"), None));
         metrics.answered(&answer(None, Some(AnswerError::Busy)));
-        let samples = metrics.snapshot("slm", 1, 8);
+        let mut snapshot = Snapshot::new("slm");
+        metrics.fill(&mut snapshot, 1, 8);
+        let samples = snapshot.finish();
         let value = |name: &str, labels: &[(&str, &str)]| {
             samples
                 .iter()

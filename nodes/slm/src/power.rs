@@ -31,6 +31,8 @@ enum VariantError {
     Gate(#[from] gate::GateError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("the loading thread ended without a result")]
+    LoaderGone,
 }
 
 /// The answerer's side of the policy.
@@ -118,9 +120,7 @@ impl PowerSwitch {
         let loaded = match result.try_recv() {
             Ok(loaded) => loaded,
             Err(mpsc::TryRecvError::Empty) => return None,
-            Err(mpsc::TryRecvError::Disconnected) => {
-                Err(EngineError::Backend("the loading thread ended without a result".into()).into())
-            }
+            Err(mpsc::TryRecvError::Disconnected) => Err(VariantError::LoaderGone),
         };
         let path = path.clone();
         self.loading = None;

@@ -28,11 +28,15 @@ impl std::fmt::Display for ToolCall {
 }
 
 /// Why a tool call could not be used (only possible without the grammar).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    /// Not JSON, or not an object with a `tool` string.
-    #[error("tool call is not a JSON object with a \"tool\" field: {0}")]
-    Malformed(String),
+    #[error("tool call is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    /// JSON, but not an object with a `tool` string (the call's start is kept).
+    #[error("tool call is not a JSON object with a \"tool\" field: {start}")]
+    NoTool { start: String },
+    #[error("tool call: {tool} needs a \"tag\"")]
+    NoTag { tool: String },
     /// No such tool.
     #[error("unknown tool {0:?}")]
     UnknownTool(String),
@@ -90,16 +94,16 @@ fn gbnf_escape(tag: &str) -> String {
 /// Parses a call (the text generated after [`CALL_PREFIX`]) and checks its tag.
 pub fn parse(generated: &str, state: &PlantState) -> Result<ToolCall, ToolError> {
     let text = format!("{CALL_PREFIX}{}", generated.trim());
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ToolError::Malformed(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(ToolError::NotJson)?;
     let tool = value
         .get("tool")
         .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| ToolError::Malformed(text.chars().take(80).collect()))?;
+        .ok_or_else(|| ToolError::NoTool { start: text.chars().take(80).collect() })?;
     let tag = || -> Result<String, ToolError> {
         let tag = value
             .get("tag")
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| ToolError::Malformed(format!("{tool} needs a \"tag\"")))?;
+            .ok_or_else(|| ToolError::NoTag { tool: tool.to_owned() })?;
         if state.tags().contains(&tag) {
             Ok(tag.to_owned())
         } else {
@@ -214,8 +218,8 @@ mod tests {
         assert_eq!(parse(r#"list_alarms"}"#, &s), Ok(ToolCall::ListAlarms));
         assert!(matches!(parse(r#"get_tag","tag":"oven"}"#, &s), Err(ToolError::UnknownTag(_))));
         assert!(matches!(parse(r#"set_tag","tag":"x"}"#, &s), Err(ToolError::UnknownTool(_))));
-        assert!(matches!(parse("get_tag", &s), Err(ToolError::Malformed(_))));
-        assert!(matches!(parse("1,2]", &s), Err(ToolError::Malformed(_))));
+        assert!(matches!(parse("get_tag", &s), Err(ToolError::NotJson(_))));
+        assert!(matches!(parse("1,2]", &s), Err(ToolError::NotJson(_))));
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn model_lora_adapters_load_at_start_and_at_run_time_and_bad_ones_are_refused() 
     assert_eq!(engine.active_lora(), Some(("first", 0.5)), "loading does not switch");
     engine.set_lora(Some("second"), 1.0).unwrap();
     assert_eq!(engine.active_lora(), Some(("second", 1.0)));
-    assert!(matches!(engine.set_lora(Some("third"), 1.0), Err(EngineError::Lora { .. })));
+    assert!(matches!(engine.set_lora(Some("third"), 1.0), Err(EngineError::LoraUnknown { .. })));
 
     // Not an adapter (the base model itself), and a missing file: refused with the name.
     let base = repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");

@@ -1,0 +1,210 @@
+//! The router on dora: one loop over one bounded channel that carries dora's
+//! events and the off-site tier's replies (each request runs on its own
+//! thread, at most [`MAX_HTTP_IN_FLIGHT`] at once); the shared [`Driver`]
+//! sends, counts rejections and answers the metrics tick, and the loop wakes
+//! at least every [`TICK`] to enforce deadlines.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+
+use dora_node_api::{DoraNode, EventStream};
+use shopfloor_core::schema::{Answer, AnswerError};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
+use shopfloor_node::{Driver, Flow, NodeLogic};
+
+use crate::config::{HttpTierConfig, RouterConfig};
+use crate::http_tier;
+use crate::redact::RedactError;
+use crate::state::{OffSiteRequest, RouterNode, TICK};
+
+/// Off-site requests in flight at once; more fail over at once (the
+/// endpoint is slow or down, and threads must stay bounded).
+const MAX_HTTP_IN_FLIGHT: usize = 8;
+/// dora events and off-site replies waiting for the loop.
+const INCOMING_CAPACITY: usize = 64;
+
+/// Counts for the final log line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RouterTotals {
+    pub answered: u64,
+    pub rejected_inputs: u64,
+}
+
+/// Why the router stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error(transparent)]
+    Redact(#[from] RedactError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error("cannot start the router's dora event thread")]
+    Spawn(#[source] std::io::Error),
+    #[error("the router's dora event thread panicked")]
+    Panicked,
+}
+
+enum Incoming {
+    Dora(DoraSide),
+    /// A reply (or failure) of the off-site tier, as that tier's answer.
+    OffSite(usize, Box<Answer>),
+}
+
+impl From<DoraSide> for Incoming {
+    fn from(side: DoraSide) -> Self {
+        Incoming::Dora(side)
+    }
+}
+
+/// Routes questions until dora says stop.
+pub fn run(config: &RouterConfig, node: DoraNode, events: EventStream) -> Result<RouterTotals, RouterError> {
+    let inputs: Vec<String> = node.node_config().inputs.keys().map(|input| input.to_string()).collect();
+    let mut state = RouterNode::new(config, inputs.iter().map(String::as_str), now_ms())?;
+    let mut driver = Driver::new(node);
+    let (tx, rx) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
+    let forwarder = forward_dora_events(events, tx.clone()).map_err(RouterError::Spawn)?;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+
+    let result = (|| -> Result<(), SendError> {
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(Incoming::Dora(DoraSide::Event(event))) => {
+                    if driver.step(event, &mut state)? == Flow::Stop {
+                        break;
+                    }
+                }
+                Ok(Incoming::Dora(DoraSide::Closed)) => break,
+                Ok(Incoming::OffSite(tier, answer)) => {
+                    let emits = state.on_off_site_answer(tier, *answer, now_ms());
+                    driver.send_all(emits)?;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let emits = state.on_wake(now_ms());
+            driver.send_all(emits)?;
+            for request in state.take_off_site() {
+                if let Some(http) = &config.http {
+                    ask_off_site(http.clone(), request, tx.clone(), in_flight.clone());
+                }
+            }
+        }
+        Ok(())
+    })();
+    // Replies still on their way find nobody; their threads end.
+    drop(rx);
+    // After a failure the event thread may still wait on dora: left detached.
+    result?;
+    forwarder.join().map_err(|_| RouterError::Panicked)?;
+    driver.send_metrics(|snapshot| state.metrics(snapshot))?;
+    Ok(RouterTotals { answered: state.answered(), rejected_inputs: driver.rejections().total() })
+}
+
+/// Sends `request` off the site on its own thread; its reply (or failure)
+/// comes back on `tx` as the tier's answer.
+fn ask_off_site(http: HttpTierConfig, request: OffSiteRequest, tx: SyncSender<Incoming>, in_flight: Arc<AtomicUsize>) {
+    let OffSiteRequest { tier, question, body } = request;
+    let failed = |reason: String| {
+        let mut answer = Answer::to_question(&question, reason);
+        answer.error = Some(AnswerError::GenerationFailed);
+        answer
+    };
+    if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_HTTP_IN_FLIGHT {
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.try_send(Incoming::OffSite(tier, Box::new(failed("too many off-site requests in flight".into()))));
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("off-site".into()).spawn({
+        let in_flight = in_flight.clone();
+        let tx = tx.clone();
+        let question = question.clone();
+        move || {
+            let answer = match http_tier::ask(&http, &body, now_ms()) {
+                Ok(reply) => {
+                    let mut answer = Answer::to_question(&question, reply.text);
+                    answer.model = Some(reply.model);
+                    answer.confidence = reply.confidence;
+                    answer
+                }
+                Err(error) => {
+                    let reason = with_causes(&error);
+                    tracing::warn!(error = %reason, "off-site tier failed");
+                    let mut answer = Answer::to_question(&question, reason);
+                    answer.error = Some(AnswerError::GenerationFailed);
+                    answer
+                }
+            };
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            // The loop may have stopped; then nobody needs the reply.
+            let _ = tx.send(Incoming::OffSite(tier, Box::new(answer)));
+        }
+    });
+    if let Err(error) = spawned {
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(%error, "cannot start an off-site request thread");
+        let _ = tx.try_send(Incoming::OffSite(tier, Box::new(failed(format!("cannot start the request: {error}")))));
+    }
+}
+
+/// `error` and its causes, as an answer's text.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use shopfloor_core::env::EnvVars;
+    use shopfloor_core::schema::{MetricSample, Origin, Question};
+    use shopfloor_node::testing::TestRun;
+
+    use super::*;
+
+    /// Under dora: a question goes to the small tier, its confident answer
+    /// comes back as the final answer; an out-of-scope question is refused by
+    /// the router itself; a malformed input is rejected and counted; the
+    /// metrics tick and the stop each send a snapshot. The off-site tier is
+    /// not exercised here (it needs an HTTP peer: `tests/router_tiers.rs`).
+    #[test]
+    fn questions_are_routed_answered_and_bad_inputs_counted() {
+        let config = RouterConfig::from_env(&EnvVars::from([("ROUTER_TIERS", "small threshold=0.5")])).unwrap();
+        let now = now_ms();
+        let asked = Question::new("q-1", "What is the spindle temperature?", "alice", Origin::Mqtt, now);
+        let mut answer = Answer::to_question(&asked, "72.4 °C".into());
+        answer.confidence = Some(0.9);
+        answer.model = Some("SmolLM2".into());
+        let off_topic = Question::new("q-2", "Who won the football match yesterday?", "alice", Origin::Mqtt, now);
+        let not_readings = Question::to_arrow(std::slice::from_ref(&off_topic));
+        let (totals, outputs) = TestRun::new("router")
+            .declare_output("ask_small")
+            .input(0.0, "questions", Question::to_arrow(&[asked]))
+            .input(0.05, "answers_small", Answer::to_arrow(&[answer]))
+            .input(0.1, "questions", Question::to_arrow(&[off_topic]))
+            .input(0.1, "readings", not_readings)
+            .tick(0.15, "metrics_tick")
+            .stop(0.2)
+            .run(|node, events| run(&config, node, events))
+            .unwrap();
+        let totals = totals.unwrap();
+        assert_eq!(totals, RouterTotals { answered: 2, rejected_inputs: 1 });
+        assert_eq!(outputs.on("ask_small").count(), 1);
+        let answers: Vec<Answer> =
+            outputs.on("answers").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        let ids: Vec<&str> = answers.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["q-1", "q-2"]);
+        assert_eq!(answers[0].text, "72.4 °C");
+        let snapshots: Vec<Vec<MetricSample>> =
+            outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(snapshots.len(), 2, "one on the tick, one at stop");
+        let rejected = snapshots[1].iter().find(|s| s.name == "shopfloor_rejected_inputs").expect("rejections");
+        assert_eq!((rejected.labels[0].1.as_str(), rejected.value), ("schema", 1.0));
+        assert!(snapshots[1].iter().any(|s| s.name == "shopfloor_router_questions"));
+    }
+}

@@ -1,0 +1,300 @@
+//! The router's node logic as plain state: inputs and off-site replies in,
+//! answers and tier questions out, off-site requests left for the driver
+//! (which owns the threads that make them). No dora, no clock, no HTTP: the
+//! driver hands in each input with the time, and wakes it every [`TICK`] to
+//! enforce deadlines.
+
+use std::time::Duration;
+
+use dora_node_api::arrow_v59::array::Array;
+use dora_node_api::MetadataParameters;
+use serde_json::Value;
+use shopfloor_core::schema::{Answer, Question, Reading};
+use shopfloor_node::metrics::Snapshot;
+use shopfloor_node::{Emit, NodeLogic, Rejected};
+
+use crate::config::{RouterConfig, TierKind};
+use crate::http_tier;
+use crate::metrics;
+use crate::policy::{Action, Policy};
+use crate::redact::{RedactError, Redactor};
+
+/// Input ids starting with this carry questions (`questions`, `questions_http`, ...).
+pub const QUESTIONS_INPUT: &str = "questions";
+/// Input ids starting with this carry readings, read only for their tag names
+/// (the classifier's site vocabulary).
+pub const READINGS_INPUT: &str = "readings";
+/// Output id of final answers.
+pub const ANSWERS_OUTPUT: &str = "answers";
+/// Deadlines are checked at least this often.
+pub const TICK: Duration = Duration::from_millis(20);
+
+/// A question for the off-site tier, its request body already redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffSiteRequest {
+    pub tier: usize,
+    pub question: Question,
+    pub body: Value,
+}
+
+/// The router's state: the policy, and the off-site requests decided since
+/// the driver last took them.
+pub struct RouterNode {
+    config: RouterConfig,
+    policy: Policy,
+    redactor: Redactor,
+    off_site: Vec<OffSiteRequest>,
+    answered: u64,
+    /// The latest time handed in (the metrics' reachability is judged at it).
+    now_ms: i64,
+}
+
+impl RouterNode {
+    /// A router for `config`; tiers whose liveness input (`alive_<tier>`) is
+    /// among `inputs` are reachable only while it speaks.
+    pub fn new<'a>(
+        config: &RouterConfig,
+        inputs: impl IntoIterator<Item = &'a str>,
+        now_ms: i64,
+    ) -> Result<Self, RedactError> {
+        let redactor = Redactor::new(config.http.as_ref().map_or(&[][..], |h| &h.redact))?;
+        let mut policy = Policy::new(config);
+        for input in inputs {
+            if let Some(tier) = config.tier_of_liveness_input(input) {
+                tracing::info!(tier = %policy.tiers()[tier].name, %input, "watching the tier's liveness");
+                policy.watch_liveness(tier, now_ms);
+            }
+        }
+        Ok(Self { config: config.clone(), policy, redactor, off_site: Vec::new(), answered: 0, now_ms })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Final answers sent.
+    pub fn answered(&self) -> u64 {
+        self.answered
+    }
+
+    /// The off-site requests decided since the last call.
+    pub fn take_off_site(&mut self) -> Vec<OffSiteRequest> {
+        std::mem::take(&mut self.off_site)
+    }
+
+    /// The off-site tier's answer (or its failure, as an answer with an error).
+    pub fn on_off_site_answer(&mut self, tier: usize, answer: Answer, now_ms: i64) -> Vec<Emit> {
+        self.now_ms = now_ms;
+        let actions = self.policy.on_answer(tier, answer, now_ms);
+        self.perform(actions)
+    }
+
+    fn perform(&mut self, actions: impl IntoIterator<Item = Action>) -> Vec<Emit> {
+        let mut emits = Vec::new();
+        for action in actions {
+            match action {
+                Action::Reply(answer) => {
+                    tracing::info!(
+                        id = %answer.id,
+                        class = ?answer.class,
+                        tiers = answer.route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>().join(">"),
+                        confidence = ?answer.confidence,
+                        latency_ms = answer.latency_ms,
+                        "answered"
+                    );
+                    self.answered += 1;
+                    emits.push(Emit::new(ANSWERS_OUTPUT, Answer::to_arrow(std::slice::from_ref(&answer))));
+                }
+                Action::Ask { tier, question, context } => {
+                    let spec = &self.policy.tiers()[tier];
+                    match (spec.kind, &self.config.http) {
+                        (TierKind::Slm, _) => {
+                            emits.push(Emit::new(spec.output(), Question::to_arrow(std::slice::from_ref(&question))))
+                        }
+                        (TierKind::Http, Some(http)) => {
+                            let body = http_tier::request_body(http, &self.redactor, &question, &context);
+                            self.off_site.push(OffSiteRequest { tier, question, body });
+                        }
+                        // The config check refuses an http tier without an endpoint.
+                        (TierKind::Http, None) => {}
+                    }
+                }
+            }
+        }
+        emits
+    }
+}
+
+impl NodeLogic for RouterNode {
+    fn on_input(
+        &mut self,
+        input: &str,
+        data: &dyn Array,
+        _parameters: &MetadataParameters,
+        now_ms: i64,
+    ) -> Result<Vec<Emit>, Rejected> {
+        self.now_ms = now_ms;
+        if input.starts_with(READINGS_INPUT) {
+            let readings = Reading::from_arrow(data).map_err(Rejected::schema)?;
+            let mut tags: Vec<&str> = readings.iter().map(|r| r.tag.as_str()).collect();
+            tags.dedup();
+            self.policy.learn_tags(tags);
+            Ok(Vec::new())
+        } else if input.starts_with(QUESTIONS_INPUT) {
+            let questions = Question::from_arrow(data).map_err(Rejected::schema)?;
+            let actions: Vec<Action> = questions.into_iter().map(|q| self.policy.on_question(q, now_ms)).collect();
+            Ok(self.perform(actions))
+        } else if let Some(tier) = self.config.tier_of_liveness_input(input) {
+            // Any message shows life, whatever it holds.
+            self.policy.on_alive(tier, now_ms);
+            Ok(Vec::new())
+        } else if let Some(tier) = self.config.tier_of_input(input) {
+            let answers = Answer::from_arrow(data).map_err(Rejected::schema)?;
+            let mut actions = Vec::new();
+            for answer in answers {
+                actions.extend(self.policy.on_answer(tier, answer, now_ms));
+            }
+            Ok(self.perform(actions))
+        } else {
+            Err(Rejected::unknown_input(input))
+        }
+    }
+
+    fn on_input_closed(&mut self, input: &str, now_ms: i64) -> Vec<Emit> {
+        self.now_ms = now_ms;
+        if let Some(tier) = self.config.tier_of_liveness_input(input) {
+            self.policy.on_gone(tier, now_ms);
+        }
+        Vec::new()
+    }
+
+    fn on_input_recovered(&mut self, input: &str, now_ms: i64) -> Vec<Emit> {
+        self.now_ms = now_ms;
+        if let Some(tier) = self.config.tier_of_liveness_input(input) {
+            self.policy.on_alive(tier, now_ms);
+        }
+        Vec::new()
+    }
+
+    fn wake_interval(&self) -> Option<Duration> {
+        Some(TICK)
+    }
+
+    fn on_wake(&mut self, now_ms: i64) -> Vec<Emit> {
+        self.now_ms = now_ms;
+        let actions = self.policy.on_tick(now_ms);
+        self.perform(actions)
+    }
+
+    fn metrics(&self, snapshot: &mut Snapshot) {
+        metrics::fill(snapshot, &self.policy, self.now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shopfloor_core::env::EnvVars;
+    use shopfloor_core::schema::{AnswerError, Origin};
+
+    use super::*;
+
+    fn config(tiers: &str, extra: &[(&str, &str)]) -> RouterConfig {
+        let mut vars = vec![("ROUTER_TIERS", tiers)];
+        vars.extend_from_slice(extra);
+        RouterConfig::from_env(&EnvVars::from_iter(vars)).unwrap()
+    }
+
+    fn input(node: &mut RouterNode, input: &str, data: &dyn Array, now_ms: i64) -> Result<Vec<Emit>, Rejected> {
+        node.on_input(input, data, &MetadataParameters::default(), now_ms)
+    }
+
+    fn question(id: &str, text: &str) -> Question {
+        Question::new(id, text, "alice", Origin::Mqtt, 1_000)
+    }
+
+    #[test]
+    fn a_question_goes_to_its_tier_and_a_confident_answer_comes_back() {
+        let mut node = RouterNode::new(&config("small threshold=0.5", &[]), ["questions"], 1_000).unwrap();
+        let asked = Question::to_arrow(&[question("q-1", "What is the spindle temperature?")]);
+        let emits = input(&mut node, "questions", asked.as_ref(), 1_000).unwrap();
+        assert_eq!(emits.iter().map(|e| e.output.as_str()).collect::<Vec<_>>(), ["ask_small"]);
+        let sent = Question::from_arrow(emits[0].data.as_ref()).unwrap();
+        assert_eq!(sent[0].id, "q-1");
+
+        let mut answer = Answer::to_question(&sent[0], "72.4 °C".into());
+        answer.confidence = Some(0.9);
+        answer.model = Some("SmolLM2".into());
+        let emits = input(&mut node, "answers_small", Answer::to_arrow(&[answer]).as_ref(), 1_400).unwrap();
+        assert_eq!(emits.iter().map(|e| e.output.as_str()).collect::<Vec<_>>(), [ANSWERS_OUTPUT]);
+        let reply = &Answer::from_arrow(emits[0].data.as_ref()).unwrap()[0];
+        assert_eq!((reply.id.as_str(), reply.text.as_str()), ("q-1", "72.4 °C"));
+        assert_eq!(reply.route.len(), 1);
+        assert_eq!(node.answered(), 1);
+    }
+
+    #[test]
+    fn a_low_confidence_answer_escalates_off_site_as_a_request_for_the_driver() {
+        let config = config(
+            "small threshold=0.8\nbig kind=http",
+            &[("ROUTER_HTTP_URL", "http://127.0.0.1:9/v1"), ("ROUTER_HTTP_MODEL", "big")],
+        );
+        let mut node = RouterNode::new(&config, ["questions"], 1_000).unwrap();
+        let asked = Question::to_arrow(&[question("q-2", "What is the spindle temperature?")]);
+        let sent = input(&mut node, "questions", asked.as_ref(), 1_000).unwrap();
+        let question = Question::from_arrow(sent[0].data.as_ref()).unwrap().remove(0);
+        let mut weak = Answer::to_question(&question, "maybe 70".into());
+        weak.confidence = Some(0.2);
+        assert!(input(&mut node, "answers_small", Answer::to_arrow(&[weak]).as_ref(), 1_300).unwrap().is_empty());
+        let requests = node.take_off_site();
+        assert_eq!(requests.len(), 1);
+        assert_eq!((requests[0].tier, requests[0].question.id.as_str()), (1, "q-2"));
+        assert!(requests[0].body["messages"].is_array());
+        assert!(node.take_off_site().is_empty(), "taken once");
+
+        // The driver's thread failed: the failure is an answer of that tier.
+        let mut failed = Answer::to_question(&requests[0].question, "request failed".into());
+        failed.error = Some(AnswerError::GenerationFailed);
+        let emits = node.on_off_site_answer(1, failed, 1_500);
+        assert_eq!(emits.iter().map(|e| e.output.as_str()).collect::<Vec<_>>(), [ANSWERS_OUTPUT]);
+        assert_eq!(node.policy().counts.left_site, 1);
+    }
+
+    #[test]
+    fn the_deadline_answers_on_a_wake_without_any_input() {
+        let mut node = RouterNode::new(&config("small", &[("ROUTER_DEADLINE_MS", "500")]), ["questions"], 0).unwrap();
+        let asked = Question::to_arrow(&[question("q-3", "What is the spindle temperature?")]);
+        input(&mut node, "questions", asked.as_ref(), 1_000).unwrap();
+        assert!(node.on_wake(1_100).is_empty());
+        let emits = node.on_wake(1_600);
+        assert_eq!(emits.len(), 1, "the deadline passed: the router answers itself");
+        assert_eq!(node.policy().counts.deadline_cut, 1);
+    }
+
+    #[test]
+    fn malformed_and_unknown_inputs_are_rejected() {
+        let mut node = RouterNode::new(&config("small", &[]), ["questions"], 0).unwrap();
+        let readings = Reading::to_arrow(&[Reading::good(
+            "test",
+            "spindle_speed".into(),
+            shopfloor_core::schema::ReadingValue::Number(1.0),
+            None,
+            Some(0),
+            0,
+        )]);
+        assert_eq!(input(&mut node, "questions", readings.as_ref(), 0).unwrap_err().reason, "schema");
+        let asked = Question::to_arrow(&[question("q-4", "x")]);
+        assert_eq!(input(&mut node, "readings", asked.as_ref(), 0).unwrap_err().reason, "schema");
+        assert_eq!(input(&mut node, "answers_small", asked.as_ref(), 0).unwrap_err().reason, "schema");
+        assert_eq!(input(&mut node, "frames", asked.as_ref(), 0).unwrap_err().reason, "unknown_input");
+    }
+
+    #[test]
+    fn a_watched_tier_is_unreachable_after_its_input_closes() {
+        let mut node = RouterNode::new(&config("small", &[]), ["questions", "alive_small"], 0).unwrap();
+        assert!(node.policy().is_reachable(0, 10));
+        node.on_input_closed("alive_small", 20);
+        assert!(!node.policy().is_reachable(0, 30));
+        node.on_input_recovered("alive_small", 40);
+        assert!(node.policy().is_reachable(0, 50));
+    }
+}

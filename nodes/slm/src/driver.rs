@@ -1,0 +1,498 @@
+//! The node on dora, on two threads over bounded channels:
+//!
+//! - the *front* (the caller's thread) receives dora events and the model
+//!   thread's results on one channel, runs [`SlmNode`] through the shared
+//!   [`Driver`] (which sends, counts rejections and answers the metrics
+//!   tick), and sends every answer, so "busy" goes out at once while the
+//!   model works;
+//! - the *model thread* owns the engine and the plant state and answers
+//!   questions one by one; pending readings wait for it in
+//!   [`PendingReadings`] (see [`crate::state`] for the queue policy).
+//!   Between questions it keeps the fact sheet's tokens evaluated in the KV
+//!   cache, and swaps model variants for the power policy.
+//!
+//! On `Stop` the questions already admitted are still answered, and the
+//! answers sent, before the node returns.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dora_node_api::{DoraNode, EventStream};
+use shopfloor_node::clock::now_ms;
+use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
+use shopfloor_node::{Driver, Flow, NodeLogic};
+use slm_engine::profile::{HardwareProfile, PowerSource, ProfileError};
+
+use crate::answering::{answer, warm_cache, AnswerSettings};
+use crate::config::SlmConfig;
+use crate::engine::{Engine, EngineError, ModelFileError};
+use crate::gate::{self, GateError};
+use crate::lora_control::{LoraCommand, LORA_INPUT};
+use crate::plant_state::{PlantState, StateSettings};
+use crate::power::{linux_power_state, PowerSwitch};
+use crate::state::{power_state_in, Done, PendingReadings, SlmNode, Work};
+
+/// The cache is warmed at most this often (each warm-up evaluates the fact
+/// sheet's changed tail; more often would only burn CPU).
+const WARM_INTERVAL: Duration = Duration::from_millis(1000);
+/// How often the model thread looks for a finished variant load while one runs.
+const SWAP_POLL: Duration = Duration::from_millis(20);
+/// dora events and model results waiting for the front; a full channel
+/// holds dora's event thread back (the front never waits on the model).
+const INCOMING_CAPACITY: usize = 64;
+/// LoRA commands that may wait for the model thread beside the questions.
+const LORA_COMMANDS_WAITING: usize = 4;
+
+/// Settings of the node's loop.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSettings {
+    pub answer: AnswerSettings,
+    /// Questions waiting beyond the one being answered.
+    pub queue_capacity: usize,
+    pub state: StateSettings,
+}
+
+impl NodeSettings {
+    pub fn of(config: &SlmConfig) -> Self {
+        Self {
+            answer: AnswerSettings {
+                max_tokens: config.max_tokens,
+                max_question_chars: config.max_question_chars,
+                confidence_threshold: config.confidence_threshold,
+                tools: config.tools,
+                fact_sheet_max_tags: config.fact_sheet_max_tags,
+                json_max_tokens: config.json_max_tokens,
+            },
+            queue_capacity: config.queue_capacity,
+            state: StateSettings {
+                history_ms: (config.history_secs * 1000) as i64,
+                stale_after_ms: (config.stale_after_secs * 1000) as i64,
+            },
+        }
+    }
+}
+
+/// Counts for the final log line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SlmCounts {
+    /// Questions the model thread answered.
+    pub answered: u64,
+    /// Questions answered "busy" at once.
+    pub busy: u64,
+    pub rejected_inputs: u64,
+}
+
+/// Why the node stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SlmError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    ModelFile(#[from] ModelFileError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error("cannot start the node's {0} thread")]
+    Spawn(&'static str, #[source] std::io::Error),
+    #[error("the node's {0} thread panicked")]
+    Panicked(&'static str),
+}
+
+/// What reaches the front.
+enum Incoming {
+    Dora(DoraSide),
+    Done(Done),
+}
+
+impl From<DoraSide> for Incoming {
+    fn from(side: DoraSide) -> Self {
+        Incoming::Dora(side)
+    }
+}
+
+/// What reaches the model thread.
+enum ToModel {
+    Work(Work),
+    /// Readings are pending (at most one such nudge waits at a time).
+    Readings,
+}
+
+/// Checks the model (file, evaluation gate), loads it with the profile and
+/// answers questions until dora says stop.
+pub fn run(config: &SlmConfig, node: DoraNode, events: EventStream) -> Result<SlmCounts, SlmError> {
+    let profile = HardwareProfile::load(&config.profile_path)?;
+    // A damaged file is named as such before the gate hashes it.
+    crate::engine::model_file::check(&config.model_path)?;
+    let gate = gate::check(&config.model_path, &profile, &config.profile_path, config.allow_unevaluated)?;
+    tracing::info!(?gate, "evaluation gate");
+    let mut engine = Engine::load(&config.model_path, &profile)?;
+    tracing::info!(model = %engine.model_name, profile = %profile.name, "model loaded");
+    let power = PowerSwitch::new(&profile, &config.profile_path, config.allow_unevaluated);
+    serve(&mut engine, NodeSettings::of(config), power, node, events)
+}
+
+/// Answers with `engine` until dora says stop.
+pub fn serve(
+    engine: &mut Engine,
+    settings: NodeSettings,
+    power: Option<PowerSwitch>,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<SlmCounts, SlmError> {
+    let (incoming_tx, incoming) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
+    let forwarder = forward_dora_events(events, incoming_tx.clone()).map_err(|e| SlmError::Spawn("dora events", e))?;
+    // Every admitted question fits, so a full channel only ever refuses LoRA commands.
+    let (work_tx, work) = mpsc::sync_channel::<ToModel>(settings.queue_capacity + 1 + LORA_COMMANDS_WAITING + 1);
+    let pending = Mutex::new(PendingReadings::default());
+    let nudged = AtomicBool::new(false);
+    let stopping = AtomicBool::new(false);
+    let mut driver = Driver::new(node);
+    let mut state = SlmNode::new(&engine.model_name, settings.queue_capacity);
+
+    let outcome = std::thread::scope(|scope| {
+        let linux_policy = power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == PowerSource::Linux);
+        let model_side = ModelSide { pending: &pending, nudged: &nudged, done: incoming_tx };
+        let model = std::thread::Builder::new()
+            .name("model".into())
+            .spawn_scoped(scope, move || model_side.run(engine, settings, power, &work))
+            .map_err(|e| SlmError::Spawn("model", e))?;
+
+        let watcher = match linux_policy {
+            Some(policy) => Some(
+                std::thread::Builder::new()
+                    .name("power-watch".into())
+                    .spawn_scoped(scope, {
+                        let (pending, stopping) = (&pending, &stopping);
+                        move || watch_linux_power(policy.poll_secs, policy.hot_above_celsius, pending, stopping)
+                    })
+                    .map_err(|e| SlmError::Spawn("power watch", e))?,
+            ),
+            None => None,
+        };
+        let front = Front { pending: &pending, nudged: &nudged, work: work_tx };
+        let result = front.run(&mut driver, &mut state, &incoming);
+        stopping.store(true, Ordering::SeqCst);
+        // The model thread finishes the admitted questions; their answers
+        // still go out. After a failed send nobody can send them: dropping
+        // the channel ends the model thread at its next result.
+        let drained = match result {
+            Ok(()) => drain(&mut driver, &mut state, incoming),
+            Err(error) => {
+                drop(incoming);
+                Err(error)
+            }
+        };
+        let model_joined = model.join().map_err(|_| SlmError::Panicked("model"));
+        let watcher_joined = watcher.map_or(Ok(()), |w| w.join().map_err(|_| SlmError::Panicked("power watch")));
+        drained.map_err(SlmError::from).and(model_joined).and(watcher_joined)
+    });
+    // After a failure the event thread may still wait on dora: left detached.
+    outcome?;
+    forwarder.join().map_err(|_| SlmError::Panicked("dora events"))?;
+    driver.send_metrics(|snapshot| state.metrics(snapshot))?;
+    let metrics = state.counts();
+    Ok(SlmCounts {
+        answered: metrics.answers_total() - metrics.busy,
+        busy: metrics.busy,
+        rejected_inputs: driver.rejections().total(),
+    })
+}
+
+/// The front's handles.
+struct Front<'a> {
+    pending: &'a Mutex<PendingReadings>,
+    nudged: &'a AtomicBool,
+    work: SyncSender<ToModel>,
+}
+
+impl Front<'_> {
+    /// Until dora says stop or its events end. Dropping `self` at the end
+    /// closes the model thread's queue.
+    fn run(self, driver: &mut Driver, state: &mut SlmNode, incoming: &Receiver<Incoming>) -> Result<(), SendError> {
+        while let Ok(next) = incoming.recv() {
+            match next {
+                Incoming::Dora(DoraSide::Event(event)) => {
+                    let flow = driver.step(event, state)?;
+                    self.hand_over(driver, state)?;
+                    if flow == Flow::Stop {
+                        break;
+                    }
+                }
+                Incoming::Dora(DoraSide::Closed) => break,
+                Incoming::Done(done) => on_done(driver, state, done)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands what the state decided to the model thread; what it cannot
+    /// take is answered busy (questions) or refused (LoRA commands).
+    fn hand_over(&self, driver: &mut Driver, state: &mut SlmNode) -> Result<(), SendError> {
+        let (batches, work) = state.take_work();
+        if !batches.is_empty() {
+            let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let dropped = batches.into_iter().map(|batch| pending.push(batch)).sum();
+            drop(pending);
+            state.coalesced(dropped);
+            if !self.nudged.swap(true, Ordering::SeqCst) && self.work.try_send(ToModel::Readings).is_err() {
+                self.nudged.store(false, Ordering::SeqCst);
+            }
+        }
+        for item in work {
+            let refused = match self.work.try_send(ToModel::Work(item)) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(ToModel::Work(item)) | TrySendError::Disconnected(ToModel::Work(item))) => item,
+                Err(_) => continue,
+            };
+            match state.not_taken(refused, now_ms()) {
+                Ok(emit) => driver.send(emit)?,
+                Err(rejected) => driver.reject(LORA_INPUT, &rejected),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn on_done(driver: &mut Driver, state: &mut SlmNode, done: Done) -> Result<(), SendError> {
+    match state.on_done(done) {
+        Ok(Some(emit)) => driver.send(emit),
+        Ok(None) => Ok(()),
+        Err(rejected) => {
+            driver.reject(LORA_INPUT, &rejected);
+            Ok(())
+        }
+    }
+}
+
+/// After stop: sends the model thread's last answers until it is done.
+fn drain(driver: &mut Driver, state: &mut SlmNode, incoming: Receiver<Incoming>) -> Result<(), SendError> {
+    for next in incoming {
+        if let Incoming::Done(done) = next {
+            on_done(driver, state, done)?;
+        }
+    }
+    Ok(())
+}
+
+/// The model thread's handles.
+struct ModelSide<'a> {
+    pending: &'a Mutex<PendingReadings>,
+    nudged: &'a AtomicBool,
+    done: SyncSender<Incoming>,
+}
+
+impl ModelSide<'_> {
+    /// Answers until the front closes the queue (and every question in it
+    /// is answered) or stops listening.
+    fn run(
+        self,
+        engine: &mut Engine,
+        settings: NodeSettings,
+        mut power: Option<PowerSwitch>,
+        work: &Receiver<ToModel>,
+    ) {
+        let mut plant = PlantState::new(settings.state);
+        let mut last_warm: Option<Instant> = None;
+        let mut next: Option<ToModel> = None;
+        loop {
+            let item = match next.take() {
+                Some(item) => Some(item),
+                None => {
+                    let timeout =
+                        if power.as_ref().is_some_and(PowerSwitch::is_loading) { SWAP_POLL } else { WARM_INTERVAL };
+                    match work.recv_timeout(timeout) {
+                        Ok(item) => Some(item),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            // Between two questions: the only place the engine may change.
+            if let Some(model) = power.as_mut().and_then(|p| p.poll(engine)) {
+                last_warm = None;
+                if self.done.send(Incoming::Done(Done::Swapped(model))).is_err() {
+                    break;
+                }
+            }
+            if matches!(item, Some(ToModel::Readings)) {
+                self.nudged.store(false, Ordering::SeqCst);
+            }
+            self.take_readings(&mut plant, power.as_mut(), engine);
+            let done = match item {
+                Some(ToModel::Work(Work::Question(question))) => {
+                    let reply = answer(engine, &plant, &question, settings.answer, now_ms());
+                    Some(Done::Answered(Box::new(reply)))
+                }
+                Some(ToModel::Work(Work::Lora(command))) => {
+                    last_warm = None;
+                    switch_lora(engine, command)
+                }
+                Some(ToModel::Readings) | None => None,
+            };
+            if done.is_some_and(|done| self.done.send(Incoming::Done(done)).is_err()) {
+                break;
+            }
+            // Warm the cache only when nothing waits.
+            next = match work.try_recv() {
+                Ok(item) => Some(item),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+            };
+            if next.is_none() && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
+                warm_cache(engine, &plant, settings.answer, now_ms());
+                last_warm = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Takes the pending readings into the plant state; a power state (from
+    /// the Linux files or the policy's tag) may start loading a variant.
+    fn take_readings(&self, plant: &mut PlantState, power: Option<&mut PowerSwitch>, engine: &Engine) {
+        let (readings, linux_state) = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(switch) = power {
+            if let Some(state) = linux_state {
+                switch.on_state(state, engine);
+            }
+            let tagged = switch.tag().and_then(|tag| power_state_in(&readings, tag));
+            if let Some(state) = tagged {
+                switch.on_state(&state, engine);
+            }
+        }
+        if !readings.is_empty() {
+            plant.update(readings);
+        }
+    }
+}
+
+fn switch_lora(engine: &mut Engine, command: LoraCommand) -> Option<Done> {
+    let result = match &command {
+        LoraCommand::Off => engine.set_lora(None, 0.0),
+        LoraCommand::On { name, scale } => {
+            let scale = scale.or_else(|| engine.lora_scale(name)).unwrap_or(1.0);
+            engine.set_lora(Some(name), scale)
+        }
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(?command, active = ?engine.active_lora(), "LoRA switched");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(?command, %error, "LoRA command refused");
+            Some(Done::LoraRefused { command, reason: crate::answering::with_causes(&error) })
+        }
+    }
+}
+
+/// Reads the Linux power-supply and thermal files every `poll_secs` and
+/// leaves state changes for the model thread, until the node stops.
+fn watch_linux_power(poll_secs: u64, hot_above_celsius: f64, pending: &Mutex<PendingReadings>, stopping: &AtomicBool) {
+    let mut last = None;
+    let mut next = Instant::now();
+    while !stopping.load(Ordering::SeqCst) {
+        if Instant::now() >= next {
+            let state = linux_power_state(std::path::Path::new("/sys"), hot_above_celsius);
+            if last != Some(state) {
+                pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).set_power_state(state);
+            }
+            last = Some(state);
+            next = Instant::now() + Duration::from_secs(poll_secs);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Origin, Question, Reading, ReadingValue};
+    use shopfloor_node::testing::TestRun;
+
+    use super::*;
+    use crate::config::ToolMode;
+
+    fn repo_path(relative: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    }
+
+    fn config() -> SlmConfig {
+        SlmConfig {
+            model_path: repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            profile_path: repo_path("hw-profiles/generic-x86-2core.toml"),
+            max_tokens: 48,
+            queue_capacity: 1,
+            max_question_chars: 500,
+            confidence_threshold: 0.5,
+            tools: ToolMode::Off,
+            history_secs: 600,
+            stale_after_secs: 300,
+            fact_sheet_max_tags: 0,
+            json_max_tokens: 256,
+            allow_unevaluated: false,
+        }
+    }
+
+    /// Under dora with the real SmolLM2-135M: of three questions in one
+    /// message (queue capacity 1) two are answered from the readings and one
+    /// is answered busy at once; a malformed input and a bad LoRA command are
+    /// refused and counted; the metrics tick and the stop each send a
+    /// snapshot. Model test: run serially.
+    #[test]
+    fn model_questions_are_answered_or_busy_and_bad_inputs_are_counted() {
+        let now = now_ms();
+        let readings = [("spindle_speed", 1450.0, "rpm"), ("spindle_temperature", 72.4, "°C")].map(|(tag, v, unit)| {
+            Reading::good("test", tag.into(), ReadingValue::Number(v), Some(unit.into()), Some(now), now)
+        });
+        let questions: Vec<Question> = (0..3)
+            .map(|n| Question::new(format!("q-{n}"), "How fast is the spindle turning?", "alice", Origin::Mqtt, now))
+            .collect();
+        let bad_command: dora_node_api::arrow_v59::array::ArrayRef =
+            std::sync::Arc::new(dora_node_api::arrow_v59::array::StringArray::from(vec!["load /etc/passwd"]));
+        let (counts, outputs) = TestRun::new("slm")
+            .input(0.0, "readings", Reading::to_arrow(&readings))
+            .input(0.05, "questions", Question::to_arrow(&questions))
+            .input(0.1, "readings", Question::to_arrow(&questions[..1]))
+            .input(0.1, "lora", bad_command)
+            .tick(0.15, "metrics_tick")
+            .stop(0.3)
+            .run(|node, events| run(&config(), node, events))
+            .unwrap();
+        let counts = counts.unwrap();
+        assert_eq!(counts, SlmCounts { answered: 2, busy: 1, rejected_inputs: 2 });
+
+        let answers: Vec<Answer> =
+            outputs.on("answers").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(answers.len(), 3, "{answers:?}");
+        assert_eq!((answers[0].id.as_str(), answers[0].error), ("q-2", Some(AnswerError::Busy)), "busy goes first");
+        for answer in &answers[1..] {
+            assert_eq!(answer.error, None, "{answer:?}");
+            assert!(answer.text.contains("1450"), "{answer:?}");
+        }
+        let snapshots: Vec<Vec<MetricSample>> =
+            outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(snapshots.len(), 2, "one on the tick, one at stop");
+        let last = &snapshots[1];
+        let rejected: Vec<(&str, f64)> = last
+            .iter()
+            .filter(|s| s.name == "shopfloor_rejected_inputs")
+            .map(|s| (s.labels[0].1.as_str(), s.value))
+            .collect();
+        assert_eq!(rejected, [("lora_command", 1.0), ("schema", 1.0)]);
+        let busy = last.iter().find(|s| s.name == "shopfloor_answers" && s.labels.iter().any(|(_, v)| v == "busy"));
+        assert_eq!(busy.map(|s| s.value), Some(1.0));
+    }
+
+    #[test]
+    fn a_model_that_does_not_pass_the_gate_stops_the_node_before_dora_sees_anything() {
+        let mut config = config();
+        config.model_path = repo_path("Cargo.toml");
+        let (result, outputs) = TestRun::new("slm").stop(0.1).run(|node, events| run(&config, node, events)).unwrap();
+        assert!(matches!(result, Err(SlmError::ModelFile(_))), "{result:?}");
+        assert!(outputs.0.is_empty());
+    }
+}
