@@ -5,7 +5,6 @@
 pub struct TestCertificates {
     /// The CA certificate clients trust.
     pub ca: String,
-    /// The server certificate.
     pub server_cert: String,
     /// The server's private key.
     pub server_key: String,

@@ -50,11 +50,11 @@ pub enum BinaryError {
 }
 
 /// `target/release/<name>`, once it exists and is newer than every source
-/// file it was built from (its `.d` file beside it lists them; each such
-/// crate's `Cargo.toml` counts too) under the workspace's `crates/` and
-/// `nodes/`: a test of an old binary would pass or fail for code that is no
-/// longer there. Without a usable `.d` file every `.rs` and `Cargo.toml`
-/// there counts.
+/// file under the workspace's `crates/` and `nodes/` it was built from (its
+/// `.d` file beside it lists them, exactly the files whose change makes
+/// cargo relink it): a test of an old binary would pass or fail for code
+/// that is no longer there. Without a usable `.d` file every `.rs` and
+/// `Cargo.toml` there counts.
 pub fn release_binary(name: &str) -> Result<PathBuf, BinaryError> {
     let binary = repo_root().join("target/release").join(name);
     let built = match std::fs::metadata(&binary).and_then(|m| m.modified()) {
@@ -73,14 +73,16 @@ pub fn release_binary(name: &str) -> Result<PathBuf, BinaryError> {
 }
 
 /// The workspace sources (under `crates/` and `nodes/`) cargo's dep-info
-/// file lists for `binary`, with their crates' manifests; `None` when there
-/// is no such file or it was written for another checkout.
+/// file lists for `binary`; `None` when there is no such file or it was
+/// written for another checkout. Manifests are left out: cargo relinks on a
+/// changed dependency or feature (its fingerprint), not on a touched
+/// `Cargo.toml`, so their times would report fresh binaries as stale.
 fn sources_of(binary: &Path) -> Option<Vec<PathBuf>> {
     let text = std::fs::read_to_string(binary.with_extension("d")).ok()?;
     let (_, deps) = text.lines().next()?.split_once(": ")?;
     let root = repo_root();
     let (crates, nodes) = (root.join("crates"), root.join("nodes"));
-    let mut files: Vec<PathBuf> = deps
+    let files: Vec<PathBuf> = deps
         .split_whitespace()
         .map(PathBuf::from)
         .filter(|path| path.starts_with(&crates) || path.starts_with(&nodes))
@@ -88,14 +90,6 @@ fn sources_of(binary: &Path) -> Option<Vec<PathBuf>> {
     if files.is_empty() {
         return None;
     }
-    let manifests: std::collections::BTreeSet<PathBuf> = files
-        .iter()
-        .filter_map(|path| {
-            let package = path.strip_prefix(&root).ok()?.components().take(2).collect::<PathBuf>();
-            Some(root.join(package).join("Cargo.toml"))
-        })
-        .collect();
-    files.extend(manifests);
     Some(files)
 }
 

@@ -8,7 +8,6 @@ use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
 /// A message received by the test client.
 #[derive(Debug, Clone)]
 pub struct Received {
-    /// Topic.
     pub topic: String,
     /// Payload as JSON (`Null` if it was not JSON).
     pub json: serde_json::Value,

@@ -29,9 +29,7 @@ pub enum CheckError {
 /// What to check.
 #[derive(Debug, Clone)]
 pub struct CheckInput {
-    /// The dataflow YAML.
     pub dataflow: PathBuf,
-    /// The inventory TOML.
     pub machines: PathBuf,
     /// The folder relative `env:` paths resolve from; `None`: [`default_node_dir`].
     pub node_dir: Option<PathBuf>,

@@ -13,30 +13,13 @@ use serde::Deserialize;
 pub enum DescriptorError {
     /// The file could not be read.
     #[error("cannot read dataflow {path}: {source}")]
-    Read {
-        /// Dataflow path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// The YAML does not parse into a dataflow (the parser names the key and line).
     #[error("invalid dataflow {path}: {message}")]
-    Parse {
-        /// Dataflow path.
-        path: String,
-        /// serde_yaml's message.
-        message: String,
-    },
+    Parse { path: String, message: String },
     /// An `env:` value that placement reads is not a scalar.
     #[error("invalid dataflow {path}: node `{node}` has invalid `env.{key}` (must be a string, number or boolean)")]
-    EnvValue {
-        /// Dataflow path.
-        path: String,
-        /// Node id.
-        node: String,
-        /// Variable.
-        key: String,
-    },
+    EnvValue { path: String, node: String, key: String },
 }
 
 /// A dataflow, reduced to what placement reads.
@@ -55,7 +38,6 @@ pub struct Dataflow {
 /// One node of the dataflow.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Node {
-    /// Node id.
     pub id: String,
     /// The executable (absent for operator nodes).
     #[serde(default)]

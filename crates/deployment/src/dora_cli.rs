@@ -22,36 +22,16 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum DoraCliError {
     /// The program could not be started.
     #[error("cannot run {}", program.display())]
-    Spawn {
-        /// The dora CLI.
-        program: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    Spawn { program: PathBuf, source: std::io::Error },
     /// Its end could not be waited for.
     #[error("cannot wait for `dora {args}`")]
-    Wait {
-        /// The arguments.
-        args: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    Wait { args: String, source: std::io::Error },
     /// It ran past the limit and was killed.
     #[error("`dora {args}` did not finish within {limit:?}")]
-    TimedOut {
-        /// The arguments.
-        args: String,
-        /// The limit.
-        limit: Duration,
-    },
+    TimedOut { args: String, limit: Duration },
     /// It failed.
     #[error("`dora {args}` failed: {output}")]
-    Failed {
-        /// The arguments.
-        args: String,
-        /// What it printed.
-        output: String,
-    },
+    Failed { args: String, output: String },
 }
 
 /// The dora CLI program (its coordinator comes from `DORA_COORDINATOR_ADDR`

@@ -57,18 +57,10 @@ pub enum EstimateError {
     Env(#[from] DescriptorError),
     /// A model node names no model file.
     #[error("node `{node}` sets no `{field}` (the {binary} node needs a GGUF model file)")]
-    NoModel {
-        /// Node id.
-        node: String,
-        /// Variable.
-        field: &'static str,
-        /// Its binary.
-        binary: String,
-    },
+    NoModel { node: String, field: &'static str, binary: String },
     /// Only one of the vision model's two files is named.
     #[error("node `{node}` sets `{set}` but not `{unset}` (set both, or neither to use the profile's [vision])")]
     HalfVisionPair {
-        /// Node id.
         node: String,
         /// The variable that is set.
         set: &'static str,
@@ -78,7 +70,6 @@ pub enum EstimateError {
     /// A model file is missing, unreadable, not GGUF or truncated.
     #[error("node `{node}` has invalid `{field}` {value:?} (resolved to {resolved}): {source}")]
     ModelFile {
-        /// Node id.
         node: String,
         /// Where the path came from (a variable, or the profile's `vision.model`).
         field: String,
@@ -86,7 +77,6 @@ pub enum EstimateError {
         value: String,
         /// Where it was looked for.
         resolved: String,
-        /// What is wrong.
         source: Box<ModelFileError>,
     },
 }
@@ -96,7 +86,6 @@ pub enum EstimateError {
 pub enum Warning {
     /// The node's own profile variable names another profile than its machine's.
     ProfileMismatch {
-        /// Node id.
         node: String,
         /// `SLM_PROFILE` or `VLM_PROFILE`.
         field: &'static str,
@@ -104,7 +93,6 @@ pub enum Warning {
         value: String,
         /// The name of the node's profile, where it loads.
         node_profile: Option<String>,
-        /// Machine id.
         machine: String,
         /// The machine's profile name.
         machine_profile: String,
@@ -113,7 +101,6 @@ pub enum Warning {
     },
     /// The node's profile variable names a file that is not there.
     ProfileMissing {
-        /// Node id.
         node: String,
         /// `SLM_PROFILE` or `VLM_PROFILE`.
         field: &'static str,
@@ -122,32 +109,16 @@ pub enum Warning {
     },
     /// The node's profile variable is not set.
     ProfileUnset {
-        /// Node id.
         node: String,
         /// `SLM_PROFILE` or `VLM_PROFILE`.
         field: &'static str,
     },
     /// The model's header lacks its shape: KV cache and compute buffer are not counted.
-    ShapeUnknown {
-        /// Node id.
-        node: String,
-        /// The model file.
-        file: String,
-    },
+    ShapeUnknown { node: String, file: String },
     /// A `vlm-inspector` without a model (stage 2 off): counted as a node without a model.
-    NoVisionModel {
-        /// Node id.
-        node: String,
-        /// Machine id.
-        machine: String,
-    },
+    NoVisionModel { node: String, machine: String },
     /// Labels that several machines have: dora picks one at start.
-    AnyOf {
-        /// Node id.
-        node: String,
-        /// The candidates.
-        machines: Vec<String>,
-    },
+    AnyOf { node: String, machines: Vec<String> },
 }
 
 impl fmt::Display for Warning {
@@ -230,9 +201,7 @@ pub enum Estimate {
 /// A node's estimate on one machine, with what was noticed on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEstimate {
-    /// The estimate.
     pub estimate: Estimate,
-    /// Warnings.
     pub warnings: Vec<Warning>,
 }
 

@@ -25,28 +25,17 @@ const MAX_OTHER_NODE_MB: u64 = 65_536;
 pub enum InventoryError {
     /// The file could not be read.
     #[error("cannot read machine inventory {path}: {source}")]
-    Read {
-        /// Inventory path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// The TOML does not parse into an inventory (unknown key, wrong type).
     #[error("invalid machine inventory {path}: {message}")]
     Parse {
-        /// Inventory path.
         path: String,
         /// The TOML parser's message, which names the key, and the line.
         message: String,
     },
     /// Values that parse but cannot be used, all of them.
     #[error("invalid machine inventory {path}:\n{}", list(.problems))]
-    Invalid {
-        /// Inventory path.
-        path: String,
-        /// Every problem found.
-        problems: Vec<Problem>,
-    },
+    Invalid { path: String, problems: Vec<Problem> },
 }
 
 fn list(problems: &[Problem]) -> String {
@@ -58,7 +47,6 @@ fn list(problems: &[Problem]) -> String {
 pub struct Problem {
     /// The machine (its id, or `machines[N]` when the id itself is bad).
     pub machine: String,
-    /// The key.
     pub field: &'static str,
     /// The value found (or the cause).
     pub value: String,
@@ -101,7 +89,6 @@ pub struct Machine {
     pub id: String,
     /// The profile file, resolved against the inventory's folder.
     pub profile_path: PathBuf,
-    /// The profile.
     pub profile: HardwareProfile,
     /// The daemon's `--labels`.
     pub labels: BTreeMap<String, String>,
@@ -124,9 +111,7 @@ impl Machine {
 /// The machines, in file order.
 #[derive(Debug, Clone)]
 pub struct Inventory {
-    /// The inventory file.
     pub path: PathBuf,
-    /// Its machines.
     pub machines: Vec<Machine>,
 }
 

@@ -19,25 +19,19 @@ pub struct PlacementError(pub Vec<PlacementProblem>);
 pub enum PlacementProblem {
     /// `deploy: machine:` names a machine the inventory does not list.
     UnknownMachine {
-        /// Node id.
         node: String,
         /// The machine it names.
         machine: String,
-        /// The inventory's ids.
         known: Vec<String>,
     },
     /// No machine of the inventory has all of `deploy: labels:`.
     NoMachineWithLabels {
-        /// Node id.
         node: String,
         /// The labels it asks for.
         labels: BTreeMap<String, String>,
     },
     /// Neither the node nor the dataflow has a `deploy:` that names a machine or labels.
-    NotPinned {
-        /// Node id.
-        node: String,
-    },
+    NotPinned { node: String },
 }
 
 impl fmt::Display for PlacementProblem {
@@ -82,9 +76,7 @@ impl Placement {
 /// A node and where it runs.
 #[derive(Debug, Clone)]
 pub struct PlacedNode<'a> {
-    /// The node.
     pub node: &'a Node,
-    /// Its machine(s).
     pub placement: Placement,
 }
 

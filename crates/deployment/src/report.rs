@@ -16,9 +16,7 @@ use crate::inventory::Machine;
 /// The whole result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The dataflow file.
     pub dataflow: String,
-    /// The inventory file.
     pub inventory: String,
     /// The folder relative `env:` paths resolved from.
     pub node_dir: String,
@@ -33,13 +31,9 @@ pub struct Report {
 /// One machine and the nodes placed on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MachineReport {
-    /// Machine id.
     pub id: String,
-    /// Profile name.
     pub profile: String,
-    /// Profile file.
     pub profile_path: String,
-    /// The daemon's labels.
     pub labels: BTreeMap<String, String>,
     /// The profile's `memory.budget_mb`.
     pub budget_mib: u64,
@@ -62,14 +56,11 @@ pub struct MachineReport {
 /// One node on one machine.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeLine {
-    /// Node id.
     pub id: String,
-    /// Its executable's name.
     pub binary: String,
     /// The candidates, when labels match several machines (it is counted on each).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub may_run_on: Vec<String>,
-    /// The estimate.
     pub mib: u64,
     /// How it was reached.
     #[serde(flatten)]
@@ -86,7 +77,6 @@ pub enum Detail {
         files: Vec<String>,
         /// Weights (file sizes).
         weights_mib: u64,
-        /// KV cache.
         kv_cache_mib: u64,
         /// Compute buffer (estimate).
         compute_buffer_mib: u64,

@@ -24,7 +24,6 @@ pub struct WatchOptions {
     /// Machines to watch beyond those the file names in `deploy: machine:`
     /// (machines of label-placed nodes).
     pub extra_machines: Vec<String>,
-    /// The dora CLI.
     pub dora: PathBuf,
     /// The coordinator's address for the dora CLI (else its environment).
     pub coordinator_addr: Option<String>,

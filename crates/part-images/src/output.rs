@@ -45,36 +45,20 @@ pub struct TruthEntry {
 pub enum WriteError {
     /// The output folder could not be created.
     #[error("cannot create {}", path.display())]
-    CreateDir {
-        /// The folder.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     /// A spec was out of range.
     #[error("cannot render {file}")]
     Render {
         /// The image it was for.
         file: String,
-        /// The cause.
         source: SpecError,
     },
     /// An image could not be encoded or written.
     #[error("cannot write {}", path.display())]
-    Image {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: image::ImageError,
-    },
+    Image { path: PathBuf, source: image::ImageError },
     /// `truth.json` could not be written.
     #[error("cannot write {}", path.display())]
-    Truth {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Truth { path: PathBuf, source: std::io::Error },
 }
 
 /// The name of the `index`-th image: `good-0000.png`, `scratch-0001.png`, …

@@ -41,7 +41,6 @@ const CLEAT_PITCH: f32 = 48.0;
 /// A rendered image and its ground truth.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// The image.
     pub image: RgbImage,
     /// The defect drawn and its box, if any.
     pub defect: Option<(DefectKind, TruthBox)>,
@@ -52,12 +51,7 @@ pub struct Rendered {
 pub enum SpecError {
     /// The image is too small for the scene or unreasonably large.
     #[error("image size {width}x{height} is out of range (at least {}x{}, at most {MAX_SIDE} a side)", MIN_SIZE.0, MIN_SIZE.1)]
-    Size {
-        /// Requested width.
-        width: u32,
-        /// Requested height.
-        height: u32,
-    },
+    Size { width: u32, height: u32 },
     /// The lighting gain is outside 0.5..=1.5.
     #[error("lighting {0} is out of range (must be 0.5 to 1.5)")]
     Lighting(f32),

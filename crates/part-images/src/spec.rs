@@ -52,7 +52,6 @@ impl std::fmt::Display for DefectKind {
 /// A defect to draw and, optionally, where.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DefectSpec {
-    /// What to draw.
     pub kind: DefectKind,
     /// Where, as fractions (0..=1) of the plate's free interior, left to
     /// right and top to bottom; `None` draws a place from the seed. A
@@ -124,13 +123,9 @@ pub(crate) fn scale_for(width: u32, height: u32) -> f32 {
 /// A ground-truth box in image pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TruthBox {
-    /// Left edge.
     pub x: u32,
-    /// Top edge.
     pub y: u32,
-    /// Width.
     pub width: u32,
-    /// Height.
     pub height: u32,
 }
 

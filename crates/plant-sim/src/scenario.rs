@@ -33,7 +33,6 @@ const COOLING_PER_TICK: f64 = 0.1;
 /// A scenario with its noise seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Simulation {
-    /// What happens.
     pub scenario: SimScenario,
     /// Noise seed; `None`: no noise.
     pub seed: Option<u64>,

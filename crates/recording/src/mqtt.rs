@@ -41,11 +41,9 @@ pub enum MqttRecordingError {
     /// The broker did not take every message in time.
     #[error("the broker acknowledged {acknowledged} of {sent} messages within {waited_s} s")]
     Unacknowledged {
-        /// Messages published.
         sent: u64,
         /// Acknowledged by the broker.
         acknowledged: u64,
-        /// Seconds waited.
         waited_s: u64,
     },
 }
@@ -82,7 +80,6 @@ pub fn to_recorded(
 pub struct CapturedMqtt {
     /// Topic it was published on.
     pub topic: String,
-    /// Raw payload.
     pub payload: Vec<u8>,
     /// MQTT 5 correlation data, if it had some.
     pub correlation: Option<Vec<u8>>,

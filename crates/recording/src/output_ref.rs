@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 /// `node/output`, as a dataflow names an output.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OutputRef {
-    /// Node id.
     pub node: String,
     /// Output id of that node.
     pub output: String,

@@ -10,7 +10,6 @@ use crate::message::RecordedMessage;
 /// Counts of one topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicSummary {
-    /// Messages.
     pub messages: u64,
     /// Payload rows over all messages.
     pub rows: u64,

@@ -43,30 +43,17 @@ use serde::Deserialize;
 pub enum CaseError {
     /// Not readable.
     #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS' reason.
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// Not valid TOML for a case (the message names the field).
     #[error("{path}: {message}")]
     Parse {
-        /// The file.
         path: PathBuf,
         /// toml's words, with the field and line.
         message: String,
     },
     /// A field's value cannot be used.
     #[error("{path}: `{field}` {problem}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-    },
+    Invalid { path: PathBuf, field: String, problem: String },
 }
 
 /// The case as written.
@@ -134,7 +121,6 @@ pub struct Expectations {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectAnswer {
-    /// Question id.
     pub question: String,
     /// Texts the answer must contain (case-insensitive).
     #[serde(default)]
@@ -148,7 +134,6 @@ pub struct ExpectAnswer {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReadingEvent {
-    /// Tag name.
     pub tag: String,
     /// First value strictly above this.
     #[serde(default)]
@@ -215,9 +200,7 @@ pub struct TestCase {
     pub name: String,
     /// What the case shows.
     pub description: String,
-    /// The case file.
     pub file: PathBuf,
-    /// The recording played.
     pub recording: PathBuf,
     /// The dataflow under test.
     pub dataflow: PathBuf,
@@ -225,7 +208,6 @@ pub struct TestCase {
     pub replace: Vec<String>,
     /// Nodes left out of the run.
     pub remove: Vec<String>,
-    /// Outputs collected.
     pub collect: Vec<OutputRef>,
     /// Nodes whose first metrics snapshot starts the replay.
     pub wait_for: Vec<String>,

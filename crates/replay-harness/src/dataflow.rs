@@ -38,7 +38,6 @@ pub enum DataflowError {
 pub struct ReplayPlan {
     /// Node ids of the case.
     pub replace: Vec<String>,
-    /// Nodes left out.
     pub remove: Vec<String>,
     /// Outputs recorded by the collect node.
     pub collect: Vec<OutputRef>,
@@ -54,7 +53,6 @@ pub struct ReplayPlan {
     pub collected: String,
     /// Where the replay node says it is done.
     pub done_file: String,
-    /// Replay speed.
     pub speed: f64,
     /// Recorded outputs whose Int64 time fields the replay moves into its present.
     pub shift_times: Vec<(OutputRef, Vec<String>)>,

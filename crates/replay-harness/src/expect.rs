@@ -11,7 +11,6 @@ pub struct Check {
     pub expected: String,
     /// What was found, in words.
     pub found: String,
-    /// Whether it held.
     pub passed: bool,
 }
 

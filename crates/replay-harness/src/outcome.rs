@@ -19,9 +19,7 @@ use shopfloor_core::schema::{Alert, Answer, Question, Reading, ReadingValue};
 pub struct AskedQuestion {
     /// Plant time, s.
     pub t_s: f64,
-    /// Question id.
     pub id: String,
-    /// What was asked.
     pub text: String,
 }
 
@@ -30,9 +28,7 @@ pub struct AskedQuestion {
 pub struct GivenAnswer {
     /// Plant time of its question, s (`None`: the question is not in the recording).
     pub t_s: Option<f64>,
-    /// The question's id.
     pub question_id: String,
-    /// The answer.
     pub text: String,
     /// Model that worded it (`None`: a fact sentence or a refusal).
     pub model: Option<String>,
@@ -49,13 +45,9 @@ pub struct GivenAnswer {
 pub struct RaisedAlert {
     /// Plant time, s.
     pub t_s: f64,
-    /// Alert id.
     pub id: String,
-    /// Kind.
     pub kind: String,
-    /// Severity.
     pub severity: String,
-    /// Message.
     pub message: String,
 }
 

@@ -20,7 +20,6 @@ use crate::outcome::{timeline, Timeline};
 /// Where the tools are and what to add to the case.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// The dora CLI.
     pub dora: PathBuf,
     /// Folder of the `replayer` and `recorder` binaries.
     pub binaries: PathBuf,
@@ -38,7 +37,6 @@ pub enum RunError {
     Io {
         /// What was being done.
         what: String,
-        /// The OS' reason.
         source: std::io::Error,
     },
     /// A tool is missing.
@@ -49,28 +47,13 @@ pub enum RunError {
     Recording(#[from] recording::DrecError),
     /// The dataflow cannot be made into a replay.
     #[error("{dataflow}: {source}")]
-    Dataflow {
-        /// The dataflow file.
-        dataflow: PathBuf,
-        /// What is wrong.
-        source: crate::dataflow::DataflowError,
-    },
+    Dataflow { dataflow: PathBuf, source: crate::dataflow::DataflowError },
     /// `dora run` ended before the replay did.
     #[error("dora run exited ({status}) before the replay was done; see {log}")]
-    Exited {
-        /// Its exit status.
-        status: String,
-        /// Its log.
-        log: PathBuf,
-    },
+    Exited { status: String, log: PathBuf },
     /// The replay did not finish in time.
     #[error("the replay was not done within {timeout_s} s; see {log}")]
-    Timeout {
-        /// The case's timeout.
-        timeout_s: f64,
-        /// The log.
-        log: PathBuf,
-    },
+    Timeout { timeout_s: f64, log: PathBuf },
 }
 
 /// A judged run.
@@ -78,7 +61,6 @@ pub enum RunError {
 pub struct RunOutcome {
     /// The timeline of recording and outputs.
     pub timeline: Timeline,
-    /// Each expectation, checked.
     pub checks: Vec<Check>,
     /// The outputs as golden lines.
     pub golden_lines: String,

@@ -39,11 +39,8 @@ fn tick_step(span: f64, count: f64) -> f64 {
 /// A dashed level on a tag's panel (an expectation's event threshold).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
-    /// The tag.
     pub tag: String,
-    /// The value.
     pub value: f64,
-    /// Its label.
     pub label: String,
 }
 

@@ -8,11 +8,9 @@ use serde::{Deserialize, Serialize};
 /// How one item went.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ItemOutcome {
-    /// Item id.
     pub id: String,
     /// The set's class of the item.
     pub class: String,
-    /// The question.
     pub question: String,
     /// The answer was right (the facts' fallback included: what an operator got).
     pub right: bool,

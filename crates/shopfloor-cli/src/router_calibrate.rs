@@ -37,35 +37,22 @@ pub struct CalibrateOptions {
 pub enum CalibrateError {
     /// The dataflow file is unreadable or not the expected shape.
     #[error("{path}: {reason}")]
-    Dataflow {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
+    Dataflow { path: String, reason: String },
     /// The router's settings in the dataflow are invalid.
     #[error(transparent)]
     Config(#[from] shopfloor_core::env::ConfigError),
     /// A tier's evaluation failed.
     #[error("tier {tier}: {reason}")]
-    Tier {
-        /// The tier.
-        tier: String,
-        /// What went wrong.
-        reason: String,
-    },
+    Tier { tier: String, reason: String },
 }
 
 /// One model tier as the dataflow runs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierModel {
-    /// Tier name.
     pub tier: String,
     /// The slm node serving it.
     pub node: String,
-    /// Its model file.
     pub model: PathBuf,
-    /// Its hardware profile.
     pub profile: PathBuf,
 }
 
@@ -178,9 +165,7 @@ pub struct Routed {
 /// The whole calibration.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// Set description.
     pub qa_set: String,
-    /// Tier runs.
     pub tiers: Vec<TierRun>,
     /// Routed at the configured thresholds.
     pub configured: Routed,

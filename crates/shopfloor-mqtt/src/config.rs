@@ -12,12 +12,7 @@ use shopfloor_core::topics::TopicLayout;
 pub enum BrokerTarget {
     /// The plant's own broker (`MQTT_BROKER_URL=mqtt://host:port`, or
     /// `mqtts://host:port` for TLS, default port 8883).
-    External {
-        /// Broker host.
-        host: String,
-        /// Broker port.
-        port: u16,
-    },
+    External { host: String, port: u16 },
     /// The broker embedded in the dataflow (`mqtt-broker` node), used when no
     /// URL is set; it listens on `MQTT_EMBEDDED_LISTEN`.
     Embedded {
@@ -59,7 +54,6 @@ pub struct Credentials {
 /// MQTT settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MqttConfig {
-    /// Broker to use.
     pub broker: BrokerTarget,
     /// Topic layout (`MQTT_TOPIC_ROOT`, `<site>/<area>/<line>`, default `plant1/assembly/cell1`).
     pub topics: TopicLayout,

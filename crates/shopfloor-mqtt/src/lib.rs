@@ -43,7 +43,6 @@ pub enum MqttEvent {
     Message {
         /// Topic it was published on.
         topic: String,
-        /// Raw payload.
         payload: Vec<u8>,
         /// MQTT 5 response topic: where the publisher wants the reply.
         response_topic: Option<String>,
@@ -63,17 +62,10 @@ pub enum MqttEvent {
     },
     /// [`connect_session`] only: a publication went out with packet id `pkid`
     /// (in the order `publish` was called).
-    Sent {
-        /// Session number.
-        session: u64,
-        /// MQTT packet id.
-        pkid: u16,
-    },
+    Sent { session: u64, pkid: u16 },
     /// [`connect_session`] only: the broker answered packet `pkid`.
     Acked {
-        /// Session number.
         session: u64,
-        /// MQTT packet id.
         pkid: u16,
         /// The broker's reason when it refused the message (MQTT 5 reason
         /// codes >= 0x80, e.g. not authorized), `None` when accepted.
@@ -81,12 +73,7 @@ pub enum MqttEvent {
     },
     /// [`connect_session`] only: the connection failed or was lost; the
     /// session is over and its client must be dropped.
-    SessionEnded {
-        /// Session number.
-        session: u64,
-        /// Why.
-        reason: String,
-    },
+    SessionEnded { session: u64, reason: String },
 }
 
 /// Maps a configured QoS number (validated to 0..=2) to rumqttc's type.

@@ -90,7 +90,6 @@ impl SecurityMode {
 /// Sign or SignAndEncrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EndpointSecurity {
-    /// The security policy.
     pub policy: SecurityPolicyName,
     /// The message security mode.
     pub mode: SecurityMode,
@@ -142,19 +141,9 @@ pub enum UserIdentity {
     #[default]
     Anonymous,
     /// A user name and password (the password never reaches a log).
-    UserName {
-        /// The user name.
-        user: String,
-        /// The password.
-        password: Secret,
-    },
+    UserName { user: String, password: Secret },
     /// An X.509 user certificate and its private key (PEM or DER files).
-    Certificate {
-        /// The certificate.
-        cert_file: PathBuf,
-        /// Its private key.
-        key_file: PathBuf,
-    },
+    Certificate { cert_file: PathBuf, key_file: PathBuf },
 }
 
 impl UserIdentity {

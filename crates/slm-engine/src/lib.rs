@@ -246,11 +246,9 @@ impl GenerateOptions<'_> {
 pub struct LlamaTimings {
     /// Time in prompt evaluation (ms).
     pub prompt_ms: f64,
-    /// Prompt tokens evaluated.
     pub prompt_tokens: u64,
     /// Time in single-token generation steps (ms).
     pub eval_ms: f64,
-    /// Tokens generated.
     pub eval_tokens: u64,
 }
 

@@ -31,26 +31,17 @@ pub struct ProjectorInfo {
 pub enum PairError {
     /// The file is missing or not GGUF.
     #[error("image projector {path}: not a readable GGUF file")]
-    NotGguf {
-        /// The file.
-        path: PathBuf,
-    },
+    NotGguf { path: PathBuf },
     /// A GGUF file, but not an image projector (a language model given as
     /// `mmproj`, say).
     #[error(
         "image projector {path}: general.architecture is {architecture:?}, not \"clip\" (is it the language model?)"
     )]
-    NotAProjector {
-        /// The file.
-        path: PathBuf,
-        /// Its architecture.
-        architecture: String,
-    },
+    NotAProjector { path: PathBuf, architecture: String },
     /// A projector without an image encoder (audio only), or with its
     /// vision header incomplete.
     #[error("image projector {path}: no vision encoder ({missing} missing)")]
     NoVisionEncoder {
-        /// The file.
         path: PathBuf,
         /// The first key that is missing.
         missing: &'static str,
@@ -62,9 +53,7 @@ pub enum PairError {
          does not have: the projector was made for another model family"
     )]
     MissingTokens {
-        /// The projector file.
         path: PathBuf,
-        /// Its type.
         projector: String,
         /// The language model file.
         model: PathBuf,

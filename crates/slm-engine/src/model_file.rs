@@ -13,30 +13,20 @@ use std::path::Path;
 pub enum ModelFileError {
     /// The file cannot be opened or read.
     #[error("cannot read model file {path}: {source}")]
-    Unreadable {
-        /// Model path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Unreadable { path: String, source: std::io::Error },
     /// The file does not start with the GGUF magic.
     #[error("{path} is not a GGUF model file (it starts with {found:?}, a GGUF file with \"GGUF\")")]
     NotGguf {
-        /// Model path.
         path: String,
         /// The first bytes, shown as text.
         found: String,
     },
     /// The header or tensor table does not parse.
     #[error("{path} has a damaged GGUF header; download or copy the file again")]
-    DamagedHeader {
-        /// Model path.
-        path: String,
-    },
+    DamagedHeader { path: String },
     /// The tensor data ends before the header says it should.
     #[error("{path} is truncated: its tensors need {expected} bytes, the file has {actual}; copy it again")]
     Truncated {
-        /// Model path.
         path: String,
         /// Bytes the tensor table needs.
         expected: u64,
@@ -48,18 +38,14 @@ pub enum ModelFileError {
 /// The sizes that decide how much memory a model needs beyond its weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelShape {
-    /// Transformer layers.
     pub n_layer: u64,
-    /// Embedding width.
     pub n_embd: u64,
-    /// Attention heads.
     pub n_head: u64,
     /// Key/value heads (grouped-query attention).
     pub n_head_kv: u64,
     /// Width of one attention head's keys and values: `attention.key_length`
     /// where the file says (Gemma 3: 256, not 640 / 4), else width ÷ heads.
     pub head_dim: u64,
-    /// Vocabulary size.
     pub n_vocab: u64,
 }
 

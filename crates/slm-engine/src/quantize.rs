@@ -104,22 +104,15 @@ pub enum QuantizeError {
     Path(PathBuf),
     /// llama.cpp's quantizer failed.
     #[error("llama.cpp could not make {quant} from {} (code {code})", .source_path.display())]
-    Failed {
-        quant: &'static str,
-        source_path: PathBuf,
-        /// llama_model_quantize's return value.
-        code: u32,
-    },
+    Failed { quant: &'static str, source_path: PathBuf, code: u32 },
 }
 
 /// One made variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
-    /// Its quantization.
     pub quant: QuantType,
     /// Where it was written.
     pub path: PathBuf,
-    /// Its size.
     pub bytes: u64,
 }
 

@@ -13,13 +13,9 @@ pub const GROW_FRACTION: f32 = 0.5;
 /// An anomalous region, in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AnomalyBox {
-    /// Left edge.
     pub x: u32,
-    /// Top edge.
     pub y: u32,
-    /// Width.
     pub width: u32,
-    /// Height.
     pub height: u32,
     /// The region's largest cell score.
     pub score: f32,

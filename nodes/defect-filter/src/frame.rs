@@ -32,7 +32,6 @@ pub struct FrameView<'a> {
     pub height: u32,
     /// The pixels, `width * height * 3` bytes.
     pub data: &'a [u8],
-    /// Byte order.
     pub format: PixelFormat,
 }
 
@@ -78,36 +77,13 @@ pub enum FilterError {
     Settings(#[from] InvalidSettings),
     /// A frame with no pixels.
     #[error("frame is empty ({width}x{height})")]
-    EmptyFrame {
-        /// Its width.
-        width: u32,
-        /// Its height.
-        height: u32,
-    },
+    EmptyFrame { width: u32, height: u32 },
     /// The buffer does not hold exactly `width * height * 3` bytes.
     #[error("frame buffer has {got} bytes; a {width}x{height} frame needs exactly {expected}")]
-    BufferSize {
-        /// The frame's width.
-        width: u32,
-        /// The frame's height.
-        height: u32,
-        /// Bytes needed.
-        expected: usize,
-        /// Bytes given.
-        got: usize,
-    },
+    BufferSize { width: u32, height: u32, expected: usize, got: usize },
     /// A frame whose size differs from the size the model learned.
     #[error("frame is {got_width}x{got_height}; the model was learned at {width}x{height}")]
-    SizeMismatch {
-        /// The learned width.
-        width: u32,
-        /// The learned height.
-        height: u32,
-        /// The frame's width.
-        got_width: u32,
-        /// The frame's height.
-        got_height: u32,
-    },
+    SizeMismatch { width: u32, height: u32, got_width: u32, got_height: u32 },
     /// A good image in the learning set whose size differs from the first.
     #[error("good image {index} is {got_width}x{got_height}; the first is {width}x{height}")]
     MixedSizes {
@@ -117,19 +93,14 @@ pub enum FilterError {
         width: u32,
         /// The first image's height.
         height: u32,
-        /// Its width.
         got_width: u32,
-        /// Its height.
         got_height: u32,
     },
     /// The frame cannot hold two cells each way beyond the shift margin.
     #[error("frames of {width}x{height} are too small for cells of {cell} px (at least {min_width}x{min_height})")]
     FrameTooSmall {
-        /// The width.
         width: u32,
-        /// The height.
         height: u32,
-        /// The cell size.
         cell: u32,
         /// The least width.
         min_width: u32,
@@ -138,10 +109,5 @@ pub enum FilterError {
     },
     /// Too few good images to learn their spread.
     #[error("learning needs at least {need} good images, got {got}")]
-    TooFewImages {
-        /// Images needed.
-        need: usize,
-        /// Images given.
-        got: usize,
-    },
+    TooFewImages { need: usize, got: usize },
 }

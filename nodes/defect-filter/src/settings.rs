@@ -39,11 +39,8 @@ impl Default for FilterSettings {
 /// One bad setting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SettingProblem {
-    /// The field's name.
     pub field: &'static str,
-    /// The value given.
     pub value: String,
-    /// What is accepted.
     pub requirement: &'static str,
 }
 

@@ -48,7 +48,6 @@ pub struct Wiring {
 
 #[derive(Debug)]
 pub struct Counts {
-    /// Frames scored.
     pub frames: u64,
     pub flagged: u64,
     /// Decode and score time per frame, seconds.

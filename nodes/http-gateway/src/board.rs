@@ -37,7 +37,6 @@ pub struct Board {
 pub struct Readiness {
     /// Every model node fresh with a model loaded, every source connected.
     pub ready: bool,
-    /// Loaded models.
     pub models: Vec<String>,
     /// `node/link` → connected.
     pub sources: BTreeMap<String, bool>,

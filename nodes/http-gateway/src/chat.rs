@@ -13,7 +13,6 @@ use crate::schema_grammar::SchemaError;
 /// Why a request gets no answer, as an HTTP status and an OpenAI error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// HTTP status.
     pub status: u16,
     /// OpenAI error `type`.
     pub kind: &'static str,

@@ -67,10 +67,7 @@ pub enum ResponseFormat {
     /// Any JSON object.
     JsonObject,
     /// JSON that follows `json_schema.schema`.
-    JsonSchema {
-        /// The named schema.
-        json_schema: JsonSchemaSpec,
-    },
+    JsonSchema { json_schema: JsonSchemaSpec },
 }
 
 /// `response_format.json_schema`.
@@ -87,7 +84,6 @@ pub struct JsonSchemaSpec {
 /// A non-streamed completion.
 #[derive(Debug, Serialize)]
 pub struct ChatCompletion {
-    /// The question's id.
     pub id: String,
     /// Always `chat.completion`.
     pub object: &'static str,
@@ -108,7 +104,6 @@ pub struct ChatCompletion {
 pub struct Choice {
     /// Always 0.
     pub index: u32,
-    /// The answer.
     pub message: AssistantMessage,
     /// `stop`.
     pub finish_reason: &'static str,
@@ -128,9 +123,7 @@ pub struct AssistantMessage {
 pub struct Usage {
     /// Tokens the model read.
     pub prompt_tokens: i64,
-    /// Tokens it wrote.
     pub completion_tokens: i64,
-    /// Their sum.
     pub total_tokens: i64,
 }
 
@@ -224,7 +217,6 @@ pub struct ModelEntry {
 /// The error body every refusal carries.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
-    /// The error.
     pub error: ErrorDetail,
 }
 

@@ -111,8 +111,8 @@ impl Gateway {
             Err(TrySendError::Disconnected(_)) => Err(stopping()),
             Err(TrySendError::Full(event)) => {
                 let questions = self.questions.clone();
-                match tokio::task::spawn_blocking(move || questions.send(event)).await {
-                    Ok(Ok(())) => Ok(()),
+                match tokio::task::spawn_blocking(move || questions.send(event).is_ok()).await {
+                    Ok(true) => Ok(()),
                     _ => Err(stopping()),
                 }
             }

@@ -78,7 +78,6 @@ pub enum TagState {
     Normal,
     /// Beyond a limit, alerted at `severity`.
     Beyond {
-        /// Which limit.
         side: Side,
         /// The highest severity alerted since it went beyond.
         severity: Severity,

@@ -24,7 +24,6 @@ pub struct EmbeddedBrokerConfig {
 pub struct BrokerTls {
     /// PEM certificate chain, server certificate first.
     pub cert_file: PathBuf,
-    /// PEM private key.
     pub key_file: PathBuf,
     /// When set (`BROKER_TLS_CLIENT_CA`), clients must show a certificate
     /// issued by this CA.

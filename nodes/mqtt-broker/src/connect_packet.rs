@@ -22,7 +22,6 @@ pub enum Inspection {
     NeedMore,
     /// A complete CONNECT.
     Connect {
-        /// Its protocol version.
         version: MqttVersion,
         /// Its login, when it has one.
         login: Option<(String, String)>,

@@ -87,7 +87,6 @@ pub struct Backends {
 pub struct FrontDoor {
     /// TLS, when the broker serves TLS only.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-    /// rumqttd's listeners.
     pub backends: Backends,
     /// Accounts; `None` lets every client in.
     pub users: Option<BTreeMap<String, Secret>>,

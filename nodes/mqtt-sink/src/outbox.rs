@@ -39,7 +39,6 @@ pub enum Priority {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub topic: String,
-    /// JSON text.
     pub payload: String,
     pub priority: Priority,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -35,9 +35,7 @@ pub enum PathStep {
 pub struct FieldMapping {
     /// Where the value is.
     pub path: Vec<PathStep>,
-    /// The tag template.
     pub tag: String,
-    /// Engineering unit.
     pub unit: Option<String>,
 }
 
@@ -45,19 +43,9 @@ pub struct FieldMapping {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PayloadFormat {
     /// The payload is one number as text (`72.4`).
-    Number {
-        /// The tag template.
-        tag: String,
-        /// Engineering unit.
-        unit: Option<String>,
-    },
+    Number { tag: String, unit: Option<String> },
     /// A JSON object with mapped fields.
-    Json {
-        /// Fields to read.
-        fields: Vec<FieldMapping>,
-        /// Source timestamp field.
-        timestamp: Option<Vec<PathStep>>,
-    },
+    Json { fields: Vec<FieldMapping>, timestamp: Option<Vec<PathStep>> },
     /// Sparkplug B protobuf on `spBv1.0/...` topics; tags are named from the
     /// edge node, device and metric.
     Sparkplug,
@@ -68,7 +56,6 @@ pub enum PayloadFormat {
 pub struct TelemetrySubscription {
     /// Topic filter (with `~/` already replaced by the root).
     pub filter: String,
-    /// Payload format.
     pub format: PayloadFormat,
 }
 

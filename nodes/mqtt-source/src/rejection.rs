@@ -12,7 +12,6 @@ pub enum Rejection {
     Oversized {
         /// Payload size in bytes.
         bytes: usize,
-        /// Configured limit.
         limit: usize,
     },
     /// Not valid UTF-8.
@@ -25,18 +24,12 @@ pub enum Rejection {
     MissingField(&'static str),
     /// A field has the wrong JSON type.
     WrongType {
-        /// Field name.
         field: &'static str,
         /// The JSON type expected.
         expected: &'static str,
     },
     /// A field's value is unusable (empty, too long, bad characters).
-    InvalidValue {
-        /// Field name.
-        field: &'static str,
-        /// Why.
-        why: &'static str,
-    },
+    InvalidValue { field: &'static str, why: &'static str },
     /// The topic is not `<root>/assistant/query/<operator>`.
     UnexpectedTopic,
     /// A telemetry payload that should be a number is not one.

@@ -93,7 +93,6 @@ pub const REBIRTH_METRIC: &str = "Node Control/Rebirth";
 /// What one Sparkplug message produced.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
-    /// Readings to send.
     pub readings: Vec<Reading>,
     /// Why (part of) the message was refused.
     pub rejection: Option<Rejection>,

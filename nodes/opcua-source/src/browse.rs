@@ -38,7 +38,6 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 pub struct BrowsedVariable {
     /// Browse names from below Objects down to the variable.
     pub path: Vec<String>,
-    /// Its node id.
     pub node_id: NodeId,
     /// Display name of its `EngineeringUnits` property, if it has one.
     pub unit: Option<String>,

@@ -14,6 +14,7 @@ use std::time::Duration;
 // `futures` through dora-node-api's re-export: the same crate async-opcua uses,
 // without a new dependency just for `StreamExt::next`.
 use crate::config::{Monitoring, OpcuaClientSecurity, OpcuaSourceConfig};
+use crate::security::IdentityError;
 use dora_node_api::futures::StreamExt;
 use opcua::client::transport::TcpConnector;
 use opcua::client::{Client, ClientBuilder, Session, SessionEventLoop, SessionPollResult};

@@ -9,14 +9,10 @@ use shopfloor_core::schema::{Quality, Reading, ReadingValue};
 pub enum Unconvertible {
     /// The server sent a good status but no value.
     #[error("tag `{tag}`: the server sent no value")]
-    NoValue {
-        /// The tag.
-        tag: String,
-    },
+    NoValue { tag: String },
     /// The value has a type readings cannot carry (array, structure, ...).
     #[error("tag `{tag}`: values of OPC UA type {type_name} are not supported")]
     UnsupportedType {
-        /// The tag.
         tag: String,
         /// The OPC UA type of the value.
         type_name: String,

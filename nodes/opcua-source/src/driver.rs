@@ -146,7 +146,7 @@ mod tests {
     use std::path::PathBuf;
 
     use plant_sim::config::PlantSimConfig;
-    use plant_sim::nodes::CellVariable;
+    use plant_sim::nodes::{CellVariable, Point};
     use plant_sim::server::{serve, ServerOptions};
     use shopfloor_core::schema::{LinkState, MetricSample, Quality, SourceStatus};
     use shopfloor_node::testing::TestRun;

@@ -30,7 +30,6 @@ pub enum EndpointProblem {
          (set OPCUA_SECURITY_POLICY and OPCUA_SECURITY_MODE to one of these)"
     )]
     NoMatchingEndpoint {
-        /// The configured security.
         wanted: String,
         /// What the server offers, e.g. `None, Basic256Sha256/SignAndEncrypt`.
         offered: String,

@@ -62,7 +62,6 @@ impl MonitoredTag {
      (expected e.g. ns=2;s=Cell1.SpindleTemperature or ns=2;i=7; OPCUA_TAGS)"
 )]
 pub struct InvalidNodeId {
-    /// The tag name.
     pub tag: String,
     /// The node id text as configured.
     pub node_id: String,

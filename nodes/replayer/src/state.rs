@@ -19,7 +19,6 @@ use crate::timing::ReplayClock;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counts {
-    /// Messages sent.
     pub messages: u64,
     /// Passes over the recording begun.
     pub passes: u64,

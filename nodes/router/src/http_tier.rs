@@ -50,7 +50,6 @@ pub enum ReplyError {
 /// The endpoint's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpReply {
-    /// The answer text.
     pub text: String,
     /// The model the endpoint names.
     pub model: String,

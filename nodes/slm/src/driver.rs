@@ -15,7 +15,7 @@
 //! answers sent, before the node returns.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -338,10 +338,7 @@ impl ModelSide<'_> {
                 break;
             }
             // Warm the cache only when nothing waits.
-            next = match work.try_recv() {
-                Ok(item) => Some(item),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-            };
+            next = work.try_recv().ok();
             if next.is_none() && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
                 warm_cache(engine, &plant, settings.answer, now_ms());
                 last_warm = Some(Instant::now());

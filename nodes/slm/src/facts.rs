@@ -11,7 +11,6 @@ pub enum LimitStatus {
     NoLimit,
     /// Inside the limits; `margin` to the nearest one, which is `limit`.
     Within {
-        /// The nearest limit.
         limit: f64,
         /// Which side that limit is on.
         side: LimitSide,
@@ -19,14 +18,7 @@ pub enum LimitStatus {
         margin: f64,
     },
     /// Beyond a limit by `by` (> 0): an alarm.
-    Beyond {
-        /// The violated limit.
-        limit: f64,
-        /// Which limit.
-        side: LimitSide,
-        /// How far beyond.
-        by: f64,
-    },
+    Beyond { limit: f64, side: LimitSide, by: f64 },
 }
 
 /// Upper or lower limit.
@@ -120,9 +112,7 @@ impl Detail {
 pub struct TagFact {
     /// Tag name, e.g. `spindle_temperature`.
     pub tag: String,
-    /// Latest value.
     pub value: ReadingValue,
-    /// Engineering unit.
     pub unit: Option<String>,
     /// Against the limits (numbers only).
     pub limit: LimitStatus,

@@ -12,50 +12,27 @@ use crate::engine::model_file::sha256_hex;
 pub enum GateError {
     /// The file could not be hashed.
     #[error("cannot read {path} to check its evaluation record: {source}")]
-    Read {
-        /// Model path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// No record for this file.
     #[error("{path} (SHA-256 {sha256}) has no evaluation record in profile `{profile}`: run `slm evaluate {profile_path} --record {path}` to measure it on this profile, or set SLM_ALLOW_UNEVALUATED=true to skip the gate")]
     NotEvaluated {
-        /// Model path.
         path: String,
         /// Its SHA-256.
         sha256: String,
-        /// Profile name.
         profile: String,
         /// Where the profile is.
         profile_path: String,
     },
     /// A record says it failed.
     #[error("{path} failed its evaluation on profile `{profile}`: accuracy {accuracy:.3} below the floor {floor:.3} on {qa_set} ({date}); use a less aggressive quantization, or set SLM_ALLOW_UNEVALUATED=true to load it anyway")]
-    Rejected {
-        /// Model path.
-        path: String,
-        /// Profile name.
-        profile: String,
-        /// Measured accuracy.
-        accuracy: f64,
-        /// The floor.
-        floor: f64,
-        /// Which set.
-        qa_set: String,
-        /// When.
-        date: String,
-    },
+    Rejected { path: String, profile: String, accuracy: f64, floor: f64, qa_set: String, date: String },
 }
 
 /// How the gate let a model through.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatePass {
     /// A passing record, with its accuracy.
-    Evaluated {
-        /// Measured accuracy.
-        accuracy: f64,
-    },
+    Evaluated { accuracy: f64 },
     /// The gate was skipped on request.
     Overridden,
 }

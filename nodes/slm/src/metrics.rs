@@ -14,7 +14,6 @@ pub struct SlmMetrics {
     model: String,
     /// Variant swaps done by the power policy.
     pub model_swaps: u64,
-    /// Readings taken in.
     pub readings: u64,
     /// Older readings of a tag dropped for its newer ones while the model
     /// was busy (the pending readings' bound).

@@ -13,15 +13,11 @@ pub enum QuestionProblem {
     TooLong {
         /// Characters in the question.
         chars: usize,
-        /// The configured limit.
         limit: usize,
     },
     /// Not readable text.
     #[error("The question is not valid UTF-8 text (it contains {what}).")]
-    NotText {
-        /// What was found.
-        what: &'static str,
-    },
+    NotText { what: &'static str },
 }
 
 /// Checks `text` against the limits.

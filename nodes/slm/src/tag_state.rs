@@ -18,14 +18,12 @@ const MAX_SAMPLES: usize = 2_000;
 pub struct Sample {
     /// Source (or arrival) timestamp, ms.
     pub ts_ms: i64,
-    /// Value.
     pub value: f64,
 }
 
 /// A tag's state.
 #[derive(Debug, Clone)]
 pub struct TagState {
-    /// The newest reading.
     pub latest: Reading,
     /// When the value last changed (ms).
     pub last_change_ms: i64,

@@ -212,10 +212,10 @@ mod tests {
     fn calls_parse_and_unknown_tags_or_tools_are_refused() {
         let s = state(87.0);
         assert_eq!(
-            parse(r#"get_tag","tag":"spindle_temperature"}"#, &s),
-            Ok(ToolCall::GetTag("spindle_temperature".into()))
+            parse(r#"get_tag","tag":"spindle_temperature"}"#, &s).ok(),
+            Some(ToolCall::GetTag("spindle_temperature".into()))
         );
-        assert_eq!(parse(r#"list_alarms"}"#, &s), Ok(ToolCall::ListAlarms));
+        assert_eq!(parse(r#"list_alarms"}"#, &s).ok(), Some(ToolCall::ListAlarms));
         assert!(matches!(parse(r#"get_tag","tag":"oven"}"#, &s), Err(ToolError::UnknownTag(_))));
         assert!(matches!(parse(r#"set_tag","tag":"x"}"#, &s), Err(ToolError::UnknownTool(_))));
         assert!(matches!(parse("get_tag", &s), Err(ToolError::NotJson(_))));

@@ -9,9 +9,7 @@ use shopfloor_core::schema::Region;
 /// A rectangle of a frame, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {
-    /// Left edge.
     pub x: u32,
-    /// Top edge.
     pub y: u32,
     /// Width (≥ 1).
     pub width: u32,

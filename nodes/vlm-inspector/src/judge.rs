@@ -16,11 +16,9 @@ use crate::verdict::{self, Verdict, VerdictError};
 pub enum Judgement {
     /// The model answered with a verdict.
     Judged {
-        /// Its verdict.
         verdict: Verdict,
         /// Geometric mean probability of the answer's content tokens.
         confidence: f32,
-        /// The model's name.
         model: String,
         /// How long it took.
         latency_ms: u64,

@@ -25,7 +25,6 @@ pub const ALERTS_OUTPUT: &str = "alerts";
 
 #[derive(Debug)]
 pub struct Counts {
-    /// Flagged frames received.
     pub flagged: u64,
     /// Alerts sent, by verdict (`defect`, `no_defect`, `not_judged`).
     pub alerts: BTreeMap<&'static str, u64>,

@@ -61,12 +61,7 @@ pub enum VerdictError {
     NotJson(#[source] serde_json::Error),
     /// A field outside its list.
     #[error("the model's answer has {field} = {value:?}, not one of the allowed values")]
-    OutOfList {
-        /// The field.
-        field: &'static str,
-        /// Its value.
-        value: String,
-    },
+    OutOfList { field: &'static str, value: String },
 }
 
 #[derive(Deserialize)]

@@ -31,7 +31,6 @@ pub struct Job {
 pub struct Done {
     /// The frame, without its pixels.
     pub flagged: Inspection,
-    /// The stored crop.
     pub image_ref: Option<String>,
     pub judgement: Judgement,
 }

@@ -1,4 +1,4 @@
-//! `filter-bench [--images N] [--learn N] [--seed S] [--runs R] [--width W]
+//! `bench-filter [--images N] [--learn N] [--seed S] [--runs R] [--width W]
 //! [--height H]`: learns a [`GoodModel`] from one generated good set, scores
 //! another generated set (half good, half defective, the kinds in turn) on
 //! this thread, and prints speed and accuracy as a markdown table.
@@ -14,14 +14,24 @@ use anyhow::Context;
 use defect_filter::{FilterSettings, FrameScore, FrameView, GoodModel};
 use part_images::{render, sample_set, TruthBox};
 
-const USAGE: &str = "filter-bench [--images 500] [--learn 24] [--seed S] [--runs 5] [--width 640] [--height 480]";
-
+/// Stage-1 speed and accuracy on generated parts.
+#[derive(clap::Parser)]
+#[command(name = "bench-filter")]
 struct Options {
-    images: usize,
-    learn: usize,
+    /// Images scored (half good, half defective).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    images: u64,
+    /// Good images learned from.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(defect_filter::MIN_LEARN_IMAGES as u64..=10_000))]
+    learn: u64,
+    #[arg(long, default_value_t = 2026)]
     seed: u64,
-    runs: usize,
+    /// Timed passes over the scored set; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+    runs: u64,
+    #[arg(long, default_value_t = 640, value_parser = clap::value_parser!(u32).range(160..=8192))]
     width: u32,
+    #[arg(long, default_value_t = 480, value_parser = clap::value_parser!(u32).range(120..=8192))]
     height: u32,
 }
 
@@ -29,35 +39,10 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("filter-bench: {err:#}");
+            eprintln!("bench-filter: {err:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options { images: 500, learn: 24, seed: 2026, runs: 5, width: 640, height: 480 };
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let value = iter.next().with_context(|| format!("{arg} needs a value; usage: {USAGE}"))?;
-        let number = |min: u64, max: u64| -> anyhow::Result<u64> {
-            value
-                .parse()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .with_context(|| format!("{arg} {value:?} is invalid (must be a whole number from {min} to {max})"))
-        };
-        match arg.as_str() {
-            "--images" => options.images = number(2, 1_000_000)? as usize,
-            "--learn" => options.learn = number(defect_filter::MIN_LEARN_IMAGES as u64, 10_000)? as usize,
-            "--seed" => options.seed = number(0, u64::MAX - 1)?,
-            "--runs" => options.runs = number(1, 100)? as usize,
-            "--width" => options.width = number(160, 8192)? as u32,
-            "--height" => options.height = number(120, 8192)? as u32,
-            other => anyhow::bail!("unknown argument {other:?}; usage: {USAGE}"),
-        }
-    }
-    Ok(options)
 }
 
 /// One rendered test image and its truth.
@@ -68,16 +53,16 @@ struct Sample {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let o = parse(&args)?;
+    let o = <Options as clap::Parser>::parse();
     let (w, h) = (o.width, o.height);
+    let (images, learn, runs) = (o.images as usize, o.learn as usize, o.runs as usize);
 
-    let learn_pixels = sample_set(o.seed, o.learn, 0, w, h)
+    let learn_pixels = sample_set(o.seed, learn, 0, w, h)
         .iter()
         .map(|s| Ok(render(s)?.image.into_raw()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let good = o.images / 2;
-    let test: Vec<Sample> = sample_set(o.seed + 1, good, o.images - good, w, h)
+    let good = images / 2;
+    let test: Vec<Sample> = sample_set(o.seed + 1, good, images - good, w, h)
         .iter()
         .map(|spec| {
             let rendered = render(spec)?;
@@ -91,18 +76,18 @@ fn run() -> anyhow::Result<()> {
     let model = GoodModel::learn(&frames, &settings).context("learning failed")?;
     let learn_time = started.elapsed();
 
-    let mut runs = Vec::with_capacity(o.runs);
+    let mut timings = Vec::with_capacity(runs);
     let mut results: Vec<FrameScore> = Vec::new();
-    for _ in 0..o.runs {
+    for _ in 0..runs {
         results.clear();
         let started = Instant::now();
         for sample in &test {
             results.push(model.score(&FrameView::rgb8(w, h, &sample.pixels))?);
         }
-        runs.push(started.elapsed());
+        timings.push(started.elapsed());
     }
-    runs.sort();
-    let median = runs[runs.len() / 2];
+    timings.sort();
+    let median = timings[timings.len() / 2];
     print!("{}", report(&o, &model, learn_time, median, &test, &results));
     Ok(())
 }
@@ -164,7 +149,7 @@ fn report(
     line(
         &mut out,
         format!(
-            "filter-bench --images {} --learn {} --seed {} --runs {} ({}x{})",
+            "bench-filter --images {} --learn {} --seed {} --runs {} ({}x{})",
             o.images, o.learn, o.seed, o.runs, o.width, o.height
         ),
     );

@@ -1,4 +1,4 @@
-//! OPC UA ingest benchmark: an async-opcua server (this binary, `--serve`, in
+//! OPC UA ingest benchmark: an async-opcua server (this binary, hidden `--serve`, in
 //! its own process) writes every one of 20 000 Double variables every 100 ms
 //! (200 000 changes/s); the changes are received (a) by a bare async-opcua
 //! client in this process and (b) through `opcua-source` into Arrow readings
@@ -38,16 +38,27 @@ const MAX_ARRAY_LENGTH: usize = 1_000_000;
 const MAX_CHUNK_COUNT: usize = 1024;
 const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
+/// OPC UA ingest: a bare client against opcua-source, on one server.
+#[derive(clap::Parser)]
+#[command(name = "bench-opcua-ingest")]
+struct Args {
+    /// Internal: serve the benchmark's variables on this port (the
+    /// benchmark starts itself with it, so the server has its own process).
+    #[arg(long, hide = true, requires = "serve_secs")]
+    serve: Option<u16>,
+    /// Internal: how long `--serve` serves, in seconds.
+    #[arg(long, hide = true)]
+    serve_secs: Option<u64>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, port, secs] = args.as_slice() {
-        if flag == "--serve" {
-            return serve(port.parse()?, Duration::from_secs(secs.parse()?));
-        }
+    let args = <Args as clap::Parser>::parse();
+    if let (Some(port), Some(secs)) = (args.serve, args.serve_secs) {
+        return serve(port, Duration::from_secs(secs));
     }
     let port = free_port();
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["--serve", &port.to_string(), "180"]);
+    command.args(["--serve", &port.to_string(), "--serve-secs", "180"]);
     let _server = ProcessGroup::spawn("bench-opcua-server", command)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -2,7 +2,7 @@
 //! frame, with the node's own prompt and verdict grammar.
 //!
 //! ```text
-//! vlm-bench --model M.gguf --mmproj P.gguf --image CROP.png [--profile P.toml] [--runs 20]
+//! bench-vlm --model M.gguf --mmproj P.gguf --image CROP.png [--profile P.toml] [--runs 20]
 //! ```
 //!
 //! Prints a markdown table (for docs/benchmarks.md): per verdict the prompt
@@ -13,52 +13,29 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use slm_engine::profile::HardwareProfile;
 use slm_engine::{GenerateOptions, VisionEngine, VisionImage};
 use vlm_inspector::{prompt, verdict};
 
+/// Stage-2 latency per flagged frame.
+#[derive(clap::Parser)]
+#[command(name = "bench-vlm")]
 struct Args {
+    /// The vision-language model (GGUF).
+    #[arg(long)]
     model: PathBuf,
+    /// Its projector (GGUF).
+    #[arg(long)]
     mmproj: PathBuf,
+    /// A crop as the inspector would send it.
+    #[arg(long)]
     image: PathBuf,
+    #[arg(long, default_value = "hw-profiles/generic-x86-2core.toml")]
     profile: PathBuf,
-    runs: usize,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut model = None;
-    let mut mmproj = None;
-    let mut image = None;
-    let mut profile = PathBuf::from("hw-profiles/generic-x86-2core.toml");
-    let mut runs = 20usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--model" => model = Some(PathBuf::from(value()?)),
-            "--mmproj" => mmproj = Some(PathBuf::from(value()?)),
-            "--image" => image = Some(PathBuf::from(value()?)),
-            "--profile" => profile = PathBuf::from(value()?),
-            "--runs" => {
-                runs = value()?
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .context("--runs must be a count in 1..=10000")?
-            }
-            other => bail!(
-                "unknown argument {other:?}; usage: vlm-bench --model M --mmproj P --image I [--profile F] [--runs N]"
-            ),
-        }
-    }
-    Ok(Args {
-        model: model.context("--model is required")?,
-        mmproj: mmproj.context("--mmproj is required")?,
-        image: image.context("--image is required")?,
-        profile,
-        runs,
-    })
+    /// Timed runs after one warm-up.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    runs: u64,
 }
 
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -66,7 +43,7 @@ fn percentile(values: &[f64], p: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = <Args as clap::Parser>::parse();
     let profile = HardwareProfile::load(&args.profile)?;
     let picture = image::open(&args.image).with_context(|| format!("cannot read {}", args.image.display()))?.to_rgb8();
     let (width, height) = picture.dimensions();

@@ -23,7 +23,6 @@ use serde::Deserialize;
 pub struct EvaluationRecord {
     /// SHA-256 of the model file (64 hex digits).
     pub sha256: String,
-    /// Readable model name.
     pub model: String,
     /// Which question set, and how many items.
     pub qa_set: String,

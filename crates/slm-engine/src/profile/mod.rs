@@ -49,16 +49,10 @@ pub use self::vision::VisionModel;
 pub enum ProfileError {
     /// The file could not be read.
     #[error("cannot read hardware profile {path}: {source}")]
-    Read {
-        /// Profile path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// The file is not a valid profile (unknown key, wrong type, missing field).
     #[error("invalid hardware profile {path}: {message}")]
     Parse {
-        /// Profile path.
         path: String,
         /// The TOML parser's message, which names the key.
         message: String,
@@ -66,11 +60,8 @@ pub enum ProfileError {
     /// A value is out of range.
     #[error("invalid hardware profile {path}: `{field}` is {value} (must be {requirement})")]
     Invalid {
-        /// Profile path.
         path: String,
-        /// Dotted key.
         field: &'static str,
-        /// The value found.
         value: String,
         /// What it must be.
         requirement: &'static str,
@@ -193,7 +184,6 @@ impl KvCacheType {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineProfile {
-    /// Backend.
     pub backend: Backend,
     /// Threads for token generation.
     pub threads: u32,
@@ -238,13 +228,10 @@ pub struct MemoryProfile {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HardwareProfile {
-    /// Profile name.
     pub name: String,
     /// What machine it is for.
     pub description: String,
-    /// Engine settings.
     pub engine: EngineProfile,
-    /// Memory budget.
     pub memory: MemoryProfile,
     /// The model of each routing tier, in tier order.
     #[serde(default)]

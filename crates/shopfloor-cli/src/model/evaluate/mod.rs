@@ -40,12 +40,7 @@ pub enum EvaluateError {
     NoModels(PathBuf),
     /// The child process could not start.
     #[error("cannot start {}", exe.display())]
-    Spawn {
-        /// Executable.
-        exe: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Spawn { exe: PathBuf, source: std::io::Error },
     /// The result could not be written as JSON.
     #[error("cannot encode the result: {0}")]
     Encode(#[from] serde_json::Error),
@@ -76,7 +71,6 @@ pub struct EvaluateOptions {
 /// One row of the table.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// The model file.
     pub model: PathBuf,
     /// Its measurements, or why it could not be evaluated.
     pub outcome: Result<VariantResult, VariantFailed>,
@@ -96,7 +90,6 @@ pub struct VariantFailed {
 pub struct Report {
     /// Set name and size, e.g. `plant-qa v1 (218 items)`.
     pub qa_set: String,
-    /// The floor applied.
     pub floor: f64,
     /// One row per model, in the order asked.
     pub rows: Vec<Row>,

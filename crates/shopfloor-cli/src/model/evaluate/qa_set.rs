@@ -14,16 +14,10 @@ use slm::plant_state::{PlantState, StateSettings};
 pub enum QaSetError {
     /// The file could not be read.
     #[error("cannot read the Q&A set {path}: {source}")]
-    Read {
-        /// Set path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// The file is not a valid set.
     #[error("invalid Q&A set {path}: {message}")]
     Invalid {
-        /// Set path.
         path: String,
         /// What is wrong (serde's message names the field).
         message: String,
@@ -34,13 +28,10 @@ pub enum QaSetError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QaSet {
-    /// Set name.
     pub name: String,
-    /// Set version.
     pub version: u32,
     /// Plant states the questions are asked against.
     pub scenarios: Vec<Scenario>,
-    /// The questions.
     pub items: Vec<QaItem>,
 }
 
@@ -60,7 +51,6 @@ pub struct Scenario {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioReading {
-    /// Tag name.
     pub tag: String,
     /// Number or text.
     pub value: serde_json::Value,
@@ -78,13 +68,10 @@ pub struct ScenarioReading {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QaItem {
-    /// Item id.
     pub id: String,
-    /// Scenario name.
     pub scenario: String,
     /// Question class (current_value, limit, trend, alarm, stale, unknown_tag, out_of_scope).
     pub class: String,
-    /// The operator's question.
     pub question: String,
     /// The right answer's content.
     pub expect: Expectation,

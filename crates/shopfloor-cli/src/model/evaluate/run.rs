@@ -27,7 +27,6 @@ const SPEED_RUNS: usize = 3;
 /// What one variant scored and how fast it ran.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VariantResult {
-    /// Model file.
     pub path: String,
     /// File size, bytes.
     pub bytes: u64,

@@ -47,11 +47,8 @@ pub struct TuneOptions {
 /// One combination of knobs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Knobs {
-    /// Generation threads.
     pub threads: u32,
-    /// Flash attention.
     pub flash_attention: FlashAttention,
-    /// KV cache type.
     pub kv_cache_type: KvCacheType,
     /// Weight repacking at load.
     pub weight_repack: bool,
@@ -73,18 +70,15 @@ impl std::fmt::Display for Knobs {
 /// Speed of one combination.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
-    /// The knobs.
     pub knobs: Knobs,
     /// Generation tokens/s (llama.cpp's timings, median of runs).
     pub generation_tps: f64,
-    /// Prompt tokens/s.
     pub prompt_tps: f64,
 }
 
 /// The outcome.
 #[derive(Debug, Clone)]
 pub struct TuneReport {
-    /// Model measured.
     pub model: PathBuf,
     /// Read bandwidth, bytes/s.
     pub bandwidth: f64,
