@@ -26,3 +26,11 @@ pub mod stats;
 pub mod testing;
 
 pub use driver::{Driver, Emit, Flow, NodeLogic, Rejected, Rejections};
+
+/// Where a node sits in its dataflow: its inputs (with the output each
+/// comes from) and its outputs. A driver that looks at them takes them as an
+/// argument instead of asking the node: dora's testing mode runs every node
+/// as `test-node` with no inputs or outputs (`DoraNode::init_testing`), so
+/// `main` passes `node.node_config().clone()` and a driver test passes
+/// [`testing::TestRun::wiring`].
+pub type Wiring = dora_message::config::NodeRunConfig;

@@ -126,6 +126,30 @@ impl TestRun {
         self
     }
 
+    /// The inputs and outputs declared so far, as dora would describe them
+    /// to the node (each input comes from `upstream/<input>` unless
+    /// [`input_from`](Self::input_from) said otherwise).
+    pub fn wiring(&self) -> Result<crate::Wiring, TestRunError> {
+        Ok(serde_json::from_value(serde_json::json!({ "inputs": self.inputs, "outputs": self.outputs }))?)
+    }
+
+    /// Declares that `input` comes from `source` (`node/output`, or a dora
+    /// timer such as `dora/timer/millis/100`).
+    pub fn input_from(mut self, input: &str, source: &str) -> Self {
+        self.inputs.insert(input.to_owned(), source.to_owned());
+        self
+    }
+
+    /// Like [`run`](Self::run), for a driver that takes the node's
+    /// [`Wiring`](crate::Wiring): it gets what this run declared.
+    pub fn run_wired<R>(
+        self,
+        driver: impl FnOnce(DoraNode, EventStream, &crate::Wiring) -> R,
+    ) -> Result<(R, Outputs), TestRunError> {
+        let wiring = self.wiring()?;
+        self.run(|node, events| driver(node, events, &wiring))
+    }
+
     /// Runs `driver` (a node's real driver) on the scripted events; returns
     /// what it returned and everything it sent.
     pub fn run<R>(self, driver: impl FnOnce(DoraNode, EventStream) -> R) -> Result<(R, Outputs), TestRunError> {

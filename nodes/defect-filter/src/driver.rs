@@ -27,10 +27,11 @@ pub struct Summary {
 pub fn run(
     model: GoodModel,
     confirm: ConfirmSettings,
+    dataflow: &shopfloor_node::Wiring,
     node: DoraNode,
     mut events: EventStream,
 ) -> Result<Summary, SendError> {
-    let wired = |name: &str| node.node_config().inputs.keys().any(|input| input.as_str() == name);
+    let wired = |name: &str| dataflow.inputs.keys().any(|input| input.as_str() == name);
     let wiring = Wiring { verdicts: wired(VERDICTS_INPUT), vlm_alive: wired(VLM_ALIVE_INPUT) };
     if wiring.verdicts {
         tracing::info!(
@@ -156,7 +157,7 @@ mod tests {
             .input_with_parameters(0.07, "frames", text, meta("f-text", WIDTH, HEIGHT, FrameEncoding::Rgb8))
             .tick(0.08, "metrics_tick")
             .stop(0.1)
-            .run(|node, events| run(model(), confirm(), node, events))
+            .run_wired(|node, events, wiring| run(model(), confirm(), wiring, node, events))
             .unwrap();
         let summary = summary.unwrap();
 
@@ -193,6 +194,9 @@ mod tests {
     fn a_flagged_frame_without_a_verdict_is_alerted_by_the_filter() {
         let dent = rgb(&PartSpec::defective(403, WIDTH, HEIGHT, DefectKind::Dent));
         let confirm = ConfirmSettings { timeout: Duration::from_millis(200), stale_after: Duration::from_secs(3) };
+        // Learned before the run starts: the scripted times count from the
+        // node's start, and learning would eat the 200 ms timeout's margin.
+        let model = model();
         let (summary, outputs) = TestRun::new("defect-filter")
             .declare_input("verdicts")
             .input_with_parameters(
@@ -202,7 +206,7 @@ mod tests {
                 meta("f-dent", WIDTH, HEIGHT, FrameEncoding::Rgb8),
             )
             .stop(0.8)
-            .run(|node, events| run(model(), confirm, node, events))
+            .run_wired(|node, events, wiring| run(model, confirm, wiring, node, events))
             .unwrap();
         assert_eq!(summary.unwrap().unconfirmed, 1);
         assert_eq!(outputs.on("inspections").count(), 1);

@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
         "good parts learned"
     );
     let confirm = ConfirmSettings { timeout: config.confirm_timeout, stale_after: config.vlm_stale_after };
-    let summary = defect_filter::driver::run(model, confirm, node, events)?;
+    let summary = defect_filter::driver::run(model, confirm, &node.node_config().clone(), node, events)?;
     tracing::info!(
         frames = summary.frames,
         flagged = summary.flagged,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use dora_node_api::{DoraNode, Event, EventStream};
 use recording::drec::unix_nanos_now;
 use recording::{DrecError, DrecWriter};
-use shopfloor_node::Driver;
+use shopfloor_node::{Driver, Wiring};
 
 use crate::config::RecorderConfig;
 use crate::state::{Counts, RecorderState, RECORDED_OUTPUT};
@@ -25,8 +25,13 @@ pub enum RecorderError {
 }
 
 /// Records until the stream ends; returns what it counted.
-pub fn run(config: &RecorderConfig, node: DoraNode, mut events: EventStream) -> Result<Counts, RecorderError> {
-    let topics = resolve(&config.topics, &node.node_config().inputs);
+pub fn run(
+    config: &RecorderConfig,
+    wiring: &Wiring,
+    node: DoraNode,
+    mut events: EventStream,
+) -> Result<Counts, RecorderError> {
+    let topics = resolve(&config.topics, &wiring.inputs);
     if let Some(folder) = config.file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|source| RecorderError::Folder { path: folder.to_owned(), source })?;
     }
@@ -39,7 +44,7 @@ pub fn run(config: &RecorderConfig, node: DoraNode, mut events: EventStream) -> 
     };
     let mut writer = DrecWriter::create(&config.file, &descriptor_yaml)?;
     tracing::info!(file = %config.file.display(), topics = ?topics, "recording");
-    let reports = node.node_config().outputs.iter().any(|output| output.as_str() == RECORDED_OUTPUT);
+    let reports = wiring.outputs.iter().any(|output| output.as_str() == RECORDED_OUTPUT);
     let mut state = RecorderState::new(topics, reports, writer.start_nanos());
     let mut driver = Driver::new(node);
     while let Some(event) = events.recv() {
@@ -115,11 +120,11 @@ mod tests {
             .input_with_parameters(0.1, "frames", frame, parameters)
             .input(0.2, "readings", Reading::to_arrow(&[reading(81.0, 2_000), reading(82.0, 2_001)]))
             .stop(0.3)
-            .run(|node, events| run(&config, node, events))
+            .run_wired(|node, events, wiring| run(&config, wiring, node, events))
             .unwrap();
         let counts = counts.unwrap();
-        assert_eq!(counts.recorded["upstream/readings"], 2, "{counts:?}");
-        assert_eq!(counts.recorded["camera-source/frames"], 1);
+        assert_eq!(counts.recorded.get("upstream/readings"), Some(&2), "{counts:?}");
+        assert_eq!(counts.recorded.get("camera-source/frames"), Some(&1), "{counts:?}");
         let progress: Vec<u64> = outputs
             .on("recorded")
             .map(|sent| sent.data.as_any().downcast_ref::<UInt64Array>().unwrap().value(0))

@@ -9,7 +9,7 @@ use dora_node_api::{DoraNode, Event, EventStream};
 use recording::{DrecError, DrecReader};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
-use shopfloor_node::Driver;
+use shopfloor_node::{Driver, Wiring};
 
 use crate::config::ReplayerConfig;
 use crate::state::{Counts, NothingToPlay, PassEnd, ReplayState};
@@ -77,8 +77,13 @@ fn wait_for(events: &mut EventStream, state: &mut ReplayState, done: impl Fn(&Re
 }
 
 /// Plays the recording (once, or until stopped with `REPLAY_LOOP`).
-pub fn run(config: &ReplayerConfig, node: DoraNode, mut events: EventStream) -> Result<Counts, ReplayError> {
-    let inputs = node.node_config().inputs.keys().map(|id| id.to_string());
+pub fn run(
+    config: &ReplayerConfig,
+    wiring: &Wiring,
+    node: DoraNode,
+    mut events: EventStream,
+) -> Result<Counts, ReplayError> {
+    let inputs = wiring.inputs.keys().map(|id| id.to_string());
     let mut state = ReplayState::new(config, inputs);
     let mut driver = Driver::new(node);
     if !state.is_ready() {
@@ -212,7 +217,9 @@ mod tests {
         let started = Instant::now();
         let (counts, outputs) = TestRun::new("replayer")
             .stop(2.0)
-            .run(|node, events| run(&config(recording(dir.path()), 1.0, Some(done.clone())), node, events))
+            .run_wired(|node, events, wiring| {
+                run(&config(recording(dir.path()), 1.0, Some(done.clone())), wiring, node, events)
+            })
             .unwrap();
         assert_eq!(counts.unwrap(), Counts { messages: 3, passes: 1 });
         assert!(started.elapsed().as_millis() >= 150, "played at the recorded pace");
@@ -243,7 +250,7 @@ mod tests {
             .input(0.3, "ack", count(2))
             .input(0.4, "ack", count(3))
             .stop(1.0)
-            .run(|node, events| run(&config, node, events))
+            .run_wired(|node, events, wiring| run(&config, wiring, node, events))
             .unwrap();
         assert_eq!(counts.unwrap().messages, 3);
         assert_eq!(outputs.0.len(), 3);
@@ -260,7 +267,8 @@ mod tests {
         let mut config = config(recording(dir.path()), 0.0, None);
         config.node = Some("mqtt-source".into());
         config.topics.clear();
-        let (result, _) = TestRun::new("replayer").run(|node, events| run(&config, node, events)).unwrap();
+        let (result, _) =
+            TestRun::new("replayer").run_wired(|node, events, wiring| run(&config, wiring, node, events)).unwrap();
         assert!(matches!(result, Err(ReplayError::Nothing { .. })), "{result:?}");
     }
 }

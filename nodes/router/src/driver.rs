@@ -12,7 +12,7 @@ use dora_node_api::{DoraNode, EventStream};
 use shopfloor_core::schema::{Answer, AnswerError};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
-use shopfloor_node::{Driver, Flow, NodeLogic};
+use shopfloor_node::{Driver, Flow, NodeLogic, Wiring};
 
 use crate::config::{HttpTierConfig, RouterConfig};
 use crate::http_tier;
@@ -58,8 +58,13 @@ impl From<DoraSide> for Incoming {
 }
 
 /// Routes questions until dora says stop.
-pub fn run(config: &RouterConfig, node: DoraNode, events: EventStream) -> Result<RouterTotals, RouterError> {
-    let inputs: Vec<String> = node.node_config().inputs.keys().map(|input| input.to_string()).collect();
+pub fn run(
+    config: &RouterConfig,
+    wiring: &Wiring,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<RouterTotals, RouterError> {
+    let inputs: Vec<String> = wiring.inputs.keys().map(|input| input.to_string()).collect();
     let mut state = RouterNode::new(config, inputs.iter().map(String::as_str), now_ms())?;
     let mut driver = Driver::new(node);
     let (tx, rx) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
@@ -190,7 +195,7 @@ mod tests {
             .input(0.1, "readings", not_readings)
             .tick(0.15, "metrics_tick")
             .stop(0.2)
-            .run(|node, events| run(&config, node, events))
+            .run_wired(|node, events, wiring| run(&config, wiring, node, events))
             .unwrap();
         let totals = totals.unwrap();
         assert_eq!(totals, RouterTotals { answered: 2, rejected_inputs: 1 });
@@ -203,8 +208,11 @@ mod tests {
         let snapshots: Vec<Vec<MetricSample>> =
             outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
         assert_eq!(snapshots.len(), 2, "one on the tick, one at stop");
-        let rejected = snapshots[1].iter().find(|s| s.name == "shopfloor_rejected_inputs").expect("rejections");
-        assert_eq!((rejected.labels[0].1.as_str(), rejected.value), ("schema", 1.0));
+        let rejected = snapshots[1]
+            .iter()
+            .find(|s| s.name == "shopfloor_rejected_inputs" && s.labels.iter().any(|(_, reason)| reason == "schema"))
+            .expect("schema rejections reported");
+        assert_eq!(rejected.value, 1.0);
         assert!(snapshots[1].iter().any(|s| s.name == "shopfloor_router_questions"));
     }
 }

@@ -10,7 +10,7 @@ fn main() -> anyhow::Result<()> {
     let config = RouterConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     let tiers: Vec<&str> = config.tiers.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(?tiers, off_site = config.http.is_some(), "router started");
-    let totals = router::driver::run(&config, node, events)?;
+    let totals = router::driver::run(&config, &node.node_config().clone(), node, events)?;
     tracing::info!(answered = totals.answered, rejected_inputs = totals.rejected_inputs, "router stopped");
     Ok(())
 }
