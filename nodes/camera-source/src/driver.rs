@@ -48,9 +48,9 @@ pub fn run(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> 
         if config.run_in_ids { format!("{}-{}", config.camera_id, now_ms() / 1000) } else { config.camera_id.clone() };
     let mut driver = Driver::new(node);
     let mut camera = CameraState::new(config, files.len(), id_prefix);
-    // dora's events come through a thread with a blocking `recv`: a Stop
-    // that arrived while `EventStream::recv_timeout` gave up waiting was
-    // seen lost here (a looping camera then never stopped).
+    // dora's events come through a thread with a blocking `recv`, as in the
+    // other nodes that wait on something besides dora: the frame loop waits
+    // on one channel with its own deadline and never cancels a dora receive.
     let (tx, rx) = sync_channel::<DoraSide>(EVENTS_WAITING);
     forward_dora_events(events, tx).map_err(CameraError::DoraEvents)?;
     let start = Instant::now();
