@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::node::{output_rows, TestNode};
-use shopfloor_dataflow_tests::{free_port, plant_sim, scratch_dir, shopfloor};
+use shopfloor_dataflow_tests::{free_port, plant_sim, scratch_dir, shopfloor, Scratch};
 
 const PASSWORD: &str = "s3cret-Pw-7731";
 const WRONG_PASSWORD: &str = "not-the-Pw-4410";
@@ -20,6 +20,25 @@ fn users_file(dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("users");
     std::fs::write(&path, format!("operator:{PASSWORD}\n"))?;
     Ok(path)
+}
+
+/// The simulator on a free port with Basic256Sha256/SignAndEncrypt and the
+/// accounts of [`users_file`]: its port, the guard that stops it, and its
+/// PKI folder (kept until the simulator has stopped: tuple fields drop in order).
+fn secure_simulator_with_users(name: &str) -> anyhow::Result<(u16, plant_sim::SimServer, Scratch)> {
+    let port = free_port();
+    let sim_pki = scratch_dir(&format!("{name}-sim-pki"));
+    let users = users_file(&sim_pki)?;
+    let simulator = plant_sim::start(
+        port,
+        &[
+            ("SIM_SECURITY", "Basic256Sha256/SignAndEncrypt".to_owned()),
+            ("SIM_USERS_FILE", users.display().to_string()),
+            ("SIM_PKI_DIR", sim_pki.display().to_string()),
+        ],
+        &format!("{name}-sim"),
+    )?;
+    Ok((port, simulator, sim_pki))
 }
 
 fn client_envs(port: u16, security: &str, pki: &Path, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
@@ -54,18 +73,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn sign_and_encrypt_waits_for_the_operator_to_trust_the_server_then_delivers() -> anyhow::Result<()> {
-    let port = free_port();
-    let sim_pki = scratch_dir("opcua-security-sim-pki");
-    let users = users_file(&sim_pki)?;
-    let _simulator = plant_sim::start(
-        port,
-        &[
-            ("SIM_SECURITY", "Basic256Sha256/SignAndEncrypt".to_owned()),
-            ("SIM_USERS_FILE", users.display().to_string()),
-            ("SIM_PKI_DIR", sim_pki.display().to_string()),
-        ],
-        "opcua-security-sim",
-    )?;
+    let (port, _simulator, _sim_pki) = secure_simulator_with_users("opcua-security")?;
     let pki = scratch_dir("opcua-security-client-pki");
     let secrets = scratch_dir("opcua-security-password");
     let password_file = secrets.join("password");
@@ -160,18 +168,7 @@ fn every_supported_policy_delivers_when_unknown_servers_are_trusted() -> anyhow:
 
 #[test]
 fn a_wrong_password_is_reported_as_a_refused_login_and_never_logged() -> anyhow::Result<()> {
-    let port = free_port();
-    let sim_pki = scratch_dir("opcua-wrong-password-sim-pki");
-    let users = users_file(&sim_pki)?;
-    let _simulator = plant_sim::start(
-        port,
-        &[
-            ("SIM_SECURITY", "Basic256Sha256/SignAndEncrypt".to_owned()),
-            ("SIM_USERS_FILE", users.display().to_string()),
-            ("SIM_PKI_DIR", sim_pki.display().to_string()),
-        ],
-        "opcua-wrong-password-sim",
-    )?;
+    let (port, _simulator, _sim_pki) = secure_simulator_with_users("opcua-wrong-password")?;
     let pki = scratch_dir("opcua-wrong-password-client-pki");
     let envs = client_envs(
         port,
