@@ -192,7 +192,7 @@ impl TestRun {
         let (node, events) = DoraNode::init_testing(
             TestingInput::Input(description),
             TestingOutput::ToChannel(sender),
-            TestingOptions { skip_output_time_offsets: true },
+            TestingOptions { skip_output_time_offsets: false },
         )
         .map_err(TestRunError::Init)?;
         let result = driver(node, events);
@@ -224,6 +224,9 @@ fn write_ipc_file(path: &Path, input: &str, data: ArrayRef) -> Result<(), TestRu
 pub struct Sent {
     pub output: String,
     pub data: ArrayRef,
+    /// When it was sent, in seconds after the run started: the clock of the
+    /// inputs' `time_offset_secs`.
+    pub at_secs: f64,
 }
 
 impl Sent {
@@ -231,6 +234,10 @@ impl Sent {
         let malformed = |reason: String| TestRunError::Output { index, reason };
         let output =
             json.get("id").and_then(|id| id.as_str()).ok_or_else(|| malformed("no output id".into()))?.to_owned();
+        let at_secs = json
+            .get("time_offset_secs")
+            .and_then(|offset| offset.as_f64())
+            .ok_or_else(|| malformed("no time_offset_secs".into()))?;
         let data_type: DataType = match json.remove("data_type") {
             Some(value) => serde_json::from_value(value).map_err(|e| malformed(format!("data type: {e}")))?,
             None => DataType::Null,
@@ -241,7 +248,7 @@ impl Sent {
             Some(other) => vec![other],
         };
         if rows.is_empty() {
-            return Ok(Self { output, data: new_empty_array(&data_type) });
+            return Ok(Self { output, data: new_empty_array(&data_type), at_secs });
         }
         let schema = Arc::new(Schema::new(vec![Field::new("inner", data_type, true)]));
         let mut decoder = arrow_json::ReaderBuilder::new(schema)
@@ -252,7 +259,7 @@ impl Sent {
         decoder.serialize(&rows).map_err(|e| malformed(e.to_string()))?;
         let batch =
             decoder.flush().map_err(|e| malformed(e.to_string()))?.ok_or_else(|| malformed("no rows".into()))?;
-        Ok(Self { output, data: batch.column(0).clone() })
+        Ok(Self { output, data: batch.column(0).clone(), at_secs })
     }
 }
 

@@ -243,7 +243,6 @@ mod tests {
         let mut config = config(recording(dir.path()), 0.0, None);
         config.window = 1;
         let count = |n: u64| -> ArrayRef { Arc::new(UInt64Array::from(vec![n])) };
-        let started = Instant::now();
         let (counts, outputs) = TestRun::new("replayer")
             .tick(0.1, "ready_dataflow")
             .input(0.2, "ack", count(1))
@@ -253,12 +252,13 @@ mod tests {
             .run_wired(|node, events, wiring| run(&config, wiring, node, events))
             .unwrap();
         assert_eq!(counts.unwrap().messages, 3);
-        assert_eq!(outputs.0.len(), 3);
-        let elapsed = started.elapsed().as_millis();
-        assert!(
-            (400..1000).contains(&elapsed),
-            "held by the ready input and the acks, ended by the last: {elapsed} ms"
-        );
+        // Window 1: the first waits for the ready input (0.1 s), each next
+        // one for the acknowledgement of the one before (0.2 s, 0.3 s).
+        let sent_at: Vec<f64> = outputs.0.iter().map(|sent| sent.at_secs).collect();
+        assert_eq!(sent_at.len(), 3);
+        for (at, released_at) in sent_at.iter().zip([0.1, 0.2, 0.3]) {
+            assert!(*at >= released_at, "sent at {sent_at:?}, released at 0.1, 0.2, 0.3 s");
+        }
     }
 
     #[test]
