@@ -18,17 +18,17 @@ out=$(mktemp)
     echo
     echo "Command: \`scripts/bench.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo
-    target/release/bench-generation 2>/dev/null
+    target/release/shopfloor-bench generation 2>/dev/null
     echo
-    target/release/bench-plant-assistant
+    target/release/shopfloor-bench plant-assistant
     echo
-    target/release/bench-mqtt-ingest
+    target/release/shopfloor-bench mqtt-ingest
     echo
-    target/release/bench-mqtt-roundtrip
+    target/release/shopfloor-bench mqtt-roundtrip
     echo
-    target/release/bench-opcua-ingest
+    target/release/shopfloor-bench opcua-ingest
     echo
-    target/release/bench-http-gateway
+    target/release/shopfloor-bench http-gateway
     echo
     # Every quantization of the shipped model, plus the ternary one the gate must reject.
     variants=target/bench-variants
@@ -47,21 +47,21 @@ out=$(mktemp)
     echo
     target/release/shopfloor model tune hw-profiles/generic-x86-2core.toml 2>/dev/null
     echo
-    target/release/bench-replay
+    target/release/shopfloor-bench replay
     echo
-    target/release/bench-distributed
+    target/release/shopfloor-bench distributed
     echo
-    echo "### Vision stage 1 (\`bench-filter --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
+    echo "### Vision stage 1 (\`shopfloor-bench filter --images 500 --learn 24 --seed 2026 --runs 5\`: one thread, 640x480)"
     echo
-    target/release/bench-filter --images 500 --learn 24 --seed 2026 --runs 5
+    target/release/shopfloor-bench filter --images 500 --learn 24 --seed 2026 --runs 5
     echo
     # The tiny random-weight VLM of the tests (written from a seed; see docs/vision.md).
     tiny=target/bench-tiny-vlm
     [ -f "$tiny/tiny-vlm.gguf" ] || "$VENV/bin/python" tests/python/make_tiny_vlm.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$tiny" >/dev/null
     target/release/shopfloor images generate --out target/bench-vision --good 0 --defective 1 --seed 9 >/dev/null
-    echo "### Vision stage 2 (\`bench-vlm\`: the tiny random-weight VLM, one whole 640x480 frame, profile \`generic-x86-2core\`)"
+    echo "### Vision stage 2 (\`shopfloor-bench vlm\`: the tiny random-weight VLM, one whole 640x480 frame, profile \`generic-x86-2core\`)"
     echo
-    target/release/bench-vlm --model "$tiny/tiny-vlm.gguf" --mmproj "$tiny/tiny-vlm-mmproj.gguf" \
+    target/release/shopfloor-bench vlm --model "$tiny/tiny-vlm.gguf" --mmproj "$tiny/tiny-vlm-mmproj.gguf" \
         --image target/bench-vision/scratch-0000.png --runs 20 2>/dev/null
 } | tee "$out"
 cat "$out" >> docs/benchmarks.md

@@ -1,12 +1,12 @@
-//! Benchmark helper node (`bench-echo-answerer`): answers every question at
-//! once with a fixed text, so that `bench-mqtt-roundtrip` measures what the
+//! Benchmark helper node (`shopfloor-bench echo-answerer`): answers every question at
+//! once with a fixed text, so that `shopfloor-bench mqtt-roundtrip` measures what the
 //! MQTT nodes and dora add to a question's round trip, without a model.
 
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, MetadataParameters};
 use shopfloor_core::schema::{Answer, Question};
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let (mut node, mut events) = DoraNode::init_from_env()?;
     let answers = DataId::from("answers".to_owned());
     while let Some(event) = events.recv() {

@@ -45,7 +45,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let sim_port = free_port();
     let root = "bench/assembly/cell1";

@@ -159,7 +159,7 @@ fn through_node(broker: &Mosquitto, qos: QoS) -> anyhow::Result<Run> {
     })
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     println!("### MQTT telemetry ingest (Mosquitto on loopback, {MESSAGES} JSON messages on {SENSORS} topics)\n");
     println!("| QoS | receiver | received | messages/s | latency p50 / p95 (publish → arrival) |");

@@ -2,7 +2,7 @@
 //! frame, with the node's own prompt and verdict grammar.
 //!
 //! ```text
-//! bench-vlm --model M.gguf --mmproj P.gguf --image CROP.png [--profile P.toml] [--runs 20]
+//! shopfloor-bench vlm --model M.gguf --mmproj P.gguf --image CROP.png [--profile P.toml] [--runs 20]
 //! ```
 //!
 //! Prints a markdown table (for docs/benchmarks.md): per verdict the prompt
@@ -19,9 +19,8 @@ use slm_engine::{GenerateOptions, VisionEngine, VisionImage};
 use vlm_inspector::{prompt, verdict};
 
 /// Stage-2 latency per flagged frame.
-#[derive(clap::Parser)]
-#[command(name = "bench-vlm")]
-struct Args {
+#[derive(clap::Args)]
+pub struct Args {
     /// The vision-language model (GGUF).
     #[arg(long)]
     model: PathBuf,
@@ -42,8 +41,7 @@ fn percentile(values: &[f64], p: f64) -> f64 {
     shopfloor_node::stats::percentile(values, p).unwrap_or(f64::NAN)
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = <Args as clap::Parser>::parse();
+pub fn run(args: Args) -> anyhow::Result<()> {
     let profile = HardwareProfile::load(&args.profile)?;
     let picture = image::open(&args.image).with_context(|| format!("cannot read {}", args.image.display()))?.to_rgb8();
     let (width, height) = picture.dimensions();

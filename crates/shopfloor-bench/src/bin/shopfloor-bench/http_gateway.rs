@@ -88,7 +88,7 @@ fn run_level(port: u16, clients: usize) -> Level {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let sim_port = free_port();
     let http_port = free_port();
     let mut dataflow = RunningDataflow::start(

@@ -46,7 +46,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let dir = scratch_dir("bench-replay");
     let source = dir.join("synthetic.drec");
     synthetic(&source)?;
@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(a.same_content(b), "a message changed in the round trip");
     }
     let span_s = (recorded.last().map_or(0, |m| m.offset_ns) - recorded[0].offset_ns) as f64 / 1e9;
-    println!("### Record and replay (`bench-replay`)");
+    println!("### Record and replay (`shopfloor-bench replay`)");
     println!();
     println!("| measure | result |");
     println!("|---|---|");

@@ -8,7 +8,7 @@
 //! - time to first token for a short question over a ~1k-token fact sheet,
 //!   with the sheet cached against full re-evaluation.
 //!
-//! `target/release/bench-generation` after `cargo build --release` (prints a
+//! `target/release/shopfloor-bench generation` after `cargo build --release` (prints a
 //! markdown section; `scripts/bench.sh` appends it to docs/benchmarks.md).
 //! Uses the model and profile of the demo dataflow unless `SLM_MODEL_PATH` /
 //! `SLM_PROFILE` are set. A binary rather than a cargo bench target so that it
@@ -42,7 +42,7 @@ fn rate(tokens: usize, total_ms: f64, ttft_ms: f64) -> f64 {
     tokens.saturating_sub(1) as f64 / ((total_ms - ttft_ms) / 1e3)
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let model_path = std::env::var_os("SLM_MODEL_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"));

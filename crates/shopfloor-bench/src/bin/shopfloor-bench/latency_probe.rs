@@ -1,4 +1,4 @@
-//! Benchmark node (`bench-latency-probe`) of `dataflows/bench-distributed.yml`:
+//! Benchmark node (`shopfloor-bench latency-probe`) of `dataflows/bench-distributed.yml`:
 //! takes the wall-clock time of each `readings` and `frames` message as it
 //! arrives, less the send time the source stamped on it, then checks the
 //! message (a full batch of readings; a frame whose bytes fit its metadata).
@@ -43,7 +43,7 @@ impl Received {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let (node, mut events) = DoraNode::init_from_env()?;
     let out = out_path(node.id().as_ref())?;
     let (mut readings, mut frames) = (Received::default(), Received::default());

@@ -70,7 +70,7 @@ fn row(name: &str, times: &[Duration]) -> String {
     format!("| {name} | {} | {:.2} | {:.2} | {:.2} |", times.len(), pick(0.5), pick(0.95), pick(1.0))
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let asker = TestClient::connect(broker.port, &[format!("{ROOT}/assistant/answer/#")])?;
 

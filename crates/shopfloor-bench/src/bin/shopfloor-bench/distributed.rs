@@ -18,7 +18,6 @@ use shopfloor_dataflow_tests::{release_binary, repo_root, scratch_dir};
 const MACHINES: [(&str, &str); 2] = [("gateway", ""), ("edge-server", "")];
 const DATAFLOW: &str = "dataflows/bench-distributed.yml";
 const DATAFLOW_NAME: &str = "bench-distributed";
-const NODE_BINARIES: [&str; 3] = ["bench-latency-source", "bench-latency-probe", "bench-latency-echo"];
 /// Node ids of the YAML, in the table's order.
 const SOURCE: &str = "source";
 const PROBES: [(&str, &str); 2] = [("in-daemon", "probe-in-daemon"), ("cross-daemon", "probe-cross-daemon")];
@@ -26,11 +25,10 @@ const ROUND_TRIPS: [(&str, &str); 2] = [("in-daemon", "in_daemon"), ("cross-daem
 /// The run takes about 40 s (30 s of streams, then the round trips).
 const RESULTS_WITHIN: Duration = Duration::from_secs(180);
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let root = repo_root();
-    for binary in NODE_BINARIES {
-        release_binary(binary)?;
-    }
+    // The dataflow's nodes are subcommands of this binary.
+    release_binary("shopfloor-bench")?;
     let out = scratch_dir("bench-distributed");
     let mut cluster = LocalCluster::start("bench-distributed", &MACHINES)?;
     start(&mut cluster, &root.join(DATAFLOW), &out)?;
@@ -113,7 +111,9 @@ fn report(source: &Value, probes: &[Value]) -> anyhow::Result<()> {
     let frames = &source["frames"];
     let (reading_calls, frame_calls) = (sorted_ms(&readings["send_call_ns"]), sorted_ms(&frames["send_call_ns"]));
     anyhow::ensure!(!reading_calls.is_empty() && !frame_calls.is_empty(), "the source sent nothing");
-    println!("### Distributed: cross-daemon vs in-daemon latency (`bench-distributed`, two daemons on one host)");
+    println!(
+        "### Distributed: cross-daemon vs in-daemon latency (`shopfloor-bench distributed`, two daemons on one host)"
+    );
     println!();
     println!(
         "One run of `{DATAFLOW}`: the source on `gateway` sends {} batches of {} readings ({} B of data each) at {} Hz \

@@ -1,4 +1,4 @@
-//! Benchmark node (`bench-latency-source`) of `dataflows/bench-distributed.yml`.
+//! Benchmark node (`shopfloor-bench latency-source`) of `dataflows/bench-distributed.yml`.
 //!
 //! 1. Warm-up: asks each echo node until it answers, so both daemons and the
 //!    zenoh link between them carry messages before anything is measured.
@@ -92,7 +92,7 @@ struct RoundTrips {
     answer_bytes: usize,
 }
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let batches = env_count("BENCH_READING_BATCHES")?;
     let readings_hz = env_count("BENCH_READINGS_HZ")?;
     let frames = env_count("BENCH_FRAMES")?;

@@ -1,4 +1,4 @@
-//! `bench-filter [--images N] [--learn N] [--seed S] [--runs R] [--width W]
+//! `shopfloor-bench filter [--images N] [--learn N] [--seed S] [--runs R] [--width W]
 //! [--height H]`: learns a [`GoodModel`] from one generated good set, scores
 //! another generated set (half good, half defective, the kinds in turn) on
 //! this thread, and prints speed and accuracy as a markdown table.
@@ -7,7 +7,6 @@
 //! boxes overlaps the ground-truth box.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,9 +14,8 @@ use defect_filter::{FilterSettings, FrameScore, FrameView, GoodModel};
 use part_images::{render, sample_set, TruthBox};
 
 /// Stage-1 speed and accuracy on generated parts.
-#[derive(clap::Parser)]
-#[command(name = "bench-filter")]
-struct Options {
+#[derive(clap::Args)]
+pub struct Options {
     /// Images scored (half good, half defective).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     images: u64,
@@ -35,16 +33,6 @@ struct Options {
     height: u32,
 }
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("bench-filter: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// One rendered test image and its truth.
 struct Sample {
     pixels: Vec<u8>,
@@ -52,8 +40,7 @@ struct Sample {
     truth: Option<TruthBox>,
 }
 
-fn run() -> anyhow::Result<()> {
-    let o = <Options as clap::Parser>::parse();
+pub fn run(o: Options) -> anyhow::Result<()> {
     let (w, h) = (o.width, o.height);
     let (images, learn, runs) = (o.images as usize, o.learn as usize, o.runs as usize);
 

@@ -1,4 +1,4 @@
-//! Benchmark node (`bench-latency-echo`) of `dataflows/bench-distributed.yml`:
+//! Benchmark node (`shopfloor-bench latency-echo`) of `dataflows/bench-distributed.yml`:
 //! answers each question at once with an answer the size of a model tier's
 //! (text, confidence, model, facts, token counts), so that the source's round
 //! trip through it is what asking a tier costs without the model's time.
@@ -10,7 +10,7 @@ use shopfloor_core::schema::{Answer, Question};
 const QUESTIONS_INPUT: &str = "questions";
 const ANSWERS_OUTPUT: &str = "answers";
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let (mut node, mut events) = DoraNode::init_from_env()?;
     let answers = DataId::from(ANSWERS_OUTPUT.to_owned());
     while let Some(event) = events.recv() {

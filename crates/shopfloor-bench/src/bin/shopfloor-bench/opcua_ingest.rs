@@ -39,9 +39,8 @@ const MAX_CHUNK_COUNT: usize = 1024;
 const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// OPC UA ingest: a bare client against opcua-source, on one server.
-#[derive(clap::Parser)]
-#[command(name = "bench-opcua-ingest")]
-struct Args {
+#[derive(clap::Args)]
+pub struct Args {
     /// Internal: serve the benchmark's variables on this port (the
     /// benchmark starts itself with it, so the server has its own process).
     #[arg(long, hide = true, requires = "serve_secs")]
@@ -51,14 +50,13 @@ struct Args {
     serve_secs: Option<u64>,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = <Args as clap::Parser>::parse();
+pub fn run(args: Args) -> anyhow::Result<()> {
     if let (Some(port), Some(secs)) = (args.serve, args.serve_secs) {
         return serve(port, Duration::from_secs(secs));
     }
     let port = free_port();
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["--serve", &port.to_string(), "--serve-secs", "180"]);
+    command.args(["opcua-ingest", "--serve", &port.to_string(), "--serve-secs", "180"]);
     let _server = ProcessGroup::spawn("bench-opcua-server", command)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

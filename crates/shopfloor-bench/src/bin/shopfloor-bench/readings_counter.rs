@@ -1,10 +1,10 @@
-//! Benchmark helper node (`bench-readings-counter`): counts the readings it
+//! Benchmark helper node (`shopfloor-bench readings-counter`): counts the readings it
 //! receives and, at stop, writes to `COUNTER_OUT` how many, when the first and
 //! last arrived, and the latency from each reading's source timestamp (set by
 //! the publisher) to its arrival here as Arrow, with the arrival time and size
 //! of every batch. With `COUNTER_SEQUENCE=true` each tag's numeric value is a
 //! sequence number, and skipped numbers are counted as lost. Used by
-//! `bench-mqtt-ingest` and `bench-opcua-ingest`.
+//! `shopfloor-bench mqtt-ingest` and `shopfloor-bench opcua-ingest`.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,7 @@ use dora_node_api::{DoraNode, Event};
 use shopfloor_core::schema::{Reading, ReadingValue};
 use shopfloor_node::clock::now_ms;
 
-fn main() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let out = std::env::var("COUNTER_OUT").map_err(|_| anyhow::anyhow!("COUNTER_OUT is not set"))?;
     let check_sequence = std::env::var("COUNTER_SEQUENCE").is_ok_and(|v| v == "true");
     let (_node, mut events) = DoraNode::init_from_env()?;

@@ -1,0 +1,86 @@
+//! `shopfloor-bench`: every benchmark of Shopfloor SLM, and the stand-in
+//! nodes of the benchmark dataflows, in one binary (`scripts/bench.sh` runs
+//! the benchmarks and appends their figures to docs/benchmarks.md).
+//!
+//! One binary rather than one per benchmark: each binary links dora, zenoh,
+//! Arrow and llama.cpp again, and fifteen of them made up a large share of a
+//! cold build (docs/decisions.md, "The cold build").
+
+mod distributed;
+mod echo_answerer;
+mod filter;
+mod generation;
+mod http_gateway;
+mod latency_echo;
+mod latency_probe;
+mod latency_source;
+mod mqtt_ingest;
+mod mqtt_roundtrip;
+mod opcua_ingest;
+mod plant_assistant;
+mod readings_counter;
+mod replay;
+mod vlm;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "shopfloor-bench", about = "Benchmarks of Shopfloor SLM and the nodes of dataflows/bench-*.yml")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// End-to-end latency and correctness of dataflows/plant-assistant.yml over MQTT.
+    PlantAssistant,
+    /// MQTT telemetry ingest: a bare client against mqtt-source, QoS 0 and 1.
+    MqttIngest,
+    /// What the MQTT nodes add to a question's round trip.
+    MqttRoundtrip,
+    /// OPC UA ingest: a bare client against opcua-source on one server.
+    OpcuaIngest(opcua_ingest::Args),
+    /// Load on the HTTP gateway at 1, 4 and 16 clients.
+    HttpGateway,
+    /// Record/replay throughput and timing fidelity.
+    Replay,
+    /// Cross-daemon against in-daemon latency on a local two-machine cluster.
+    Distributed,
+    /// Generation speed of the engine against a plain llama.cpp loop.
+    Generation,
+    /// Vision stage 1: recall, false alarms and frames per second on generated parts.
+    Filter(filter::Options),
+    /// Vision stage 2: the vision-language model's time per flagged frame.
+    Vlm(vlm::Args),
+    /// Node of dataflows/bench-mqtt-ingest.yml and bench-opcua-ingest.yml: counts readings.
+    ReadingsCounter,
+    /// Node of dataflows/bench-mqtt-roundtrip.yml: answers every question at once.
+    EchoAnswerer,
+    /// Node of dataflows/bench-distributed.yml: sends readings, frames and questions.
+    LatencySource,
+    /// Node of dataflows/bench-distributed.yml: times what arrives.
+    LatencyProbe,
+    /// Node of dataflows/bench-distributed.yml: the tier stand-in.
+    LatencyEcho,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::PlantAssistant => plant_assistant::run(),
+        Command::MqttIngest => mqtt_ingest::run(),
+        Command::MqttRoundtrip => mqtt_roundtrip::run(),
+        Command::OpcuaIngest(args) => opcua_ingest::run(args),
+        Command::HttpGateway => http_gateway::run(),
+        Command::Replay => replay::run(),
+        Command::Distributed => distributed::run(),
+        Command::Generation => generation::run(),
+        Command::Filter(options) => filter::run(options),
+        Command::Vlm(args) => vlm::run(args),
+        Command::ReadingsCounter => readings_counter::run(),
+        Command::EchoAnswerer => echo_answerer::run(),
+        Command::LatencySource => latency_source::run(),
+        Command::LatencyProbe => latency_probe::run(),
+        Command::LatencyEcho => latency_echo::run(),
+    }
+}
