@@ -178,18 +178,42 @@ mod tests {
             .collect()
     }
 
+    /// Waits until the simulator answers an OPC UA Hello. It has its port
+    /// bound from the start but reads from it only once it has made its key
+    /// pair (seconds on a busy machine); a client connecting before that
+    /// waits in endpoint discovery (up to 10 s) past the moment this test
+    /// takes the server away.
+    fn wait_until_serving(port: u16, within: Duration) {
+        use std::io::{Read, Write};
+        let url = format!("opc.tcp://127.0.0.1:{port}/");
+        let mut hello = b"HELF".to_vec();
+        hello.extend_from_slice(&(8 + 20 + 4 + url.len() as u32).to_le_bytes());
+        // protocol version, receive and send buffer sizes, no message or chunk limit
+        for field in [0u32, 65_536, 65_536, 0, 0] {
+            hello.extend_from_slice(&field.to_le_bytes());
+        }
+        hello.extend_from_slice(&(url.len() as i32).to_le_bytes());
+        hello.extend_from_slice(url.as_bytes());
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            assert!(std::time::Instant::now() < deadline, "the simulator did not answer a Hello within {within:?}");
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut reply = [0u8; 4];
+                if stream.write_all(&hello).is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"ACKF" {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Under dora, against the real simulator on a loopback port: the link
     /// goes connecting → connected, readings of every tag arrive on
     /// `readings`, the metrics tick answers with the counts; when the server
     /// goes away the link says so and every tag's last value comes once more
     /// marked bad; Stop ends the node cleanly with a last snapshot.
-    // Open: under dora's testing mode the client's first attempt fails and
-    // no later one is reported (statuses [Connecting, Reconnecting] for 10 s),
-    // while the same client and simulator connect in tests/against_plant_sim.rs
-    // and under `dora run` (tests/tests/dataflows/opcua_*). Run it with
-    // `cargo nextest run --release --workspace --run-ignored all -E 'test(readings_flow_the_metrics)'`.
     #[test]
-    #[ignore = "fails under dora's testing mode, cause not found yet; the behaviour is covered by against_plant_sim and the opcua dataflow tests"]
     fn readings_flow_the_metrics_tick_answers_and_a_lost_server_marks_the_values_bad() {
         let dir = scratch("flow");
         let sim_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -201,8 +225,8 @@ mod tests {
             sim_runtime.spawn(serve(listener, sim_config, ServerOptions { pki_dir: dir.join("server") }, async {
                 let _ = sim_stopped.await;
             }));
-        // The server leaves after the metrics tick, well before dora's Stop;
-        // both key pairs are made at the start, which takes seconds on a busy machine.
+        wait_until_serving(port, Duration::from_secs(60));
+        // The server leaves after the metrics tick (4 s), well before dora's Stop.
         let stopper = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(5_000));
             let _ = sim_stop.send(());

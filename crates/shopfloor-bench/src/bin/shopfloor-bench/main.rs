@@ -3,8 +3,7 @@
 //! the benchmarks and appends their figures to docs/benchmarks.md).
 //!
 //! One binary rather than one per benchmark: each binary links dora, zenoh,
-//! Arrow and llama.cpp again, and fifteen of them made up a large share of a
-//! cold build (docs/decisions.md, "The cold build").
+//! Arrow and llama.cpp again (docs/decisions.md, "The cold build").
 
 mod distributed;
 mod echo_answerer;
