@@ -27,7 +27,7 @@ fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> any
 
     // Until the node has subscribed, messages are lost: send a malformed one
     // until its dead letter proves the subscription is live.
-    let ready_by = Instant::now() + Duration::from_secs(5);
+    let ready_by = Instant::now() + Duration::from_secs(60);
     loop {
         client.publish(&format!("{root}/telemetry/probe/temp"), "not a number")?;
         if client.wait_for(Duration::from_millis(300), |m| m.json["reason"] == "not_a_number").is_some() {
@@ -144,7 +144,7 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
     let (mut node, outputs) = start_source(&broker, "sb/area/line", "spBv1.0/plant/# sparkplug", &[], &dir)?;
 
     // Data before any birth: refused with a rebirth request, which also proves the subscription is live.
-    let ready_by = Instant::now() + Duration::from_secs(5);
+    let ready_by = Instant::now() + Duration::from_secs(60);
     loop {
         // A probe edge node of its own, so that press1's rebirth requests are not rate-limited by it.
         client
