@@ -4,11 +4,7 @@
 # what the benchmarks need.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-ensure_dora_cli
-ensure_test_python_packages
-ensure_model
-ensure_gemma_model
-build_workspace
+build_workspace_while ensure_test_python_packages ensure_model ensure_gemma_model
 cd "$REPO_ROOT"
 export SHOPFLOOR_DORA_BIN="$VENV/bin/dora"
 out=$(mktemp)

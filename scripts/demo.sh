@@ -11,10 +11,7 @@ once=false
 
 ensure_build_tools
 ensure_system_packages mosquitto-clients
-ensure_dora_cli
-ensure_model
-ensure_gemma_model
-build_workspace
+build_workspace_while ensure_dora_cli ensure_model ensure_gemma_model
 
 free_port() { # first free loopback TCP port from $1 on
     local port=$1

@@ -7,6 +7,7 @@
 #   ensure_model                    SmolLM2-135M GGUF in models/, SHA-256 checked
 #   ensure_gemma_model              Gemma 3 270M GGUF (the second routing tier) in models/, SHA-256 checked
 #   build_workspace                 one cargo build --release of every target (demo and tests)
+#   build_workspace_while STEP...   the build, with download steps run beside it
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,12 +47,15 @@ ensure_build_tools() {
 }
 
 ensure_dora_cli() {
-    if [ -x "$VENV/bin/dora" ] && "$VENV/bin/dora" --version 2>/dev/null | grep -q " $DORA_VERSION\$"; then
-        return
+    if ! { [ -x "$VENV/bin/dora" ] && "$VENV/bin/dora" --version 2>/dev/null | grep -q " $DORA_VERSION\$"; }; then
+        say "installing the dora CLI $DORA_VERSION into .venv"
+        [ -d "$VENV" ] || python3 -m venv "$VENV"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check "dora-rs-cli==$DORA_VERSION"
     fi
-    say "installing the dora CLI $DORA_VERSION into .venv"
-    [ -d "$VENV" ] || python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "dora-rs-cli==$DORA_VERSION"
+    # `dora record` and `dora replay` look for these names on PATH (the PyPI CLI
+    # ships without them): our recorder and replayer take their settings.
+    ln -sf "$REPO_ROOT/target/release/recorder" "$VENV/bin/dora-record-node"
+    ln -sf "$REPO_ROOT/target/release/replayer" "$VENV/bin/dora-replay-node"
 }
 
 # Python packages the tests use as independent counterparts, in the same .venv
@@ -151,10 +155,29 @@ build_workspace() {
     # unify, so `cargo nextest run --release` afterwards compiles nothing.
     say "building the workspace (cargo build --release --workspace --all-targets)"
     (cd "$REPO_ROOT" && cargo build --release --locked --workspace --all-targets)
-    # `dora record` and `dora replay` look for these names on PATH (the PyPI CLI
-    # ships without them): our recorder and replayer take their settings.
-    if [ -d "$VENV/bin" ]; then
-        ln -sf "$REPO_ROOT/target/release/recorder" "$VENV/bin/dora-record-node"
-        ln -sf "$REPO_ROOT/target/release/replayer" "$VENV/bin/dora-replay-node"
+}
+
+# build_workspace_while STEP...: the build, with the steps (shell functions
+# that download and install: the dora CLI, the models, Python packages) run
+# beside it. The downloads wait on the network and the build on the CPU, so
+# side by side they take about as long as the build alone. Stops with the
+# first failure of either.
+build_workspace_while() {
+    local log="$REPO_ROOT/.cache/installs.log"
+    mkdir -p "$(dirname "$log")"
+    (
+        set -e
+        for step in "$@"; do "$step"; done
+    ) >"$log" 2>&1 &
+    local installs=$!
+    if ! build_workspace; then
+        kill "$installs" 2>/dev/null || true
+        return 1
     fi
+    if ! wait "$installs"; then
+        cat "$log" >&2
+        echo "error: installing beside the build failed (log above, also in $log)" >&2
+        return 1
+    fi
+    cat "$log" >&2
 }

@@ -10,10 +10,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_build_tools
 # procps: `ps` and `kill`, which the test harness uses to stop and check process groups.
 ensure_system_packages mosquitto mosquitto-clients procps
-ensure_dora_cli
-ensure_test_python_packages
-ensure_model
-ensure_gemma_model
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest
@@ -23,7 +19,7 @@ say "checking formatting (cargo fmt --check)"
 # The clippy gate runs inside this build: .cargo/config.toml makes
 # clippy-driver compile the workspace's own crates, and [workspace.lints]
 # turns every rustc and clippy warning into an error (docs/decisions.md).
-build_workspace
+build_workspace_while ensure_test_python_packages ensure_model ensure_gemma_model
 
 say "validating dataflows"
 for dataflow in "$REPO_ROOT"/dataflows/*.yml; do

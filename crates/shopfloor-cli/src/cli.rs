@@ -134,6 +134,10 @@ pub struct TuneArgs {
     /// Tokens generated per measurement.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=1024))]
     pub tokens: u32,
+    /// Passes over all combinations; each combination keeps its best pass,
+    /// so a machine whose speed drifts favours none by its place in the order.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub rounds: u32,
     /// Write the fastest settings into the profile.
     #[arg(long)]
     pub write: bool,

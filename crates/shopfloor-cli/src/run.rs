@@ -105,8 +105,13 @@ fn evaluate_models(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn tune_profile(args: TuneArgs) -> anyhow::Result<ExitCode> {
-    let options =
-        tune::TuneOptions { profile: args.profile, model: args.model, tokens: args.tokens, write: args.write };
+    let options = tune::TuneOptions {
+        profile: args.profile,
+        model: args.model,
+        tokens: args.tokens,
+        rounds: args.rounds,
+        write: args.write,
+    };
     let report = tune::tune(&options)?;
     println!("{}", report.text());
     if let (true, Some(best), Some(untuned)) = (options.write, report.best(), report.untuned()) {

@@ -21,6 +21,7 @@
 //! - [`sampling`]: greedy and grammar-constrained choice with confidence.
 //! - [`mmproj`]: the model/projector pair check of the vision path.
 
+pub mod bandwidth;
 mod lora;
 pub mod memory;
 pub mod mmproj;

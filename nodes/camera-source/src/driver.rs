@@ -130,10 +130,14 @@ mod tests {
         // The node's end is not timed here: dora's testing mode holds the
         // node until its last scripted event (the Stop at 2 s). That the
         // folder ends the play is the state's test.
+        // At 5 Hz the node waits 200 ms between frames, and reads dora's
+        // events while it waits; at 50 Hz a loaded machine let the four
+        // slots pass without a wait, and the tick went unanswered.
+        let slow = CameraSourceConfig { rate_hz: 5.0, ..config(dir.path(), FrameOutput::Rgb8, false) };
         let (counts, outputs) = TestRun::new("camera-source")
-            .tick(0.01, "metrics_tick")
+            .tick(0.05, "metrics_tick")
             .stop(2.0)
-            .run(|node, events| run(&config(dir.path(), FrameOutput::Rgb8, false), node, events))
+            .run(|node, events| run(&slow, node, events))
             .unwrap();
         let counts = counts.unwrap();
         assert_eq!(counts.frames, 3);

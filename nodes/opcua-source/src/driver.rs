@@ -217,7 +217,7 @@ mod tests {
     // (statuses [Connecting, Reconnecting]), although the simulator answers
     // an OPC UA Hello before the node starts (so a server still making its
     // key pair is ruled out), while the same client and simulator connect in
-    // tests/against_plant_sim.rs and under `dora run`
+    // src/against_plant_sim.rs and under `dora run`
     // (tests/tests/dataflows/opcua_*). Run it with `cargo nextest run --release
     // --workspace --run-ignored all -E 'test(readings_flow_the_metrics)'`.
     #[test]

@@ -79,3 +79,9 @@ pub mod security;
 pub mod state;
 pub mod subscription;
 pub mod tags;
+
+// The client against the real plant simulator, in the library's test
+// binary: a separate integration-test binary would compile the OPC UA client
+// and server a second time (about a minute of a cold build).
+#[cfg(test)]
+mod against_plant_sim;

@@ -3,10 +3,9 @@
 //! repacking), compares them with the memory-bandwidth ceiling measured in
 //! the same run, and with `--write` puts the fastest into the profile.
 
-pub mod bandwidth;
-
 use std::path::{Path, PathBuf};
 
+use slm_engine::bandwidth;
 use slm_engine::profile::{FlashAttention, HardwareProfile, KvCacheType};
 use toml_edit::{value, DocumentMut};
 
@@ -40,6 +39,8 @@ pub struct TuneOptions {
     pub model: Option<PathBuf>,
     /// Tokens generated per measurement.
     pub tokens: u32,
+    /// Passes over all candidates (at least one).
+    pub rounds: u32,
     /// Write the fastest settings into the profile.
     pub write: bool,
 }
@@ -188,7 +189,7 @@ pub fn tune(options: &TuneOptions) -> Result<TuneReport, TuneError> {
     // Round-robin rounds, best round per candidate: a machine whose speed
     // drifts (clocks, neighbours on a VM) then favours no candidate by its
     // place in the order.
-    for round in 0..ROUNDS {
+    for round in 0..options.rounds.max(1) {
         for (n, knobs) in knobs_list.iter().enumerate() {
             let mut trial = profile.clone();
             trial.engine.threads = knobs.threads;
@@ -210,8 +211,6 @@ pub fn tune(options: &TuneOptions) -> Result<TuneReport, TuneError> {
 
 /// Runs per measurement after one warm-up; the median counts.
 const RUNS: usize = 3;
-/// Passes over all candidates.
-const ROUNDS: usize = 2;
 
 fn measure(model: &Path, profile: &HardwareProfile, tokens: u32) -> Result<(f64, f64), EngineError> {
     let mut engine = Engine::load(model, profile)?;

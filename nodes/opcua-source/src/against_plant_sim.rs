@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use opcua_source::client::{self, ClientOptions, LinkStatus, SourceError};
-use opcua_source::config::{Deadband, Monitoring, OpcuaSourceConfig, TagSpec};
+use crate::client::{self, ClientOptions, LinkStatus, SourceError};
+use crate::config::{Deadband, Monitoring, OpcuaSourceConfig, TagSpec};
 use plant_sim::config::PlantSimConfig;
 use plant_sim::nodes::{CellVariable, LineVariable, Point};
 use plant_sim::server::{serve, ServerError, ServerOptions};
