@@ -72,9 +72,18 @@ mod tests {
         let vars = EnvVars::from_iter([("MQTT_EMBEDDED_LISTEN", listen.to_string())]);
         let config = MqttConfig::from_env("mqtt-broker", &vars).unwrap();
         assert_eq!(config.broker, BrokerTarget::Embedded { listen });
+        // The node binds its listener once dora's testing mode has started
+        // it (over a second on a loaded machine): the client retries until
+        // shortly before the scripted Stop.
         let client = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
-            let mut stream = TcpStream::connect(listen).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(7);
+            let mut stream = loop {
+                match TcpStream::connect(listen) {
+                    Ok(stream) => break stream,
+                    Err(err) if std::time::Instant::now() > deadline => panic!("no listener on {listen}: {err}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
             stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             stream.write_all(&connect_packet(Protocol::V5, None).unwrap()).unwrap();
             let mut first = [0u8; 1];
@@ -84,7 +93,7 @@ mod tests {
         let (result, outputs) = TestRun::new("mqtt-broker")
             .declare_output("metrics")
             .tick(1.0, "metrics_tick")
-            .stop(1.5)
+            .stop(8.0)
             .run(|node, events| run(&config, &EmbeddedBrokerConfig::default(), node, events))
             .unwrap();
         result.unwrap();
