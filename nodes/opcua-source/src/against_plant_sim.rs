@@ -11,33 +11,13 @@ use plant_sim::config::PlantSimConfig;
 use plant_sim::nodes::{CellVariable, LineVariable, Point};
 use plant_sim::server::{serve, ServerError, ServerOptions};
 use shopfloor_core::schema::{Quality, Reading, ReadingValue};
+use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 const TICK_MS: u64 = 100;
-
-/// A folder of its own for one test, removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("opcua-source-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self(dir)
-    }
-
-    fn path(&self, sub: &str) -> PathBuf {
-        self.0.join(sub)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Simulator {
     stop: oneshot::Sender<()>,
@@ -46,10 +26,10 @@ struct Simulator {
 
 impl Simulator {
     /// A simulator on a free loopback port, with its PKI under `scratch`; returns the port too.
-    async fn start_fresh(scratch: &ScratchDir) -> (Self, u16) {
+    async fn start_fresh(scratch: &TempDir) -> (Self, u16) {
         let listener = free_loopback_listener().await;
         let port = listener.local_addr().unwrap().port();
-        (Self::start(listener, scratch.path("server-pki")), port)
+        (Self::start(listener, scratch.path().join("server-pki")), port)
     }
 
     fn start(listener: TcpListener, pki_dir: PathBuf) -> Self {
@@ -82,19 +62,7 @@ impl Source {
     }
 
     fn start_with(port: u16, pki_dir: PathBuf, monitoring_defaults: Monitoring) -> Self {
-        let tags = CellVariable::ALL
-            .into_iter()
-            .filter(|v| v.is_simulated())
-            .map(|v| TagSpec {
-                tag: v.tag().to_owned(),
-                node_id: v.node_id_text(),
-                unit: v.unit().map(str::to_owned),
-                low_limit: None,
-                high_limit: None,
-                monitoring: Default::default(),
-            })
-            .collect();
-        Self::start_with_tags(port, pki_dir, monitoring_defaults, tags)
+        Self::start_with_tags(port, pki_dir, monitoring_defaults, simulated_tags())
     }
 
     fn start_with_tags(port: u16, pki_dir: PathBuf, monitoring_defaults: Monitoring, tags: Vec<TagSpec>) -> Self {
@@ -134,6 +102,23 @@ impl Source {
     }
 }
 
+/// The simulated cell's tags, with their units and nothing else configured
+/// (the driver's test uses them too).
+pub(crate) fn simulated_tags() -> Vec<TagSpec> {
+    CellVariable::ALL
+        .into_iter()
+        .filter(|v| v.is_simulated())
+        .map(|v| TagSpec {
+            tag: v.tag().to_owned(),
+            node_id: v.node_id_text(),
+            unit: v.unit().map(str::to_owned),
+            low_limit: None,
+            high_limit: None,
+            monitoring: Default::default(),
+        })
+        .collect()
+}
+
 async fn free_loopback_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port")
 }
@@ -159,9 +144,9 @@ fn number(reading: &Reading) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_of_all_five_tags_arrive_with_units_and_the_temperature_moves() {
-    let scratch = ScratchDir::new("all-tags");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
-    let mut source = Source::start(port, scratch.path("client-pki"));
+    let mut source = Source::start(port, scratch.path().join("client-pki"));
 
     let mut by_tag: HashMap<String, Vec<Reading>> = HashMap::new();
     let temperature_moved = |by_tag: &HashMap<String, Vec<Reading>>| {
@@ -199,17 +184,17 @@ async fn readings_of_all_five_tags_arrive_with_units_and_the_temperature_moves()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_keeps_retrying_while_no_server_listens_and_connects_once_one_appears() {
-    let scratch = ScratchDir::new("late-server");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     // Learn a free port, then free it so that nothing listens there yet.
     let port = free_loopback_listener().await.local_addr().unwrap().port();
-    let mut source = Source::start(port, scratch.path("client-pki"));
+    let mut source = Source::start(port, scratch.path().join("client-pki"));
 
     source.wait_for_status("two connection attempts failed", |s| s.failed_connects >= 2).await;
     assert!(!source.task.is_finished(), "the client gave up without a server");
     assert!(!source.status.borrow().connected);
 
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the port is still free");
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let simulator = Simulator::start(listener, scratch.path().join("server-pki"));
     let reading = source.next_reading().await;
     assert_eq!(reading.quality, Quality::Good);
     assert!(source.status.borrow().connected);
@@ -220,9 +205,9 @@ async fn the_client_keeps_retrying_while_no_server_listens_and_connects_once_one
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_resume_after_the_server_restarts() {
-    let scratch = ScratchDir::new("restart");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
-    let mut source = Source::start(port, scratch.path("client-pki"));
+    let mut source = Source::start(port, scratch.path().join("client-pki"));
     source.next_reading().await;
     source.wait_for_status("subscribed", |s| s.subscribed).await;
 
@@ -231,7 +216,7 @@ async fn readings_resume_after_the_server_restarts() {
     source.discard_queued_readings();
 
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the port can be reused");
-    let simulator = Simulator::start(listener, scratch.path("server-pki"));
+    let simulator = Simulator::start(listener, scratch.path().join("server-pki"));
     let reading = source.next_reading().await;
     assert_eq!(reading.quality, Quality::Good);
     assert!(source.status.borrow().connects >= 2);
@@ -245,11 +230,11 @@ async fn readings_resume_after_the_server_restarts() {
 /// change every tick.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_absolute_deadband_holds_back_small_changes() {
-    let scratch = ScratchDir::new("deadband");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let wide = Monitoring { deadband: Some(Deadband::Absolute(1e12)), ..Monitoring::default() };
-    let mut filtered = Source::start_with(port, scratch.path("client-pki-1"), wide);
-    let mut unfiltered = Source::start(port, scratch.path("client-pki-2"));
+    let mut filtered = Source::start_with(port, scratch.path().join("client-pki-1"), wide);
+    let mut unfiltered = Source::start(port, scratch.path().join("client-pki-2"));
     filtered.wait_for_status("subscribed", |s| s.subscribed).await;
     unfiltered.wait_for_status("subscribed", |s| s.subscribed).await;
     tokio::time::sleep(Duration::from_millis(TICK_MS * 10)).await;
@@ -276,7 +261,7 @@ async fn an_absolute_deadband_holds_back_small_changes() {
 /// deliver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
-    let scratch = ScratchDir::new("nsu");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let tags = vec![
         tag("by_uri", format!("nsu={};s=Cell1.SpindleTemperature", plant_sim::nodes::NAMESPACE_URI)),
@@ -286,7 +271,7 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
         tag("by_path", "/Cell1/Vibration".into()),
         tag("missing_path", "/Cell1/NoSuchThing".into()),
     ];
-    let mut source = Source::start_with_tags(port, scratch.path("client-pki"), Monitoring::default(), tags);
+    let mut source = Source::start_with_tags(port, scratch.path().join("client-pki"), Monitoring::default(), tags);
     source.wait_for_status("subscribed", |s| s.subscribed).await;
     let (mut good, mut bad) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
     for _ in 0..30 {
@@ -309,10 +294,10 @@ async fn namespace_uris_resolve_and_unknown_nodes_do_not_stop_the_others() {
 /// subscription, and their changes arrive as readings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polled_tags_deliver_their_changes_without_a_subscription() {
-    let scratch = ScratchDir::new("poll");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let polled = Monitoring { poll_ms: Some(TICK_MS), ..Monitoring::default() };
-    let mut source = Source::start_with(port, scratch.path("client-pki"), polled);
+    let mut source = Source::start_with(port, scratch.path().join("client-pki"), polled);
     let mut temperatures = Vec::new();
     while temperatures.len() < 3 {
         let reading = source.next_reading().await;
@@ -333,7 +318,7 @@ async fn polled_tags_deliver_their_changes_without_a_subscription() {
 /// cell, and a percent deadband works on a node with an EURange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_served() {
-    let scratch = ScratchDir::new("eu-range");
+    let scratch = tempfile::tempdir().expect("a scratch folder");
     let (simulator, port) = Simulator::start_fresh(&scratch).await;
     let tags = vec![
         tag("temperature", CellVariable::SpindleTemperature.node_id_text()),
@@ -349,7 +334,7 @@ async fn units_and_eu_ranges_come_from_the_server_and_the_packaging_line_is_serv
         },
         tag("jam_alarm", LineVariable::JamAlarm.node_id_text()),
     ];
-    let mut source = Source::start_with_tags(port, scratch.path("client-pki"), Monitoring::default(), tags);
+    let mut source = Source::start_with_tags(port, scratch.path().join("client-pki"), Monitoring::default(), tags);
     let mut first: HashMap<String, Reading> = HashMap::new();
     while first.len() < 5 {
         let reading = source.next_reading().await;

@@ -146,13 +146,13 @@ mod tests {
     use std::path::PathBuf;
 
     use plant_sim::config::PlantSimConfig;
-    use plant_sim::nodes::{CellVariable, Point};
     use plant_sim::server::{serve, ServerOptions};
     use shopfloor_core::schema::{LinkState, MetricSample, Quality, SourceStatus};
     use shopfloor_node::testing::TestRun;
 
     use super::*;
-    use crate::config::{OpcuaClientSecurity, TagSpec};
+    use crate::against_plant_sim::simulated_tags;
+    use crate::config::OpcuaClientSecurity;
 
     const TICK_MS: u64 = 100;
 
@@ -161,21 +161,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    fn simulated_tags() -> Vec<TagSpec> {
-        CellVariable::ALL
-            .into_iter()
-            .filter(|v| v.is_simulated())
-            .map(|v| TagSpec {
-                tag: v.tag().to_owned(),
-                node_id: v.node_id_text(),
-                unit: v.unit().map(str::to_owned),
-                low_limit: None,
-                high_limit: None,
-                monitoring: Default::default(),
-            })
-            .collect()
     }
 
     /// Waits until the simulator answers an OPC UA Hello. It has its port
