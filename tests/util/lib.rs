@@ -189,9 +189,13 @@ impl AsRef<Path> for Scratch {
     }
 }
 
+/// Set to keep every test's scratch folder, also of a test that failed by
+/// returning an error (only a panic keeps it otherwise).
+pub const KEEP_SCRATCH_ENV: &str = "SHOPFLOOR_KEEP_TEST_FILES";
+
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os(KEEP_SCRATCH_ENV).is_some() {
             if let Some(dir) = self.0.take() {
                 eprintln!("files of the failed test kept in {}", dir.keep().display());
             }

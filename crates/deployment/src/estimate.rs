@@ -476,7 +476,7 @@ mod tests {
     }
 
     /// The slm node's model is sized with the machine's profile, the same
-    /// plan `slm profile check` prints (94 + 45 + 114 + 128 MiB for SmolLM2
+    /// plan `shopfloor model check` prints (94 + 45 + 114 + 128 MiB for SmolLM2
     /// on generic-x86-2core, docs/hardware.md).
     #[test]
     fn an_slm_node_is_sized_from_its_model_and_the_machine_profile() {

@@ -1,7 +1,7 @@
 //! Builds the served address space: `Objects/Cell1` and `Objects/Line1`, one
 //! variable per [`CellVariable`] and [`LineVariable`], each analog variable
 //! with the `EngineeringUnits` and `EURange` properties real analog items
-//! have (clients, `opcua-source --browse` and percent deadbands read them).
+//! have (clients, `shopfloor opcua browse` and percent deadbands read them).
 
 use opcua::server::address_space::{AddressSpace, VariableBuilder};
 use opcua::types::{DataTypeId, EUInformation, ExtensionObject, NodeId, Range, VariableTypeId, Variant};

@@ -11,7 +11,7 @@
 //! [`report`] writes a markdown report with a timeline plot ([`svg`]) and the
 //! diff against the case's golden output ([`golden`]).
 //!
-//! The `replay-test` binary runs cases from the command line; see
+//! `shopfloor replay` runs cases from the command line; see
 //! `docs/recording.md`.
 
 pub mod case;

@@ -1,7 +1,7 @@
 //! How well an answer's confidence separates right from wrong answers: the
 //! numbers a routing threshold is chosen from. Pure arithmetic over
 //! (confidence, right) pairs, and [`ItemOutcome`], the per-question record
-//! `slm evaluate-one` writes and `router calibrate` replays.
+//! `shopfloor model evaluate-one` writes and `shopfloor router calibrate` replays.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! `slm profile check <profile.toml>`: validates a hardware profile, checks
+//! `shopfloor model check <profile.toml>`: validates a hardware profile, checks
 //! each tier's model file (GGUF header, length, SHA-256), does the memory
 //! arithmetic against the profile and this machine, and says what would load
 //! where, without loading anything.
@@ -151,7 +151,7 @@ fn check_model(
     match actual.ok().and_then(|sha| profile.evaluation_of(&sha)) {
         Some(r) if r.passed => report.say(format!("  evaluation: accuracy {:.3} >= floor {:.2} on {} ({}) — the node will load it", r.accuracy, r.floor, r.qa_set, r.date)),
         Some(r) => report.say(format!("  evaluation: REJECTED, accuracy {:.3} < floor {:.2} ({}) — the node will refuse it", r.accuracy, r.floor, r.date)),
-        None => report.say("  evaluation: no record — the node will refuse it until `slm evaluate --record` runs with this profile (or SLM_ALLOW_UNEVALUATED=true)"),
+        None => report.say("  evaluation: no record — the node will refuse it until `shopfloor model evaluate --record` runs with this profile (or SLM_ALLOW_UNEVALUATED=true)"),
     }
     let Some(shape) = file.shape else {
         report.say("  shape not in the header: KV cache and placement are known only after loading");

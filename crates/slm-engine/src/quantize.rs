@@ -1,4 +1,4 @@
-//! `slm quantize <source.gguf> <out-dir> [TYPE ...]`: variants of a model
+//! `shopfloor model quantize <source.gguf> <out-dir> [TYPE ...]`: variants of a model
 //! made with llama.cpp's own quantizer (`llama_model_quantize`).
 //!
 //! Every variant is made from an F16 copy: a source that is itself quantized

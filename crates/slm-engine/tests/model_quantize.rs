@@ -1,4 +1,4 @@
-//! `slm quantize` on the installed model: every variant asked for is a
+//! `shopfloor model quantize` on the installed model: every variant asked for is a
 //! complete GGUF file of the asked type that llama.cpp loads and generates
 //! from. Runs in the serial test group (see .config/nextest.toml).
 

@@ -186,6 +186,10 @@ mod tests {
         (client, rx)
     }
 
+    /// How long the node may take to connect and subscribe; the scripted
+    /// run lasts this plus two seconds.
+    const PROBE_WITHIN_SECS: u64 = 6;
+
     /// Under dora, against a real broker on loopback: once the node is
     /// subscribed, a question is forwarded on `questions`, number telemetry
     /// arrives batched on `readings`, a malformed question is dead-lettered
@@ -205,30 +209,37 @@ mod tests {
         let (watcher, dead_letters) = test_client(broker, "dead-letter-watcher");
         watcher.subscribe("plant1/shopfloor/deadletter/#", QoS::AtLeastOnce).unwrap();
         let (publisher, _) = test_client(broker, "plant");
-        // The node connects at the start of the run; the plant publishes
-        // once it has had time to subscribe (QoS 1, so nothing is lost
-        // to a slow subscription either way: the session is persistent).
+        // The node connects at the start of the run. The plant learns that it
+        // has subscribed when a probe (a malformed question) comes back as a
+        // dead letter, then publishes the real messages.
         let plant = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1_500));
             let query = format!("{ROOT}/assistant/query/alice");
+            let deadline = Instant::now() + Duration::from_secs(PROBE_WITHIN_SECS);
+            let mut probe_letters = 0usize;
+            while probe_letters == 0 {
+                assert!(Instant::now() < deadline, "the node did not subscribe within {PROBE_WITHIN_SECS} s");
+                publisher.publish(&query, QoS::AtLeastOnce, false, b"{probe".to_vec()).unwrap();
+                if dead_letters.recv_timeout(Duration::from_millis(200)).is_ok() {
+                    probe_letters += 1;
+                }
+            }
             publisher.publish(&query, QoS::AtLeastOnce, false, br#"{"id":"q1","question":"temp?"}"#.to_vec()).unwrap();
             publisher.publish(&query, QoS::AtLeastOnce, false, b"{not json".to_vec()).unwrap();
             let telemetry = format!("{ROOT}/telemetry/spindle_temperature");
             publisher.publish(&telemetry, QoS::AtLeastOnce, false, b"71.5".to_vec()).unwrap();
-            std::thread::sleep(Duration::from_millis(500));
-            publisher
+            (publisher, dead_letters, probe_letters)
         });
 
         let (counts, outputs) = TestRun::new("mqtt-source")
             .declare_output("questions")
             .declare_output("readings")
             .declare_output("metrics")
-            .tick(2.5, "metrics_tick")
-            .stop(3.0)
+            .tick(PROBE_WITHIN_SECS as f64 + 1.5, "metrics_tick")
+            .stop(PROBE_WITHIN_SECS as f64 + 2.0)
             .run(|node, events| run(config, telemetry, node, events))
             .unwrap();
         let counts = counts.unwrap();
-        drop(plant.join().unwrap());
+        let (_publisher, dead_letters, mut letters) = plant.join().unwrap();
 
         let questions: Vec<Question> =
             outputs.on("questions").flat_map(|sent| Question::from_arrow(sent.data.as_ref()).unwrap()).collect();
@@ -241,12 +252,20 @@ mod tests {
             (readings[0].tag.as_str(), &readings[0].value, readings[0].unit.as_deref()),
             ("spindle_temperature", &ReadingValue::Number(71.5), Some("°C"))
         );
-        assert_eq!(counts.rejected.get("invalid_json"), 1);
 
-        let (topic, letter) = dead_letters.recv_timeout(Duration::from_secs(5)).expect("a dead letter");
-        assert_eq!(topic, "plant1/shopfloor/deadletter/mqtt-source");
-        let letter: serde_json::Value = serde_json::from_slice(&letter).unwrap();
+        // Dead letters keep the order of the payloads: the probes' come
+        // before the malformed question's.
+        let letter = loop {
+            let (topic, letter) = dead_letters.recv_timeout(Duration::from_secs(5)).expect("a dead letter");
+            assert_eq!(topic, "plant1/shopfloor/deadletter/mqtt-source");
+            let letter: serde_json::Value = serde_json::from_slice(&letter).unwrap();
+            letters += 1;
+            if letter["payload"] == "{not json" {
+                break letter;
+            }
+        };
         assert_eq!(letter["reason"], "invalid_json");
+        assert_eq!(counts.rejected.get("invalid_json"), letters as u64, "each refusal counted once, probes included");
 
         let snapshots: Vec<Vec<MetricSample>> =
             outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
@@ -257,6 +276,6 @@ mod tests {
         assert_eq!(value("shopfloor_source_connected"), Some(1.0));
         assert_eq!(value("shopfloor_questions_in"), Some(1.0));
         assert_eq!(value("shopfloor_readings_out"), Some(1.0));
-        assert_eq!(value("shopfloor_dead_letters"), Some(1.0));
+        assert_eq!(value("shopfloor_dead_letters"), Some(letters as f64));
     }
 }

@@ -1,4 +1,4 @@
-//! `opcua-source --browse <endpoint>`: walks the server's address space from
+//! `shopfloor opcua browse <endpoint>`: walks the server's address space from
 //! the Objects folder and prints every variable as an `OPCUA_TAGS` line, with
 //! its engineering unit when the server has one, ready to paste into the
 //! dataflow YAML.

@@ -93,7 +93,7 @@ pub struct OpcuaSourceConfig {
 }
 
 /// How the client secures its connection: shared by the node and
-/// `opcua-source --browse`, which read the same variables.
+/// `shopfloor opcua browse`, which read the same variables.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OpcuaClientSecurity {
     /// Security policy and mode (`OPCUA_SECURITY_POLICY`, default None;
@@ -113,10 +113,10 @@ pub struct OpcuaClientSecurity {
 }
 
 impl OpcuaClientSecurity {
-    /// The security variables alone, for `opcua-source --browse`; other
+    /// The security variables alone, for `shopfloor opcua browse`; other
     /// variables are ignored.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
-        let mut env = EnvReader::new("opcua-source --browse", vars);
+        let mut env = EnvReader::new("shopfloor opcua browse", vars);
         let security = Self::read(&mut env);
         env.finish(&[])?;
         Ok(security)
@@ -163,7 +163,7 @@ impl OpcuaSourceConfig {
         }
         let tags_text = tags_text(&mut env);
         let mut tags = Vec::new();
-        // `#` lines are comments (the header of `opcua-source --browse` output).
+        // `#` lines are comments (the header of `shopfloor opcua browse` output).
         for line in tags_text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             match parse_tag_line(line) {
                 Some(tag) if tags.iter().any(|t: &TagSpec| t.tag == tag.tag) => {

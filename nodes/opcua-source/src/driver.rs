@@ -65,13 +65,14 @@ pub fn run_with_options(
     let wake_every = Duration::from_millis(config.publish_interval_ms);
     let mut state = OpcuaSourceNode::new(config.endpoint.clone(), config.batch_max, config.tags.len());
     let batch_max = config.batch_max.max(1);
+    let mut driver = Driver::new(node);
+    // The first status (connecting) goes out at once, before the client can
+    // have changed it: a subscriber sees every link start as connecting.
+    driver.send_all(state.link_changed(&LinkStatus::default(), now_ms()))?;
     let mut source = runtime.spawn(client::run(config, options, readings_tx, status_tx, async move {
         let _ = stop_rx.await;
     }));
-    let mut driver = Driver::new(node);
 
-    // The first status (connecting) goes out at once.
-    status_rx.mark_changed();
     loop {
         let flow = match events.recv_timeout(wake_every) {
             None => Flow::Stop,
@@ -198,15 +199,7 @@ mod tests {
     /// `readings`, the metrics tick answers with the counts; when the server
     /// goes away the link says so and every tag's last value comes once more
     /// marked bad; Stop ends the node cleanly with a last snapshot.
-    // Open: under dora's testing mode the client never reports a connection
-    // (statuses [Connecting, Reconnecting]), although the simulator answers
-    // an OPC UA Hello before the node starts (so a server still making its
-    // key pair is ruled out), while the same client and simulator connect in
-    // src/against_plant_sim.rs and under `dora run`
-    // (tests/tests/dataflows/opcua_*). Run it with `cargo nextest run --release
-    // --workspace --run-ignored all -E 'test(readings_flow_the_metrics)'`.
     #[test]
-    #[ignore = "under dora's testing mode the client never connects, cause not found; covered by against_plant_sim and the opcua dataflow tests"]
     fn readings_flow_the_metrics_tick_answers_and_a_lost_server_marks_the_values_bad() {
         let dir = scratch("flow");
         let sim_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -231,12 +224,17 @@ mod tests {
             security: OpcuaClientSecurity { pki_dir: Some(dir.join("client")), ..OpcuaClientSecurity::default() },
             ..OpcuaSourceConfig::with_defaults(format!("opc.tcp://127.0.0.1:{port}/"), simulated_tags())
         };
-        let (counts, outputs) = TestRun::new("opcua-source")
+        // dora's testing mode hands out the next scripted event only when it
+        // is due, and `recv_timeout` does not return before it: without these
+        // ticks the loop would wake at 4 s and 10 s alone and miss the
+        // connected state (the watch keeps only the latest). A dataflow's
+        // timer ticks the same way.
+        let ticks = (1..100).fold(TestRun::new("opcua-source"), |run, n| run.tick(f64::from(n) * 0.1, "tick"));
+        let (counts, outputs) = ticks
             .declare_output("readings")
             .declare_output("status")
             .declare_output("metrics")
-            .tick(0.2, "tick")
-            .tick(4.0, "metrics_tick")
+            .tick(4.05, "metrics_tick")
             .stop(10.0)
             .run(|node, events| run(config, node, events))
             .unwrap();

@@ -43,6 +43,10 @@ pub struct SlmConfig {
     /// (`SLM_ALLOW_UNEVALUATED`, `true`/`false`, default false): the
     /// post-quantization gate's explicit override.
     pub allow_unevaluated: bool,
+    /// Threads for generation and prompt processing, instead of the
+    /// profile's (`SLM_THREADS`, 1..=256): where other model nodes share the
+    /// machine's cores, each gets its share.
+    pub threads: Option<u32>,
 }
 
 /// When the model may call read-only tools.
@@ -90,6 +94,7 @@ impl SlmConfig {
         let json_max_tokens =
             env.parsed_or("SLM_JSON_MAX_TOKENS", 256u32, "a count in 16..=2048", |n| (16..=2048).contains(n));
         let allow_unevaluated = env.parsed_or("SLM_ALLOW_UNEVALUATED", false, "true or false", |_| true);
+        let threads = env.optional_parsed("SLM_THREADS", "a count in 1..=256", |n: &u32| (1..=256).contains(n));
         env.finish(&["SLM_"])?;
         Ok(Self {
             model_path,
@@ -104,6 +109,7 @@ impl SlmConfig {
             fact_sheet_max_tags,
             json_max_tokens,
             allow_unevaluated,
+            threads,
         })
     }
 }
@@ -138,6 +144,18 @@ mod tests {
         let cfg = SlmConfig::from_env(&vars).unwrap();
         assert_eq!(cfg.max_tokens, 48);
         assert_eq!((cfg.queue_capacity, cfg.tools), (8, ToolMode::Auto));
+        assert_eq!(cfg.threads, None, "the profile's threads unless set");
+    }
+
+    #[test]
+    fn threads_override_the_profile_only_within_range() {
+        let here = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let with = |threads| EnvVars::from([("SLM_MODEL_PATH", here), ("SLM_PROFILE", here), ("SLM_THREADS", threads)]);
+        assert_eq!(SlmConfig::from_env(&with("1")).unwrap().threads, Some(1));
+        for bad in ["0", "257", "two"] {
+            let err = SlmConfig::from_env(&with(bad)).unwrap_err();
+            assert!(err.names_field("SLM_THREADS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -125,7 +125,10 @@ enum ToModel {
 /// Checks the model (file, evaluation gate), loads it with the profile and
 /// answers questions until dora says stop.
 pub fn run(config: &SlmConfig, node: DoraNode, events: EventStream) -> Result<SlmCounts, SlmError> {
-    let profile = HardwareProfile::load(&config.profile_path)?;
+    let mut profile = HardwareProfile::load(&config.profile_path)?;
+    if let Some(threads) = config.threads {
+        profile = profile.with_threads(threads);
+    }
     // A damaged file is named as such before the gate hashes it.
     crate::engine::model_file::check(&config.model_path)?;
     let gate = gate::check(&config.model_path, &profile, &config.profile_path, config.allow_unevaluated)?;
@@ -431,6 +434,7 @@ mod tests {
             fact_sheet_max_tags: 0,
             json_max_tokens: 256,
             allow_unevaluated: false,
+            threads: None,
         }
     }
 

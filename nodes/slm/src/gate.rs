@@ -14,7 +14,7 @@ pub enum GateError {
     #[error("cannot read {path} to check its evaluation record: {source}")]
     Read { path: String, source: std::io::Error },
     /// No record for this file.
-    #[error("{path} (SHA-256 {sha256}) has no evaluation record in profile `{profile}`: run `slm evaluate {profile_path} --record {path}` to measure it on this profile, or set SLM_ALLOW_UNEVALUATED=true to skip the gate")]
+    #[error("{path} (SHA-256 {sha256}) has no evaluation record in profile `{profile}`: run `shopfloor model evaluate --record {profile_path} {path}` to measure it on this profile, or set SLM_ALLOW_UNEVALUATED=true to skip the gate")]
     NotEvaluated {
         path: String,
         /// Its SHA-256.

@@ -35,6 +35,9 @@ pub struct VlmInspectorConfig {
     /// frame (`VLM_SEND_CROP`, default true: smaller details stay visible
     /// after the projector's resize).
     pub send_crop: bool,
+    /// Threads for the model and the image encoder, instead of the profile's
+    /// (`VLM_THREADS`, 1..=256): where other model nodes share the cores.
+    pub threads: Option<u32>,
 }
 
 impl VlmInspectorConfig {
@@ -54,6 +57,7 @@ impl VlmInspectorConfig {
         let crop_margin =
             env.optional_parsed("VLM_CROP_MARGIN", "pixels in 0..=512", |m: &u32| *m <= 512).unwrap_or(24);
         let send_crop = env.parsed_or("VLM_SEND_CROP", true, "true or false", |_| true);
+        let threads = env.optional_parsed("VLM_THREADS", "a count in 1..=256", |n: &u32| (1..=256).contains(n));
         env.finish(&["VLM_"])?;
         Ok(Self {
             profile_path,
@@ -64,6 +68,7 @@ impl VlmInspectorConfig {
             crops_dir,
             crop_margin,
             send_crop,
+            threads,
         })
     }
 }
@@ -91,10 +96,13 @@ mod tests {
             ("VLM_MAX_TOKENS", "8"),
             ("VLM_QUEUE_CAPACITY", "-1"),
             ("VLM_CROP_MARGIN", "9999"),
+            ("VLM_THREADS", "0"),
             ("VLM_MODLE_PATH", "x"),
         ]))
         .unwrap_err();
-        for field in ["VLM_PROFILE", "VLM_MAX_TOKENS", "VLM_QUEUE_CAPACITY", "VLM_CROP_MARGIN", "VLM_MODLE_PATH"] {
+        let fields =
+            ["VLM_PROFILE", "VLM_MAX_TOKENS", "VLM_QUEUE_CAPACITY", "VLM_CROP_MARGIN", "VLM_THREADS", "VLM_MODLE_PATH"];
+        for field in fields {
             assert!(err.names_field(field), "{field}: {err}");
         }
     }
@@ -104,5 +112,6 @@ mod tests {
         let this_file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let config = VlmInspectorConfig::from_env(&vars(&[("VLM_PROFILE", this_file)])).unwrap();
         assert_eq!((config.model_path, config.queue_capacity, config.send_crop), (None, 2, true));
+        assert_eq!(config.threads, None, "the profile's threads unless VLM_THREADS is set");
     }
 }

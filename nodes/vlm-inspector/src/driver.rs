@@ -155,6 +155,7 @@ mod tests {
             crops_dir: crops.to_owned(),
             crop_margin: 8,
             send_crop: true,
+            threads: None,
         }
     }
 

@@ -9,7 +9,10 @@ fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let config = VlmInspectorConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
-    let profile = HardwareProfile::load(&config.profile_path)?;
+    let mut profile = HardwareProfile::load(&config.profile_path)?;
+    if let Some(threads) = config.threads {
+        profile = profile.with_threads(threads);
+    }
     // Model files: the dataflow's env first, then the profile's [vision] table.
     let pair = match (&config.model_path, &config.mmproj_path, &profile.vision) {
         (Some(model), Some(mmproj), _) => Some((model.clone(), mmproj.clone())),

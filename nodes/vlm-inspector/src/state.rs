@@ -213,6 +213,7 @@ mod tests {
             crops_dir: "crops".into(),
             crop_margin: 2,
             send_crop,
+            threads: None,
         }
     }
 

@@ -137,6 +137,7 @@ fn model_tiny_vlm_judges_a_flagged_frame_under_dora() {
         crops_dir: crops.path().to_owned(),
         crop_margin: 8,
         send_crop: true,
+        threads: None,
     };
     let flagged = Inspection {
         frame_id: "cam1-000042".into(),

@@ -200,6 +200,12 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
         ("VLM_MODEL_PATH", vlm.join("tiny-vlm.gguf").display().to_string()),
         ("VLM_MMPROJ_PATH", vlm.join("tiny-vlm-mmproj.gguf").display().to_string()),
         ("VLM_CROPS_DIR", scratch.join("crops").display().to_string()),
+        // Three machines' model processes share this test's cores: with the
+        // profile's two threads each, their OpenMP barriers wait for time
+        // slices and the nano tier took 7-25 s per answer (READY_WITHIN
+        // passed unanswered); one thread each, as on a 1-core share.
+        ("SLM_THREADS", "1".to_owned()),
+        ("VLM_THREADS", "1".to_owned()),
     ];
     let mut cluster = LocalCluster::start("distributed", &MACHINES)?;
     let supervisor_log = cluster.log_dir.join("supervisor.log");

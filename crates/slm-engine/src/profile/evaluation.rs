@@ -1,5 +1,5 @@
-//! Evaluation records: the post-quantization gate's memory. `slm evaluate
-//! --record` writes one per model file it measured on this profile; the
+//! Evaluation records: the post-quantization gate's memory. `shopfloor model
+//! evaluate --record` writes one per model file it measured on this profile; the
 //! `slm` node loads only a model whose record passed (or when told to skip
 //! the gate).
 //!

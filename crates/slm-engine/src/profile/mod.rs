@@ -24,7 +24,7 @@
 //! tier = 0
 //! path = "../models/SmolLM2-135M-Instruct.Q4_1.gguf"  # relative to this file
 //! quant = "Q4_1"
-//! sha256 = "b179c952…"     # optional; `slm profile check` verifies it
+//! sha256 = "b179c952…"     # optional; `shopfloor model check` verifies it
 //! ```
 //!
 //! Optional tables: `[[lora]]` ([`lora`]), `[power]` ([`power`]) and
@@ -129,7 +129,7 @@ pub struct TierModel {
     pub path: PathBuf,
     /// Its quantization, one of [`KNOWN_QUANTS`].
     pub quant: String,
-    /// SHA-256 of the file (64 hex digits), checked by `slm profile check`.
+    /// SHA-256 of the file (64 hex digits), checked by `shopfloor model check`.
     #[serde(default)]
     pub sha256: Option<String>,
 }
@@ -327,6 +327,15 @@ fn parse_mem_available(meminfo: &str) -> Option<u64> {
 const MIB: u64 = 1024 * 1024;
 
 impl HardwareProfile {
+    /// This profile with `threads` for both generation and prompt processing:
+    /// for a machine whose cores several model processes share, where two
+    /// OpenMP teams on the same cores make each barrier wait for a time slice.
+    pub fn with_threads(mut self, threads: u32) -> Self {
+        self.engine.threads = threads;
+        self.engine.threads_batch = threads;
+        self
+    }
+
     /// Reads and validates a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let shown = path.display().to_string();

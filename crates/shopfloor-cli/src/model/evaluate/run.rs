@@ -1,5 +1,5 @@
 //! One model over the Q&A set and a speed run, in this process: what the
-//! `slm evaluate` parent asks of a child per variant (a child per variant
+//! `shopfloor model evaluate` parent asks of a child per variant (a child per variant
 //! keeps peak RSS per variant, and a variant that crashes llama.cpp costs
 //! only its own row).
 
@@ -53,7 +53,7 @@ pub struct VariantResult {
     /// (confidence, right) of every answer the model wrote itself.
     #[serde(default)]
     pub confidences: Vec<(f32, bool)>,
-    /// Every item's outcome, in the set's order (what `router calibrate`
+    /// Every item's outcome, in the set's order (what `shopfloor router calibrate`
     /// replays through the routing policy).
     #[serde(default)]
     pub outcomes: Vec<ItemOutcome>,
