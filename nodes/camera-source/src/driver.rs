@@ -130,13 +130,14 @@ mod tests {
         // The node's end is not timed here: dora's testing mode holds the
         // node until its last scripted event (the Stop at 2 s). That the
         // folder ends the play is the state's test.
-        // At 5 Hz the node waits 200 ms between frames, and reads dora's
-        // events while it waits; at 50 Hz a loaded machine let the four
-        // slots pass without a wait, and the tick went unanswered.
-        let slow = CameraSourceConfig { rate_hz: 5.0, ..config(dir.path(), FrameOutput::Rgb8, false) };
+        // At 2 Hz the node waits 500 ms between frames, and reads dora's
+        // events while it waits; the play ends after 1.5 s. At 50 Hz a loaded
+        // machine let the four slots pass without a wait, and at 5 Hz (0.6 s)
+        // it once did too: the tick went unanswered.
+        let slow = CameraSourceConfig { rate_hz: 2.0, ..config(dir.path(), FrameOutput::Rgb8, false) };
         let (counts, outputs) = TestRun::new("camera-source")
             .tick(0.05, "metrics_tick")
-            .stop(2.0)
+            .stop(2.5)
             .run(|node, events| run(&slow, node, events))
             .unwrap();
         let counts = counts.unwrap();

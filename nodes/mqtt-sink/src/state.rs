@@ -25,6 +25,8 @@ use crate::config::{AlertDeliveryConfig, OutboxConfig};
 use crate::outbox::{Journal, Message, Outbox, OutboxError, Priority};
 use crate::payload::{alert_json, alert_topics, answer_json, answer_topic};
 
+/// Input id of the answer stream; every input whose id starts with it
+/// (`answers_refused`, from mqtt-source) carries answers too.
 pub const ANSWERS_INPUT: &str = "answers";
 /// Input id of the alert stream; every input whose id starts with it
 /// (`alerts_vision`, `alerts_station1`) carries alerts too.
@@ -158,7 +160,7 @@ impl<J: Journal> SinkState<J> {
 
     /// One dora input: returns how many messages it put into the outbox.
     pub fn take_input(&mut self, input: &str, data: &dyn Array) -> Result<usize, InputError> {
-        if input == ANSWERS_INPUT {
+        if input.starts_with(ANSWERS_INPUT) {
             let answers = Answer::from_arrow(data).map_err(|e| InputError::Rejected(Rejected::schema(e)))?;
             let mut accepted = 0;
             for answer in answers {
@@ -512,7 +514,7 @@ mod tests {
         let now = Instant::now();
         let mut state = sink(false, now);
         let readings = Reading::to_arrow(&[Reading::good("opc", "t".into(), ReadingValue::Number(1.0), None, None, 0)]);
-        for input in ["alerts", "answers"] {
+        for input in ["alerts", "answers", "answers_refused"] {
             match state.take_input(input, readings.as_ref()) {
                 Err(InputError::Rejected(rejected)) => assert_eq!(rejected.reason, "schema"),
                 other => panic!("{input}: {other:?}"),

@@ -100,7 +100,7 @@ mod tests {
 
     use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
     use shopfloor_core::env::EnvVars;
-    use shopfloor_core::schema::{MetricSample, Question, Reading, ReadingValue};
+    use shopfloor_core::schema::{Answer, AnswerError, MetricSample, Question, Reading, ReadingValue};
     use shopfloor_mqtt::rumqttc::v5::{Client as TestClient, Event, Incoming, MqttOptions};
     use shopfloor_mqtt::QoS;
     use shopfloor_node::testing::TestRun;
@@ -233,6 +233,7 @@ mod tests {
         let (counts, outputs) = TestRun::new("mqtt-source")
             .declare_output("questions")
             .declare_output("readings")
+            .declare_output("refusals")
             .declare_output("metrics")
             .tick(PROBE_WITHIN_SECS as f64 + 1.5, "metrics_tick")
             .stop(PROBE_WITHIN_SECS as f64 + 2.0)
@@ -266,6 +267,11 @@ mod tests {
         };
         assert_eq!(letter["reason"], "invalid_json");
         assert_eq!(counts.rejected.get("invalid_json"), letters as u64, "each refusal counted once, probes included");
+        // Each refused question is answered to its asker as well.
+        let refusals: Vec<Answer> =
+            outputs.on("refusals").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(refusals.len(), letters);
+        assert!(refusals.iter().all(|a| a.operator == "alice" && a.error == Some(AnswerError::InvalidQuestion)));
 
         let snapshots: Vec<Vec<MetricSample>> =
             outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();

@@ -10,7 +10,7 @@
 //! and correlation data (returned unchanged with the answer).
 
 use serde_json::{Map, Value};
-use shopfloor_core::schema::{Origin, Question};
+use shopfloor_core::schema::{Answer, AnswerError, Origin, Question};
 use shopfloor_core::topics::{is_plain_level, TopicLayout};
 
 use crate::rejection::Rejection;
@@ -21,6 +21,9 @@ pub const MAX_QUESTION_CHARS: usize = 1000;
 pub const MAX_ID_CHARS: usize = 128;
 /// Longest accepted MQTT 5 correlation data, in bytes.
 pub const MAX_CORRELATION_BYTES: usize = 1024;
+/// Why a blank `id` or `question` is refused (the refusal answer words an
+/// empty question its own way).
+const MUST_NOT_BE_EMPTY: &str = "must not be empty";
 
 /// The MQTT 5 request properties of a question, when it had any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,10 +94,85 @@ pub fn parse_question(
     })
 }
 
+/// The answer a refused question gets, besides the dead letter, so that the
+/// operator learns why: on the MQTT 5 response topic, else the payload's
+/// `reply_to`, else the operator's answer topic, with whatever `id` and
+/// correlation data could be read (an `id` that could not be read is empty).
+/// `None` when the topic names no operator: nobody to answer.
+pub fn refusal_answer(
+    layout: &TopicLayout,
+    topic: &str,
+    payload: &[u8],
+    properties: &RequestProperties,
+    rejection: &Rejection,
+    max_payload_bytes: usize,
+    now_ms: i64,
+) -> Option<Answer> {
+    let operator = layout.operator_of_query(topic)?;
+    let plain_topic = |topic: &String| topic.split('/').all(is_plain_level);
+    // An oversized payload is not parsed: that is what the limit is for.
+    let fields = (payload.len() <= max_payload_bytes)
+        .then(|| serde_json::from_slice::<Value>(payload).ok())
+        .flatten()
+        .and_then(|json| match json {
+            Value::Object(fields) => Some(fields),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let readable = |field: &str| match fields.get(field) {
+        Some(Value::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    // A cut-off payload (`{"id": "q-1", "question": `) still names its id.
+    let id = readable("id")
+        .or_else(|| std::str::from_utf8(payload).ok().and_then(id_in_broken_json))
+        .filter(|id| id.chars().count() <= MAX_ID_CHARS && !id.chars().any(char::is_control))
+        .unwrap_or_default();
+    let reply_to = properties.response_topic.clone().filter(plain_topic).or(readable("reply_to").filter(plain_topic));
+    let correlation_data = properties.correlation_data.clone().filter(|data| data.len() <= MAX_CORRELATION_BYTES);
+    let text = match rejection {
+        Rejection::InvalidValue { field: "question", why: MUST_NOT_BE_EMPTY } | Rejection::MissingField("question") => {
+            "Your question is empty. Ask about the plant, for example: What is the spindle temperature?".to_owned()
+        }
+        other => format!(
+            "Your question could not be read: {}. Send JSON such as {{\"id\": \"q-1\", \"question\": \"What is the spindle temperature?\"}}.",
+            other.detail()
+        ),
+    };
+    let question = Question {
+        id,
+        text: String::new(),
+        operator,
+        reply_to,
+        origin: Origin::Mqtt,
+        received_ts_ms: now_ms,
+        deadline_ms: None,
+        correlation_data,
+        response_schema: None,
+    };
+    Some(Answer { error: Some(AnswerError::InvalidQuestion), ..Answer::to_question(&question, text) })
+}
+
+/// The first `"id": "<text>"` of a payload that is not valid JSON, if the
+/// text has no escapes.
+fn id_in_broken_json(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(at) = rest.find("\"id\"") {
+        rest = &rest[at + 4..];
+        let value = rest.trim_start().strip_prefix(':').map(str::trim_start);
+        if let Some((id, _)) = value.and_then(|value| value.strip_prefix('"')).and_then(|body| body.split_once('"')) {
+            if !id.contains('\\') {
+                return Some(id.to_owned());
+            }
+        }
+    }
+    None
+}
+
 fn required_string(fields: &Map<String, Value>, field: &'static str) -> Result<String, Rejection> {
     let value = optional_string(fields, field)?.ok_or(Rejection::MissingField(field))?;
     if value.trim().is_empty() {
-        return Err(Rejection::InvalidValue { field, why: "must not be empty" });
+        return Err(Rejection::InvalidValue { field, why: MUST_NOT_BE_EMPTY });
     }
     Ok(value)
 }
@@ -185,10 +263,47 @@ mod tests {
         assert_eq!(err.reason(), "oversized");
     }
 
+    fn refusal(payload: &[u8], properties: RequestProperties) -> Answer {
+        let rejection = parse_question(&layout(), TOPIC, payload, properties.clone(), 100, 0).unwrap_err();
+        refusal_answer(&layout(), TOPIC, payload, &properties, &rejection, 100, 5).unwrap()
+    }
+
+    #[test]
+    fn a_refused_question_is_answered_to_its_operator_with_what_could_be_read() {
+        let cut_off = refusal(br#"{"id": "q-6", "question": "#, RequestProperties::default());
+        assert_eq!(cut_off.id, "q-6");
+        assert!(cut_off.text.contains("not valid JSON"), "{}", cut_off.text);
+        let broken = refusal(br#"{"id":"q-7","question":"x","timeout_ms":"soon"}"#, RequestProperties::default());
+        assert_eq!((broken.id.as_str(), broken.operator.as_str()), ("q-7", "alice"));
+        assert_eq!((broken.error, broken.reply_to.as_deref()), (Some(AnswerError::InvalidQuestion), None));
+        assert!(broken.text.contains("field `timeout_ms` must be"), "{}", broken.text);
+
+        let empty = refusal(br#"{"id":"q-8","question":"  ","reply_to":"hmi/7"}"#, RequestProperties::default());
+        assert!(empty.text.starts_with("Your question is empty."), "{}", empty.text);
+        assert_eq!(empty.reply_to.as_deref(), Some("hmi/7"));
+        assert!(refusal(br#"{"id":"q-9"}"#, RequestProperties::default()).text.starts_with("Your question is empty."));
+
+        // Nothing readable: no id, the MQTT 5 properties still honoured.
+        let v5 = RequestProperties { response_topic: Some("hmi/7/rsp".into()), correlation_data: Some(vec![1, 2]) };
+        let garbage = refusal(&[0xff, 0xfe], v5);
+        assert_eq!(garbage.id, "");
+        assert_eq!(
+            (garbage.reply_to.as_deref(), garbage.correlation_data.as_deref()),
+            (Some("hmi/7/rsp"), Some(&[1u8, 2][..]))
+        );
+        assert!(garbage.text.contains("not valid UTF-8"), "{}", garbage.text);
+
+        // Where the answer would go must itself be a plain topic.
+        let wildcard = refusal(br#"{"id":"q","reply_to":"hmi/#"}"#, RequestProperties::default());
+        assert_eq!(wildcard.reply_to, None);
+    }
+
     #[test]
     fn a_foreign_topic_is_refused() {
         let topic = "plant1/assembly/cell1/assistant/query/a/b";
-        let err = parse_question(&layout(), topic, b"{}", RequestProperties::default(), 100, 0);
-        assert_eq!(err.unwrap_err(), Rejection::UnexpectedTopic);
+        let err = parse_question(&layout(), topic, b"{}", RequestProperties::default(), 100, 0).unwrap_err();
+        assert_eq!(err, Rejection::UnexpectedTopic);
+        let properties = RequestProperties::default();
+        assert_eq!(refusal_answer(&layout(), topic, b"{}", &properties, &err, 100, 0), None, "nobody to answer");
     }
 }

@@ -1,6 +1,6 @@
 //! The node's logic as plain state: each MQTT message becomes a question, a
 //! reading batch entry (plain, JSON or Sparkplug B telemetry) or a dead
-//! letter; Sparkplug rebirth requests are throttled per edge node; readings
+//! letter (and, for a refused question, an answer saying why); Sparkplug rebirth requests are throttled per edge node; readings
 //! go out in batches when full or when the oldest has waited the batch
 //! window. No MQTT connection, no dora, no clock: the driver hands it each
 //! message with the time and publishes / sends what it returns.
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use dora_node_api::arrow_v59::array::Array;
 use dora_node_api::MetadataParameters;
-use shopfloor_core::schema::{Question, Reading};
+use shopfloor_core::schema::{Answer, Question, Reading};
 use shopfloor_core::topics::TopicLayout;
 use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::QoS;
@@ -17,13 +17,16 @@ use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
 use crate::config::{PayloadFormat, TelemetryConfig, TelemetrySubscription};
-use crate::question::{parse_question, RequestProperties};
+use crate::question::{parse_question, refusal_answer, RequestProperties};
 use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
 use crate::sparkplug::{SparkplugState, MAX_EDGE_NODES};
 use crate::telemetry;
 
 pub const QUESTIONS_OUTPUT: &str = "questions";
 pub const READINGS_OUTPUT: &str = "readings";
+/// Answers to refused questions (`answer` messages with error
+/// `invalid_question`), for mqtt-sink to publish to the asker.
+pub const REFUSALS_OUTPUT: &str = "refusals";
 /// Node name used in dead letters and logs.
 pub const NODE_NAME: &str = "mqtt-source";
 /// Rebirth requests to one edge node are sent at most this often.
@@ -60,6 +63,8 @@ pub struct Handled {
 pub struct Counts {
     pub connected: bool,
     pub questions: u64,
+    /// Refused questions answered with the reason.
+    pub refusals: u64,
     pub readings: u64,
     pub rebirths_requested: u64,
     /// Payloads refused (and dead-lettered), by reason.
@@ -133,13 +138,24 @@ impl MqttSourceNode {
             }
             None => {
                 let properties = RequestProperties { response_topic, correlation_data };
-                match parse_question(&self.topics, &topic, &payload, properties, self.max_payload_bytes, now_ms) {
+                let parsed =
+                    parse_question(&self.topics, &topic, &payload, properties.clone(), self.max_payload_bytes, now_ms);
+                match parsed {
                     Ok(question) => {
                         tracing::debug!(id = %question.id, operator = %question.operator, "question received");
                         self.counts.questions += 1;
                         handled.emits.push(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(&[question])));
                     }
-                    Err(rejection) => self.reject(&topic, &payload, rejection, now_ms, &mut handled),
+                    Err(rejection) => {
+                        let max_bytes = self.max_payload_bytes;
+                        let refusal =
+                            refusal_answer(&self.topics, &topic, &payload, &properties, &rejection, max_bytes, now_ms);
+                        if let Some(answer) = refusal {
+                            self.counts.refusals += 1;
+                            handled.emits.push(Emit::new(REFUSALS_OUTPUT, Answer::to_arrow(&[answer])));
+                        }
+                        self.reject(&topic, &payload, rejection, now_ms, &mut handled);
+                    }
                 }
             }
         }
@@ -245,6 +261,12 @@ impl NodeLogic for MqttSourceNode {
                 f64::from(u8::from(self.counts.connected)),
             )
             .counter("shopfloor_questions_in", "Questions forwarded into the dataflow", &[], self.counts.questions)
+            .counter(
+                "shopfloor_questions_refused",
+                "Questions refused and answered with the reason",
+                &[],
+                self.counts.refusals,
+            )
             .counter("shopfloor_readings_out", "Readings sent into the dataflow", &[], self.counts.readings);
         for (reason, count) in self.counts.rejected.by_reason() {
             snapshot.counter(
@@ -331,7 +353,11 @@ mod tests {
     fn a_bad_payload_is_dead_lettered_and_counted() {
         let mut node = node("", "50", "1000");
         let handled = node.on_message(message(&format!("{ROOT}/assistant/query/alice"), b"{not json"), 7);
-        assert!(handled.emits.is_empty());
+        assert_eq!(handled.emits.len(), 1, "the asker is answered too");
+        assert_eq!(handled.emits[0].output, REFUSALS_OUTPUT);
+        let refusal = &Answer::from_arrow(handled.emits[0].data.as_ref()).unwrap()[0];
+        assert_eq!((refusal.operator.as_str(), refusal.error.map(|e| e.as_str())), ("alice", Some("invalid_question")));
+        assert_eq!(node.counts().refusals, 1);
         assert_eq!(handled.publishes.len(), 1);
         let letter = &handled.publishes[0];
         assert_eq!((letter.topic.as_str(), letter.qos), ("plant1/shopfloor/deadletter/mqtt-source", QoS::AtLeastOnce));

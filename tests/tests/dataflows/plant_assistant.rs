@@ -111,8 +111,9 @@ fn assert_stops_cleanly(dataflow: RunningDataflow) {
 
 /// An operator's question over the plant's own broker (Mosquitto) gets an
 /// answer with the same id, stating the spindle temperature the simulator
-/// served (also over MQTT 5 with a response topic and correlation data); a malformed question is dead-lettered with its reason and does not
-/// disturb the dataflow; everything stops on Ctrl-C with no stray process.
+/// served (also over MQTT 5 with a response topic and correlation data); a
+/// malformed or empty question is dead-lettered with its reason, answered to
+/// the asker with that reason, and does not disturb the dataflow; everything stops on Ctrl-C with no stray process.
 #[test]
 fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
@@ -131,10 +132,35 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
     wait_until_ready(&client, &root, &mut dataflow, READY_TIMEOUT)?;
 
     client.publish(&format!("{root}/assistant/query/alice"), "{\"id\": \"broken\", \"question\": ")?;
-    let letter = client
-        .wait_for(ANSWER_TIMEOUT, |m| m.topic == format!("{site}/shopfloor/deadletter/mqtt-source"))
-        .ok_or_else(|| anyhow::anyhow!("no dead letter for a malformed question"))?;
+    // A dead letter for the plant, and an answer for the asker on its own
+    // answer topic under the id it sent, in either order.
+    let deadletter_topic = format!("{site}/shopfloor/deadletter/mqtt-source");
+    let (mut letter, mut refusal) = (None, None);
+    while letter.is_none() || refusal.is_none() {
+        let message = client
+            .wait_for(ANSWER_TIMEOUT, |m| m.topic == deadletter_topic || is_answer_to(m, "broken"))
+            .ok_or_else(|| anyhow::anyhow!("a malformed question: dead letter {letter:?}, answer {refusal:?}"))?;
+        if message.topic == deadletter_topic {
+            letter = Some(message);
+        } else {
+            refusal = Some(message);
+        }
+    }
+    let (Some(letter), Some(refusal)) = (letter, refusal) else { unreachable!("the loop waits for both") };
     assert_eq!(letter.json["reason"], "invalid_json", "{}", letter.json);
+    assert_eq!(refusal.topic, format!("{root}/assistant/answer/alice"));
+    assert_eq!(refusal.json["error"], "invalid_question", "{}", refusal.json);
+    assert!(refusal.json["answer"].as_str().is_some_and(|text| text.contains("not valid JSON")), "{}", refusal.json);
+    client.publish(&format!("{root}/assistant/query/alice"), question("q-empty", " "))?;
+    let empty = client
+        .wait_for(ANSWER_TIMEOUT, |m| is_answer_to(m, "q-empty"))
+        .ok_or_else(|| anyhow::anyhow!("no answer to an empty question"))?;
+    assert_eq!(empty.json["error"], "invalid_question", "{}", empty.json);
+    assert!(
+        empty.json["answer"].as_str().is_some_and(|text| text.starts_with("Your question is empty")),
+        "{}",
+        empty.json
+    );
 
     let (answer, served) = ask_temperature(&client, &root, &endpoint)?;
     assert_states_a_served_value(&answer, &served);
