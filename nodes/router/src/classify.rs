@@ -71,6 +71,11 @@ impl Classifier {
         }
     }
 
+    /// Whether any word of `question` is a plant word.
+    pub fn is_about_plant(&self, question: &str) -> bool {
+        raw_words(question).iter().any(|w| self.is_plant_word(w))
+    }
+
     /// The class of `question`.
     pub fn classify(&self, question: &str) -> Class {
         let words = raw_words(question);

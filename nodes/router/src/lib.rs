@@ -19,3 +19,4 @@ pub mod metrics;
 pub mod policy;
 pub mod redact;
 pub mod state;
+pub mod write_request;

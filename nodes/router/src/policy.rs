@@ -11,6 +11,7 @@ use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec};
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Question, RouteHop};
 
 use crate::classify::{Class, Classifier};
+use crate::write_request::write_request;
 
 /// Weight of the newest latency in a tier's expected latency.
 const LATENCY_WEIGHT: f64 = 0.3;
@@ -84,6 +85,10 @@ pub struct Policy {
     /// What was done so far.
     pub counts: RouteCounts,
 }
+
+/// The class of a request to change the plant, refused in the asker's
+/// language before classification ([`write_request`]).
+pub const WRITE_REQUEST_CLASS: &str = "write_request";
 
 const CLASSES: [Class; 5] = [Class::CurrentValue, Class::Trend, Class::Alarm, Class::Procedure, Class::OutOfScope];
 
@@ -184,6 +189,16 @@ impl Policy {
 
     /// A new question.
     pub fn on_question(&mut self, question: Question, now_ms: i64) -> Action {
+        // Never configurable to a tier: the assistant is read-only.
+        if let Some(language) = write_request(&question.text, self.classifier.is_about_plant(&question.text)) {
+            *self.counts.classified.entry(WRITE_REQUEST_CLASS).or_default() += 1;
+            let mut answer = Answer::to_question(&question, language.read_only_refusal().to_owned());
+            answer.class = Some(WRITE_REQUEST_CLASS.to_owned());
+            answer.route = vec![RouteHop::refused("a request to change the plant: the assistant is read-only")];
+            answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
+            *self.counts.answered_by.entry("router".into()).or_default() += 1;
+            return Action::Reply(answer);
+        }
         let class = self.classifier.classify(&question.text);
         *self.counts.classified.entry(class.as_str()).or_default() += 1;
         let key = (question.origin.as_str(), question.id.clone());
