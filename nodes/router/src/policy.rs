@@ -192,12 +192,9 @@ impl Policy {
         // Never configurable to a tier: the assistant is read-only.
         if let Some(language) = write_request(&question.text, self.classifier.is_about_plant(&question.text)) {
             *self.counts.classified.entry(WRITE_REQUEST_CLASS).or_default() += 1;
-            let mut answer = Answer::to_question(&question, language.read_only_refusal().to_owned());
-            answer.class = Some(WRITE_REQUEST_CLASS.to_owned());
-            answer.route = vec![RouteHop::refused("a request to change the plant: the assistant is read-only")];
-            answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
-            *self.counts.answered_by.entry("router".into()).or_default() += 1;
-            return Action::Reply(answer);
+            let reason = "a request to change the plant: the assistant is read-only".to_owned();
+            let text = language.read_only_refusal().to_owned();
+            return Action::Reply(self.refuse(&question, WRITE_REQUEST_CLASS, text, reason, now_ms));
         }
         let class = self.classifier.classify(&question.text);
         *self.counts.classified.entry(class.as_str()).or_default() += 1;
@@ -214,7 +211,11 @@ impl Policy {
         }
         let target = self.targets.iter().find(|(c, _)| *c == class).map_or(ClassTarget::Tier(0), |(_, t)| t.clone());
         let tier = match target {
-            ClassTarget::Refuse => return Action::Reply(self.refuse(&question, class, now_ms)),
+            ClassTarget::Refuse => {
+                let reason = format!("class {}: refused without asking a model", class.as_str());
+                let text = self.refusal.clone();
+                return Action::Reply(self.refuse(&question, class.as_str(), text, reason, now_ms));
+            }
             ClassTarget::Tier(tier) => tier,
         };
         let deadline_ms = question.deadline_ms.unwrap_or(question.received_ts_ms + self.default_deadline_ms);
@@ -392,10 +393,11 @@ impl Policy {
         Action::Ask { tier, question, context }
     }
 
-    fn refuse(&mut self, question: &Question, class: Class, now_ms: i64) -> Answer {
-        let mut answer = Answer::to_question(question, self.refusal.clone());
-        answer.class = Some(class.as_str().to_owned());
-        answer.route = vec![RouteHop::refused(format!("class {}: refused without asking a model", class.as_str()))];
+    /// The router's own answer `text` to a question it asks no model about.
+    fn refuse(&mut self, question: &Question, class: &str, text: String, reason: String, now_ms: i64) -> Answer {
+        let mut answer = Answer::to_question(question, text);
+        answer.class = Some(class.to_owned());
+        answer.route = vec![RouteHop::refused(reason)];
         answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
         *self.counts.answered_by.entry("router".into()).or_default() += 1;
         answer
