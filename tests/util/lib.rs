@@ -15,8 +15,9 @@ pub mod mqtt5;
 pub mod node;
 pub mod opcua;
 pub mod plant_sim;
-pub mod ports;
 pub mod process;
+/// Port reservation, shared with the node crates' driver tests.
+pub use shopfloor_node::test_ports as ports;
 pub mod replay;
 pub mod vision;
 

@@ -7,6 +7,8 @@
 //!   shape of a node's pure state machine.
 //! - [`testing`]: a node's real driver run in dora's testing mode, against a
 //!   scripted list of events, with its outputs decoded.
+//! - [`test_ports`]: loopback ports for the servers a test starts, reserved
+//!   across test processes and outside the range dora's own listeners use.
 //! - [`metrics`]: the counters and histograms behind a `metric` snapshot.
 //! - [`settings`]: a node's environment, and which of its variables the
 //!   dataflow set.
@@ -23,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod stats;
+pub mod test_ports;
 pub mod testing;
 
 pub use driver::{Driver, Emit, Flow, NodeLogic, Rejected, Rejections};

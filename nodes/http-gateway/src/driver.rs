@@ -122,7 +122,7 @@ fn relay(driver: &mut Driver, gateway: &Gateway, rx: &Receiver<LinkEvent>) -> Re
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::time::Duration;
 
     use shopfloor_core::env::EnvVars;
@@ -169,7 +169,7 @@ mod tests {
     /// counted on `/metrics`.
     #[test]
     fn a_posted_question_goes_out_and_its_answer_comes_back_over_http() {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+        let port = shopfloor_node::test_ports::reserve();
         let listen = format!("127.0.0.1:{port}");
         let config =
             GatewayConfig::from_env(&EnvVars::from([("GATEWAY_LISTEN", listen.as_str()), ("GATEWAY_API_KEY", KEY)]))

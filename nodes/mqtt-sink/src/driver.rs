@@ -181,7 +181,7 @@ fn drain(link: &mut Link<'_>, state: &mut SinkState<FileJournal>, rx: &Receiver<
 
 #[cfg(test)]
 mod tests {
-    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::net::{SocketAddr, TcpStream};
 
     use shopfloor_core::env::EnvVars;
     use shopfloor_core::schema::{Alert, Answer, MetricSample, Origin, Question, Reading, ReadingValue, Severity};
@@ -191,8 +191,9 @@ mod tests {
 
     use super::*;
 
+    /// Outside the ports dora's own listeners take (see `test_ports`).
     fn free_address() -> SocketAddr {
-        TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap()
+        shopfloor_node::test_ports::reserve_address()
     }
 
     /// Mosquitto (from PATH) on `addr`, stopped when dropped.

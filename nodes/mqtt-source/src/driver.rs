@@ -109,14 +109,10 @@ mod tests {
 
     const ROOT: &str = "plant1/assembly/cell1";
 
-    fn free_loopback_address() -> SocketAddr {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-    }
-
     /// rumqttd on a loopback port (MQTT 5 only), on its own thread for the
     /// rest of the test process.
     fn start_broker() -> SocketAddr {
-        let listen = free_loopback_address();
+        let listen = shopfloor_node::test_ports::reserve_address();
         let server = ServerSettings {
             name: "v5".into(),
             listen,
@@ -196,6 +192,9 @@ mod tests {
     /// to the broker, and the metrics tick reports the counts.
     #[test]
     fn questions_and_telemetry_flow_and_bad_payloads_are_dead_lettered() {
+        // The node's log goes to the test's stderr, which nextest shows when
+        // the test fails.
+        shopfloor_node::logging::init();
         let broker = start_broker();
         let vars = EnvVars::from_iter([
             ("MQTT_BROKER_URL".to_owned(), format!("mqtt://{broker}")),

@@ -185,8 +185,8 @@ async fn readings_of_all_five_tags_arrive_with_units_and_the_temperature_moves()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_keeps_retrying_while_no_server_listens_and_connects_once_one_appears() {
     let scratch = tempfile::tempdir().expect("a scratch folder");
-    // Learn a free port, then free it so that nothing listens there yet.
-    let port = free_loopback_listener().await.local_addr().unwrap().port();
+    // A reserved port that nothing listens on yet.
+    let port = shopfloor_node::test_ports::reserve();
     let mut source = Source::start(port, scratch.path().join("client-pki"));
 
     source.wait_for_status("two connection attempts failed", |s| s.failed_connects >= 2).await;

@@ -119,8 +119,9 @@ mod tests {
 
     use super::*;
 
+    /// Outside the ports dora's own listeners take (see `test_ports`).
     fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        shopfloor_node::test_ports::reserve()
     }
 
     /// Under dora: the server listens while the node runs, the metrics tick

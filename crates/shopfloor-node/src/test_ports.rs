@@ -1,6 +1,7 @@
 //! Loopback ports for the servers a test starts (plant simulator, brokers,
 //! gateway), handed out so that nothing else takes them before the server
-//! binds.
+//! binds. Used by the whole-dataflow tests and by node crates' driver tests,
+//! which run beside them under nextest.
 //!
 //! A port found with `bind(127.0.0.1:0)` comes from the kernel's ephemeral
 //! range, the same range every dora node draws its zenoh listener from as it
@@ -67,4 +68,9 @@ fn lock_dir() -> PathBuf {
 fn seed() -> u32 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     std::process::id().wrapping_mul(2_654_435_761).wrapping_add(nanos)
+}
+
+/// [`reserve`] as a `127.0.0.1` socket address.
+pub fn reserve_address() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], reserve()))
 }
