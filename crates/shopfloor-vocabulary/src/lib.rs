@@ -1,6 +1,15 @@
 //! The words operators use for plant things: what the `slm` node matches
 //! questions to tags with, and what the router classifies questions by.
 //! One list, so the two never disagree about what a plant word is.
+//!
+//! - [`tag_match`]: which tags a question is about, for any plant's naming
+//!   and in English, German, Spanish or French.
+//! - [`lexicon`]: the words and abbreviations it reads, by concept.
+//! - [`text`]: folding case and accents, splitting identifiers.
+
+pub mod lexicon;
+pub mod tag_match;
+pub mod text;
 
 /// Everyday words for parts of tag names.
 pub const SYNONYMS: &[(&str, &str)] = &[

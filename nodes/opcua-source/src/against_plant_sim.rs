@@ -115,6 +115,7 @@ pub(crate) fn simulated_tags() -> Vec<TagSpec> {
             low_limit: None,
             high_limit: None,
             monitoring: Default::default(),
+            description: None,
         })
         .collect()
 }
@@ -132,6 +133,7 @@ fn tag(tag: &str, node_id: String) -> TagSpec {
         low_limit: None,
         high_limit: None,
         monitoring: Monitoring::default(),
+        description: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `shopfloor opcua browse <endpoint>`: walks the server's address space from
 //! the Objects folder and prints every variable as an `OPCUA_TAGS` line, with
-//! its engineering unit when the server has one, ready to paste into the
-//! dataflow YAML.
+//! its engineering unit when the server has one and its description as a
+//! `# comment` (which the node reads as the tag's description), ready to
+//! paste into the dataflow YAML.
 //!
 //! The walk is bounded (depth and node count), skips namespace 0 (the
 //! server's own diagnostics), and follows hierarchical references; a
@@ -41,6 +42,8 @@ pub struct BrowsedVariable {
     pub node_id: NodeId,
     /// Display name of its `EngineeringUnits` property, if it has one.
     pub unit: Option<String>,
+    /// Its `Description` attribute, if the server gives one.
+    pub description: Option<String>,
 }
 
 /// Why browsing failed.
@@ -161,9 +164,17 @@ async fn walk(session: &Arc<Session>) -> Result<Walk, BrowseError> {
                     path: child_path.clone(),
                     node_id: child_id.clone(),
                     unit: None,
+                    description: None,
                 });
             }
             queue.push_back((child_id, child_path));
+        }
+    }
+    let nodes: Vec<NodeId> = found.variables.iter().map(|v| v.node_id.clone()).collect();
+    // Descriptions are a help, not a must: a server that refuses them still gets its lines.
+    if let Ok(descriptions) = crate::properties::descriptions(session, &nodes).await {
+        for (variable, description) in found.variables.iter_mut().zip(descriptions) {
+            variable.description = description;
         }
     }
     Ok(found)
@@ -266,6 +277,11 @@ pub fn tag_lines(endpoint: &str, walk: &Walk) -> String {
             text.push(' ');
             text.push_str(unit);
         }
+        // The assistant reads the comment as the tag's description.
+        if let Some(description) = &variable.description {
+            text.push_str(" # ");
+            text.push_str(description);
+        }
         text.push('\n');
     }
     text
@@ -295,15 +311,27 @@ mod tests {
                     path: path(&["Cell1", "SpindleTemperature"]),
                     node_id: NodeId::new(2, "Cell1.SpindleTemperature"),
                     unit: Some("°C".into()),
+                    description: Some("Spindle bearing temperature".into()),
                 },
-                BrowsedVariable { path: path(&["Cell1", "PartCount"]), node_id: NodeId::new(2, 7u32), unit: None },
+                BrowsedVariable {
+                    path: path(&["Cell1", "PartCount"]),
+                    node_id: NodeId::new(2, 7u32),
+                    unit: None,
+                    description: None,
+                },
             ],
             truncated: false,
         };
         let text = tag_lines("opc.tcp://plc:4840/", &walk);
-        assert!(text.contains("cell1.spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\n"), "{text}");
+        assert!(
+            text.contains(
+                "cell1.spindle_temperature ns=2;s=Cell1.SpindleTemperature °C # Spindle bearing temperature\n"
+            ),
+            "{text}"
+        );
         let vars = EnvVars::from([("OPCUA_ENDPOINT", "opc.tcp://plc:4840/"), ("OPCUA_TAGS", text.as_str())]);
         let config = OpcuaSourceConfig::from_env(&vars).expect("browse output must parse as OPCUA_TAGS");
         assert_eq!(config.tags.len(), 2);
+        assert_eq!(config.tags[0].description.as_deref(), Some("Spindle bearing temperature"));
     }
 }

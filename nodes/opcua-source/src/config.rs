@@ -21,6 +21,9 @@ pub struct TagSpec {
     /// How the server samples and filters this tag; unset fields fall back to
     /// the group defaults ([`OpcuaSourceConfig::monitoring_defaults`]).
     pub monitoring: Monitoring,
+    /// What the tag is, in words: the line's `# comment`, else the node's
+    /// OPC UA `Description` once connected.
+    pub description: Option<String>,
 }
 
 /// Monitored-item settings of a tag, or the group defaults. `None`: not set here.
@@ -308,7 +311,7 @@ fn identity(env: &mut EnvReader<'_>) -> UserIdentity {
 }
 
 /// What a line of `OPCUA_TAGS` looks like, for error messages.
-const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>] [low=<x>] [high=<x>]` \
+const TAG_LINE: &str = "lines of `<tag> <node-id> [unit] [sampling=<ms>] [queue=<n>] [deadband=<x>|<x>%] [poll=<ms>] [low=<x>] [high=<x>] [# description]` \
                         with a node id like ns=2;s=Name, ns=2;i=7, nsu=<uri>;s=Name or a browse path /Folder/Name";
 const DEFAULT_QUEUE_SIZE: u32 = 10;
 const DEFAULT_PUBLISH_INTERVAL_MS: u64 = 250;
@@ -319,6 +322,12 @@ const MAX_SAMPLING_MS: u64 = 3_600_000;
 const MIN_POLL_MS: u64 = 10;
 
 fn parse_tag_line(line: &str) -> Option<TagSpec> {
+    // `# ...` after the settings describes the tag (browse prints the
+    // server's description there).
+    let (line, description) = match line.split_once(" #").or_else(|| line.split_once("\t#")) {
+        Some((settings, comment)) => (settings, Some(comment.trim()).filter(|c| !c.is_empty()).map(str::to_owned)),
+        None => (line, None),
+    };
     let mut parts = line.split_whitespace();
     let tag = parts.next()?;
     let node_id = parts.next()?;
@@ -354,7 +363,15 @@ fn parse_tag_line(line: &str) -> Option<TagSpec> {
             return None;
         }
     }
-    Some(TagSpec { tag: tag.to_owned(), node_id: node_id.to_owned(), unit, low_limit, high_limit, monitoring })
+    Some(TagSpec {
+        tag: tag.to_owned(),
+        node_id: node_id.to_owned(),
+        unit,
+        low_limit,
+        high_limit,
+        monitoring,
+        description,
+    })
 }
 
 /// A cheap syntax check; the OPC UA client does the full parse. A browse
@@ -382,6 +399,17 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_after_the_settings_describes_the_tag() {
+        let cfg = OpcuaSourceConfig::from_env(&env(
+            "tt_4711 ns=2;s=TT_4711 °C high=90 # Reactor jacket outlet temperature\nft_1 ns=2;s=FT_1 #\n",
+        ))
+        .unwrap();
+        assert_eq!(cfg.tags[0].description.as_deref(), Some("Reactor jacket outlet temperature"));
+        assert_eq!((cfg.tags[0].unit.as_deref(), cfg.tags[0].high_limit), (Some("°C"), Some(90.0)));
+        assert_eq!(cfg.tags[1].description, None, "an empty comment is no description");
+    }
+
+    #[test]
     fn tag_lines_give_tag_node_and_unit() {
         let cfg = OpcuaSourceConfig::from_env(&env(
             "spindle_temperature ns=2;s=Cell1.SpindleTemperature °C\npart_count ns=2;i=7\n",
@@ -403,6 +431,7 @@ mod tests {
                     low_limit: None,
                     high_limit: None,
                     monitoring: Monitoring::default(),
+                    description: None,
                 },
                 TagSpec {
                     tag: "part_count".into(),
@@ -411,6 +440,7 @@ mod tests {
                     low_limit: None,
                     high_limit: None,
                     monitoring: Monitoring::default(),
+                    description: None,
                 },
             ]
         );

@@ -60,6 +60,7 @@ pub fn to_reading(
         status_code: Some(status.to_string()),
         eu_low: None,
         eu_high: None,
+        description: spec.description.clone(),
     })
 }
 
@@ -116,6 +117,7 @@ mod tests {
             low_limit: None,
             high_limit: None,
             monitoring: Default::default(),
+            description: None,
         }
     }
 

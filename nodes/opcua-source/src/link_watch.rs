@@ -89,6 +89,7 @@ mod tests {
             status_code: None,
             eu_low: None,
             eu_high: None,
+            description: None,
         }
     }
 

@@ -102,7 +102,47 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
             }
         }
     }
+    // The node's Description, for tags whose line gives none: what lets the
+    // assistant find `TT_4711` when asked for the reactor temperature.
+    let undescribed: Vec<usize> = wanted.into_iter().filter(|&i| tags[i].spec.description.is_none()).collect();
+    let nodes: Vec<NodeId> = undescribed.iter().map(|&i| tags[i].node_id.clone()).collect();
+    for (i, description) in undescribed.into_iter().zip(descriptions(session, &nodes).await?) {
+        if description.is_some() {
+            tags[i].spec.description = description;
+            filled += 1;
+        }
+    }
     Ok(filled)
+}
+
+/// The `Description` attribute of each node (`None` where empty or absent).
+pub async fn descriptions(session: &Session, nodes: &[NodeId]) -> Result<Vec<Option<String>>, opcua::types::Error> {
+    let mut found = Vec::with_capacity(nodes.len());
+    for chunk in nodes.chunks(PER_REQUEST) {
+        let reads: Vec<ReadValueId> = chunk
+            .iter()
+            .map(|node| ReadValueId {
+                node_id: node.clone(),
+                attribute_id: AttributeId::Description as u32,
+                ..Default::default()
+            })
+            .collect();
+        let values = session.read(&reads, TimestampsToReturn::Neither, 0.0).await?;
+        found.extend(values.into_iter().map(|value| value.value.as_ref().and_then(description_text)));
+    }
+    found.resize(nodes.len(), None);
+    Ok(found)
+}
+
+/// The text of a `Description` value, on one line.
+pub fn description_text(value: &Variant) -> Option<String> {
+    let text = match value {
+        Variant::LocalizedText(text) => text.text.as_ref().to_owned(),
+        Variant::String(text) => text.as_ref().to_owned(),
+        _ => return None,
+    };
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!one_line.is_empty()).then_some(one_line)
 }
 
 #[cfg(test)]
@@ -119,6 +159,7 @@ mod tests {
             low_limit: None,
             high_limit: None,
             monitoring: Default::default(),
+            description: None,
         }
     }
 
@@ -133,6 +174,15 @@ mod tests {
         let mut configured = tag(TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..spec() });
         server.fill(&mut configured);
         assert_eq!((configured.spec.unit.as_deref(), configured.spec.high_limit), (Some("degC"), Some(80.0)));
+    }
+
+    #[test]
+    fn descriptions_are_read_as_one_line_of_text() {
+        let text =
+            Variant::LocalizedText(Box::new(opcua::types::LocalizedText::new("en", "Reactor jacket\n outlet  temp")));
+        assert_eq!(description_text(&text).as_deref(), Some("Reactor jacket outlet temp"));
+        assert_eq!(description_text(&Variant::String("".into())), None);
+        assert_eq!(description_text(&Variant::Double(1.0)), None);
     }
 
     #[test]

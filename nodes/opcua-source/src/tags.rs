@@ -133,6 +133,7 @@ mod tests {
             low_limit: None,
             high_limit: None,
             monitoring: Default::default(),
+            description: None,
         }
     }
 

@@ -110,6 +110,8 @@ impl Classifier {
             || ALARM_WORDS.contains(&word)
             || UNIT_WORDS.iter().any(|(said, _)| *said == word)
             || self.site_words.iter().any(|w| w == word)
+            // What plants measure and have, in English, German, Spanish or French.
+            || shopfloor_vocabulary::tag_match::is_plant_word(word)
             // Tag-like tokens (`oven_temp`, `cell7.pressure`) are plant words.
             || word.contains('_')
     }
@@ -147,6 +149,17 @@ mod tests {
     }
 
     #[test]
+    fn questions_in_german_spanish_and_french_are_about_the_plant() {
+        let c = Classifier::default();
+        for q in
+            ["Wie hoch ist der Kesseldruck?", "¿Cuál es la temperatura del horno 2?", "Quel est le débit de la pompe ?"]
+        {
+            assert!(c.is_about_plant(q), "{q}");
+        }
+        assert!(!c.is_about_plant("Wer hat gestern das Fußballspiel gewonnen?"));
+    }
+
+    #[test]
     fn site_words_make_a_question_about_the_plant() {
         assert_eq!(Classifier::default().classify("Is Brutus ready?"), Class::OutOfScope);
         assert_eq!(Classifier::new(vec!["brutus".into()]).classify("Is Brutus ready?"), Class::CurrentValue);
@@ -155,9 +168,9 @@ mod tests {
     #[test]
     fn learned_tag_words_count_singular_or_plural() {
         let mut c = Classifier::default();
-        assert_eq!(c.classify("What's the current number of packages?"), Class::OutOfScope);
-        c.learn_tag("package_count");
-        assert_eq!(c.classify("What's the current number of packages?"), Class::CurrentValue);
-        assert_eq!(c.classify("How many packages are there?"), Class::CurrentValue);
+        assert_eq!(c.classify("What's the current number of widgets?"), Class::OutOfScope);
+        c.learn_tag("widget_count");
+        assert_eq!(c.classify("What's the current number of widgets?"), Class::CurrentValue);
+        assert_eq!(c.classify("How many widgets are there?"), Class::CurrentValue);
     }
 }

@@ -105,9 +105,8 @@ pub fn answer(
         json_answer::answer_in_json(engine, &mut answer, &question.text, schema, &grounding.sheet, settings, queued_ms);
         return finish(answer);
     }
-    if let Focus::Unknown(words) = &intent.focus {
-        let known: Vec<String> = state.tags().iter().map(|t| t.replace(['_', '.'], " ")).collect();
-        answer.text = format!("I have no data on {} here; I know: {}.", words.join(" "), known.join(", "));
+    if let Focus::Unknown { asked, closest } = &intent.focus {
+        answer.text = no_data_text(asked, closest, state);
         return finish(answer);
     }
 
@@ -215,11 +214,14 @@ fn fact_sheet(state: &PlantState, intent: &Intent, settings: AnswerSettings, now
     let focused: Vec<TagFact> = match focus {
         Focus::Tags(tags) => tags.iter().filter_map(|t| state.fact(t, now_ms)).collect(),
         Focus::Alarms => all.iter().filter(|f| f.alarm).cloned().collect(),
-        Focus::General | Focus::Unknown(_) => all.iter().take(OVERVIEW_MAX_TAGS).cloned().collect(),
+        Focus::General | Focus::Unknown { .. } => all.iter().take(OVERVIEW_MAX_TAGS).cloned().collect(),
     };
     let primary = match focus {
+        // Several tags fit equally ("the temperature" of a plant with five):
+        // the answer states each, not the first one as if it were meant.
+        Focus::Tags(tags) if tags.len() > 1 => None,
         Focus::Tags(_) | Focus::Alarms => focused.first().cloned(),
-        Focus::General | Focus::Unknown(_) => None,
+        Focus::General | Focus::Unknown { .. } => None,
     };
     let sheet = if all.len() <= settings.fact_sheet_max_tags {
         // The whole sheet, the same for every question, so it stays cached.
@@ -282,6 +284,25 @@ fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState) 
             Some(format!("No active alarms: all {} tags are within their limits.", state.tags().len()))
         }
         None => None,
+    }
+}
+
+/// Most tags listed when nothing closer than "what I have" can be named.
+const KNOWN_TAGS_LISTED: usize = 8;
+
+/// "I have no data on X here", naming the closest tags (or, without any,
+/// the first few the plant has) so the operator can ask again.
+fn no_data_text(asked: &[String], closest: &[String], state: &PlantState) -> String {
+    let shown = |tags: &mut dyn Iterator<Item = &str>| tags.map(|t| t.replace('_', " ")).collect::<Vec<_>>().join(", ");
+    let asked = asked.join(" ");
+    if closest.is_empty() {
+        let tags = state.tags();
+        let mut listed = tags.iter().copied().take(KNOWN_TAGS_LISTED);
+        let more = tags.len().saturating_sub(KNOWN_TAGS_LISTED);
+        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+        format!("I have no data on {asked} here; I know: {}{tail}.", shown(&mut listed))
+    } else {
+        format!("I have no data on {asked} here; closest: {}.", shown(&mut closest.iter().map(String::as_str)))
     }
 }
 

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use shopfloor_core::schema::{Reading, ReadingValue};
+use shopfloor_vocabulary::tag_match::TagIndex;
 
 use crate::facts::{freshness_of, LimitStatus, TagFact, Trend};
 use crate::tag_state::{Sample, TagState};
@@ -40,12 +41,15 @@ const LIMIT_SUFFIXES: &[(&str, bool)] = &[("_high_limit", true), ("_low_limit", 
 pub struct PlantState {
     tags: BTreeMap<String, TagState>,
     settings: StateSettings,
+    /// What each tag measures and belongs to, for matching questions; kept
+    /// up to date as tags, units and descriptions arrive.
+    index: TagIndex,
 }
 
 impl PlantState {
     /// An empty state with `settings`.
     pub fn new(settings: StateSettings) -> Self {
-        Self { tags: BTreeMap::new(), settings }
+        Self { tags: BTreeMap::new(), settings, index: TagIndex::default() }
     }
 
     /// Takes in a batch; a reading older than the one held for its tag is ignored.
@@ -53,13 +57,25 @@ impl PlantState {
         for reading in readings {
             match self.tags.get_mut(&reading.tag) {
                 Some(state) => {
+                    let described = (&state.latest.unit, &state.latest.description);
+                    let changed = described != (&reading.unit, &reading.description);
                     state.update(reading, self.settings.history_ms);
+                    if changed {
+                        let latest = &state.latest;
+                        self.index.upsert(&latest.tag, latest.unit.as_deref(), latest.description.as_deref());
+                    }
                 }
                 None => {
+                    self.index.upsert(&reading.tag, reading.unit.as_deref(), reading.description.as_deref());
                     self.tags.insert(reading.tag.clone(), TagState::new(reading));
                 }
             }
         }
+    }
+
+    /// The tags' profiles for matching questions.
+    pub fn index(&self) -> &TagIndex {
+        &self.index
     }
 
     /// Whether any reading has arrived.

@@ -1,8 +1,12 @@
 //! What a question is about: which tags, all alarms, something the plant
-//! does not have, or the plant in general. Plain word matching: the words
-//! of tag names, a few everyday synonyms, and units.
+//! does not have, or the plant in general. The matching itself
+//! (`shopfloor_vocabulary::tag_match`) reads tag names of any convention,
+//! descriptions and units, and questions in English, German, Spanish or
+//! French.
 
-use shopfloor_vocabulary::{canonical, raw_words, ALARM_WORDS, LIMIT_WORDS, PLANT_NOUNS, TREND_WORDS, UNIT_WORDS};
+use shopfloor_vocabulary::tag_match::Match;
+use shopfloor_vocabulary::text::fold;
+use shopfloor_vocabulary::{raw_words, LIMIT_WORDS, TREND_WORDS};
 
 use crate::plant_state::PlantState;
 
@@ -13,8 +17,9 @@ pub enum Focus {
     Tags(Vec<String>),
     /// The active alarms.
     Alarms,
-    /// Things this plant has no tag for (the words as asked).
-    Unknown(Vec<String>),
+    /// Things this plant has no tag for (the words as asked), and the tags
+    /// that come closest.
+    Unknown { asked: Vec<String>, closest: Vec<String> },
     /// Nothing in particular ("how is the cell doing?").
     General,
 }
@@ -30,55 +35,70 @@ pub struct Intent {
     pub asks_trend: bool,
 }
 
+/// Limit words beyond English ("zu heiss", "über dem Grenzwert", "límite").
+const MORE_LIMIT_WORDS: &[&str] = &[
+    "grenzwert",
+    "grenzwerte",
+    "grenze",
+    "uber",
+    "unter",
+    "zu",
+    "normal",
+    "limite",
+    "limites",
+    "encima",
+    "debajo",
+    "dessus",
+    "dessous",
+    "trop",
+    "demasiado",
+    "umbral",
+    "seuil",
+];
+
+/// Trend words beyond English.
+const MORE_TREND_WORDS: &[&str] = &[
+    "steigt",
+    "sinkt",
+    "fallt",
+    "trend",
+    "verlauf",
+    "stabil",
+    "sube",
+    "baja",
+    "tendencia",
+    "estable",
+    "monte",
+    "descend",
+    "tendance",
+    "augmente",
+    "diminue",
+];
+
 /// Works out what `question` is about in `state`.
 pub fn intent(question: &str, state: &PlantState) -> Intent {
-    let raw: Vec<String> = raw_words(question);
-    let words: Vec<String> = raw.iter().map(|w| canonical(w)).collect();
-    let asks_limit = raw.iter().any(|w| LIMIT_WORDS.contains(&w.as_str()));
-    let asks_trend = raw.iter().any(|w| TREND_WORDS.contains(&w.as_str()));
+    let raw: Vec<String> = raw_words(question).iter().map(|w| fold(w)).collect();
+    let has = |english: &[&str], more: &[&str]| {
+        raw.iter().any(|w| english.contains(&w.as_str()) || more.contains(&w.as_str()))
+    };
+    let asks_limit = has(LIMIT_WORDS, MORE_LIMIT_WORDS);
+    let asks_trend = has(TREND_WORDS, MORE_TREND_WORDS);
 
-    let known: Vec<String> = state.vocabulary().flat_map(tag_words).collect();
     // A token written like a tag is judged whole: `oven_temp` is unknown as
     // a tag, not as the noun "oven".
-    let tag_like: Vec<&str> = tag_like_tokens(question).collect();
-    let mut plain = question.to_owned();
-    for token in &tag_like {
-        plain = plain.replace(token, " ");
-    }
-    let plain_words = raw_words(&plain);
-    let unknown: Vec<String> = plain_words
-        .iter()
-        .filter(|w| {
-            let w = canonical(w);
-            PLANT_NOUNS.contains(&w.as_str()) && !known.contains(&w)
-        })
-        .cloned()
-        .chain(tag_like.iter().filter(|t| !state.knows(t)).map(|t| (*t).to_owned()))
-        .collect();
-    if !unknown.is_empty() {
-        return Intent { focus: Focus::Unknown(unknown), asks_limit, asks_trend };
-    }
-
+    let unknown_tags: Vec<String> = tag_like_tokens(question).filter(|t| !state.knows(t)).map(str::to_owned).collect();
     let tags = state.tags();
-    let mut scored: Vec<(usize, &str)> = tags
-        .iter()
-        .map(|tag| (score(tag, state.unit(tag), &words, &raw), *tag))
-        .filter(|(score, _)| *score > 0)
-        .collect();
-    if scored.is_empty() {
-        let focus = if raw.iter().any(|w| ALARM_WORDS.contains(&w.as_str())) { Focus::Alarms } else { Focus::General };
-        return Intent { focus, asks_limit, asks_trend };
+    if !unknown_tags.is_empty() {
+        let closest = tags.iter().take(5).map(|t| (*t).to_owned()).collect();
+        return Intent { focus: Focus::Unknown { asked: unknown_tags, closest }, asks_limit, asks_trend };
     }
-    // Stable sort keeps fact-sheet order among equal scores.
-    scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
-    let best = scored[0].0;
-    let focus = Focus::Tags(scored.into_iter().filter(|(s, _)| *s == best).map(|(_, t)| t.to_owned()).collect());
+    let focus = match state.index().find(question, &tags) {
+        Match::Tags(tags) => Focus::Tags(tags),
+        Match::Alarms => Focus::Alarms,
+        Match::Unknown { asked, closest } => Focus::Unknown { asked, closest },
+        Match::General => Focus::General,
+    };
     Intent { focus, asks_limit, asks_trend }
-}
-
-/// The words of a tag name or value: `spindle_temperature` -> spindle, temperature.
-fn tag_words(name: &str) -> impl Iterator<Item = String> + '_ {
-    name.split(['_', '.', '-', ' ']).filter(|part| !part.is_empty()).map(str::to_lowercase)
 }
 
 /// Tokens written like tag names (`oven_temp`, `Cell7.Pressure`).
@@ -92,18 +112,6 @@ fn tag_like_tokens(question: &str) -> impl Iterator<Item = &str> {
                 && inner.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.'))
                 && inner.chars().any(char::is_alphabetic)
         })
-}
-
-/// How many of a tag's words the question uses, plus two when it names the
-/// tag's unit (a unit is more specific than a word like "many").
-fn score(tag: &str, unit: Option<&str>, words: &[String], raw: &[String]) -> usize {
-    let by_name = tag_words(tag).filter(|part| words.contains(part)).count();
-    let by_unit = unit.is_some_and(|unit| {
-        raw.iter().any(|w| {
-            w.eq_ignore_ascii_case(unit) || UNIT_WORDS.iter().any(|(said, u)| said == w && u.eq_ignore_ascii_case(unit))
-        })
-    });
-    by_name + 2 * usize::from(by_unit)
 }
 
 #[cfg(test)]
@@ -160,18 +168,23 @@ mod tests {
     #[test]
     fn something_the_plant_does_not_have_is_unknown() {
         let state = cell();
-        assert_eq!(intent("What is the coolant temperature?", &state).focus, Focus::Unknown(vec!["coolant".into()]));
+        let asked = |question: &str| match intent(question, &state).focus {
+            Focus::Unknown { asked, .. } => asked,
+            other => panic!("{question}: {other:?}"),
+        };
+        assert_eq!(asked("What is the coolant temperature?"), ["coolant"]);
         assert_eq!(
-            intent("hydraulic pressure of press 4?", &state).focus,
-            Focus::Unknown(vec!["hydraulic".into(), "pressure".into(), "press".into()])
+            asked("hydraulic pressure of press 4?"),
+            ["pressure", "press 4"],
+            "the press named, so hydraulic is no question of its own"
         );
-        assert_eq!(intent("value of oven_temp?", &state).focus, Focus::Unknown(vec!["oven_temp".into()]));
+        assert_eq!(asked("value of oven_temp?"), ["oven_temp"]);
         assert_eq!(tags(intent("value of spindle_speed?", &state).focus), ["spindle_speed"]);
     }
 
     #[test]
     fn words_of_text_values_are_known() {
-        // "tool" is in TOOL_CHANGE; not a plant noun anyway, but values count as known.
+        // The machine is named by the tag; "tool change" is its value.
         assert_eq!(tags(intent("Is the machine in tool change?", &cell()).focus), ["machine_state"]);
     }
 

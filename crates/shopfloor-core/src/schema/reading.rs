@@ -4,13 +4,17 @@
 //! Utf8?, `unit` Utf8?, `quality` Utf8 (`good`/`uncertain`/`bad`),
 //! `source_ts_ms` Int64?, `received_ts_ms` Int64, `low_limit` Float64?,
 //! `high_limit` Float64?, `server_ts_ms` Int64?, `value_type` Utf8?,
-//! `status_code` Utf8?, `eu_low` Float64?, `eu_high` Float64?. Exactly one of
+//! `status_code` Utf8?, `eu_low` Float64?, `eu_high` Float64?, `description`
+//! Utf8? (may be absent from older recordings). Exactly one of
 //! `value_number`/`value_text` is set. Limits are the alarm limits the source
 //! knows for the tag (configured per tag for OPC UA); `eu_low`/`eu_high` the
 //! instrument's range (OPC UA `EURange`), outside which a value is not credible.
 //! The last three are what an OPC UA source knows beyond the value: the
 //! server's timestamp, the original variant type (`Double`, `UInt32`, ...)
 //! and the full status code (`Good`, `UncertainLastUsableValue`, ...).
+//! `description` says what the tag is in words (OPC UA `Description`, or the
+//! tag line's own): how the assistant knows that `TT_4711` is the reactor
+//! jacket temperature.
 
 use std::sync::Arc;
 
@@ -106,6 +110,8 @@ pub struct Reading {
     pub eu_low: Option<f64>,
     /// High end of the measuring range (OPC UA `EURange.high`), if known.
     pub eu_high: Option<f64>,
+    /// What the tag is, in words (OPC UA `Description`), if known.
+    pub description: Option<String>,
 }
 
 impl Reading {
@@ -134,6 +140,7 @@ impl Reading {
             status_code: None,
             eu_low: None,
             eu_high: None,
+            description: None,
         }
     }
 
@@ -173,6 +180,7 @@ impl Reading {
             ("status_code", strings(readings.iter().map(|r| r.status_code.as_deref())), true),
             ("eu_low", Arc::new(readings.iter().map(|r| r.eu_low).collect::<Float64Array>()), true),
             ("eu_high", Arc::new(readings.iter().map(|r| r.eu_high).collect::<Float64Array>()), true),
+            ("description", strings(readings.iter().map(|r| r.description.as_deref())), true),
         ])
     }
 
@@ -194,6 +202,7 @@ impl Reading {
         let status_code = cols.utf8("status_code")?;
         let eu_low = cols.f64("eu_low")?;
         let eu_high = cols.f64("eu_high")?;
+        let description = cols.optional_utf8("description")?;
 
         (0..cols.len())
             .map(|row| {
@@ -230,6 +239,7 @@ impl Reading {
                     status_code: optional_str(status_code, row),
                     eu_low: (!eu_low.is_null(row)).then(|| eu_low.value(row)),
                     eu_high: (!eu_high.is_null(row)).then(|| eu_high.value(row)),
+                    description: description.and_then(|d| optional_str(d, row)),
                 })
             })
             .collect()
@@ -261,6 +271,7 @@ mod tests {
             status_code: Some("Good".into()),
             eu_low: Some(0.0),
             eu_high: Some(150.0),
+            description: Some("Spindle bearing temperature".into()),
         }
     }
 

@@ -1,0 +1,661 @@
+//! Which tags a question is about, for any plant's naming: what each tag
+//! measures and belongs to is read from its name (any convention, common
+//! abbreviations, unit suffixes, ISA-5.1 instrument codes), its description
+//! and its unit; a question is read the same way in English, German,
+//! Spanish or French, with plurals and small typos forgiven. Rules only:
+//! microseconds per question, and every decision can be explained.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::lexicon::{
+    Entry, EQUIPMENT, GENERAL_EQUIPMENT, HOW_MANY, ISA_FIRST_LETTERS, ISA_SUCCEEDING_LETTERS, PARTS, QUANTITIES,
+    STOP_WORDS, SUBSTANCES, UNITS,
+};
+use crate::text::{fold, identifier_segments, is_number, stems, words};
+
+/// What one tag measures and where it sits, as far as its name,
+/// description and unit tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagProfile {
+    /// Quantity concepts (`temperature`, `count`, ...).
+    pub quantities: BTreeSet<&'static str>,
+    /// Equipment concepts with their number where the name gives one
+    /// (`tank2` -> (`tank`, Some(2))).
+    pub equipment: BTreeSet<(&'static str, Option<u32>)>,
+    /// Part concepts (`inlet`, `oil`, ...).
+    pub parts: BTreeSet<&'static str>,
+    /// Every folded word and joined letter-digit token of the name and
+    /// description (`m2`, `4711`, `spindle`).
+    pub words: BTreeSet<String>,
+}
+
+/// What a question asks about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Quantity concepts, with the words as asked.
+    pub quantities: Vec<(&'static str, String)>,
+    /// Equipment concepts, their number if one follows, the words as asked.
+    pub equipment: Vec<(&'static str, Option<u32>, String)>,
+    /// Part concepts, with the words as asked.
+    pub parts: Vec<(&'static str, String)>,
+    /// Other words that may name a tag (`m2`, `4711`, `brutus`).
+    pub words: Vec<String>,
+    /// Numbers not attached to equipment.
+    pub numbers: Vec<u32>,
+    /// "How many" or the like.
+    pub how_many: bool,
+}
+
+/// The outcome of matching a question against the plant's tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// These tags, best first; several when the question fits them equally.
+    Tags(Vec<String>),
+    /// Only the alarms in general ("any alarms?").
+    Alarms,
+    /// The question names things no tag has (words as asked), with the
+    /// plant's closest tags.
+    Unknown { asked: Vec<String>, closest: Vec<String> },
+    /// Nothing in particular.
+    General,
+}
+
+/// Points per kind of evidence; a quantity weighs most because it is what
+/// the operator wants to know, the equipment says which one.
+const QUANTITY_POINTS: u32 = 4;
+const EQUIPMENT_POINTS: u32 = 3;
+const NUMBER_POINTS: u32 = 3;
+const WORD_POINTS: u32 = 2;
+const PART_POINTS: u32 = 1;
+const HOW_MANY_POINTS: u32 = 1;
+
+/// Words between equipment and its number ("pump no. 3").
+const NUMBER_WORDS: &[&str] = &["no", "nr", "number", "nummer", "num", "numero"];
+
+/// Most tags a question about one piece of equipment brings in.
+const MAX_TAGS: usize = 12;
+/// Most closest tags named when a question asks for something unknown.
+const MAX_CLOSEST: usize = 5;
+
+/// The profiles of a plant's tags.
+#[derive(Debug, Clone, Default)]
+pub struct TagIndex {
+    profiles: BTreeMap<String, TagProfile>,
+}
+
+impl TagIndex {
+    /// Adds or replaces `tag`'s profile.
+    pub fn upsert(&mut self, tag: &str, unit: Option<&str>, description: Option<&str>) {
+        self.profiles.insert(tag.to_owned(), profile(tag, unit, description));
+    }
+
+    /// `tag`'s profile.
+    pub fn profile(&self, tag: &str) -> Option<&TagProfile> {
+        self.profiles.get(tag)
+    }
+
+    /// Matches `question` against the tags in `candidates` (a subset of the
+    /// indexed tags, in the order ties are listed).
+    pub fn find(&self, question: &str, candidates: &[&str]) -> Match {
+        let vocabulary: BTreeSet<&str> =
+            self.profiles.values().flat_map(|p| p.words.iter().map(String::as_str)).collect();
+        let query = query(question, &vocabulary);
+        self.find_query(&query, candidates)
+    }
+
+    /// [`TagIndex::find`] for an analysed question.
+    pub fn find_query(&self, query: &Query, candidates: &[&str]) -> Match {
+        let profiles: Vec<(&str, &TagProfile)> =
+            candidates.iter().filter_map(|tag| self.profiles.get(*tag).map(|p| (*tag, p))).collect();
+        // A plant's own name for a thing (`M1`, `Brutus`) outranks a kind of
+        // equipment the plant never names: "motor current of M1" where M1
+        // is a motor.
+        let anchored = query.words.iter().any(|w| profiles.iter().any(|(_, p)| p.words.contains(w)));
+        let specific_equipment: Vec<&(&'static str, Option<u32>, String)> = query
+            .equipment
+            .iter()
+            .filter(|(concept, number, _)| number.is_some() || !GENERAL_EQUIPMENT.contains(concept))
+            .filter(|(concept, number, _)| {
+                !anchored || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number))
+            })
+            .collect();
+        let asked_quantities: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
+
+        // Alarms in general: no equipment, nothing else asked.
+        let only_alarm = asked_quantities.iter().all(|q| *q == "alarm") && !asked_quantities.is_empty();
+        if only_alarm && specific_equipment.is_empty() && query.words.is_empty() && query.numbers.is_empty() {
+            let alarm_tags: Vec<&str> = profiles
+                .iter()
+                .filter(|(_, p)| p.quantities.contains("alarm") && (query.how_many == p.quantities.contains("count")))
+                .map(|(t, _)| *t)
+                .collect();
+            return match alarm_tags.as_slice() {
+                [one] if query.how_many => Match::Tags(vec![(*one).to_owned()]),
+                _ => Match::Alarms,
+            };
+        }
+
+        // Things this plant does not have at all.
+        let mut unknown: Vec<String> = Vec::new();
+        let has_quantity = |q: &str| profiles.iter().any(|(_, p)| p.quantities.contains(q));
+        let measured: Vec<&(&'static str, String)> =
+            query.quantities.iter().filter(|(q, _)| *q != "alarm" && *q != "state").collect();
+        if !measured.is_empty() && !measured.iter().any(|(q, _)| has_quantity(q)) {
+            unknown.extend(measured.iter().map(|(_, asked)| asked.clone()));
+        }
+        for (concept, number, asked) in &specific_equipment {
+            if !profiles.iter().any(|(_, p)| has_equipment(p, concept, *number)) {
+                unknown.push(asked.clone());
+            }
+        }
+        if specific_equipment.is_empty() && !anchored {
+            for (part, asked) in query.parts.iter().filter(|(p, _)| SUBSTANCES.contains(p)) {
+                if !profiles.iter().any(|(_, p)| p.parts.contains(part)) {
+                    unknown.push(asked.clone());
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            return Match::Unknown { asked: unknown, closest: self.closest(query, &profiles) };
+        }
+
+        let mut scored: Vec<(u32, &str)> =
+            profiles.iter().filter_map(|(tag, p)| score(query, p, &specific_equipment).map(|s| (s, *tag))).collect();
+        if !asked_quantities.is_empty() {
+            // A tag that measures something else is never the answer.
+            scored.retain(|(_, tag)| {
+                let p = &self.profiles[*tag];
+                asked_quantities.iter().any(|q| p.quantities.contains(q))
+            });
+            if scored.is_empty() {
+                // Each thing exists, not together: "temperature of pump 3"
+                // where pump 3 measures no temperature.
+                let mut asked: Vec<String> = query.quantities.iter().map(|(_, a)| a.clone()).collect();
+                asked.extend(specific_equipment.iter().map(|(_, _, a)| a.clone()));
+                return Match::Unknown { asked, closest: self.closest(query, &profiles) };
+            }
+        }
+        scored.retain(|(points, _)| *points > 0);
+        if scored.is_empty() {
+            return if only_alarm { Match::Alarms } else { Match::General };
+        }
+        // Stable: equal scores keep the candidates' order.
+        scored.sort_by_key(|(points, _)| std::cmp::Reverse(*points));
+        let best = scored[0].0;
+        Match::Tags(
+            scored.into_iter().take_while(|(p, _)| *p == best).take(MAX_TAGS).map(|(_, t)| t.to_owned()).collect(),
+        )
+    }
+
+    /// Tags sharing the most with the question, for "I have no data on X;
+    /// closest: ...".
+    fn closest(&self, query: &Query, profiles: &[(&str, &TagProfile)]) -> Vec<String> {
+        let mut partial: Vec<(u32, &str)> = profiles
+            .iter()
+            .map(|(tag, p)| {
+                let quantity = query.quantities.iter().filter(|(q, _)| p.quantities.contains(q)).count() as u32;
+                let equipment =
+                    query.equipment.iter().filter(|(e, _, _)| p.equipment.iter().any(|(c, _)| c == e)).count() as u32;
+                let words = query.words.iter().filter(|w| p.words.contains(*w)).count() as u32;
+                (QUANTITY_POINTS * quantity + EQUIPMENT_POINTS * equipment + WORD_POINTS * words, *tag)
+            })
+            .filter(|(points, _)| *points > 0)
+            .collect();
+        partial.sort_by_key(|(points, _)| std::cmp::Reverse(*points));
+        partial.into_iter().take(MAX_CLOSEST).map(|(_, t)| t.to_owned()).collect()
+    }
+}
+
+/// Whether `profile` has `concept`, with `number` when one is asked.
+fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>) -> bool {
+    profile.equipment.iter().any(|(c, n)| *c == concept && (number.is_none() || *n == number))
+        || number.is_some_and(|n| profile.words.contains(&format!("{concept}{n}")))
+}
+
+/// Points for `profile`, or `None` when it contradicts the question (another
+/// tank than the one asked for).
+fn score(query: &Query, profile: &TagProfile, specific: &[&(&'static str, Option<u32>, String)]) -> Option<u32> {
+    let mut points = 0;
+    for (concept, number, _) in specific {
+        if !has_equipment(profile, concept, *number) {
+            return None;
+        }
+        points += EQUIPMENT_POINTS + if number.is_some() { NUMBER_POINTS } else { 0 };
+    }
+    // "the machine", "the line": counts where the tag says it, decides nothing.
+    for (concept, _, _) in query.equipment.iter().filter(|(_, n, _)| n.is_none()) {
+        if GENERAL_EQUIPMENT.contains(concept) && has_equipment(profile, concept, None) {
+            points += EQUIPMENT_POINTS;
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (quantity, _) in &query.quantities {
+        if profile.quantities.contains(quantity) && seen.insert(*quantity) {
+            points += QUANTITY_POINTS;
+        }
+    }
+    points += PART_POINTS * query.parts.iter().filter(|(p, _)| profile.parts.contains(p)).count() as u32;
+    points += WORD_POINTS * query.words.iter().filter(|w| profile.words.contains(*w)).count() as u32;
+    for number in &query.numbers {
+        if profile.words.contains(&number.to_string()) {
+            points += NUMBER_POINTS;
+        }
+    }
+    if query.how_many && profile.quantities.contains("count") {
+        points += HOW_MANY_POINTS;
+    }
+    Some(points)
+}
+
+/// The concept `word` names in `table`, exactly.
+fn lookup(table: &'static [Entry], word: &str) -> Option<&'static str> {
+    table.iter().find(|(_, words)| words.contains(&word)).map(|(concept, _)| *concept)
+}
+
+/// What one folded word names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sense {
+    Quantity(&'static str),
+    Equipment(&'static str),
+    Part(&'static str),
+}
+
+/// What `word` names, exactly, else without a plural ending (`press` is
+/// the machine before it is `pres` + s).
+fn sense(word: &str) -> Option<Sense> {
+    let exact = |w: &str| {
+        lookup(QUANTITIES, w)
+            .map(Sense::Quantity)
+            .or_else(|| lookup(EQUIPMENT, w).map(Sense::Equipment))
+            .or_else(|| lookup(PARTS, w).map(Sense::Part))
+    };
+    exact(word).or_else(|| stems(word).find_map(exact))
+}
+
+/// Every lexicon word, for typo correction.
+fn lexicon_words() -> impl Iterator<Item = &'static str> {
+    QUANTITIES.iter().chain(EQUIPMENT).chain(PARTS).flat_map(|(_, words)| words.iter().copied())
+}
+
+/// The senses of a word, trying German compounds (`kesseldruck` -> boiler,
+/// pressure) and then a near spelling (`temprature`).
+fn senses(word: &str, vocabulary: &BTreeSet<&str>) -> Vec<Sense> {
+    if let Some(sense) = sense(word) {
+        return vec![sense];
+    }
+    let chars: Vec<char> = word.chars().collect();
+    if chars.len() >= 7 {
+        for split in 3..=chars.len() - 3 {
+            let head: String = chars[..split].iter().collect();
+            let tail: String = chars[split..].iter().collect();
+            if let Some(tail_sense) = sense(&tail) {
+                let head = head.strip_suffix('s').filter(|h| sense(h).is_some()).unwrap_or(&head);
+                let mut found = vec![tail_sense];
+                found.extend(sense(head));
+                if found.len() == 2 || tail.chars().count() >= 5 {
+                    return found;
+                }
+            }
+        }
+    }
+    if chars.len() >= 5 && !vocabulary.contains(word) {
+        let allowed = if chars.len() >= 8 { 2 } else { 1 };
+        let near = lexicon_words()
+            .filter(|w| w.chars().next() == chars.first().copied() && w.len() >= 4)
+            .map(|w| (strsim::levenshtein(word, w), w))
+            .filter(|(distance, _)| *distance <= allowed)
+            .min_by_key(|(distance, _)| *distance);
+        if let Some((_, w)) = near {
+            return sense(w).into_iter().collect();
+        }
+    }
+    Vec::new()
+}
+
+/// The profile of one tag.
+pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagProfile {
+    let mut profile = TagProfile::default();
+    let segments = identifier_segments(tag);
+    let vocabulary = BTreeSet::new();
+    for (index, tokens) in segments.iter().enumerate() {
+        let leaf = index + 1 == segments.len();
+        if leaf && isa_code(tokens, &mut profile) {
+            continue;
+        }
+        let unit_suffix = if leaf { unit_suffix(tokens) } else { None };
+        let content = &tokens[..tokens.len() - unit_suffix.map_or(0, |(n, _)| n)];
+        let mut last_equipment: Option<&'static str> = None;
+        for (i, token) in content.iter().enumerate() {
+            profile.words.insert(token.clone());
+            if is_number(token) {
+                if let (Some(concept), Ok(n)) = (last_equipment.take(), token.parse::<u32>()) {
+                    profile.equipment.remove(&(concept, None));
+                    profile.equipment.insert((concept, Some(n)));
+                }
+                if let Some(previous) = i.checked_sub(1).map(|p| &content[p]) {
+                    profile.words.insert(format!("{previous}{token}"));
+                }
+                continue;
+            }
+            last_equipment = None;
+            let followed_by_number = content.get(i + 1).is_some_and(|t| is_number(t));
+            // "press" is a machine in `Press4` or a path segment, else the
+            // pressure abbreviation (`HydPress`).
+            if token == "press" && leaf && !followed_by_number {
+                profile.quantities.insert("pressure");
+                continue;
+            }
+            for sense in senses(token, &vocabulary) {
+                match sense {
+                    Sense::Quantity(q) => {
+                        profile.quantities.insert(q);
+                    }
+                    Sense::Equipment(e) => {
+                        profile.equipment.insert((e, None));
+                        last_equipment = Some(e);
+                    }
+                    Sense::Part(p) => {
+                        profile.parts.insert(p);
+                    }
+                }
+            }
+        }
+        if let Some((_, quantity)) = unit_suffix {
+            profile.quantities.insert(quantity);
+        }
+    }
+    if let Some(quantity) = unit.and_then(unit_quantity) {
+        profile.quantities.insert(quantity);
+    }
+    if let Some(description) = description {
+        for word in words(description) {
+            if STOP_WORDS.contains(&word.as_str()) {
+                continue;
+            }
+            for sense in senses(&word, &vocabulary) {
+                match sense {
+                    Sense::Quantity(q) => {
+                        profile.quantities.insert(q);
+                    }
+                    Sense::Equipment(e) => {
+                        profile.equipment.insert((e, None));
+                    }
+                    Sense::Part(p) => {
+                        profile.parts.insert(p);
+                    }
+                }
+            }
+            profile.words.insert(word);
+        }
+    }
+    // A limit or setpoint tag is not the measured value itself, but it is
+    // still about the same quantity; nothing to drop.
+    profile
+}
+
+/// The quantity a unit measures (`bar` -> pressure).
+pub fn unit_quantity(unit: &str) -> Option<&'static str> {
+    let folded = fold(unit.trim());
+    UNITS.iter().find(|(spelling, shown, _)| *spelling == folded || fold(shown) == folded).map(|(_, _, q)| *q)
+}
+
+/// A unit at the end of a leaf's tokens (`motor_temp_c`, `flow_m3h`,
+/// `vib_mm_s`): how many tokens it takes and its quantity. A one-letter
+/// unit counts only when the other tokens already name its quantity, so
+/// `pump_a` stays pump A.
+fn unit_suffix(tokens: &[String]) -> Option<(usize, &'static str)> {
+    if tokens.len() < 2 {
+        return None;
+    }
+    let two = (tokens.len() >= 3).then(|| format!("{}{}", tokens[tokens.len() - 2], tokens[tokens.len() - 1]));
+    if let Some(quantity) = two.as_deref().and_then(|t| UNITS.iter().find(|(s, _, _)| *s == t)).map(|(_, _, q)| *q) {
+        return Some((2, quantity));
+    }
+    let last = tokens.last()?;
+    let (_, _, quantity) = UNITS.iter().find(|(spelling, _, _)| *spelling == last.as_str())?;
+    if last.chars().count() > 1 {
+        return Some((1, quantity));
+    }
+    let rest = &tokens[..tokens.len() - 1];
+    let vocabulary = BTreeSet::new();
+    rest.iter().flat_map(|t| senses(t, &vocabulary)).any(|s| s == Sense::Quantity(quantity)).then_some((1, quantity))
+}
+
+/// An ISA-5.1 instrument code (`tt`, `4711`; `pic`, `2030`): the first
+/// letter's quantity, the number as a word.
+fn isa_code(tokens: &[String], profile: &mut TagProfile) -> bool {
+    let [letters, number, ..] = tokens else { return false };
+    if !is_number(number) || !(2..=4).contains(&letters.len()) || tokens.len() > 3 {
+        return false;
+    }
+    let upper = letters.to_uppercase();
+    let mut chars = upper.chars();
+    let Some(first) = chars.next() else { return false };
+    let Some((_, quantity)) = ISA_FIRST_LETTERS.iter().find(|(letter, _)| *letter == first) else { return false };
+    if !chars.all(|c| ISA_SUCCEEDING_LETTERS.contains(c)) {
+        return false;
+    }
+    profile.quantities.insert(quantity);
+    if upper[1..].contains('A') {
+        profile.quantities.insert("alarm");
+    }
+    if upper[1..].contains('Q') && *quantity == "flow" {
+        profile.quantities.insert("volume");
+    }
+    profile.words.insert(letters.clone());
+    profile.words.insert(number.clone());
+    profile.words.insert(format!("{letters}{number}"));
+    true
+}
+
+/// Reads a question (see [`Query`]); `vocabulary` holds the plant's own
+/// words, which are never "corrected" as typos.
+pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
+    let mut query = Query::default();
+    let folded = fold(question);
+    query.how_many = HOW_MANY.iter().any(|phrase| folded.contains(phrase));
+    let mut pending_equipment: Option<usize> = None;
+    for word in words(question) {
+        // `mm/s`, `m³/h`: a unit asks for its quantity.
+        if word.contains(['/', '°', '³', '%']) {
+            if let Some(quantity) = unit_quantity(&word) {
+                query.quantities.push((quantity, word.clone()));
+                pending_equipment = None;
+                continue;
+            }
+        }
+        // `tank2`, `Press4`, `TT4711`: letters and digits written together.
+        let pieces = crate::text::segment_tokens(&word);
+        let joined = pieces.len() > 1 && !word.contains('_');
+        if joined {
+            query.words.push(word.clone());
+        }
+        for piece in pieces {
+            if is_number(&piece) {
+                let Ok(n) = piece.parse::<u32>() else { continue };
+                match pending_equipment.take() {
+                    Some(i) => {
+                        let (concept, _, asked) = &query.equipment[i];
+                        query.equipment[i] = (concept, Some(n), format!("{asked} {piece}"));
+                    }
+                    // `M2`: the joined word already says it.
+                    None if joined => {}
+                    None => query.numbers.push(n),
+                }
+                continue;
+            }
+            // "pump no. 3" still numbers the pump; any other word ends it.
+            if !NUMBER_WORDS.contains(&piece.as_str()) {
+                pending_equipment = None;
+            }
+            if STOP_WORDS.contains(&piece.as_str()) || piece.chars().count() < 2 {
+                continue;
+            }
+            if vocabulary.contains(piece.as_str()) && sense(&piece).is_none() {
+                query.words.push(piece.clone());
+                pending_equipment = None;
+                continue;
+            }
+            let found = senses(&piece, vocabulary);
+            if found.is_empty() {
+                if let Some(quantity) = unit_quantity(&piece).filter(|_| piece.chars().count() > 1) {
+                    query.quantities.push((quantity, piece.clone()));
+                } else {
+                    query.words.push(piece.clone());
+                }
+                pending_equipment = None;
+                continue;
+            }
+            for sense in found {
+                match sense {
+                    Sense::Quantity(q) => query.quantities.push((q, piece.clone())),
+                    Sense::Equipment(e) => {
+                        query.equipment.push((e, None, piece.clone()));
+                        pending_equipment = Some(query.equipment.len() - 1);
+                    }
+                    Sense::Part(p) => query.parts.push((p, piece.clone())),
+                }
+            }
+        }
+    }
+    // "current" is also "now": electric current only when nothing else is asked.
+    if query.quantities.len() > 1 {
+        query.quantities.retain(|(q, asked)| !(*q == "current" && asked == "current"));
+    }
+    // A count is asked by "how many"; "many"/"produced" alone do the same.
+    query.words.retain(|w| !STOP_WORDS.contains(&w.as_str()));
+    query
+}
+
+/// Whether a folded word names a quantity, equipment, a part or a unit in
+/// any supported language (plural or not): a plant word.
+pub fn is_plant_word(word: &str) -> bool {
+    let folded = fold(word);
+    // "the current price of gold": too common a word to make a question
+    // about the plant on its own ("motor current" has "motor").
+    if folded == "current" {
+        return false;
+    }
+    sense(&folded).is_some() || unit_quantity(&folded).is_some_and(|_| folded.chars().count() > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(tags: &[(&str, Option<&str>, Option<&str>)]) -> TagIndex {
+        let mut index = TagIndex::default();
+        for (tag, unit, description) in tags {
+            index.upsert(tag, *unit, *description);
+        }
+        index
+    }
+
+    fn find(index: &TagIndex, question: &str) -> Match {
+        let tags: Vec<&str> = index.profiles.keys().map(String::as_str).collect();
+        index.find(question, &tags)
+    }
+
+    fn tags(found: Match) -> Vec<String> {
+        match found {
+            Match::Tags(tags) => tags,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn abbreviations_and_unit_suffixes_are_understood() {
+        let plant = index(&[
+            ("area1.m2.motor_temp_c", None, None),
+            ("area1.m2.motor_current_a", None, None),
+            ("area1.m2.fault_count", None, None),
+            ("area1.tank2.lvl_pct", None, None),
+            ("area1.tank2.temp", None, None),
+            ("area1.tank1.temp", None, None),
+        ]);
+        assert_eq!(tags(find(&plant, "What is the motor temperature of M2?")), ["area1.m2.motor_temp_c"]);
+        assert_eq!(tags(find(&plant, "What is the temperature in tank 2?")), ["area1.tank2.temp"]);
+        assert_eq!(tags(find(&plant, "How many faults does M2 report?")), ["area1.m2.fault_count"]);
+        assert_eq!(tags(find(&plant, "tank2 level")), ["area1.tank2.lvl_pct"]);
+    }
+
+    #[test]
+    fn isa_codes_are_read_with_their_descriptions() {
+        let plant = index(&[
+            ("TT_4711", Some("°C"), Some("Reactor jacket outlet temperature")),
+            ("PT_2030", Some("bar"), Some("Feed pump discharge pressure")),
+            ("FT_1001", Some("m³/h"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "What's the reactor jacket temperature?")), ["TT_4711"]);
+        assert_eq!(tags(find(&plant, "discharge pressure of the feed pump")), ["PT_2030"]);
+        assert_eq!(tags(find(&plant, "what is the flow?")), ["FT_1001"]);
+        assert_eq!(tags(find(&plant, "TT 4711?")), ["TT_4711"]);
+    }
+
+    #[test]
+    fn german_spanish_and_french_questions_find_their_tags() {
+        let plant = index(&[
+            ("Kessel1.Kesseldruck", Some("bar"), Some("Dampfdruck im Kessel")),
+            ("Kessel1.Temperatur", Some("°C"), None),
+            ("Pumpe3.Drehzahl", Some("1/min"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "Wie hoch ist der Druck im Kessel 1?")), ["Kessel1.Kesseldruck"]);
+        assert_eq!(tags(find(&plant, "¿Cuál es la temperatura de la caldera 1?")), ["Kessel1.Temperatur"]);
+        assert_eq!(tags(find(&plant, "Quelle est la vitesse de la pompe 3 ?")), ["Pumpe3.Drehzahl"]);
+        assert_eq!(tags(find(&plant, "boiler pressure")), ["Kessel1.Kesseldruck"]);
+    }
+
+    #[test]
+    fn plurals_and_typos_are_forgiven() {
+        let plant = index(&[("Line3.ConveyorSpeed", Some("m/min"), None), ("Line3.BottleCount", None, None)]);
+        assert_eq!(tags(find(&plant, "conveyer sped on line 3")), ["Line3.ConveyorSpeed"]);
+        assert_eq!(tags(find(&plant, "how many bottles on line 3")), ["Line3.BottleCount"]);
+        let Match::Unknown { asked, .. } = find(&plant, "temprature?") else { panic!("a temperature question") };
+        assert_eq!(asked, ["temprature"], "read as temperature, which this plant does not measure");
+    }
+
+    #[test]
+    fn what_the_plant_lacks_is_unknown_with_the_closest_tags() {
+        let plant = index(&[("tank1.level", None, None), ("tank1.temp", Some("°C"), None), ("pump3.flow", None, None)]);
+        let Match::Unknown { asked, closest } = find(&plant, "What is the pressure in tank 1?") else { panic!() };
+        assert_eq!(asked, ["pressure"]);
+        assert!(closest.contains(&"tank1.level".to_owned()));
+        let Match::Unknown { asked, .. } = find(&plant, "level of tank 5") else { panic!() };
+        assert_eq!(asked, ["tank 5"]);
+        let Match::Unknown { asked, .. } = find(&plant, "temperature of pump 3") else { panic!() };
+        assert_eq!(asked, ["temperature", "pump 3"]);
+    }
+
+    #[test]
+    fn a_medium_the_plant_does_not_measure_is_unknown_unless_the_equipment_is_named() {
+        let plant = index(&[("spindle_temperature", Some("°C"), None), ("tank2.level", Some("%"), None)]);
+        let Match::Unknown { asked, .. } = find(&plant, "What is the coolant temperature?") else { panic!() };
+        assert_eq!(asked, ["coolant"]);
+        assert_eq!(tags(find(&plant, "water level in tank 2")), ["tank2.level"]);
+    }
+
+    #[test]
+    fn alarms_in_general_and_questions_about_nothing_in_particular() {
+        let plant = index(&[("tank1.level", None, None), ("door_alarm", None, None)]);
+        assert_eq!(find(&plant, "Any alarms?"), Match::Alarms);
+        assert_eq!(find(&plant, "Gibt es Störungen?"), Match::Alarms);
+        assert_eq!(find(&plant, "Give me an overview"), Match::General);
+    }
+
+    #[test]
+    fn the_electric_current_is_not_the_current_value() {
+        let plant = index(&[("m1.current_a", Some("A"), None), ("m1.temp_c", None, None)]);
+        assert_eq!(tags(find(&plant, "What is the current temperature of m1?")), ["m1.temp_c"]);
+        assert_eq!(tags(find(&plant, "motor current of m1?")), ["m1.current_a"]);
+    }
+
+    #[test]
+    fn plant_words_are_known_in_every_language() {
+        for word in ["temperature", "Temperatur", "presión", "débit", "Füllstand", "pumps", "bar"] {
+            assert!(is_plant_word(word), "{word}");
+        }
+        for word in ["football", "poem", "capital", "a"] {
+            assert!(!is_plant_word(word), "{word}");
+        }
+    }
+}
