@@ -3,10 +3,11 @@
 //! `--record` writes the verdicts into the profile, where the `slm` node's
 //! gate (`slm::gate`) reads them.
 //!
-//! Accuracy is the model's own: an answer counts when it is right *and*,
-//! where the model was asked to write it, the model's sentence passed the
-//! grounding check (the node would otherwise have replaced it with the
-//! facts' sentence, which hides a damaged model). Both shares are shown.
+//! Accuracy is the model's own: of the answers the model was asked to
+//! write, the share that is right in the model's own sentence (one the
+//! grounding check replaced with the facts' sentence is a miss: the
+//! replacement hides a damaged model). Answers code wrote are counted
+//! apart, never as the model's.
 
 pub mod qa_set;
 pub mod record;
@@ -110,7 +111,7 @@ impl Report {
     pub fn table(&self) -> String {
         let best = self.best_accuracy();
         let mut out = format!(
-            "Q&A set: {}; accuracy floor {:.2}\n\n| variant | size MiB | peak RSS MiB | prompt tok/s | gen tok/s | p50 answer ms | accuracy (model) | accuracy (with fallback) | drop vs best | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n",
+            "Q&A set: {}; accuracy floor {:.2}\n\n| variant | size MiB | peak RSS MiB | prompt tok/s | gen tok/s | p50 answer ms | model accuracy (right / asked to write) | right, all items | of which model-written / code-written | drop vs best | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
             self.qa_set, self.floor
         );
         for row in &self.rows {
@@ -120,7 +121,7 @@ impl Report {
                 .map_or_else(|| row.model.display().to_string(), |s| s.to_string_lossy().into_owned());
             match &row.outcome {
                 Ok(r) => out.push_str(&format!(
-                    "| {name} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} | {:.3} ({}/{}) | {:.3} | {:+.3} | {} |\n",
+                    "| {name} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} | {:.3} ({}/{}) | {:.3} | {} / {} | {:+.3} | {} |\n",
                     r.bytes as f64 / MIB,
                     r.peak_rss_bytes as f64 / MIB,
                     r.prompt_tps,
@@ -128,8 +129,10 @@ impl Report {
                     r.p50_latency_ms,
                     r.accuracy(),
                     r.model_correct,
-                    r.items,
+                    r.model_asked,
                     r.system_accuracy(),
+                    r.model_correct,
+                    r.code_correct,
                     r.accuracy() - best,
                     if self.passes(row) { "pass".to_owned() } else { format!("REJECTED (below {:.2})", self.floor) },
                 )),

@@ -109,11 +109,16 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Right, and right by the model where the model was asked: a sentence
-    /// the grounding check replaced counts as the model's miss. This is the
-    /// accuracy a quantization changes.
-    pub fn model_correct(self, model_asked: bool) -> bool {
-        self.correct && (self.by_model || !model_asked)
+    /// Right, in a sentence the model wrote. A sentence that code composed
+    /// (a refusal, a stale value) or that the grounding check put in place
+    /// of the model's is never the model's success.
+    pub fn model_correct(self) -> bool {
+        self.correct && self.by_model
+    }
+
+    /// Right, in a sentence that code wrote (composed or replaced).
+    pub fn code_correct(self) -> bool {
+        self.correct && !self.by_model
     }
 }
 
@@ -269,7 +274,9 @@ mod tests {
     fn a_fallback_sentence_is_right_but_not_the_models() {
         let e = Expectation { values: vec!["72.4".into()], ..Default::default() };
         let verdict = e.judge(&answer("spindle temperature is 72.4 °C.", false));
-        assert!(verdict.correct && !verdict.model_correct(true) && verdict.model_correct(false));
+        assert!(verdict.correct && !verdict.model_correct() && verdict.code_correct());
+        let by_model = e.judge(&answer("spindle temperature is 72.4 °C.", true));
+        assert!(by_model.model_correct() && !by_model.code_correct());
     }
 
     #[test]

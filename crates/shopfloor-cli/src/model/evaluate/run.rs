@@ -40,10 +40,14 @@ pub struct VariantResult {
     pub items: usize,
     /// Items whose answer was right (the facts' fallback included).
     pub correct: usize,
-    /// Items right by the model itself where it was asked.
+    /// Items answered right in a sentence the model wrote.
     pub model_correct: usize,
     /// Items where the model was asked to write the answer.
     pub model_asked: usize,
+    /// Items answered right in a sentence code wrote (composed, or put in
+    /// place of the model's by the grounding check).
+    #[serde(default)]
+    pub code_correct: usize,
     /// Per class: (items, model-correct).
     pub by_class: BTreeMap<String, (usize, usize)>,
     /// Median answer latency, ms.
@@ -60,9 +64,11 @@ pub struct VariantResult {
 }
 
 impl VariantResult {
-    /// Model-correct share: the gate's accuracy.
+    /// The gate's accuracy: of the answers the model was asked to write,
+    /// the share it wrote right (a replaced sentence is a miss). Items that
+    /// code answers alone say nothing about a model variant.
     pub fn accuracy(&self) -> f64 {
-        self.model_correct as f64 / self.items.max(1) as f64
+        self.model_correct as f64 / self.model_asked.max(1) as f64
     }
 
     /// Right-answer share with the grounding fallback.
@@ -91,6 +97,7 @@ pub fn evaluate_model(
         correct: 0,
         model_correct: 0,
         model_asked: 0,
+        code_correct: 0,
         by_class: BTreeMap::new(),
         p50_latency_ms: 0.0,
         misses: Vec::new(),
@@ -119,12 +126,13 @@ pub fn evaluate_model(
             refusal_right: item.expect.judge(&refusal(&question)).correct,
         });
         let model_asked = reply.completion_tokens.is_some();
-        let right = verdict.model_correct(model_asked);
+        let right = verdict.model_correct();
         if let Some(confidence) = reply.confidence {
             result.confidences.push((confidence, verdict.correct));
         }
         result.correct += usize::from(verdict.correct);
         result.model_correct += usize::from(right);
+        result.code_correct += usize::from(verdict.code_correct());
         result.model_asked += usize::from(model_asked);
         let class = result.by_class.entry(item.class.clone()).or_insert((0, 0));
         class.0 += 1;
