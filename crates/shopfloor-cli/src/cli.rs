@@ -97,6 +97,11 @@ pub enum ModelCommand {
         #[arg(value_parser = clap::value_parser!(u64).range(1..))]
         sample_step: u64,
     },
+    /// The assistant on generated plants unlike plant-sim (12 kinds, 5
+    /// naming conventions, questions in 4 languages), against the naive
+    /// peer (every value pasted into the same model's prompt); figures per
+    /// class, language and naming convention.
+    AnyPlant(AnyPlantArgs),
     /// The fastest engine knobs (threads, flash attention, KV-cache type,
     /// weight repacking) on this machine, against the measured
     /// memory-bandwidth ceiling; `--write` puts them into the profile.
@@ -122,6 +127,28 @@ pub struct EvaluateArgs {
     /// Write the verdicts into the profile (the node's evaluation gate reads them).
     #[arg(long)]
     pub record: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnyPlantArgs {
+    #[arg(value_name = "hw-profiles/NAME.toml")]
+    pub profile: PathBuf,
+    /// Model file (default: the profile's first tier model).
+    #[arg(value_name = "MODEL.gguf")]
+    pub model: Option<PathBuf>,
+    /// Which plants: `held-out` (the reported figures) or `development`
+    /// (what rules are developed on).
+    #[arg(long, default_value = "held-out", value_parser = ["held-out", "development"])]
+    pub split: String,
+    /// Skip the naive peer (half the time).
+    #[arg(long)]
+    pub no_naive: bool,
+    /// Every n-th question only.
+    #[arg(long = "sample", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_step: u64,
+    /// Also list every question answered wrong.
+    #[arg(long)]
+    pub misses: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use clap::CommandFactory as _;
 
 use crate::cli::{
-    Cli, Command, EvaluateArgs, GenerateArgs, ImageFormatArg, ImagesCommand, ModelCommand, OpcuaCommand, RecordCommand,
-    ReplayArgs, RouterCommand, SimArgs, TuneArgs,
+    AnyPlantArgs, Cli, Command, EvaluateArgs, GenerateArgs, ImageFormatArg, ImagesCommand, ModelCommand, OpcuaCommand,
+    RecordCommand, ReplayArgs, RouterCommand, SimArgs, TuneArgs,
 };
 use crate::model::{evaluate, tune};
 use crate::router_calibrate::{self, CalibrateOptions};
@@ -57,7 +57,30 @@ fn model(command: ModelCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModelCommand::Tune(args) => tune_profile(args),
+        ModelCommand::AnyPlant(args) => any_plant(args),
     }
+}
+
+fn any_plant(args: AnyPlantArgs) -> anyhow::Result<ExitCode> {
+    use crate::model::any_plant::{run, AnyPlantOptions};
+    let profile = slm_engine::profile::HardwareProfile::load(&args.profile)?;
+    let model = match args.model {
+        Some(model) => model,
+        None => {
+            let first = profile.models.first().context("the profile lists no models; name a model file")?;
+            profile.model_path(first)
+        }
+    };
+    let split = if args.split == "development" { plant_gen::Split::Development } else { plant_gen::Split::HeldOut };
+    let options = AnyPlantOptions { split, naive: !args.no_naive, sample_step: to_usize(args.sample_step) };
+    let report = run(&model, &profile, &options)?;
+    println!("{}", report.markdown());
+    if args.misses {
+        for (id, question, answer) in &report.misses {
+            println!("- {id}: {question:?} -> {answer:?}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn quantize(source: &Path, out_dir: &Path, types: &[String]) -> anyhow::Result<ExitCode> {

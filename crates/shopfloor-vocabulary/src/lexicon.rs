@@ -272,6 +272,37 @@ pub const EQUIPMENT: &[Entry] = &[
     ("machine", &["machine", "maschine", "maquina", "anlage"]),
 ];
 
+/// Short codes PLC programs give numbered units (`P3`, `CV1`, `TK2`):
+/// read as equipment only when a number follows, so `P` alone stays a letter.
+pub const EQUIPMENT_CODES: &[(&str, &str)] = &[
+    ("p", "pump"),
+    ("m", "motor"),
+    ("cv", "conveyor"),
+    ("tk", "tank"),
+    ("t", "tank"),
+    ("fv", "fermenter"),
+    ("cmp", "compressor"),
+    ("c", "compressor"),
+    ("blr", "boiler"),
+    ("b", "boiler"),
+    ("hx", "heat_exchanger"),
+    ("flt", "filter"),
+    ("f", "filter"),
+    ("mx", "mixer"),
+    ("ag", "mixer"),
+    ("r", "reactor"),
+    ("ov", "oven"),
+    ("chl", "chiller"),
+    ("ch", "chiller"),
+    ("dry", "dryer"),
+    ("ax", "axis"),
+    ("fil", "filler"),
+    ("lab", "labeler"),
+    ("pal", "palletizer"),
+    ("fan", "fan"),
+    ("v", "valve"),
+];
+
 /// Equipment words so general that a question naming one without a number
 /// says nothing about which tag it means ("how is the machine?").
 pub const GENERAL_EQUIPMENT: &[&str] = &["line", "cell", "machine"];

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::lexicon::{
-    Entry, EQUIPMENT, GENERAL_EQUIPMENT, HOW_MANY, ISA_FIRST_LETTERS, ISA_SUCCEEDING_LETTERS, PARTS, QUANTITIES,
-    STOP_WORDS, SUBSTANCES, UNITS,
+    Entry, EQUIPMENT, EQUIPMENT_CODES, GENERAL_EQUIPMENT, HOW_MANY, ISA_FIRST_LETTERS, ISA_SUCCEEDING_LETTERS, PARTS,
+    QUANTITIES, STOP_WORDS, SUBSTANCES, UNITS,
 };
 use crate::text::{fold, identifier_segments, is_number, stems, words};
 
@@ -42,6 +42,9 @@ pub struct Query {
     pub words: Vec<String>,
     /// Numbers not attached to equipment.
     pub numbers: Vec<u32>,
+    /// A word this lexicon does not know, numbered (`sealer 2`): the plant's
+    /// own name for a unit, matched as `sealer2`.
+    pub numbered: Vec<(String, u32)>,
     /// "How many" or the like.
     pub how_many: bool,
 }
@@ -146,6 +149,19 @@ impl TagIndex {
         for (concept, number, asked) in &specific_equipment {
             if !profiles.iter().any(|(_, p)| has_equipment(p, concept, *number)) {
                 unknown.push(asked.clone());
+            }
+        }
+        // "sealer 9" on a plant with sealers 1 and 2, or with no unit 9 at
+        // all under whatever name.
+        for (name, number) in &query.numbered {
+            let numbered = format!("{name}{number}");
+            let named = profiles.iter().any(|(_, p)| p.words.contains(name));
+            let number_anywhere = profiles.iter().any(|(_, p)| {
+                p.words.contains(&number.to_string()) || p.equipment.iter().any(|(_, n)| *n == Some(*number))
+            });
+            let missing = !profiles.iter().any(|(_, p)| p.words.contains(&numbered));
+            if missing && (named || !number_anywhere) {
+                unknown.push(format!("{name} {number}"));
             }
         }
         if specific_equipment.is_empty() && !anchored {
@@ -302,7 +318,8 @@ fn senses(word: &str, vocabulary: &BTreeSet<&str>) -> Vec<Sense> {
         let allowed = if chars.len() >= 8 { 2 } else { 1 };
         let near = lexicon_words()
             .filter(|w| w.chars().next() == chars.first().copied() && w.len() >= 4)
-            .map(|w| (strsim::levenshtein(word, w), w))
+            // Optimal string alignment: a swapped pair of letters is one edit.
+            .map(|w| (strsim::osa_distance(word, w), w))
             .filter(|(distance, _)| *distance <= allowed)
             .min_by_key(|(distance, _)| *distance);
         if let Some((_, w)) = near {
@@ -339,13 +356,30 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
             }
             last_equipment = None;
             let followed_by_number = content.get(i + 1).is_some_and(|t| is_number(t));
+            // `P3`, `CV1`, `TK2`: a PLC's short code for a numbered unit.
+            if followed_by_number {
+                if let Some(concept) = EQUIPMENT_CODES.iter().find(|(code, _)| code == token).map(|(_, c)| *c) {
+                    profile.equipment.insert((concept, None));
+                    last_equipment = Some(concept);
+                    continue;
+                }
+            }
+            // `Fueller`, `Gaertank`: the ASCII spelling of ü, ä, ö.
+            let plain = umlaut_spelling(token);
+            if plain != *token {
+                profile.words.insert(plain.clone());
+            }
             // "press" is a machine in `Press4` or a path segment, else the
             // pressure abbreviation (`HydPress`).
             if token == "press" && leaf && !followed_by_number {
                 profile.quantities.insert("pressure");
                 continue;
             }
-            for sense in senses(token, &vocabulary) {
+            let mut found = senses(token, &vocabulary);
+            if found.is_empty() && plain != *token {
+                found = senses(&plain, &vocabulary);
+            }
+            for sense in found {
                 match sense {
                     Sense::Quantity(q) => {
                         profile.quantities.insert(q);
@@ -368,29 +402,26 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
         profile.quantities.insert(quantity);
     }
     if let Some(description) = description {
-        for word in words(description) {
-            if STOP_WORDS.contains(&word.as_str()) {
-                continue;
-            }
-            for sense in senses(&word, &vocabulary) {
-                match sense {
-                    Sense::Quantity(q) => {
-                        profile.quantities.insert(q);
-                    }
-                    Sense::Equipment(e) => {
-                        profile.equipment.insert((e, None));
-                    }
-                    Sense::Part(p) => {
-                        profile.parts.insert(p);
-                    }
-                }
-            }
-            profile.words.insert(word);
+        // Read like a question: "Pump 3 discharge pressure" numbers the pump.
+        let described = query(description, &vocabulary);
+        profile.quantities.extend(described.quantities.iter().map(|(q, _)| *q));
+        for (concept, number, _) in &described.equipment {
+            profile.equipment.insert((concept, *number));
         }
+        profile.parts.extend(described.parts.iter().map(|(p, _)| *p));
+        profile.words.extend(described.words);
+        profile.words.extend(described.numbers.iter().map(u32::to_string));
+        profile.words.extend(words(description).into_iter().filter(|w| !STOP_WORDS.contains(&w.as_str())));
     }
     // A limit or setpoint tag is not the measured value itself, but it is
     // still about the same quantity; nothing to drop.
     profile
+}
+
+/// `fueller` -> `fuller`: German written without umlauts, folded like the
+/// umlaut (`Füller` folds to `fuller`).
+fn umlaut_spelling(token: &str) -> String {
+    token.replace("ae", "a").replace("oe", "o").replace("ue", "u")
 }
 
 /// The quantity a unit measures (`bar` -> pressure).
@@ -424,8 +455,14 @@ fn unit_suffix(tokens: &[String]) -> Option<(usize, &'static str)> {
 /// An ISA-5.1 instrument code (`tt`, `4711`; `pic`, `2030`): the first
 /// letter's quantity, the number as a word.
 fn isa_code(tokens: &[String], profile: &mut TagProfile) -> bool {
-    let [letters, number, ..] = tokens else { return false };
-    if !is_number(number) || !(2..=4).contains(&letters.len()) || tokens.len() > 3 {
+    // `TT_4711`, `FIC101A`: letters, a loop number of two or more digits,
+    // at most a one-letter suffix. `PAL1_Cnt` is a palletizer, not an alarm.
+    let (letters, number) = match tokens {
+        [letters, number] => (letters, number),
+        [letters, number, suffix] if suffix.chars().count() == 1 && !is_number(suffix) => (letters, number),
+        _ => return false,
+    };
+    if !is_number(number) || number.len() < 2 || !(2..=4).contains(&letters.len()) {
         return false;
     }
     let upper = letters.to_uppercase();
@@ -455,6 +492,7 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
     let folded = fold(question);
     query.how_many = HOW_MANY.iter().any(|phrase| folded.contains(phrase));
     let mut pending_equipment: Option<usize> = None;
+    let mut pending_word: Option<String> = None;
     for word in words(question) {
         // `mm/s`, `m³/h`: a unit asks for its quantity.
         if word.contains(['/', '°', '³', '%']) {
@@ -480,10 +518,17 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
                     }
                     // `M2`: the joined word already says it.
                     None if joined => {}
-                    None => query.numbers.push(n),
+                    None => match pending_word.take() {
+                        Some(name) => {
+                            query.words.push(format!("{name}{n}"));
+                            query.numbered.push((name, n));
+                        }
+                        None => query.numbers.push(n),
+                    },
                 }
                 continue;
             }
+            pending_word = None;
             // "pump no. 3" still numbers the pump; any other word ends it.
             if !NUMBER_WORDS.contains(&piece.as_str()) {
                 pending_equipment = None;
@@ -494,6 +539,7 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
             if vocabulary.contains(piece.as_str()) && sense(&piece).is_none() {
                 query.words.push(piece.clone());
                 pending_equipment = None;
+                pending_word = Some(piece.clone());
                 continue;
             }
             let found = senses(&piece, vocabulary);
@@ -502,6 +548,7 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
                     query.quantities.push((quantity, piece.clone()));
                 } else {
                     query.words.push(piece.clone());
+                    pending_word = Some(piece.clone());
                 }
                 pending_equipment = None;
                 continue;
@@ -536,7 +583,8 @@ pub fn is_plant_word(word: &str) -> bool {
     if folded == "current" {
         return false;
     }
-    sense(&folded).is_some() || unit_quantity(&folded).is_some_and(|_| folded.chars().count() > 1)
+    // A near spelling counts ("tempearture"), as it does when matching.
+    !senses(&folded, &BTreeSet::new()).is_empty() || unit_quantity(&folded).is_some_and(|_| folded.chars().count() > 1)
 }
 
 #[cfg(test)]
@@ -632,6 +680,25 @@ mod tests {
         let Match::Unknown { asked, .. } = find(&plant, "What is the coolant temperature?") else { panic!() };
         assert_eq!(asked, ["coolant"]);
         assert_eq!(tags(find(&plant, "water level in tank 2")), ["tank2.level"]);
+    }
+
+    #[test]
+    fn units_the_lexicon_does_not_know_are_told_apart_by_their_number() {
+        let plant = index(&[
+            ("Pack2.Sealer1.Count", None, None),
+            ("Pack2.Sealer2.Count", None, None),
+            ("CV1_Spd", Some("m/min"), None),
+            ("P3_Flw", Some("m³/h"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "How many parts has sealer 2 counted?")), ["Pack2.Sealer2.Count"]);
+        let Match::Unknown { asked, .. } = find(&plant, "count of sealer 9") else { panic!() };
+        assert_eq!(asked, ["sealer 9"]);
+        let Match::Unknown { asked, .. } = find(&plant, "speed of belt line 7") else { panic!() };
+        assert_eq!(asked, ["line 7"], "no unit 7 under any name");
+        assert_eq!(tags(find(&plant, "speed of conveyor 1")), ["CV1_Spd"]);
+        assert_eq!(tags(find(&plant, "what is the flow of pump 3")), ["P3_Flw"]);
+        let Match::Unknown { asked, .. } = find(&plant, "what is the lveel of tank 2") else { panic!() };
+        assert_eq!(asked, ["lveel", "tank 2"], "read as level, which this plant does not measure");
     }
 
     #[test]

@@ -136,7 +136,10 @@ impl NodeLogic for RouterNode {
         self.now_ms = now_ms;
         if input.starts_with(READINGS_INPUT) {
             let readings = Reading::from_arrow(data).map_err(Rejected::schema)?;
-            let mut tags: Vec<&str> = readings.iter().map(|r| r.tag.as_str()).collect();
+            // A tag's description names it too ("Reactor jacket temperature"
+            // for TT_4711).
+            let mut tags: Vec<&str> =
+                readings.iter().flat_map(|r| std::iter::once(r.tag.as_str()).chain(r.description.as_deref())).collect();
             tags.dedup();
             self.policy.learn_tags(tags);
             Ok(Vec::new())

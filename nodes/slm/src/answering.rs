@@ -275,8 +275,13 @@ fn call_tool(
     Ok((call, result, generation))
 }
 
-/// Text that needs no model: a stale or bad primary value, or no alarms.
+/// Text that needs no model: a stale or bad primary value, no alarms, or
+/// several tags that fit the question equally (a small model picks one of
+/// them as if it were meant; the facts state each).
 fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState) -> Option<String> {
+    if matches!(focus, Focus::Tags(tags) if tags.len() > 1) {
+        return Some(fallback_text(grounding));
+    }
     match &grounding.primary {
         Some(primary) if matches!(primary.freshness, Freshness::Stale | Freshness::Bad) => Some(primary.sentence()),
         Some(_) => None,
@@ -298,8 +303,8 @@ fn no_data_text(asked: &[String], closest: &[String], state: &PlantState) -> Str
     if closest.is_empty() {
         let tags = state.tags();
         let mut listed = tags.iter().copied().take(KNOWN_TAGS_LISTED);
-        let more = tags.len().saturating_sub(KNOWN_TAGS_LISTED);
-        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+        // No count: an answer states no number that is not a plant value.
+        let tail = if tags.len() > KNOWN_TAGS_LISTED { " and more" } else { "" };
         format!("I have no data on {asked} here; I know: {}{tail}.", shown(&mut listed))
     } else {
         format!("I have no data on {asked} here; closest: {}.", shown(&mut closest.iter().map(String::as_str)))

@@ -124,12 +124,21 @@ pub struct TagFact {
     pub age_ms: i64,
     /// A boolean alarm tag that is active, or a limit violation.
     pub alarm: bool,
+    /// What the tag is, in words, when its source says (`Conveyor 1 speed`
+    /// for `ST_2101`).
+    pub description: Option<String>,
 }
 
 impl TagFact {
-    /// `spindle temperature`.
+    /// `spindle temperature`; `ST 2101 (Conveyor 1 speed)` when the tag
+    /// has a description, so that the model and the operator can tell
+    /// which instrument the code stands for.
     pub fn name(&self) -> String {
-        self.tag.replace(['_', '.'], " ")
+        let name = self.tag.replace(['_', '.'], " ");
+        match &self.description {
+            Some(description) => format!("{name} ({description})"),
+            None => name,
+        }
     }
 
     /// The value as it is written everywhere: `72.4`, `RUNNING`.
@@ -327,6 +336,7 @@ mod tests {
             freshness: Freshness::Fresh,
             age_ms: 400,
             alarm: LimitStatus::of(value, None, Some(80.0)).is_alarm(),
+            description: None,
         }
     }
 

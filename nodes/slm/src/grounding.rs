@@ -60,8 +60,13 @@ fn states_limit_side(lower: &str, limit: LimitStatus) -> bool {
         LimitStatus::Beyond { side: LimitSide::Low, .. } => {
             (&["below", "under", "alarm"], &["above", "within", "over"])
         }
-        LimitStatus::Within { .. } => {
-            (&["below", "within", "under", "normal"], &["exceeds", "exceeded", "alarm", "over"])
+        // Within: on the safe side of the nearest limit, and never "above"
+        // a high one ("the humidity above its limit is 55.1 %").
+        LimitStatus::Within { side: LimitSide::High, .. } => {
+            (&["below", "within", "under", "normal"], &["exceeds", "exceeded", "alarm", "over", "above"])
+        }
+        LimitStatus::Within { side: LimitSide::Low, .. } => {
+            (&["above", "within", "over", "normal"], &["exceeds", "exceeded", "alarm", "under", "below"])
         }
     };
     has_any(said) && !has_any(contradicting)
@@ -112,6 +117,7 @@ mod tests {
             freshness: Freshness::Fresh,
             age_ms: 400,
             alarm: limit.is_alarm(),
+            description: None,
         }
     }
 

@@ -141,6 +141,7 @@ impl PlantState {
             freshness: freshness_of(reading.quality, age_ms, self.settings.stale_after_ms),
             age_ms,
             alarm: limit.is_alarm() || is_active_alarm_tag(reading),
+            description: reading.description.clone(),
         })
     }
 

@@ -1,0 +1,484 @@
+//! `shopfloor model any-plant`: the assistant on generated plants unlike
+//! plant-sim (`plant-gen`), against the naive peer, in one run.
+//!
+//! Each question goes the product's way, in this process: an empty one is
+//! refused as the sources refuse it, then the router's policy (read-only
+//! refusals, out-of-scope refusals), then the `slm` node's answering
+//! pipeline on the plant's state. The naive peer is what the product
+//! replaces: every value pasted into the prompt of the same model, the
+//! model's sentence returned as it is.
+//!
+//! Judged per question: right or not, who wrote the sentence (the model,
+//! or code: composed, or put in place of the model's by the grounding
+//! check), and whether it states a number that is in no fact of the plant
+//! and not in the question (an invented value).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use plant_gen::{Class, Expect, Plant, Question as GenQuestion, Split, Value};
+use shopfloor_core::env::EnvVars;
+use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question, Reading, ReadingValue};
+use slm::answering::{answer, AnswerSettings};
+use slm::plant_state::{PlantState, StateSettings};
+use slm_engine::profile::HardwareProfile;
+use slm_engine::{ChatTurn, Engine, EngineError, GenerateOptions};
+
+use crate::calibration;
+
+/// "Now" for every generated plant (fixed, so runs are identical).
+pub const NOW_MS: i64 = 1_764_086_400_000;
+/// Readings arrived this long before a question.
+const READING_AGE_MS: i64 = 2_000;
+/// Most tokens of the naive peer's answer (the product's default too).
+const NAIVE_MAX_TOKENS: u32 = 48;
+
+/// Who wrote an answer's sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// The model's own sentence.
+    Model,
+    /// Code: a composed sentence (refusal, no data, stale value) or the
+    /// facts' sentence the grounding check put in place of the model's.
+    Code,
+}
+
+/// One judged answer.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub right: bool,
+    pub author: Author,
+    /// A number in the answer that no fact of the plant and not the
+    /// question holds.
+    pub invented: Option<String>,
+    /// A value question answered with a refusal or "no data".
+    pub wrong_refusal: bool,
+    /// The model's confidence, for model-written answers.
+    pub confidence: Option<f32>,
+    pub latency_ms: f64,
+    pub text: String,
+}
+
+/// Counts of one group (a class, a language, a convention, or all).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub items: usize,
+    pub right: usize,
+    /// Right in a sentence the model wrote.
+    pub model_right: usize,
+    /// Right in a sentence code wrote.
+    pub code_right: usize,
+    pub invented: usize,
+    pub wrong_refusals: usize,
+    /// The naive peer on the same items.
+    pub naive_right: usize,
+    pub naive_invented: usize,
+}
+
+impl Tally {
+    fn add(&mut self, ours: &Judged, naive: Option<&Judged>) {
+        self.items += 1;
+        self.right += usize::from(ours.right);
+        self.model_right += usize::from(ours.right && ours.author == Author::Model);
+        self.code_right += usize::from(ours.right && ours.author == Author::Code);
+        self.invented += usize::from(ours.invented.is_some());
+        self.wrong_refusals += usize::from(ours.wrong_refusal);
+        if let Some(naive) = naive {
+            self.naive_right += usize::from(naive.right);
+            self.naive_invented += usize::from(naive.invented.is_some());
+        }
+    }
+
+    fn share(count: usize, of: usize) -> f64 {
+        count as f64 / of.max(1) as f64
+    }
+
+    /// Share answered right.
+    pub fn accuracy(&self) -> f64 {
+        Self::share(self.right, self.items)
+    }
+
+    /// The naive peer's share.
+    pub fn naive_accuracy(&self) -> f64 {
+        Self::share(self.naive_right, self.items)
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Default)]
+pub struct AnyPlantReport {
+    pub split: String,
+    pub plants: usize,
+    pub all: Tally,
+    pub by_class: BTreeMap<String, Tally>,
+    pub by_language: BTreeMap<String, Tally>,
+    pub by_convention: BTreeMap<String, Tally>,
+    /// (confidence, right) of every model-written answer.
+    pub confidences: Vec<(f32, bool)>,
+    /// Our answer latencies, ms.
+    pub latencies_ms: Vec<f64>,
+    /// The naive peer was run.
+    pub with_naive: bool,
+    /// Questions we got wrong: (id, question, answer).
+    pub misses: Vec<(String, String, String)>,
+}
+
+impl AnyPlantReport {
+    /// The report in Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "Any-plant evaluation, {} split: {} plants, {} questions.\n\n",
+            self.split, self.plants, self.all.items
+        );
+        let header = "| group | questions | right | model-written right | code-written right | invented values | wrong refusals | naive peer right | naive invented |\n|---|---|---|---|---|---|---|---|---|\n";
+        let row = |name: &str, t: &Tally| {
+            let naive = if self.with_naive {
+                (format!("{:.3} ({})", t.naive_accuracy(), t.naive_right), t.naive_invented.to_string())
+            } else {
+                ("-".to_owned(), "-".to_owned())
+            };
+            format!(
+                "| {name} | {} | {:.3} ({}) | {} | {} | {} | {} | {} | {} |\n",
+                t.items,
+                t.accuracy(),
+                t.right,
+                t.model_right,
+                t.code_right,
+                t.invented,
+                t.wrong_refusals,
+                naive.0,
+                naive.1
+            )
+        };
+        for (title, groups) in
+            [("class", &self.by_class), ("language", &self.by_language), ("naming convention", &self.by_convention)]
+        {
+            out.push_str(&format!("By {title}:\n\n{header}"));
+            for (name, tally) in groups {
+                out.push_str(&row(name, tally));
+            }
+            out.push_str(&row("**all**", &self.all));
+            out.push('\n');
+        }
+        let auroc = calibration::auroc(&self.confidences).map_or("-".to_owned(), |a| format!("{a:.2}"));
+        let p50 = shopfloor_node::stats::median(&self.latencies_ms).unwrap_or(0.0);
+        out.push_str(&format!(
+            "Confidence AUROC over {} model-written answers: {auroc}. Answer time p50 {p50:.0} ms (in process, no transport).\n",
+            self.confidences.len()
+        ));
+        out
+    }
+}
+
+/// The plant's state as the `slm` node would hold it.
+pub fn plant_state(plant: &Plant) -> PlantState {
+    let mut state = PlantState::new(StateSettings::default());
+    let at = NOW_MS - READING_AGE_MS;
+    state.update(plant.tags.iter().map(|tag| reading(plant, tag, at)).collect());
+    state
+}
+
+fn reading(plant: &Plant, tag: &plant_gen::Tag, at: i64) -> Reading {
+    let value = match &tag.value {
+        Value::Number(n) => ReadingValue::Number(*n),
+        Value::Text(t) => ReadingValue::Text(t.clone()),
+    };
+    let mut reading = Reading::good(&plant.id, tag.name.clone(), value, tag.unit.clone(), Some(at), at);
+    reading.high_limit = tag.high_limit;
+    reading.description = tag.description.clone();
+    reading
+}
+
+/// The value as answers write it (`72.4`, `RUNNING`).
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Number(n) => ReadingValue::Number(*n).to_string(),
+        Value::Text(t) => t.clone(),
+    }
+}
+
+/// Words that decline: "no data", or a refusal to change the plant, in the
+/// supported languages; lenient, so the naive peer's own wording counts.
+const NO_DATA_WORDS: &[&str] = &[
+    "no data",
+    "don't have",
+    "do not have",
+    "not available",
+    "no information",
+    "unknown",
+    "not found",
+    "keine daten",
+    "no tengo",
+    "pas de donn",
+];
+const READ_ONLY_WORDS: &[&str] = &[
+    "read-only",
+    "read only",
+    "cannot change",
+    "can't change",
+    "cannot set",
+    "can't set",
+    "unable",
+    "not able",
+    "nur lesen",
+    "solo lectura",
+    "lecture seule",
+];
+
+/// Judges `answer` to `question`; `facts` are the plant's fact lines (every
+/// number an answer may state comes from them or from the question).
+pub fn judge(question: &GenQuestion, answer: &Answer, facts: &str) -> Judged {
+    let text = answer.text.to_lowercase();
+    let has_any = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    let refused = answer.route.iter().any(|hop| hop.outcome == HopOutcome::Refused);
+    let declined = refused || has_any(NO_DATA_WORDS) || answer.error.is_some();
+    let (right, wrong_refusal) = match &question.expect {
+        Expect::Value { value, above_limit, .. } => {
+            let stated = contains_value(&text, &value_text(value).to_lowercase());
+            let limit_right = match above_limit {
+                None => true,
+                Some(true) => text.contains("above") || text.contains("exceed"),
+                Some(false) => !text.contains("above") && !text.contains("exceed"),
+            };
+            (answer.error.is_none() && stated && limit_right, declined && !stated)
+        }
+        Expect::NoData => (has_any(NO_DATA_WORDS) || refused, false),
+        Expect::ReadOnly => (has_any(READ_ONLY_WORDS) || refused, false),
+        Expect::Invalid => (answer.error == Some(AnswerError::InvalidQuestion) || text.contains("empty"), false),
+    };
+    Judged {
+        right,
+        author: if answer.model.is_some() { Author::Model } else { Author::Code },
+        invented: invented_number(&answer.text, facts, &question.text),
+        wrong_refusal,
+        confidence: answer.confidence,
+        latency_ms: answer.latency_ms as f64,
+        text: answer.text.clone(),
+    }
+}
+
+/// Whether `needle` stands in `text` on its own (72.4 is not in 172.4).
+fn contains_value(text: &str, needle: &str) -> bool {
+    if needle.parse::<f64>().is_err() {
+        return text.contains(needle);
+    }
+    numbers(text).any(|n| n == needle)
+}
+
+/// The numbers written in `text` (`72.4`, `-3`, `1200`), a trailing
+/// sentence dot removed.
+fn numbers(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .map(|t| t.trim_matches(|c| c == '.' || c == '-'))
+        .filter(|t| t.parse::<f64>().is_ok())
+}
+
+/// The first number of `answer` that neither `facts` nor `question` holds.
+fn invented_number(answer: &str, facts: &str, question: &str) -> Option<String> {
+    let known: Vec<f64> = numbers(facts).chain(numbers(question)).filter_map(|n| n.parse().ok()).collect();
+    numbers(answer)
+        .find(|n| {
+            let Ok(value) = n.parse::<f64>() else { return false };
+            !known.iter().any(|k| (k - value).abs() <= 1e-9 * k.abs().max(1.0))
+        })
+        .map(str::to_owned)
+}
+
+/// The product's way for one question: source check, router, `slm`.
+fn ask_product(
+    engine: &mut Engine,
+    policy: &mut router::policy::Policy,
+    state: &PlantState,
+    question: Question,
+) -> Answer {
+    let settings = AnswerSettings::default();
+    // Empty and unreadable questions are refused by the sources (MQTT and
+    // HTTP) with the same check the `slm` node makes.
+    if question.text.trim().is_empty() {
+        return answer(engine, state, &question, settings, NOW_MS);
+    }
+    match policy.on_question(question, NOW_MS) {
+        router::policy::Action::Reply(reply) => reply,
+        router::policy::Action::Ask { question, .. } => {
+            let reply = answer(engine, state, &question, settings, NOW_MS);
+            match policy.on_answer(0, reply.clone(), NOW_MS) {
+                Some(router::policy::Action::Reply(routed)) => routed,
+                _ => reply,
+            }
+        }
+    }
+}
+
+/// The naive peer: every value pasted into the prompt of the same model.
+fn ask_naive(engine: &mut Engine, plant: &Plant, question: &str) -> Result<Answer, EngineError> {
+    let mut system = String::from(
+        "You are a plant assistant. Answer the operator's question in one sentence from these current plant values:\n",
+    );
+    for tag in &plant.tags {
+        system.push_str(&format!("{}: {}", tag.name, value_text(&tag.value)));
+        if let Some(unit) = &tag.unit {
+            system.push(' ');
+            system.push_str(unit);
+        }
+        if let Some(limit) = tag.high_limit {
+            system.push_str(&format!(" (high limit {limit})"));
+        }
+        system.push('\n');
+    }
+    let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: question }];
+    let started = Instant::now();
+    let prompt = engine.chat_prompt(&turns)?;
+    let generation = engine.generate_with(&prompt, GenerateOptions::line(NAIVE_MAX_TOKENS))?;
+    let asked = Question::new("naive", question, "evaluate", Origin::Http, NOW_MS);
+    let mut reply = Answer::to_question(&asked, generation.text);
+    reply.model = Some(engine.model_name.clone());
+    reply.confidence = Some(generation.confidence);
+    reply.latency_ms = started.elapsed().as_millis() as i64;
+    Ok(reply)
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct AnyPlantOptions {
+    pub split: Split,
+    /// Also run the naive peer.
+    pub naive: bool,
+    /// Every n-th question only (1: all).
+    pub sample_step: usize,
+}
+
+/// Runs the evaluation with `model` under `profile`.
+pub fn run(model: &Path, profile: &HardwareProfile, options: &AnyPlantOptions) -> Result<AnyPlantReport, EngineError> {
+    let mut engine = Engine::load(model, profile)?;
+    let plants = plant_gen::plants(options.split);
+    let mut report = AnyPlantReport {
+        split: match options.split {
+            Split::Development => "development".into(),
+            Split::HeldOut => "held-out".into(),
+        },
+        plants: plants.len(),
+        with_naive: options.naive,
+        ..AnyPlantReport::default()
+    };
+    let mut index = 0usize;
+    for plant in &plants {
+        let state = plant_state(plant);
+        let facts: String = state.facts(NOW_MS).iter().map(|f| f.fact_line() + "\n").collect::<String>()
+            + &plant.tags.iter().map(|t| t.name.clone() + "\n").collect::<String>();
+        let mut policy = router_policy();
+        // As the router learns them from readings: names and descriptions.
+        policy.learn_tags(
+            plant.tags.iter().flat_map(|t| std::iter::once(t.name.as_str()).chain(t.description.as_deref())),
+        );
+        for question in plant_gen::questions(plant) {
+            index += 1;
+            if !(index - 1).is_multiple_of(options.sample_step.max(1)) {
+                continue;
+            }
+            let asked = Question::new(&question.id, &question.text, "evaluate", Origin::Mqtt, NOW_MS);
+            let started = Instant::now();
+            let ours = ask_product(&mut engine, &mut policy, &state, asked);
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let mut judged = judge(&question, &ours, &facts);
+            judged.latency_ms = latency_ms;
+            let naive = if options.naive {
+                engine.clear_cache();
+                let reply = ask_naive(&mut engine, plant, &question.text)?;
+                engine.clear_cache();
+                Some(judge(&question, &reply, &facts))
+            } else {
+                None
+            };
+            record(&mut report, plant, &question, judged, naive);
+        }
+    }
+    Ok(report)
+}
+
+fn record(report: &mut AnyPlantReport, plant: &Plant, question: &GenQuestion, ours: Judged, naive: Option<Judged>) {
+    let naive = naive.as_ref();
+    report.all.add(&ours, naive);
+    report.by_class.entry(question.class.as_str().to_owned()).or_default().add(&ours, naive);
+    report.by_language.entry(question.language.as_str().to_owned()).or_default().add(&ours, naive);
+    report.by_convention.entry(plant.convention.as_str().to_owned()).or_default().add(&ours, naive);
+    if let (Some(confidence), Author::Model) = (ours.confidence, ours.author) {
+        report.confidences.push((confidence, ours.right));
+    }
+    if question.class != Class::Empty {
+        report.latencies_ms.push(ours.latency_ms);
+    }
+    if !ours.right || ours.invented.is_some() {
+        tracing::debug!(id = %question.id, question = %question.text, answer = %ours.text, "miss");
+        report.misses.push((question.id.clone(), question.text.clone(), ours.text.clone()));
+    }
+}
+
+/// The router as the plant-assistant dataflow configures it: one tier.
+fn router_policy() -> router::policy::Policy {
+    let vars = EnvVars::from([("ROUTER_TIERS", "nano")]);
+    // A fixed, valid setting: it cannot fail.
+    let config = router::config::RouterConfig::from_env(&vars).unwrap_or_else(|_| unreachable!("ROUTER_TIERS=nano"));
+    router::policy::Policy::new(&config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(expect: Expect, text: &str) -> GenQuestion {
+        GenQuestion {
+            id: "p/0".into(),
+            text: text.into(),
+            language: plant_gen::Language::English,
+            class: Class::Value,
+            style: "full",
+            expect,
+        }
+    }
+
+    fn reply(text: &str, by_model: bool) -> Answer {
+        let mut a = Answer::to_question(&Question::new("q", "?", "op", Origin::Mqtt, 0), text.into());
+        a.model = by_model.then(|| "m".to_owned());
+        a
+    }
+
+    #[test]
+    fn values_limits_and_invented_numbers_are_judged() {
+        let value = Expect::Value { tag: "t".into(), value: Value::Number(72.4), above_limit: None };
+        let facts = "pump 1 temperature: 72.4 °C, 17.6 °C below high limit 90 °C\n";
+        let q = question(value.clone(), "What is the temperature of pump 1?");
+        let right = judge(&q, &reply("Pump 1 is at 72.4 °C.", true), facts);
+        assert!(right.right && right.author == Author::Model && right.invented.is_none());
+        assert!(!judge(&q, &reply("Pump 1 is at 172.4 °C.", true), facts).right);
+        let invented = judge(&q, &reply("Pump 1 is at 72.4 °C, limit 85 °C.", true), facts);
+        assert_eq!(invented.invented.as_deref(), Some("85"));
+        assert!(judge(&q, &reply("I have no data on pump here.", false), facts).wrong_refusal);
+        let above = Expect::Value { tag: "t".into(), value: Value::Number(93.1), above_limit: Some(true) };
+        let q = question(above, "Is the temperature of pump 1 above its limit?");
+        assert!(judge(&q, &reply("93.1 °C, 3.1 °C above its high limit (ALARM).", false), "93.1 3.1 90").right);
+        assert!(!judge(&q, &reply("93.1 °C, below its limit.", false), "93.1 3.1 90").right);
+    }
+
+    #[test]
+    fn refusals_and_empty_questions_are_judged() {
+        let q = question(Expect::NoData, "What is the humidity of pump 1?");
+        assert!(judge(&q, &reply("I have no data on humidity here; closest: x.", false), "").right);
+        assert!(!judge(&q, &reply("The humidity is 40 %.", true), "").right);
+        let q = question(Expect::ReadOnly, "Set the speed of pump 1 to 50");
+        assert!(judge(&q, &reply("I am read-only: I cannot change the plant.", false), "").right);
+        assert!(!judge(&q, &reply("50", true), "").right);
+        let q = question(Expect::Invalid, "");
+        let mut invalid = reply("The question is empty.", false);
+        invalid.error = Some(AnswerError::InvalidQuestion);
+        assert!(judge(&q, &invalid, "").right);
+    }
+
+    #[test]
+    fn every_generated_plant_becomes_a_state_with_all_its_tags() {
+        for plant in plant_gen::plants(Split::Development) {
+            let state = plant_state(&plant);
+            assert_eq!(state.tags().len(), plant.tags.len(), "{}", plant.id);
+        }
+    }
+}
