@@ -27,6 +27,9 @@ pub struct TagProfile {
     /// Every folded word and joined letter-digit token of the name and
     /// description (`m2`, `4711`, `spindle`).
     pub words: BTreeSet<String>,
+    /// Letter codes before a number that name nothing known (`zn` of `ZN1`,
+    /// `brl` of `BRL2`): a unit, matched to an asked word it abbreviates.
+    pub codes: BTreeSet<(String, u32)>,
 }
 
 /// What a question asks about.
@@ -118,8 +121,8 @@ impl TagIndex {
             .equipment
             .iter()
             .filter(|(concept, number, _)| number.is_some() || !GENERAL_EQUIPMENT.contains(concept))
-            .filter(|(concept, number, _)| {
-                !anchored || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number))
+            .filter(|(concept, number, asked)| {
+                !anchored || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked))
             })
             .collect();
         let asked_quantities: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
@@ -147,7 +150,7 @@ impl TagIndex {
             unknown.extend(measured.iter().map(|(_, asked)| asked.clone()));
         }
         for (concept, number, asked) in &specific_equipment {
-            if !profiles.iter().any(|(_, p)| has_equipment(p, concept, *number)) {
+            if !profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked)) {
                 unknown.push(asked.clone());
             }
         }
@@ -159,7 +162,7 @@ impl TagIndex {
             let number_anywhere = profiles.iter().any(|(_, p)| {
                 p.words.contains(&number.to_string()) || p.equipment.iter().any(|(_, n)| *n == Some(*number))
             });
-            let missing = !profiles.iter().any(|(_, p)| p.words.contains(&numbered));
+            let missing = !profiles.iter().any(|(_, p)| p.words.contains(&numbered) || has_code(p, name, *number));
             if missing && (named || !number_anywhere) {
                 unknown.push(format!("{name} {number}"));
             }
@@ -222,25 +225,50 @@ impl TagIndex {
     }
 }
 
-/// Whether `profile` has `concept`, with `number` when one is asked.
-fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>) -> bool {
+/// Whether `profile` has `concept`, with `number` when one is asked; a
+/// numbered unit code counts when it abbreviates the concept or the word
+/// asked (`BTH2` for "booth 2" or "cabina 2").
+fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>, asked: &str) -> bool {
     profile.equipment.iter().any(|(c, n)| *c == concept && (number.is_none() || *n == number))
-        || number.is_some_and(|n| profile.words.contains(&format!("{concept}{n}")))
+        || number.is_some_and(|n| {
+            profile.words.contains(&format!("{concept}{n}"))
+                || profile.codes.iter().any(|(code, m)| {
+                    *m == n
+                        && (abbreviates(code, concept) || asked.split(' ').next().is_some_and(|w| abbreviates(code, w)))
+                })
+        })
+}
+
+/// Whether `profile` has a unit code abbreviating `name`, numbered `number`.
+fn has_code(profile: &TagProfile, name: &str, number: u32) -> bool {
+    profile.codes.iter().any(|(code, n)| *n == number && abbreviates(code, name))
+}
+
+/// Whether `code` could be an abbreviation of `word`: same first letter,
+/// its letters in order within the word, at least two (`zn` zone, `ktl`
+/// kettle, `mld` mould).
+fn abbreviates(code: &str, word: &str) -> bool {
+    let word = fold(word);
+    if code.chars().count() < 2 || code.chars().next() != word.chars().next() || code.len() >= word.len() {
+        return false;
+    }
+    let mut rest = word.chars();
+    code.chars().all(|c| rest.any(|w| w == c))
 }
 
 /// Points for `profile`, or `None` when it contradicts the question (another
 /// tank than the one asked for).
 fn score(query: &Query, profile: &TagProfile, specific: &[&(&'static str, Option<u32>, String)]) -> Option<u32> {
     let mut points = 0;
-    for (concept, number, _) in specific {
-        if !has_equipment(profile, concept, *number) {
+    for (concept, number, asked) in specific {
+        if !has_equipment(profile, concept, *number, asked) {
             return None;
         }
         points += EQUIPMENT_POINTS + if number.is_some() { NUMBER_POINTS } else { 0 };
     }
     // "the machine", "the line": counts where the tag says it, decides nothing.
     for (concept, _, _) in query.equipment.iter().filter(|(_, n, _)| n.is_none()) {
-        if GENERAL_EQUIPMENT.contains(concept) && has_equipment(profile, concept, None) {
+        if GENERAL_EQUIPMENT.contains(concept) && has_equipment(profile, concept, None, "") {
             points += EQUIPMENT_POINTS;
         }
     }
@@ -255,6 +283,11 @@ fn score(query: &Query, profile: &TagProfile, specific: &[&(&'static str, Option
     for number in &query.numbers {
         if profile.words.contains(&number.to_string()) {
             points += NUMBER_POINTS;
+        }
+    }
+    for (name, number) in &query.numbered {
+        if has_code(profile, name, *number) {
+            points += EQUIPMENT_POINTS + NUMBER_POINTS;
         }
     }
     if query.how_many && profile.quantities.contains("count") {
@@ -362,6 +395,13 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
                     profile.equipment.insert((concept, None));
                     last_equipment = Some(concept);
                     continue;
+                }
+            }
+            // `ZN1`, `BRL2`: a unit code nothing here knows, kept to be
+            // matched by abbreviation.
+            if followed_by_number && sense(token).is_none() && token.chars().all(|c| c.is_ascii_alphabetic()) {
+                if let Some(Ok(n)) = content.get(i + 1).map(|t| t.parse::<u32>()) {
+                    profile.codes.insert((token.clone(), n));
                 }
             }
             // `Fueller`, `Gaertank`: the ASCII spelling of ü, ä, ö.
@@ -699,6 +739,21 @@ mod tests {
         assert_eq!(tags(find(&plant, "what is the flow of pump 3")), ["P3_Flw"]);
         let Match::Unknown { asked, .. } = find(&plant, "what is the lveel of tank 2") else { panic!() };
         assert_eq!(asked, ["lveel", "tank 2"], "read as level, which this plant does not measure");
+    }
+
+    #[test]
+    fn unit_codes_nobody_listed_match_the_words_they_abbreviate() {
+        let plant = index(&[
+            ("ZN1_Tmp", Some("°C"), None),
+            ("ZN2_Tmp", Some("°C"), None),
+            ("BRL2_Prs", Some("bar"), None),
+            ("CHL1_Tmp", Some("°C"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "Is the temperature of zone 1 above its limit?")), ["ZN1_Tmp"]);
+        assert_eq!(tags(find(&plant, "pressure of barrel 2")), ["BRL2_Prs"]);
+        let Match::Unknown { asked, .. } = find(&plant, "temperature of zone 7") else { panic!() };
+        assert_eq!(asked, ["zone 7"]);
+        assert!(abbreviates("mld", "mould") && abbreviates("ktl", "kettle") && !abbreviates("pal", "pump"));
     }
 
     #[test]
