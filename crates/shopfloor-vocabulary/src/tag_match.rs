@@ -106,7 +106,15 @@ impl TagIndex {
         let vocabulary: BTreeSet<&str> =
             self.profiles.values().flat_map(|p| p.words.iter().map(String::as_str)).collect();
         let query = query(question, &vocabulary);
-        self.find_query(&query, candidates)
+        match self.find_query(&query, candidates) {
+            // Unknown things in the order the question names them.
+            Match::Unknown { mut asked, closest } => {
+                let folded = fold(question);
+                asked.sort_by_key(|word| folded.find(word.as_str()).unwrap_or(usize::MAX));
+                Match::Unknown { asked, closest }
+            }
+            found => found,
+        }
     }
 
     /// [`TagIndex::find`] for an analysed question.

@@ -277,8 +277,10 @@ pub fn tag_lines(endpoint: &str, walk: &Walk) -> String {
             text.push(' ');
             text.push_str(unit);
         }
-        // The assistant reads the comment as the tag's description.
-        if let Some(description) = &variable.description {
+        // The assistant reads the comment as the tag's description; one that
+        // only repeats the node's name (many servers' default) says nothing.
+        let repeats_name = |d: &String| variable.path.last().is_some_and(|name| name.eq_ignore_ascii_case(d));
+        if let Some(description) = variable.description.as_ref().filter(|d| !repeats_name(d)) {
             text.push_str(" # ");
             text.push_str(description);
         }

@@ -107,6 +107,10 @@ pub async fn fill_from_server(session: &Session, tags: &mut [MonitoredTag]) -> R
     let undescribed: Vec<usize> = wanted.into_iter().filter(|&i| tags[i].spec.description.is_none()).collect();
     let nodes: Vec<NodeId> = undescribed.iter().map(|&i| tags[i].node_id.clone()).collect();
     for (i, description) in undescribed.into_iter().zip(descriptions(session, &nodes).await?) {
+        // Many servers describe a node by its own name ("Temperature"): that
+        // says nothing the tag name does not.
+        let tag_tail = tags[i].spec.tag.rsplit('.').next().unwrap_or_default().replace('_', "");
+        let description = description.filter(|d| !d.replace([' ', '_'], "").eq_ignore_ascii_case(&tag_tail));
         if description.is_some() {
             tags[i].spec.description = description;
             filled += 1;
