@@ -6,7 +6,9 @@
 //!   and in English, German, Spanish or French.
 //! - [`lexicon`]: the words and abbreviations it reads, by concept.
 //! - [`text`]: folding case and accents, splitting identifiers.
+//! - [`language`]: which supported language a question is written in.
 
+pub mod language;
 pub mod lexicon;
 pub mod tag_match;
 pub mod text;

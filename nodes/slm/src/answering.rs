@@ -15,6 +15,7 @@ use crate::plant_state::PlantState;
 use crate::question_check;
 use crate::relevance::{intent, Focus, Intent};
 use crate::tools::{self, ToolCall};
+use shopfloor_vocabulary::language::{detect as detect_language, Language};
 
 /// Settings that shape answers.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +99,8 @@ pub fn answer(
     }
 
     let intent = intent(&question.text, state);
+    // Answers are written in the asker's language (English, German, Spanish, French).
+    let language = detect_language(&question.text);
     if let Some(schema) = &question.response_schema {
         // JSON answers skip the sentence shortcuts: their text must follow the schema.
         let grounding = fact_sheet(state, &intent, settings, now_ms);
@@ -106,7 +109,7 @@ pub fn answer(
         return finish(answer);
     }
     if let Focus::Unknown { asked, closest } = &intent.focus {
-        answer.text = no_data_text(asked, closest, state);
+        answer.text = no_data_text(asked, closest, state, language);
         return finish(answer);
     }
 
@@ -139,12 +142,15 @@ pub fn answer(
 
     // Values that must not be presented as current, and "no alarms", are said
     // by the facts themselves; the model adds nothing there.
-    if let Some(deterministic) = deterministic_text(&grounding, &intent.focus, state) {
+    if let Some(deterministic) = deterministic_text(&grounding, &intent.focus, state, language) {
         answer.text = deterministic;
         return finish(answer);
     }
 
-    let system = system_prompt(&grounding.sheet);
+    let mut system = system_prompt(&grounding.sheet);
+    if language != Language::English {
+        system.push_str(&format!("\n\nAnswer in {}.", language.english_name()));
+    }
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
     let generation = engine
         .chat_prompt(&turns)
@@ -165,20 +171,25 @@ pub fn answer(
                 total_ms = generation.total_ms,
                 "generated"
             );
-            if is_grounded(&generation.text, grounding.primary.as_ref(), &grounding.sheet, intent.asks_limit) {
+            // A grounded sentence in another language than the question's
+            // is replaced too: the operator reads the facts in their own.
+            let in_language = language == Language::English || detect_language(&generation.text) == language;
+            if in_language
+                && is_grounded(&generation.text, grounding.primary.as_ref(), &grounding.sheet, intent.asks_limit)
+            {
                 answer.text = generation.text;
                 answer.confidence = Some(generation.confidence);
                 answer.low_confidence = generation.confidence < settings.confidence_threshold;
                 answer.model = Some(engine.model_name.clone());
             } else {
                 tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
-                answer.text = fallback_text(&grounding);
+                answer.text = fallback_text(&grounding, language);
             }
         }
         Err(error) => {
             let error = with_causes(&error);
             tracing::error!(id = %question.id, %error, "generation failed");
-            answer.text = format!("The model failed ({error}); {}", fallback_text(&grounding));
+            answer.text = format!("The model failed ({error}); {}", fallback_text(&grounding, language));
             answer.error = Some(AnswerError::GenerationFailed);
         }
     }
@@ -278,15 +289,25 @@ fn call_tool(
 /// Text that needs no model: a stale or bad primary value, no alarms, or
 /// several tags that fit the question equally (a small model picks one of
 /// them as if it were meant; the facts state each).
-fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState) -> Option<String> {
+fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState, language: Language) -> Option<String> {
     if matches!(focus, Focus::Tags(tags) if tags.len() > 1) {
-        return Some(fallback_text(grounding));
+        return Some(fallback_text(grounding, language));
     }
     match &grounding.primary {
-        Some(primary) if matches!(primary.freshness, Freshness::Stale | Freshness::Bad) => Some(primary.sentence()),
+        Some(primary) if matches!(primary.freshness, Freshness::Stale | Freshness::Bad) => {
+            Some(primary.sentence_in(language))
+        }
         Some(_) => None,
         None if *focus == Focus::Alarms || grounding.sheet == ["no active alarms"] => {
-            Some(format!("No active alarms: all {} tags are within their limits.", state.tags().len()))
+            let tags = state.tags().len();
+            Some(match language {
+                Language::English => format!("No active alarms: all {tags} tags are within their limits."),
+                Language::German => format!("Keine aktiven Alarme: alle {tags} Tags sind innerhalb ihrer Grenzwerte."),
+                Language::Spanish => {
+                    format!("No hay alarmas activas: las {tags} variables están dentro de sus límites.")
+                }
+                Language::French => format!("Aucune alarme active : les {tags} variables sont dans leurs limites."),
+            })
         }
         None => None,
     }
@@ -297,24 +318,38 @@ const KNOWN_TAGS_LISTED: usize = 8;
 
 /// "I have no data on X here", naming the closest tags (or, without any,
 /// the first few the plant has) so the operator can ask again.
-fn no_data_text(asked: &[String], closest: &[String], state: &PlantState) -> String {
+fn no_data_text(asked: &[String], closest: &[String], state: &PlantState, language: Language) -> String {
     let shown = |tags: &mut dyn Iterator<Item = &str>| tags.map(|t| t.replace('_', " ")).collect::<Vec<_>>().join(", ");
     let asked = asked.join(" ");
-    if closest.is_empty() {
+    let (closest_list, all_known) = if closest.is_empty() {
         let tags = state.tags();
         let mut listed = tags.iter().copied().take(KNOWN_TAGS_LISTED);
         // No count: an answer states no number that is not a plant value.
-        let tail = if tags.len() > KNOWN_TAGS_LISTED { " and more" } else { "" };
-        format!("I have no data on {asked} here; I know: {}{tail}.", shown(&mut listed))
+        let more = tags.len() > KNOWN_TAGS_LISTED;
+        (shown(&mut listed), Some(more))
     } else {
-        format!("I have no data on {asked} here; closest: {}.", shown(&mut closest.iter().map(String::as_str)))
+        (shown(&mut closest.iter().map(String::as_str)), None)
+    };
+    let (no_data, known, closest_word, and_more) = match language {
+        Language::English => (format!("I have no data on {asked} here"), "I know", "closest", " and more"),
+        Language::German => {
+            (format!("Dazu habe ich hier keine Daten: {asked}"), "ich kenne", "am nächsten", " und weitere")
+        }
+        Language::Spanish => (format!("No tengo datos de {asked} aquí"), "conozco", "lo más cercano", " y más"),
+        Language::French => {
+            (format!("Je n'ai pas de données sur {asked} ici"), "je connais", "le plus proche", " et d'autres")
+        }
+    };
+    match all_known {
+        Some(more) => format!("{no_data}; {known}: {closest_list}{}.", if more { and_more } else { "" }),
+        None => format!("{no_data}; {closest_word}: {closest_list}."),
     }
 }
 
-/// The answer made from the facts alone.
-fn fallback_text(grounding: &Grounding) -> String {
+/// The answer made from the facts alone, in `language`.
+fn fallback_text(grounding: &Grounding, language: Language) -> String {
     match &grounding.primary {
-        Some(primary) => primary.sentence(),
-        None => grounding.focused.iter().take(6).map(TagFact::sentence).collect::<Vec<_>>().join(" "),
+        Some(primary) => primary.sentence_in(language),
+        None => grounding.focused.iter().take(6).map(|f| f.sentence_in(language)).collect::<Vec<_>>().join(" "),
     }
 }

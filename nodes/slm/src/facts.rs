@@ -3,6 +3,7 @@
 //! 87 with 80 reliably; it can copy "7 °C above high limit 80 °C".
 
 use shopfloor_core::schema::{Quality, ReadingValue};
+use shopfloor_vocabulary::language::Language;
 
 /// Where a value stands against its limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -165,7 +166,7 @@ impl TagFact {
         let mut line = format!("{}: {}{}", self.name(), self.value_text(), self.unit_suffix());
         let unit = self.unit_suffix();
         if detail.limits || self.limit.is_alarm() {
-            line.push_str(&self.limit_phrase(Wording::Fact));
+            line.push_str(&self.limit_phrase());
         }
         if self.alarm && !self.limit.is_alarm() {
             line.push_str(", ALARM active");
@@ -201,51 +202,158 @@ impl TagFact {
     /// A complete answer sentence from the fact alone, used when the model's
     /// sentence is not grounded or the value must not be presented as current.
     pub fn sentence(&self) -> String {
+        self.sentence_in(Language::English)
+    }
+
+    /// [`TagFact::sentence`] in `language`.
+    pub fn sentence_in(&self, language: Language) -> String {
+        let words = Phrases::of(language);
         let name = capitalized(&self.name());
         let value = format!("{}{}", self.value_text(), self.unit_suffix());
         match self.freshness {
-            Freshness::Stale => {
-                return format!(
-                    "{name} was {value}, but that value is {} old and has not been updated since, so it may be stale.",
-                    age(self.age_ms)
-                )
-            }
-            Freshness::Bad => {
-                return format!(
-                    "{name}'s last value {value} ({} old) has BAD quality: the source cannot vouch for it.",
-                    age(self.age_ms)
-                )
-            }
+            Freshness::Stale => return (words.stale)(&name, &value, &age(self.age_ms)),
+            Freshness::Bad => return (words.bad)(&name, &value, &age(self.age_ms)),
             Freshness::Fresh | Freshness::Uncertain => {}
         }
         let unit = self.unit_suffix();
-        let mut sentence = format!("{name} is {value}");
-        sentence.push_str(&self.limit_phrase(Wording::Sentence));
+        let mut sentence = format!("{name} {} {value}", words.is);
+        sentence.push_str(&self.limit_sentence(words));
         match self.trend {
-            Trend::Rising { per_minute } => sentence.push_str(&format!(", rising {}{unit}/min", rate(per_minute))),
-            Trend::Falling { per_minute } => sentence.push_str(&format!(", falling {}{unit}/min", rate(per_minute))),
+            Trend::Rising { per_minute } => {
+                sentence.push_str(&format!(", {} {}{unit}/min", words.rising, rate(per_minute)))
+            }
+            Trend::Falling { per_minute } => {
+                sentence.push_str(&format!(", {} {}{unit}/min", words.falling, rate(per_minute)))
+            }
             Trend::Stable | Trend::Unknown => {}
         }
         if self.freshness == Freshness::Uncertain {
-            sentence.push_str(" (quality UNCERTAIN)");
+            sentence.push_str(words.uncertain);
         }
         sentence.push('.');
         sentence
     }
+
+    /// `, 7 °C above its high limit of 80 °C (ALARM)` in the sentence's language.
+    fn limit_sentence(&self, words: &Phrases) -> String {
+        let unit = self.unit_suffix();
+        let (amount, limit, side, beyond) = match self.limit {
+            LimitStatus::NoLimit => return String::new(),
+            LimitStatus::Within { limit, side, margin } => (margin, limit, side, false),
+            LimitStatus::Beyond { limit, side, by } => (by, limit, side, true),
+        };
+        let above = (side == LimitSide::High) == beyond;
+        let direction = if above { words.above } else { words.below };
+        let limit_of = if side == LimitSide::High { words.high_limit_of } else { words.low_limit_of };
+        let alarm = if beyond { format!(" ({})", words.alarm) } else { String::new() };
+        format!(", {}{unit} {direction} {limit_of} {}{unit}{alarm}", number(amount), number(limit))
+    }
 }
 
-/// How a limit phrase is worded.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wording {
-    /// `, ALARM 7 °C above high limit 80 °C` (prompt and fact lines).
-    Fact,
-    /// `, 7 °C above its high limit of 80 °C (ALARM)` (answer sentences).
-    Sentence,
+/// The words of a fact sentence in one language.
+struct Phrases {
+    is: &'static str,
+    above: &'static str,
+    below: &'static str,
+    high_limit_of: &'static str,
+    low_limit_of: &'static str,
+    alarm: &'static str,
+    rising: &'static str,
+    falling: &'static str,
+    uncertain: &'static str,
+    stale: fn(&str, &str, &str) -> String,
+    bad: fn(&str, &str, &str) -> String,
 }
+
+impl Phrases {
+    fn of(language: Language) -> &'static Phrases {
+        match language {
+            Language::English => &ENGLISH,
+            Language::German => &GERMAN,
+            Language::Spanish => &SPANISH,
+            Language::French => &FRENCH,
+        }
+    }
+}
+
+const ENGLISH: Phrases = Phrases {
+    is: "is",
+    above: "above",
+    below: "below",
+    high_limit_of: "its high limit of",
+    low_limit_of: "its low limit of",
+    alarm: "ALARM",
+    rising: "rising",
+    falling: "falling",
+    uncertain: " (quality UNCERTAIN)",
+    stale: |name, value, age| {
+        format!("{name} was {value}, but that value is {age} old and has not been updated since, so it may be stale.")
+    },
+    bad: |name, value, age| {
+        format!("{name}'s last value {value} ({age} old) has BAD quality: the source cannot vouch for it.")
+    },
+};
+
+const GERMAN: Phrases = Phrases {
+    is: "ist",
+    above: "über",
+    below: "unter",
+    high_limit_of: "dem oberen Grenzwert von",
+    low_limit_of: "dem unteren Grenzwert von",
+    alarm: "ALARM",
+    rising: "steigend",
+    falling: "fallend",
+    uncertain: " (Qualität UNSICHER)",
+    stale: |name, value, age| {
+        format!("{name} war {value}, aber dieser Wert ist {age} alt und seitdem nicht aktualisiert, er kann also veraltet sein.")
+    },
+    bad: |name, value, age| {
+        format!("Der letzte Wert von {name}, {value} ({age} alt), hat die Qualität BAD: die Quelle kann ihn nicht bestätigen.")
+    },
+};
+
+const SPANISH: Phrases = Phrases {
+    is: "es",
+    above: "por encima de",
+    below: "por debajo de",
+    high_limit_of: "su límite superior de",
+    low_limit_of: "su límite inferior de",
+    alarm: "ALARMA",
+    rising: "subiendo",
+    falling: "bajando",
+    uncertain: " (calidad INCIERTA)",
+    stale: |name, value, age| {
+        format!("{name} era {value}, pero ese valor tiene {age} y no se ha actualizado desde entonces: puede estar desfasado.")
+    },
+    bad: |name, value, age| {
+        format!(
+            "El último valor de {name}, {value} (de hace {age}), tiene calidad BAD: la fuente no puede garantizarlo."
+        )
+    },
+};
+
+const FRENCH: Phrases = Phrases {
+    is: "est",
+    above: "au-dessus de",
+    below: "en dessous de",
+    high_limit_of: "sa limite haute de",
+    low_limit_of: "sa limite basse de",
+    alarm: "ALARME",
+    rising: "en hausse de",
+    falling: "en baisse de",
+    uncertain: " (qualité INCERTAINE)",
+    stale: |name, value, age| {
+        format!("{name} était {value}, mais cette valeur date de {age} et n'a pas été mise à jour depuis : elle peut être périmée.")
+    },
+    bad: |name, value, age| {
+        format!("La dernière valeur de {name}, {value} (il y a {age}), est de qualité BAD : la source ne peut pas la garantir.")
+    },
+};
 
 impl TagFact {
-    /// The limit comparison as a phrase starting with `, `; empty without a limit.
-    fn limit_phrase(&self, wording: Wording) -> String {
+    /// The limit comparison as a prompt-line phrase starting with `, `
+    /// (`, ALARM 7 °C above high limit 80 °C`); empty without a limit.
+    fn limit_phrase(&self) -> String {
         let unit = self.unit_suffix();
         let (amount, limit, side, beyond) = match self.limit {
             LimitStatus::NoLimit => return String::new(),
@@ -255,14 +363,8 @@ impl TagFact {
         // Within a high limit the value is below it; beyond it, above it.
         let direction = if (side == LimitSide::High) == beyond { "above" } else { "below" };
         let (amount, limit, side) = (number(amount), number(limit), side_word(side));
-        match (wording, beyond) {
-            (Wording::Fact, true) => format!(", ALARM {amount}{unit} {direction} {side} limit {limit}{unit}"),
-            (Wording::Fact, false) => format!(", {amount}{unit} {direction} {side} limit {limit}{unit}"),
-            (Wording::Sentence, true) => {
-                format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit} (ALARM)")
-            }
-            (Wording::Sentence, false) => format!(", {amount}{unit} {direction} its {side} limit of {limit}{unit}"),
-        }
+        let alarm = if beyond { "ALARM " } else { "" };
+        format!(", {alarm}{amount}{unit} {direction} {side} limit {limit}{unit}")
     }
 }
 
@@ -338,6 +440,18 @@ mod tests {
             alarm: LimitStatus::of(value, None, Some(80.0)).is_alarm(),
             description: None,
         }
+    }
+
+    #[test]
+    fn fact_sentences_are_written_in_the_askers_language() {
+        let hot = temperature(87.0);
+        assert_eq!(hot.sentence(), hot.sentence_in(Language::English));
+        let german = hot.sentence_in(Language::German);
+        assert!(german.contains("ist 87 °C, 7 °C über dem oberen Grenzwert von 80 °C (ALARM)"), "{german}");
+        let spanish = temperature(72.0).sentence_in(Language::Spanish);
+        assert!(spanish.contains("es 72 °C, 8 °C por debajo de su límite superior de 80 °C"), "{spanish}");
+        let french = hot.sentence_in(Language::French);
+        assert!(french.contains("au-dessus de sa limite haute de 80 °C (ALARME)"), "{french}");
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct Judged {
     pub invented: Option<String>,
     /// A value question answered with a refusal or "no data".
     pub wrong_refusal: bool,
+    /// Written in the question's language.
+    pub in_language: bool,
     /// The model's confidence, for model-written answers.
     pub confidence: Option<f32>,
     pub latency_ms: f64,
@@ -71,6 +73,8 @@ pub struct Tally {
     pub code_right: usize,
     pub invented: usize,
     pub wrong_refusals: usize,
+    /// Answers written in the asker's language.
+    pub in_language: usize,
     /// The naive peer on the same items.
     pub naive_right: usize,
     pub naive_invented: usize,
@@ -84,6 +88,7 @@ impl Tally {
         self.code_right += usize::from(ours.right && ours.author == Author::Code);
         self.invented += usize::from(ours.invented.is_some());
         self.wrong_refusals += usize::from(ours.wrong_refusal);
+        self.in_language += usize::from(ours.in_language);
         if let Some(naive) = naive {
             self.naive_right += usize::from(naive.right);
             self.naive_invented += usize::from(naive.invented.is_some());
@@ -131,7 +136,7 @@ impl AnyPlantReport {
             "Any-plant evaluation, {} split: {} plants, {} questions.\n\n",
             self.split, self.plants, self.all.items
         );
-        let header = "| group | questions | right | model-written right | code-written right | invented values | wrong refusals | naive peer right | naive invented |\n|---|---|---|---|---|---|---|---|---|\n";
+        let header = "| group | questions | right | model-written right | code-written right | invented values | wrong refusals | in asker's language | naive peer right | naive invented |\n|---|---|---|---|---|---|---|---|---|---|\n";
         let row = |name: &str, t: &Tally| {
             let naive = if self.with_naive {
                 (format!("{:.3} ({})", t.naive_accuracy(), t.naive_right), t.naive_invented.to_string())
@@ -139,7 +144,7 @@ impl AnyPlantReport {
                 ("-".to_owned(), "-".to_owned())
             };
             format!(
-                "| {name} | {} | {:.3} ({}) | {} | {} | {} | {} | {} | {} |\n",
+                "| {name} | {} | {:.3} ({}) | {} | {} | {} | {} | {} | {} | {} |\n",
                 t.items,
                 t.accuracy(),
                 t.right,
@@ -147,6 +152,7 @@ impl AnyPlantReport {
                 t.code_right,
                 t.invented,
                 t.wrong_refusals,
+                t.in_language,
                 naive.0,
                 naive.1
             )
@@ -252,6 +258,8 @@ pub fn judge(question: &GenQuestion, answer: &Answer, facts: &str) -> Judged {
         author: if answer.model.is_some() { Author::Model } else { Author::Code },
         invented: invented_number(&answer.text, facts, &question.text),
         wrong_refusal,
+        in_language: question.text.trim().is_empty()
+            || shopfloor_vocabulary::language::detect(&answer.text).code() == question.language.as_str(),
         confidence: answer.confidence,
         latency_ms: answer.latency_ms as f64,
         text: answer.text.clone(),
