@@ -27,6 +27,12 @@ impl RunningDataflow {
     /// Starts `dataflows/<name>` with `envs`; dora itself stops it after
     /// `stop_after` at the latest, so nothing runs on if the test dies.
     pub fn start(name: &str, envs: &[(&str, String)], stop_after: Duration) -> anyhow::Result<Self> {
+        Self::start_file(&repo_root().join("dataflows").join(name), envs, stop_after)
+    }
+
+    /// Starts the dataflow file at `path` (e.g. a test's edited copy).
+    pub fn start_file(path: &std::path::Path, envs: &[(&str, String)], stop_after: Duration) -> anyhow::Result<Self> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let root = repo_root();
         node_binaries()?;
         let dora = dora_binary();
@@ -38,7 +44,7 @@ impl RunningDataflow {
         let mut command = Command::new(dora);
         command
             .arg("run")
-            .arg(root.join("dataflows").join(name))
+            .arg(path)
             .arg("--stop-after")
             .arg(format!("{}s", stop_after.as_secs()))
             .current_dir(&root)

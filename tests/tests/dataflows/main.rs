@@ -6,6 +6,7 @@
 //! first (`cargo build --release --workspace --bins`); each test checks that
 //! what it starts is newer than the workspace's sources.
 
+mod any_plant;
 mod distributed;
 mod embedded_broker;
 mod harness;
