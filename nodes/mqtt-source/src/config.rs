@@ -57,6 +57,9 @@ pub struct TelemetrySubscription {
     /// Topic filter (with `~/` already replaced by the root).
     pub filter: String,
     pub format: PayloadFormat,
+    /// The line's ` # comment`: what its tags are, in words (every reading
+    /// of the line carries it).
+    pub description: Option<String>,
 }
 
 /// Telemetry settings of `mqtt-source`.
@@ -96,6 +99,10 @@ const LINE_FORMAT: &str =
     "`<filter> number <tag> [unit]`, `<filter> json <path>=<tag>[@unit] ... [ts=<path>]` or `spBv1.0/<group>/# sparkplug`";
 
 fn parse_line(line: &str, topic_root: &str) -> Result<TelemetrySubscription, &'static str> {
+    let (line, description) = match line.split_once(" #") {
+        Some((settings, comment)) => (settings, Some(comment.trim()).filter(|c| !c.is_empty()).map(str::to_owned)),
+        None => (line, None),
+    };
     let mut words = line.split_whitespace();
     let filter = words.next().ok_or(LINE_FORMAT)?;
     let filter = match filter.strip_prefix("~/") {
@@ -146,7 +153,7 @@ fn parse_line(line: &str, topic_root: &str) -> Result<TelemetrySubscription, &'s
         }
         _ => return Err(LINE_FORMAT),
     };
-    Ok(TelemetrySubscription { filter, format })
+    Ok(TelemetrySubscription { filter, format, description })
 }
 
 fn check_tag(tag: &str) -> Result<(), &'static str> {

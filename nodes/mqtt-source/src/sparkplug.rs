@@ -50,10 +50,51 @@ pub struct Metric {
     /// The value is null.
     #[prost(bool, optional, tag = "7")]
     pub is_null: Option<bool>,
+    /// Properties (in births: engineering unit, description, ...).
+    #[prost(message, optional, tag = "9")]
+    pub properties: Option<PropertySet>,
     /// The value.
     #[prost(oneof = "MetricValue", tags = "10, 11, 12, 13, 14, 15")]
     pub value: Option<MetricValue>,
 }
+
+/// A metric's properties: keys and their values, in the same order.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PropertySet {
+    #[prost(string, repeated, tag = "1")]
+    pub keys: Vec<String>,
+    #[prost(message, repeated, tag = "2")]
+    pub values: Vec<PropertyValue>,
+}
+
+/// One property's value (the text ones are the ones read here).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PropertyValue {
+    /// Data type (Sparkplug numbering).
+    #[prost(uint32, optional, tag = "1")]
+    pub datatype: Option<u32>,
+    #[prost(bool, optional, tag = "2")]
+    pub is_null: Option<bool>,
+    /// String, Text.
+    #[prost(string, optional, tag = "8")]
+    pub string_value: Option<String>,
+}
+
+impl PropertySet {
+    /// The text of the first property whose key is one of `keys` (any case).
+    fn text(&self, keys: &[&str]) -> Option<String> {
+        self.keys.iter().zip(&self.values).find_map(|(key, value)| {
+            let wanted = keys.iter().any(|k| k.eq_ignore_ascii_case(key));
+            let text = value.string_value.as_deref().map(str::trim).filter(|t| !t.is_empty());
+            wanted.then_some(text).flatten().map(str::to_owned)
+        })
+    }
+}
+
+/// Property keys that give a metric's unit and its description (Sparkplug
+/// leaves them to the edge node; these are the spellings in use).
+const UNIT_KEYS: &[&str] = &["engUnit", "engUnits", "unit", "units", "engineeringUnits"];
+const DESCRIPTION_KEYS: &[&str] = &["description", "documentation", "tooltip"];
 
 /// A metric's value.
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -104,6 +145,9 @@ pub struct Outcome {
 struct MetricInfo {
     tag: String,
     datatype: u32,
+    /// From the birth's properties; carried by every reading of the metric.
+    unit: Option<String>,
+    description: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -257,7 +301,13 @@ fn births(
         if name == "bdSeq" || name.starts_with("Node Control/") {
             continue;
         }
-        let info = MetricInfo { tag: tag_name(edge, device, name), datatype: metric.datatype.unwrap_or(0) };
+        let properties = metric.properties.as_ref();
+        let info = MetricInfo {
+            tag: tag_name(edge, device, name),
+            datatype: metric.datatype.unwrap_or(0),
+            unit: properties.and_then(|p| p.text(UNIT_KEYS)),
+            description: properties.and_then(|p| p.text(DESCRIPTION_KEYS)),
+        };
         if let Some(alias) = metric.alias {
             node.aliases.insert((device.map(str::to_owned), alias), info.clone());
         }
@@ -335,7 +385,9 @@ fn reading(source: &str, info: &MetricInfo, metric: &Metric, payload: &Payload, 
         return None;
     }
     let ts = metric.timestamp.or(payload.timestamp).and_then(|t| i64::try_from(t).ok());
-    Some(Reading::good(source, info.tag.clone(), value, None, ts, now_ms))
+    let mut reading = Reading::good(source, info.tag.clone(), value, info.unit.clone(), ts, now_ms);
+    reading.description = info.description.clone();
+    Some(reading)
 }
 
 fn metric_u64(payload: &Payload, name: &str) -> Option<u64> {
@@ -393,6 +445,30 @@ mod tests {
 
     fn tags(outcome: &Outcome) -> Vec<(String, ReadingValue)> {
         outcome.readings.iter().map(|r| (r.tag.clone(), r.value.clone())).collect()
+    }
+
+    #[test]
+    fn a_births_unit_and_description_properties_travel_with_every_reading() {
+        let property =
+            |text: &str| PropertyValue { datatype: Some(12), string_value: Some(text.into()), ..Default::default() };
+        let mut described = metric(Some("TT_4711"), 7, 10, MetricValue::DoubleValue(61.5));
+        described.properties = Some(PropertySet {
+            keys: vec!["engUnit".into(), "engHigh".into(), "Description".into()],
+            values: vec![
+                property("°C"),
+                PropertyValue { datatype: Some(10), ..Default::default() },
+                property("Reactor jacket temperature"),
+            ],
+        });
+        let mut state = SparkplugState::default();
+        let birth = state.handle("mqtt", "spBv1.0/plant/NBIRTH/edge1", &payload(0, vec![described]), 1);
+        let data = payload(1, vec![Metric { name: None, ..metric(None, 7, 10, MetricValue::DoubleValue(62.0)) }]);
+        let later = state.handle("mqtt", "spBv1.0/plant/NDATA/edge1", &data, 2);
+        for reading in birth.readings.iter().chain(&later.readings) {
+            assert_eq!(reading.unit.as_deref(), Some("°C"));
+            assert_eq!(reading.description.as_deref(), Some("Reactor jacket temperature"));
+        }
+        assert_eq!(later.readings.len(), 1);
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub fn decode(
         |tag: &str, unit: &Option<String>, value: ReadingValue, ts: Option<i64>| -> Result<Reading, Rejection> {
             let tag = render_tag(tag, topic)
                 .ok_or(Rejection::InvalidValue { field: "tag", why: "names a topic level the topic does not have" })?;
-            Ok(Reading::good(source, tag, value, unit.clone(), ts, now_ms))
+            let mut reading = Reading::good(source, tag, value, unit.clone(), ts, now_ms);
+            reading.description = subscription.description.clone();
+            Ok(reading)
         };
     match &subscription.format {
         // Stateful: handled by `sparkplug::SparkplugState` before this is called.
@@ -100,7 +102,7 @@ mod tests {
     use shopfloor_core::env::EnvVars;
 
     fn subscriptions() -> Vec<TelemetrySubscription> {
-        let text = "p/a/c/telemetry/+/temp number {5}_temperature °C\n\
+        let text = "p/a/c/telemetry/+/temp number {5}_temperature °C # Coolant loop temperature\n\
                     p/line2/+/state json temp=oven_{3}_temp@°C run=oven_{3}_running mode=oven_{3}_mode ts=meta.ts";
         TelemetryConfig::from_env(&EnvVars::from([("TELEMETRY_SUBSCRIPTIONS", text)]), "p/a/c").unwrap().subscriptions
     }
@@ -118,6 +120,7 @@ mod tests {
         assert_eq!(readings[0].tag, "coolant_temperature");
         assert_eq!(readings[0].value, ReadingValue::Number(21.5));
         assert_eq!(readings[0].unit.as_deref(), Some("°C"));
+        assert_eq!(readings[0].description.as_deref(), Some("Coolant loop temperature"), "the line's comment");
         assert_eq!((readings[0].source_ts_ms, readings[0].received_ts_ms), (None, 1_000));
     }
 
