@@ -45,6 +45,8 @@ const FUNCTION_WORDS: &[(Language, &[&str])] = &[
         &[
             "the", "what", "whats", "is", "are", "how", "of", "on", "in", "any", "does", "do", "which", "right", "now",
             "current", "tell", "me", "show", "please", "there", "it", "its", "many", "much", "running", "above",
+            // Commands ("set the speed to 500"), which the router refuses in the asker's language.
+            "set", "turn", "switch", "write", "to", "you", "off", "could",
         ],
     ),
     (
@@ -53,13 +55,15 @@ const FUNCTION_WORDS: &[(Language, &[&str])] = &[
             "der", "die", "das", "den", "dem", "des", "wie", "was", "ist", "sind", "hoch", "viele", "viel", "welche",
             "welcher", "gibt", "von", "im", "am", "beim", "zur", "zum", "aktuell", "aktuelle", "gerade", "jetzt",
             "lauft", "bitte", "uber", "unter", "hat", "haben", "gezahlt", "zeig", "zeige", "noch", "ein", "eine",
+            "setze", "schalte", "stelle", "kannst", "du", "auf", "aus",
         ],
     ),
     (
         Language::Spanish,
         &[
             "el", "la", "los", "las", "del", "de", "que", "cual", "cuales", "cuanto", "cuantos", "cuanta", "esta",
-            "es", "hay", "en", "actual", "ahora", "por", "favor", "funciona", "tiene", "una", "un", "son",
+            "es", "hay", "en", "actual", "ahora", "por", "favor", "funciona", "tiene", "una", "un", "son", "pon",
+            "apaga", "enciende", "al",
         ],
     ),
     (
@@ -90,6 +94,12 @@ const FUNCTION_WORDS: &[(Language, &[&str])] = &[
             "sont",
             "au",
             "aux",
+            "mets",
+            "arrete",
+            "eteins",
+            "allume",
+            "vous",
+            "plait",
         ],
     ),
 ];

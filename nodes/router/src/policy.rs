@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 
-use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec};
+use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Question, RouteHop};
+use shopfloor_vocabulary::language::Language;
 
 use crate::classify::{Class, Classifier};
 use crate::write_request::write_request;
@@ -187,13 +188,28 @@ impl Policy {
         }
     }
 
+    /// What an out-of-scope question is told: the site's own sentence
+    /// (`ROUTER_REFUSAL`) as set, else the default in the asker's language.
+    fn out_of_scope_refusal(&self, question: &str) -> String {
+        if self.refusal != DEFAULT_REFUSAL {
+            return self.refusal.clone();
+        }
+        match shopfloor_vocabulary::language::detect(question) {
+            Language::English => DEFAULT_REFUSAL,
+            Language::German => "Entschuldigung, ich beantworte nur Fragen zu dieser Anlage: aktuelle Werte, Grenzwerte, Trends, Alarme und Abläufe ihrer Maschinen.",
+            Language::Spanish => "Lo siento, solo respondo preguntas sobre esta planta: valores actuales, límites, tendencias, alarmas y procedimientos de sus máquinas.",
+            Language::French => "Désolé, je ne réponds qu'aux questions sur cette installation : valeurs actuelles, limites, tendances, alarmes et procédures de ses machines.",
+        }
+        .to_owned()
+    }
+
     /// A new question.
     pub fn on_question(&mut self, question: Question, now_ms: i64) -> Action {
         // Never configurable to a tier: the assistant is read-only.
         if let Some(language) = write_request(&question.text, self.classifier.is_about_plant(&question.text)) {
             *self.counts.classified.entry(WRITE_REQUEST_CLASS).or_default() += 1;
             let reason = "a request to change the plant: the assistant is read-only".to_owned();
-            let text = language.read_only_refusal().to_owned();
+            let text = crate::write_request::read_only_refusal(language).to_owned();
             return Action::Reply(self.refuse(&question, WRITE_REQUEST_CLASS, text, reason, now_ms));
         }
         let class = self.classifier.classify(&question.text);
@@ -213,7 +229,7 @@ impl Policy {
         let tier = match target {
             ClassTarget::Refuse => {
                 let reason = format!("class {}: refused without asking a model", class.as_str());
-                let text = self.refusal.clone();
+                let text = self.out_of_scope_refusal(&question.text);
                 return Action::Reply(self.refuse(&question, class.as_str(), text, reason, now_ms));
             }
             ClassTarget::Tier(tier) => tier,

@@ -86,6 +86,12 @@ fn out_of_scope_is_refused_without_asking_a_model() {
     assert_eq!(answer.text, DEFAULT_REFUSAL);
     assert_eq!((answer.class.as_deref(), answer.route[0].outcome), (Some("out_of_scope"), HopOutcome::Refused));
     assert!(answer.model.is_none() && answer.error.is_none());
+    let german = replied(Some(policy.on_question(question("q3de", "Wer hat gestern das Spiel gewonnen?"), 1_000)));
+    assert!(german.text.starts_with("Entschuldigung, ich beantworte nur Fragen zu dieser Anlage"), "{}", german.text);
+    let mut own = config();
+    own.refusal = "Nur Anlagenfragen, bitte.".into();
+    let site = replied(Some(Policy::new(&own).on_question(question("q3s", "Write me a poem about cats."), 1_000)));
+    assert_eq!(site.text, "Nur Anlagenfragen, bitte.", "a site's own sentence is used as set");
 }
 
 #[test]

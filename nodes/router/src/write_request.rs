@@ -8,26 +8,16 @@
 //! after "and"/"then" (the tail of a prompt injection). A question that asks
 //! *how* ("how do I reset the drive?") is a procedure, not a request.
 
+use shopfloor_vocabulary::language::{detect, Language};
 use shopfloor_vocabulary::raw_words;
 
-/// The language a refusal is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    English,
-    German,
-    Spanish,
-    French,
-}
-
-impl Language {
-    /// The refusal, in this language.
-    pub fn read_only_refusal(self) -> &'static str {
-        match self {
-            Language::English => "I cannot do that: this assistant is read-only. It tells you values, limits, trends and alarms, but it never writes, switches or sets anything in the plant.",
-            Language::German => "Das kann ich nicht: Dieser Assistent hat nur Lesezugriff. Er nennt Werte, Grenzwerte, Trends und Alarme, schreibt, schaltet oder verstellt aber nichts in der Anlage.",
-            Language::Spanish => "No puedo hacerlo: este asistente es de solo lectura. Informa de valores, límites, tendencias y alarmas, pero nunca escribe, conmuta ni ajusta nada en la planta.",
-            Language::French => "Je ne peux pas le faire : cet assistant est en lecture seule. Il donne les valeurs, limites, tendances et alarmes, mais il n'écrit, ne commute et ne règle jamais rien dans l'installation.",
-        }
+/// The read-only refusal, in the asker's language.
+pub fn read_only_refusal(language: Language) -> &'static str {
+    match language {
+        Language::English => "I cannot do that: this assistant is read-only. It tells you values, limits, trends and alarms, but it never writes, switches or sets anything in the plant.",
+        Language::German => "Das kann ich nicht: Dieser Assistent hat nur Lesezugriff. Er nennt Werte, Grenzwerte, Trends und Alarme, schreibt, schaltet oder verstellt aber nichts in der Anlage.",
+        Language::Spanish => "No puedo hacerlo: este asistente es de solo lectura. Informa de valores, límites, tendencias y alarmas, pero nunca escribe, conmuta ni ajusta nada en la planta.",
+        Language::French => "Je ne peux pas le faire : cet assistant est en lecture seule. Il donne les valeurs, limites, tendances et alarmes, mais il n'écrit, ne commute et ne règle jamais rien dans l'installation.",
     }
 }
 
@@ -307,7 +297,7 @@ pub fn write_request(question: &str, about_plant: bool) -> Option<Language> {
     let has_target = about_plant
         || words.iter().any(|w| w.chars().any(|c| c.is_ascii_digit()))
         || words.iter().any(|w| ["on", "off", "an", "aus", "ein"].contains(&w.as_str()));
-    (commanded && has_target).then(|| language_of(&words))
+    (commanded && has_target).then(|| detect(question))
 }
 
 /// "Kannst du die Pumpe ausschalten?", "Could you please ...": the verb may
@@ -342,37 +332,6 @@ fn is_injection(words: &[String]) -> bool {
         ["ignore", "ignoriere", "ignora", "ignorez", "ignorer", "disregard", "forget", "vergiss", "olvida", "oublie"]
             .contains(&w.as_str())
     })
-}
-
-/// The language with the most of its common small words in `words`; English
-/// when none stands out.
-fn language_of(words: &[String]) -> Language {
-    let count = |list: &[&str]| words.iter().filter(|w| list.contains(&w.as_str())).count();
-    let scores = [
-        (Language::English, count(&["the", "to", "and", "please", "of", "on", "off", "you", "set", "turn", "switch"])),
-        (
-            Language::German,
-            count(&[
-                "der", "die", "das", "den", "dem", "auf", "und", "bitte", "du", "aus", "ein", "ist", "setze",
-                "schalte", "stelle",
-            ]),
-        ),
-        (
-            Language::Spanish,
-            count(&["el", "la", "los", "las", "y", "del", "por", "favor", "a", "al", "pon", "apaga", "enciende"]),
-        ),
-        (
-            Language::French,
-            count(&["le", "la", "les", "et", "à", "du", "des", "vous", "plaît", "mets", "arrête", "éteins", "allume"]),
-        ),
-    ];
-    scores
-        .iter()
-        .fold(
-            (Language::English, 0),
-            |best, (language, score)| if *score > best.1 { (*language, *score) } else { best },
-        )
-        .0
 }
 
 #[cfg(test)]
@@ -436,7 +395,7 @@ mod tests {
     #[test]
     fn every_language_has_its_own_refusal_saying_read_only() {
         let refusals =
-            [Language::English, Language::German, Language::Spanish, Language::French].map(Language::read_only_refusal);
+            [Language::English, Language::German, Language::Spanish, Language::French].map(read_only_refusal);
         assert!(refusals[0].contains("read-only") && refusals[1].contains("Lesezugriff"));
         assert!(refusals[2].contains("solo lectura") && refusals[3].contains("lecture seule"));
     }
