@@ -159,12 +159,15 @@ mod tests {
     fn a_looping_camera_stops_when_dora_says_so() {
         let dir = folder();
         let (counts, outputs) = TestRun::new("camera-source")
-            .stop(0.3)
+            .stop(STOP_AFTER_SECS)
             .run(|node, events| run(&config(dir.path(), FrameOutput::AsStored, true), node, events))
             .unwrap();
         let counts = counts.unwrap();
-        // 50 Hz for 0.3 s, one slot in four skipped.
-        assert!((5..=15).contains(&counts.frames), "{counts:?}");
+        // It went round the folder (3 playable files) at least once, and never
+        // faster than its rate: no count tied to how fast a loaded machine is.
+        const STOP_AFTER_SECS: f64 = 3.0;
+        assert!(counts.frames > 3, "{counts:?}");
+        assert!(counts.frames as f64 <= STOP_AFTER_SECS * 50.0 + 1.0, "{counts:?}");
         assert_eq!(outputs.on("frames").count() as u64, counts.frames);
         assert!(
             outputs.on("frames").all(|sent| sent.data.len() < (WIDTH * HEIGHT * 3) as usize),
