@@ -82,8 +82,18 @@ pub fn answer(
         answer
     };
 
+    // Answers are written in the asker's language (English, German, Spanish, French).
+    let language = detect_language(&question.text);
     if question.deadline_ms.is_some_and(|deadline| now_ms > deadline) {
-        answer.text = "The question expired before it could be answered.".into();
+        answer.text = in_language(
+            language,
+            [
+                "The question expired before it could be answered.",
+                "Die Frage ist abgelaufen, bevor sie beantwortet werden konnte.",
+                "La pregunta caducó antes de poder responderla.",
+                "La question a expiré avant de pouvoir recevoir une réponse.",
+            ],
+        );
         answer.error = Some(AnswerError::DeadlineExceeded);
         return finish(answer);
     }
@@ -93,14 +103,20 @@ pub fn answer(
         return finish(answer);
     }
     if state.is_empty() {
-        answer.text = "No plant data has arrived yet, so I cannot answer from live values.".into();
+        answer.text = in_language(
+            language,
+            [
+                "No plant data has arrived yet, so I cannot answer from live values.",
+                "Es sind noch keine Anlagendaten eingetroffen, daher kann ich nicht aus Live-Werten antworten.",
+                "Todavía no han llegado datos de la planta, así que no puedo responder con valores en vivo.",
+                "Aucune donnée de l'installation n'est encore arrivée : je ne peux pas répondre avec des valeurs en direct.",
+            ],
+        );
         answer.error = Some(AnswerError::NoPlantData);
         return finish(answer);
     }
 
     let intent = intent(&question.text, state);
-    // Answers are written in the asker's language (English, German, Spanish, French).
-    let language = detect_language(&question.text);
     if let Some(schema) = &question.response_schema {
         // JSON answers skip the sentence shortcuts: their text must follow the schema.
         let grounding = fact_sheet(state, &intent, settings, now_ms);
@@ -311,6 +327,18 @@ fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState, 
         }
         None => None,
     }
+}
+
+/// The text of `texts` (English, German, Spanish, French) for `language`.
+fn in_language(language: Language, texts: [&str; 4]) -> String {
+    let [english, german, spanish, french] = texts;
+    match language {
+        Language::English => english,
+        Language::German => german,
+        Language::Spanish => spanish,
+        Language::French => french,
+    }
+    .to_owned()
 }
 
 /// Most tags listed when nothing closer than "what I have" can be named.

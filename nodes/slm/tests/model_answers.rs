@@ -98,6 +98,10 @@ fn model_is_not_asked_without_plant_data() {
     let reply = ask(&mut engine, &PlantState::default(), "q", "What is the spindle temperature?");
     assert_eq!(reply.error, Some(AnswerError::NoPlantData));
     assert!(reply.confidence.is_none());
+    // In the asker's language.
+    let german = ask(&mut engine, &PlantState::default(), "q2", "Wie hoch ist die Spindeltemperatur?");
+    assert_eq!(german.error, Some(AnswerError::NoPlantData));
+    assert!(german.text.starts_with("Es sind noch keine Anlagendaten eingetroffen"), "{}", german.text);
 }
 
 /// "Is it above the limit?" is answered by the computed comparison, both
