@@ -344,6 +344,16 @@ pub fn process_env() -> EnvVars {
     std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
+/// A settings line and the description after its ` #` (tag lines of
+/// `OPCUA_TAGS`, `TELEMETRY_SUBSCRIPTIONS` lines): what the line's tags are,
+/// in words, or `None` without a comment or with an empty one.
+pub fn split_description(line: &str) -> (&str, Option<String>) {
+    match line.split_once(" #").or_else(|| line.split_once("\t#")) {
+        Some((settings, comment)) => (settings, Some(comment.trim()).filter(|c| !c.is_empty()).map(str::to_owned)),
+        None => (line, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +372,13 @@ mod tests {
         assert_eq!(err.problems.len(), 3, "{err}");
         assert!(err.names_field("X_NAME") && err.names_field("X_PORT") && err.names_field("X_TYPO"));
         assert!(err.to_string().contains("`X_PORT` has invalid value \"seventy\""), "{err}");
+    }
+
+    #[test]
+    fn a_line_comment_is_its_description() {
+        assert_eq!(split_description("t ns=2;s=T °C # Jacket temp"), ("t ns=2;s=T °C", Some("Jacket temp".into())));
+        assert_eq!(split_description("t ns=2;s=T\t#"), ("t ns=2;s=T", None));
+        assert_eq!(split_description("t ns=2;s=T#1"), ("t ns=2;s=T#1", None), "a # inside a word is no comment");
     }
 
     #[test]

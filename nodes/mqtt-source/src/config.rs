@@ -99,10 +99,7 @@ const LINE_FORMAT: &str =
     "`<filter> number <tag> [unit]`, `<filter> json <path>=<tag>[@unit] ... [ts=<path>]` or `spBv1.0/<group>/# sparkplug`";
 
 fn parse_line(line: &str, topic_root: &str) -> Result<TelemetrySubscription, &'static str> {
-    let (line, description) = match line.split_once(" #") {
-        Some((settings, comment)) => (settings, Some(comment.trim()).filter(|c| !c.is_empty()).map(str::to_owned)),
-        None => (line, None),
-    };
+    let (line, description) = shopfloor_core::env::split_description(line);
     let mut words = line.split_whitespace();
     let filter = words.next().ok_or(LINE_FORMAT)?;
     let filter = match filter.strip_prefix("~/") {

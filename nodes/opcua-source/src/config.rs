@@ -324,10 +324,7 @@ const MIN_POLL_MS: u64 = 10;
 fn parse_tag_line(line: &str) -> Option<TagSpec> {
     // `# ...` after the settings describes the tag (browse prints the
     // server's description there).
-    let (line, description) = match line.split_once(" #").or_else(|| line.split_once("\t#")) {
-        Some((settings, comment)) => (settings, Some(comment.trim()).filter(|c| !c.is_empty()).map(str::to_owned)),
-        None => (line, None),
-    };
+    let (line, description) = shopfloor_core::env::split_description(line);
     let mut parts = line.split_whitespace();
     let tag = parts.next()?;
     let node_id = parts.next()?;

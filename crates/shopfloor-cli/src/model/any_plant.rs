@@ -26,6 +26,7 @@ use slm_engine::profile::HardwareProfile;
 use slm_engine::{ChatTurn, Engine, EngineError, GenerateOptions};
 
 use crate::calibration;
+use crate::model::evaluate::qa_set::contains_value;
 
 /// "Now" for every generated plant (fixed, so runs are identical).
 pub const NOW_MS: i64 = 1_764_086_400_000;
@@ -264,14 +265,6 @@ pub fn judge(question: &GenQuestion, answer: &Answer, facts: &str) -> Judged {
         latency_ms: answer.latency_ms as f64,
         text: answer.text.clone(),
     }
-}
-
-/// Whether `needle` stands in `text` on its own (72.4 is not in 172.4).
-fn contains_value(text: &str, needle: &str) -> bool {
-    if needle.parse::<f64>().is_err() {
-        return text.contains(needle);
-    }
-    numbers(text).any(|n| n == needle)
 }
 
 /// The numbers written in `text` (`72.4`, `-3`, `1200`), a trailing

@@ -208,7 +208,7 @@ impl Expectation {
 
 /// Whether `needle` appears in `text` on its own: a number is not part of
 /// a longer number.
-fn contains_value(text: &str, needle: &str) -> bool {
+pub(crate) fn contains_value(text: &str, needle: &str) -> bool {
     let numeric = needle.parse::<f64>().is_ok();
     text.match_indices(needle).any(|(at, _)| {
         if !numeric {
