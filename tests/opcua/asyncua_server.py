@@ -5,10 +5,15 @@ async-opcua stack. Serves Objects/Press1 in its own namespace:
     Count        UInt32, +1 every 100 ms
     State        String, "RUNNING"
 
-Usage: asyncua_server.py <port> <run-for-seconds>. It stops by itself.
+Usage: asyncua_server.py <port> <run-for-seconds> [<model-change-trigger-file>].
+It stops by itself. With a trigger file: once that file exists, Temperature's
+Description changes from "Platen temperature" to "Mould temperature", it gains
+an EURange of 0..250, and a GeneralModelChangeEvent is raised every 0.5 s
+from then on (so a client that subscribes late still hears of it).
 """
 
 import asyncio
+import os
 import sys
 
 from asyncua import Server, ua
@@ -16,7 +21,7 @@ from asyncua import Server, ua
 NAMESPACE = "urn:shopfloor-slm:asyncua-test"
 
 
-async def main(port: int, run_for: float) -> None:
+async def main(port: int, run_for: float, trigger: str | None) -> None:
     server = Server()
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/")
@@ -40,6 +45,11 @@ async def main(port: int, run_for: float) -> None:
         ua.Variant(units, ua.VariantType.ExtensionObject),
         datatype=ua.NodeId(ua.ObjectIds.EUInformation),
     )
+    await temperature.write_attribute(
+        ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText("Platen temperature")))
+    )
+    model_changes = await server.get_event_generator(ua.ObjectIds.GeneralModelChangeEventType, server.nodes.server)
+    changed = False
     loop = asyncio.get_running_loop()
     end = loop.time() + run_for
     async with server:
@@ -47,9 +57,22 @@ async def main(port: int, run_for: float) -> None:
         while loop.time() < end:
             await asyncio.sleep(0.1)
             tick += 1
+            if trigger and not changed and os.path.exists(trigger):
+                changed = True
+                await temperature.write_attribute(
+                    ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText("Mould temperature")))
+                )
+                await temperature.add_property(
+                    ua.NodeId("Press1.Temperature.EURange", ns),
+                    "EURange",
+                    ua.Variant(ua.Range(Low=0.0, High=250.0), ua.VariantType.ExtensionObject),
+                    datatype=ua.NodeId(ua.ObjectIds.Range),
+                )
+            if changed and tick % 5 == 0:
+                await model_changes.trigger()
             await temperature.write_value(ua.Variant(20.0 + tick * 0.5, ua.VariantType.Double))
             await count.write_value(ua.Variant(tick, ua.VariantType.UInt32))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None))

@@ -23,8 +23,9 @@ use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
 use shopfloor_core::schema::{LinkState, Reading};
 use shopfloor_opcua::UserIdentity;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::properties::RefreshedProperties;
 use crate::security::{self, EndpointProblem};
 use crate::subscription::{subscribe, ReadingSink};
 use crate::tags::{parse_tags, InvalidNodeId, MonitoredTag};
@@ -124,8 +125,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SourceError> {
     let defaults = config.monitoring_defaults;
+    let configured = parse_tags(&config.tags)?;
     let (polled, subscribed): (Vec<MonitoredTag>, Vec<MonitoredTag>) =
-        parse_tags(&config.tags)?.into_iter().partition(|tag| tag.spec.monitoring.or(defaults).poll_ms.is_some());
+        configured.iter().cloned().partition(|tag| tag.spec.monitoring.or(defaults).poll_ms.is_some());
     let tags = Arc::new(subscribed);
     let pki_dir = config.security.pki_dir.clone().unwrap_or(options.pki_dir);
     let reconnect_max = Duration::from_millis(config.reconnect_max_ms);
@@ -158,18 +160,31 @@ pub async fn run(
         "connecting to the OPC UA server"
     );
 
-    let event_loop_task =
-        tokio::spawn(drive_session(event_loop, session.clone(), config.endpoint.clone(), pki_dir, status.clone()));
-    let sink = ReadingSink { source: config.endpoint.clone(), readings };
+    // One pending wake-up is enough: the re-read covers every change before it.
+    let (model_changes, model_changed) = mpsc::channel(1);
+    let event_loop_task = tokio::spawn(drive_session(
+        event_loop,
+        session.clone(),
+        config.endpoint.clone(),
+        pki_dir,
+        status.clone(),
+        model_changes.clone(),
+    ));
+    let sink = ReadingSink { source: config.endpoint.clone(), readings, refreshed: Default::default() };
+    let rereading =
+        tokio::spawn(reread_on_model_change(session.clone(), configured, sink.refreshed.clone(), model_changed));
     let polling = tokio::spawn(start_polling(session.clone(), polled, defaults, sink.clone()));
     let subscribing = keep_trying_to_subscribe(
         session.clone(),
         tags,
         sink,
-        Duration::from_millis(config.publish_interval_ms),
-        config.monitoring_defaults,
-        Duration::from_millis(config.reconnect_max_ms),
+        SubscribeSettings {
+            publish_interval: Duration::from_millis(config.publish_interval_ms),
+            monitoring_defaults: config.monitoring_defaults,
+            retry_max: Duration::from_millis(config.reconnect_max_ms),
+        },
         status,
+        model_changes,
     );
     tokio::pin!(subscribing);
     tokio::select! {
@@ -184,6 +199,7 @@ pub async fn run(
     // A loop that is still trying to connect would go on forever; stop it.
     event_loop_task.abort();
     polling.abort();
+    rereading.abort();
     Ok(())
 }
 
@@ -285,6 +301,7 @@ async fn drive_session(
     endpoint: String,
     pki_dir: PathBuf,
     status: Arc<watch::Sender<LinkStatus>>,
+    model_changes: mpsc::Sender<()>,
 ) {
     let events = event_loop.enter();
     tokio::pin!(events);
@@ -297,6 +314,11 @@ async fn drive_session(
                 // only wakes on a publish trigger that came *after* it started, so
                 // without this nudge no data change would arrive after a reconnect.
                 session.trigger_publish_now();
+                // A server that restarted may serve another address space,
+                // and its model-change events in between were missed.
+                if status.borrow().connects > 0 {
+                    let _ = model_changes.try_send(());
+                }
                 status.send_modify(|s| {
                     s.state = LinkState::Connected;
                     s.reason = None;
@@ -385,6 +407,61 @@ async fn resolve_namespaces(
     Ok(tags)
 }
 
+/// How long a model change may keep arriving before the properties are
+/// re-read: servers announce a restructuring as a burst of events.
+const MODEL_CHANGE_SETTLE: Duration = Duration::from_millis(300);
+
+/// Re-reads every tag's unit, EURange and description whenever `model_changed`
+/// wakes it, and hands them to the readings through `refreshed`. A tag whose
+/// path now leads to another node keeps its monitored item (logged): following
+/// it needs a restart of the node.
+async fn reread_on_model_change(
+    session: Arc<Session>,
+    configured: Vec<MonitoredTag>,
+    refreshed: RefreshedProperties,
+    mut model_changed: mpsc::Receiver<()>,
+) {
+    // The tags as last resolved; the first read (at connect, as the
+    // subscription read them) is what the first re-read is compared with.
+    let mut resolved: Option<Vec<MonitoredTag>> = None;
+    let mut failed = false;
+    loop {
+        if resolved.is_some() && !failed {
+            if model_changed.recv().await.is_none() {
+                return;
+            }
+            tokio::time::sleep(MODEL_CHANGE_SETTLE).await;
+            while model_changed.try_recv().is_ok() {}
+        }
+        session.wait_for_connection().await;
+        let fresh = match resolve_namespaces(&session, &configured).await {
+            Ok(fresh) => fresh,
+            Err(err) => {
+                warn!(%err, "could not read units, ranges and descriptions; retrying");
+                failed = true;
+                tokio::time::sleep(FIRST_RETRY_DELAY * 4).await;
+                continue;
+            }
+        };
+        failed = false;
+        let Some(previous) = resolved.replace(fresh.clone()) else {
+            refreshed.replace(&fresh, &Default::default());
+            continue;
+        };
+        for (old, new) in previous.iter().zip(&fresh) {
+            if old.browse_path.is_some() && old.node_id != new.node_id {
+                warn!(tag = %new.spec.tag, node_id = %new.node_id, "this tag's path now leads to another node; restart the node to follow it");
+            }
+        }
+        let changed = refreshed.replace(&fresh, &refreshed.snapshot());
+        if changed.is_empty() {
+            debug!("model change: units, ranges and descriptions unchanged");
+        } else {
+            info!(tags = ?changed, "the server's model changed; units, ranges and descriptions re-read");
+        }
+    }
+}
+
 /// Once connected, resolves the polled tags' namespaces and starts one polling
 /// task per interval; they run until this task is aborted at shutdown.
 async fn start_polling(session: Arc<Session>, polled: Vec<MonitoredTag>, defaults: Monitoring, sink: ReadingSink) {
@@ -410,16 +487,23 @@ async fn start_polling(session: Arc<Session>, polled: Vec<MonitoredTag>, default
     while tasks.join_next().await.is_some() {}
 }
 
+/// How to subscribe, and how long to wait at most between tries.
+struct SubscribeSettings {
+    publish_interval: Duration,
+    monitoring_defaults: Monitoring,
+    retry_max: Duration,
+}
+
 /// Waits for a session, subscribes, and tries again with backoff until it works.
 async fn keep_trying_to_subscribe(
     session: Arc<Session>,
     tags: Arc<Vec<MonitoredTag>>,
     sink: ReadingSink,
-    publish_interval: Duration,
-    monitoring_defaults: Monitoring,
-    retry_max: Duration,
+    settings: SubscribeSettings,
     status: Arc<watch::Sender<LinkStatus>>,
+    model_changes: mpsc::Sender<()>,
 ) {
+    let SubscribeSettings { publish_interval, monitoring_defaults, retry_max } = settings;
     if tags.is_empty() {
         // Every tag is polled: nothing to subscribe to.
         return;
@@ -436,7 +520,9 @@ async fn keep_trying_to_subscribe(
                 continue;
             }
         };
-        match subscribe(&session, tags, sink.clone(), publish_interval, monitoring_defaults).await {
+        match subscribe(&session, tags, sink.clone(), publish_interval, monitoring_defaults, model_changes.clone())
+            .await
+        {
             Ok(_) => {
                 status.send_modify(|s| s.subscribed = true);
                 return;

@@ -62,7 +62,7 @@
 //! - [`driver`]: the client's channels and dora's events, one loop (I/O).
 //! - [`batch`]: readings gathered between two sends (pure).
 //! - [`link_watch`]: status messages and stale values on link changes (pure).
-//! - [`properties`]: units and EURange from the server's node properties.
+//! - [`properties`]: units, EURange and descriptions from the server, re-read on a model change.
 //! - [`security`]: endpoint choice, server certificate trust, advice on refusals (pure, plus the PKI folder).
 //! - [`browse`]: the server's variables as `OPCUA_TAGS` lines (`shopfloor browse`).
 

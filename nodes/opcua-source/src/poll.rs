@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use opcua::client::Session;
 use opcua::types::{AttributeId, DataValue, ReadValueId, StatusCode, TimestampsToReturn, Variant};
-use shopfloor_node::clock::now_ms;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -91,7 +90,7 @@ pub async fn poll_forever(session: Arc<Session>, tags: Vec<MonitoredTag>, interv
 }
 
 fn send(sink: &ReadingSink, tag: &MonitoredTag, value: &DataValue) {
-    match tag.reading(&sink.source, value, now_ms()) {
+    match sink.reading(tag, value) {
         Ok(reading) => {
             if let Err(mpsc::error::TrySendError::Full(_)) = sink.readings.try_send(reading) {
                 debug!(tag = %tag.spec.tag, "reading channel full; dropping a polled value");

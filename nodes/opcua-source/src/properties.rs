@@ -2,6 +2,14 @@
 //! no unit takes its node's `EngineeringUnits` property, and every tag's
 //! readings carry its node's `EURange` (`eu_low`/`eu_high`), so downstream
 //! nodes know the value's scale. Alarm limits stay those configured.
+//!
+//! They are read at connect, and again when the server announces a model
+//! change (or after a reconnect, when it may have restarted with another
+//! address space): [`RefreshedProperties`] then overrides what each tag's
+//! readings carried since connecting.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use opcua::client::Session;
 use opcua::types::{
@@ -10,6 +18,7 @@ use opcua::types::{
 };
 
 use crate::tags::MonitoredTag;
+use shopfloor_core::schema::Reading;
 
 /// Nodes per Browse or Read request, well inside common server limits.
 const PER_REQUEST: usize = 500;
@@ -32,6 +41,61 @@ impl NodeProperties {
         if self.range.is_some() {
             tag.eu_range = self.range;
         }
+    }
+}
+
+/// What a tag's readings say about it beside the value: unit, description
+/// and EURange, as configured or read from the server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TagProperties {
+    pub unit: Option<String>,
+    pub description: Option<String>,
+    pub eu_range: Option<(f64, f64)>,
+}
+
+impl TagProperties {
+    /// The properties `tag` gives its readings.
+    pub fn of(tag: &MonitoredTag) -> Self {
+        Self { unit: tag.spec.unit.clone(), description: tag.spec.description.clone(), eu_range: tag.eu_range }
+    }
+
+    fn apply(&self, reading: &mut Reading) {
+        reading.unit.clone_from(&self.unit);
+        reading.description.clone_from(&self.description);
+        (reading.eu_low, reading.eu_high) = self.eu_range.unzip();
+    }
+}
+
+/// The properties re-read after the server's last model change, by tag name;
+/// empty until the first one. Shared between the re-reading task and the
+/// data-change callback, which only holds the read lock for a map lookup.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshedProperties(Arc<RwLock<HashMap<String, TagProperties>>>);
+
+impl RefreshedProperties {
+    /// Gives `reading` its tag's re-read properties, if there are any.
+    pub fn apply(&self, reading: &mut Reading) {
+        let table = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(properties) = table.get(&reading.tag) {
+            properties.apply(reading);
+        }
+    }
+
+    /// Replaces the table with `tags`' properties; returns the names of the
+    /// tags whose properties differ from `before` (what they had until now).
+    pub fn replace(&self, tags: &[MonitoredTag], before: &HashMap<String, TagProperties>) -> Vec<String> {
+        let fresh: HashMap<String, TagProperties> =
+            tags.iter().map(|tag| (tag.spec.tag.clone(), TagProperties::of(tag))).collect();
+        let mut changed: Vec<String> =
+            fresh.iter().filter(|(tag, now)| before.get(*tag) != Some(now)).map(|(tag, _)| tag.clone()).collect();
+        changed.sort();
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        changed
+    }
+
+    /// The table as it is now.
+    pub fn snapshot(&self) -> HashMap<String, TagProperties> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -178,6 +242,45 @@ mod tests {
         let mut configured = tag(TagSpec { unit: Some("degC".into()), high_limit: Some(80.0), ..spec() });
         server.fill(&mut configured);
         assert_eq!((configured.spec.unit.as_deref(), configured.spec.high_limit), (Some("degC"), Some(80.0)));
+    }
+
+    #[test]
+    fn re_read_properties_replace_what_readings_carried_and_name_the_changed_tags() {
+        let tag = |name: &str, description: &str, range| {
+            let mut tag = crate::tags::parse_tags(&[TagSpec {
+                tag: name.into(),
+                description: Some(description.into()),
+                ..spec()
+            }])
+            .unwrap()
+            .remove(0);
+            tag.eu_range = range;
+            tag
+        };
+        let at_connect = [tag("a", "Platen temperature", None), tag("b", "Spindle speed", None)];
+        let before: HashMap<String, TagProperties> =
+            at_connect.iter().map(|t| (t.spec.tag.clone(), TagProperties::of(t))).collect();
+        let refreshed = RefreshedProperties::default();
+        let mut reading = Reading {
+            description: Some("Platen temperature".into()),
+            ..Reading::good(
+                "opc.tcp://plc",
+                "a".into(),
+                shopfloor_core::schema::ReadingValue::Number(1.0),
+                None,
+                None,
+                0,
+            )
+        };
+        refreshed.apply(&mut reading);
+        assert_eq!(reading.description.as_deref(), Some("Platen temperature"), "nothing re-read yet");
+
+        let after = [tag("a", "Mould temperature", Some((0.0, 250.0))), tag("b", "Spindle speed", None)];
+        assert_eq!(refreshed.replace(&after, &before), ["a"]);
+        refreshed.apply(&mut reading);
+        assert_eq!(reading.description.as_deref(), Some("Mould temperature"));
+        assert_eq!((reading.eu_low, reading.eu_high), (Some(0.0), Some(250.0)));
+        assert_eq!(refreshed.replace(&after, &refreshed.snapshot()), Vec::<String>::new());
     }
 
     #[test]

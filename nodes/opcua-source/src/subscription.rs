@@ -1,15 +1,20 @@
 //! Creating the one subscription that carries every tag, and turning its data
-//! changes into readings on a bounded channel.
+//! changes into readings on a bounded channel. The same subscription watches
+//! the server for model changes (an event item on the Server object), so that
+//! units, ranges and descriptions are re-read when the address space changes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Deadband, Monitoring};
-use opcua::client::{DataChangeCallback, MonitoredItem, Session};
+use crate::properties::RefreshedProperties;
+use opcua::client::{MonitoredItem, Session, SubscriptionCallbacks};
 use opcua::types::{
-    DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType, Error as OpcuaError, ExtensionObject,
-    MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, TimestampsToReturn,
+    AttributeId, ContentFilter, ContentFilterElement, DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType,
+    Error as OpcuaError, EventFilter, ExtensionObject, FilterOperator, LiteralOperand, MonitoredItemCreateRequest,
+    MonitoringMode, MonitoringParameters, NodeId, NumericRange, ObjectId, ObjectTypeId, QualifiedName,
+    SimpleAttributeOperand, TimestampsToReturn, Variant,
 };
 use shopfloor_core::schema::Reading;
 use shopfloor_node::clock::now_ms;
@@ -26,6 +31,18 @@ const LIFETIME_COUNT: u32 = 120;
 /// Monitored items per CreateMonitoredItems call: servers cap a call (async-opcua
 /// at 1000), so a large tag list goes in several.
 pub const ITEMS_PER_CALL: usize = 1000;
+/// The client handle of the model-change event item: tags' handles count up
+/// from 1, and async-opcua replaces a handle of 0 with one of its own.
+pub const MODEL_CHANGE_HANDLE: u32 = u32::MAX;
+/// The event types that announce a changed address space: nodes or
+/// references added or removed (model change), or a property such as
+/// `EngineeringUnits` or `EURange` changed (semantic change). Listed rather
+/// than `OfType` the base type: some servers compare event types exactly.
+const MODEL_CHANGE_EVENT_TYPES: [ObjectTypeId; 3] = [
+    ObjectTypeId::BaseModelChangeEventType,
+    ObjectTypeId::GeneralModelChangeEventType,
+    ObjectTypeId::SemanticChangeEventType,
+];
 
 /// Where readings go, and who to tell when they cannot.
 #[derive(Debug, Clone)]
@@ -35,22 +52,44 @@ pub struct ReadingSink {
     /// Bounded: when it is full, readings are dropped (and counted) rather than
     /// blocking the OPC UA session.
     pub readings: mpsc::Sender<Reading>,
+    /// Units, ranges and descriptions re-read after a model change.
+    pub refreshed: RefreshedProperties,
 }
 
-/// Subscribes to every tag once; returns the subscription id.
+impl ReadingSink {
+    /// The reading for a value of `tag`, with the properties last read from the server.
+    pub fn reading(
+        &self,
+        tag: &MonitoredTag,
+        data_value: &DataValue,
+    ) -> Result<Reading, crate::convert::Unconvertible> {
+        let mut reading = tag.reading(&self.source, data_value, now_ms())?;
+        self.refreshed.apply(&mut reading);
+        Ok(reading)
+    }
+}
+
+/// Subscribes to every tag once, and to the server's model-change events
+/// (each one sends `()` on `model_changes`); returns the subscription id.
 ///
 /// The library re-creates the subscription and its monitored items after a
 /// reconnect (`recreate_subscriptions`, on by default), so this only runs once
 /// per process. Tags the server refuses (unknown node, no read access) are
-/// logged; the others still deliver.
+/// logged; the others still deliver. A server without model-change events
+/// only has its properties read at connect.
 pub async fn subscribe(
     session: &Session,
     tags: Arc<Vec<MonitoredTag>>,
     sink: ReadingSink,
     publish_interval: Duration,
     monitoring_defaults: Monitoring,
+    model_changes: mpsc::Sender<()>,
 ) -> Result<u32, OpcuaError> {
-    let callback = DataChangeCallback::new(data_change_handler(tags.clone(), sink));
+    let callback = SubscriptionCallbacks::new(
+        |_status| {},
+        data_change_handler(tags.clone(), sink),
+        model_change_handler(model_changes),
+    );
     let subscription_id = session
         .create_subscription(publish_interval, LIFETIME_COUNT, MAX_KEEP_ALIVE_COUNT, 0, 0, true, callback)
         .await?;
@@ -80,7 +119,80 @@ pub async fn subscribe(
         }
     }
     info!(subscription_id, tags = tags.len(), interval_ms = publish_interval.as_millis() as u64, "subscribed");
+    let watch = session
+        .create_monitored_items(subscription_id, TimestampsToReturn::Neither, vec![model_change_request()])
+        .await;
+    match watch.as_deref().map(|items| items.first().map(|item| item.result.status_code)) {
+        Ok(Some(status)) if status.is_good() => info!("watching the server for model changes"),
+        Ok(status) => info!(
+            status = ?status,
+            "the server does not report model changes; units, ranges and descriptions are read at connect"
+        ),
+        Err(err) => info!(
+            %err,
+            "the server does not report model changes; units, ranges and descriptions are read at connect"
+        ),
+    }
     Ok(subscription_id)
+}
+
+/// An event item on the Server object that passes only model-change events.
+pub fn model_change_request() -> MonitoredItemCreateRequest {
+    let event_type = || SimpleAttributeOperand {
+        type_definition_id: ObjectTypeId::BaseEventType.into(),
+        browse_path: Some(vec![QualifiedName::new(0, "EventType")]),
+        attribute_id: AttributeId::Value as u32,
+        index_range: NumericRange::None,
+    };
+    let literal = |value: Variant| ExtensionObject::from_message(LiteralOperand { value });
+    let operands = std::iter::once(ExtensionObject::from_message(event_type()))
+        .chain(MODEL_CHANGE_EVENT_TYPES.map(|id| literal(Variant::from(NodeId::from(id)))))
+        .collect();
+    let filter = EventFilter {
+        select_clauses: Some(vec![event_type()]),
+        where_clause: ContentFilter {
+            elements: Some(vec![ContentFilterElement {
+                filter_operator: FilterOperator::InList,
+                filter_operands: Some(operands),
+            }]),
+        },
+    };
+    let mut request = MonitoredItemCreateRequest::new(
+        NodeId::from(ObjectId::Server).into(),
+        MonitoringMode::Reporting,
+        MonitoringParameters {
+            client_handle: MODEL_CHANGE_HANDLE,
+            sampling_interval: 0.0,
+            queue_size: 10,
+            discard_oldest: true,
+            filter: ExtensionObject::from_message(filter),
+        },
+    );
+    request.item_to_monitor.attribute_id = AttributeId::EventNotifier as u32;
+    request
+}
+
+/// The event callback: a model change wakes the re-reading task. The channel
+/// holds one wake-up, so a burst of events costs one re-read.
+fn model_change_handler(
+    model_changes: mpsc::Sender<()>,
+) -> impl FnMut(Option<Vec<Variant>>, &MonitoredItem) + Send + Sync + 'static {
+    move |fields, item| {
+        if item.client_handle() != MODEL_CHANGE_HANDLE {
+            return;
+        }
+        let event_type = fields.as_ref().and_then(|fields| fields.first());
+        let announced = match event_type {
+            Some(Variant::NodeId(id)) => MODEL_CHANGE_EVENT_TYPES.iter().any(|known| **id == *known),
+            // A server that does not fill in the selected field still sent
+            // the event through the model-change filter.
+            _ => true,
+        };
+        if announced {
+            debug!(?event_type, "the server announced a model change");
+            let _ = model_changes.try_send(());
+        }
+    }
 }
 
 /// One request per tag: its own sampling, queue and deadband, else the group's
@@ -135,7 +247,7 @@ fn data_change_handler(
             warn!(handle = item.client_handle(), "data change for a monitored item this node did not create");
             return;
         };
-        let reading = match tag.reading(&sink.source, &data_value, now_ms()) {
+        let reading = match sink.reading(tag, &data_value) {
             Ok(reading) => reading,
             Err(err) => {
                 warn!(%err, "skipping a data change");

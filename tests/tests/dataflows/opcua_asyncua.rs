@@ -1,8 +1,9 @@
 //! `opcua-source` (and `shopfloor opcua browse`) against an independent OPC UA server, python `asyncua`
 //! (tests/opcua/asyncua_server.py, installed into .venv by scripts/test.sh):
 //! browse lists its variables with units; subscribed, polled and `nsu=` tags
-//! all deliver, with the server's types and status codes; a deadband holds
-//! back small changes.
+//! all deliver, with the server's types and status codes and descriptions; a
+//! deadband holds back small changes; a model change on the server reaches the
+//! readings' description and range.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -12,11 +13,14 @@ use shopfloor_dataflow_tests::node::TestNode;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir, shopfloor, Scratch};
 
-fn start_asyncua(port: u16) -> anyhow::Result<(ProcessGroup, Scratch)> {
+/// Starts the asyncua server on `port` for a minute; with `trigger`, the
+/// server changes its model once that file exists.
+fn start_asyncua(port: u16, trigger: Option<&std::path::Path>) -> anyhow::Result<(ProcessGroup, Scratch)> {
     let dir = scratch_dir("asyncua-server");
     let log = dir.join("stderr.log");
     let mut command = Command::new(repo_root().join(".venv/bin/python"));
     command.arg(repo_root().join("tests/opcua/asyncua_server.py")).args([port.to_string(), "60".to_owned()]);
+    command.args(trigger);
     command.stderr(std::fs::File::create(&log)?);
     let server = ProcessGroup::spawn("asyncua", command)?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -34,14 +38,14 @@ fn start_asyncua(port: u16) -> anyhow::Result<(ProcessGroup, Scratch)> {
 #[test]
 fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()> {
     let port = free_port();
-    let _server = start_asyncua(port)?;
+    let _server = start_asyncua(port, None)?;
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
 
     let output = shopfloor()?.args(["opcua", "browse", &endpoint]).output()?;
     let listing = String::from_utf8(output.stdout)?;
     assert!(output.status.success(), "browse failed:\n{}", String::from_utf8_lossy(&output.stderr));
     for line in [
-        "press1.temperature ns=2;s=Press1.Temperature °C",
+        "press1.temperature ns=2;s=Press1.Temperature °C # Platen temperature",
         "press1.count ns=2;s=Press1.Count",
         "press1.state ns=2;s=Press1.State",
     ] {
@@ -103,5 +107,52 @@ fn an_independent_server_is_browsed_subscribed_and_polled() -> anyhow::Result<()
     assert_eq!(by_tag["press1.temperature"][0]["unit"], "°C");
     assert_eq!(by_tag["press1.count"][0]["value_type"], "UInt32");
     assert_eq!(by_tag["press1.state"][0]["value_text"], "RUNNING");
+    Ok(())
+}
+
+#[test]
+fn a_model_change_on_the_server_reaches_the_readings() -> anyhow::Result<()> {
+    let port = free_port();
+    let trigger_dir = scratch_dir("asyncua-model-change");
+    let trigger = trigger_dir.join("change-now");
+    let _server = start_asyncua(port, Some(&trigger))?;
+    let envs = [
+        ("OPCUA_ENDPOINT", format!("opc.tcp://127.0.0.1:{port}/")),
+        ("OPCUA_TAGS", "platen ns=2;s=Press1.Temperature\n".to_owned()),
+        ("OPCUA_PUBLISH_INTERVAL_MS", "100".to_owned()),
+    ];
+    let mut node = TestNode::start_with_ticks(
+        "opcua-source",
+        &envs,
+        20.0,
+        Some(Duration::from_millis(100)),
+        "opcua-model-change",
+    )?;
+    // Change the model only once the node watches for changes, so that it
+    // has read the first description at connect.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !node.log_text().contains("watching the server for model changes") {
+        anyhow::ensure!(Instant::now() < deadline, "the node never watched for model changes:\n{}", node.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&trigger, "")?;
+    let outputs = node.outputs();
+    let (log, clean) = node.wait()?;
+    assert!(clean, "opcua-source failed:\n{log}");
+    assert!(log.contains("units, ranges and descriptions re-read"), "no re-read logged:\n{log}");
+
+    let rows: Vec<serde_json::Value> = shopfloor_dataflow_tests::node::output_rows(&outputs)
+        .into_iter()
+        .filter(|(id, row)| id == "readings" && row["tag"] == "platen")
+        .map(|(_, row)| row)
+        .collect();
+    let (first, last) = (rows.first(), rows.last());
+    let described = |row: Option<&serde_json::Value>| row.map(|r| (r["description"].clone(), r["eu_high"].clone()));
+    assert_eq!(
+        described(first),
+        Some((serde_json::json!("Platen temperature"), serde_json::Value::Null)),
+        "before the change"
+    );
+    assert_eq!(described(last), Some((serde_json::json!("Mould temperature"), serde_json::json!(250.0))), "after");
     Ok(())
 }
