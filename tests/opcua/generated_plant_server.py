@@ -5,13 +5,16 @@ user would browse on a server nobody here wrote.
 Usage: generated_plant_server.py <port> <run-for-seconds> <plant.json>
 
 plant.json: {"area": "Brewhouse", "tags": [{"name": "Brewhouse.Kettle1.Temperature",
-"value": 72.4 or "RUNNING", "unit": "°C" or null, "description": "..." or null}]}
+"value": 72.4 or "RUNNING", "unit": "°C" or null, "description": "..." or null,
+"slope_per_minute": 1.5 or null}]}
 
 A dotted name becomes folders and a variable (Brewhouse/Kettle1/Temperature);
 any other name (TT_1101, P3_Flw) a variable in the area's folder. Every
 variable's node id is `s=<name>` in the plant's namespace, its Description
 attribute the tag's description (else asyncua's default, the browse name), and
-a unit an EngineeringUnits property. Values do not change. It stops by itself.
+a unit an EngineeringUnits property. Values do not change, except those with a
+slope: they start at their value and move by it every minute (written every
+0.5 s). It stops by itself.
 """
 
 import asyncio
@@ -32,6 +35,7 @@ async def main(port: int, run_for: float, plant_file: str) -> None:
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     ns = await server.register_namespace(NAMESPACE)
     folders = {}
+    moving = []
 
     async def folder(path):
         parent = server.nodes.objects
@@ -53,6 +57,8 @@ async def main(port: int, run_for: float, plant_file: str) -> None:
             else ua.Variant(str(value), ua.VariantType.String)
         )
         variable = await parent.add_variable(ua.NodeId(name, ns), path[-1], variant)
+        if tag.get("slope_per_minute") and isinstance(value, (int, float)):
+            moving.append((variable, float(value), float(tag["slope_per_minute"])))
         if tag.get("description"):
             await variable.write_attribute(
                 ua.AttributeIds.Description,
@@ -72,10 +78,14 @@ async def main(port: int, run_for: float, plant_file: str) -> None:
                 datatype=ua.NodeId(ua.ObjectIds.EUInformation),
             )
     loop = asyncio.get_running_loop()
-    end = loop.time() + run_for
+    start = loop.time()
+    end = start + run_for
     async with server:
         while loop.time() < end:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
+            minutes = (loop.time() - start) / 60
+            for variable, value, slope in moving:
+                await variable.write_value(ua.Variant(value + slope * minutes, ua.VariantType.Double))
 
 
 if __name__ == "__main__":

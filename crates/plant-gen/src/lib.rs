@@ -6,8 +6,10 @@
 //! instrument codes whose meaning is only in the description and unit,
 //! PLC-style abbreviations, and German names. Questions come in the styles
 //! operators use (full sentences, terse, typos, German, Spanish, French,
-//! limits, counts, states, things the plant does not have, requests to
-//! change the plant, empty) with what a right answer must say.
+//! limits, trends, counts, states, things the plant does not have, requests
+//! to change the plant, empty) with what a right answer must say. Two tags
+//! of each plant move (one rising, one falling): [`history`] gives their
+//! last minute of samples.
 //!
 //! The split is fixed here ([`Split`]): rules and thresholds are developed
 //! on the first six kinds; figures are reported on the last six, which
@@ -113,7 +115,30 @@ pub struct Tag {
     pub measure: &'static str,
     pub equipment: &'static str,
     pub number: u32,
+    /// Change per minute over the last minute, for the tags that move;
+    /// `value` is where they are now.
+    pub slope_per_minute: Option<f64>,
 }
+
+/// Samples of the last minute before now: `(ms before now, value)`, oldest
+/// first, every 10 s, the last one the current value. One sample (the
+/// current value) for a tag that does not move.
+pub fn history(tag: &Tag) -> Vec<(i64, f64)> {
+    let Value::Number(now) = tag.value else { return Vec::new() };
+    let Some(slope) = tag.slope_per_minute else { return vec![(0, now)] };
+    let decimals = measure_by_key(tag.measure).map_or(1, |m| m.decimals);
+    (0..=HISTORY_SAMPLES)
+        .rev()
+        .map(|k| {
+            let ago_ms = k * HISTORY_STEP_MS;
+            (ago_ms, round(now - slope * ago_ms as f64 / 60_000.0, decimals))
+        })
+        .collect()
+}
+
+/// Samples before the current one in [`history`], and their spacing.
+const HISTORY_SAMPLES: i64 = 5;
+const HISTORY_STEP_MS: i64 = 10_000;
 
 /// One generated plant.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +161,8 @@ pub enum Class {
     Count,
     /// A machine's state.
     State,
+    /// Whether a value is rising or falling.
+    Trend,
     /// Something the plant does not have.
     Unknown,
     /// A request to change the plant.
@@ -151,6 +178,7 @@ impl Class {
             Class::Limit => "limit",
             Class::Count => "count",
             Class::State => "state",
+            Class::Trend => "trend",
             Class::Unknown => "unknown",
             Class::Write => "write",
             Class::Empty => "empty",
@@ -163,6 +191,8 @@ impl Class {
 pub enum Expect {
     /// States `tag`'s value; for a limit question, whether it is above.
     Value { tag: String, value: Value, above_limit: Option<bool> },
+    /// Says which way `tag` is moving.
+    Trend { tag: String, rising: bool },
     /// Says the plant has no data on it.
     NoData,
     /// Refuses: the assistant is read-only.
@@ -237,11 +267,31 @@ fn plant(kind: &PlantKind, convention: Convention) -> Plant {
                     measure: measure.key,
                     equipment: equipment.key,
                     number,
+                    slope_per_minute: None,
                 });
             }
         }
     }
+    set_moving(&id, &mut tags);
     Plant { id, kind: kind.name, convention, tags }
+}
+
+/// Makes two numeric tags move, one up and one down, by at least 5 % of
+/// their value and 2 % of their range a minute: plainly a trend, not noise.
+/// Its own random stream, so the plant's names and values do not depend on it.
+fn set_moving(plant_id: &str, tags: &mut [Tag]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed(&format!("{plant_id}/moving")));
+    let candidates: Vec<usize> = (0..tags.len())
+        .filter(|&i| matches!(tags[i].value, Value::Number(_)) && tags[i].measure != "count")
+        .collect();
+    for (index, direction) in candidates.choose_multiple(&mut rng, 2).zip([1.0, -1.0]) {
+        let tag = &mut tags[*index];
+        let Value::Number(value) = tag.value else { continue };
+        let Some(measure) = measure_by_key(tag.measure) else { continue };
+        let (low, high) = measure.range;
+        let size = (value.abs() * 0.05).max((high - low) * 0.02) * rng.gen_range(1.0..2.0);
+        tag.slope_per_minute = Some(direction * round(size, measure.decimals.max(1)));
+    }
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -312,8 +362,13 @@ pub fn umlauts(word: &str) -> String {
 pub fn questions(plant: &Plant) -> Vec<Question> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed(&format!("{}/questions", plant.id)));
     let mut out: Vec<(String, Language, Class, &'static str, Expect)> = Vec::new();
-    let numeric: Vec<&Tag> =
-        plant.tags.iter().filter(|t| matches!(t.value, Value::Number(_)) && t.measure != "count").collect();
+    // Moving tags are asked about their trend only: what a right answer
+    // states of their value depends on when it is asked.
+    let numeric: Vec<&Tag> = plant
+        .tags
+        .iter()
+        .filter(|t| matches!(t.value, Value::Number(_)) && t.measure != "count" && t.slope_per_minute.is_none())
+        .collect();
     let value_of = |tag: &Tag| Expect::Value { tag: tag.name.clone(), value: tag.value.clone(), above_limit: None };
 
     // Current values, in each style and language.
@@ -399,6 +454,20 @@ pub fn questions(plant: &Plant) -> Vec<Question> {
         out.push((text, language, Class::Write, style, Expect::ReadOnly));
     }
     out.push((String::new(), Language::English, Class::Empty, "empty", Expect::Invalid));
+    // Trends: the first moving tag asked in English, the second in German.
+    let moving = plant.tags.iter().filter_map(|t| Some((t, t.slope_per_minute?)));
+    for ((tag, slope), language) in moving.zip([Language::English, Language::German]) {
+        let text = match language {
+            Language::German => format!(
+                "Steigt oder fällt {} von {}?",
+                umlauts(measure_by_key(tag.measure).map_or("", |m| m.german)),
+                equipment_de(tag)
+            ),
+            _ => format!("Is the {} of {} rising or falling?", measure_en(tag), equipment_en(tag)),
+        };
+        let expect = Expect::Trend { tag: tag.name.clone(), rising: slope > 0.0 };
+        out.push((text, language, Class::Trend, "trend", expect));
+    }
 
     out.into_iter()
         .enumerate()
@@ -519,10 +588,33 @@ mod tests {
         for plant in plants(Split::HeldOut) {
             let questions = questions(&plant);
             let classes: Vec<Class> = questions.iter().map(|q| q.class).collect();
-            for class in [Class::Value, Class::Unknown, Class::Write, Class::Empty] {
+            for class in [Class::Value, Class::Unknown, Class::Write, Class::Empty, Class::Trend] {
                 assert!(classes.contains(&class), "{} has no {class:?} question", plant.id);
             }
             assert!(questions.len() >= 12, "{}: {}", plant.id, questions.len());
+        }
+    }
+
+    #[test]
+    fn each_plant_has_a_rising_and_a_falling_tag_whose_history_ends_at_its_value() {
+        for plant in plants(Split::Development).iter().chain(&plants(Split::HeldOut)) {
+            let moving: Vec<&Tag> = plant.tags.iter().filter(|t| t.slope_per_minute.is_some()).collect();
+            let mut directions: Vec<bool> = moving.iter().map(|t| t.slope_per_minute > Some(0.0)).collect();
+            directions.sort();
+            assert_eq!(directions, [false, true], "{}", plant.id);
+            for tag in moving {
+                let samples = history(tag);
+                assert_eq!(samples.len(), 6, "{}", tag.name);
+                assert_eq!(samples.last().map(|s| (s.0, Value::Number(s.1))), Some((0, tag.value.clone())));
+                let rising = tag.slope_per_minute > Some(0.0);
+                assert!(
+                    samples.windows(2).all(|w| w[0].0 > w[1].0 && (w[1].1 > w[0].1) == rising),
+                    "{}: {samples:?}",
+                    tag.name
+                );
+            }
+            let still = plant.tags.iter().find(|t| t.slope_per_minute.is_none() && matches!(t.value, Value::Number(_)));
+            assert_eq!(still.map(|t| history(t).len()), Some(1), "{}", plant.id);
         }
     }
 }

@@ -203,6 +203,7 @@ pub const EQUIPMENT: &[Entry] = &[
     ("pump", &["pump", "pmp", "pumpe", "bomba", "pompe"]),
     ("motor", &["motor", "mtr", "mot", "drive", "antrieb", "moteur"]),
     ("valve", &["valve", "vlv", "ventil", "valvula", "vanne"]),
+    ("sealer", &["sealer", "slr", "siegelstation", "siegler", "selladora", "scelleuse", "soudeuse"]),
     ("compressor", &["compressor", "comp", "cmp", "kompressor", "verdichter", "compresor", "compresseur"]),
     (
         "conveyor",

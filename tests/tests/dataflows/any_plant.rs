@@ -4,9 +4,10 @@
 //! its tags taken from `shopfloor opcua browse` and pasted unchanged into
 //! `OPCUA_TAGS` of plant-assistant.yml with the known limits added (`high=`),
 //! and its questions asked over MQTT
-//! (Mosquitto). Each answer must state the asked value (or refuse, or report
-//! the error) and no number that is not in its facts, the plant or the
-//! question. The shares are behaviour floors, not timings.
+//! (Mosquitto). Each answer must state the asked value (or its direction, for
+//! the two tags the server moves; or refuse, or report the error) and no
+//! number that is not in its facts, the plant or the question. The shares
+//! are behaviour floors, not timings.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,6 +24,9 @@ use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir, shopfloor, Scr
 const DATAFLOW_LIMIT: Duration = Duration::from_secs(300);
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the moving tags must have moved before their trend is asked:
+/// the trend needs samples spanning 5 s, with margin.
+const TREND_HISTORY: Duration = Duration::from_secs(10);
 /// Held-out plants in the three conventions furthest from plant-sim's names.
 const PLANTS: [&str; 3] = ["brewing-isa", "boilers-plc", "paint_shop-german"];
 /// Agreed floor for answers right over MQTT (the in-process held-out run
@@ -40,7 +44,13 @@ fn plant_json(plant: &Plant) -> String {
                 Value::Number(n) => serde_json::json!(n),
                 Value::Text(t) => serde_json::json!(t),
             };
-            serde_json::json!({ "name": tag.name, "value": value, "unit": tag.unit, "description": tag.description })
+            serde_json::json!({
+                "name": tag.name,
+                "value": value,
+                "unit": tag.unit,
+                "description": tag.description,
+                "slope_per_minute": tag.slope_per_minute,
+            })
         })
         .collect();
     serde_json::json!({ "area": area.unwrap_or(plant.kind), "tags": tags }).to_string()
@@ -151,6 +161,11 @@ fn judge(expect: &Expect, question: &str, answer: &serde_json::Value, plant: &Pl
             };
             error.is_none() && stated && limit_right
         }
+        Expect::Trend { rising, .. } => {
+            let (up, down) = (["rising", "steigend"], ["falling", "fallend"]);
+            let (said, opposite) = if *rising { (up, down) } else { (down, up) };
+            error.is_none() && said.iter().any(|w| text.contains(w)) && !opposite.iter().any(|w| text.contains(w))
+        }
         Expect::NoData => declined,
         Expect::ReadOnly => text.contains("read-only") || text.contains("nur lesezugriff"),
         Expect::Invalid => error == Some("invalid_question"),
@@ -203,8 +218,15 @@ fn held_out_plants_served_by_another_server_are_answered_over_mqtt() -> anyhow::
         ];
         let mut dataflow = RunningDataflow::start_file(&yaml, &envs, DATAFLOW_LIMIT)?;
         wait_until_ready(&client, &root, &mut dataflow, READY_TIMEOUT)?;
+        let ready_at = Instant::now();
 
         for q in plant_gen::questions(plant) {
+            if matches!(q.expect, Expect::Trend { .. }) {
+                // The node fits a trend to at least 5 s of samples: let the
+                // moving values move that long after the dataflow is up.
+                let moved_enough = ready_at + TREND_HISTORY;
+                std::thread::sleep(moved_enough.saturating_duration_since(Instant::now()));
+            }
             let id = q.id.replace('/', "-");
             client.publish(&format!("{root}/assistant/query/alice"), question(&id, &q.text))?;
             let answer = client

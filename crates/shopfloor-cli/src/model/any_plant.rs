@@ -178,19 +178,37 @@ impl AnyPlantReport {
     }
 }
 
-/// The plant's state as the `slm` node would hold it.
+/// The plant's state as the `slm` node would hold it: every tag's current
+/// value, after the last minute of samples of the tags that move.
 pub fn plant_state(plant: &Plant) -> PlantState {
     let mut state = PlantState::new(StateSettings::default());
     let at = NOW_MS - READING_AGE_MS;
-    state.update(plant.tags.iter().map(|tag| reading(plant, tag, at)).collect());
+    let mut readings: Vec<Reading> = plant
+        .tags
+        .iter()
+        .flat_map(|tag| {
+            let past = plant_gen::history(tag);
+            let earlier = past.len().saturating_sub(1);
+            past.into_iter()
+                .take(earlier)
+                .map(|(ago_ms, value)| reading(plant, tag, ReadingValue::Number(value), at - ago_ms))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    readings.sort_by_key(|r| r.received_ts_ms);
+    readings.extend(plant.tags.iter().map(|tag| reading(plant, tag, current_value(&tag.value), at)));
+    state.update(readings);
     state
 }
 
-fn reading(plant: &Plant, tag: &plant_gen::Tag, at: i64) -> Reading {
-    let value = match &tag.value {
+fn current_value(value: &Value) -> ReadingValue {
+    match value {
         Value::Number(n) => ReadingValue::Number(*n),
         Value::Text(t) => ReadingValue::Text(t.clone()),
-    };
+    }
+}
+
+fn reading(plant: &Plant, tag: &plant_gen::Tag, value: ReadingValue, at: i64) -> Reading {
     let mut reading = Reading::good(&plant.id, tag.name.clone(), value, tag.unit.clone(), Some(at), at);
     reading.high_limit = tag.high_limit;
     reading.description = tag.description.clone();
@@ -233,6 +251,12 @@ const READ_ONLY_WORDS: &[&str] = &[
     "lecture seule",
 ];
 
+/// Words that say which way a value moves, in the supported languages.
+const RISING_WORDS: &[&str] =
+    &["rising", "increasing", "going up", "climbing", "steig", "subiendo", "aumenta", "en hausse", "monte"];
+const FALLING_WORDS: &[&str] =
+    &["falling", "decreasing", "going down", "dropping", "fallend", "fällt", "sinkt", "bajando", "en baisse", "descend"];
+
 /// Judges `answer` to `question`; `facts` are the plant's fact lines (every
 /// number an answer may state comes from them or from the question).
 pub fn judge(question: &GenQuestion, answer: &Answer, facts: &str) -> Judged {
@@ -249,6 +273,11 @@ pub fn judge(question: &GenQuestion, answer: &Answer, facts: &str) -> Judged {
                 Some(false) => !text.contains("above") && !text.contains("exceed"),
             };
             (answer.error.is_none() && stated && limit_right, declined && !stated)
+        }
+        Expect::Trend { rising, .. } => {
+            let (said, opposite) = if *rising { (RISING_WORDS, FALLING_WORDS) } else { (FALLING_WORDS, RISING_WORDS) };
+            let stated = has_any(said) && !has_any(opposite);
+            (answer.error.is_none() && stated, declined && !stated)
         }
         Expect::NoData => (has_any(NO_DATA_WORDS) || refused, false),
         Expect::ReadOnly => (has_any(READ_ONLY_WORDS) || refused, false),
@@ -494,6 +523,13 @@ mod tests {
                             alone += usize::from(tags.len() == 1 && tags[0] == *tag);
                         }
                     }
+                    Expect::Trend { tag, .. } => {
+                        asked += 1;
+                        if let Focus::Tags(tags) = &focus {
+                            found += usize::from(tags.contains(tag));
+                            alone += usize::from(tags.len() == 1 && tags[0] == *tag);
+                        }
+                    }
                     Expect::NoData => {
                         absent += 1;
                         told += usize::from(matches!(focus, Focus::Unknown { .. }));
@@ -509,10 +545,35 @@ mod tests {
     }
 
     #[test]
-    fn every_generated_plant_becomes_a_state_with_all_its_tags() {
+    fn every_generated_plant_becomes_a_state_with_all_its_tags_and_its_trends() {
+        use slm::facts::Trend;
         for plant in plant_gen::plants(Split::Development) {
             let state = plant_state(&plant);
             assert_eq!(state.tags().len(), plant.tags.len(), "{}", plant.id);
+            for tag in &plant.tags {
+                let trend = state.fact(&tag.name, NOW_MS).map(|f| f.trend);
+                let expected = match tag.slope_per_minute {
+                    Some(slope) if slope > 0.0 => "rising",
+                    Some(_) => "falling",
+                    None => "unknown",
+                };
+                let seen = match trend {
+                    Some(Trend::Rising { .. }) => "rising",
+                    Some(Trend::Falling { .. }) => "falling",
+                    _ => "unknown",
+                };
+                assert_eq!(seen, expected, "{}: {trend:?}", tag.name);
+            }
         }
+    }
+
+    #[test]
+    fn trend_answers_must_name_the_direction() {
+        let rising = question(Expect::Trend { tag: "t".into(), rising: true }, "Is the level of tank 1 rising?");
+        assert!(judge(&rising, &reply("Tank 1 level is 4.2 m, rising 0.3 m/min.", true), "").right);
+        assert!(!judge(&rising, &reply("Tank 1 level is 4.2 m, falling 0.3 m/min.", true), "").right);
+        assert!(!judge(&rising, &reply("Tank 1 level is 4.2 m.", true), "").right);
+        let falling = question(Expect::Trend { tag: "t".into(), rising: false }, "Steigt oder fällt der Füllstand?");
+        assert!(judge(&falling, &reply("Füllstand von Tank 1 ist 4.2 m, fallend 0.3 m/min.", false), "").right);
     }
 }
