@@ -281,9 +281,8 @@ fn plant(kind: &PlantKind, convention: Convention) -> Plant {
 /// Its own random stream, so the plant's names and values do not depend on it.
 fn set_moving(plant_id: &str, tags: &mut [Tag]) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed(&format!("{plant_id}/moving")));
-    let candidates: Vec<usize> = (0..tags.len())
-        .filter(|&i| matches!(tags[i].value, Value::Number(_)) && tags[i].measure != "count")
-        .collect();
+    let candidates: Vec<usize> =
+        (0..tags.len()).filter(|&i| matches!(tags[i].value, Value::Number(_)) && tags[i].measure != "count").collect();
     for (index, direction) in candidates.choose_multiple(&mut rng, 2).zip([1.0, -1.0]) {
         let tag = &mut tags[*index];
         let Value::Number(value) = tag.value else { continue };

@@ -254,8 +254,18 @@ const READ_ONLY_WORDS: &[&str] = &[
 /// Words that say which way a value moves, in the supported languages.
 const RISING_WORDS: &[&str] =
     &["rising", "increasing", "going up", "climbing", "steig", "subiendo", "aumenta", "en hausse", "monte"];
-const FALLING_WORDS: &[&str] =
-    &["falling", "decreasing", "going down", "dropping", "fallend", "fällt", "sinkt", "bajando", "en baisse", "descend"];
+const FALLING_WORDS: &[&str] = &[
+    "falling",
+    "decreasing",
+    "going down",
+    "dropping",
+    "fallend",
+    "fällt",
+    "sinkt",
+    "bajando",
+    "en baisse",
+    "descend",
+];
 
 /// Judges `answer` to `question`; `facts` are the plant's fact lines (every
 /// number an answer may state comes from them or from the question).
