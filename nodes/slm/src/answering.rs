@@ -98,7 +98,7 @@ pub fn answer(
         return finish(answer);
     }
     if let Err(problem) = question_check::check(&question.text, settings.max_question_chars) {
-        answer.text = problem.to_string();
+        answer.text = problem.text_in(language);
         answer.error = Some(AnswerError::InvalidQuestion);
         return finish(answer);
     }
