@@ -12,6 +12,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::corrupt::CorruptArrow;
 use dora_node_api::arrow_utils::{decode_arrow_ipc, encode_arrow_ipc};
 use dora_node_api::arrow_v59::array::{Array, ArrayRef, LargeBinaryArray, RecordBatch, StringArray, UInt64Array};
 use dora_node_api::arrow_v59::datatypes::{DataType, Field, Schema};
@@ -44,6 +45,13 @@ pub enum ArrowFileError {
         #[source]
         source: ArrowError,
     },
+    /// Arrow panicked on the file's contents.
+    #[error("{path}: not a readable Arrow IPC file")]
+    Corrupt {
+        path: String,
+        #[source]
+        source: crate::corrupt::CorruptArrow,
+    },
     /// A message's payload or parameters cannot be encoded.
     #[error("{path}: cannot encode a message of {topic}")]
     Encode {
@@ -75,6 +83,8 @@ pub enum RowError {
     Parameters(#[source] serde_json::Error),
     #[error("bad payload")]
     Payload(#[source] DoraError),
+    #[error("bad payload")]
+    CorruptPayload(#[source] CorruptArrow),
 }
 
 fn schema() -> Arc<Schema> {
@@ -133,11 +143,52 @@ pub fn export(path: &Path, messages: &[RecordedMessage]) -> Result<(), ArrowFile
     writer.finish().map_err(arrow)
 }
 
-/// Reads the messages of an Arrow IPC file written by [`export`].
+/// Checks that every block the file's footer lists lies inside the file.
+/// Arrow's reader allocates a block's declared length before reading it, so
+/// a corrupt length (found by the fuzz target `arrow_import`: 4.6 EB) would
+/// abort the process on a failed allocation, which no panic guard catches.
+fn blocks_fit(file: &mut File) -> Result<(), CorruptArrow> {
+    use std::io::{Read, Seek, SeekFrom};
+    let corrupt = |why: &str| CorruptArrow(why.to_owned());
+    let io = |e: std::io::Error| CorruptArrow(e.to_string());
+    let file_len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    let mut tail = [0u8; 10];
+    file.seek(SeekFrom::End(-(tail.len() as i64))).map_err(|_| corrupt("shorter than an Arrow file's tail"))?;
+    file.read_exact(&mut tail).map_err(io)?;
+    let footer_len = dora_node_api::arrow_v59::ipc::reader::read_footer_length(tail)
+        .map_err(|e| CorruptArrow(e.to_string()))? as u64;
+    let footer_start = file_len
+        .checked_sub(tail.len() as u64 + footer_len)
+        .ok_or_else(|| corrupt("the footer is longer than the file"))?;
+    file.seek(SeekFrom::Start(footer_start)).map_err(io)?;
+    let mut footer = vec![0u8; footer_len as usize];
+    file.read_exact(&mut footer).map_err(io)?;
+    let footer =
+        dora_node_api::arrow_v59::ipc::root_as_footer(&footer).map_err(|e| CorruptArrow(format!("footer: {e}")))?;
+    let blocks = footer.recordBatches().into_iter().flatten().chain(footer.dictionaries().into_iter().flatten());
+    for block in blocks {
+        let parts = [block.offset(), i64::from(block.metaDataLength()), block.bodyLength()];
+        let end = parts.iter().try_fold(0u64, |sum, &part| sum.checked_add(u64::try_from(part).ok()?));
+        if end.is_none_or(|end| end > footer_start) {
+            return Err(corrupt("a record batch lies beyond the end of the file"));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(())
+}
+
+/// Reads the messages of an Arrow IPC file written by [`export`]; a file
+/// that makes Arrow panic is reported as corrupt.
 pub fn import(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
+    crate::corrupt::catching(|| import_unguarded(path))
+        .map_err(|source| ArrowFileError::Corrupt { path: path.display().to_string(), source })?
+}
+
+fn import_unguarded(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
     let shown = path.display().to_string();
     let arrow = |source: ArrowError| ArrowFileError::Arrow { path: shown.clone(), source };
-    let file = File::open(path).map_err(|source| ArrowFileError::Io { path: shown.clone(), source })?;
+    let mut file = File::open(path).map_err(|source| ArrowFileError::Io { path: shown.clone(), source })?;
+    blocks_fit(&mut file).map_err(|source| ArrowFileError::Corrupt { path: shown.clone(), source })?;
     let reader = FileReader::try_new(file, None).map_err(arrow)?;
     let mut messages = Vec::new();
     for batch in reader {
@@ -174,11 +225,9 @@ pub fn import(path: &Path) -> Result<Vec<RecordedMessage>, ArrowFileError> {
             let data = if payloads.is_null(row) {
                 None
             } else {
-                Some(
-                    decode_arrow_ipc(payloads.value(row))
-                        .map_err(|e| bad(row, RowError::Payload(e.into())))?
-                        .into_inner(),
-                )
+                let payload = payloads.value(row);
+                crate::corrupt::check_ipc_stream(payload).map_err(|e| bad(row, RowError::CorruptPayload(e)))?;
+                Some(decode_arrow_ipc(payload).map_err(|e| bad(row, RowError::Payload(e.into())))?.into_inner())
             };
             messages.push(RecordedMessage {
                 node_id: node_ids.value(row).to_owned(),

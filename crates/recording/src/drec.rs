@@ -71,6 +71,8 @@ pub enum EntryError {
     Event(#[source] DoraError),
     #[error("its payload is not an Arrow IPC stream")]
     Payload(#[source] DoraError),
+    #[error("its payload is not an Arrow IPC stream")]
+    CorruptPayload(#[source] crate::corrupt::CorruptArrow),
 }
 
 /// Nanoseconds since the Unix epoch now (0 for a clock set before 1970).
@@ -175,7 +177,13 @@ pub fn decode_entry(entry: &RecordEntry) -> Result<Option<RecordedMessage>, Entr
     };
     let data: Option<ArrayRef> = match data {
         None => None,
-        Some(bytes) => Some(decode_arrow_ipc(&bytes).map_err(|e| EntryError::Payload(e.into()))?.into_inner()),
+        Some(bytes) => Some(
+            crate::corrupt::check_ipc_stream(&bytes)
+                .and_then(|()| crate::corrupt::catching(|| decode_arrow_ipc(&bytes)))
+                .map_err(EntryError::CorruptPayload)?
+                .map_err(|e| EntryError::Payload(e.into()))?
+                .into_inner(),
+        ),
     };
     Ok(Some(RecordedMessage {
         node_id: node_id.to_string(),

@@ -14,6 +14,7 @@
 //! `docs/recording.md`.
 
 pub mod arrow_file;
+pub mod corrupt;
 pub mod drec;
 pub mod message;
 pub mod mqtt;

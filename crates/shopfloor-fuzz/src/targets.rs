@@ -1,0 +1,677 @@
+//! The targets: one per decoder of outside data, each with valid seeds.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dora_node_api::arrow_v59::array::{Array, ArrayRef, RecordBatch};
+use opcua::types::{ByteString, DataValue, DateTime, LocalizedText, StatusCode, UAString, Variant};
+use prost::Message;
+use shopfloor_core::env::EnvVars;
+use shopfloor_core::schema::{Answer, Question, Reading, ReadingValue};
+use shopfloor_core::topics::TopicLayout;
+
+use crate::{rejection, Outcome, Target, Workspace};
+
+/// Every target.
+pub fn all() -> Vec<Target> {
+    vec![
+        Target {
+            name: "mqtt_question",
+            reads: "MQTT question payloads (JSON) and the refusal sent back",
+            decode: mqtt_question,
+            seeds: question_seeds,
+            tokens: &["\"id\"", "\"question\"", "\"reply_to\"", "\"timeout_ms\"", "\"format\""],
+        },
+        Target {
+            name: "mqtt_telemetry_json",
+            reads: "MQTT telemetry payloads mapped from JSON fields",
+            decode: telemetry_json,
+            seeds: telemetry_json_seeds,
+            tokens: &["\"temp\"", "\"ts\"", "\"data\"", "\"value\""],
+        },
+        Target {
+            name: "mqtt_telemetry_number",
+            reads: "MQTT telemetry payloads that are one number",
+            decode: telemetry_number,
+            seeds: || vec![b"72.4".to_vec(), b"-3e2".to_vec(), b" 1200 ".to_vec()],
+            tokens: &["e", ".", "+", "_"],
+        },
+        Target {
+            name: "sparkplug",
+            reads: "Sparkplug B protobuf births, data and deaths",
+            decode: sparkplug,
+            seeds: sparkplug_seeds,
+            tokens: &["\u{8}", "\u{12}", "\u{1a}", "bdSeq", "engUnit"],
+        },
+        Target {
+            name: "opcua_value",
+            reads: "OPC UA data values (any variant, status and timestamps) into readings",
+            decode: opcua_value,
+            seeds: || vec![vec![0; 16], vec![1, 0, 0, 0, 0, 0, 0x52, 0x40], b"\x07RUNNING".to_vec()],
+            tokens: &[],
+        },
+        Target {
+            name: "opcua_tag_lines",
+            reads: "OPCUA_TAGS lines (and `shopfloor opcua browse` output pasted into them)",
+            decode: opcua_tag_lines,
+            seeds: || {
+                vec![b"spindle_temperature ns=2;s=Cell1.SpindleTemperature \xc2\xb0C high=80 deadband=0.2 # Spindle\n\
+                      part_count ns=2;i=7 poll=1000 queue=100\n\
+                      by_uri nsu=urn:x;s=A.B sampling=100 deadband=2%\n\
+                      by_path /Cell1/Spindle/Temperature low=-5\n"
+                    .to_vec()]
+            },
+            tokens: &["ns=", "nsu=", ";s=", ";i=", ";g=", ";b=", "high=", "low=", "poll=", "deadband=", "%", " # "],
+        },
+        Target {
+            name: "telemetry_subscriptions",
+            reads: "TELEMETRY_SUBSCRIPTIONS lines",
+            decode: telemetry_subscriptions,
+            seeds: || {
+                vec![b"~/telemetry/+/temp number {1}_temperature \xc2\xb0C # Oven\n\
+                       plant/line1/# json $.temp=oven_temp@\xc2\xb0C $.data[0].v=flow ts=$.ts\n\
+                       spBv1.0/# sparkplug\n"
+                    .to_vec()]
+            },
+            tokens: &["number", "json", "sparkplug", "$.", "[0]", "{1}", "@", "ts=", "+", "#", "~/"],
+        },
+        Target {
+            name: "router_tiers",
+            reads: "ROUTER_TIERS and ROUTER_CLASSES",
+            decode: router_tiers,
+            seeds: || {
+                vec![b"nano threshold=0.5 expect_ms=400\nsmall kind=slm threshold=0.7\n\x00overview=small unknown=refuse"
+                    .to_vec()]
+            },
+            tokens: &["kind=", "http", "slm", "threshold=", "expect_ms=", "refuse", "\u{0}"],
+        },
+        Target {
+            name: "router_redaction",
+            reads: "ROUTER_REDACT rules",
+            decode: router_redaction,
+            seeds: || {
+                vec![b"tag:spindle_* => <tag>\nregex:[0-9]{4}-[0-9]{2} => <date>\nsite:Plant North => <site>".to_vec()]
+            },
+            tokens: &["tag:", "regex:", "site:", "=>", "*", "(", ")", "{9999999}", "\\"],
+        },
+        Target {
+            name: "alarm_limits",
+            reads: "ALARMS_HIGH_LIMITS and ALARMS_LOW_LIMITS",
+            decode: alarm_limits,
+            seeds: || {
+                vec![b"spindle_temperature=80, vibration = 4.5,\x00spindle_temperature=-10\ncoolant_flow=2.5".to_vec()]
+            },
+            tokens: &["=", ",", "\n", "\u{0}"],
+        },
+        Target {
+            name: "hardware_profile",
+            reads: "hardware profiles (TOML)",
+            decode: hardware_profile,
+            seeds: || vec![include_bytes!("../../../hw-profiles/generic-x86-2core.toml").to_vec()],
+            tokens: &["[[models]]", "threads", "ram_budget_mb", "n_ctx", "=", "\"", "[", "]", "sha256"],
+        },
+        Target {
+            name: "gguf_header",
+            reads: "GGUF model files (the model file check before loading)",
+            decode: gguf_header,
+            seeds: || vec![gguf(&model_keys())],
+            tokens: &["GGUF", "general.", "llama.", "\u{8}\0\0\0", "\u{4}\0\0\0", "\u{9}\0\0\0"],
+        },
+        Target {
+            name: "mmproj_header",
+            reads: "GGUF image projector files",
+            decode: mmproj_header,
+            seeds: || vec![gguf(&projector_keys())],
+            tokens: &["GGUF", "clip.", "\u{8}\0\0\0", "\u{4}\0\0\0", "\u{9}\0\0\0"],
+        },
+        Target {
+            name: "drec_recording",
+            reads: ".drec recordings",
+            decode: drec_recording,
+            seeds: drec_seeds,
+            tokens: &[],
+        },
+        Target {
+            name: "arrow_import",
+            reads: "Arrow IPC files imported as recordings (`shopfloor record import`)",
+            decode: arrow_import,
+            seeds: arrow_import_seeds,
+            tokens: &["ARROW1", "\u{ff}\u{ff}\u{ff}\u{ff}"],
+        },
+        Target {
+            name: "arrow_messages",
+            reads: "Arrow arrays between nodes (any types under our field names), read with every message schema",
+            decode: arrow_messages,
+            seeds: arrow_message_seeds,
+            tokens: &["\"value_number\"", "\"tag\"", "\"text\"", "\"labels\"", "[[", "{\"", "\n"],
+        },
+        Target {
+            name: "http_chat_body",
+            reads: "HTTP chat-completion request bodies (JSON)",
+            decode: http_chat_body,
+            seeds: || {
+                vec![br#"{"model":"shopfloor","messages":[{"role":"system","content":"x"},{"role":"user","content":"What is the spindle temperature?"}],"user":"alice","stream":true,"response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"value":{"type":"number"}}}}}}"#.to_vec()]
+            },
+            tokens: &[
+                "\"messages\"",
+                "\"content\"",
+                "\"role\"",
+                "\"user\"",
+                "\"tools\"",
+                "\"response_format\"",
+                "\"stream\"",
+            ],
+        },
+        Target {
+            name: "json_schema",
+            reads: "JSON schemas of structured answers (compiled to a grammar)",
+            decode: json_schema,
+            seeds: || {
+                vec![
+                    br#"{"type":"object","properties":{"tag":{"type":"string"},"value":{"type":"number"},"state":{"enum":["ok","alarm"]},"notes":{"type":"array","items":{"type":"string"},"maxItems":3}},"required":["value"]}"#.to_vec(),
+                    br#"{"type":"string","pattern":"^[a-z]+$","minLength":2}"#.to_vec(),
+                ]
+            },
+            tokens: &[
+                "\"$ref\"",
+                "\"#/\"",
+                "\"pattern\"",
+                "\"anyOf\"",
+                "\"minItems\"",
+                "\"maxLength\"",
+                "\"format\"",
+                "\"const\"",
+                "\"additionalProperties\"",
+            ],
+        },
+        Target {
+            name: "replay_case",
+            reads: "replay case files (TOML)",
+            decode: replay_case,
+            seeds: || vec![include_bytes!("../../../tests/replay/overheat.toml").to_vec()],
+            tokens: &["[expect]", "[[expect.alerts]]", "[shift_times]", "=", "\"", "[", "]"],
+        },
+        Target {
+            name: "image_file",
+            reads: "camera image files (PNG, JPEG)",
+            decode: image_file,
+            seeds: image_seeds,
+            tokens: &["IHDR", "IDAT", "IEND", "\u{ff}\u{d8}", "\u{ff}\u{c0}", "\u{ff}\u{da}"],
+        },
+        Target {
+            name: "vlm_verdict",
+            reads: "the vision model's verdict text",
+            decode: |_, bytes| {
+                let text = String::from_utf8_lossy(bytes);
+                vlm_inspector::verdict::Verdict::parse(&text).map(drop).map_err(|e| rejection(&e))
+            },
+            seeds: || vec![br#"{"defect":true,"kind":"scratch","confidence":0.82,"note":"long scratch"}"#.to_vec()],
+            tokens: &["\"defect\"", "\"kind\"", "\"confidence\""],
+        },
+        Target {
+            name: "tier_reply",
+            reads: "replies of an HTTP model tier (OpenAI-compatible JSON)",
+            decode: |_, bytes| {
+                let text = String::from_utf8_lossy(bytes);
+                router::http_tier::parse_reply(&text).map(drop).map_err(|e| rejection(&e))
+            },
+            seeds: || {
+                vec![br#"{"choices":[{"message":{"content":"The spindle is at 72.4 C."},"logprobs":{"content":[{"logprob":-0.1}]}}],"model":"big"}"#.to_vec()]
+            },
+            tokens: &["\"choices\"", "\"message\"", "\"content\"", "\"logprobs\""],
+        },
+        Target {
+            name: "tool_call",
+            reads: "the model's tool calls",
+            decode: tool_call,
+            seeds: || {
+                vec![
+                    br#"{"tool":"read_tag","tag":"spindle_temperature"}"#.to_vec(),
+                    br#"{"tool":"list_alarms"}"#.to_vec(),
+                ]
+            },
+            tokens: &["\"tool\"", "\"tag\"", "read_tag", "list_alarms", "history"],
+        },
+        Target {
+            name: "deployment_inventory",
+            reads: "deployment inventories (TOML)",
+            decode: |workspace, bytes| {
+                let text = String::from_utf8_lossy(bytes);
+                let folder = workspace.dir.path().to_owned();
+                deployment::inventory::Inventory::parse(&folder.join("inventory.toml"), &folder, &text)
+                    .map(drop)
+                    .map_err(|e| rejection(&e))
+            },
+            seeds: || {
+                vec![b"[[machines]]\nid = \"edge\"\naddress = \"127.0.0.1\"\nprofile = \"generic-x86-2core\"\n[[nodes]]\nid = \"slm\"\nmachine = \"edge\"\n".to_vec()]
+            },
+            tokens: &["[[machines]]", "[[nodes]]", "id", "=", "\""],
+        },
+    ]
+}
+
+const NOW_MS: i64 = 1_764_086_400_000;
+
+fn layout() -> TopicLayout {
+    TopicLayout::new("plant/line1").unwrap_or_else(TopicLayout::fallback)
+}
+
+fn question_seeds() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"id":"q-1","question":"What is the spindle temperature?"}"#.to_vec(),
+        br#"{"id":"q-2","question":"Wie warm ist die Spindel?","reply_to":"hmi/answers","timeout_ms":3000}"#.to_vec(),
+        br#"{"id": "q-3", "question": ""}"#.to_vec(),
+    ]
+}
+
+fn mqtt_question(_: &mut Workspace, payload: &[u8]) -> Outcome {
+    let layout = layout();
+    let topic = layout.query_topic("alice");
+    let properties = mqtt_source::question::RequestProperties::default();
+    match mqtt_source::question::parse_question(&layout, &topic, payload, properties.clone(), 4096, NOW_MS) {
+        Ok(_) => Ok(()),
+        Err(rejected) => {
+            // The asker is answered: building that answer must hold too.
+            let answer =
+                mqtt_source::question::refusal_answer(&layout, &topic, payload, &properties, &rejected, 4096, NOW_MS);
+            if answer.is_none() {
+                return Err("NoAnswerTopic".into());
+            }
+            Err(rejection(&rejected))
+        }
+    }
+}
+
+fn subscription(line: &str) -> Option<mqtt_source::config::TelemetrySubscription> {
+    let vars = EnvVars::from([("TELEMETRY_SUBSCRIPTIONS", line)]);
+    mqtt_source::config::TelemetryConfig::from_env(&vars, "plant/line1").ok()?.subscriptions.into_iter().next()
+}
+
+fn telemetry_json_seeds() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"temp": 72.4, "ts": 1764086400000, "data": [{"v": 3}]}"#.to_vec(),
+        br#"{"temp": "RUNNING", "ts": 1764086400.5}"#.to_vec(),
+    ]
+}
+
+fn telemetry_json(_: &mut Workspace, payload: &[u8]) -> Outcome {
+    let Some(subscription) = subscription("plant/+/oven json $.temp=oven_{2}_temp@°C $.data[0].v=flow ts=$.ts") else {
+        return Err("SubscriptionLine".into());
+    };
+    mqtt_source::telemetry::decode(&subscription, "mqtt", "plant/line1/oven", payload, 65_536, NOW_MS)
+        .map(drop)
+        .map_err(|e| rejection(&e))
+}
+
+fn telemetry_number(_: &mut Workspace, payload: &[u8]) -> Outcome {
+    let Some(subscription) = subscription("plant/+/temp number {2}_temperature °C") else {
+        return Err("SubscriptionLine".into());
+    };
+    mqtt_source::telemetry::decode(&subscription, "mqtt", "plant/line1/temp", payload, 65_536, NOW_MS)
+        .map(drop)
+        .map_err(|e| rejection(&e))
+}
+
+fn sparkplug_seeds() -> Vec<Vec<u8>> {
+    use mqtt_source::sparkplug::{Metric, MetricValue, Payload, PropertySet, PropertyValue};
+    let metric = |name: Option<&str>, alias: u64, datatype: u32, value: MetricValue| Metric {
+        name: name.map(str::to_owned),
+        alias: Some(alias),
+        datatype: Some(datatype),
+        value: Some(value),
+        ..Metric::default()
+    };
+    let mut described = metric(Some("TT_4711"), 7, 10, MetricValue::DoubleValue(61.5));
+    described.properties = Some(PropertySet {
+        keys: vec!["engUnit".into(), "description".into()],
+        values: vec![
+            PropertyValue { datatype: Some(12), string_value: Some("°C".into()), ..Default::default() },
+            PropertyValue { datatype: Some(12), string_value: Some("Reactor".into()), ..Default::default() },
+        ],
+    });
+    let birth = Payload {
+        timestamp: Some(1_764_086_400_000),
+        seq: Some(0),
+        metrics: vec![
+            metric(Some("bdSeq"), 0, 8, MetricValue::LongValue(3)),
+            metric(Some("Hydraulics/Oil Temperature"), 1, 10, MetricValue::DoubleValue(41.5)),
+            metric(Some("Stroke Count"), 2, 7, MetricValue::IntValue(1200)),
+            metric(Some("State"), 3, 12, MetricValue::StringValue("RUNNING".into())),
+            described,
+        ],
+    };
+    let data = Payload {
+        timestamp: Some(1_764_086_401_000),
+        seq: Some(1),
+        metrics: vec![
+            metric(None, 1, 10, MetricValue::DoubleValue(42.0)),
+            metric(None, 2, 7, MetricValue::IntValue(1201)),
+        ],
+    };
+    // The first byte picks the message type (see `sparkplug`).
+    let with_kind = |kind: u8, payload: &Payload| std::iter::once(kind).chain(payload.encode_to_vec()).collect();
+    vec![with_kind(0, &birth), with_kind(1, &data), with_kind(3, &data)]
+}
+
+/// The first byte picks the message: a birth, data after a valid birth,
+/// a death after one, or a device message; the rest is the payload.
+fn sparkplug(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let Some((&kind, payload)) = bytes.split_first() else { return Err("Empty".into()) };
+    let mut state = mqtt_source::sparkplug::SparkplugState::default();
+    let born = sparkplug_seeds().into_iter().next().unwrap_or_default();
+    let topic = match kind % 5 {
+        0 => "spBv1.0/plant/NBIRTH/press1",
+        1 => "spBv1.0/plant/NDATA/press1",
+        2 => "spBv1.0/plant/NDEATH/press1",
+        3 => "spBv1.0/plant/DDATA/press1/dev",
+        _ => "spBv1.0/plant/DBIRTH/press1/dev",
+    };
+    if kind % 5 != 0 {
+        state.handle("mqtt", "spBv1.0/plant/NBIRTH/press1", &born[1..], NOW_MS);
+    }
+    let outcome = state.handle("mqtt", topic, payload, NOW_MS);
+    match outcome.rejection {
+        Some(rejected) => Err(rejection(&rejected)),
+        None => Ok(()),
+    }
+}
+
+/// A data value built from bytes: the first picks the variant, the next
+/// the status and timestamps, the rest the value.
+fn opcua_value(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    let word = |i: usize| u64::from_le_bytes(std::array::from_fn(|k| byte(i + k)));
+    let rest = bytes.get(8..).unwrap_or_default();
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let value = match byte(0) % 16 {
+        0 => Variant::Double(f64::from_bits(word(8))),
+        1 => Variant::Float(f32::from_bits(word(8) as u32)),
+        2 => Variant::Int64(word(8) as i64),
+        3 => Variant::UInt64(word(8)),
+        4 => Variant::Int32(word(8) as i32),
+        5 => Variant::Boolean(byte(8) & 1 == 1),
+        6 => Variant::String(UAString::from(text)),
+        7 => Variant::String(UAString::null()),
+        8 => Variant::ByteString(ByteString::from(rest.to_vec())),
+        9 => Variant::LocalizedText(Box::new(LocalizedText::new("en", &text))),
+        10 => Variant::DateTime(Box::new(DateTime::from(word(8) as i64))),
+        11 => Variant::StatusCode(StatusCode::from(word(8) as u32)),
+        12 => Variant::from(
+            rest.chunks(8)
+                .map(|c| f64::from_le_bytes(std::array::from_fn(|k| *c.get(k).unwrap_or(&0))))
+                .collect::<Vec<f64>>(),
+        ),
+        13 => Variant::Empty,
+        14 => Variant::Byte(byte(8)),
+        _ => Variant::SByte(byte(8) as i8),
+    };
+    let data_value = DataValue {
+        value: (byte(1) & 1 == 0).then_some(value),
+        status: (byte(1) & 2 == 0).then(|| StatusCode::from(u32::from_le_bytes([byte(2), byte(3), byte(4), byte(5)]))),
+        source_timestamp: (byte(1) & 4 == 0).then(|| DateTime::from(word(2) as i64)),
+        server_timestamp: (byte(1) & 8 == 0).then(|| DateTime::from(word(3) as i64)),
+        ..DataValue::null()
+    };
+    let spec = opcua_source::config::TagSpec {
+        tag: "t".into(),
+        node_id: "ns=2;s=T".into(),
+        unit: Some("°C".into()),
+        low_limit: Some(-10.0),
+        high_limit: Some(80.0),
+        monitoring: Default::default(),
+        description: None,
+    };
+    opcua_source::convert::to_reading("opc.tcp://plc", &spec, &data_value, NOW_MS).map(drop).map_err(|e| rejection(&e))
+}
+
+fn opcua_tag_lines(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    let vars = EnvVars::from([("OPCUA_ENDPOINT", "opc.tcp://127.0.0.1:4840/"), ("OPCUA_TAGS", &*text)]);
+    let config = opcua_source::config::OpcuaSourceConfig::from_env(&vars).map_err(|e| rejection(&e))?;
+    opcua_source::tags::parse_tags(&config.tags).map(drop).map_err(|e| rejection(&e))
+}
+
+fn telemetry_subscriptions(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    let vars = EnvVars::from([("TELEMETRY_SUBSCRIPTIONS", &*text)]);
+    mqtt_source::config::TelemetryConfig::from_env(&vars, "plant/line1").map(drop).map_err(|e| rejection(&e))
+}
+
+/// Tiers, then (after a NUL) classes.
+fn router_tiers(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    let (tiers, classes) = text.split_once('\0').unwrap_or((&text, ""));
+    let vars = EnvVars::from([("ROUTER_TIERS", tiers), ("ROUTER_CLASSES", classes)]);
+    router::config::RouterConfig::from_env(&vars).map(drop).map_err(|e| rejection(&e))
+}
+
+fn router_redaction(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    let vars = EnvVars::from([("ROUTER_TIERS", "nano"), ("ROUTER_REDACT", &*text)]);
+    router::config::RouterConfig::from_env(&vars).map(drop).map_err(|e| rejection(&e))
+}
+
+/// High limits, then (after a NUL) low limits.
+fn alarm_limits(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    let (high, low) = text.split_once('\0').unwrap_or((&text, ""));
+    let vars = EnvVars::from([("ALARMS_HIGH_LIMITS", high), ("ALARMS_LOW_LIMITS", low)]);
+    limit_alarms::config::LimitAlarmsConfig::from_env(&vars).map(drop).map_err(|e| rejection(&e))
+}
+
+fn hardware_profile(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    slm_engine::profile::HardwareProfile::parse("fuzz.toml", &text).map(drop).map_err(|e| rejection(&e))
+}
+
+/// A GGUF value of the header: its type code and bytes.
+enum GgufValue {
+    U32(u32),
+    F32(f32),
+    Text(&'static str),
+}
+
+fn model_keys() -> Vec<(&'static str, GgufValue)> {
+    vec![
+        ("general.architecture", GgufValue::Text("llama")),
+        ("general.name", GgufValue::Text("fuzz")),
+        ("general.file_type", GgufValue::U32(3)),
+        ("llama.block_count", GgufValue::U32(30)),
+        ("llama.embedding_length", GgufValue::U32(576)),
+        ("llama.context_length", GgufValue::U32(8192)),
+        ("llama.attention.head_count", GgufValue::U32(9)),
+        ("llama.attention.head_count_kv", GgufValue::U32(3)),
+        ("llama.rope.freq_base", GgufValue::F32(100_000.0)),
+    ]
+}
+
+fn projector_keys() -> Vec<(&'static str, GgufValue)> {
+    vec![
+        ("general.architecture", GgufValue::Text("clip")),
+        ("clip.projector_type", GgufValue::Text("mlp")),
+        ("clip.vision.image_size", GgufValue::U32(32)),
+        ("clip.vision.patch_size", GgufValue::U32(8)),
+        ("clip.vision.embedding_length", GgufValue::U32(64)),
+        ("clip.vision.projection_dim", GgufValue::U32(576)),
+    ]
+}
+
+/// A GGUF file of `keys` and no tensors (version 3, little-endian).
+fn gguf(keys: &[(&str, GgufValue)]) -> Vec<u8> {
+    let mut out = b"GGUF".to_vec();
+    out.extend(3u32.to_le_bytes());
+    out.extend(0u64.to_le_bytes());
+    out.extend((keys.len() as u64).to_le_bytes());
+    for (key, value) in keys {
+        out.extend((key.len() as u64).to_le_bytes());
+        out.extend(key.bytes());
+        match value {
+            GgufValue::U32(v) => {
+                out.extend(4u32.to_le_bytes());
+                out.extend(v.to_le_bytes());
+            }
+            GgufValue::F32(v) => {
+                out.extend(6u32.to_le_bytes());
+                out.extend(v.to_le_bytes());
+            }
+            GgufValue::Text(text) => {
+                out.extend(8u32.to_le_bytes());
+                out.extend((text.len() as u64).to_le_bytes());
+                out.extend(text.bytes());
+            }
+        }
+    }
+    out
+}
+
+fn gguf_header(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let path = workspace.file("model.gguf", bytes)?;
+    slm_engine::model_file::check(&path).map(drop).map_err(|e| rejection(&e))
+}
+
+fn mmproj_header(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let path = workspace.file("mmproj.gguf", bytes)?;
+    slm_engine::mmproj::read_projector(&path).map(drop).map_err(|e| rejection(&e))
+}
+
+/// The first messages of a recorded fixture.
+fn fixture_messages() -> Vec<recording::RecordedMessage> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/recordings/stoppage.drec");
+    let mut messages = recording::read_file(&fixture).unwrap_or_default();
+    messages.truncate(6);
+    messages
+}
+
+fn drec_seeds() -> Vec<Vec<u8>> {
+    let Ok(dir) = tempfile::tempdir() else { return Vec::new() };
+    let path = dir.path().join("seed.drec");
+    match recording::write_file(&path, "nodes: []\n", &fixture_messages()) {
+        Ok(()) => std::fs::read(&path).map(|bytes| vec![bytes]).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn drec_recording(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let path = workspace.file("fuzz.drec", bytes)?;
+    recording::read_file(&path).map(drop).map_err(|e| rejection(&e))
+}
+
+fn arrow_import_seeds() -> Vec<Vec<u8>> {
+    let Ok(dir) = tempfile::tempdir() else { return Vec::new() };
+    let path = dir.path().join("seed.arrow");
+    match recording::arrow_file::export(&path, &fixture_messages()) {
+        Ok(()) => std::fs::read(&path).map(|bytes| vec![bytes]).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn arrow_import(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let path = workspace.file("fuzz.arrow", bytes)?;
+    recording::arrow_file::import(&path).map(drop).map_err(|e| rejection(&e))
+}
+
+fn arrow_message_seeds() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"source":"plc","tag":"t","value_number":72.4,"value_text":null,"unit":"C","quality":"good","source_ts_ms":1764086400000,"received_ts_ms":1764086400000,"high_limit":80.0,"description":"Spindle"}"#.to_vec(),
+        br#"{"id":"q-1","text":"What is the spindle temperature?","operator":"alice","origin":"mqtt","received_ts_ms":1764086400000,"deadline_ms":null}"#.to_vec(),
+        br#"{"question_id":"q-1","operator":"alice","text":"72.4","facts_used":["t: 72.4"],"route":[{"tier":"nano","outcome":"answered"}],"confidence":0.9}"#.to_vec(),
+        br#"{"station":"s1","severity":"warning","tag":"t","value":91.5,"limit":90.0,"raised_ts_ms":1764086400000}"#.to_vec(),
+        br#"{"name":"shopfloor_answers","labels":[["tier","nano"]],"value":3.0}"#.to_vec(),
+    ]
+}
+
+/// Arrays of any shape with the field names our messages use: JSON lines
+/// read by arrow-json with the schema it infers (the generator, not
+/// counted: it is not our code), then handed to every message schema as a
+/// node hands whatever arrives on an input to its schema.
+fn arrow_messages(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let mut batches = Vec::new();
+    allocation_counter::opt_out(|| {
+        let made = std::panic::catch_unwind(|| -> Option<Vec<RecordBatch>> {
+            let (schema, _) = arrow_json::reader::infer_json_schema(std::io::Cursor::new(bytes), Some(16)).ok()?;
+            let reader = arrow_json::ReaderBuilder::new(Arc::new(schema)).build(std::io::Cursor::new(bytes)).ok()?;
+            reader.collect::<Result<Vec<_>, _>>().ok()
+        });
+        batches = made.ok().flatten().unwrap_or_default();
+    });
+    if batches.is_empty() {
+        return Err("NotJsonLines".into());
+    }
+    let mut decoded = false;
+    for batch in batches {
+        let array: ArrayRef = Arc::new(dora_node_api::arrow_v59::array::StructArray::from(batch));
+        let array: &dyn Array = array.as_ref();
+        decoded |= Reading::from_arrow(array).is_ok();
+        decoded |= Question::from_arrow(array).is_ok();
+        decoded |= Answer::from_arrow(array).is_ok();
+        decoded |= shopfloor_core::schema::Alert::from_arrow(array).is_ok();
+        decoded |= shopfloor_core::schema::MetricSample::from_arrow(array).is_ok();
+        decoded |= shopfloor_core::schema::SourceStatus::from_arrow(array).is_ok();
+        decoded |= shopfloor_core::schema::Inspection::from_arrow(array).is_ok();
+    }
+    if decoded {
+        Ok(())
+    } else {
+        Err("NoSchemaFits".into())
+    }
+}
+
+fn http_chat_body(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let request: http_gateway::openai::ChatRequest = serde_json::from_slice(bytes).map_err(|e| rejection(&e))?;
+    let models = ["shopfloor".to_owned()];
+    let context = http_gateway::chat::RequestContext {
+        id: "chatcmpl-1".into(),
+        default_operator: "http",
+        now_ms: NOW_MS,
+        timeout_ms: 30_000,
+        models: &models,
+    };
+    http_gateway::chat::to_question(&request, &context, &http_gateway::schema_grammar::compile)
+        .map(drop)
+        .map_err(|refusal| refusal.code.to_owned())
+}
+
+fn json_schema(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    slm::json_answer::grammar_for(&text).map(drop).map_err(|e| rejection(&e))
+}
+
+fn replay_case(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    replay_harness::case::TestCase::parse(Path::new("fuzz.toml"), &text).map(drop).map_err(|e| rejection(&e))
+}
+
+fn image_seeds() -> Vec<Vec<u8>> {
+    let image = image::RgbImage::from_fn(8, 6, |x, y| image::Rgb([(x * 30) as u8, (y * 40) as u8, 128]));
+    let mut seeds = Vec::new();
+    for format in [image::ImageFormat::Png, image::ImageFormat::Jpeg] {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        if image.write_to(&mut bytes, format).is_ok() {
+            seeds.push(bytes.into_inner());
+        }
+    }
+    seeds
+}
+
+fn image_file(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
+    // Both names: the decoder goes by content, the name only picks a guess.
+    let name = if bytes.starts_with(&[0xff, 0xd8]) { "frame.jpg" } else { "frame.png" };
+    let path = workspace.file(name, bytes)?;
+    camera_source::read::read_frame(&path, camera_source::config::FrameOutput::Rgb8)
+        .map(drop)
+        .map_err(|e| rejection(&e))
+}
+
+fn tool_call(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(bytes);
+    let mut state = slm::plant_state::PlantState::new(Default::default());
+    state.update(vec![Reading::good(
+        "plc",
+        "spindle_temperature".into(),
+        ReadingValue::Number(72.4),
+        None,
+        None,
+        NOW_MS,
+    )]);
+    slm::tools::parse(&text, &state).map(drop).map_err(|e| rejection(&e))
+}
