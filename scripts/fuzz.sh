@@ -21,4 +21,4 @@ cargo build --release --locked -p shopfloor-fuzz --lib --tests
 echo "| target | inputs | decoded | rejected (by name) | slowest | peak held | took | failure |"
 echo "|---|---|---|---|---|---|---|---|"
 SHOPFLOOR_FUZZ_CASES="$cases" cargo nextest run --release --locked --profile fuzz -E "$expression" \
-  --test-threads 2 --success-output immediate --failure-output immediate 2>&1 | grep --line-buffered -E '^\| [a-z_]+ \||FAIL|panicked|Summary'
+  --test-threads 2 --success-output immediate --failure-output immediate 2>&1 | grep --line-buffered -E '^\s*\| [a-z_]+ \| [0-9]|FAIL|panicked|Summary' | sed -u 's/^ *//'

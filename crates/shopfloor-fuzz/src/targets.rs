@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use dora_node_api::arrow_v59::array::{Array, ArrayRef, RecordBatch};
+use dora_node_api::arrow_v59::array::{Array, ArrayRef, RecordBatch, StructArray};
 use opcua::types::{ByteString, DataValue, DateTime, LocalizedText, StatusCode, UAString, Variant};
 use prost::Message;
 use shopfloor_core::env::EnvVars;
-use shopfloor_core::schema::{Answer, Question, Reading, ReadingValue};
+use shopfloor_core::schema::{Answer, Origin, Question, Reading, ReadingValue};
 use shopfloor_core::topics::TopicLayout;
 
 use crate::{rejection, Outcome, Target, Workspace};
@@ -69,11 +69,25 @@ pub fn all() -> Vec<Target> {
             decode: telemetry_subscriptions,
             seeds: || {
                 vec![b"~/telemetry/+/temp number {1}_temperature \xc2\xb0C # Oven\n\
-                       plant/line1/# json $.temp=oven_temp@\xc2\xb0C $.data[0].v=flow ts=$.ts\n\
+                       plant/line1/# json temp=oven_temp@\xc2\xb0C data[0].v=flow ts=ts\n\
                        spBv1.0/# sparkplug\n"
                     .to_vec()]
             },
-            tokens: &["number", "json", "sparkplug", "$.", "[0]", "{1}", "@", "ts=", "+", "#", "~/"],
+            tokens: &[
+                "number",
+                "json",
+                "sparkplug",
+                ".",
+                "[0]",
+                "[18446744073709551616]",
+                "{1}",
+                "{99}",
+                "@",
+                "ts=",
+                "+",
+                "#",
+                "~/",
+            ],
         },
         Target {
             name: "router_tiers",
@@ -205,8 +219,10 @@ pub fn all() -> Vec<Target> {
                 let text = String::from_utf8_lossy(bytes);
                 vlm_inspector::verdict::Verdict::parse(&text).map(drop).map_err(|e| rejection(&e))
             },
-            seeds: || vec![br#"{"defect":true,"kind":"scratch","confidence":0.82,"note":"long scratch"}"#.to_vec()],
-            tokens: &["\"defect\"", "\"kind\"", "\"confidence\""],
+            seeds: || {
+                vec![br#"{"defect": true, "type": "scratch", "location": "top-left", "severity": "warning", "description": "Thin scratch."}"#.to_vec()]
+            },
+            tokens: &["\"defect\"", "\"type\"", "\"location\"", "\"severity\"", "\"description\"", "critical", "none"],
         },
         Target {
             name: "tier_reply",
@@ -224,13 +240,15 @@ pub fn all() -> Vec<Target> {
             name: "tool_call",
             reads: "the model's tool calls",
             decode: tool_call,
+            // The text generated after `{"tool":"` (slm::tools::CALL_PREFIX).
             seeds: || {
                 vec![
-                    br#"{"tool":"read_tag","tag":"spindle_temperature"}"#.to_vec(),
-                    br#"{"tool":"list_alarms"}"#.to_vec(),
+                    br#"get_tag","tag":"spindle_temperature"}"#.to_vec(),
+                    br#"get_history","tag":"spindle_temperature"}"#.to_vec(),
+                    br#"list_alarms"}"#.to_vec(),
                 ]
             },
-            tokens: &["\"tool\"", "\"tag\"", "read_tag", "list_alarms", "history"],
+            tokens: &["\"tool\"", "\"tag\"", "get_tag", "get_history", "list_alarms"],
         },
         Target {
             name: "deployment_inventory",
@@ -243,9 +261,14 @@ pub fn all() -> Vec<Target> {
                     .map_err(|e| rejection(&e))
             },
             seeds: || {
-                vec![b"[[machines]]\nid = \"edge\"\naddress = \"127.0.0.1\"\nprofile = \"generic-x86-2core\"\n[[nodes]]\nid = \"slm\"\nmachine = \"edge\"\n".to_vec()]
+                let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hw-profiles/generic-x86-2core.toml");
+                vec![format!(
+                    "[[machines]]\nid = \"gateway\"\nprofile = {:?}\nlabels = {{ role = \"gateway\", gpu = \"false\" }}\nother_node_mb = 48\n",
+                    profile.display().to_string()
+                )
+                .into_bytes()]
             },
-            tokens: &["[[machines]]", "[[nodes]]", "id", "=", "\""],
+            tokens: &["[[machines]]", "id", "profile", "labels", "other_node_mb", "=", "\""],
         },
     ]
 }
@@ -295,7 +318,7 @@ fn telemetry_json_seeds() -> Vec<Vec<u8>> {
 }
 
 fn telemetry_json(_: &mut Workspace, payload: &[u8]) -> Outcome {
-    let Some(subscription) = subscription("plant/+/oven json $.temp=oven_{2}_temp@°C $.data[0].v=flow ts=$.ts") else {
+    let Some(subscription) = subscription("plant/+/oven json temp=oven_{2}_temp@°C data[0].v=flow ts=ts") else {
         return Err("SubscriptionLine".into());
     };
     mqtt_source::telemetry::decode(&subscription, "mqtt", "plant/line1/oven", payload, 65_536, NOW_MS)
@@ -571,35 +594,66 @@ fn arrow_import(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
 }
 
 fn arrow_message_seeds() -> Vec<Vec<u8>> {
-    vec![
-        br#"{"source":"plc","tag":"t","value_number":72.4,"value_text":null,"unit":"C","quality":"good","source_ts_ms":1764086400000,"received_ts_ms":1764086400000,"high_limit":80.0,"description":"Spindle"}"#.to_vec(),
-        br#"{"id":"q-1","text":"What is the spindle temperature?","operator":"alice","origin":"mqtt","received_ts_ms":1764086400000,"deadline_ms":null}"#.to_vec(),
-        br#"{"question_id":"q-1","operator":"alice","text":"72.4","facts_used":["t: 72.4"],"route":[{"tier":"nano","outcome":"answered"}],"confidence":0.9}"#.to_vec(),
-        br#"{"station":"s1","severity":"warning","tag":"t","value":91.5,"limit":90.0,"raised_ts_ms":1764086400000}"#.to_vec(),
-        br#"{"name":"shopfloor_answers","labels":[["tier","nano"]],"value":3.0}"#.to_vec(),
-    ]
+    let reading = Reading::good("plc", "t".into(), ReadingValue::Number(72.4), Some("°C".into()), Some(NOW_MS), NOW_MS);
+    let question = Question::new("q-1", "What is the spindle temperature?", "alice", Origin::Mqtt, NOW_MS);
+    let answer = Answer::to_question(&question, "The spindle is at 72.4 °C.".into());
+    [Reading::to_arrow(&[reading]), Question::to_arrow(&[question]), Answer::to_arrow(&[answer])]
+        .into_iter()
+        .filter_map(|array| {
+            let batch = RecordBatch::from(array.as_any().downcast_ref::<StructArray>()?.clone());
+            let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
+            writer.write(&batch).ok()?;
+            writer.finish().ok()?;
+            Some(writer.into_inner())
+        })
+        .collect()
 }
 
-/// Arrays of any shape with the field names our messages use: JSON lines
-/// read by arrow-json with the schema it infers (the generator, not
-/// counted: it is not our code), then handed to every message schema as a
-/// node hands whatever arrives on an input to its schema.
-fn arrow_messages(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+/// The schema of a message's struct array.
+fn schema_of(array: ArrayRef) -> Option<Arc<dora_node_api::arrow_v59::datatypes::Schema>> {
+    match array.data_type() {
+        dora_node_api::arrow_v59::datatypes::DataType::Struct(fields) => {
+            Some(Arc::new(dora_node_api::arrow_v59::datatypes::Schema::new(fields.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// JSON lines read by arrow-json into batches: with each message's own
+/// schema (right types, any values and nulls) and with the schema arrow-json
+/// infers (any types under our field names). The generator, not our code:
+/// its memory is not counted and its panics only make an input unusable.
+fn json_batches(bytes: &[u8]) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     allocation_counter::opt_out(|| {
-        let made = std::panic::catch_unwind(|| -> Option<Vec<RecordBatch>> {
-            let (schema, _) = arrow_json::reader::infer_json_schema(std::io::Cursor::new(bytes), Some(16)).ok()?;
-            let reader = arrow_json::ReaderBuilder::new(Arc::new(schema)).build(std::io::Cursor::new(bytes)).ok()?;
+        let read = |schema: Arc<dora_node_api::arrow_v59::datatypes::Schema>| -> Option<Vec<RecordBatch>> {
+            let reader = arrow_json::ReaderBuilder::new(schema).build(std::io::Cursor::new(bytes)).ok()?;
             reader.collect::<Result<Vec<_>, _>>().ok()
+        };
+        let made = std::panic::catch_unwind(|| {
+            let inferred = arrow_json::reader::infer_json_schema(std::io::Cursor::new(bytes), Some(16))
+                .ok()
+                .map(|(schema, _)| Arc::new(schema));
+            let ours = [Reading::to_arrow(&[]), Question::to_arrow(&[]), Answer::to_arrow(&[])]
+                .into_iter()
+                .filter_map(schema_of);
+            ours.chain(inferred).filter_map(read).flatten().collect::<Vec<_>>()
         });
-        batches = made.ok().flatten().unwrap_or_default();
+        batches = made.unwrap_or_default();
     });
+    batches
+}
+
+/// Hands every batch to every message schema, as a node hands whatever
+/// arrives on an input to its schema.
+fn arrow_messages(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    let batches = json_batches(bytes);
     if batches.is_empty() {
         return Err("NotJsonLines".into());
     }
     let mut decoded = false;
     for batch in batches {
-        let array: ArrayRef = Arc::new(dora_node_api::arrow_v59::array::StructArray::from(batch));
+        let array: ArrayRef = Arc::new(StructArray::from(batch));
         let array: &dyn Array = array.as_ref();
         decoded |= Reading::from_arrow(array).is_ok();
         decoded |= Question::from_arrow(array).is_ok();
@@ -638,7 +692,9 @@ fn json_schema(_: &mut Workspace, bytes: &[u8]) -> Outcome {
 
 fn replay_case(_: &mut Workspace, bytes: &[u8]) -> Outcome {
     let text = String::from_utf8_lossy(bytes);
-    replay_harness::case::TestCase::parse(Path::new("fuzz.toml"), &text).map(drop).map_err(|e| rejection(&e))
+    // Where the real case file lies, so that its relative paths resolve.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/replay/fuzz.toml");
+    replay_harness::case::TestCase::parse(&path, &text).map(drop).map_err(|e| rejection(&e))
 }
 
 fn image_seeds() -> Vec<Vec<u8>> {
