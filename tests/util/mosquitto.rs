@@ -1,8 +1,7 @@
 //! A real Mosquitto broker on a free loopback port.
 
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -87,14 +86,12 @@ impl Mosquitto {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new(mosquitto_binary());
         command.arg("-c").arg(&self.config).stdout(Stdio::null()).stderr(Stdio::null());
-        let process = ProcessGroup::spawn("mosquitto", command)
+        let mut process = ProcessGroup::spawn("mosquitto", command)
             .map_err(|e| anyhow::anyhow!("cannot start mosquitto (apt package `mosquitto`): {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
         // TLS listeners accept TCP too, so a plain connect shows it is up.
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "mosquitto did not listen on port {} within 10 s", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        process.wait_listening(self.port, || {
+            "(mosquitto logs nothing here; run it by hand with the test's config)".into()
+        })?;
         self.process = Some(process);
         Ok(())
     }

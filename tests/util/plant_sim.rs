@@ -2,7 +2,7 @@
 //! port, for tests of the OPC UA client.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -37,14 +37,6 @@ pub fn start(port: u16, envs: &[(&str, String)], scratch: &str) -> anyhow::Resul
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stderr(std::fs::File::create(&log)?);
     let mut process = ProcessGroup::spawn("shopfloor sim", command)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(
-            Instant::now() < deadline && process.is_running(),
-            "shopfloor sim did not listen on {port}:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    process.wait_listening(port, || std::fs::read_to_string(&log).unwrap_or_default())?;
     Ok(SimServer { process, _dir: dir })
 }

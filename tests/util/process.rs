@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+/// How long a server a test starts may take to listen. Generous: tests run
+/// beside model tests whose OpenMP threads spin on both cores, where a
+/// start that takes 0.1 s alone has taken over 10 s.
+pub const START_DEADLINE: Duration = Duration::from_secs(90);
+
 /// A running process group; dropping it stops the group.
 pub struct ProcessGroup {
     child: Child,
@@ -63,6 +68,26 @@ impl ProcessGroup {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// Waits until something accepts TCP connections on loopback `port`,
+    /// up to [`START_DEADLINE`]; fails early if the leader exits. The
+    /// error carries `log()`, read when it fails.
+    pub fn wait_listening(&mut self, port: u16, log: impl Fn() -> String) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let waited = started.elapsed();
+            anyhow::ensure!(self.is_running(), "{} exited before it listened on port {port}:\n{}", self.name, log());
+            anyhow::ensure!(
+                waited < START_DEADLINE,
+                "{} did not listen on port {port} within {} s:\n{}",
+                self.name,
+                waited.as_secs(),
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// Processes left in the group (the leader excluded once it exited).

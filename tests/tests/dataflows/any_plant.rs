@@ -67,16 +67,11 @@ fn start_server(plant: &Plant, port: u16) -> anyhow::Result<(ProcessGroup, Scrat
         .args([port.to_string(), "280".to_owned()])
         .arg(&file);
     command.stderr(std::fs::File::create(&log)?);
-    let server = ProcessGroup::spawn("generated-plant", command)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the generated plant's server did not listen (is asyncua installed in .venv? scripts/test.sh does it):\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut server = ProcessGroup::spawn("generated-plant", command)?;
+    server.wait_listening(port, || {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        format!("(is asyncua installed in .venv? scripts/test.sh does it)\n{log}")
+    })?;
     Ok((server, dir))
 }
 

@@ -113,7 +113,7 @@ fn outage(signal: Signal) -> anyhow::Result<()> {
 
     let late_panel = TestClient::connect(broker.port, &[format!("{root}/alerts/+/last")])?;
     let last = late_panel
-        .wait_for(Duration::from_secs(5), |m| m.retained)
+        .wait_for(Duration::from_secs(30), |m| m.retained)
         .ok_or_else(|| anyhow::anyhow!("no retained last alert for the station"))?;
     assert_eq!(last.topic, format!("{root}/alerts/station1/last"));
     assert_eq!(last.json["id"], format!("a-{:03}", ALERTS - 1), "{}", last.json);

@@ -53,7 +53,7 @@ fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> any
         client.publish(topic, payload.clone())?;
     }
     for (_, _, reason) in &bad {
-        let letter = client.wait_for(Duration::from_secs(5), |m| m.json["reason"] == *reason);
+        let letter = client.wait_for(Duration::from_secs(30), |m| m.json["reason"] == *reason);
         anyhow::ensure!(letter.is_some(), "no dead letter with reason {reason}");
     }
 
@@ -154,7 +154,7 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
         }
         anyhow::ensure!(Instant::now() < ready_by, "mqtt-source never subscribed");
     }
-    let probe_rebirth = client.wait_for(Duration::from_secs(5), |m| m.topic == "spBv1.0/plant/NCMD/probe");
+    let probe_rebirth = client.wait_for(Duration::from_secs(30), |m| m.topic == "spBv1.0/plant/NCMD/probe");
     anyhow::ensure!(probe_rebirth.is_some(), "no rebirth request for data before birth");
 
     let birth = payload(
@@ -167,10 +167,10 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
     client.publish("spBv1.0/plant/NBIRTH/press1", birth)?;
     client.publish("spBv1.0/plant/NDATA/press1", payload(1, vec![metric(None, 1, MetricValue::DoubleValue(42.25))]))?;
     client.publish("spBv1.0/plant/NDATA/press1", payload(7, vec![metric(None, 1, MetricValue::DoubleValue(43.0))]))?;
-    let gap = client.wait_for(Duration::from_secs(5), |m| m.json["reason"] == "sequence_gap");
+    let gap = client.wait_for(Duration::from_secs(30), |m| m.json["reason"] == "sequence_gap");
     anyhow::ensure!(gap.is_some(), "no dead letter for the sequence gap");
     // The rebirth NCMD is protobuf, not JSON: the test client keeps its topic only.
-    let command = client.wait_for(Duration::from_secs(5), |m| m.topic == "spBv1.0/plant/NCMD/press1");
+    let command = client.wait_for(Duration::from_secs(30), |m| m.topic == "spBv1.0/plant/NCMD/press1");
     anyhow::ensure!(command.is_some(), "no rebirth command after the gap (metric {REBIRTH_METRIC:?})");
     client.publish(
         "spBv1.0/plant/NDEATH/press1",

@@ -22,16 +22,11 @@ fn start_asyncua(port: u16, trigger: Option<&std::path::Path>) -> anyhow::Result
     command.arg(repo_root().join("tests/opcua/asyncua_server.py")).args([port.to_string(), "60".to_owned()]);
     command.args(trigger);
     command.stderr(std::fs::File::create(&log)?);
-    let server = ProcessGroup::spawn("asyncua", command)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the asyncua server did not listen (is asyncua installed in .venv? scripts/test.sh does it):\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut server = ProcessGroup::spawn("asyncua", command)?;
+    server.wait_listening(port, || {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        format!("(is asyncua installed in .venv? scripts/test.sh does it)\n{log}")
+    })?;
     Ok((server, dir))
 }
 
