@@ -66,6 +66,25 @@ impl TopicLayout {
         format!("{site}/shopfloor/deadletter/{node}")
     }
 
+    /// Whether an answer for `operator` may be published to `topic` (a
+    /// question's `reply_to`): a plain topic that is not one the gateway
+    /// publishes or reads itself, so that asking cannot make the gateway's
+    /// account post an "alert", a question, another operator's answer, a
+    /// dead letter, a Sparkplug message or a `$` system topic. The
+    /// operator's own answer topic is allowed.
+    pub fn is_reply_topic_for(&self, topic: &str, operator: &str) -> bool {
+        if !topic.split('/').all(is_plain_level) || topic.starts_with('$') || topic.starts_with("spBv1.0/") {
+            return false;
+        }
+        if topic == self.answer_topic(operator) {
+            return true;
+        }
+        let site = self.root.split('/').next().unwrap_or(&self.root);
+        let reserved =
+            [format!("{}/assistant/", self.root), format!("{}/alerts/", self.root), format!("{site}/shopfloor/")];
+        !reserved.iter().any(|prefix| topic.starts_with(prefix.as_str()))
+    }
+
     /// The operator named by a query topic, if `topic` is one.
     pub fn operator_of_query(&self, topic: &str) -> Option<String> {
         let operator = topic.strip_prefix(self.root.as_str())?.strip_prefix("/assistant/query/")?;
@@ -116,6 +135,24 @@ mod tests {
         assert_eq!(topic_level("a/+#b"), "a___b");
         assert_eq!(topic_level(""), "unknown");
         assert!(is_plain_level(&topic_level("x\0y")));
+    }
+
+    #[test]
+    fn a_reply_topic_cannot_be_one_of_the_gateways_own() {
+        let layout = TopicLayout::new("plant1/assembly/cell1").unwrap();
+        assert!(layout.is_reply_topic_for("hmi/7/answers", "alice"));
+        assert!(layout.is_reply_topic_for("plant1/assembly/cell1/assistant/answer/alice", "alice"));
+        for forbidden in [
+            "plant1/assembly/cell1/assistant/answer/bob",
+            "plant1/assembly/cell1/assistant/query/bob",
+            "plant1/assembly/cell1/alerts/st1/critical",
+            "plant1/shopfloor/deadletter/mqtt-source",
+            "spBv1.0/plant/NCMD/press1",
+            "$SYS/broker",
+            "hmi/+/answers",
+        ] {
+            assert!(!layout.is_reply_topic_for(forbidden, "alice"), "{forbidden}");
+        }
     }
 
     #[test]

@@ -443,6 +443,8 @@ mod tests {
         tier_reply,
         tool_call,
         deployment_inventory,
+        broker_acl,
+        broker_packets,
     );
 
     /// Every input that once failed still passes.

@@ -251,6 +251,20 @@ pub fn all() -> Vec<Target> {
             tokens: &["\"tool\"", "\"tag\"", "get_tag", "get_history", "list_alarms"],
         },
         Target {
+            name: "broker_acl",
+            reads: "BROKER_ACL_FILE (Mosquitto acl_file format) and the topics checked against it",
+            decode: broker_acl,
+            seeds: || vec![BROKER_ACL_SEED.as_bytes().to_vec()],
+            tokens: &["user ", "topic ", "pattern ", "read ", "write ", "deny ", "%u", "%c", "+", "#", "/", "$"],
+        },
+        Target {
+            name: "broker_packets",
+            reads: "MQTT packets a client sends through the embedded broker's access check",
+            decode: broker_packets,
+            seeds: broker_packet_seeds,
+            tokens: &["\u{30}", "\u{32}", "\u{82}", "\u{23}", "line/", "#", "+"],
+        },
+        Target {
             name: "deployment_inventory",
             reads: "deployment inventories (TOML)",
             decode: |workspace, bytes| {
@@ -730,4 +744,70 @@ fn tool_call(_: &mut Workspace, bytes: &[u8]) -> Outcome {
         NOW_MS,
     )]);
     slm::tools::parse(&text, &state).map(drop).map_err(|e| rejection(&e))
+}
+
+const BROKER_ACL_SEED: &str = "topic read line/alerts/#\nuser sink\ntopic write line/answer/#\n\
+                               topic deny line/answer/secret\npattern write line/query/%u\npattern read line/+/%c/#\n";
+
+/// The file, then every word of it checked as a topic and as a filter, for
+/// a user named by the file and for an anonymous client.
+fn broker_acl(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    use mqtt_broker::acl::{Access, Acl, Client};
+    let text = String::from_utf8_lossy(bytes);
+    let acl = Acl::parse(&text).map_err(|errors| format!("line_{}", errors.len().min(3)))?;
+    for word in text.split_whitespace().take(64) {
+        for user in [None, Some("sink"), Some(word)] {
+            let client = Client { user, client_id: word };
+            for access in [Access::Read, Access::Write] {
+                let _ = acl.permits(client, access, word);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first byte picks the version (even: 3.1.1, odd: 5); the rest is cut
+/// into packets as the front door frames them, each judged.
+fn broker_packets(_: &mut Workspace, bytes: &[u8]) -> Outcome {
+    use mqtt_broker::acl::Acl;
+    use mqtt_broker::connect_packet::MqttVersion;
+    use mqtt_broker::guard::{packet_length, Guard, Verdict};
+    let Some((&first, mut rest)) = bytes.split_first() else {
+        return Err("Empty".into());
+    };
+    let version = if first % 2 == 0 { MqttVersion::V311 } else { MqttVersion::V5 };
+    let acl = Acl::parse(BROKER_ACL_SEED).map_err(|_| "SeedAcl".to_owned())?;
+    let mut guard = Guard::new(Arc::new(acl), version, Some("alice".into()), "c1".into(), 64 * 1024);
+    let mut refused = None;
+    while let Some(length) = packet_length(rest) {
+        if length > 64 * 1024 + 5 {
+            return Err("TooLarge".into());
+        }
+        let Some(packet) = rest.get(..length) else { break };
+        if let Verdict::Refuse { why, .. } = guard.judge(packet) {
+            refused = Some(rejection(&why));
+        }
+        rest = &rest[length..];
+    }
+    refused.map_or(Ok(()), Err)
+}
+
+fn broker_packet_seeds() -> Vec<Vec<u8>> {
+    use bytes::BytesMut;
+    use rumqttc::v5::mqttbytes::v5;
+    let mut v311 = BytesMut::from(&[0u8][..]);
+    rumqttc::mqttbytes::v4::Publish::new("line/query/alice", rumqttc::mqttbytes::QoS::AtLeastOnce, "{}")
+        .write(&mut v311)
+        .ok();
+    rumqttc::mqttbytes::v4::Subscribe::new("line/#", rumqttc::mqttbytes::QoS::AtMostOnce).write(&mut v311).ok();
+    let mut v5 = BytesMut::from(&[1u8][..]);
+    let alias = v5::PublishProperties { topic_alias: Some(3), ..Default::default() };
+    v5::Publish::new("line/answer/x", rumqttc::v5::mqttbytes::QoS::AtLeastOnce, "{}", Some(alias.clone()))
+        .write(&mut v5)
+        .ok();
+    v5::Publish::new("", rumqttc::v5::mqttbytes::QoS::AtMostOnce, "{}", Some(alias)).write(&mut v5).ok();
+    v5::Subscribe::new(v5::Filter::new("line/answer/alice", rumqttc::v5::mqttbytes::QoS::AtLeastOnce), None)
+        .write(&mut v5)
+        .ok();
+    vec![v311.to_vec(), v5.to_vec()]
 }

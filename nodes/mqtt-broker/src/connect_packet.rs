@@ -25,6 +25,9 @@ pub enum Inspection {
         version: MqttVersion,
         /// Its login, when it has one.
         login: Option<(String, String)>,
+        client_id: String,
+        /// The topic of its will message, when it has one.
+        will_topic: Option<String>,
     },
     /// Not an MQTT 3.1.1 or 5 CONNECT: close the connection.
     Invalid(NotConnect),
@@ -93,7 +96,7 @@ pub fn inspect(received: &[u8], max_size: usize) -> Inspection {
 /// remaining length it announces; `None` while too few bytes are in (or
 /// after 4 length bytes that all say "more": then the length is garbage,
 /// caught by the size check as soon as it is decoded as huge).
-fn fixed_header(received: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn fixed_header(received: &[u8]) -> Option<(usize, usize)> {
     let mut remaining = 0usize;
     for (index, byte) in received.iter().skip(1).take(4).enumerate() {
         remaining |= usize::from(byte & 0x7f) << (7 * index);
@@ -106,9 +109,12 @@ fn fixed_header(received: &[u8]) -> Option<(usize, usize)> {
 
 fn inspect_v311(received: &[u8], max_size: usize) -> Inspection {
     match v4::Packet::read(&mut BytesMut::from(received), max_size) {
-        Ok(v4::Packet::Connect(connect)) => {
-            Inspection::Connect { version: MqttVersion::V311, login: connect.login.map(|l| (l.username, l.password)) }
-        }
+        Ok(v4::Packet::Connect(connect)) => Inspection::Connect {
+            version: MqttVersion::V311,
+            login: connect.login.map(|l| (l.username, l.password)),
+            client_id: connect.client_id,
+            will_topic: connect.last_will.map(|will| will.topic),
+        },
         Ok(_) => Inspection::Invalid(NotConnect::OtherPacket),
         Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => Inspection::NeedMore,
         Err(error) => Inspection::Invalid(NotConnect::V311(error)),
@@ -118,9 +124,12 @@ fn inspect_v311(received: &[u8], max_size: usize) -> Inspection {
 fn inspect_v5(received: &[u8], max_size: usize) -> Inspection {
     let max = u32::try_from(max_size).unwrap_or(u32::MAX);
     match v5::Packet::read(&mut BytesMut::from(received), Some(max)) {
-        Ok(v5::Packet::Connect(_, _, login)) => {
-            Inspection::Connect { version: MqttVersion::V5, login: login.map(|l| (l.username, l.password)) }
-        }
+        Ok(v5::Packet::Connect(connect, will, login)) => Inspection::Connect {
+            version: MqttVersion::V5,
+            login: login.map(|l| (l.username, l.password)),
+            client_id: connect.client_id,
+            will_topic: will.map(|will| String::from_utf8_lossy(&will.topic).into_owned()),
+        },
         Ok(_) => Inspection::Invalid(NotConnect::OtherPacket),
         Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => Inspection::NeedMore,
         Err(error) => Inspection::Invalid(NotConnect::V5(error)),
@@ -136,6 +145,17 @@ pub fn bad_login_connack(version: MqttVersion) -> &'static [u8] {
         MqttVersion::V311 => &[0x20, 0x02, 0x00, 0x04],
         // CONNACK, remaining length 3, no session, reason 0x86, no properties.
         MqttVersion::V5 => &[0x20, 0x03, 0x00, 0x86, 0x00],
+    }
+}
+
+/// The CONNACK that refuses a client whose will message names a topic it
+/// may not publish to ("not authorized").
+pub fn not_authorized_connack(version: MqttVersion) -> &'static [u8] {
+    match version {
+        // Return code 5: not authorised.
+        MqttVersion::V311 => &[0x20, 0x02, 0x00, 0x05],
+        // Reason 0x87: not authorized.
+        MqttVersion::V5 => &[0x20, 0x03, 0x00, 0x87, 0x00],
     }
 }
 
@@ -172,9 +192,21 @@ mod tests {
     #[test]
     fn both_versions_and_their_logins_are_recognised() {
         let v4 = inspect(&v4_connect(Some(("alice", "pw"))), 1024);
-        assert_eq!(v4, Inspection::Connect { version: MqttVersion::V311, login: Some(("alice".into(), "pw".into())) });
+        let expected = Inspection::Connect {
+            version: MqttVersion::V311,
+            login: Some(("alice".into(), "pw".into())),
+            client_id: "client-1".into(),
+            will_topic: None,
+        };
+        assert_eq!(v4, expected);
         let v5 = inspect(&v5_connect(None), 1024);
-        assert_eq!(v5, Inspection::Connect { version: MqttVersion::V5, login: None });
+        let expected = Inspection::Connect {
+            version: MqttVersion::V5,
+            login: None,
+            client_id: "client-5".into(),
+            will_topic: None,
+        };
+        assert_eq!(v5, expected);
     }
 
     #[test]

@@ -9,12 +9,15 @@
 //! Options (`env:` of this node only): `BROKER_TLS_CERT` + `BROKER_TLS_KEY`
 //! (serve TLS only; `BROKER_TLS_CLIENT_CA` to require client certificates)
 //! and `BROKER_USERS_FILE` (`user:password` lines; anonymous clients are then
-//! refused).
+//! refused), `BROKER_ACL_FILE` (per-topic rights, Mosquitto's `acl_file`
+//! format; see [`acl`]).
 //!
 //! # Layout
 //! - [`front_door`]: the public listener: TLS, version detection, login check,
 //!   relay to rumqttd.
 //! - [`connect_packet`]: reading a CONNECT (pure).
+//! - [`acl`]: the per-topic rights file and MQTT topic matching (pure).
+//! - [`guard`]: judging each PUBLISH and SUBSCRIBE against the rights (pure).
 //! - [`backend`]: starting the broker behind it (rumqttd, loopback only) and
 //!   checking that it is rumqttd that answers on its ports.
 //! - [`rumqttd_config`]: rumqttd's configuration.
@@ -22,11 +25,13 @@
 //! - [`state`]: what the node reports (whether the broker is embedded).
 //! - [`driver`]: starts the broker, then answers dora until Stop.
 
+pub mod acl;
 pub mod backend;
 pub mod config;
 pub mod connect_packet;
 pub mod driver;
 pub mod front_door;
+pub mod guard;
 pub mod rumqttd_config;
 pub mod state;
 pub mod tls;
@@ -83,7 +88,13 @@ pub fn start(listen: SocketAddr, max_payload_bytes: usize, config: &EmbeddedBrok
     let backends = backend::start(max_payload_bytes, users, backend::free_loopback_address)?;
 
     public.set_nonblocking(true).map_err(BrokerError::Listener)?;
-    let door = Arc::new(FrontDoor { tls, backends, users: config.users.clone() });
+    let door = Arc::new(FrontDoor {
+        tls,
+        backends,
+        users: config.users.clone(),
+        acl: config.acl.clone().map(Arc::new),
+        max_packet_bytes: max_payload_bytes,
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("mqtt-front-door")

@@ -25,6 +25,9 @@ pub const MAX_CORRELATION_BYTES: usize = 1024;
 /// empty question its own way).
 const MUST_NOT_BE_EMPTY: &str = "must not be empty";
 
+/// Why a reply topic among the gateway's own topics is refused.
+const RESERVED_REPLY_TOPIC: &str = "must not be one of the gateway's own topics (questions, other operators' answers, alerts, dead letters, Sparkplug or $ topics)";
+
 /// The MQTT 5 request properties of a question, when it had any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestProperties {
@@ -63,8 +66,12 @@ pub fn parse_question(
     }
     let reply_to = optional_string(&fields, "reply_to")?;
     for (field, topic) in [("reply_to", &reply_to), ("response_topic", &properties.response_topic)] {
-        if topic.as_ref().is_some_and(|topic| !topic.split('/').all(is_plain_level)) {
+        let Some(topic) = topic else { continue };
+        if !topic.split('/').all(is_plain_level) {
             return Err(Rejection::InvalidValue { field, why: "must be a topic without wildcards or empty levels" });
+        }
+        if !layout.is_reply_topic_for(topic, &operator) {
+            return Err(Rejection::InvalidValue { field, why: RESERVED_REPLY_TOPIC });
         }
     }
     if properties.correlation_data.as_ref().is_some_and(|data| data.len() > MAX_CORRELATION_BYTES) {
@@ -109,7 +116,7 @@ pub fn refusal_answer(
     now_ms: i64,
 ) -> Option<Answer> {
     let operator = layout.operator_of_query(topic)?;
-    let plain_topic = |topic: &String| topic.split('/').all(is_plain_level);
+    let plain_topic = |topic: &String| layout.is_reply_topic_for(topic, &operator);
     // An oversized payload is not parsed: that is what the limit is for.
     let fields = (payload.len() <= max_payload_bytes)
         .then(|| serde_json::from_slice::<Value>(payload).ok())
@@ -266,6 +273,19 @@ mod tests {
     fn refusal(payload: &[u8], properties: RequestProperties) -> Answer {
         let rejection = parse_question(&layout(), TOPIC, payload, properties.clone(), 100, 0).unwrap_err();
         refusal_answer(&layout(), TOPIC, payload, &properties, &rejection, 100, 5).unwrap()
+    }
+
+    #[test]
+    fn a_reply_topic_among_the_gateways_own_is_refused_and_the_refusal_goes_to_the_operator() {
+        let payload = br#"{"id":"q-5","question":"x?","reply_to":"plant1/assembly/cell1/alerts/st1/critical"}"#;
+        let err = parse_question(&layout(), TOPIC, payload, RequestProperties::default(), 1000, 0).unwrap_err();
+        assert_eq!(err.reason(), "invalid_value");
+        let answer = refusal(payload, RequestProperties::default());
+        assert_eq!(answer.reply_to, None, "the refusal went to the forbidden topic");
+        assert!(answer.text.contains("gateway's own topics"), "{}", answer.text);
+        let v5 = RequestProperties { response_topic: Some("spBv1.0/plant/NCMD/press1".into()), correlation_data: None };
+        let err = parse_question(&layout(), TOPIC, br#"{"id":"q","question":"x?"}"#, v5, 1000, 0).unwrap_err();
+        assert_eq!(err.reason(), "invalid_value");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! MQTT 5 clients meet on one port; with accounts, a wrong or missing
 //! password is refused with a CONNACK that says so; with TLS, the real
 //! `mqtt-source` connects over `mqtts://` and a wrong password is reported
-//! clearly.
+//! clearly; with an ACL file, an operator asks and reads its answers but
+//! cannot forge an answer or an alert, nor read what is not theirs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -47,6 +48,12 @@ enum Refused {
     /// The broker refused the connection with this MQTT 5 reason.
     #[error("refused: {0:?}")]
     V5(V5Code),
+    /// The broker answered a QoS 1 publication with this MQTT 5 reason.
+    #[error("publication refused: {0:?}")]
+    V5PubAck(rumqttc::v5::mqttbytes::v5::PubAckReason),
+    /// The broker closed the connection.
+    #[error("connection closed by the broker: {0}")]
+    Closed(String),
     /// No answer of the kind expected (the event seen instead, if any).
     #[error("no {expected}: {seen}")]
     NoAnswer { expected: &'static str, seen: String },
@@ -83,13 +90,57 @@ fn v5_publish(port: u16, login: (&str, &str), topic: &str, payload: &str) -> Res
     let deadline = Instant::now() + REPLY_DEADLINE;
     while Instant::now() < deadline {
         match connection.recv_timeout(REPLY_DEADLINE) {
-            Ok(Ok(rumqttc::v5::Event::Incoming(Packet::PubAck(_)))) => return Ok(()),
+            Ok(Ok(rumqttc::v5::Event::Incoming(Packet::PubAck(ack)))) => {
+                return match ack.reason {
+                    rumqttc::v5::mqttbytes::v5::PubAckReason::Success => Ok(()),
+                    reason => Err(Refused::V5PubAck(reason)),
+                }
+            }
             Ok(Err(rumqttc::v5::ConnectionError::ConnectionRefused(code))) => return Err(Refused::V5(code)),
             Ok(Ok(_)) => continue,
             other => return Err(Refused::NoAnswer { expected: "PUBACK", seen: format!("{other:?}") }),
         }
     }
     Err(Refused::NoAnswer { expected: "PUBACK", seen: format!("nothing within {} s", REPLY_DEADLINE.as_secs()) })
+}
+
+/// Connects with MQTT 3.1.1 and publishes one QoS 1 message.
+fn v311_publish(port: u16, login: (&str, &str), topic: &str) -> Result<(), Refused> {
+    let mut options = rumqttc::MqttOptions::new(format!("probe4p-{}", std::process::id()), "127.0.0.1", port);
+    options.set_credentials(login.0, login.1);
+    let (client, mut connection) = rumqttc::Client::new(options, 8);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, false, b"{}".to_vec())
+        .map_err(|e| Refused::NoAnswer { expected: "queued publish", seen: e.to_string() })?;
+    let deadline = Instant::now() + REPLY_DEADLINE;
+    while Instant::now() < deadline {
+        match connection.recv_timeout(REPLY_DEADLINE) {
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_)))) => return Ok(()),
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => return Err(Refused::Closed(error.to_string())),
+            Err(_) => break,
+        }
+    }
+    Err(Refused::NoAnswer { expected: "PUBACK", seen: format!("nothing within {} s", REPLY_DEADLINE.as_secs()) })
+}
+
+/// Connects with MQTT 3.1.1 and subscribes to `filter`; the SUBACK's codes.
+fn v311_subscribe(port: u16, login: (&str, &str), filter: &str) -> Result<Vec<rumqttc::SubscribeReasonCode>, Refused> {
+    let mut options = rumqttc::MqttOptions::new(format!("probe4s-{}", std::process::id()), "127.0.0.1", port);
+    options.set_credentials(login.0, login.1);
+    let (client, mut connection) = rumqttc::Client::new(options, 8);
+    client
+        .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+        .map_err(|e| Refused::NoAnswer { expected: "queued subscribe", seen: e.to_string() })?;
+    let deadline = Instant::now() + REPLY_DEADLINE;
+    while Instant::now() < deadline {
+        match connection.recv_timeout(REPLY_DEADLINE) {
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Incoming::SubAck(ack)))) => return Ok(ack.return_codes),
+            Ok(Ok(_)) => continue,
+            other => return Err(Refused::NoAnswer { expected: "SUBACK", seen: format!("{other:?}") }),
+        }
+    }
+    Err(Refused::NoAnswer { expected: "SUBACK", seen: format!("nothing within {} s", REPLY_DEADLINE.as_secs()) })
 }
 
 #[test]
@@ -153,5 +204,74 @@ fn over_tls_the_source_connects_and_a_wrong_password_is_reported() -> anyhow::Re
     assert!(clean && log.contains("connected to MQTT broker"), "no TLS connection to the embedded broker:\n{log}");
     let (log, clean) = source("wrong-pass-1", "embedded-tls-bad")?;
     assert!(clean && log.contains("bad user name or password"), "no clear refusal:\n{log}");
+    Ok(())
+}
+
+/// Operators may ask as themselves and read their answers and the alerts;
+/// only the nodes' account publishes answers and alerts.
+const ACL: &str = "\
+user nodes
+topic readwrite line/#
+pattern write line/assistant/query/%u
+pattern read line/assistant/answer/%u
+pattern read line/alerts/#
+";
+
+#[test]
+fn with_an_acl_an_operator_cannot_forge_answers_or_alerts_nor_read_other_answers() -> anyhow::Result<()> {
+    use rumqttc::v5::mqttbytes::v5::PubAckReason;
+    let port = free_port();
+    let dir = scratch_dir("embedded-acl");
+    let acl = dir.join("acl");
+    std::fs::write(&acl, ACL)?;
+    let envs = vec![("BROKER_USERS_FILE", users_file(&dir)?), ("BROKER_ACL_FILE", acl.display().to_string())];
+    let broker = start_broker(port, envs, "embedded-acl")?;
+    let alice = TestClient::connect_as(
+        port,
+        &["line/assistant/answer/alice".to_owned(), "line/alerts/#".to_owned()],
+        "alice",
+        ALICE_PASSWORD,
+    )?;
+
+    let nodes = ("nodes", NODES_PASSWORD);
+    let operator = ("alice", ALICE_PASSWORD);
+    v5_publish(port, operator, "line/assistant/query/alice", r#"{"id":"q-1","question":"Temperature?"}"#)?;
+    let not_authorized = Err(Refused::V5PubAck(PubAckReason::NotAuthorized));
+    let forged_answer = r#"{"id":"forged","answer":"all fine"}"#;
+    assert_eq!(v5_publish(port, operator, "line/assistant/answer/alice", forged_answer), not_authorized);
+    assert_eq!(v5_publish(port, operator, "line/alerts/st1/critical", r#"{"id":"forged"}"#), not_authorized);
+    assert_eq!(v5_publish(port, operator, "line/assistant/query/bob", r#"{"id":"as-bob"}"#), not_authorized);
+    assert!(
+        matches!(v311_publish(port, operator, "line/alerts/st1/critical"), Err(Refused::Closed(_))),
+        "MQTT 3.1.1 cannot refuse a publication: the connection must close"
+    );
+    assert_eq!(
+        v311_subscribe(port, operator, "line/#").map_err(|e| anyhow::anyhow!("{e}"))?,
+        [rumqttc::SubscribeReasonCode::Failure],
+        "an operator reads everything"
+    );
+    assert_eq!(
+        v311_subscribe(port, operator, "line/assistant/answer/+").map_err(|e| anyhow::anyhow!("{e}"))?,
+        [rumqttc::SubscribeReasonCode::Failure],
+        "an operator reads other operators' answers"
+    );
+
+    v5_publish(port, nodes, "line/assistant/answer/alice", r#"{"id":"q-1","answer":"84 °C"}"#)?;
+    v5_publish(port, nodes, "line/alerts/st1/critical", r#"{"id":"a-1"}"#)?;
+    let answer = alice
+        .wait_for(REPLY_DEADLINE, |m| m.topic == "line/assistant/answer/alice")
+        .ok_or_else(|| anyhow::anyhow!("the nodes' answer did not reach the operator"))?;
+    assert_eq!(answer.json["id"], "q-1", "a forged answer arrived: {}", answer.json);
+    let alert = alice
+        .wait_for(REPLY_DEADLINE, |m| m.topic.starts_with("line/alerts/"))
+        .ok_or_else(|| anyhow::anyhow!("the nodes' alert did not reach the operator"))?;
+    assert_eq!(alert.json["id"], "a-1", "a forged alert arrived: {}", alert.json);
+
+    let log = broker.log_text();
+    assert!(
+        log.contains(r#"user "alice" may not publish to "line/alerts/st1/critical""#)
+            || log.contains(r#"user=alice why=may not publish to "line/alerts/st1/critical""#),
+        "refusal not logged:\n{log}"
+    );
     Ok(())
 }
