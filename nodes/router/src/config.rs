@@ -115,6 +115,23 @@ pub struct RouterConfig {
     /// holds go to a reachable tier (`ROUTER_TIER_STALE_MS`, 500..=600000,
     /// default 5000). Tiers without such an input are always reachable.
     pub tier_stale_after: Duration,
+    /// The audit journal of answers; `None` when `ROUTER_AUDIT=false` (see
+    /// [`AuditConfig`]).
+    pub audit: Option<AuditConfig>,
+}
+
+/// Where and how much of the audit journal is kept (docs/routing.md "Audit journal").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// `ROUTER_AUDIT_DIR`, default `out/audit` (relative to the dataflow's
+    /// folder).
+    pub dir: std::path::PathBuf,
+    /// A file is rotated before it grows past this (`ROUTER_AUDIT_FILE_MB`,
+    /// 1..=4096, default 16).
+    pub max_file_bytes: u64,
+    /// Files kept, the one being written included (`ROUTER_AUDIT_FILES`,
+    /// 1..=1000, default 8).
+    pub files: usize,
 }
 
 /// The default answer to out-of-scope questions.
@@ -143,8 +160,20 @@ impl RouterConfig {
         let stale_ms = env.parsed_or("ROUTER_TIER_STALE_MS", 5_000u64, "milliseconds in 500..=600000", |n| {
             (500..=600_000).contains(n)
         });
+        let audit_dir = env.string_or("ROUTER_AUDIT_DIR", "out/audit");
+        let audit_mb =
+            env.parsed_or("ROUTER_AUDIT_FILE_MB", 16u64, "megabytes in 1..=4096", |n| (1..=4096).contains(n));
+        let audit_files =
+            env.parsed_or("ROUTER_AUDIT_FILES", 8usize, "a count in 1..=1000", |n| (1..=1000).contains(n));
+        let audit_on = env.parsed_or("ROUTER_AUDIT", true, "true or false", |_| true);
+        let audit = audit_on.then(|| AuditConfig {
+            dir: audit_dir.into(),
+            max_file_bytes: audit_mb * 1024 * 1024,
+            files: audit_files,
+        });
         env.finish(&["ROUTER_"])?;
         Ok(Self {
+            audit,
             tiers,
             classes,
             default_deadline: Duration::from_millis(deadline_ms),
@@ -311,6 +340,17 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> EnvVars {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_audit_journal_is_on_by_default_bounded_and_can_be_turned_off() {
+        let cfg = RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano")])).unwrap();
+        let audit = cfg.audit.unwrap();
+        assert_eq!((audit.dir.to_str(), audit.max_file_bytes, audit.files), (Some("out/audit"), 16 << 20, 8));
+        let off = RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano"), ("ROUTER_AUDIT", "false")])).unwrap();
+        assert_eq!(off.audit, None);
+        let bad = RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano"), ("ROUTER_AUDIT_FILES", "0")])).unwrap_err();
+        assert!(bad.names_field("ROUTER_AUDIT_FILES"), "{bad}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::{Driver, Flow, NodeLogic, Wiring};
 
+use crate::audit::{AuditError, AuditJournal};
 use crate::config::{HttpTierConfig, RouterConfig};
 use crate::http_tier;
 use crate::redact::RedactError;
@@ -39,6 +40,8 @@ pub enum RouterError {
     Redact(#[from] RedactError),
     #[error(transparent)]
     Send(#[from] SendError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error("cannot start the router's dora event thread")]
     Spawn(#[source] std::io::Error),
     #[error("the router's dora event thread panicked")]
@@ -66,6 +69,9 @@ pub fn run(
 ) -> Result<RouterTotals, RouterError> {
     let inputs: Vec<String> = wiring.inputs.keys().map(|input| input.to_string()).collect();
     let mut state = RouterNode::new(config, inputs.iter().map(String::as_str), now_ms())?;
+    // A journal that cannot be opened stops the start: better than answers
+    // nobody can account for.
+    let mut journal = config.audit.as_ref().map(AuditJournal::open).transpose()?;
     let mut driver = Driver::new(node);
     let (tx, rx) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
     let forwarder = forward_dora_events(events, tx.clone()).map_err(RouterError::Spawn)?;
@@ -89,6 +95,7 @@ pub fn run(
             }
             let emits = state.on_wake(now_ms());
             driver.send_all(emits)?;
+            write_audit(&mut journal, &mut state);
             for request in state.take_off_site() {
                 if let Some(http) = &config.http {
                     ask_off_site(http.clone(), request, tx.clone(), in_flight.clone());
@@ -102,8 +109,20 @@ pub fn run(
     // After a failure the event thread may still wait on dora: left detached.
     result?;
     forwarder.join().map_err(|_| RouterError::Panicked)?;
+    write_audit(&mut journal, &mut state);
     driver.send_metrics(|snapshot| state.metrics(snapshot))?;
     Ok(RouterTotals { answered: state.answered(), rejected_inputs: driver.rejections().total() })
+}
+
+/// Appends the answers' audit records. A failure (a full disk) is logged and
+/// counted; answering goes on.
+fn write_audit(journal: &mut Option<AuditJournal>, state: &mut RouterNode) {
+    let records = state.take_audit();
+    let Some(journal) = journal else { return };
+    if let Err(error) = journal.append(&records) {
+        tracing::error!(error = %with_causes(&error), records = records.len(), "audit records lost");
+        state.audit_failed(records.len());
+    }
 }
 
 /// Sends `request` off the site on its own thread; its reply (or failure)
@@ -168,6 +187,8 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 mod tests {
     use shopfloor_core::env::EnvVars;
     use shopfloor_core::schema::{MetricSample, Origin, Question};
+
+    // The journal's own tests are in `audit`; this one shows it wired.
     use shopfloor_node::testing::TestRun;
 
     use super::*;
@@ -179,7 +200,10 @@ mod tests {
     /// not exercised here (it needs an HTTP peer: `tests/router_tiers.rs`).
     #[test]
     fn questions_are_routed_answered_and_bad_inputs_counted() {
-        let config = RouterConfig::from_env(&EnvVars::from([("ROUTER_TIERS", "small threshold=0.5")])).unwrap();
+        let audit_dir = tempfile::tempdir().unwrap();
+        let audit_path = audit_dir.path().display().to_string();
+        let vars = [("ROUTER_TIERS", "small threshold=0.5"), ("ROUTER_AUDIT_DIR", audit_path.as_str())];
+        let config = RouterConfig::from_env(&EnvVars::from(vars)).unwrap();
         let now = now_ms();
         let asked = Question::new("q-1", "What is the spindle temperature?", "alice", Origin::Mqtt, now);
         let mut answer = Answer::to_question(&asked, "72.4 °C".into());
@@ -214,5 +238,21 @@ mod tests {
             .expect("schema rejections reported");
         assert_eq!(rejected.value, 1.0);
         assert!(snapshots[1].iter().any(|s| s.name == "shopfloor_router_questions"));
+
+        // Both answers are in the audit journal, with their questions.
+        let journal = std::fs::read_to_string(audit_dir.path().join(crate::audit::CURRENT_FILE)).unwrap();
+        let records: Vec<crate::audit::AuditRecord> =
+            journal.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        let asked: Vec<(&str, Option<&str>, &str)> =
+            records.iter().map(|r| (r.id.as_str(), r.question.as_deref(), r.operator.as_str())).collect();
+        assert_eq!(
+            asked,
+            [
+                ("q-1", Some("What is the spindle temperature?"), "alice"),
+                ("q-2", Some("Who won the football match yesterday?"), "alice")
+            ]
+        );
+        assert_eq!(records[0].route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>(), ["small"]);
+        assert_eq!(records[1].class.as_deref(), Some("out_of_scope"));
     }
 }

@@ -8,9 +8,12 @@
 //! - [`classify`]: question classes by rules over the shared vocabulary.
 //! - [`policy`]: the decisions, pure and unit-tested.
 //! - [`redact`] and [`http_tier`]: what leaves the site, and how.
+//! - [`audit`]: the journal of every answer (records built by the state,
+//!   written by the driver).
 //! - [`state`]: the node's logic as plain state over the policy;
 //!   [`driver`]: it on dora, with the off-site requests on their own threads.
 
+pub mod audit;
 pub mod classify;
 pub mod config;
 pub mod driver;

@@ -19,6 +19,7 @@ fn config() -> RouterConfig {
         refusal: DEFAULT_REFUSAL.into(),
         http: None,
         tier_stale_after: Duration::from_secs(3),
+        audit: None,
     }
 }
 

@@ -13,6 +13,9 @@ use shopfloor_core::schema::{Answer, Question, Reading};
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
+use std::collections::HashMap;
+
+use crate::audit::AuditRecord;
 use crate::config::{RouterConfig, TierKind};
 use crate::http_tier;
 use crate::metrics;
@@ -47,6 +50,22 @@ pub struct RouterNode {
     answered: u64,
     /// The latest time handed in (the metrics' reachability is judged at it).
     now_ms: i64,
+    /// Questions being answered, by (origin, id): what the audit journal
+    /// needs that the answer does not carry. An entry lives as long as the
+    /// policy's pending question (every one ends in a reply, by its
+    /// deadline at the latest).
+    asked: HashMap<(String, String), Asked>,
+    /// Records for the audit journal since the driver last took them.
+    audit: Vec<AuditRecord>,
+    /// Records the driver could not write (counted for the metrics).
+    audit_failures: u64,
+}
+
+/// What the journal records about a question besides its answer.
+struct Asked {
+    text: String,
+    /// Each off-site request's messages, as sent.
+    sent_off_site: Vec<Value>,
 }
 
 impl RouterNode {
@@ -65,7 +84,17 @@ impl RouterNode {
                 policy.watch_liveness(tier, now_ms);
             }
         }
-        Ok(Self { config: config.clone(), policy, redactor, off_site: Vec::new(), answered: 0, now_ms })
+        Ok(Self {
+            config: config.clone(),
+            policy,
+            redactor,
+            off_site: Vec::new(),
+            answered: 0,
+            now_ms,
+            asked: HashMap::new(),
+            audit: Vec::new(),
+            audit_failures: 0,
+        })
     }
 
     pub fn policy(&self) -> &Policy {
@@ -75,6 +104,16 @@ impl RouterNode {
     /// Final answers sent.
     pub fn answered(&self) -> u64 {
         self.answered
+    }
+
+    /// The audit records of the answers sent since the last call.
+    pub fn take_audit(&mut self) -> Vec<AuditRecord> {
+        std::mem::take(&mut self.audit)
+    }
+
+    /// The driver could not write `records` audit records.
+    pub fn audit_failed(&mut self, records: usize) {
+        self.audit_failures += records as u64;
     }
 
     /// The off-site requests decided since the last call.
@@ -90,34 +129,51 @@ impl RouterNode {
     }
 
     fn perform(&mut self, actions: impl IntoIterator<Item = Action>) -> Vec<Emit> {
+        actions.into_iter().flat_map(|action| self.perform_one(action, None)).collect()
+    }
+
+    /// Performs `action`; `replied_at_once` is the question's text when the
+    /// policy replied to a new question straight away (it was never pending).
+    fn perform_one(&mut self, action: Action, replied_at_once: Option<String>) -> Vec<Emit> {
         let mut emits = Vec::new();
-        for action in actions {
-            match action {
-                Action::Reply(answer) => {
-                    tracing::info!(
-                        id = %answer.id,
-                        class = ?answer.class,
-                        tiers = answer.route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>().join(">"),
-                        confidence = ?answer.confidence,
-                        latency_ms = answer.latency_ms,
-                        "answered"
-                    );
-                    self.answered += 1;
-                    emits.push(Emit::new(ANSWERS_OUTPUT, Answer::to_arrow(std::slice::from_ref(&answer))));
-                }
-                Action::Ask { tier, question, context } => {
-                    let spec = &self.policy.tiers()[tier];
-                    match (spec.kind, &self.config.http) {
-                        (TierKind::Slm, _) => {
-                            emits.push(Emit::new(spec.output(), Question::to_arrow(std::slice::from_ref(&question))))
-                        }
-                        (TierKind::Http, Some(http)) => {
-                            let body = http_tier::request_body(http, &self.redactor, &question, &context);
-                            self.off_site.push(OffSiteRequest { tier, question, body });
-                        }
-                        // The config check refuses an http tier without an endpoint.
-                        (TierKind::Http, None) => {}
+        match action {
+            Action::Reply(answer) => {
+                let key = (answer.origin.as_str().to_owned(), answer.id.clone());
+                let (text, sent_off_site) = match replied_at_once {
+                    Some(text) => (Some(text), Vec::new()),
+                    None => match self.asked.remove(&key) {
+                        Some(asked) => (Some(asked.text), asked.sent_off_site),
+                        None => (None, Vec::new()),
+                    },
+                };
+                self.audit.push(AuditRecord::new(&answer, text, sent_off_site, self.now_ms));
+                tracing::info!(
+                    id = %answer.id,
+                    class = ?answer.class,
+                    tiers = answer.route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>().join(">"),
+                    confidence = ?answer.confidence,
+                    latency_ms = answer.latency_ms,
+                    "answered"
+                );
+                self.answered += 1;
+                emits.push(Emit::new(ANSWERS_OUTPUT, Answer::to_arrow(std::slice::from_ref(&answer))));
+            }
+            Action::Ask { tier, question, context } => {
+                let spec = &self.policy.tiers()[tier];
+                match (spec.kind, &self.config.http) {
+                    (TierKind::Slm, _) => {
+                        emits.push(Emit::new(spec.output(), Question::to_arrow(std::slice::from_ref(&question))))
                     }
+                    (TierKind::Http, Some(http)) => {
+                        let body = http_tier::request_body(http, &self.redactor, &question, &context);
+                        let key = (question.origin.as_str().to_owned(), question.id.clone());
+                        if let Some(asked) = self.asked.get_mut(&key) {
+                            asked.sent_off_site.push(body["messages"].clone());
+                        }
+                        self.off_site.push(OffSiteRequest { tier, question, body });
+                    }
+                    // The config check refuses an http tier without an endpoint.
+                    (TierKind::Http, None) => {}
                 }
             }
         }
@@ -145,8 +201,20 @@ impl NodeLogic for RouterNode {
             Ok(Vec::new())
         } else if input.starts_with(QUESTIONS_INPUT) {
             let questions = Question::from_arrow(data).map_err(Rejected::schema)?;
-            let actions: Vec<Action> = questions.into_iter().map(|q| self.policy.on_question(q, now_ms)).collect();
-            Ok(self.perform(actions))
+            let mut emits = Vec::new();
+            for question in questions {
+                let key = (question.origin.as_str().to_owned(), question.id.clone());
+                let text = question.text.clone();
+                let action = self.policy.on_question(question, now_ms);
+                match &action {
+                    Action::Reply(_) => emits.extend(self.perform_one(action, Some(text))),
+                    Action::Ask { .. } => {
+                        self.asked.insert(key, Asked { text, sent_off_site: Vec::new() });
+                        emits.extend(self.perform_one(action, None));
+                    }
+                }
+            }
+            Ok(emits)
         } else if let Some(tier) = self.config.tier_of_liveness_input(input) {
             // Any message shows life, whatever it holds.
             self.policy.on_alive(tier, now_ms);
@@ -191,6 +259,12 @@ impl NodeLogic for RouterNode {
 
     fn metrics(&self, snapshot: &mut Snapshot) {
         metrics::fill(snapshot, &self.policy, self.now_ms);
+        snapshot.counter(
+            "shopfloor_router_audit_failures",
+            "Answers whose audit record could not be written",
+            &[],
+            self.audit_failures,
+        );
     }
 }
 
@@ -260,6 +334,42 @@ mod tests {
         let emits = node.on_off_site_answer(1, failed, 1_500);
         assert_eq!(emits.iter().map(|e| e.output.as_str()).collect::<Vec<_>>(), [ANSWERS_OUTPUT]);
         assert_eq!(node.policy().counts.left_site, 1);
+
+        // The audit record says what was sent off the site, as sent.
+        let records = node.take_audit();
+        assert_eq!(records.len(), 1);
+        assert!(records[0].left_site);
+        assert_eq!(records[0].question.as_deref(), Some("What is the spindle temperature?"));
+        let sent = &records[0].sent_off_site;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0][1]["content"], "What is the spindle temperature?");
+        assert_eq!(records[0].route.iter().map(|h| h.outcome.as_str()).collect::<Vec<_>>(), ["escalated", "kept"]);
+    }
+
+    #[test]
+    fn a_refusal_at_once_and_a_duplicate_id_are_audited_with_their_own_words() {
+        let mut node = RouterNode::new(&config("small", &[]), ["questions"], 0).unwrap();
+        let first = Question::to_arrow(&[question("q-5", "What is the spindle temperature?")]);
+        input(&mut node, "questions", first.as_ref(), 1_000).unwrap();
+        let again = Question::to_arrow(&[question("q-5", "And the spindle speed?")]);
+        input(&mut node, "questions", again.as_ref(), 1_010).unwrap();
+        let write = Question::to_arrow(&[question("q-6", "Set the spindle speed to 5000 rpm")]);
+        input(&mut node, "questions", write.as_ref(), 1_020).unwrap();
+        let records = node.take_audit();
+        let asked: Vec<(&str, Option<&str>)> = records.iter().map(|r| (r.id.as_str(), r.question.as_deref())).collect();
+        assert_eq!(
+            asked,
+            [("q-5", Some("And the spindle speed?")), ("q-6", Some("Set the spindle speed to 5000 rpm"))]
+        );
+        assert_eq!(records[1].class.as_deref(), Some("write_request"));
+
+        // The first q-5 is still pending, its text kept for its own record.
+        let sent = Question::from_arrow(Question::to_arrow(&[question("q-5", "x")]).as_ref()).unwrap();
+        let mut answer = Answer::to_question(&sent[0], "72.4 °C".into());
+        answer.confidence = Some(0.9);
+        input(&mut node, "answers_small", Answer::to_arrow(&[answer]).as_ref(), 1_400).unwrap();
+        let records = node.take_audit();
+        assert_eq!(records[0].question.as_deref(), Some("What is the spindle temperature?"));
     }
 
     #[test]
