@@ -58,6 +58,12 @@ impl RunningDataflow {
         Ok(Self { process, log, _dir: dir })
     }
 
+    /// The pid of `dora run`: the parent of every node it starts (each node
+    /// runs in a process group of its own).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Whether `dora run` is still running.
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()

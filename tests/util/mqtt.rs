@@ -50,13 +50,29 @@ impl TestClient {
         Self::connect_with(port, filters, false, None)
     }
 
+    /// Like [`connect_persistent`](Self::connect_persistent) under a client
+    /// id of its own (`name`), beside another test client on the same broker.
+    pub fn connect_persistent_named(port: u16, filters: &[String], name: &str) -> anyhow::Result<Self> {
+        Self::connect_with_id(format!("test-{name}-{}-{port}", std::process::id()), port, filters, false, None)
+    }
+
     fn connect_with(
         port: u16,
         filters: &[String],
         clean_session: bool,
         login: Option<(&str, &str)>,
     ) -> anyhow::Result<Self> {
-        let mut options = MqttOptions::new(format!("test-{}-{port}", std::process::id()), "127.0.0.1", port);
+        Self::connect_with_id(format!("test-{}-{port}", std::process::id()), port, filters, clean_session, login)
+    }
+
+    fn connect_with_id(
+        client_id: String,
+        port: u16,
+        filters: &[String],
+        clean_session: bool,
+        login: Option<(&str, &str)>,
+    ) -> anyhow::Result<Self> {
+        let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(1 << 20, 1 << 20)

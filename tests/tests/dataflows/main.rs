@@ -7,6 +7,7 @@
 //! what it starts is newer than the workspace's sources.
 
 mod any_plant;
+mod chaos;
 mod distributed;
 mod embedded_broker;
 mod harness;

@@ -25,7 +25,7 @@ const RECENT_WINDOW: Duration = Duration::from_millis(1500);
 
 /// Settings that point the dataflow at a free OPC UA port and a topic root of
 /// this test's own.
-fn base_envs(sim_port: u16, topic_root: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn base_envs(sim_port: u16, topic_root: &str) -> Vec<(&'static str, String)> {
     vec![
         ("SIM_PORT", sim_port.to_string()),
         ("OPCUA_ENDPOINT", format!("opc.tcp://127.0.0.1:{sim_port}/")),
@@ -40,7 +40,7 @@ fn ask_temperature(client: &TestClient, root: &str, endpoint: &str) -> anyhow::R
     ask_about_temperature(client, root, endpoint, "q-spindle-temperature", "What is the spindle temperature?")
 }
 
-fn ask_about_temperature(
+pub(crate) fn ask_about_temperature(
     client: &TestClient,
     root: &str,
     endpoint: &str,
@@ -64,7 +64,7 @@ fn ask_about_temperature(
     Ok((answer, served))
 }
 
-fn assert_states_a_served_value(answer: &Received, served: &[String]) {
+pub(crate) fn assert_states_a_served_value(answer: &Received, served: &[String]) {
     let text = answer.json["answer"].as_str().unwrap_or_default();
     assert!(answer.json["error"].is_null(), "answer has an error: {}", answer.json);
     assert!(
