@@ -13,5 +13,5 @@ cd "$(dirname "$0")/.."
 export CHAOS_SERVER_KILLS="${1:-10}" CHAOS_BROKER_KILLS="${2:-5}"
 export SHOPFLOOR_DORA_BIN="$PWD/.venv/bin/dora"
 cargo build --release --locked --workspace --bins --tests
-cargo nextest run --release --locked -p shopfloor-dataflow-tests -E 'test(/^chaos::/)' --no-capture 2>&1 \
+cargo nextest run --release --locked --workspace -E 'test(/^chaos::/)' --no-capture 2>&1 \
   | grep --line-buffered -E '^chaos: |^\| |FAIL|Error|Summary' | sed -u 's/^chaos: //'
