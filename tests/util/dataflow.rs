@@ -75,10 +75,30 @@ impl RunningDataflow {
     }
 
     /// Stops the dataflow like Ctrl-C; returns whether `dora run` exited
-    /// successfully, and the processes of its group still alive afterwards.
+    /// successfully, and the processes still alive afterwards: its group's
+    /// members and its nodes (each node has a process group of its own, so
+    /// they are noted as `dora run`'s children before the stop). Nodes still
+    /// alive 10 s after `dora run` exited are killed, so none outlives the test.
     pub fn stop(mut self) -> (bool, Vec<u32>) {
+        // With each node's command line: a pid reused by another process is not that node.
+        let command_line = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).ok();
+        let nodes: Vec<(u32, Option<Vec<u8>>)> =
+            crate::process::children_of(self.process.pid()).into_iter().map(|pid| (pid, command_line(pid))).collect();
+        let still_there =
+            |(pid, line): &(u32, Option<Vec<u8>>)| crate::process::is_alive(*pid) && command_line(*pid) == *line;
         let status = self.process.stop(Signal::SIGINT, Duration::from_secs(30));
-        let leftovers = self.process.remaining_members();
+        let mut leftovers = self.process.remaining_members();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while nodes.iter().any(still_there) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (pid, _) in nodes.iter().filter(|node| still_there(node)) {
+            let pid = *pid;
+            if let Ok(raw) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), Signal::SIGKILL);
+            }
+            leftovers.push(pid);
+        }
         (status.is_some_and(|s| s.success()), leftovers)
     }
 }

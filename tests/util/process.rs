@@ -118,6 +118,33 @@ impl ProcessGroup {
     }
 }
 
+/// The live processes whose parent is `parent` (from /proc; zombies left
+/// out). dora starts each node in a process group of its own, so the nodes
+/// of a `dora run` are found as its children, not as its group's members.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (ppid == parent && state != "Z").then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether process `pid` is alive (not gone, not a zombie).
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_owned)))
+        .is_some_and(|state| state != "Z")
+}
+
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         self.stop(Signal::SIGINT, Duration::from_secs(10));
