@@ -19,6 +19,7 @@ mod opcua_ingest;
 mod plant_assistant;
 mod readings_counter;
 mod replay;
+mod soak;
 mod vlm;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     Distributed,
     /// Generation speed of the engine against a plain llama.cpp loop.
     Generation,
+    /// The assistant dataflow under a steady mixed load for 30 minutes: every node's memory and open files.
+    Soak(soak::Args),
     /// Vision stage 1: recall, false alarms and frames per second on generated parts.
     Filter(filter::Options),
     /// Vision stage 2: the vision-language model's time per flagged frame.
@@ -74,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replay => replay::run(),
         Command::Distributed => distributed::run(),
         Command::Generation => generation::run(),
+        Command::Soak(args) => soak::run(args),
         Command::Filter(options) => filter::run(options),
         Command::Vlm(args) => vlm::run(args),
         Command::ReadingsCounter => readings_counter::run(),

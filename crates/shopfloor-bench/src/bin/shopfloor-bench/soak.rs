@@ -1,0 +1,261 @@
+//! Soak: `dataflows/plant-assistant.yml` under a steady mixed load for a
+//! long time (30 minutes by default), sampling every node's memory and open
+//! files. The load: operators' questions one after another as fast as the
+//! dataflow answers them, MQTT telemetry at 1 kHz, the simulator's readings
+//! and the alerts they raise. Prints a markdown section with each node's
+//! RSS after warm-up and at the end, and writes an SVG plot of RSS over
+//! time. Goal (issue 29): RSS growth under 5 % after warm-up, every question
+//! answered or refused as busy.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shopfloor_dataflow_tests::dataflow::RunningDataflow;
+use shopfloor_dataflow_tests::free_port;
+use shopfloor_dataflow_tests::mosquitto::Mosquitto;
+use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::process::children_of;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// How long the load runs, in minutes.
+    #[arg(long, default_value_t = 30)]
+    minutes: u64,
+    /// Minutes at the start that count as warm-up (growth is measured after).
+    #[arg(long, default_value_t = 5)]
+    warmup_minutes: u64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10)]
+    every_secs: u64,
+    /// Where the SVG plot of RSS over time goes.
+    #[arg(long, default_value = "docs/soak-rss.svg")]
+    plot: PathBuf,
+}
+
+/// One node process at one moment.
+#[derive(Debug, Clone)]
+struct NodeSample {
+    node: String,
+    rss_kib: u64,
+    open_files: usize,
+}
+
+/// The dora node id of `pid` (dora passes the node's config in its
+/// environment, the id on a line `node_id: <id>`), else its program name.
+fn node_id(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let text = String::from_utf8_lossy(&environ);
+    let from_config = text.lines().find_map(|line| line.strip_prefix("node_id: ").map(|id| id.trim().to_owned()));
+    from_config.or_else(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim().to_owned()))
+}
+
+/// Every node of the `dora run` with pid `dora`: RSS and open file count.
+fn sample_nodes(dora: u32) -> Vec<NodeSample> {
+    let mut samples: Vec<NodeSample> = children_of(dora)
+        .into_iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let rss_kib = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+            let open_files = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+            Some(NodeSample { node: node_id(pid)?, rss_kib, open_files })
+        })
+        .collect();
+    samples.sort_by(|a, b| a.node.cmp(&b.node));
+    samples
+}
+
+/// RSS of every node over time as an SVG line chart (one line per node).
+fn plot(series: &[(f64, Vec<NodeSample>)], nodes: &[String]) -> String {
+    let (width, height, left, bottom) = (900.0, 420.0, 60.0, 30.0);
+    let end = series.last().map_or(1.0, |(t, _)| t.max(1.0));
+    let top = series.iter().flat_map(|(_, s)| s.iter().map(|n| n.rss_kib)).max().unwrap_or(1) as f64 / 1024.0 * 1.1;
+    let x = |t: f64| left + t / end * (width - left - 10.0);
+    let y = |mib: f64| height - bottom - mib / top * (height - bottom - 10.0);
+    let colours = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+        "#000000",
+    ];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n",
+        height + 20.0 * (nodes.len() as f64 / 4.0).ceil()
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#888\"/><line x1=\"{left}\" y1=\"10\" x2=\"{left}\" y2=\"{0}\" stroke=\"#888\"/>\n",
+        height - bottom,
+        width - 10.0
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{left}\" y=\"{}\">0</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.0} min</text><text x=\"5\" y=\"20\">{top:.0} MiB</text><text x=\"5\" y=\"{}\">0 MiB</text>\n",
+        height - 12.0,
+        width - 10.0,
+        height - 12.0,
+        end / 60.0,
+        height - bottom
+    ));
+    for (index, node) in nodes.iter().enumerate() {
+        let colour = colours[index % colours.len()];
+        let points: Vec<String> = series
+            .iter()
+            .filter_map(|(t, samples)| {
+                let sample = samples.iter().find(|s| &s.node == node)?;
+                Some(format!("{:.1},{:.1}", x(*t), y(sample.rss_kib as f64 / 1024.0)))
+            })
+            .collect();
+        svg.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+            points.join(" ")
+        ));
+        let (column, row) = (index % 4, index / 4);
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{node}</text>\n",
+            left + column as f64 * 210.0,
+            height + 14.0 + row as f64 * 18.0
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let broker = Mosquitto::start()?;
+    let sim_port = free_port();
+    let root = "soak/assembly/cell1";
+    let endpoint = format!("opc.tcp://127.0.0.1:{sim_port}/");
+    let scratch = shopfloor_dataflow_tests::scratch_dir("soak");
+    let limit = Duration::from_secs(args.minutes * 60 + 600);
+    let mut dataflow = RunningDataflow::start(
+        "plant-assistant.yml",
+        &[
+            ("MQTT_BROKER_URL", broker.url()),
+            ("MQTT_TOPIC_ROOT", root.to_owned()),
+            ("SIM_PORT", sim_port.to_string()),
+            ("OPCUA_ENDPOINT", endpoint),
+            ("GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port())),
+            ("ROUTER_AUDIT_DIR", scratch.path().join("audit").display().to_string()),
+            ("OUTBOX_DIR", scratch.path().join("outbox").display().to_string()),
+        ],
+        limit,
+    )?;
+    let dora = dataflow.pid();
+    let client = TestClient::connect(broker.port, &[format!("{root}/assistant/answer/#")])?;
+    let topic = format!("{root}/assistant/query/soak");
+    let ready_by = Instant::now() + Duration::from_secs(180);
+    for attempt in 0.. {
+        anyhow::ensure!(dataflow.is_running() && Instant::now() < ready_by, "not ready:\n{}", dataflow.log_text());
+        let id = format!("warm-{attempt}");
+        client.publish(&topic, serde_json::json!({"id": id, "question": "Is the machine running?"}).to_string())?;
+        if client
+            .wait_for(Duration::from_secs(3), |m| m.json["id"] == id.as_str())
+            .is_some_and(|r| r.json["error"] != "no_plant_data")
+        {
+            break;
+        }
+    }
+
+    // Telemetry at 1 kHz from its own connection (QoS 0: a sensor's rate, not a queue).
+    let stop = Arc::new(AtomicBool::new(false));
+    let telemetry_sent = Arc::new(AtomicU64::new(0));
+    let telemetry = {
+        let (stop, sent) = (stop.clone(), telemetry_sent.clone());
+        let mut options =
+            rumqttc::MqttOptions::new(format!("soak-telemetry-{}", std::process::id()), "127.0.0.1", broker.port);
+        options.set_keep_alive(Duration::from_secs(30));
+        let (publisher, mut connection) = rumqttc::Client::new(options, 1024);
+        std::thread::spawn(move || for _ in connection.iter() {});
+        let topic = format!("{root}/telemetry/coolant");
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut n: u64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let due = start + Duration::from_millis(n);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let ts =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+                let payload = format!(
+                    "{{\"temperature\": {:.2}, \"flow\": 12.5, \"ts\": {ts}}}",
+                    20.0 + (n % 100) as f64 / 100.0
+                );
+                if publisher.publish(&topic, rumqttc::QoS::AtMostOnce, false, payload).is_ok() {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let end = started + Duration::from_secs(args.minutes * 60);
+    let mut next_sample = started;
+    let mut series: Vec<(f64, Vec<NodeSample>)> = Vec::new();
+    let (mut asked, mut answered, mut busy, mut unanswered, mut errors) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let questions = [
+        "What is the spindle temperature?",
+        "What is the coolant temperature?",
+        "How many parts have been made?",
+        "Is the spindle temperature above its limit?",
+    ];
+    while Instant::now() < end {
+        if Instant::now() >= next_sample {
+            series.push((started.elapsed().as_secs_f64(), sample_nodes(dora)));
+            next_sample += Duration::from_secs(args.every_secs);
+        }
+        anyhow::ensure!(dataflow.is_running(), "the dataflow stopped:\n{}", dataflow.log_text());
+        let id = format!("soak-{asked}");
+        let question = questions[asked as usize % questions.len()];
+        client.publish(&topic, serde_json::json!({"id": id, "question": question}).to_string())?;
+        asked += 1;
+        match client.wait_for(Duration::from_secs(30), |m| m.json["id"] == id.as_str()) {
+            None => unanswered += 1,
+            Some(reply) if reply.json["error"] == "busy" => busy += 1,
+            Some(reply) if !reply.json["error"].is_null() => errors += 1,
+            Some(_) => answered += 1,
+        }
+    }
+    series.push((started.elapsed().as_secs_f64(), sample_nodes(dora)));
+    stop.store(true, Ordering::Relaxed);
+    let _ = telemetry.join();
+    let (success, leftovers) = dataflow.stop();
+
+    let mut nodes: Vec<String> = series.iter().flat_map(|(_, s)| s.iter().map(|n| n.node.clone())).collect();
+    nodes.sort();
+    nodes.dedup();
+    if let Some(parent) = args.plot.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.plot, plot(&series, &nodes))?;
+
+    let warm = args.warmup_minutes as f64 * 60.0;
+    let after_warmup = series.iter().find(|(t, _)| *t >= warm).map(|(_, s)| s.clone()).unwrap_or_default();
+    let last = series.last().map(|(_, s)| s.clone()).unwrap_or_default();
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    println!("### Soak: `dataflows/plant-assistant.yml`, {minutes:.1} min of mixed load (`shopfloor-bench soak --minutes {}`)\n", args.minutes);
+    println!(
+        "Load: questions one after another ({asked} asked: {answered} answered, {busy} busy, {errors} with another error, {unanswered} unanswered within 30 s); MQTT telemetry at 1 kHz ({} sent, QoS 0); plant-sim readings every 500 ms and the alerts they raise. Sampled every {} s; warm-up {} min. Plot: `{}`. Dataflow stopped cleanly: {success}; processes left: {}.\n",
+        telemetry_sent.load(Ordering::Relaxed),
+        args.every_secs,
+        args.warmup_minutes,
+        args.plot.display(),
+        leftovers.len()
+    );
+    println!("| node | RSS after warm-up | RSS at the end | growth | open files after warm-up / at the end |");
+    println!("|---|---|---|---|---|");
+    for node in &nodes {
+        let find = |samples: &[NodeSample]| samples.iter().find(|s| &s.node == node).cloned();
+        match (find(&after_warmup), find(&last)) {
+            (Some(a), Some(b)) => println!(
+                "| {node} | {:.1} MiB | {:.1} MiB | {:+.1} % | {} / {} |",
+                a.rss_kib as f64 / 1024.0,
+                b.rss_kib as f64 / 1024.0,
+                (b.rss_kib as f64 - a.rss_kib as f64) / a.rss_kib.max(1) as f64 * 100.0,
+                a.open_files,
+                b.open_files
+            ),
+            _ => println!("| {node} | – | – | not running at both samples (restarted?) | – |"),
+        }
+    }
+    Ok(())
+}
