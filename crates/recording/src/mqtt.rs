@@ -122,7 +122,7 @@ pub fn capture(
     while max_messages.is_none_or(|max| captured < max) {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
         match rx.recv_timeout(left) {
-            Ok(MqttEvent::Message { topic, payload, response_topic, correlation_data }) => {
+            Ok(MqttEvent::Message { topic, payload, response_topic, correlation_data, .. }) => {
                 let offset = unix_nanos_now().saturating_sub(writer.start_nanos());
                 let message =
                     to_recorded(offset, &hlc, &topic, &payload, response_topic.as_deref(), correlation_data.as_deref());

@@ -18,12 +18,14 @@ pub mod config;
 mod events;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::{MqttConfig, TlsSettings};
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PubAckReason, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PubAckReason, Publish, PublishProperties};
 pub use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{ConnectionError, Event, Incoming, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
@@ -48,6 +50,10 @@ pub enum MqttEvent {
         response_topic: Option<String>,
         /// MQTT 5 correlation data, to be returned with the reply.
         correlation_data: Option<Vec<u8>>,
+        /// [`connect_acknowledged`] only, QoS 1/2 only: hand to
+        /// [`Acknowledger::acknowledge`] once what the message carried is
+        /// safe, so that the broker sends it again if the node dies first.
+        receipt: Option<Receipt>,
     },
     /// The broker accepted the connection (first time or after a reconnect).
     Connected,
@@ -88,7 +94,41 @@ pub fn qos(level: u8) -> QoS {
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Connects as `<client_id>` and starts the connection thread.
+/// One received QoS 1/2 message, not yet acknowledged to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// Which connection it arrived on: packet ids are only meaningful there.
+    connection: u64,
+    pkid: u16,
+    qos: QoS,
+}
+
+/// Acknowledges received messages for a node that hands them on first
+/// ([`connect_acknowledged`]).
+#[derive(Clone)]
+pub struct Acknowledger {
+    client: Client,
+    /// Number of the connection now up (counts successful connects).
+    connection: Arc<AtomicU64>,
+}
+
+impl Acknowledger {
+    /// Acknowledges one message, in the order received (MQTT requires it).
+    /// A receipt from an earlier connection is dropped: the broker sends
+    /// that message again on the new one, and its packet id may by now
+    /// name another message.
+    pub fn acknowledge(&self, receipt: Receipt) -> Result<(), Box<ClientError>> {
+        if receipt.connection != self.connection.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut publish = Publish::new("", receipt.qos, Vec::new(), None);
+        publish.pkid = receipt.pkid;
+        self.client.try_ack(&publish).map_err(Box::new)
+    }
+}
+
+/// Connects as `<client_id>` and starts the connection thread; QoS 1/2
+/// messages are acknowledged to the broker as soon as they are read.
 ///
 /// `subscriptions` are (re)made on every connect; events go to `events`
 /// (any type a [`MqttEvent`] converts into, so a node can merge them with its
@@ -99,9 +139,36 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
     subscriptions: Vec<String>,
     events: SyncSender<E>,
 ) -> std::io::Result<(Client, JoinHandle<()>)> {
+    let (client, _, thread) = start_connection(config, subscriptions, events, false)?;
+    Ok((client, thread))
+}
+
+/// Like [`connect`], but QoS 1/2 messages stay unacknowledged until the node
+/// passes their [`Receipt`] to the returned [`Acknowledger`]: a message the
+/// node had not handed on when it died is sent again by the broker after the
+/// restart (the session is persistent), at the cost of a possible repeat of
+/// one the node had handed on but not yet acknowledged.
+pub fn connect_acknowledged<E: From<MqttEvent> + Send + 'static>(
+    config: &MqttConfig,
+    subscriptions: Vec<String>,
+    events: SyncSender<E>,
+) -> std::io::Result<(Client, Acknowledger, JoinHandle<()>)> {
+    start_connection(config, subscriptions, events, true)
+}
+
+fn start_connection<E: From<MqttEvent> + Send + 'static>(
+    config: &MqttConfig,
+    subscriptions: Vec<String>,
+    events: SyncSender<E>,
+    manual_acks: bool,
+) -> std::io::Result<(Client, Acknowledger, JoinHandle<()>)> {
     // A persistent session keeps QoS 1 messages queued for us at the broker
     // while we reconnect.
-    let (client, mut connection) = new_client(config, false)?;
+    let mut options = options(config, false)?;
+    options.set_manual_acks(manual_acks);
+    let (client, mut connection) = Client::new(options, 256);
+    let connection_number = Arc::new(AtomicU64::new(0));
+    let acknowledger = Acknowledger { client: client.clone(), connection: Arc::clone(&connection_number) };
 
     let subscriber = client.clone();
     let qos = qos(config.qos);
@@ -115,6 +182,7 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                         tracing::warn!(reason = refusal(ack.code), "broker refused the connection");
                         continue;
                     }
+                    connection_number.fetch_add(1, Ordering::AcqRel);
                     backoff = Duration::from_millis(100);
                     warned_down = false;
                     tracing::info!(session_present = ack.session_present, "connected to MQTT broker");
@@ -130,11 +198,17 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
                         .properties
                         .map(|p| (p.response_topic, p.correlation_data.map(|c| c.to_vec())))
                         .unwrap_or_default();
+                    let receipt = (manual_acks && publish.qos != QoS::AtMostOnce).then(|| Receipt {
+                        connection: connection_number.load(Ordering::Acquire),
+                        pkid: publish.pkid,
+                        qos: publish.qos,
+                    });
                     MqttEvent::Message {
                         topic: String::from_utf8_lossy(&publish.topic).into_owned(),
                         payload: publish.payload.to_vec(),
                         response_topic,
                         correlation_data,
+                        receipt,
                     }
                 }
                 Ok(Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))) => MqttEvent::Delivered,
@@ -160,7 +234,7 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
             }
         }
     })?;
-    Ok((client, thread))
+    Ok((client, acknowledger, thread))
 }
 
 /// One connection attempt and its life, for a node that keeps its own outbox

@@ -222,6 +222,18 @@ impl Driver {
     /// Runs `logic` until dora says stop or the event stream ends; sends a
     /// last snapshot and returns.
     pub fn run(&mut self, events: &mut EventStream, logic: &mut impl NodeLogic) -> Result<(), SendError> {
+        self.run_then(events, logic, |_| {})
+    }
+
+    /// Like [`run`](Self::run), calling `after_each` once what an event (or
+    /// a wake) produced has been sent: where a node keeps its state on disk,
+    /// so that what it keeps never runs ahead of what it sent.
+    pub fn run_then<L: NodeLogic>(
+        &mut self,
+        events: &mut EventStream,
+        logic: &mut L,
+        mut after_each: impl FnMut(&mut L),
+    ) -> Result<(), SendError> {
         loop {
             let event = match logic.wake_interval() {
                 Some(interval) => match events.recv_timeout(interval) {
@@ -229,6 +241,7 @@ impl Driver {
                     Some(Event::Error(_)) => {
                         let emits = logic.on_wake(now_ms());
                         self.send_all(emits)?;
+                        after_each(logic);
                         continue;
                     }
                     other => other,
@@ -236,14 +249,15 @@ impl Driver {
                 None => events.recv(),
             };
             let Some(event) = event else { break };
-            match self.step(event, logic)? {
-                Flow::Continue => {}
-                Flow::Stop => break,
+            let flow = self.step(event, logic)?;
+            if flow == Flow::Stop {
+                break;
             }
             if logic.wake_interval().is_some() {
                 let emits = logic.on_wake(now_ms());
                 self.send_all(emits)?;
             }
+            after_each(logic);
         }
         let emits = logic.on_stop(now_ms());
         self.send_all(emits)?;

@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::LimitAlarmsConfig;
 use shopfloor_core::schema::{Alert, Quality, Reading, ReadingValue, Severity};
 
@@ -82,6 +84,15 @@ pub enum TagState {
         /// The highest severity alerted since it went beyond.
         severity: Severity,
     },
+}
+
+/// One tag beyond a limit, as kept between runs of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveAlarm {
+    /// The alert kind of the excursion: `high_limit` or `low_limit`.
+    pub kind: String,
+    /// The highest severity alerted: `warning` or `critical`.
+    pub severity: String,
 }
 
 /// What one reading was to the alarms; counted by the node.
@@ -189,6 +200,39 @@ impl Alarms {
     /// How many tags are beyond a limit now.
     pub fn active(&self) -> usize {
         self.tags.values().filter(|t| t.state != TagState::Normal).count()
+    }
+
+    /// Every tag beyond a limit now, by tag.
+    pub fn active_alarms(&self) -> BTreeMap<String, ActiveAlarm> {
+        self.tags
+            .iter()
+            .filter_map(|(tag, alarm)| match alarm.state {
+                TagState::Normal => None,
+                TagState::Beyond { side, severity } => Some((
+                    tag.clone(),
+                    ActiveAlarm { kind: side.kind().to_owned(), severity: severity.as_str().to_owned() },
+                )),
+            })
+            .collect()
+    }
+
+    /// Takes back the tags a previous run had beyond a limit, so that their
+    /// return inside is alerted and they are not alerted again. Returns the
+    /// entries that could not be read (an unknown kind or severity), which
+    /// are left normal.
+    pub fn restore(&mut self, active: BTreeMap<String, ActiveAlarm>) -> Vec<String> {
+        let mut unreadable = Vec::new();
+        for (tag, alarm) in active {
+            let side = [Side::High, Side::Low].into_iter().find(|side| side.kind() == alarm.kind);
+            let severity = Severity::parse(&alarm.severity).filter(|s| *s != Severity::Info);
+            match (side, severity) {
+                (Some(side), Some(severity)) => {
+                    self.tags.entry(tag).or_default().state = TagState::Beyond { side, severity };
+                }
+                _ => unreadable.push(tag),
+            }
+        }
+        unreadable
     }
 
     /// Takes one reading: pushes the alerts it raises (none, one, or two when
@@ -331,6 +375,7 @@ mod tests {
             critical_margin: None,
             high_limits: BTreeMap::new(),
             low_limits: BTreeMap::new(),
+            state_file: "out/limit-alarms/active.json".into(),
         }
     }
 
@@ -607,5 +652,31 @@ mod tests {
             TagState::Beyond { side: Side::High, severity: Severity::Warning }
         );
         assert_eq!(alarms.state("bearing_temperature"), TagState::Normal);
+    }
+
+    #[test]
+    fn a_restored_alarm_clears_with_an_alert_and_is_not_raised_again() {
+        let mut before = alarms(config());
+        assert_eq!(feed(&mut before, &[temperature(0, 81.0)]).len(), 1);
+        let kept = before.active_alarms();
+        assert_eq!(kept["spindle_temperature"], ActiveAlarm { kind: "high_limit".into(), severity: "warning".into() });
+
+        let mut after = alarms(config());
+        assert!(after.restore(kept).is_empty());
+        assert!(feed(&mut after, &[temperature(1, 81.5)]).is_empty(), "still beyond: already alerted");
+        let cleared = feed(&mut after, &[temperature(2, 79.0)]);
+        assert_eq!(cleared.iter().map(|(_, kind, _)| kind.as_str()).collect::<Vec<_>>(), ["limit_cleared"]);
+        assert!(after.active_alarms().is_empty());
+    }
+
+    #[test]
+    fn unreadable_kept_alarms_are_named_and_left_normal() {
+        let mut alarms = alarms(config());
+        let kept = BTreeMap::from([
+            ("a".to_owned(), ActiveAlarm { kind: "sideways".into(), severity: "warning".into() }),
+            ("b".to_owned(), ActiveAlarm { kind: "low_limit".into(), severity: "info".into() }),
+        ]);
+        assert_eq!(alarms.restore(kept), ["a", "b"]);
+        assert_eq!(alarms.active(), 0);
     }
 }

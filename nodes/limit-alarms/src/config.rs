@@ -26,6 +26,10 @@ pub struct LimitAlarmsConfig {
     /// Lower limits by tag, used instead of the readings' `low_limit`
     /// (`ALARMS_LOW_LIMITS`, `tag=value, tag=value`).
     pub low_limits: BTreeMap<String, f64>,
+    /// The tags beyond a limit, kept for a restarted node
+    /// (`ALARMS_STATE_FILE`, default `out/limit-alarms/active.json`, relative
+    /// to the dataflow's folder).
+    pub state_file: std::path::PathBuf,
 }
 
 impl LimitAlarmsConfig {
@@ -54,8 +58,9 @@ impl LimitAlarmsConfig {
                 );
             }
         }
+        let state_file = env.string_or("ALARMS_STATE_FILE", "out/limit-alarms/active.json").into();
         env.finish(&["ALARMS_"])?;
-        Ok(Self { station, line, deadband, critical_margin, high_limits, low_limits })
+        Ok(Self { station, line, deadband, critical_margin, high_limits, low_limits, state_file })
     }
 }
 

@@ -6,6 +6,7 @@ use shopfloor_node::driver::SendError;
 use shopfloor_node::Driver;
 
 use crate::config::LimitAlarmsConfig;
+use crate::kept::KeptAlarms;
 use crate::state::{Counts, LimitAlarmsNode};
 
 /// Watches readings until dora stops the node; returns what it counted.
@@ -20,8 +21,52 @@ pub fn run(config: &LimitAlarmsConfig, node: DoraNode, mut events: EventStream) 
     );
     let mut driver = Driver::new(node);
     let mut state = LimitAlarmsNode::new(config, driver.node_id());
-    driver.run(&mut events, &mut state)?;
+    let mut kept = KeptAlarms::new(&config.state_file);
+    restore(&mut kept, &mut state);
+    let mut kept_at = state.counts().alerts_total();
+    driver.run_then(&mut events, &mut state, |state| {
+        // The set changes only with an alert, and is kept once that is sent.
+        if state.counts().alerts_total() != kept_at {
+            match kept.keep(&state.active_alarms()) {
+                Ok(()) => kept_at = state.counts().alerts_total(),
+                Err(error) => tracing::error!(error = %causes(&error), "cannot keep the alarm states on disk"),
+            }
+        }
+    })?;
     Ok(state.counts().clone())
+}
+
+/// Takes back the tags a previous run left beyond a limit. A file that cannot
+/// be read is moved aside and the node starts with every tag normal: a tag
+/// still beyond its limit is then alerted again, nothing is lost.
+fn restore(kept: &mut KeptAlarms, state: &mut LimitAlarmsNode) {
+    match kept.load() {
+        Ok(active) if active.is_empty() => {}
+        Ok(active) => {
+            let tags = active.len();
+            let unreadable = state.restore(active);
+            tracing::info!(tags, ?unreadable, "alarm states of the previous run taken back");
+        }
+        Err(error) => {
+            let aside = kept.path().with_extension("json.unreadable");
+            tracing::error!(error = %causes(&error), aside = %aside.display(), "alarm states of the previous run lost");
+            if let Err(error) = std::fs::rename(kept.path(), &aside) {
+                tracing::warn!(%error, "cannot move the unreadable alarm states aside");
+            }
+        }
+    }
+}
+
+/// `error` and its causes on one line.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -41,7 +86,13 @@ mod tests {
             critical_margin: Some(5.0),
             high_limits: BTreeMap::from([("spindle_temperature".into(), 80.0)]),
             low_limits: BTreeMap::new(),
+            state_file: "out/limit-alarms/active.json".into(),
         }
+    }
+
+    /// The test's config, its alarm states kept in `folder`.
+    fn config_in(folder: &tempfile::TempDir) -> LimitAlarmsConfig {
+        LimitAlarmsConfig { state_file: folder.path().join("active.json"), ..config() }
     }
 
     fn temperature(value: f64, ts_ms: i64) -> Reading {
@@ -61,6 +112,7 @@ mod tests {
     /// the tick and at stop carries the counts.
     #[test]
     fn readings_become_alerts_and_bad_inputs_are_counted() {
+        let folder = tempfile::tempdir().unwrap();
         let (counts, outputs) = TestRun::new("limit-alarms")
             .input(0.00, "readings", Reading::to_arrow(&[temperature(79.0, 1_000), temperature(81.0, 2_000)]))
             .input(0.02, "readings", Reading::to_arrow(&[temperature(86.0, 3_000)]))
@@ -68,7 +120,7 @@ mod tests {
             .input(0.06, "readings", Reading::to_arrow(&[temperature(79.0, 4_000)]))
             .tick(0.08, "metrics_tick")
             .stop(0.10)
-            .run(|node, events| run(&config(), node, events))
+            .run(|node, events| run(&config_in(&folder), node, events))
             .unwrap();
         let counts = counts.unwrap();
         let alerts: Vec<Alert> =
@@ -87,5 +139,35 @@ mod tests {
             snapshots[0].iter().find(|s| s.name == "shopfloor_rejected_inputs").expect("rejections reported");
         assert_eq!((rejected.labels[0].1.as_str(), rejected.value), ("schema", 1.0));
         assert!(snapshots[0].iter().any(|s| s.name == "shopfloor_alarms_alerts"));
+    }
+
+    /// Under dora, two runs: the first ends (as if killed) with the spindle
+    /// beyond its limit; the second, reading the kept states, does not alert
+    /// the same excursion again and alerts its return inside the limit.
+    #[test]
+    fn an_alarm_active_when_the_node_stopped_is_cleared_by_the_next_run() {
+        let folder = tempfile::tempdir().unwrap();
+        let config = config_in(&folder);
+        let (_, first_run) = TestRun::new("limit-alarms")
+            .input(0.0, "readings", Reading::to_arrow(&[temperature(82.0, 1_000)]))
+            .stop(0.05)
+            .run(|node, events| run(&config, node, events))
+            .unwrap();
+        assert_eq!(first_run.on("alerts").count(), 1);
+        assert!(config.state_file.exists(), "the alarm is kept on disk");
+
+        let (counts, second_run) = TestRun::new("limit-alarms")
+            .input(0.0, "readings", Reading::to_arrow(&[temperature(82.5, 2_000)]))
+            .input(0.02, "readings", Reading::to_arrow(&[temperature(79.0, 3_000)]))
+            .stop(0.05)
+            .run(|node, events| run(&config, node, events))
+            .unwrap();
+        let alerts: Vec<Alert> =
+            second_run.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["limit_cleared"]);
+        assert_eq!(counts.unwrap().active, 0);
+        let kept: std::collections::BTreeMap<String, crate::alarms::ActiveAlarm> =
+            serde_json::from_slice(&std::fs::read(&config.state_file).unwrap()).unwrap();
+        assert!(kept.is_empty(), "nothing beyond a limit any more");
     }
 }

@@ -29,17 +29,20 @@
 //!     ALARMS_CRITICAL_MARGIN: "5"         # optional; this far beyond: critical
 //!     ALARMS_HIGH_LIMITS: spindle_temperature=80, vibration=4.5
 //!     ALARMS_LOW_LIMITS: coolant_flow=2.5
+//!     ALARMS_STATE_FILE: out/limit-alarms/active.json   # default; kept across restarts
 //! ```
 //!
 //! # Layout
 //! - [`config`]: `ALARMS_*` settings, validated.
 //! - [`alarms`]: every tag's state machine and the alerts it raises (pure).
 //! - [`state`]: the node's logic as plain state, counted (pure).
+//! - [`kept`]: the tags beyond a limit, kept on disk between runs.
 //! - [`driver`]: the node on dora.
 
 pub mod alarms;
 pub mod config;
 pub mod driver;
+pub mod kept;
 pub mod state;
 
 pub use alarms::{Alarms, Limits, Outcome, Side, TagState};

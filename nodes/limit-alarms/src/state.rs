@@ -10,7 +10,7 @@ use shopfloor_core::schema::{Alert, Reading};
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
-use crate::alarms::Alarms;
+use crate::alarms::{ActiveAlarm, Alarms};
 use crate::config::LimitAlarmsConfig;
 
 /// Input ids starting with this carry `reading` batches (`readings`,
@@ -49,6 +49,19 @@ impl LimitAlarmsNode {
 
     pub fn counts(&self) -> &Counts {
         &self.counts
+    }
+
+    /// Every tag beyond a limit now: what a restarted node needs. It changes
+    /// only with an alert, so [`Counts::alerts_total`] tells when to keep it again.
+    pub fn active_alarms(&self) -> BTreeMap<String, ActiveAlarm> {
+        self.alarms.active_alarms()
+    }
+
+    /// Takes back what a previous run kept; returns the tags that could not be read.
+    pub fn restore(&mut self, active: BTreeMap<String, ActiveAlarm>) -> Vec<String> {
+        let unreadable = self.alarms.restore(active);
+        self.counts.active = self.alarms.active();
+        unreadable
     }
 
     /// Takes one `reading` batch, in order: the alerts it raises, counted.
@@ -122,6 +135,7 @@ mod tests {
             critical_margin: None,
             high_limits: BTreeMap::from([("spindle_temperature".into(), 80.0)]),
             low_limits: BTreeMap::new(),
+            state_file: "out/limit-alarms/active.json".into(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dora_node_api::{DoraNode, EventStream};
 use shopfloor_mqtt::config::MqttConfig;
-use shopfloor_mqtt::{forward_dora_events, Client, MqttEvent, NodeEvent};
+use shopfloor_mqtt::{forward_dora_events, Acknowledger, Client, MqttEvent, NodeEvent, Receipt};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
 use shopfloor_node::{Driver, Flow, NodeLogic};
@@ -40,7 +40,8 @@ pub fn run(
     let (tx, rx) = sync_channel::<NodeEvent>(CHANNEL_CAPACITY);
     let mut filters = vec![config.topics.query_filter()];
     filters.extend(telemetry.subscriptions.iter().map(|s| s.filter.clone()));
-    let (client, _connection) = shopfloor_mqtt::connect(&config, filters, tx.clone()).map_err(MqttSourceError::Mqtt)?;
+    let (client, acknowledger, _connection) =
+        shopfloor_mqtt::connect_acknowledged(&config, filters, tx.clone()).map_err(MqttSourceError::Mqtt)?;
     forward_dora_events(events, tx).map_err(MqttSourceError::DoraEvents)?;
     let mut driver = Driver::new(node);
     let mut state = MqttSourceNode::new(&config, &telemetry);
@@ -54,11 +55,15 @@ pub fn run(
             }
         };
         match incoming {
-            Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload, response_topic, correlation_data })) => {
+            Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload, response_topic, correlation_data, receipt })) => {
                 let message = Message { topic, payload, response_topic, correlation_data };
                 let handled = state.on_message(message, now_ms());
                 publish(&client, handled.publishes);
                 driver.send_all(handled.emits)?;
+                // Only now: a question is with dora, a rejection's dead letter
+                // queued, telemetry in the reading batch (at most
+                // TELEMETRY_BATCH_MS there; see docs/reliability.md).
+                acknowledge(&acknowledger, receipt);
             }
             Ok(NodeEvent::Mqtt(MqttEvent::Connected)) => state.set_connected(true),
             Ok(NodeEvent::Mqtt(MqttEvent::Disconnected)) => state.set_connected(false),
@@ -80,6 +85,16 @@ pub fn run(
     // Dropping the client ends the connection thread after queued publishes.
     let _ = client.try_disconnect();
     Ok(state.counts().clone())
+}
+
+/// Tells the broker a message is handled. Failing that (the connection just
+/// dropped), the broker sends the message again: a repeat, never a loss.
+fn acknowledge(acknowledger: &Acknowledger, receipt: Option<Receipt>) {
+    if let Some(receipt) = receipt {
+        if let Err(error) = acknowledger.acknowledge(receipt) {
+            tracing::warn!(%error, "cannot queue an acknowledgement; the broker will send the message again");
+        }
+    }
 }
 
 /// Queues dead letters and rebirth requests; a full queue loses them (logged),

@@ -118,6 +118,10 @@ pub struct RouterConfig {
     /// The audit journal of answers; `None` when `ROUTER_AUDIT=false` (see
     /// [`AuditConfig`]).
     pub audit: Option<AuditConfig>,
+    /// The questions being answered, kept for a restarted router
+    /// (`ROUTER_PENDING_FILE`, default `out/router/pending.arrow`, relative
+    /// to the dataflow's folder).
+    pub pending_file: std::path::PathBuf,
 }
 
 /// Where and how much of the audit journal is kept (docs/routing.md "Audit journal").
@@ -166,6 +170,7 @@ impl RouterConfig {
         let audit_files =
             env.parsed_or("ROUTER_AUDIT_FILES", 8usize, "a count in 1..=1000", |n| (1..=1000).contains(n));
         let audit_on = env.parsed_or("ROUTER_AUDIT", true, "true or false", |_| true);
+        let pending_file = env.string_or("ROUTER_PENDING_FILE", "out/router/pending.arrow");
         let audit = audit_on.then(|| AuditConfig {
             dir: audit_dir.into(),
             max_file_bytes: audit_mb * 1024 * 1024,
@@ -174,6 +179,7 @@ impl RouterConfig {
         env.finish(&["ROUTER_"])?;
         Ok(Self {
             audit,
+            pending_file: pending_file.into(),
             tiers,
             classes,
             default_deadline: Duration::from_millis(deadline_ms),

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 
 use dora_node_api::{DoraNode, EventStream};
-use shopfloor_core::schema::{Answer, AnswerError};
+use shopfloor_core::schema::{Answer, AnswerError, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::{Driver, Flow, NodeLogic, Wiring};
@@ -17,6 +17,7 @@ use shopfloor_node::{Driver, Flow, NodeLogic, Wiring};
 use crate::audit::{AuditError, AuditJournal};
 use crate::config::{HttpTierConfig, RouterConfig};
 use crate::http_tier;
+use crate::pending::PendingJournal;
 use crate::redact::RedactError;
 use crate::state::{OffSiteRequest, RouterNode, TICK};
 
@@ -72,12 +73,19 @@ pub fn run(
     // A journal that cannot be opened stops the start: better than answers
     // nobody can account for.
     let mut journal = config.audit.as_ref().map(AuditJournal::open).transpose()?;
+    let mut pending = PendingJournal::new(&config.pending_file);
+    let left_pending = load_pending(&mut pending);
     let mut driver = Driver::new(node);
     let (tx, rx) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
     let forwarder = forward_dora_events(events, tx.clone()).map_err(RouterError::Spawn)?;
     let in_flight = Arc::new(AtomicUsize::new(0));
 
     let result = (|| -> Result<(), SendError> {
+        if !left_pending.is_empty() {
+            tracing::info!(questions = left_pending.len(), "answering the questions a previous run left pending");
+            let emits = state.resume(left_pending, now_ms());
+            driver.send_all(emits)?;
+        }
         loop {
             match rx.recv_timeout(TICK) {
                 Ok(Incoming::Dora(DoraSide::Event(event))) => {
@@ -96,6 +104,7 @@ pub fn run(
             let emits = state.on_wake(now_ms());
             driver.send_all(emits)?;
             write_audit(&mut journal, &mut state);
+            keep_pending(&mut pending, &mut state);
             for request in state.take_off_site() {
                 if let Some(http) = &config.http {
                     ask_off_site(http.clone(), request, tx.clone(), in_flight.clone());
@@ -112,6 +121,33 @@ pub fn run(
     write_audit(&mut journal, &mut state);
     driver.send_metrics(|snapshot| state.metrics(snapshot))?;
     Ok(RouterTotals { answered: state.answered(), rejected_inputs: driver.rejections().total() })
+}
+
+/// The questions a previous run left pending. A file that cannot be read is
+/// moved aside (kept for a person to look at) and the router starts
+/// without them: a damaged file must not keep the node from coming back.
+fn load_pending(pending: &mut PendingJournal) -> Vec<Question> {
+    match pending.load() {
+        Ok(questions) => questions,
+        Err(error) => {
+            let aside = pending.path().with_extension("arrow.unreadable");
+            tracing::error!(error = %with_causes(&error), aside = %aside.display(), "pending questions of the previous run lost");
+            if let Err(error) = std::fs::rename(pending.path(), &aside) {
+                tracing::warn!(%error, "cannot move the unreadable pending file aside");
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Keeps the pending questions on disk. A failure (a full disk) is logged
+/// and counted; answering goes on.
+fn keep_pending(pending: &mut PendingJournal, state: &mut RouterNode) {
+    let result = pending.keep(&state.pending_questions());
+    if let Err(error) = result {
+        tracing::error!(error = %with_causes(&error), "cannot keep the pending questions on disk");
+        state.pending_journal_failed();
+    }
 }
 
 /// Appends the answers' audit records. A failure (a full disk) is logged and
@@ -202,7 +238,12 @@ mod tests {
     fn questions_are_routed_answered_and_bad_inputs_counted() {
         let audit_dir = tempfile::tempdir().unwrap();
         let audit_path = audit_dir.path().display().to_string();
-        let vars = [("ROUTER_TIERS", "small threshold=0.5"), ("ROUTER_AUDIT_DIR", audit_path.as_str())];
+        let pending_path = audit_dir.path().join("pending.arrow").display().to_string();
+        let vars = [
+            ("ROUTER_TIERS", "small threshold=0.5"),
+            ("ROUTER_AUDIT_DIR", audit_path.as_str()),
+            ("ROUTER_PENDING_FILE", pending_path.as_str()),
+        ];
         let config = RouterConfig::from_env(&EnvVars::from(vars)).unwrap();
         let now = now_ms();
         let asked = Question::new("q-1", "What is the spindle temperature?", "alice", Origin::Mqtt, now);
@@ -254,5 +295,51 @@ mod tests {
         );
         assert_eq!(records[0].route.iter().map(|h| h.tier.as_str()).collect::<Vec<_>>(), ["small"]);
         assert_eq!(records[1].class.as_deref(), Some("out_of_scope"));
+    }
+
+    /// Under dora, two runs of the router: the first stops (as if killed)
+    /// with a question asked of the small tier and no answer yet; the second
+    /// finds it in the pending file, asks the tier again at once, and
+    /// answers it when the tier does.
+    #[test]
+    fn a_question_pending_when_the_router_stopped_is_answered_by_the_next_run() {
+        let folder = tempfile::tempdir().unwrap();
+        let pending_path = folder.path().join("pending.arrow").display().to_string();
+        let vars = [
+            ("ROUTER_TIERS", "small threshold=0.5"),
+            ("ROUTER_AUDIT", "false"),
+            ("ROUTER_PENDING_FILE", pending_path.as_str()),
+            ("ROUTER_DEADLINE_MS", "600000"),
+        ];
+        let config = RouterConfig::from_env(&EnvVars::from(vars)).unwrap();
+        let mut asked = Question::new("q-1", "What is the spindle temperature?", "alice", Origin::Mqtt, now_ms());
+        asked.reply_to = Some("plant1/answers/alice".into());
+        let (_, first_run) = TestRun::new("router")
+            .declare_output("ask_small")
+            .input(0.0, "questions", Question::to_arrow(std::slice::from_ref(&asked)))
+            .stop(0.2)
+            .run_wired(|node, events, wiring| run(&config, wiring, node, events))
+            .unwrap();
+        assert_eq!(first_run.on("ask_small").count(), 1);
+        assert_eq!(first_run.on("answers").count(), 0, "no answer yet");
+        assert!(std::path::Path::new(&pending_path).exists(), "the question is kept on disk");
+
+        let mut answer = Answer::to_question(&asked, "72.4 °C".into());
+        answer.confidence = Some(0.9);
+        let (totals, second_run) = TestRun::new("router")
+            .declare_output("ask_small")
+            .input(0.1, "answers_small", Answer::to_arrow(&[answer]))
+            .stop(0.3)
+            .run_wired(|node, events, wiring| run(&config, wiring, node, events))
+            .unwrap();
+        let asked_again: Vec<Question> =
+            second_run.on("ask_small").flat_map(|sent| Question::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(asked_again.len(), 1, "asked of the tier again");
+        assert_eq!(asked_again[0].reply_to.as_deref(), Some("plant1/answers/alice"));
+        let answers: Vec<Answer> =
+            second_run.on("answers").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(answers.iter().map(|a| (a.id.as_str(), a.text.as_str())).collect::<Vec<_>>(), [("q-1", "72.4 °C")]);
+        assert_eq!(totals.unwrap().answered, 1);
+        assert!(!std::path::Path::new(&pending_path).exists(), "nothing pending any more");
     }
 }

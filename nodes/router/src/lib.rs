@@ -19,6 +19,7 @@ pub mod config;
 pub mod driver;
 pub mod http_tier;
 pub mod metrics;
+pub mod pending;
 pub mod policy;
 pub mod redact;
 pub mod state;

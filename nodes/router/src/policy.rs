@@ -172,6 +172,11 @@ impl Policy {
     }
 
     /// Questions waiting for a tier.
+    /// The questions being answered, as the router got them.
+    pub fn pending_questions(&self) -> impl Iterator<Item = &Question> {
+        self.pending.values().map(|pending| &pending.question)
+    }
+
     pub fn in_flight(&self) -> usize {
         self.pending.len()
     }

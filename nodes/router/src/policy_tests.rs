@@ -20,6 +20,7 @@ fn config() -> RouterConfig {
         http: None,
         tier_stale_after: Duration::from_secs(3),
         audit: None,
+        pending_file: "pending.arrow".into(),
     }
 }
 

@@ -59,6 +59,12 @@ pub struct RouterNode {
     audit: Vec<AuditRecord>,
     /// Records the driver could not write (counted for the metrics).
     audit_failures: u64,
+    /// Times the pending questions could not be written to disk.
+    pending_journal_failures: u64,
+    /// Questions that came again while being answered (same origin, id and
+    /// text): an MQTT redelivery after `mqtt-source` restarted. Not answered
+    /// twice, not refused.
+    repeats: u64,
 }
 
 /// What the journal records about a question besides its answer.
@@ -94,6 +100,8 @@ impl RouterNode {
             asked: HashMap::new(),
             audit: Vec::new(),
             audit_failures: 0,
+            repeats: 0,
+            pending_journal_failures: 0,
         })
     }
 
@@ -126,6 +134,46 @@ impl RouterNode {
         self.now_ms = now_ms;
         let actions = self.policy.on_answer(tier, answer, now_ms);
         self.perform(actions)
+    }
+
+    /// The pending journal could not be written (counted for the metrics).
+    pub fn pending_journal_failed(&mut self) {
+        self.pending_journal_failures += 1;
+    }
+
+    /// The questions being answered, for the pending journal.
+    pub fn pending_questions(&self) -> Vec<&Question> {
+        self.policy.pending_questions().collect()
+    }
+
+    /// Questions a previous run of the router left pending: handled as new
+    /// ones (their deadlines are their own), so each gets its answer.
+    pub fn resume(&mut self, questions: Vec<Question>, now_ms: i64) -> Vec<Emit> {
+        self.now_ms = now_ms;
+        self.on_questions(questions, now_ms)
+    }
+
+    fn on_questions(&mut self, questions: Vec<Question>, now_ms: i64) -> Vec<Emit> {
+        let mut emits = Vec::new();
+        for question in questions {
+            let key = (question.origin.as_str().to_owned(), question.id.clone());
+            if self.asked.get(&key).is_some_and(|asked| asked.text == question.text) {
+                // The answer to the first one reaches the asker.
+                tracing::info!(id = %question.id, "question delivered again while being answered; ignored");
+                self.repeats += 1;
+                continue;
+            }
+            let text = question.text.clone();
+            let action = self.policy.on_question(question, now_ms);
+            match &action {
+                Action::Reply(_) => emits.extend(self.perform_one(action, Some(text))),
+                Action::Ask { .. } => {
+                    self.asked.insert(key, Asked { text, sent_off_site: Vec::new() });
+                    emits.extend(self.perform_one(action, None));
+                }
+            }
+        }
+        emits
     }
 
     fn perform(&mut self, actions: impl IntoIterator<Item = Action>) -> Vec<Emit> {
@@ -201,20 +249,7 @@ impl NodeLogic for RouterNode {
             Ok(Vec::new())
         } else if input.starts_with(QUESTIONS_INPUT) {
             let questions = Question::from_arrow(data).map_err(Rejected::schema)?;
-            let mut emits = Vec::new();
-            for question in questions {
-                let key = (question.origin.as_str().to_owned(), question.id.clone());
-                let text = question.text.clone();
-                let action = self.policy.on_question(question, now_ms);
-                match &action {
-                    Action::Reply(_) => emits.extend(self.perform_one(action, Some(text))),
-                    Action::Ask { .. } => {
-                        self.asked.insert(key, Asked { text, sent_off_site: Vec::new() });
-                        emits.extend(self.perform_one(action, None));
-                    }
-                }
-            }
-            Ok(emits)
+            Ok(self.on_questions(questions, now_ms))
         } else if let Some(tier) = self.config.tier_of_liveness_input(input) {
             // Any message shows life, whatever it holds.
             self.policy.on_alive(tier, now_ms);
@@ -259,12 +294,25 @@ impl NodeLogic for RouterNode {
 
     fn metrics(&self, snapshot: &mut Snapshot) {
         metrics::fill(snapshot, &self.policy, self.now_ms);
-        snapshot.counter(
-            "shopfloor_router_audit_failures",
-            "Answers whose audit record could not be written",
-            &[],
-            self.audit_failures,
-        );
+        snapshot
+            .counter(
+                "shopfloor_router_audit_failures",
+                "Answers whose audit record could not be written",
+                &[],
+                self.audit_failures,
+            )
+            .counter(
+                "shopfloor_router_repeats",
+                "Questions delivered again while being answered (same id and text), ignored",
+                &[],
+                self.repeats,
+            )
+            .counter(
+                "shopfloor_router_pending_journal_failures",
+                "Times the questions being answered could not be kept on disk",
+                &[],
+                self.pending_journal_failures,
+            );
     }
 }
 
@@ -344,6 +392,23 @@ mod tests {
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0][1]["content"], "What is the spindle temperature?");
         assert_eq!(records[0].route.iter().map(|h| h.outcome.as_str()).collect::<Vec<_>>(), ["escalated", "kept"]);
+    }
+
+    #[test]
+    fn a_question_delivered_again_while_being_answered_is_asked_and_answered_once() {
+        let mut node = RouterNode::new(&config("small threshold=0.5", &[]), ["questions"], 1_000).unwrap();
+        let asked = Question::to_arrow(&[question("q-7", "What is the spindle temperature?")]);
+        assert_eq!(input(&mut node, "questions", asked.as_ref(), 1_000).unwrap().len(), 1);
+        // The broker sends it again (mqtt-source restarted before acknowledging).
+        assert!(input(&mut node, "questions", asked.as_ref(), 1_200).unwrap().is_empty());
+        assert_eq!(node.repeats, 1);
+        assert_eq!(node.policy().counts.duplicates, 0, "not refused as a reused id");
+
+        let mut answer = Answer::to_question(&question("q-7", "What is the spindle temperature?"), "72.4 °C".into());
+        answer.confidence = Some(0.9);
+        let emits = input(&mut node, "answers_small", Answer::to_arrow(&[answer]).as_ref(), 1_400).unwrap();
+        assert_eq!(emits.len(), 1);
+        assert_eq!(node.answered(), 1);
     }
 
     #[test]

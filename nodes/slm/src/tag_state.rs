@@ -13,6 +13,11 @@ pub const TREND_WINDOW_MS: i64 = 60_000;
 /// for a tag that changes every millisecond).
 const MAX_SAMPLES: usize = 2_000;
 
+/// Most value changes remembered per tag. Only whether a tag moves is asked
+/// ([`TagState::recent_changes`] above 2), and a tag changing at 1 kHz would
+/// otherwise keep 600 000 times in a 10-minute window (8 MiB, found by the soak).
+pub const MAX_CHANGES: usize = 64;
+
 /// One numeric sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
@@ -57,6 +62,9 @@ impl TagState {
         if reading.value != self.latest.value {
             self.last_change_ms = ts;
             self.changes.push_back(ts);
+            if self.changes.len() > MAX_CHANGES {
+                self.changes.pop_front();
+            }
         }
         self.latest = reading;
         self.record_sample(ts);
@@ -89,7 +97,7 @@ impl TagState {
         self.history.iter()
     }
 
-    /// Value changes within the history window.
+    /// Value changes within the history window, at most [`MAX_CHANGES`].
     pub fn recent_changes(&self) -> usize {
         self.changes.len()
     }
@@ -180,6 +188,16 @@ mod tests {
         let state = series([(1.0, 0), (2.0, 1_000), (2.0, 5_000)]);
         assert_eq!(state.last_change_ms, 1_000);
         assert_eq!(state.recent_changes(), 1);
+    }
+
+    #[test]
+    fn a_tag_changing_every_millisecond_keeps_bounded_memory() {
+        let mut state = series([(0.0, 0)]);
+        for ms in 1..20_000 {
+            state.update(reading((ms % 100) as f64, ms), 600_000);
+        }
+        assert_eq!(state.recent_changes(), MAX_CHANGES, "counted up to the bound, still a moving tag");
+        assert!(state.history().len() <= MAX_SAMPLES);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod distributed;
 mod embedded_broker;
 mod harness;
 mod http_gateway;
+mod mqtt_redelivery;
 mod mqtt_sink_outage;
 mod mqtt_source_telemetry;
 mod mqtt_tls;

@@ -39,6 +39,10 @@ pub struct Args {
 struct NodeSample {
     node: String,
     rss_kib: u64,
+    /// Heap and other private memory: what a leak grows. The rest of RSS is
+    /// mostly file pages, e.g. model weights mapped from the GGUF file,
+    /// which count once touched and grow as new tokens' rows are first read.
+    anon_kib: u64,
     open_files: usize,
 }
 
@@ -57,9 +61,12 @@ fn sample_nodes(dora: u32) -> Vec<NodeSample> {
         .into_iter()
         .filter_map(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let rss_kib = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+            let kib = |field: &str| -> Option<u64> {
+                status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+            };
+            let (rss_kib, anon_kib) = (kib("VmRSS:")?, kib("RssAnon:")?);
             let open_files = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
-            Some(NodeSample { node: node_id(pid)?, rss_kib, open_files })
+            Some(NodeSample { node: node_id(pid)?, rss_kib, anon_kib, open_files })
         })
         .collect();
     samples.sort_by(|a, b| a.node.cmp(&b.node));
@@ -241,20 +248,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.plot.display(),
         leftovers.len()
     );
-    println!("| node | RSS after warm-up | RSS at the end | growth | open files after warm-up / at the end |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| node | RSS after warm-up | RSS at the end | growth | anonymous (heap) after warm-up / at the end | growth | open files after warm-up / at the end |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let growth = |from: u64, to: u64| (to as f64 - from as f64) / from.max(1) as f64 * 100.0;
     for node in &nodes {
         let find = |samples: &[NodeSample]| samples.iter().find(|s| &s.node == node).cloned();
         match (find(&after_warmup), find(&last)) {
             (Some(a), Some(b)) => println!(
-                "| {node} | {:.1} MiB | {:.1} MiB | {:+.1} % | {} / {} |",
+                "| {node} | {:.1} MiB | {:.1} MiB | {:+.1} % | {:.1} / {:.1} MiB | {:+.1} % | {} / {} |",
                 a.rss_kib as f64 / 1024.0,
                 b.rss_kib as f64 / 1024.0,
-                (b.rss_kib as f64 - a.rss_kib as f64) / a.rss_kib.max(1) as f64 * 100.0,
+                growth(a.rss_kib, b.rss_kib),
+                a.anon_kib as f64 / 1024.0,
+                b.anon_kib as f64 / 1024.0,
+                growth(a.anon_kib, b.anon_kib),
                 a.open_files,
                 b.open_files
             ),
-            _ => println!("| {node} | – | – | not running at both samples (restarted?) | – |"),
+            _ => println!("| {node} | – | – | not running at both samples (restarted?) | – | – | – |"),
         }
     }
     Ok(())
