@@ -46,6 +46,30 @@ struct NodeSample {
     open_files: usize,
 }
 
+/// Queue gauges from the gateway's `/metrics` at one moment: (series with
+/// its labels, value), for the queues a node keeps (`QUEUE_GAUGES`).
+type QueueSample = Vec<(String, f64)>;
+
+/// The gauges of what waits inside the nodes: questions in each model's
+/// queue, questions the router is answering, messages in the sink's outbox
+/// (journaled, not yet acknowledged by the broker).
+const QUEUE_GAUGES: [&str; 3] =
+    ["shopfloor_question_queue_depth", "shopfloor_router_in_flight", "shopfloor_outbox_depth"];
+
+/// The queue gauges of every node, read from the gateway's OpenMetrics text.
+fn sample_queues(gateway_port: u16) -> QueueSample {
+    let Ok((200, text)) = shopfloor_dataflow_tests::http::get(gateway_port, "/metrics", None) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|line| QUEUE_GAUGES.iter().any(|gauge| line.starts_with(gauge)))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The dora node id of `pid` (dora passes the node's config in its
 /// environment, the id on a line `node_id: <id>`), else its program name.
 fn node_id(pid: u32) -> Option<String> {
@@ -131,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let root = "soak/assembly/cell1";
     let endpoint = format!("opc.tcp://127.0.0.1:{sim_port}/");
     let scratch = shopfloor_dataflow_tests::scratch_dir("soak");
+    let gateway_port = free_port();
     let limit = Duration::from_secs(args.minutes * 60 + 600);
     let mut dataflow = RunningDataflow::start(
         "plant-assistant.yml",
@@ -139,8 +164,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ("MQTT_TOPIC_ROOT", root.to_owned()),
             ("SIM_PORT", sim_port.to_string()),
             ("OPCUA_ENDPOINT", endpoint),
-            ("GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port())),
+            ("GATEWAY_LISTEN", format!("127.0.0.1:{gateway_port}")),
             ("ROUTER_AUDIT_DIR", scratch.path().join("audit").display().to_string()),
+            ("ROUTER_PENDING_FILE", scratch.path().join("pending.arrow").display().to_string()),
+            ("ALARMS_STATE_FILE", scratch.path().join("alarms.json").display().to_string()),
             ("OUTBOX_DIR", scratch.path().join("outbox").display().to_string()),
         ],
         limit,
@@ -198,6 +225,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let end = started + Duration::from_secs(args.minutes * 60);
     let mut next_sample = started;
     let mut series: Vec<(f64, Vec<NodeSample>)> = Vec::new();
+    let mut queues: Vec<(f64, QueueSample)> = Vec::new();
     let (mut asked, mut answered, mut busy, mut unanswered, mut errors) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let questions = [
         "What is the spindle temperature?",
@@ -208,6 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     while Instant::now() < end {
         if Instant::now() >= next_sample {
             series.push((started.elapsed().as_secs_f64(), sample_nodes(dora)));
+            queues.push((started.elapsed().as_secs_f64(), sample_queues(gateway_port)));
             next_sample += Duration::from_secs(args.every_secs);
         }
         anyhow::ensure!(dataflow.is_running(), "the dataflow stopped:\n{}", dataflow.log_text());
@@ -223,6 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     series.push((started.elapsed().as_secs_f64(), sample_nodes(dora)));
+    queues.push((started.elapsed().as_secs_f64(), sample_queues(gateway_port)));
     stop.store(true, Ordering::Relaxed);
     let _ = telemetry.join();
     let (success, leftovers) = dataflow.stop();
@@ -270,5 +300,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => println!("| {node} | – | – | not running at both samples (restarted?) | – | – | – |"),
         }
     }
+    print_queues(&queues, warm);
     Ok(())
+}
+
+/// Each queue gauge: its largest value before and after warm-up and its last.
+fn print_queues(queues: &[(f64, QueueSample)], warm: f64) {
+    let mut names: Vec<&str> = queues.iter().flat_map(|(_, s)| s.iter().map(|(name, _)| name.as_str())).collect();
+    names.sort();
+    names.dedup();
+    let with_metrics = queues.iter().filter(|(_, s)| !s.is_empty()).count();
+    println!("\nQueues (from the gateway's `/metrics`, {with_metrics} of {} samples with metrics):\n", queues.len());
+    println!("| gauge | largest in warm-up | largest after warm-up | last |");
+    println!("|---|---|---|---|");
+    for name in names {
+        let values = |keep: &dyn Fn(f64) -> bool| {
+            queues
+                .iter()
+                .filter(|(t, _)| keep(*t))
+                .flat_map(|(_, s)| s.iter().filter(|(n, _)| n == name).map(|(_, v)| *v))
+                .fold(None, |most: Option<f64>, v| Some(most.map_or(v, |m| m.max(v))))
+        };
+        let last = queues.iter().rev().find_map(|(_, s)| s.iter().find(|(n, _)| n == name).map(|(_, v)| *v));
+        let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v}"));
+        println!("| `{name}` | {} | {} | {} |", show(values(&|t| t < warm)), show(values(&|t| t >= warm)), show(last));
+    }
 }
