@@ -17,6 +17,7 @@
 pub mod config;
 mod events;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -105,25 +106,44 @@ pub struct Receipt {
 
 /// Acknowledges received messages for a node that hands them on first
 /// ([`connect_acknowledged`]).
-#[derive(Clone)]
 pub struct Acknowledger {
     client: Client,
     /// Number of the connection now up (counts successful connects).
     connection: Arc<AtomicU64>,
+    /// Acknowledgements the client's request queue could not take yet, in
+    /// the order received. Never dropped while their connection lasts: the
+    /// broker does not send an unacknowledged message again on the same
+    /// connection, and holds back new ones once its in-flight window is full
+    /// (which also bounds this queue).
+    backlog: VecDeque<Receipt>,
 }
 
 impl Acknowledger {
-    /// Acknowledges one message, in the order received (MQTT requires it).
-    /// A receipt from an earlier connection is dropped: the broker sends
-    /// that message again on the new one, and its packet id may by now
-    /// name another message.
-    pub fn acknowledge(&self, receipt: Receipt) -> Result<(), Box<ClientError>> {
-        if receipt.connection != self.connection.load(Ordering::Acquire) {
-            return Ok(());
+    /// Acknowledges one message, in the order received (MQTT asks for it),
+    /// or keeps it for [`flush`](Self::flush) when the client's request
+    /// queue is full.
+    pub fn acknowledge(&mut self, receipt: Receipt) {
+        self.backlog.push_back(receipt);
+        self.flush();
+    }
+
+    /// Hands the kept acknowledgements to the client; returns how many are
+    /// still waiting. A receipt from an earlier connection is dropped: the
+    /// broker sends that message again on the new one, and its packet id may
+    /// by now name another message.
+    pub fn flush(&mut self) -> usize {
+        let current = self.connection.load(Ordering::Acquire);
+        while let Some(receipt) = self.backlog.front().copied() {
+            if receipt.connection == current {
+                let mut publish = Publish::new("", receipt.qos, Vec::new(), None);
+                publish.pkid = receipt.pkid;
+                if self.client.try_ack(&publish).is_err() {
+                    break;
+                }
+            }
+            self.backlog.pop_front();
         }
-        let mut publish = Publish::new("", receipt.qos, Vec::new(), None);
-        publish.pkid = receipt.pkid;
-        self.client.try_ack(&publish).map_err(Box::new)
+        self.backlog.len()
     }
 }
 
@@ -168,7 +188,8 @@ fn start_connection<E: From<MqttEvent> + Send + 'static>(
     options.set_manual_acks(manual_acks);
     let (client, mut connection) = Client::new(options, 256);
     let connection_number = Arc::new(AtomicU64::new(0));
-    let acknowledger = Acknowledger { client: client.clone(), connection: Arc::clone(&connection_number) };
+    let acknowledger =
+        Acknowledger { client: client.clone(), connection: Arc::clone(&connection_number), backlog: VecDeque::new() };
 
     let subscriber = client.clone();
     let qos = qos(config.qos);

@@ -10,7 +10,20 @@ use crate::kept::KeptAlarms;
 use crate::state::{Counts, LimitAlarmsNode};
 
 /// Watches readings until dora stops the node; returns what it counted.
-pub fn run(config: &LimitAlarmsConfig, node: DoraNode, mut events: EventStream) -> Result<Counts, SendError> {
+pub fn run(config: &LimitAlarmsConfig, node: DoraNode, events: EventStream) -> Result<Counts, SendError> {
+    let dataflow = node.dataflow_id().to_string();
+    run_in(config, node, events, &dataflow)
+}
+
+/// [`run`] as part of dataflow run `dataflow`: alarm states kept by an earlier
+/// process of the same run are taken back (a restart by dora), another run's
+/// are not.
+pub fn run_in(
+    config: &LimitAlarmsConfig,
+    node: DoraNode,
+    mut events: EventStream,
+    dataflow: &str,
+) -> Result<Counts, SendError> {
     tracing::info!(
         station = %config.station,
         deadband = config.deadband,
@@ -21,7 +34,7 @@ pub fn run(config: &LimitAlarmsConfig, node: DoraNode, mut events: EventStream) 
     );
     let mut driver = Driver::new(node);
     let mut state = LimitAlarmsNode::new(config, driver.node_id());
-    let mut kept = KeptAlarms::new(&config.state_file);
+    let mut kept = KeptAlarms::new(&config.state_file, dataflow);
     restore(&mut kept, &mut state);
     let mut kept_at = state.counts().alerts_total();
     driver.run_then(&mut events, &mut state, |state| {
@@ -141,9 +154,11 @@ mod tests {
         assert!(snapshots[0].iter().any(|s| s.name == "shopfloor_alarms_alerts"));
     }
 
-    /// Under dora, two runs: the first ends (as if killed) with the spindle
-    /// beyond its limit; the second, reading the kept states, does not alert
-    /// the same excursion again and alerts its return inside the limit.
+    /// Under dora, the node restarted within one dataflow run (as dora does
+    /// after a crash): the first process ends with the spindle beyond its
+    /// limit; the second, reading the kept states, does not alert the same
+    /// excursion again and alerts its return inside the limit. A process of
+    /// another dataflow run judges every limit afresh.
     #[test]
     fn an_alarm_active_when_the_node_stopped_is_cleared_by_the_next_run() {
         let folder = tempfile::tempdir().unwrap();
@@ -151,7 +166,7 @@ mod tests {
         let (_, first_run) = TestRun::new("limit-alarms")
             .input(0.0, "readings", Reading::to_arrow(&[temperature(82.0, 1_000)]))
             .stop(0.05)
-            .run(|node, events| run(&config, node, events))
+            .run(|node, events| run_in(&config, node, events, "run-1"))
             .unwrap();
         assert_eq!(first_run.on("alerts").count(), 1);
         assert!(config.state_file.exists(), "the alarm is kept on disk");
@@ -160,14 +175,29 @@ mod tests {
             .input(0.0, "readings", Reading::to_arrow(&[temperature(82.5, 2_000)]))
             .input(0.02, "readings", Reading::to_arrow(&[temperature(79.0, 3_000)]))
             .stop(0.05)
-            .run(|node, events| run(&config, node, events))
+            .run(|node, events| run_in(&config, node, events, "run-1"))
             .unwrap();
         let alerts: Vec<Alert> =
             second_run.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
         assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["limit_cleared"]);
         assert_eq!(counts.unwrap().active, 0);
-        let kept: std::collections::BTreeMap<String, crate::alarms::ActiveAlarm> =
-            serde_json::from_slice(&std::fs::read(&config.state_file).unwrap()).unwrap();
-        assert!(kept.is_empty(), "nothing beyond a limit any more");
+        let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&config.state_file).unwrap()).unwrap();
+        assert!(kept["active"].as_object().is_some_and(|active| active.is_empty()), "nothing beyond a limit any more");
+
+        // The spindle beyond again, then a new dataflow run: it alerts afresh.
+        let (_, third_run) = TestRun::new("limit-alarms")
+            .input(0.0, "readings", Reading::to_arrow(&[temperature(83.0, 4_000)]))
+            .stop(0.05)
+            .run(|node, events| run_in(&config, node, events, "run-1"))
+            .unwrap();
+        assert_eq!(third_run.on("alerts").count(), 1);
+        let (_, new_run) = TestRun::new("limit-alarms")
+            .input(0.0, "readings", Reading::to_arrow(&[temperature(83.5, 5_000)]))
+            .stop(0.05)
+            .run(|node, events| run_in(&config, node, events, "run-2"))
+            .unwrap();
+        let alerts: Vec<Alert> =
+            new_run.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["high_limit"]);
     }
 }

@@ -14,6 +14,12 @@
 //! dropped to make room (alerts are high priority and kept); the drop is
 //! counted.
 //!
+//! When the journal cannot be written (a full disk), the outbox goes on in
+//! memory: messages are still taken and published, the failure is logged
+//! and counted, and every later change first tries to write the whole
+//! waiting set again; the first that succeeds makes the journal whole. Only
+//! a restart of the node while the disk is full loses what waited then.
+//!
 //! The bookkeeping ([`Outbox`]) writes through a [`Journal`]: the file
 //! ([`FileJournal`]) in the node, a list in memory ([`MemoryJournal`]) in the
 //! state's tests.
@@ -185,6 +191,11 @@ pub struct Outbox<J: Journal = FileJournal> {
     max_messages: usize,
     journal_lines: usize,
     dropped: u64,
+    /// The journal missed a change (a write failed): it must be rewritten
+    /// whole before it holds what waits.
+    behind: bool,
+    /// Writes that failed, since the outbox was opened.
+    write_failures: u64,
     /// Journal lines that did not parse when the outbox was opened.
     pub damaged_lines: usize,
 }
@@ -219,7 +230,17 @@ impl<J: Journal> Outbox<J> {
                 }
             }
         }
-        Ok(Self { journal, waiting, next_seq, max_messages, journal_lines, dropped: 0, damaged_lines: 0 })
+        Ok(Self {
+            journal,
+            waiting,
+            next_seq,
+            max_messages,
+            journal_lines,
+            dropped: 0,
+            behind: false,
+            write_failures: 0,
+            damaged_lines: 0,
+        })
     }
 
     pub fn journal(&self) -> &J {
@@ -255,8 +276,9 @@ impl<J: Journal> Outbox<J> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.write(&Record::Add { add: seq, message: message.clone() })?;
+        let record = Record::Add { add: seq, message: message.clone() };
         self.waiting.insert(seq, message);
+        self.write(&record)?;
         Ok(seq)
     }
 
@@ -291,28 +313,81 @@ impl<J: Journal> Outbox<J> {
         self.dropped
     }
 
+    /// Journal writes that failed (a full disk), since the outbox was opened.
+    pub fn write_failures(&self) -> u64 {
+        self.write_failures
+    }
+
+    /// Whether the journal holds every waiting message (false after a failed
+    /// write until a rewrite succeeds).
+    pub fn is_journaled(&self) -> bool {
+        !self.behind
+    }
+
     fn remove(&mut self, seq: u64) -> Result<(), OutboxError> {
         self.waiting.remove(&seq);
         self.write(&Record::Done { done: seq })
     }
 
+    /// Journals one change, already made in memory. An I/O failure leaves the
+    /// journal behind (logged once, counted each time) instead of stopping
+    /// the node: what waits stays in memory and is still published.
     fn write(&mut self, record: &Record) -> Result<(), OutboxError> {
-        self.journal.append(record)?;
-        self.journal_lines += 1;
+        let written = if self.behind { self.rewrite() } else { self.journal.append(record) };
+        match written {
+            Ok(()) => {
+                if self.behind {
+                    self.behind = false;
+                    tracing::info!(
+                        waiting = self.waiting.len(),
+                        "outbox journal written again; it holds every waiting message"
+                    );
+                } else {
+                    self.journal_lines += 1;
+                }
+                Ok(())
+            }
+            Err(OutboxError::Io { path, source }) => {
+                self.write_failures += 1;
+                if !self.behind {
+                    tracing::error!(
+                        path = %path.display(),
+                        error = %source,
+                        waiting = self.waiting.len(),
+                        "cannot write the outbox journal (disk full?); going on in memory, a restart now would lose what waits"
+                    );
+                }
+                self.behind = true;
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The journal replaced by the waiting messages.
+    fn rewrite(&mut self) -> Result<(), OutboxError> {
+        let records: Vec<Record> =
+            self.waiting.iter().map(|(seq, m)| Record::Add { add: *seq, message: m.clone() }).collect();
+        self.journal.rewrite(&records)?;
+        self.journal_lines = records.len();
         Ok(())
     }
 
     /// Rewrites the journal with the waiting messages only, once it has more
     /// than 1000 lines and four times as many lines as messages.
     fn compact_if_worthwhile(&mut self) -> Result<(), OutboxError> {
-        if self.journal_lines <= 1000 || self.journal_lines <= 4 * self.waiting.len() {
+        if self.behind || self.journal_lines <= 1000 || self.journal_lines <= 4 * self.waiting.len() {
             return Ok(());
         }
-        let records: Vec<Record> =
-            self.waiting.iter().map(|(seq, m)| Record::Add { add: *seq, message: m.clone() }).collect();
-        self.journal.rewrite(&records)?;
-        self.journal_lines = records.len();
-        Ok(())
+        match self.rewrite() {
+            Err(OutboxError::Io { path, source }) => {
+                // The journal as it was still holds everything: try again later.
+                self.write_failures += 1;
+                tracing::warn!(path = %path.display(), error = %source, "cannot compact the outbox journal");
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 
@@ -444,5 +519,56 @@ mod tests {
         drop(outbox);
         assert_eq!(Outbox::open(&d, 10_000).unwrap().len(), 20);
         std::fs::remove_dir_all(d).ok();
+    }
+
+    /// A journal that fails every write while `full` is set, as a full disk does.
+    #[derive(Default)]
+    struct FillingDisk {
+        inner: MemoryJournal,
+        full: std::rc::Rc<std::cell::Cell<bool>>,
+    }
+
+    impl Journal for FillingDisk {
+        fn append(&mut self, record: &Record) -> Result<(), OutboxError> {
+            self.check()?;
+            self.inner.append(record)
+        }
+
+        fn rewrite(&mut self, records: &[Record]) -> Result<(), OutboxError> {
+            self.check()?;
+            self.inner.rewrite(records)
+        }
+    }
+
+    impl FillingDisk {
+        fn check(&self) -> Result<(), OutboxError> {
+            if self.full.get() {
+                let source = std::io::Error::from_raw_os_error(28); // ENOSPC
+                return Err(OutboxError::Io { path: "outbox.jsonl".into(), source });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_keeps_messages_in_memory_and_the_journal_is_made_whole_when_space_returns() {
+        let full = std::rc::Rc::new(std::cell::Cell::new(false));
+        let disk = FillingDisk { full: full.clone(), ..FillingDisk::default() };
+        let mut outbox = Outbox::replay(disk, Vec::new(), 100).unwrap();
+        let first = outbox.push(Message::new("t/1".into(), "1".into(), Priority::High)).unwrap();
+        full.set(true);
+        let second = outbox.push(Message::new("t/2".into(), "2".into(), Priority::High)).unwrap();
+        outbox.acknowledge(first).unwrap();
+        assert_eq!((outbox.len(), outbox.is_journaled(), outbox.write_failures()), (1, false, 2));
+        assert_eq!(outbox.get(second).map(|m| m.topic.as_str()), Some("t/2"), "still waiting, in memory");
+
+        full.set(false);
+        let third = outbox.push(Message::new("t/3".into(), "3".into(), Priority::Low)).unwrap();
+        assert!(outbox.is_journaled());
+        // The journal now replays to exactly what waits.
+        let records = outbox.journal().inner.records.clone();
+        let replayed = Outbox::replay(MemoryJournal::default(), records, 100).unwrap();
+        let waiting: Vec<u64> = std::iter::successors(replayed.next_after(0), |s| replayed.next_after(*s)).collect();
+        assert_eq!(waiting, [second, third]);
     }
 }

@@ -362,6 +362,18 @@ impl<J: Journal> SinkState<J> {
                 counts.refused_by_broker,
             )
             .counter(
+                "shopfloor_outbox_write_failures",
+                "Outbox journal writes that failed (a full disk); the outbox goes on in memory",
+                &[],
+                self.outbox.write_failures(),
+            )
+            .gauge(
+                "shopfloor_outbox_journaled",
+                "1 while the journal on disk holds every waiting message",
+                &[],
+                f64::from(u8::from(self.outbox.is_journaled())),
+            )
+            .counter(
                 "shopfloor_answers_not_for_mqtt",
                 "Answers to HTTP questions, left to the gateway",
                 &[],

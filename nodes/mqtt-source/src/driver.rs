@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dora_node_api::{DoraNode, EventStream};
 use shopfloor_mqtt::config::MqttConfig;
-use shopfloor_mqtt::{forward_dora_events, Acknowledger, Client, MqttEvent, NodeEvent, Receipt};
+use shopfloor_mqtt::{forward_dora_events, Client, MqttEvent, NodeEvent};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
 use shopfloor_node::{Driver, Flow, NodeLogic};
@@ -18,6 +18,8 @@ use crate::state::{Counts, Message, MqttSourceNode, Publish};
 
 /// MQTT messages and dora events waiting for the loop.
 const CHANNEL_CAPACITY: usize = 1024;
+/// How soon acknowledgements the MQTT client could not take are tried again.
+const ACK_RETRY: Duration = Duration::from_millis(5);
 
 /// Why the node stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +42,21 @@ pub fn run(
     let (tx, rx) = sync_channel::<NodeEvent>(CHANNEL_CAPACITY);
     let mut filters = vec![config.topics.query_filter()];
     filters.extend(telemetry.subscriptions.iter().map(|s| s.filter.clone()));
-    let (client, acknowledger, _connection) =
+    let (client, mut acknowledger, _connection) =
         shopfloor_mqtt::connect_acknowledged(&config, filters, tx.clone()).map_err(MqttSourceError::Mqtt)?;
     forward_dora_events(events, tx).map_err(MqttSourceError::DoraEvents)?;
     let mut driver = Driver::new(node);
     let mut state = MqttSourceNode::new(&config, &telemetry);
 
     loop {
-        let incoming = match state.batch_deadline_ms() {
+        // Acknowledgements the client could not take yet are retried soon.
+        let retry_acks = (acknowledger.flush() > 0).then_some(ACK_RETRY);
+        let batch_due = state
+            .batch_deadline_ms()
+            .map(|deadline| Duration::from_millis(u64::try_from(deadline.saturating_sub(now_ms())).unwrap_or(0)));
+        let incoming = match batch_due.into_iter().chain(retry_acks).min() {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(deadline) => {
-                let wait = u64::try_from(deadline.saturating_sub(now_ms())).unwrap_or(0);
-                rx.recv_timeout(Duration::from_millis(wait))
-            }
+            Some(wait) => rx.recv_timeout(wait),
         };
         match incoming {
             Ok(NodeEvent::Mqtt(MqttEvent::Message { topic, payload, response_topic, correlation_data, receipt })) => {
@@ -63,7 +67,9 @@ pub fn run(
                 // Only now: a question is with dora, a rejection's dead letter
                 // queued, telemetry in the reading batch (at most
                 // TELEMETRY_BATCH_MS there; see docs/reliability.md).
-                acknowledge(&acknowledger, receipt);
+                if let Some(receipt) = receipt {
+                    acknowledger.acknowledge(receipt);
+                }
             }
             Ok(NodeEvent::Mqtt(MqttEvent::Connected)) => state.set_connected(true),
             Ok(NodeEvent::Mqtt(MqttEvent::Disconnected)) => state.set_connected(false),
@@ -85,16 +91,6 @@ pub fn run(
     // Dropping the client ends the connection thread after queued publishes.
     let _ = client.try_disconnect();
     Ok(state.counts().clone())
-}
-
-/// Tells the broker a message is handled. Failing that (the connection just
-/// dropped), the broker sends the message again: a repeat, never a loss.
-fn acknowledge(acknowledger: &Acknowledger, receipt: Option<Receipt>) {
-    if let Some(receipt) = receipt {
-        if let Err(error) = acknowledger.acknowledge(receipt) {
-            tracing::warn!(%error, "cannot queue an acknowledgement; the broker will send the message again");
-        }
-    }
 }
 
 /// Queues dead letters and rebirth requests; a full queue loses them (logged),

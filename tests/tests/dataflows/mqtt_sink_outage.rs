@@ -2,7 +2,9 @@
 //! publishes a stream of alerts while the real Mosquitto is stopped and
 //! restarted (cleanly, then killed); a subscriber with a persistent session
 //! receives every alert, in order; re-sends are removed by id and counted.
-//! Afterwards a new subscriber finds the last alert retained.
+//! Afterwards a new subscriber finds the last alert retained. A third run
+//! keeps the outbox's disk full (a file size limit on the process): every
+//! alert is still published, and the failure is logged.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -57,9 +59,26 @@ fn alerts_file(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the sink runs through: a broker outage with this signal, or a disk
+/// that takes no more than about 2 KiB per file (`ulimit -f 2`, writes beyond
+/// fail with EFBIG as they would with ENOSPC).
+#[derive(Debug, Clone, Copy)]
+enum Trouble {
+    BrokerOutage(Signal),
+    DiskFull,
+}
+
 fn outage(signal: Signal) -> anyhow::Result<()> {
+    run_through(Trouble::BrokerOutage(signal))
+}
+
+fn run_through(trouble: Trouble) -> anyhow::Result<()> {
+    let name = match trouble {
+        Trouble::BrokerOutage(signal) => signal.to_string(),
+        Trouble::DiskFull => "diskfull".to_owned(),
+    };
     let mut broker = Mosquitto::start_persistent()?;
-    let dir = scratch_dir(&format!("mqtt-sink-outage-{signal}"));
+    let dir = scratch_dir(&format!("mqtt-sink-outage-{name}"));
     let arrow = dir.join("alerts.arrow");
     alerts_file(&arrow)?;
     let mut events: Vec<serde_json::Value> = (0..ALERTS)
@@ -73,12 +92,36 @@ fn outage(signal: Signal) -> anyhow::Result<()> {
     let inputs = dir.join("inputs.json");
     std::fs::write(&inputs, serde_json::json!({"id": "mqtt-sink", "events": events}).to_string())?;
 
-    let root = format!("outage{signal}/area/line");
+    let root = format!("outage{name}/area/line");
     let subscriber = TestClient::connect_persistent(broker.port, &[format!("{root}/alerts/#")])?;
-    let mut command = Command::new(release_binary("mqtt-sink")?);
+    let sink_binary = release_binary("mqtt-sink")?;
+    let log = dir.join("sink.log");
+    let mut command = match trouble {
+        Trouble::BrokerOutage(_) => Command::new(&sink_binary),
+        Trouble::DiskFull => {
+            // The log goes through `cat`, started before the limit, so it is
+            // not cut at 2 KiB. SIGXFSZ ignored (kept through exec): a write
+            // past the limit fails instead of killing the process.
+            let mut shell = Command::new("bash");
+            shell
+                .arg("-c")
+                .arg("exec 2> >(cat > \"$1\"); trap '' XFSZ; ulimit -f 2; exec \"$0\"")
+                .arg(&sink_binary)
+                .arg(&log);
+            shell
+        }
+    };
+    let outputs = match trouble {
+        // Outputs (the metrics) are not looked at; a device file has no size limit.
+        Trouble::DiskFull => std::path::PathBuf::from("/dev/null"),
+        Trouble::BrokerOutage(_) => dir.join("outputs.jsonl"),
+    };
+    if let Trouble::BrokerOutage(_) = trouble {
+        command.stderr(std::fs::File::create(&log)?);
+    }
     command
         .env("DORA_TEST_WITH_INPUTS", &inputs)
-        .env("DORA_TEST_WRITE_OUTPUTS_TO", dir.join("outputs.jsonl"))
+        .env("DORA_TEST_WRITE_OUTPUTS_TO", outputs)
         .env("MQTT_BROKER_URL", broker.url())
         .env("MQTT_TOPIC_ROOT", &root)
         .env("OUTBOX_DIR", dir.join("outbox"))
@@ -86,15 +129,18 @@ fn outage(signal: Signal) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut sink = ProcessGroup::spawn("mqtt-sink", command)?;
 
-    std::thread::sleep(OUTAGE_AT);
-    broker.stop(signal);
-    std::thread::sleep(OUTAGE);
-    broker.restart()?;
+    if let Trouble::BrokerOutage(signal) = trouble {
+        std::thread::sleep(OUTAGE_AT);
+        broker.stop(signal);
+        std::thread::sleep(OUTAGE);
+        broker.restart()?;
+    }
 
     let status = sink
         .wait_timeout(Duration::from_secs_f64(stop_at + 15.0).saturating_sub(started.elapsed()))
         .ok_or_else(|| anyhow::anyhow!("mqtt-sink did not stop after its Stop event"))?;
-    assert!(status.success(), "mqtt-sink exited with {status}");
+    let log_text = || shopfloor_dataflow_tests::strip_ansi(&std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(status.success(), "mqtt-sink exited with {status}:\n{}", log_text());
 
     let mut seen = HashSet::new();
     let (mut order, mut duplicates) = (Vec::new(), 0);
@@ -107,9 +153,14 @@ fn outage(signal: Signal) -> anyhow::Result<()> {
             duplicates += 1;
         }
     }
-    eprintln!("{signal}: {} distinct alerts, {duplicates} duplicates removed", order.len());
+    eprintln!("{name}: {} distinct alerts, {duplicates} duplicates removed", order.len());
+    if let Trouble::DiskFull = trouble {
+        // Read after the subscriber's quiet wait: `cat` has written the whole log by then.
+        let text = log_text();
+        assert!(text.contains("cannot write the outbox journal"), "the full disk was not met:\n{text}");
+    }
     let expected: Vec<String> = (0..ALERTS).map(|n| format!("a-{n:03}")).collect();
-    assert_eq!(order, expected, "alerts missing or out of order after a {signal} outage");
+    assert_eq!(order, expected, "alerts missing or out of order through {trouble:?}");
 
     let late_panel = TestClient::connect(broker.port, &[format!("{root}/alerts/+/last")])?;
     let last = late_panel
@@ -117,11 +168,19 @@ fn outage(signal: Signal) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no retained last alert for the station"))?;
     assert_eq!(last.topic, format!("{root}/alerts/station1/last"));
     assert_eq!(last.json["id"], format!("a-{:03}", ALERTS - 1), "{}", last.json);
-    let left = std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))?;
-    let waiting = left.lines().filter(|l| l.contains("\"add\"")).count()
-        - left.lines().filter(|l| l.contains("\"done\"")).count();
-    assert_eq!(waiting, 0, "messages left in the outbox");
+    if let Trouble::BrokerOutage(_) = trouble {
+        // With the disk full the journal may be behind: only the healthy one is read.
+        let left = std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))?;
+        let waiting = left.lines().filter(|l| l.contains("\"add\"")).count()
+            - left.lines().filter(|l| l.contains("\"done\"")).count();
+        assert_eq!(waiting, 0, "messages left in the outbox");
+    }
     Ok(())
+}
+
+#[test]
+fn alerts_are_published_while_the_outbox_disk_is_full() -> anyhow::Result<()> {
+    run_through(Trouble::DiskFull)
 }
 
 #[test]
