@@ -21,11 +21,12 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::{MqttConfig, TlsSettings};
+use rumqttc::v5::mqttbytes::matches;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PubAckReason, Publish, PublishProperties};
 pub use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{ConnectionError, Event, Incoming, MqttOptions};
@@ -95,55 +96,104 @@ pub fn qos(level: u8) -> QoS {
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// One received QoS 1/2 message, not yet acknowledged to the broker.
+/// One received QoS 1/2 message that waits for the node's acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
-    /// Which connection it arrived on: packet ids are only meaningful there.
+    /// Its place in the order of arrival.
+    serial: u64,
+}
+
+/// One acknowledgement owed to the broker.
+#[derive(Debug, Clone, Copy)]
+struct OwedAck {
+    serial: u64,
+    /// Which connection the message arrived on: packet ids only mean
+    /// something there.
     connection: u64,
     pkid: u16,
     qos: QoS,
+    /// The message has been handed on (or needs no hand-over).
+    ready: bool,
 }
 
-/// Acknowledges received messages for a node that hands them on first
+/// The acknowledgements owed, in the order the messages arrived. MQTT wants
+/// them sent in that order (rumqttd drops a client that acknowledges out of
+/// order), so one goes out only when it and every one before it are ready.
+#[derive(Debug, Default)]
+struct AckQueue {
+    owed: VecDeque<OwedAck>,
+    next_serial: u64,
+}
+
+impl AckQueue {
+    fn push(&mut self, connection: u64, pkid: u16, qos: QoS, ready: bool) -> u64 {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.owed.push_back(OwedAck { serial, connection, pkid, qos, ready });
+        serial
+    }
+
+    fn mark_ready(&mut self, serial: u64) {
+        // Serials increase along the queue.
+        if let Ok(at) = self.owed.binary_search_by_key(&serial, |owed| owed.serial) {
+            self.owed[at].ready = true;
+        }
+    }
+
+    /// Hands the ready acknowledgements at the front to the client, stopping
+    /// at the first not ready or when the client's request queue is full
+    /// (tried again on the next call, never dropped: the broker would keep the
+    /// message in its in-flight window for the rest of the connection).
+    /// Acknowledgements of an earlier connection are dropped: the broker sends
+    /// those messages again on the new one. Returns how many ready ones wait.
+    fn flush(&mut self, client: &Client, connection: u64) -> usize {
+        while let Some(front) = self.owed.front().copied() {
+            if front.connection == connection {
+                if !front.ready {
+                    break;
+                }
+                let mut publish = Publish::new("", front.qos, Vec::new(), None);
+                publish.pkid = front.pkid;
+                if client.try_ack(&publish).is_err() {
+                    break;
+                }
+            }
+            self.owed.pop_front();
+        }
+        self.owed.iter().filter(|owed| owed.ready).count()
+    }
+}
+
+/// The queue shared by the connection thread and the node.
+type SharedAcks = Arc<Mutex<AckQueue>>;
+
+fn lock(acks: &SharedAcks) -> std::sync::MutexGuard<'_, AckQueue> {
+    // A panic while holding the lock leaves the queue itself consistent.
+    acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Acknowledges held messages for a node that hands them on first
 /// ([`connect_acknowledged`]).
 pub struct Acknowledger {
     client: Client,
     /// Number of the connection now up (counts successful connects).
     connection: Arc<AtomicU64>,
-    /// Acknowledgements the client's request queue could not take yet, in
-    /// the order received. Never dropped while their connection lasts: the
-    /// broker does not send an unacknowledged message again on the same
-    /// connection, and holds back new ones once its in-flight window is full
-    /// (which also bounds this queue).
-    backlog: VecDeque<Receipt>,
+    acks: SharedAcks,
 }
 
 impl Acknowledger {
-    /// Acknowledges one message, in the order received (MQTT asks for it),
-    /// or keeps it for [`flush`](Self::flush) when the client's request
-    /// queue is full.
+    /// The message of `receipt` has been handed on: its acknowledgement goes
+    /// out as soon as those of the messages before it have.
     pub fn acknowledge(&mut self, receipt: Receipt) {
-        self.backlog.push_back(receipt);
-        self.flush();
+        let mut acks = lock(&self.acks);
+        acks.mark_ready(receipt.serial);
+        acks.flush(&self.client, self.connection.load(Ordering::Acquire));
     }
 
-    /// Hands the kept acknowledgements to the client; returns how many are
-    /// still waiting. A receipt from an earlier connection is dropped: the
-    /// broker sends that message again on the new one, and its packet id may
-    /// by now name another message.
+    /// Sends what is ready and waiting; returns how many ready
+    /// acknowledgements the client could not take yet (try again soon).
     pub fn flush(&mut self) -> usize {
-        let current = self.connection.load(Ordering::Acquire);
-        while let Some(receipt) = self.backlog.front().copied() {
-            if receipt.connection == current {
-                let mut publish = Publish::new("", receipt.qos, Vec::new(), None);
-                publish.pkid = receipt.pkid;
-                if self.client.try_ack(&publish).is_err() {
-                    break;
-                }
-            }
-            self.backlog.pop_front();
-        }
-        self.backlog.len()
+        lock(&self.acks).flush(&self.client, self.connection.load(Ordering::Acquire))
     }
 }
 
@@ -159,37 +209,45 @@ pub fn connect<E: From<MqttEvent> + Send + 'static>(
     subscriptions: Vec<String>,
     events: SyncSender<E>,
 ) -> std::io::Result<(Client, JoinHandle<()>)> {
-    let (client, _, thread) = start_connection(config, subscriptions, events, false)?;
+    let (client, _, thread) = start_connection(config, subscriptions, None, events)?;
     Ok((client, thread))
 }
 
-/// Like [`connect`], but QoS 1/2 messages stay unacknowledged until the node
-/// passes their [`Receipt`] to the returned [`Acknowledger`]: a message the
-/// node had not handed on when it died is sent again by the broker after the
-/// restart (the session is persistent), at the cost of a possible repeat of
-/// one the node had handed on but not yet acknowledged.
+/// Like [`connect`], but a QoS 1/2 message on a topic matching one of
+/// `held` stays unacknowledged until the node passes its [`Receipt`] to the
+/// returned [`Acknowledger`]: one the node had not handed on when it died is
+/// sent again by the broker after the restart (the session is persistent),
+/// at the cost of a possible repeat of one it had handed on but not yet
+/// acknowledged. Other messages are acknowledged when read, in their turn
+/// (acknowledgements keep the order of arrival).
 pub fn connect_acknowledged<E: From<MqttEvent> + Send + 'static>(
     config: &MqttConfig,
     subscriptions: Vec<String>,
+    held: Vec<String>,
     events: SyncSender<E>,
 ) -> std::io::Result<(Client, Acknowledger, JoinHandle<()>)> {
-    start_connection(config, subscriptions, events, true)
+    start_connection(config, subscriptions, Some(held), events)
 }
 
+/// `held`: `None` lets rumqttc acknowledge every message when read; `Some`
+/// acknowledges through the ordered queue, holding those on these filters.
 fn start_connection<E: From<MqttEvent> + Send + 'static>(
     config: &MqttConfig,
     subscriptions: Vec<String>,
+    held: Option<Vec<String>>,
     events: SyncSender<E>,
-    manual_acks: bool,
 ) -> std::io::Result<(Client, Acknowledger, JoinHandle<()>)> {
+    let manual_acks = held.is_some();
+    let held = held.unwrap_or_default();
     // A persistent session keeps QoS 1 messages queued for us at the broker
     // while we reconnect.
     let mut options = options(config, false)?;
     options.set_manual_acks(manual_acks);
     let (client, mut connection) = Client::new(options, 256);
     let connection_number = Arc::new(AtomicU64::new(0));
+    let acks: SharedAcks = Arc::default();
     let acknowledger =
-        Acknowledger { client: client.clone(), connection: Arc::clone(&connection_number), backlog: VecDeque::new() };
+        Acknowledger { client: client.clone(), connection: Arc::clone(&connection_number), acks: Arc::clone(&acks) };
 
     let subscriber = client.clone();
     let qos = qos(config.qos);
@@ -197,6 +255,11 @@ fn start_connection<E: From<MqttEvent> + Send + 'static>(
         let mut backoff = Duration::from_millis(100);
         let mut warned_down = false;
         for notification in connection.iter() {
+            if manual_acks {
+                // Every event (each acknowledgement sent is one) gives the
+                // ready ones a turn; the node hands its own on too.
+                lock(&acks).flush(&subscriber, connection_number.load(Ordering::Acquire));
+            }
             let event = match notification {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     if ack.code != ConnectReturnCode::Success {
@@ -219,13 +282,19 @@ fn start_connection<E: From<MqttEvent> + Send + 'static>(
                         .properties
                         .map(|p| (p.response_topic, p.correlation_data.map(|c| c.to_vec())))
                         .unwrap_or_default();
-                    let receipt = (manual_acks && publish.qos != QoS::AtMostOnce).then(|| Receipt {
-                        connection: connection_number.load(Ordering::Acquire),
-                        pkid: publish.pkid,
-                        qos: publish.qos,
-                    });
+                    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                    let receipt = if manual_acks && publish.qos != QoS::AtMostOnce {
+                        let hold = held.iter().any(|filter| matches(&topic, filter));
+                        let connection = connection_number.load(Ordering::Acquire);
+                        let mut acks = lock(&acks);
+                        let serial = acks.push(connection, publish.pkid, publish.qos, !hold);
+                        acks.flush(&subscriber, connection);
+                        hold.then_some(Receipt { serial })
+                    } else {
+                        None
+                    };
                     MqttEvent::Message {
-                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                        topic,
                         payload: publish.payload.to_vec(),
                         response_topic,
                         correlation_data,
@@ -464,6 +533,36 @@ fn puback_refusal(reason: PubAckReason) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client whose requests nobody sends: enough to queue acknowledgements
+    /// (the connection, never polled, keeps its request queue open).
+    fn idle_client() -> (Client, rumqttc::v5::Connection) {
+        Client::new(MqttOptions::new("test", "127.0.0.1", 1), 64)
+    }
+
+    #[test]
+    fn acknowledgements_keep_the_order_of_arrival_and_a_held_one_holds_the_rest() {
+        let (client, _connection) = idle_client();
+        let mut acks = AckQueue::default();
+        acks.push(1, 1, QoS::AtLeastOnce, true); // telemetry
+        let question = acks.push(1, 2, QoS::AtLeastOnce, false); // held for the node
+        acks.push(1, 3, QoS::AtLeastOnce, true); // telemetry after it
+        assert_eq!(acks.flush(&client, 1), 1, "the third waits behind the held question");
+        assert_eq!(acks.owed.iter().map(|owed| owed.pkid).collect::<Vec<_>>(), [2, 3]);
+        acks.mark_ready(question);
+        assert_eq!(acks.flush(&client, 1), 0);
+        assert!(acks.owed.is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_of_an_earlier_connection_are_dropped() {
+        let (client, _connection) = idle_client();
+        let mut acks = AckQueue::default();
+        acks.push(1, 7, QoS::AtLeastOnce, false);
+        acks.push(2, 7, QoS::AtLeastOnce, true);
+        assert_eq!(acks.flush(&client, 2), 0, "the held one of connection 1 no longer blocks");
+        assert!(acks.owed.is_empty());
+    }
 
     #[test]
     fn refusals_point_at_the_setting_to_fix() {

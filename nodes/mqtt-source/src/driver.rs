@@ -43,7 +43,8 @@ pub fn run(
     let mut filters = vec![config.topics.query_filter()];
     filters.extend(telemetry.subscriptions.iter().map(|s| s.filter.clone()));
     let (client, mut acknowledger, _connection) =
-        shopfloor_mqtt::connect_acknowledged(&config, filters, tx.clone()).map_err(MqttSourceError::Mqtt)?;
+        shopfloor_mqtt::connect_acknowledged(&config, filters, vec![config.topics.query_filter()], tx.clone())
+            .map_err(MqttSourceError::Mqtt)?;
     forward_dora_events(events, tx).map_err(MqttSourceError::DoraEvents)?;
     let mut driver = Driver::new(node);
     let mut state = MqttSourceNode::new(&config, &telemetry);
@@ -64,9 +65,8 @@ pub fn run(
                 let handled = state.on_message(message, now_ms());
                 publish(&client, handled.publishes);
                 driver.send_all(handled.emits)?;
-                // Only now: a question is with dora, a rejection's dead letter
-                // queued, telemetry in the reading batch (at most
-                // TELEMETRY_BATCH_MS there; see docs/reliability.md).
+                // Only questions are held (telemetry was acknowledged when
+                // read): acknowledged once sent to dora or dead-lettered.
                 if let Some(receipt) = receipt {
                     acknowledger.acknowledge(receipt);
                 }

@@ -35,11 +35,9 @@ impl Intake {
         ]);
         let config = MqttConfig::from_env("mqtt-source", &vars)?;
         let (tx, events) = sync_channel(64);
-        let (client, acknowledger, thread) = shopfloor_mqtt::connect_acknowledged(
-            &config,
-            vec!["plant1/assembly/cell1/assistant/query/+".to_owned()],
-            tx,
-        )?;
+        let questions = "plant1/assembly/cell1/assistant/query/+".to_owned();
+        let (client, acknowledger, thread) =
+            shopfloor_mqtt::connect_acknowledged(&config, vec![questions.clone()], vec![questions], tx)?;
         let intake = Self { client, acknowledger, thread, events };
         let deadline = Instant::now() + WAIT;
         loop {
