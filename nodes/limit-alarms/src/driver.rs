@@ -3,6 +3,7 @@
 
 use dora_node_api::{DoraNode, EventStream};
 use shopfloor_node::driver::SendError;
+use shopfloor_node::logging::with_causes;
 use shopfloor_node::Driver;
 
 use crate::config::LimitAlarmsConfig;
@@ -42,7 +43,7 @@ pub fn run_in(
         if state.counts().alerts_total() != kept_at {
             match kept.keep(&state.active_alarms()) {
                 Ok(()) => kept_at = state.counts().alerts_total(),
-                Err(error) => tracing::error!(error = %causes(&error), "cannot keep the alarm states on disk"),
+                Err(error) => tracing::error!(error = %with_causes(&error), "cannot keep the alarm states on disk"),
             }
         }
     })?;
@@ -62,24 +63,12 @@ fn restore(kept: &mut KeptAlarms, state: &mut LimitAlarmsNode) {
         }
         Err(error) => {
             let aside = kept.path().with_extension("json.unreadable");
-            tracing::error!(error = %causes(&error), aside = %aside.display(), "alarm states of the previous run lost");
+            tracing::error!(error = %with_causes(&error), aside = %aside.display(), "alarm states of the previous run lost");
             if let Err(error) = std::fs::rename(kept.path(), &aside) {
                 tracing::warn!(%error, "cannot move the unreadable alarm states aside");
             }
         }
     }
-}
-
-/// `error` and its causes on one line.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 #[cfg(test)]

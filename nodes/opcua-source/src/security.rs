@@ -80,16 +80,7 @@ pub struct IdentityError {
 
 /// `error` and its sources, joined by `: `, for status reasons and log
 /// fields that carry the whole story in one line.
-pub fn full_message(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use shopfloor_node::logging::with_causes as full_message;
 
 /// async-opcua's policy, found by URI (its short names differ from the specification's).
 pub fn policy(name: SecurityPolicyName) -> SecurityPolicy {

@@ -12,6 +12,7 @@ use dora_node_api::{DoraNode, EventStream};
 use shopfloor_core::schema::{Answer, AnswerError, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
+use shopfloor_node::logging::with_causes;
 use shopfloor_node::{Driver, Flow, NodeLogic, Wiring};
 
 use crate::audit::{AuditError, AuditJournal};
@@ -205,18 +206,6 @@ fn ask_off_site(http: HttpTierConfig, request: OffSiteRequest, tx: SyncSender<In
         tracing::warn!(%error, "cannot start an off-site request thread");
         let _ = tx.try_send(Incoming::OffSite(tier, Box::new(failed(format!("cannot start the request: {error}")))));
     }
-}
-
-/// `error` and its causes, as an answer's text.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 #[cfg(test)]

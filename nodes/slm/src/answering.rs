@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::config::ToolMode;
 use shopfloor_core::schema::{Answer, AnswerError, Question};
+pub use shopfloor_node::logging::with_causes;
 
 use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};
 use crate::facts::{Detail, Freshness, TagFact};
@@ -267,18 +268,6 @@ enum ToolStepError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Call(#[from] tools::ToolError),
-}
-
-/// `error` and its causes, for answer texts and logs.
-pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 /// The tool step: a grammar-constrained call, then its result.
