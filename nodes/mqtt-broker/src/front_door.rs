@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use shopfloor_core::env::Secret;
+use shopfloor_node::logging::with_causes as full_message;
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -66,18 +67,6 @@ pub enum LoginRefused {
     WrongPassword(String),
     #[error("unknown user {0:?}")]
     UnknownUser(String),
-}
-
-/// `error` and its sources in one line, for the log.
-fn full_message(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Where rumqttd listens for each version (loopback).
