@@ -31,6 +31,7 @@ pub mod profile_check;
 pub mod quantize;
 mod reference;
 pub mod sampling;
+mod sequences;
 mod vision;
 
 use std::num::NonZeroU32;
@@ -60,6 +61,8 @@ use llama_cpp_2::{
 use self::lora::Adapters;
 pub use self::model_file::ModelFileError;
 use self::sampling::{constrained_greedy, greedy, ConfidenceMeter, GrammarPath};
+use self::sequences::Sequences;
+pub use self::sequences::Ticket;
 pub use self::vision::{VisionEngine, VisionImage};
 
 /// llama.cpp's process-wide backend, initialised on first use and kept for
@@ -146,6 +149,20 @@ pub enum EngineError {
     KvCache(#[from] KvCacheConversionError),
     #[error("decoding failed: mtmd could not evaluate the text and image")]
     MediaDecode(#[source] MtmdEvalError),
+    /// Every sequence of [`Engine::start`] is in use.
+    #[error("all {parallel} sequences are in use")]
+    NoFreeSequence { parallel: usize },
+    /// The cache was cleared or the context rebuilt while the sequence ran.
+    #[error("the sequence was lost: its KV cache was cleared while it ran")]
+    SequenceLost,
+    /// A node's worker asked for a completion after the thread that owns
+    /// the engine had stopped.
+    #[error("the model thread has stopped")]
+    EngineStopped,
+    /// Changing the weights (a LoRA adapter) would change them under
+    /// sequences that are still generating.
+    #[error("{running} sequences are still generating")]
+    SequencesRunning { running: usize },
     #[error("LoRA adapter {name}: {} does not exist", .path.display())]
     LoraMissing { name: String, path: PathBuf },
     /// llama.cpp checks the adapter's architecture and every tensor's shape
@@ -363,6 +380,10 @@ impl Slot {
 #[derive(Debug, Clone, Copy)]
 struct ContextSettings {
     context_size: u32,
+    /// Sequences decoded together (1: the single-sequence path only).
+    parallel: u32,
+    /// KV cells of the whole context ([`profile::EngineProfile::kv_cells`]).
+    kv_cells: u32,
     batch_size: u32,
     threads: i32,
     threads_batch: i32,
@@ -375,6 +396,8 @@ impl ContextSettings {
         let engine = &profile.engine;
         Self {
             context_size: engine.context_size,
+            parallel: engine.parallel.max(1),
+            kv_cells: engine.kv_cells(),
             batch_size: engine.batch_size,
             threads: i32::try_from(engine.threads).unwrap_or(1),
             threads_batch: i32::try_from(engine.threads_batch).unwrap_or(1),
@@ -383,10 +406,15 @@ impl ContextSettings {
         }
     }
 
-    /// `n_ctx` 0 keeps the profile's context size.
+    /// `n_ctx` 0 keeps the profile's context size (times the sequences).
     fn params(&self, n_ctx: u32) -> LlamaContextParams {
-        let n_ctx = if n_ctx == 0 { self.context_size } else { n_ctx };
+        let n_ctx = if n_ctx == 0 { self.kv_cells } else { n_ctx };
+        // Sequence 0 (the cached prefix) and one per parallel completion
+        // share one pool of cells (unified KV cache), so a cached prefix is
+        // shared by reference, not copied.
         LlamaContextParams::default()
+            .with_n_seq_max(self.parallel + 1)
+            .with_kv_unified(true)
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(self.batch_size)
             .with_n_ubatch(self.batch_size)
@@ -405,6 +433,8 @@ struct Cache {
     /// The one-token batch of every generation step, allocated once.
     step: LlamaBatch<'static>,
     batch_size: usize,
+    /// Completions decoded together in sequences 1..=parallel.
+    sequences: Sequences,
 }
 
 /// A loaded model with one context.
@@ -438,7 +468,12 @@ impl Engine {
         let n_ctx = cell.with_dependent(|_, context| context.n_ctx());
         let mut engine = Self {
             slot: Slot::Ready(cell),
-            cache: Cache { cached: Vec::new(), step: LlamaBatch::new(1, 1), batch_size: settings.batch_size as usize },
+            cache: Cache {
+                cached: Vec::new(),
+                step: LlamaBatch::new(1, 1),
+                batch_size: settings.batch_size as usize,
+                sequences: Sequences::new(settings.parallel as usize, settings.batch_size as usize),
+            },
             adapters,
             settings,
             n_ctx,
@@ -460,6 +495,7 @@ impl Engine {
     fn rebuild_context(&mut self) -> Result<(), EngineError> {
         let model = self.slot.take_model().ok_or_else(|| EngineError::NoModel { path: self.path.clone() })?;
         self.cache.cached.clear();
+        self.cache.sequences.lose_all();
         let (settings, n_ctx, path) = (self.settings, self.n_ctx, &self.path);
         match ModelContext::try_new_or_recover(model, |model| new_context(model, &settings, n_ctx, path)) {
             Ok(cell) => {
@@ -640,7 +676,68 @@ impl Engine {
         let Self { slot, cache, .. } = self;
         match slot {
             Slot::Ready(cell) => cell.with_dependent_mut(|_, context| cache.clear(context)),
-            Slot::Bare(_) | Slot::Empty => cache.cached.clear(),
+            Slot::Bare(_) | Slot::Empty => {
+                cache.cached.clear();
+                cache.sequences.lose_all();
+            }
+        }
+    }
+
+    /// How many completions [`start`](Self::start) may run at once (the
+    /// profile's `engine.parallel`).
+    pub fn parallel(&self) -> usize {
+        self.settings.parallel as usize
+    }
+
+    /// Completions started and not yet reported by [`step`](Self::step).
+    pub fn sequences_running(&self) -> usize {
+        self.cache.sequences.running()
+    }
+
+    /// Starts a completion of `prompt` in a free sequence, to be advanced by
+    /// [`step`](Self::step) together with the others. Nothing is decoded
+    /// yet; the prompt's start that sequence 0 holds (the prefix that
+    /// [`prefill`](Self::prefill) cached) is shared, not evaluated again.
+    /// `started` is when the caller began, for the time to first token.
+    pub fn start(
+        &mut self,
+        prompt: &str,
+        options: GenerateOptions<'_>,
+        started: Instant,
+    ) -> Result<Ticket, EngineError> {
+        let window = self.settings.context_size;
+        self.with_context(|model, context, cache| {
+            let grammar = grammar_sampler(model, options.grammar)?;
+            let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+            if tokens.is_empty() || tokens.len() + options.max_tokens as usize > window as usize {
+                return Err(EngineError::PromptTooLong {
+                    prompt_tokens: tokens.len(),
+                    max_tokens: options.max_tokens,
+                    n_ctx: window,
+                });
+            }
+            let completion = Completion::new(grammar, options, started, tokens.len());
+            cache.sequences.start(context, &cache.cached, tokens, completion)
+        })
+    }
+
+    /// One `llama_decode` for every running completion: each generating
+    /// one advances by a token, and prompts still being read by as many
+    /// tokens as the batch has room for. Returns the completions that
+    /// finished (or failed) in this step; an empty list while none runs.
+    pub fn step(&mut self) -> Vec<(Ticket, Result<Generation, EngineError>)> {
+        if self.cache.sequences.running() == 0 {
+            return self.cache.sequences.take_lost();
+        }
+        let outcome =
+            self.with_context(|model, context, cache| Ok(cache.sequences.step(model, context, &mut cache.cached)));
+        match outcome {
+            Ok(finished) => finished,
+            // No context could be had: every running completion is lost.
+            Err(_) => {
+                self.cache.sequences.lose_all();
+                self.cache.sequences.take_lost()
+            }
         }
     }
 }
@@ -666,80 +763,30 @@ impl Cache {
     fn clear(&mut self, context: &mut LlamaContext<'_>) {
         context.clear_kv_cache();
         self.cached.clear();
+        self.sequences.lose_all();
     }
 
-    /// The generation loop after the prompt is in the KV cache, its last
-    /// logits ready: greedy (or grammar-constrained greedy) tokens until
-    /// the end of the turn, a line break, a complete JSON value or
-    /// `max_tokens`.
+    /// The generation loop after the prompt is in the KV cache (sequence
+    /// 0), its last logits ready.
     #[allow(clippy::too_many_arguments)]
     fn complete(
         &mut self,
         model: &LlamaModel,
         context: &mut LlamaContext<'_>,
         started: Instant,
-        mut grammar: Option<LlamaSampler>,
+        grammar: Option<LlamaSampler>,
         options: GenerateOptions<'_>,
         prompt_tokens_evaluated: usize,
         prompt_tokens: usize,
     ) -> Result<Generation, EngineError> {
-        let max_tokens = options.max_tokens;
-        let vocab = model.vocab();
+        let mut completion = Completion::new(grammar, options, started, prompt_tokens);
+        completion.prompt_tokens_evaluated = prompt_tokens_evaluated;
         let mut logits_index = -1;
-
-        let mut text = Vec::<u8>::new();
-        let mut meter = ConfidenceMeter::default();
-        let mut generated = 0usize;
-        let mut grammar_fallbacks = 0usize;
-        let mut grammar_full_filters = 0usize;
-        let mut ttft_ms = None;
-        while generated < max_tokens as usize {
-            let logits = context.get_logits_ith(logits_index);
-            let (token, probability) = match grammar.as_mut() {
-                None => greedy(logits),
-                Some(grammar) => {
-                    let (token, probability, path) =
-                        constrained_greedy(grammar, logits).ok_or(EngineError::GrammarDeadEnd)?;
-                    grammar_fallbacks += usize::from(path != GrammarPath::TopAccepted);
-                    grammar_full_filters += usize::from(path == GrammarPath::FullVocabulary);
-                    (token, probability)
-                }
-            };
-            ttft_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1e3);
-            if vocab.is_eog(token) {
-                break;
-            }
-            if let Some(grammar) = grammar.as_mut() {
-                grammar.accept(token);
-            }
-            generated += 1;
-            let piece = vocab.token_to_piece(token, false, None);
-            meter.record(&piece, probability);
-            let ends_line = options.stop_at_line_break
-                && piece.contains(&b'\n')
-                && !String::from_utf8_lossy(&text).trim().is_empty();
-            text.extend_from_slice(&piece);
-            // A grammar's output here is the rest of a JSON object: done at its last brace.
-            let json_done = grammar.is_some() && text.ends_with(b"}") && is_json_end(&text);
-            if ends_line || json_done || generated == max_tokens as usize {
-                break;
-            }
+        while let Next::Token(token) = completion.choose(model, context.get_logits_ith(logits_index))? {
             let position = self.cached.len();
             logits_index = self.decode(context, &[token], position)?;
         }
-
-        let text = String::from_utf8_lossy(&text).trim().to_owned();
-        Ok(Generation {
-            text,
-            confidence: meter.confidence(),
-            tokens: generated,
-            prompt_tokens_evaluated,
-            prompt_tokens,
-            ttft_ms: ttft_ms.unwrap_or(0.0),
-            total_ms: started.elapsed().as_secs_f64() * 1e3,
-            grammar_fallbacks,
-            grammar_full_filters,
-        })
+        Ok(completion.finish())
     }
 
     /// Evaluates text-and-image chunks from a cold cache (mtmd encodes the
@@ -818,6 +865,110 @@ impl Cache {
             last_index = chunk.len() as i32 - 1;
         }
         Ok(last_index)
+    }
+}
+
+/// What [`Completion::choose`] decided.
+enum Next {
+    /// Evaluate this token, then choose again from its logits.
+    Token(LlamaToken),
+    /// The completion is finished.
+    Done,
+}
+
+/// One completion in progress: the tokens chosen so far, their
+/// probabilities, and when to stop. The same for the single-sequence loop
+/// and the batched one.
+struct Completion {
+    grammar: Option<LlamaSampler>,
+    max_tokens: usize,
+    stop_at_line_break: bool,
+    started: Instant,
+    text: Vec<u8>,
+    meter: ConfidenceMeter,
+    generated: usize,
+    grammar_fallbacks: usize,
+    grammar_full_filters: usize,
+    ttft_ms: Option<f64>,
+    prompt_tokens_evaluated: usize,
+    prompt_tokens: usize,
+}
+
+impl Completion {
+    fn new(
+        grammar: Option<LlamaSampler>,
+        options: GenerateOptions<'_>,
+        started: Instant,
+        prompt_tokens: usize,
+    ) -> Self {
+        Self {
+            grammar,
+            max_tokens: options.max_tokens as usize,
+            stop_at_line_break: options.stop_at_line_break,
+            started,
+            text: Vec::new(),
+            meter: ConfidenceMeter::default(),
+            generated: 0,
+            grammar_fallbacks: 0,
+            grammar_full_filters: 0,
+            ttft_ms: None,
+            prompt_tokens_evaluated: prompt_tokens,
+            prompt_tokens,
+        }
+    }
+
+    /// Chooses the next token from `logits` (greedy, or the grammar's
+    /// best): done at the end of the turn, a line break after some text, a
+    /// complete JSON value, or `max_tokens`.
+    fn choose(&mut self, model: &LlamaModel, logits: &[f32]) -> Result<Next, EngineError> {
+        if self.generated >= self.max_tokens {
+            return Ok(Next::Done);
+        }
+        let vocab = model.vocab();
+        let (token, probability) = match self.grammar.as_mut() {
+            None => greedy(logits),
+            Some(grammar) => {
+                let (token, probability, path) =
+                    constrained_greedy(grammar, logits).ok_or(EngineError::GrammarDeadEnd)?;
+                self.grammar_fallbacks += usize::from(path != GrammarPath::TopAccepted);
+                self.grammar_full_filters += usize::from(path == GrammarPath::FullVocabulary);
+                (token, probability)
+            }
+        };
+        self.ttft_ms.get_or_insert_with(|| self.started.elapsed().as_secs_f64() * 1e3);
+        if vocab.is_eog(token) {
+            return Ok(Next::Done);
+        }
+        if let Some(grammar) = self.grammar.as_mut() {
+            grammar.accept(token);
+        }
+        self.generated += 1;
+        let piece = vocab.token_to_piece(token, false, None);
+        self.meter.record(&piece, probability);
+        let ends_line =
+            self.stop_at_line_break && piece.contains(&b'\n') && !String::from_utf8_lossy(&self.text).trim().is_empty();
+        self.text.extend_from_slice(&piece);
+        // A grammar's output here is the rest of a JSON object: done at its last brace.
+        let json_done = self.grammar.is_some() && self.text.ends_with(b"}") && is_json_end(&self.text);
+        if ends_line || json_done || self.generated == self.max_tokens {
+            Ok(Next::Done)
+        } else {
+            Ok(Next::Token(token))
+        }
+    }
+
+    fn finish(self) -> Generation {
+        Generation {
+            text: String::from_utf8_lossy(&self.text).trim().to_owned(),
+            confidence: self.meter.confidence(),
+            tokens: self.generated,
+            prompt_tokens_evaluated: self.prompt_tokens_evaluated,
+            prompt_tokens: self.prompt_tokens,
+            ttft_ms: self.ttft_ms.unwrap_or(0.0),
+            total_ms: self.started.elapsed().as_secs_f64() * 1e3,
+            grammar_fallbacks: self.grammar_fallbacks,
+            grammar_full_filters: self.grammar_full_filters,
+        }
     }
 }
 

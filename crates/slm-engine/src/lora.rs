@@ -93,6 +93,7 @@ impl Engine {
     /// The context is built again around the load, so the KV cache starts
     /// cold; a refused adapter changes nothing else.
     pub fn load_lora(&mut self, name: &str, path: &Path, scale: f32) -> Result<(), EngineError> {
+        self.refuse_while_running()?;
         // A missing file is refused before the context is dropped.
         check_exists(name, path)?;
         let mut model = self.slot.take_model().ok_or_else(|| EngineError::NoModel { path: self.path.clone() })?;
@@ -106,6 +107,7 @@ impl Engine {
     /// on), or every adapter off with `None` or a scale of 0. The base
     /// model's output is then exactly what it was without adapters.
     pub fn set_lora(&mut self, name: Option<&str>, scale: f32) -> Result<(), EngineError> {
+        self.refuse_while_running()?;
         self.adapters.active = match name {
             Some(_) if scale <= 0.0 => None,
             None => None,
@@ -121,6 +123,15 @@ impl Engine {
             }
         };
         self.apply_adapters()
+    }
+
+    /// Other weights under a running completion would mix two models in one
+    /// answer (and switching clears the cache it is in).
+    fn refuse_while_running(&self) -> Result<(), EngineError> {
+        match self.sequences_running() {
+            0 => Ok(()),
+            running => Err(EngineError::SequencesRunning { running }),
+        }
     }
 
     /// The adapter that is on and its scale.

@@ -23,13 +23,14 @@ pub fn shape_of(model: &LlamaModel) -> ModelShape {
     }
 }
 
-/// Bytes the KV cache takes for the profile's context and cache type.
+/// Bytes the KV cache takes for the profile's context, parallel sequences
+/// ([`EngineProfile::kv_cells`]) and cache type.
 pub fn kv_cache_bytes(shape: &ModelShape, engine: &EngineProfile) -> u64 {
     kv_bytes(
         shape.n_layer,
         shape.head_dim,
         shape.n_head_kv,
-        u64::from(engine.context_size),
+        u64::from(engine.kv_cells()),
         engine.kv_cache_type.bytes_per_value(),
     )
 }

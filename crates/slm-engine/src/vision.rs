@@ -47,6 +47,11 @@ impl VisionEngine {
         let mmproj_bytes = std::fs::metadata(mmproj_path)
             .map_err(|source| EngineError::ProjectorFile { path: mmproj_path.to_path_buf(), source })?
             .len();
+        // One image at a time: the sequences of `engine.parallel` are the
+        // text model's, and their KV cache would only take memory here.
+        let mut profile = profile.clone();
+        profile.engine.parallel = 1;
+        let profile = &profile;
         let loaded = LoadedModel::load_with(model_path, profile, mmproj_bytes)?;
         let engine = Engine::with_model(loaded, profile)?;
         let model = engine.model()?;

@@ -10,6 +10,7 @@ pub use shopfloor_node::logging::with_causes;
 
 use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};
 use crate::facts::{Detail, Freshness, TagFact};
+use crate::generator::{Generate, PlantView};
 use crate::grounding::{is_grounded, system_prompt};
 use crate::json_answer;
 use crate::plant_state::PlantState;
@@ -67,10 +68,12 @@ struct Grounding {
     primary: Option<TagFact>,
 }
 
-/// Answers `question` from `state` with `engine`.
+/// Answers `question` from `plant` with `engine`. The plant state is read
+/// before the model writes and once more after a tool call, never while it
+/// writes.
 pub fn answer(
-    engine: &mut Engine,
-    state: &PlantState,
+    engine: &mut impl Generate,
+    plant: &impl PlantView,
     question: &Question,
     settings: AnswerSettings,
     now_ms: i64,
@@ -103,6 +106,7 @@ pub fn answer(
         answer.error = Some(AnswerError::InvalidQuestion);
         return finish(answer);
     }
+    let state = plant.view();
     if state.is_empty() {
         answer.text = in_language(
             language,
@@ -117,20 +121,21 @@ pub fn answer(
         return finish(answer);
     }
 
-    let intent = intent(&question.text, state);
+    let intent = intent(&question.text, &state);
     if let Some(schema) = &question.response_schema {
         // JSON answers skip the sentence shortcuts: their text must follow the schema.
-        let grounding = fact_sheet(state, &intent, settings, now_ms);
+        let grounding = fact_sheet(&state, &intent, settings, now_ms);
+        drop(state);
         answer.facts_used = grounding.focused.iter().map(TagFact::fact_line).collect();
         json_answer::answer_in_json(engine, &mut answer, &question.text, schema, &grounding.sheet, settings, queued_ms);
         return finish(answer);
     }
     if let Focus::Unknown { asked, closest } = &intent.focus {
-        answer.text = no_data_text(asked, closest, state, language);
+        answer.text = no_data_text(asked, closest, &state, language);
         return finish(answer);
     }
 
-    let tags = state.tags();
+    let tags: Vec<String> = state.tags().into_iter().map(str::to_owned).collect();
     let use_tools = match settings.tools {
         ToolMode::Off => false,
         ToolMode::Always => true,
@@ -141,7 +146,10 @@ pub fn answer(
     let mut prompt_tokens = 0usize;
     let mut completion_tokens = 0usize;
     let mut ttft_ms = None;
-    let grounding = match use_tools.then(|| call_tool(engine, state, question, &tags, now_ms)) {
+    // Read again when needed: the tool step lets the model write first.
+    let read_sheet = || fact_sheet(&plant.view(), &intent, settings, now_ms);
+    drop(state);
+    let grounding = match use_tools.then(|| call_tool(engine, plant, question, &tags, now_ms)) {
         Some(Ok((call, result, generation))) => {
             prompt_tokens += generation.prompt_tokens;
             completion_tokens += generation.tokens;
@@ -151,15 +159,15 @@ pub fn answer(
         }
         Some(Err(error)) => {
             tracing::warn!(id = %question.id, error = %with_causes(&error), "tool step failed; answering from the fact sheet");
-            fact_sheet(state, &intent, settings, now_ms)
+            read_sheet()
         }
-        None => fact_sheet(state, &intent, settings, now_ms),
+        None => read_sheet(),
     };
     answer.facts_used = grounding.focused.iter().map(TagFact::fact_line).collect();
 
     // Values that must not be presented as current, and "no alarms", are said
     // by the facts themselves; the model adds nothing there.
-    if let Some(deterministic) = deterministic_text(&grounding, &intent.focus, state, language) {
+    if let Some(deterministic) = deterministic_text(&grounding, &intent.focus, tags.len(), language) {
         answer.text = deterministic;
         return finish(answer);
     }
@@ -172,6 +180,7 @@ pub fn answer(
     let generation = engine
         .chat_prompt(&turns)
         .and_then(|prompt| engine.generate_with(&prompt, GenerateOptions::line(settings.max_tokens)));
+    let model_name = engine.model_name();
     match generation {
         Ok(generation) => {
             prompt_tokens += generation.prompt_tokens;
@@ -197,7 +206,7 @@ pub fn answer(
                 answer.text = generation.text;
                 answer.confidence = Some(generation.confidence);
                 answer.low_confidence = generation.confidence < settings.confidence_threshold;
-                answer.model = Some(engine.model_name.clone());
+                answer.model = Some(model_name);
             } else {
                 tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
                 answer.text = fallback_text(&grounding, language);
@@ -272,29 +281,31 @@ enum ToolStepError {
 
 /// The tool step: a grammar-constrained call, then its result.
 fn call_tool(
-    engine: &mut Engine,
-    state: &PlantState,
+    engine: &mut impl Generate,
+    plant: &impl PlantView,
     question: &Question,
-    tags: &[&str],
+    tags: &[String],
     now_ms: i64,
 ) -> Result<(ToolCall, tools::ToolResult, Generation), ToolStepError> {
-    let system = tools::tool_prompt(tags);
-    let grammar = tools::grammar(tags);
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let system = tools::tool_prompt(&tags);
+    let grammar = tools::grammar(&tags);
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
     let prompt = engine.chat_prompt(&turns)? + tools::CALL_PREFIX;
     let options =
         GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
     let generation = engine.generate_with(&prompt, options)?;
-    let call = tools::parse(&generation.text, state)?;
+    let state = plant.view();
+    let call = tools::parse(&generation.text, &state)?;
     tracing::debug!(id = %question.id, %call, fallbacks = generation.grammar_fallbacks, "tool called");
-    let result = tools::execute(&call, state, now_ms);
+    let result = tools::execute(&call, &state, now_ms);
     Ok((call, result, generation))
 }
 
 /// Text that needs no model: a stale or bad primary value, no alarms, or
 /// several tags that fit the question equally (a small model picks one of
 /// them as if it were meant; the facts state each).
-fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState, language: Language) -> Option<String> {
+fn deterministic_text(grounding: &Grounding, focus: &Focus, tags: usize, language: Language) -> Option<String> {
     if matches!(focus, Focus::Tags(tags) if tags.len() > 1) {
         return Some(fallback_text(grounding, language));
     }
@@ -303,17 +314,14 @@ fn deterministic_text(grounding: &Grounding, focus: &Focus, state: &PlantState, 
             Some(primary.sentence_in(language))
         }
         Some(_) => None,
-        None if *focus == Focus::Alarms || grounding.sheet == ["no active alarms"] => {
-            let tags = state.tags().len();
-            Some(match language {
-                Language::English => format!("No active alarms: all {tags} tags are within their limits."),
-                Language::German => format!("Keine aktiven Alarme: alle {tags} Tags sind innerhalb ihrer Grenzwerte."),
-                Language::Spanish => {
-                    format!("No hay alarmas activas: las {tags} variables están dentro de sus límites.")
-                }
-                Language::French => format!("Aucune alarme active : les {tags} variables sont dans leurs limites."),
-            })
-        }
+        None if *focus == Focus::Alarms || grounding.sheet == ["no active alarms"] => Some(match language {
+            Language::English => format!("No active alarms: all {tags} tags are within their limits."),
+            Language::German => format!("Keine aktiven Alarme: alle {tags} Tags sind innerhalb ihrer Grenzwerte."),
+            Language::Spanish => {
+                format!("No hay alarmas activas: las {tags} variables están dentro de sus límites.")
+            }
+            Language::French => format!("Aucune alarme active : les {tags} variables sont dans leurs limites."),
+        }),
         None => None,
     }
 }

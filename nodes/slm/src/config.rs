@@ -47,6 +47,9 @@ pub struct SlmConfig {
     /// profile's (`SLM_THREADS`, 1..=256): where other model nodes share the
     /// machine's cores, each gets its share.
     pub threads: Option<u32>,
+    /// Questions decoded together, instead of the profile's
+    /// `engine.parallel` (`SLM_PARALLEL`, 1..=64): 1 answers one at a time.
+    pub parallel: Option<u32>,
 }
 
 /// When the model may call read-only tools.
@@ -95,6 +98,7 @@ impl SlmConfig {
             env.parsed_or("SLM_JSON_MAX_TOKENS", 256u32, "a count in 16..=2048", |n| (16..=2048).contains(n));
         let allow_unevaluated = env.parsed_or("SLM_ALLOW_UNEVALUATED", false, "true or false", |_| true);
         let threads = env.optional_parsed("SLM_THREADS", "a count in 1..=256", |n: &u32| (1..=256).contains(n));
+        let parallel = env.optional_parsed("SLM_PARALLEL", "a count in 1..=64", |n: &u32| (1..=64).contains(n));
         env.finish(&["SLM_"])?;
         Ok(Self {
             model_path,
@@ -110,6 +114,7 @@ impl SlmConfig {
             json_max_tokens,
             allow_unevaluated,
             threads,
+            parallel,
         })
     }
 }
@@ -145,16 +150,22 @@ mod tests {
         assert_eq!(cfg.max_tokens, 48);
         assert_eq!((cfg.queue_capacity, cfg.tools), (8, ToolMode::Auto));
         assert_eq!(cfg.threads, None, "the profile's threads unless set");
+        assert_eq!(cfg.parallel, None, "the profile's parallel sequences unless set");
     }
 
     #[test]
-    fn threads_override_the_profile_only_within_range() {
+    fn threads_and_parallel_override_the_profile_only_within_range() {
         let here = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let with = |threads| EnvVars::from([("SLM_MODEL_PATH", here), ("SLM_PROFILE", here), ("SLM_THREADS", threads)]);
         assert_eq!(SlmConfig::from_env(&with("1")).unwrap().threads, Some(1));
         for bad in ["0", "257", "two"] {
             let err = SlmConfig::from_env(&with(bad)).unwrap_err();
             assert!(err.names_field("SLM_THREADS"), "{bad}: {err}");
+        }
+        let with = |n| EnvVars::from([("SLM_MODEL_PATH", here), ("SLM_PROFILE", here), ("SLM_PARALLEL", n)]);
+        assert_eq!(SlmConfig::from_env(&with("4")).unwrap().parallel, Some(4));
+        for bad in ["0", "65"] {
+            assert!(SlmConfig::from_env(&with(bad)).unwrap_err().names_field("SLM_PARALLEL"), "{bad}");
         }
     }
 

@@ -1,22 +1,25 @@
-//! The node on dora, on two threads over bounded channels:
+//! The node on dora, over bounded channels:
 //!
 //! - the *front* (the caller's thread) receives dora events and the model
-//!   thread's results on one channel, runs [`SlmNode`] through the shared
+//!   side's results on one channel, runs [`SlmNode`] through the shared
 //!   [`Driver`] (which sends, counts rejections and answers the metrics
 //!   tick), and sends every answer, so "busy" goes out at once while the
 //!   model works;
-//! - the *model thread* owns the engine and the plant state and answers
-//!   questions one by one; pending readings wait for it in
-//!   [`PendingReadings`] (see [`crate::state`] for the queue policy).
-//!   Between questions it keeps the fact sheet's tokens evaluated in the KV
-//!   cache, and swaps model variants for the power policy.
+//! - the *model side* ([`crate::model_side`]): one *worker* per sequence
+//!   (the profile's `engine.parallel`, or `SLM_PARALLEL`) answers a question
+//!   at a time, and the *engine thread* owns the engine and decodes every
+//!   running answer together. Pending readings wait in [`PendingReadings`]
+//!   (see [`crate::state`] for the queue policy) until the engine thread
+//!   takes them into the plant state. Between questions it keeps the fact
+//!   sheet's tokens evaluated in the KV cache, and swaps model variants
+//!   for the power policy.
 //!
 //! On `Stop` the questions already admitted are still answered, and the
 //! answers sent, before the node returns.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, EventStream};
@@ -25,31 +28,27 @@ use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::{Driver, Flow, NodeLogic};
 use slm_engine::profile::{HardwareProfile, PowerSource, ProfileError};
 
-use crate::answering::{answer, warm_cache, AnswerSettings};
+use crate::answering::AnswerSettings;
 use crate::config::SlmConfig;
 use crate::engine::{Engine, EngineError, ModelFileError};
 use crate::gate::{self, GateError};
-use crate::lora_control::{LoraCommand, LORA_INPUT};
+use crate::lora_control::LORA_INPUT;
+use crate::model_side::{work, EngineSide, QuestionLine, SequenceClient, ToEngine};
 use crate::plant_state::{PlantState, StateSettings};
 use crate::power::{linux_power_state, PowerSwitch};
-use crate::state::{power_state_in, Done, PendingReadings, SlmNode, Work};
+use crate::state::{Done, PendingReadings, SlmNode, Work};
 
-/// The cache is warmed at most this often (each warm-up evaluates the fact
-/// sheet's changed tail; more often would only burn CPU).
-const WARM_INTERVAL: Duration = Duration::from_millis(1000);
-/// How often the model thread looks for a finished variant load while one runs.
-const SWAP_POLL: Duration = Duration::from_millis(20);
 /// dora events and model results waiting for the front; a full channel
 /// holds dora's event thread back (the front never waits on the model).
 const INCOMING_CAPACITY: usize = 64;
-/// LoRA commands that may wait for the model thread beside the questions.
+/// LoRA commands that may wait for the engine thread.
 const LORA_COMMANDS_WAITING: usize = 4;
 
 /// Settings of the node's loop.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeSettings {
     pub answer: AnswerSettings,
-    /// Questions waiting beyond the one being answered.
+    /// Questions waiting beyond those being answered.
     pub queue_capacity: usize,
     pub state: StateSettings,
 }
@@ -115,11 +114,10 @@ impl From<DoraSide> for Incoming {
     }
 }
 
-/// What reaches the model thread.
-enum ToModel {
-    Work(Work),
-    /// Readings are pending (at most one such nudge waits at a time).
-    Readings,
+impl From<Done> for Incoming {
+    fn from(done: Done) -> Self {
+        Incoming::Done(done)
+    }
 }
 
 /// Checks the model (file, evaluation gate), loads it with the profile and
@@ -129,12 +127,16 @@ pub fn run(config: &SlmConfig, node: DoraNode, events: EventStream) -> Result<Sl
     if let Some(threads) = config.threads {
         profile = profile.with_threads(threads);
     }
+    if let Some(parallel) = config.parallel {
+        // Never beyond what one batch carries (the profile checks its own value so).
+        profile.engine.parallel = parallel.min(profile.engine.batch_size);
+    }
     // A damaged file is named as such before the gate hashes it.
     crate::engine::model_file::check(&config.model_path)?;
     let gate = gate::check(&config.model_path, &profile, &config.profile_path, config.allow_unevaluated)?;
     tracing::info!(?gate, "evaluation gate");
     let mut engine = Engine::load(&config.model_path, &profile)?;
-    tracing::info!(model = %engine.model_name, profile = %profile.name, "model loaded");
+    tracing::info!(model = %engine.model_name, profile = %profile.name, parallel = engine.parallel(), "model loaded");
     let power = PowerSwitch::new(&profile, &config.profile_path, config.allow_unevaluated);
     serve(&mut engine, NodeSettings::of(config), power, node, events)
 }
@@ -147,23 +149,42 @@ pub fn serve(
     node: DoraNode,
     events: EventStream,
 ) -> Result<SlmCounts, SlmError> {
+    let slots = engine.parallel();
     let (incoming_tx, incoming) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
     let forwarder = forward_dora_events(events, incoming_tx.clone()).map_err(|e| SlmError::Spawn("dora events", e))?;
-    // Every admitted question fits, so a full channel only ever refuses LoRA commands.
-    let (work_tx, work) = mpsc::sync_channel::<ToModel>(settings.queue_capacity + 1 + LORA_COMMANDS_WAITING + 1);
+    // Each worker has at most one request waiting, the front a nudge and the LoRA commands.
+    let (engine_tx, requests) = mpsc::sync_channel::<ToEngine>(slots + LORA_COMMANDS_WAITING + 1);
     let pending = Mutex::new(PendingReadings::default());
+    let plant = RwLock::new(PlantState::new(settings.state));
+    let line = QuestionLine::default();
     let nudged = AtomicBool::new(false);
     let stopping = AtomicBool::new(false);
     let mut driver = Driver::new(node);
-    let mut state = SlmNode::new(&engine.model_name, settings.queue_capacity);
+    let mut state = SlmNode::new(&engine.model_name, settings.queue_capacity).with_slots(slots);
+    let model_name = engine.model_name.clone();
 
     let outcome = std::thread::scope(|scope| {
         let linux_policy = power.as_ref().map(|p| p.policy().clone()).filter(|p| p.source == PowerSource::Linux);
-        let model_side = ModelSide { pending: &pending, nudged: &nudged, done: incoming_tx };
-        let model = std::thread::Builder::new()
+        let engine_side = EngineSide { pending: &pending, nudged: &nudged, plant: &plant, done: incoming_tx.clone() };
+        let engine_thread = std::thread::Builder::new()
             .name("model".into())
-            .spawn_scoped(scope, move || model_side.run(engine, settings, power, &work))
+            .spawn_scoped(scope, move || engine_side.run(engine, settings.answer, power, &requests))
             .map_err(|e| SlmError::Spawn("model", e))?;
+        let mut workers = Vec::with_capacity(slots);
+        for slot in 0..slots {
+            let client = SequenceClient::new(engine_tx.clone(), model_name.clone());
+            let (line, plant, done) = (&line, &plant, incoming_tx.clone());
+            let worker = std::thread::Builder::new()
+                .name(format!("answer-{slot}"))
+                .spawn_scoped(scope, move || work(line, plant, client, settings.answer, &done))
+                .map_err(|e| {
+                    // The workers already started end on a closed line.
+                    line.close();
+                    SlmError::Spawn("answer", e)
+                })?;
+            workers.push(worker);
+        }
+        drop(incoming_tx);
 
         let watcher = match linux_policy {
             Some(policy) => Some(
@@ -173,16 +194,20 @@ pub fn serve(
                         let (pending, stopping) = (&pending, &stopping);
                         move || watch_linux_power(policy.poll_secs, policy.hot_above_celsius, pending, stopping)
                     })
-                    .map_err(|e| SlmError::Spawn("power watch", e))?,
+                    .map_err(|e| {
+                        line.close();
+                        SlmError::Spawn("power watch", e)
+                    })?,
             ),
             None => None,
         };
-        let front = Front { pending: &pending, nudged: &nudged, work: work_tx };
+        let front = Front { pending: &pending, nudged: &nudged, line: &line, engine: engine_tx };
         let result = front.run(&mut driver, &mut state, &incoming);
         stopping.store(true, Ordering::SeqCst);
-        // The model thread finishes the admitted questions; their answers
-        // still go out. After a failed send nobody can send them: dropping
-        // the channel ends the model thread at its next result.
+        // The workers finish the admitted questions; their answers still go
+        // out. After a failed send nobody can send them: dropping the
+        // channel ends each worker at its next answer.
+        line.close();
         let drained = match result {
             Ok(()) => drain(&mut driver, &mut state, incoming),
             Err(error) => {
@@ -190,9 +215,13 @@ pub fn serve(
                 Err(error)
             }
         };
-        let model_joined = model.join().map_err(|_| SlmError::Panicked("model"));
+        let mut joined = Ok(());
+        for worker in workers {
+            joined = joined.and(worker.join().map_err(|_| SlmError::Panicked("answer")));
+        }
+        let engine_joined = engine_thread.join().map_err(|_| SlmError::Panicked("model"));
         let watcher_joined = watcher.map_or(Ok(()), |w| w.join().map_err(|_| SlmError::Panicked("power watch")));
-        drained.map_err(SlmError::from).and(model_joined).and(watcher_joined)
+        drained.map_err(SlmError::from).and(joined).and(engine_joined).and(watcher_joined)
     });
     // After a failure the event thread may still wait on dora: left detached.
     outcome?;
@@ -210,12 +239,13 @@ pub fn serve(
 struct Front<'a> {
     pending: &'a Mutex<PendingReadings>,
     nudged: &'a AtomicBool,
-    work: SyncSender<ToModel>,
+    line: &'a QuestionLine,
+    engine: SyncSender<ToEngine>,
 }
 
 impl Front<'_> {
     /// Until dora says stop or its events end. Dropping `self` at the end
-    /// closes the model thread's queue.
+    /// lets the engine thread end once the workers are done.
     fn run(self, driver: &mut Driver, state: &mut SlmNode, incoming: &Receiver<Incoming>) -> Result<(), SendError> {
         while let Ok(next) = incoming.recv() {
             match next {
@@ -233,8 +263,10 @@ impl Front<'_> {
         Ok(())
     }
 
-    /// Hands what the state decided to the model thread; what it cannot
-    /// take is answered busy (questions) or refused (LoRA commands).
+    /// Hands what the state decided to the model side: questions to the
+    /// workers' line (the state admitted no more than it holds), readings
+    /// and LoRA commands to the engine thread; a LoRA command it cannot
+    /// take is refused.
     fn hand_over(&self, driver: &mut Driver, state: &mut SlmNode) -> Result<(), SendError> {
         let (batches, work) = state.take_work();
         if !batches.is_empty() {
@@ -242,17 +274,26 @@ impl Front<'_> {
             let dropped = batches.into_iter().map(|batch| pending.push(batch)).sum();
             drop(pending);
             state.coalesced(dropped);
-            if !self.nudged.swap(true, Ordering::SeqCst) && self.work.try_send(ToModel::Readings).is_err() {
+            if !self.nudged.swap(true, Ordering::SeqCst) && self.engine.try_send(ToEngine::Readings).is_err() {
                 self.nudged.store(false, Ordering::SeqCst);
             }
         }
         for item in work {
-            let refused = match self.work.try_send(ToModel::Work(item)) {
+            let command = match item {
+                Work::Question(question) => {
+                    self.line.push(question);
+                    continue;
+                }
+                Work::Lora(command) => command,
+            };
+            let refused = match self.engine.try_send(ToEngine::Lora(command)) {
                 Ok(()) => continue,
-                Err(TrySendError::Full(ToModel::Work(item)) | TrySendError::Disconnected(ToModel::Work(item))) => item,
+                Err(
+                    TrySendError::Full(ToEngine::Lora(command)) | TrySendError::Disconnected(ToEngine::Lora(command)),
+                ) => command,
                 Err(_) => continue,
             };
-            match state.not_taken(refused, now_ms()) {
+            match state.not_taken(Work::Lora(refused), now_ms()) {
                 Ok(emit) => driver.send(emit)?,
                 Err(rejected) => driver.reject(LORA_INPUT, &rejected),
             }
@@ -272,7 +313,7 @@ fn on_done(driver: &mut Driver, state: &mut SlmNode, done: Done) -> Result<(), S
     }
 }
 
-/// After stop: sends the model thread's last answers until it is done.
+/// After stop: sends the model side's last answers until it is done.
 fn drain(driver: &mut Driver, state: &mut SlmNode, incoming: Receiver<Incoming>) -> Result<(), SendError> {
     for next in incoming {
         if let Incoming::Done(done) = next {
@@ -282,114 +323,8 @@ fn drain(driver: &mut Driver, state: &mut SlmNode, incoming: Receiver<Incoming>)
     Ok(())
 }
 
-/// The model thread's handles.
-struct ModelSide<'a> {
-    pending: &'a Mutex<PendingReadings>,
-    nudged: &'a AtomicBool,
-    done: SyncSender<Incoming>,
-}
-
-impl ModelSide<'_> {
-    /// Answers until the front closes the queue (and every question in it
-    /// is answered) or stops listening.
-    fn run(
-        self,
-        engine: &mut Engine,
-        settings: NodeSettings,
-        mut power: Option<PowerSwitch>,
-        work: &Receiver<ToModel>,
-    ) {
-        let mut plant = PlantState::new(settings.state);
-        let mut last_warm: Option<Instant> = None;
-        let mut next: Option<ToModel> = None;
-        loop {
-            let item = match next.take() {
-                Some(item) => Some(item),
-                None => {
-                    let timeout =
-                        if power.as_ref().is_some_and(PowerSwitch::is_loading) { SWAP_POLL } else { WARM_INTERVAL };
-                    match work.recv_timeout(timeout) {
-                        Ok(item) => Some(item),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            };
-            // Between two questions: the only place the engine may change.
-            if let Some(model) = power.as_mut().and_then(|p| p.poll(engine)) {
-                last_warm = None;
-                if self.done.send(Incoming::Done(Done::Swapped(model))).is_err() {
-                    break;
-                }
-            }
-            if matches!(item, Some(ToModel::Readings)) {
-                self.nudged.store(false, Ordering::SeqCst);
-            }
-            self.take_readings(&mut plant, power.as_mut(), engine);
-            let done = match item {
-                Some(ToModel::Work(Work::Question(question))) => {
-                    let reply = answer(engine, &plant, &question, settings.answer, now_ms());
-                    Some(Done::Answered(Box::new(reply)))
-                }
-                Some(ToModel::Work(Work::Lora(command))) => {
-                    last_warm = None;
-                    switch_lora(engine, command)
-                }
-                Some(ToModel::Readings) | None => None,
-            };
-            if done.is_some_and(|done| self.done.send(Incoming::Done(done)).is_err()) {
-                break;
-            }
-            // Warm the cache only when nothing waits.
-            next = work.try_recv().ok();
-            if next.is_none() && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
-                warm_cache(engine, &plant, settings.answer, now_ms());
-                last_warm = Some(Instant::now());
-            }
-        }
-    }
-
-    /// Takes the pending readings into the plant state; a power state (from
-    /// the Linux files or the policy's tag) may start loading a variant.
-    fn take_readings(&self, plant: &mut PlantState, power: Option<&mut PowerSwitch>, engine: &Engine) {
-        let (readings, linux_state) = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(switch) = power {
-            if let Some(state) = linux_state {
-                switch.on_state(state, engine);
-            }
-            let tagged = switch.tag().and_then(|tag| power_state_in(&readings, tag));
-            if let Some(state) = tagged {
-                switch.on_state(&state, engine);
-            }
-        }
-        if !readings.is_empty() {
-            plant.update(readings);
-        }
-    }
-}
-
-fn switch_lora(engine: &mut Engine, command: LoraCommand) -> Option<Done> {
-    let result = match &command {
-        LoraCommand::Off => engine.set_lora(None, 0.0),
-        LoraCommand::On { name, scale } => {
-            let scale = scale.or_else(|| engine.lora_scale(name)).unwrap_or(1.0);
-            engine.set_lora(Some(name), scale)
-        }
-    };
-    match result {
-        Ok(()) => {
-            tracing::info!(?command, active = ?engine.active_lora(), "LoRA switched");
-            None
-        }
-        Err(error) => {
-            tracing::warn!(?command, %error, "LoRA command refused");
-            Some(Done::LoraRefused { command, reason: crate::answering::with_causes(&error) })
-        }
-    }
-}
-
 /// Reads the Linux power-supply and thermal files every `poll_secs` and
-/// leaves state changes for the model thread, until the node stops.
+/// leaves state changes for the engine thread, until the node stops.
 fn watch_linux_power(poll_secs: u64, hot_above_celsius: f64, pending: &Mutex<PendingReadings>, stopping: &AtomicBool) {
     let mut last = None;
     let mut next = Instant::now();
@@ -435,6 +370,7 @@ mod tests {
             json_max_tokens: 256,
             allow_unevaluated: false,
             threads: None,
+            parallel: Some(1),
         }
     }
 
@@ -486,6 +422,67 @@ mod tests {
         assert_eq!(rejected, [("lora_command", 1.0), ("schema", 1.0)]);
         let busy = last.iter().find(|s| s.name == "shopfloor_answers" && s.labels.iter().any(|(_, v)| v == "busy"));
         assert_eq!(busy.map(|s| s.value), Some(1.0));
+    }
+
+    /// Under dora with three sequences (the real SmolLM2-135M): of five
+    /// questions in one message, three are written at once (a free answer
+    /// beside a JSON answer under its grammar), the fourth waits for the
+    /// first sequence to come free, the fifth is answered busy; each answer
+    /// states the value it was asked for and has its own confidence. Model
+    /// test: run serially.
+    #[test]
+    fn model_three_sequences_answer_together_and_a_freed_one_takes_the_next_question() {
+        let now = now_ms();
+        let readings = [("spindle_speed", 1450.0, "rpm"), ("spindle_temperature", 72.4, "°C")].map(|(tag, v, unit)| {
+            Reading::good("test", tag.into(), ReadingValue::Number(v), Some(unit.into()), Some(now), now)
+        });
+        let ask = |id: &str, text: &str| Question::new(id, text, "alice", Origin::Mqtt, now);
+        let mut json = ask("json", "What is the spindle speed?");
+        json.response_schema =
+            Some(r#"{"type":"object","properties":{"rpm":{"type":"number"}},"required":["rpm"]}"#.into());
+        let questions = vec![
+            ask("speed", "How fast is the spindle turning?"),
+            ask("temperature", "What is the spindle temperature?"),
+            json,
+            ask("waits", "How fast is the spindle turning?"),
+            ask("busy", "How fast is the spindle turning?"),
+        ];
+        let config = SlmConfig { parallel: Some(3), ..config() };
+        let (counts, outputs) = TestRun::new("slm")
+            .input(0.0, "readings", Reading::to_arrow(&readings))
+            .input(0.05, "questions", Question::to_arrow(&questions))
+            .stop(0.3)
+            .run(|node, events| run(&config, node, events))
+            .unwrap();
+        assert_eq!(counts.unwrap(), SlmCounts { answered: 4, busy: 1, rejected_inputs: 0 });
+
+        let answers: std::collections::BTreeMap<String, Answer> = outputs
+            .on("answers")
+            .flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap())
+            .map(|answer| (answer.id.clone(), answer))
+            .collect();
+        assert_eq!(answers["busy"].error, Some(AnswerError::Busy));
+        for (id, value) in [("speed", "1450"), ("temperature", "72.4"), ("waits", "1450"), ("json", "1450")] {
+            let answer = &answers[id];
+            assert_eq!(answer.error, None, "{answer:?}");
+            assert!(answer.text.contains(value), "{answer:?}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&answers["json"].text).expect("the grammar's JSON");
+        assert!(json.get("rpm").is_some_and(serde_json::Value::is_number), "{json}");
+
+        // Written together: each of the first three had its first token
+        // before any of them was finished.
+        let together = ["speed", "temperature", "json"].map(|id| &answers[id]);
+        let first_tokens = together.iter().map(|a| a.ttft_ms.expect("model-written")).max().unwrap();
+        let first_done = together.iter().map(|a| a.latency_ms).min().unwrap();
+        assert!(first_tokens < first_done, "answered one after another: {together:?}");
+        // The fourth could only start in a sequence one of them had left.
+        let waited = answers["waits"].ttft_ms.expect("model-written");
+        assert!(waited >= first_done, "the fourth question started before a sequence came free: {answers:?}");
+        let confidences: Vec<f32> = ["speed", "temperature"].iter().filter_map(|id| answers[*id].confidence).collect();
+        if let [speed, temperature] = confidences[..] {
+            assert_ne!(speed, temperature, "each sequence measures its own tokens");
+        }
     }
 
     #[test]

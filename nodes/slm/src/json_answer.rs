@@ -10,7 +10,8 @@
 use shopfloor_core::schema::{Answer, AnswerError};
 
 use crate::answering::AnswerSettings;
-use crate::engine::{ChatTurn, Engine, GenerateOptions};
+use crate::engine::{ChatTurn, GenerateOptions};
+use crate::generator::Generate;
 use crate::grounding::{states_only_known_numbers, system_prompt};
 
 /// Added to the system turn of a JSON answer.
@@ -62,7 +63,7 @@ fn bound_strings(schema: &mut serde_json::Value) {
 
 /// Fills `answer` with a JSON answer to `question_text` from `sheet`.
 pub fn answer_in_json(
-    engine: &mut Engine,
+    engine: &mut impl Generate,
     answer: &mut Answer,
     question_text: &str,
     schema: &str,
@@ -115,7 +116,7 @@ pub fn answer_in_json(
     }
     answer.confidence = Some(generation.confidence);
     answer.low_confidence = !grounded || generation.confidence < settings.confidence_threshold;
-    answer.model = Some(engine.model_name.clone());
+    answer.model = Some(engine.model_name());
     answer.text = generation.text;
 }
 

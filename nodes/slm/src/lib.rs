@@ -33,10 +33,13 @@
 //! - [`grounding`]: the prompt's fact sheet and the check of model answers.
 //! - [`question_check`]: questions refused before any work.
 //! - [`answering`]: one question to one answer; [`json_answer`]: the same
-//!   as JSON under a grammar made from the question's JSON Schema.
+//!   as JSON under a grammar made from the question's JSON Schema;
+//!   [`generator`]: what they need of the model and the plant state.
 //! - [`state`]: the node's front as plain state: question admission
 //!   ("busy" when the queue is full), pending readings (latest plant state
-//!   wins), counts; [`driver`]: the front and the model thread on dora.
+//!   wins), counts, the fair question queue; [`model_side`]: the workers
+//!   (one per sequence) and the engine thread that decodes their answers
+//!   together; [`driver`]: the front and the model side on dora.
 //! - [`gate`]: the evaluation gate that keeps unevaluated or failed
 //!   variants from loading (records written by `shopfloor model evaluate`).
 //! - [`lora_control`]: run-time LoRA commands on the `lora` input.
@@ -49,10 +52,12 @@ pub mod driver;
 pub use slm_engine as engine;
 pub mod facts;
 pub mod gate;
+pub mod generator;
 pub mod grounding;
 pub mod json_answer;
 pub mod lora_control;
 pub mod metrics;
+pub mod model_side;
 pub mod plant_state;
 pub mod power;
 pub mod question_check;

@@ -45,6 +45,8 @@ pub struct PowerSwitch {
     wanted: Option<PathBuf>,
     /// A load under way: its path and where its result arrives.
     loading: Option<(PathBuf, mpsc::Receiver<Result<LoadedModel, VariantError>>)>,
+    /// The result of that load, once it has arrived.
+    finished: Option<Result<LoadedModel, VariantError>>,
     /// Swaps done so far.
     pub swaps: u64,
 }
@@ -59,6 +61,7 @@ impl PowerSwitch {
             allow_unevaluated,
             wanted: None,
             loading: None,
+            finished: None,
             swaps: 0,
         })
     }
@@ -111,19 +114,17 @@ impl PowerSwitch {
             let _ = done.send(loaded);
         });
         self.loading = Some((variant, result));
+        self.finished = None;
     }
 
     /// Between questions: swaps `engine` if a load has finished and is
     /// still wanted. Returns the new model's name when it swapped.
     pub fn poll(&mut self, engine: &mut Engine) -> Option<String> {
-        let (path, result) = self.loading.as_ref()?;
-        let loaded = match result.try_recv() {
-            Ok(loaded) => loaded,
-            Err(mpsc::TryRecvError::Empty) => return None,
-            Err(mpsc::TryRecvError::Disconnected) => Err(VariantError::LoaderGone),
-        };
-        let path = path.clone();
-        self.loading = None;
+        if !self.swap_waiting() {
+            return None;
+        }
+        let (path, _) = self.loading.take()?;
+        let loaded = self.finished.take()?;
         let wanted = self.wanted.clone();
         match wanted {
             // The state changed again while this one loaded: load the newest wish.
@@ -166,6 +167,22 @@ impl PowerSwitch {
     /// Whether a variant is loading.
     pub fn is_loading(&self) -> bool {
         self.loading.is_some()
+    }
+
+    /// Whether a load has finished and waits for [`poll`](Self::poll): a
+    /// node decoding several answers lets them finish, and starts no new
+    /// one, until it has swapped.
+    pub fn swap_waiting(&mut self) -> bool {
+        if self.finished.is_none() {
+            if let Some((_, result)) = &self.loading {
+                match result.try_recv() {
+                    Ok(loaded) => self.finished = Some(loaded),
+                    Err(mpsc::TryRecvError::Disconnected) => self.finished = Some(Err(VariantError::LoaderGone)),
+                    Err(mpsc::TryRecvError::Empty) => {}
+                }
+            }
+        }
+        self.finished.is_some()
     }
 }
 

@@ -9,10 +9,12 @@
 //! The model answers one question at a time, and an answer takes seconds
 //! on small hardware, so work is bounded on both kinds of input:
 //!
-//! - **Questions** are never dropped silently. One may be answered and
-//!   `queue_capacity` more may wait; a question beyond that gets a `busy`
-//!   answer at once (the operator can ask again), and so does one the model
-//!   thread cannot take.
+//! - **Questions** are never dropped silently. As many as the model has
+//!   sequences (`slots`, the profile's `engine.parallel`) may be answered
+//!   together and `queue_capacity` more may wait; a question beyond that
+//!   gets a `busy` answer at once (the operator can ask again), and so does
+//!   one the model thread cannot take. Waiting questions are taken in turn
+//!   per origin ([`FairQueue`]).
 //! - **Readings**: the latest plant state wins. Readings wait in
 //!   [`PendingReadings`] until the model thread takes them (before every
 //!   question and whenever it is idle); past [`PENDING_READINGS_MAX`] the
@@ -20,7 +22,7 @@
 //!   (`shopfloor_readings_coalesced`). The plant state then misses some
 //!   history points of a busy period, never a tag's current value.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use dora_node_api::arrow_v59::array::{Array, StringArray};
 use dora_node_api::MetadataParameters;
@@ -67,6 +69,8 @@ pub enum Done {
 /// model thread since the driver last took it.
 pub struct SlmNode {
     capacity: usize,
+    /// Questions answered at once.
+    slots: usize,
     /// Questions admitted and not yet answered (waiting or being answered).
     waiting: usize,
     metrics: SlmMetrics,
@@ -78,7 +82,13 @@ impl SlmNode {
     /// A front for `model`; `capacity` questions may wait beyond the one
     /// being answered.
     pub fn new(model: &str, capacity: usize) -> Self {
-        Self { capacity, waiting: 0, metrics: SlmMetrics::new(model), readings: Vec::new(), work: Vec::new() }
+        Self { capacity, slots: 1, waiting: 0, metrics: SlmMetrics::new(model), readings: Vec::new(), work: Vec::new() }
+    }
+
+    /// `slots` questions are answered at once (1 unless set).
+    pub fn with_slots(mut self, slots: usize) -> Self {
+        self.slots = slots.max(1);
+        self
     }
 
     pub fn counts(&self) -> &SlmMetrics {
@@ -146,12 +156,12 @@ impl SlmNode {
         self.send(&answer)
     }
 
-    /// Admits each question while there is room (one being answered,
+    /// Admits each question while there is room (`slots` being answered,
     /// `capacity` waiting); the rest are answered busy now. Room is counted
     /// once per message, so questions that arrive together are judged
     /// against the queue as it was when they arrived.
     fn take_questions(&mut self, questions: Vec<Question>, now_ms: i64) -> Vec<Emit> {
-        let mut room = (self.capacity + 1).saturating_sub(self.waiting);
+        let mut room = (self.capacity + self.slots).saturating_sub(self.waiting);
         let mut emits = Vec::new();
         for question in questions {
             if room == 0 {
@@ -222,6 +232,47 @@ pub fn busy_answer(question: &Question, now_ms: i64) -> Answer {
     answer.error = Some(AnswerError::Busy);
     answer.latency_ms = (now_ms - question.received_ts_ms).max(0);
     answer
+}
+
+/// Admitted questions waiting for a free slot. Each origin (MQTT, HTTP)
+/// has its own line and the lines take turns, so a flood through one front
+/// door cannot keep the other waiting; within a line, first come first
+/// served. A question whose deadline passed while it waited is still taken
+/// (and answered "expired" without the model, see `answering::answer`).
+#[derive(Debug, Default)]
+pub struct FairQueue {
+    lines: BTreeMap<&'static str, VecDeque<Question>>,
+    /// The origin served last.
+    last: Option<&'static str>,
+}
+
+impl FairQueue {
+    pub fn push(&mut self, question: Question) {
+        self.lines.entry(question.origin.as_str()).or_default().push_back(question);
+    }
+
+    /// The next question: from the first origin after the one served last
+    /// that has one waiting.
+    pub fn pop(&mut self) -> Option<Question> {
+        let after = self.last.and_then(|last| {
+            self.lines
+                .range::<&str, _>((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                .find(|(_, line)| !line.is_empty())
+                .map(|(origin, _)| *origin)
+        });
+        let origin =
+            after.or_else(|| self.lines.iter().find(|(_, line)| !line.is_empty()).map(|(origin, _)| *origin))?;
+        self.last = Some(origin);
+        self.lines.get_mut(origin)?.pop_front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.values().map(VecDeque::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Readings waiting for the model thread, at most [`PENDING_READINGS_MAX`]
@@ -408,5 +459,29 @@ mod tests {
         ];
         assert_eq!(power_state_in(&readings, "gateway_power").as_deref(), Some("2"));
         assert_eq!(power_state_in(&readings, "other"), None);
+    }
+
+    #[test]
+    fn with_several_slots_as_many_questions_are_admitted_beyond_the_queue() {
+        let mut node = SlmNode::new("SmolLM2", 1).with_slots(3);
+        let batch = Question::to_arrow(&(0..6).map(|n| question(&format!("q-{n}"))).collect::<Vec<_>>());
+        let busy = answers(&input(&mut node, "questions", batch.as_ref(), 1_000).unwrap());
+        assert_eq!(busy.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["q-4", "q-5"]);
+        assert_eq!(node.take_work().1.len(), 4, "three answered at once, one waiting");
+    }
+
+    #[test]
+    fn the_fair_queue_takes_origins_in_turn_and_each_in_arrival_order() {
+        let asked = |id: &str, origin| Question::new(id, "How fast is the spindle?", "alice", origin, 1_000);
+        let mut queue = FairQueue::default();
+        for n in 0..4 {
+            queue.push(asked(&format!("http-{n}"), Origin::Http));
+        }
+        queue.push(asked("mqtt-0", Origin::Mqtt));
+        queue.push(asked("mqtt-1", Origin::Mqtt));
+        assert_eq!(queue.len(), 6);
+        let order: Vec<String> = std::iter::from_fn(|| queue.pop()).map(|q| q.id).collect();
+        assert_eq!(order, ["http-0", "mqtt-0", "http-1", "mqtt-1", "http-2", "http-3"]);
+        assert!(queue.is_empty());
     }
 }

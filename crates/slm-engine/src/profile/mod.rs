@@ -14,6 +14,7 @@
 //! batch_size = 512
 //! flash_attention = "auto" # auto | on | off
 //! kv_cache_type = "f16"    # f16 | q8_0 | q4_0 (quantized needs flash attention)
+//! parallel = 4             # questions decoded together (default 1)
 //!
 //! [memory]
 //! budget_mb = 2048         # all the gateway may use for models
@@ -206,10 +207,33 @@ pub struct EngineProfile {
     /// units (Q4_0, Q4_K, IQ4_NL and Q8_0 on AVX2/NEON); off keeps the file's layout.
     #[serde(default = "default_weight_repack")]
     pub weight_repack: bool,
+    /// Questions a model node decodes together, each as its own sequence of
+    /// one llama.cpp context (continuous batching). 1 answers one at a time.
+    #[serde(default = "default_parallel")]
+    pub parallel: u32,
 }
 
 fn default_weight_repack() -> bool {
     true
+}
+
+fn default_parallel() -> u32 {
+    1
+}
+
+impl EngineProfile {
+    /// KV cache cells the context holds: one window of `context_size` per
+    /// sequence, plus one for the shared cached prefix (sequence 0) when
+    /// several sequences run, so no sequence can run out of cells however
+    /// little of the prefix they share. With one sequence, the cached prefix
+    /// gives way when both do not fit (as before there were sequences).
+    pub fn kv_cells(&self) -> u32 {
+        if self.parallel <= 1 {
+            self.context_size
+        } else {
+            self.context_size.saturating_mul(self.parallel + 1)
+        }
+    }
 }
 
 /// Memory budget.
@@ -389,6 +413,9 @@ impl HardwareProfile {
         }
         if engine.batch_size == 0 || engine.batch_size > engine.context_size {
             return Err(invalid("engine.batch_size", engine.batch_size.into(), "1..=context_size"));
+        }
+        if !(1..=64).contains(&engine.parallel) || engine.parallel > engine.batch_size {
+            return Err(invalid("engine.parallel", engine.parallel.into(), "1..=64 and at most batch_size"));
         }
         if engine.backend == Backend::Cpu && engine.gpu_layers != 0 {
             return Err(invalid("engine.gpu_layers", engine.gpu_layers.into(), "0 with backend = \"cpu\""));
@@ -639,5 +666,17 @@ engine_reserve_mb = 128
         assert!(err.to_string().contains("engine.kv_cache_type"), "{err}");
         let ok = GOOD.replace("batch_size = 512\n", "batch_size = 512\nkv_cache_type = \"q8_0\"\n");
         assert_eq!(HardwareProfile::parse("t.toml", &ok).unwrap().engine.kv_cache_type, KvCacheType::Q8_0);
+    }
+    #[test]
+    fn parallel_sequences_default_to_one_and_get_a_window_each_plus_the_shared_prefix() {
+        let one = HardwareProfile::parse("t.toml", GOOD).unwrap();
+        assert_eq!((one.engine.parallel, one.engine.kv_cells()), (1, 2048));
+        let four = GOOD.replace("batch_size = 512\n", "batch_size = 512\nparallel = 4\n");
+        assert_eq!(HardwareProfile::parse("t.toml", &four).unwrap().engine.kv_cells(), 2048 * 5);
+        for bad in ["0", "65"] {
+            let text = GOOD.replace("batch_size = 512\n", &format!("batch_size = 512\nparallel = {bad}\n"));
+            let err = HardwareProfile::parse("t.toml", &text).unwrap_err();
+            assert!(err.to_string().contains("engine.parallel"), "{err}");
+        }
     }
 }

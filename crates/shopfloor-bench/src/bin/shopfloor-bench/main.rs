@@ -5,6 +5,7 @@
 //! One binary rather than one per benchmark: each binary links dora, zenoh,
 //! Arrow and llama.cpp again (docs/decisions.md, "The cold build").
 
+mod batched;
 mod distributed;
 mod echo_answerer;
 mod filter;
@@ -49,6 +50,8 @@ enum Command {
     Distributed,
     /// Generation speed of the engine against a plain llama.cpp loop.
     Generation,
+    /// Answers/s with 1, 2, 4 and 8 sequences decoded together against one after another.
+    Batched,
     /// The assistant dataflow under a steady mixed load for 30 minutes: every node's memory and open files.
     Soak(soak::Args),
     /// Vision stage 1: recall, false alarms and frames per second on generated parts.
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replay => replay::run(),
         Command::Distributed => distributed::run(),
         Command::Generation => generation::run(),
+        Command::Batched => batched::run(),
         Command::Soak(args) => soak::run(args),
         Command::Filter(options) => filter::run(options),
         Command::Vlm(args) => vlm::run(args),

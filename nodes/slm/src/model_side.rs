@@ -1,0 +1,330 @@
+//! The node's model side: one thread that owns the engine and decodes every
+//! running answer together, and one worker per sequence that runs the
+//! answering pipeline for one question at a time.
+//!
+//! A worker takes the next question from the [`QuestionLine`] (in turn per
+//! origin), reads the plant state, and asks the engine thread for each
+//! completion it needs through a [`SequenceClient`]; the engine thread
+//! starts it in a free sequence and advances all of them with one
+//! `llama_decode` per step (`slm_engine::Engine::step`). A worker waits
+//! only for its own completion, so a short answer leaves while a long one
+//! is still being written, and the next question takes its sequence.
+//!
+//! Changing the model (a power-state variant swap, a LoRA command) waits
+//! until no completion runs: no new one is started while a change waits.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Condvar, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use shopfloor_core::schema::Question;
+use shopfloor_node::clock::now_ms;
+
+use crate::answering::{answer, warm_cache, with_causes, AnswerSettings};
+use crate::engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation, Ticket};
+use crate::generator::Generate;
+use crate::lora_control::LoraCommand;
+use crate::plant_state::PlantState;
+use crate::power::PowerSwitch;
+use crate::state::{power_state_in, Done, FairQueue, PendingReadings};
+
+/// The cache is warmed at most this often (each warm-up evaluates the fact
+/// sheet's changed tail; more often would only burn CPU).
+const WARM_INTERVAL: Duration = Duration::from_millis(1000);
+/// How often the engine thread looks for a finished variant load while one runs.
+const SWAP_POLL: Duration = Duration::from_millis(20);
+
+/// What reaches the engine thread.
+pub enum ToEngine {
+    /// Readings are pending (at most one such nudge waits at a time).
+    Readings,
+    Lora(LoraCommand),
+    /// A worker's request.
+    Request(Request),
+}
+
+/// A worker's request; the answer goes back on the worker's own channel.
+pub enum Request {
+    ChatPrompt { turns: Vec<(String, String)>, reply: SyncSender<Reply> },
+    Complete(Completion),
+}
+
+/// A completion a worker waits for.
+pub struct Completion {
+    prompt: String,
+    max_tokens: u32,
+    stop_at_line_break: bool,
+    grammar: Option<String>,
+    started: Instant,
+    reply: SyncSender<Reply>,
+}
+
+/// The engine thread's reply.
+pub enum Reply {
+    Prompt(Result<String, EngineError>),
+    /// The completion, and the model that wrote it.
+    Completed(Result<Generation, EngineError>, String),
+}
+
+/// A worker's handle on the engine thread.
+pub struct SequenceClient {
+    engine: SyncSender<ToEngine>,
+    reply_tx: SyncSender<Reply>,
+    replies: Receiver<Reply>,
+    /// The model of the last completion.
+    model: String,
+}
+
+impl SequenceClient {
+    pub fn new(engine: SyncSender<ToEngine>, model: String) -> Self {
+        // One request at a time per worker: one reply waits at most.
+        let (reply_tx, replies) = mpsc::sync_channel(1);
+        Self { engine, reply_tx, replies, model }
+    }
+
+    fn ask(&self, request: Request) -> Result<Reply, EngineError> {
+        self.engine.send(ToEngine::Request(request)).map_err(|_| EngineError::EngineStopped)?;
+        self.replies.recv().map_err(|_| EngineError::EngineStopped)
+    }
+}
+
+impl Generate for SequenceClient {
+    fn chat_prompt(&mut self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
+        let turns = turns.iter().map(|t| (t.role.to_owned(), t.content.to_owned())).collect();
+        match self.ask(Request::ChatPrompt { turns, reply: self.reply_tx.clone() })? {
+            Reply::Prompt(prompt) => prompt,
+            Reply::Completed(..) => Err(EngineError::EngineStopped),
+        }
+    }
+
+    fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
+        let completion = Completion {
+            prompt: prompt.to_owned(),
+            max_tokens: options.max_tokens,
+            stop_at_line_break: options.stop_at_line_break,
+            grammar: options.grammar.map(str::to_owned),
+            started: Instant::now(),
+            reply: self.reply_tx.clone(),
+        };
+        match self.ask(Request::Complete(completion))? {
+            Reply::Completed(generation, model) => {
+                self.model = model;
+                generation
+            }
+            Reply::Prompt(_) => Err(EngineError::EngineStopped),
+        }
+    }
+
+    fn model_name(&self) -> String {
+        self.model.clone()
+    }
+}
+
+/// Admitted questions waiting for a worker; closed when the node stops
+/// (the workers then finish what is in it).
+#[derive(Default)]
+pub struct QuestionLine {
+    queue: Mutex<(FairQueue, bool)>,
+    ready: Condvar,
+}
+
+impl QuestionLine {
+    pub fn push(&self, question: Question) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).0.push(question);
+        self.ready.notify_one();
+    }
+
+    pub fn close(&self) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.ready.notify_all();
+    }
+
+    /// The next question; None once closed and empty.
+    fn next(&self) -> Option<Question> {
+        let mut guard = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let (queue, closed) = &mut *guard;
+            if let Some(question) = queue.pop() {
+                return Some(question);
+            }
+            if *closed {
+                return None;
+            }
+            guard = self.ready.wait(guard).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A worker: answers questions from `line` until it is closed and empty, or
+/// until the front stops listening.
+pub fn work<T: From<Done>>(
+    line: &QuestionLine,
+    plant: &RwLock<PlantState>,
+    mut client: SequenceClient,
+    settings: AnswerSettings,
+    done: &SyncSender<T>,
+) {
+    while let Some(question) = line.next() {
+        let reply = answer(&mut client, plant, &question, settings, now_ms());
+        if done.send(T::from(Done::Answered(Box::new(reply)))).is_err() {
+            return;
+        }
+    }
+}
+
+/// The engine thread's handles.
+pub struct EngineSide<'a, T> {
+    pub pending: &'a Mutex<PendingReadings>,
+    pub nudged: &'a AtomicBool,
+    pub plant: &'a RwLock<PlantState>,
+    /// Where swaps and refused LoRA commands are reported (the front).
+    pub done: SyncSender<T>,
+}
+
+impl<T: From<Done>> EngineSide<'_, T> {
+    /// Serves the workers' requests and the front's commands until every
+    /// sender is gone and nothing runs.
+    pub fn run(
+        self,
+        engine: &mut Engine,
+        settings: AnswerSettings,
+        mut power: Option<PowerSwitch>,
+        requests: &Receiver<ToEngine>,
+    ) {
+        let mut waiting: VecDeque<Completion> = VecDeque::new();
+        let mut running: HashMap<Ticket, SyncSender<Reply>> = HashMap::new();
+        let mut lora: VecDeque<LoraCommand> = VecDeque::new();
+        let mut last_warm: Option<Instant> = None;
+        let mut senders_gone = false;
+        loop {
+            // Wait for work only while nothing runs; between steps just look.
+            let idle = engine.sequences_running() == 0 && waiting.is_empty() && lora.is_empty();
+            let mut received = Vec::new();
+            if idle && !senders_gone {
+                let timeout =
+                    if power.as_ref().is_some_and(PowerSwitch::is_loading) { SWAP_POLL } else { WARM_INTERVAL };
+                match requests.recv_timeout(timeout) {
+                    Ok(item) => received.push(item),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => senders_gone = true,
+                }
+            }
+            loop {
+                match requests.try_recv() {
+                    Ok(item) => received.push(item),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        senders_gone = true;
+                        break;
+                    }
+                }
+            }
+            if senders_gone && idle && received.is_empty() {
+                break;
+            }
+            let got_work = !received.is_empty();
+            for item in received {
+                match item {
+                    ToEngine::Readings => self.nudged.store(false, Ordering::SeqCst),
+                    ToEngine::Lora(command) => lora.push_back(command),
+                    ToEngine::Request(Request::ChatPrompt { turns, reply }) => {
+                        let turns: Vec<ChatTurn<'_>> =
+                            turns.iter().map(|(role, content)| ChatTurn { role, content }).collect();
+                        let _ = reply.send(Reply::Prompt(engine.chat_prompt(&turns)));
+                    }
+                    ToEngine::Request(Request::Complete(completion)) => waiting.push_back(completion),
+                }
+            }
+            self.take_readings(power.as_mut(), engine);
+
+            // The model changes only while no completion runs.
+            let change_waiting = !lora.is_empty() || power.as_mut().is_some_and(PowerSwitch::swap_waiting);
+            if engine.sequences_running() == 0 {
+                if let Some(model) = power.as_mut().and_then(|p| p.poll(engine)) {
+                    last_warm = None;
+                    if self.done.send(T::from(Done::Swapped(model))).is_err() {
+                        break;
+                    }
+                }
+                for command in lora.drain(..) {
+                    last_warm = None;
+                    if let Some(refused) = switch_lora(engine, command) {
+                        let _ = self.done.send(T::from(refused));
+                    }
+                }
+            }
+            if !change_waiting {
+                while engine.sequences_running() < engine.parallel() {
+                    let Some(completion) = waiting.pop_front() else { break };
+                    let options = GenerateOptions {
+                        max_tokens: completion.max_tokens,
+                        stop_at_line_break: completion.stop_at_line_break,
+                        grammar: completion.grammar.as_deref(),
+                    };
+                    match engine.start(&completion.prompt, options, completion.started) {
+                        Ok(ticket) => {
+                            running.insert(ticket, completion.reply);
+                        }
+                        Err(error) => {
+                            let _ = completion.reply.send(Reply::Completed(Err(error), engine.model_name.clone()));
+                        }
+                    }
+                }
+            }
+            if engine.sequences_running() > 0 {
+                for (ticket, result) in engine.step() {
+                    if let Some(reply) = running.remove(&ticket) {
+                        let _ = reply.send(Reply::Completed(result, engine.model_name.clone()));
+                    }
+                }
+            } else if !got_work && waiting.is_empty() && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
+                // Nothing to do: bring the cached fact sheet up to date.
+                let plant = self.plant.read().unwrap_or_else(PoisonError::into_inner);
+                warm_cache(engine, &plant, settings, now_ms());
+                last_warm = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Takes the pending readings into the plant state; a power state (from
+    /// the Linux files or the policy's tag) may start loading a variant.
+    fn take_readings(&self, power: Option<&mut PowerSwitch>, engine: &Engine) {
+        let (readings, linux_state) = self.pending.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(switch) = power {
+            if let Some(state) = linux_state {
+                switch.on_state(state, engine);
+            }
+            let tagged = switch.tag().and_then(|tag| power_state_in(&readings, tag));
+            if let Some(state) = tagged {
+                switch.on_state(&state, engine);
+            }
+        }
+        if !readings.is_empty() {
+            // Workers read in short sections (never while the model writes),
+            // so this waits for microseconds, not for an answer.
+            self.plant.write().unwrap_or_else(PoisonError::into_inner).update(readings);
+        }
+    }
+}
+
+fn switch_lora(engine: &mut Engine, command: LoraCommand) -> Option<Done> {
+    let result = match &command {
+        LoraCommand::Off => engine.set_lora(None, 0.0),
+        LoraCommand::On { name, scale } => {
+            let scale = scale.or_else(|| engine.lora_scale(name)).unwrap_or(1.0);
+            engine.set_lora(Some(name), scale)
+        }
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(?command, active = ?engine.active_lora(), "LoRA switched");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(?command, %error, "LoRA command refused");
+            Some(Done::LoraRefused { command, reason: with_causes(&error) })
+        }
+    }
+}
