@@ -222,24 +222,26 @@ pub fn answer(
     finish(answer)
 }
 
-/// Brings the KV cache up to date with the current fact sheet while no
-/// question waits, so that the next question only evaluates its own tokens.
-/// Only when the whole sheet is the prompt (else each question has its own).
+/// Brings the KV cache up to date while no question waits, so that the next
+/// question only evaluates its own tokens: the whole fact sheet while the
+/// plant is small enough for every prompt to carry it, else the
+/// instructions that every prompt starts with (each question then brings
+/// only its own facts).
 pub fn warm_cache(engine: &mut Engine, state: &PlantState, settings: AnswerSettings, now_ms: i64) {
     if state.is_empty() {
         return;
     }
-    if state.tags().len() > settings.fact_sheet_max_tags {
-        return;
-    }
-    let general = Intent { focus: Focus::General, asks_limit: false, asks_trend: false };
-    let grounding = fact_sheet(state, &general, settings, now_ms);
-    let system = system_prompt(&grounding.sheet);
+    let system = if state.tags().len() > settings.fact_sheet_max_tags {
+        system_prompt(&[])
+    } else {
+        let general = Intent { focus: Focus::General, asks_limit: false, asks_trend: false };
+        system_prompt(&fact_sheet(state, &general, settings, now_ms).sheet)
+    };
     let result = engine.chat_prefix(&system).and_then(|prefix| engine.prefill(&prefix));
     match result {
-        Ok(evaluated) if evaluated > 0 => tracing::trace!(evaluated, "fact sheet cached"),
+        Ok(evaluated) if evaluated > 0 => tracing::trace!(evaluated, "prompt start cached"),
         Ok(_) => {}
-        Err(error) => tracing::warn!(error = %with_causes(&error), "could not cache the fact sheet"),
+        Err(error) => tracing::warn!(error = %with_causes(&error), "could not cache the prompt's start"),
     }
 }
 

@@ -224,7 +224,6 @@ impl<T: From<Done>> EngineSide<'_, T> {
             if senders_gone && idle && received.is_empty() {
                 break;
             }
-            let got_work = !received.is_empty();
             for item in received {
                 match item {
                     ToEngine::Readings => self.nudged.store(false, Ordering::SeqCst),
@@ -279,8 +278,9 @@ impl<T: From<Done>> EngineSide<'_, T> {
                         let _ = reply.send(Reply::Completed(result, engine.model_name.clone()));
                     }
                 }
-            } else if !got_work && waiting.is_empty() && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
-                // Nothing to do: bring the cached fact sheet up to date.
+            } else if waiting.is_empty() && last_warm.is_none_or(|at| at.elapsed() >= WARM_INTERVAL) {
+                // Nothing runs: bring the cached start of the prompts up to date
+                // (at most once a second; nothing to evaluate when it is current).
                 let plant = self.plant.read().unwrap_or_else(PoisonError::into_inner);
                 warm_cache(engine, &plant, settings, now_ms());
                 last_warm = Some(Instant::now());

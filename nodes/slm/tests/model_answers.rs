@@ -308,3 +308,34 @@ fn model_answers_in_json_that_follows_the_schema() {
     assert_eq!(refused.error, Some(AnswerError::InvalidSchema), "{}", refused.text);
     assert_eq!(refused.completion_tokens, None, "nothing may be generated for a refused schema");
 }
+
+/// Where each question brings its own facts (the focused layout), the
+/// instructions every prompt starts with are cached while the node is idle,
+/// and a question's completion then reads only what follows them.
+#[test]
+fn model_idle_warm_up_caches_the_instructions_every_focused_prompt_starts_with() {
+    use slm::engine::ChatTurn;
+    use slm::grounding::system_prompt;
+    use std::time::Instant;
+
+    let mut engine = engine();
+    let state = cell(72.4);
+    let settings = AnswerSettings::default();
+    assert_eq!(settings.fact_sheet_max_tags, 0, "the focused layout");
+    slm::answering::warm_cache(&mut engine, &state, settings, NOW);
+
+    let system = system_prompt(&["spindle temperature: 72.4 °C".to_owned()]);
+    let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: "How warm is it?" }];
+    let prompt = engine.chat_prompt(&turns).unwrap();
+    engine.start(&prompt, GenerateOptions::line(8), Instant::now()).unwrap();
+    let mut steps = 0;
+    let generation = loop {
+        if let Some((_, result)) = engine.step().pop() {
+            break result.unwrap();
+        }
+        steps += 1;
+        assert!(steps < 100, "an 8-token completion never finished");
+    };
+    let shared = generation.prompt_tokens - generation.prompt_tokens_evaluated;
+    assert!(shared >= 30, "{shared} of {} prompt tokens came from the cache: {generation:?}", generation.prompt_tokens);
+}

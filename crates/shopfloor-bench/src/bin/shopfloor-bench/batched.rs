@@ -6,7 +6,8 @@
 //! sequence is free. Reports answers/s, generated tokens/s, and p50/p95 of
 //! each answer's time from its start to its last token.
 //!
-//! `target/release/shopfloor-bench batched` (prints a markdown section).
+//! `target/release/shopfloor-bench batched` (prints a markdown section); the
+//! model is the demo's unless `SLM_MODEL_PATH` names another.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,8 +54,11 @@ struct Row {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    let model_path = repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let model_path = std::env::var_os("SLM_MODEL_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     let profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml"))?;
+    let model_name = model_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let sheet: Vec<String> = FACTS.iter().map(|f| (*f).to_owned()).collect();
     let system = system_prompt(&sheet);
     let options = GenerateOptions::line(MAX_TOKENS);
@@ -130,7 +134,7 @@ pub fn run() -> anyhow::Result<()> {
         decode_rows.push((parallel, tokens as f64 / seconds, seconds * 1e3 / steps.max(1) as f64));
     }
 
-    println!("### Continuous batching in the engine (SmolLM2-135M Q4_1, profile `{}`)\n", profile.name);
+    println!("### Continuous batching in the engine ({model_name}, profile `{}`)\n", profile.name);
     println!(
         "{ANSWERS} answers of at most {MAX_TOKENS} tokens (one line) to questions over a cached fact sheet of {} facts; \
          the next question starts as soon as a sequence is free.\n",

@@ -34,6 +34,24 @@ fn rss_mib(port: u16, node: &str) -> f64 {
         .map_or(f64::NAN, |bytes| bytes / (1024.0 * 1024.0))
 }
 
+/// The router's counters of final answers and escalations, by tier, from
+/// the gateway's page (`shopfloor_router_answers_total{node="router",tier="nano"} 12`).
+fn router_counts(port: u16) -> std::collections::BTreeMap<String, f64> {
+    let Ok((200, page)) = http::get(port, "/metrics", None) else { return Default::default() };
+    page.lines()
+        .filter(|line| {
+            line.starts_with("shopfloor_router_answers_total{")
+                || line.starts_with("shopfloor_router_escalations_total{")
+        })
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            let kind = if name.starts_with("shopfloor_router_answers") { "answered" } else { "escalated" };
+            let tier = name.split("tier=\"").nth(1)?.split('"').next()?;
+            Some((format!("{kind} by {tier}"), value.parse().ok()?))
+        })
+        .collect()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     shopfloor_node::stats::percentile_of_sorted(sorted, p).unwrap_or(f64::NAN)
 }
@@ -46,10 +64,13 @@ struct Level {
     other: usize,
     rss_before: (f64, f64),
     rss_after: (f64, f64),
+    /// Router answers and escalations by tier during the level.
+    by_tier: Vec<(String, f64)>,
 }
 
 fn run_level(port: u16, clients: usize) -> Level {
     let rss_before = (rss_mib(port, "slm"), rss_mib(port, "http-gateway"));
+    let counts_before = router_counts(port);
     let until = Instant::now() + Duration::from_secs(SECONDS_PER_LEVEL);
     let results: Vec<(u16, f64)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..clients)
@@ -85,6 +106,14 @@ fn run_level(port: u16, clients: usize) -> Level {
         ok_latencies_ms,
         rss_before,
         rss_after: (rss_mib(port, "slm"), rss_mib(port, "http-gateway")),
+        by_tier: router_counts(port)
+            .into_iter()
+            .map(|(key, after)| {
+                let before = counts_before.get(&key).copied().unwrap_or(0.0);
+                (key, after - before)
+            })
+            .filter(|(_, delta)| *delta > 0.0)
+            .collect(),
     }
 }
 
@@ -126,12 +155,12 @@ pub fn run() -> anyhow::Result<()> {
     println!(
         "Each client sends chat completions back to back for {SECONDS_PER_LEVEL} s (100 ms pause after a 503/429).\n"
     );
-    println!("| clients | answered (200) | answered/s | p50 / p95 latency of 200s | 503 busy | 429 | other | RSS slm before → after | RSS gateway before → after |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| clients | answered (200) | answered/s | p50 / p95 latency of 200s | 503 busy | 429 | other | RSS slm before → after | RSS gateway before → after | router: by tier |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for level in &levels {
         let answered = level.ok_latencies_ms.len();
         println!(
-            "| {} | {} | {:.1} | {:.0} / {:.0} ms | {} | {} | {} | {:.0} → {:.0} MiB | {:.1} → {:.1} MiB |",
+            "| {} | {} | {:.1} | {:.0} / {:.0} ms | {} | {} | {} | {:.0} → {:.0} MiB | {:.1} → {:.1} MiB | {} |",
             level.clients,
             answered,
             answered as f64 / SECONDS_PER_LEVEL as f64,
@@ -144,6 +173,7 @@ pub fn run() -> anyhow::Result<()> {
             level.rss_after.0,
             level.rss_before.1,
             level.rss_after.1,
+            level.by_tier.iter().map(|(key, n)| format!("{key} {n:.0}")).collect::<Vec<_>>().join(", "),
         );
     }
     Ok(())
