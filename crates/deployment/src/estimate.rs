@@ -256,13 +256,20 @@ pub fn estimate(context: &Context<'_>, node: &Node, machine: &Machine) -> Result
             })?;
             let model =
                 ModelRef { field: "SLM_MODEL_PATH".into(), value: value.clone(), path: context.resolve(&value) };
-            Estimate::Model(model_process(node, &model, None, &machine.profile, &mut warnings)?)
+            // The node's own SLM_PARALLEL over the profile's; one it would refuse changes nothing here.
+            let parallel = context
+                .env(node, "SLM_PARALLEL")?
+                .and_then(|text| text.trim().parse::<u32>().ok())
+                .filter(|n| (1..=64).contains(n))
+                .unwrap_or(machine.profile.engine.parallel);
+            Estimate::Model(model_process(node, &model, None, &machine.profile, parallel, &mut warnings)?)
         }
         Kind::Vision => {
             warnings.extend(profile_warning(context, node, "VLM_PROFILE", machine)?);
             match vision_pair(context, node, &machine.profile)? {
+                // The vision engine decodes one image at a time: one sequence.
                 Some((model, mmproj)) => {
-                    Estimate::Model(model_process(node, &model, Some(&mmproj), &machine.profile, &mut warnings)?)
+                    Estimate::Model(model_process(node, &model, Some(&mmproj), &machine.profile, 1, &mut warnings)?)
                 }
                 None => {
                     warnings.push(Warning::NoVisionModel { node: node.id.clone(), machine: machine.id.clone() });
@@ -329,13 +336,15 @@ fn vision_pair(
     }
 }
 
-/// The engine's plan for a model (and projector) under `profile`, as
-/// `slm_engine::LoadedModel::load_with` checks it before loading.
+/// The engine's plan for a model (and projector) under `profile` with
+/// `parallel` sequences, as `slm_engine::LoadedModel::load_with` checks it
+/// before loading.
 fn model_process(
     node: &Node,
     model: &ModelRef,
     mmproj: Option<&ModelRef>,
     profile: &HardwareProfile,
+    parallel: u32,
     warnings: &mut Vec<Warning>,
 ) -> Result<ModelProcess, EstimateError> {
     let file = model_file::check(&model.path).map_err(|e| model.error(node, e))?;
@@ -349,7 +358,7 @@ fn model_process(
     if file.shape.is_none() {
         warnings.push(Warning::ShapeUnknown { node: node.id.clone(), file: model.path.display().to_string() });
     }
-    let engine = &profile.engine;
+    let engine = &slm_engine::profile::EngineProfile { parallel, ..profile.engine.clone() };
     let plan = profile.memory_plan(
         file.bytes + extra_bytes,
         file.shape.as_ref().map_or(0, |s| kv_cache_bytes(s, engine)),
@@ -487,10 +496,15 @@ mod tests {
         let Estimate::Model(process) = result.estimate else { panic!("{result:?}") };
         let plan = &process.plan;
         assert_eq!(process.files, [repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")]);
+        // The profile's four sequences and the shared prefix: five 2048-token windows of 45 MiB.
         assert_eq!(
             (mib(plan.model_bytes), mib(plan.kv_cache_bytes), mib(plan.compute_bytes), mib(plan.engine_reserve_bytes)),
-            (94, 45, 114, 128)
+            (94, 225, 114, 128)
         );
+        // SLM_PARALLEL=1 in the node's env: one window.
+        let one = format!("{yaml}      SLM_PARALLEL: \"1\"\n");
+        let Estimate::Model(process) = run(&one, &m).unwrap().estimate else { panic!() };
+        assert_eq!(mib(process.plan.kv_cache_bytes), 45);
     }
 
     #[test]

@@ -51,11 +51,12 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
     report.say(format!("profile {} ({}): valid", profile.name, profile.description));
     let feature = engine.backend.cargo_feature().map_or("none".to_owned(), |f| format!("`{f}`"));
     report.say(format!(
-        "engine: backend {} (llama-cpp-2 cargo feature: {feature}), threads {}/{} (generation/prompt), context {} tokens, batch {}, flash attention {}, KV cache {}, weight repacking {}",
+        "engine: backend {} (llama-cpp-2 cargo feature: {feature}), threads {}/{} (generation/prompt), context {} tokens, {} sequences decoded together, batch {}, flash attention {}, KV cache {}, weight repacking {}",
         engine.backend.as_str(),
         engine.threads,
         engine.threads_batch,
         engine.context_size,
+        engine.parallel,
         engine.batch_size,
         format!("{:?}", engine.flash_attention).to_lowercase(),
         engine.kv_cache_type.as_str(),
