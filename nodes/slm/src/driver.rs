@@ -485,6 +485,35 @@ mod tests {
         }
     }
 
+    /// A question is answered from every reading that reached the node
+    /// before it, even when a worker takes it at once (the engine thread,
+    /// not the worker, takes readings in). Model test: run serially.
+    #[test]
+    fn model_a_question_right_after_the_first_readings_is_answered_from_them() {
+        let now = now_ms();
+        let readings = [Reading::good(
+            "test",
+            "spindle_speed".into(),
+            ReadingValue::Number(1450.0),
+            Some("rpm".into()),
+            Some(now),
+            now,
+        )];
+        let question = Question::new("q", "How fast is the spindle turning?", "alice", Origin::Mqtt, now);
+        let config = SlmConfig { parallel: Some(2), ..config() };
+        let (counts, outputs) = TestRun::new("slm")
+            .input(0.0, "readings", Reading::to_arrow(&readings))
+            .input(0.0, "questions", Question::to_arrow(std::slice::from_ref(&question)))
+            .stop(0.2)
+            .run(|node, events| run(&config, node, events))
+            .unwrap();
+        assert_eq!(counts.unwrap().answered, 1);
+        let answers: Vec<Answer> =
+            outputs.on("answers").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(answers[0].error, None, "{answers:?}");
+        assert!(answers[0].text.contains("1450"), "{answers:?}");
+    }
+
     #[test]
     fn a_model_that_does_not_pass_the_gate_stops_the_node_before_dora_sees_anything() {
         let mut config = config();

@@ -47,7 +47,15 @@ pub enum ToEngine {
 
 /// A worker's request; the answer goes back on the worker's own channel.
 pub enum Request {
-    ChatPrompt { turns: Vec<(String, String)>, reply: SyncSender<Reply> },
+    /// Take the pending readings into the plant state, then reply: a
+    /// question is answered from every reading that arrived before it.
+    Sync {
+        reply: SyncSender<Reply>,
+    },
+    ChatPrompt {
+        turns: Vec<(String, String)>,
+        reply: SyncSender<Reply>,
+    },
     Complete(Completion),
 }
 
@@ -63,6 +71,7 @@ pub struct Completion {
 
 /// The engine thread's reply.
 pub enum Reply {
+    Synced,
     Prompt(Result<String, EngineError>),
     /// The completion, and the model that wrote it.
     Completed(Result<Generation, EngineError>, String),
@@ -88,6 +97,12 @@ impl SequenceClient {
         self.engine.send(ToEngine::Request(request)).map_err(|_| EngineError::EngineStopped)?;
         self.replies.recv().map_err(|_| EngineError::EngineStopped)
     }
+
+    /// Waits until the readings that arrived before now are in the plant
+    /// state (the front hands them over before the question that follows them).
+    pub fn sync(&self) -> Result<(), EngineError> {
+        self.ask(Request::Sync { reply: self.reply_tx.clone() }).map(|_| ())
+    }
 }
 
 impl Generate for SequenceClient {
@@ -95,7 +110,7 @@ impl Generate for SequenceClient {
         let turns = turns.iter().map(|t| (t.role.to_owned(), t.content.to_owned())).collect();
         match self.ask(Request::ChatPrompt { turns, reply: self.reply_tx.clone() })? {
             Reply::Prompt(prompt) => prompt,
-            Reply::Completed(..) => Err(EngineError::EngineStopped),
+            Reply::Completed(..) | Reply::Synced => Err(EngineError::EngineStopped),
         }
     }
 
@@ -113,7 +128,7 @@ impl Generate for SequenceClient {
                 self.model = model;
                 generation
             }
-            Reply::Prompt(_) => Err(EngineError::EngineStopped),
+            Reply::Prompt(_) | Reply::Synced => Err(EngineError::EngineStopped),
         }
     }
 
@@ -167,6 +182,8 @@ pub fn work<T: From<Done>>(
     done: &SyncSender<T>,
 ) {
     while let Some(question) = line.next() {
+        // A stopped engine thread is noticed again by the first completion.
+        let _ = client.sync();
         let reply = answer(&mut client, plant, &question, settings, now_ms());
         if done.send(T::from(Done::Answered(Box::new(reply)))).is_err() {
             return;
@@ -224,9 +241,11 @@ impl<T: From<Done>> EngineSide<'_, T> {
             if senders_gone && idle && received.is_empty() {
                 break;
             }
+            let mut synced = Vec::new();
             for item in received {
                 match item {
                     ToEngine::Readings => self.nudged.store(false, Ordering::SeqCst),
+                    ToEngine::Request(Request::Sync { reply }) => synced.push(reply),
                     ToEngine::Lora(command) => lora.push_back(command),
                     ToEngine::Request(Request::ChatPrompt { turns, reply }) => {
                         let turns: Vec<ChatTurn<'_>> =
@@ -237,6 +256,9 @@ impl<T: From<Done>> EngineSide<'_, T> {
                 }
             }
             self.take_readings(power.as_mut(), engine);
+            for reply in synced {
+                let _ = reply.send(Reply::Synced);
+            }
 
             // The model changes only while no completion runs.
             let change_waiting = !lora.is_empty() || power.as_mut().is_some_and(PowerSwitch::swap_waiting);
