@@ -76,7 +76,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use shopfloor_core::schema::{Alert, MetricSample, Reading, ReadingValue, Severity};
-    use shopfloor_node::testing::TestRun;
+    use shopfloor_node::testing::{Outputs, TestRun};
 
     use super::*;
 
@@ -95,6 +95,21 @@ mod tests {
     /// The test's config, its alarm states kept in `folder`.
     fn config_in(folder: &tempfile::TempDir) -> LimitAlarmsConfig {
         LimitAlarmsConfig { state_file: folder.path().join("active.json"), ..config() }
+    }
+
+    /// The alerts a run sent, in order.
+    fn alerts_of(outputs: &Outputs) -> Vec<Alert> {
+        outputs.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect()
+    }
+
+    /// One spindle temperature reading in dora run `run_id`, then stop.
+    fn one_reading(config: &LimitAlarmsConfig, reading: Reading, run_id: &str) -> Outputs {
+        TestRun::new("limit-alarms")
+            .input(0.0, "readings", Reading::to_arrow(&[reading]))
+            .stop(0.05)
+            .run(|node, events| run_in(config, node, events, run_id))
+            .unwrap()
+            .1
     }
 
     fn temperature(value: f64, ts_ms: i64) -> Reading {
@@ -125,8 +140,7 @@ mod tests {
             .run(|node, events| run(&config_in(&folder), node, events))
             .unwrap();
         let counts = counts.unwrap();
-        let alerts: Vec<Alert> =
-            outputs.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        let alerts = alerts_of(&outputs);
         let seen: Vec<(Severity, &str)> = alerts.iter().map(|a| (a.severity, a.kind.as_str())).collect();
         assert_eq!(
             seen,
@@ -152,12 +166,7 @@ mod tests {
     fn an_alarm_active_when_the_node_stopped_is_cleared_by_the_next_run() {
         let folder = tempfile::tempdir().unwrap();
         let config = config_in(&folder);
-        let (_, first_run) = TestRun::new("limit-alarms")
-            .input(0.0, "readings", Reading::to_arrow(&[temperature(82.0, 1_000)]))
-            .stop(0.05)
-            .run(|node, events| run_in(&config, node, events, "run-1"))
-            .unwrap();
-        assert_eq!(first_run.on("alerts").count(), 1);
+        assert_eq!(one_reading(&config, temperature(82.0, 1_000), "run-1").on("alerts").count(), 1);
         assert!(config.state_file.exists(), "the alarm is kept on disk");
 
         let (counts, second_run) = TestRun::new("limit-alarms")
@@ -166,27 +175,15 @@ mod tests {
             .stop(0.05)
             .run(|node, events| run_in(&config, node, events, "run-1"))
             .unwrap();
-        let alerts: Vec<Alert> =
-            second_run.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        let alerts = alerts_of(&second_run);
         assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["limit_cleared"]);
         assert_eq!(counts.unwrap().active, 0);
         let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&config.state_file).unwrap()).unwrap();
         assert!(kept["active"].as_object().is_some_and(|active| active.is_empty()), "nothing beyond a limit any more");
 
         // The spindle beyond again, then a new dataflow run: it alerts afresh.
-        let (_, third_run) = TestRun::new("limit-alarms")
-            .input(0.0, "readings", Reading::to_arrow(&[temperature(83.0, 4_000)]))
-            .stop(0.05)
-            .run(|node, events| run_in(&config, node, events, "run-1"))
-            .unwrap();
-        assert_eq!(third_run.on("alerts").count(), 1);
-        let (_, new_run) = TestRun::new("limit-alarms")
-            .input(0.0, "readings", Reading::to_arrow(&[temperature(83.5, 5_000)]))
-            .stop(0.05)
-            .run(|node, events| run_in(&config, node, events, "run-2"))
-            .unwrap();
-        let alerts: Vec<Alert> =
-            new_run.on("alerts").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(one_reading(&config, temperature(83.0, 4_000), "run-1").on("alerts").count(), 1);
+        let alerts = alerts_of(&one_reading(&config, temperature(83.5, 5_000), "run-2"));
         assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["high_limit"]);
     }
 }
