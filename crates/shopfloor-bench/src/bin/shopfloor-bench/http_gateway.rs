@@ -151,7 +151,7 @@ pub fn run() -> anyhow::Result<()> {
     let (success, _) = dataflow.stop();
     anyhow::ensure!(success, "dataflow did not stop cleanly");
 
-    println!("### HTTP gateway under load (plant-assistant.yml, SmolLM2-135M Q4_1, SLM_QUEUE_CAPACITY 8, GATEWAY_MAX_CONCURRENT 16)\n");
+    println!("### HTTP gateway under load (plant-assistant.yml, tiers SmolLM2-135M Q4_1 (4 sequences, queue 16) and Gemma 3 270M, GATEWAY_MAX_CONCURRENT 16)\n");
     println!(
         "Each client sends chat completions back to back for {SECONDS_PER_LEVEL} s (100 ms pause after a 503/429).\n"
     );
