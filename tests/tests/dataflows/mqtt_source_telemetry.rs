@@ -12,8 +12,14 @@ use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{release_binary, scratch_dir};
 
-/// The node stops itself after this (a Stop event in its test input).
-const RUN_SECS: f64 = 8.0;
+/// The node stops itself after this (a Stop event in its test input). It
+/// bounds how long the node may take to subscribe (`SUBSCRIBED_WITHIN`):
+/// with 8 s, a node that needed 8 s to start and connect beside a model test
+/// stopped before the test's 60 s wait could see it subscribed.
+const RUN_SECS: f64 = 30.0;
+/// How long the node may take to subscribe; the rest of `RUN_SECS` is the
+/// test's own traffic.
+const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(20);
 
 #[test]
 fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> anyhow::Result<()> {
@@ -27,7 +33,7 @@ fn telemetry_becomes_reading_batches_and_bad_payloads_are_dead_lettered() -> any
 
     // Until the node has subscribed, messages are lost: send a malformed one
     // until its dead letter proves the subscription is live.
-    let ready_by = Instant::now() + Duration::from_secs(60);
+    let ready_by = Instant::now() + SUBSCRIBED_WITHIN;
     loop {
         client.publish(&format!("{root}/telemetry/probe/temp"), "not a number")?;
         if client.wait_for(Duration::from_millis(300), |m| m.json["reason"] == "not_a_number").is_some() {
@@ -144,7 +150,7 @@ fn sparkplug_births_data_aliases_and_rebirth_requests() -> anyhow::Result<()> {
     let (mut node, outputs) = start_source(&broker, "sb/area/line", "spBv1.0/plant/# sparkplug", &[], &dir)?;
 
     // Data before any birth: refused with a rebirth request, which also proves the subscription is live.
-    let ready_by = Instant::now() + Duration::from_secs(60);
+    let ready_by = Instant::now() + SUBSCRIBED_WITHIN;
     loop {
         // A probe edge node of its own, so that press1's rebirth requests are not rate-limited by it.
         client
