@@ -174,9 +174,14 @@ pub fn serve(
         for slot in 0..slots {
             let client = SequenceClient::new(engine_tx.clone(), model_name.clone());
             let (line, plant, done) = (&line, &plant, incoming_tx.clone());
+            // Counted before the thread runs, so no question finds the line unattended.
+            let enlisted = line.enlist();
             let worker = std::thread::Builder::new()
                 .name(format!("answer-{slot}"))
-                .spawn_scoped(scope, move || work(line, plant, client, settings.answer, &done))
+                .spawn_scoped(scope, move || {
+                    let _enlisted = enlisted;
+                    work(line, plant, client, settings.answer, &done)
+                })
                 .map_err(|e| {
                     // The workers already started end on a closed line.
                     line.close();
@@ -264,9 +269,9 @@ impl Front<'_> {
     }
 
     /// Hands what the state decided to the model side: questions to the
-    /// workers' line (the state admitted no more than it holds), readings
-    /// and LoRA commands to the engine thread; a LoRA command it cannot
-    /// take is refused.
+    /// workers' line (the state admitted no more than it holds; with no
+    /// worker left they are answered busy), readings and LoRA commands to
+    /// the engine thread (a LoRA command it cannot take is refused).
     fn hand_over(&self, driver: &mut Driver, state: &mut SlmNode) -> Result<(), SendError> {
         let (batches, work) = state.take_work();
         if !batches.is_empty() {
@@ -281,7 +286,11 @@ impl Front<'_> {
         for item in work {
             let command = match item {
                 Work::Question(question) => {
-                    self.line.push(question);
+                    for stranded in self.line.push(question).err().unwrap_or_default() {
+                        if let Ok(emit) = state.not_taken(Work::Question(stranded), now_ms()) {
+                            driver.send(emit)?;
+                        }
+                    }
                     continue;
                 }
                 Work::Lora(command) => command,

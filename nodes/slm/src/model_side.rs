@@ -14,7 +14,7 @@
 //! until no completion runs: no new one is started while a change waits.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -143,12 +143,39 @@ impl Generate for SequenceClient {
 pub struct QuestionLine {
     queue: Mutex<(FairQueue, bool)>,
     ready: Condvar,
+    /// Workers alive (a worker that panicked has left).
+    workers: AtomicUsize,
+}
+
+/// A worker's place at the line; leaving it (also by a panic) is counted.
+pub struct Enlisted<'a>(&'a QuestionLine);
+
+impl Drop for Enlisted<'_> {
+    fn drop(&mut self) {
+        self.0.workers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl QuestionLine {
-    pub fn push(&self, question: Question) {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner).0.push(question);
+    /// Counts a worker in until the returned place is dropped.
+    pub fn enlist(&self) -> Enlisted<'_> {
+        self.workers.fetch_add(1, Ordering::SeqCst);
+        Enlisted(self)
+    }
+
+    /// Queues `question` for a worker. With no worker left to answer, it is
+    /// handed back with any question still waiting, to be answered busy.
+    pub fn push(&self, question: Question) -> Result<(), Vec<Question>> {
+        let mut guard = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.workers.load(Ordering::SeqCst) == 0 {
+            let mut stranded: Vec<Question> = std::iter::from_fn(|| guard.0.pop()).collect();
+            stranded.push(question);
+            return Err(stranded);
+        }
+        guard.0.push(question);
+        drop(guard);
         self.ready.notify_one();
+        Ok(())
     }
 
     pub fn close(&self) {
@@ -348,5 +375,29 @@ fn switch_lora(engine: &mut Engine, command: LoraCommand) -> Option<Done> {
             tracing::warn!(?command, %error, "LoRA command refused");
             Some(Done::LoraRefused { command, reason: with_causes(&error) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shopfloor_core::schema::Origin;
+
+    use super::*;
+
+    fn asked(id: &str) -> Question {
+        Question::new(id, "How fast is the spindle?", "alice", Origin::Mqtt, 1_000)
+    }
+
+    #[test]
+    fn a_line_without_workers_hands_its_questions_back_to_be_answered_busy() {
+        let line = QuestionLine::default();
+        let ids = |questions: Vec<Question>| questions.into_iter().map(|q| q.id).collect::<Vec<_>>();
+        assert_eq!(line.push(asked("q-0")).map_err(ids), Err(vec!["q-0".to_owned()]));
+
+        let worker = line.enlist();
+        assert_eq!(line.push(asked("q-1")).map_err(ids), Ok(()));
+        // The worker leaves (a panic unwinds the same way) before taking q-1.
+        drop(worker);
+        assert_eq!(line.push(asked("q-2")).map_err(ids), Err(vec!["q-1".to_owned(), "q-2".to_owned()]));
     }
 }

@@ -13,7 +13,7 @@
 //!   sequences (`slots`, the profile's `engine.parallel`) may be answered
 //!   together and `queue_capacity` more may wait; a question beyond that
 //!   gets a `busy` answer at once (the operator can ask again), and so does
-//!   one the model thread cannot take. Waiting questions are taken in turn
+//!   one no answering worker is left for. Waiting questions are taken in turn
 //!   per origin ([`FairQueue`]).
 //! - **Readings**: the latest plant state wins. Readings wait in
 //!   [`PendingReadings`] until the model thread takes them (before every
