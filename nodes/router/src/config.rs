@@ -32,6 +32,20 @@ pub struct TierSpec {
     /// Expected answer time until measured, ms: escalation that would miss
     /// the deadline by this estimate is not tried.
     pub expect_ms: u64,
+    /// What a "busy" answer of this tier (its queue full) leads to.
+    pub on_busy: OnBusy,
+}
+
+/// What the router does when a tier answers "busy" (`on_busy=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBusy {
+    /// The asker gets the busy answer and asks again later (default): the
+    /// next tier usually runs on the same cores, and overflow sent to it
+    /// slows both (docs/routing.md).
+    Answer,
+    /// The question goes on to the next tier, for a next tier with cores
+    /// of its own (another machine, a remote service).
+    Escalate,
 }
 
 impl TierSpec {
@@ -95,7 +109,7 @@ pub struct HttpTierConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouterConfig {
     /// Tiers in escalation order (`ROUTER_TIERS`, one per line:
-    /// `<name> [kind=slm|http] [threshold=0.5] [expect_ms=1000]`).
+    /// `<name> [kind=slm|http] [threshold=0.5] [expect_ms=1000] [on_busy=answer|escalate]`).
     pub tiers: Vec<TierSpec>,
     /// First tier per class (`ROUTER_CLASSES`, `class=tier|refuse ...`;
     /// unnamed classes go to the first tier, `out_of_scope` is refused).
@@ -147,7 +161,7 @@ impl RouterConfig {
         let mut env = EnvReader::new("router", vars);
         let tiers_text = env.required_string(
             "ROUTER_TIERS",
-            "one tier per line: <name> [kind=slm|http] [threshold=0.5] [expect_ms=1000]",
+            "one tier per line: <name> [kind=slm|http] [threshold=0.5] [expect_ms=1000] [on_busy=answer|escalate]",
         );
         let tiers = tiers_text.map(|text| parse_tiers(&mut env, &text)).unwrap_or_default();
         let classes_text = env.optional_string("ROUTER_CLASSES").unwrap_or_default();
@@ -218,7 +232,13 @@ fn parse_tiers(env: &mut EnvReader<'_>, text: &str) -> Vec<TierSpec> {
             env.invalid(FIELD, line, "a unique tier name of letters, digits, `_` or `-` first");
             continue;
         }
-        let mut tier = TierSpec { name: name.to_owned(), kind: TierKind::Slm, threshold: 0.5, expect_ms: 1000 };
+        let mut tier = TierSpec {
+            name: name.to_owned(),
+            kind: TierKind::Slm,
+            threshold: 0.5,
+            expect_ms: 1000,
+            on_busy: OnBusy::Answer,
+        };
         for option in words {
             match option.split_once('=') {
                 Some(("kind", "slm")) => tier.kind = TierKind::Slm,
@@ -231,7 +251,13 @@ fn parse_tiers(env: &mut EnvReader<'_>, text: &str) -> Vec<TierSpec> {
                     Ok(ms) if (1..=600_000).contains(&ms) => tier.expect_ms = ms,
                     _ => env.invalid(FIELD, line, "expect_ms= milliseconds in 1..=600000"),
                 },
-                _ => env.invalid(FIELD, line, "options kind=slm|http, threshold=<0..1>, expect_ms=<ms>"),
+                Some(("on_busy", "answer")) => tier.on_busy = OnBusy::Answer,
+                Some(("on_busy", "escalate")) => tier.on_busy = OnBusy::Escalate,
+                _ => env.invalid(
+                    FIELD,
+                    line,
+                    "options kind=slm|http, threshold=<0..1>, expect_ms=<ms>, on_busy=answer|escalate",
+                ),
             }
         }
         tiers.push(tier);
@@ -375,6 +401,14 @@ mod tests {
         assert_eq!(cfg.tier_of_input("answers_small"), Some(1));
         assert!(cfg.http.is_none());
         assert_eq!(cfg.default_deadline, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_tier_answers_busy_unless_it_may_overflow() {
+        let cfg = RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano on_busy=escalate\nsmall")])).unwrap();
+        assert_eq!((cfg.tiers[0].on_busy, cfg.tiers[1].on_busy), (OnBusy::Escalate, OnBusy::Answer));
+        let bad = RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano on_busy=maybe")])).unwrap_err();
+        assert!(bad.names_field("ROUTER_TIERS") && bad.to_string().contains("on_busy=answer|escalate"), "{bad}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
+use crate::config::{ClassTarget, OnBusy, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Question, RouteHop};
 use shopfloor_vocabulary::language::Language;
 
@@ -284,8 +284,11 @@ impl Policy {
         let mut pending = self.pending.remove(&key)?;
         let spec = self.tiers[tier].clone();
         let latency_ms = (now_ms - pending.asked_at_ms).max(0);
-        let expected = &mut self.expected_ms[tier];
-        *expected = (1.0 - LATENCY_WEIGHT) * *expected + LATENCY_WEIGHT * latency_ms as f64;
+        // A busy answer comes at once: it says nothing of how long answers take.
+        if answer.error != Some(AnswerError::Busy) {
+            let expected = &mut self.expected_ms[tier];
+            *expected = (1.0 - LATENCY_WEIGHT) * *expected + LATENCY_WEIGHT * latency_ms as f64;
+        }
 
         let (wants_more, reason) = judge(&answer, &spec);
         let mut hop = RouteHop {
@@ -464,9 +467,11 @@ impl Policy {
 /// Whether a tier's answer should go further up, and why.
 fn judge(answer: &Answer, spec: &TierSpec) -> (bool, String) {
     match (answer.error, answer.confidence) {
-        (Some(error @ (AnswerError::Busy | AnswerError::GenerationFailed)), _) => {
-            (true, format!("tier failed: {}", error.as_str()))
-        }
+        (Some(AnswerError::Busy), _) => match spec.on_busy {
+            OnBusy::Escalate => (true, "tier busy (on_busy=escalate)".into()),
+            OnBusy::Answer => (false, "tier busy: the asker is told to ask again (on_busy=answer)".into()),
+        },
+        (Some(AnswerError::GenerationFailed), _) => (true, "tier failed: generation_failed".into()),
         (Some(AnswerError::DeadlineExceeded), _) => (false, "the tier saw the deadline pass".into()),
         (Some(error), _) => (false, format!("answered {} (a higher tier has the same data)", error.as_str())),
         (None, None) => (false, "written from the facts, not by a model".into()),

@@ -1,12 +1,12 @@
 use std::time::Duration;
 
-use crate::config::{ClassTarget, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
+use crate::config::{ClassTarget, OnBusy, RouterConfig, TierKind, TierSpec, DEFAULT_REFUSAL};
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question};
 
 use super::{Action, Policy};
 
 fn tier(name: &str, threshold: f32, expect_ms: u64) -> TierSpec {
-    TierSpec { name: name.into(), kind: TierKind::Slm, threshold, expect_ms }
+    TierSpec { name: name.into(), kind: TierKind::Slm, threshold, expect_ms, on_busy: OnBusy::Answer }
 }
 
 fn config() -> RouterConfig {
@@ -154,12 +154,36 @@ fn a_tier_silent_past_the_deadline_yields_the_best_so_far_or_a_deadline_error() 
 }
 
 #[test]
+fn a_busy_tier_answers_busy_unless_it_may_overflow_to_the_next() {
+    let busy_answer = |question: &Question| {
+        let mut busy = Answer::to_question(question, "busy".into());
+        busy.error = Some(AnswerError::Busy);
+        busy
+    };
+    // Default: the asker is told "busy"; the next tier, on the same cores, is not asked.
+    let mut policy = Policy::new(&config());
+    let (_, first) = asked(policy.on_question(question("q8b", "What is the spindle speed?"), 1_000));
+    let answer = replied(policy.on_answer(0, busy_answer(&first), 1_003));
+    assert_eq!((answer.error, answer.route.len()), (Some(AnswerError::Busy), 1));
+    assert_eq!(answer.route[0].outcome, HopOutcome::Accepted);
+    // A busy answer's 3 ms do not lower the tier's expected answer time.
+    assert_eq!(policy.expected_ms[0], 300.0);
+
+    let mut config = config();
+    config.tiers[0].on_busy = OnBusy::Escalate;
+    let mut policy = Policy::new(&config);
+    let (_, first) = asked(policy.on_question(question("q8c", "What is the spindle speed?"), 1_000));
+    let (tier, _) = asked(policy.on_answer(0, busy_answer(&first), 1_003).unwrap());
+    assert_eq!(tier, 1);
+}
+
+#[test]
 fn a_failed_tier_escalates_and_facts_and_data_errors_do_not() {
     let mut policy = Policy::new(&config());
     let (_, first) = asked(policy.on_question(question("q8", "What is the spindle speed?"), 1_000));
-    let mut busy = Answer::to_question(&first, "busy".into());
-    busy.error = Some(AnswerError::Busy);
-    let (tier, second) = asked(policy.on_answer(0, busy, 1_010).unwrap());
+    let mut failed = Answer::to_question(&first, "The model failed".into());
+    failed.error = Some(AnswerError::GenerationFailed);
+    let (tier, second) = asked(policy.on_answer(0, failed, 1_010).unwrap());
     assert_eq!(tier, 1);
     let facts = Answer::to_question(&second, "The spindle speed is 1450 rpm.".into());
     let answer = replied(policy.on_answer(1, facts, 1_020));
@@ -184,7 +208,13 @@ fn a_duplicate_id_in_flight_is_refused() {
 #[test]
 fn the_off_site_tier_is_marked_and_told_the_facts_of_the_best_answer() {
     let mut config = config();
-    config.tiers.push(TierSpec { name: "remote".into(), kind: TierKind::Http, threshold: 0.0, expect_ms: 2000 });
+    config.tiers.push(TierSpec {
+        name: "remote".into(),
+        kind: TierKind::Http,
+        threshold: 0.0,
+        expect_ms: 2000,
+        on_busy: OnBusy::Answer,
+    });
     let mut policy = Policy::new(&config);
     let (_, first) = asked(policy.on_question(question("q11", "Is the spindle temperature rising?"), 1_000));
     let mut low = model_answer(&first, "SmolLM2", 0.1);
