@@ -252,6 +252,22 @@ pub struct GenerateOptions<'a> {
     pub grammar: Option<&'a str>,
 }
 
+/// Logs the text a completion starts from, at trace level under the target
+/// `slm_engine::prompt` (off unless `RUST_LOG` names it): what to look at
+/// when an answer is odd, and what `shopfloor-bench serving` feeds
+/// llama-server. JSON-quoted so that a prompt stays on one log line. It
+/// holds plant values: the log stays on the gateway like the audit journal.
+fn trace_prompt(prompt: &str, options: &GenerateOptions<'_>) {
+    tracing::trace!(
+        target: "slm_engine::prompt",
+        prompt = %serde_json::Value::from(prompt),
+        max_tokens = options.max_tokens,
+        stop_at_line_break = options.stop_at_line_break,
+        grammar = options.grammar.is_some(),
+        "completion"
+    );
+}
+
 impl GenerateOptions<'_> {
     /// One line of free text.
     pub fn line(max_tokens: u32) -> Self {
@@ -588,6 +604,7 @@ impl Engine {
     /// the end of text.
     pub fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
         let started = Instant::now();
+        trace_prompt(prompt, &options);
         self.with_context(|model, context, cache| {
             let grammar = grammar_sampler(model, options.grammar)?;
             let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
@@ -706,6 +723,7 @@ impl Engine {
         started: Instant,
     ) -> Result<Ticket, EngineError> {
         let window = self.settings.context_size;
+        trace_prompt(prompt, &options);
         self.with_context(|model, context, cache| {
             let grammar = grammar_sampler(model, options.grammar)?;
             let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
@@ -846,7 +864,7 @@ impl Cache {
         if let [token] = tokens {
             self.step.clear();
             self.step.add(*token, first_position as i32, &[0], true)?;
-            context.decode(&mut self.step)?;
+            decode_making_room(context, &mut self.sequences, &mut self.step)?;
             self.cached.push(*token);
             return Ok(0);
         }
@@ -860,11 +878,25 @@ impl Cache {
                 let wants_logits = is_last_chunk && i + 1 == chunk.len();
                 batch.add(*token, position as i32, &[0], wants_logits)?;
             }
-            context.decode(&mut batch)?;
+            decode_making_room(context, &mut self.sequences, &mut batch)?;
             self.cached.extend_from_slice(chunk);
             last_index = chunk.len() as i32 - 1;
         }
         Ok(last_index)
+    }
+}
+
+/// `context.decode(batch)`; when the cells are full, the sequences kept as
+/// a cache give way and it is tried once more (a batch within one
+/// micro-batch changes nothing when it finds no cells).
+fn decode_making_room(
+    context: &mut LlamaContext<'_>,
+    sequences: &mut Sequences,
+    batch: &mut LlamaBatch<'_>,
+) -> Result<(), llama_cpp_2::DecodeError> {
+    match context.decode(batch) {
+        Err(llama_cpp_2::DecodeError::NoKvCacheSlot) if sequences.release_kept(context) => context.decode(batch),
+        other => other,
     }
 }
 

@@ -12,7 +12,11 @@
 //!   batch has room for (a long prompt is read over several steps).
 //!
 //! Completions join between steps ([`Sequences::start`]) and leave when
-//! done; their sequences are then emptied for the next one.
+//! done. A finished sequence keeps its cells (prompt and answer) as a cache,
+//! as llama-server's slots do: a new prompt takes the free sequence whose
+//! kept tokens share the longest start with it, and only the rest is read.
+//! Operators ask the same kinds of question again and again, so the next
+//! one often differs from a kept prompt only from its first changed value.
 //!
 //! Sequence 0 belongs to the single-sequence path and holds the prefix
 //! cached by `Engine::prefill` (the fact sheet). The context's KV cache is
@@ -46,6 +50,8 @@ enum Phase {
 struct Running {
     ticket: Ticket,
     prompt: Vec<LlamaToken>,
+    /// Generated tokens already in the sequence's cells (after the prompt).
+    generated: Vec<LlamaToken>,
     /// The next position of this sequence.
     position: usize,
     phase: Phase,
@@ -57,6 +63,9 @@ struct Running {
 /// The running completions, slot `i` in llama.cpp sequence `i + 1`.
 pub(super) struct Sequences {
     slots: Vec<Option<Running>>,
+    /// For each free slot, the tokens its sequence's cells still hold from
+    /// its last completion (empty when emptied).
+    kept: Vec<Vec<LlamaToken>>,
     /// The batch of every step, allocated once.
     batch: LlamaBatch<'static>,
     batch_size: usize,
@@ -70,6 +79,7 @@ impl Sequences {
         let batch_size = batch_size.max(1);
         Self {
             slots: (0..parallel.max(1)).map(|_| None).collect(),
+            kept: vec![Vec::new(); parallel.max(1)],
             batch: LlamaBatch::new(batch_size, 1),
             batch_size,
             next_ticket: 0,
@@ -81,9 +91,12 @@ impl Sequences {
         self.slots.iter().flatten().count()
     }
 
-    /// Takes a free sequence for `prompt`. Its start, as far as it equals
-    /// `shared` (sequence 0's cached tokens), is shared rather than read
-    /// again; at least the last prompt token is evaluated for its logits.
+    /// Takes a free sequence for `prompt`: the one whose kept tokens share
+    /// the longest start with it, if that is longer than what `shared`
+    /// (sequence 0's cached tokens) shares; else the one keeping the least,
+    /// given sequence 0's start by reference. Either way the shared start is
+    /// not read again; at least the last prompt token is evaluated for its
+    /// logits.
     pub(super) fn start(
         &mut self,
         context: &mut LlamaContext<'_>,
@@ -92,19 +105,41 @@ impl Sequences {
         mut completion: Completion,
     ) -> Result<Ticket, EngineError> {
         let parallel = self.slots.len();
-        let index = self.slots.iter().position(Option::is_none).ok_or(EngineError::NoFreeSequence { parallel })?;
-        let sequence = sequence_id(index);
-        let common = shared.iter().zip(&prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
-        context.clear_kv_cache_seq(Some(sequence), None, None)?;
-        if common > 0 {
-            context.copy_kv_cache_seq(0, sequence as i32, Some(0), Some(common as u32))?;
+        let most = prompt.len() - 1;
+        let from_shared = common_start(shared, &prompt).min(most);
+        let free = || (0..parallel).filter(|index| self.slots[*index].is_none());
+        let (best_kept, from_kept) = free()
+            .map(|index| (index, common_start(&self.kept[index], &prompt).min(most)))
+            .max_by_key(|(_, common)| *common)
+            .ok_or(EngineError::NoFreeSequence { parallel })?;
+        let mut reused = None;
+        if from_kept > from_shared {
+            let sequence = sequence_id(best_kept);
+            // Only the kept tail after the common start goes.
+            if context.clear_kv_cache_seq(Some(sequence), Some(from_kept as u32), None)? {
+                reused = Some((best_kept, from_kept));
+            }
         }
+        let (index, common) = match reused {
+            Some(found) => found,
+            None => {
+                let index = free().min_by_key(|index| self.kept[*index].len()).unwrap_or(best_kept);
+                let sequence = sequence_id(index);
+                context.clear_kv_cache_seq(Some(sequence), None, None)?;
+                if from_shared > 0 {
+                    context.copy_kv_cache_seq(0, sequence as i32, Some(0), Some(from_shared as u32))?;
+                }
+                (index, from_shared)
+            }
+        };
+        self.kept[index].clear();
         completion.prompt_tokens_evaluated = prompt.len() - common;
         let ticket = Ticket(self.next_ticket);
         self.next_ticket += 1;
         self.slots[index] = Some(Running {
             ticket,
             prompt,
+            generated: Vec::new(),
             position: common,
             phase: Phase::Prompt { next: common },
             completion,
@@ -114,11 +149,26 @@ impl Sequences {
     }
 
     /// Every running completion dropped (its cells are gone with a cleared
-    /// cache); reported as lost by the next step.
+    /// cache, and so are the kept ones); reported as lost by the next step.
     pub(super) fn lose_all(&mut self) {
         for running in self.slots.iter_mut().filter_map(Option::take) {
             self.lost.push(running.ticket);
         }
+        self.kept.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Empties the sequences of free slots that keep tokens, to make room
+    /// in the cells; returns whether any did.
+    pub(super) fn release_kept(&mut self, context: &mut LlamaContext<'_>) -> bool {
+        let mut released = false;
+        for index in 0..self.slots.len() {
+            if self.slots[index].is_none() && !self.kept[index].is_empty() {
+                let _ = context.clear_kv_cache_seq(Some(sequence_id(index)), None, None);
+                self.kept[index].clear();
+                released = true;
+            }
+        }
+        released
     }
 
     pub(super) fn take_lost(&mut self) -> Vec<(Ticket, Result<Generation, EngineError>)> {
@@ -143,9 +193,12 @@ impl Sequences {
             return finished;
         }
         let mut decoded = context.decode(&mut self.batch);
+        // A batch within one micro-batch changes nothing when it finds no
+        // cells; kept sequences and the prefix are only caches.
+        if matches!(decoded, Err(DecodeError::NoKvCacheSlot)) && self.release_kept(context) {
+            decoded = context.decode(&mut self.batch);
+        }
         if matches!(decoded, Err(DecodeError::NoKvCacheSlot)) && !shared.is_empty() {
-            // A batch within one micro-batch changes nothing when it finds
-            // no cells; the prefix is only a cache.
             let _ = context.clear_kv_cache_seq(Some(0), None, None);
             shared.clear();
             decoded = context.decode(&mut self.batch);
@@ -160,7 +213,11 @@ impl Sequences {
             match running.completion.choose(model, context.get_logits_ith(logits_index)) {
                 Ok(Next::Token(token)) => running.phase = Phase::Generating { token },
                 Ok(Next::Done) => {
-                    if let Some(done) = self.free(context, index) {
+                    if let Some(mut done) = self.slots[index].take() {
+                        // Its cells stay, as a cache for a prompt like it.
+                        let mut kept = std::mem::take(&mut done.prompt);
+                        kept.append(&mut done.generated);
+                        self.kept[index] = kept;
                         finished.push((done.ticket, Ok(done.completion.finish())));
                     }
                 }
@@ -183,6 +240,7 @@ impl Sequences {
             if let Phase::Generating { token } = running.phase {
                 running.logits_index = Some(self.batch.n_tokens());
                 self.batch.add(token, running.position as i32, &[sequence_id(index) as i32], true)?;
+                running.generated.push(token);
                 running.position += 1;
                 // The profile keeps `parallel` within `batch_size`.
                 room = room.saturating_sub(1);
@@ -209,11 +267,13 @@ impl Sequences {
         Ok(())
     }
 
-    /// Empties slot `index` and its sequence's cells.
+    /// Empties slot `index` and its sequence's cells (a failed completion's
+    /// cells are not worth keeping).
     fn free(&mut self, context: &mut LlamaContext<'_>, index: usize) -> Option<Running> {
         let running = self.slots[index].take()?;
         // Removing a whole sequence always succeeds; shared cells stay with sequence 0.
         let _ = context.clear_kv_cache_seq(Some(sequence_id(index)), None, None);
+        self.kept[index].clear();
         Some(running)
     }
 
@@ -231,6 +291,11 @@ impl Sequences {
             }
         }
     }
+}
+
+/// How many tokens `a` and `b` have in common from the start.
+fn common_start(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Slot `index` runs in llama.cpp sequence `index + 1` (0 is the cached prefix's).

@@ -107,6 +107,10 @@ fn model_a_finished_sequence_is_taken_by_the_next_completion_while_others_run() 
         let generation = finished[&ticket].as_ref().expect("completed");
         assert!(generation.tokens > 0, "{generation:?}");
     }
+    // The freed sequence kept the first completion's cells: the same prompt
+    // again reads only its last token (for the logits).
+    let again = finished[&third].as_ref().expect("completed");
+    assert_eq!(again.prompt_tokens_evaluated, 1, "{again:?}");
     assert_eq!(engine.sequences_running(), 0);
 
     // Clearing the cache under a running completion loses it, and says so.
@@ -117,4 +121,27 @@ fn model_a_finished_sequence_is_taken_by_the_next_completion_while_others_run() 
         matches!(reported.as_slice(), [(ticket, Err(EngineError::SequenceLost))] if *ticket == lost),
         "{reported:?}"
     );
+}
+
+#[test]
+fn model_a_kept_sequence_gives_way_when_the_cells_run_out() {
+    let mut profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml")).unwrap();
+    profile.engine.parallel = 1;
+    profile.engine.context_size = 256; // one window of 256 cells in all
+    let mut engine = Engine::load(&repo_path(MODEL), &profile).expect("model loads");
+    let question = prompt(&engine, "What is the spindle speed?");
+    let ticket = engine.start(&question, GenerateOptions::line(8), Instant::now()).unwrap();
+    let (done, _) = run_to_end(&mut engine);
+    let kept = done[&ticket].as_ref().expect("completed");
+    // A prefix that does not fit beside the kept cells (nothing in common with them).
+    let lines: Vec<String> = (0..14).map(|n| format!("- conveyor {n} motor current: {}.{n} A", 9 + n % 5)).collect();
+    let long = format!("Shift log of line 2.\n{}\n", lines.join("\n"));
+    let long_tokens = engine.token_count(&long);
+    assert!(kept.prompt_tokens + kept.tokens + long_tokens > 256 && long_tokens < 256, "{long_tokens} {kept:?}");
+    assert_eq!(engine.prefill(&long).expect("the kept sequence made room"), long_tokens);
+    // It is gone: the question is read again in full, save what sequence 0 shares.
+    let ticket = engine.start(&question, GenerateOptions::line(8), Instant::now()).unwrap();
+    let (done, _) = run_to_end(&mut engine);
+    let again = done[&ticket].as_ref().expect("completed");
+    assert!(again.prompt_tokens_evaluated + 2 >= again.prompt_tokens, "{again:?}");
 }
