@@ -177,9 +177,7 @@ pub fn answer(
         system.push_str(&format!("\n\nAnswer in {}.", language.english_name()));
     }
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
-    let generation = engine
-        .chat_prompt(&turns)
-        .and_then(|prompt| engine.generate_with(&prompt, GenerateOptions::line(settings.max_tokens)));
+    let generation = engine.chat_completion(&turns, "", GenerateOptions::line(settings.max_tokens));
     let model_name = engine.model_name();
     match generation {
         Ok(generation) => {
@@ -293,10 +291,9 @@ fn call_tool(
     let system = tools::tool_prompt(&tags);
     let grammar = tools::grammar(&tags);
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
-    let prompt = engine.chat_prompt(&turns)? + tools::CALL_PREFIX;
     let options =
         GenerateOptions { max_tokens: TOOL_CALL_MAX_TOKENS, stop_at_line_break: false, grammar: Some(&grammar) };
-    let generation = engine.generate_with(&prompt, options)?;
+    let generation = engine.chat_completion(&turns, tools::CALL_PREFIX, options)?;
     let state = plant.view();
     let call = tools::parse(&generation.text, &state)?;
     tracing::debug!(id = %question.id, %call, fallbacks = generation.grammar_fallbacks, "tool called");

@@ -154,7 +154,8 @@ pub fn serve(
     let forwarder = forward_dora_events(events, incoming_tx.clone()).map_err(|e| SlmError::Spawn("dora events", e))?;
     // Each worker has at most one request waiting, the front a nudge and the LoRA commands.
     let (engine_tx, requests) = mpsc::sync_channel::<ToEngine>(slots + LORA_COMMANDS_WAITING + 1);
-    let pending = Mutex::new(PendingReadings::default());
+    let power_tag = power.as_ref().and_then(|p| p.tag()).map(str::to_owned);
+    let pending = Mutex::new(PendingReadings::watching(power_tag));
     let plant = RwLock::new(PlantState::new(settings.state));
     let line = QuestionLine::default();
     let nudged = AtomicBool::new(false);
@@ -173,14 +174,14 @@ pub fn serve(
         let mut workers = Vec::with_capacity(slots);
         for slot in 0..slots {
             let client = SequenceClient::new(engine_tx.clone(), model_name.clone());
-            let (line, plant, done) = (&line, &plant, incoming_tx.clone());
+            let (line, readings, done) = (&line, (&pending, &plant), incoming_tx.clone());
             // Counted before the thread runs, so no question finds the line unattended.
             let enlisted = line.enlist();
             let worker = std::thread::Builder::new()
                 .name(format!("answer-{slot}"))
                 .spawn_scoped(scope, move || {
                     let _enlisted = enlisted;
-                    work(line, plant, client, settings.answer, &done)
+                    work(line, readings, client, settings.answer, &done)
                 })
                 .map_err(|e| {
                     // The workers already started end on a closed line.

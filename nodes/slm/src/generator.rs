@@ -16,6 +16,18 @@ pub trait Generate {
     fn chat_prompt(&mut self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError>;
     /// A completion of `prompt` under `options`.
     fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError>;
+    /// A completion of `turns` rendered with the chat template, the reply
+    /// starting with `continuation`. One call, so that a worker of the
+    /// node waits for the engine thread once, not twice.
+    fn chat_completion(
+        &mut self,
+        turns: &[ChatTurn<'_>],
+        continuation: &str,
+        options: GenerateOptions<'_>,
+    ) -> Result<Generation, EngineError> {
+        let prompt = self.chat_prompt(turns)? + continuation;
+        self.generate_with(&prompt, options)
+    }
     /// The model's name, for answers.
     fn model_name(&self) -> String;
 }

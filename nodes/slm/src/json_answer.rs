@@ -85,7 +85,7 @@ pub fn answer_in_json(
     let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: question_text }];
     let options =
         GenerateOptions { max_tokens: settings.json_max_tokens, stop_at_line_break: false, grammar: Some(&grammar) };
-    let generation = engine.chat_prompt(&turns).and_then(|prompt| engine.generate_with(&prompt, options));
+    let generation = engine.chat_completion(&turns, "", options);
     let generation = match generation {
         Ok(generation) => generation,
         Err(error) => {

@@ -28,7 +28,7 @@ use crate::generator::Generate;
 use crate::lora_control::LoraCommand;
 use crate::plant_state::PlantState;
 use crate::power::PowerSwitch;
-use crate::state::{power_state_in, Done, FairQueue, PendingReadings};
+use crate::state::{Done, FairQueue, PendingReadings};
 
 /// The cache is warmed at most this often (each warm-up evaluates the fact
 /// sheet's changed tail; more often would only burn CPU).
@@ -47,21 +47,25 @@ pub enum ToEngine {
 
 /// A worker's request; the answer goes back on the worker's own channel.
 pub enum Request {
-    /// Take the pending readings into the plant state, then reply: a
-    /// question is answered from every reading that arrived before it.
-    Sync {
-        reply: SyncSender<Reply>,
-    },
-    ChatPrompt {
-        turns: Vec<(String, String)>,
-        reply: SyncSender<Reply>,
-    },
+    ChatPrompt { turns: Vec<(String, String)>, reply: SyncSender<Reply> },
     Complete(Completion),
+}
+
+/// What a completion starts from.
+enum Prompt {
+    Text(String),
+    /// Chat turns the engine thread renders with the model's template (in
+    /// the same pass as it starts the completion: one wait for the worker),
+    /// followed by the start of the reply.
+    Chat {
+        turns: Vec<(String, String)>,
+        continuation: String,
+    },
 }
 
 /// A completion a worker waits for.
 pub struct Completion {
-    prompt: String,
+    prompt: Prompt,
     max_tokens: u32,
     stop_at_line_break: bool,
     grammar: Option<String>,
@@ -71,7 +75,6 @@ pub struct Completion {
 
 /// The engine thread's reply.
 pub enum Reply {
-    Synced,
     Prompt(Result<String, EngineError>),
     /// The completion, and the model that wrote it.
     Completed(Result<Generation, EngineError>, String),
@@ -98,25 +101,9 @@ impl SequenceClient {
         self.replies.recv().map_err(|_| EngineError::EngineStopped)
     }
 
-    /// Waits until the readings that arrived before now are in the plant
-    /// state (the front hands them over before the question that follows them).
-    pub fn sync(&self) -> Result<(), EngineError> {
-        self.ask(Request::Sync { reply: self.reply_tx.clone() }).map(|_| ())
-    }
-}
-
-impl Generate for SequenceClient {
-    fn chat_prompt(&mut self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
-        let turns = turns.iter().map(|t| (t.role.to_owned(), t.content.to_owned())).collect();
-        match self.ask(Request::ChatPrompt { turns, reply: self.reply_tx.clone() })? {
-            Reply::Prompt(prompt) => prompt,
-            Reply::Completed(..) | Reply::Synced => Err(EngineError::EngineStopped),
-        }
-    }
-
-    fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
+    fn complete(&mut self, prompt: Prompt, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
         let completion = Completion {
-            prompt: prompt.to_owned(),
+            prompt,
             max_tokens: options.max_tokens,
             stop_at_line_break: options.stop_at_line_break,
             grammar: options.grammar.map(str::to_owned),
@@ -128,8 +115,34 @@ impl Generate for SequenceClient {
                 self.model = model;
                 generation
             }
-            Reply::Prompt(_) | Reply::Synced => Err(EngineError::EngineStopped),
+            Reply::Prompt(_) => Err(EngineError::EngineStopped),
         }
+    }
+}
+
+fn owned_turns(turns: &[ChatTurn<'_>]) -> Vec<(String, String)> {
+    turns.iter().map(|t| (t.role.to_owned(), t.content.to_owned())).collect()
+}
+
+impl Generate for SequenceClient {
+    fn chat_prompt(&mut self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
+        match self.ask(Request::ChatPrompt { turns: owned_turns(turns), reply: self.reply_tx.clone() })? {
+            Reply::Prompt(prompt) => prompt,
+            Reply::Completed(..) => Err(EngineError::EngineStopped),
+        }
+    }
+
+    fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
+        self.complete(Prompt::Text(prompt.to_owned()), options)
+    }
+
+    fn chat_completion(
+        &mut self,
+        turns: &[ChatTurn<'_>],
+        continuation: &str,
+        options: GenerateOptions<'_>,
+    ) -> Result<Generation, EngineError> {
+        self.complete(Prompt::Chat { turns: owned_turns(turns), continuation: continuation.to_owned() }, options)
     }
 
     fn model_name(&self) -> String {
@@ -203,18 +216,35 @@ impl QuestionLine {
 /// until the front stops listening.
 pub fn work<T: From<Done>>(
     line: &QuestionLine,
-    plant: &RwLock<PlantState>,
+    readings: (&Mutex<PendingReadings>, &RwLock<PlantState>),
     mut client: SequenceClient,
     settings: AnswerSettings,
     done: &SyncSender<T>,
 ) {
+    let (pending, plant) = readings;
     while let Some(question) = line.next() {
-        // A stopped engine thread is noticed again by the first completion.
-        let _ = client.sync();
+        // The readings that reached the node before the question (the front
+        // hands them over first) are in what it is answered from. Taken in
+        // here rather than by the engine thread, which would answer only
+        // between two decode steps.
+        apply_pending(pending, plant);
         let reply = answer(&mut client, plant, &question, settings, now_ms());
         if done.send(T::from(Done::Answered(Box::new(reply)))).is_err() {
             return;
         }
+    }
+}
+
+/// Takes the pending readings into the plant state. The pending lock is
+/// held until they are in, so that readings taken by two threads one after
+/// the other are applied in that order.
+pub fn apply_pending(pending: &Mutex<PendingReadings>, plant: &RwLock<PlantState>) {
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    let readings = pending.take_readings();
+    if !readings.is_empty() {
+        // Workers read in short sections (never while the model writes),
+        // so this waits for microseconds, not for an answer.
+        plant.write().unwrap_or_else(PoisonError::into_inner).update(readings);
     }
 }
 
@@ -237,7 +267,8 @@ impl<T: From<Done>> EngineSide<'_, T> {
         mut power: Option<PowerSwitch>,
         requests: &Receiver<ToEngine>,
     ) {
-        let mut waiting: VecDeque<Completion> = VecDeque::new();
+        // Completions with their rendered prompts, in arrival order.
+        let mut waiting: VecDeque<(String, Completion)> = VecDeque::new();
         let mut running: HashMap<Ticket, SyncSender<Reply>> = HashMap::new();
         let mut lora: VecDeque<LoraCommand> = VecDeque::new();
         let mut last_warm: Option<Instant> = None;
@@ -268,24 +299,28 @@ impl<T: From<Done>> EngineSide<'_, T> {
             if senders_gone && idle && received.is_empty() {
                 break;
             }
-            let mut synced = Vec::new();
             for item in received {
                 match item {
                     ToEngine::Readings => self.nudged.store(false, Ordering::SeqCst),
-                    ToEngine::Request(Request::Sync { reply }) => synced.push(reply),
                     ToEngine::Lora(command) => lora.push_back(command),
                     ToEngine::Request(Request::ChatPrompt { turns, reply }) => {
-                        let turns: Vec<ChatTurn<'_>> =
-                            turns.iter().map(|(role, content)| ChatTurn { role, content }).collect();
-                        let _ = reply.send(Reply::Prompt(engine.chat_prompt(&turns)));
+                        let _ = reply.send(Reply::Prompt(render(engine, &turns)));
                     }
-                    ToEngine::Request(Request::Complete(completion)) => waiting.push_back(completion),
+                    ToEngine::Request(Request::Complete(completion)) => {
+                        let prompt = match &completion.prompt {
+                            Prompt::Text(text) => Ok(text.clone()),
+                            Prompt::Chat { turns, continuation } => render(engine, turns).map(|p| p + continuation),
+                        };
+                        match prompt {
+                            Ok(prompt) => waiting.push_back((prompt, completion)),
+                            Err(error) => {
+                                let _ = completion.reply.send(Reply::Completed(Err(error), engine.model_name.clone()));
+                            }
+                        }
+                    }
                 }
             }
             self.take_readings(power.as_mut(), engine);
-            for reply in synced {
-                let _ = reply.send(Reply::Synced);
-            }
 
             // The model changes only while no completion runs.
             let change_waiting = !lora.is_empty() || power.as_mut().is_some_and(PowerSwitch::swap_waiting);
@@ -305,13 +340,13 @@ impl<T: From<Done>> EngineSide<'_, T> {
             }
             if !change_waiting {
                 while engine.sequences_running() < engine.parallel() {
-                    let Some(completion) = waiting.pop_front() else { break };
+                    let Some((prompt, completion)) = waiting.pop_front() else { break };
                     let options = GenerateOptions {
                         max_tokens: completion.max_tokens,
                         stop_at_line_break: completion.stop_at_line_break,
                         grammar: completion.grammar.as_deref(),
                     };
-                    match engine.start(&completion.prompt, options, completion.started) {
+                    match engine.start(&prompt, options, completion.started) {
                         Ok(ticket) => {
                             running.insert(ticket, completion.reply);
                         }
@@ -340,22 +375,23 @@ impl<T: From<Done>> EngineSide<'_, T> {
     /// Takes the pending readings into the plant state; a power state (from
     /// the Linux files or the policy's tag) may start loading a variant.
     fn take_readings(&self, power: Option<&mut PowerSwitch>, engine: &Engine) {
-        let (readings, linux_state) = self.pending.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let (linux_state, tagged_state) =
+            self.pending.lock().unwrap_or_else(PoisonError::into_inner).take_power_states();
         if let Some(switch) = power {
             if let Some(state) = linux_state {
                 switch.on_state(state, engine);
             }
-            let tagged = switch.tag().and_then(|tag| power_state_in(&readings, tag));
-            if let Some(state) = tagged {
+            if let Some(state) = tagged_state {
                 switch.on_state(&state, engine);
             }
         }
-        if !readings.is_empty() {
-            // Workers read in short sections (never while the model writes),
-            // so this waits for microseconds, not for an answer.
-            self.plant.write().unwrap_or_else(PoisonError::into_inner).update(readings);
-        }
+        apply_pending(self.pending, self.plant);
     }
+}
+
+fn render(engine: &Engine, turns: &[(String, String)]) -> Result<String, EngineError> {
+    let turns: Vec<ChatTurn<'_>> = turns.iter().map(|(role, content)| ChatTurn { role, content }).collect();
+    engine.chat_prompt(&turns)
 }
 
 fn switch_lora(engine: &mut Engine, command: LoraCommand) -> Option<Done> {

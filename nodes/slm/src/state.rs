@@ -275,19 +275,33 @@ impl FairQueue {
     }
 }
 
-/// Readings waiting for the model thread, at most [`PENDING_READINGS_MAX`]
-/// after each batch (beyond it, the older readings of each tag go).
+/// Readings waiting to be taken into the plant state (by the model thread,
+/// or by a worker before its question), at most [`PENDING_READINGS_MAX`]
+/// after each batch (beyond it, the older readings of each tag go); and the
+/// power states for the model thread.
 #[derive(Debug, Default)]
 pub struct PendingReadings {
     readings: Vec<Reading>,
     /// The power policy's state from the Linux files, latest only.
     power_state: Option<&'static str>,
+    /// The power policy's tag, if its state comes from a reading.
+    power_tag: Option<String>,
+    /// The newest value of that tag not yet taken by the model thread.
+    tagged_state: Option<String>,
 }
 
 impl PendingReadings {
+    /// Pending readings whose power-policy tag (if any) is noted as they arrive.
+    pub fn watching(power_tag: Option<String>) -> Self {
+        Self { power_tag, ..Self::default() }
+    }
+
     /// Adds a batch; returns how many older readings were dropped to stay
     /// within the bound.
     pub fn push(&mut self, batch: Vec<Reading>) -> usize {
+        if let Some(state) = self.power_tag.as_deref().and_then(|tag| power_state_in(&batch, tag)) {
+            self.tagged_state = Some(state);
+        }
         self.readings.extend(batch);
         if self.readings.len() <= PENDING_READINGS_MAX {
             return 0;
@@ -313,12 +327,17 @@ impl PendingReadings {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.readings.is_empty() && self.power_state.is_none()
+        self.readings.is_empty() && self.power_state.is_none() && self.tagged_state.is_none()
     }
 
-    /// Everything pending, in arrival order, and the latest power state.
-    pub fn take(&mut self) -> (Vec<Reading>, Option<&'static str>) {
-        (std::mem::take(&mut self.readings), self.power_state.take())
+    /// The pending readings, in arrival order.
+    pub fn take_readings(&mut self) -> Vec<Reading> {
+        std::mem::take(&mut self.readings)
+    }
+
+    /// The latest power state from the Linux files and from the policy's tag.
+    pub fn take_power_states(&mut self) -> (Option<&'static str>, Option<String>) {
+        (self.power_state.take(), self.tagged_state.take())
     }
 }
 
@@ -434,7 +453,7 @@ mod tests {
             (from..from + count).map(|ts| reading(tag, ReadingValue::Number(ts as f64), None, ts)).collect()
         };
         assert_eq!(pending.push(batch("a", 0, 10)), 0);
-        assert_eq!(pending.take().0.len(), 10, "below the bound nothing is dropped");
+        assert_eq!(pending.take_readings().len(), 10, "below the bound nothing is dropped");
         assert!(pending.is_empty());
 
         let half = PENDING_READINGS_MAX as i64 / 2;
@@ -444,10 +463,21 @@ mod tests {
         assert_eq!(dropped, PENDING_READINGS_MAX + 2 - 2);
         pending.set_power_state("battery");
         pending.set_power_state("hot");
-        let (left, power) = pending.take();
+        let left = pending.take_readings();
         let newest: Vec<(&str, i64)> = left.iter().map(|r| (r.tag.as_str(), r.received_ts_ms)).collect();
         assert_eq!(newest, [("b", half - 1), ("a", half + 1)], "the newest of each tag, in arrival order");
-        assert_eq!(power, Some("hot"), "the latest power state wins");
+        assert_eq!(pending.take_power_states(), (Some("hot"), None), "the latest power state wins");
+    }
+
+    #[test]
+    fn the_power_tag_is_noted_even_when_a_worker_takes_the_readings() {
+        let mut pending = PendingReadings::watching(Some("gateway_power".into()));
+        pending.push(vec![reading("gateway_power", ReadingValue::Text("battery".into()), None, 1)]);
+        pending.push(vec![reading("spindle_speed", ReadingValue::Number(1450.0), None, 2)]);
+        assert_eq!(pending.take_readings().len(), 2);
+        assert!(!pending.is_empty(), "the model thread has not seen the power state yet");
+        assert_eq!(pending.take_power_states(), (None, Some("battery".to_owned())));
+        assert!(pending.is_empty());
     }
 
     #[test]
