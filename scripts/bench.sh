@@ -26,6 +26,10 @@ out=$(mktemp)
     echo
     target/release/shopfloor-bench http-gateway
     echo
+    # llama.cpp's own server, built from source once (minutes), as the peer.
+    scripts/build-llama-reference.sh >/dev/null
+    target/release/shopfloor-bench serving
+    echo
     # Every quantization of the shipped model, plus the ternary one the gate must reject.
     variants=target/bench-variants
     target/release/shopfloor model quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" >/dev/null 2>&1

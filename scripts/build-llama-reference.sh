@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own benchmark tools, llama-bench and llama-batched-bench,
-# as the reference peers of `shopfloor-bench generation` and `batched`, into
-# target/llama-reference/build/bin. Idempotent.
+# Builds llama.cpp's own tools as the reference peers of the benchmarks, into
+# target/llama-reference/build/bin: llama-bench (`shopfloor-bench
+# generation`), llama-batched-bench (`batched`) and llama-server (`serving`).
+# Idempotent.
 #
 # The llama.cpp source that llama-cpp-sys-2 vendors ships tools/ with READMEs
-# only, so the two tools' sources come from the llama-cpp-python sdist (its
-# vendor/llama.cpp, a PyPI download) and are built against the crate's own
-# llama.cpp (libraries, common/): the same kernels the product runs, with the
-# CPU features of its Rust build (x86-64-v3: AVX2, FMA, F16C, BMI2), not the
-# build machine's native ones.
+# only, so the tools' sources come from the llama-cpp-python sdist (its
+# vendor/llama.cpp, a PyPI download), and the crate's own ggml/, src/ and
+# include/ replace the sdist's: the tools run the same kernels and model code
+# as the product, with the CPU features of its Rust build (x86-64-v3: AVX2,
+# FMA, F16C, BMI2), not the build machine's native ones. The server's web UI
+# is left out (no npm, no download): the server's API is what is measured.
 #
 #   scripts/build-llama-reference.sh
 #   target/llama-reference/build/bin/llama-bench -m models/SmolLM2-135M-Instruct.Q4_1.gguf -t 2 -p 0 -n 128
@@ -19,7 +21,8 @@ SDIST="llama-cpp-python==0.3.36"
 OUT="$REPO_ROOT/target/llama-reference"
 BIN="$OUT/build/bin"
 
-if [ -x "$BIN/llama-bench" ] && [ -x "$BIN/llama-batched-bench" ]; then
+TOOLS=(llama-bench llama-batched-bench llama-server)
+if [ -x "$BIN/llama-bench" ] && [ -x "$BIN/llama-batched-bench" ] && [ -x "$BIN/llama-server" ]; then
     say "llama.cpp reference tools present in $BIN"
     exit 0
 fi
@@ -37,15 +40,15 @@ say "downloading the $SDIST sdist for the tools' sources"
 tar xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
 upstream=$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)
 
-say "building llama-bench and llama-batched-bench against llama-cpp-sys-2's llama.cpp"
-cp -r "$crate_src/llama.cpp" "$work/llama.cpp"
-for tool in llama-bench batched-bench; do
-    rm -rf "$work/llama.cpp/tools/$tool"
-    cp -r "$upstream/tools/$tool" "$work/llama.cpp/tools/$tool"
+say "building ${TOOLS[*]} against llama-cpp-sys-2's ggml and llama"
+cp -r "$upstream" "$work/llama.cpp"
+for part in ggml src include; do
+    rm -rf "$work/llama.cpp/$part"
+    cp -r "$crate_src/llama.cpp/$part" "$work/llama.cpp/$part"
 done
-printf 'add_subdirectory(batched-bench)\nadd_subdirectory(llama-bench)\n' >"$work/llama.cpp/tools/CMakeLists.txt"
 cmake -S "$work/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_OPENMP=ON \
+    -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_OPENMP=ON \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON >/dev/null
-cmake --build "$work/build" -j"$(nproc)" --target llama-bench llama-batched-bench >/dev/null
-say "built: $BIN/llama-bench, $BIN/llama-batched-bench"
+cmake --build "$work/build" -j"$(nproc)" --target "${TOOLS[@]}" >/dev/null
+say "built: ${TOOLS[*]} in $BIN"

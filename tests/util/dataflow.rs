@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 
@@ -16,6 +16,9 @@ pub struct RunningDataflow {
     pub log: PathBuf,
     /// Holds the log (and whatever the nodes write beside it).
     _dir: Scratch,
+    /// dora's folder of per-run logs (`out/` beside the dataflow file).
+    runs_dir: PathBuf,
+    started: SystemTime,
 }
 
 /// The dora CLI: `SHOPFLOOR_DORA_BIN`, else the project's `.venv`.
@@ -54,8 +57,10 @@ impl RunningDataflow {
         for (key, value) in envs {
             command.arg("--env").arg(format!("{key}={value}"));
         }
+        let runs_dir = path.parent().unwrap_or(&root).join("out");
+        let started = SystemTime::now();
         let process = ProcessGroup::spawn("dora run", command)?;
-        Ok(Self { process, log, _dir: dir })
+        Ok(Self { process, log, _dir: dir, runs_dir, started })
     }
 
     /// The pid of `dora run`: the parent of every node it starts (each node
@@ -72,6 +77,27 @@ impl RunningDataflow {
     /// The log so far, for failure messages.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Everything node `node` logged in this run, one message per line,
+    /// colours removed: dora keeps it in `out/<run id>/log_<node>.jsonl`
+    /// beside the dataflow file, all levels (its own output shows less).
+    pub fn node_log(&self, node: &str) -> String {
+        let file_name = format!("log_{node}.jsonl");
+        let newest = std::fs::read_dir(&self.runs_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|run| run.path().join(&file_name))
+            .filter_map(|file| Some((std::fs::metadata(&file).ok()?.modified().ok()?, file)))
+            .filter(|(modified, _)| *modified >= self.started)
+            .max_by_key(|(modified, _)| *modified);
+        let Some(text) = newest.and_then(|(_, file)| std::fs::read_to_string(file).ok()) else { return String::new() };
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|entry| entry["msg"].as_str().map(crate::strip_ansi))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Stops the dataflow like Ctrl-C; returns whether `dora run` exited

@@ -43,6 +43,12 @@ impl TestClient {
         Self::connect_with(port, filters, true, Some((user, password)))
     }
 
+    /// Like [`connect`](Self::connect) under a client id of its own
+    /// (`name`), for several clients of one process on one broker.
+    pub fn connect_named(port: u16, filters: &[String], name: &str) -> anyhow::Result<Self> {
+        Self::connect_with_id(format!("test-{name}-{}-{port}", std::process::id()), port, filters, true, None)
+    }
+
     /// Like [`connect`](Self::connect) with a persistent session: the broker
     /// keeps QoS 1 messages for this client while it is away (and, with
     /// persistence, across a broker restart).

@@ -6,7 +6,11 @@
 //!   unconstrained generation of the same number of tokens, and against
 //!   llama.cpp's grammar sampler placed in the chain;
 //! - time to first token for a short question over a ~1k-token fact sheet,
-//!   with the sheet cached against full re-evaluation.
+//!   with the sheet cached against full re-evaluation;
+//! - when `scripts/build-llama-reference.sh` has built it, llama.cpp's own
+//!   `llama-bench` on the same model and threads, interleaved with the
+//!   engine's runs: generation (tg128), and the same question tokens at the
+//!   same depth as the time-to-first-token run.
 //!
 //! `target/release/shopfloor-bench generation` after `cargo build --release` (prints a
 //! markdown section; `scripts/bench.sh` appends it to docs/benchmarks.md).
@@ -59,8 +63,12 @@ pub fn run() -> anyhow::Result<()> {
     // Unconstrained generation: this crate's loop vs the plain loop, runs
     // alternating so that both see the same machine.
     let long_prompt = prompt(&engine, LONG_SYSTEM, LONG_QUESTION)?;
-    let (mut plain, mut ours, mut inside_decode) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..RUNS {
+    let reference = LlamaBench::find(&model_path, &profile);
+    let (mut plain, mut ours, mut inside_decode, mut peer) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        if let Some(reference) = reference.as_ref().filter(|_| run % 4 == 0) {
+            peer.push(reference.tokens_per_second(0, LONG_TOKENS as usize, 0)?);
+        }
         plain.push(engine.reference_generation(&long_prompt, LONG_TOKENS as usize, None)?);
         engine.clear_cache();
         engine.reset_llama_timings();
@@ -70,6 +78,7 @@ pub fn run() -> anyhow::Result<()> {
         inside_decode.push(t.eval_tokens as f64 / (t.eval_ms / 1e3));
     }
     let (plain, ours, inside_decode) = (median(plain), median(ours), median(inside_decode));
+    let peer = (!peer.is_empty()).then(|| median(peer));
 
     // Constrained (tool call) vs unconstrained, same prompt, same token count.
     let tool_prompt = prompt(&engine, &tools::tool_prompt(&tool_tags), TOOL_QUESTION)? + tools::CALL_PREFIX;
@@ -114,6 +123,15 @@ pub fn run() -> anyhow::Result<()> {
         cached.push(g.ttft_ms);
     }
 
+    // llama-bench's prompt processing of as many tokens at the same depth.
+    let peer_ttft_ms = match &reference {
+        Some(reference) => {
+            let rate = reference.tokens_per_second(question_tokens, 0, sheet_tokens)?;
+            Some(question_tokens as f64 / rate * 1e3)
+        }
+        None => None,
+    };
+
     println!("### Generation ({}, profile `{}`)\n", engine.model_name, profile.name);
     println!("| measure | median of {RUNS} |");
     println!("|---|---|");
@@ -124,6 +142,13 @@ pub fn run() -> anyhow::Result<()> {
         ours / plain
     );
     println!("| time inside `llama_decode` during the engine's generation | {inside_decode:.1} tokens/s |");
+    match peer {
+        Some(peer) => println!(
+            "| llama.cpp's `llama-bench` tg{LONG_TOKENS}, same model and threads, interleaved (median of 3 runs of `-r 3`) | {peer:.1} tokens/s (engine = {:.2}x) |",
+            ours / peer
+        ),
+        None => println!("| llama.cpp's `llama-bench` | not built (scripts/build-llama-reference.sh) |"),
+    }
     println!("| tool call under the grammar, top candidate checked first ({call_tokens} tokens; top candidate rejected {fallbacks} times, whole vocabulary filtered {full_filters} times) | {constrained:.1} tokens/s |");
     println!(
         "| same prompt and token count, unconstrained | {free:.1} tokens/s (constrained = {:.2}x) |",
@@ -131,6 +156,9 @@ pub fn run() -> anyhow::Result<()> {
     );
     println!("| same call with llama.cpp's grammar sampler in the chain (plain loop) | {:.1} tokens/s ({:.2}x unconstrained) |", chained, chained / free);
     println!("| time to first token, {question_tokens} new tokens (question and chat markup) after a {sheet_tokens}-token cached fact sheet | {:.1} ms |", median(cached));
+    if let Some(peer_ttft_ms) = peer_ttft_ms {
+        println!("| `llama-bench -p {question_tokens} -n 0 -d {sheet_tokens}`: the same tokens' evaluation alone, no sampling | {peer_ttft_ms:.1} ms |");
+    }
     println!("| same, whole prompt evaluated (empty cache) | {:.1} ms |", median(full));
     println!("\nTool call produced: `{}{call}`", tools::CALL_PREFIX);
     Ok(())
@@ -160,4 +188,44 @@ fn synthetic_fact_sheet(engine: &Engine, tokens: usize) -> Vec<String> {
 
 fn prompt(engine: &Engine, system: &str, question: &str) -> Result<String, slm::engine::EngineError> {
     engine.chat_prompt(&[ChatTurn { role: "system", content: system }, ChatTurn { role: "user", content: question }])
+}
+
+/// llama.cpp's own `llama-bench`, as `scripts/build-llama-reference.sh`
+/// builds it, run on the engine's model with the profile's threads.
+struct LlamaBench {
+    binary: PathBuf,
+    model: PathBuf,
+    threads: u32,
+    batch: u32,
+    flash: String,
+}
+
+impl LlamaBench {
+    fn find(model: &std::path::Path, profile: &HardwareProfile) -> Option<Self> {
+        let binary = repo_path("target/llama-reference/build/bin/llama-bench");
+        binary.exists().then(|| Self {
+            binary,
+            model: model.to_owned(),
+            threads: profile.engine.threads,
+            batch: profile.engine.batch_size,
+            flash: format!("{:?}", profile.engine.flash_attention).to_lowercase(),
+        })
+    }
+
+    /// Mean tokens/s of one test: `prompt` tokens read or `generate` tokens
+    /// written, after `depth` tokens already in the context (3 repetitions).
+    fn tokens_per_second(&self, prompt: usize, generate: usize, depth: usize) -> anyhow::Result<f64> {
+        // Our OpenMP threads may still spin from the last run: let them sleep first.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let output = std::process::Command::new(&self.binary)
+            .arg("-m")
+            .arg(&self.model)
+            .args(["-t", &self.threads.to_string(), "-b", &self.batch.to_string(), "-ub", &self.batch.to_string()])
+            .args(["-p", &prompt.to_string(), "-n", &generate.to_string(), "-d", &depth.to_string()])
+            .args(["-fa", &self.flash, "-r", "3", "-o", "json"])
+            .output()?;
+        anyhow::ensure!(output.status.success(), "llama-bench failed: {}", String::from_utf8_lossy(&output.stderr));
+        let results: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        results[0]["avg_ts"].as_f64().ok_or_else(|| anyhow::anyhow!("llama-bench printed no avg_ts"))
+    }
 }

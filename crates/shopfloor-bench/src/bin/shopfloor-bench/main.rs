@@ -20,6 +20,7 @@ mod opcua_ingest;
 mod plant_assistant;
 mod readings_counter;
 mod replay;
+mod serving;
 mod soak;
 mod vlm;
 
@@ -44,6 +45,8 @@ enum Command {
     OpcuaIngest(opcua_ingest::Args),
     /// Load on the HTTP gateway at 1, 4 and 16 clients.
     HttpGateway,
+    /// Our HTTP gateway and MQTT path against llama-server, at 1, 4 and 16 clients.
+    Serving(serving::Args),
     /// Record/replay throughput and timing fidelity.
     Replay,
     /// Cross-daemon against in-daemon latency on a local two-machine cluster.
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::MqttRoundtrip => mqtt_roundtrip::run(),
         Command::OpcuaIngest(args) => opcua_ingest::run(args),
         Command::HttpGateway => http_gateway::run(),
+        Command::Serving(args) => serving::run(args),
         Command::Replay => replay::run(),
         Command::Distributed => distributed::run(),
         Command::Generation => generation::run(),
