@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::dataflow::RunningDataflow;
+use crate::http;
 use crate::mqtt::{Received, TestClient};
 
 /// A question's JSON payload.
@@ -40,4 +41,25 @@ pub fn wait_until_ready(
         }
     }
     unreachable!("the loop only ends by returning")
+}
+
+/// Like [`wait_until_ready`], asking the HTTP gateway on `port` (OpenAI
+/// chat completions) until it answers from live plant data.
+pub fn wait_until_ready_over_http(port: u16, dataflow: &mut RunningDataflow, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let body = serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "Is the machine running?"}]});
+    loop {
+        anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no answer from live data within {within:?}:\n{}",
+            dataflow.log_text()
+        );
+        if let Ok((200, reply)) = http::post_json(port, "/v1/chat/completions", None, &body.to_string()) {
+            if !reply.contains("no_plant_data") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

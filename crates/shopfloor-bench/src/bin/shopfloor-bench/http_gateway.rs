@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use shopfloor_dataflow_tests::assistant::wait_until_ready_over_http;
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::{free_port, http};
 
@@ -131,21 +132,7 @@ pub fn run() -> anyhow::Result<()> {
         ],
         Duration::from_secs(600),
     )?;
-    let ready_by = Instant::now() + Duration::from_secs(120);
-    loop {
-        anyhow::ensure!(
-            dataflow.is_running() && Instant::now() < ready_by,
-            "dataflow not ready:\n{}",
-            dataflow.log_text()
-        );
-        let body = serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "Is the machine running?"}]});
-        if let Ok((200, reply)) = http::post_json(http_port, "/v1/chat/completions", None, &body.to_string()) {
-            if !reply.contains("no_plant_data") {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until_ready_over_http(http_port, &mut dataflow, Duration::from_secs(120))?;
 
     let levels: Vec<Level> = LEVELS.iter().map(|clients| run_level(http_port, *clients)).collect();
     let (success, _) = dataflow.stop();

@@ -23,6 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use shopfloor_dataflow_tests::assistant::wait_until_ready_over_http;
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::process::ProcessGroup;
@@ -288,21 +289,7 @@ fn measure_ours(seconds: u64) -> anyhow::Result<(Vec<Level>, Vec<Level>, Vec<Log
         ],
         Duration::from_secs(1200),
     )?;
-    let ready_by = Instant::now() + Duration::from_secs(120);
-    loop {
-        anyhow::ensure!(
-            dataflow.is_running() && Instant::now() < ready_by,
-            "dataflow not ready:\n{}",
-            dataflow.log_text()
-        );
-        let body = serde_json::json!({"model": "shopfloor-assistant", "messages": [{"role": "user", "content": "Is the machine running?"}]});
-        if let Ok((200, reply)) = http::post_json(http_port, "/v1/chat/completions", None, &body.to_string()) {
-            if !reply.contains("no_plant_data") {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until_ready_over_http(http_port, &mut dataflow, Duration::from_secs(120))?;
 
     let gateway_askers = |clients: usize| -> Vec<_> {
         (0..clients).map(|_| |n: usize| ask_gateway(http_port, QUESTIONS[n % QUESTIONS.len()])).collect()
