@@ -425,11 +425,12 @@ impl ContextSettings {
     /// `n_ctx` 0 keeps the profile's context size (times the sequences).
     fn params(&self, n_ctx: u32) -> LlamaContextParams {
         let n_ctx = if n_ctx == 0 { self.kv_cells } else { n_ctx };
-        // Sequence 0 (the cached prefix) and one per parallel completion
-        // share one pool of cells (unified KV cache), so a cached prefix is
-        // shared by reference, not copied.
+        // Sequence 0 (the cached prefix) and the completions' sequences
+        // (running or kept as a cache) share one pool of cells (unified KV
+        // cache), so a cached prefix is shared by reference, not copied.
+        let sequences = sequences::slot_count(self.parallel as usize) as u32 + 1;
         LlamaContextParams::default()
-            .with_n_seq_max(self.parallel + 1)
+            .with_n_seq_max(sequences)
             .with_kv_unified(true)
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(self.batch_size)

@@ -13,10 +13,13 @@
 //!
 //! Completions join between steps ([`Sequences::start`]) and leave when
 //! done. A finished sequence keeps its cells (prompt and answer) as a cache,
-//! as llama-server's slots do: a new prompt takes the free sequence whose
-//! kept tokens share the longest start with it, and only the rest is read.
-//! Operators ask the same kinds of question again and again, so the next
-//! one often differs from a kept prompt only from its first changed value.
+//! as llama-server's slots (and its prompt cache in RAM) do: a new prompt
+//! takes the free sequence whose kept tokens share the longest start with
+//! it, and only the rest is read. There are [`KEPT_PER_RUNNING`] sequences
+//! per completion that may run, so that the last few kinds of question each
+//! keep theirs while others run. Operators ask the same kinds of question
+//! again and again, so the next one often differs from a kept prompt only
+//! from its first changed value.
 //!
 //! Sequence 0 belongs to the single-sequence path and holds the prefix
 //! cached by `Engine::prefill` (the fact sheet). The context's KV cache is
@@ -60,12 +63,35 @@ struct Running {
     logits_index: Option<i32>,
 }
 
+/// Sequences per completion that may run (with more than one): the
+/// running ones and those kept as a cache. Kept cells take room in the
+/// pool only until it runs out, when they give way.
+pub(super) const KEPT_PER_RUNNING: usize = 4;
+
+/// How many llama.cpp sequences the slots of `parallel` completions take,
+/// besides sequence 0. One completion at a time (the vision engine, a pool
+/// of one window) keeps only its own.
+pub(super) fn slot_count(parallel: usize) -> usize {
+    let parallel = parallel.max(1);
+    if parallel == 1 {
+        1
+    } else {
+        // llama.cpp takes at most 256 sequences, sequence 0 included.
+        (parallel * KEPT_PER_RUNNING).min(255)
+    }
+}
+
 /// The running completions, slot `i` in llama.cpp sequence `i + 1`.
 pub(super) struct Sequences {
     slots: Vec<Option<Running>>,
+    /// Completions that may run at once.
+    parallel: usize,
     /// For each free slot, the tokens its sequence's cells still hold from
     /// its last completion (empty when emptied).
     kept: Vec<Vec<LlamaToken>>,
+    /// For each slot, when it was last taken (the least recent kept cache
+    /// goes first).
+    taken_at: Vec<u64>,
     /// The batch of every step, allocated once.
     batch: LlamaBatch<'static>,
     batch_size: usize,
@@ -78,8 +104,10 @@ impl Sequences {
     pub(super) fn new(parallel: usize, batch_size: usize) -> Self {
         let batch_size = batch_size.max(1);
         Self {
-            slots: (0..parallel.max(1)).map(|_| None).collect(),
-            kept: vec![Vec::new(); parallel.max(1)],
+            slots: (0..slot_count(parallel)).map(|_| None).collect(),
+            parallel: parallel.max(1),
+            kept: vec![Vec::new(); slot_count(parallel)],
+            taken_at: vec![0; slot_count(parallel)],
             batch: LlamaBatch::new(batch_size, 1),
             batch_size,
             next_ticket: 0,
@@ -104,38 +132,52 @@ impl Sequences {
         prompt: Vec<LlamaToken>,
         mut completion: Completion,
     ) -> Result<Ticket, EngineError> {
-        let parallel = self.slots.len();
+        let parallel = self.parallel;
+        if self.running() >= parallel {
+            return Err(EngineError::NoFreeSequence { parallel });
+        }
         let most = prompt.len() - 1;
         let from_shared = common_start(shared, &prompt).min(most);
-        let free = || (0..parallel).filter(|index| self.slots[*index].is_none());
+        let free = || (0..self.slots.len()).filter(|index| self.slots[*index].is_none());
         let (best_kept, from_kept) = free()
             .map(|index| (index, common_start(&self.kept[index], &prompt).min(most)))
             .max_by_key(|(_, common)| *common)
             .ok_or(EngineError::NoFreeSequence { parallel })?;
-        let mut reused = None;
-        if from_kept > from_shared {
-            let sequence = sequence_id(best_kept);
-            // Only the kept tail after the common start goes.
-            if context.clear_kv_cache_seq(Some(sequence), Some(from_kept as u32), None)? {
-                reused = Some((best_kept, from_kept));
+        // The start comes from the kept sequence that shares most, else
+        // from sequence 0; it is given by reference to the free sequence
+        // keeping the least (an empty one, else the least recently taken),
+        // so the kept cache stays for the next prompt like it. Only when that
+        // is the one free sequence is it cut back in place.
+        let source = (from_kept > from_shared).then_some(best_kept);
+        let index = free()
+            .filter(|index| Some(*index) != source)
+            .min_by_key(|index| (!self.kept[*index].is_empty(), self.taken_at[*index]))
+            .unwrap_or(best_kept);
+        let sequence = sequence_id(index);
+        let cut_in_place =
+            source == Some(index) && context.clear_kv_cache_seq(Some(sequence), Some(from_kept as u32), None)?;
+        let common = if cut_in_place {
+            from_kept
+        } else {
+            context.clear_kv_cache_seq(Some(sequence), None, None)?;
+            let (from, common) = match source.filter(|source| *source != index) {
+                Some(source) => (sequence_id(source), from_kept),
+                None => (0, from_shared),
+            };
+            if common > 0 {
+                context.copy_kv_cache_seq(from as i32, sequence as i32, Some(0), Some(common as u32))?;
             }
-        }
-        let (index, common) = match reused {
-            Some(found) => found,
-            None => {
-                let index = free().min_by_key(|index| self.kept[*index].len()).unwrap_or(best_kept);
-                let sequence = sequence_id(index);
-                context.clear_kv_cache_seq(Some(sequence), None, None)?;
-                if from_shared > 0 {
-                    context.copy_kv_cache_seq(0, sequence as i32, Some(0), Some(from_shared as u32))?;
-                }
-                (index, from_shared)
-            }
+            common
         };
+        if let Some(source) = source {
+            // A kept cache that was used stays longer.
+            self.taken_at[source] = self.next_ticket + 1;
+        }
         self.kept[index].clear();
         completion.prompt_tokens_evaluated = prompt.len() - common;
         let ticket = Ticket(self.next_ticket);
         self.next_ticket += 1;
+        self.taken_at[index] = self.next_ticket;
         self.slots[index] = Some(Running {
             ticket,
             prompt,

@@ -145,3 +145,23 @@ fn model_a_kept_sequence_gives_way_when_the_cells_run_out() {
     let again = done[&ticket].as_ref().expect("completed");
     assert!(again.prompt_tokens_evaluated + 2 >= again.prompt_tokens, "{again:?}");
 }
+
+#[test]
+fn model_more_kinds_of_question_than_sequences_each_keep_their_cells() {
+    let mut engine = engine(2);
+    let questions = ["What is the spindle speed?", "What is the spindle temperature?", "What is the conveyor speed?"];
+    let prompts: Vec<String> = questions.iter().map(|q| prompt(&engine, q)).collect();
+    let ask = |engine: &mut Engine, prompt: &str| {
+        let ticket = engine.start(prompt, GenerateOptions::line(8), Instant::now()).unwrap();
+        let (mut done, _) = run_to_end(engine);
+        done.remove(&ticket).expect("reported").expect("completed")
+    };
+    for prompt in &prompts {
+        assert!(ask(&mut engine, prompt).prompt_tokens_evaluated > 1);
+    }
+    // Three kinds asked on a profile of two sequences: each is still kept.
+    for prompt in &prompts {
+        let again = ask(&mut engine, prompt);
+        assert_eq!(again.prompt_tokens_evaluated, 1, "{again:?}");
+    }
+}
