@@ -119,12 +119,10 @@ impl Sequences {
         self.slots.iter().flatten().count()
     }
 
-    /// Takes a free sequence for `prompt`: the one whose kept tokens share
-    /// the longest start with it, if that is longer than what `shared`
-    /// (sequence 0's cached tokens) shares; else the one keeping the least,
-    /// given sequence 0's start by reference. Either way the shared start is
-    /// not read again; at least the last prompt token is evaluated for its
-    /// logits.
+    /// Starts `prompt` in a free sequence, when fewer than `parallel` run.
+    /// Its start, as far as the best kept sequence or `shared` (sequence
+    /// 0's cached tokens) holds it, is not read again; at least the last
+    /// prompt token is evaluated for its logits.
     pub(super) fn start(
         &mut self,
         context: &mut LlamaContext<'_>,
