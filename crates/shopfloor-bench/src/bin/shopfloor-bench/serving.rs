@@ -254,15 +254,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let model = root.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
 
     // Ours, then the peer, then again: the machine's speed drifts over minutes.
-    let (mut gateway, mut mqtt, mut peer, mut prompt_count) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let (mut gateway, mut mqtt, mut peer) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut prompt_count, mut max_tokens) = (0, 0);
     for _ in 0..args.rounds {
         let (http_levels, mqtt_levels, prompts) = measure_ours(args.seconds)?;
         peer.push(measure_peer(args.seconds, &llama_server, &model, &profile, &prompts)?);
         gateway.push(http_levels);
         mqtt.push(mqtt_levels);
         prompt_count += prompts.len();
+        max_tokens = prompts.iter().map(|p| p.max_tokens).fold(max_tokens, u64::max);
     }
-    print_report(&args, &profile, prompt_count, &gateway, &mqtt, &peer);
+    print_report(&args, &profile, (prompt_count, max_tokens), &gateway, &mqtt, &peer);
     Ok(())
 }
 
@@ -391,7 +393,7 @@ fn pooled(rounds: &[Vec<Level>], level: usize, seconds: u64) -> Pooled {
 fn print_report(
     args: &Args,
     profile: &HardwareProfile,
-    prompt_count: usize,
+    (prompt_count, max_tokens): (usize, u64),
     gateway: &[Vec<Level>],
     mqtt: &[Vec<Level>],
     peer: &[Vec<Level>],
@@ -415,7 +417,7 @@ fn print_report(
         engine.batch_size,
         engine.batch_size,
         engine.kv_cache_type.as_str(),
-        48,
+        max_tokens,
         args.seconds,
     );
     println!("| clients | path | answered | answered/s (each round) | ours ÷ llama-server | p50 / p95 latency | busy | failed | model-written | tokens per answer |");
