@@ -9,7 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 ensure_build_tools
 # procps: `ps` and `kill`, which the test harness uses to stop and check process groups.
-ensure_system_packages mosquitto mosquitto-clients procps
+# chromium: the operator console is tested in a real headless browser.
+ensure_system_packages mosquitto mosquitto-clients procps chromium
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest

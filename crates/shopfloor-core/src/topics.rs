@@ -6,6 +6,7 @@
 //! | answers out | `<root>/assistant/answer/<operator>` (unless the question names `reply_to`) |
 //! | alerts out | `<root>/alerts/<station>/<severity>` |
 //! | last alert per station (retained, optional) | `<root>/alerts/<station>/last` |
+//! | alarm lifecycle (acknowledged, shelved, …) | `<root>/alarms/<station>/events` |
 //! | rejected input | `<site>/shopfloor/deadletter/<node>` |
 
 /// Topic names derived from one root.
@@ -55,6 +56,12 @@ impl TopicLayout {
         format!("{}/alerts/{station}/{severity}", self.root)
     }
 
+    /// Where the operator console's alarm events of a station go
+    /// (raised, acknowledged, shelved, returned); `station` must be a plain level.
+    pub fn alarm_event_topic(&self, station: &str) -> String {
+        format!("{}/alarms/{station}/events", self.root)
+    }
+
     /// The retained "last alert" topic of a station.
     pub fn last_alert_topic(&self, station: &str) -> String {
         format!("{}/alerts/{station}/last", self.root)
@@ -80,8 +87,12 @@ impl TopicLayout {
             return true;
         }
         let site = self.root.split('/').next().unwrap_or(&self.root);
-        let reserved =
-            [format!("{}/assistant/", self.root), format!("{}/alerts/", self.root), format!("{site}/shopfloor/")];
+        let reserved = [
+            format!("{}/assistant/", self.root),
+            format!("{}/alerts/", self.root),
+            format!("{}/alarms/", self.root),
+            format!("{site}/shopfloor/"),
+        ];
         !reserved.iter().any(|prefix| topic.starts_with(prefix.as_str()))
     }
 

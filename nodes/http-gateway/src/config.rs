@@ -1,6 +1,7 @@
 //! `http-gateway`: the OpenAI-compatible HTTP front door and `/metrics`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use shopfloor_core::env::{ConfigError, EnvReader, EnvVars, Secret};
 
@@ -29,6 +30,17 @@ pub struct GatewayConfig {
     /// Operator recorded for HTTP questions without a `user` field
     /// (`GATEWAY_OPERATOR`, default `http`).
     pub default_operator: String,
+    /// Alarm journal of the console (`GATEWAY_CONSOLE_JOURNAL`, a file path;
+    /// unset: alarms and acknowledgements are kept in memory only).
+    pub console_journal: Option<PathBuf>,
+    /// Folder of replay reports the console lists (`GATEWAY_CONSOLE_REPORTS`).
+    pub console_reports: Option<PathBuf>,
+    /// A value older than this is shown stale (`GATEWAY_CONSOLE_STALE_MS`,
+    /// 500..=3600000, default 10000).
+    pub console_stale_ms: i64,
+    /// How long a console login lasts (`GATEWAY_CONSOLE_SESSION_MINUTES`,
+    /// 1..=10080, default 720: a 12-hour shift).
+    pub console_session_minutes: i64,
 }
 
 impl GatewayConfig {
@@ -63,8 +75,31 @@ impl GatewayConfig {
             env.invalid("GATEWAY_MODEL_NAME", &model_name, "a non-empty name");
         }
         let default_operator = env.string_or("GATEWAY_OPERATOR", "http");
+        let non_empty_path = |value: Option<String>| value.filter(|v| !v.trim().is_empty()).map(PathBuf::from);
+        let console_journal = non_empty_path(env.optional_string("GATEWAY_CONSOLE_JOURNAL"));
+        let console_reports = non_empty_path(env.optional_string("GATEWAY_CONSOLE_REPORTS"));
+        let console_stale_ms =
+            env.parsed_or("GATEWAY_CONSOLE_STALE_MS", 10_000i64, "milliseconds in 500..=3600000", |n| {
+                (500..=3_600_000).contains(n)
+            });
+        let console_session_minutes =
+            env.parsed_or("GATEWAY_CONSOLE_SESSION_MINUTES", 720i64, "minutes in 1..=10080", |n| {
+                (1..=10_080).contains(n)
+            });
         env.finish(&["GATEWAY_"])?;
-        Ok(Self { listen, api_key, max_body_bytes, max_concurrent, timeout_ms, model_name, default_operator })
+        Ok(Self {
+            listen,
+            api_key,
+            max_body_bytes,
+            max_concurrent,
+            timeout_ms,
+            model_name,
+            default_operator,
+            console_journal,
+            console_reports,
+            console_stale_ms,
+            console_session_minutes,
+        })
     }
 }
 
@@ -82,6 +117,27 @@ mod tests {
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
         assert!(cfg.api_key.is_none());
         assert_eq!((cfg.max_body_bytes, cfg.max_concurrent, cfg.timeout_ms), (65_536, 16, 30_000));
+        assert_eq!((cfg.console_journal, cfg.console_stale_ms, cfg.console_session_minutes), (None, 10_000, 720));
+    }
+
+    #[test]
+    fn console_settings_are_read_and_checked() {
+        let cfg = GatewayConfig::from_env(&vars(&[
+            ("GATEWAY_CONSOLE_JOURNAL", "out/console/alarms.jsonl"),
+            ("GATEWAY_CONSOLE_REPORTS", "../target/replay"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.console_journal, Some(PathBuf::from("out/console/alarms.jsonl")));
+        assert_eq!(cfg.console_reports, Some(PathBuf::from("../target/replay")));
+        let err = GatewayConfig::from_env(&vars(&[
+            ("GATEWAY_CONSOLE_STALE_MS", "10"),
+            ("GATEWAY_CONSOLE_SESSION_MINUTES", "0"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.names_field("GATEWAY_CONSOLE_STALE_MS") && err.names_field("GATEWAY_CONSOLE_SESSION_MINUTES"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dora_node_api::{DoraNode, Event, EventStream};
-use shopfloor_core::schema::Question;
+use shopfloor_core::schema::{AlarmEvent, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::{Driver, Emit};
 
 use crate::config::GatewayConfig;
 use crate::server::{random_request_id, router, Gateway, LinkEvent};
-use crate::state::{self, QUESTIONS_OUTPUT};
+use crate::state::{self, ALARM_EVENTS_OUTPUT, QUESTIONS_OUTPUT};
 
 /// dora's events and the handlers' questions waiting for the loop; a
 /// handler whose question finds it full waits (handlers are already bounded
@@ -43,6 +43,8 @@ pub enum GatewayError {
     Server(#[source] std::io::Error),
     #[error("the HTTP server's task failed")]
     ServerTask(#[source] tokio::task::JoinError),
+    #[error("cannot open the console's alarm journal (GATEWAY_CONSOLE_JOURNAL)")]
+    Journal(#[source] crate::console::journal::JournalError),
 }
 
 /// Serves HTTP and relays questions and answers until dora says stop.
@@ -69,6 +71,7 @@ fn serve(
     let mut driver = Driver::new(node);
     let gateway = Arc::new(
         Gateway::new(config, driver.node_id().to_owned(), tx.clone(), crate::schema_grammar::compile)
+            .map_err(GatewayError::Journal)?
             .with_request_ids(request_id),
     );
     forward_dora_events(events, tx).map_err(GatewayError::DoraEvents)?;
@@ -80,8 +83,10 @@ fn serve(
     });
     let server = runtime.spawn(async move { server.await });
     let link = relay(&mut driver, &gateway, &rx);
-    // No answer can come any more: waiting requests end now, then the server.
+    // No answer can come any more: waiting requests and live pages end
+    // now, then the server.
     gateway.pending.abandon_all();
+    gateway.console.close();
     let _ = stop_tx.send(());
     let served = runtime.block_on(server);
     link?;
@@ -97,13 +102,15 @@ fn relay(driver: &mut Driver, gateway: &Gateway, rx: &Receiver<LinkEvent>) -> Re
                 tracing::debug!(id = %question.id, "question sent");
                 driver.send(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(std::slice::from_ref(&question))))?;
             }
+            LinkEvent::AlarmEvents(events) => send_alarm_events(driver, &events)?,
             LinkEvent::Dora(DoraSide::Closed) => break,
             LinkEvent::Dora(DoraSide::Event(event)) => match event {
                 Event::Input { id, data, .. } => {
                     let taken =
                         state::take_input(gateway, id.as_str(), data.as_array().as_ref(), Instant::now(), now_ms());
-                    if let Err(rejected) = taken {
-                        gateway.traffic.reject(id.as_str(), &rejected);
+                    match taken {
+                        Ok(events) => send_alarm_events(driver, &events)?,
+                        Err(rejected) => gateway.traffic.reject(id.as_str(), &rejected),
                     }
                 }
                 Event::Stop(cause) => {
@@ -117,6 +124,13 @@ fn relay(driver: &mut Driver, gateway: &Gateway, rx: &Receiver<LinkEvent>) -> Re
         }
     }
     Ok(())
+}
+
+fn send_alarm_events(driver: &mut Driver, events: &[AlarmEvent]) -> Result<(), SendError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    driver.send(Emit::new(ALARM_EVENTS_OUTPUT, AlarmEvent::to_arrow(events)))
 }
 
 #[cfg(test)]

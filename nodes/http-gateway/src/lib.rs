@@ -13,10 +13,12 @@
 //! - [`server`]: routes, API key, limits, the state the handlers share
 //! - [`state`]: what each dora input does to that state (pure, time passed in)
 //! - [`driver`]: the HTTP server's runtime and the dora loop
+//! - [`console`]: the operator console under `/console` (docs/console.md)
 
 pub mod board;
 pub mod chat;
 pub mod config;
+pub mod console;
 pub mod driver;
 pub mod exposition;
 pub mod openai;

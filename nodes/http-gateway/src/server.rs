@@ -14,7 +14,7 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shopfloor_core::schema::Question;
+use shopfloor_core::schema::{AlarmEvent, Answer, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::DoraSide;
 use subtle::ConstantTimeEq;
@@ -22,6 +22,8 @@ use tokio::sync::Semaphore;
 
 use crate::board::Board;
 use crate::chat::{self, Refusal, RequestContext};
+use crate::console::journal::JournalError;
+use crate::console::{Console, ConsoleSettings};
 use crate::exposition;
 use crate::openai::{ChatRequest, ErrorBody, ErrorDetail, ModelEntry};
 use crate::pending::Pending;
@@ -40,6 +42,8 @@ pub type SchemaCompiler = fn(&str) -> Result<(), SchemaError>;
 pub enum LinkEvent {
     Dora(DoraSide),
     Question(Question),
+    /// Operators' alarm changes from the console, to publish.
+    AlarmEvents(Vec<AlarmEvent>),
 }
 
 impl From<DoraSide> for LinkEvent {
@@ -60,6 +64,8 @@ pub struct Gateway {
     /// To the dora loop, which sends the questions on.
     pub questions: SyncSender<LinkEvent>,
     pub traffic: Traffic,
+    /// The operator console's state (live values, alarms, sessions).
+    pub console: Console,
     permits: Semaphore,
     compile: SchemaCompiler,
     request_id: fn() -> String,
@@ -74,14 +80,23 @@ pub fn random_request_id() -> String {
 
 impl Gateway {
     /// The shared state; questions go to `questions` as [`LinkEvent::Question`].
+    /// Fails when the console's alarm journal cannot be opened.
     pub fn new(
         config: GatewayConfig,
         node_id: String,
         questions: SyncSender<LinkEvent>,
         compile: SchemaCompiler,
-    ) -> Self {
+    ) -> Result<Self, JournalError> {
         let permits = Semaphore::new(config.max_concurrent);
-        Self {
+        let console = Console::open(ConsoleSettings {
+            journal: config.console_journal.clone(),
+            reports: config.console_reports.clone(),
+            stale_after_ms: config.console_stale_ms,
+            session_ms: config.console_session_minutes * 60_000,
+            secure_cookie: !config.listen.ip().is_loopback(),
+        })?;
+        Ok(Self {
+            console,
             config,
             node_id,
             board: Mutex::default(),
@@ -92,7 +107,7 @@ impl Gateway {
             compile,
             request_id: random_request_id,
             started_s: now_ms() / 1000,
-        }
+        })
     }
 
     /// Request ids from `request_id` instead of [`random_request_id`] (a
@@ -102,11 +117,47 @@ impl Gateway {
         self
     }
 
+    /// A new request id (`chatcmpl-<random>`).
+    pub fn new_request_id(&self) -> String {
+        (self.request_id)()
+    }
+
+    /// Asks a question and waits for its answer, within the concurrency
+    /// limit and the timeout (the console's questions; chat requests take
+    /// their permit before reading the body).
+    pub async fn ask_and_wait(&self, question: Question) -> Result<Answer, Refusal> {
+        let _permit = self.permits.try_acquire().map_err(|_| Refusal::too_many(self.config.max_concurrent))?;
+        let _in_flight = self.traffic.start();
+        self.wait_for_answer(question).await
+    }
+
+    async fn wait_for_answer(&self, question: Question) -> Result<Answer, Refusal> {
+        let answer = self.pending.register(&question.id);
+        // Whatever ends this request (answer, timeout, the client hanging up),
+        // its registration goes with it.
+        let _registration = ForgetOnDrop { pending: &self.pending, id: question.id.clone() };
+        self.ask(question).await?;
+        match tokio::time::timeout(Duration::from_millis(self.config.timeout_ms), answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(Refusal::unavailable("the dataflow stopped before answering")),
+            Err(_) => Err(Refusal::timed_out(self.config.timeout_ms)),
+        }
+    }
+
+    /// Hands alarm events to the dora loop, to publish.
+    pub async fn send_alarm_events(&self, events: Vec<AlarmEvent>) -> Result<(), Refusal> {
+        self.to_loop(LinkEvent::AlarmEvents(events)).await
+    }
+
     /// Hands a question to the dora loop; waits (off the async workers)
     /// while the channel is full. Err: the loop is gone.
     async fn ask(&self, question: Question) -> Result<(), Refusal> {
+        self.to_loop(LinkEvent::Question(question)).await
+    }
+
+    async fn to_loop(&self, event: LinkEvent) -> Result<(), Refusal> {
         let stopping = || Refusal::unavailable("the dataflow is stopping");
-        match self.questions.try_send(LinkEvent::Question(question)) {
+        match self.questions.try_send(event) {
             Ok(()) => Ok(()),
             Err(TrySendError::Disconnected(_)) => Err(stopping()),
             Err(TrySendError::Full(event)) => {
@@ -142,6 +193,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(protected)
+        // Its own login: a session cookie and a CSRF token (console::routes).
+        .merge(crate::console::routes::routes())
         .layer(DefaultBodyLimit::max(gateway.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(gateway.clone(), count_requests))
         .with_state(gateway)
@@ -279,16 +332,7 @@ async fn answer_request(
     };
     let question = chat::to_question(&request, &context, &gateway.compile)?;
     let wants_json = question.response_schema.is_some();
-    let answer = gateway.pending.register(&question.id);
-    // Whatever ends this request (answer, timeout, the client hanging up),
-    // its registration goes with it.
-    let _registration = ForgetOnDrop { pending: &gateway.pending, id: question.id.clone() };
-    gateway.ask(question).await?;
-    let answer = match tokio::time::timeout(Duration::from_millis(gateway.config.timeout_ms), answer).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(_)) => return Err(Refusal::unavailable("the dataflow stopped before answering")),
-        Err(_) => return Err(Refusal::timed_out(gateway.config.timeout_ms)),
-    };
+    let answer = gateway.wait_for_answer(question).await?;
     if let Some(refusal) = chat::refusal_of(&answer, wants_json) {
         return Err(refusal);
     }

@@ -6,13 +6,19 @@
 use std::time::Instant;
 
 use shopfloor_core::arrow::array::Array;
-use shopfloor_core::schema::{Answer, MetricSample, Origin};
-use shopfloor_node::metrics::METRICS_TICK_INPUT;
+use shopfloor_core::schema::{AlarmEvent, Alert, Answer, MetricSample, Origin, Reading};
+use shopfloor_node::metrics::{Snapshot, METRICS_TICK_INPUT};
 use shopfloor_node::Rejected;
 
 use crate::server::Gateway;
 
 pub const QUESTIONS_OUTPUT: &str = "questions";
+/// The console's alarm changes, for `mqtt-sink` to publish.
+pub const ALARM_EVENTS_OUTPUT: &str = "alarm_events";
+/// Input ids starting with this carry readings for the console's live values.
+pub const READINGS_INPUT: &str = "readings";
+/// Input ids starting with this carry alerts for the console's alarm list.
+pub const ALERTS_INPUT: &str = "alerts";
 /// Input ids starting with this carry answers (`answers`, `answers_tier1`, …).
 pub const ANSWERS_INPUT: &str = "answers";
 /// Input ids starting with this carry a node's metric snapshot
@@ -20,18 +26,56 @@ pub const ANSWERS_INPUT: &str = "answers";
 pub const METRICS_INPUT: &str = "metrics";
 
 /// The metrics tick: the gateway's own snapshot goes on its board (it has no
-/// `metrics` output; `/metrics` serves the board).
-pub fn take_metrics_tick(gateway: &Gateway, now: Instant, now_ms: i64) {
-    let own = gateway.traffic.snapshot(&gateway.node_id);
+/// `metrics` output; `/metrics` serves the board); shelves that ran out
+/// are taken off (their events are returned, to publish).
+pub fn take_metrics_tick(gateway: &Gateway, now: Instant, now_ms: i64) -> Vec<AlarmEvent> {
+    let mut own = gateway.traffic.snapshot(&gateway.node_id);
+    own.extend(console_metrics(gateway));
     gateway.board().update(own, now, now_ms);
+    gateway.console.tick(now_ms)
 }
 
-/// One input. A series of a snapshot that cannot be exposed is counted and
-/// left out; the rest of the snapshot is kept.
-pub fn take_input(gateway: &Gateway, input: &str, data: &dyn Array, now: Instant, now_ms: i64) -> Result<(), Rejected> {
+fn console_metrics(gateway: &Gateway) -> Vec<MetricSample> {
+    let counts = gateway.console.counts();
+    let mut snapshot = Snapshot::new(gateway.node_id.clone());
+    snapshot
+        .gauge("shopfloor_console_alarms", "Alarms in the console's list", &[], counts.alarms as f64)
+        .gauge("shopfloor_console_sessions", "Console logins alive", &[], counts.sessions as f64)
+        .gauge("shopfloor_console_streams", "Console pages receiving live values", &[], counts.streams as f64)
+        .counter(
+            "shopfloor_console_journal_failures",
+            "Alarm changes the journal could not record",
+            &[],
+            counts.journal_failures,
+        )
+        .counter(
+            "shopfloor_console_refused_tags",
+            "Readings of tags beyond the console's bound",
+            &[],
+            counts.refused_tags,
+        );
+    snapshot.finish()
+}
+
+/// One input; returns the alarm events it caused (to publish). A series of
+/// a snapshot that cannot be exposed is counted and left out; the rest of
+/// the snapshot is kept.
+pub fn take_input(
+    gateway: &Gateway,
+    input: &str,
+    data: &dyn Array,
+    now: Instant,
+    now_ms: i64,
+) -> Result<Vec<AlarmEvent>, Rejected> {
     if input == METRICS_TICK_INPUT {
-        take_metrics_tick(gateway, now, now_ms);
-        Ok(())
+        Ok(take_metrics_tick(gateway, now, now_ms))
+    } else if input.starts_with(READINGS_INPUT) {
+        let readings = Reading::from_arrow(data).map_err(|e| Rejected::new("bad_readings", e))?;
+        gateway.console.take_readings(&readings, now_ms);
+        Ok(Vec::new())
+    } else if input.starts_with(ALERTS_INPUT) {
+        let alerts = Alert::from_arrow(data).map_err(|e| Rejected::new("bad_alerts", e))?;
+        Ok(gateway.console.take_alerts(&alerts, now_ms))
     } else if input.starts_with(METRICS_INPUT) {
         let samples = MetricSample::from_arrow(data).map_err(|e| Rejected::new("bad_metrics", e))?;
         let refused = gateway.board().update(samples, now, now_ms);
@@ -39,7 +83,7 @@ pub fn take_input(gateway: &Gateway, input: &str, data: &dyn Array, now: Instant
             let detail = format!("series {} of node {}: {error}", sample.name, sample.node);
             gateway.traffic.reject(input, &Rejected::new("bad_series", detail));
         }
-        Ok(())
+        Ok(Vec::new())
     } else if input.starts_with(ANSWERS_INPUT) {
         let answers = Answer::from_arrow(data).map_err(|e| Rejected::new("bad_answers", e))?;
         // Answers to MQTT questions pass by here too; they are not ours.
@@ -50,7 +94,7 @@ pub fn take_input(gateway: &Gateway, input: &str, data: &dyn Array, now: Instant
                 tracing::info!(%id, "answer arrived after its request ended");
             }
         }
-        Ok(())
+        Ok(Vec::new())
     } else {
         Err(Rejected::unknown_input(input))
     }
@@ -71,7 +115,7 @@ mod tests {
     fn gateway() -> Gateway {
         let (tx, _rx) = sync_channel(1);
         let config = GatewayConfig::from_env(&EnvVars::new()).unwrap();
-        Gateway::new(config, "http-gateway".into(), tx, |_| Ok(()))
+        Gateway::new(config, "http-gateway".into(), tx, |_| Ok(())).unwrap()
     }
 
     fn answer(id: &str, origin: Origin) -> Answer {

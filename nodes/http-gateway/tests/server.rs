@@ -29,7 +29,7 @@ fn compiles(_: &str) -> Result<(), SchemaError> {
 /// A gateway whose questions are answered after `delay` (never, with `None`).
 fn gateway(config: GatewayConfig, delay: Option<Duration>) -> Arc<Gateway> {
     let (tx, rx) = sync_channel::<LinkEvent>(64);
-    let gateway = Arc::new(Gateway::new(config, "http-gateway".into(), tx, compiles));
+    let gateway = Arc::new(Gateway::new(config, "http-gateway".into(), tx, compiles).unwrap());
     let answering = Arc::downgrade(&gateway);
     // Ends when the gateway (and with it the channel's sender) is gone.
     std::thread::spawn(move || {

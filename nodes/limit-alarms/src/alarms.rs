@@ -335,6 +335,7 @@ impl Settings {
     fn alert(&self, id: String, reading: &Reading, severity: Severity, kind: &str, message: String) -> Alert {
         Alert {
             line: self.line.clone(),
+            tag: Some(reading.tag.clone()),
             ..Alert::new(id, plant_time(reading), self.station.clone(), severity, kind, message, self.source.clone())
         }
     }
@@ -420,6 +421,7 @@ mod tests {
         alarms.observe(&temperature(1, 80.25), &mut alerts);
         let expected = Alert {
             line: Some("line1".into()),
+            tag: Some("spindle_temperature".into()),
             ..Alert::new(
                 format!("limit-spindle_temperature-{}", T0 + 1000),
                 T0 + 1000,

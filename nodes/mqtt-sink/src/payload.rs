@@ -8,7 +8,7 @@
 //!  "tools":[],"prompt_tokens":112,"completion_tokens":11,"ttft_ms":42,"latency_ms":310,"error":null}
 //! ```
 
-use shopfloor_core::schema::{Alert, Answer, AnswerError};
+use shopfloor_core::schema::{Alert, Answer};
 use shopfloor_core::topics::{topic_level, TopicLayout};
 
 /// Where the answer goes: the asker's `reply_to`, else the operator's answer topic.
@@ -18,27 +18,7 @@ pub fn answer_topic(layout: &TopicLayout, answer: &Answer) -> String {
 
 /// The published JSON.
 pub fn answer_json(answer: &Answer) -> Vec<u8> {
-    serde_json::json!({
-        "id": answer.id,
-        "answer": answer.text,
-        "operator": answer.operator,
-        "confidence": answer.confidence,
-        "low_confidence": answer.low_confidence,
-        "model": answer.model,
-        "facts": answer.facts_used,
-        "tools": answer.tools_used,
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "ttft_ms": answer.ttft_ms,
-        "latency_ms": answer.latency_ms,
-        "error": answer.error.map(AnswerError::as_str),
-        "class": answer.class,
-        "route": answer.route.iter().map(|hop| hop.to_json()).collect::<Vec<_>>(),
-        "left_site": answer.left_site,
-        "deadline_reached": answer.deadline_reached,
-    })
-    .to_string()
-    .into_bytes()
+    answer.to_json().to_string().into_bytes()
 }
 
 /// An alert's topic, `<root>/alerts/<station>/<severity>`, and its station's
@@ -57,7 +37,7 @@ pub fn alert_topics(layout: &TopicLayout, alert: &Alert) -> (String, String) {
 ///  "message":"Scratch on the housing, left side.","confidence":0.91,"source":"vlm-inspector",
 ///  "frame_id":"cam1-000042","model":"SmolVLM-500M","line":"line1","anomaly_score":9.5,
 ///  "regions":[{"x":10,"y":20,"width":30,"height":8,"score":9.5}],"location":"top-left",
-///  "verdict":"defect","image_ref":"crops/cam1-000042.png"}
+///  "verdict":"defect","image_ref":"crops/cam1-000042.png","tag":null}
 /// ```
 pub fn alert_json(alert: &Alert) -> Vec<u8> {
     serde_json::json!({
@@ -77,6 +57,7 @@ pub fn alert_json(alert: &Alert) -> Vec<u8> {
         "location": alert.location,
         "verdict": alert.verdict,
         "image_ref": alert.image_ref,
+        "tag": alert.tag,
     })
     .to_string()
     .into_bytes()

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use dora_node_api::arrow_v59::array::Array;
-use shopfloor_core::schema::{Alert, Answer, Origin};
-use shopfloor_core::topics::TopicLayout;
+use shopfloor_core::schema::{AlarmEvent, Alert, Answer, Origin};
+use shopfloor_core::topics::{topic_level, TopicLayout};
 use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::MqttEvent;
 use shopfloor_node::metrics::Snapshot;
@@ -31,6 +31,8 @@ pub const ANSWERS_INPUT: &str = "answers";
 /// Input id of the alert stream; every input whose id starts with it
 /// (`alerts_vision`, `alerts_station1`) carries alerts too.
 pub const ALERTS_INPUT: &str = "alerts";
+/// Input id prefix of the operator console's alarm events (`http-gateway`).
+pub const ALARM_EVENTS_INPUT: &str = "alarm_events";
 /// Waits between connection attempts: doubling from the first to the last.
 pub const RECONNECT_FIRST: Duration = Duration::from_millis(100);
 pub const RECONNECT_LAST: Duration = Duration::from_secs(5);
@@ -190,6 +192,14 @@ impl<J: Journal> SinkState<J> {
                 }
             }
             Ok(alerts.len())
+        } else if input.starts_with(ALARM_EVENTS_INPUT) {
+            let events = AlarmEvent::from_arrow(data).map_err(|e| InputError::Rejected(Rejected::schema(e)))?;
+            for event in &events {
+                let topic = self.topics.alarm_event_topic(&topic_level(&event.station));
+                // As important as the alerts: an acknowledgement must reach the other consoles.
+                self.accept(Message::new(topic, event.to_json().to_string(), Priority::High))?;
+            }
+            Ok(events.len())
         } else {
             Err(InputError::Rejected(Rejected::unknown_input(input)))
         }
@@ -460,6 +470,34 @@ mod tests {
             state.published(seq, now);
         }
         sent
+    }
+
+    #[test]
+    fn alarm_events_go_to_their_station_as_json() {
+        use shopfloor_core::schema::{AlarmAction, AlarmState};
+        let now = Instant::now();
+        let mut state = sink(false, now);
+        let event = AlarmEvent {
+            id: "station/1#2".into(),
+            ts_ms: 5,
+            key: "station/1/spindle".into(),
+            station: "station/1".into(),
+            tag: Some("spindle".into()),
+            alert_id: "limit-spindle-1".into(),
+            action: AlarmAction::Acknowledged,
+            state: AlarmState::Acknowledged,
+            severity: Severity::Warning,
+            message: "spindle 81 °C above high limit 80 °C".into(),
+            operator: Some("anna".into()),
+            comment: Some("coolant checked".into()),
+            shelved_until_ms: None,
+        };
+        assert_eq!(state.take_input("alarm_events", AlarmEvent::to_arrow(&[event]).as_ref()).unwrap(), 1);
+        connect(&mut state, now);
+        let p = state.next_publication(now).expect("the event is due");
+        assert_eq!(p.topic, "p/a/c/alarms/station_1/events", "a station that is no plain level is made one");
+        let json: serde_json::Value = serde_json::from_str(p.payload).unwrap();
+        assert_eq!((json["action"].as_str(), json["operator"].as_str()), (Some("acknowledged"), Some("anna")));
     }
 
     #[test]

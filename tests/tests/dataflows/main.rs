@@ -8,6 +8,7 @@
 
 mod any_plant;
 mod chaos;
+mod console;
 mod distributed;
 mod embedded_broker;
 mod harness;

@@ -86,6 +86,9 @@ pub struct Alert {
     pub verdict: Option<String>,
     /// Where the stored crop of the defect is (a file path on the gateway).
     pub image_ref: Option<String>,
+    /// The plant tag whose condition this is (limit alerts); consoles keep
+    /// one alarm per station, tag and kind by it.
+    pub tag: Option<String>,
 }
 
 impl Alert {
@@ -116,6 +119,7 @@ impl Alert {
             location: None,
             verdict: None,
             image_ref: None,
+            tag: None,
         }
     }
 }
@@ -143,6 +147,7 @@ impl Alert {
             ("location", str_col(&|a| a.location.as_deref()), true),
             ("verdict", str_col(&|a| a.verdict.as_deref()), true),
             ("image_ref", str_col(&|a| a.image_ref.as_deref()), true),
+            ("tag", str_col(&|a| a.tag.as_deref()), true),
         ])
     }
 
@@ -168,6 +173,7 @@ impl Alert {
         let location = cols.optional_utf8("location")?;
         let verdict = cols.optional_utf8("verdict")?;
         let image_ref = cols.optional_utf8("image_ref")?;
+        let tag = cols.optional_utf8("tag")?;
         let maybe_str = |column: Option<&StringArray>, row: usize| column.and_then(|c| optional_str(c, row));
         (0..cols.len())
             .map(|row| {
@@ -191,6 +197,7 @@ impl Alert {
                     location: maybe_str(location, row),
                     verdict: maybe_str(verdict, row),
                     image_ref: maybe_str(image_ref, row),
+                    tag: maybe_str(tag, row),
                 })
             })
             .collect()
@@ -226,6 +233,7 @@ mod tests {
             location: Some("top-left".into()),
             verdict: Some("defect".into()),
             image_ref: Some("/var/lib/shopfloor/crops/cam1-000042.png".into()),
+            tag: Some("spindle_temperature".into()),
             ..alert("a-3", Severity::Warning)
         };
         let alerts = vec![

@@ -136,6 +136,30 @@ impl Answer {
         }
     }
 
+    /// The JSON an asker receives: the MQTT answer payload, also the
+    /// operator console's (docs/messages.md, "Answer (JSON)").
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "answer": self.text,
+            "operator": self.operator,
+            "confidence": self.confidence,
+            "low_confidence": self.low_confidence,
+            "model": self.model,
+            "facts": self.facts_used,
+            "tools": self.tools_used,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "ttft_ms": self.ttft_ms,
+            "latency_ms": self.latency_ms,
+            "error": self.error.map(AnswerError::as_str),
+            "class": self.class,
+            "route": self.route.iter().map(|hop| hop.to_json()).collect::<Vec<_>>(),
+            "left_site": self.left_site,
+            "deadline_reached": self.deadline_reached,
+        })
+    }
+
     /// Encodes answers as one struct array.
     pub fn to_arrow(answers: &[Answer]) -> ArrayRef {
         let str_col = |f: &dyn Fn(&Answer) -> Option<&str>| -> ArrayRef {

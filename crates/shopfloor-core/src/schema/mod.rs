@@ -6,6 +6,7 @@
 //! decoding never panics on a foreign or malformed array, it returns
 //! [`SchemaError`].
 
+mod alarm_event;
 mod alert;
 mod answer;
 mod columns;
@@ -18,6 +19,7 @@ mod region;
 mod route;
 mod source_status;
 
+pub use alarm_event::{AlarmAction, AlarmEvent, AlarmState};
 pub use alert::{Alert, Severity};
 pub use answer::{Answer, AnswerError};
 pub use columns::SchemaError;
