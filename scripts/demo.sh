@@ -59,9 +59,11 @@ echo
 echo "Answer (JSON from $TOPIC_ROOT/assistant/answer/demo):"
 echo "$answer" | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin), indent=2, ensure_ascii=False))"
 echo
+echo "Operator console: http://127.0.0.1:$HTTP_PORT/console (no GATEWAY_API_KEY on loopback: your name logs you in)"
+echo
 if $once; then exit 0; fi
 cat <<HELP
-The dataflow keeps running. Ask your own questions from another terminal:
+The dataflow keeps running. Open the console above in a browser, or ask your own questions from another terminal:
 
   mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t '$TOPIC_ROOT/assistant/answer/#' -v &
   mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT -t '$TOPIC_ROOT/assistant/query/alice' \\

@@ -564,7 +564,8 @@
   }
   function updateAlarmSummary() {
     let n = 0;
-    for (const e of S.alarms.values()) if (UNACKED.has(e.a.state)) n++;
+    // A shelved alarm is suppressed until its shelf runs out (the server says when).
+    for (const e of S.alarms.values()) if (UNACKED.has(e.a.state) && !e.a.shelved) n++;
     const c = $('alarm-count');
     const t = String(n);
     if (c.textContent !== t) c.textContent = t;
@@ -907,7 +908,7 @@
     const reports = r.data && Array.isArray(r.data.reports) ? r.data.reports.filter((x) => x && typeof x.name === 'string') : [];
     if (!reports.length) {
       const li = el('li', 'reports-empty');
-      li.append('No replay reports yet (run ', el('code', null, 'shopfloor replay-test'), ').');
+      li.append('No replay reports yet (run ', el('code', null, 'shopfloor replay'), ').');
       list.replaceChildren(li);
       return;
     }

@@ -110,7 +110,7 @@ impl AlarmAction {
 /// One change of one alarm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmEvent {
-    /// Unique per event (`<key>#<sequence>`); subscribers de-duplicate by it.
+    /// The event's id, `<key>#<ts_ms>-<action>`; subscribers de-duplicate by it.
     pub id: String,
     /// When it happened (ms since the epoch).
     pub ts_ms: i64,

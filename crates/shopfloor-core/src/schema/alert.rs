@@ -87,7 +87,7 @@ pub struct Alert {
     /// Where the stored crop of the defect is (a file path on the gateway).
     pub image_ref: Option<String>,
     /// The plant tag whose condition this is (limit alerts); consoles keep
-    /// one alarm per station, tag and kind by it.
+    /// one alarm per station and tag by it.
     pub tag: Option<String>,
 }
 

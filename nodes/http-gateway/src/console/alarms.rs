@@ -188,12 +188,18 @@ impl AlarmBoard {
         self.alarms.is_empty()
     }
 
-    /// What an alert does: raise, escalate or return an alarm. None when it
-    /// changes nothing (a redelivered alert, a return of an unknown alarm).
-    pub fn take_alert(&self, alert: &Alert) -> Option<Change> {
+    /// What an alert does at `now_ms` (the gateway's clock; `raised_ms`
+    /// keeps the alert's plant time): raise, escalate or return an alarm.
+    /// None when it changes nothing: a redelivered alert, a return of an
+    /// unknown alarm, an `info` alert that is no return (information needs
+    /// no operator response, so it is no alarm).
+    pub fn take_alert(&self, alert: &Alert, now_ms: i64) -> Option<Change> {
         let key = alarm_key(alert);
         let existing = self.alarms.get(&key);
         if existing.is_some_and(|alarm| alarm.alert_id == alert.id) {
+            return None;
+        }
+        if alert.severity == Severity::Info && !alert.kind.ends_with("_cleared") {
             return None;
         }
         if alert.kind.ends_with("_cleared") {
@@ -206,10 +212,10 @@ impl AlarmBoard {
                 state,
                 message: alert.message.clone(),
                 alert_id: alert.id.clone(),
-                changed_ms: alert.ts_ms,
+                changed_ms: now_ms,
                 ..alarm.clone()
             };
-            let event = returned.event(AlarmAction::Returned, alert.ts_ms, None);
+            let event = returned.event(AlarmAction::Returned, now_ms, None);
             return Some(Change { alarm: returned, event });
         }
         let defect = alert.frame_id.as_ref().map(|_| Defect {
@@ -229,7 +235,7 @@ impl AlarmBoard {
                     ack: if worse { None } else { active.ack.clone() },
                     message: alert.message.clone(),
                     alert_id: alert.id.clone(),
-                    changed_ms: alert.ts_ms,
+                    changed_ms: now_ms,
                     defect: defect.or_else(|| active.defect.clone()),
                     ..active.clone()
                 };
@@ -247,7 +253,7 @@ impl AlarmBoard {
                     source: alert.source.clone(),
                     alert_id: alert.id.clone(),
                     raised_ms: alert.ts_ms,
-                    changed_ms: alert.ts_ms,
+                    changed_ms: now_ms,
                     ack: None,
                     // A shelf outlives a return: the operator asked for quiet until then.
                     shelved: existing.and_then(|alarm| alarm.shelved.clone()),
@@ -256,7 +262,7 @@ impl AlarmBoard {
                 (alarm, AlarmAction::Raised)
             }
         };
-        let event = alarm.event(action, alert.ts_ms, None);
+        let event = alarm.event(action, now_ms, None);
         Some(Change { alarm, event })
     }
 
@@ -437,7 +443,7 @@ mod tests {
 
     /// Applies what the alert does; returns the action, if any.
     fn take(board: &mut AlarmBoard, alert: &Alert) -> Option<AlarmAction> {
-        let change = board.take_alert(alert)?;
+        let change = board.take_alert(alert, alert.ts_ms)?;
         board.commit(change.alarm);
         Some(change.event.action)
     }
@@ -488,7 +494,7 @@ mod tests {
         let mut board = AlarmBoard::default();
         let first = limit("a1", T0, Severity::Warning, "high_limit");
         take(&mut board, &first);
-        assert_eq!(board.take_alert(&first), None, "a redelivered alert");
+        assert_eq!(board.take_alert(&first, T0 + 1), None, "a redelivered alert");
         let change = board.acknowledge("station1/spindle_temperature", "anna", "", T0 + 1).unwrap();
         board.commit(change.alarm);
         assert_eq!(
@@ -501,11 +507,11 @@ mod tests {
             (AlarmState::Unacknowledged, Severity::Critical, T0)
         );
         assert_eq!(
-            board.take_alert(&limit("a9", T0, Severity::Info, "limit_cleared")).map(|c| c.alarm.state),
+            board.take_alert(&limit("a9", T0, Severity::Info, "limit_cleared"), T0).map(|c| c.alarm.state),
             Some(AlarmState::ReturnedUnacknowledged)
         );
         assert_eq!(
-            AlarmBoard::default().take_alert(&limit("a9", T0, Severity::Info, "limit_cleared")),
+            AlarmBoard::default().take_alert(&limit("a9", T0, Severity::Info, "limit_cleared"), T0),
             None,
             "the return of an alarm nobody saw raised changes nothing"
         );
@@ -522,6 +528,19 @@ mod tests {
         assert_eq!((found.image_ref.as_deref(), found.regions.len()), (Some("/crops/cam1-000042.png"), 1));
         let change = board.acknowledge(key, "anna", "", T0 + 1).unwrap();
         assert_eq!(change.alarm.state, AlarmState::Cleared, "an event has no condition to return from");
+    }
+
+    #[test]
+    fn information_is_no_alarm_and_the_gateway_clock_orders_changes() {
+        let board = AlarmBoard::default();
+        let judged_fine = Alert {
+            frame_id: Some("f1".into()),
+            ..Alert::new("f1", T0, "station3", Severity::Info, "no_defect", "ok", "vlm-inspector")
+        };
+        assert_eq!(board.take_alert(&judged_fine, T0), None);
+        // A plant clock behind the gateway's: the change still counts as now.
+        let change = board.take_alert(&limit("a1", T0 - 60_000, Severity::Warning, "high_limit"), T0).unwrap();
+        assert_eq!((change.alarm.raised_ms, change.alarm.changed_ms, change.event.ts_ms), (T0 - 60_000, T0, T0));
     }
 
     #[test]
@@ -548,7 +567,7 @@ mod tests {
         let mut forgotten = Vec::new();
         for n in 0..(MAX_CLEARED as i64 + 3) {
             let id = format!("d{n}");
-            let change = board.take_alert(&Alert { ts_ms: T0 + n, ..defect(&id) }).unwrap();
+            let change = board.take_alert(&Alert { ts_ms: T0 + n, ..defect(&id) }, T0 + n).unwrap();
             board.commit(change.alarm);
             let acked = board.acknowledge(&format!("station3/{id}"), "anna", "", T0 + n).unwrap();
             forgotten.extend(board.commit(acked.alarm).forgotten_keys());

@@ -180,7 +180,7 @@ impl Console {
         let changes: Vec<Change> = alerts
             .iter()
             .filter_map(|alert| {
-                let change = live.alarms.take_alert(alert)?;
+                let change = live.alarms.take_alert(alert, now_ms)?;
                 // An alert is never refused: a journal failure is logged and counted.
                 if let Err(error) = self.record(&mut live, &change.alarm, false) {
                     tracing::error!(error = %error_chain(&error), "alarm change not journaled");

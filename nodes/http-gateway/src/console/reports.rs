@@ -1,5 +1,5 @@
 //! Replay reports for the console: each sub-folder of the reports folder
-//! that holds a `report.md` (what `shopfloor replay-test` writes) is one
+//! that holds a `report.md` (what `shopfloor replay` writes) is one
 //! report; its Markdown is rendered to HTML here, with any HTML in it shown
 //! as text (a report quotes recorded answers, which are outside data).
 

@@ -37,8 +37,9 @@ const STYLE: &str = include_str!("../../console/console.css");
 /// The page may load only its own script, style, images and events.
 const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-/// Longest question, in characters (as an MQTT question's limit).
-pub const MAX_QUESTION_CHARS: usize = 2_000;
+/// Longest question, in characters: the MQTT intake's limit (the model
+/// node may set a lower one and answers `invalid_question` beyond it).
+pub const MAX_QUESTION_CHARS: usize = 1_000;
 /// Largest crop image served.
 const MAX_CROP_BYTES: u64 = 8 * 1024 * 1024;
 /// A wrong key waits this long, so that guessing is slow.
@@ -370,8 +371,8 @@ async fn finish_change(
 ) -> Result<Response, ApiError> {
     let (alarm, event) = changed?;
     tracing::info!(key = %event.key, action = event.action.as_str(), operator = ?event.operator, "alarm changed by an operator");
-    // Journaled already: a stopping dataflow only delays its publication
-    // to the next start's subscribers (docs/console.md).
+    // Journaled already; a change made while the dataflow stops is kept on
+    // disk and shown, but not published (docs/console.md).
     if let Err(refusal) = gateway.send_alarm_events(vec![event]).await {
         tracing::warn!(message = %refusal.message, "alarm event not sent on");
     }

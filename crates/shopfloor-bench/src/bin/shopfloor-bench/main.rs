@@ -6,6 +6,7 @@
 //! Arrow and llama.cpp again (docs/decisions.md, "The cold build").
 
 mod batched;
+mod console;
 mod distributed;
 mod echo_answerer;
 mod filter;
@@ -47,6 +48,8 @@ enum Command {
     HttpGateway,
     /// Our HTTP gateway and MQTT path against llama-server, at 1, 4 and 16 clients.
     Serving(serving::Args),
+    /// The operator console in headless Chromium: page weight and first paint with 1,000 live tags.
+    Console(console::Args),
     /// Record/replay throughput and timing fidelity.
     Replay,
     /// Cross-daemon against in-daemon latency on a local two-machine cluster.
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Command::OpcuaIngest(args) => opcua_ingest::run(args),
         Command::HttpGateway => http_gateway::run(),
         Command::Serving(args) => serving::run(args),
+        Command::Console(args) => console::run(args),
         Command::Replay => replay::run(),
         Command::Distributed => distributed::run(),
         Command::Generation => generation::run(),

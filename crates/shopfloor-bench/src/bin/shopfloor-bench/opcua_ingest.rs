@@ -48,11 +48,17 @@ pub struct Args {
     /// Internal: how long `--serve` serves, in seconds.
     #[arg(long, hide = true)]
     serve_secs: Option<u64>,
+    /// Internal: how many variables `--serve` serves (other benchmarks use fewer).
+    #[arg(long, hide = true, default_value_t = VARIABLES)]
+    serve_variables: usize,
+    /// Internal: how often `--serve` writes them, in ms.
+    #[arg(long, hide = true, default_value_t = TICK_MS)]
+    serve_tick_ms: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let (Some(port), Some(secs)) = (args.serve, args.serve_secs) {
-        return serve(port, Duration::from_secs(secs));
+        return serve(port, Duration::from_secs(secs), args.serve_variables, args.serve_tick_ms);
     }
     let port = free_port();
     let mut command = Command::new(std::env::current_exe()?);
@@ -244,13 +250,14 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn variable(index: usize) -> NodeId {
+/// The node id of the benchmark server's variable `index` (`ns=2;s=V<index>`).
+pub fn variable(index: usize) -> NodeId {
     NodeId::new(2, format!("V{index}"))
 }
 
-/// The benchmark server: VARIABLES Doubles under `Objects/Bench`, all set to
-/// the tick number every TICK_MS, for `run_for`.
-fn serve(port: u16, run_for: Duration) -> anyhow::Result<()> {
+/// The benchmark server: `variables` Doubles under `Objects/Bench`, all set
+/// to the tick number every `tick_ms`, for `run_for`.
+fn serve(port: u16, run_for: Duration, variables: usize, tick_ms: u64) -> anyhow::Result<()> {
     let server_pki = scratch_dir("bench-opcua-server-pki");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -282,7 +289,7 @@ fn serve(port: u16, run_for: Duration) -> anyhow::Result<()> {
             let mut space = manager.address_space().write();
             let folder = NodeId::new(2, "Bench");
             space.add_folder(&folder, "Bench", "Bench", &NodeId::objects_folder_id());
-            for i in 0..VARIABLES {
+            for i in 0..variables {
                 VariableBuilder::new(&variable(i), format!("V{i}"), format!("V{i}"))
                     .data_type(DataTypeId::Double)
                     .value(Variant::Double(0.0))
@@ -291,10 +298,10 @@ fn serve(port: u16, run_for: Duration) -> anyhow::Result<()> {
                     .insert(&mut *space);
             }
         }
-        let ids: Vec<NodeId> = (0..VARIABLES).map(variable).collect();
+        let ids: Vec<NodeId> = (0..variables).map(variable).collect();
         let subscriptions = handle.subscriptions().clone();
         let ticking = async {
-            let mut interval = tokio::time::interval(Duration::from_millis(TICK_MS));
+            let mut interval = tokio::time::interval(Duration::from_millis(tick_ms));
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             for tick in 1u64.. {
                 interval.tick().await;
