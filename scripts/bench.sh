@@ -30,6 +30,9 @@ out=$(mktemp)
     scripts/build-llama-reference.sh >/dev/null
     target/release/shopfloor-bench serving
     echo
+    # The operator console in headless Chromium (Debian's chromium, as scripts/test.sh installs it).
+    target/release/shopfloor-bench console
+    echo
     # Every quantization of the shipped model, plus the ternary one the gate must reject.
     variants=target/bench-variants
     target/release/shopfloor model quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$variants" >/dev/null 2>&1
