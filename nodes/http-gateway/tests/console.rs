@@ -24,12 +24,14 @@ struct Harness {
     _folder: tempfile::TempDir,
 }
 
-/// A gateway with a key and a journal in a fresh folder (or `folder`'s).
+/// A gateway with a key, a journal and a reports folder in a fresh folder
+/// (or `folder`'s).
 fn harness_in(folder: tempfile::TempDir) -> Harness {
     let journal = folder.path().join("alarms.jsonl");
     let vars: EnvVars = [
         ("GATEWAY_API_KEY", KEY.to_owned()),
         ("GATEWAY_CONSOLE_JOURNAL", journal.display().to_string()),
+        ("GATEWAY_CONSOLE_REPORTS", folder.path().join("replay").display().to_string()),
         ("GATEWAY_TIMEOUT_MS", "2000".to_owned()),
     ]
     .into_iter()
@@ -331,4 +333,76 @@ async fn next_frame(body: &mut Body) -> String {
         .expect("the stream stays open")
         .unwrap();
     String::from_utf8_lossy(&frame.into_data().unwrap_or_default()).into_owned()
+}
+
+#[tokio::test]
+async fn a_defect_alarm_shows_its_crop_by_alert_id_and_its_regions() {
+    let h = harness();
+    let crop = h._folder.path().join("cam1-000042.png");
+    let png = b"\x89PNG\r\n\x1a\n stand-in pixels";
+    std::fs::write(&crop, png).unwrap();
+    let defect = Alert {
+        frame_id: Some("cam1-000042".into()),
+        image_ref: Some(crop.display().to_string()),
+        regions: vec![shopfloor_core::schema::Region { x: 256, y: 160, width: 48, height: 32, score: 10.96 }],
+        verdict: Some("defect".into()),
+        ..Alert::new("alert-cam1-000042", 5_000, "station3", Severity::Warning, "scratch", "Scratch", "vlm-inspector")
+    };
+    take_alerts(&h.gateway, &[defect]);
+    let (cookie, _) = login(&h.gateway, "anna").await;
+    let snapshot = send_first_event(&h.gateway, &cookie).await;
+    let data: serde_json::Value =
+        serde_json::from_str(snapshot.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    let alarm = &data["alarms"][0];
+    assert_eq!(alarm["key"], "station3/alert-cam1-000042");
+    assert_eq!(alarm["defect"]["regions"][0]["width"], 48);
+    assert_eq!(alarm["defect"]["crop_url"], "/console/api/alarms/crop/alert-cam1-000042");
+    assert!(alarm["defect"].get("image_ref").is_none(), "no path on the gateway reaches the page: {alarm}");
+
+    let response = router(h.gateway.clone())
+        .oneshot(get("/console/api/alarms/crop/alert-cam1-000042", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    assert_eq!(&body[..], png);
+    let unknown = send(&h.gateway, get("/console/api/alarms/crop/alert-nope", Some(&cookie))).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let anonymous = send(&h.gateway, get("/console/api/alarms/crop/alert-cam1-000042", None)).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn replay_reports_are_listed_and_rendered_with_their_timeline() {
+    let h = harness();
+    let report = h._folder.path().join("replay/overheat");
+    std::fs::create_dir_all(&report).unwrap();
+    std::fs::write(
+        report.join("report.md"),
+        "# Replay test `overheat`: PASSED\n\n| | expected | found |\n|---|---|---|\n| pass | alert | alert |\n\n![timeline](timeline.svg)\n",
+    )
+    .unwrap();
+    std::fs::write(report.join("timeline.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    let (cookie, _) = login(&h.gateway, "anna").await;
+
+    let listed = send(&h.gateway, get("/console/api/reports", Some(&cookie))).await.json();
+    assert_eq!(listed["reports"][0]["name"], "overheat");
+    assert_eq!(listed["reports"][0]["verdict"], "PASSED");
+    let rendered = send(&h.gateway, get("/console/api/reports/overheat", Some(&cookie))).await.json();
+    let html = rendered["html"].as_str().unwrap();
+    assert!(html.contains("<table>") && html.contains("/console/api/reports/overheat/timeline.svg"), "{html}");
+    let svg = router(h.gateway.clone())
+        .oneshot(get("/console/api/reports/overheat/timeline.svg", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(svg.status(), StatusCode::OK);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    for path in [
+        "/console/api/reports/..%2F..%2Fetc",
+        "/console/api/reports/overheat/..%2Freport.md",
+        "/console/api/reports/missing",
+    ] {
+        assert_eq!(send(&h.gateway, get(path, Some(&cookie))).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::types::Bounds;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mqtt::TestClient;
@@ -220,6 +221,27 @@ fn an_operator_works_the_plant_from_the_console_in_a_real_browser() -> anyhow::R
     let kept = wait_js(&tab, "the alarm after the restart", &alarm_expression(), |v| v.is_array())?;
     assert!(kept[0] == "acknowledged" || kept[0] == "cleared", "{kept}");
     assert!(kept[2].as_str().unwrap_or_default().contains("coolant valve opened"), "{kept}");
+
+    // By keyboard at tablet width: the page fits, and the alarm is shelved
+    // with Enter on its buttons.
+    tab.set_bounds(Bounds::Normal { left: None, top: None, width: Some(768.0), height: Some(1024.0) })?;
+    wait_js(&tab, "the tablet width", "window.innerWidth", |v| v.as_f64().is_some_and(|w| w <= 800.0))?;
+    let overflow = js_value(&tab, "document.documentElement.scrollWidth - window.innerWidth")?;
+    assert!(overflow.as_f64().is_some_and(|px| px <= 0.0), "the page scrolls sideways by {overflow} px at 768 px");
+    let shelve = format!("document.querySelector('li.alarm[data-key={}] .alarm-shelve').focus()", js_string(ALARM));
+    tab.evaluate(&shelve, false)?;
+    tab.press_key("Enter")?;
+    wait_js(&tab, "the shelve dialog", "document.getElementById('shelve-dialog').open", |v| v == true)?;
+    fill(&tab, "#shelve-comment", "sensor swap")?;
+    tab.evaluate("document.getElementById('shelve-confirm').focus()", false)?;
+    tab.press_key("Enter")?;
+    let shelved = format!(
+        "(() => {{ const li = document.querySelector('li.alarm[data-key={}]'); \
+         return li ? li.classList.contains('shelved') : null; }})()",
+        js_string(ALARM)
+    );
+    wait_js(&tab, "the shelved alarm", &shelved, |v| v == true)?;
+    screenshot(&tab, "console-tablet")?;
     let (stopped, leftovers) = dataflow.stop();
     assert!(stopped && leftovers.is_empty(), "unclean stop: {leftovers:?}");
     eprintln!("screenshot: {}", shot.display());
