@@ -143,6 +143,7 @@ mod tests {
         let layout = TopicLayout::new("acme/machining/cell1").unwrap();
         assert_eq!(layout.alert_topic("st3", "critical"), "acme/machining/cell1/alerts/st3/critical");
         assert_eq!(layout.last_alert_topic("st3"), "acme/machining/cell1/alerts/st3/last");
+        assert_eq!(layout.alarm_event_topic("st3"), "acme/machining/cell1/alarms/st3/events");
         assert_eq!(topic_level("a/+#b"), "a___b");
         assert_eq!(topic_level(""), "unknown");
         assert!(is_plain_level(&topic_level("x\0y")));
@@ -157,6 +158,7 @@ mod tests {
             "plant1/assembly/cell1/assistant/answer/bob",
             "plant1/assembly/cell1/assistant/query/bob",
             "plant1/assembly/cell1/alerts/st1/critical",
+            "plant1/assembly/cell1/alarms/st1/events",
             "plant1/shopfloor/deadletter/mqtt-source",
             "spBv1.0/plant/NCMD/press1",
             "$SYS/broker",

@@ -133,6 +133,11 @@
     $('console').hidden = false;
     $('session-info').hidden = false;
     $('login-error').textContent = '';
+    // A dataflow without an assistant (GATEWAY_CONSOLE_ASK=false) shows no question box.
+    const canAsk = data.ask !== false;
+    $('ask-panel').hidden = !canAsk;
+    const askLink = document.querySelector('.section-nav a[href="#ask-panel"]');
+    if (askLink) askLink.hidden = !canAsk;
     startEvents(false);
     loadReports();
   }

@@ -41,6 +41,10 @@ pub struct GatewayConfig {
     /// How long a console login lasts (`GATEWAY_CONSOLE_SESSION_MINUTES`,
     /// 1..=10080, default 720: a 12-hour shift).
     pub console_session_minutes: i64,
+    /// Whether the console offers asking (`GATEWAY_CONSOLE_ASK`, default
+    /// true); false where no assistant answers the gateway's questions (the
+    /// vision dataflow).
+    pub console_ask: bool,
 }
 
 impl GatewayConfig {
@@ -86,6 +90,7 @@ impl GatewayConfig {
             env.parsed_or("GATEWAY_CONSOLE_SESSION_MINUTES", 720i64, "minutes in 1..=10080", |n| {
                 (1..=10_080).contains(n)
             });
+        let console_ask = env.parsed_or("GATEWAY_CONSOLE_ASK", true, "true or false", |_| true);
         env.finish(&["GATEWAY_"])?;
         Ok(Self {
             listen,
@@ -99,6 +104,7 @@ impl GatewayConfig {
             console_reports,
             console_stale_ms,
             console_session_minutes,
+            console_ask,
         })
     }
 }
@@ -129,6 +135,9 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.console_journal, Some(PathBuf::from("out/console/alarms.jsonl")));
         assert_eq!(cfg.console_reports, Some(PathBuf::from("../target/replay")));
+        assert!(cfg.console_ask);
+        let cfg = GatewayConfig::from_env(&vars(&[("GATEWAY_CONSOLE_ASK", "false")])).unwrap();
+        assert!(!cfg.console_ask);
         let err = GatewayConfig::from_env(&vars(&[
             ("GATEWAY_CONSOLE_STALE_MS", "10"),
             ("GATEWAY_CONSOLE_SESSION_MINUTES", "0"),

@@ -83,6 +83,9 @@ fn serve(
     });
     let server = runtime.spawn(async move { server.await });
     let link = relay(&mut driver, &gateway, &rx);
+    // Nobody reads the channel any more: a handler handing something over
+    // now is told the dataflow is stopping instead of waiting for ever.
+    drop(rx);
     // No answer can come any more: waiting requests and live pages end
     // now, then the server.
     gateway.pending.abandon_all();

@@ -288,6 +288,8 @@ pattern read plant1/alerts/#
         assert!(acl.permits(alice, Access::Read, &format!("{root}/alerts/+/+")));
         assert!(!acl.permits(alice, Access::Write, &format!("{root}/assistant/answer/alice")));
         assert!(!acl.permits(alice, Access::Write, &format!("{root}/alerts/station1/critical")));
+        assert!(acl.permits(alice, Access::Read, &format!("{root}/alarms/+/events")));
+        assert!(!acl.permits(alice, Access::Write, &format!("{root}/alarms/station1/events")));
         let bridge = client(Some("press-bridge"));
         assert!(acl.permits(bridge, Access::Write, &format!("{root}/telemetry/press1/temp")));
         assert!(!acl.permits(bridge, Access::Write, &format!("{root}/alerts/station1/critical")));

@@ -14,7 +14,7 @@ use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::vision::{defective, good_parts, tiny_vlm, write_part, HEIGHT, WIDTH};
-use shopfloor_dataflow_tests::{scratch_dir, strip_ansi};
+use shopfloor_dataflow_tests::{free_port, http, scratch_dir, strip_ansi};
 
 const DATAFLOW_LIMIT: Duration = Duration::from_secs(150);
 /// Model load, six frames at 10 Hz and two judgements, with room to spare.
@@ -44,6 +44,7 @@ fn vision_dataflow_alerts_on_defects_only_and_counts_bad_frames() -> anyhow::Res
     let crops = scratch.join("crops");
 
     let broker = Mosquitto::start()?;
+    let http_port = free_port();
     let root = "test/vision/cell1".to_owned();
     let client = TestClient::connect(broker.port, &[format!("{root}/alerts/#")])?;
     let envs = [
@@ -57,6 +58,8 @@ fn vision_dataflow_alerts_on_defects_only_and_counts_bad_frames() -> anyhow::Res
         ("VLM_MODEL_PATH", vlm.join("tiny-vlm.gguf").display().to_string()),
         ("VLM_MMPROJ_PATH", vlm.join("tiny-vlm-mmproj.gguf").display().to_string()),
         ("VLM_CROPS_DIR", crops.display().to_string()),
+        ("GATEWAY_LISTEN", format!("127.0.0.1:{http_port}")),
+        ("GATEWAY_CONSOLE_JOURNAL", scratch.join("alarms.jsonl").display().to_string()),
     ];
     let dataflow = RunningDataflow::start("vision-inspection.yml", &envs, DATAFLOW_LIMIT)?;
 
@@ -71,6 +74,7 @@ fn vision_dataflow_alerts_on_defects_only_and_counts_bad_frames() -> anyhow::Res
     }
     // Nothing more may come: the good frames pass the filter, the bad ones are refused.
     let extra = client.wait_for(QUIET_AFTER, |m| !m.retained);
+    let console = console_alarms(http_port);
     let log = dataflow.log_text();
     let (stopped_cleanly, leftovers) = dataflow.stop();
 
@@ -103,9 +107,109 @@ fn vision_dataflow_alerts_on_defects_only_and_counts_bad_frames() -> anyhow::Res
         assert!(crop_width > 0 && crop_width <= WIDTH && crop_height <= HEIGHT, "{crop}");
         assert!(alert["message"].as_str().is_some_and(|m| !m.is_empty()), "{alert}");
     }
+    // The operator console holds an alarm for every alert that is more than
+    // information, with its regions and its crop served by alert id.
+    let (alarms, crops_served) = console?;
+    let alarming: Vec<&serde_json::Value> = alerts.values().filter(|a| a["severity"] != "info").collect();
+    assert_eq!(alarms.len(), alarming.len(), "console alarms {alarms:#?} for alerts {alerts:#?}");
+    for alert in alarming {
+        let key = format!("station3/{}", alert["id"].as_str().unwrap_or_default());
+        let alarm =
+            alarms.iter().find(|a| a["key"] == key.as_str()).ok_or_else(|| anyhow::anyhow!("no alarm {key}"))?;
+        assert_eq!(
+            (alarm["state"].as_str(), alarm["severity"].as_str()),
+            (Some("unacknowledged"), alert["severity"].as_str())
+        );
+        assert_eq!(alarm["defect"]["regions"].as_array().map(Vec::len), alert["regions"].as_array().map(Vec::len));
+    }
+    for (status, content_type, bytes) in crops_served {
+        assert_eq!((status, content_type.as_str()), (200, "image/png"));
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG crop");
+    }
     let log = strip_ansi(&log);
     assert!(log.contains("reason=\"corrupt_image\""), "the truncated PNG was not refused as corrupt:\n{log}");
     assert!(log.contains("reason=\"wrong_size\""), "the 320x240 frame was not refused as wrong size:\n{log}");
+    assert!(stopped_cleanly && leftovers.is_empty(), "dora run did not stop cleanly: {leftovers:?}");
+    Ok(())
+}
+
+/// A response: status, content type, body.
+type Served = (u16, String, Vec<u8>);
+
+/// The vision dataflow's console: its alarms (from the live stream's
+/// snapshot) and each defect alarm's crop as served, while the dataflow runs.
+fn console_alarms(port: u16) -> anyhow::Result<(Vec<serde_json::Value>, Vec<Served>)> {
+    // No GATEWAY_API_KEY on loopback: a name logs in.
+    let (cookie, _) = http::console_login(port, "inspector", None)?;
+    let snapshot = http::console_snapshot(port, &cookie)?;
+    let alarms = snapshot["alarms"].as_array().cloned().unwrap_or_default();
+    let mut crops = Vec::new();
+    for alarm in &alarms {
+        if let Some(url) = alarm["defect"]["crop_url"].as_str() {
+            crops.push(http::console_get(port, url, &cookie)?);
+        }
+    }
+    Ok((alarms, crops))
+}
+
+/// Without a vision-language model every flagged frame is an unconfirmed
+/// `warning` alert: in the operator console it is an alarm with its regions
+/// and its crop, and acknowledging it clears it and tells MQTT who did.
+#[test]
+fn an_unconfirmed_defect_is_a_console_alarm_with_its_crop_until_acknowledged() -> anyhow::Result<()> {
+    let scratch = scratch_dir("vision-console");
+    let good = good_parts(&scratch.join("good"), 16, 100)?;
+    let frames = scratch.join("frames");
+    std::fs::create_dir_all(&frames)?;
+    write_part(&frames.join("00-good.png"), &PartSpec::good(300, WIDTH, HEIGHT))?;
+    write_part(&frames.join("01-scratch.png"), &defective(301, DefectKind::Scratch))?;
+    let broker = Mosquitto::start()?;
+    let http_port = free_port();
+    let root = "test/vision-console/cell1".to_owned();
+    let alerts = TestClient::connect(broker.port, &[format!("{root}/alerts/#")])?;
+    let alarm_events = TestClient::connect_named(broker.port, &[format!("{root}/alarms/#")], "alarm-events")?;
+    let envs = [
+        ("MQTT_BROKER_URL", broker.url()),
+        ("MQTT_TOPIC_ROOT", root.clone()),
+        ("CAMERA_DIR", frames.display().to_string()),
+        ("CAMERA_RATE_HZ", "10".into()),
+        ("CAMERA_OUTPUT", "as_stored".into()),
+        ("FILTER_GOOD_DIR", good.display().to_string()),
+        ("VLM_CROPS_DIR", scratch.join("crops").display().to_string()),
+        ("GATEWAY_LISTEN", format!("127.0.0.1:{http_port}")),
+        ("GATEWAY_CONSOLE_JOURNAL", scratch.join("alarms.jsonl").display().to_string()),
+    ];
+    let dataflow = RunningDataflow::start("vision-inspection.yml", &envs, DATAFLOW_LIMIT)?;
+    let alert = alerts
+        .wait_for(ALERTS_TIMEOUT, |m| !m.retained)
+        .ok_or_else(|| anyhow::anyhow!("no alert:\n{}", dataflow.log_text()))?
+        .json;
+    assert_eq!((alert["severity"].as_str(), alert["kind"].as_str()), (Some("warning"), Some("anomaly")), "{alert}");
+    let key = format!("station3/{}", alert["id"].as_str().unwrap_or_default());
+
+    let (alarms, crops) = console_alarms(http_port)?;
+    let alarm = alarms.iter().find(|a| a["key"] == key.as_str()).ok_or_else(|| anyhow::anyhow!("{alarms:#?}"))?;
+    assert_eq!(alarm["state"], "unacknowledged");
+    assert_eq!(alarm["defect"]["regions"].as_array().map(Vec::len), alert["regions"].as_array().map(Vec::len));
+    assert_eq!(crops.len(), 1, "{alarms:#?}");
+    let (status, content_type, bytes) = &crops[0];
+    assert_eq!((*status, content_type.as_str()), (200, "image/png"));
+    assert_eq!(bytes, &std::fs::read(alert["image_ref"].as_str().unwrap_or_default())?, "the stored crop");
+    let raised = alarm_events.wait_for(ALERTS_TIMEOUT, |m| m.json["action"] == "raised");
+    assert_eq!(raised.map(|m| m.json["key"].clone()), Some(key.as_str().into()));
+
+    let (cookie, csrf) = http::console_login(http_port, "inspector", None)?;
+    let body = serde_json::json!({ "key": key, "comment": "scrapped" }).to_string();
+    let (status, answer) = http::console_post(http_port, "/console/api/alarms/ack", &cookie, &csrf, &body)?;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"state\":\"cleared\""), "an event clears when acknowledged: {answer}");
+    let acknowledged = alarm_events.wait_for(ALERTS_TIMEOUT, |m| m.json["action"] == "acknowledged");
+    let acknowledged = acknowledged.ok_or_else(|| anyhow::anyhow!("no acknowledgement on MQTT"))?.json;
+    assert_eq!(
+        (acknowledged["operator"].as_str(), acknowledged["comment"].as_str()),
+        (Some("inspector"), Some("scrapped"))
+    );
+    let (stopped_cleanly, leftovers) = dataflow.stop();
     assert!(stopped_cleanly && leftovers.is_empty(), "dora run did not stop cleanly: {leftovers:?}");
     Ok(())
 }

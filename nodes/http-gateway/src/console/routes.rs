@@ -178,6 +178,7 @@ fn session_json(gateway: &Gateway, session: &Session) -> serde_json::Value {
         "operator": session.operator,
         "csrf": session.csrf,
         "login_required": gateway.config.api_key.is_some(),
+        "ask": gateway.config.console_ask,
     })
 }
 
@@ -287,6 +288,13 @@ async fn ask(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let session = changing_session(&gateway, &headers)?;
+    if !gateway.config.console_ask {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_assistant",
+            "no assistant answers questions in this dataflow (GATEWAY_CONSOLE_ASK=false)",
+        ));
+    }
     let request: AskRequest = json_body(body)?;
     let text = request.question.trim();
     if text.is_empty() {
