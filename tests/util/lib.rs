@@ -5,6 +5,7 @@
 //! node outlives a test).
 
 pub mod assistant;
+pub mod browser;
 pub mod certs;
 pub mod cluster;
 pub mod dataflow;

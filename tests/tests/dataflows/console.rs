@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::types::Bounds;
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use headless_chrome::Tab;
+use shopfloor_dataflow_tests::browser::{self, chromium, js_value};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::{free_port, http, repo_root, scratch_dir};
@@ -23,47 +24,19 @@ const WAIT: Duration = Duration::from_secs(180);
 const API_KEY: &str = "console-key-51c2";
 const ALARM: &str = "station1/spindle_temperature";
 
-fn chromium() -> anyhow::Result<Browser> {
-    let options = LaunchOptions::default_builder()
-        .path(Some(PathBuf::from("/usr/bin/chromium")))
-        .headless(true)
-        // Tests run as root in a container: Chromium's sandbox needs user namespaces.
-        .sandbox(false)
-        .window_size(Some((1280, 1000)))
-        .idle_browser_timeout(Duration::from_secs(900))
-        .build()
-        .map_err(|error| anyhow::anyhow!("Chromium launch options: {error}"))?;
-    Browser::new(options)
-}
-
-/// The value of a JavaScript expression, through JSON (DevTools hands
-/// arrays and objects back as references, not values).
-fn js_value(tab: &Tab, expression: &str) -> anyhow::Result<serde_json::Value> {
-    let text = tab.evaluate(&format!("JSON.stringify({expression})"), false)?.value;
-    Ok(text.and_then(|t| t.as_str().and_then(|t| serde_json::from_str(t).ok())).unwrap_or(serde_json::Value::Null))
-}
-
-/// Evaluates `expression` until `done` holds for its value, within [`WAIT`].
+/// Waits for `done` on the expression's value within [`WAIT`]; on failure
+/// keeps a screenshot and says what the page showed.
 fn wait_js(
     tab: &Tab,
     what: &str,
     expression: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> anyhow::Result<serde_json::Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let value = js_value(tab, expression)?;
-        if done(&value) {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            // What the page showed, for the failure message.
-            let shot = screenshot(tab, "failed").map(|p| p.display().to_string()).unwrap_or_default();
-            let page = js_value(tab, "document.getElementById('main').innerText")?;
-            anyhow::bail!("{what}: not within {WAIT:?}; last value {value}; screenshot {shot}; page:\n{page}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    browser::wait_js(tab, what, expression, WAIT, done).map_err(|error| {
+        let shot = screenshot(tab, "failed").map(|p| p.display().to_string()).unwrap_or_default();
+        let page = js_value(tab, "document.getElementById('main').innerText").unwrap_or_default();
+        anyhow::anyhow!("{error}; screenshot {shot}; page:\n{page}")
+    })
 }
 
 fn js_string(text: &str) -> String {

@@ -41,26 +41,14 @@ fn vision_dataflow_alerts_on_defects_only_and_counts_bad_frames() -> anyhow::Res
     write_part(&frames.join("04-small.png"), &PartSpec::good(204, WIDTH / 2, HEIGHT / 2))?;
     write_part(&frames.join("05-contamination.png"), &defective(205, DefectKind::Contamination))?;
     let vlm = tiny_vlm()?;
-    let crops = scratch.join("crops");
 
     let broker = Mosquitto::start()?;
     let http_port = free_port();
     let root = "test/vision/cell1".to_owned();
     let client = TestClient::connect(broker.port, &[format!("{root}/alerts/#")])?;
-    let envs = [
-        ("MQTT_BROKER_URL", broker.url()),
-        ("MQTT_TOPIC_ROOT", root.clone()),
-        ("CAMERA_DIR", frames.display().to_string()),
-        ("CAMERA_RATE_HZ", "10".into()),
-        // The files' own bytes: the filter decodes them, and finds the damage.
-        ("CAMERA_OUTPUT", "as_stored".into()),
-        ("FILTER_GOOD_DIR", good.display().to_string()),
-        ("VLM_MODEL_PATH", vlm.join("tiny-vlm.gguf").display().to_string()),
-        ("VLM_MMPROJ_PATH", vlm.join("tiny-vlm-mmproj.gguf").display().to_string()),
-        ("VLM_CROPS_DIR", crops.display().to_string()),
-        ("GATEWAY_LISTEN", format!("127.0.0.1:{http_port}")),
-        ("GATEWAY_CONSOLE_JOURNAL", scratch.join("alarms.jsonl").display().to_string()),
-    ];
+    let mut envs = settings(&broker, &root, &scratch, &frames, &good, http_port);
+    envs.push(("VLM_MODEL_PATH", vlm.join("tiny-vlm.gguf").display().to_string()));
+    envs.push(("VLM_MMPROJ_PATH", vlm.join("tiny-vlm-mmproj.gguf").display().to_string()));
     let dataflow = RunningDataflow::start("vision-inspection.yml", &envs, DATAFLOW_LIMIT)?;
 
     let mut alerts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
@@ -168,17 +156,7 @@ fn an_unconfirmed_defect_is_a_console_alarm_with_its_crop_until_acknowledged() -
     let root = "test/vision-console/cell1".to_owned();
     let alerts = TestClient::connect(broker.port, &[format!("{root}/alerts/#")])?;
     let alarm_events = TestClient::connect_named(broker.port, &[format!("{root}/alarms/#")], "alarm-events")?;
-    let envs = [
-        ("MQTT_BROKER_URL", broker.url()),
-        ("MQTT_TOPIC_ROOT", root.clone()),
-        ("CAMERA_DIR", frames.display().to_string()),
-        ("CAMERA_RATE_HZ", "10".into()),
-        ("CAMERA_OUTPUT", "as_stored".into()),
-        ("FILTER_GOOD_DIR", good.display().to_string()),
-        ("VLM_CROPS_DIR", scratch.join("crops").display().to_string()),
-        ("GATEWAY_LISTEN", format!("127.0.0.1:{http_port}")),
-        ("GATEWAY_CONSOLE_JOURNAL", scratch.join("alarms.jsonl").display().to_string()),
-    ];
+    let envs = settings(&broker, &root, &scratch, &frames, &good, http_port);
     let dataflow = RunningDataflow::start("vision-inspection.yml", &envs, DATAFLOW_LIMIT)?;
     let alert = alerts
         .wait_for(ALERTS_TIMEOUT, |m| !m.retained)
@@ -212,4 +190,29 @@ fn an_unconfirmed_defect_is_a_console_alarm_with_its_crop_until_acknowledged() -
     let (stopped_cleanly, leftovers) = dataflow.stop();
     assert!(stopped_cleanly && leftovers.is_empty(), "dora run did not stop cleanly: {leftovers:?}");
     Ok(())
+}
+
+/// The dataflow's settings for a test: its broker and topic root, the
+/// frames and good parts, crops and the console's journal in `scratch`,
+/// the console on `http_port`; no vision-language model.
+fn settings(
+    broker: &Mosquitto,
+    root: &str,
+    scratch: &std::path::Path,
+    frames: &std::path::Path,
+    good: &std::path::Path,
+    http_port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("MQTT_BROKER_URL", broker.url()),
+        ("MQTT_TOPIC_ROOT", root.to_owned()),
+        ("CAMERA_DIR", frames.display().to_string()),
+        ("CAMERA_RATE_HZ", "10".into()),
+        // The files' own bytes: the filter decodes them, and finds the damage.
+        ("CAMERA_OUTPUT", "as_stored".into()),
+        ("FILTER_GOOD_DIR", good.display().to_string()),
+        ("VLM_CROPS_DIR", scratch.join("crops").display().to_string()),
+        ("GATEWAY_LISTEN", format!("127.0.0.1:{http_port}")),
+        ("GATEWAY_CONSOLE_JOURNAL", scratch.join("alarms.jsonl").display().to_string()),
+    ]
 }

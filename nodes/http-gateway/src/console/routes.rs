@@ -123,9 +123,24 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/console/api/logout", post(logout))
         .route("/console/api/events", get(events))
         .route("/console/api/ask", post(ask))
-        .route("/console/api/alarms/ack", post(acknowledge))
-        .route("/console/api/alarms/shelve", post(shelve))
-        .route("/console/api/alarms/unshelve", post(unshelve))
+        .route(
+            "/console/api/alarms/ack",
+            post(|State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body| {
+                change_alarm(gateway, headers, body, AlarmAction::Acknowledge)
+            }),
+        )
+        .route(
+            "/console/api/alarms/shelve",
+            post(|State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body| {
+                change_alarm(gateway, headers, body, AlarmAction::Shelve)
+            }),
+        )
+        .route(
+            "/console/api/alarms/unshelve",
+            post(|State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body| {
+                change_alarm(gateway, headers, body, AlarmAction::Unshelve)
+            }),
+        )
         .route("/console/api/alarms/crop/{alert_id}", get(crop))
         .route("/console/api/reports", get(report_list))
         .route("/console/api/reports/{name}", get(report))
@@ -330,45 +345,38 @@ struct AlarmRequest {
     minutes: Option<u32>,
 }
 
-async fn acknowledge(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    let session = changing_session(&gateway, &headers)?;
-    let request: AlarmRequest = json_body(body)?;
-    let now = now_ms();
-    let changed = gateway
-        .console
-        .operator_change(now, |board| board.acknowledge(&request.key, &session.operator, &request.comment, now));
-    finish_change(&gateway, changed).await
+/// What an operator does to an alarm.
+#[derive(Debug, Clone, Copy)]
+enum AlarmAction {
+    Acknowledge,
+    Shelve,
+    Unshelve,
 }
 
-async fn shelve(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    let session = changing_session(&gateway, &headers)?;
-    let request: AlarmRequest = json_body(body)?;
-    let minutes =
-        request.minutes.ok_or_else(|| ApiError::bad_request("invalid_minutes", "say for how many minutes"))?;
-    let now = now_ms();
-    let changed = gateway
-        .console
-        .operator_change(now, |board| board.shelve(&request.key, &session.operator, minutes, &request.comment, now));
-    finish_change(&gateway, changed).await
-}
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
 
-async fn unshelve(
-    State(gateway): State<Arc<Gateway>>,
+/// `POST /console/api/alarms/<action>`: the change, made once journaled.
+async fn change_alarm(
+    gateway: Arc<Gateway>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
+    action: AlarmAction,
 ) -> Result<Response, ApiError> {
     let session = changing_session(&gateway, &headers)?;
     let request: AlarmRequest = json_body(body)?;
+    let (key, operator, comment) = (request.key.as_str(), session.operator.as_str(), request.comment.as_str());
     let now = now_ms();
-    let changed = gateway.console.operator_change(now, |board| board.unshelve(&request.key, &session.operator, now));
+    let changed = match action {
+        AlarmAction::Acknowledge => {
+            gateway.console.operator_change(now, |board| board.acknowledge(key, operator, comment, now))
+        }
+        AlarmAction::Shelve => {
+            let minutes =
+                request.minutes.ok_or_else(|| ApiError::bad_request("invalid_minutes", "say for how many minutes"))?;
+            gateway.console.operator_change(now, |board| board.shelve(key, operator, minutes, comment, now))
+        }
+        AlarmAction::Unshelve => gateway.console.operator_change(now, |board| board.unshelve(key, operator, now)),
+    };
     finish_change(&gateway, changed).await
 }
 

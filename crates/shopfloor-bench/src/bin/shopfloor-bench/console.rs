@@ -12,16 +12,25 @@
 //! `longtask`), counted over 10 s of live updates. Prints a markdown
 //! section for docs/benchmarks.md.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use shopfloor_dataflow_tests::browser::{chromium, js_value};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{free_port, http, scratch_dir};
 
 use crate::opcua_ingest::variable;
+
+/// Waits for the page (two minutes at most).
+fn wait_js(
+    tab: &headless_chrome::Tab,
+    what: &str,
+    expression: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<serde_json::Value> {
+    shopfloor_dataflow_tests::browser::wait_js(tab, what, expression, Duration::from_secs(120), done)
+}
 
 const KEY: &str = "bench-console-key";
 const TICK_MS: u64 = 250;
@@ -67,16 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|path| http::get(http_port, path, None).map(|(_, body)| body.len()))
         .sum::<anyhow::Result<usize>>()?;
 
-    let browser = Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(PathBuf::from("/usr/bin/chromium")))
-            .headless(true)
-            .sandbox(false)
-            .window_size(Some((1280, 1000)))
-            .idle_browser_timeout(Duration::from_secs(600))
-            .build()
-            .map_err(|error| anyhow::anyhow!("Chromium launch options: {error}"))?,
-    )?;
+    let browser = chromium()?;
     let tab = browser.new_tab()?;
     let url = format!("http://127.0.0.1:{http_port}/console");
     tab.navigate_to(&url)?.wait_until_navigated()?;
@@ -149,26 +149,4 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> anyhow::Res
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
-}
-
-fn js_value(tab: &Tab, expression: &str) -> anyhow::Result<serde_json::Value> {
-    let text = tab.evaluate(&format!("JSON.stringify({expression})"), false)?.value;
-    Ok(text.and_then(|t| t.as_str().and_then(|t| serde_json::from_str(t).ok())).unwrap_or(serde_json::Value::Null))
-}
-
-fn wait_js(
-    tab: &Tab,
-    what: &str,
-    expression: &str,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> anyhow::Result<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let value = js_value(tab, expression)?;
-        if done(&value) {
-            return Ok(value);
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{what}: not within 120 s; last value {value}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
