@@ -189,6 +189,10 @@
     btn.disabled = true;
     await api('POST', '/console/api/logout', {});
     btn.disabled = false;
+    // A shared tablet: the next operator does not see this one's questions.
+    try { localStorage.removeItem(ANSWERS_KEY); } catch (_) { /* storage off */ }
+    S.items = [];
+    $('answers').replaceChildren();
     showLogin('');
   }
 

@@ -215,6 +215,13 @@ fn an_operator_works_the_plant_from_the_console_in_a_real_browser() -> anyhow::R
     );
     wait_js(&tab, "the shelved alarm", &shelved, |v| v == true)?;
     screenshot(&tab, "console-tablet")?;
+
+    // Logging out on a shared tablet leaves no questions for the next operator.
+    assert!(js_value(&tab, "localStorage.getItem('shopfloor.console.answers')")?.is_string(), "answers were kept");
+    tab.wait_for_element("#logout")?.click()?;
+    wait_js(&tab, "the login form after logging out", "!document.getElementById('login').hidden", |v| v == true)?;
+    assert_eq!(js_value(&tab, "localStorage.getItem('shopfloor.console.answers')")?, serde_json::Value::Null);
+    assert_eq!(js_value(&tab, "document.querySelectorAll('#answers li').length")?, 0);
     let (stopped, leftovers) = dataflow.stop();
     assert!(stopped && leftovers.is_empty(), "unclean stop: {leftovers:?}");
     eprintln!("screenshot: {}", shot.display());
