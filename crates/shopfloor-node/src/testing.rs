@@ -17,6 +17,12 @@
 //! recorded beside them. Events are delivered at their time offsets from
 //! the node's start; dora may reorder events of different inputs that are
 //! due together (its fair scheduler), never those of one input.
+//!
+//! dora's testing daemon answers the node's requests one at a time, and a
+//! request for the next event waits until that event is due: while it waits,
+//! the node's sends (and, on a loaded machine, the end of its start) wait
+//! too. A test whose node works with outside peers between scripted events
+//! fills the gap with [`TestRun::ticks`], as a dataflow's timer would.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,6 +116,14 @@ impl TestRun {
     /// An input with no data, as dora's timers send (`metrics_tick`).
     pub fn tick(self, at_secs: f64, input: &str) -> Self {
         self.declare_input(input).push(at_secs, Scripted::Tick { input: input.to_owned() })
+    }
+
+    /// A tick of `input` every `every_secs`, from `every_secs` up to
+    /// `until_secs`: keeps the node's sends flowing through a long run (see
+    /// the module's note on dora's testing daemon).
+    pub fn ticks(self, every_secs: f64, until_secs: f64, input: &str) -> Self {
+        let count = if every_secs > 0.0 { (until_secs / every_secs).floor() as u32 } else { 0 };
+        (1..=count).fold(self, |run, n| run.tick(f64::from(n) * every_secs, input))
     }
 
     pub fn input_closed(self, at_secs: f64, input: &str) -> Self {
