@@ -1,0 +1,25 @@
+//! The site's documents (SOPs, alarm responses, checklists) for the plant
+//! assistant: a folder of Markdown, plain text and PDF files parsed into
+//! sections with their headings, pages and steps ([`parse`]); a search index
+//! over them that follows the folder's changes ([`library`]); answers to
+//! procedure questions that quote the steps and cite their source, or say
+//! that no document covers the question ([`answer`]).
+//!
+//! # Layout
+//! - [`parse`]: documents into sections.
+//! - [`terms`]: a question (in any of the four languages) into the English
+//!   words a document would use.
+//! - [`library`]: the folder, its index (tantivy, in memory) and search.
+//! - [`answer`]: procedure answers and the live values beside their steps.
+//! - [`eval`]: an evaluation set of procedure questions asked of a library.
+//! - [`pdf`]: plain text written as a PDF (the samples and the tests).
+
+pub mod answer;
+pub mod eval;
+pub mod library;
+pub mod parse;
+pub mod pdf;
+pub mod terms;
+
+pub use answer::{answer, AnswerRules, LiveValue, ProcedureAnswer};
+pub use library::{DocsError, Entry, Hit, Library, Limits, ScanReport, Stats};
