@@ -186,7 +186,8 @@ pub fn to_question(
 /// Other errors (no plant data yet, a model failure answered from the facts)
 /// are sentence answers with the reason in the extension, except where JSON
 /// was asked for: a sentence there would break the client's parser, so they
-/// are 503 (no plant data yet) and 500 (generation failed).
+/// are 503 (no plant data yet), 500 (generation failed) and 404 (no
+/// document covers the procedure asked for).
 pub fn refusal_of(answer: &Answer, wants_json: bool) -> Option<Refusal> {
     let (status, kind, param, code) = match answer.error? {
         AnswerError::Busy => (503, "server_error", None, "busy"),
@@ -195,7 +196,8 @@ pub fn refusal_of(answer: &Answer, wants_json: bool) -> Option<Refusal> {
         AnswerError::InvalidSchema => (400, "invalid_request_error", Some("response_format"), "invalid_schema"),
         AnswerError::NoPlantData if wants_json => (503, "server_error", None, "no_plant_data"),
         AnswerError::GenerationFailed if wants_json => (500, "server_error", None, "generation_failed"),
-        AnswerError::NoPlantData | AnswerError::GenerationFailed => return None,
+        AnswerError::NoProcedure if wants_json => (404, "not_found_error", None, "no_procedure"),
+        AnswerError::NoPlantData | AnswerError::GenerationFailed | AnswerError::NoProcedure => return None,
     };
     Some(Refusal { status, kind, param, code, message: answer.text.clone() })
 }
@@ -218,6 +220,7 @@ fn extension(answer: &Answer) -> Extension {
         route: answer.route.iter().map(|hop| hop.to_json()).collect(),
         left_site: answer.left_site,
         deadline_reached: answer.deadline_reached,
+        sources: answer.sources.clone(),
     }
 }
 

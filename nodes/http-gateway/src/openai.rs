@@ -156,6 +156,9 @@ pub struct Extension {
     pub left_site: bool,
     /// The deadline stopped escalation; this is the best answer so far.
     pub deadline_reached: bool,
+    /// The documents the answer quotes (`file § heading (page N)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 /// One streamed chunk.

@@ -37,8 +37,12 @@ pub fn alert_topics(layout: &TopicLayout, alert: &Alert) -> (String, String) {
 ///  "message":"Scratch on the housing, left side.","confidence":0.91,"source":"vlm-inspector",
 ///  "frame_id":"cam1-000042","model":"SmolVLM-500M","line":"line1","anomaly_score":9.5,
 ///  "regions":[{"x":10,"y":20,"width":30,"height":8,"score":9.5}],"location":"top-left",
-///  "verdict":"defect","image_ref":"crops/cam1-000042.png","tag":null}
+///  "verdict":"defect","image_ref":"crops/cam1-000042.png","tag":null,
+///  "response":"1. Stop the line.\n2. Pull the part.","response_source":"defect-response.md § Scratches"}
 /// ```
+///
+/// `response` is what to do, from the site's documents (null when they
+/// have no matching section), `response_source` where it is from.
 pub fn alert_json(alert: &Alert) -> Vec<u8> {
     serde_json::json!({
         "id": alert.id,
@@ -58,6 +62,8 @@ pub fn alert_json(alert: &Alert) -> Vec<u8> {
         "verdict": alert.verdict,
         "image_ref": alert.image_ref,
         "tag": alert.tag,
+        "response": alert.response,
+        "response_source": alert.response_source,
     })
     .to_string()
     .into_bytes()

@@ -18,6 +18,11 @@ pub enum TierKind {
     Slm,
     /// The OpenAI-compatible endpoint of `ROUTER_HTTP_URL` (off the site).
     Http,
+    /// A `plant-docs` node: answers procedures from the site's documents,
+    /// quoting them. Asked only by the classes routed to it; never an
+    /// escalation or fallback target, and its answers are final (a model
+    /// asked instead would invent a procedure). Wired like an `slm` tier.
+    Docs,
 }
 
 /// One model tier, in escalation order.
@@ -109,7 +114,7 @@ pub struct HttpTierConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouterConfig {
     /// Tiers in escalation order (`ROUTER_TIERS`, one per line:
-    /// `<name> [kind=slm|http] [threshold=0.5] [expect_ms=1000] [on_busy=answer|escalate]`).
+    /// `<name> [kind=slm|http|docs] [threshold=0.5] [expect_ms=1000] [on_busy=answer|escalate]`).
     pub tiers: Vec<TierSpec>,
     /// First tier per class (`ROUTER_CLASSES`, `class=tier|refuse ...`;
     /// unnamed classes go to the first tier, `out_of_scope` is refused).
@@ -161,7 +166,7 @@ impl RouterConfig {
         let mut env = EnvReader::new("router", vars);
         let tiers_text = env.required_string(
             "ROUTER_TIERS",
-            "one tier per line: <name> [kind=slm|http] [threshold=0.5] [expect_ms=1000] [on_busy=answer|escalate]",
+            "one tier per line: <name> [kind=slm|http|docs] [threshold=0.5] [expect_ms=1000] [on_busy=answer|escalate]",
         );
         let tiers = tiers_text.map(|text| parse_tiers(&mut env, &text)).unwrap_or_default();
         let classes_text = env.optional_string("ROUTER_CLASSES").unwrap_or_default();
@@ -211,12 +216,12 @@ impl RouterConfig {
 
     /// The tier whose answers arrive on input `input`.
     pub fn tier_of_input(&self, input: &str) -> Option<usize> {
-        self.tiers.iter().position(|t| t.kind == TierKind::Slm && t.input() == input)
+        self.tiers.iter().position(|t| t.kind != TierKind::Http && t.input() == input)
     }
 
     /// The tier whose liveness arrives on input `input` (`alive_<tier>`).
     pub fn tier_of_liveness_input(&self, input: &str) -> Option<usize> {
-        self.tiers.iter().position(|t| t.kind == TierKind::Slm && t.liveness_input() == input)
+        self.tiers.iter().position(|t| t.kind != TierKind::Http && t.liveness_input() == input)
     }
 }
 
@@ -243,6 +248,7 @@ fn parse_tiers(env: &mut EnvReader<'_>, text: &str) -> Vec<TierSpec> {
             match option.split_once('=') {
                 Some(("kind", "slm")) => tier.kind = TierKind::Slm,
                 Some(("kind", "http")) => tier.kind = TierKind::Http,
+                Some(("kind", "docs")) => tier.kind = TierKind::Docs,
                 Some(("threshold", value)) => match value.parse::<f32>() {
                     Ok(t) if (0.0..=1.0).contains(&t) => tier.threshold = t,
                     _ => env.invalid(FIELD, line, "threshold= between 0 and 1"),
@@ -256,7 +262,7 @@ fn parse_tiers(env: &mut EnvReader<'_>, text: &str) -> Vec<TierSpec> {
                 _ => env.invalid(
                     FIELD,
                     line,
-                    "options kind=slm|http, threshold=<0..1>, expect_ms=<ms>, on_busy=answer|escalate",
+                    "options kind=slm|http|docs, threshold=<0..1>, expect_ms=<ms>, on_busy=answer|escalate",
                 ),
             }
         }
@@ -265,9 +271,14 @@ fn parse_tiers(env: &mut EnvReader<'_>, text: &str) -> Vec<TierSpec> {
     if tiers.is_empty() {
         env.invalid(FIELD, text, "at least one tier");
     }
-    let http_tiers = tiers.iter().filter(|t| t.kind == TierKind::Http).count();
-    if http_tiers > 1 || tiers.iter().take(tiers.len().saturating_sub(1)).any(|t| t.kind == TierKind::Http) {
+    // Escalation runs through the model tiers only; docs tiers stand aside.
+    let chain: Vec<&TierSpec> = tiers.iter().filter(|t| t.kind != TierKind::Docs).collect();
+    let http_tiers = chain.iter().filter(|t| t.kind == TierKind::Http).count();
+    if http_tiers > 1 || chain.iter().take(chain.len().saturating_sub(1)).any(|t| t.kind == TierKind::Http) {
         env.invalid(FIELD, text, "at most one kind=http tier, and it last (nothing escalates from off the site)");
+    }
+    if tiers.first().is_some_and(|t| t.kind == TierKind::Docs) {
+        env.invalid(FIELD, text, "a model tier first: unrouted classes go to the first tier, and kind=docs answers only procedures routed to it");
     }
     tiers
 }
@@ -440,5 +451,20 @@ mod tests {
         let err =
             RouterConfig::from_env(&vars(&[("ROUTER_TIERS", "nano"), ("ROUTER_HTTP_URL", "http://x/v1")])).unwrap_err();
         assert!(err.names_field("ROUTER_HTTP_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_docs_tier_stands_outside_the_chain_and_never_first() {
+        let vars = EnvVars::from([
+            ("ROUTER_TIERS", "nano\nremote kind=http\ndocs kind=docs"),
+            ("ROUTER_CLASSES", "procedure=docs"),
+            ("ROUTER_HTTP_URL", "http://127.0.0.1:9/v1"),
+            ("ROUTER_HTTP_MODEL", "m"),
+        ]);
+        let config = RouterConfig::from_env(&vars).unwrap();
+        assert_eq!(config.tiers[2].kind, TierKind::Docs);
+        assert_eq!(config.tier_of_input("answers_docs"), Some(2));
+        let err = RouterConfig::from_env(&EnvVars::from([("ROUTER_TIERS", "docs kind=docs\nnano")])).unwrap_err();
+        assert!(err.to_string().contains("a model tier first"), "{err}");
     }
 }

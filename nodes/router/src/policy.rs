@@ -143,8 +143,24 @@ impl Policy {
     }
 
     /// The reachable tier nearest below `tier`, else nearest above it.
+    /// A reachable tier to ask instead of `tier`: none for a docs tier (a
+    /// model would invent the procedure), never a docs tier.
     fn fallback_for(&self, tier: usize, now_ms: i64) -> Option<usize> {
-        (0..tier).rev().chain(tier + 1..self.tiers.len()).find(|t| self.is_reachable(*t, now_ms))
+        if self.tiers[tier].kind == TierKind::Docs {
+            return None;
+        }
+        (0..tier)
+            .rev()
+            .chain(tier + 1..self.tiers.len())
+            .find(|t| self.tiers[*t].kind != TierKind::Docs && self.is_reachable(*t, now_ms))
+    }
+
+    /// The tier an answer of `tier` escalates to: the next model tier.
+    fn next_tier(&self, tier: usize) -> Option<usize> {
+        if self.tiers[tier].kind == TierKind::Docs {
+            return None;
+        }
+        (tier + 1..self.tiers.len()).find(|t| self.tiers[*t].kind != TierKind::Docs)
     }
 
     fn unreachable_hop(&mut self, tier: usize, reason: String) -> RouteHop {
@@ -290,7 +306,11 @@ impl Policy {
             *expected = (1.0 - LATENCY_WEIGHT) * *expected + LATENCY_WEIGHT * latency_ms as f64;
         }
 
-        let (wants_more, reason) = judge(&answer, &spec);
+        let (wants_more, reason) = if spec.kind == TierKind::Docs {
+            (false, "quoted from the site's documents: final".to_owned())
+        } else {
+            judge(&answer, &spec)
+        };
         let mut hop = RouteHop {
             tier: spec.name.clone(),
             model: answer.model.clone(),
@@ -301,7 +321,7 @@ impl Policy {
         };
         let tier_gave_up = answer.error == Some(AnswerError::DeadlineExceeded);
         pending.answers.push((tier, answer));
-        let next = tier + 1;
+        let next = self.next_tier(tier);
         if tier_gave_up {
             hop.outcome = HopOutcome::Deadline;
             pending.hops.push(hop);
@@ -311,12 +331,12 @@ impl Policy {
             pending.hops.push(hop);
             return Some(Action::Reply(self.finish(pending, now_ms, false)));
         }
-        if next >= self.tiers.len() {
+        let Some(next) = next else {
             hop.outcome = HopOutcome::Kept;
             hop.reason.push_str("; no higher tier");
             pending.hops.push(hop);
             return Some(Action::Reply(self.finish(pending, now_ms, false)));
-        }
+        };
         if !self.is_reachable(next, now_ms) {
             // The best local answer, marked low-confidence (finish does).
             hop.outcome = HopOutcome::Kept;
@@ -381,10 +401,11 @@ impl Policy {
             pending.hops.push(hop);
             pending.degraded = true;
             let asked: Vec<usize> = pending.answers.iter().map(|(t, _)| *t).collect();
+            let from_docs = self.tiers[pending.tier].kind == TierKind::Docs;
             let fallback = (0..self.tiers.len())
                 .rev()
-                .filter(|t| *t != pending.tier && !asked.contains(t))
-                .find(|t| self.is_reachable(*t, now_ms) && *t < pending.tier);
+                .filter(|t| *t != pending.tier && !asked.contains(t) && self.tiers[*t].kind != TierKind::Docs)
+                .find(|t| !from_docs && self.is_reachable(*t, now_ms) && *t < pending.tier);
             match (best(&pending.answers).is_some(), fallback) {
                 (false, Some(tier)) => {
                     let action = self.ask(&mut pending, tier, now_ms);
@@ -434,8 +455,12 @@ impl Policy {
         let (mut answer, tier) = match chosen {
             Some((tier, answer)) => (answer.clone(), Some(tier)),
             None if pending.degraded && !deadline_reached => {
-                let mut answer =
-                    Answer::to_question(&pending.question, "No model tier is reachable now; ask again later.".into());
+                let text = if self.tiers[pending.tier].kind == TierKind::Docs {
+                    "The site's documents cannot be searched now; ask again later."
+                } else {
+                    "No model tier is reachable now; ask again later."
+                };
+                let mut answer = Answer::to_question(&pending.question, text.into());
                 answer.error = Some(AnswerError::GenerationFailed);
                 (answer, None)
             }

@@ -307,3 +307,45 @@ fn with_no_tier_reachable_the_question_gets_an_error_at_once() {
     assert_eq!(answer.error, Some(AnswerError::GenerationFailed));
     assert!(answer.low_confidence && answer.text.contains("No model tier is reachable"), "{}", answer.text);
 }
+
+/// nano, small, and the site's documents (`kind=docs`), to which procedures go.
+fn config_with_docs() -> RouterConfig {
+    let mut config = config();
+    config.tiers.push(TierSpec { kind: TierKind::Docs, ..tier("docs", 0.0, 50) });
+    config.classes.insert("procedure".to_owned(), ClassTarget::Tier(2));
+    config
+}
+
+#[test]
+fn a_procedure_goes_to_the_documents_and_their_answer_is_final_found_or_not() {
+    let mut policy = Policy::new(&config_with_docs());
+    let (tier, forwarded) = asked(policy.on_question(question("d1", "How do I clear a jam on the conveyor?"), 1_000));
+    assert_eq!(tier, 2);
+    let mut none = Answer::to_question(&forwarded, "No procedure for this was found in the site's documents.".into());
+    none.error = Some(AnswerError::NoProcedure);
+    let answer = replied(policy.on_answer(2, none, 1_020));
+    assert_eq!(answer.error, Some(AnswerError::NoProcedure), "never handed to a model to invent one");
+    assert_eq!(answer.route.len(), 1);
+    assert_eq!(answer.route[0].outcome, HopOutcome::Accepted);
+}
+
+#[test]
+fn a_low_confidence_model_answer_never_escalates_to_the_documents() {
+    let mut policy = Policy::new(&config_with_docs());
+    let (_, forwarded) = asked(policy.on_question(question("d2", "Is the spindle temperature rising?"), 1_000));
+    let (tier, second) = asked(policy.on_answer(0, model_answer(&forwarded, "SmolLM2", 0.1), 1_100).unwrap());
+    assert_eq!(tier, 1, "nano escalates to small, the next model tier");
+    let answer = replied(policy.on_answer(1, model_answer(&second, "Gemma", 0.1), 1_500));
+    assert_eq!(answer.route.last().map(|h| h.outcome), Some(HopOutcome::Kept), "no higher model tier");
+}
+
+#[test]
+fn a_procedure_whose_documents_are_unreachable_is_not_asked_of_a_model() {
+    let mut policy = Policy::new(&config_with_docs());
+    policy.watch_liveness(2, 0);
+    let mut q = question("d3", "How do I clear a jam on the conveyor?");
+    q.received_ts_ms = 5_000;
+    let answer = replied(Some(policy.on_question(q, 5_000)));
+    assert_eq!(answer.text, "The site's documents cannot be searched now; ask again later.");
+    assert_eq!(answer.route[0].outcome, HopOutcome::Unreachable);
+}

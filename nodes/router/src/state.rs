@@ -209,7 +209,7 @@ impl RouterNode {
             Action::Ask { tier, question, context } => {
                 let spec = &self.policy.tiers()[tier];
                 match (spec.kind, &self.config.http) {
-                    (TierKind::Slm, _) => {
+                    (TierKind::Slm | TierKind::Docs, _) => {
                         emits.push(Emit::new(spec.output(), Question::to_arrow(std::slice::from_ref(&question))))
                     }
                     (TierKind::Http, Some(http)) => {

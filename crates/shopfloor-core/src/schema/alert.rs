@@ -8,7 +8,9 @@
 //! decode, for senders that do not inspect): `line` Utf8?, `anomaly_score`
 //! Float32? (stage 1), `regions` List<Struct> (see [`Region`]), `location`
 //! Utf8? and `verdict` Utf8? (stage 2, the vision-language model), `image_ref`
-//! Utf8? (where the stored crop of the defect is; no image bytes travel).
+//! Utf8? (where the stored crop of the defect is; no image bytes travel);
+//! `tag` Utf8? (limit alerts); `response` Utf8? and `response_source` Utf8?
+//! (what to do, from the site's documents, and where it is from).
 
 use std::sync::Arc;
 
@@ -89,6 +91,12 @@ pub struct Alert {
     /// The plant tag whose condition this is (limit alerts); consoles keep
     /// one alarm per station and tag by it.
     pub tag: Option<String>,
+    /// What to do: the steps of the site's alarm-response section that
+    /// matches the alert (one per line, numbered), when the site's
+    /// documents have one.
+    pub response: Option<String>,
+    /// Where the response is from: `file § heading (page N)`.
+    pub response_source: Option<String>,
 }
 
 impl Alert {
@@ -120,6 +128,8 @@ impl Alert {
             verdict: None,
             image_ref: None,
             tag: None,
+            response: None,
+            response_source: None,
         }
     }
 }
@@ -148,6 +158,8 @@ impl Alert {
             ("verdict", str_col(&|a| a.verdict.as_deref()), true),
             ("image_ref", str_col(&|a| a.image_ref.as_deref()), true),
             ("tag", str_col(&|a| a.tag.as_deref()), true),
+            ("response", str_col(&|a| a.response.as_deref()), true),
+            ("response_source", str_col(&|a| a.response_source.as_deref()), true),
         ])
     }
 
@@ -174,6 +186,8 @@ impl Alert {
         let verdict = cols.optional_utf8("verdict")?;
         let image_ref = cols.optional_utf8("image_ref")?;
         let tag = cols.optional_utf8("tag")?;
+        let response = cols.optional_utf8("response")?;
+        let response_source = cols.optional_utf8("response_source")?;
         let maybe_str = |column: Option<&StringArray>, row: usize| column.and_then(|c| optional_str(c, row));
         (0..cols.len())
             .map(|row| {
@@ -198,6 +212,8 @@ impl Alert {
                     verdict: maybe_str(verdict, row),
                     image_ref: maybe_str(image_ref, row),
                     tag: maybe_str(tag, row),
+                    response: maybe_str(response, row),
+                    response_source: maybe_str(response_source, row),
                 })
             })
             .collect()
@@ -234,6 +250,8 @@ mod tests {
             verdict: Some("defect".into()),
             image_ref: Some("/var/lib/shopfloor/crops/cam1-000042.png".into()),
             tag: Some("spindle_temperature".into()),
+            response: Some("1. Press Feed Hold.\n2. Check the coolant flow.".into()),
+            response_source: Some("overheat.md § Responding (page 2)".into()),
             ..alert("a-3", Severity::Warning)
         };
         let alerts = vec![

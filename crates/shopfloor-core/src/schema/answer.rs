@@ -36,6 +36,9 @@ pub enum AnswerError {
     /// The question's `response_schema` could not be compiled into a grammar;
     /// nothing was generated (an unconstrained answer is never given instead).
     InvalidSchema,
+    /// A procedure was asked for and no section of the site's documents
+    /// covers it; the answer says so and names the closest documents.
+    NoProcedure,
 }
 
 impl AnswerError {
@@ -48,6 +51,7 @@ impl AnswerError {
             AnswerError::Busy => "busy",
             AnswerError::InvalidQuestion => "invalid_question",
             AnswerError::InvalidSchema => "invalid_schema",
+            AnswerError::NoProcedure => "no_procedure",
         }
     }
 
@@ -59,6 +63,7 @@ impl AnswerError {
             "busy" => Some(AnswerError::Busy),
             "invalid_question" => Some(AnswerError::InvalidQuestion),
             "invalid_schema" => Some(AnswerError::InvalidSchema),
+            "no_procedure" => Some(AnswerError::NoProcedure),
             _ => None,
         }
     }
@@ -107,6 +112,9 @@ pub struct Answer {
     pub left_site: bool,
     /// The deadline stopped escalation: this is the best answer so far.
     pub deadline_reached: bool,
+    /// The documents the answer quotes (`file § heading (page N)`); empty
+    /// when it quotes none.
+    pub sources: Vec<String>,
 }
 
 impl Answer {
@@ -133,6 +141,7 @@ impl Answer {
             route: Vec::new(),
             left_site: false,
             deadline_reached: false,
+            sources: Vec::new(),
         }
     }
 
@@ -157,6 +166,7 @@ impl Answer {
             "route": self.route.iter().map(|hop| hop.to_json()).collect::<Vec<_>>(),
             "left_site": self.left_site,
             "deadline_reached": self.deadline_reached,
+            "sources": self.sources,
         })
     }
 
@@ -208,6 +218,7 @@ impl Answer {
                 Arc::new(answers.iter().map(|a| Some(a.deadline_reached)).collect::<BooleanArray>()),
                 false,
             ),
+            ("sources", string_lists(&|a| &a.sources), false),
         ])
     }
 
@@ -238,6 +249,7 @@ impl Answer {
         };
         let left_site = cols.optional_boolean("left_site")?;
         let deadline_reached = cols.optional_boolean("deadline_reached")?;
+        let sources = cols.optional_utf8_list("sources")?;
         let flag = |column: Option<&BooleanArray>, row: usize| column.is_some_and(|c| !c.is_null(row) && c.value(row));
         (0..cols.len())
             .map(|row| {
@@ -271,6 +283,7 @@ impl Answer {
                     route: routes[row].clone(),
                     left_site: flag(left_site, row),
                     deadline_reached: flag(deadline_reached, row),
+                    sources: sources.map(|list| strings_in(list, row)).unwrap_or_default(),
                 })
             })
             .collect()
@@ -329,6 +342,7 @@ mod tests {
                 ],
                 left_site: true,
                 deadline_reached: true,
+                sources: vec!["overheat.md § Responding (page 2)".into()],
                 ..Answer::to_question(&question(), "The spindle is at 72.4 °C.".into())
             },
             Answer { error: Some(AnswerError::Busy), ..Answer::to_question(&question(), "No plant data yet.".into()) },

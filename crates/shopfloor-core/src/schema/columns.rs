@@ -106,6 +106,14 @@ impl<'a> Columns<'a> {
         }
     }
 
+    /// A `List<Utf8>` column that older senders may leave out.
+    pub(crate) fn optional_utf8_list(&self, column: &'static str) -> Result<Option<&'a ListArray>, SchemaError> {
+        match self.array.column_by_name(column) {
+            None => Ok(None),
+            Some(_) => self.utf8_list(column).map(Some),
+        }
+    }
+
     /// A Boolean column that older senders may leave out.
     pub(crate) fn optional_boolean(&self, column: &'static str) -> Result<Option<&'a BooleanArray>, SchemaError> {
         match self.array.column_by_name(column) {

@@ -93,6 +93,22 @@ pub struct Alarm {
     pub ack: Option<OperatorNote>,
     pub shelved: Option<Shelf>,
     pub defect: Option<Defect>,
+    /// What to do, from the site's documents (older journals lack it).
+    #[serde(default)]
+    pub response: Option<Response>,
+}
+
+/// The alarm-response section an alert carried: its steps and source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub text: String,
+    pub source: Option<String>,
+}
+
+impl Response {
+    fn of(alert: &Alert) -> Option<Response> {
+        alert.response.as_ref().map(|text| Response { text: text.clone(), source: alert.response_source.clone() })
+    }
 }
 
 impl Alarm {
@@ -237,6 +253,7 @@ impl AlarmBoard {
                     alert_id: alert.id.clone(),
                     changed_ms: now_ms,
                     defect: defect.or_else(|| active.defect.clone()),
+                    response: Response::of(alert).or_else(|| active.response.clone()),
                     ..active.clone()
                 };
                 (alarm, if worse { AlarmAction::Escalated } else { AlarmAction::Raised })
@@ -258,6 +275,7 @@ impl AlarmBoard {
                     // A shelf outlives a return: the operator asked for quiet until then.
                     shelved: existing.and_then(|alarm| alarm.shelved.clone()),
                     defect,
+                    response: Response::of(alert),
                 };
                 (alarm, AlarmAction::Raised)
             }
