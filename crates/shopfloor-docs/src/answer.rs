@@ -140,6 +140,42 @@ pub fn answer(
     })
 }
 
+/// What to do about an alarm: the steps of the alarm-response section
+/// for `subject` (a tag, `spindle_temperature`, or a defect kind,
+/// `scratch`), all of whose words the section must have; `detail` (the
+/// alert's message, with its value) picks among several (a section for
+/// "above 90 °C" for an alert at 93 °C). `None`: no procedure has them.
+pub fn alarm_response(
+    library: &Library,
+    subject: &str,
+    detail: &str,
+    rules: &AnswerRules,
+) -> Result<Option<AlarmResponse>, DocsError> {
+    let subject_words = subject.replace(['_', '.', '-', '/'], " ");
+    let query = format!("{subject_words} alarm {detail}");
+    let hits = library.search(&query, CANDIDATES)?;
+    let about_subject: Vec<Hit<'_>> = hits
+        .into_iter()
+        .filter(|hit| !hit.entry.section.steps.is_empty() && library.supports(hit.entry, &subject_words))
+        .map(|hit| Hit { coverage: 1.0, ..hit })
+        .collect();
+    let Some(best) = choose(&query, &about_subject, rules) else {
+        return Ok(None);
+    };
+    let steps: Vec<String> =
+        best.entry.section.steps.iter().enumerate().map(|(n, step)| format!("{}. {step}", n + 1)).collect();
+    Ok(Some(AlarmResponse { text: steps.join("\n"), source: best.entry.citation() }))
+}
+
+/// The alarm-response section for an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmResponse {
+    /// Its steps, numbered, one per line.
+    pub text: String,
+    /// `file § heading (page N)`.
+    pub source: String,
+}
+
 /// The section that answers: of those that cover the question, the best
 /// by BM25 and coverage; an earlier section of the same document that ranks
 /// nearly as well goes first (a document's first procedure is the one to
@@ -314,6 +350,19 @@ mod tests {
             answer.text,
             "No procedure for this was found in the site's documents. Closest documents: \"Spindle overheat response\" (overheat.md)."
         );
+    }
+
+    #[test]
+    fn an_alarm_gets_the_response_section_of_its_tag_and_value() {
+        let (_dir, library) = library();
+        let rules = AnswerRules::default();
+        let response = alarm_response(&library, "spindle_temperature", "spindle_temperature 84.0 °C above 80", &rules)
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.source, "overheat.md § Responding to a spindle temperature alarm");
+        assert!(response.text.starts_with("1. Press feed hold.\n2. Check the coolant flow"), "{}", response.text);
+        let none = alarm_response(&library, "hydraulic_pressure", "hydraulic_pressure 200 bar above 180", &rules);
+        assert_eq!(none.unwrap(), None, "no section has the tag's words");
     }
 
     #[test]

@@ -21,5 +21,5 @@ pub mod parse;
 pub mod pdf;
 pub mod terms;
 
-pub use answer::{answer, AnswerRules, LiveValue, ProcedureAnswer};
+pub use answer::{alarm_response, answer, AlarmResponse, AnswerRules, LiveValue, ProcedureAnswer};
 pub use library::{DocsError, Entry, Hit, Library, Limits, ScanReport, Stats};
