@@ -377,6 +377,8 @@ mod tests {
             high_limits: BTreeMap::new(),
             low_limits: BTreeMap::new(),
             state_file: "out/limit-alarms/active.json".into(),
+            docs_dir: None,
+            docs_rescan: std::time::Duration::from_secs(5),
         }
     }
 

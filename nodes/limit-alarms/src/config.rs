@@ -30,6 +30,13 @@ pub struct LimitAlarmsConfig {
     /// (`ALARMS_STATE_FILE`, default `out/limit-alarms/active.json`, relative
     /// to the dataflow's folder).
     pub state_file: std::path::PathBuf,
+    /// The site's documents: each alert carries the steps of the matching
+    /// alarm-response section (`ALARMS_DOCS_DIR`, optional, an existing
+    /// folder; relative to the dataflow's folder).
+    pub docs_dir: Option<std::path::PathBuf>,
+    /// How often that folder is scanned for changes (`ALARMS_DOCS_RESCAN_MS`,
+    /// 100..=3600000, default 5000).
+    pub docs_rescan: std::time::Duration,
 }
 
 impl LimitAlarmsConfig {
@@ -59,8 +66,29 @@ impl LimitAlarmsConfig {
             }
         }
         let state_file = env.string_or("ALARMS_STATE_FILE", "out/limit-alarms/active.json").into();
+        let docs_dir = env.optional_string("ALARMS_DOCS_DIR").map(std::path::PathBuf::from);
+        if let Some(dir) = docs_dir.as_ref().filter(|dir| !dir.is_dir()) {
+            env.invalid(
+                "ALARMS_DOCS_DIR",
+                &dir.to_string_lossy(),
+                "an existing folder (relative paths start at the dataflow's folder)",
+            );
+        }
+        let rescan_ms = env.parsed_or("ALARMS_DOCS_RESCAN_MS", 5_000u64, "milliseconds in 100..=3600000", |ms| {
+            (100..=3_600_000).contains(ms)
+        });
         env.finish(&["ALARMS_"])?;
-        Ok(Self { station, line, deadband, critical_margin, high_limits, low_limits, state_file })
+        Ok(Self {
+            station,
+            line,
+            deadband,
+            critical_margin,
+            high_limits,
+            low_limits,
+            state_file,
+            docs_dir,
+            docs_rescan: std::time::Duration::from_millis(rescan_ms),
+        })
     }
 }
 

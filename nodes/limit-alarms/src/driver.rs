@@ -2,12 +2,15 @@
 //! says stop.
 
 use dora_node_api::{DoraNode, EventStream};
+use shopfloor_docs::{Library, Limits};
+use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
 use shopfloor_node::logging::with_causes;
 use shopfloor_node::Driver;
 
 use crate::config::LimitAlarmsConfig;
 use crate::kept::KeptAlarms;
+use crate::responses::AlarmResponses;
 use crate::state::{Counts, LimitAlarmsNode};
 
 /// Watches readings until dora stops the node; returns what it counted.
@@ -35,10 +38,31 @@ pub fn run_in(
     );
     let mut driver = Driver::new(node);
     let mut state = LimitAlarmsNode::new(config, driver.node_id());
+    if let Some(folder) = &config.docs_dir {
+        match Library::open(folder, Limits::default()) {
+            Ok((library, report)) => {
+                let stats = library.stats();
+                tracing::info!(folder = %folder.display(), documents = stats.documents, unreadable = report.unreadable.len(), "alarm responses from the site's documents");
+                state = state.with_responses(AlarmResponses::new(library));
+            }
+            // Alerts matter more than their responses: they go out without.
+            Err(error) => {
+                tracing::error!(error = %with_causes(&error), "cannot read the documents; alerts go out without responses")
+            }
+        }
+    }
+    let rescan_ms = i64::try_from(config.docs_rescan.as_millis()).unwrap_or(i64::MAX);
+    let mut scanned_at = now_ms();
     let mut kept = KeptAlarms::new(&config.state_file, dataflow);
     restore(&mut kept, &mut state);
     let mut kept_at = state.counts().alerts_total();
     driver.run_then(&mut events, &mut state, |state| {
+        if let Some(responses) = state.responses_mut().filter(|_| now_ms() - scanned_at >= rescan_ms) {
+            scanned_at = now_ms();
+            if let Err(error) = responses.rescan() {
+                tracing::warn!(error = %with_causes(&error), "cannot scan the documents folder; keeping what was read");
+            }
+        }
         // The set changes only with an alert, and is kept once that is sent.
         if state.counts().alerts_total() != kept_at {
             match kept.keep(&state.active_alarms()) {
@@ -89,6 +113,8 @@ mod tests {
             high_limits: BTreeMap::from([("spindle_temperature".into(), 80.0)]),
             low_limits: BTreeMap::new(),
             state_file: "out/limit-alarms/active.json".into(),
+            docs_dir: None,
+            docs_rescan: std::time::Duration::from_secs(5),
         }
     }
 

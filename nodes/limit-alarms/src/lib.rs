@@ -30,6 +30,7 @@
 //!     ALARMS_HIGH_LIMITS: spindle_temperature=80, vibration=4.5
 //!     ALARMS_LOW_LIMITS: coolant_flow=2.5
 //!     ALARMS_STATE_FILE: out/limit-alarms/active.json   # default; kept across restarts
+//!     ALARMS_DOCS_DIR: ../data/docs/plant-sim  # optional: alerts carry their response section
 //! ```
 //!
 //! # Layout
@@ -37,12 +38,14 @@
 //! - [`alarms`]: every tag's state machine and the alerts it raises (pure).
 //! - [`state`]: the node's logic as plain state, counted (pure).
 //! - [`kept`]: the tags beyond a limit, kept on disk between runs.
+//! - [`responses`]: what to do about an alarm, from the site's documents.
 //! - [`driver`]: the node on dora.
 
 pub mod alarms;
 pub mod config;
 pub mod driver;
 pub mod kept;
+pub mod responses;
 pub mod state;
 
 pub use alarms::{Alarms, Limits, Outcome, Side, TagState};

@@ -12,6 +12,7 @@ use shopfloor_node::{Emit, NodeLogic, Rejected};
 
 use crate::alarms::{ActiveAlarm, Alarms};
 use crate::config::LimitAlarmsConfig;
+use crate::responses::AlarmResponses;
 
 /// Input ids starting with this carry `reading` batches (`readings`,
 /// `readings_mqtt`, …).
@@ -39,12 +40,23 @@ impl Counts {
 pub struct LimitAlarmsNode {
     alarms: Alarms,
     counts: Counts,
+    responses: Option<AlarmResponses>,
 }
 
 impl LimitAlarmsNode {
     /// `source` names the alerts' origin (the node's id).
     pub fn new(config: &LimitAlarmsConfig, source: &str) -> Self {
-        Self { alarms: Alarms::new(config, source), counts: Counts::default() }
+        Self { alarms: Alarms::new(config, source), counts: Counts::default(), responses: None }
+    }
+
+    /// Alerts carry their response section from these documents.
+    pub fn with_responses(mut self, responses: AlarmResponses) -> Self {
+        self.responses = Some(responses);
+        self
+    }
+
+    pub fn responses_mut(&mut self) -> Option<&mut AlarmResponses> {
+        self.responses.as_mut()
     }
 
     pub fn counts(&self) -> &Counts {
@@ -72,6 +84,9 @@ impl LimitAlarmsNode {
         }
         for alert in &alerts {
             *self.counts.alerts.entry((alert.severity.as_str(), alert.kind.clone())).or_default() += 1;
+        }
+        if let Some(responses) = self.responses.as_mut() {
+            responses.attach(&mut alerts);
         }
         self.counts.active = self.alarms.active();
         alerts
@@ -116,6 +131,11 @@ impl NodeLogic for LimitAlarmsNode {
             );
         }
         snapshot.gauge("shopfloor_alarms_active", "Tags beyond an alarm limit now", &[], self.counts.active as f64);
+        if let Some(responses) = &self.responses {
+            let help = "Alerts about a tag, by whether the site's documents had a response section";
+            snapshot.counter("shopfloor_alarms_responses", help, &[("found", "true")], responses.attached);
+            snapshot.counter("shopfloor_alarms_responses", help, &[("found", "false")], responses.missing);
+        }
     }
 }
 
@@ -136,6 +156,8 @@ mod tests {
             high_limits: BTreeMap::from([("spindle_temperature".into(), 80.0)]),
             low_limits: BTreeMap::new(),
             state_file: "out/limit-alarms/active.json".into(),
+            docs_dir: None,
+            docs_rescan: std::time::Duration::from_secs(5),
         }
     }
 
