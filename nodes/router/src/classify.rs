@@ -47,8 +47,31 @@ pub struct Classifier {
 const MAX_SITE_WORDS: usize = 10_000;
 
 /// Opening phrases that ask for a procedure.
-const PROCEDURE_OPENINGS: &[&str] =
-    &["how do i ", "how to ", "how should i ", "how can i ", "what should i do", "what do i do", "what are the steps"];
+const PROCEDURE_OPENINGS: &[&str] = &[
+    "how do i ",
+    "how to ",
+    "how should i ",
+    "how can i ",
+    "what should i do",
+    "what do i do",
+    "what are the steps",
+    "what do i have to",
+    "what do i need to",
+    "wie kann ich ",
+    "wie mache ich ",
+    "wie muss ich ",
+    "wie behebe ",
+    "wie beseitige ",
+    "was mache ich",
+    "was muss ich",
+    "was soll ich",
+    "que hago",
+    "qué hago",
+    "como puedo ",
+    "cómo puedo ",
+    "que dois-je faire",
+    "comment faire ",
+];
 
 impl Classifier {
     /// A classifier that also knows `site_words`.
@@ -85,7 +108,9 @@ impl Classifier {
         }
         let lower = question.trim().to_lowercase();
         let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
-        if PROCEDURE_OPENINGS.iter().any(|p| lower.starts_with(p)) || has(PROCEDURE_WORDS) {
+        // "The spindle is overheating, what do I do?": the asking part may come last.
+        let asks_how = PROCEDURE_OPENINGS.iter().any(|p| lower.starts_with(p) || lower.contains(&format!(", {p}")));
+        if asks_how || has(PROCEDURE_WORDS) {
             Class::Procedure
         } else if has(ALARM_WORDS) || has(LIMIT_WORDS) {
             Class::Alarm
@@ -132,6 +157,9 @@ mod tests {
         assert_eq!(c.classify("Is the spindle too hot?"), Class::Alarm);
         assert_eq!(c.classify("How do I reset the spindle drive?"), Class::Procedure);
         assert_eq!(c.classify("What are the steps to replace the coolant filter?"), Class::Procedure);
+        assert_eq!(c.classify("The spindle is overheating, what do I do?"), Class::Procedure);
+        assert_eq!(c.classify("Was mache ich, wenn die Spindel überhitzt?"), Class::Procedure);
+        assert_eq!(c.classify("What do I do about the spindle temperature?"), Class::Procedure);
     }
 
     #[test]

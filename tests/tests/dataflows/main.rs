@@ -22,6 +22,7 @@ mod opcua_browse;
 mod opcua_security;
 mod opcua_source_restart;
 mod plant_assistant;
+mod plant_docs;
 mod replay_suite;
 mod router_calibrate;
 mod router_tiers;
