@@ -28,6 +28,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RouterCommand,
     },
+    /// The site's documents: what the index holds, what a question finds,
+    /// how an evaluation set fares (docs/documents.md).
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
     /// OPC UA servers: list their tags.
     Opcua {
         #[command(subcommand)]
@@ -188,6 +194,49 @@ pub enum RouterCommand {
         #[arg(long = "sample", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         sample_step: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Read a documents folder as plant-docs does: each document with its
+    /// sections (heading, page, steps), what could not be read, the time
+    /// taken and the index's size.
+    Index {
+        #[arg(value_name = "FOLDER")]
+        folder: PathBuf,
+    },
+    /// The sections a question finds (score, coverage, citation) and the
+    /// answer plant-docs would give.
+    Search {
+        #[arg(value_name = "FOLDER")]
+        folder: PathBuf,
+        question: String,
+        /// Sections listed.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        limit: u64,
+        /// Least coverage a section needs to answer (plant-docs' DOCS_MIN_COVERAGE).
+        #[arg(long, value_parser = coverage_share)]
+        min_coverage: Option<f32>,
+    },
+    /// Ask every question of a JSON-lines set (`data/docs-eval/*.jsonl`):
+    /// the right section cited, "no procedure" where none covers it,
+    /// unsupported steps. Exit 1 when a goal is missed (≥ 90 % right
+    /// sections, every uncovered question told so, no unsupported step).
+    Evaluate {
+        #[arg(value_name = "FOLDER")]
+        folder: PathBuf,
+        #[arg(value_name = "QUESTIONS.jsonl")]
+        questions: PathBuf,
+        #[arg(long, value_parser = coverage_share)]
+        min_coverage: Option<f32>,
+    },
+}
+
+fn coverage_share(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a share in 0..=1")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,10 +10,12 @@
 //!   replayed through the router's own policy.
 //! - [`calibration`]: how well confidences separate right from wrong.
 //! - [`deploy`]: `deploy check|supervise`.
+//! - [`docs`]: `docs index|search|evaluate`, the site's documents.
 
 pub mod calibration;
 pub mod cli;
 pub mod deploy;
+pub mod docs;
 pub mod model;
 pub mod router_calibrate;
 pub mod run;

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", report.markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Docs { command } => crate::docs::run(command),
         Command::Opcua { command: OpcuaCommand::Browse { endpoint, timeout_s } } => browse(&endpoint, timeout_s),
         Command::Sim(args) => sim(&args),
         Command::Record { command } => record(command),

@@ -493,6 +493,11 @@ impl Library {
         self.stems(sentence).iter().all(|stem| entry.stems.contains(stem) || is_number_stem(stem))
     }
 
+    /// Every section held, in no particular order.
+    pub fn sections(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
     /// The sections of one document, in order.
     pub fn sections_of(&self, document: &str) -> Vec<&Entry> {
         self.by_document

@@ -596,7 +596,7 @@
       e.msgId = 'alarm-msg-' + (++S.alarmSeq);
     } else if (li.contains(document.activeElement)) {
       const act = document.activeElement;
-      focusCls = act === li ? '' : ['alarm-ack', 'alarm-shelve', 'alarm-unshelve'].find((c) => act.classList.contains(c)) || '';
+      focusCls = act === li ? '' : ['alarm-ack', 'alarm-shelve', 'alarm-unshelve', 'alarm-response-summary'].find((c) => act.classList.contains(c)) || '';
     }
     const state = typeof a.state === 'string' ? a.state : 'unacknowledged';
     const sev = typeof a.severity === 'string' ? a.severity : 'info';
@@ -637,6 +637,8 @@
       parts.push(p);
     }
     if (a.defect && typeof a.defect === 'object') parts.push(buildDefect(e, a.defect));
+    const response = buildResponse(e, a.response);
+    if (response) parts.push(response);
 
     const actions = el('div', 'alarm-actions');
     const btn = (cls, text) => {
@@ -692,6 +694,35 @@
     }
     box.append(side);
     return box;
+  }
+  // The site's documented response to the alarm: numbered steps, one a line.
+  // Whether it is open survives the alarm being rebuilt on a state change.
+  function buildResponse(e, r) {
+    if (!r || typeof r !== 'object' || typeof r.text !== 'string') return null;
+    const lines = r.text.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (!lines.length) return null;
+    const det = el('details', 'alarm-response');
+    det.open = !!e.responseOpen;
+    det.addEventListener('toggle', () => { e.responseOpen = det.open; });
+    const sum = el('summary', 'alarm-response-summary', 'What to do');
+    if (typeof r.source === 'string' && r.source) sum.append(' ', el('span', 'alarm-response-source', r.source));
+    det.append(sum);
+    const ol = el('ol', 'alarm-response-steps');
+    let step = null;
+    for (const line of lines) {
+      const m = /^(\d{1,3})[.)]\s+(.*)$/.exec(line);
+      if (m) {
+        if (!ol.firstChild && m[1] !== '1') ol.start = Number(m[1]);
+        step = el('li', null, m[2]);
+        ol.append(step);
+      } else if (step) {
+        step.append('\n' + line);
+      } else {
+        det.append(el('p', 'alarm-response-note', line));
+      }
+    }
+    if (ol.firstChild) det.append(ol);
+    return det;
   }
   function updateAlarmAge(e, now) {
     if (!e.ageEl) return;
@@ -777,7 +808,14 @@
 
   // ---------- ask ----------
   const ERROR_TEXT = { busy: 'busy, ask again' };
-  const WRITTEN_BY = { model: 'written by the model', composed: 'composed from the facts', replaced: 'replaced by the grounding check' };
+  const WRITTEN_BY = {
+    model: 'written by the model', composed: 'composed from the facts', replaced: 'replaced by the grounding check',
+    documents: "quoted from the site's documents",
+  };
+  // The model name of answers quoted from the site's documents (no confidence: nothing was generated).
+  const DOCS_MODEL = 'site documents';
+  // An answer with this error is still an answer: no document covers the question.
+  const NO_PROCEDURE = 'no_procedure';
   function loadAnswers() {
     let stored = [];
     try {
@@ -821,9 +859,23 @@
     if (res) {
       if (res.id != null) li.dataset.id = String(res.id); else delete li.dataset.id;
       if (res.low_confidence) cls.push('low-confidence');
-      if (res.error) cls.push('answer-error');
-      parts.push(el('p', 'answer-text', typeof res.answer === 'string' && res.answer ? res.answer : res.error ? 'No answer.' : '(empty answer)'));
-      if (res.error) meta.append(el('span', 'badge badge-error answer-error-code', ERROR_TEXT[res.error] || String(res.error)));
+      const noProcedure = res.error === NO_PROCEDURE;
+      const failed = res.error && !noProcedure;
+      if (failed) cls.push('answer-error');
+      if (noProcedure) cls.push('answer-no-procedure');
+      const text = typeof res.answer === 'string' && res.answer ? res.answer : '';
+      parts.push(el('p', 'answer-text', text || (noProcedure ? "No procedure found in the site's documents." : res.error ? 'No answer.' : '(empty answer)')));
+      if (noProcedure && text) parts.push(el('p', 'answer-note', "No procedure found in the site's documents"));
+      const sources = Array.isArray(res.sources) ? res.sources.filter((x) => typeof x === 'string' && x).slice(0, 10) : [];
+      if (sources.length) {
+        const p = el('p', 'answer-sources', sources.length > 1 ? 'Sources: ' : 'Source: ');
+        sources.forEach((src, i) => {
+          if (i) p.append('; ');
+          p.append(el('cite', 'answer-source', src));
+        });
+        parts.push(p);
+      }
+      if (failed) meta.append(el('span', 'badge badge-error answer-error-code', ERROR_TEXT[res.error] || String(res.error)));
       if (res.low_confidence) meta.append(el('span', 'badge badge-low', 'low confidence'));
       if (res.left_site) meta.append(el('span', 'badge badge-left-site', 'left the site'));
       if (res.deadline_reached) meta.append(el('span', 'badge badge-deadline', 'deadline reached'));
@@ -854,7 +906,12 @@
         if (tip.length) lat.title = tip.join(', ');
         meta.append(lat);
       }
-      if (res.written_by) meta.append(el('span', 'answer-written-by', WRITTEN_BY[res.written_by] || 'written by ' + res.written_by));
+      // A document answer is "documents" (older gateways said "composed": a model name, no confidence);
+      // a no_procedure answer quotes nothing, and its note already says the documents were searched.
+      if (res.written_by && !noProcedure) {
+        const by = res.written_by === 'composed' && res.model === DOCS_MODEL ? 'documents' : res.written_by;
+        meta.append(el('span', 'answer-written-by', WRITTEN_BY[by] || 'written by ' + by));
+      }
     }
     if (isNum(rec.asked_ms)) meta.append(timeEl(rec.asked_ms, 'answer-time'));
     parts.push(spaced(meta));

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use shopfloor_core::schema::{Origin, Question};
+use shopfloor_core::schema::{AnswerError, Origin, Question};
 use shopfloor_node::clock::now_ms;
 use subtle::ConstantTimeEq;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -328,8 +328,12 @@ async fn ask(
     };
     let answer = gateway.ask_and_wait(question).await?;
     let mut json = answer.to_json();
+    // Quoted from the site's documents (or told that none covers it), a
+    // model's sentence, or a sentence the code composed from the facts.
     json["written_by"] = match (&answer.error, &answer.model, answer.confidence) {
+        (Some(AnswerError::NoProcedure), _, _) => json!("documents"),
         (Some(_), _, _) => serde_json::Value::Null,
+        (None, _, _) if !answer.sources.is_empty() => json!("documents"),
         (None, Some(_), Some(_)) => json!("model"),
         (None, _, _) => json!("composed"),
     };

@@ -1,0 +1,121 @@
+//! `shopfloor docs index|search|evaluate`: the site's documents as the
+//! plant-docs node reads them, for the person who keeps them.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use shopfloor_docs::eval::{evaluate, read_questions};
+use shopfloor_docs::{answer, AnswerRules, Library, Limits};
+
+use crate::cli::DocsCommand;
+
+/// Exit status when an evaluation misses a goal.
+const MISSED_A_GOAL: u8 = 1;
+/// The goals of docs/benchmarks.md.
+const RIGHT_SECTION_GOAL: f64 = 0.9;
+
+pub fn run(command: DocsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DocsCommand::Index { folder } => index(&folder),
+        DocsCommand::Search { folder, question, limit, min_coverage } => {
+            search(&folder, &question, usize::try_from(limit).unwrap_or(usize::MAX), rules(min_coverage))
+        }
+        DocsCommand::Evaluate { folder, questions, min_coverage } => {
+            evaluate_set(&folder, &questions, rules(min_coverage))
+        }
+    }
+}
+
+fn rules(min_coverage: Option<f32>) -> AnswerRules {
+    let rules = AnswerRules::default();
+    AnswerRules { min_coverage: min_coverage.unwrap_or(rules.min_coverage), ..rules }
+}
+
+fn open(folder: &Path) -> anyhow::Result<(Library, f64)> {
+    let started = Instant::now();
+    let (library, report) = Library::open(folder, Limits::default())
+        .with_context(|| format!("cannot read the documents in {}", folder.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    for (document, why) in &report.unreadable {
+        println!("unreadable: {document}: {why}");
+    }
+    for (document, why) in &report.skipped {
+        println!("left out: {document}: {why}");
+    }
+    Ok((library, seconds))
+}
+
+fn index(folder: &Path) -> anyhow::Result<ExitCode> {
+    let (library, seconds) = open(folder)?;
+    let stats = library.stats();
+    let mut documents: Vec<String> = Vec::new();
+    for section in library.sections() {
+        if !documents.contains(&section.document) {
+            documents.push(section.document.clone());
+        }
+    }
+    documents.sort();
+    for document in &documents {
+        let sections = library.sections_of(document);
+        let Some(first) = sections.first() else { continue };
+        println!("{document}: \"{}\" ({})", first.title, first.language.english_name());
+        for entry in sections {
+            let heading =
+                if entry.section.heading.is_empty() { "(before the first heading)" } else { &entry.section.heading };
+            let page = entry.section.page.map(|p| format!(", page {p}")).unwrap_or_default();
+            println!("  § {heading}{page}: {} steps", entry.section.steps.len());
+        }
+    }
+    println!(
+        "{} documents, {} sections, {} pages, {} bytes read in {:.3} s; index {} bytes",
+        stats.documents,
+        stats.sections,
+        stats.pages,
+        stats.bytes,
+        seconds,
+        library.index_bytes()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(folder: &Path, question: &str, limit: usize, rules: AnswerRules) -> anyhow::Result<ExitCode> {
+    let (library, _) = open(folder)?;
+    let started = Instant::now();
+    let hits = library.search(question, limit)?;
+    let search_ms = started.elapsed().as_secs_f64() * 1000.0;
+    for hit in &hits {
+        println!("{:7.2}  coverage {:.2}  {}", hit.score, hit.coverage, hit.entry.citation());
+    }
+    let reply = answer(&library, question, &[], &rules)?;
+    println!("\n{}", reply.text);
+    println!("\n(search {search_ms:.2} ms; min coverage {:.2})", rules.min_coverage);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn evaluate_set(folder: &Path, questions: &Path, rules: AnswerRules) -> anyhow::Result<ExitCode> {
+    let (library, _) = open(folder)?;
+    let questions = read_questions(questions)?;
+    let report = evaluate(&library, &questions, &rules)?;
+    for outcome in report.outcomes.iter().filter(|o| !o.right) {
+        println!(
+            "miss {}: {:?}\n  expected {}\n  got      {}",
+            outcome.id, outcome.question, outcome.expected, outcome.got
+        );
+    }
+    println!(
+        "right section: {}/{} ({:.0} %); no procedure where none covers: {}/{}; unsupported steps: {} of {}",
+        report.covered_right,
+        report.covered,
+        report.right_section_share() * 100.0,
+        report.uncovered_right,
+        report.uncovered,
+        report.unsupported_steps,
+        report.steps
+    );
+    let met = report.right_section_share() >= RIGHT_SECTION_GOAL
+        && report.uncovered_right == report.uncovered
+        && report.unsupported_steps == 0;
+    Ok(if met { ExitCode::SUCCESS } else { ExitCode::from(MISSED_A_GOAL) })
+}
