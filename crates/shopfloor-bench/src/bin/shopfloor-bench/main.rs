@@ -8,6 +8,7 @@
 mod batched;
 mod console;
 mod distributed;
+mod docs;
 mod echo_answerer;
 mod filter;
 mod generation;
@@ -50,6 +51,8 @@ enum Command {
     Serving(serving::Args),
     /// The operator console in headless Chromium: page weight and first paint with 1,000 live tags.
     Console(console::Args),
+    /// The site's documents: answers on both halves, indexing and search of 2,000 pages, a procedure through the dataflow.
+    Docs(docs::Args),
     /// Record/replay throughput and timing fidelity.
     Replay,
     /// Cross-daemon against in-daemon latency on a local two-machine cluster.
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::HttpGateway => http_gateway::run(),
         Command::Serving(args) => serving::run(args),
         Command::Console(args) => console::run(args),
+        Command::Docs(args) => docs::run(&args),
         Command::Replay => replay::run(),
         Command::Distributed => distributed::run(),
         Command::Generation => generation::run(),
