@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::calibration::{at_threshold, auroc, recommend, ItemOutcome};
-use router::config::{RouterConfig, TierKind};
+use router::config::{ClassTarget, RouterConfig, TierKind};
 use serde_norway::Value;
 use shopfloor_core::env::EnvVars;
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question};
@@ -56,6 +56,20 @@ pub struct TierModel {
     pub profile: PathBuf,
 }
 
+/// The model tiers only: a `kind=docs` tier has no model and no threshold
+/// to calibrate, and no model tier escalates to it. A class routed to one
+/// is refused in the replay (the Q&A set asks for values, not procedures).
+fn without_docs_tiers(config: &mut RouterConfig) {
+    let kept: Vec<usize> =
+        config.tiers.iter().enumerate().filter(|(_, t)| t.kind != TierKind::Docs).map(|(i, _)| i).collect();
+    for target in config.classes.values_mut() {
+        if let ClassTarget::Tier(index) = *target {
+            *target = kept.iter().position(|k| *k == index).map_or(ClassTarget::Refuse, ClassTarget::Tier);
+        }
+    }
+    config.tiers.retain(|t| t.kind != TierKind::Docs);
+}
+
 /// The router's config and its model tiers, read from a dataflow.
 pub fn read_dataflow(path: &Path, router_id: &str) -> Result<(RouterConfig, Vec<TierModel>), CalibrateError> {
     let bad = |reason: String| CalibrateError::Dataflow { path: path.display().to_string(), reason };
@@ -72,8 +86,9 @@ pub fn read_dataflow(path: &Path, router_id: &str) -> Result<(RouterConfig, Vec<
         env.extend(env_of(node));
         env
     };
-    let config =
+    let mut config =
         RouterConfig::from_env(&with_shared(router).into_iter().filter(|(k, _)| k.starts_with("ROUTER_")).collect())?;
+    without_docs_tiers(&mut config);
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut tiers = Vec::new();
     for spec in config.tiers.iter().filter(|t| t.kind == TierKind::Slm) {
@@ -509,7 +524,9 @@ mod tests {
     fn the_shipped_dataflow_names_its_tiers_models_and_profiles() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dataflows/plant-assistant.yml");
         let (config, tiers) = read_dataflow(&path, "router").unwrap();
+        // The docs tier has no model: calibration leaves it out, and its class with it.
         assert_eq!(config.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["nano", "small"]);
+        assert_eq!(config.target("procedure"), ClassTarget::Refuse);
         assert_eq!(tiers.iter().map(|t| t.node.as_str()).collect::<Vec<_>>(), ["slm", "slm-small"]);
         assert!(tiers[1].model.ends_with("models/gemma-3-270m.Q4_K_M.gguf"), "{:?}", tiers[1].model);
         assert!(matches!(read_dataflow(&path, "nope"), Err(CalibrateError::Dataflow { .. })));

@@ -22,4 +22,4 @@ pub mod pdf;
 pub mod terms;
 
 pub use answer::{alarm_response, answer, AlarmResponse, AnswerRules, LiveValue, ProcedureAnswer};
-pub use library::{DocsError, Entry, Hit, Library, Limits, ScanReport, Stats};
+pub use library::{parse_document, DocsError, Entry, Hit, Library, Limits, ScanReport, Stats};

@@ -157,6 +157,8 @@ pub struct Library {
     analyzer: TextAnalyzer,
     fields: Fields,
     stamps: BTreeMap<String, Stamp>,
+    /// Documents over a limit, as they were when left out.
+    left_out: BTreeMap<String, Stamp>,
     pages: BTreeMap<String, usize>,
     entries: HashMap<u64, Entry>,
     by_document: BTreeMap<String, Vec<u64>>,
@@ -197,6 +199,7 @@ impl Library {
             analyzer,
             fields,
             stamps: BTreeMap::new(),
+            left_out: BTreeMap::new(),
             pages: BTreeMap::new(),
             entries: HashMap::new(),
             by_document: BTreeMap::new(),
@@ -222,6 +225,7 @@ impl Library {
     pub fn rescan(&mut self) -> Result<ScanReport, DocsError> {
         let mut report = ScanReport::default();
         let found = self.list()?;
+        self.left_out.retain(|name, _| found.contains_key(name));
         let gone: Vec<String> = self.stamps.keys().filter(|name| !found.contains_key(*name)).cloned().collect();
         for name in gone {
             self.forget(&name);
@@ -234,14 +238,21 @@ impl Library {
                 continue;
             }
             let is_new = !self.stamps.contains_key(&name);
-            if is_new && held >= self.limits.max_files {
-                report.skipped.push((name, format!("more than {} documents", self.limits.max_files)));
+            let over = if is_new && held >= self.limits.max_files {
+                Some(format!("more than {} documents", self.limits.max_files))
+            } else if stamp.len > self.limits.max_file_bytes {
+                Some(format!("larger than {} bytes", self.limits.max_file_bytes))
+            } else {
+                None
+            };
+            if let Some(why) = over {
+                // Reported once, and again only when the file changes.
+                if self.left_out.insert(name.clone(), stamp) != Some(stamp) {
+                    report.skipped.push((name, why));
+                }
                 continue;
             }
-            if stamp.len > self.limits.max_file_bytes {
-                report.skipped.push((name, format!("larger than {} bytes", self.limits.max_file_bytes)));
-                continue;
-            }
+            self.left_out.remove(&name);
             self.forget(&name);
             // Read or not, the file is known as it is now: it is tried again
             // only when it changes.
@@ -277,7 +288,8 @@ impl Library {
             };
             for entry in listing.flatten() {
                 let path = entry.path();
-                let Ok(metadata) = entry.metadata() else { continue };
+                // Followed: a linked document or folder counts as itself.
+                let Ok(metadata) = std::fs::metadata(&path) else { continue };
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
                 if hidden {
                     continue;
@@ -554,19 +566,26 @@ impl Kind {
 
 /// A document and its number of pages; why not, for people.
 fn read_document(path: &Path, name: &str) -> Result<(Parsed, usize), String> {
-    let kind = Kind::of(path).ok_or_else(|| "not a document kind that is read".to_owned())?;
     let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
+    parse_document(name, &bytes)
+}
+
+/// A document's bytes parsed by the kind its name says (`.md`, `.txt`,
+/// `.pdf`), with its number of pages; why not, for people. Outside data:
+/// any bytes are an answer or a reason, never a panic.
+pub fn parse_document(name: &str, bytes: &[u8]) -> Result<(Parsed, usize), String> {
+    let kind = Kind::of(Path::new(name)).ok_or_else(|| "not a document kind that is read".to_owned())?;
     match kind {
         Kind::Markdown | Kind::Text => {
-            let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+            let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
             let parsed =
-                if kind == Kind::Markdown { parse::markdown(&text, name) } else { parse::plain_text(&text, name) };
+                if kind == Kind::Markdown { parse::markdown(text, name) } else { parse::plain_text(text, name) };
             Ok((parsed, 1))
         }
         Kind::Pdf => {
             // pdf-extract panics on some malformed files: a bad PDF is one
             // unreadable document, never the end of the node.
-            let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(&bytes))
+            let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
                 .map_err(|_| "the PDF could not be parsed".to_owned())?
                 .map_err(|error| format!("the PDF could not be read: {error}"))?;
             let count = pages.len();
@@ -643,6 +662,8 @@ mod tests {
         assert_eq!(unreadable, ["broken.pdf", "latin1.txt"]);
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(library.stats().documents, 0);
+        let mut library = library;
+        assert_eq!(library.rescan().unwrap(), ScanReport::default(), "a file left out is reported once");
     }
 
     #[test]

@@ -445,6 +445,10 @@ mod tests {
         deployment_inventory,
         broker_acl,
         broker_packets,
+        docs_markdown,
+        docs_text,
+        docs_pdf,
+        docs_question,
     );
 
     /// Every input that once failed still passes.

@@ -265,6 +265,53 @@ pub fn all() -> Vec<Target> {
             tokens: &["\u{30}", "\u{32}", "\u{82}", "\u{23}", "line/", "#", "+"],
         },
         Target {
+            name: "docs_markdown",
+            reads: "the site's Markdown documents (plant-docs, limit-alarms)",
+            decode: |_, bytes| document("sop.md", bytes),
+            seeds: || vec![DOCS_MARKDOWN_SEED.as_bytes().to_vec()],
+            tokens: &["# ", "## ", "### ", "1. ", "- ", "* ", "\n\n", "`", "> ", "|", "[", "]("],
+        },
+        Target {
+            name: "docs_text",
+            reads: "the site's plain-text documents",
+            decode: |_, bytes| document("sop.txt", bytes),
+            seeds: || vec![DOCS_TEXT_SEED.as_bytes().to_vec()],
+            tokens: &["\n\n", "1. ", "2) ", "Step 3: ", "- ", "• ", "   ", "---"],
+        },
+        Target {
+            name: "docs_pdf",
+            reads: "the site's PDF documents (text page by page)",
+            decode: |_, bytes| document("sop.pdf", bytes),
+            seeds: || shopfloor_docs::pdf::write_text(DOCS_TEXT_SEED).into_iter().collect(),
+            tokens: &[
+                "obj",
+                "endobj",
+                "stream",
+                "endstream",
+                "/Type",
+                "/Page",
+                "/Font",
+                "xref",
+                "trailer",
+                "Tj",
+                "BT",
+                "ET",
+            ],
+        },
+        Target {
+            name: "docs_question",
+            reads: "operators' procedure questions searched in the documents",
+            decode: docs_question,
+            seeds: || {
+                vec![
+                    b"How do I clear a jam on the chip conveyor?".to_vec(),
+                    "Was mache ich, wenn die Spindel überhitzt?".as_bytes().to_vec(),
+                    b"Spindle is at 93 \xc2\xb0C above 90, what now?".to_vec(),
+                ]
+            },
+            tokens: &["how do i ", "spindle", "jam", "°C", "90", "überhitzt", "_", "unjammed", "re"],
+        },
+        Target {
             name: "deployment_inventory",
             reads: "deployment inventories (TOML)",
             decode: |workspace, bytes| {
@@ -810,4 +857,35 @@ fn broker_packet_seeds() -> Vec<Vec<u8>> {
         .write(&mut v5)
         .ok();
     vec![v311.to_vec(), v5.to_vec()]
+}
+
+const DOCS_MARKDOWN_SEED: &str = "# Spindle overheat\n\nIntro.\n\n## Responding to an alarm\n\n1. Press Feed Hold.\n2. Check the coolant flow.\n   - nested\n\n### If it passes 90 °C\n\n- Stop the spindle.\n";
+const DOCS_TEXT_SEED: &str = "Chip Conveyor Jam\n\nClearing the jam\n\n1. Press Cycle Stop.\n2. Remove the chips\n   with the hook.\n---page---\nAfter clearing\n\nStep 1: Restart the conveyor.\n";
+
+/// A document's bytes parsed as plant-docs reads them.
+fn document(name: &str, bytes: &[u8]) -> Outcome {
+    shopfloor_docs::parse_document(name, bytes).map(drop)
+}
+
+/// One library of two documents, searched and answered with any question.
+fn docs_question(workspace: &mut Workspace, bytes: &[u8]) -> Outcome {
+    use std::sync::OnceLock;
+    static LIBRARY: OnceLock<Option<std::sync::Mutex<shopfloor_docs::Library>>> = OnceLock::new();
+    let library = LIBRARY.get_or_init(|| {
+        let folder = workspace.file("sop.md", DOCS_MARKDOWN_SEED.as_bytes()).ok()?.parent()?.to_owned();
+        std::fs::write(folder.join("jam.txt"), DOCS_TEXT_SEED).ok()?;
+        let (library, _) = shopfloor_docs::Library::open(folder, shopfloor_docs::Limits::default()).ok()?;
+        Some(std::sync::Mutex::new(library))
+    });
+    let library = library.as_ref().ok_or("the library could not be made")?;
+    let library = library.lock().map_err(|_| "the library is poisoned".to_owned())?;
+    let question = String::from_utf8_lossy(bytes);
+    let live = [shopfloor_docs::LiveValue { tag: "spindle_temperature".into(), shown: "84.2 °C".into() }];
+    let reply = shopfloor_docs::answer(&library, &question, &live, &Default::default()).map_err(|e| rejection(&e))?;
+    shopfloor_docs::alarm_response(&library, &question, &question, &Default::default()).map_err(|e| rejection(&e))?;
+    if reply.found {
+        Ok(())
+    } else {
+        Err("no_procedure".into())
+    }
 }

@@ -59,8 +59,18 @@ pub fn run_in(
     driver.run_then(&mut events, &mut state, |state| {
         if let Some(responses) = state.responses_mut().filter(|_| now_ms() - scanned_at >= rescan_ms) {
             scanned_at = now_ms();
-            if let Err(error) = responses.rescan() {
-                tracing::warn!(error = %with_causes(&error), "cannot scan the documents folder; keeping what was read");
+            match responses.rescan() {
+                Ok(report) => {
+                    if report.changed() {
+                        tracing::info!(read = ?report.read, removed = ?report.removed, "documents changed");
+                    }
+                    for (document, why) in report.unreadable.iter().chain(&report.skipped) {
+                        tracing::warn!(%document, %why, "document not read");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %with_causes(&error), "cannot scan the documents folder; keeping what was read")
+                }
             }
         }
         // The set changes only with an alert, and is kept once that is sent.

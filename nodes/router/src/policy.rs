@@ -142,9 +142,9 @@ impl Policy {
         }
     }
 
-    /// The reachable tier nearest below `tier`, else nearest above it.
-    /// A reachable tier to ask instead of `tier`: none for a docs tier (a
-    /// model would invent the procedure), never a docs tier.
+    /// The reachable tier nearest below `tier`, else nearest above it;
+    /// never a docs tier, and none for one (a model would invent the
+    /// procedure).
     fn fallback_for(&self, tier: usize, now_ms: i64) -> Option<usize> {
         if self.tiers[tier].kind == TierKind::Docs {
             return None;
@@ -273,8 +273,12 @@ impl Policy {
         let mut tier = tier;
         if !self.is_reachable(tier, now_ms) {
             let Some(fallback) = self.fallback_for(tier, now_ms) else {
-                let hop =
-                    self.unreachable_hop(tier, format!("{}; no other tier reachable", self.silence(tier, now_ms)));
+                let why = if self.tiers[tier].kind == TierKind::Docs {
+                    "procedures are not asked of a model"
+                } else {
+                    "no other tier reachable"
+                };
+                let hop = self.unreachable_hop(tier, format!("{}; {why}", self.silence(tier, now_ms)));
                 pending.hops.push(hop);
                 pending.degraded = true;
                 return Action::Reply(self.finish(pending, now_ms, false));

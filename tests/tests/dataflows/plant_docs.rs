@@ -68,8 +68,9 @@ fn procedures_are_quoted_from_the_sites_documents_and_alerts_carry_their_respons
     ];
     let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
     let client = TestClient::connect(mqtt_port, &[format!("{root}/assistant/answer/#")])?;
-    // Alerts on a client of their own: waiting for answers drops other messages.
-    let alerts = TestClient::connect(mqtt_port, &[format!("{root}/alerts/#")])?;
+    // Alerts on a client of their own (and its own id, or the two would
+    // take each other's session): waiting for answers drops other messages.
+    let alerts = TestClient::connect_named(mqtt_port, &[format!("{root}/alerts/#")], "alerts")?;
     wait_until_ready(&client, root, &mut dataflow, READY_TIMEOUT)?;
 
     // A procedure: the steps of the cited section, quoted, in order.

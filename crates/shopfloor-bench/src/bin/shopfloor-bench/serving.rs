@@ -287,7 +287,10 @@ fn measure_ours(seconds: u64) -> anyhow::Result<(Vec<Level>, Vec<Level>, Vec<Log
             ("MQTT_TOPIC_ROOT", topic_root.to_owned()),
             ("GATEWAY_LISTEN", format!("127.0.0.1:{http_port}")),
             // Every answer from the nano tier: one model serves, as in the peer.
-            ("ROUTER_TIERS", "nano threshold=0 expect_ms=400\nsmall threshold=0.5 expect_ms=900".to_owned()),
+            (
+                "ROUTER_TIERS",
+                "nano threshold=0 expect_ms=400\nsmall threshold=0.5 expect_ms=900\ndocs kind=docs".to_owned(),
+            ),
         ],
         Duration::from_secs(1200),
     )?;
