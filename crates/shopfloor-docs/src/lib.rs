@@ -11,9 +11,11 @@
 //!   words a document would use.
 //! - [`library`]: the folder, its index (tantivy, in memory) and search.
 //! - [`answer`]: procedure answers and the live values beside their steps.
+//! - [`alerts`]: what to do about an alert, from the documents.
 //! - [`eval`]: an evaluation set of procedure questions asked of a library.
 //! - [`pdf`]: plain text written as a PDF (the samples and the tests).
 
+pub mod alerts;
 pub mod answer;
 pub mod eval;
 pub mod library;
@@ -21,5 +23,6 @@ pub mod parse;
 pub mod pdf;
 pub mod terms;
 
+pub use alerts::AlertResponses;
 pub use answer::{alarm_response, answer, AlarmResponse, AnswerRules, LiveValue, ProcedureAnswer};
 pub use library::{parse_document, DocsError, Entry, Hit, Library, Limits, ScanReport, Stats};

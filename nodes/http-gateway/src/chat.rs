@@ -187,8 +187,21 @@ pub fn to_question(
 /// are sentence answers with the reason in the extension, except where JSON
 /// was asked for: a sentence there would break the client's parser, so they
 /// are 503 (no plant data yet), 500 (generation failed) and 404 (no
-/// document covers the procedure asked for).
+/// document covers the procedure asked for); a procedure quoted from the
+/// documents is 422 there (it is never JSON).
 pub fn refusal_of(answer: &Answer, wants_json: bool) -> Option<Refusal> {
+    // A procedure is quoted from the site's documents as it is written:
+    // never JSON, so a client that asked for JSON is told, not handed text.
+    if wants_json && answer.error.is_none() && !answer.sources.is_empty() {
+        let code = "procedure_not_json";
+        return Some(Refusal {
+            status: 422,
+            kind: "invalid_request_error",
+            param: Some("response_format"),
+            code,
+            message: answer.text.clone(),
+        });
+    }
     let (status, kind, param, code) = match answer.error? {
         AnswerError::Busy => (503, "server_error", None, "busy"),
         AnswerError::DeadlineExceeded => (504, "timeout_error", None, "deadline_exceeded"),
@@ -376,6 +389,10 @@ mod tests {
         answer.error = Some(AnswerError::NoPlantData);
         assert_eq!(refusal_of(&answer, true).map(|r| r.status), Some(503));
         assert_eq!(refusal_of(&answer, false), None);
+        let mut quoted = Answer::to_question(&question, "Clearing the jam (from ...):\n1. Press Cycle Stop.".into());
+        quoted.sources = vec!["jam.txt § Clearing the jam".into()];
+        assert_eq!(refusal_of(&quoted, false), None, "a quoted procedure is a sentence answer");
+        assert_eq!(refusal_of(&quoted, true).map(|r| (r.status, r.code)), Some((422, "procedure_not_json")));
         let completion = completion(&answer, "shopfloor-assistant", 7);
         assert_eq!(completion.shopfloor.error.as_deref(), Some("no_plant_data"));
         assert_eq!(completion.shopfloor.tier_path, vec!["facts".to_owned()]);

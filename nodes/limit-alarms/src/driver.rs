@@ -2,7 +2,7 @@
 //! says stop.
 
 use dora_node_api::{DoraNode, EventStream};
-use shopfloor_docs::{Library, Limits};
+use shopfloor_docs::{AlertResponses, Library, Limits};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
 use shopfloor_node::logging::with_causes;
@@ -10,7 +10,6 @@ use shopfloor_node::Driver;
 
 use crate::config::LimitAlarmsConfig;
 use crate::kept::KeptAlarms;
-use crate::responses::AlarmResponses;
 use crate::state::{Counts, LimitAlarmsNode};
 
 /// Watches readings until dora stops the node; returns what it counted.
@@ -43,7 +42,7 @@ pub fn run_in(
             Ok((library, report)) => {
                 let stats = library.stats();
                 tracing::info!(folder = %folder.display(), documents = stats.documents, unreadable = report.unreadable.len(), "alarm responses from the site's documents");
-                state = state.with_responses(AlarmResponses::new(library));
+                state = state.with_responses(AlertResponses::new(library, config.docs_rescan, now_ms()));
             }
             // Alerts matter more than their responses: they go out without.
             Err(error) => {
@@ -51,15 +50,12 @@ pub fn run_in(
             }
         }
     }
-    let rescan_ms = i64::try_from(config.docs_rescan.as_millis()).unwrap_or(i64::MAX);
-    let mut scanned_at = now_ms();
     let mut kept = KeptAlarms::new(&config.state_file, dataflow);
     restore(&mut kept, &mut state);
     let mut kept_at = state.counts().alerts_total();
     driver.run_then(&mut events, &mut state, |state| {
-        if let Some(responses) = state.responses_mut().filter(|_| now_ms() - scanned_at >= rescan_ms) {
-            scanned_at = now_ms();
-            match responses.rescan() {
+        if let Some(scanned) = state.responses_mut().and_then(|responses| responses.rescan_if_due(now_ms())) {
+            match scanned {
                 Ok(report) => {
                     if report.changed() {
                         tracing::info!(read = ?report.read, removed = ?report.removed, "documents changed");

@@ -38,14 +38,12 @@
 //! - [`alarms`]: every tag's state machine and the alerts it raises (pure).
 //! - [`state`]: the node's logic as plain state, counted (pure).
 //! - [`kept`]: the tags beyond a limit, kept on disk between runs.
-//! - [`responses`]: what to do about an alarm, from the site's documents.
 //! - [`driver`]: the node on dora.
 
 pub mod alarms;
 pub mod config;
 pub mod driver;
 pub mod kept;
-pub mod responses;
 pub mod state;
 
 pub use alarms::{Alarms, Limits, Outcome, Side, TagState};

@@ -12,7 +12,7 @@ use shopfloor_node::{Emit, NodeLogic, Rejected};
 
 use crate::alarms::{ActiveAlarm, Alarms};
 use crate::config::LimitAlarmsConfig;
-use crate::responses::AlarmResponses;
+use shopfloor_docs::AlertResponses;
 
 /// Input ids starting with this carry `reading` batches (`readings`,
 /// `readings_mqtt`, …).
@@ -40,7 +40,7 @@ impl Counts {
 pub struct LimitAlarmsNode {
     alarms: Alarms,
     counts: Counts,
-    responses: Option<AlarmResponses>,
+    responses: Option<AlertResponses>,
 }
 
 impl LimitAlarmsNode {
@@ -50,12 +50,12 @@ impl LimitAlarmsNode {
     }
 
     /// Alerts carry their response section from these documents.
-    pub fn with_responses(mut self, responses: AlarmResponses) -> Self {
+    pub fn with_responses(mut self, responses: AlertResponses) -> Self {
         self.responses = Some(responses);
         self
     }
 
-    pub fn responses_mut(&mut self) -> Option<&mut AlarmResponses> {
+    pub fn responses_mut(&mut self) -> Option<&mut AlertResponses> {
         self.responses.as_mut()
     }
 

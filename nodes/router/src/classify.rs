@@ -46,6 +46,22 @@ pub struct Classifier {
 /// Bound on learned words: tag names come from outside.
 const MAX_SITE_WORDS: usize = 10_000;
 
+/// Phrases anywhere in a question that ask what to do.
+const PROCEDURE_PHRASES: &[&str] = &[
+    "what now",
+    "what should i do",
+    "what do i do",
+    "should i ",
+    "do i have to ",
+    "do i need to ",
+    "how long do i ",
+    "who do i call",
+    "who should i call",
+    "was muss ich tun",
+    "was soll ich tun",
+    "was mache ich",
+];
+
 /// Opening phrases that ask for a procedure.
 const PROCEDURE_OPENINGS: &[&str] = &[
     "how do i ",
@@ -109,7 +125,8 @@ impl Classifier {
         let lower = question.trim().to_lowercase();
         let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
         // "The spindle is overheating, what do I do?": the asking part may come last.
-        let asks_how = PROCEDURE_OPENINGS.iter().any(|p| lower.starts_with(p) || lower.contains(&format!(", {p}")));
+        let asks_how = PROCEDURE_OPENINGS.iter().any(|p| lower.starts_with(p) || lower.contains(&format!(", {p}")))
+            || PROCEDURE_PHRASES.iter().any(|p| lower.contains(p));
         if asks_how || has(PROCEDURE_WORDS) {
             Class::Procedure
         } else if has(ALARM_WORDS) || has(LIMIT_WORDS) {
@@ -160,6 +177,9 @@ mod tests {
         assert_eq!(c.classify("The spindle is overheating, what do I do?"), Class::Procedure);
         assert_eq!(c.classify("Was mache ich, wenn die Spindel überhitzt?"), Class::Procedure);
         assert_eq!(c.classify("What do I do about the spindle temperature?"), Class::Procedure);
+        assert_eq!(c.classify("spindle overheating, what now?"), Class::Procedure);
+        assert_eq!(c.classify("The spindle alarm went off. Should I check the coolant first?"), Class::Procedure);
+        assert_eq!(c.classify("How long do I warm up the spindle?"), Class::Procedure);
     }
 
     #[test]

@@ -38,6 +38,13 @@ pub struct VlmInspectorConfig {
     /// Threads for the model and the image encoder, instead of the profile's
     /// (`VLM_THREADS`, 1..=256): where other model nodes share the cores.
     pub threads: Option<u32>,
+    /// The site's documents: each defect alert carries the steps of the
+    /// matching defect-response section (`VLM_DOCS_DIR`, optional, an
+    /// existing folder; relative to the dataflow's folder).
+    pub docs_dir: Option<PathBuf>,
+    /// How often that folder is scanned for changes (`VLM_DOCS_RESCAN_MS`,
+    /// 100..=3600000, default 5000).
+    pub docs_rescan: std::time::Duration,
 }
 
 impl VlmInspectorConfig {
@@ -58,6 +65,17 @@ impl VlmInspectorConfig {
             env.optional_parsed("VLM_CROP_MARGIN", "pixels in 0..=512", |m: &u32| *m <= 512).unwrap_or(24);
         let send_crop = env.parsed_or("VLM_SEND_CROP", true, "true or false", |_| true);
         let threads = env.optional_parsed("VLM_THREADS", "a count in 1..=256", |n: &u32| (1..=256).contains(n));
+        let docs_dir = env.optional_string("VLM_DOCS_DIR").map(PathBuf::from);
+        if let Some(dir) = docs_dir.as_ref().filter(|dir| !dir.is_dir()) {
+            env.invalid(
+                "VLM_DOCS_DIR",
+                &dir.to_string_lossy(),
+                "an existing folder (relative paths start at the dataflow's folder)",
+            );
+        }
+        let rescan_ms = env.parsed_or("VLM_DOCS_RESCAN_MS", 5_000u64, "milliseconds in 100..=3600000", |ms| {
+            (100..=3_600_000).contains(ms)
+        });
         env.finish(&["VLM_"])?;
         Ok(Self {
             profile_path,
@@ -69,6 +87,8 @@ impl VlmInspectorConfig {
             crop_margin,
             send_crop,
             threads,
+            docs_dir,
+            docs_rescan: std::time::Duration::from_millis(rescan_ms),
         })
     }
 }

@@ -5,6 +5,8 @@
 use std::sync::mpsc::sync_channel;
 
 use dora_node_api::{DoraNode, EventStream};
+use shopfloor_docs::{AlertResponses, Library, Limits};
+use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::{Driver, Flow};
 
@@ -74,7 +76,20 @@ pub fn run(
     drop(tx);
     let mut driver = Driver::new(node);
     let mut state = InspectorState::new(config);
+    if let Some(folder) = &config.docs_dir {
+        match Library::open(folder, Limits::default()) {
+            Ok((library, _)) => {
+                tracing::info!(folder = %folder.display(), documents = library.stats().documents, "defect responses from the site's documents");
+                state = state.with_responses(AlertResponses::new(library, config.docs_rescan, now_ms()));
+            }
+            // Alerts matter more than their responses: they go out without.
+            Err(error) => tracing::error!(%error, "cannot read the documents; alerts go out without responses"),
+        }
+    }
     while let Ok(event) = rx.recv() {
+        if let Some(Err(error)) = state.responses_mut().and_then(|responses| responses.rescan_if_due(now_ms())) {
+            tracing::warn!(%error, "cannot scan the documents folder; keeping what was read");
+        }
         match event {
             NodeEvent::Dora(DoraSide::Event(event)) => {
                 let flow = driver.step(event, &mut state)?;
@@ -156,6 +171,8 @@ mod tests {
             crop_margin: 8,
             send_crop: true,
             threads: None,
+            docs_dir: None,
+            docs_rescan: std::time::Duration::from_secs(5),
         }
     }
 

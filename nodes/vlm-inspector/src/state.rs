@@ -17,6 +17,7 @@ use crate::crop::{crop_rect, crop_rgb, CropError, Rect};
 use crate::judge::{Judgement, NotJudged};
 use crate::prompt::instruction;
 use crate::worker::{Done, Job};
+use shopfloor_docs::AlertResponses;
 
 /// Flagged frames from the stage-1 filter.
 pub const INSPECTIONS_INPUT: &str = "inspections";
@@ -59,6 +60,8 @@ pub struct InspectorState {
     /// Frames taken from the last input, for the driver to store and judge.
     pending: Vec<Prepared>,
     counts: Counts,
+    /// What to do about each defect, from the site's documents.
+    responses: Option<AlertResponses>,
 }
 
 impl InspectorState {
@@ -68,7 +71,18 @@ impl InspectorState {
             send_crop: config.send_crop,
             pending: Vec::new(),
             counts: Counts::default(),
+            responses: None,
         }
+    }
+
+    /// Alerts carry their defect-response section from these documents.
+    pub fn with_responses(mut self, responses: AlertResponses) -> Self {
+        self.responses = Some(responses);
+        self
+    }
+
+    pub fn responses_mut(&mut self) -> Option<&mut AlertResponses> {
+        self.responses.as_mut()
     }
 
     pub fn counts(&self) -> &Counts {
@@ -125,7 +139,10 @@ impl InspectorState {
         if let Judgement::Judged { latency_ms, .. } = &done.judgement {
             self.counts.judge_seconds.observe(*latency_ms as f64 / 1e3);
         }
-        let alert = build_alert(&done.flagged, &done.judgement, done.image_ref.clone());
+        let mut alert = build_alert(&done.flagged, &done.judgement, done.image_ref.clone());
+        if let Some(responses) = self.responses.as_mut() {
+            responses.attach(std::slice::from_mut(&mut alert));
+        }
         let verdict = match &done.judgement {
             Judgement::Judged { verdict, .. } if verdict.defect => "defect",
             Judgement::Judged { .. } => "no_defect",
@@ -214,6 +231,8 @@ mod tests {
             crop_margin: 2,
             send_crop,
             threads: None,
+            docs_dir: None,
+            docs_rescan: std::time::Duration::from_secs(5),
         }
     }
 

@@ -138,6 +138,8 @@ fn model_tiny_vlm_judges_a_flagged_frame_under_dora() {
         crop_margin: 8,
         send_crop: true,
         threads: None,
+        docs_dir: None,
+        docs_rescan: std::time::Duration::from_secs(5),
     };
     let flagged = Inspection {
         frame_id: "cam1-000042".into(),

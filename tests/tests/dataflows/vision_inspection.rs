@@ -94,6 +94,12 @@ fn vision_dataflow_alerts_on_defects_only_and_counts_bad_frames() -> anyhow::Res
         let (crop_width, crop_height) = image::image_dimensions(crop)?;
         assert!(crop_width > 0 && crop_width <= WIDTH && crop_height <= HEIGHT, "{crop}");
         assert!(alert["message"].as_str().is_some_and(|m| !m.is_empty()), "{alert}");
+        // A defect carries what to do, from the site's documents.
+        if alert["severity"] != "info" {
+            let source = alert["response_source"].as_str().unwrap_or_default();
+            assert!(source.starts_with("defect-response.md § "), "{alert}");
+            assert!(alert["response"].as_str().is_some_and(|r| r.starts_with("1. ")), "{alert}");
+        }
     }
     // The operator console holds an alarm for every alert that is more than
     // information, with its regions and its crop served by alert id.
@@ -169,6 +175,9 @@ fn an_unconfirmed_defect_is_a_console_alarm_with_its_crop_until_acknowledged() -
     let alarm = alarms.iter().find(|a| a["key"] == key.as_str()).ok_or_else(|| anyhow::anyhow!("{alarms:#?}"))?;
     assert_eq!(alarm["state"], "unacknowledged");
     assert_eq!(alarm["defect"]["regions"].as_array().map(Vec::len), alert["regions"].as_array().map(Vec::len));
+    // Unjudged, it still carries the general defect response, on MQTT and in the console.
+    assert_eq!(alert["response_source"], "defect-response.md § Responding to a defect alert", "{alert}");
+    assert_eq!(alarm["response"]["source"], alert["response_source"], "{alarm}");
     assert_eq!(crops.len(), 1, "{alarms:#?}");
     let (status, content_type, bytes) = &crops[0];
     assert_eq!((*status, content_type.as_str()), (200, "image/png"));
