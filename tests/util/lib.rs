@@ -31,6 +31,22 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
+/// Copies the sample documents of plant-sim (`data/docs/plant-sim`, both
+/// halves) into `to`, for a test or benchmark that edits or adds to them.
+pub fn copy_sample_documents(to: &Path) -> anyhow::Result<()> {
+    let from = repo_root().join("data/docs/plant-sim");
+    for half in ["dev", "heldout"] {
+        std::fs::create_dir_all(to.join(half))?;
+        for entry in std::fs::read_dir(from.join(half))? {
+            let path = entry?.path();
+            if let Some(name) = path.file_name() {
+                std::fs::copy(&path, to.join(half).join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A loopback TCP port nobody listens on, reserved for this test process (see [`ports`]).
 pub fn free_port() -> u16 {
     ports::reserve()

@@ -104,16 +104,7 @@ fn evaluate_set(folder: &Path, questions: &Path, rules: AnswerRules) -> anyhow::
             outcome.id, outcome.question, outcome.expected, outcome.got
         );
     }
-    println!(
-        "right section: {}/{} ({:.0} %); no procedure where none covers: {}/{}; unsupported steps: {} of {}",
-        report.covered_right,
-        report.covered,
-        report.right_section_share() * 100.0,
-        report.uncovered_right,
-        report.uncovered,
-        report.unsupported_steps,
-        report.steps
-    );
+    println!("{}", report.summary());
     let met = report.right_section_share() >= RIGHT_SECTION_GOAL
         && report.uncovered_right == report.uncovered
         && report.unsupported_steps == 0;

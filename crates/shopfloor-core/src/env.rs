@@ -229,6 +229,16 @@ impl<'a> EnvReader<'a> {
         Some(path)
     }
 
+    /// An optional folder that must exist when set.
+    pub fn existing_dir(&mut self, key: &'static str) -> Option<std::path::PathBuf> {
+        let text = self.optional_string(key)?;
+        let dir = std::path::PathBuf::from(&text);
+        if !dir.is_dir() {
+            self.invalid(key, &text, "an existing folder (relative paths start at the dataflow's folder)");
+        }
+        Some(dir)
+    }
+
     /// Two settings that only make sense together (a certificate and its
     /// key): both, or neither; one alone is recorded as a problem.
     pub fn both_or_neither<A, B>(&mut self, a: (&str, Option<A>), b: (&str, Option<B>)) -> Option<(A, B)> {
@@ -372,6 +382,18 @@ mod tests {
         assert_eq!(err.problems.len(), 3, "{err}");
         assert!(err.names_field("X_NAME") && err.names_field("X_PORT") && err.names_field("X_TYPO"));
         assert!(err.to_string().contains("`X_PORT` has invalid value \"seventy\""), "{err}");
+    }
+
+    #[test]
+    fn an_optional_folder_must_exist_when_set() {
+        let here = env!("CARGO_MANIFEST_DIR");
+        let env = vars(&[("X_DOCS", here), ("X_GONE", "/no/such/folder")]);
+        let mut reader = EnvReader::new("node x", &env);
+        assert_eq!(reader.existing_dir("X_DOCS"), Some(PathBuf::from(here)));
+        assert_eq!(reader.existing_dir("X_UNSET"), None);
+        let _ = reader.existing_dir("X_GONE");
+        let err = reader.finish(&["X_"]).unwrap_err();
+        assert!(err.names_field("X_GONE") && !err.names_field("X_DOCS"), "{err}");
     }
 
     #[test]

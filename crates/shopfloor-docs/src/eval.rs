@@ -89,6 +89,21 @@ impl EvalReport {
         share(self.covered_right, self.covered)
     }
 
+    /// The figures in words: right sections, "no procedure" where none
+    /// covers, unsupported steps.
+    pub fn summary(&self) -> String {
+        format!(
+            "right section {}/{} ({:.0} %); no procedure where none covers {}/{}; unsupported steps {} of {}",
+            self.covered_right,
+            self.covered,
+            self.right_section_share() * 100.0,
+            self.uncovered_right,
+            self.uncovered,
+            self.unsupported_steps,
+            self.steps
+        )
+    }
+
     /// Share of uncovered questions told "no procedure found".
     pub fn no_procedure_share(&self) -> f64 {
         share(self.uncovered_right, self.uncovered)

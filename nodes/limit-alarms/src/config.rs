@@ -66,14 +66,7 @@ impl LimitAlarmsConfig {
             }
         }
         let state_file = env.string_or("ALARMS_STATE_FILE", "out/limit-alarms/active.json").into();
-        let docs_dir = env.optional_string("ALARMS_DOCS_DIR").map(std::path::PathBuf::from);
-        if let Some(dir) = docs_dir.as_ref().filter(|dir| !dir.is_dir()) {
-            env.invalid(
-                "ALARMS_DOCS_DIR",
-                &dir.to_string_lossy(),
-                "an existing folder (relative paths start at the dataflow's folder)",
-            );
-        }
+        let docs_dir = env.existing_dir("ALARMS_DOCS_DIR");
         let rescan_ms = env.parsed_or("ALARMS_DOCS_RESCAN_MS", 5_000u64, "milliseconds in 100..=3600000", |ms| {
             (100..=3_600_000).contains(ms)
         });

@@ -65,14 +65,7 @@ impl VlmInspectorConfig {
             env.optional_parsed("VLM_CROP_MARGIN", "pixels in 0..=512", |m: &u32| *m <= 512).unwrap_or(24);
         let send_crop = env.parsed_or("VLM_SEND_CROP", true, "true or false", |_| true);
         let threads = env.optional_parsed("VLM_THREADS", "a count in 1..=256", |n: &u32| (1..=256).contains(n));
-        let docs_dir = env.optional_string("VLM_DOCS_DIR").map(PathBuf::from);
-        if let Some(dir) = docs_dir.as_ref().filter(|dir| !dir.is_dir()) {
-            env.invalid(
-                "VLM_DOCS_DIR",
-                &dir.to_string_lossy(),
-                "an existing folder (relative paths start at the dataflow's folder)",
-            );
-        }
+        let docs_dir = env.existing_dir("VLM_DOCS_DIR");
         let rescan_ms = env.parsed_or("VLM_DOCS_RESCAN_MS", 5_000u64, "milliseconds in 100..=3600000", |ms| {
             (100..=3_600_000).contains(ms)
         });

@@ -5,13 +5,12 @@
 //! runs is used at once, a PDF's section is cited with its page, and the
 //! overheat alert carries its alarm-response section.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::assistant::{is_answer_to, question, wait_until_ready};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
-use shopfloor_dataflow_tests::{free_port, repo_root, scratch_dir};
+use shopfloor_dataflow_tests::{copy_sample_documents, free_port, scratch_dir};
 
 /// dora stops the dataflow by itself after this, should a test hang.
 const DATAFLOW_LIMIT: Duration = Duration::from_secs(300);
@@ -19,21 +18,6 @@ const DATAFLOW_LIMIT: Duration = Duration::from_secs(300);
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// An answer, a rescan of the folder, the overheat scenario's alert.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Copies the sample documents (both halves) into `to`.
-fn copy_documents(to: &Path) -> anyhow::Result<()> {
-    let from = repo_root().join("data/docs/plant-sim");
-    for half in ["dev", "heldout"] {
-        std::fs::create_dir_all(to.join(half))?;
-        for entry in std::fs::read_dir(from.join(half))? {
-            let path = entry?.path();
-            if let Some(name) = path.file_name() {
-                std::fs::copy(&path, to.join(half).join(name))?;
-            }
-        }
-    }
-    Ok(())
-}
 
 fn ask(client: &TestClient, root: &str, id: &str, text: &str) -> anyhow::Result<Received> {
     client.publish(&format!("{root}/assistant/query/alice"), question(id, text))?;
@@ -48,7 +32,7 @@ fn sources(answer: &Received) -> Vec<String> {
 fn procedures_are_quoted_from_the_sites_documents_and_alerts_carry_their_response() -> anyhow::Result<()> {
     let scratch = scratch_dir("plant-docs");
     let documents = scratch.path().join("docs");
-    copy_documents(&documents)?;
+    copy_sample_documents(&documents)?;
     let sim_port = free_port();
     let mqtt_port = free_port();
     let root = "test/docs/cell1";

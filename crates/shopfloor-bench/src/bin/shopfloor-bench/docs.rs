@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use shopfloor_dataflow_tests::assistant::{question, wait_until_ready};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mqtt::TestClient;
-use shopfloor_dataflow_tests::{free_port, repo_root};
+use shopfloor_dataflow_tests::{copy_sample_documents, free_port, repo_root};
 use shopfloor_docs::eval::{evaluate, read_questions, EvalQuestion};
 use shopfloor_docs::{answer, AnswerRules, Library, Limits};
 
@@ -54,27 +54,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "Rules chosen on the development half only (min coverage {:.2}, near rank {:.2}, coverage power {:.1}); the held-out half's documents and questions were written apart and not looked at.\n",
         rules.min_coverage, rules.near_rank, rules.coverage_power
     );
-    println!("| half | right section cited | \"no procedure\" where none covers | unsupported steps |");
-    println!("|---|---|---|---|");
     let (library, _) = Library::open(&samples, Limits::default())?;
     for (name, questions) in [("development (tuned on)", &dev), ("held-out", &heldout)] {
         let report = evaluate(&library, questions, &rules)?;
-        println!(
-            "| {name} | {}/{} ({:.0} %) | {}/{} | {} of {} |",
-            report.covered_right,
-            report.covered,
-            report.right_section_share() * 100.0,
-            report.uncovered_right,
-            report.uncovered,
-            report.unsupported_steps,
-            report.steps
-        );
+        println!("- {name}: {}", report.summary());
     }
     println!();
 
     let corpus = tempfile::tempdir()?;
     let generated = generate_corpus(corpus.path())?;
-    copy_samples(&samples, &corpus.path().join("samples"))?;
+    copy_sample_documents(&corpus.path().join("samples"))?;
     let before = rss_kib();
     let started = Instant::now();
     let (library, report) = Library::open(corpus.path(), Limits { max_files: 10_000, ..Limits::default() })?;
@@ -235,19 +224,6 @@ fn generate_corpus(folder: &Path) -> anyhow::Result<usize> {
         std::fs::write(folder.join(format!("{equipment}-{number}-{n}.pdf")), bytes)?;
     }
     Ok(GENERATED_DOCUMENTS)
-}
-
-fn copy_samples(from: &Path, to: &Path) -> anyhow::Result<()> {
-    for half in ["dev", "heldout"] {
-        std::fs::create_dir_all(to.join(half))?;
-        for entry in std::fs::read_dir(from.join(half))? {
-            let path = entry?.path();
-            if let Some(name) = path.file_name() {
-                std::fs::copy(&path, to.join(half).join(name))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Procedure questions over the embedded broker through the router to
