@@ -14,6 +14,8 @@
 //! - [`alerts`]: what to do about an alert, from the documents.
 //! - [`eval`]: an evaluation set of procedure questions asked of a library.
 //! - [`pdf`]: plain text written as a PDF (the samples and the tests).
+//! - [`pdf_reader`]: a PDF's text, read by `shopfloor-pdf-text` in a child
+//!   process with memory and time limits.
 
 pub mod alerts;
 pub mod answer;
@@ -21,6 +23,7 @@ pub mod eval;
 pub mod library;
 pub mod parse;
 pub mod pdf;
+pub mod pdf_reader;
 pub mod terms;
 
 pub use alerts::AlertResponses;

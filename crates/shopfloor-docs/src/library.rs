@@ -583,11 +583,7 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<(Parsed, usize), Strin
             Ok((parsed, 1))
         }
         Kind::Pdf => {
-            // pdf-extract panics on some malformed files: a bad PDF is one
-            // unreadable document, never the end of the node.
-            let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
-                .map_err(|_| "the PDF could not be parsed".to_owned())?
-                .map_err(|error| format!("the PDF could not be read: {error}"))?;
+            let pages = crate::pdf_reader::pages(bytes)?;
             let count = pages.len();
             Ok((parse::pdf_pages(&pages, name), count))
         }
