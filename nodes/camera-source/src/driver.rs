@@ -165,15 +165,17 @@ mod tests {
     #[test]
     fn a_looping_camera_stops_when_dora_says_so() {
         let dir = folder();
+        // dora's testing daemon serves the node's sends only between scripted
+        // events: with the stop alone, the first frame waited for it (1 frame
+        // in 10 s, seen). Ticks keep the sends flowing, as a dataflow's timer.
         let (counts, outputs) = TestRun::new("camera-source")
+            .ticks(0.1, STOP_AFTER_SECS - 0.1, "metrics_tick")
             .stop(STOP_AFTER_SECS)
             .run(|node, events| run(&config(dir.path(), FrameOutput::AsStored, true), node, events))
             .unwrap();
         let counts = counts.unwrap();
         // It went round the folder (3 playable files) at least once, and never
         // faster than its rate: no count tied to how fast a loaded machine is.
-        // The stop comes late enough for a node that took seconds to start
-        // (once, at 3 s, a suite starting many tests at once left it 1 frame).
         const STOP_AFTER_SECS: f64 = 10.0;
         assert!(counts.frames > 3, "{counts:?}");
         assert!(counts.frames as f64 <= STOP_AFTER_SECS * 50.0 + 1.0, "{counts:?}");
