@@ -4,7 +4,7 @@
 # what the benchmarks need.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-build_workspace_while ensure_test_python_packages ensure_model ensure_gemma_model
+build_workspace_while ensure_test_python_packages ensure_model ensure_gemma_model ensure_embedding_model
 cd "$REPO_ROOT"
 export SHOPFLOOR_DORA_BIN="$VENV/bin/dora"
 out=$(mktemp)

@@ -11,7 +11,7 @@ once=false
 
 ensure_build_tools
 ensure_system_packages mosquitto-clients
-build_workspace_while ensure_dora_cli ensure_model ensure_gemma_model
+build_workspace_while ensure_dora_cli ensure_model ensure_gemma_model ensure_embedding_model
 
 free_port() { # first free loopback TCP port from $1 on
     local port=$1

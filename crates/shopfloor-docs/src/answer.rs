@@ -9,7 +9,7 @@ use shopfloor_vocabulary::text::words;
 use crate::library::{DocsError, Hit, Library};
 
 /// How many sections a question is compared with.
-const CANDIDATES: usize = 8;
+pub const CANDIDATES: usize = 8;
 /// Most documents named when none covers the question.
 const MAX_CLOSEST: usize = 3;
 /// Most characters of prose quoted from a section without steps.
@@ -88,7 +88,8 @@ pub fn answer(
     rules: &AnswerRules,
 ) -> Result<ProcedureAnswer, DocsError> {
     let hits = library.search(question, CANDIDATES)?;
-    let Some(best) = choose(question, &hits, rules) else {
+    let best = if library.has_encoder() { choose_by_meaning(question, &hits) } else { choose(question, &hits, rules) };
+    let Some(best) = best else {
         return Ok(not_found(&hits));
     };
     let entry = best.entry;
@@ -198,6 +199,54 @@ fn choose<'a>(question: &str, hits: &'a [Hit<'a>], rules: &AnswerRules) -> Optio
                 && rank(hit) >= rules.near_rank * rank(best)
         })
         .min_by_key(|hit| hit.entry.position)
+}
+
+/// How a library that searches by meaning weighs a section for a
+/// question: rank = `meaning` × cosine + `words` × (BM25 / best BM25) ×
+/// coverage³ + `coverage` × coverage, plus [`MEANING_THRESHOLD_BONUS`]
+/// when its heading's threshold is passed, less [`UNTITLED_PENALTY`] for
+/// text before a document's first heading. A best rank under `least`:
+/// no section covers the question. Chosen on the development questions
+/// only (docs/benchmarks.md, "Procedure search by meaning").
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MeaningWeights {
+    meaning: f32,
+    words: f32,
+    coverage: f32,
+    least: f32,
+}
+
+/// A question in English: the model reads it as asked.
+const ENGLISH_WEIGHTS: MeaningWeights = MeaningWeights { meaning: 1.0, words: 0.5, coverage: 0.0, least: 0.5 };
+/// A question in another language: the model reads only the words the
+/// lexicon put into English, so the words themselves weigh more.
+const TRANSLATED_WEIGHTS: MeaningWeights = MeaningWeights { meaning: 0.25, words: 0.5, coverage: 0.5, least: 0.3 };
+const MEANING_THRESHOLD_BONUS: f32 = 0.25;
+/// A document's text before its first heading (a preamble, a purpose
+/// statement) seldom is what a question asks for.
+const UNTITLED_PENALTY: f32 = 0.3;
+
+/// The section that answers, by meaning and words together.
+fn choose_by_meaning<'a>(question: &str, hits: &'a [Hit<'a>]) -> Option<&'a Hit<'a>> {
+    let weights = if language::detect(question) == Language::English { ENGLISH_WEIGHTS } else { TRANSLATED_WEIGHTS };
+    let numbers = numbers_in(question);
+    let top_score = hits.iter().map(|hit| hit.score).fold(0.0_f32, f32::max);
+    let rank = |hit: &Hit<'_>| {
+        let words = if top_score > 0.0 { hit.score / top_score * hit.coverage.powi(3) } else { 0.0 };
+        let mut rank = weights.meaning * hit.similarity + weights.words * words + weights.coverage * hit.coverage;
+        if passes_threshold(&hit.entry.section.heading, &numbers) {
+            rank += MEANING_THRESHOLD_BONUS;
+        }
+        if hit.entry.section.heading.is_empty() {
+            rank -= UNTITLED_PENALTY;
+        }
+        rank
+    };
+    hits.iter()
+        .map(|hit| (rank(hit), hit))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(rank, _)| *rank >= weights.least)
+        .map(|(_, hit)| hit)
 }
 
 /// A section whose heading sets a threshold the question's value passes

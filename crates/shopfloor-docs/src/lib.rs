@@ -10,6 +10,7 @@
 //! - [`terms`]: a question (in any of the four languages) into the English
 //!   words a document would use.
 //! - [`library`]: the folder, its index (tantivy, in memory) and search.
+//! - [`embed`]: sentence embeddings, for search by meaning.
 //! - [`answer`]: procedure answers and the live values beside their steps.
 //! - [`alerts`]: what to do about an alert, from the documents.
 //! - [`eval`]: an evaluation set of procedure questions asked of a library.
@@ -19,6 +20,7 @@
 
 pub mod alerts;
 pub mod answer;
+pub mod embed;
 pub mod eval;
 pub mod library;
 pub mod parse;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use shopfloor_vocabulary::language::{self, Language};
@@ -14,6 +15,7 @@ use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextO
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::embed::{cosine, EmbedError, Encoder};
 use crate::parse::{self, Parsed, Section};
 use crate::terms::search_groups;
 
@@ -53,6 +55,8 @@ pub enum DocsError {
     Folder { path: PathBuf, source: std::io::Error },
     #[error("the search index failed")]
     Index(#[from] tantivy::TantivyError),
+    #[error("the embedding model failed")]
+    Embed(#[from] EmbedError),
 }
 
 /// One indexed section, with what search needs to judge it.
@@ -69,6 +73,17 @@ pub struct Entry {
     pub position: usize,
     /// The section's stems, its document's title's included.
     stems: HashSet<String>,
+    /// What the section means, as the encoder's unit vectors of its whole
+    /// text and of its headings alone (none without an encoder).
+    meaning: Option<Meaning>,
+}
+
+/// A section's meaning: of its whole text, and of its headings (with the
+/// document's title), which say what it is for in fewer words.
+#[derive(Debug, Clone)]
+struct Meaning {
+    whole: Vec<f32>,
+    headings: Vec<f32>,
 }
 
 impl Entry {
@@ -100,6 +115,12 @@ pub struct Hit<'a> {
     /// Share of the question's words (weighted by how rare they are in the
     /// library) that the section has: 1.0 when it has them all.
     pub coverage: f32,
+    /// Cosine of the question's meaning and the section's whole text
+    /// (-1..=1); 0 without an encoder.
+    pub similarity: f32,
+    /// Cosine of the question's meaning and the section's headings; 0
+    /// without an encoder.
+    pub heading_similarity: f32,
 }
 
 /// What a scan changed.
@@ -165,6 +186,7 @@ pub struct Library {
     /// How many sections have each stem (for the rarity of a word).
     section_frequency: HashMap<String, u32>,
     next_id: u64,
+    encoder: Option<Arc<Encoder>>,
 }
 
 impl Library {
@@ -205,7 +227,30 @@ impl Library {
             by_document: BTreeMap::new(),
             section_frequency: HashMap::new(),
             next_id: 0,
+            encoder: None,
         })
+    }
+
+    /// Searches by meaning too, with `encoder`: every section held is
+    /// encoded now, and every section read later as it is read.
+    pub fn set_encoder(&mut self, encoder: Arc<Encoder>) -> Result<(), DocsError> {
+        let mut ids: Vec<u64> = self.entries.keys().copied().collect();
+        ids.sort_unstable();
+        let sections: Vec<(&str, &Section)> =
+            ids.iter().filter_map(|id| self.entries.get(id)).map(|e| (e.title.as_str(), &e.section)).collect();
+        let meanings = meanings(&encoder, &sections)?;
+        for (id, meaning) in ids.iter().zip(meanings) {
+            if let Some(entry) = self.entries.get_mut(id) {
+                entry.meaning = Some(meaning);
+            }
+        }
+        self.encoder = Some(encoder);
+        Ok(())
+    }
+
+    /// Whether search uses meaning as well as words.
+    pub fn has_encoder(&self) -> bool {
+        self.encoder.is_some()
     }
 
     /// A library of `folder`, read once.
@@ -319,8 +364,16 @@ impl Library {
             .collect::<Vec<_>>()
             .join(" ");
         let language = language::detect(&format!("{} {all_text}", parsed.title));
+        let meanings: Vec<Option<Meaning>> = match &self.encoder {
+            Some(encoder) => {
+                let sections: Vec<(&str, &Section)> =
+                    parsed.sections.iter().map(|section| (parsed.title.as_str(), section)).collect();
+                meanings(encoder, &sections)?.into_iter().map(Some).collect()
+            }
+            None => vec![None; parsed.sections.len()],
+        };
         let mut ids = Vec::with_capacity(parsed.sections.len());
-        for (position, section) in parsed.sections.into_iter().enumerate() {
+        for ((position, section), meaning) in parsed.sections.into_iter().enumerate().zip(meanings) {
             let id = self.next_id;
             self.next_id += 1;
             let heading = section
@@ -346,8 +399,15 @@ impl Library {
             for stem in &stems {
                 *self.section_frequency.entry(stem.clone()).or_default() += 1;
             }
-            let entry =
-                Entry { document: name.to_owned(), title: parsed.title.clone(), language, section, position, stems };
+            let entry = Entry {
+                document: name.to_owned(),
+                title: parsed.title.clone(),
+                language,
+                section,
+                position,
+                stems,
+                meaning,
+            };
             self.entries.insert(id, entry);
             ids.push(id);
         }
@@ -444,20 +504,54 @@ impl Library {
                 clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), boost))));
             }
         }
-        if clauses.is_empty() {
-            return Ok(Vec::new());
+        // Best by words (BM25), then best by meaning that words missed.
+        let mut scored: Vec<(u64, f32)> = Vec::new();
+        if !clauses.is_empty() {
+            let query = BooleanQuery::new(clauses);
+            let searcher = self.reader.searcher();
+            for (score, address) in searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())? {
+                let document: TantivyDocument = searcher.doc(address)?;
+                if let Some(id) = document.get_first(self.fields.id).and_then(|v| v.as_u64()) {
+                    scored.push((id, score));
+                }
+            }
         }
-        let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
-        let found = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut hits = Vec::with_capacity(found.len());
-        for (score, address) in found {
-            let document: TantivyDocument = searcher.doc(address)?;
-            let Some(id) = document.get_first(self.fields.id).and_then(|v| v.as_u64()) else { continue };
-            let Some(entry) = self.entries.get(&id) else { continue };
-            hits.push(Hit { entry, score, coverage: self.coverage(&counted, entry) });
+        let asked = match &self.encoder {
+            Some(encoder) => encoder.encode(&[&meaning_query(question)])?.pop(),
+            None => None,
+        };
+        let similarity = |entry: &Entry| match (&asked, &entry.meaning) {
+            (Some(a), Some(m)) => cosine(a, &m.whole),
+            _ => 0.0,
+        };
+        let heading_similarity = |entry: &Entry| match (&asked, &entry.meaning) {
+            (Some(a), Some(m)) => cosine(a, &m.headings),
+            _ => 0.0,
+        };
+        if asked.is_some() {
+            let mut by_meaning: Vec<(u64, f32)> = self
+                .entries
+                .iter()
+                .map(|(id, entry)| (*id, similarity(entry).max(heading_similarity(entry))))
+                .collect();
+            by_meaning.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (id, _) in by_meaning.into_iter().take(limit) {
+                if !scored.iter().any(|(held, _)| *held == id) {
+                    scored.push((id, 0.0));
+                }
+            }
         }
-        Ok(hits)
+        Ok(scored
+            .into_iter()
+            .filter_map(|(id, score)| self.entries.get(&id).map(|entry| (entry, score)))
+            .map(|(entry, score)| Hit {
+                entry,
+                score,
+                coverage: self.coverage(&counted, entry),
+                similarity: similarity(entry),
+                heading_similarity: heading_similarity(entry),
+            })
+            .collect())
     }
 
     /// The library's stems that are forms of the question's `stem`: itself,
@@ -538,6 +632,52 @@ impl Library {
     pub fn index(&self) -> &Index {
         &self.index
     }
+}
+
+/// What the encoder reads of a section: where it is (title, headings
+/// above) and what it says.
+fn section_text(title: &str, section: &Section) -> String {
+    let mut text = String::from(title);
+    for heading in section.parents.iter().chain([&section.heading]) {
+        text.push_str(". ");
+        text.push_str(heading);
+    }
+    text.push_str(". ");
+    text.push_str(&section.text);
+    for step in &section.steps {
+        text.push(' ');
+        text.push_str(step);
+    }
+    text
+}
+
+/// The headings of a section with its document's title.
+fn headings_text(title: &str, section: &Section) -> String {
+    let mut text = String::from(title);
+    for heading in section.parents.iter().chain([&section.heading]).filter(|h| !h.is_empty()) {
+        text.push_str(". ");
+        text.push_str(heading);
+    }
+    text
+}
+
+/// The meanings of sections, each given with its document's title.
+fn meanings(encoder: &Encoder, sections: &[(&str, &Section)]) -> Result<Vec<Meaning>, EmbedError> {
+    let whole: Vec<String> = sections.iter().map(|(title, section)| section_text(title, section)).collect();
+    let headings: Vec<String> = sections.iter().map(|(title, section)| headings_text(title, section)).collect();
+    let whole = encoder.encode(&whole.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let headings = encoder.encode(&headings.iter().map(String::as_str).collect::<Vec<_>>())?;
+    Ok(whole.into_iter().zip(headings).map(|(whole, headings)| Meaning { whole, headings }).collect())
+}
+
+/// What the encoder reads of a question: the question as asked in English;
+/// in another language its words in English, as far as they are known (the
+/// model reads English only).
+fn meaning_query(question: &str) -> String {
+    if language::detect(question) == Language::English {
+        return question.to_owned();
+    }
+    search_groups(question).into_iter().filter_map(|group| group.last().cloned()).collect::<Vec<_>>().join(" ")
 }
 
 fn is_number_stem(stem: &str) -> bool {

@@ -25,6 +25,12 @@ pub struct PlantDocsConfig {
     /// (`DOCS_MIN_COVERAGE`, 0..=1, default 0.6, chosen on the development
     /// questions).
     pub rules: AnswerRules,
+    /// A sentence-embedding model's folder (`DOCS_EMBEDDING_MODEL`,
+    /// optional, an existing folder holding `config.json`,
+    /// `model.safetensors` and `tokenizer.json`): search by meaning as well
+    /// as words. Without it, search is by words alone and
+    /// `DOCS_MIN_COVERAGE` decides what covers a question.
+    pub embedding_model: Option<PathBuf>,
 }
 
 impl PlantDocsConfig {
@@ -45,12 +51,25 @@ impl PlantDocsConfig {
         let rules = AnswerRules::default();
         let min_coverage = env
             .parsed_or("DOCS_MIN_COVERAGE", rules.min_coverage, "a share in 0..=1", |c: &f32| (0.0..=1.0).contains(c));
+        let embedding_model = env.existing_dir("DOCS_EMBEDDING_MODEL");
+        if let Some(model) = &embedding_model {
+            for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+                if model.is_dir() && !model.join(file).is_file() {
+                    env.invalid(
+                        "DOCS_EMBEDDING_MODEL",
+                        &model.to_string_lossy(),
+                        &format!("a sentence-transformers folder; {file} is missing"),
+                    );
+                }
+            }
+        }
         env.finish(&["DOCS_"])?;
         Ok(Self {
             folder,
             rescan: Duration::from_millis(rescan_ms),
             limits: Limits { max_files, max_file_bytes },
             rules: AnswerRules { min_coverage, ..rules },
+            embedding_model,
         })
     }
 }
@@ -67,6 +86,7 @@ mod tests {
         assert_eq!(config.rescan, Duration::from_secs(2));
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.rules, AnswerRules::default());
+        assert_eq!(config.embedding_model, None);
         let err = PlantDocsConfig::from_env(&EnvVars::from([("DOCS_DIR", "/no/such/docs")])).unwrap_err();
         assert!(err.names_field("DOCS_DIR"), "{err}");
     }
@@ -81,9 +101,11 @@ mod tests {
             ("DOCS_MAX_FILES", "0"),
             ("DOCS_MIN_COVERAGE", "1.5"),
             ("DOCS_FOLDER", "typo"),
+            ("DOCS_EMBEDDING_MODEL", folder.as_str()),
         ]))
         .unwrap_err();
-        for field in ["DOCS_RESCAN_MS", "DOCS_MAX_FILES", "DOCS_MIN_COVERAGE", "DOCS_FOLDER"] {
+        let fields = ["DOCS_RESCAN_MS", "DOCS_MAX_FILES", "DOCS_MIN_COVERAGE", "DOCS_FOLDER", "DOCS_EMBEDDING_MODEL"];
+        for field in fields {
             assert!(err.names_field(field), "{field}: {err}");
         }
     }

@@ -3,6 +3,9 @@
 //! changed documents.
 
 use dora_node_api::{DoraNode, EventStream};
+use std::sync::Arc;
+
+use shopfloor_docs::embed::{EmbedError, Encoder};
 use shopfloor_docs::{DocsError, Library};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
@@ -17,6 +20,8 @@ use crate::state::{Counts, PlantDocsNode};
 pub enum PlantDocsError {
     #[error("cannot read the documents (DOCS_DIR)")]
     Documents(#[source] DocsError),
+    #[error("cannot load the embedding model (DOCS_EMBEDDING_MODEL)")]
+    EmbeddingModel(#[source] EmbedError),
     #[error(transparent)]
     Send(#[from] SendError),
 }
@@ -24,10 +29,16 @@ pub enum PlantDocsError {
 /// Reads the folder, then answers until dora says stop; returns what it counted.
 pub fn run(config: &PlantDocsConfig, node: DoraNode, mut events: EventStream) -> Result<Counts, PlantDocsError> {
     let started = now_ms();
-    let (library, report) = Library::open(&config.folder, config.limits.clone()).map_err(PlantDocsError::Documents)?;
+    let mut library = Library::new(&config.folder, config.limits.clone()).map_err(PlantDocsError::Documents)?;
+    if let Some(model) = &config.embedding_model {
+        let encoder = Encoder::load(model).map_err(PlantDocsError::EmbeddingModel)?;
+        library.set_encoder(Arc::new(encoder)).map_err(PlantDocsError::Documents)?;
+    }
+    let report = library.rescan().map_err(PlantDocsError::Documents)?;
     let stats = library.stats();
     tracing::info!(
         folder = %config.folder.display(),
+        by_meaning = library.has_encoder(),
         documents = stats.documents,
         sections = stats.sections,
         pages = stats.pages,
@@ -85,6 +96,10 @@ mod tests {
             rescan: Duration::from_millis(100),
             limits: Limits::default(),
             rules: AnswerRules::default(),
+            // The model the dataflow uses (installed by scripts/setup.sh).
+            embedding_model: Some(
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
+            ),
         };
         let later = dir.path().join("probe.md");
         let writer = std::thread::spawn(move || {
@@ -122,6 +137,7 @@ mod tests {
             rescan: Duration::from_secs(1),
             limits: Limits::default(),
             rules: AnswerRules::default(),
+            embedding_model: None,
         };
         let (result, _) = TestRun::new("plant-docs").stop(0.1).run(|node, events| run(&config, node, events)).unwrap();
         let error = result.unwrap_err();

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use shopfloor_dataflow_tests::assistant::{is_answer_to, question, wait_until_ready};
+use shopfloor_dataflow_tests::assistant::{is_answer_to, question, wait_until_documents_ready, wait_until_ready};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
 use shopfloor_dataflow_tests::{copy_sample_documents, free_port, scratch_dir};
@@ -56,6 +56,7 @@ fn procedures_are_quoted_from_the_sites_documents_and_alerts_carry_their_respons
     // take each other's session): waiting for answers drops other messages.
     let alerts = TestClient::connect_named(mqtt_port, &[format!("{root}/alerts/#")], "alerts")?;
     wait_until_ready(&client, root, &mut dataflow, READY_TIMEOUT)?;
+    wait_until_documents_ready(&client, root, &mut dataflow, READY_TIMEOUT)?;
 
     // A procedure: the steps of the cited section, quoted, in order.
     let jam = documents.join("dev/chip-conveyor-jam.txt");
