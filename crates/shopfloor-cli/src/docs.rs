@@ -160,7 +160,6 @@ fn write_candidates(library: &Library, questions: &[EvalQuestion], path: &Path) 
                     "score": hit.score,
                     "coverage": hit.coverage,
                     "similarity": hit.similarity,
-                    "heading_similarity": hit.heading_similarity,
                 })
             })
             .collect();

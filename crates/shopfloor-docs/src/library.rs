@@ -73,17 +73,9 @@ pub struct Entry {
     pub position: usize,
     /// The section's stems, its document's title's included.
     stems: HashSet<String>,
-    /// What the section means, as the encoder's unit vectors of its whole
-    /// text and of its headings alone (none without an encoder).
-    meaning: Option<Meaning>,
-}
-
-/// A section's meaning: of its whole text, and of its headings (with the
-/// document's title), which say what it is for in fewer words.
-#[derive(Debug, Clone)]
-struct Meaning {
-    whole: Vec<f32>,
-    headings: Vec<f32>,
+    /// What the section means: the encoder's unit vector of its text with
+    /// its headings and title (none without an encoder).
+    meaning: Option<Vec<f32>>,
 }
 
 impl Entry {
@@ -115,12 +107,9 @@ pub struct Hit<'a> {
     /// Share of the question's words (weighted by how rare they are in the
     /// library) that the section has: 1.0 when it has them all.
     pub coverage: f32,
-    /// Cosine of the question's meaning and the section's whole text
-    /// (-1..=1); 0 without an encoder.
-    pub similarity: f32,
-    /// Cosine of the question's meaning and the section's headings; 0
+    /// Cosine of the question's meaning and the section's (-1..=1); 0
     /// without an encoder.
-    pub heading_similarity: f32,
+    pub similarity: f32,
 }
 
 /// What a scan changed.
@@ -236,9 +225,9 @@ impl Library {
     pub fn set_encoder(&mut self, encoder: Arc<Encoder>) -> Result<(), DocsError> {
         let mut ids: Vec<u64> = self.entries.keys().copied().collect();
         ids.sort_unstable();
-        let sections: Vec<(&str, &Section)> =
-            ids.iter().filter_map(|id| self.entries.get(id)).map(|e| (e.title.as_str(), &e.section)).collect();
-        let meanings = meanings(&encoder, &sections)?;
+        let texts: Vec<String> =
+            ids.iter().filter_map(|id| self.entries.get(id)).map(|e| section_text(&e.title, &e.section)).collect();
+        let meanings = encoder.encode(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
         for (id, meaning) in ids.iter().zip(meanings) {
             if let Some(entry) = self.entries.get_mut(id) {
                 entry.meaning = Some(meaning);
@@ -364,11 +353,11 @@ impl Library {
             .collect::<Vec<_>>()
             .join(" ");
         let language = language::detect(&format!("{} {all_text}", parsed.title));
-        let meanings: Vec<Option<Meaning>> = match &self.encoder {
+        let meanings: Vec<Option<Vec<f32>>> = match &self.encoder {
             Some(encoder) => {
-                let sections: Vec<(&str, &Section)> =
-                    parsed.sections.iter().map(|section| (parsed.title.as_str(), section)).collect();
-                meanings(encoder, &sections)?.into_iter().map(Some).collect()
+                let texts: Vec<String> =
+                    parsed.sections.iter().map(|section| section_text(&parsed.title, section)).collect();
+                encoder.encode(&texts.iter().map(String::as_str).collect::<Vec<_>>())?.into_iter().map(Some).collect()
             }
             None => vec![None; parsed.sections.len()],
         };
@@ -521,20 +510,19 @@ impl Library {
             None => None,
         };
         let similarity = |entry: &Entry| match (&asked, &entry.meaning) {
-            (Some(a), Some(m)) => cosine(a, &m.whole),
-            _ => 0.0,
-        };
-        let heading_similarity = |entry: &Entry| match (&asked, &entry.meaning) {
-            (Some(a), Some(m)) => cosine(a, &m.headings),
+            (Some(a), Some(m)) => cosine(a, m),
             _ => 0.0,
         };
         if asked.is_some() {
-            let mut by_meaning: Vec<(u64, f32)> = self
-                .entries
-                .iter()
-                .map(|(id, entry)| (*id, similarity(entry).max(heading_similarity(entry))))
-                .collect();
-            by_meaning.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut by_meaning: Vec<(u64, f32)> =
+                self.entries.iter().map(|(id, entry)| (*id, similarity(entry))).collect();
+            let best_first = |a: &(u64, f32), b: &(u64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+            // Only the best `limit` are wanted: partition, then sort those.
+            if by_meaning.len() > limit {
+                by_meaning.select_nth_unstable_by(limit, best_first);
+                by_meaning.truncate(limit);
+            }
+            by_meaning.sort_by(best_first);
             for (id, _) in by_meaning.into_iter().take(limit) {
                 if !scored.iter().any(|(held, _)| *held == id) {
                     scored.push((id, 0.0));
@@ -549,7 +537,6 @@ impl Library {
                 score,
                 coverage: self.coverage(&counted, entry),
                 similarity: similarity(entry),
-                heading_similarity: heading_similarity(entry),
             })
             .collect())
     }
@@ -649,25 +636,6 @@ fn section_text(title: &str, section: &Section) -> String {
         text.push_str(step);
     }
     text
-}
-
-/// The headings of a section with its document's title.
-fn headings_text(title: &str, section: &Section) -> String {
-    let mut text = String::from(title);
-    for heading in section.parents.iter().chain([&section.heading]).filter(|h| !h.is_empty()) {
-        text.push_str(". ");
-        text.push_str(heading);
-    }
-    text
-}
-
-/// The meanings of sections, each given with its document's title.
-fn meanings(encoder: &Encoder, sections: &[(&str, &Section)]) -> Result<Vec<Meaning>, EmbedError> {
-    let whole: Vec<String> = sections.iter().map(|(title, section)| section_text(title, section)).collect();
-    let headings: Vec<String> = sections.iter().map(|(title, section)| headings_text(title, section)).collect();
-    let whole = encoder.encode(&whole.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let headings = encoder.encode(&headings.iter().map(String::as_str).collect::<Vec<_>>())?;
-    Ok(whole.into_iter().zip(headings).map(|(whole, headings)| Meaning { whole, headings }).collect())
 }
 
 /// What the encoder reads of a question: the question as asked in English;
