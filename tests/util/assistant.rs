@@ -24,23 +24,9 @@ pub fn wait_until_ready(
     dataflow: &mut RunningDataflow,
     within: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    for attempt in 0.. {
-        anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "no answer from live data within {within:?}:\n{}",
-            dataflow.log_text()
-        );
-        let id = format!("warm-up-{attempt}");
-        client.publish(&format!("{root}/assistant/query/tester"), question(&id, "Is the machine running?"))?;
-        if let Some(answer) = client.wait_for(Duration::from_secs(5), |m| is_answer_to(m, &id)) {
-            if answer.json["error"] != "no_plant_data" {
-                return Ok(());
-            }
-        }
-    }
-    unreachable!("the loop only ends by returning")
+    let warm_up =
+        WarmUp { id_prefix: "warm-up", question: "Is the machine running?", waiting_for: "an answer from live data" };
+    ask_until(client, root, dataflow, within, &warm_up, |answer| answer.json["error"] != "no_plant_data")
 }
 
 /// Asks a procedure question until the documents tier (`plant-docs`)
@@ -52,29 +38,55 @@ pub fn wait_until_documents_ready(
     dataflow: &mut RunningDataflow,
     within: Duration,
 ) -> anyhow::Result<()> {
+    let warm_up = WarmUp {
+        id_prefix: "docs-warm-up",
+        question: "How do I clear a jam on the conveyor?",
+        waiting_for: "an answer from the documents tier",
+    };
+    ask_until(client, root, dataflow, within, &warm_up, |answer| {
+        // Until the router has seen the tier alive, its hop is `unreachable`.
+        answer.json["route"]
+            .as_array()
+            .is_some_and(|route| route.iter().any(|hop| hop["tier"] == "docs" && hop["outcome"] != "unreachable"))
+    })
+}
+
+/// A question asked again and again until the dataflow is ready.
+struct WarmUp {
+    id_prefix: &'static str,
+    question: &'static str,
+    /// What is waited for, for the error.
+    waiting_for: &'static str,
+}
+
+/// Asks `warm_up`'s question until an answer passes `ready`, failing when
+/// the dataflow stops or `within` passes.
+fn ask_until(
+    client: &TestClient,
+    root: &str,
+    dataflow: &mut RunningDataflow,
+    within: Duration,
+    warm_up: &WarmUp,
+    ready: impl Fn(&Received) -> bool,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     for attempt in 0.. {
         anyhow::ensure!(dataflow.is_running(), "dataflow stopped early:\n{}", dataflow.log_text());
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the documents tier did not answer within {within:?}:\n{}",
+            "no {} within {within:?}:\n{}",
+            warm_up.waiting_for,
             dataflow.log_text()
         );
-        let id = format!("docs-warm-up-{attempt}");
-        client.publish(
-            &format!("{root}/assistant/query/tester"),
-            question(&id, "How do I clear a jam on the conveyor?"),
-        )?;
+        let id = format!("{}-{attempt}", warm_up.id_prefix);
+        client.publish(&format!("{root}/assistant/query/tester"), question(&id, warm_up.question))?;
         if let Some(answer) = client.wait_for(Duration::from_secs(5), |m| is_answer_to(m, &id)) {
-            // Until the router has seen the tier alive, its hop is `unreachable`.
-            let by_docs = answer.json["route"]
-                .as_array()
-                .is_some_and(|route| route.iter().any(|hop| hop["tier"] == "docs" && hop["outcome"] != "unreachable"));
-            if by_docs {
+            if ready(&answer) {
                 return Ok(());
             }
+            // Not ready yet, and answered at once: a short pause, not a flood.
+            std::thread::sleep(Duration::from_millis(250));
         }
-        std::thread::sleep(Duration::from_millis(250));
     }
     unreachable!("the loop only ends by returning")
 }

@@ -22,6 +22,7 @@ pub struct PlantDocsConfig {
     /// 20 MiB): a bound on memory.
     pub limits: Limits,
     /// Least share of a question's words a section must have to answer it
+    /// when searching by words alone, without `DOCS_EMBEDDING_MODEL`
     /// (`DOCS_MIN_COVERAGE`, 0..=1, default 0.6, chosen on the development
     /// questions).
     pub rules: AnswerRules,
