@@ -73,11 +73,6 @@ impl Encoder {
         Ok(Encoder { model, tokenizer, folder: folder.to_owned(), dimensions: config.hidden_size })
     }
 
-    /// The model's folder.
-    pub fn folder(&self) -> &Path {
-        &self.folder
-    }
-
     /// Length of each vector.
     pub fn dimensions(&self) -> usize {
         self.dimensions
