@@ -41,7 +41,8 @@ ensure_system_packages() {
 
 ensure_build_tools() {
     # llama.cpp is built by llama-cpp-sys-2 with cmake; bindgen needs libclang.
-    ensure_system_packages cmake clang libclang-dev pkg-config
+    # camera-source links Aravis (GigE Vision); its pkg-config file names libusb.
+    ensure_system_packages cmake clang libclang-dev pkg-config libaravis-dev libusb-1.0-0-dev
     if ! python3 -c 'import ensurepip' 2>/dev/null; then
         ensure_system_packages python3-venv
     fi

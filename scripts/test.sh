@@ -10,7 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_build_tools
 # procps: `ps` and `kill`, which the test harness uses to stop and check process groups.
 # chromium: the operator console is tested in a real headless browser.
-ensure_system_packages mosquitto mosquitto-clients procps chromium
+# aravis-tools: Aravis's simulated GigE Vision camera, the camera source's peer.
+ensure_system_packages mosquitto mosquitto-clients procps chromium aravis-tools
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest

@@ -57,6 +57,12 @@ pub enum Command {
         #[command(subcommand)]
         command: DeployCommand,
     },
+    /// GigE Vision cameras: find them, and save frames from one (good
+    /// parts for the defect filter to learn from; docs/vision.md).
+    Camera {
+        #[command(subcommand)]
+        command: CameraCommand,
+    },
     /// Test images of machined parts with known defects.
     Images {
         #[command(subcommand)]
@@ -342,6 +348,44 @@ pub struct ReplayArgs {
     /// Store this run's outputs as the case's golden output.
     #[arg(long)]
     pub update_golden: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CameraCommand {
+    /// The cameras Aravis finds on every network interface (and USB3
+    /// Vision): the id to put in `CAMERA_DEVICE`, vendor, model, address.
+    List,
+    /// Frames from one camera saved as PNG files, with the settings the
+    /// camera-source node would use.
+    Grab(GrabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GrabArgs {
+    /// The camera: id (`shopfloor camera list`), serial number or IP address.
+    #[arg(long)]
+    pub device: String,
+    /// Folder for the PNG files (`frame-000000.png`, ...); made if missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub count: u64,
+    /// Frames per second of the free-running camera.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate_hz: f64,
+    /// `mono8` or `rgb8`.
+    #[arg(long, default_value = "mono8")]
+    pub pixel_format: String,
+    /// `x,y,width,height` in pixels (default: the camera's setting).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub exposure_us: Option<f64>,
+    #[arg(long)]
+    pub gain_db: Option<f64>,
+    /// Give up when no frame came for this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,8 +11,10 @@
 //! - [`calibration`]: how well confidences separate right from wrong.
 //! - [`deploy`]: `deploy check|supervise`.
 //! - [`docs`]: `docs index|search|evaluate`, the site's documents.
+//! - [`camera`]: `camera list|grab`, GigE Vision cameras.
 
 pub mod calibration;
+pub mod camera;
 pub mod cli;
 pub mod deploy;
 pub mod docs;

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record { command } => record(command),
         Command::Replay(args) => replay(args),
         Command::Deploy { command } => crate::deploy::run(&command),
+        Command::Camera { command } => crate::camera::run(command),
         Command::Images { command: ImagesCommand::Generate(args) } => images(&args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "shopfloor", &mut std::io::stdout());

@@ -1,11 +1,12 @@
-//! `camera-source`: which images become frames, how fast, and where the
-//! camera is.
+//! `camera-source`: where frames come from (a folder of images or a GigE
+//! Vision camera), how fast, and where the camera is.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use shopfloor_core::env::{ConfigError, EnvReader, EnvVars};
 
-/// How frames leave the camera source.
+/// How frames of a folder leave the camera source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameOutput {
     /// Decoded to raw RGB (`rgb8`): consumers need no image decoder.
@@ -25,19 +26,127 @@ impl std::str::FromStr for FrameOutput {
     }
 }
 
-/// Settings of the camera source node.
+/// A folder of images played as a camera.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CameraSourceConfig {
+pub struct FolderSettings {
     /// Folder of `.png`/`.jpg`/`.jpeg` files, sent in file-name order
     /// (`CAMERA_DIR`, required, must exist).
     pub dir: PathBuf,
-    /// Frames per second (`CAMERA_RATE_HZ`, 0.01..=1000, default 5).
-    pub rate_hz: f64,
     /// Start again after the last file (`CAMERA_LOOP`, default false: the
     /// node stops after the last frame).
     pub repeat: bool,
     /// `CAMERA_OUTPUT`: `rgb8` (default) or `as_stored`.
     pub output: FrameOutput,
+}
+
+/// The pixel formats a GigE camera is asked for; each goes on the wire as
+/// the frame encoding of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GigePixelFormat {
+    Mono8,
+    Rgb8,
+}
+
+impl std::str::FromStr for GigePixelFormat {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.to_ascii_lowercase().as_str() {
+            "mono8" => Ok(GigePixelFormat::Mono8),
+            "rgb8" => Ok(GigePixelFormat::Rgb8),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What starts a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The camera streams at `CAMERA_RATE_HZ`.
+    FreeRun,
+    /// One frame per message on the node's `trigger` input.
+    Software,
+    /// One frame per edge on a camera line (`Line0`, `Line1`, ...): the
+    /// part sensor is wired to the camera.
+    Line(String),
+}
+
+impl std::str::FromStr for Trigger {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "free_run" => Ok(Trigger::FreeRun),
+            "software" => Ok(Trigger::Software),
+            line if line.starts_with("Line") && line.len() > 4 && line[4..].bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Trigger::Line(line.to_owned()))
+            }
+            _ => Err(()),
+        }
+    }
+}
+
+/// The part of the sensor that is read out, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl std::str::FromStr for Region {
+    type Err = ();
+    /// `x,y,width,height`, as `0,0,640,480`.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let numbers: Vec<u32> = text.split(',').map(|n| n.trim().parse().map_err(|_| ())).collect::<Result<_, _>>()?;
+        match numbers[..] {
+            [x, y, width, height] if width > 0 && height > 0 => Ok(Region { x, y, width, height }),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A GigE Vision camera, through Aravis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GigeSettings {
+    /// The camera: its Aravis id (`Vendor-Serial`, as `shopfloor camera
+    /// list` shows), its serial number or its IP address (`CAMERA_DEVICE`,
+    /// required: on a network with several cameras "the first one found"
+    /// is a different camera after a power cut).
+    pub device: String,
+    /// `CAMERA_PIXEL_FORMAT`: `mono8` (default) or `rgb8`.
+    pub pixel_format: GigePixelFormat,
+    /// `CAMERA_REGION`: `x,y,width,height` (default: the camera's setting).
+    pub region: Option<Region>,
+    /// `CAMERA_EXPOSURE_US`: exposure in microseconds (default: the camera's).
+    pub exposure_us: Option<f64>,
+    /// `CAMERA_GAIN_DB`: gain in dB (default: the camera's).
+    pub gain_db: Option<f64>,
+    /// `CAMERA_TRIGGER`: `free_run` (default), `software` or a line
+    /// (`Line0`).
+    pub trigger: Trigger,
+    /// Frame buffers handed to the camera's stream (`CAMERA_BUFFERS`,
+    /// 2..=64, default 8): the bound on memory and on frames waiting.
+    pub buffers: usize,
+    /// In free run, a camera that sends nothing for this long is taken as
+    /// lost and opened again (`CAMERA_FRAME_TIMEOUT_MS`, 100..=60000;
+    /// default 5 frame periods, at least 1 s).
+    pub frame_timeout: Duration,
+}
+
+/// Where frames come from (`CAMERA_SOURCE`: `folder`, the default, or `gige`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Folder(FolderSettings),
+    Gige(GigeSettings),
+}
+
+/// Settings of the camera source node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSourceConfig {
+    pub source: Source,
+    /// Frames per second (`CAMERA_RATE_HZ`, 0.01..=1000, default 5): a
+    /// folder's pace, a free-running camera's frame rate.
+    pub rate_hz: f64,
     /// Camera name, the prefix of frame ids (`CAMERA_ID`, default `cam1`).
     pub camera_id: String,
     /// Station the camera watches (`CAMERA_STATION`, default `station1`).
@@ -58,28 +167,49 @@ impl CameraSourceConfig {
     /// Parses and validates the node's settings.
     pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
         let mut env = EnvReader::new("camera-source", vars);
-        let dir = env.required_dir("CAMERA_DIR", "a folder of PNG or JPEG images");
         let rate_hz = env
             .parsed_or("CAMERA_RATE_HZ", 5.0f64, "frames per second in 0.01..=1000", |r| (0.01..=1000.0).contains(r));
-        let repeat = env.parsed_or("CAMERA_LOOP", false, "true or false", |_| true);
-        let output = env.parsed_or("CAMERA_OUTPUT", FrameOutput::Rgb8, "rgb8 or as_stored", |_| true);
+        let source = match env.string_or("CAMERA_SOURCE", "folder").as_str() {
+            "gige" => Source::Gige(gige_settings(&mut env, rate_hz)),
+            other => {
+                if other != "folder" {
+                    env.invalid("CAMERA_SOURCE", other, "folder or gige");
+                }
+                Source::Folder(FolderSettings {
+                    dir: env.required_dir("CAMERA_DIR", "a folder of PNG or JPEG images"),
+                    repeat: env.parsed_or("CAMERA_LOOP", false, "true or false", |_| true),
+                    output: env.parsed_or("CAMERA_OUTPUT", FrameOutput::Rgb8, "rgb8 or as_stored", |_| true),
+                })
+            }
+        };
         let camera_id = env.topic_level("CAMERA_ID", "cam1");
         let station = env.topic_level("CAMERA_STATION", "station1");
         let line = env.topic_level("CAMERA_LINE", "line1");
-        let max_frames = match env.optional_string("CAMERA_MAX_FRAMES") {
-            None => None,
-            Some(text) => match text.parse::<u64>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => {
-                    env.invalid("CAMERA_MAX_FRAMES", &text, "a count ≥ 1");
-                    None
-                }
-            },
-        };
+        let max_frames = env.optional_parsed("CAMERA_MAX_FRAMES", "a count ≥ 1", |n: &u64| *n >= 1);
         let run_in_ids = env.parsed_or("CAMERA_RUN_IN_IDS", false, "true or false", |_| true);
         env.finish(&["CAMERA_"])?;
-        Ok(Self { dir, rate_hz, repeat, output, camera_id, station, line, max_frames, run_in_ids })
+        Ok(Self { source, rate_hz, camera_id, station, line, max_frames, run_in_ids })
     }
+}
+
+fn gige_settings(env: &mut EnvReader, rate_hz: f64) -> GigeSettings {
+    let device = env
+        .required_string("CAMERA_DEVICE", "the camera's id, serial number or IP address (`shopfloor camera list`)")
+        .unwrap_or_default();
+    let pixel_format = env.parsed_or("CAMERA_PIXEL_FORMAT", GigePixelFormat::Mono8, "mono8 or rgb8", |_| true);
+    let region = env.optional_parsed("CAMERA_REGION", "x,y,width,height in pixels, width and height ≥ 1", |_| true);
+    let exposure_us =
+        env.optional_parsed("CAMERA_EXPOSURE_US", "microseconds > 0", |e: &f64| *e > 0.0 && e.is_finite());
+    let gain_db = env.optional_parsed("CAMERA_GAIN_DB", "decibels, a finite number", |g: &f64| g.is_finite());
+    let trigger = env.parsed_or("CAMERA_TRIGGER", Trigger::FreeRun, "free_run, software or a line (Line0)", |_| true);
+    let buffers = env.parsed_or("CAMERA_BUFFERS", 8usize, "a count in 2..=64", |n| (2..=64).contains(n));
+    let five_periods = Duration::from_secs_f64(5.0 / rate_hz).max(Duration::from_secs(1));
+    let frame_timeout = env
+        .optional_parsed("CAMERA_FRAME_TIMEOUT_MS", "milliseconds in 100..=60000", |ms: &u64| {
+            (100..=60_000).contains(ms)
+        })
+        .map_or(five_periods, Duration::from_millis);
+    GigeSettings { device, pixel_format, region, exposure_us, gain_db, trigger, buffers, frame_timeout }
 }
 
 #[cfg(test)]
@@ -94,7 +224,8 @@ mod tests {
     fn defaults_need_only_a_folder() {
         let dir = env!("CARGO_MANIFEST_DIR");
         let config = CameraSourceConfig::from_env(&vars(&[("CAMERA_DIR", dir)])).unwrap();
-        assert_eq!((config.rate_hz, config.repeat, config.output), (5.0, false, FrameOutput::Rgb8));
+        let Source::Folder(folder) = &config.source else { panic!("{config:?}") };
+        assert_eq!((config.rate_hz, folder.repeat, folder.output), (5.0, false, FrameOutput::Rgb8));
         assert_eq!((config.camera_id.as_str(), config.station.as_str()), ("cam1", "station1"));
     }
 
@@ -114,5 +245,57 @@ mod tests {
         {
             assert!(err.names_field(field), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn a_gige_camera_needs_its_device_and_defaults_the_rest() {
+        let config =
+            CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "gige"), ("CAMERA_DEVICE", "127.0.0.1")])).unwrap();
+        let Source::Gige(gige) = &config.source else { panic!("{config:?}") };
+        assert_eq!(
+            (gige.device.as_str(), gige.pixel_format, &gige.trigger),
+            ("127.0.0.1", GigePixelFormat::Mono8, &Trigger::FreeRun)
+        );
+        assert_eq!((gige.region, gige.buffers, gige.frame_timeout), (None, 8, Duration::from_secs(1)));
+        let fast = CameraSourceConfig::from_env(&vars(&[
+            ("CAMERA_SOURCE", "gige"),
+            ("CAMERA_DEVICE", "Aravis-Fake-GV01"),
+            ("CAMERA_RATE_HZ", "0.5"),
+            ("CAMERA_REGION", "8, 16, 640, 480"),
+            ("CAMERA_TRIGGER", "Line1"),
+        ]))
+        .unwrap();
+        let Source::Gige(gige) = &fast.source else { panic!("{fast:?}") };
+        assert_eq!(gige.region, Some(Region { x: 8, y: 16, width: 640, height: 480 }));
+        assert_eq!((&gige.trigger, gige.frame_timeout), (&Trigger::Line("Line1".into()), Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn each_bad_gige_field_is_named() {
+        let err = CameraSourceConfig::from_env(&vars(&[
+            ("CAMERA_SOURCE", "gige"),
+            ("CAMERA_PIXEL_FORMAT", "yuv422"),
+            ("CAMERA_REGION", "0,0,640"),
+            ("CAMERA_EXPOSURE_US", "-5"),
+            ("CAMERA_GAIN_DB", "loud"),
+            ("CAMERA_TRIGGER", "Line"),
+            ("CAMERA_BUFFERS", "1"),
+            ("CAMERA_FRAME_TIMEOUT_MS", "5"),
+        ]))
+        .unwrap_err();
+        for field in [
+            "CAMERA_DEVICE",
+            "CAMERA_PIXEL_FORMAT",
+            "CAMERA_REGION",
+            "CAMERA_EXPOSURE_US",
+            "CAMERA_GAIN_DB",
+            "CAMERA_TRIGGER",
+            "CAMERA_BUFFERS",
+            "CAMERA_FRAME_TIMEOUT_MS",
+        ] {
+            assert!(err.names_field(field), "{field}: {err}");
+        }
+        let err = CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "usb")])).unwrap_err();
+        assert!(err.names_field("CAMERA_SOURCE"), "{err}");
     }
 }

@@ -1,10 +1,10 @@
 //! The node on dora: each frame at its time, dora's events (the metrics
-//! tick, stop) answered while waiting; stops when dora says so or the
-//! folder is done.
+//! tick, a trigger, stop) answered while waiting; a folder stops when it is
+//! done, a live camera when dora says so.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, RecvTimeoutError};
-use std::time::Instant;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, EventStream};
 use shopfloor_node::clock::now_ms;
@@ -12,7 +12,9 @@ use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::image_files::image_files;
 use shopfloor_node::{Driver, Flow, NodeLogic};
 
-use crate::config::CameraSourceConfig;
+use crate::config::{CameraSourceConfig, FolderSettings, GigeSettings, Source, Trigger};
+use crate::gige::{GigeCamera, Polled};
+use crate::live::{LiveCamera, LiveCounts};
 use crate::read::read_frame;
 use crate::state::{CameraState, Counts};
 
@@ -32,27 +34,68 @@ pub enum CameraError {
     Send(#[from] SendError),
 }
 
-/// dora events waiting for the frame loop (ticks and a stop: few).
-const EVENTS_WAITING: usize = 16;
+/// dora events waiting for the frame loop (ticks, triggers and a stop).
+const EVENTS_WAITING: usize = 64;
+
+/// What a run counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCounts {
+    Folder(Counts),
+    Live(LiveCounts),
+}
+
+impl RunCounts {
+    pub fn frames(&self) -> u64 {
+        match self {
+            RunCounts::Folder(counts) => counts.frames,
+            RunCounts::Live(counts) => counts.frames,
+        }
+    }
+}
+
+/// Runs the configured camera until it is done or dora stops the node.
+pub fn run(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> Result<RunCounts, CameraError> {
+    match &config.source {
+        Source::Folder(folder) => run_folder(config, folder, node, events).map(RunCounts::Folder),
+        Source::Gige(gige) => run_gige(config, gige, node, events).map(RunCounts::Live),
+    }
+}
+
+/// Frame ids start with the camera id, and with the node's start when
+/// configured, so that a restarted camera's ids do not repeat the last run's.
+fn id_prefix(config: &CameraSourceConfig) -> String {
+    if config.run_in_ids {
+        format!("{}-{}", config.camera_id, now_ms() / 1000)
+    } else {
+        config.camera_id.clone()
+    }
+}
+
+/// dora's events come through a thread with a blocking `recv`, as in the
+/// other nodes that wait on something besides dora: the frame loop waits
+/// on one channel with its own deadline and never cancels a dora receive.
+fn dora_events(events: EventStream) -> Result<Receiver<DoraSide>, CameraError> {
+    let (tx, rx) = sync_channel::<DoraSide>(EVENTS_WAITING);
+    forward_dora_events(events, tx).map_err(CameraError::DoraEvents)?;
+    Ok(rx)
+}
 
 /// Plays the folder until it is done (or forever with `CAMERA_LOOP`), or
 /// until dora stops the node; returns what it counted.
-pub fn run(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> Result<Counts, CameraError> {
-    let files = image_files(&config.dir).map_err(|source| CameraError::Folder { dir: config.dir.clone(), source })?;
+pub fn run_folder(
+    config: &CameraSourceConfig,
+    folder: &FolderSettings,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<Counts, CameraError> {
+    let files = image_files(&folder.dir).map_err(|source| CameraError::Folder { dir: folder.dir.clone(), source })?;
     if files.is_empty() {
-        return Err(CameraError::Empty { dir: config.dir.clone() });
+        return Err(CameraError::Empty { dir: folder.dir.clone() });
     }
-    tracing::info!(files = files.len(), dir = %config.dir.display(), rate_hz = config.rate_hz, "camera starts");
-    // With the start in ids, a restarted camera's ids do not repeat the last run's.
-    let id_prefix =
-        if config.run_in_ids { format!("{}-{}", config.camera_id, now_ms() / 1000) } else { config.camera_id.clone() };
+    tracing::info!(files = files.len(), dir = %folder.dir.display(), rate_hz = config.rate_hz, "camera starts");
     let mut driver = Driver::new(node);
-    let mut camera = CameraState::new(config, files.len(), id_prefix);
-    // dora's events come through a thread with a blocking `recv`, as in the
-    // other nodes that wait on something besides dora: the frame loop waits
-    // on one channel with its own deadline and never cancels a dora receive.
-    let (tx, rx) = sync_channel::<DoraSide>(EVENTS_WAITING);
-    forward_dora_events(events, tx).map_err(CameraError::DoraEvents)?;
+    let mut camera = CameraState::new(config, folder, files.len(), id_prefix(config));
+    let rx = dora_events(events)?;
     let start = Instant::now();
     'frames: while let Some(slot) = camera.next_slot() {
         let due = start + slot.due;
@@ -68,7 +111,7 @@ pub fn run(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> 
                 }
             }
         }
-        let read = read_frame(&files[slot.file], config.output);
+        let read = read_frame(&files[slot.file], folder.output);
         if let Some(emit) = camera.take(read, now_ms()) {
             driver.send(emit)?;
         }
@@ -77,6 +120,141 @@ pub fn run(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> 
     driver.send_all(emits)?;
     driver.send_metrics(|snapshot| camera.metrics(snapshot))?;
     Ok(camera.counts().clone())
+}
+
+/// How long one poll of the camera waits for a frame: dora's events wait at
+/// most this long.
+const POLL: Duration = Duration::from_millis(20);
+/// Pause between attempts to open a camera that is away (an attempt itself
+/// takes Aravis's discovery time, about 2.5 s, when nobody answers).
+const REOPEN_PAUSE: Duration = Duration::from_millis(100);
+/// dora events handled between two polls of the camera, at most.
+const EVENTS_PER_POLL: usize = 4;
+
+/// Streams a GigE Vision camera until dora stops the node (or
+/// `CAMERA_MAX_FRAMES` were sent). A camera that is away, or goes away, is
+/// opened again and again; frames are never queued beyond the buffer pool.
+pub fn run_gige(
+    config: &CameraSourceConfig,
+    settings: &GigeSettings,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<LiveCounts, CameraError> {
+    tracing::info!(device = %settings.device, trigger = ?settings.trigger, rate_hz = config.rate_hz, "camera starts");
+    let mut driver = Driver::new(node);
+    let software_trigger = settings.trigger == Trigger::Software;
+    let mut live = LiveCamera::new(
+        id_prefix(config),
+        config.station.clone(),
+        config.line.clone(),
+        config.max_frames,
+        software_trigger,
+    );
+    let rx = dora_events(events)?;
+    let mut camera: Option<GigeCamera> = None;
+    let mut next_open = Instant::now();
+    'frames: while !live.done() {
+        // dora first, a few events at a time: a stop or a trigger is never
+        // behind more than one poll, and a stream of events (each of whose
+        // answers may wait on dora) never starves the camera's buffers.
+        for _ in 0..EVENTS_PER_POLL {
+            match rx.try_recv() {
+                Err(TryRecvError::Empty) => break,
+                Ok(DoraSide::Closed) | Err(TryRecvError::Disconnected) => break 'frames,
+                Ok(DoraSide::Event(event)) => {
+                    if driver.step(event, &mut live)? == Flow::Stop {
+                        break 'frames;
+                    }
+                }
+            }
+        }
+        let Some(open) = camera.as_ref() else {
+            let wait = next_open.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                match rx.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(DoraSide::Closed) | Err(RecvTimeoutError::Disconnected) => break 'frames,
+                    Ok(DoraSide::Event(event)) => {
+                        if driver.step(event, &mut live)? == Flow::Stop {
+                            break 'frames;
+                        }
+                    }
+                }
+                continue;
+            }
+            match GigeCamera::open(settings, config.rate_hz) {
+                Ok(opened) => {
+                    live.connected(now_ms());
+                    camera = Some(opened);
+                }
+                Err(error) => {
+                    live.open_failed(&error, now_ms());
+                    next_open = Instant::now() + REOPEN_PAUSE;
+                }
+            }
+            continue;
+        };
+        if let Some(reason) = send_triggers(open, &mut live) {
+            live.lost(reason, now_ms());
+            camera = None;
+            continue;
+        }
+        match open.poll(POLL) {
+            Polled::Frame(frame) => {
+                if let Some(emit) = live.frame(frame, now_ms()) {
+                    driver.send(emit)?;
+                }
+            }
+            Polled::Incomplete { status, device_frame_id } => live.incomplete(status, device_frame_id, now_ms()),
+            Polled::Nothing => {
+                if let Some(reason) = lost_reason(open, &mut live, settings) {
+                    live.lost(reason, now_ms());
+                    camera = None;
+                }
+            }
+        }
+    }
+    drop(camera);
+    let emits = live.on_stop(now_ms());
+    driver.send_all(emits)?;
+    driver.send_metrics(|snapshot| live.metrics(snapshot))?;
+    Ok(live.counts().clone())
+}
+
+/// Sends the triggers asked for; the reason the camera is lost if one fails.
+fn send_triggers(camera: &GigeCamera, live: &mut LiveCamera) -> Option<&'static str> {
+    for _ in 0..live.take_triggers() {
+        if let Err(error) = camera.trigger() {
+            tracing::warn!(error = %crate::state::chain(&error), "software trigger failed");
+            return Some("trigger_failed");
+        }
+        live.trigger_sent();
+    }
+    None
+}
+
+/// After a poll with no frame: whether the camera is gone, and why.
+fn lost_reason(camera: &GigeCamera, live: &mut LiveCamera, settings: &GigeSettings) -> Option<&'static str> {
+    if camera.control_lost() {
+        return Some("control_lost");
+    }
+    if !live.silent_for(settings.frame_timeout, now_ms()) {
+        return None;
+    }
+    match settings.trigger {
+        // A free-running camera that sends nothing is gone, or was
+        // power-cycled and forgot where to stream: open it again.
+        Trigger::FreeRun => Some("no_frames"),
+        // A triggered one may wait for parts for hours: ask it.
+        Trigger::Software | Trigger::Line(_) => {
+            if camera.answers() {
+                live.answered(now_ms());
+                None
+            } else {
+                Some("no_reply")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -92,15 +270,21 @@ mod tests {
 
     fn config(dir: &Path, output: FrameOutput, repeat: bool) -> CameraSourceConfig {
         CameraSourceConfig {
-            dir: dir.to_owned(),
+            source: Source::Folder(FolderSettings { dir: dir.to_owned(), repeat, output }),
             rate_hz: 50.0,
-            repeat,
-            output,
             camera_id: "cam1".into(),
             station: "station3".into(),
             line: "line1".into(),
             max_frames: None,
             run_in_ids: false,
+        }
+    }
+
+    /// Runs a folder camera: its counts.
+    fn play(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> Result<Counts, CameraError> {
+        match run(config, node, events)? {
+            RunCounts::Folder(counts) => Ok(counts),
+            RunCounts::Live(counts) => panic!("a folder camera counted as live: {counts:?}"),
         }
     }
 
@@ -141,7 +325,7 @@ mod tests {
             .iter()
             .fold(TestRun::new("camera-source"), |run, &at| run.tick(at, "metrics_tick"))
             .stop(4.0)
-            .run(|node, events| run(&slow, node, events))
+            .run(|node, events| play(&slow, node, events))
             .unwrap();
         let counts = counts.unwrap();
         assert_eq!(counts.frames, 3);
@@ -171,7 +355,7 @@ mod tests {
         let (counts, outputs) = TestRun::new("camera-source")
             .ticks(0.1, STOP_AFTER_SECS - 0.1, "metrics_tick")
             .stop(STOP_AFTER_SECS)
-            .run(|node, events| run(&config(dir.path(), FrameOutput::AsStored, true), node, events))
+            .run(|node, events| play(&config(dir.path(), FrameOutput::AsStored, true), node, events))
             .unwrap();
         let counts = counts.unwrap();
         // It went round the folder (3 playable files) at least once, and never
@@ -190,7 +374,7 @@ mod tests {
     fn an_empty_folder_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let (result, _) = TestRun::new("camera-source")
-            .run(|node, events| run(&config(dir.path(), FrameOutput::Rgb8, false), node, events))
+            .run(|node, events| play(&config(dir.path(), FrameOutput::Rgb8, false), node, events))
             .unwrap();
         assert!(matches!(result, Err(CameraError::Empty { .. })));
     }

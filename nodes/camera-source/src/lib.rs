@@ -20,6 +20,8 @@
 
 pub mod config;
 pub mod driver;
+pub mod gige;
+pub mod live;
 pub mod pace;
 pub mod read;
 pub mod state;

@@ -8,6 +8,6 @@ fn main() -> anyhow::Result<()> {
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let config = CameraSourceConfig::from_env(&shopfloor_node::settings::node_env(&node))?;
     let counts = camera_source::driver::run(&config, node, events)?;
-    tracing::info!(frames = counts.frames, skipped = ?counts.skipped, "camera-source stopped");
+    tracing::info!(frames = counts.frames(), ?counts, "camera-source stopped");
     Ok(())
 }

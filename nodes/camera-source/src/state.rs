@@ -12,7 +12,7 @@ use shopfloor_core::schema::{frame_to_arrow, FrameMeta};
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
-use crate::config::CameraSourceConfig;
+use crate::config::{CameraSourceConfig, FolderSettings};
 use crate::pace::Pace;
 use crate::read::{FrameData, ReadError};
 
@@ -51,10 +51,10 @@ pub struct CameraState {
 impl CameraState {
     /// A camera over a folder of `files` images; frame ids start with
     /// `id_prefix` (the camera id, with the run's start when configured).
-    pub fn new(config: &CameraSourceConfig, files: usize, id_prefix: String) -> Self {
+    pub fn new(config: &CameraSourceConfig, folder: &FolderSettings, files: usize, id_prefix: String) -> Self {
         Self {
             files,
-            repeat: config.repeat,
+            repeat: folder.repeat,
             max_frames: config.max_frames,
             pace: Pace::new(config.rate_hz),
             slot: 0,
@@ -152,20 +152,23 @@ mod tests {
     use shopfloor_core::schema::{FrameEncoding, FrameMeta};
 
     use super::*;
-    use crate::config::FrameOutput;
+    use crate::config::{FrameOutput, Source};
 
     fn config(repeat: bool, max_frames: Option<u64>) -> CameraSourceConfig {
         CameraSourceConfig {
-            dir: "frames".into(),
+            source: Source::Folder(FolderSettings { dir: "frames".into(), repeat, output: FrameOutput::AsStored }),
             rate_hz: 4.0,
-            repeat,
-            output: FrameOutput::AsStored,
             camera_id: "cam1".into(),
             station: "station3".into(),
             line: "line2".into(),
             max_frames,
             run_in_ids: false,
         }
+    }
+
+    fn camera(config: &CameraSourceConfig, files: usize, id_prefix: &str) -> CameraState {
+        let Source::Folder(folder) = &config.source else { unreachable!("a folder camera") };
+        CameraState::new(config, folder, files, id_prefix.into())
     }
 
     fn frame() -> Result<FrameData, ReadError> {
@@ -178,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_folder_plays_once_at_the_rate_and_skipped_files_keep_their_slot() {
-        let mut camera = CameraState::new(&config(false, None), 3, "cam1".into());
+        let mut camera = camera(&config(false, None), 3, "cam1");
         assert_eq!(camera.next_slot(), Some(Slot { file: 0, due: Duration::ZERO }));
         let emit = camera.take(frame(), 1_000).unwrap();
         assert_eq!(emit.output, FRAMES_OUTPUT);
@@ -197,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_looping_camera_goes_round_until_its_frame_limit() {
-        let mut camera = CameraState::new(&config(true, Some(4)), 2, "cam1-1795729142".into());
+        let mut camera = camera(&config(true, Some(4)), 2, "cam1-1795729142");
         let mut files = Vec::new();
         while let Some(slot) = camera.next_slot() {
             files.push(slot.file);
@@ -209,7 +212,7 @@ mod tests {
 
     #[test]
     fn the_snapshot_counts_frames_and_skipped_files() {
-        let mut camera = CameraState::new(&config(false, None), 2, "cam1".into());
+        let mut camera = camera(&config(false, None), 2, "cam1");
         camera.take(frame(), 0);
         camera.take(broken(), 0);
         let mut snapshot = Snapshot::new("camera");

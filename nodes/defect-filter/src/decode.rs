@@ -20,6 +20,9 @@ pub fn to_rgb<'a>(meta: &FrameMeta, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Fr
             }
             return Ok(Cow::Owned(rgb));
         }
+        // A monochrome camera: grey becomes three equal channels, so the
+        // filter learns and scores grey parts as it does colour ones.
+        FrameEncoding::Mono8 => return Ok(Cow::Owned(bytes.iter().flat_map(|&grey| [grey; 3]).collect())),
         FrameEncoding::Png => image::ImageFormat::Png,
         FrameEncoding::Jpeg => image::ImageFormat::Jpeg,
     };
@@ -61,6 +64,12 @@ mod tests {
         assert!(matches!(rgb, Cow::Borrowed(_)));
         assert_eq!(&*to_rgb(&meta(1, 1, FrameEncoding::Bgr8), &[1, 2, 3]).unwrap(), &[3, 2, 1]);
         assert_eq!(to_rgb(&meta(2, 1, FrameEncoding::Rgb8), &[1, 2, 3]).unwrap_err().reason(), "wrong_length");
+    }
+
+    #[test]
+    fn grey_frames_become_three_equal_channels() {
+        assert_eq!(&*to_rgb(&meta(2, 1, FrameEncoding::Mono8), &[7, 200]).unwrap(), &[7, 7, 7, 200, 200, 200]);
+        assert_eq!(to_rgb(&meta(2, 2, FrameEncoding::Mono8), &[7, 200]).unwrap_err().reason(), "wrong_length");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum FrameEncoding {
     Rgb8,
     /// Raw blue, green, red bytes (OpenCV's order).
     Bgr8,
+    /// Raw grey bytes, one per pixel: a monochrome camera's `Mono8`.
+    Mono8,
     /// A JPEG file.
     Jpeg,
     /// A PNG file.
@@ -43,6 +45,7 @@ impl FrameEncoding {
         match self {
             FrameEncoding::Rgb8 => "rgb8",
             FrameEncoding::Bgr8 => "bgr8",
+            FrameEncoding::Mono8 => "mono8",
             FrameEncoding::Jpeg => "jpeg",
             FrameEncoding::Png => "png",
         }
@@ -54,6 +57,7 @@ impl FrameEncoding {
         match text.to_ascii_lowercase().as_str() {
             "rgb8" => Some(FrameEncoding::Rgb8),
             "bgr8" => Some(FrameEncoding::Bgr8),
+            "mono8" => Some(FrameEncoding::Mono8),
             "jpeg" | "jpg" => Some(FrameEncoding::Jpeg),
             "png" => Some(FrameEncoding::Png),
             _ => None,
@@ -62,7 +66,16 @@ impl FrameEncoding {
 
     /// Whether the bytes are pixels (as opposed to a compressed file).
     pub fn is_raw(self) -> bool {
-        matches!(self, FrameEncoding::Rgb8 | FrameEncoding::Bgr8)
+        self.bytes_per_pixel().is_some()
+    }
+
+    /// Bytes per pixel of a raw encoding (`None` for compressed ones).
+    pub fn bytes_per_pixel(self) -> Option<usize> {
+        match self {
+            FrameEncoding::Rgb8 | FrameEncoding::Bgr8 => Some(3),
+            FrameEncoding::Mono8 => Some(1),
+            FrameEncoding::Jpeg | FrameEncoding::Png => None,
+        }
     }
 }
 
@@ -83,7 +96,7 @@ pub enum FrameError {
         expected: &'static str,
     },
     /// The encoding is not one this project reads.
-    #[error("frame: unsupported encoding {0:?} (supported: rgb8, bgr8, jpeg, png)")]
+    #[error("frame: unsupported encoding {0:?} (supported: rgb8, bgr8, mono8, jpeg, png)")]
     UnsupportedEncoding(String),
     /// Width or height is zero or too large.
     #[error("frame: size {width}x{height} is out of range (1..={MAX_FRAME_SIDE} each side)")]
@@ -200,7 +213,7 @@ impl FrameMeta {
 
     /// Bytes a raw frame of this size has (`None` for compressed ones).
     pub fn raw_len(&self) -> Option<usize> {
-        self.encoding.is_raw().then(|| self.width as usize * self.height as usize * 3)
+        self.encoding.bytes_per_pixel().map(|bytes| self.width as usize * self.height as usize * bytes)
     }
 
     /// Checks that `bytes` fit the metadata (raw frames only; compressed
@@ -282,6 +295,14 @@ mod tests {
         assert_eq!(FrameMeta::from_parameters(&parameters).unwrap_err().reason(), "bad_metadata");
         assert_eq!(meta().check_len(&[0; 23]).unwrap_err().reason(), "wrong_length");
         assert!(meta().check_len(&[0; 24]).is_ok());
+    }
+
+    #[test]
+    fn a_monochrome_frame_has_one_byte_a_pixel() {
+        let mono = FrameMeta { encoding: FrameEncoding::Mono8, ..meta() };
+        assert_eq!(FrameMeta::from_parameters(&mono.to_parameters()).unwrap(), mono);
+        assert_eq!(mono.raw_len(), Some(8));
+        assert_eq!(mono.check_len(&[0; 24]).unwrap_err().reason(), "wrong_length");
     }
 
     #[test]
