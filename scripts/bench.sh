@@ -58,6 +58,10 @@ out=$(mktemp)
     echo
     target/release/shopfloor-bench filter --images 500 --learn 24 --seed 2026 --runs 5
     echo
+    # Aravis's simulated GigE Vision camera (Debian aravis-tools, installed by scripts/test.sh).
+    ensure_system_packages aravis-tools
+    target/release/shopfloor-bench gige --rate-hz 30 --seconds 30
+    echo
     # The tiny random-weight VLM of the tests (written from a seed; see docs/vision.md).
     tiny=target/bench-tiny-vlm
     [ -f "$tiny/tiny-vlm.gguf" ] || "$VENV/bin/python" tests/python/make_tiny_vlm.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$tiny" >/dev/null

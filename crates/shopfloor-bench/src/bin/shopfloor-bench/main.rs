@@ -11,7 +11,9 @@ mod distributed;
 mod docs;
 mod echo_answerer;
 mod filter;
+mod frames_counter;
 mod generation;
+mod gige;
 mod http_gateway;
 mod latency_echo;
 mod latency_probe;
@@ -65,10 +67,14 @@ enum Command {
     Soak(soak::Args),
     /// Vision stage 1: recall, false alarms and frames per second on generated parts.
     Filter(filter::Options),
+    /// A GigE Vision camera (Aravis's simulated one) through camera-source into the defect filter.
+    Gige(gige::Args),
     /// Vision stage 2: the vision-language model's time per flagged frame.
     Vlm(vlm::Args),
     /// Node of dataflows/bench-mqtt-ingest.yml and bench-opcua-ingest.yml: counts readings.
     ReadingsCounter,
+    /// Node of dataflows/bench-gige.yml: counts frames and their skipped camera ids.
+    FramesCounter,
     /// Node of dataflows/bench-mqtt-roundtrip.yml: answers every question at once.
     EchoAnswerer,
     /// Node of dataflows/bench-distributed.yml: sends readings, frames and questions.
@@ -95,8 +101,10 @@ fn main() -> anyhow::Result<()> {
         Command::Batched => batched::run(),
         Command::Soak(args) => soak::run(args),
         Command::Filter(options) => filter::run(options),
+        Command::Gige(args) => gige::run(args),
         Command::Vlm(args) => vlm::run(args),
         Command::ReadingsCounter => readings_counter::run(),
+        Command::FramesCounter => frames_counter::run(),
         Command::EchoAnswerer => echo_answerer::run(),
         Command::LatencySource => latency_source::run(),
         Command::LatencyProbe => latency_probe::run(),
