@@ -23,8 +23,11 @@
 //! - [`spec`]: what to render, and seeded sets of specs.
 //! - [`render`]: painting a spec into an image.
 //! - [`output`]: writing a set and its `truth.json`.
+//! - [`conditions`]: what a real line does to the picture (rotation,
+//!   sub-pixel shift, light drift, vignetting, motion blur, noise).
 
 mod canvas;
+pub mod conditions;
 mod defects;
 mod layout;
 pub mod output;
@@ -32,6 +35,7 @@ mod random;
 pub mod render;
 pub mod spec;
 
+pub use conditions::{Condition, Conditions};
 pub use render::{render, Rendered, SpecError};
 pub use spec::{sample_set, DefectKind, DefectSpec, PartSpec, TruthBox};
 

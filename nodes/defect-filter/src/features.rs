@@ -95,6 +95,10 @@ pub struct Workspace {
     luma: Vec<f32>,
     pub(crate) cells: Vec<CellFeatures>,
     pub(crate) scores: Vec<f32>,
+    /// Buffers for finding and undoing a turn.
+    pub(crate) turn: crate::rotation::TurnBuffers,
+    /// Which cells lie on pixels from inside the turned frame.
+    pub(crate) inside: Vec<bool>,
 }
 
 /// Column and row profiles of a frame, each normalised to a mean of 1.

@@ -48,6 +48,7 @@ pub mod driver;
 mod features;
 pub mod frame;
 pub mod model;
+mod rotation;
 pub mod settings;
 pub mod setup;
 pub mod state;
@@ -55,7 +56,7 @@ pub mod state;
 pub use boxes::AnomalyBox;
 pub use features::Workspace;
 pub use frame::{FilterError, FrameView, PixelFormat};
-pub use model::{FrameScore, GoodModel, MIN_LEARNED_THRESHOLD, MIN_LEARN_IMAGES};
+pub use model::{FrameScore, GoodModel, Unusable, MIN_LEARNED_THRESHOLD, MIN_LEARN_IMAGES};
 pub use settings::{FilterSettings, InvalidSettings, SettingProblem};
 
 #[cfg(test)]

@@ -12,8 +12,11 @@ use std::cell::RefCell;
 use serde::Serialize;
 
 use crate::boxes::{regions, AnomalyBox};
-use crate::features::{best_shift, cell_features, profiles, CellFeatures, Geometry, Workspace, FEATURES, LUMA};
+use crate::features::{
+    best_shift, cell_features, profiles, CellFeatures, Geometry, Workspace, FEATURES, GRADIENT, LUMA,
+};
 use crate::frame::{FilterError, FrameView};
+use crate::rotation::{cells_inside, estimate_turn, orientation_histogram, to_frame, turn_between, MIN_TURN_DEG};
 use crate::settings::FilterSettings;
 
 /// Fewest good images a model is learned from: fewer give variances too
@@ -32,6 +35,23 @@ const SIGMA_FLOOR: CellFeatures = [2.5, 1.0, 1.5, 1.5];
 /// good parts scored up to 4.4 against a model of 8 images, defects 6 and
 /// more. A configured threshold may go lower.
 pub const MIN_LEARNED_THRESHOLD: f32 = 5.0;
+
+/// Frames whose sharpness (the slope of their cells' edge strength
+/// against the good parts', see `Edges`) is below this are too blurred to
+/// judge. The measure is compressed: blur spreads an edge's strength over
+/// neighbouring cells rather than removing it. On the development seed,
+/// 640x480: sharp frames 0.97 to 1.01, motion blur of 1.5 px 0.86 to 0.90,
+/// 3 px 0.82 to 0.86, 6 px 0.72 to 0.82, 12 px 0.63 to 0.75 (noise σ 5
+/// lowers each by about 0.03).
+pub const MIN_SHARPNESS: f32 = 0.78;
+
+/// Gradients are scaled up by at most 1 / this: a frame blurred further
+/// is unusable anyway.
+const MAX_SHARPNESS_CORRECTION: f32 = 0.5;
+
+/// The largest turn of a part against the learned reference that is
+/// searched for, in degrees.
+pub const MAX_TURN_DEG: f32 = 12.0;
 
 /// Gains outside this range are clamped: such a frame is too dark or too
 /// bright to normalise, and the clamped gain leaves it far from the model.
@@ -53,6 +73,33 @@ pub struct FrameScore {
     pub shift: (i32, i32),
     /// The brightness gain the frame was divided by.
     pub gain: f32,
+    /// How far the part was turned against the learned reference, degrees
+    /// (the frame was turned back before scoring).
+    pub turn_deg: f32,
+    /// Why the frame cannot be judged (too blurred, too dark or bright):
+    /// such a frame is neither flagged nor passed.
+    pub unusable: Option<Unusable>,
+}
+
+/// Why a frame cannot be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unusable {
+    /// Edges far softer than on any good part: motion blur or focus.
+    /// `sharpness` is the frame's edge strength relative to the good parts'.
+    Blurred { sharpness: f32 },
+    /// The light is so far off that the brightness fit gave up.
+    Exposure { gain: f32 },
+}
+
+impl Unusable {
+    /// A short label for counting.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unusable::Blurred { .. } => "blurred",
+            Unusable::Exposure { .. } => "exposure",
+        }
+    }
 }
 
 /// The learned appearance of good parts.
@@ -60,10 +107,12 @@ pub struct FrameScore {
 pub struct GoodModel {
     settings: FilterSettings,
     geometry: Geometry,
+    reference_orientation: Vec<f32>,
     reference_columns: Vec<f32>,
     reference_rows: Vec<f32>,
     mean: Vec<CellFeatures>,
     mean_luma: Vec<f32>,
+    mean_gradient: Vec<f32>,
     inverse_sigma: Vec<CellFeatures>,
     learned_threshold: f32,
     threshold: f32,
@@ -96,6 +145,36 @@ impl GoodModel {
         let geometry = Geometry::new(settings, first.width, first.height)?;
         let mut ws = Workspace::default();
 
+        // Turned parts: each image's turn against the one of median turn,
+        // and the turned ones turned upright before anything else is learned.
+        let histograms: Vec<Vec<f32>> = frames
+            .iter()
+            .map(|frame| {
+                orientation_histogram(frame, &mut ws.turn.luma, &mut ws.turn.histogram);
+                ws.turn.histogram.clone()
+            })
+            .collect();
+        let turns: Vec<f32> = histograms.iter().map(|h| turn_between(h, &histograms[0], MAX_TURN_DEG)).collect();
+        let mut order: Vec<usize> = (0..frames.len()).collect();
+        order.sort_by(|&a, &b| turns[a].total_cmp(&turns[b]));
+        let reference_orientation = histograms[order[frames.len() / 2]].clone();
+        let uprights: Vec<Option<Vec<u8>>> = frames
+            .iter()
+            .map(|frame| {
+                let turn = estimate_turn(frame, &reference_orientation, MAX_TURN_DEG, &mut ws.turn);
+                (turn.abs() >= MIN_TURN_DEG).then(|| ws.turn.upright.clone())
+            })
+            .collect();
+        let upright_frames: Vec<FrameView> = frames
+            .iter()
+            .zip(&uprights)
+            .map(|(frame, upright)| match upright {
+                Some(data) => FrameView { data, ..*frame },
+                None => *frame,
+            })
+            .collect();
+        let frames = &upright_frames[..];
+
         let (reference_columns, reference_rows) = reference_profiles(frames, geometry.max_shift, &mut ws);
 
         // Raw features of each image at its shift from the reference.
@@ -116,10 +195,13 @@ impl GoodModel {
         let mut stats = CellStats::of(&normalised);
         for _ in 0..2 {
             let mean_luma: Vec<f32> = stats.mean.iter().map(|c| c[LUMA]).collect();
+            let mean_gradient: Vec<f32> = stats.mean.iter().map(|c| c[GRADIENT]).collect();
             for (cells, raw_cells) in normalised.iter_mut().zip(&raw) {
                 cells.copy_from_slice(raw_cells);
-                let (gain, offset) = fit_brightness(raw_cells, &mean_luma, &mut ws.scores);
-                apply_brightness(cells, gain, offset);
+                let light = fit_brightness(raw_cells, &mean_luma, &geometry, &mut ws.scores);
+                apply_brightness(cells, &light, &geometry);
+                let edges = fit_sharpness(cells, &mean_gradient, &mut ws.scores);
+                apply_sharpness(cells, edges);
             }
             stats = CellStats::of(&normalised);
         }
@@ -141,9 +223,11 @@ impl GoodModel {
         Ok(Self {
             settings: settings.clone(),
             geometry,
+            reference_orientation,
             reference_columns,
             reference_rows,
             mean_luma: stats.mean.iter().map(|c| c[LUMA]).collect(),
+            mean_gradient: stats.mean.iter().map(|c| c[GRADIENT]).collect(),
             mean: stats.mean,
             inverse_sigma,
             learned_threshold,
@@ -172,23 +256,59 @@ impl GoodModel {
                 got_height: frame.height,
             });
         }
-        profiles(frame, ws);
+        let turn = estimate_turn(frame, &self.reference_orientation, MAX_TURN_DEG, &mut ws.turn);
+        let upright = std::mem::take(&mut ws.turn.upright);
+        let turned = turn.abs() >= MIN_TURN_DEG;
+        let frame = if turned { FrameView { data: &upright, ..*frame } } else { *frame };
+        profiles(&frame, ws);
         let shift = (
             best_shift(&ws.columns, &self.reference_columns, g.max_shift),
             best_shift(&ws.rows, &self.reference_rows, g.max_shift),
         );
-        cell_features(frame, g, shift, ws);
+        cell_features(&frame, g, shift, ws);
+        ws.turn.upright = upright;
 
         let mut scratch = std::mem::take(&mut ws.scores);
-        let (gain, offset) = fit_brightness(&ws.cells, &self.mean_luma, &mut scratch);
-        apply_brightness(&mut ws.cells, gain, offset);
+        let light = fit_brightness(&ws.cells, &self.mean_luma, g, &mut scratch);
+        apply_brightness(&mut ws.cells, &light, g);
+        let gain = light.centre_gain();
+        let edges = fit_sharpness(&ws.cells, &self.mean_gradient, &mut scratch);
+        apply_sharpness(&mut ws.cells, edges);
+        let unusable = if !(GAIN_RANGE.0..=GAIN_RANGE.1).contains(&gain) {
+            Some(Unusable::Exposure { gain })
+        } else if edges.sharpness() < MIN_SHARPNESS {
+            Some(Unusable::Blurred { sharpness: edges.sharpness() })
+        } else {
+            None
+        };
 
         scratch.clear();
         scratch.extend(ws.cells.iter().zip(&self.mean).zip(&self.inverse_sigma).map(|((x, m), s)| cell_score(x, m, s)));
+        if turned {
+            // Cells on pixels the turn brought in from beyond the frame are not judged.
+            cells_inside(g, shift, turn, &mut ws.inside);
+            scratch.iter_mut().zip(&ws.inside).filter(|(_, inside)| !**inside).for_each(|(score, _)| *score = 0.0);
+        }
         ws.scores = scratch;
         let score = ws.scores.iter().copied().fold(0.0, f32::max);
-        let boxes = regions(&ws.scores, g, self.threshold, self.settings.min_cells, self.settings.max_boxes, shift);
-        Ok(FrameScore { score, threshold: self.threshold, flagged: !boxes.is_empty(), boxes, shift, gain })
+        let mut boxes = regions(&ws.scores, g, self.threshold, self.settings.min_cells, self.settings.max_boxes, shift);
+        if turned {
+            boxes.iter_mut().for_each(|b| *b = turned_box(b, g, turn));
+        }
+        if unusable.is_some() {
+            // Neither passed nor flagged: the caller counts it apart.
+            boxes.clear();
+        }
+        Ok(FrameScore {
+            score,
+            threshold: self.threshold,
+            flagged: !boxes.is_empty(),
+            boxes,
+            shift,
+            gain,
+            turn_deg: if turned { turn } else { 0.0 },
+            unusable,
+        })
     }
 
     /// The threshold in use.
@@ -222,6 +342,26 @@ impl GoodModel {
     /// The settings it was learned with.
     pub fn settings(&self) -> &FilterSettings {
         &self.settings
+    }
+}
+
+/// A box of the upright frame where it lies in the frame as it came: the
+/// bounding box of its turned corners.
+fn turned_box(upright: &AnomalyBox, g: &Geometry, turn: f32) -> AnomalyBox {
+    let (x0, y0) = (upright.x as f32, upright.y as f32);
+    let (x1, y1) = (x0 + upright.width as f32, y0 + upright.height as f32);
+    let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)].map(|(x, y)| to_frame(x, y, g.width, g.height, turn));
+    let clamp = |v: f32, side: u32| v.clamp(0.0, side as f32);
+    let left = clamp(corners.iter().map(|c| c.0).fold(f32::MAX, f32::min), g.width).floor();
+    let right = clamp(corners.iter().map(|c| c.0).fold(f32::MIN, f32::max), g.width).ceil();
+    let top = clamp(corners.iter().map(|c| c.1).fold(f32::MAX, f32::min), g.height).floor();
+    let bottom = clamp(corners.iter().map(|c| c.1).fold(f32::MIN, f32::max), g.height).ceil();
+    AnomalyBox {
+        x: left as u32,
+        y: top as u32,
+        width: ((right - left) as u32).max(1),
+        height: ((bottom - top) as u32).max(1),
+        score: upright.score,
     }
 }
 
@@ -326,15 +466,105 @@ fn cell_score(x: &CellFeatures, mean: &CellFeatures, inverse_sigma: &CellFeature
     sum.sqrt()
 }
 
-/// Gain and offset with `luma ≈ gain · mean + offset` over all cells, by
-/// least squares, refitted once without the cells more than three median
-/// residuals off (a defect must not pull the fit). `scratch` is reused.
-fn fit_brightness(cells: &[CellFeatures], mean: &[f32], scratch: &mut Vec<f32>) -> (f32, f32) {
+/// The light on a frame against the model: `luma ≈ offset + gain(x, y) ·
+/// mean` per cell, where the gain is a quadratic surface over the frame
+/// (x and y from −1 to 1). A single gain would take vignetting, or a lamp
+/// to one side, for defects in the corners.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Light {
+    offset: f32,
+    /// Gain at the centre, then its x, y, x², y² and x·y terms.
+    gain: [f32; 6],
+}
+
+impl Light {
+    /// The gain at a cell of a `cells_x` × `cells_y` grid, clamped.
+    fn gain_at(&self, cell: usize, cells_x: usize, cells_y: usize) -> f32 {
+        let terms = surface_terms(cell, cells_x, cells_y);
+        let gain: f32 = self.gain.iter().zip(terms).map(|(a, t)| a * t).sum();
+        gain.clamp(GAIN_RANGE.0, GAIN_RANGE.1)
+    }
+
+    /// The gain at the frame's centre, unclamped: how far the light is off.
+    pub(crate) fn centre_gain(&self) -> f32 {
+        self.gain[0]
+    }
+}
+
+/// 1, x, y, x², y², x·y of a cell's centre.
+fn surface_terms(cell: usize, cells_x: usize, cells_y: usize) -> [f32; 6] {
+    let x = 2.0 * ((cell % cells_x) as f32 + 0.5) / cells_x as f32 - 1.0;
+    let y = 2.0 * ((cell / cells_x) as f32 + 0.5) / cells_y as f32 - 1.0;
+    [1.0, x, y, x * x, y * y, x * y]
+}
+
+/// Fits [`Light`] by least squares over all cells, then once more without
+/// the cells more than three median residuals off (a defect must not pull
+/// the fit). `scratch` is reused.
+fn fit_brightness(cells: &[CellFeatures], mean: &[f32], geometry: &Geometry, scratch: &mut Vec<f32>) -> Light {
+    const N: usize = 7;
+    let (cells_x, cells_y) = (geometry.cells_x, geometry.cells_y);
+    let row = |i: usize| -> [f64; N] {
+        let t = surface_terms(i, cells_x, cells_y);
+        let m = mean[i] as f64;
+        [1.0, m * t[0] as f64, m * t[1] as f64, m * t[2] as f64, m * t[3] as f64, m * t[4] as f64, m * t[5] as f64]
+    };
+    let fit = |keep: &dyn Fn(usize) -> bool| -> Option<Light> {
+        let mut normal = [[0.0f64; N + 1]; N];
+        for (i, c) in cells.iter().enumerate().take(mean.len()) {
+            if !keep(i) {
+                continue;
+            }
+            let r = row(i);
+            let y = c[LUMA] as f64;
+            for j in 0..N {
+                for k in 0..N {
+                    normal[j][k] += r[j] * r[k];
+                }
+                normal[j][N] += r[j] * y;
+            }
+        }
+        let solution = solve(normal)?;
+        Some(Light { offset: solution[0] as f32, gain: std::array::from_fn(|k| solution[k + 1] as f32) })
+    };
+    let flat = Light { offset: 0.0, gain: [1.0, 0.0, 0.0, 0.0, 0.0, 0.0] };
+    let first = fit(&|_| true).unwrap_or(flat);
+    let predicted = |light: &Light, i: usize| -> f32 {
+        let terms = surface_terms(i, cells_x, cells_y);
+        light.offset + mean[i] * light.gain.iter().zip(terms).map(|(a, t)| a * t).sum::<f32>()
+    };
+    let residual = |i: usize| (cells[i][LUMA] - predicted(&first, i)).abs();
+    scratch.clear();
+    scratch.extend((0..cells.len().min(mean.len())).map(residual));
+    let mid = scratch.len() / 2;
+    let median = if scratch.is_empty() { 0.0 } else { *scratch.select_nth_unstable_by(mid, f32::total_cmp).1 };
+    let limit = 3.0 * median.max(0.5);
+    fit(&|i| residual(i) <= limit).unwrap_or(first)
+}
+
+/// How the edges of a frame compare with the model's: `gradient ≈ floor +
+/// sharpness · mean` per cell. Blur lowers the sharpness (edges spread
+/// out), sensor noise raises the floor (flat areas get a gradient).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Edges {
+    floor: f32,
+    sharpness: f32,
+}
+
+impl Edges {
+    pub(crate) fn sharpness(&self) -> f32 {
+        self.sharpness
+    }
+}
+
+/// Fits [`Edges`] by least squares, then once more without the cells more
+/// than three median residuals off (a scratch must not pull the fit).
+fn fit_sharpness(cells: &[CellFeatures], mean: &[f32], scratch: &mut Vec<f32>) -> Edges {
     let fit = |keep: &dyn Fn(usize) -> bool| {
         let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for (i, (c, &m)) in cells.iter().zip(mean).enumerate() {
             if keep(i) {
-                let (x, y) = (m as f64, c[LUMA] as f64);
+                let (x, y) = (m as f64, c[GRADIENT] as f64);
                 n += 1.0;
                 sx += x;
                 sy += y;
@@ -344,30 +574,59 @@ fn fit_brightness(cells: &[CellFeatures], mean: &[f32], scratch: &mut Vec<f32>) 
         }
         let det = n * sxx - sx * sx;
         if n < 2.0 || det.abs() < 1e-9 {
-            return (1.0f32, 0.0f32);
+            return Edges { floor: 0.0, sharpness: 1.0 };
         }
-        let gain = (n * sxy - sx * sy) / det;
-        let offset = (sy - gain * sx) / n;
-        (gain as f32, offset as f32)
+        let sharpness = (n * sxy - sx * sy) / det;
+        Edges { floor: ((sy - sharpness * sx) / n) as f32, sharpness: sharpness as f32 }
     };
-    let (gain, offset) = fit(&|_| true);
-    let residual = |i: usize| (cells[i][LUMA] - (gain * mean[i] + offset)).abs();
+    let first = fit(&|_| true);
+    let residual = |i: usize| (cells[i][GRADIENT] - (first.floor + first.sharpness * mean[i])).abs();
     scratch.clear();
-    scratch.extend((0..cells.len()).map(residual));
+    scratch.extend((0..cells.len().min(mean.len())).map(residual));
     let mid = scratch.len() / 2;
     let median = if scratch.is_empty() { 0.0 } else { *scratch.select_nth_unstable_by(mid, f32::total_cmp).1 };
-    let limit = 3.0 * median.max(0.5);
-    let (gain, offset) = fit(&|i| residual(i) <= limit);
-    (gain.clamp(GAIN_RANGE.0, GAIN_RANGE.1), offset)
+    let limit = 3.0 * median.max(0.1);
+    fit(&|i| residual(i) <= limit)
 }
 
-/// Maps a frame's features to the model's brightness: luminance loses the
-/// offset, and every feature (all linear in the pixel values) is divided
-/// by the gain.
-fn apply_brightness(cells: &mut [CellFeatures], gain: f32, offset: f32) {
-    let inverse = 1.0 / gain;
+/// Maps a frame's gradients to the model's sharpness (within reason: a
+/// frame sharper than the model keeps its extra edges).
+fn apply_sharpness(cells: &mut [CellFeatures], edges: Edges) {
+    let scale = 1.0 / edges.sharpness.clamp(MAX_SHARPNESS_CORRECTION, 1.0);
     for cell in cells {
-        cell[LUMA] -= offset;
+        cell[GRADIENT] = (cell[GRADIENT] - edges.floor) * scale;
+    }
+}
+
+/// Solves the 7 normal equations (augmented matrix) by Gaussian
+/// elimination with partial pivoting; `None` when they are singular (a
+/// flat model, a frame of one level).
+fn solve(mut m: [[f64; 8]; 7]) -> Option<[f64; 7]> {
+    const N: usize = 7;
+    for col in 0..N {
+        let pivot = (col..N).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        if m[pivot][col].abs() < 1e-9 {
+            return None;
+        }
+        m.swap(col, pivot);
+        let pivot_row = m[col];
+        for (r, row) in m.iter_mut().enumerate() {
+            if r != col {
+                let factor = row[col] / pivot_row[col];
+                row.iter_mut().zip(&pivot_row).skip(col).for_each(|(v, p)| *v -= factor * p);
+            }
+        }
+    }
+    Some(std::array::from_fn(|i| m[i][N] / m[i][i]))
+}
+
+/// Maps a frame's features to the model's light: luminance loses the
+/// offset, and every feature (all linear in the pixel values) is divided
+/// by the cell's gain.
+fn apply_brightness(cells: &mut [CellFeatures], light: &Light, geometry: &Geometry) {
+    for (i, cell) in cells.iter_mut().enumerate() {
+        let inverse = 1.0 / light.gain_at(i, geometry.cells_x, geometry.cells_y);
+        cell[LUMA] -= light.offset;
         cell.iter_mut().for_each(|v| *v *= inverse);
     }
 }

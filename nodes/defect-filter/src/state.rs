@@ -13,7 +13,7 @@ use shopfloor_node::{Emit, NodeLogic, Rejected};
 
 use crate::confirmation::Confirmations;
 use crate::decode::to_rgb;
-use crate::{FilterError, FrameView, GoodModel, Workspace};
+use crate::{FilterError, FrameView, GoodModel, Unusable, Workspace};
 
 pub const FRAMES_INPUT: &str = "frames";
 /// Stage 2's alerts (optional): its verdicts on the flagged frames.
@@ -58,6 +58,8 @@ pub struct Counts {
     /// Flagged frames stage 2 gave its verdict on.
     pub confirmed: u64,
     pub awaiting_verdict: usize,
+    /// Frames that could not be judged, by [`Unusable::reason`].
+    pub unusable: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Default for Counts {
@@ -70,6 +72,7 @@ impl Default for Counts {
             unconfirmed: 0,
             confirmed: 0,
             awaiting_verdict: 0,
+            unusable: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -102,13 +105,24 @@ impl FrameRefused {
     }
 }
 
-/// Scores one frame message: its score, and the inspection when it is flagged.
+/// What scoring one frame message found.
+#[derive(Debug)]
+pub struct Inspected {
+    pub score: f32,
+    /// Why the frame could not be judged (neither passed nor flagged).
+    pub unusable: Option<Unusable>,
+    /// The inspection of a flagged frame.
+    pub flagged: Option<Inspection>,
+}
+
+/// Scores one frame message: its score, whether it could be judged, and
+/// the inspection when it is flagged.
 pub fn inspect(
     model: &GoodModel,
     workspace: &mut Workspace,
     parameters: &MetadataParameters,
     data: &dyn Array,
-) -> Result<(f32, Option<Inspection>), FrameRefused> {
+) -> Result<Inspected, FrameRefused> {
     let meta = FrameMeta::from_parameters(parameters)?;
     let bytes = frame_bytes(data)?;
     let (width, height) = model.frame_size();
@@ -124,16 +138,17 @@ pub fn inspect(
     let rgb = to_rgb(&meta, bytes)?;
     let score = model.score_with(&FrameView::rgb8(meta.width, meta.height, &rgb), workspace)?;
     if !score.flagged {
-        return Ok((score.score, None));
+        return Ok(Inspected { score: score.score, unusable: score.unusable, flagged: None });
     }
     let regions = score
         .boxes
         .iter()
         .map(|b| Region { x: b.x, y: b.y, width: b.width, height: b.height, score: b.score })
         .collect();
-    Ok((
-        score.score,
-        Some(Inspection {
+    Ok(Inspected {
+        score: score.score,
+        unusable: None,
+        flagged: Some(Inspection {
             frame_id: meta.frame_id,
             ts_ms: meta.ts_ms,
             station: meta.station,
@@ -145,7 +160,7 @@ pub fn inspect(
             regions,
             rgb: rgb.into_owned(),
         }),
-    ))
+    })
 }
 
 /// The learned model, the flagged frames waiting for stage 2, the counts.
@@ -189,11 +204,20 @@ impl FilterNode {
         // The score time is the node's own work, measured, not decided: no
         // clock the tests would need to control.
         let started = Instant::now();
-        let (score, flagged) = inspect(&self.model, &mut self.workspace, parameters, data)
+        let Inspected { score, unusable, flagged } = inspect(&self.model, &mut self.workspace, parameters, data)
             .map_err(|refused| Rejected::new(refused.reason(), refused))?;
         self.counts.frames += 1;
         self.counts.last_score = score;
         self.counts.score_seconds.observe(started.elapsed().as_secs_f64());
+        if let Some(unusable) = unusable {
+            let count = self.counts.unusable.entry(unusable.reason()).or_default();
+            *count += 1;
+            // The first of a run is worth a line; a camera out of focus would
+            // otherwise write one per frame.
+            if *count == 1 || count.is_power_of_two() {
+                tracing::warn!(?unusable, count = *count, "frame cannot be judged; not inspected");
+            }
+        }
         let Some(inspection) = flagged else { return Ok(Vec::new()) };
         self.counts.flagged += 1;
         tracing::info!(frame = %inspection.frame_id, score, regions = inspection.regions.len(), "frame flagged");
@@ -302,6 +326,14 @@ impl NodeLogic for FilterNode {
         let counts = &self.counts;
         snapshot.counter("shopfloor_filter_frames", "Frames scored", &[], counts.frames);
         snapshot.counter("shopfloor_filter_flagged", "Frames flagged for stage 2", &[], counts.flagged);
+        for (reason, count) in &counts.unusable {
+            snapshot.counter(
+                "shopfloor_filter_unusable_frames",
+                "Frames too blurred, dark or bright to judge, by reason",
+                &[("reason", reason)],
+                *count,
+            );
+        }
         snapshot.counter(
             "shopfloor_filter_unconfirmed_alerts",
             "Flagged frames alerted by the filter itself, without stage 2's verdict",

@@ -1,6 +1,6 @@
 //! Contracts of learning and scoring, on images from `part-images`.
 
-use part_images::{render, sample_set, DefectKind, PartSpec, TruthBox};
+use part_images::{render, sample_set, Conditions, DefectKind, PartSpec, TruthBox};
 
 use crate::{FilterError, FilterSettings, FrameScore, FrameView, GoodModel};
 
@@ -137,4 +137,66 @@ fn learning_rejects_bad_input() {
     let error = GoodModel::learn(&frames, &bad).unwrap_err();
     assert!(matches!(error, FilterError::Settings(_)));
     assert!(error.to_string().contains("invalid `cell`: 7"), "{error}");
+}
+
+/// A part as the camera saw it under `conditions`, scored, with its truth
+/// box moved as the picture was.
+fn score_under(model: &GoodModel, spec: &PartSpec, conditions: &Conditions) -> (FrameScore, Option<TruthBox>) {
+    let rendered = render(spec).unwrap();
+    let (w, h) = rendered.image.dimensions();
+    let seen = conditions.apply(&rendered.image);
+    let score = model.score(&FrameView::rgb8(w, h, seen.as_raw())).unwrap();
+    (score, rendered.defect.map(|d| conditions.map_box(d.1, w, h)))
+}
+
+/// Turned parts (the model learned upright ones) are turned back: good
+/// ones pass, and a defect's box lies on the defect in the turned picture.
+#[test]
+fn turned_parts_are_judged_upright() {
+    let model = learn(1, 16, 640, 480);
+    for (n, spec) in sample_set(5, 4, 4, 640, 480).iter().enumerate() {
+        let turn = [-9.0, -4.0, 6.5, 10.0][n % 4];
+        let conditions = Conditions { rotation_deg: turn, ..Conditions::NONE };
+        let (score, truth) = score_under(&model, spec, &conditions);
+        assert!((score.turn_deg - turn).abs() < 0.5, "turned {turn}°, found {}°", score.turn_deg);
+        match truth {
+            None => assert!(!score.flagged, "good part turned {turn}°: {score:?}"),
+            Some(truth) => assert_found(&score, truth, &format!("{} turned {turn}°", spec.label())),
+        }
+    }
+}
+
+/// Light that drifts and falls off towards the corners is not a defect.
+#[test]
+fn drifting_light_and_vignetting_are_not_defects() {
+    let model = learn(1, 16, 320, 240);
+    for (n, spec) in sample_set(6, 6, 0, 320, 240).iter().enumerate() {
+        let conditions = Conditions {
+            brightness: [-25.0, 25.0, 0.0][n % 3],
+            contrast: [0.8, 1.2, 1.0][n % 3],
+            vignetting: 0.35,
+            ..Conditions::NONE
+        };
+        let (score, _) = score_under(&model, spec, &conditions);
+        assert!(!score.flagged && score.unusable.is_none(), "{conditions:?}: {score:?}");
+    }
+}
+
+/// A smeared frame or one far too dark cannot be judged: it is neither
+/// passed nor flagged, and says why.
+#[test]
+fn blurred_or_dark_frames_are_unusable_not_defective() {
+    let model = learn(1, 16, 320, 240);
+    let spec = PartSpec::defective(77, 320, 240, DefectKind::Scratch);
+    let smeared = Conditions { motion_blur_px: 12.0, motion_direction: (0.6, 0.8), ..Conditions::NONE };
+    let (score, _) = score_under(&model, &spec, &smeared);
+    assert!(matches!(score.unusable, Some(crate::Unusable::Blurred { .. })), "{score:?}");
+    assert!(!score.flagged && score.boxes.is_empty());
+    let dark = Conditions { contrast: 0.15, brightness: -100.0, ..Conditions::NONE };
+    let (score, _) = score_under(&model, &spec, &dark);
+    assert!(matches!(score.unusable, Some(crate::Unusable::Exposure { .. })), "{score:?}");
+    // Mild blur is still judged.
+    let (score, truth) = score_under(&model, &spec, &Conditions { motion_blur_px: 1.5, ..Conditions::NONE });
+    assert!(score.unusable.is_none(), "{score:?}");
+    assert_found(&score, truth.unwrap(), "scratch under mild blur");
 }

@@ -1,0 +1,336 @@
+//! Turned parts: how far a frame is turned against the learned reference,
+//! and the frame turned back.
+//!
+//! The angle comes from the edges: a histogram of gradient orientations
+//! (0° to 180°, weighted by edge strength) turns with the picture, whatever
+//! the part's position and the light's level, so the best circular match
+//! with the reference's histogram is the frame's turn. The frame is then
+//! turned back about its centre (interpolated between pixels), and the
+//! rest of the filter sees an upright part; the shift search still finds the position. Cells whose
+//! corners come from outside the frame are not judged.
+
+use crate::features::Geometry;
+use crate::frame::FrameView;
+
+/// Histogram bins over 180°: half a degree each.
+const BINS: usize = 360;
+const DEGREES_PER_BIN: f32 = 180.0 / BINS as f32;
+/// Side of the blocks whose structure tensor gives one orientation, in
+/// half-size pixels.
+const BLOCK: usize = 16;
+/// Turns below this are left alone: too small to move a cell's content.
+pub(crate) const MIN_TURN_DEG: f32 = 0.1;
+
+/// The orientation histogram of a frame, smoothed over neighbouring bins
+/// and normalised to a sum of 1.
+///
+/// The frame is averaged over 2x2 pixels to luminance, differentiated with
+/// Sobel's operator, and each block's structure tensor (the sums of gx²,
+/// gy² and gx·gy) gives the block's dominant gradient orientation, weighted
+/// by how strongly one orientation dominates: straight edges count, noise
+/// and corners hardly. A pixel's own gradient would not do: along an edge
+/// turned a few degrees, pixel steps point along the axes.
+pub(crate) fn orientation_histogram(frame: &FrameView, luma: &mut Vec<f32>, histogram: &mut Vec<f32>) {
+    half_luma(frame, luma);
+    luma_histogram(luma, frame.width as usize / 2, frame.height as usize / 2, histogram);
+}
+
+/// The frame averaged over 2x2 pixels to luminance (R+2G+B)/4.
+fn half_luma(frame: &FrameView, luma: &mut Vec<f32>) {
+    let (width, height) = (frame.width as usize / 2, frame.height as usize / 2);
+    let stride = frame.width as usize * 3;
+    let (red, blue) = frame.format.red_blue();
+    luma.clear();
+    luma.reserve(width * height);
+    for y in 0..height {
+        let (top, bottom) = (&frame.data[2 * y * stride..], &frame.data[(2 * y + 1) * stride..]);
+        for x in 0..width {
+            let mut sum = 0u32;
+            for row in [top, bottom] {
+                for p in [&row[6 * x..6 * x + 3], &row[6 * x + 3..6 * x + 6]] {
+                    sum += p[red] as u32 + 2 * p[1] as u32 + p[blue] as u32;
+                }
+            }
+            luma.push(sum as f32 / 16.0);
+        }
+    }
+}
+
+/// The orientation histogram of a `width` × `height` luminance image.
+fn luma_histogram(luma: &[f32], width: usize, height: usize, histogram: &mut Vec<f32>) {
+    histogram.clear();
+    histogram.resize(BINS, 0.0);
+    if width < 3 || height < 3 || luma.len() < width * height {
+        return;
+    }
+    let (blocks_x, blocks_y) = ((width - 2) / BLOCK, (height - 2) / BLOCK);
+    for by in 0..blocks_y {
+        for bx in 0..blocks_x {
+            let (mut sxx, mut syy, mut sxy) = (0.0f32, 0.0f32, 0.0f32);
+            for y in 1 + by * BLOCK..1 + (by + 1) * BLOCK {
+                let (up, here, down) = (&luma[(y - 1) * width..], &luma[y * width..], &luma[(y + 1) * width..]);
+                for x in 1 + bx * BLOCK..1 + (bx + 1) * BLOCK {
+                    let gx =
+                        (up[x + 1] + 2.0 * here[x + 1] + down[x + 1]) - (up[x - 1] + 2.0 * here[x - 1] + down[x - 1]);
+                    let gy = (down[x - 1] + 2.0 * down[x] + down[x + 1]) - (up[x - 1] + 2.0 * up[x] + up[x + 1]);
+                    sxx += gx * gx;
+                    syy += gy * gy;
+                    sxy += gx * gy;
+                }
+            }
+            let (diff, cross) = (sxx - syy, 2.0 * sxy);
+            let dominance = (diff * diff + cross * cross).sqrt();
+            if dominance <= 0.0 {
+                continue;
+            }
+            let mut angle = 0.5 * cross.atan2(diff).to_degrees();
+            if angle < 0.0 {
+                angle += 180.0;
+            }
+            // Split between the two nearest bins; the weight grows with the
+            // edge's contrast, not its square.
+            let weight = dominance.sqrt();
+            let position = angle / DEGREES_PER_BIN;
+            let low = position.floor();
+            let fraction = position - low;
+            let low = low as usize % BINS;
+            histogram[low] += weight * (1.0 - fraction);
+            histogram[(low + 1) % BINS] += weight * fraction;
+        }
+    }
+    smooth(histogram);
+    let total: f32 = histogram.iter().sum();
+    if total > 0.0 {
+        histogram.iter_mut().for_each(|v| *v /= total);
+    }
+}
+
+/// A [1 2 3 2 1] filter, twice, around the circle: a half-degree error in
+/// a turned edge must not miss its bin.
+fn smooth(histogram: &mut [f32]) {
+    let n = histogram.len();
+    for _ in 0..2 {
+        let copy = histogram.to_vec();
+        for (i, v) in histogram.iter_mut().enumerate() {
+            let at = |d: isize| copy[(i as isize + d).rem_euclid(n as isize) as usize];
+            *v = (at(-2) + 2.0 * at(-1) + 3.0 * at(0) + 2.0 * at(1) + at(2)) / 9.0;
+        }
+    }
+}
+
+/// How many degrees `histogram` is turned against `reference`, within
+/// ±`max_deg`: the best circular correlation, refined between bins by a
+/// parabola through the best and its neighbours. 0 when either is empty.
+pub(crate) fn turn_between(histogram: &[f32], reference: &[f32], max_deg: f32) -> f32 {
+    if histogram.len() != BINS || reference.len() != BINS || histogram.iter().all(|v| *v == 0.0) {
+        return 0.0;
+    }
+    let reach = (max_deg / DEGREES_PER_BIN).round() as isize;
+    let correlation = |shift: isize| -> f32 {
+        (0..BINS).map(|i| histogram[(i as isize + shift).rem_euclid(BINS as isize) as usize] * reference[i]).sum()
+    };
+    let scores: Vec<f32> = (-reach - 1..=reach + 1).map(correlation).collect();
+    let best = (1..scores.len() - 1).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap_or(1);
+    let (left, centre, right) = (scores[best - 1], scores[best], scores[best + 1]);
+    let curvature = left - 2.0 * centre + right;
+    let refine = if curvature < 0.0 { 0.5 * (left - right) / curvature } else { 0.0 };
+    let shift = (best as isize - reach - 1) as f32 + refine.clamp(-0.5, 0.5);
+    shift * DEGREES_PER_BIN
+}
+
+/// Buffers of [`estimate_turn`], kept from frame to frame.
+#[derive(Debug, Default)]
+pub(crate) struct TurnBuffers {
+    /// The frame's half-size luminance, and the same turned back.
+    pub(crate) luma: Vec<f32>,
+    luma_turned: Vec<f32>,
+    /// The last orientation histogram.
+    pub(crate) histogram: Vec<f32>,
+    /// The frame turned upright, when it came turned.
+    pub(crate) upright: Vec<u8>,
+}
+
+/// How many degrees `frame` is turned against `reference` (an orientation
+/// histogram), within ±`max_deg`. Derivatives of sharp edges see a turned
+/// edge about a tenth nearer the axes than it is, so the first estimate
+/// is refined once on the frame turned back by it, where the rest is small
+/// and so is its error. Leaves the frame turned back by the result in
+/// `buffers.upright` when it is at least [`MIN_TURN_DEG`].
+pub(crate) fn estimate_turn(frame: &FrameView, reference: &[f32], max_deg: f32, buffers: &mut TurnBuffers) -> f32 {
+    let TurnBuffers { luma, luma_turned, histogram, upright } = buffers;
+    orientation_histogram(frame, luma, histogram);
+    let first = turn_between(histogram, reference, max_deg);
+    if first.abs() < MIN_TURN_DEG {
+        return first;
+    }
+    // The refinement looks at the half-size luminance turned back: a
+    // quarter of the pixels and one channel.
+    let (width, height) = (frame.width as usize / 2, frame.height as usize / 2);
+    turn_luma(luma, width, height, first, luma_turned);
+    luma_histogram(luma_turned, width, height, histogram);
+    let turn = (first + turn_between(histogram, reference, max_deg)).clamp(-max_deg, max_deg);
+    if turn.abs() >= MIN_TURN_DEG {
+        turn_back(frame, turn, upright);
+    }
+    turn
+}
+
+/// A luminance image turned back by `degrees` about its centre into
+/// `out`, interpolated between pixels.
+fn turn_luma(luma: &[f32], width: usize, height: usize, degrees: f32, out: &mut Vec<f32>) {
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let (max_x, max_y) = (width as f32 - 1.0, height as f32 - 1.0);
+    out.clear();
+    for y in 0..height {
+        let (px0, py) = (0.5 - cx, y as f32 + 0.5 - cy);
+        let mut sx = cos * px0 - sin * py + cx - 0.5;
+        let mut sy = sin * px0 + cos * py + cy - 0.5;
+        for _ in 0..width {
+            let (x, y) = (sx.clamp(0.0, max_x), sy.clamp(0.0, max_y));
+            let (x0, y0) = (x as usize, y as usize);
+            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+            let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
+            let top = luma[y0 * width + x0] + fx * (luma[y0 * width + x1] - luma[y0 * width + x0]);
+            let bottom = luma[y1 * width + x0] + fx * (luma[y1 * width + x1] - luma[y1 * width + x0]);
+            out.push(top + fy * (bottom - top));
+            sx += cos;
+            sy += sin;
+        }
+    }
+}
+
+/// `frame` turned back by `degrees` about its centre into `out` (same size
+/// and byte order), each pixel interpolated between its four source
+/// pixels: a nearest-pixel turn leaves steps along every edge, which the
+/// filter would read as texture. Pixels from beyond the frame repeat its
+/// edge.
+pub(crate) fn turn_back(frame: &FrameView, degrees: f32, out: &mut Vec<u8>) {
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    out.clear();
+    out.resize(width * height * 3, 0);
+    if width < 2 || height < 2 {
+        out.copy_from_slice(frame.data);
+        return;
+    }
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let stride = width * 3;
+    // Fixed point, 16 fractional bits: the inner loop is integer work.
+    // Positions stop one pixel short of the right and bottom edges, so the
+    // four source pixels always exist (the edge pixel gets the full weight).
+    const ONE: f32 = 65_536.0;
+    let (step_x, step_y) = ((cos * ONE) as i64, (sin * ONE) as i64);
+    let (max_x, max_y) = ((((width - 1) as i64) << 16) - 1, (((height - 1) as i64) << 16) - 1);
+    let data = frame.data;
+    for (y, row) in out.chunks_exact_mut(stride).enumerate() {
+        let (px0, py) = (0.5 - cx, y as f32 + 0.5 - cy);
+        // Source of this row's first pixel centre, and the step per pixel:
+        // the frame's content was turned by `degrees`, so each upright
+        // pixel is fetched from where the turn put it.
+        let mut sx = ((cos * px0 - sin * py + cx - 0.5) * ONE) as i64;
+        let mut sy = ((sin * px0 + cos * py + cy - 0.5) * ONE) as i64;
+        for pixel in row.chunks_exact_mut(3) {
+            let (x, y) = (sx.clamp(0, max_x), sy.clamp(0, max_y));
+            let at = (y >> 16) as usize * stride + (x >> 16) as usize * 3;
+            // 8-bit weights: plenty for 8-bit pixels.
+            let (fx, fy) = (((x >> 8) & 0xff) as u32, ((y >> 8) & 0xff) as u32);
+            let (Some(upper), Some(lower)) = (data.get(at..at + 6), data.get(at + stride..at + stride + 6)) else {
+                continue;
+            };
+            for (k, channel) in pixel.iter_mut().enumerate() {
+                let top = upper[k] as u32 * (256 - fx) + upper[k + 3] as u32 * fx;
+                let bottom = lower[k] as u32 * (256 - fx) + lower[k + 3] as u32 * fx;
+                *channel = ((top * (256 - fy) + bottom * fy + (1 << 15)) >> 16) as u8;
+            }
+            sx += step_x;
+            sy += step_y;
+        }
+    }
+}
+
+/// Which cells of the grid (placed at `shift` in the turned-back frame)
+/// lie wholly on pixels that came from inside the frame.
+pub(crate) fn cells_inside(geometry: &Geometry, shift: (i32, i32), degrees: f32, inside: &mut Vec<bool>) {
+    let (width, height) = (geometry.width as f32, geometry.height as f32);
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (cx, cy) = (width / 2.0, height / 2.0);
+    let cell = geometry.cell_px() as f32;
+    let source_inside = |x: f32, y: f32| {
+        let (px, py) = (x - cx, y - cy);
+        let (sx, sy) = (cos * px - sin * py + cx, sin * px + cos * py + cy);
+        (0.0..=width).contains(&sx) && (0.0..=height).contains(&sy)
+    };
+    inside.clear();
+    for row in 0..geometry.cells_y {
+        for column in 0..geometry.cells_x {
+            let x0 = column as f32 * cell + shift.0 as f32;
+            let y0 = row as f32 * cell + shift.1 as f32;
+            let corners = [(x0, y0), (x0 + cell, y0), (x0, y0 + cell), (x0 + cell, y0 + cell)];
+            inside.push(corners.iter().all(|&(x, y)| source_inside(x, y)));
+        }
+    }
+}
+
+/// A point of the turned-back frame where it lies in the frame as it came.
+pub(crate) fn to_frame(x: f32, y: f32, width: u32, height: u32, degrees: f32) -> (f32, f32) {
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let (px, py) = (x - cx, y - cy);
+    (cos * px - sin * py + cx, sin * px + cos * py + cy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bright rectangle on dark, turned by `degrees`, each pixel the
+    /// average of 4x4 samples as a camera's pixel integrates its area.
+    fn turned_rectangle(degrees: f32) -> Vec<u8> {
+        let (w, h) = (320usize, 240usize);
+        let (sin, cos) = degrees.to_radians().sin_cos();
+        let mut data = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let mut covered = 0.0f32;
+                for (sx, sy) in (0..16).map(|i| ((i % 4) as f32 * 0.25 + 0.125, (i / 4) as f32 * 0.25 + 0.125)) {
+                    let (px, py) = (x as f32 + sx - 160.0, y as f32 + sy - 120.0);
+                    // Undo the turn to test against the upright rectangle.
+                    let (ux, uy) = (cos * px + sin * py, -sin * px + cos * py);
+                    covered += f32::from(u8::from(ux.abs() < 90.0 && uy.abs() < 60.0)) / 16.0;
+                }
+                let level = (40.0 + 160.0 * covered).round() as u8;
+                data.extend_from_slice(&[level; 3]);
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn the_turn_is_found_from_the_edges() {
+        let (mut reference, mut luma) = (Vec::new(), Vec::new());
+        let upright = turned_rectangle(0.0);
+        orientation_histogram(&FrameView::rgb8(320, 240, &upright), &mut luma, &mut reference);
+        let mut buffers = TurnBuffers::default();
+        for degrees in [-9.0f32, -2.5, 4.0, 10.0] {
+            let frame = turned_rectangle(degrees);
+            let found = estimate_turn(&FrameView::rgb8(320, 240, &frame), &reference, 12.0, &mut buffers);
+            assert!((found - degrees).abs() < 0.3, "{degrees}° turned, {found}° found");
+        }
+        assert_eq!(turn_between(&vec![0.0; BINS], &reference, 12.0), 0.0);
+    }
+
+    #[test]
+    fn turning_back_makes_the_part_upright() {
+        let frame = turned_rectangle(8.0);
+        let mut upright = Vec::new();
+        turn_back(&FrameView::rgb8(320, 240, &frame), 8.0, &mut upright);
+        let expected = turned_rectangle(0.0);
+        let differing = upright.chunks_exact(3).zip(expected.chunks_exact(3)).filter(|(a, b)| a != b).count();
+        // Only pixels along the rectangle's outline may differ (nearest pixel).
+        assert!(differing < 1_400, "{differing} of {} pixels differ", 320 * 240);
+        // The turned-back point lies where the turn put it.
+        let (x, y) = to_frame(160.0 + 90.0, 120.0, 320, 240, 8.0);
+        assert!((x - (160.0 + 90.0 * 8f32.to_radians().cos())).abs() < 1e-3 && y > 120.0, "({x}, {y})");
+    }
+}
