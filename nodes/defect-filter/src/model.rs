@@ -534,11 +534,7 @@ fn fit_brightness(cells: &[CellFeatures], mean: &[f32], geometry: &Geometry, scr
         light.offset + mean[i] * light.gain.iter().zip(terms).map(|(a, t)| a * t).sum::<f32>()
     };
     let residual = |i: usize| (cells[i][LUMA] - predicted(&first, i)).abs();
-    scratch.clear();
-    scratch.extend((0..cells.len().min(mean.len())).map(residual));
-    let mid = scratch.len() / 2;
-    let median = if scratch.is_empty() { 0.0 } else { *scratch.select_nth_unstable_by(mid, f32::total_cmp).1 };
-    let limit = 3.0 * median.max(0.5);
+    let limit = outlier_limit((0..cells.len().min(mean.len())).map(residual), 0.5, scratch);
     fit(&|i| residual(i) <= limit).unwrap_or(first)
 }
 
@@ -581,11 +577,7 @@ fn fit_sharpness(cells: &[CellFeatures], mean: &[f32], scratch: &mut Vec<f32>) -
     };
     let first = fit(&|_| true);
     let residual = |i: usize| (cells[i][GRADIENT] - (first.floor + first.sharpness * mean[i])).abs();
-    scratch.clear();
-    scratch.extend((0..cells.len().min(mean.len())).map(residual));
-    let mid = scratch.len() / 2;
-    let median = if scratch.is_empty() { 0.0 } else { *scratch.select_nth_unstable_by(mid, f32::total_cmp).1 };
-    let limit = 3.0 * median.max(0.1);
+    let limit = outlier_limit((0..cells.len().min(mean.len())).map(residual), 0.1, scratch);
     fit(&|i| residual(i) <= limit)
 }
 
@@ -596,6 +588,16 @@ fn apply_sharpness(cells: &mut [CellFeatures], edges: Edges) {
     for cell in cells {
         cell[GRADIENT] = (cell[GRADIENT] - edges.floor) * scale;
     }
+}
+
+/// The residual beyond which a cell is left out of a refit: three times the
+/// median residual, and at least three times `least`. `scratch` is reused.
+fn outlier_limit(residuals: impl Iterator<Item = f32>, least: f32, scratch: &mut Vec<f32>) -> f32 {
+    scratch.clear();
+    scratch.extend(residuals);
+    let mid = scratch.len() / 2;
+    let median = if scratch.is_empty() { 0.0 } else { *scratch.select_nth_unstable_by(mid, f32::total_cmp).1 };
+    3.0 * median.max(least)
 }
 
 /// Solves the 7 normal equations (augmented matrix) by Gaussian

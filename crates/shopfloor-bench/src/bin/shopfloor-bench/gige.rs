@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use camera_source::live::{FrameIds, IdStep};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{release_binary, scratch_dir};
@@ -144,15 +145,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Camera frame ids skipped between consecutive frames (16-bit ids wrap
-/// from 65535 to 1; a frame without an id, or an id that went back, is not
-/// a loss).
-fn skipped_ids(ids: &[Option<i64>]) -> i64 {
-    ids.windows(2)
-        .filter_map(|pair| match pair {
-            [Some(65_535), Some(1)] => None,
-            [Some(last), Some(id)] if id > last => Some(id - last - 1),
-            _ => None,
+/// Camera frame ids skipped between consecutive frames, as the camera
+/// source itself counts them (16-bit ids wrap; a frame without an id, or
+/// ids that start again, are no loss).
+fn skipped_ids(ids: &[Option<i64>]) -> u64 {
+    let mut steps = FrameIds::default();
+    ids.iter()
+        .flatten()
+        .filter_map(|id| u64::try_from(*id).ok())
+        .map(|id| match steps.step(id) {
+            IdStep::Missed(missed) => missed,
+            IdStep::InOrder | IdStep::Restarted => 0,
         })
         .sum()
 }
