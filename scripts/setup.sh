@@ -42,8 +42,10 @@ ensure_system_packages() {
 ensure_build_tools() {
     # llama.cpp is built by llama-cpp-sys-2 with cmake; bindgen needs libclang.
     # camera-source links Aravis (GigE Vision); its pkg-config file also names
-    # libusb and zlib, which libaravis-dev does not pull in.
-    ensure_system_packages cmake clang libclang-dev pkg-config libaravis-dev libusb-1.0-0-dev zlib1g-dev
+    # libusb and zlib, which libaravis-dev does not pull in. It links GStreamer
+    # (RTSP and USB cameras); its tests link GStreamer's RTSP server.
+    ensure_system_packages cmake clang libclang-dev pkg-config libaravis-dev libusb-1.0-0-dev zlib1g-dev \
+        libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
     if ! python3 -c 'import ensurepip' 2>/dev/null; then
         ensure_system_packages python3-venv
     fi

@@ -11,7 +11,10 @@ ensure_build_tools
 # procps: `ps` and `kill`, which the test harness uses to stop and check process groups.
 # chromium: the operator console is tested in a real headless browser.
 # aravis-tools: Aravis's simulated GigE Vision camera, the camera source's peer.
-ensure_system_packages mosquitto mosquitto-clients procps chromium aravis-tools
+# GStreamer's plugins: RTSP, decoders (libav: H.264) and, for the tests' RTSP
+# camera, the test picture's encoders (ugly: x264enc; good: jpegenc).
+ensure_system_packages mosquitto mosquitto-clients procps chromium aravis-tools \
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest

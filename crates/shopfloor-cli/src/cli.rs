@@ -354,29 +354,45 @@ pub struct ReplayArgs {
 pub enum CameraCommand {
     /// The cameras Aravis finds on every network interface (and USB3
     /// Vision): the id to put in `CAMERA_DEVICE`, vendor, model, address.
+    /// USB (UVC) cameras are listed as their device files.
     List,
-    /// Frames from one camera saved as PNG files, with the settings the
-    /// camera-source node would use.
-    Grab(GrabArgs),
+    /// Frames from one camera (GigE, RTSP or USB) saved as PNG files, with
+    /// the settings the camera-source node would use.
+    Grab(Box<GrabArgs>),
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("camera").required(true).args(["device", "url", "usb"])))]
 pub struct GrabArgs {
-    /// The camera: id (`shopfloor camera list`), serial number or IP address.
+    /// A GigE Vision camera: id (`shopfloor camera list`), serial number or
+    /// IP address.
     #[arg(long)]
-    pub device: String,
+    pub device: Option<String>,
+    /// An IP camera's `rtsp://` address (no account in it: `--user` and
+    /// `--password-file`).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// A USB camera's device file, as `/dev/video0`.
+    #[arg(long, value_name = "DEVICE_FILE")]
+    pub usb: Option<PathBuf>,
+    /// The IP camera's account.
+    #[arg(long, requires = "password_file")]
+    pub user: Option<String>,
+    /// A file whose first line is the IP camera's password.
+    #[arg(long, requires = "user", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Folder for the PNG files (`frame-000000.png`, ...); made if missing.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub count: u64,
-    /// Frames per second of the free-running camera.
+    /// Frames per second of a free-running GigE camera (a stream keeps its own).
     #[arg(long, default_value_t = 5.0)]
     pub rate_hz: f64,
     /// `mono8` or `rgb8`.
     #[arg(long, default_value = "mono8")]
     pub pixel_format: String,
-    /// `x,y,width,height` in pixels (default: the camera's setting).
+    /// `x,y,width,height` in pixels (default: the camera's setting; GigE only).
     #[arg(long)]
     pub region: Option<String>,
     #[arg(long)]

@@ -96,3 +96,27 @@ fn grab_saves_frames_of_the_fake_gige_camera_as_png() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("cannot open camera \"127.0.0.9\""), "{}", text(&output.stderr));
 }
+
+/// An IP camera that is not there, or an address with an account in it:
+/// a clear error that never shows the password. (Grabbing from a real RTSP
+/// camera goes through the node's own code, tested in camera-source's
+/// `rtsp` tests.)
+#[test]
+fn grab_from_an_absent_ip_camera_is_a_clear_error() {
+    let out = tempfile::tempdir().unwrap();
+    let folder_arg = out.path().to_str().unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("rtsp://127.0.0.1:{}/line1", listener.local_addr().unwrap().port())
+    };
+    let output = shopfloor(&["camera", "grab", "--url", &closed, "--out", folder_arg, "--count", "1"]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains(&closed), "{}", text(&output.stderr));
+    let with_account = "rtsp://admin:hunter2@127.0.0.1/line1";
+    let output = shopfloor(&["camera", "grab", "--url", with_account, "--out", folder_arg]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("--password-file") && !stderr.contains("hunter2"), "{stderr}");
+    let output = shopfloor(&["camera", "grab", "--out", folder_arg]);
+    assert!(!output.status.success(), "a camera must be named");
+}

@@ -1,10 +1,11 @@
-//! `camera-source`: where frames come from (a folder of images or a GigE
-//! Vision camera), how fast, and where the camera is.
+//! `camera-source`: where frames come from (a folder of images, a GigE
+//! Vision camera, an IP camera over RTSP or a USB camera), how fast, and
+//! where the camera is.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shopfloor_core::env::{ConfigError, EnvReader, EnvVars};
+use shopfloor_core::env::{ConfigError, EnvReader, EnvVars, Secret};
 
 /// How frames of a folder leave the camera source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,20 +40,21 @@ pub struct FolderSettings {
     pub output: FrameOutput,
 }
 
-/// The pixel formats a GigE camera is asked for; each goes on the wire as
-/// the frame encoding of the same name.
+/// The pixel formats a live camera's frames are sent in; each goes on the
+/// wire as the frame encoding of the same name. A GigE camera is asked for
+/// it; a stream's decoded frames are converted to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GigePixelFormat {
+pub enum PixelFormat {
     Mono8,
     Rgb8,
 }
 
-impl std::str::FromStr for GigePixelFormat {
+impl std::str::FromStr for PixelFormat {
     type Err = ();
     fn from_str(text: &str) -> Result<Self, ()> {
         match text.to_ascii_lowercase().as_str() {
-            "mono8" => Ok(GigePixelFormat::Mono8),
-            "rgb8" => Ok(GigePixelFormat::Rgb8),
+            "mono8" => Ok(PixelFormat::Mono8),
+            "rgb8" => Ok(PixelFormat::Rgb8),
             _ => Err(()),
         }
     }
@@ -114,7 +116,7 @@ pub struct GigeSettings {
     /// is a different camera after a power cut).
     pub device: String,
     /// `CAMERA_PIXEL_FORMAT`: `mono8` (default) or `rgb8`.
-    pub pixel_format: GigePixelFormat,
+    pub pixel_format: PixelFormat,
     /// `CAMERA_REGION`: `x,y,width,height` (default: the camera's setting).
     pub region: Option<Region>,
     /// `CAMERA_EXPOSURE_US`: exposure in microseconds (default: the camera's).
@@ -133,11 +135,80 @@ pub struct GigeSettings {
     pub frame_timeout: Duration,
 }
 
-/// Where frames come from (`CAMERA_SOURCE`: `folder`, the default, or `gige`).
+/// How RTSP's media travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtspTransport {
+    /// Interleaved in the RTSP connection: one TCP port through firewalls,
+    /// no packet loss (a late frame instead).
+    Tcp,
+    /// RTP over UDP: lowest latency; lost packets are broken frames.
+    Udp,
+}
+
+impl std::str::FromStr for RtspTransport {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "tcp" => Ok(RtspTransport::Tcp),
+            "udp" => Ok(RtspTransport::Udp),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What a GStreamer-read camera is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamKind {
+    /// An IP camera: its `rtsp://` or `rtsps://` address (`CAMERA_URL`),
+    /// the account if it asks for one, and how the media travels.
+    Rtsp {
+        url: String,
+        user: Option<String>,
+        password: Option<Secret>,
+        transport: RtspTransport,
+        /// The jitter buffer (`CAMERA_LATENCY_MS`, 0..=5000, default 200):
+        /// how long packets wait to be put in order.
+        latency: Duration,
+    },
+    /// A USB (UVC) camera through Video4Linux: its device file
+    /// (`CAMERA_DEVICE`, as `/dev/video0`).
+    Usb { device: PathBuf },
+}
+
+/// A camera read through GStreamer: decoded (H.264, H.265, MJPEG, raw, as
+/// the installed plugins can) and converted to the pixel format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSettings {
+    pub kind: StreamKind,
+    /// `CAMERA_PIXEL_FORMAT`: `mono8` (default) or `rgb8`.
+    pub pixel_format: PixelFormat,
+    /// Decoded frames waiting for the node, at most (`CAMERA_BUFFERS`,
+    /// 2..=64, default 8); a frame beyond them is dropped and counted.
+    pub buffers: usize,
+    /// A camera that sends nothing for this long (also: that sends no first
+    /// frame this long after it is opened) is taken as lost and opened again
+    /// (`CAMERA_FRAME_TIMEOUT_MS`, 100..=60000; default 5 frame periods, at
+    /// least 5 s: an IP camera's first frame waits for a key frame).
+    pub frame_timeout: Duration,
+}
+
+impl StreamSettings {
+    /// The camera for logs and errors: the address without any account.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            StreamKind::Rtsp { url, .. } => url.clone(),
+            StreamKind::Usb { device } => device.display().to_string(),
+        }
+    }
+}
+
+/// Where frames come from (`CAMERA_SOURCE`: `folder`, the default, `gige`,
+/// `rtsp` or `usb`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     Folder(FolderSettings),
     Gige(GigeSettings),
+    Stream(StreamSettings),
 }
 
 /// Settings of the camera source node.
@@ -171,9 +242,11 @@ impl CameraSourceConfig {
             .parsed_or("CAMERA_RATE_HZ", 5.0f64, "frames per second in 0.01..=1000", |r| (0.01..=1000.0).contains(r));
         let source = match env.string_or("CAMERA_SOURCE", "folder").as_str() {
             "gige" => Source::Gige(gige_settings(&mut env, rate_hz)),
+            "rtsp" => Source::Stream(stream_settings(&mut env, rate_hz, rtsp_camera)),
+            "usb" => Source::Stream(stream_settings(&mut env, rate_hz, usb_camera)),
             other => {
                 if other != "folder" {
-                    env.invalid("CAMERA_SOURCE", other, "folder or gige");
+                    env.invalid("CAMERA_SOURCE", other, "folder, gige, rtsp or usb");
                 }
                 Source::Folder(FolderSettings {
                     dir: env.required_dir("CAMERA_DIR", "a folder of PNG or JPEG images"),
@@ -196,7 +269,7 @@ fn gige_settings(env: &mut EnvReader, rate_hz: f64) -> GigeSettings {
     let device = env
         .required_string("CAMERA_DEVICE", "the camera's id, serial number or IP address (`shopfloor camera list`)")
         .unwrap_or_default();
-    let pixel_format = env.parsed_or("CAMERA_PIXEL_FORMAT", GigePixelFormat::Mono8, "mono8 or rgb8", |_| true);
+    let pixel_format = env.parsed_or("CAMERA_PIXEL_FORMAT", PixelFormat::Mono8, "mono8 or rgb8", |_| true);
     let region = env.optional_parsed("CAMERA_REGION", "x,y,width,height in pixels, width and height ≥ 1", |_| true);
     let exposure_us =
         env.optional_parsed("CAMERA_EXPOSURE_US", "microseconds > 0", |e: &f64| *e > 0.0 && e.is_finite());
@@ -210,6 +283,66 @@ fn gige_settings(env: &mut EnvReader, rate_hz: f64) -> GigeSettings {
         })
         .map_or(five_periods, Duration::from_millis);
     GigeSettings { device, pixel_format, region, exposure_us, gain_db, trigger, buffers, frame_timeout }
+}
+
+fn stream_settings(env: &mut EnvReader, rate_hz: f64, kind: fn(&mut EnvReader) -> StreamKind) -> StreamSettings {
+    let kind = kind(env);
+    let pixel_format = env.parsed_or("CAMERA_PIXEL_FORMAT", PixelFormat::Mono8, "mono8 or rgb8", |_| true);
+    let buffers = env.parsed_or("CAMERA_BUFFERS", 8usize, "a count in 2..=64", |n| (2..=64).contains(n));
+    let five_periods = Duration::from_secs_f64(5.0 / rate_hz).max(Duration::from_secs(5));
+    let frame_timeout = env
+        .optional_parsed("CAMERA_FRAME_TIMEOUT_MS", "milliseconds in 100..=60000", |ms: &u64| {
+            (100..=60_000).contains(ms)
+        })
+        .map_or(five_periods, Duration::from_millis);
+    StreamSettings { kind, pixel_format, buffers, frame_timeout }
+}
+
+fn rtsp_camera(env: &mut EnvReader) -> StreamKind {
+    let requirement = "rtsp://host[:port]/path or rtsps://..., without an account \
+                       (CAMERA_USER and CAMERA_PASSWORD or CAMERA_PASSWORD_FILE)";
+    let url = env.required_string("CAMERA_URL", requirement).unwrap_or_default();
+    if !url.is_empty() && !rtsp_url_is_plain(&url) {
+        // The address is logged: an account in it would be too.
+        env.invalid("CAMERA_URL", &without_account(&url), requirement);
+    }
+    let user = env.optional_string("CAMERA_USER");
+    let password = env.password("CAMERA_PASSWORD", "CAMERA_PASSWORD_FILE");
+    if user.is_some() != password.is_some() {
+        env.invalid("CAMERA_USER", "", "set together with CAMERA_PASSWORD (or CAMERA_PASSWORD_FILE)");
+    }
+    let transport = env.parsed_or("CAMERA_RTSP_TRANSPORT", RtspTransport::Tcp, "tcp or udp", |_| true);
+    let latency_ms = env.parsed_or("CAMERA_LATENCY_MS", 200u64, "milliseconds in 0..=5000", |ms| *ms <= 5_000);
+    StreamKind::Rtsp { url, user, password, transport, latency: Duration::from_millis(latency_ms) }
+}
+
+fn usb_camera(env: &mut EnvReader) -> StreamKind {
+    let requirement = "the camera's device file, as /dev/video0";
+    let device = env.required_string("CAMERA_DEVICE", requirement);
+    // Not checked for existence: a camera plugged in later is opened then.
+    if let Some(device) = device.as_deref().filter(|device| device.len() <= 5 || !device.starts_with("/dev/")) {
+        env.invalid("CAMERA_DEVICE", device, requirement);
+    }
+    StreamKind::Usb { device: PathBuf::from(device.unwrap_or_default()) }
+}
+
+/// An `rtsp://` or `rtsps://` address with a host and no `user:password@`.
+pub fn rtsp_url_is_plain(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("rtsp://").or_else(|| url.strip_prefix("rtsps://")) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !authority.is_empty() && !authority.contains('@') && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The address with anything before an `@` in its authority cut out.
+pub fn without_account(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<account>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -254,7 +387,7 @@ mod tests {
         let Source::Gige(gige) = &config.source else { panic!("{config:?}") };
         assert_eq!(
             (gige.device.as_str(), gige.pixel_format, &gige.trigger),
-            ("127.0.0.1", GigePixelFormat::Mono8, &Trigger::FreeRun)
+            ("127.0.0.1", PixelFormat::Mono8, &Trigger::FreeRun)
         );
         assert_eq!((gige.region, gige.buffers, gige.frame_timeout), (None, 8, Duration::from_secs(1)));
         let fast = CameraSourceConfig::from_env(&vars(&[
@@ -295,7 +428,64 @@ mod tests {
         ] {
             assert!(err.names_field(field), "{field}: {err}");
         }
-        let err = CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "usb")])).unwrap_err();
+        let err = CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "webcam")])).unwrap_err();
         assert!(err.names_field("CAMERA_SOURCE"), "{err}");
+    }
+
+    #[test]
+    fn an_rtsp_camera_needs_its_address_and_defaults_the_rest() {
+        let config = CameraSourceConfig::from_env(&vars(&[
+            ("CAMERA_SOURCE", "rtsp"),
+            ("CAMERA_URL", "rtsp://10.0.0.7:554/stream1"),
+            ("CAMERA_USER", "viewer"),
+            ("CAMERA_PASSWORD", "hunter2"),
+        ]))
+        .unwrap();
+        let Source::Stream(stream) = &config.source else { panic!("{config:?}") };
+        let StreamKind::Rtsp { url, user, password, transport, latency } = &stream.kind else { panic!("{stream:?}") };
+        assert_eq!((url.as_str(), user.as_deref()), ("rtsp://10.0.0.7:554/stream1", Some("viewer")));
+        assert_eq!(password.as_ref().map(Secret::expose), Some("hunter2"));
+        assert_eq!((*transport, *latency), (RtspTransport::Tcp, Duration::from_millis(200)));
+        assert_eq!((stream.pixel_format, stream.buffers), (PixelFormat::Mono8, 8));
+        assert_eq!(stream.frame_timeout, Duration::from_secs(5), "an IP camera's first key frame may take seconds");
+        assert!(!format!("{config:?}").contains("hunter2"), "the password never reaches a log");
+    }
+
+    #[test]
+    fn each_bad_rtsp_field_is_named_and_no_account_is_echoed() {
+        let err = CameraSourceConfig::from_env(&vars(&[
+            ("CAMERA_SOURCE", "rtsp"),
+            ("CAMERA_URL", "rtsp://admin:hunter2@10.0.0.7/stream1"),
+            ("CAMERA_USER", "viewer"),
+            ("CAMERA_RTSP_TRANSPORT", "http"),
+            ("CAMERA_LATENCY_MS", "9000"),
+            ("CAMERA_BUFFERS", "100"),
+        ]))
+        .unwrap_err();
+        for field in ["CAMERA_URL", "CAMERA_USER", "CAMERA_RTSP_TRANSPORT", "CAMERA_LATENCY_MS", "CAMERA_BUFFERS"] {
+            assert!(err.names_field(field), "{field}: {err}");
+        }
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        for url in ["http://10.0.0.7/mjpeg", "rtsp://", "rtsp:///path", "rtsp://cam 1/x"] {
+            let err =
+                CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "rtsp"), ("CAMERA_URL", url)])).expect_err(url);
+            assert!(err.names_field("CAMERA_URL"), "{url}: {err}");
+        }
+        let err = CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "rtsp")])).unwrap_err();
+        assert!(err.names_field("CAMERA_URL"), "required: {err}");
+    }
+
+    #[test]
+    fn a_usb_camera_is_a_device_file() {
+        let config =
+            CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "usb"), ("CAMERA_DEVICE", "/dev/video2")])).unwrap();
+        let Source::Stream(stream) = &config.source else { panic!("{config:?}") };
+        assert_eq!(stream.kind, StreamKind::Usb { device: "/dev/video2".into() });
+        assert_eq!(stream.describe(), "/dev/video2");
+        for device in ["video0", "/dev/", ""] {
+            let err = CameraSourceConfig::from_env(&vars(&[("CAMERA_SOURCE", "usb"), ("CAMERA_DEVICE", device)]))
+                .expect_err(device);
+            assert!(err.names_field("CAMERA_DEVICE"), "{device:?}: {err}");
+        }
     }
 }

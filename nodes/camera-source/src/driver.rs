@@ -12,11 +12,12 @@ use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::image_files::image_files;
 use shopfloor_node::{Driver, Flow, NodeLogic};
 
-use crate::config::{CameraSourceConfig, FolderSettings, GigeSettings, Source, Trigger};
-use crate::gige::{GigeCamera, Polled};
-use crate::live::{LiveCamera, LiveCounts};
+use crate::config::{CameraSourceConfig, FolderSettings, GigeSettings, Source, StreamSettings, Trigger};
+use crate::gige::{GigeCamera, GigeError};
+use crate::live::{LiveCamera, LiveCounts, Polled};
 use crate::read::read_frame;
 use crate::state::{CameraState, Counts};
+use crate::stream::{StreamCamera, StreamError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CameraError {
@@ -58,6 +59,7 @@ pub fn run(config: &CameraSourceConfig, node: DoraNode, events: EventStream) -> 
     match &config.source {
         Source::Folder(folder) => run_folder(config, folder, node, events).map(RunCounts::Folder),
         Source::Gige(gige) => run_gige(config, gige, node, events).map(RunCounts::Live),
+        Source::Stream(stream) => run_stream(config, stream, node, events).map(RunCounts::Live),
     }
 }
 
@@ -126,14 +128,83 @@ pub fn run_folder(
 /// most this long.
 const POLL: Duration = Duration::from_millis(20);
 /// Pause between attempts to open a camera that is away (an attempt itself
-/// takes Aravis's discovery time, about 2.5 s, when nobody answers).
+/// takes Aravis's discovery time, about 2.5 s, when nobody answers; a
+/// stream's, up to its first frame or its refusal).
 const REOPEN_PAUSE: Duration = Duration::from_millis(100);
 /// dora events handled between two polls of the camera, at most.
 const EVENTS_PER_POLL: usize = 4;
 
+/// What the live loop needs of a camera.
+trait LiveDevice {
+    type Error: std::error::Error;
+    fn poll(&mut self, wait: Duration) -> Polled;
+    fn trigger(&self) -> Result<(), Self::Error>;
+    /// After a poll with nothing: whether the camera is gone, and why.
+    fn gone(&self, live: &mut LiveCamera) -> Option<&'static str>;
+}
+
+impl LiveDevice for GigeCamera {
+    type Error = GigeError;
+
+    fn poll(&mut self, wait: Duration) -> Polled {
+        GigeCamera::poll(self, wait)
+    }
+
+    fn trigger(&self) -> Result<(), GigeError> {
+        GigeCamera::trigger(self)
+    }
+
+    fn gone(&self, live: &mut LiveCamera) -> Option<&'static str> {
+        if self.control_lost() {
+            return Some("control_lost");
+        }
+        if !live.silent_for(self.settings().frame_timeout, now_ms()) {
+            return None;
+        }
+        match self.settings().trigger {
+            // A free-running camera that sends nothing is gone, or was
+            // power-cycled and forgot where to stream: open it again.
+            Trigger::FreeRun => Some("no_frames"),
+            // A triggered one may wait for parts for hours: ask it.
+            Trigger::Software | Trigger::Line(_) => {
+                if self.answers() {
+                    live.answered(now_ms());
+                    None
+                } else {
+                    Some("no_reply")
+                }
+            }
+        }
+    }
+}
+
+/// A stream's camera and how long it may be silent.
+struct Streaming {
+    camera: StreamCamera,
+    frame_timeout: Duration,
+}
+
+impl LiveDevice for Streaming {
+    type Error = StreamError;
+
+    fn poll(&mut self, wait: Duration) -> Polled {
+        self.camera.poll(wait)
+    }
+
+    /// Streams free-run: the settings have no software trigger for them.
+    fn trigger(&self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    /// An IP camera whose network went away sends nothing and says nothing:
+    /// silence is the only sign.
+    fn gone(&self, live: &mut LiveCamera) -> Option<&'static str> {
+        live.silent_for(self.frame_timeout, now_ms()).then_some("no_frames")
+    }
+}
+
 /// Streams a GigE Vision camera until dora stops the node (or
-/// `CAMERA_MAX_FRAMES` were sent). A camera that is away, or goes away, is
-/// opened again and again; frames are never queued beyond the buffer pool.
+/// `CAMERA_MAX_FRAMES` were sent).
 pub fn run_gige(
     config: &CameraSourceConfig,
     settings: &GigeSettings,
@@ -141,8 +212,34 @@ pub fn run_gige(
     events: EventStream,
 ) -> Result<LiveCounts, CameraError> {
     tracing::info!(device = %settings.device, trigger = ?settings.trigger, rate_hz = config.rate_hz, "camera starts");
-    let mut driver = Driver::new(node);
     let software_trigger = settings.trigger == Trigger::Software;
+    run_live(config, software_trigger, || GigeCamera::open(settings, config.rate_hz), node, events)
+}
+
+/// Streams an RTSP or USB camera until dora stops the node (or
+/// `CAMERA_MAX_FRAMES` were sent).
+pub fn run_stream(
+    config: &CameraSourceConfig,
+    settings: &StreamSettings,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<LiveCounts, CameraError> {
+    tracing::info!(camera = %settings.describe(), "camera starts");
+    let open =
+        || StreamCamera::open(settings).map(|camera| Streaming { camera, frame_timeout: settings.frame_timeout });
+    run_live(config, false, open, node, events)
+}
+
+/// The live loop: a camera that is away, or goes away, is opened again and
+/// again; frames are never queued beyond the camera's bounded buffers.
+fn run_live<D: LiveDevice>(
+    config: &CameraSourceConfig,
+    software_trigger: bool,
+    mut open: impl FnMut() -> Result<D, D::Error>,
+    node: DoraNode,
+    events: EventStream,
+) -> Result<LiveCounts, CameraError> {
+    let mut driver = Driver::new(node);
     let mut live = LiveCamera::new(
         id_prefix(config),
         config.station.clone(),
@@ -151,7 +248,7 @@ pub fn run_gige(
         software_trigger,
     );
     let rx = dora_events(events)?;
-    let mut camera: Option<GigeCamera> = None;
+    let mut camera: Option<D> = None;
     let mut next_open = Instant::now();
     'frames: while !live.done() {
         // dora first, a few events at a time: a stop or a trigger is never
@@ -168,7 +265,7 @@ pub fn run_gige(
                 }
             }
         }
-        let Some(open) = camera.as_ref() else {
+        let Some(open_camera) = camera.as_mut() else {
             let wait = next_open.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 match rx.recv_timeout(wait) {
@@ -182,7 +279,7 @@ pub fn run_gige(
                 }
                 continue;
             }
-            match GigeCamera::open(settings, config.rate_hz) {
+            match open() {
                 Ok(opened) => {
                     live.connected(now_ms());
                     camera = Some(opened);
@@ -194,20 +291,24 @@ pub fn run_gige(
             }
             continue;
         };
-        if let Some(reason) = send_triggers(open, &mut live) {
+        if let Some(reason) = send_triggers(open_camera, &mut live) {
             live.lost(reason, now_ms());
             camera = None;
             continue;
         }
-        match open.poll(POLL) {
+        match open_camera.poll(POLL) {
             Polled::Frame(frame) => {
                 if let Some(emit) = live.frame(frame, now_ms()) {
                     driver.send(emit)?;
                 }
             }
             Polled::Incomplete { status, device_frame_id } => live.incomplete(status, device_frame_id, now_ms()),
+            Polled::Gone { reason } => {
+                live.lost(reason, now_ms());
+                camera = None;
+            }
             Polled::Nothing => {
-                if let Some(reason) = lost_reason(open, &mut live, settings) {
+                if let Some(reason) = open_camera.gone(&mut live) {
                     live.lost(reason, now_ms());
                     camera = None;
                 }
@@ -222,7 +323,7 @@ pub fn run_gige(
 }
 
 /// Sends the triggers asked for; the reason the camera is lost if one fails.
-fn send_triggers(camera: &GigeCamera, live: &mut LiveCamera) -> Option<&'static str> {
+fn send_triggers(camera: &impl LiveDevice, live: &mut LiveCamera) -> Option<&'static str> {
     for _ in 0..live.take_triggers() {
         if let Err(error) = camera.trigger() {
             tracing::warn!(error = %crate::state::chain(&error), "software trigger failed");
@@ -231,30 +332,6 @@ fn send_triggers(camera: &GigeCamera, live: &mut LiveCamera) -> Option<&'static 
         live.trigger_sent();
     }
     None
-}
-
-/// After a poll with no frame: whether the camera is gone, and why.
-fn lost_reason(camera: &GigeCamera, live: &mut LiveCamera, settings: &GigeSettings) -> Option<&'static str> {
-    if camera.control_lost() {
-        return Some("control_lost");
-    }
-    if !live.silent_for(settings.frame_timeout, now_ms()) {
-        return None;
-    }
-    match settings.trigger {
-        // A free-running camera that sends nothing is gone, or was
-        // power-cycled and forgot where to stream: open it again.
-        Trigger::FreeRun => Some("no_frames"),
-        // A triggered one may wait for parts for hours: ask it.
-        Trigger::Software | Trigger::Line(_) => {
-            if camera.answers() {
-                live.answered(now_ms());
-                None
-            } else {
-                Some("no_reply")
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aravis::prelude::*;
-use aravis::{AcquisitionMode, Buffer, BufferStatus, Camera, PixelFormat, Stream};
+use aravis::{AcquisitionMode, Buffer, BufferStatus, Camera, Stream};
 use shopfloor_core::schema::FrameEncoding;
 
-use crate::config::{GigePixelFormat, GigeSettings, Trigger};
-use crate::live::LiveFrame;
+use crate::config::{GigeSettings, PixelFormat, Trigger};
+use crate::live::{LiveFrame, Polled};
 
 /// Why a camera could not be opened or driven.
 #[derive(Debug, thiserror::Error)]
@@ -46,19 +46,6 @@ pub enum GigeError {
     },
 }
 
-/// One poll of the stream.
-#[derive(Debug)]
-pub enum Polled {
-    Frame(LiveFrame),
-    /// A buffer came back without a usable image.
-    Incomplete {
-        status: &'static str,
-        device_frame_id: u64,
-    },
-    /// Nothing within the wait.
-    Nothing,
-}
-
 /// An open, streaming camera. Dropping it stops the acquisition.
 pub struct GigeCamera {
     device: String,
@@ -67,6 +54,7 @@ pub struct GigeCamera {
     encoding: FrameEncoding,
     /// Set by Aravis's heartbeat thread when the camera stops answering.
     control_lost: Arc<AtomicBool>,
+    settings: GigeSettings,
 }
 
 impl GigeCamera {
@@ -80,8 +68,8 @@ impl GigeCamera {
             move |source: aravis::glib::Error| GigeError::Setting { device: name.to_owned(), setting, source }
         };
         let (format, encoding) = match settings.pixel_format {
-            GigePixelFormat::Mono8 => (PixelFormat::MONO_8, FrameEncoding::Mono8),
-            GigePixelFormat::Rgb8 => (PixelFormat::RGB_8_PACKED, FrameEncoding::Rgb8),
+            PixelFormat::Mono8 => (aravis::PixelFormat::MONO_8, FrameEncoding::Mono8),
+            PixelFormat::Rgb8 => (aravis::PixelFormat::RGB_8_PACKED, FrameEncoding::Rgb8),
         };
         camera.set_pixel_format(format).map_err(refused("CAMERA_PIXEL_FORMAT"))?;
         if let Some(region) = settings.region {
@@ -117,7 +105,7 @@ impl GigeCamera {
             arv_device.connect_control_lost(move |_| flag.store(true, Ordering::Release));
         }
         camera.start_acquisition().map_err(streaming)?;
-        Ok(Self { device, camera, stream, encoding, control_lost })
+        Ok(Self { device, camera, stream, encoding, control_lost, settings: settings.clone() })
     }
 
     /// Waits up to `wait` for the next buffer; its bytes are copied out and
@@ -149,8 +137,8 @@ impl GigeCamera {
             return incomplete("size_mismatch");
         }
         let expected = match self.encoding {
-            FrameEncoding::Rgb8 => PixelFormat::RGB_8_PACKED,
-            _ => PixelFormat::MONO_8,
+            FrameEncoding::Rgb8 => aravis::PixelFormat::RGB_8_PACKED,
+            _ => aravis::PixelFormat::MONO_8,
         };
         if buffer.image_pixel_format() != expected {
             return incomplete("wrong_pixel_format");
@@ -164,6 +152,11 @@ impl GigeCamera {
             encoding: self.encoding,
             bytes,
         })
+    }
+
+    /// The settings it was opened with.
+    pub fn settings(&self) -> &GigeSettings {
+        &self.settings
     }
 
     /// Sends one software trigger.

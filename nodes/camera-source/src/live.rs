@@ -38,6 +38,24 @@ pub struct LiveFrame {
     pub bytes: Vec<u8>,
 }
 
+/// One poll of a live camera.
+#[derive(Debug)]
+pub enum Polled {
+    Frame(LiveFrame),
+    /// A frame came without a usable image (a GigE buffer's status, a
+    /// decoder's corrupted frame).
+    Incomplete {
+        status: &'static str,
+        device_frame_id: u64,
+    },
+    /// Nothing within the wait.
+    Nothing,
+    /// The camera is gone (a stream's error or end), for `reason`.
+    Gone {
+        reason: &'static str,
+    },
+}
+
 /// What the camera's frame ids say about the frames between two arrivals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdStep {

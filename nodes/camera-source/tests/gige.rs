@@ -12,7 +12,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use camera_source::config::{CameraSourceConfig, GigePixelFormat, GigeSettings, Region, Source, Trigger};
+use camera_source::config::{CameraSourceConfig, GigeSettings, PixelFormat, Region, Source, Trigger};
 use camera_source::driver::{run_gige, CameraError};
 use camera_source::live::LiveCounts;
 use dora_node_api::arrow_v59::array::{Array, ArrayRef, NullArray};
@@ -90,7 +90,7 @@ impl Drop for FakeCamera {
 fn settings(trigger: Trigger) -> GigeSettings {
     GigeSettings {
         device: "127.0.0.1".into(),
-        pixel_format: GigePixelFormat::Mono8,
+        pixel_format: PixelFormat::Mono8,
         region: Some(REGION),
         exposure_us: None,
         gain_db: None,
