@@ -58,6 +58,12 @@ out=$(mktemp)
     echo
     target/release/shopfloor-bench filter --images 500 --learn 24 --seed 2026 --runs 5
     echo
+    for product in plate board; do
+        echo "### Vision stage 1 under a line's conditions, ${product}s (\`shopfloor-bench filter --conditions --product $product --images 400 --learn 24 --seed 2026\`)"
+        echo
+        target/release/shopfloor-bench filter --conditions --product "$product" --images 400 --learn 24 --seed 2026
+        echo
+    done
     # Aravis's simulated GigE Vision camera (Debian aravis-tools, installed by scripts/test.sh).
     ensure_system_packages aravis-tools
     target/release/shopfloor-bench gige --rate-hz 30 --seconds 30

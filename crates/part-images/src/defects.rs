@@ -9,7 +9,7 @@
 use rand::RngCore;
 
 use crate::canvas::{coverage, length, Canvas, PixelRect, Rgb};
-use crate::layout::{Circle, Layout, SCREW_RADIUS};
+use crate::layout::{Circle, Layout};
 use crate::random::{direction, uniform, uniform_int};
 use crate::spec::{DefectKind, DefectSpec, TruthBox};
 
@@ -110,7 +110,7 @@ fn outline(placed: &Placed, layout: &Layout) -> Vec<Circle> {
                 .collect()
         }
         Placed::Dent { centre, axes, .. } => vec![(*centre, axes.0)],
-        Placed::MissingPart { screw } => vec![(layout.screws[*screw], layout.px(SCREW_RADIUS))],
+        Placed::MissingPart { screw } => vec![(layout.screws[*screw], layout.part_reach)],
         Placed::Contamination { blobs, .. } => blobs.clone(),
     }
 }

@@ -1,6 +1,7 @@
 //! Deterministic test images for the vision inspection pipeline: a
-//! machined plate on a conveyor, good or with one defect, and the defect's
-//! ground-truth box.
+//! machined plate on a conveyor (or, as a second product, a populated
+//! circuit board on an antistatic mat: [`Product`]), good or with one
+//! defect, and the defect's ground-truth box.
 //!
 //! The scene (at 640x480; everything scales with the image size): a dark
 //! grey belt with cleats, a light grey brushed plate (384x288, rounded
@@ -21,11 +22,13 @@
 //!
 //! # Layout
 //! - [`spec`]: what to render, and seeded sets of specs.
-//! - [`render`]: painting a spec into an image.
+//! - [`render`]: painting a spec into an image (the plate's scene).
+//! - `board`: the circuit board's scene.
 //! - [`output`]: writing a set and its `truth.json`.
 //! - [`conditions`]: what a real line does to the picture (rotation,
 //!   sub-pixel shift, light drift, vignetting, motion blur, noise).
 
+mod board;
 mod canvas;
 pub mod conditions;
 mod defects;
@@ -37,7 +40,7 @@ pub mod spec;
 
 pub use conditions::{Condition, Conditions};
 pub use render::{render, Rendered, SpecError};
-pub use spec::{sample_set, DefectKind, DefectSpec, PartSpec, TruthBox};
+pub use spec::{product_set, sample_set, DefectKind, DefectSpec, PartSpec, Product, TruthBox};
 
 #[cfg(test)]
 mod tests;

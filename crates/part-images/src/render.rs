@@ -1,5 +1,6 @@
-//! Renders a [`PartSpec`]: conveyor, plate, holes, boss, screws, defect,
-//! then lighting, sensor noise and quantisation to 8-bit RGB.
+//! Renders a [`PartSpec`]: the product's scene (conveyor, plate, holes,
+//! boss, screws; or the board's, in `board`), the defect, then lighting,
+//! sensor noise and quantisation to 8-bit RGB.
 //!
 //! Determinism: every random draw comes from `ChaCha8Rng` seeded with the
 //! spec's seed (a portable generator), on separate streams for the scene
@@ -15,8 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::canvas::{coverage, length, rounded_rect_distance, Canvas, PixelRect, Rgb};
 use crate::defects::{self, Placed};
 use crate::layout::{Layout, BORE_RADIUS, BOSS_RADIUS, CHAMFER_RADIUS, HOLE_RADIUS, SCREW_RADIUS};
-use crate::random::{direction, uniform_int};
-use crate::spec::{DefectKind, PartSpec, TruthBox};
+use crate::random::{direction, uniform, uniform_int};
+use crate::spec::{DefectKind, PartSpec, Product, TruthBox};
 
 /// Smallest and largest image the generator draws.
 pub const MIN_SIZE: (u32, u32) = (160, 120);
@@ -26,6 +27,7 @@ pub const MAX_SIDE: u32 = 8192;
 const STREAM_DETAILS: u64 = 1;
 const STREAM_DEFECT: u64 = 2;
 const STREAM_NOISE: u64 = 3;
+const STREAM_PLACEMENT: u64 = 4;
 
 const CONVEYOR: Rgb = [56.0, 59.0, 64.0];
 const PLATE: Rgb = [182.0, 185.0, 190.0];
@@ -70,11 +72,18 @@ pub enum SpecError {
 pub fn render(spec: &PartSpec) -> Result<Rendered, SpecError> {
     validate(spec)?;
     let (width, height) = (spec.width, spec.height);
-    let layout = Layout::new(width, height, spec.offset);
+    // A board lands anywhere between pixels, as on a real line; the plate
+    // keeps its whole-pixel offsets (its sets stay as they were).
+    let fraction = match spec.product {
+        Product::Plate => (0.0, 0.0),
+        Product::Board => {
+            let mut placement = stream(spec.seed, STREAM_PLACEMENT);
+            (uniform(&mut placement, -0.5, 0.5), uniform(&mut placement, -0.5, 0.5))
+        }
+    };
+    let layout = Layout::of(spec.product, width, height, spec.offset, fraction);
 
     let mut details = stream(spec.seed, STREAM_DETAILS);
-    let cleat_phase = uniform_int(&mut details, 0, 1023) as f32 / 1024.0;
-    let slots: [(f32, f32); 4] = std::array::from_fn(|_| direction(&mut details));
     let placed = spec.defect.map(|d| defects::place(d, &layout, &mut stream(spec.seed, STREAM_DEFECT)));
     let missing = match placed {
         Some(Placed::MissingPart { screw }) => Some(screw),
@@ -82,20 +91,9 @@ pub fn render(spec: &PartSpec) -> Result<Rendered, SpecError> {
     };
 
     let mut canvas = Canvas::new(width, height);
-    paint_conveyor(&mut canvas, &layout, cleat_phase);
-    paint_plate(&mut canvas, &layout);
-    for &hole in &layout.holes {
-        canvas.disc(hole, layout.px(CHAMFER_RADIUS), CHAMFER);
-        canvas.disc(hole, layout.px(HOLE_RADIUS), HOLE);
-    }
-    canvas.disc(layout.boss, layout.px(BOSS_RADIUS), BOSS);
-    canvas.disc(layout.boss, layout.px(BORE_RADIUS), HOLE);
-    for (i, (&screw, &slot)) in layout.screws.iter().zip(&slots).enumerate() {
-        if missing == Some(i) {
-            canvas.disc(screw, layout.px(4.0).max(1.5), TAPPED_HOLE);
-        } else {
-            paint_screw(&mut canvas, &layout, screw, slot);
-        }
+    match spec.product {
+        Product::Plate => paint_plate_scene(&mut canvas, &layout, &mut details, missing),
+        Product::Board => crate::board::paint(&mut canvas, &layout, &mut details, missing),
     }
     if let Some(placed) = &placed {
         defects::paint(placed, &mut canvas);
@@ -133,6 +131,28 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
+}
+
+/// The plate's scene: the belt, the plate, its holes, boss and screws (the
+/// screw `missing` left out, its tapped hole showing).
+fn paint_plate_scene(canvas: &mut Canvas, layout: &Layout, details: &mut impl RngCore, missing: Option<usize>) {
+    let cleat_phase = uniform_int(details, 0, 1023) as f32 / 1024.0;
+    let slots: [(f32, f32); 4] = std::array::from_fn(|_| direction(details));
+    paint_conveyor(canvas, layout, cleat_phase);
+    paint_plate(canvas, layout);
+    for &hole in &layout.holes {
+        canvas.disc(hole, layout.px(CHAMFER_RADIUS), CHAMFER);
+        canvas.disc(hole, layout.px(HOLE_RADIUS), HOLE);
+    }
+    canvas.disc(layout.boss, layout.px(BOSS_RADIUS), BOSS);
+    canvas.disc(layout.boss, layout.px(BORE_RADIUS), HOLE);
+    for (i, (&screw, &slot)) in layout.screws.iter().zip(&slots).enumerate() {
+        if missing == Some(i) {
+            canvas.disc(screw, layout.px(4.0).max(1.5), TAPPED_HOLE);
+        } else {
+            paint_screw(canvas, layout, screw, slot);
+        }
+    }
 }
 
 /// The belt: dark grey, a little lighter at the top, with darker cleats

@@ -14,6 +14,41 @@ pub const MAX_OFFSET: i32 = 8;
 /// The reference size all part and defect dimensions are given for.
 pub const REFERENCE_SIZE: (u32, u32) = (640, 480);
 
+/// The products the generator draws: two different parts, so that stage 1
+/// is shown to learn a product from its own good parts rather than to suit
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Product {
+    /// A brushed, light grey machined plate with bolt holes, a boss and four
+    /// slotted screws, on a dark belt with cleats.
+    #[default]
+    Plate,
+    /// A populated circuit board: green solder mask, copper traces, a
+    /// square controller, four chips, passives, a connector, silkscreen
+    /// and mounting holes, on a blue-grey antistatic mat. Components sit
+    /// within a pick-and-place tolerance that differs from board to board.
+    Board,
+}
+
+impl Product {
+    pub const ALL: [Product; 2] = [Self::Plate, Self::Board];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plate => "plate",
+            Self::Board => "board",
+        }
+    }
+}
+
+impl std::str::FromStr for Product {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|product| product.as_str() == text).ok_or(())
+    }
+}
+
 /// The kinds of defect the generator draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,7 +57,8 @@ pub enum DefectKind {
     Scratch,
     /// An elliptical depression: dark on one side, bright on the other.
     Dent,
-    /// One of the four screws is absent; its tapped hole shows.
+    /// One of the four screws is absent; its tapped hole shows (on a board:
+    /// one of the four chips, its pads bare).
     MissingPart,
     /// An oil, coolant, rust or dirt blob of another colour.
     Contamination,
@@ -63,6 +99,8 @@ pub struct DefectSpec {
 /// same bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartSpec {
+    /// What is drawn.
+    pub product: Product,
     /// Seeds the details not given here: belt phase, screw slot angles,
     /// defect shape and place, sensor noise.
     pub seed: u64,
@@ -92,7 +130,12 @@ impl PartSpec {
         let dx = uniform_int(&mut rng, -max_offset, max_offset);
         let dy = uniform_int(&mut rng, -max_offset, max_offset);
         let noise = uniform(&mut rng, 1.0, 3.0);
-        Self { seed, width, height, lighting, offset: (dx, dy), noise, defect: None }
+        Self { product: Product::Plate, seed, width, height, lighting, offset: (dx, dy), noise, defect: None }
+    }
+
+    /// The same part and variation, of `product`.
+    pub fn of(self, product: Product) -> Self {
+        Self { product, ..self }
     }
 
     /// A part like [`PartSpec::good`] with a defect of `kind` at a place
@@ -140,14 +183,26 @@ impl TruthBox {
 /// through [`DefectKind::ALL`]. Each part's seed is drawn from `seed`, so a
 /// set is reproducible and two sets with different seeds share no part.
 pub fn sample_set(seed: u64, good: usize, defective: usize, width: u32, height: u32) -> Vec<PartSpec> {
+    product_set(Product::Plate, seed, good, defective, width, height)
+}
+
+/// [`sample_set`] of `product`: the same seeds, lighting, offsets and noise.
+pub fn product_set(
+    product: Product,
+    seed: u64,
+    good: usize,
+    defective: usize,
+    width: u32,
+    height: u32,
+) -> Vec<PartSpec> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut specs = Vec::with_capacity(good + defective);
     for _ in 0..good {
-        specs.push(PartSpec::good(rng.next_u64(), width, height));
+        specs.push(PartSpec::good(rng.next_u64(), width, height).of(product));
     }
     for i in 0..defective {
         let kind = DefectKind::ALL[i % DefectKind::ALL.len()];
-        specs.push(PartSpec::defective(rng.next_u64(), width, height, kind));
+        specs.push(PartSpec::defective(rng.next_u64(), width, height, kind).of(product));
     }
     specs
 }

@@ -3,7 +3,7 @@
 use image::RgbImage;
 
 use crate::layout::Layout;
-use crate::{render, sample_set, DefectKind, DefectSpec, PartSpec, TruthBox};
+use crate::{product_set, render, sample_set, DefectKind, DefectSpec, PartSpec, Product, TruthBox};
 
 fn png_bytes(image: &RgbImage) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -19,7 +19,7 @@ fn grey(image: &RgbImage, x: u32, y: u32) -> f32 {
 /// The same spec renders to the same PNG bytes; another seed does not.
 #[test]
 fn the_same_seed_gives_byte_identical_pngs() {
-    for spec in sample_set(42, 2, 4, 640, 480) {
+    for spec in Product::ALL.into_iter().flat_map(|product| product_set(product, 42, 2, 4, 640, 480)) {
         let a = png_bytes(&render(&spec).unwrap().image);
         let b = png_bytes(&render(&spec).unwrap().image);
         assert_eq!(a, b, "{spec:?}");
@@ -40,12 +40,60 @@ fn a_known_spec_renders_the_known_checksum() {
 }
 const KNOWN_CHECKSUM: u64 = 3_256_458_859_352_558_306;
 
+/// The same for the board.
+#[test]
+fn a_known_board_renders_the_known_checksum() {
+    let spec = PartSpec::defective(2026, 320, 240, DefectKind::MissingPart).of(Product::Board);
+    let image = render(&spec).unwrap().image;
+    let checksum =
+        image.as_raw().iter().enumerate().fold(0u64, |h, (i, &b)| h.wrapping_mul(31).wrapping_add(b as u64 ^ i as u64));
+    assert_eq!(checksum, KNOWN_BOARD_CHECKSUM, "rendering changed: update the checksum only if that was intended");
+}
+const KNOWN_BOARD_CHECKSUM: u64 = 11_779_432_344_977_364_580;
+
+/// A board and a plate of the same seed are different pictures: another
+/// background, another part.
+#[test]
+fn the_board_is_another_product() {
+    let plate = render(&PartSpec::good(8, 640, 480)).unwrap().image;
+    let board = render(&PartSpec::good(8, 640, 480).of(Product::Board)).unwrap().image;
+    let (c, corner) = ((340, 240), (5, 5));
+    // Beside the middle: the board's black controller, the plate's light boss.
+    assert!(grey(&board, c.0, c.1) < 60.0 && grey(&plate, c.0, c.1) > 120.0);
+    // The mat is lighter than the plate's belt, and bluer.
+    let mat = board.get_pixel(corner.0, corner.1).0;
+    assert!(grey(&board, corner.0, corner.1) > grey(&plate, corner.0, corner.1) + 10.0 && mat[2] > mat[0] + 15);
+    // A board's solder mask is green.
+    let mask = board.get_pixel(250, 170).0;
+    assert!(mask[1] > mask[0] + 40 && mask[1] > mask[2] + 30, "{mask:?}");
+}
+
+/// A board's missing part is a chip: its dark body is gone from the box,
+/// its pads are bare.
+#[test]
+fn a_board_missing_a_chip_shows_its_pads() {
+    for spec in product_set(Product::Board, 13, 0, 12, 640, 480).into_iter().filter(|s| s.label() == "missing_part") {
+        let rendered = render(&spec).unwrap();
+        let (_, b) = rendered.defect.unwrap();
+        let clean = render(&PartSpec { defect: None, ..spec }).unwrap().image;
+        let dark = |image: &RgbImage| {
+            (b.y..b.y + b.height)
+                .flat_map(|y| (b.x..b.x + b.width).map(move |x| (x, y)))
+                .filter(|&(x, y)| grey(image, x, y) < 50.0)
+                .count()
+        };
+        assert!(dark(&clean) > 500, "a chip's body in {b:?}");
+        assert!(dark(&rendered.image) < dark(&clean) / 10, "the chip is gone from {b:?}");
+    }
+}
+
 /// Every kind changes pixels only in and around its box, changes them
 /// visibly inside it, and its box lies on the plate.
 #[test]
 fn every_defect_changes_pixels_inside_its_box_which_lies_on_the_plate() {
     for size in [(640, 480), (320, 240)] {
-        for spec in sample_set(5, 0, 40, size.0, size.1) {
+        let specs = Product::ALL.into_iter().flat_map(|product| product_set(product, 5, 0, 40, size.0, size.1));
+        for spec in specs {
             let rendered = render(&spec).unwrap();
             let (kind, bbox) = rendered.defect.unwrap();
             let clean = render(&PartSpec { defect: None, ..spec }).unwrap().image;
@@ -73,14 +121,15 @@ fn every_defect_changes_pixels_inside_its_box_which_lies_on_the_plate() {
             let area = (bbox.width * bbox.height) as usize;
             assert!(strong * 10 >= area.min(200), "{kind} barely visible: {strong} strong pixels in {bbox:?}");
             assert!(inside > 0);
-            let layout = Layout::new(spec.width, spec.height, spec.offset);
+            // The board lies up to half a pixel off its whole-pixel offset.
+            let layout = Layout::of(spec.product, spec.width, spec.height, spec.offset, (0.0, 0.0));
             for (x, y) in [
                 (bbox.x, bbox.y),
                 (bbox.x + bbox.width, bbox.y),
                 (bbox.x, bbox.y + bbox.height),
                 (bbox.x + bbox.width, bbox.y + bbox.height),
             ] {
-                assert!(layout.on_plate((x as f32, y as f32), 0.0), "{kind} box {bbox:?} leaves the plate");
+                assert!(layout.on_plate((x as f32, y as f32), -0.5), "{kind} box {bbox:?} leaves the plate");
             }
             let max_side = 130.0 * layout.scale + 6.0;
             assert!((bbox.width as f32) < max_side && (bbox.height as f32) < max_side, "{kind} box {bbox:?} is huge");

@@ -428,6 +428,25 @@ pub struct GenerateArgs {
     pub height: u32,
     #[arg(long, value_enum, default_value_t = ImageFormatArg::Png)]
     pub format: ImageFormatArg,
+    /// What is on the line: `plate` (a machined plate) or `board` (a
+    /// populated circuit board).
+    #[arg(long, value_enum, default_value_t = ProductArg::Plate)]
+    pub product: ProductArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProductArg {
+    Plate,
+    Board,
+}
+
+impl From<ProductArg> for part_images::Product {
+    fn from(product: ProductArg) -> Self {
+        match product {
+            ProductArg::Plate => part_images::Product::Plate,
+            ProductArg::Board => part_images::Product::Board,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

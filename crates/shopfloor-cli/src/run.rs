@@ -284,8 +284,14 @@ fn images(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         ImageFormatArg::Png => part_images::output::ImageFormat::Png,
         ImageFormatArg::Jpeg => part_images::output::ImageFormat::Jpeg,
     };
-    let specs =
-        part_images::sample_set(args.seed, to_usize(args.good), to_usize(args.defective), args.width, args.height);
+    let specs = part_images::product_set(
+        args.product.into(),
+        args.seed,
+        to_usize(args.good),
+        to_usize(args.defective),
+        args.width,
+        args.height,
+    );
     let truth = part_images::output::write_set(&args.out, &specs, format)
         .with_context(|| format!("cannot write the image set to {}", args.out.display()))?;
     println!("wrote {} images and truth.json to {}", truth.len(), args.out.display());

@@ -18,6 +18,7 @@ const DEGREES_PER_BIN: f32 = 180.0 / BINS as f32;
 /// Side of the blocks whose structure tensor gives one orientation, in
 /// half-size pixels.
 const BLOCK: usize = 16;
+const COHERENCE_POWER: i32 = 4;
 /// Turns below this are left alone: too small to move a cell's content.
 pub(crate) const MIN_TURN_DEG: f32 = 0.1;
 
@@ -89,7 +90,8 @@ fn luma_histogram(luma: &[f32], width: usize, height: usize, histogram: &mut Vec
             }
             // Split between the two nearest bins; the weight grows with the
             // edge's contrast, not its square.
-            let weight = dominance.sqrt();
+            let coherence = dominance / (sxx + syy);
+            let weight = dominance.sqrt() * coherence.powi(COHERENCE_POWER);
             let position = angle / DEGREES_PER_BIN;
             let low = position.floor();
             let fraction = position - low;

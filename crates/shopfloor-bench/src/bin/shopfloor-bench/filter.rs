@@ -1,5 +1,5 @@
-//! `shopfloor-bench filter [--images N] [--learn N] [--seed S] [--runs R] [--width W]
-//! [--height H]`: learns a [`GoodModel`] from one generated good set, scores
+//! `shopfloor-bench filter [--product plate|board] [--images N] [--learn N] [--seed S] [--runs R]
+//! [--width W] [--height H] [--conditions]`: learns a [`GoodModel`] from one generated good set, scores
 //! another generated set (half good, half defective, the kinds in turn) on
 //! this thread, and prints speed and accuracy as a markdown table.
 //!
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use defect_filter::{FilterSettings, FrameScore, FrameView, GoodModel};
-use part_images::{render, sample_set, Condition, TruthBox};
+use part_images::{product_set, render, Condition, Product, TruthBox};
 
 /// Stage-1 speed and accuracy on generated parts.
 #[derive(clap::Args)]
@@ -36,6 +36,14 @@ pub struct Options {
     /// from nominal good parts, and print one row per condition.
     #[arg(long)]
     conditions: bool,
+    /// `plate` (machined plates) or `board` (circuit boards): each learned
+    /// from its own good parts.
+    #[arg(long, default_value = "plate", value_parser = parse_product)]
+    product: Product,
+}
+
+fn parse_product(text: &str) -> Result<Product, String> {
+    text.parse().map_err(|()| "plate or board".to_owned())
 }
 
 /// One rendered test image and its truth.
@@ -52,12 +60,12 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     let (w, h) = (o.width, o.height);
     let (images, learn, runs) = (o.images as usize, o.learn as usize, o.runs as usize);
 
-    let learn_pixels = sample_set(o.seed, learn, 0, w, h)
+    let learn_pixels = product_set(o.product, o.seed, learn, 0, w, h)
         .iter()
         .map(|s| Ok(render(s)?.image.into_raw()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let good = images / 2;
-    let test: Vec<Sample> = sample_set(o.seed + 1, good, images - good, w, h)
+    let test: Vec<Sample> = product_set(o.product, o.seed + 1, good, images - good, w, h)
         .iter()
         .map(|spec| {
             let rendered = render(spec)?;
@@ -144,8 +152,14 @@ fn report(
     line(
         &mut out,
         format!(
-            "bench-filter --images {} --learn {} --seed {} --runs {} ({}x{})",
-            o.images, o.learn, o.seed, o.runs, o.width, o.height
+            "bench-filter --product {} --images {} --learn {} --seed {} --runs {} ({}x{})",
+            o.product.as_str(),
+            o.images,
+            o.learn,
+            o.seed,
+            o.runs,
+            o.width,
+            o.height
         ),
     );
     line(&mut out, String::new());
@@ -218,15 +232,16 @@ fn percent(part: usize, whole: usize) -> f64 {
 /// good, half defective) under conditions of that kind drawn per part.
 fn run_conditions(o: &Options) -> anyhow::Result<()> {
     let (w, h) = (o.width, o.height);
-    let learn_pixels = sample_set(o.seed, o.learn as usize, 0, w, h)
+    let learn_pixels = product_set(o.product, o.seed, o.learn as usize, 0, w, h)
         .iter()
         .map(|s| Ok(render(s)?.image.into_raw()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let frames: Vec<FrameView> = learn_pixels.iter().map(|p| FrameView::rgb8(w, h, p)).collect();
     let model = GoodModel::learn(&frames, &FilterSettings::default()).context("learning failed")?;
     println!(
-        "bench-filter --conditions --images {} --learn {} --seed {} ({w}x{h}; learned from nominal good parts; \
-         threshold {:.2})\n",
+        "bench-filter --conditions --product {} --images {} --learn {} --seed {} ({w}x{h}; learned from nominal \
+         good parts; threshold {:.2})\n",
+        o.product.as_str(),
         o.images,
         o.learn,
         o.seed,
@@ -239,7 +254,7 @@ fn run_conditions(o: &Options) -> anyhow::Result<()> {
     let images = o.images as usize;
     let good = images / 2;
     for (index, condition) in Condition::EVERY.into_iter().enumerate() {
-        let specs = sample_set(o.seed + 1, good, images - good, w, h);
+        let specs = product_set(o.product, o.seed + 1, good, images - good, w, h);
         let mut test = Vec::with_capacity(specs.len());
         for (n, spec) in specs.iter().enumerate() {
             let rendered = render(spec)?;
