@@ -18,6 +18,10 @@ const DEGREES_PER_BIN: f32 = 180.0 / BINS as f32;
 /// Side of the blocks whose structure tensor gives one orientation, in
 /// half-size pixels.
 const BLOCK: usize = 16;
+/// A block's orientation counts with its coherence (how much one
+/// orientation dominates its structure tensor, 0 to 1) to this power:
+/// straight edges count fully, the arcs of rings and dots (whose mean
+/// orientation changes with where the block grid cuts them) hardly.
 const COHERENCE_POWER: i32 = 4;
 /// Turns below this are left alone: too small to move a cell's content.
 pub(crate) const MIN_TURN_DEG: f32 = 0.1;
@@ -89,7 +93,7 @@ fn luma_histogram(luma: &[f32], width: usize, height: usize, histogram: &mut Vec
                 angle += 180.0;
             }
             // Split between the two nearest bins; the weight grows with the
-            // edge's contrast, not its square.
+            // edge's contrast (not its square) and its straightness.
             let coherence = dominance / (sxx + syy);
             let weight = dominance.sqrt() * coherence.powi(COHERENCE_POWER);
             let position = angle / DEGREES_PER_BIN;

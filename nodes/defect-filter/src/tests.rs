@@ -58,8 +58,7 @@ fn each_defect_kind_is_flagged_with_a_box_on_it() {
 #[test]
 fn a_board_is_judged_after_learning_its_own_good_parts() {
     let (w, h) = (640, 480);
-    let images: Vec<Vec<u8>> =
-        part_images::product_set(Product::Board, 21, 16, 0, w, h).iter().map(pixels).collect();
+    let images: Vec<Vec<u8>> = part_images::product_set(Product::Board, 21, 16, 0, w, h).iter().map(pixels).collect();
     let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(w, h, p)).collect();
     let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
     for spec in part_images::product_set(Product::Board, 22, 12, 12, w, h) {
