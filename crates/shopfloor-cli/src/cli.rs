@@ -57,13 +57,13 @@ pub enum Command {
         #[command(subcommand)]
         command: DeployCommand,
     },
-    /// GigE Vision cameras: find them, and save frames from one (good
-    /// parts for the defect filter to learn from; docs/vision.md).
+    /// Cameras (GigE Vision, RTSP, USB): find them, and save frames from one
+    /// (good parts for the defect filter to learn from; docs/vision.md).
     Camera {
         #[command(subcommand)]
         command: CameraCommand,
     },
-    /// Test images of machined parts with known defects.
+    /// Test images of machined plates or circuit boards with known defects.
     Images {
         #[command(subcommand)]
         command: ImagesCommand,

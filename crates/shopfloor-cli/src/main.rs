@@ -9,6 +9,9 @@ use shopfloor_cli::cli::Cli;
 const FAILED: u8 = 2;
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: stop quietly when the reader
+    // goes, as Unix tools do, rather than panic in `println!`.
+    sigpipe::reset();
     shopfloor_node::logging::init();
     match shopfloor_cli::run::run(Cli::parse()) {
         Ok(code) => code,
