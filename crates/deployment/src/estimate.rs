@@ -47,6 +47,13 @@ pub const RESIDENT_MIB: &[(&str, u64)] = &[
 /// MiB counted for a binary that [`RESIDENT_MIB`] does not list.
 pub const DEFAULT_RESIDENT_MIB: u64 = 64;
 
+/// Resident memory of `plant-docs`' sentence-embedding model, as a multiple
+/// of its weight files (`*.safetensors`): `shopfloor docs search` over
+/// `data/docs/plant-sim` peaked at 205,792 KB with all-MiniLM-L6-v2 (a
+/// 90.9 MB file) and 33,252 KB without it (`/usr/bin/time -v`, x86-64,
+/// release build), 1.9 times the file; rounded up.
+pub const EMBEDDING_RESIDENT_FACTOR: u64 = 2;
+
 const MIB: u64 = 1024 * 1024;
 
 /// Why a node could not be sized.
@@ -67,6 +74,9 @@ pub enum EstimateError {
         /// The one that is not.
         unset: &'static str,
     },
+    /// `plant-docs`' embedding model folder is missing or holds no weights.
+    #[error("node `{node}` has invalid `DOCS_EMBEDDING_MODEL` {value:?} (resolved to {resolved}): {problem}")]
+    EmbeddingModel { node: String, value: String, resolved: String, problem: String },
     /// A model file is missing, unreadable, not GGUF or truncated.
     #[error("node `{node}` has invalid `{field}` {value:?} (resolved to {resolved}): {source}")]
     ModelFile {
@@ -196,6 +206,17 @@ pub enum Estimate {
         /// Where the figure came from.
         basis: Basis,
     },
+    /// `plant-docs` with a sentence-embedding model: its own resident size
+    /// and the model's.
+    Embedding {
+        /// Resident MiB without the model, and where the figure came from.
+        mib: u64,
+        basis: Basis,
+        /// The model's folder.
+        model: PathBuf,
+        /// [`EMBEDDING_RESIDENT_FACTOR`] times its weight files, in MiB.
+        model_mib: u64,
+    },
 }
 
 /// A node's estimate on one machine, with what was noticed on the way.
@@ -210,6 +231,7 @@ pub struct NodeEstimate {
 enum Kind {
     Text,
     Vision,
+    Documents,
     Other,
 }
 
@@ -217,6 +239,7 @@ fn kind_of(node: &Node) -> Kind {
     match node.binary() {
         Some("slm") => Kind::Text,
         Some("vlm-inspector") => Kind::Vision,
+        Some("plant-docs") => Kind::Documents,
         _ => Kind::Other,
     }
 }
@@ -277,9 +300,37 @@ pub fn estimate(context: &Context<'_>, node: &Node, machine: &Machine) -> Result
                 }
             }
         }
+        Kind::Documents => match context.env(node, "DOCS_EMBEDDING_MODEL")?.filter(|v| !v.trim().is_empty()) {
+            None => other(node, machine),
+            Some(value) => {
+                let model = context.resolve(&value);
+                let bytes = weight_bytes(&model).map_err(|problem| EstimateError::EmbeddingModel {
+                    node: node.id.clone(),
+                    value,
+                    resolved: model.display().to_string(),
+                    problem,
+                })?;
+                let (mib, basis) = resident(node, machine);
+                Estimate::Embedding { mib, basis, model, model_mib: (EMBEDDING_RESIDENT_FACTOR * bytes).div_ceil(MIB) }
+            }
+        },
         Kind::Other => other(node, machine),
     };
     Ok(NodeEstimate { estimate, warnings })
+}
+
+/// The bytes of a model folder's weight files (`*.safetensors`).
+fn weight_bytes(folder: &Path) -> Result<u64, String> {
+    let entries = std::fs::read_dir(folder).map_err(|error| format!("cannot read the folder: {error}"))?;
+    let sizes: Vec<u64> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "safetensors"))
+        .filter_map(|entry| entry.metadata().ok().map(|meta| meta.len()))
+        .collect();
+    if sizes.is_empty() {
+        return Err("no .safetensors weight file in it".into());
+    }
+    Ok(sizes.iter().sum())
 }
 
 /// A model file and where its path came from.
@@ -370,12 +421,18 @@ fn model_process(
 }
 
 fn other(node: &Node, machine: &Machine) -> Estimate {
+    let (mib, basis) = resident(node, machine);
+    Estimate::Other { mib, basis }
+}
+
+/// A node's resident MiB without a model, and where the figure came from.
+fn resident(node: &Node, machine: &Machine) -> (u64, Basis) {
     if let Some(mib) = machine.other_node_mb {
-        return Estimate::Other { mib, basis: Basis::Inventory };
+        return (mib, Basis::Inventory);
     }
     match node.binary().and_then(|binary| RESIDENT_MIB.iter().find(|(name, _)| *name == binary)) {
-        Some((_, mib)) => Estimate::Other { mib: *mib, basis: Basis::Measured },
-        None => Estimate::Other { mib: DEFAULT_RESIDENT_MIB, basis: Basis::Default },
+        Some((_, mib)) => (*mib, Basis::Measured),
+        None => (DEFAULT_RESIDENT_MIB, Basis::Default),
     }
 }
 
@@ -541,6 +598,38 @@ mod tests {
             "{:?}",
             missing.warnings
         );
+    }
+
+    /// plant-docs with its embedding model counts the model at twice its
+    /// weight files; without one it is a plain node; a folder without
+    /// weights is an error that names the variable.
+    #[test]
+    fn plant_docs_counts_its_embedding_model() {
+        let m = machine("generic-x86-2core.toml", "");
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("config.json"), "{}").unwrap();
+        let yaml = |model: &str| {
+            format!("nodes:\n  - id: docs\n    path: ../../target/release/plant-docs\n    env:\n      DOCS_EMBEDDING_MODEL: \"{model}\"\n")
+        };
+        let dir = folder.path().display().to_string();
+        let err = run(&yaml(&dir), &m).unwrap_err();
+        assert!(
+            err.to_string().contains("`DOCS_EMBEDDING_MODEL`") && err.to_string().contains("no .safetensors"),
+            "{err}"
+        );
+        std::fs::write(folder.path().join("model.safetensors"), vec![0u8; 10 * 1024 * 1024]).unwrap();
+        let with = run(&yaml(&dir), &m).unwrap().estimate;
+        assert_eq!(
+            with,
+            Estimate::Embedding {
+                mib: DEFAULT_RESIDENT_MIB,
+                basis: Basis::Default,
+                model: folder.path().to_owned(),
+                model_mib: 20
+            }
+        );
+        let without = run(&yaml(""), &m).unwrap().estimate;
+        assert_eq!(without, Estimate::Other { mib: DEFAULT_RESIDENT_MIB, basis: Basis::Default });
     }
 
     #[test]

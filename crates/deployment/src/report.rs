@@ -88,6 +88,24 @@ pub enum Detail {
         /// `measured`, `default` or `other_node_mb`.
         basis: &'static str,
     },
+    /// `plant-docs` with its sentence-embedding model.
+    Embedding {
+        /// The node without the model, and how that was reached.
+        resident_mib: u64,
+        basis: &'static str,
+        /// The model's folder and its share.
+        model: String,
+        model_mib: u64,
+    },
+}
+
+/// How a resident size was reached, for the text report.
+fn resident_how(basis: &str) -> &'static str {
+    match basis {
+        "measured" => "resident size, measured",
+        "default" => "resident size, default for a binary without a measurement",
+        _ => "resident size, the inventory's other_node_mb",
+    }
 }
 
 impl NodeLine {
@@ -109,6 +127,15 @@ impl NodeLine {
                 (parts.iter().sum(), detail)
             }
             Estimate::Other { mib, basis } => (*mib, Detail::Other { basis: basis.as_str() }),
+            Estimate::Embedding { mib, basis, model, model_mib } => (
+                mib + model_mib,
+                Detail::Embedding {
+                    resident_mib: *mib,
+                    basis: basis.as_str(),
+                    model: model.display().to_string(),
+                    model_mib: *model_mib,
+                },
+            ),
         };
         Self {
             id: id.to_owned(),
@@ -229,11 +256,12 @@ impl Report {
                             names.join(" + ")
                         )
                     }
-                    Detail::Other { basis } => match *basis {
-                        "measured" => "resident size, measured".to_owned(),
-                        "default" => "resident size, default for a binary without a measurement".to_owned(),
-                        _ => "resident size, the inventory's other_node_mb".to_owned(),
-                    },
+                    Detail::Other { basis } => resident_how(basis).to_owned(),
+                    Detail::Embedding { resident_mib, basis, model, model_mib } => format!(
+                        "{resident_mib} ({}) + embedding model {model_mib} ({}: twice its weights)",
+                        resident_how(basis),
+                        file_name(model)
+                    ),
                 };
                 let open = if node.may_run_on.is_empty() {
                     String::new()
@@ -329,6 +357,19 @@ mod tests {
         );
         assert!(report.fits);
         assert_eq!(report.verdict(), "fits (97 MiB to spare)");
+        // plant-docs' embedding model is added to the node's own size.
+        let docs = NodeLine::new(
+            "plant-docs",
+            Some("plant-docs"),
+            &[],
+            &Estimate::Embedding {
+                mib: 64,
+                basis: Basis::Default,
+                model: "/m/all-MiniLM-L6-v2".into(),
+                model_mib: 174,
+            },
+        );
+        assert_eq!(docs.mib, 64 + 174);
     }
 
     #[test]
