@@ -68,6 +68,9 @@ out=$(mktemp)
     ensure_system_packages aravis-tools
     target/release/shopfloor-bench gige --rate-hz 30 --seconds 30
     echo
+    # GStreamer's RTSP server in the benchmark process; x264enc from gstreamer1.0-plugins-ugly (scripts/test.sh).
+    target/release/shopfloor-bench rtsp --seconds 30
+    echo
     # The tiny random-weight VLM of the tests (written from a seed; see docs/vision.md).
     tiny=target/bench-tiny-vlm
     [ -f "$tiny/tiny-vlm.gguf" ] || "$VENV/bin/python" tests/python/make_tiny_vlm.py models/SmolLM2-135M-Instruct.Q4_1.gguf "$tiny" >/dev/null

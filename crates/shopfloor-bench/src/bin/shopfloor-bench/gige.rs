@@ -148,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Camera frame ids skipped between consecutive frames, as the camera
 /// source itself counts them (16-bit ids wrap; a frame without an id, or
 /// ids that start again, are no loss).
-fn skipped_ids(ids: &[Option<i64>]) -> u64 {
+pub(crate) fn skipped_ids(ids: &[Option<i64>]) -> u64 {
     let mut steps = FrameIds::default();
     ids.iter()
         .flatten()

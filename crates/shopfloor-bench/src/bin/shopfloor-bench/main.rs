@@ -24,6 +24,7 @@ mod opcua_ingest;
 mod plant_assistant;
 mod readings_counter;
 mod replay;
+mod rtsp;
 mod serving;
 mod soak;
 mod vlm;
@@ -69,11 +70,13 @@ enum Command {
     Filter(filter::Options),
     /// A GigE Vision camera (Aravis's simulated one) through camera-source into the defect filter.
     Gige(gige::Args),
+    /// An IP camera over RTSP (GStreamer's server, H.264) through camera-source into the defect filter.
+    Rtsp(rtsp::Args),
     /// Vision stage 2: the vision-language model's time per flagged frame.
     Vlm(vlm::Args),
     /// Node of dataflows/bench-mqtt-ingest.yml and bench-opcua-ingest.yml: counts readings.
     ReadingsCounter,
-    /// Node of dataflows/bench-gige.yml: counts frames and their skipped camera ids.
+    /// Node of dataflows/bench-gige.yml and bench-rtsp.yml: counts frames and their skipped camera ids.
     FramesCounter,
     /// Node of dataflows/bench-mqtt-roundtrip.yml: answers every question at once.
     EchoAnswerer,
@@ -102,6 +105,7 @@ fn main() -> anyhow::Result<()> {
         Command::Soak(args) => soak::run(args),
         Command::Filter(options) => filter::run(options),
         Command::Gige(args) => gige::run(args),
+        Command::Rtsp(args) => rtsp::run(args),
         Command::Vlm(args) => vlm::run(args),
         Command::ReadingsCounter => readings_counter::run(),
         Command::FramesCounter => frames_counter::run(),
