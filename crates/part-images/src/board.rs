@@ -6,7 +6,7 @@
 
 use rand::RngCore;
 
-use crate::canvas::{coverage, rounded_rect_distance, Canvas, PixelRect, Rgb};
+use crate::canvas::{coverage, rounded_rect_distance, Canvas, PixelRect, Rgb, Turn};
 use crate::layout::{Layout, BOARD_RING_RADIUS, CONNECTOR_AT};
 use crate::random::{uniform, uniform_int};
 
@@ -35,9 +35,15 @@ const PLACEMENT_TOLERANCE: f32 = 0.75;
 const CAPACITORS: [(f32, f32); 6] =
     [(0.0, -100.0), (0.0, 100.0), (56.0, -104.0), (56.0, 104.0), (170.0, 0.0), (-60.0, 104.0)];
 
-/// Paints the mat, the board and its components; the chip `missing` is left
-/// off its pads.
-pub(crate) fn paint(canvas: &mut Canvas, layout: &Layout, details: &mut impl RngCore, missing: Option<usize>) {
+/// Paints the mat, the board and its components (turned by `turn`, the
+/// mat not); the chip `missing` is left off its pads.
+pub(crate) fn paint(
+    canvas: &mut Canvas,
+    layout: &Layout,
+    details: &mut impl RngCore,
+    missing: Option<usize>,
+    turn: Option<Turn>,
+) {
     let mat_phase = uniform_int(details, 0, 1023) as f32 / 1024.0;
     let tolerance = layout.px(PLACEMENT_TOLERANCE);
     let mut jitter = || (uniform(details, -tolerance, tolerance), uniform(details, -tolerance, tolerance));
@@ -47,6 +53,7 @@ pub(crate) fn paint(canvas: &mut Canvas, layout: &Layout, details: &mut impl Rng
     let pad = PAD.map(|c| c + finish);
 
     paint_mat(canvas, layout, mat_phase);
+    canvas.set_turn(turn);
     paint_board(canvas, layout);
     paint_traces(canvas, layout);
     for &hole in &layout.holes {

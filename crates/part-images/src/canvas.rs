@@ -32,16 +32,47 @@ impl PixelRect {
     }
 }
 
+/// A turn about a centre: a point `p` of the part is painted at
+/// `centre + R·(p − centre)`, R turning by the angle whose sine and cosine
+/// these are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Turn {
+    pub centre: (f32, f32),
+    pub sin: f32,
+    pub cos: f32,
+}
+
+impl Turn {
+    /// Where the part's point `p` is painted.
+    pub fn forward(&self, p: (f32, f32)) -> (f32, f32) {
+        let (dx, dy) = (p.0 - self.centre.0, p.1 - self.centre.1);
+        (self.centre.0 + self.cos * dx - self.sin * dy, self.centre.1 + self.sin * dx + self.cos * dy)
+    }
+
+    /// The part's point painted at `q`.
+    fn back(&self, q: (f32, f32)) -> (f32, f32) {
+        let (dx, dy) = (q.0 - self.centre.0, q.1 - self.centre.1);
+        (self.centre.0 + self.cos * dx + self.sin * dy, self.centre.1 - self.sin * dx + self.cos * dy)
+    }
+}
+
 /// The image being painted, before lighting, noise and quantisation.
 pub(crate) struct Canvas {
     width: u32,
     height: u32,
     pixels: Vec<Rgb>,
+    /// While set, shapes are painted turned (the part turned on the belt).
+    turn: Option<Turn>,
 }
 
 impl Canvas {
     pub fn new(width: u32, height: u32) -> Self {
-        Self { width, height, pixels: vec![[0.0; 3]; width as usize * height as usize] }
+        Self { width, height, pixels: vec![[0.0; 3]; width as usize * height as usize], turn: None }
+    }
+
+    /// Paints what follows turned by `turn` (or upright, for `None`).
+    pub fn set_turn(&mut self, turn: Option<Turn>) {
+        self.turn = turn;
     }
 
     pub fn width(&self) -> u32 {
@@ -61,6 +92,9 @@ impl Canvas {
     /// `shade` also gets the pixel's current colour, for effects that
     /// darken or brighten what is there.
     pub fn paint(&mut self, rect: PixelRect, mut shade: impl FnMut(f32, f32, Rgb) -> Option<(Rgb, f32)>) {
+        if let Some(turn) = self.turn {
+            return self.paint_turned(rect, turn, shade);
+        }
         let x0 = rect.x0.max(0) as u32;
         let y0 = rect.y0.max(0) as u32;
         let x1 = (rect.x1.max(0) as u32).min(self.width);
@@ -70,6 +104,41 @@ impl Canvas {
             for x in x0..x1 {
                 let pixel = &mut self.pixels[row + x as usize];
                 if let Some((colour, alpha)) = shade(x as f32 + 0.5, y as f32 + 0.5, *pixel) {
+                    let alpha = alpha.clamp(0.0, 1.0);
+                    for c in 0..3 {
+                        pixel[c] += (colour[c] - pixel[c]) * alpha;
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Canvas::paint`] with the shape turned: each pixel the turned `rect`
+    /// covers is shaded at the point of the upright shape it shows.
+    fn paint_turned(
+        &mut self,
+        rect: PixelRect,
+        turn: Turn,
+        mut shade: impl FnMut(f32, f32, Rgb) -> Option<(Rgb, f32)>,
+    ) {
+        let corners = [(rect.x0, rect.y0), (rect.x1, rect.y0), (rect.x0, rect.y1), (rect.x1, rect.y1)]
+            .map(|(x, y)| turn.forward((x as f32, y as f32)));
+        let lo = corners.iter().fold((f32::MAX, f32::MAX), |m, c| (m.0.min(c.0), m.1.min(c.1)));
+        let hi = corners.iter().fold((f32::MIN, f32::MIN), |m, c| (m.0.max(c.0), m.1.max(c.1)));
+        let x0 = (lo.0.floor().max(0.0) as u32).min(self.width);
+        let y0 = (lo.1.floor().max(0.0) as u32).min(self.height);
+        let x1 = (hi.0.ceil().max(0.0) as u32).min(self.width);
+        let y1 = (hi.1.ceil().max(0.0) as u32).min(self.height);
+        let (left, top, right, bottom) = (rect.x0 as f32, rect.y0 as f32, rect.x1 as f32, rect.y1 as f32);
+        for y in y0..y1 {
+            let row = y as usize * self.width as usize;
+            for x in x0..x1 {
+                let (px, py) = turn.back((x as f32 + 0.5, y as f32 + 0.5));
+                if px < left || px >= right || py < top || py >= bottom {
+                    continue;
+                }
+                let pixel = &mut self.pixels[row + x as usize];
+                if let Some((colour, alpha)) = shade(px, py, *pixel) {
                     let alpha = alpha.clamp(0.0, 1.0);
                     for c in 0..3 {
                         pixel[c] += (colour[c] - pixel[c]) * alpha;

@@ -5,7 +5,8 @@
 //!
 //! Rotation turns the whole picture about its centre, belt included (a
 //! camera or fixture turned against the line); a part turning on a belt
-//! that stays put is not drawn. Like the scene, everything is plain f32
+//! that stays put is drawn by the renderer (`PartSpec::turn_deg`, through
+//! [`Conditions::on_part`]). Like the scene, everything is plain f32
 //! arithmetic from a seeded `ChaCha8Rng`: sine and cosine come from short
 //! series, not the platform's maths library.
 
@@ -14,7 +15,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::random::{direction, uniform};
-use crate::spec::TruthBox;
+use crate::spec::{PartSpec, TruthBox};
 
 /// What the camera saw, beyond the part itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +39,10 @@ pub struct Conditions {
     pub noise: f32,
     /// Seeds the noise.
     pub seed: u64,
+    /// The part turned on the belt, degrees (the belt does not turn): not
+    /// applied to a picture but to the part before it is rendered,
+    /// [`Conditions::on_part`].
+    pub part_turn_deg: f32,
 }
 
 impl Conditions {
@@ -52,7 +57,13 @@ impl Conditions {
         motion_direction: (1.0, 0.0),
         noise: 0.0,
         seed: 0,
+        part_turn_deg: 0.0,
     };
+
+    /// The part as it lies on the belt under these conditions.
+    pub fn on_part(&self, spec: PartSpec) -> PartSpec {
+        PartSpec { turn_deg: self.part_turn_deg, ..spec }
+    }
 
     /// `image` as the camera sees it under these conditions.
     pub fn apply(&self, image: &RgbImage) -> RgbImage {
@@ -151,12 +162,15 @@ pub enum Condition {
     MotionBlur,
     /// Sensor noise σ 3 to 6 levels on top of the scene's own.
     Noise,
-    /// Every one of the above at once.
+    /// Every one of the above at once (the whole picture turned, not the
+    /// part on the belt).
     All,
+    /// The part turned up to ±10° on a belt that stays put.
+    PartTurn,
 }
 
 impl Condition {
-    pub const EVERY: [Condition; 9] = [
+    pub const EVERY: [Condition; 10] = [
         Self::Nominal,
         Self::Rotation,
         Self::SubPixelShift,
@@ -166,6 +180,7 @@ impl Condition {
         Self::MotionBlur,
         Self::Noise,
         Self::All,
+        Self::PartTurn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +194,7 @@ impl Condition {
             Self::MotionBlur => "motion blur 1.5-3 px",
             Self::Noise => "noise σ 3-6",
             Self::All => "all at once",
+            Self::PartTurn => "part turned ±10° on the belt",
         }
     }
 
@@ -209,6 +225,9 @@ impl Condition {
         if all || self == Self::Noise {
             c.noise = uniform(&mut rng, 3.0, 6.0);
         }
+        if self == Self::PartTurn {
+            c.part_turn_deg = uniform(&mut rng, -10.0, 10.0);
+        }
         c
     }
 }
@@ -216,7 +235,7 @@ impl Condition {
 /// Sine and cosine of an angle of at most about 0.35 rad (20°), from
 /// their series to the 9th and 10th power: within 1e-7 there, and the same
 /// bits on every platform.
-fn sin_cos_small(angle: f32) -> (f32, f32) {
+pub(crate) fn sin_cos_small(angle: f32) -> (f32, f32) {
     let a2 = angle * angle;
     let sin = angle * (1.0 - a2 / 6.0 * (1.0 - a2 / 20.0 * (1.0 - a2 / 42.0 * (1.0 - a2 / 72.0))));
     let cos = 1.0 - a2 / 2.0 * (1.0 - a2 / 12.0 * (1.0 - a2 / 30.0 * (1.0 - a2 / 56.0 * (1.0 - a2 / 90.0))));

@@ -13,7 +13,8 @@ use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::canvas::{coverage, length, rounded_rect_distance, Canvas, PixelRect, Rgb};
+use crate::canvas::{coverage, length, rounded_rect_distance, Canvas, PixelRect, Rgb, Turn};
+use crate::conditions::sin_cos_small;
 use crate::defects::{self, Placed};
 use crate::layout::{Layout, BORE_RADIUS, BOSS_RADIUS, CHAMFER_RADIUS, HOLE_RADIUS, SCREW_RADIUS};
 use crate::random::{direction, uniform, uniform_int};
@@ -60,6 +61,9 @@ pub enum SpecError {
     /// The noise level is negative or above 30.
     #[error("noise {0} is out of range (must be 0 to 30)")]
     Noise(f32),
+    /// The part's turn is beyond ±20°.
+    #[error("turn {0}° is out of range (at most 20° either way)")]
+    Turn(f32),
     /// The offset would push the plate off the image.
     #[error("offset ({0}, {1}) is out of range (at most {2} px each way for this size)")]
     Offset(i32, i32, i32),
@@ -90,18 +94,40 @@ pub fn render(spec: &PartSpec) -> Result<Rendered, SpecError> {
         _ => None,
     };
 
+    // A part turned on the belt: everything but the belt is painted turned
+    // about the part's centre.
+    let turn = (spec.turn_deg != 0.0).then(|| {
+        let (sin, cos) = sin_cos_small(spec.turn_deg.to_radians());
+        Turn { centre: layout.centre, sin, cos }
+    });
     let mut canvas = Canvas::new(width, height);
     match spec.product {
-        Product::Plate => paint_plate_scene(&mut canvas, &layout, &mut details, missing),
-        Product::Board => crate::board::paint(&mut canvas, &layout, &mut details, missing),
+        Product::Plate => paint_plate_scene(&mut canvas, &layout, &mut details, missing, turn),
+        Product::Board => crate::board::paint(&mut canvas, &layout, &mut details, missing, turn),
     }
     if let Some(placed) = &placed {
         defects::paint(placed, &mut canvas);
     }
+    canvas.set_turn(None);
 
     let image = finish(&canvas, spec.lighting, spec.noise, &mut stream(spec.seed, STREAM_NOISE));
-    let defect = spec.defect.zip(placed.as_ref()).map(|(d, p)| (d.kind, defects::truth_box(p, &layout, width, height)));
+    let defect = spec.defect.zip(placed.as_ref()).map(|(d, p)| {
+        let upright = defects::truth_box(p, &layout, width, height);
+        (d.kind, turn.map_or(upright, |turn| turned_box(upright, turn, width, height)))
+    });
     Ok(Rendered { image, defect })
+}
+
+/// The box around a box turned by `turn`, clipped to the image.
+fn turned_box(b: TruthBox, turn: Turn, width: u32, height: u32) -> TruthBox {
+    let (x0, y0, x1, y1) = (b.x as f32, b.y as f32, (b.x + b.width) as f32, (b.y + b.height) as f32);
+    let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)].map(|p| turn.forward(p));
+    let lo = corners.iter().fold((f32::MAX, f32::MAX), |m, c| (m.0.min(c.0), m.1.min(c.1)));
+    let hi = corners.iter().fold((f32::MIN, f32::MIN), |m, c| (m.0.max(c.0), m.1.max(c.1)));
+    let clip = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+    let (left, top) = (clip(lo.0.floor(), width), clip(lo.1.floor(), height));
+    let (right, bottom) = (clip(hi.0.ceil(), width), clip(hi.1.ceil(), height));
+    TruthBox { x: left, y: top, width: right - left, height: bottom - top }
 }
 
 fn validate(spec: &PartSpec) -> Result<(), SpecError> {
@@ -114,6 +140,9 @@ fn validate(spec: &PartSpec) -> Result<(), SpecError> {
     }
     if !(0.0..=30.0).contains(&spec.noise) {
         return Err(SpecError::Noise(spec.noise));
+    }
+    if !(-20.0..=20.0).contains(&spec.turn_deg) {
+        return Err(SpecError::Turn(spec.turn_deg));
     }
     let limit = 2 * crate::spec::scaled_offset_limit(w, h);
     if spec.offset.0.abs() > limit || spec.offset.1.abs() > limit {
@@ -135,10 +164,17 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
 
 /// The plate's scene: the belt, the plate, its holes, boss and screws (the
 /// screw `missing` left out, its tapped hole showing).
-fn paint_plate_scene(canvas: &mut Canvas, layout: &Layout, details: &mut impl RngCore, missing: Option<usize>) {
+fn paint_plate_scene(
+    canvas: &mut Canvas,
+    layout: &Layout,
+    details: &mut impl RngCore,
+    missing: Option<usize>,
+    turn: Option<Turn>,
+) {
     let cleat_phase = uniform_int(details, 0, 1023) as f32 / 1024.0;
     let slots: [(f32, f32); 4] = std::array::from_fn(|_| direction(details));
     paint_conveyor(canvas, layout, cleat_phase);
+    canvas.set_turn(turn);
     paint_plate(canvas, layout);
     for &hole in &layout.holes {
         canvas.disc(hole, layout.px(CHAMFER_RADIUS), CHAMFER);

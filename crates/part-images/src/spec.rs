@@ -114,6 +114,9 @@ pub struct PartSpec {
     pub offset: (i32, i32),
     /// Standard deviation of the per-channel sensor noise, in grey levels.
     pub noise: f32,
+    /// The part turned on the belt about its own centre, in degrees
+    /// (clockwise on screen; at most ±20); the belt stays as it is.
+    pub turn_deg: f32,
     /// The defect, if the part has one.
     pub defect: Option<DefectSpec>,
 }
@@ -130,7 +133,17 @@ impl PartSpec {
         let dx = uniform_int(&mut rng, -max_offset, max_offset);
         let dy = uniform_int(&mut rng, -max_offset, max_offset);
         let noise = uniform(&mut rng, 1.0, 3.0);
-        Self { product: Product::Plate, seed, width, height, lighting, offset: (dx, dy), noise, defect: None }
+        Self {
+            product: Product::Plate,
+            seed,
+            width,
+            height,
+            lighting,
+            offset: (dx, dy),
+            noise,
+            turn_deg: 0.0,
+            defect: None,
+        }
     }
 
     /// The same part and variation, of `product`.

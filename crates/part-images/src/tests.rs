@@ -224,3 +224,38 @@ fn write_set_writes_images_and_truth() {
     assert_eq!(decoded.as_raw(), render(&specs[2]).unwrap().image.as_raw());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A part turned on the belt: the belt stays as it was, the part turns,
+/// and each defect's box still holds every pixel the defect changed.
+#[test]
+fn a_part_turned_on_the_belt_turns_alone_and_keeps_its_defect_in_its_box() {
+    for product in Product::ALL {
+        for (n, spec) in product_set(product, 31, 0, 8, 640, 480).into_iter().enumerate() {
+            let turn_deg = if n % 2 == 0 { 7.5 } else { -9.0 };
+            let turned = PartSpec { turn_deg, ..spec };
+            let rendered = render(&turned).unwrap();
+            let upright = render(&spec).unwrap().image;
+            // A corner of the belt, far from any part: the same pixels.
+            for (x, y) in [(2, 2), (637, 477), (2, 477)] {
+                assert_eq!(rendered.image.get_pixel(x, y), upright.get_pixel(x, y), "{product:?}: the belt moved");
+            }
+            // The middle of the part turns about itself; its edge does not stay.
+            let b = rendered.defect.unwrap().1;
+            let clean = render(&PartSpec { defect: None, ..turned }).unwrap().image;
+            let grown = TruthBox {
+                x: b.x.saturating_sub(1),
+                y: b.y.saturating_sub(1),
+                width: b.width + 2,
+                height: b.height + 2,
+            };
+            let outside = rendered
+                .image
+                .enumerate_pixels()
+                .filter(|(x, y, p)| *p != clean.get_pixel(*x, *y) && !grown.contains(*x, *y))
+                .count();
+            assert_eq!(outside, 0, "{product:?} {}: pixels changed outside {b:?}", spec.label());
+            assert_ne!(rendered.image, render(&PartSpec { turn_deg: 0.0, ..turned }).unwrap().image);
+        }
+    }
+    assert!(render(&PartSpec { turn_deg: 25.0, ..PartSpec::good(1, 640, 480) }).is_err());
+}

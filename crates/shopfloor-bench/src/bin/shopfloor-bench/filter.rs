@@ -257,8 +257,9 @@ fn run_conditions(o: &Options) -> anyhow::Result<()> {
         let specs = product_set(o.product, o.seed + 1, good, images - good, w, h);
         let mut test = Vec::with_capacity(specs.len());
         for (n, spec) in specs.iter().enumerate() {
-            let rendered = render(spec)?;
             let conditions = condition.draw(o.seed ^ ((index as u64) << 32) ^ n as u64);
+            let spec = &conditions.on_part(*spec);
+            let rendered = render(spec)?;
             let truth = rendered.defect.map(|d| conditions.map_box(d.1, w, h));
             test.push(Sample { pixels: conditions.apply(&rendered.image).into_raw(), label: spec.label(), truth });
         }
