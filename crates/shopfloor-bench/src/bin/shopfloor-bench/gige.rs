@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use camera_source::live::{FrameIds, IdStep};
 use shopfloor_dataflow_tests::dataflow::RunningDataflow;
+
+use crate::frames_counter::Counted;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{release_binary, scratch_dir};
 
@@ -79,29 +81,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (stopped, _) = dataflow.stop();
     anyhow::ensure!(stopped, "the benchmark dataflow did not stop cleanly");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).with_context(|| format!("{}", out.display()))?)?;
-    // (arrival ms, camera frame id) of every frame the counting node received.
-    let frames: Vec<(i64, Option<i64>)> = summary["arrivals"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| Some((a[0].as_i64()?, a[1].as_i64())))
-        .collect();
-    let window: Vec<Option<i64>> =
-        frames.iter().filter(|(ms, _)| (from_ms..to_ms).contains(ms)).map(|(_, id)| *id).collect();
+    let counted = Counted::read(&out)?;
+    let window = counted.ids_between(from_ms, to_ms);
     let in_window = window.len();
     let skipped_in_window = skipped_ids(&window);
-    let arrivals: Vec<i64> = frames.iter().map(|(ms, _)| *ms).collect();
     let seconds = (to_ms - from_ms) as f64 / 1e3;
-    let first_after_return = arrivals.iter().find(|ms| **ms >= back_ms).map(|ms| ms - back_ms);
-    let last_before_kill = arrivals.iter().filter(|ms| **ms <= killed_ms).max().copied();
-    let metric = |name: &str| summary["metrics"][name].as_f64().unwrap_or(f64::NAN);
-    // Summed over labels (`{status=...}`, `{reason=...}`).
-    let metric_sum = |prefix: &str| -> f64 {
-        let values = summary["metrics"].as_object().into_iter().flatten();
-        values.filter(|(name, _)| name.starts_with(prefix)).filter_map(|(_, v)| v.as_f64()).sum::<f64>() + 0.0
-    };
+    let first_after_return = counted.first_after(back_ms);
+    let last_before_kill = counted.last_before(killed_ms);
+    let metric = |name: &str| counted.metric(name);
+    let metric_sum = |prefix: &str| counted.metric_sum(prefix);
     println!(
         "### GigE Vision camera into the defect filter (Aravis's simulated camera, 640x480 Mono8 at {} fps)\n",
         args.rate_hz
@@ -123,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("| incomplete frames (stream status), whole run | {} |", metric_sum("shopfloor_camera_incomplete_frames"));
     println!(
         "| last frame before the camera was killed | {} ms before the kill |",
-        last_before_kill.map_or("-".into(), |ms| (killed_ms - ms).to_string())
+        last_before_kill.map_or("-".into(), |ms| ms.to_string())
     );
     println!(
         "| reconnect: first frame after the camera's start | {} ms |",
