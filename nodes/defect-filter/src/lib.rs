@@ -40,6 +40,7 @@
 //! - [`state`]: the node's logic: a frame in, an inspection, alert or refusal out.
 //! - [`driver`]: the node on dora.
 
+mod blur;
 pub mod boxes;
 pub mod config;
 pub mod confirmation;

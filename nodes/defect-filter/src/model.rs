@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use serde::Serialize;
 
+use crate::blur::{self, BlurLevel};
 use crate::boxes::{regions, AnomalyBox};
 use crate::features::{
     best_shift, cell_features, profiles, CellFeatures, Geometry, Workspace, FEATURES, GRADIENT, LUMA,
@@ -45,6 +46,18 @@ pub const MIN_LEARNED_THRESHOLD: f32 = 5.0;
 /// lowers each by about 0.03).
 pub const MIN_SHARPNESS: f32 = 0.78;
 
+/// Good parts the blurred appearances are learned from (each smeared 8
+/// ways): enough for their spread, and learning stays under a second.
+const BLUR_LEARN_IMAGES: usize = 8;
+
+/// A cell's squared score counts at most this much towards how well a frame
+/// fits an appearance: a defect must not decide which one it fits.
+const MISFIT_CAP: f32 = 25.0;
+
+/// A blurrier appearance is considered when the frame's sharpness against
+/// the milder one is below this.
+const BLURRIER: f32 = 0.95;
+
 /// Gradients are scaled up by at most 1 / this: a frame blurred further
 /// is unusable anyway.
 const MAX_SHARPNESS_CORRECTION: f32 = 0.5;
@@ -76,6 +89,9 @@ pub struct FrameScore {
     /// How far the part was turned against the learned reference, degrees
     /// (the frame was turned back before scoring).
     pub turn_deg: f32,
+    /// The frame's edge strength against the good parts' (1: as sharp;
+    /// blur lowers it, see [`MIN_SHARPNESS`]).
+    pub sharpness: f32,
     /// Why the frame cannot be judged (too blurred, too dark or bright):
     /// such a frame is neither flagged nor passed.
     pub unusable: Option<Unusable>,
@@ -110,10 +126,11 @@ pub struct GoodModel {
     reference_orientation: Vec<f32>,
     reference_columns: Vec<f32>,
     reference_rows: Vec<f32>,
-    mean: Vec<CellFeatures>,
     mean_luma: Vec<f32>,
-    mean_gradient: Vec<f32>,
-    inverse_sigma: Vec<CellFeatures>,
+    /// Good parts as learned.
+    sharp: Appearance,
+    /// The same parts smeared, see [`BlurLevel`].
+    blurred: [(BlurLevel, Appearance); 2],
     learned_threshold: f32,
     threshold: f32,
     images: usize,
@@ -179,6 +196,7 @@ impl GoodModel {
 
         // Raw features of each image at its shift from the reference.
         let mut raw: Vec<Vec<CellFeatures>> = Vec::with_capacity(frames.len());
+        let mut shifts = Vec::with_capacity(frames.len());
         for frame in frames {
             profiles(frame, &mut ws);
             let shift = (
@@ -187,6 +205,7 @@ impl GoodModel {
             );
             cell_features(frame, &geometry, shift, &mut ws);
             raw.push(ws.cells.clone());
+            shifts.push(shift);
         }
 
         // Brightness: each image's gain and offset against the mean
@@ -206,11 +225,12 @@ impl GoodModel {
             stats = CellStats::of(&normalised);
         }
 
-        let inverse_sigma = stats
-            .variance
-            .iter()
-            .map(|v| std::array::from_fn(|f| 1.0 / (v[f] + SIGMA_FLOOR[f] * SIGMA_FLOOR[f]).sqrt()))
-            .collect();
+        let mean_luma: Vec<f32> = stats.mean.iter().map(|c| c[LUMA]).collect();
+        let blur_set = frames.len().min(BLUR_LEARN_IMAGES);
+        let blurred = BlurLevel::ALL.map(|level| {
+            let set = blurred_set(level, &frames[..blur_set], &shifts, &geometry, &mean_luma, &mut ws);
+            (level, Appearance::of(&CellStats::of(&set)))
+        });
         let learned_threshold = (leave_one_out_max(&normalised, &stats) * settings.margin).max(MIN_LEARNED_THRESHOLD);
         let threshold = settings.threshold.unwrap_or(learned_threshold);
         tracing::debug!(
@@ -226,10 +246,9 @@ impl GoodModel {
             reference_orientation,
             reference_columns,
             reference_rows,
-            mean_luma: stats.mean.iter().map(|c| c[LUMA]).collect(),
-            mean_gradient: stats.mean.iter().map(|c| c[GRADIENT]).collect(),
-            mean: stats.mean,
-            inverse_sigma,
+            mean_luma,
+            sharp: Appearance::of(&stats),
+            blurred,
             learned_threshold,
             threshold,
             images: frames.len(),
@@ -272,18 +291,48 @@ impl GoodModel {
         let light = fit_brightness(&ws.cells, &self.mean_luma, g, &mut scratch);
         apply_brightness(&mut ws.cells, &light, g);
         let gain = light.centre_gain();
-        let edges = fit_sharpness(&ws.cells, &self.mean_gradient, &mut scratch);
-        apply_sharpness(&mut ws.cells, edges);
+        // The appearance the frame fits best (sharp, mildly or heavily
+        // blurred), by the sum of its cells' squared scores, each capped so
+        // a defect weighs the same against all three.
+        let sharp_edges = fit_sharpness(&ws.cells, &self.sharp.mean_gradient, &mut scratch);
+        let fit = |appearance: &Appearance, scratch: &mut Vec<f32>| {
+            let edges = fit_sharpness(&ws.cells, &appearance.mean_gradient, scratch);
+            scratch.clear();
+            scratch.extend((0..ws.cells.len().min(appearance.mean.len())).map(|i| {
+                let mut cell = ws.cells[i];
+                cell[GRADIENT] = explained_gradient(cell[GRADIENT], appearance.mean_gradient[i], edges);
+                cell_score(&cell, &appearance.mean[i], &appearance.inverse_sigma[i]).powi(2).min(MISFIT_CAP)
+            }));
+            (scratch.iter().sum::<f32>() + appearance.log_spread, edges)
+        };
+        let (mut best_misfit, mut edges) = fit(&self.sharp, &mut scratch);
+        let mut best: (Option<BlurLevel>, &Appearance) = (None, &self.sharp);
+        // A blurrier appearance is only considered for a frame whose edges
+        // are weaker than the milder one's: blur only takes edge strength
+        // away, and a defect that fits a blurred appearance better (bare
+        // pads where a chip should be) must not make a sharp frame unusable.
+        let mut milder = sharp_edges;
+        for (level, appearance) in &self.blurred {
+            let (misfit, level_edges) = fit(appearance, &mut scratch);
+            if milder.sharpness() < BLURRIER && misfit < best_misfit {
+                (best_misfit, edges, best) = (misfit, level_edges, (Some(*level), appearance));
+            }
+            milder = level_edges;
+        }
+        let (level, appearance) = best;
+        explain_by_blur(&mut ws.cells, &appearance.mean_gradient, edges);
         let unusable = if !(GAIN_RANGE.0..=GAIN_RANGE.1).contains(&gain) {
             Some(Unusable::Exposure { gain })
-        } else if edges.sharpness() < MIN_SHARPNESS {
-            Some(Unusable::Blurred { sharpness: edges.sharpness() })
+        } else if level == Some(BlurLevel::Heavy) {
+            Some(Unusable::Blurred { sharpness: sharp_edges.sharpness() })
         } else {
             None
         };
 
         scratch.clear();
-        scratch.extend(ws.cells.iter().zip(&self.mean).zip(&self.inverse_sigma).map(|((x, m), s)| cell_score(x, m, s)));
+        scratch.extend(
+            ws.cells.iter().zip(&appearance.mean).zip(&appearance.inverse_sigma).map(|((x, m), s)| cell_score(x, m, s)),
+        );
         if turned {
             // Cells on pixels the turn brought in from beyond the frame are not judged.
             cells_inside(g, shift, turn, &mut ws.inside);
@@ -307,6 +356,7 @@ impl GoodModel {
             shift,
             gain,
             turn_deg: if turned { turn } else { 0.0 },
+            sharpness: sharp_edges.sharpness(),
             unusable,
         })
     }
@@ -587,6 +637,83 @@ fn apply_sharpness(cells: &mut [CellFeatures], edges: Edges) {
     let scale = 1.0 / edges.sharpness.clamp(MAX_SHARPNESS_CORRECTION, 1.0);
     for cell in cells {
         cell[GRADIENT] = (cell[GRADIENT] - edges.floor) * scale;
+    }
+}
+
+/// Blur takes a different share of each cell's edge strength: most of a
+/// fine texture's, hardly any of a step edge's whose spread stays within
+/// the cell. The fitted sharpness is an average over all cells, so scaling
+/// every cell by it would turn the step edges of a blurred frame into
+/// false alarms. Each cell's gradient is taken as anything between its
+/// value as seen (no loss) and its value scaled by the sharpness (the
+/// average loss), whichever lies nearest the model's mean.
+fn explain_by_blur(cells: &mut [CellFeatures], mean_gradient: &[f32], edges: Edges) {
+    for (cell, &mean) in cells.iter_mut().zip(mean_gradient) {
+        cell[GRADIENT] = explained_gradient(cell[GRADIENT], mean, edges);
+    }
+}
+
+/// One cell's gradient as [`explain_by_blur`] takes it.
+fn explained_gradient(gradient: f32, mean: f32, edges: Edges) -> f32 {
+    let seen = gradient - edges.floor;
+    let restored = seen / edges.sharpness.clamp(MAX_SHARPNESS_CORRECTION, 1.0);
+    // Not `clamp`: below the floor `restored` is the smaller, and
+    // `min`/`max` pass a NaN through instead of panicking.
+    mean.max(seen.min(restored)).min(seen.max(restored))
+}
+
+/// Cell features of `frames` (upright, at `shifts`) smeared as `level`
+/// says, each brightness-normalised against `mean_luma`.
+fn blurred_set(
+    level: BlurLevel,
+    frames: &[FrameView],
+    shifts: &[(i32, i32)],
+    geometry: &Geometry,
+    mean_luma: &[f32],
+    ws: &mut Workspace,
+) -> Vec<Vec<CellFeatures>> {
+    let mut set = Vec::new();
+    let mut smeared = Vec::new();
+    for (frame, &shift) in frames.iter().zip(shifts) {
+        for smear in level.smears() {
+            blur::smear(frame, smear, &mut smeared);
+            cell_features(&FrameView { data: &smeared, ..*frame }, geometry, shift, ws);
+            let mut cells = ws.cells.clone();
+            let light = fit_brightness(&cells, mean_luma, geometry, &mut ws.scores);
+            apply_brightness(&mut cells, &light, geometry);
+            set.push(cells);
+        }
+    }
+    set
+}
+
+/// What good parts look like at one sharpness: each cell's mean features,
+/// and the inverse of their spread.
+#[derive(Debug)]
+struct Appearance {
+    mean: Vec<CellFeatures>,
+    mean_gradient: Vec<f32>,
+    inverse_sigma: Vec<CellFeatures>,
+    /// Twice the sum of the logarithms of every cell's spreads: a
+    /// Gaussian's misfit is the squared scores plus this, so a broad
+    /// appearance (a blurred one) is not preferred for being broad.
+    log_spread: f32,
+}
+
+impl Appearance {
+    fn of(stats: &CellStats) -> Self {
+        let inverse_sigma: Vec<CellFeatures> = stats
+            .variance
+            .iter()
+            .map(|v| std::array::from_fn(|f| 1.0 / (v[f] + SIGMA_FLOOR[f] * SIGMA_FLOOR[f]).sqrt()))
+            .collect();
+        let log_spread = -2.0 * inverse_sigma.iter().flatten().map(|s| s.ln()).sum::<f32>();
+        Self {
+            mean: stats.mean.clone(),
+            mean_gradient: stats.mean.iter().map(|c| c[GRADIENT]).collect(),
+            inverse_sigma,
+            log_spread,
+        }
     }
 }
 

@@ -25,6 +25,7 @@ const BLOCK: usize = 16;
 const COHERENCE_POWER: i32 = 4;
 /// Turns below this are left alone: too small to move a cell's content.
 pub(crate) const MIN_TURN_DEG: f32 = 0.1;
+const REFINEMENTS: usize = 2;
 
 /// The orientation histogram of a frame, smoothed over neighbouring bins
 /// and normalised to a sum of 1.
@@ -41,6 +42,7 @@ pub(crate) fn orientation_histogram(frame: &FrameView, luma: &mut Vec<f32>, hist
 }
 
 /// The frame averaged over 2x2 pixels to luminance (R+2G+B)/4.
+#[inline(never)]
 fn half_luma(frame: &FrameView, luma: &mut Vec<f32>) {
     let (width, height) = (frame.width as usize / 2, frame.height as usize / 2);
     let stride = frame.width as usize * 3;
@@ -68,21 +70,47 @@ fn luma_histogram(luma: &[f32], width: usize, height: usize, histogram: &mut Vec
     if width < 3 || height < 3 || luma.len() < width * height {
         return;
     }
-    let (blocks_x, blocks_y) = ((width - 2) / BLOCK, (height - 2) / BLOCK);
-    for by in 0..blocks_y {
-        for bx in 0..blocks_x {
-            let (mut sxx, mut syy, mut sxy) = (0.0f32, 0.0f32, 0.0f32);
-            for y in 1 + by * BLOCK..1 + (by + 1) * BLOCK {
-                let (up, here, down) = (&luma[(y - 1) * width..], &luma[y * width..], &luma[(y + 1) * width..]);
-                for x in 1 + bx * BLOCK..1 + (bx + 1) * BLOCK {
-                    let gx =
-                        (up[x + 1] + 2.0 * here[x + 1] + down[x + 1]) - (up[x - 1] + 2.0 * here[x - 1] + down[x - 1]);
-                    let gy = (down[x - 1] + 2.0 * down[x] + down[x + 1]) - (up[x - 1] + 2.0 * up[x] + up[x + 1]);
+    // Tensor sums (gx², gy², gx·gy) over tiles of half a block; each block
+    // is 2x2 tiles and blocks overlap by a tile, so a part that moved by a
+    // few pixels is cut into blocks in much the same way. The rows are
+    // walked a tile's 10 pixels at a time as fixed-size arrays, which the
+    // compiler turns into vector code.
+    const TILE: usize = BLOCK / 2;
+    let (tiles_x, tiles_y) = ((width - 2) / TILE, (height - 2) / TILE);
+    let mut tiles = vec![[0.0f32; 3]; tiles_x * tiles_y];
+    for (ty, tile_row) in tiles.chunks_exact_mut(tiles_x).enumerate() {
+        for y in 1 + ty * TILE..1 + (ty + 1) * TILE {
+            let rows = [
+                &luma[(y - 1) * width..y * width],
+                &luma[y * width..(y + 1) * width],
+                &luma[(y + 1) * width..(y + 2) * width],
+            ];
+            for (tx, tile) in tile_row.iter_mut().enumerate() {
+                let window = |row: &[f32]| -> Option<[f32; TILE + 2]> {
+                    row.get(tx * TILE..tx * TILE + TILE + 2)?.try_into().ok()
+                };
+                let (Some(up), Some(here), Some(down)) = (window(rows[0]), window(rows[1]), window(rows[2])) else {
+                    continue;
+                };
+                let (mut sxx, mut syy, mut sxy) = (0.0f32, 0.0f32, 0.0f32);
+                for i in 0..TILE {
+                    let gx = (up[i + 2] - up[i]) + 2.0 * (here[i + 2] - here[i]) + (down[i + 2] - down[i]);
+                    let gy = (down[i] + 2.0 * down[i + 1] + down[i + 2]) - (up[i] + 2.0 * up[i + 1] + up[i + 2]);
                     sxx += gx * gx;
                     syy += gy * gy;
                     sxy += gx * gy;
                 }
+                tile[0] += sxx;
+                tile[1] += syy;
+                tile[2] += sxy;
             }
+        }
+    }
+    for by in 0..tiles_y.saturating_sub(1) {
+        for bx in 0..tiles_x.saturating_sub(1) {
+            let at = |dx: usize, dy: usize| tiles[(by + dy) * tiles_x + bx + dx];
+            let sum = |k: usize| at(0, 0)[k] + at(1, 0)[k] + at(0, 1)[k] + at(1, 1)[k];
+            let (sxx, syy, sxy) = (sum(0), sum(1), sum(2));
             let (diff, cross) = (sxx - syy, 2.0 * sxy);
             let dominance = (diff * diff + cross * cross).sqrt();
             if dominance <= 0.0 {
@@ -93,9 +121,11 @@ fn luma_histogram(luma: &[f32], width: usize, height: usize, histogram: &mut Vec
                 angle += 180.0;
             }
             // Split between the two nearest bins; the weight grows with the
-            // edge's contrast (not its square) and its straightness.
+            // square of the edge's contrast, so the part's strong outline
+            // outweighs the weaker texture of a belt that does not turn
+            // with it, and with its straightness.
             let coherence = dominance / (sxx + syy);
-            let weight = dominance.sqrt() * coherence.powi(COHERENCE_POWER);
+            let weight = dominance * coherence.powi(COHERENCE_POWER);
             let position = angle / DEGREES_PER_BIN;
             let low = position.floor();
             let fraction = position - low;
@@ -154,6 +184,8 @@ pub(crate) struct TurnBuffers {
     pub(crate) histogram: Vec<f32>,
     /// The frame turned upright, when it came turned.
     pub(crate) upright: Vec<u8>,
+    /// The frame's pixels spread out for [`turn_back`].
+    wide: Vec<u64>,
 }
 
 /// How many degrees `frame` is turned against `reference` (an orientation
@@ -163,7 +195,7 @@ pub(crate) struct TurnBuffers {
 /// and so is its error. Leaves the frame turned back by the result in
 /// `buffers.upright` when it is at least [`MIN_TURN_DEG`].
 pub(crate) fn estimate_turn(frame: &FrameView, reference: &[f32], max_deg: f32, buffers: &mut TurnBuffers) -> f32 {
-    let TurnBuffers { luma, luma_turned, histogram, upright } = buffers;
+    let TurnBuffers { luma, luma_turned, histogram, upright, wide } = buffers;
     orientation_histogram(frame, luma, histogram);
     let first = turn_between(histogram, reference, max_deg);
     if first.abs() < MIN_TURN_DEG {
@@ -172,17 +204,21 @@ pub(crate) fn estimate_turn(frame: &FrameView, reference: &[f32], max_deg: f32, 
     // The refinement looks at the half-size luminance turned back: a
     // quarter of the pixels and one channel.
     let (width, height) = (frame.width as usize / 2, frame.height as usize / 2);
-    turn_luma(luma, width, height, first, luma_turned);
-    luma_histogram(luma_turned, width, height, histogram);
-    let turn = (first + turn_between(histogram, reference, max_deg)).clamp(-max_deg, max_deg);
+    let mut turn = first;
+    for _ in 0..REFINEMENTS {
+        turn_luma(luma, width, height, turn, luma_turned);
+        luma_histogram(luma_turned, width, height, histogram);
+        turn = (turn + turn_between(histogram, reference, max_deg)).clamp(-max_deg, max_deg);
+    }
     if turn.abs() >= MIN_TURN_DEG {
-        turn_back(frame, turn, upright);
+        turn_back(frame, turn, wide, upright);
     }
     turn
 }
 
 /// A luminance image turned back by `degrees` about its centre into
 /// `out`, interpolated between pixels.
+#[inline(never)]
 fn turn_luma(luma: &[f32], width: usize, height: usize, degrees: f32, out: &mut Vec<f32>) {
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
@@ -210,26 +246,31 @@ fn turn_luma(luma: &[f32], width: usize, height: usize, degrees: f32, out: &mut 
 /// and byte order), each pixel interpolated between its four source
 /// pixels: a nearest-pixel turn leaves steps along every edge, which the
 /// filter would read as texture. Pixels from beyond the frame repeat its
-/// edge.
-pub(crate) fn turn_back(frame: &FrameView, degrees: f32, out: &mut Vec<u8>) {
+/// edge. `wide` holds the frame's pixels spread one per `u64`.
+pub(crate) fn turn_back(frame: &FrameView, degrees: f32, wide: &mut Vec<u64>, out: &mut Vec<u8>) {
     let (width, height) = (frame.width as usize, frame.height as usize);
     out.clear();
     out.resize(width * height * 3, 0);
-    if width < 2 || height < 2 {
-        out.copy_from_slice(frame.data);
+    if width < 2 || height < 2 || frame.data.len() < out.len() {
+        let n = out.len().min(frame.data.len());
+        out[..n].copy_from_slice(&frame.data[..n]);
         return;
     }
+    // Each pixel's three channels in 16-bit lanes of one u64, so one
+    // multiplication weighs all three: a channel times a weight of at most
+    // 256 stays below 2^16.
+    wide.clear();
+    wide.extend(frame.data.chunks_exact(3).map(|p| p[0] as u64 | (p[1] as u64) << 16 | (p[2] as u64) << 32));
+    const LANES: u64 = 0x00ff_00ff_00ff;
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
-    let stride = width * 3;
     // Fixed point, 16 fractional bits: the inner loop is integer work.
     // Positions stop one pixel short of the right and bottom edges, so the
     // four source pixels always exist (the edge pixel gets the full weight).
     const ONE: f32 = 65_536.0;
     let (step_x, step_y) = ((cos * ONE) as i64, (sin * ONE) as i64);
     let (max_x, max_y) = ((((width - 1) as i64) << 16) - 1, (((height - 1) as i64) << 16) - 1);
-    let data = frame.data;
-    for (y, row) in out.chunks_exact_mut(stride).enumerate() {
+    for (y, row) in out.chunks_exact_mut(width * 3).enumerate() {
         let (px0, py) = (0.5 - cx, y as f32 + 0.5 - cy);
         // Source of this row's first pixel centre, and the step per pixel:
         // the frame's content was turned by `degrees`, so each upright
@@ -238,17 +279,18 @@ pub(crate) fn turn_back(frame: &FrameView, degrees: f32, out: &mut Vec<u8>) {
         let mut sy = ((sin * px0 + cos * py + cy - 0.5) * ONE) as i64;
         for pixel in row.chunks_exact_mut(3) {
             let (x, y) = (sx.clamp(0, max_x), sy.clamp(0, max_y));
-            let at = (y >> 16) as usize * stride + (x >> 16) as usize * 3;
+            let at = (y >> 16) as usize * width + (x >> 16) as usize;
             // 8-bit weights: plenty for 8-bit pixels.
-            let (fx, fy) = (((x >> 8) & 0xff) as u32, ((y >> 8) & 0xff) as u32);
-            let (Some(upper), Some(lower)) = (data.get(at..at + 6), data.get(at + stride..at + stride + 6)) else {
+            let (fx, fy) = (((x >> 8) & 0xff) as u64, ((y >> 8) & 0xff) as u64);
+            let (Some(upper), Some(lower)) = (wide.get(at..at + 2), wide.get(at + width..at + width + 2)) else {
                 continue;
             };
-            for (k, channel) in pixel.iter_mut().enumerate() {
-                let top = upper[k] as u32 * (256 - fx) + upper[k + 3] as u32 * fx;
-                let bottom = lower[k] as u32 * (256 - fx) + lower[k + 3] as u32 * fx;
-                *channel = ((top * (256 - fy) + bottom * fy + (1 << 15)) >> 16) as u8;
-            }
+            let top = ((upper[0] * (256 - fx) + upper[1] * fx + 0x0080_0080_0080) >> 8) & LANES;
+            let bottom = ((lower[0] * (256 - fx) + lower[1] * fx + 0x0080_0080_0080) >> 8) & LANES;
+            let value = ((top * (256 - fy) + bottom * fy + 0x0080_0080_0080) >> 8) & LANES;
+            pixel[0] = value as u8;
+            pixel[1] = (value >> 16) as u8;
+            pixel[2] = (value >> 32) as u8;
             sx += step_x;
             sy += step_y;
         }
@@ -330,7 +372,7 @@ mod tests {
     fn turning_back_makes_the_part_upright() {
         let frame = turned_rectangle(8.0);
         let mut upright = Vec::new();
-        turn_back(&FrameView::rgb8(320, 240, &frame), 8.0, &mut upright);
+        turn_back(&FrameView::rgb8(320, 240, &frame), 8.0, &mut Vec::new(), &mut upright);
         let expected = turned_rectangle(0.0);
         let differing = upright.chunks_exact(3).zip(expected.chunks_exact(3)).filter(|(a, b)| a != b).count();
         // Only pixels along the rectangle's outline may differ (nearest pixel).
