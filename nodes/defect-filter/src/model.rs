@@ -294,7 +294,6 @@ impl GoodModel {
         // The appearance the frame fits best (sharp, mildly or heavily
         // blurred), by the sum of its cells' squared scores, each capped so
         // a defect weighs the same against all three.
-        let sharp_edges = fit_sharpness(&ws.cells, &self.sharp.mean_gradient, &mut scratch);
         let fit = |appearance: &Appearance, scratch: &mut Vec<f32>| {
             let edges = fit_sharpness(&ws.cells, &appearance.mean_gradient, scratch);
             scratch.clear();
@@ -305,7 +304,8 @@ impl GoodModel {
             }));
             (scratch.iter().sum::<f32>() + appearance.log_spread, edges)
         };
-        let (mut best_misfit, mut edges) = fit(&self.sharp, &mut scratch);
+        let (mut best_misfit, sharp_edges) = fit(&self.sharp, &mut scratch);
+        let mut edges = sharp_edges;
         let mut best: (Option<BlurLevel>, &Appearance) = (None, &self.sharp);
         // A blurrier appearance is only considered for a frame whose edges
         // are weaker than the milder one's: blur only takes edge strength
