@@ -11,6 +11,11 @@ fn png_bytes(image: &RgbImage) -> Vec<u8> {
     bytes
 }
 
+/// `b` with a pixel more on every side: antialiased edges spill that far.
+fn grown_by_a_pixel(b: TruthBox) -> TruthBox {
+    TruthBox { x: b.x.saturating_sub(1), y: b.y.saturating_sub(1), width: b.width + 2, height: b.height + 2 }
+}
+
 fn grey(image: &RgbImage, x: u32, y: u32) -> f32 {
     let p = image.get_pixel(x, y).0;
     (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0
@@ -93,12 +98,7 @@ fn every_defect_changes_pixels_inside_its_box_which_lies_on_the_plate() {
             let rendered = render(&spec).unwrap();
             let (kind, bbox) = rendered.defect.unwrap();
             let clean = render(&PartSpec { defect: None, ..spec }).unwrap().image;
-            let grown = TruthBox {
-                x: bbox.x.saturating_sub(1),
-                y: bbox.y.saturating_sub(1),
-                width: bbox.width + 2,
-                height: bbox.height + 2,
-            };
+            let grown = grown_by_a_pixel(bbox);
             let (mut inside, mut strong, mut outside) = (0, 0, 0);
             for (x, y, p) in rendered.image.enumerate_pixels() {
                 let q = clean.get_pixel(x, y);
@@ -238,12 +238,7 @@ fn a_part_turned_on_the_belt_turns_alone_and_keeps_its_defect_in_its_box() {
             // The middle of the part turns about itself; its edge does not stay.
             let b = rendered.defect.unwrap().1;
             let clean = render(&PartSpec { defect: None, ..turned }).unwrap().image;
-            let grown = TruthBox {
-                x: b.x.saturating_sub(1),
-                y: b.y.saturating_sub(1),
-                width: b.width + 2,
-                height: b.height + 2,
-            };
+            let grown = grown_by_a_pixel(b);
             let outside = rendered
                 .image
                 .enumerate_pixels()
