@@ -230,8 +230,26 @@ fn seed(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// Plants for training the nano model: each development kind in each
+/// convention, `variants` times, each variant with its own values and
+/// questions (ids `<kind>-<convention>~<n>`). Never a held-out kind.
+pub fn training_plants(variants: u32) -> Vec<Plant> {
+    let mut plants = Vec::new();
+    for variant in 0..variants {
+        for kind in Split::Development.kinds() {
+            for convention in Convention::ALL {
+                plants.push(plant_named(format!("{}-{}~{variant}", kind.name, convention.as_str()), kind, convention));
+            }
+        }
+    }
+    plants
+}
+
 fn plant(kind: &PlantKind, convention: Convention) -> Plant {
-    let id = format!("{}-{}", kind.name, convention.as_str());
+    plant_named(format!("{}-{}", kind.name, convention.as_str()), kind, convention)
+}
+
+fn plant_named(id: String, kind: &PlantKind, convention: Convention) -> Plant {
     let mut rng = ChaCha8Rng::seed_from_u64(seed(&id));
     let mut tags = Vec::new();
     for (unit_index, (equipment_key, count, measures)) in kind.units.iter().enumerate() {
@@ -545,6 +563,19 @@ mod tests {
         assert_eq!(plants(Split::HeldOut).len(), 30);
         let development: Vec<&str> = Split::Development.kinds().iter().map(|k| k.name).collect();
         assert!(Split::HeldOut.kinds().iter().all(|k| !development.contains(&k.name)));
+    }
+
+    #[test]
+    fn training_plants_are_development_kinds_with_other_values() {
+        let training = training_plants(2);
+        assert_eq!(training.len(), 60);
+        let held_out: Vec<&str> = Split::HeldOut.kinds().iter().map(|k| k.name).collect();
+        assert!(training.iter().all(|p| !held_out.contains(&p.kind)));
+        let development = plants(Split::Development);
+        let values = |p: &Plant| p.tags.iter().map(|t| t.value.clone()).collect::<Vec<_>>();
+        assert_ne!(values(&training[0]), values(&development[0]));
+        assert_ne!(values(&training[0]), values(&training[30]));
+        assert_eq!(training_plants(2), training);
     }
 
     #[test]

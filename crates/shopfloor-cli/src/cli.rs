@@ -118,6 +118,11 @@ pub enum ModelCommand {
     /// weight repacking) on this machine, against the measured
     /// memory-bandwidth ceiling; `--write` puts them into the profile.
     Tune(TuneArgs),
+    /// Fine-tune the nano model for plant questions: training data from the
+    /// development plants (the fact engine as teacher), LoRA on this CPU in
+    /// the training environment (scripts/train.sh), the adapter as GGUF.
+    /// Stopped, the same command resumes from its last checkpoint.
+    Train(TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +166,54 @@ pub struct AnyPlantArgs {
     /// Also list every question answered wrong.
     #[arg(long)]
     pub misses: bool,
+    /// Evaluate the model with this LoRA adapter on (instead of the profile's).
+    #[arg(long, value_name = "ADAPTER.gguf", conflicts_with = "no_lora")]
+    pub lora: Option<PathBuf>,
+    /// Evaluate the bare model: the profile's LoRA adapters left out.
+    #[arg(long)]
+    pub no_lora: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[arg(value_name = "hw-profiles/NAME.toml")]
+    pub profile: PathBuf,
+    /// Base model (default: the profile's first tier model).
+    #[arg(long, value_name = "FILE.gguf")]
+    pub model: Option<PathBuf>,
+    /// Folder for the data, the checkpoint, the adapter and its record.
+    #[arg(long, default_value = "target/train/smollm2-plant-qa")]
+    pub out: PathBuf,
+    /// Variants of each development plant in the data (other values, other questions).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub variants: u32,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub rank: u32,
+    /// LoRA alpha (the adapter's output is scaled by alpha / rank).
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f32,
+    /// Weights that get an adapter: some of q,k,v,o,gate,up,down.
+    #[arg(long, default_value = "q,v")]
+    pub targets: String,
+    /// Passes over the data (fractions allowed).
+    #[arg(long, default_value_t = 1.0)]
+    pub epochs: f32,
+    /// Peak learning rate (AdamW, warm-up then cosine decay).
+    #[arg(long = "lr", default_value_t = 2e-3)]
+    pub learning_rate: f32,
+    /// Examples per step.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: u32,
+    /// Seed of the data order and the adapter's initial weights.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Python of the training environment.
+    #[arg(long, default_value = ".venv-train/bin/python")]
+    pub python: PathBuf,
+    /// Write the training data and its report only.
+    #[arg(long)]
+    pub data_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use clap::CommandFactory as _;
 
 use crate::cli::{
     AnyPlantArgs, Cli, Command, EvaluateArgs, GenerateArgs, ImageFormatArg, ImagesCommand, ModelCommand, OpcuaCommand,
-    RecordCommand, ReplayArgs, RouterCommand, SimArgs, TuneArgs,
+    RecordCommand, ReplayArgs, RouterCommand, SimArgs, TrainArgs, TuneArgs,
 };
 use crate::model::{evaluate, tune};
 use crate::router_calibrate::{self, CalibrateOptions};
@@ -60,12 +60,49 @@ fn model(command: ModelCommand) -> anyhow::Result<ExitCode> {
         }
         ModelCommand::Tune(args) => tune_profile(args),
         ModelCommand::AnyPlant(args) => any_plant(args),
+        ModelCommand::Train(args) => train(args),
     }
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    use crate::model::train::TrainOptions;
+    let options = TrainOptions {
+        profile: args.profile,
+        model: args.model,
+        out: args.out,
+        variants: args.variants,
+        rank: args.rank,
+        alpha: args.alpha,
+        targets: args.targets,
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        batch: args.batch,
+        seed: args.seed,
+        python: args.python,
+        data_only: args.data_only,
+    };
+    let written = crate::model::train::train(&options)?;
+    println!("{}", written.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn any_plant(args: AnyPlantArgs) -> anyhow::Result<ExitCode> {
     use crate::model::any_plant::{run, AnyPlantOptions};
-    let profile = slm_engine::profile::HardwareProfile::load(&args.profile)?;
+    let mut profile = slm_engine::profile::HardwareProfile::load(&args.profile)?;
+    if args.no_lora || args.lora.is_some() {
+        profile.lora.clear();
+    }
+    if let Some(path) = args.lora {
+        let path = std::path::absolute(&path)?;
+        profile.lora.push(slm_engine::profile::LoraAdapter {
+            name: "evaluated".to_owned(),
+            path,
+            scale: 1.0,
+            at_start: true,
+            model: None,
+            sha256: None,
+        });
+    }
     let model = match args.model {
         Some(model) => model,
         None => {

@@ -1,9 +1,10 @@
 //! Behaviour floors on held-out generated plants, with the real model
 //! (SmolLM2-135M, installed by scripts/test.sh): a fixed sample of the
 //! held-out questions goes the product's way (`shopfloor model any-plant`'s
-//! run). The pipeline must answer its agreed share right with no invented
-//! value, and the model must write its agreed share of right answers itself:
-//! a broken matcher, grounding check or model lowers them and fails here.
+//! run) with the shipped profile, whose LoRA adapter is on. The pipeline
+//! must answer its agreed share right with no invented value, and the model
+//! must write its agreed share of right answers itself: a broken matcher,
+//! grounding check, model or adapter lowers them and fails here.
 //! Shares, not timings; runs in the serial test group (.config/nextest.toml).
 
 use std::path::PathBuf;
@@ -19,10 +20,12 @@ fn repo_path(relative: &str) -> PathBuf {
 /// Every 5th held-out question: 80 questions, every class and language.
 const SAMPLE_STEP: usize = 5;
 /// The agreed floors, set below what the full held-out run measured on
-/// 2026-12-04 (docs/benchmarks.md) to leave room for another CPU build's
-/// greedy output.
+/// 2026-12-05 (docs/benchmarks.md: 0.982 right, 0.678 model-written right
+/// with the profile's plant-qa adapter; 0.258 without it) to leave room for
+/// another CPU build's greedy output. The model-written floor is above what
+/// the bare model reaches: the shipped adapter must be on and working.
 const PIPELINE_RIGHT_FLOOR: f64 = 0.85;
-const MODEL_WRITTEN_RIGHT_FLOOR: f64 = 0.15;
+const MODEL_WRITTEN_RIGHT_FLOOR: f64 = 0.45;
 
 #[test]
 fn model_held_out_plants_are_answered_right_with_no_invented_value() {

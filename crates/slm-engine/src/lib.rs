@@ -174,6 +174,15 @@ pub enum EngineError {
         #[source]
         source: LlamaLoraAdapterInitError,
     },
+    #[error("LoRA adapter {name}: {} has SHA-256 {actual}, the profile expects {expected}", .path.display())]
+    LoraChecksum { name: String, path: PathBuf, expected: String, actual: String },
+    #[error("LoRA adapter {name}: cannot read {}", .path.display())]
+    LoraRead {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("LoRA adapter {name}: no adapter of that name is loaded")]
     LoraUnknown { name: String },
     #[error("LoRA adapter {name}: llama.cpp would not switch it on")]
@@ -479,7 +488,7 @@ impl Engine {
     pub fn with_model(loaded: LoadedModel, profile: &HardwareProfile) -> Result<Self, EngineError> {
         let LoadedModel { mut model, path, name } = loaded;
         // Adapters first: loading one registers it with the model (`&mut`).
-        let adapters = Adapters::load(&mut model, profile)?;
+        let adapters = Adapters::load(&mut model, &path, profile)?;
         let settings = ContextSettings::of(profile);
         let cell = ModelContext::try_new(model, |model| new_context(model, &settings, 0, &path))?;
         let n_ctx = cell.with_dependent(|_, context| context.n_ctx());

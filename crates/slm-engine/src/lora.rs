@@ -34,14 +34,42 @@ pub(super) struct Adapters {
 }
 
 impl Adapters {
-    /// Loads the profile's `[[lora]]` adapters; the first marked `at_start`
-    /// with a scale above 0 is switched on.
-    pub(super) fn load(model: &mut LlamaModel, profile: &HardwareProfile) -> Result<Self, EngineError> {
+    /// Loads the profile's `[[lora]]` adapters made for `model_path` (or
+    /// for any model), each checked against its SHA-256 when the profile
+    /// gives one; the first marked `at_start` with a scale above 0 is
+    /// switched on.
+    pub(super) fn load(
+        model: &mut LlamaModel,
+        model_path: &Path,
+        profile: &HardwareProfile,
+    ) -> Result<Self, EngineError> {
         let mut adapters = Self::default();
-        for entry in &profile.lora {
-            adapters.add(model, &entry.name, &profile.resolve(&entry.path), entry.scale)?;
+        let entries: Vec<_> = profile
+            .lora
+            .iter()
+            .filter(|entry| entry.model.as_ref().is_none_or(|base| same_file(&profile.resolve(base), model_path)))
+            .collect();
+        for entry in &entries {
+            let path = profile.resolve(&entry.path);
+            if let Some(expected) = &entry.sha256 {
+                check_exists(&entry.name, &path)?;
+                let actual = crate::model_file::sha256_hex(&path).map_err(|source| EngineError::LoraRead {
+                    name: entry.name.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                if !actual.eq_ignore_ascii_case(expected) {
+                    return Err(EngineError::LoraChecksum {
+                        name: entry.name.clone(),
+                        path,
+                        expected: expected.clone(),
+                        actual,
+                    });
+                }
+            }
+            adapters.add(model, &entry.name, &path, entry.scale)?;
         }
-        adapters.active = profile.lora.iter().position(|entry| entry.at_start && entry.scale > 0.0);
+        adapters.active = entries.iter().position(|entry| entry.at_start && entry.scale > 0.0);
         Ok(adapters)
     }
 
@@ -77,6 +105,14 @@ impl Adapters {
                 None => Ok(()),
             },
         }
+    }
+}
+
+/// Whether two paths name the same file (either may be relative or a link).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

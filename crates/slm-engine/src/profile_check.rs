@@ -88,10 +88,25 @@ pub fn check_with_memory(path: &Path, available: Option<u64>) -> Report {
         } else {
             "loaded, off until switched on".to_owned()
         };
-        if path.is_file() {
-            report.say(format!("lora {}: {} ({state})", adapter.name, path.display()));
-        } else {
+        let for_model =
+            adapter.model.as_ref().map(|m| format!(", for {}", profile.resolve(m).display())).unwrap_or_default();
+        if !path.is_file() {
             report.fail(format!("lora {}: {} does not exist", adapter.name, path.display()));
+            continue;
+        }
+        match (&adapter.sha256, crate::model_file::sha256_hex(&path)) {
+            (Some(expected), Ok(actual)) if !actual.eq_ignore_ascii_case(expected) => report.fail(format!(
+                "lora {}: {} has SHA-256 {actual}, expected {expected}",
+                adapter.name,
+                path.display()
+            )),
+            (Some(_), Err(error)) => {
+                report.fail(format!("lora {}: cannot read {}: {error}", adapter.name, path.display()))
+            }
+            (Some(_), Ok(_)) => {
+                report.say(format!("lora {}: {} ({state}{for_model}, SHA-256 ok)", adapter.name, path.display()))
+            }
+            (None, _) => report.say(format!("lora {}: {} ({state}{for_model})", adapter.name, path.display())),
         }
     }
     if let Some(power) = &profile.power {

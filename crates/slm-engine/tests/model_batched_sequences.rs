@@ -24,6 +24,9 @@ fn repo_path(relative: &str) -> PathBuf {
 fn engine(parallel: u32) -> Engine {
     let mut profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml")).unwrap();
     profile.engine.parallel = parallel;
+    // Batching of the bare model: the shipped plant-qa adapter was trained on
+    // prompts with the asked fact alone, not on this three-fact sheet.
+    profile.lora.clear();
     Engine::load(&repo_path(MODEL), &profile).expect("model loads")
 }
 

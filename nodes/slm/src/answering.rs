@@ -199,7 +199,12 @@ pub fn answer(
             // is replaced too: the operator reads the facts in their own.
             let in_language = language == Language::English || detect_language(&generation.text) == language;
             if in_language
-                && is_grounded(&generation.text, grounding.primary.as_ref(), &grounding.sheet, intent.asks_limit)
+                && is_grounded(
+                    &generation.text,
+                    grounding.primary.as_ref(),
+                    &grounding.sheet,
+                    Detail { limits: intent.asks_limit, trend: intent.asks_trend },
+                )
             {
                 answer.text = generation.text;
                 answer.confidence = Some(generation.confidence);

@@ -207,6 +207,13 @@ impl TagFact {
 
     /// [`TagFact::sentence`] in `language`.
     pub fn sentence_in(&self, language: Language) -> String {
+        self.sentence_with(language, Detail::ALL)
+    }
+
+    /// The sentence that states what [`TagFact::prompt_line_with`] states
+    /// for `detail`, and nothing more: what a model given that line can
+    /// write (the tuned model's training targets).
+    pub fn sentence_with(&self, language: Language, detail: Detail) -> String {
         let words = Phrases::of(language);
         let name = capitalized(&self.name());
         let value = format!("{}{}", self.value_text(), self.unit_suffix());
@@ -217,8 +224,11 @@ impl TagFact {
         }
         let unit = self.unit_suffix();
         let mut sentence = format!("{name} {} {value}", words.is);
-        sentence.push_str(&self.limit_sentence(words));
+        if detail.limits || self.limit.is_alarm() {
+            sentence.push_str(&self.limit_sentence(words));
+        }
         match self.trend {
+            _ if !detail.trend => {}
             Trend::Rising { per_minute } => {
                 sentence.push_str(&format!(", {} {}{unit}/min", words.rising, rate(per_minute)))
             }
@@ -493,6 +503,23 @@ mod tests {
             temperature(87.0).prompt_line_with(Detail::VALUE),
             "spindle temperature: 87 °C, ALARM 7 °C above high limit 80 °C"
         );
+    }
+
+    #[test]
+    fn a_sentence_states_what_its_prompt_line_states() {
+        let mut fact = temperature(72.4);
+        fact.trend = Trend::Rising { per_minute: 1.2 };
+        assert_eq!(fact.sentence_with(Language::English, Detail::VALUE), "Spindle temperature is 72.4 °C.");
+        assert_eq!(
+            fact.sentence_with(Language::English, Detail { limits: true, trend: false }),
+            "Spindle temperature is 72.4 °C, 7.6 °C below its high limit of 80 °C."
+        );
+        assert!(fact
+            .sentence_with(Language::English, Detail { limits: false, trend: true })
+            .ends_with("rising 1.2 °C/min."));
+        // An alarm is in every prompt line, so in every sentence.
+        let alarm = temperature(87.0);
+        assert!(alarm.sentence_with(Language::English, Detail::VALUE).contains("above its high limit"));
     }
 
     #[test]

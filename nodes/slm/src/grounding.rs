@@ -6,7 +6,7 @@
 //! fails the check, the answer is the fact's own sentence and carries no
 //! model confidence, so an operator never reads a made-up value.
 
-use crate::facts::{LimitSide, LimitStatus, TagFact};
+use crate::facts::{Detail, LimitSide, LimitStatus, TagFact, Trend};
 
 /// Instructions that never change; they come first so that their tokens stay
 /// in the KV cache between questions.
@@ -27,9 +27,10 @@ pub fn system_prompt(fact_lines: &[String]) -> String {
 
 /// Whether `text` is a faithful answer: it states `primary`'s value (when
 /// there is a primary fact), every number in it appears in `fact_lines`,
-/// and, when the question asks about limits, it names the side of the limit
-/// the value is on and not the other.
-pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String], asks_limit: bool) -> bool {
+/// when the question asks about limits it names the side of the limit the
+/// value is on and not the other, and when it asks about the trend of a
+/// moving value it names the direction and not the other.
+pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String], asks: Detail) -> bool {
     let lower = text.to_lowercase();
     if let Some(primary) = primary {
         // Case does not matter for words: "running" states RUNNING.
@@ -37,7 +38,10 @@ pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String],
         if !contains_value(&lower, &value) {
             return false;
         }
-        if asks_limit && !states_limit_side(&lower, primary.limit) {
+        if asks.limits && !states_limit_side(&lower, primary.limit) {
+            return false;
+        }
+        if asks.trend && !states_trend_direction(&lower, primary.trend) {
             return false;
         }
     }
@@ -47,6 +51,45 @@ pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String],
 /// Whether every number written in `text` appears in `fact_lines`.
 pub fn states_only_known_numbers(text: &str, fact_lines: &[String]) -> bool {
     numbers_in(text).iter().all(|n| fact_lines.iter().any(|fact| contains_value(fact, n)))
+}
+
+/// Words that say a value rises or falls, in the supported languages.
+const RISING_WORDS: &[&str] = &[
+    "rising",
+    "increasing",
+    "going up",
+    "climbing",
+    "steigend",
+    "steigt",
+    "subiendo",
+    "aumenta",
+    "en hausse",
+    "monte",
+];
+const FALLING_WORDS: &[&str] = &[
+    "falling",
+    "decreasing",
+    "going down",
+    "dropping",
+    "fallend",
+    "fällt",
+    "sinkt",
+    "bajando",
+    "disminuye",
+    "en baisse",
+    "descend",
+];
+
+/// Whether a trend answer says the computed direction and not the
+/// opposite (a sentence that copies "rising or falling?" says both).
+fn states_trend_direction(lower: &str, trend: Trend) -> bool {
+    let (said, opposite) = match trend {
+        Trend::Rising { .. } => (RISING_WORDS, FALLING_WORDS),
+        Trend::Falling { .. } => (FALLING_WORDS, RISING_WORDS),
+        Trend::Stable | Trend::Unknown => return true,
+    };
+    let has_any = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    has_any(said) && !has_any(opposite)
 }
 
 /// Whether a limit answer says the computed side and not the opposite.
@@ -103,8 +146,26 @@ fn numbers_in(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{Freshness, Trend};
+    use crate::facts::Freshness;
     use shopfloor_core::schema::ReadingValue;
+
+    /// A question about limits.
+    const LIMITS: Detail = Detail { limits: true, trend: false };
+
+    #[test]
+    fn a_trend_answer_must_name_the_computed_direction() {
+        let trend = Detail { limits: false, trend: true };
+        let mut t = temperature(72.4);
+        t.trend = Trend::Rising { per_minute: 1.2 };
+        assert!(is_grounded("Spindle temperature is 72.4 °C, rising 1.2 °C/min.", Some(&t), &sheet(&t), trend));
+        assert!(is_grounded("Spindeltemperatur ist 72.4 °C, steigend 1.2 °C/min.", Some(&t), &sheet(&t), trend));
+        assert!(!is_grounded("Spindle temperature is 72.4 °C.", Some(&t), &sheet(&t), trend));
+        assert!(!is_grounded("Spindle temperature is 72.4 °C, falling 1.2 °C/min.", Some(&t), &sheet(&t), trend));
+        // The question copied back says both directions.
+        assert!(!is_grounded("Steigt oder fällt die Temperatur (72.4 °C)?", Some(&t), &sheet(&t), trend));
+        // A value question does not need the direction.
+        assert!(is_grounded("Spindle temperature is 72.4 °C.", Some(&t), &sheet(&t), Detail::VALUE));
+    }
 
     fn temperature(value: f64) -> TagFact {
         let limit = LimitStatus::of(value, None, Some(80.0));
@@ -128,15 +189,15 @@ mod tests {
     #[test]
     fn a_sentence_with_the_value_is_grounded() {
         let t = temperature(72.4);
-        assert!(is_grounded("The spindle temperature is 72.4 °C.", Some(&t), &sheet(&t), false));
+        assert!(is_grounded("The spindle temperature is 72.4 °C.", Some(&t), &sheet(&t), Detail::VALUE));
     }
 
     #[test]
     fn a_sentence_without_the_value_is_not() {
         let t = temperature(72.4);
-        assert!(!is_grounded("The spindle is warm.", Some(&t), &sheet(&t), false));
-        assert!(!is_grounded("It is 172.4 °C.", Some(&t), &sheet(&t), false));
-        assert!(!is_grounded("It is 72.45 °C.", Some(&t), &sheet(&t), false));
+        assert!(!is_grounded("The spindle is warm.", Some(&t), &sheet(&t), Detail::VALUE));
+        assert!(!is_grounded("It is 172.4 °C.", Some(&t), &sheet(&t), Detail::VALUE));
+        assert!(!is_grounded("It is 72.45 °C.", Some(&t), &sheet(&t), Detail::VALUE));
     }
 
     #[test]
@@ -149,27 +210,27 @@ mod tests {
             trend: Trend::Unknown,
             ..temperature(1.0)
         };
-        assert!(is_grounded("Yes, the machine is running.", Some(&state), &sheet(&state), false));
-        assert!(!is_grounded("The machine is idle.", Some(&state), &sheet(&state), false));
+        assert!(is_grounded("Yes, the machine is running.", Some(&state), &sheet(&state), Detail::VALUE));
+        assert!(!is_grounded("The machine is idle.", Some(&state), &sheet(&state), Detail::VALUE));
     }
 
     #[test]
     fn an_invented_number_makes_a_sentence_ungrounded() {
         let t = temperature(72.4);
-        assert!(!is_grounded("It is 72.4 °C, limit 95 °C.", Some(&t), &sheet(&t), false));
+        assert!(!is_grounded("It is 72.4 °C, limit 95 °C.", Some(&t), &sheet(&t), Detail::VALUE));
         // Computed numbers from the sheet may be copied.
-        assert!(is_grounded("It is 72.4 °C, 7.6 °C below the limit of 80 °C.", Some(&t), &sheet(&t), true));
+        assert!(is_grounded("It is 72.4 °C, 7.6 °C below the limit of 80 °C.", Some(&t), &sheet(&t), LIMITS));
     }
 
     #[test]
     fn a_limit_answer_must_say_the_computed_side() {
         let hot = temperature(87.0);
-        assert!(is_grounded("Yes, 87 °C is above the 80 °C limit.", Some(&hot), &sheet(&hot), true));
-        assert!(!is_grounded("The spindle temperature is 87 °C.", Some(&hot), &sheet(&hot), true));
-        assert!(!is_grounded("87 °C is below the limit.", Some(&hot), &sheet(&hot), true));
+        assert!(is_grounded("Yes, 87 °C is above the 80 °C limit.", Some(&hot), &sheet(&hot), LIMITS));
+        assert!(!is_grounded("The spindle temperature is 87 °C.", Some(&hot), &sheet(&hot), LIMITS));
+        assert!(!is_grounded("87 °C is below the limit.", Some(&hot), &sheet(&hot), LIMITS));
         let fine = temperature(72.4);
-        assert!(!is_grounded("72.4 °C exceeds the limit.", Some(&fine), &sheet(&fine), true));
-        assert!(is_grounded("No, 72.4 °C is below the limit.", Some(&fine), &sheet(&fine), true));
+        assert!(!is_grounded("72.4 °C exceeds the limit.", Some(&fine), &sheet(&fine), LIMITS));
+        assert!(is_grounded("No, 72.4 °C is below the limit.", Some(&fine), &sheet(&fine), LIMITS));
     }
 
     #[test]

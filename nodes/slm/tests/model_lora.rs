@@ -29,10 +29,26 @@ fn random_adapter(name: &str, seed: u32) -> PathBuf {
     out
 }
 
-/// The shipped 2-core profile plus `lora` tables.
+/// `text` without its `[[lora]]` tables.
+fn without_lora_tables(text: &str) -> String {
+    let mut inside = false;
+    let mut kept = String::new();
+    for line in text.lines() {
+        if line.starts_with('[') {
+            inside = line.trim() == "[[lora]]";
+        }
+        if !inside {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
+/// The shipped 2-core profile with `lora` tables in place of its own.
 fn profile_with(lora: &str) -> HardwareProfile {
     let path = repo_path("hw-profiles/generic-x86-2core.toml");
-    let text = std::fs::read_to_string(&path).expect("profile") + lora;
+    let text = without_lora_tables(&std::fs::read_to_string(&path).expect("profile")) + lora;
     let mut profile = HardwareProfile::parse("lora.toml", &text).expect("profile with lora parses");
     profile.folder = path.parent().expect("folder").to_path_buf();
     profile
@@ -99,4 +115,29 @@ fn model_lora_adapters_load_at_start_and_at_run_time_and_bad_ones_are_refused() 
     let err = engine.load_lora("gone", Path::new("/nonexistent/a.gguf"), 1.0).unwrap_err().to_string();
     assert!(err.contains("does not exist"), "{err}");
     assert_eq!(engine.active_lora(), Some(("second", 1.0)), "a refused adapter changes nothing");
+}
+
+#[test]
+fn model_lora_adapters_are_checked_against_their_sha256_and_kept_to_their_model() {
+    let adapter = random_adapter("checked", 7);
+    let wrong = "0".repeat(64);
+    let profile = profile_with(&format!(
+        "\n[[lora]]\nname = \"checked\"\npath = \"{}\"\nsha256 = \"{wrong}\"\n",
+        adapter.display()
+    ));
+    let err = Engine::load(&repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf"), &profile).err().expect("refused");
+    assert!(matches!(err, EngineError::LoraChecksum { .. }), "{err}");
+    assert!(err.to_string().contains("checked") && err.to_string().contains(&wrong), "{err}");
+
+    // Made for another model (the profile's tier 1): this model loads without it.
+    let profile = profile_with(&format!(
+        "\n[[lora]]\nname = \"other\"\npath = \"{}\"\nmodel = \"../models/gemma-3-270m.Q4_K_M.gguf\"\n",
+        adapter.display()
+    ));
+    assert!(engine(&profile).lora_names().is_empty());
+    let profile = profile_with(&format!(
+        "\n[[lora]]\nname = \"this\"\npath = \"{}\"\nmodel = \"../models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n",
+        adapter.display()
+    ));
+    assert_eq!(engine(&profile).active_lora(), Some(("this", 1.0)));
 }

@@ -133,8 +133,10 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
     assert!(routed["answer"].as_str().is_some_and(|t| !t.is_empty()), "{routed}");
 
     // What left the site: the audit log holds the request exactly as sent...
+    // (With every threshold forced to 1, model answers to the readiness
+    // question escalate there too; the procedure went exactly once.)
     let sent = std::fs::read_to_string(&outbound_log)?;
-    assert_eq!(sent.lines().count(), 1, "{sent}");
+    assert_eq!(sent.lines().filter(|l| l.contains("reset the spindle drive")).count(), 1, "{sent}");
     let lower = sent.to_lowercase();
     for secret in ["northwind", "hall c", "bob", "q-procedure"] {
         assert!(!lower.contains(secret), "{secret:?} left the site: {sent}");
@@ -144,7 +146,7 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
     let received = endpoint.log_text();
     let line = received
         .lines()
-        .find(|l| l.contains("chat question received"))
+        .find(|l| l.contains("chat question received") && l.contains("reset the spindle drive"))
         .ok_or_else(|| anyhow::anyhow!("the endpoint logged no question:\n{received}"))?;
     assert!(line.contains("[site] [area] asks") && !line.to_lowercase().contains("northwind"), "{line}");
 

@@ -37,7 +37,7 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
         &profile,
         format!(
             "{}\n[power]\nsource = \"tag\"\ntag = \"gateway_power\"\n[power.variants]\nmains = \"{}\"\nbattery = \"{}\"\n",
-            shipped.replace("../models/", &format!("{}/", repo_root().join("models").display())),
+            shipped.replace("../models/", &format!("{}/", repo_root().join("models").display())).replace("\"lora/", &format!("\"{}/", repo_root().join("hw-profiles/lora").display())),
             q8_0.display(),
             q4_1.display()
         ),

@@ -65,7 +65,8 @@ fn profile_check_verifies_the_model_and_the_memory_arithmetic() -> anyhow::Resul
     let models = repo_root().join("models");
     let tampered = shipped
         .replace("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", &"0".repeat(64))
-        .replace("../models/", &format!("{}/", models.display()));
+        .replace("../models/", &format!("{}/", models.display()))
+        .replace("\"lora/", &format!("\"{}/", repo_root().join("hw-profiles/lora").display()));
     let path = dir.join("tampered.toml");
     std::fs::write(&path, tampered)?;
     let (ok, report) = profile_check(&path)?;
@@ -107,7 +108,8 @@ fn model_gate_rejects_an_over_quantized_variant_and_unevaluated_files() -> anyho
     std::fs::write(
         &profile,
         std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?
-            .replace("../models/", &format!("{}/", repo_root().join("models").display())),
+            .replace("../models/", &format!("{}/", repo_root().join("models").display()))
+            .replace("\"lora/", &format!("\"{}/", repo_root().join("hw-profiles/lora").display())),
     )?;
 
     let qa = repo_root().join("tests/fixtures/plant-qa.json");

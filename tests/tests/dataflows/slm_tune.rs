@@ -10,7 +10,12 @@ fn model_tune_measures_the_ceiling_and_writes_the_fastest_knobs() -> anyhow::Res
     let dir = scratch_dir("slm-tune");
     let profile = dir.join("profile.toml");
     let shipped = std::fs::read_to_string(repo_root().join("hw-profiles/generic-x86-2core.toml"))?;
-    std::fs::write(&profile, shipped.replace("../models/", &format!("{}/", repo_root().join("models").display())))?;
+    std::fs::write(
+        &profile,
+        shipped
+            .replace("../models/", &format!("{}/", repo_root().join("models").display()))
+            .replace("\"lora/", &format!("\"{}/", repo_root().join("hw-profiles/lora").display())),
+    )?;
     let output = shopfloor()?
         .args(["model", "tune", &profile.display().to_string(), "--tokens", "16", "--rounds", "1", "--write"])
         .output()?;

@@ -455,7 +455,7 @@ fn record(report: &mut AnyPlantReport, plant: &Plant, question: &GenQuestion, ou
 }
 
 /// The router as the plant-assistant dataflow configures it: one tier.
-fn router_policy() -> router::policy::Policy {
+pub(crate) fn router_policy() -> router::policy::Policy {
     let vars = EnvVars::from([("ROUTER_TIERS", "nano")]);
     // A fixed, valid setting: it cannot fail.
     let config = router::config::RouterConfig::from_env(&vars).unwrap_or_else(|_| unreachable!("ROUTER_TIERS=nano"));

@@ -6,6 +6,8 @@
 //! path = "../models/lora/maintenance.gguf"  # relative to the profile
 //! scale = 0.8                                # 0 leaves it loaded but off
 //! at_start = true                            # applied from the start
+//! model = "../models/SmolLM2-135M-Instruct.Q4_1.gguf"  # only with this base model
+//! sha256 = "…"                               # checked when it loads
 //! ```
 
 use std::path::PathBuf;
@@ -27,6 +29,14 @@ pub struct LoraAdapter {
     /// loaded and switched on at run time).
     #[serde(default = "default_at_start")]
     pub at_start: bool,
+    /// The base model file it was trained for, relative to the profile's
+    /// folder unless absolute: an engine loading another model (another
+    /// tier of the same profile) leaves the adapter out. None: every model.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// SHA-256 of the adapter file: a file that does not match is refused.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 fn default_scale() -> f32 {
@@ -45,6 +55,9 @@ impl LoraAdapter {
         }
         if !(0.0..=4.0).contains(&self.scale) {
             return Some((format!("scale {} of {}", self.scale, self.name), "0..=4"));
+        }
+        if self.sha256.as_ref().is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit())) {
+            return Some((format!("sha256 of {}", self.name), "64 hexadecimal digits"));
         }
         None
     }

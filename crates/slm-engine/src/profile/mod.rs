@@ -594,6 +594,7 @@ engine_reserve_mb = 128
             (text.replace("tag = \"gateway_power\"\n", ""), "power.tag"),
             (text.replace("source = \"tag\"", "source = \"linux\"").replace("battery = ", "eco = "), "power.variants"),
             (text.replace("scale = 0.5", "scale = 9.0"), "lora"),
+            (text.replace("scale = 0.5", "scale = 0.5\nsha256 = \"abc\""), "sha256 of terms"),
             (format!("{text}[[lora]]\nname = \"b\"\npath = \"b.gguf\"\n"), "at most one adapter"),
             (text.replace("passed = true", "passed = false"), "evaluations"),
             (text.replace("accuracy = 0.9", "accuracy = 0.7"), "evaluations"),

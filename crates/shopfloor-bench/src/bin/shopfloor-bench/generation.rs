@@ -80,6 +80,33 @@ pub fn run() -> anyhow::Result<()> {
     let (plain, ours, inside_decode) = (median(plain), median(ours), median(inside_decode));
     let peer = (!peer.is_empty()).then(|| median(peer));
 
+    // The profile's LoRA adapter on against the same engine with it off,
+    // alternating; the rest of the runs keep it on, as the node does.
+    let adapter = engine.active_lora().map(|(name, scale)| (name.to_owned(), scale));
+    let adapter_rates = match &adapter {
+        Some((name, scale)) => {
+            let (mut on, mut off, mut tokens) = (Vec::new(), Vec::new(), (0, 0));
+            for _ in 0..RUNS {
+                for active in [true, false] {
+                    engine.set_lora(active.then_some(name.as_str()), *scale)?;
+                    engine.clear_cache();
+                    let g = engine.generate_until(&long_prompt, LONG_TOKENS, false)?;
+                    let speed = rate(g.tokens, g.total_ms, g.ttft_ms);
+                    if active {
+                        on.push(speed);
+                        tokens.0 = g.tokens;
+                    } else {
+                        off.push(speed);
+                        tokens.1 = g.tokens;
+                    }
+                }
+            }
+            engine.set_lora(Some(name), *scale)?;
+            Some((median(on), median(off), tokens))
+        }
+        None => None,
+    };
+
     // Constrained (tool call) vs unconstrained, same prompt, same token count.
     let tool_prompt = prompt(&engine, &tools::tool_prompt(&tool_tags), TOOL_QUESTION)? + tools::CALL_PREFIX;
     let grammar = tools::grammar(&tool_tags);
@@ -142,6 +169,12 @@ pub fn run() -> anyhow::Result<()> {
         ours / plain
     );
     println!("| time inside `llama_decode` during the engine's generation | {inside_decode:.1} tokens/s |");
+    if let (Some((name, scale)), Some((on, off, (on_tokens, off_tokens)))) = (&adapter, adapter_rates) {
+        println!(
+            "| generation with the profile's LoRA adapter `{name}` on (scale {scale}; {on_tokens} tokens) against off ({off_tokens} tokens), alternating | {on:.1} against {off:.1} tokens/s ({:.2}x) |",
+            on / off
+        );
+    }
     match peer {
         Some(peer) => println!(
             "| llama.cpp's `llama-bench` tg{LONG_TOKENS}, same model and threads, interleaved (median of 3 runs of `-r 3`) | {peer:.1} tokens/s (engine = {:.2}x) |",

@@ -1,0 +1,57 @@
+//! The tuned model's training data (`shopfloor model train`'s teacher) with
+//! the real SmolLM2-135M chat template: prompts are the pipeline's own,
+//! targets state only what their prompt states, and nothing comes from a
+//! held-out kind. A teacher that leaked a number the prompt does not hold
+//! (the pipeline's fallback with its limit clause), or a generator that
+//! drew held-out plants, fails here. Runs in the serial test group.
+
+use std::path::PathBuf;
+
+use plant_gen::Split;
+use shopfloor_cli::model::train::data::{examples, Source};
+use slm::grounding::states_only_known_numbers;
+use slm_engine::profile::HardwareProfile;
+use slm_engine::Engine;
+
+fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}
+
+#[test]
+fn model_training_examples_state_only_what_their_prompt_states() {
+    let mut profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml")).expect("profile");
+    profile.lora.clear();
+    let model = repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(model.exists(), "{} is missing: run scripts/test.sh, which installs it", model.display());
+    let engine = Engine::load(&model, &profile).expect("model loads");
+    let plants = plant_gen::training_plants(1);
+    let (made, report) = examples(&engine, &plants);
+
+    // Measured 2026-12-05: 1,346 examples from 4 variants, about a quarter of that from one.
+    assert!(made.len() >= 250, "{} examples\n{}", made.len(), report.markdown(made.len()));
+    let held_out: Vec<String> = Split::HeldOut.kinds().iter().map(|k| format!("{}-", k.name)).collect();
+    for example in &made {
+        assert!(!held_out.iter().any(|kind| example.plant.starts_with(kind)), "{}", example.plant);
+        assert!(
+            example.prompt.starts_with("<|im_start|>system\n") && example.prompt.ends_with("<|im_start|>assistant\n"),
+            "not the chat template's prompt: {:?}",
+            example.prompt
+        );
+        assert!(
+            states_only_known_numbers(&example.completion, std::slice::from_ref(&example.prompt)),
+            "{:?} states a number its prompt does not hold:\n{}",
+            example.completion,
+            example.prompt
+        );
+        assert_eq!(example.source, Source::FactSentence);
+    }
+    for class in ["value", "limit", "trend", "state"] {
+        assert!(report.by_class.get(class).is_some_and(|&n| n > 0), "no {class} examples: {report:?}");
+    }
+    for language in ["en", "de", "es", "fr"] {
+        assert!(report.by_language.get(language).is_some_and(|&n| n > 0), "no {language} examples: {report:?}");
+    }
+    // Refusals and empty questions are code's to answer: no example teaches them.
+    assert!(report.skipped.values().sum::<usize>() > 0);
+    assert_eq!(report.questions, made.len() + report.skipped.values().sum::<usize>());
+}
