@@ -35,7 +35,9 @@ build_workspace_while ensure_model ensure_train_python_packages
     --out "$OUT" --python "$TRAIN_VENV/bin/python" "$@"
 mkdir -p "$REPO_ROOT/hw-profiles/lora"
 cp "$OUT/adapter.gguf" "$REPO_ROOT/hw-profiles/lora/smollm2-plant-qa.gguf"
-cp "$OUT/training.json" "$REPO_ROOT/hw-profiles/lora/smollm2-plant-qa.training.json"
+# Paths in the committed record are relative to the repository, not to this machine.
+sed -e "s|$REPO_ROOT/hw-profiles/\.\./|$REPO_ROOT/|g" -e "s|$REPO_ROOT/||g" "$OUT/training.json" \
+    >"$REPO_ROOT/hw-profiles/lora/smollm2-plant-qa.training.json"
 cp "$OUT/data-report.md" "$REPO_ROOT/hw-profiles/lora/smollm2-plant-qa.data.md"
 say "adapter written to hw-profiles/lora/smollm2-plant-qa.gguf: update its sha256 in the profiles"
 sha256sum "$REPO_ROOT/hw-profiles/lora/smollm2-plant-qa.gguf"

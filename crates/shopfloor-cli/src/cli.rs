@@ -172,6 +172,11 @@ pub struct AnyPlantArgs {
     /// Evaluate the bare model: the profile's LoRA adapters left out.
     #[arg(long)]
     pub no_lora: bool,
+    /// Report what escalating model-written answers below this confidence
+    /// would do (repeat for several; default: the plant-assistant
+    /// dataflow's `nano` threshold).
+    #[arg(long = "threshold", value_parser = share, default_values_t = [0.44])]
+    pub thresholds: Vec<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -111,7 +111,12 @@ fn any_plant(args: AnyPlantArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let split = if args.split == "development" { plant_gen::Split::Development } else { plant_gen::Split::HeldOut };
-    let options = AnyPlantOptions { split, naive: !args.no_naive, sample_step: to_usize(args.sample_step) };
+    let options = AnyPlantOptions {
+        split,
+        naive: !args.no_naive,
+        sample_step: to_usize(args.sample_step),
+        thresholds: args.thresholds.iter().map(|&t| t as f32).collect(),
+    };
     let report = run(&model, &profile, &options)?;
     println!("{}", report.markdown());
     if args.misses {
@@ -158,7 +163,8 @@ fn evaluate_models(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let report = evaluate::evaluate(&options, &self_exe()?)?;
     println!("{}", report.table());
     if options.record {
-        let records = report.records(&today());
+        let profile = slm_engine::profile::HardwareProfile::load(&options.profile)?;
+        let records = report.records(&today(), &profile);
         evaluate::record::write_records(&options.profile, &records)?;
         println!("recorded {} evaluation(s) in {}", records.len(), options.profile.display());
     }

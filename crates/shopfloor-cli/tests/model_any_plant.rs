@@ -20,19 +20,20 @@ fn repo_path(relative: &str) -> PathBuf {
 /// Every 5th held-out question: 80 questions, every class and language.
 const SAMPLE_STEP: usize = 5;
 /// The agreed floors, set below what the full held-out run measured on
-/// 2026-12-05 (docs/benchmarks.md: 0.982 right, 0.678 model-written right
-/// with the profile's plant-qa adapter; 0.258 without it) to leave room for
-/// another CPU build's greedy output. The model-written floor is above what
-/// the bare model reaches: the shipped adapter must be on and working.
+/// 2026-12-05 (docs/benchmarks.md: 0.982 right, 0.814 model-written right
+/// with the profile's plant-qa adapter, which also words "no data" answers;
+/// 0.258 bare, before the model worded them) to leave room for another CPU
+/// build's greedy output. The model-written floor is far above what the bare
+/// model reaches: the shipped adapter must be on and working.
 const PIPELINE_RIGHT_FLOOR: f64 = 0.85;
-const MODEL_WRITTEN_RIGHT_FLOOR: f64 = 0.45;
+const MODEL_WRITTEN_RIGHT_FLOOR: f64 = 0.60;
 
 #[test]
 fn model_held_out_plants_are_answered_right_with_no_invented_value() {
     let profile = HardwareProfile::load(&repo_path("hw-profiles/generic-x86-2core.toml")).expect("profile");
     let model = repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(model.exists(), "{} is missing: run scripts/test.sh, which installs it", model.display());
-    let options = AnyPlantOptions { split: Split::HeldOut, naive: false, sample_step: SAMPLE_STEP };
+    let options = AnyPlantOptions { split: Split::HeldOut, naive: false, sample_step: SAMPLE_STEP, thresholds: vec![] };
     let report = run(&model, &profile, &options).expect("the evaluation runs");
     let all = &report.all;
     assert!(all.items >= 70, "{} questions", all.items);

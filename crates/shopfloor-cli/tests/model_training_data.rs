@@ -43,15 +43,21 @@ fn model_training_examples_state_only_what_their_prompt_states() {
             example.completion,
             example.prompt
         );
-        assert_eq!(example.source, Source::FactSentence);
+        // "No data" is taught for the questions about what the plant lacks, and only for them.
+        let unknown = example.class == "unknown";
+        assert_eq!(example.source, if unknown { Source::NoDataSentence } else { Source::FactSentence }, "{example:?}");
+        if unknown {
+            assert!(example.prompt.contains("no data on: ") && example.completion.contains("no data"), "{example:?}");
+        }
     }
-    for class in ["value", "limit", "trend", "state"] {
+    for class in ["value", "limit", "trend", "state", "unknown"] {
         assert!(report.by_class.get(class).is_some_and(|&n| n > 0), "no {class} examples: {report:?}");
     }
     for language in ["en", "de", "es", "fr"] {
         assert!(report.by_language.get(language).is_some_and(|&n| n > 0), "no {language} examples: {report:?}");
     }
-    // Refusals and empty questions are code's to answer: no example teaches them.
+    // Refusals of writes and empty questions are code's to answer: no example teaches them.
+    assert!(!report.by_class.contains_key("write") && !report.by_class.contains_key("empty"), "{report:?}");
     assert!(report.skipped.values().sum::<usize>() > 0);
     assert_eq!(report.questions, made.len() + report.skipped.values().sum::<usize>());
 }

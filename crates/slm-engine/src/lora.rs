@@ -44,11 +44,7 @@ impl Adapters {
         profile: &HardwareProfile,
     ) -> Result<Self, EngineError> {
         let mut adapters = Self::default();
-        let entries: Vec<_> = profile
-            .lora
-            .iter()
-            .filter(|entry| entry.model.as_ref().is_none_or(|base| same_file(&profile.resolve(base), model_path)))
-            .collect();
+        let entries = profile.adapters_for(model_path);
         for entry in &entries {
             let path = profile.resolve(&entry.path);
             if let Some(expected) = &entry.sha256 {
@@ -105,14 +101,6 @@ impl Adapters {
                 None => Ok(()),
             },
         }
-    }
-}
-
-/// Whether two paths name the same file (either may be relative or a link).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 

@@ -164,7 +164,8 @@ fn check_model(
     report.say(format!("tier {}: {shown} ({}, {:.0} MiB, {digest})", model.tier, model.quant, file.bytes as f64 / MIB));
     // The gate is the node's to enforce; here it is reported, since a
     // profile is often checked on a machine before the model is evaluated there.
-    match actual.ok().and_then(|sha| profile.evaluation_of(&sha)) {
+    let adapter = profile.adapter_sha256_at_start(&path).ok().flatten();
+    match actual.ok().and_then(|sha| profile.evaluation_of(&sha, adapter.as_deref())) {
         Some(r) if r.passed => report.say(format!("  evaluation: accuracy {:.3} >= floor {:.2} on {} ({}) — the node will load it", r.accuracy, r.floor, r.qa_set, r.date)),
         Some(r) => report.say(format!("  evaluation: REJECTED, accuracy {:.3} < floor {:.2} ({}) — the node will refuse it", r.accuracy, r.floor, r.date)),
         None => report.say("  evaluation: no record — the node will refuse it until `shopfloor model evaluate --record` runs with this profile (or SLM_ALLOW_UNEVALUATED=true)"),

@@ -13,6 +13,7 @@ use crate::facts::{Detail, Freshness, TagFact};
 use crate::generator::{Generate, PlantView};
 use crate::grounding::{is_grounded, system_prompt};
 use crate::json_answer;
+use crate::no_data::NoData;
 use crate::plant_state::PlantState;
 use crate::question_check;
 use crate::relevance::{intent, Focus, Intent};
@@ -131,7 +132,18 @@ pub fn answer(
         return finish(answer);
     }
     if let Focus::Unknown { asked, closest } = &intent.focus {
-        answer.text = no_data_text(asked, closest, &state, language);
+        let no_data = NoData::new(asked, closest, &state);
+        drop(state);
+        let sheet = no_data.prompt_lines();
+        let wording = Wording { sheet: &sheet, language, spent: Spent::default(), queued_ms };
+        wording.write(
+            engine,
+            question,
+            settings,
+            &mut answer,
+            |text| no_data.is_stated_by(text, language),
+            || no_data.text_in(language),
+        );
         return finish(answer);
     }
 
@@ -143,17 +155,13 @@ pub fn answer(
             intent.focus == Focus::General && tags.len() > OVERVIEW_MAX_TAGS.max(settings.fact_sheet_max_tags)
         }
     };
-    let mut prompt_tokens = 0usize;
-    let mut completion_tokens = 0usize;
-    let mut ttft_ms = None;
+    let mut spent = Spent::default();
     // Read again when needed: the tool step lets the model write first.
     let read_sheet = || fact_sheet(&plant.view(), &intent, settings, now_ms);
     drop(state);
     let grounding = match use_tools.then(|| call_tool(engine, plant, question, &tags, now_ms)) {
         Some(Ok((call, result, generation))) => {
-            prompt_tokens += generation.prompt_tokens;
-            completion_tokens += generation.tokens;
-            ttft_ms = Some(generation.ttft_ms);
+            spent.add(&generation);
             answer.tools_used.push(call.to_string());
             Grounding { sheet: result.lines, focused: result.facts, primary: result.primary }
         }
@@ -172,57 +180,99 @@ pub fn answer(
         return finish(answer);
     }
 
-    let mut system = system_prompt(&grounding.sheet);
-    if language != Language::English {
-        system.push_str(&format!("\n\nAnswer in {}.", language.english_name()));
+    let detail = Detail { limits: intent.asks_limit, trend: intent.asks_trend };
+    let wording = Wording { sheet: &grounding.sheet, language, spent, queued_ms };
+    wording.write(
+        engine,
+        question,
+        settings,
+        &mut answer,
+        |text| is_grounded(text, grounding.primary.as_ref(), &grounding.sheet, detail),
+        || fallback_text(&grounding, language),
+    );
+    finish(answer)
+}
+
+/// Tokens and time the model spent on a question before its sentence (the tool step).
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    ttft_ms: Option<f64>,
+}
+
+impl Spent {
+    fn add(&mut self, generation: &Generation) {
+        self.prompt_tokens += generation.prompt_tokens;
+        self.completion_tokens += generation.tokens;
+        self.ttft_ms.get_or_insert(generation.ttft_ms);
     }
-    let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
-    let generation = engine.chat_completion(&turns, "", GenerateOptions::line(settings.max_tokens));
-    let model_name = engine.model_name();
-    match generation {
-        Ok(generation) => {
-            prompt_tokens += generation.prompt_tokens;
-            completion_tokens += generation.tokens;
-            let first = *ttft_ms.get_or_insert(generation.ttft_ms);
-            answer.ttft_ms = Some(queued_ms + first.round() as i64);
-            answer.prompt_tokens = Some(prompt_tokens as i64);
-            answer.completion_tokens = Some(completion_tokens as i64);
-            tracing::debug!(
-                prompt_tokens = generation.prompt_tokens,
-                evaluated = generation.prompt_tokens_evaluated,
-                tokens = generation.tokens,
-                ttft_ms = generation.ttft_ms,
-                total_ms = generation.total_ms,
-                "generated"
-            );
-            // A grounded sentence in another language than the question's
-            // is replaced too: the operator reads the facts in their own.
-            let in_language = language == Language::English || detect_language(&generation.text) == language;
-            if in_language
-                && is_grounded(
-                    &generation.text,
-                    grounding.primary.as_ref(),
-                    &grounding.sheet,
-                    Detail { limits: intent.asks_limit, trend: intent.asks_trend },
-                )
-            {
-                answer.text = generation.text;
-                answer.confidence = Some(generation.confidence);
-                answer.low_confidence = generation.confidence < settings.confidence_threshold;
-                answer.model = Some(model_name);
-            } else {
-                tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
-                answer.text = fallback_text(&grounding, language);
+}
+
+/// The model's sentence over the fact lines `sheet`, in `language`.
+struct Wording<'a> {
+    sheet: &'a [String],
+    language: Language,
+    spent: Spent,
+    /// How long the question waited before answering began.
+    queued_ms: i64,
+}
+
+impl Wording<'_> {
+    /// Asks the model to answer `question` from the sheet and keeps its
+    /// sentence if it is in the asker's language and `faithful` accepts
+    /// it; otherwise the answer is `composed()` and carries no confidence.
+    fn write(
+        mut self,
+        engine: &mut impl Generate,
+        question: &Question,
+        settings: AnswerSettings,
+        answer: &mut Answer,
+        faithful: impl Fn(&str) -> bool,
+        composed: impl FnOnce() -> String,
+    ) {
+        let mut system = system_prompt(self.sheet);
+        if self.language != Language::English {
+            system.push_str(&format!("\n\nAnswer in {}.", self.language.english_name()));
+        }
+        let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
+        let generation = engine.chat_completion(&turns, "", GenerateOptions::line(settings.max_tokens));
+        match generation {
+            Ok(generation) => {
+                self.spent.add(&generation);
+                answer.ttft_ms = self.spent.ttft_ms.map(|first| self.queued_ms + first.round() as i64);
+                answer.prompt_tokens = Some(self.spent.prompt_tokens as i64);
+                answer.completion_tokens = Some(self.spent.completion_tokens as i64);
+                tracing::debug!(
+                    prompt_tokens = generation.prompt_tokens,
+                    evaluated = generation.prompt_tokens_evaluated,
+                    tokens = generation.tokens,
+                    ttft_ms = generation.ttft_ms,
+                    total_ms = generation.total_ms,
+                    "generated"
+                );
+                // A faithful sentence in another language than the question's
+                // is replaced too: the operator reads the facts in their own.
+                let in_language =
+                    self.language == Language::English || detect_language(&generation.text) == self.language;
+                if in_language && faithful(&generation.text) {
+                    answer.text = generation.text;
+                    answer.confidence = Some(generation.confidence);
+                    answer.low_confidence = generation.confidence < settings.confidence_threshold;
+                    answer.model = Some(engine.model_name());
+                } else {
+                    tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
+                    answer.text = composed();
+                }
+            }
+            Err(error) => {
+                let error = with_causes(&error);
+                tracing::error!(id = %question.id, %error, "generation failed");
+                answer.text = format!("The model failed ({error}); {}", composed());
+                answer.error = Some(AnswerError::GenerationFailed);
             }
         }
-        Err(error) => {
-            let error = with_causes(&error);
-            tracing::error!(id = %question.id, %error, "generation failed");
-            answer.text = format!("The model failed ({error}); {}", fallback_text(&grounding, language));
-            answer.error = Some(AnswerError::GenerationFailed);
-        }
     }
-    finish(answer)
 }
 
 /// Brings the KV cache up to date while no question waits, so that the next
@@ -340,39 +390,6 @@ fn in_language(language: Language, texts: [&str; 4]) -> String {
         Language::French => french,
     }
     .to_owned()
-}
-
-/// Most tags listed when nothing closer than "what I have" can be named.
-const KNOWN_TAGS_LISTED: usize = 8;
-
-/// "I have no data on X here", naming the closest tags (or, without any,
-/// the first few the plant has) so the operator can ask again.
-fn no_data_text(asked: &[String], closest: &[String], state: &PlantState, language: Language) -> String {
-    let shown = |tags: &mut dyn Iterator<Item = &str>| tags.map(|t| t.replace('_', " ")).collect::<Vec<_>>().join(", ");
-    let asked = asked.join(" ");
-    let (closest_list, all_known) = if closest.is_empty() {
-        let tags = state.tags();
-        let mut listed = tags.iter().copied().take(KNOWN_TAGS_LISTED);
-        // No count: an answer states no number that is not a plant value.
-        let more = tags.len() > KNOWN_TAGS_LISTED;
-        (shown(&mut listed), Some(more))
-    } else {
-        (shown(&mut closest.iter().map(String::as_str)), None)
-    };
-    let (no_data, known, closest_word, and_more) = match language {
-        Language::English => (format!("I have no data on {asked} here"), "I know", "closest", " and more"),
-        Language::German => {
-            (format!("Dazu habe ich hier keine Daten: {asked}"), "ich kenne", "am nächsten", " und weitere")
-        }
-        Language::Spanish => (format!("No tengo datos de {asked} aquí"), "conozco", "lo más cercano", " y más"),
-        Language::French => {
-            (format!("Je n'ai pas de données sur {asked} ici"), "je connais", "le plus proche", " et d'autres")
-        }
-    };
-    match all_known {
-        Some(more) => format!("{no_data}; {known}: {closest_list}{}.", if more { and_more } else { "" }),
-        None => format!("{no_data}; {closest_word}: {closest_list}."),
-    }
 }
 
 /// The answer made from the facts alone, in `language`.

@@ -58,6 +58,7 @@ pub mod json_answer;
 pub mod lora_control;
 pub mod metrics;
 pub mod model_side;
+pub mod no_data;
 pub mod plant_state;
 pub mod power;
 pub mod question_check;

@@ -205,7 +205,7 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
             .wait_for(ANSWER_TIMEOUT, |m| is_answer_to(m, &id))
             .ok_or_else(|| anyhow::anyhow!("no answer to {id}"))?;
         let text = answer.json["answer"].as_str().unwrap_or_default().to_owned();
-        if !text.starts_with("I have no data") || Instant::now() > deadline {
+        if !text.to_lowercase().contains("no data") || Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -219,7 +219,8 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
         .wait_for(ANSWER_TIMEOUT, |m| is_answer_to(m, "q-unknown"))
         .ok_or_else(|| anyhow::anyhow!("no answer to q-unknown"))?;
     let text = answer.json["answer"].as_str().unwrap_or_default();
-    assert!(text.starts_with("I have no data on hydraulic pressure"), "{text:?}");
+    // In the model's words or the composed sentence: the "no data" check keeps either to this.
+    assert!(text.to_lowercase().contains("no data on hydraulic pressure"), "{text:?}");
 
     assert_mqtt5_request_reply(broker.port, &root)?;
     assert_stops_cleanly(dataflow);

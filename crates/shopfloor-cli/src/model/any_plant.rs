@@ -21,9 +21,10 @@ use plant_gen::{Class, Expect, Plant, Question as GenQuestion, Split, Value};
 use shopfloor_core::env::EnvVars;
 use shopfloor_core::schema::{Answer, AnswerError, HopOutcome, Origin, Question, Reading, ReadingValue};
 use slm::answering::{answer, AnswerSettings};
+use slm::generator::Generate;
 use slm::plant_state::{PlantState, StateSettings};
 use slm_engine::profile::HardwareProfile;
-use slm_engine::{ChatTurn, Engine, EngineError, GenerateOptions};
+use slm_engine::{ChatTurn, Engine, EngineError, GenerateOptions, Generation};
 
 use crate::calibration;
 use crate::model::evaluate::qa_set::contains_value;
@@ -122,6 +123,11 @@ pub struct AnyPlantReport {
     pub by_convention: BTreeMap<String, Tally>,
     /// (confidence, right) of every model-written answer.
     pub confidences: Vec<(f32, bool)>,
+    /// (confidence, right) of every sentence the model wrote, before the
+    /// grounding check kept or replaced it: the model's own answers.
+    pub own_sentences: Vec<(f32, bool)>,
+    /// Thresholds to report escalation at (answers below one escalate).
+    pub thresholds: Vec<f32>,
     /// Our answer latencies, ms.
     pub latencies_ms: Vec<f64>,
     /// The naive peer was run.
@@ -168,12 +174,42 @@ impl AnyPlantReport {
             out.push_str(&row("**all**", &self.all));
             out.push('\n');
         }
-        let auroc = calibration::auroc(&self.confidences).map_or("-".to_owned(), |a| format!("{a:.2}"));
+        let auroc = |scored: &[(f32, bool)]| calibration::auroc(scored).map_or("-".to_owned(), |a| format!("{a:.2}"));
         let p50 = shopfloor_node::stats::median(&self.latencies_ms).unwrap_or(0.0);
         out.push_str(&format!(
-            "Confidence AUROC over {} model-written answers: {auroc}. Answer time p50 {p50:.0} ms (in process, no transport).\n",
-            self.confidences.len()
+            "Confidence AUROC over {} model-written answers: {}. Answer time p50 {p50:.0} ms (in process, no transport).\n\n",
+            self.confidences.len(),
+            auroc(&self.confidences),
         ));
+        let own_right = self.own_sentences.iter().filter(|(_, right)| *right).count();
+        let recommended = calibration::recommend(&self.own_sentences)
+            .map_or("-".to_owned(), |(threshold, j)| format!("{threshold:.3} (J {j:.2})"));
+        out.push_str(&format!(
+            "The model's own sentences (before the grounding check): {} written, {own_right} right, confidence AUROC {}, Youden's J threshold {recommended}.\n\n",
+            self.own_sentences.len(),
+            auroc(&self.own_sentences),
+        ));
+        for &threshold in &self.thresholds {
+            out.push_str(&format!(
+                "\nEscalation below {threshold:.3}:\n\n| | answers | escalated | right kept | right escalated | wrong kept | wrong escalated |\n|---|---|---|---|---|---|---|\n"
+            ));
+            for (name, scored) in
+                [("model-written answers", &self.confidences), ("the model's own sentences", &self.own_sentences)]
+            {
+                let count = |right: bool, below: bool| {
+                    scored.iter().filter(|(c, ok)| *ok == right && (*c < threshold) == below).count()
+                };
+                let escalated = scored.iter().filter(|(c, _)| *c < threshold).count();
+                out.push_str(&format!(
+                    "| {name} | {} | {escalated} | {} | {} | {} | {} |\n",
+                    scored.len(),
+                    count(true, false),
+                    count(true, true),
+                    count(false, false),
+                    count(false, true)
+                ));
+            }
+        }
         out
     }
 }
@@ -325,9 +361,32 @@ fn invented_number(answer: &str, facts: &str, question: &str) -> Option<String> 
         .map(str::to_owned)
 }
 
+/// The engine, remembering the last sentence it wrote: the model's own
+/// answer, before the grounding check keeps or replaces it.
+struct Recording<'e> {
+    engine: &'e mut Engine,
+    last: Option<Generation>,
+}
+
+impl Generate for Recording<'_> {
+    fn chat_prompt(&mut self, turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
+        self.engine.chat_prompt(turns)
+    }
+
+    fn generate_with(&mut self, prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
+        let generation = self.engine.generate_with(prompt, options)?;
+        self.last = Some(generation.clone());
+        Ok(generation)
+    }
+
+    fn model_name(&self) -> String {
+        self.engine.model_name.clone()
+    }
+}
+
 /// The product's way for one question: source check, router, `slm`.
 fn ask_product(
-    engine: &mut Engine,
+    engine: &mut impl Generate,
     policy: &mut router::policy::Policy,
     state: &PlantState,
     question: Question,
@@ -386,6 +445,9 @@ pub struct AnyPlantOptions {
     pub naive: bool,
     /// Every n-th question only (1: all).
     pub sample_step: usize,
+    /// What escalating answers below each of these confidences would do
+    /// (reported, not applied).
+    pub thresholds: Vec<f32>,
 }
 
 /// Runs the evaluation with `model` under `profile`.
@@ -399,6 +461,7 @@ pub fn run(model: &Path, profile: &HardwareProfile, options: &AnyPlantOptions) -
         },
         plants: plants.len(),
         with_naive: options.naive,
+        thresholds: options.thresholds.clone(),
         ..AnyPlantReport::default()
     };
     let mut index = 0usize;
@@ -418,8 +481,17 @@ pub fn run(model: &Path, profile: &HardwareProfile, options: &AnyPlantOptions) -
             }
             let asked = Question::new(&question.id, &question.text, "evaluate", Origin::Mqtt, NOW_MS);
             let started = Instant::now();
-            let ours = ask_product(&mut engine, &mut policy, &state, asked);
+            let mut recording = Recording { engine: &mut engine, last: None };
+            let ours = ask_product(&mut recording, &mut policy, &state, asked);
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if let Some(own) = recording.last {
+                // The model's sentence judged as if it had been the answer.
+                let mut unchecked = ours.clone();
+                unchecked.text = own.text;
+                unchecked.error = None;
+                let own_judged = judge(&question, &unchecked, &facts);
+                report.own_sentences.push((own.confidence, own_judged.right && own_judged.invented.is_none()));
+            }
             let mut judged = judge(&question, &ours, &facts);
             judged.latency_ms = latency_ms;
             let naive = if options.naive {

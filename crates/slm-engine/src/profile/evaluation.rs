@@ -13,7 +13,11 @@
 //! passed = true
 //! generation_tps = 98.0
 //! date = "2026-11-26"
+//! adapter_sha256 = "7305aece…" # the LoRA adapter on at start while measured, if any
 //! ```
+//!
+//! A model with an adapter on is another model: the gate wants a record of
+//! that model file with that adapter (or, without one, a record without).
 
 use serde::Deserialize;
 
@@ -37,13 +41,21 @@ pub struct EvaluationRecord {
     pub generation_tps: Option<f64>,
     /// When it was measured (YYYY-MM-DD).
     pub date: String,
+    /// SHA-256 of the LoRA adapter that was on while it was measured (the
+    /// one the profile switches on at start for this model); None: the bare model.
+    #[serde(default)]
+    pub adapter_sha256: Option<String>,
 }
 
 impl EvaluationRecord {
     /// The first problem, as (value, requirement).
     pub(super) fn problem(&self) -> Option<(String, &'static str)> {
-        if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        let is_sha256 = |text: &str| text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit());
+        if !is_sha256(&self.sha256) {
             return Some((format!("sha256 of {}", self.model), "64 hexadecimal digits"));
+        }
+        if self.adapter_sha256.as_deref().is_some_and(|sha| !is_sha256(sha)) {
+            return Some((format!("adapter_sha256 of {}", self.model), "64 hexadecimal digits"));
         }
         if !(0.0..=1.0).contains(&self.accuracy) || !(0.0..=1.0).contains(&self.floor) {
             return Some((format!("accuracy/floor of {}", self.model), "between 0 and 1"));

@@ -384,9 +384,41 @@ impl HardwareProfile {
         }
     }
 
-    /// The evaluation record of the model file with this SHA-256, if any.
-    pub fn evaluation_of(&self, sha256: &str) -> Option<&EvaluationRecord> {
-        self.evaluations.iter().rev().find(|r| r.sha256.eq_ignore_ascii_case(sha256))
+    /// The evaluation record of the model file with this SHA-256, measured
+    /// with the adapter of SHA-256 `adapter_sha256` on (None: bare), if any.
+    pub fn evaluation_of(&self, sha256: &str, adapter_sha256: Option<&str>) -> Option<&EvaluationRecord> {
+        self.evaluations.iter().rev().find(|r| {
+            r.sha256.eq_ignore_ascii_case(sha256)
+                && match (&r.adapter_sha256, adapter_sha256) {
+                    (None, None) => true,
+                    (Some(recorded), Some(wanted)) => recorded.eq_ignore_ascii_case(wanted),
+                    _ => false,
+                }
+        })
+    }
+
+    /// The adapters an engine loading `model_path` gets, in profile order:
+    /// those for every model and those for this one.
+    pub fn adapters_for(&self, model_path: &Path) -> Vec<&LoraAdapter> {
+        self.lora
+            .iter()
+            .filter(|entry| entry.model.as_ref().is_none_or(|base| same_file(&self.resolve(base), model_path)))
+            .collect()
+    }
+
+    /// The adapter switched on when an engine loads `model_path`, if any.
+    pub fn adapter_at_start(&self, model_path: &Path) -> Option<&LoraAdapter> {
+        self.adapters_for(model_path).into_iter().find(|entry| entry.at_start && entry.scale > 0.0)
+    }
+
+    /// SHA-256 of the adapter switched on for `model_path` (the one the
+    /// profile lists, else the file's), None without one.
+    pub fn adapter_sha256_at_start(&self, model_path: &Path) -> std::io::Result<Option<String>> {
+        let Some(adapter) = self.adapter_at_start(model_path) else { return Ok(None) };
+        match &adapter.sha256 {
+            Some(listed) => Ok(Some(listed.to_ascii_lowercase())),
+            None => crate::model_file::sha256_hex(&self.resolve(&adapter.path)).map(Some),
+        }
     }
 
     /// Parses and validates profile text; `path` is only used in errors.
@@ -511,6 +543,15 @@ fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     format!(" (line {line})")
 }
 
+/// Whether two paths name the same file (either may be relative or a link;
+/// compared as written when either is missing).
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,7 +629,16 @@ engine_reserve_mb = 128
         assert_eq!(power.variant_for("Battery"), Some(&PathBuf::from("q4.gguf")));
         assert_eq!(power.variant_for("hot"), None);
         assert_eq!((profile.lora[0].scale, profile.lora[0].at_start), (0.5, true));
-        assert!(profile.evaluation_of(&sha.to_uppercase()).is_some_and(|r| r.passed));
+        assert!(profile.evaluation_of(&sha.to_uppercase(), None).is_some_and(|r| r.passed));
+        // A record of the bare model is not one of the model with an adapter on, nor the other way round.
+        assert!(profile.evaluation_of(&sha, Some(&"cd".repeat(32))).is_none());
+        let with_adapter = text.replace(
+            "date = \"2026-11-26\"",
+            &format!("date = \"2026-11-26\"\nadapter_sha256 = \"{}\"", "CD".repeat(32)),
+        );
+        let adapted = HardwareProfile::parse("t.toml", &with_adapter).unwrap();
+        assert!(adapted.evaluation_of(&sha, Some(&"cd".repeat(32))).is_some_and(|r| r.passed));
+        assert!(adapted.evaluation_of(&sha, None).is_none());
         assert!(profile.engine.weight_repack, "repacking is on unless the profile says otherwise");
         for (bad, named) in [
             (text.replace("tag = \"gateway_power\"\n", ""), "power.tag"),

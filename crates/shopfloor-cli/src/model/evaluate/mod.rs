@@ -167,13 +167,15 @@ impl Report {
         out
     }
 
-    /// Records for the profile, one per evaluated file.
-    pub fn records(&self, date: &str) -> Vec<EvaluationRecord> {
+    /// Records for `profile`, one per evaluated file, each naming the
+    /// adapter the profile switched on for it (the evaluation ran with it).
+    pub fn records(&self, date: &str, profile: &HardwareProfile) -> Vec<EvaluationRecord> {
         self.rows
             .iter()
             .filter_map(|row| {
                 let result = row.outcome.as_ref().ok()?;
                 let sha256 = slm_engine::model_file::sha256_hex(&row.model).ok()?;
+                let adapter_sha256 = profile.adapter_sha256_at_start(&row.model).ok()?;
                 Some(EvaluationRecord {
                     sha256,
                     model: row.model.file_stem()?.to_string_lossy().into_owned(),
@@ -183,6 +185,7 @@ impl Report {
                     passed: self.passes(row),
                     generation_tps: Some(result.generation_tps),
                     date: date.to_owned(),
+                    adapter_sha256,
                 })
             })
             .collect()

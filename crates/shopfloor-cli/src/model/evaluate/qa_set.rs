@@ -189,9 +189,10 @@ impl Expectation {
     pub fn judge(&self, answer: &Answer) -> Verdict {
         let text = answer.text.to_lowercase();
         let correct = match self.label.as_deref() {
-            // The slm's "I have no data on …", or the router's refusal.
+            // The slm's "I have no data on …" (composed, or in the model's
+            // words, which its check keeps to "no data on"), or the router's refusal.
             Some(_no_data) => {
-                text.starts_with("i have no data on")
+                text.contains("no data on")
                     || answer.route.iter().any(|hop| hop.outcome == shopfloor_core::schema::HopOutcome::Refused)
             }
             None => {

@@ -19,9 +19,14 @@ pub fn with_records(text: &str, records: &[EvaluationRecord]) -> Result<String, 
     let mut doc: DocumentMut = text.parse()?;
     let entry = doc.entry("evaluations").or_insert(Item::ArrayOfTables(ArrayOfTables::new()));
     let tables = entry.as_array_of_tables_mut().ok_or(EditError::Shape("evaluations"))?;
+    // A record replaces the one of the same model file with the same adapter (or none).
     tables.retain(|t| {
         let sha = t.get("sha256").and_then(Item::as_str).unwrap_or_default();
-        !records.iter().any(|r| r.sha256.eq_ignore_ascii_case(sha))
+        let adapter = t.get("adapter_sha256").and_then(Item::as_str);
+        !records.iter().any(|r| {
+            r.sha256.eq_ignore_ascii_case(sha)
+                && r.adapter_sha256.as_deref().map(str::to_ascii_lowercase) == adapter.map(str::to_ascii_lowercase)
+        })
     });
     for record in records {
         let mut table = Table::new();
@@ -35,6 +40,9 @@ pub fn with_records(text: &str, records: &[EvaluationRecord]) -> Result<String, 
             table["generation_tps"] = value((tps * 10.0).round() / 10.0);
         }
         table["date"] = value(record.date.as_str());
+        if let Some(adapter) = &record.adapter_sha256 {
+            table["adapter_sha256"] = value(adapter.as_str());
+        }
         tables.push(table);
     }
     Ok(doc.to_string())
@@ -58,6 +66,7 @@ mod tests {
             passed: accuracy >= 0.8,
             generation_tps: Some(101.26),
             date: "2026-11-26".into(),
+            adapter_sha256: None,
         }
     }
 
@@ -70,5 +79,10 @@ mod tests {
         assert_eq!(twice.matches("[[evaluations]]").count(), 2, "{twice}");
         assert!(twice.contains("accuracy = 0.85") && !twice.contains("accuracy = 0.9\n"), "{twice}");
         assert!(twice.contains("generation_tps = 101.3"), "{twice}");
+        // The same file with an adapter on is another record.
+        let adapted = EvaluationRecord { adapter_sha256: Some("c".repeat(64)), ..record('a', 0.95) };
+        let thrice = with_records(&twice, &[adapted]).unwrap();
+        assert_eq!(thrice.matches("[[evaluations]]").count(), 3, "{thrice}");
+        assert!(thrice.contains(&format!("adapter_sha256 = \"{}\"", "c".repeat(64))), "{thrice}");
     }
 }

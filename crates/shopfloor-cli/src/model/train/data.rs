@@ -9,9 +9,10 @@
 //! the fact engine's sentence for the asked tag, stating exactly what the
 //! prompt's fact line states: the model learns to write what the check
 //! would otherwise have to write for it, and never a number it was not
-//! given. Only pairs the any-plant judge calls right are kept; questions
-//! the pipeline answers without the model (refusals, no data, ties) give
-//! none.
+//! given. A question about something the plant does not have is taught
+//! the composed "no data" sentence, which names only the tags its prompt
+//! lists. Only pairs the any-plant judge calls right are kept; questions
+//! the pipeline answers without the model (refusals, ties) give none.
 //!
 //! Only development kinds are used (never [`plant_gen::Split::HeldOut`]),
 //! in several variants with other values and other questions.
@@ -42,12 +43,16 @@ pub enum Source {
     /// The fact engine's sentence for the asked tag, stating what the
     /// prompt's fact line states (`TagFact::sentence_with`).
     FactSentence,
+    /// The composed "no data" sentence for a thing the plant does not have,
+    /// naming the closest tags the prompt lists (`NoData::text_in`).
+    NoDataSentence,
 }
 
 impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::FactSentence => "fact-sentence",
+            Source::NoDataSentence => "no-data-sentence",
         }
     }
 }
@@ -142,7 +147,7 @@ pub fn examples(engine: &Engine, plants: &[Plant]) -> (Vec<Example>, DataReport)
             let mut reply = answer(&mut teacher, &state, &asked, AnswerSettings::default(), NOW_MS);
             let prompt = match teacher.prompts.as_slice() {
                 [] => {
-                    skip(&mut report, "answered without the model (no data, ties, stale)");
+                    skip(&mut report, "answered without the model (ties, stale)");
                     continue;
                 }
                 [prompt] => prompt.clone(),
@@ -155,20 +160,28 @@ pub fn examples(engine: &Engine, plants: &[Plant]) -> (Vec<Example>, DataReport)
                 skip(&mut report, "the check kept the teacher's sentence");
                 continue;
             }
-            // The pipeline's own fallback states every detail of the fact;
-            // the target states only what the prompt's line does, so that
-            // the model never learns to write a number it was not given.
             let intent = intent(&asked.text, &state);
-            let fact = match &intent.focus {
-                Focus::Tags(tags) if tags.len() == 1 => state.fact(&tags[0], NOW_MS),
-                _ => None,
+            let source = match &intent.focus {
+                // The pipeline's fallback is the composed "no data" sentence,
+                // which names only what the prompt lists.
+                Focus::Unknown { .. } => Source::NoDataSentence,
+                // The pipeline's own fallback states every detail of the fact;
+                // the target states only what the prompt's line does, so that
+                // the model never learns to write a number it was not given.
+                Focus::Tags(tags) if tags.len() == 1 => {
+                    let Some(fact) = state.fact(&tags[0], NOW_MS) else {
+                        skip(&mut report, "not about one tag");
+                        continue;
+                    };
+                    let detail = Detail { limits: intent.asks_limit, trend: intent.asks_trend };
+                    reply.text = fact.sentence_with(detect_language(&asked.text), detail);
+                    Source::FactSentence
+                }
+                _ => {
+                    skip(&mut report, "not about one tag");
+                    continue;
+                }
             };
-            let Some(fact) = fact else {
-                skip(&mut report, "not about one tag");
-                continue;
-            };
-            let detail = Detail { limits: intent.asks_limit, trend: intent.asks_trend };
-            reply.text = fact.sentence_with(detect_language(&asked.text), detail);
             if !states_only_known_numbers(&reply.text, std::slice::from_ref(&prompt)) {
                 skip(&mut report, "the fact's sentence states a number the prompt does not");
                 continue;
@@ -180,7 +193,7 @@ pub fn examples(engine: &Engine, plants: &[Plant]) -> (Vec<Example>, DataReport)
             let example = Example {
                 prompt,
                 completion: reply.text,
-                source: Source::FactSentence,
+                source,
                 plant: plant.id.clone(),
                 class: question.class.as_str(),
                 language: question.language.as_str(),
