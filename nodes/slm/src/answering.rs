@@ -135,7 +135,8 @@ pub fn answer(
         let no_data = NoData::new(asked, closest, &state);
         drop(state);
         let sheet = no_data.prompt_lines();
-        let wording = Wording { sheet: &sheet, language, spent: Spent::default(), queued_ms };
+        let plant_words = no_data.plant_words();
+        let wording = Wording { sheet: &sheet, plant_words, language, spent: Spent::default(), queued_ms };
         wording.write(
             engine,
             question,
@@ -181,7 +182,14 @@ pub fn answer(
     }
 
     let detail = Detail { limits: intent.asks_limit, trend: intent.asks_trend };
-    let wording = Wording { sheet: &grounding.sheet, language, spent, queued_ms };
+    let plant_words = grounding
+        .focused
+        .iter()
+        .flat_map(|f| [Some(f.tag.as_str()), f.description.as_deref(), f.unit.as_deref()])
+        .flatten()
+        .flat_map(plant_words_of)
+        .collect();
+    let wording = Wording { sheet: &grounding.sheet, plant_words, language, spent, queued_ms };
     wording.write(
         engine,
         question,
@@ -212,6 +220,9 @@ impl Spent {
 /// The model's sentence over the fact lines `sheet`, in `language`.
 struct Wording<'a> {
     sheet: &'a [String],
+    /// Words of the plant's own spelling (tag names, descriptions, units),
+    /// left out when telling the sentence's language.
+    plant_words: Vec<String>,
     language: Language,
     spent: Spent,
     /// How long the question waited before answering began.
@@ -253,8 +264,8 @@ impl Wording<'_> {
                 );
                 // A faithful sentence in another language than the question's
                 // is replaced too: the operator reads the facts in their own.
-                let in_language =
-                    self.language == Language::English || detect_language(&generation.text) == self.language;
+                let in_language = self.language == Language::English
+                    || detect_language(&without_words(&generation.text, &self.plant_words)) == self.language;
                 if in_language && faithful(&generation.text) {
                     answer.text = generation.text;
                     answer.confidence = Some(generation.confidence);
@@ -392,10 +403,46 @@ fn in_language(language: Language, texts: [&str; 4]) -> String {
     .to_owned()
 }
 
+/// The lowercase words of a name as the plant spells it (`Building3_fan1_current_a`:
+/// `building3`, `fan1`, `current`, `a`). Tag names stay as the plant spells
+/// them in every language, so they say nothing of the sentence's language.
+pub(crate) fn plant_words_of(name: &str) -> Vec<String> {
+    name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// `text` without the tokens that are one of `plant_words` (punctuation kept).
+fn without_words(text: &str, plant_words: &[String]) -> String {
+    text.split_whitespace()
+        .filter(|token| {
+            let word = token.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+            word.is_empty() || !plant_words.contains(&word)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The answer made from the facts alone, in `language`.
 fn fallback_text(grounding: &Grounding, language: Language) -> String {
     match &grounding.primary {
         Some(primary) => primary.sentence_in(language),
         None => grounding.focused.iter().take(6).map(|f| f.sentence_in(language)).collect::<Vec<_>>().join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A German sentence about an English-named tag reads as German once the
+    /// tag's own words (and its unit `A`, the French "a") are left out.
+    #[test]
+    fn the_plants_own_words_do_not_decide_the_sentences_language() {
+        let sentence = "Building3 fan1 current a ist 6 A.";
+        assert_ne!(detect_language(sentence), Language::German);
+        let plant_words: Vec<String> = ["Building3_fan1_current_a", "A"].into_iter().flat_map(plant_words_of).collect();
+        assert_eq!(detect_language(&without_words(sentence, &plant_words)), Language::German);
+        // An English sentence stays English.
+        let english = "Building3 fan1 current a is 6 A.";
+        assert_eq!(detect_language(&without_words(english, &plant_words)), Language::English);
     }
 }

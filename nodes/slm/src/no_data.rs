@@ -63,6 +63,12 @@ impl NoData {
         }
     }
 
+    /// The words of the listed tag names (the plant's spelling, not the
+    /// sentence's language).
+    pub fn plant_words(&self) -> Vec<String> {
+        self.listed.iter().flat_map(|tag| crate::answering::plant_words_of(tag)).collect()
+    }
+
     /// The prompt's fact lines: what has no data, and what is offered.
     pub fn prompt_lines(&self) -> Vec<String> {
         let offered = match self.all_known {

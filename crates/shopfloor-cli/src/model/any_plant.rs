@@ -335,11 +335,27 @@ pub fn judge(question: &GenQuestion, answer: &Answer, facts: &str) -> Judged {
         invented: invented_number(&answer.text, facts, &question.text),
         wrong_refusal,
         in_language: question.text.trim().is_empty()
-            || shopfloor_vocabulary::language::detect(&answer.text).code() == question.language.as_str(),
+            || shopfloor_vocabulary::language::detect(&without_plant_words(&answer.text, facts)).code()
+                == question.language.as_str(),
         confidence: answer.confidence,
         latency_ms: answer.latency_ms as f64,
         text: answer.text.clone(),
     }
+}
+
+/// `text` without the words that `facts` holds (tag names, descriptions,
+/// units as the plant spells them, in any language), so that the words left
+/// tell the sentence's language: "Building3 fan1 current a ist 6 A." is German.
+fn without_plant_words(text: &str, facts: &str) -> String {
+    let plant_words: std::collections::HashSet<String> =
+        facts.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    text.split_whitespace()
+        .filter(|token| {
+            let word = token.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+            word.is_empty() || !plant_words.contains(&word)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The numbers written in `text` (`72.4`, `-3`, `1200`), a trailing
@@ -657,5 +673,13 @@ mod tests {
         assert!(!judge(&rising, &reply("Tank 1 level is 4.2 m.", true), "").right);
         let falling = question(Expect::Trend { tag: "t".into(), rising: false }, "Steigt oder fällt der Füllstand?");
         assert!(judge(&falling, &reply("Füllstand von Tank 1 ist 4.2 m, fallend 0.3 m/min.", false), "").right);
+        // The plant's own spelling says nothing of the answer's language.
+        let german = GenQuestion {
+            language: plant_gen::Language::German,
+            ..question(Expect::NoData, "Wie hoch ist der Strom von Lüfter 1?")
+        };
+        let facts = "building3_fan1_current_a: 6 A\n";
+        assert!(judge(&german, &reply("Building3 fan1 current a ist 6 A.", true), facts).in_language);
+        assert!(!judge(&german, &reply("Building3 fan1 current a is 6 A.", true), facts).in_language);
     }
 }
