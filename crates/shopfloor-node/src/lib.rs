@@ -5,6 +5,8 @@
 //! - [`driver`]: sends what a node's logic decided, counts refused inputs by
 //!   reason, answers the `metrics_tick` timer; [`driver::NodeLogic`] is the
 //!   shape of a node's pure state machine.
+//! - [`held`]: messages a sender holds until their receiver says it has
+//!   them on disk, sent again meanwhile (answers for `mqtt-sink`, alerts).
 //! - [`testing`]: a node's real driver run in dora's testing mode, against a
 //!   scripted list of events, with its outputs decoded.
 //! - [`test_ports`]: loopback ports for the servers a test starts, reserved
@@ -20,6 +22,7 @@
 
 pub mod clock;
 pub mod driver;
+pub mod held;
 pub mod image_files;
 pub mod logging;
 pub mod metrics;

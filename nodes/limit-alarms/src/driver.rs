@@ -10,22 +10,27 @@ use shopfloor_node::Driver;
 
 use crate::config::LimitAlarmsConfig;
 use crate::kept::KeptAlarms;
-use crate::state::{Counts, LimitAlarmsNode};
+use crate::state::{Counts, LimitAlarmsNode, DELIVERED_INPUT};
 
 /// Watches readings until dora stops the node; returns what it counted.
+/// Alerts are held until mqtt-sink has journaled them where the dataflow
+/// wires its `alerts_accepted` to this node's `delivered` input.
 pub fn run(config: &LimitAlarmsConfig, node: DoraNode, events: EventStream) -> Result<Counts, SendError> {
     let dataflow = node.dataflow_id().to_string();
-    run_in(config, node, events, &dataflow)
+    let hold_alerts = node.node_config().inputs.keys().any(|input| input.as_str() == DELIVERED_INPUT);
+    run_in(config, node, events, &dataflow, hold_alerts)
 }
 
 /// [`run`] as part of dataflow run `dataflow`: alarm states kept by an earlier
 /// process of the same run are taken back (a restart by dora), another run's
-/// are not.
+/// are not. With `hold_alerts`, each alert is sent again until mqtt-sink
+/// has journaled it ([`LimitAlarmsNode::with_delivery`]).
 pub fn run_in(
     config: &LimitAlarmsConfig,
     node: DoraNode,
     mut events: EventStream,
     dataflow: &str,
+    hold_alerts: bool,
 ) -> Result<Counts, SendError> {
     tracing::info!(
         station = %config.station,
@@ -37,6 +42,9 @@ pub fn run_in(
     );
     let mut driver = Driver::new(node);
     let mut state = LimitAlarmsNode::new(config, driver.node_id());
+    if hold_alerts {
+        state = state.with_delivery();
+    }
     if let Some(folder) = &config.docs_dir {
         match Library::open(folder, Limits::default()) {
             Ok((library, report)) => {
@@ -139,7 +147,7 @@ mod tests {
         TestRun::new("limit-alarms")
             .input(0.0, "readings", Reading::to_arrow(&[reading]))
             .stop(0.05)
-            .run(|node, events| run_in(config, node, events, run_id))
+            .run(|node, events| run_in(config, node, events, run_id, false))
             .unwrap()
             .1
     }
@@ -205,7 +213,7 @@ mod tests {
             .input(0.0, "readings", Reading::to_arrow(&[temperature(82.5, 2_000)]))
             .input(0.02, "readings", Reading::to_arrow(&[temperature(79.0, 3_000)]))
             .stop(0.05)
-            .run(|node, events| run_in(&config, node, events, "run-1"))
+            .run(|node, events| run_in(&config, node, events, "run-1", false))
             .unwrap();
         let alerts = alerts_of(&second_run);
         assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["limit_cleared"]);

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use dora_node_api::arrow_v59::array::Array;
 use dora_node_api::MetadataParameters;
-use shopfloor_core::schema::{Alert, Reading};
+use shopfloor_core::schema::{Accepted, Alert, Reading};
+use shopfloor_node::held::HeldUntilAccepted;
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
@@ -18,6 +19,13 @@ use shopfloor_docs::AlertResponses;
 /// `readings_mqtt`, …).
 pub const READINGS_INPUT: &str = "readings";
 pub const ALERTS_OUTPUT: &str = "alerts";
+/// Alerts sent again because mqtt-sink had not journaled them (wired to the
+/// sink only: the console has them from `alerts`).
+pub const ALERTS_AGAIN_OUTPUT: &str = "alerts_again";
+/// mqtt-sink's acceptances of alerts (its `alerts_accepted`), where wired.
+pub const DELIVERED_INPUT: &str = "delivered";
+/// How often held alerts are looked at.
+const DELIVERY_WAKE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the node counted.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -41,12 +49,22 @@ pub struct LimitAlarmsNode {
     alarms: Alarms,
     counts: Counts,
     responses: Option<AlertResponses>,
+    /// Alerts not yet journaled by mqtt-sink, where its acceptances come back.
+    delivery: Option<HeldUntilAccepted<Alert>>,
 }
 
 impl LimitAlarmsNode {
     /// `source` names the alerts' origin (the node's id).
     pub fn new(config: &LimitAlarmsConfig, source: &str) -> Self {
-        Self { alarms: Alarms::new(config, source), counts: Counts::default(), responses: None }
+        Self { alarms: Alarms::new(config, source), counts: Counts::default(), responses: None, delivery: None }
+    }
+
+    /// Holds each alert until mqtt-sink says its outbox has it, sending it
+    /// again on [`ALERTS_AGAIN_OUTPUT`] meanwhile (the dataflow wires the
+    /// sink's `alerts_accepted` to [`DELIVERED_INPUT`]).
+    pub fn with_delivery(mut self) -> Self {
+        self.delivery = Some(HeldUntilAccepted::new("alerts", "mqtt-sink"));
+        self
     }
 
     /// Alerts carry their response section from these documents.
@@ -99,8 +117,17 @@ impl NodeLogic for LimitAlarmsNode {
         input: &str,
         data: &dyn Array,
         _parameters: &MetadataParameters,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<Vec<Emit>, Rejected> {
+        if input == DELIVERED_INPUT && self.delivery.is_some() {
+            let accepted = Accepted::from_arrow(data).map_err(Rejected::schema)?;
+            if let Some(delivery) = &mut self.delivery {
+                for accepted in &accepted {
+                    delivery.accepted(&accepted.id);
+                }
+            }
+            return Ok(Vec::new());
+        }
         if !input.starts_with(READINGS_INPUT) {
             return Err(Rejected::unknown_input(input));
         }
@@ -109,11 +136,50 @@ impl NodeLogic for LimitAlarmsNode {
         for alert in &alerts {
             let severity = alert.severity.as_str();
             tracing::info!(id = %alert.id, %severity, kind = %alert.kind, text = %alert.message, "alert");
+            if let Some(delivery) = &mut self.delivery {
+                delivery.hold(&alert.id, alert.clone(), now_ms);
+            }
         }
         Ok(if alerts.is_empty() { Vec::new() } else { vec![Emit::new(ALERTS_OUTPUT, Alert::to_arrow(&alerts))] })
     }
 
+    fn wake_interval(&self) -> Option<std::time::Duration> {
+        self.delivery.as_ref().map(|_| DELIVERY_WAKE)
+    }
+
+    fn on_wake(&mut self, now_ms: i64) -> Vec<Emit> {
+        let Some(delivery) = &mut self.delivery else { return Vec::new() };
+        let again = delivery.due(now_ms);
+        if again.is_empty() {
+            Vec::new()
+        } else {
+            vec![Emit::new(ALERTS_AGAIN_OUTPUT, Alert::to_arrow(&again))]
+        }
+    }
+
     fn metrics(&self, snapshot: &mut Snapshot) {
+        if let Some(delivery) = &self.delivery {
+            let counts = delivery.counts();
+            snapshot
+                .gauge(
+                    "shopfloor_alarms_alerts_undelivered",
+                    "Alerts sent and not yet journaled by mqtt-sink",
+                    &[],
+                    delivery.waiting() as f64,
+                )
+                .counter(
+                    "shopfloor_alarms_alerts_resent",
+                    "Alerts sent again because mqtt-sink had not journaled them",
+                    &[],
+                    counts.resent,
+                )
+                .counter(
+                    "shopfloor_alarms_alerts_given_up",
+                    "Alerts mqtt-sink never journaled (10 minutes, or 4096 waiting)",
+                    &[],
+                    counts.given_up,
+                );
+        }
         for (outcome, count) in &self.counts.readings {
             snapshot.counter(
                 "shopfloor_alarms_readings",
@@ -200,6 +266,35 @@ mod tests {
         assert!(node.counts().readings.is_empty());
         let unknown = node.on_input("frames", alerts.as_ref(), &MetadataParameters::default(), 0).unwrap_err();
         assert_eq!(unknown.reason, "unknown_input");
+    }
+
+    #[test]
+    fn with_the_sinks_acceptances_wired_an_alert_is_sent_again_until_journaled() {
+        let mut node = LimitAlarmsNode::new(&config(), "limit-alarms").with_delivery();
+        assert!(node.wake_interval().is_some());
+        let batch = Reading::to_arrow(&[reading("spindle_temperature", ReadingValue::Number(81.0), Quality::Good, 1)]);
+        let emits = node.on_input("readings", batch.as_ref(), &MetadataParameters::default(), 1_000).unwrap();
+        let alert = Alert::from_arrow(emits[0].data.as_ref()).unwrap().remove(0);
+        assert!(node.on_wake(2_999).is_empty(), "not due yet");
+        let again = node.on_wake(3_000);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].output, ALERTS_AGAIN_OUTPUT, "to the sink only, not to the console again");
+        assert_eq!(
+            Alert::from_arrow(again[0].data.as_ref()).unwrap(),
+            std::slice::from_ref(&alert),
+            "the same alert, same id"
+        );
+        assert_eq!(node.counts().alerts_total(), 1, "sent again, not raised again");
+        let journaled = Accepted::to_arrow(&[Accepted { id: alert.id, origin: shopfloor_core::schema::Origin::Mqtt }]);
+        assert!(node
+            .on_input(DELIVERED_INPUT, journaled.as_ref(), &MetadataParameters::default(), 3_100)
+            .unwrap()
+            .is_empty());
+        assert!(node.on_wake(60_000).is_empty(), "journaled: never sent again");
+        // Without the wiring, the input is unknown and nothing is held.
+        let mut plain = LimitAlarmsNode::new(&config(), "limit-alarms");
+        assert!(plain.wake_interval().is_none());
+        assert!(plain.on_input(DELIVERED_INPUT, journaled.as_ref(), &MetadataParameters::default(), 0).is_err());
     }
 
     #[test]

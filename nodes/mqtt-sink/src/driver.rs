@@ -8,11 +8,12 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, Event, EventStream};
+use shopfloor_core::schema::Accepted;
 use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::{connect_session, publish, qos, Client, MqttEvent};
 use shopfloor_node::driver::{forward_dora_events, DoraSide};
 use shopfloor_node::metrics::METRICS_TICK_INPUT;
-use shopfloor_node::Driver;
+use shopfloor_node::{Driver, Emit};
 
 use crate::config::{AlertDeliveryConfig, OutboxConfig};
 use crate::outbox::{FileJournal, Outbox, OutboxError};
@@ -20,6 +21,19 @@ use crate::state::{InputError, SinkCounts, SinkState};
 
 /// Node name used in logs and as the settings' owner.
 pub const NODE_NAME: &str = "mqtt-sink";
+/// Output id of the router's answers taken into the outbox.
+pub const ACCEPTED_OUTPUT: &str = "accepted";
+/// Output id of the alerts taken into the outbox.
+pub const ALERTS_ACCEPTED_OUTPUT: &str = "alerts_accepted";
+
+/// Which acceptances the dataflow wires back to their senders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reports {
+    /// The router's answers, on [`ACCEPTED_OUTPUT`].
+    pub answers: bool,
+    /// Alerts, on [`ALERTS_ACCEPTED_OUTPUT`].
+    pub alerts: bool,
+}
 /// How long to wait at stop for the broker to acknowledge what is waiting;
 /// the rest stays in the outbox for the next start.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -100,10 +114,15 @@ impl Link<'_> {
 
 /// Runs until dora says stop, then drains the outbox for a bounded time;
 /// returns what the sink did.
+///
+/// With `reports`, the ids of the router's answers (and of alerts) are sent
+/// on [`ACCEPTED_OUTPUT`] (and [`ALERTS_ACCEPTED_OUTPUT`]) once the outbox
+/// holds them: their senders send each again until then.
 pub fn run(
     config: &MqttConfig,
     outbox_config: &OutboxConfig,
     alerts: AlertDeliveryConfig,
+    reports: Reports,
     node: DoraNode,
     events: EventStream,
 ) -> Result<SinkCounts, SinkError> {
@@ -121,7 +140,10 @@ pub fn run(
         link.serve(&mut state)?;
         match rx.recv_timeout(state.next_wake(Instant::now())) {
             Ok(SinkEvent::Dora(DoraSide::Event(event))) => {
-                if !on_dora_event(&mut driver, &mut state, event)? {
+                let go_on = on_dora_event(&mut driver, &mut state, event)?;
+                report(&mut driver, ACCEPTED_OUTPUT, reports.answers, state.take_journaled());
+                report(&mut driver, ALERTS_ACCEPTED_OUTPUT, reports.alerts, state.take_journaled_alerts());
+                if !go_on {
                     break;
                 }
             }
@@ -134,6 +156,16 @@ pub fn run(
     drain(&mut link, &mut state, &rx)?;
     link.disconnect();
     Ok(SinkCounts { rejected_inputs: driver.rejections().total(), ..state.counts() })
+}
+
+/// Tells the senders (where `wired`) what the outbox now holds. Not fatal:
+/// a sender sends again, and subscribers remove the repeat by id.
+fn report(driver: &mut Driver, output: &'static str, wired: bool, journaled: Vec<Accepted>) {
+    if wired && !journaled.is_empty() {
+        if let Err(error) = driver.send(Emit::new(output, Accepted::to_arrow(&journaled))) {
+            tracing::warn!(%error, output, "cannot tell the senders what is journaled");
+        }
+    }
 }
 
 /// One dora event; false when the node is to stop.
@@ -326,7 +358,12 @@ mod tests {
             .input(0.15, "frames", readings)
             .tick(0.3, "metrics_tick")
             .stop(0.5)
-            .run(|node, events| run(&mqtt, &outbox, AlertDeliveryConfig { retain_last: true }, node, events))
+            .declare_output(ACCEPTED_OUTPUT)
+            .declare_output(ALERTS_ACCEPTED_OUTPUT)
+            .run(|node, events| {
+                let reports = Reports { answers: true, alerts: true };
+                run(&mqtt, &outbox, AlertDeliveryConfig { retain_last: true }, reports, node, events)
+            })
             .unwrap();
         let counts = counts.unwrap();
         assert_eq!((counts.accepted, counts.not_for_mqtt, counts.rejected_inputs), (4, 1, 2), "{counts:?}");
@@ -339,6 +376,17 @@ mod tests {
         assert_eq!(alerts, ["a-1", "a-2", "a-3"], "{received:?}");
         assert_eq!(ids(&received, "/station1/last"), ["a-1", "a-2", "a-3"]);
         assert_eq!(ids(&received, "/assistant/answer/alice"), ["q-7"]);
+        // The router is told the MQTT answer is journaled (the HTTP one is not the sink's).
+        let journaled: Vec<Accepted> =
+            outputs.on(ACCEPTED_OUTPUT).flat_map(|sent| Accepted::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(journaled, [Accepted { id: "q-7".into(), origin: Origin::Mqtt }]);
+        // Their producers are told the alerts are journaled, each once, in order.
+        let alerts_journaled: Vec<String> = outputs
+            .on(ALERTS_ACCEPTED_OUTPUT)
+            .flat_map(|sent| Accepted::from_arrow(sent.data.as_ref()).unwrap())
+            .map(|accepted| accepted.id)
+            .collect();
+        assert_eq!(alerts_journaled, ["a-1", "a-2", "a-3"]);
 
         let snapshots: Vec<Vec<MetricSample>> =
             outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
@@ -363,15 +411,17 @@ mod tests {
         let (counts, _) = TestRun::new(NODE_NAME)
             .input(0.0, "alerts", Alert::to_arrow(&[alert("a-1", Severity::Critical), alert("a-2", Severity::Info)]))
             .stop(0.2)
-            .run(|node, events| run(&mqtt, &outbox, alerts, node, events))
+            .run(|node, events| run(&mqtt, &outbox, alerts, Reports::default(), node, events))
             .unwrap();
         let counts = counts.unwrap();
         assert_eq!((counts.accepted, counts.acknowledged, counts.left_waiting), (2, 0, 2), "{counts:?}");
 
         let _broker = broker(addr);
         let messages = subscriber(addr, &["test/sink/line1/alerts/#".to_owned()]);
-        let (counts, _) =
-            TestRun::new(NODE_NAME).stop(0.3).run(|node, events| run(&mqtt, &outbox, alerts, node, events)).unwrap();
+        let (counts, _) = TestRun::new(NODE_NAME)
+            .stop(0.3)
+            .run(|node, events| run(&mqtt, &outbox, alerts, Reports::default(), node, events))
+            .unwrap();
         let counts = counts.unwrap();
         assert_eq!((counts.acknowledged, counts.left_waiting), (2, 0), "{counts:?}");
         let received = receive(&messages, 2);

@@ -6,6 +6,8 @@
 //! | input | `alerts`, `alerts_<source>` | `alert` batch (one input per alert source) |
 //! | input | `metrics_tick` | timer: send a `metric` snapshot |
 //! | output | `metrics` | `metric` batch |
+//! | output | `accepted` | optional: the ids of the router's answers once in the outbox (the router sends an answer again until then) |
+//! | output | `alerts_accepted` | optional: the ids of alerts once in the outbox (`limit-alarms` sends an alert again until then) |
 //!
 //! Each answer is published as JSON (QoS `MQTT_QOS`, at least 1) to the
 //! question's `reply_to` (or MQTT 5 response) topic, with the question's

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use dora_node_api::arrow_v59::array::Array;
-use shopfloor_core::schema::{AlarmEvent, Alert, Answer, Origin};
+use shopfloor_core::schema::{Accepted, AlarmEvent, Alert, Answer, Origin};
 use shopfloor_core::topics::{topic_level, TopicLayout};
 use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::MqttEvent;
@@ -128,6 +128,12 @@ pub struct SinkState<J: Journal> {
     next_publish_at: Instant,
     counts: SinkCounts,
     alerts_by_severity: BTreeMap<&'static str, u64>,
+    /// Answers from the router taken into the outbox since the driver last
+    /// took these (it tells the router, which stops sending them again).
+    journaled: Vec<Accepted>,
+    /// Alerts taken into the outbox since the driver last took these (it
+    /// tells their producers, which stop sending them again).
+    journaled_alerts: Vec<Accepted>,
 }
 
 impl<J: Journal> SinkState<J> {
@@ -153,6 +159,8 @@ impl<J: Journal> SinkState<J> {
             next_publish_at: now,
             counts: SinkCounts::default(),
             alerts_by_severity: BTreeMap::new(),
+            journaled: Vec::new(),
+            journaled_alerts: Vec::new(),
         }
     }
 
@@ -177,6 +185,11 @@ impl<J: Journal> SinkState<J> {
                 };
                 self.accept(message)?;
                 accepted += 1;
+                // The router's answers only: refusals made by mqtt-source are
+                // nobody's to send again.
+                if input == ANSWERS_INPUT {
+                    self.journaled.push(Accepted { id: answer.id, origin: Origin::Mqtt });
+                }
             }
             Ok(accepted)
         } else if input.starts_with(ALERTS_INPUT) {
@@ -186,6 +199,8 @@ impl<J: Journal> SinkState<J> {
                 let (topic, last_topic) = alert_topics(&self.topics, alert);
                 let payload = String::from_utf8_lossy(&alert_json(alert)).into_owned();
                 self.accept(Message::new(topic, payload.clone(), Priority::High))?;
+                // Alerts leave by MQTT: origin `mqtt` (docs/messages.md, `accepted`).
+                self.journaled_alerts.push(Accepted { id: alert.id.clone(), origin: Origin::Mqtt });
                 if self.retain_last {
                     // A second publication, not counted as accepted input.
                     self.outbox.push(Message { retain: true, ..Message::new(last_topic, payload, Priority::High) })?;
@@ -203,6 +218,16 @@ impl<J: Journal> SinkState<J> {
         } else {
             Err(InputError::Rejected(Rejected::unknown_input(input)))
         }
+    }
+
+    /// The router's answers taken into the outbox since the last call.
+    pub fn take_journaled(&mut self) -> Vec<Accepted> {
+        std::mem::take(&mut self.journaled)
+    }
+
+    /// The alerts taken into the outbox since the last call.
+    pub fn take_journaled_alerts(&mut self) -> Vec<Accepted> {
+        std::mem::take(&mut self.journaled_alerts)
     }
 
     fn accept(&mut self, message: Message) -> Result<(), OutboxError> {

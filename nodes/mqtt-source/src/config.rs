@@ -95,6 +95,43 @@ impl TelemetryConfig {
     }
 }
 
+/// How long `mqtt-source` waits for the router to take a question it sent
+/// (used where the dataflow wires the router's `accepted` output to the
+/// node's `accepted` input; see [`crate::handover`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoverConfig {
+    /// A question not accepted this long after it was sent is sent again, ms
+    /// (`QUESTION_RESEND_MS`, 100..=60000, default 2000).
+    pub resend_ms: u64,
+    /// A question not accepted this long after it arrived (or by its own
+    /// deadline, if sooner) is answered `busy` to its asker and forgotten, ms
+    /// (`QUESTION_GIVE_UP_MS`, 1000..=3600000, default 60000).
+    pub give_up_ms: u64,
+}
+
+impl Default for HandoverConfig {
+    fn default() -> Self {
+        Self { resend_ms: 2_000, give_up_ms: 60_000 }
+    }
+}
+
+impl HandoverConfig {
+    /// Parses the hand-over settings.
+    pub fn from_env(vars: &EnvVars) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new("mqtt-source", vars);
+        let defaults = Self::default();
+        let resend_ms = env.parsed_or("QUESTION_RESEND_MS", defaults.resend_ms, "milliseconds in 100..=60000", |v| {
+            (100..=60_000).contains(v)
+        });
+        let give_up_ms =
+            env.parsed_or("QUESTION_GIVE_UP_MS", defaults.give_up_ms, "milliseconds in 1000..=3600000", |v| {
+                (1_000..=3_600_000).contains(v)
+            });
+        env.finish(&["QUESTION_"])?;
+        Ok(Self { resend_ms, give_up_ms })
+    }
+}
+
 const LINE_FORMAT: &str =
     "`<filter> number <tag> [unit]`, `<filter> json <path>=<tag>[@unit] ... [ts=<path>]` or `spBv1.0/<group>/# sparkplug`";
 
@@ -244,6 +281,19 @@ mod tests {
         assert_eq!(fields[0].unit.as_deref(), Some("°C"));
         assert_eq!(timestamp.as_deref(), Some(&[PathStep::Key("meta".into()), PathStep::Key("ts".into())][..]));
         assert_eq!((cfg.batch_ms, cfg.batch_max), (50, 1000));
+    }
+
+    #[test]
+    fn hand_over_settings_default_and_out_of_range_values_are_named() {
+        assert_eq!(HandoverConfig::from_env(&EnvVars::from([("UNRELATED", "1")])).unwrap(), HandoverConfig::default());
+        let set =
+            HandoverConfig::from_env(&EnvVars::from([("QUESTION_RESEND_MS", "500"), ("QUESTION_GIVE_UP_MS", "5000")]));
+        assert_eq!(set.unwrap(), HandoverConfig { resend_ms: 500, give_up_ms: 5_000 });
+        for (name, bad) in [("QUESTION_RESEND_MS", "5"), ("QUESTION_GIVE_UP_MS", "soon"), ("QUESTION_RESEND_MSS", "1")]
+        {
+            let error = HandoverConfig::from_env(&EnvVars::from([(name, bad)])).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
 use shopfloor_node::{Driver, Flow, NodeLogic};
 
-use crate::config::TelemetryConfig;
+use crate::config::{HandoverConfig, TelemetryConfig};
 use crate::state::{Counts, Message, MqttSourceNode, Publish};
 
 /// MQTT messages and dora events waiting for the loop.
@@ -32,10 +32,13 @@ pub enum MqttSourceError {
     Send(#[from] SendError),
 }
 
-/// Runs until dora says stop; returns what the node counted.
+/// Runs until dora says stop; returns what the node counted. With
+/// `handover`, each question is held until the router accepts it (the
+/// dataflow wires the router's `accepted` output to this node).
 pub fn run(
     config: MqttConfig,
     telemetry: TelemetryConfig,
+    handover: Option<HandoverConfig>,
     node: DoraNode,
     events: EventStream,
 ) -> Result<Counts, MqttSourceError> {
@@ -48,14 +51,18 @@ pub fn run(
     forward_dora_events(events, tx).map_err(MqttSourceError::DoraEvents)?;
     let mut driver = Driver::new(node);
     let mut state = MqttSourceNode::new(&config, &telemetry);
+    if let Some(handover) = handover {
+        state = state.with_handover(handover);
+    }
 
     loop {
         // Acknowledgements the client could not take yet are retried soon.
         let retry_acks = (acknowledger.flush() > 0).then_some(ACK_RETRY);
-        let batch_due = state
-            .batch_deadline_ms()
-            .map(|deadline| Duration::from_millis(u64::try_from(deadline.saturating_sub(now_ms())).unwrap_or(0)));
-        let incoming = match batch_due.into_iter().chain(retry_acks).min() {
+        let until =
+            |deadline: i64| Duration::from_millis(u64::try_from(deadline.saturating_sub(now_ms())).unwrap_or(0));
+        let batch_due = state.batch_deadline_ms().map(until);
+        let handover_due = state.handover_deadline_ms().map(until);
+        let incoming = match batch_due.into_iter().chain(handover_due).chain(retry_acks).min() {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(wait) => rx.recv_timeout(wait),
         };
@@ -84,6 +91,7 @@ pub fn run(
         if let Some(emit) = state.batch_due(now_ms()) {
             driver.send(emit)?;
         }
+        driver.send_all(state.handover_due(now_ms()))?;
     }
     let last = state.on_stop(now_ms());
     driver.send_all(last)?;
@@ -200,7 +208,9 @@ mod tests {
     /// Under dora, against a real broker on loopback: once the node is
     /// subscribed, a question is forwarded on `questions`, number telemetry
     /// arrives batched on `readings`, a malformed question is dead-lettered
-    /// to the broker, and the metrics tick reports the counts.
+    /// to the broker, and the metrics tick reports the counts. The node
+    /// holds questions for the router's acceptance, which never comes here:
+    /// the question is sent again, then answered `busy` to its asker.
     #[test]
     fn questions_and_telemetry_flow_and_bad_payloads_are_dead_lettered() {
         // The node's log goes to the test's stderr, which nextest shows when
@@ -215,6 +225,7 @@ mod tests {
         ]);
         let config = MqttConfig::from_env("mqtt-source", &vars).unwrap();
         let telemetry = TelemetryConfig::from_env(&vars, config.topics.root()).unwrap();
+        let handover = HandoverConfig { resend_ms: 200, give_up_ms: 1_000 };
 
         let (watcher, dead_letters) = test_client(broker, "dead-letter-watcher");
         watcher.subscribe("plant1/shopfloor/deadletter/#", QoS::AtLeastOnce).unwrap();
@@ -250,15 +261,16 @@ mod tests {
             // loaded machine its start did: it connected only at the tick).
             .ticks(0.25, PROBE_WITHIN_SECS as f64 + 1.5, "metrics_tick")
             .stop(PROBE_WITHIN_SECS as f64 + 2.0)
-            .run(|node, events| run(config, telemetry, node, events))
+            .declare_input(crate::state::ACCEPTED_INPUT)
+            .run(|node, events| run(config, telemetry, Some(handover), node, events))
             .unwrap();
         let counts = counts.unwrap();
         let (_publisher, dead_letters, mut letters) = plant.join().unwrap();
 
         let questions: Vec<Question> =
             outputs.on("questions").flat_map(|sent| Question::from_arrow(sent.data.as_ref()).unwrap()).collect();
-        assert_eq!(questions.len(), 1);
-        assert_eq!((questions[0].id.as_str(), questions[0].operator.as_str()), ("q1", "alice"));
+        assert!(questions.len() >= 2, "sent, then sent again: {questions:?}");
+        assert!(questions.iter().all(|q| (q.id.as_str(), q.operator.as_str()) == ("q1", "alice")), "{questions:?}");
         let readings: Vec<Reading> =
             outputs.on("readings").flat_map(|sent| Reading::from_arrow(sent.data.as_ref()).unwrap()).collect();
         assert_eq!(readings.len(), 1);
@@ -283,8 +295,12 @@ mod tests {
         // Each refused question is answered to its asker as well.
         let refusals: Vec<Answer> =
             outputs.on("refusals").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
-        assert_eq!(refusals.len(), letters);
-        assert!(refusals.iter().all(|a| a.operator == "alice" && a.error == Some(AnswerError::InvalidQuestion)));
+        let (busy, invalid): (Vec<&Answer>, Vec<&Answer>) =
+            refusals.iter().partition(|a| a.error == Some(AnswerError::Busy));
+        assert_eq!(invalid.len(), letters);
+        assert!(invalid.iter().all(|a| a.operator == "alice" && a.error == Some(AnswerError::InvalidQuestion)));
+        // Never accepted: its asker is told, once.
+        assert_eq!(busy.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["q1"]);
 
         let snapshots: Vec<Vec<MetricSample>> =
             outputs.on("metrics").map(|sent| MetricSample::from_arrow(sent.data.as_ref()).unwrap()).collect();
@@ -296,5 +312,8 @@ mod tests {
         assert_eq!(value("shopfloor_questions_in"), Some(1.0));
         assert_eq!(value("shopfloor_readings_out"), Some(1.0));
         assert_eq!(value("shopfloor_dead_letters"), Some(letters as f64));
+        assert_eq!(value("shopfloor_questions_not_taken"), Some(1.0));
+        assert_eq!(value("shopfloor_questions_unaccepted"), Some(0.0));
+        assert!(value("shopfloor_questions_resent").is_some_and(|resent| resent >= 1.0));
     }
 }

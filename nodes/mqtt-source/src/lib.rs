@@ -6,6 +6,8 @@
 //! | output | `questions` | `question` batch (see `docs/messages.md`) |
 //! | output | `readings` | `reading` batches from telemetry topics |
 //! | output | `metrics` | the node's snapshot, on `metrics_tick` |
+//! | output | `refusals` | `answer`s to refused questions, for mqtt-sink |
+//! | input | `accepted` | optional: the router's `accepted` acceptances; each question is then sent again until accepted ([`handover`]) |
 //!
 //! Subscribes to `<MQTT_TOPIC_ROOT>/assistant/query/+`. A valid payload
 //! becomes a [`Question`](shopfloor_core::schema::Question). Telemetry
@@ -30,9 +32,11 @@
 //! - [`telemetry`]: number and JSON telemetry payloads to readings (pure).
 //! - [`sparkplug`]: Sparkplug B births, data, deaths, aliases and sequence checks.
 //! - [`rejection`]: reasons, counters, dead letters (pure).
+//! - [`handover`]: questions held until the router takes them (pure).
 
 pub mod config;
 pub mod driver;
+pub mod handover;
 pub mod question;
 pub mod rejection;
 pub mod sparkplug;

@@ -1,8 +1,8 @@
 //! Wires the `mqtt-source` library to dora; see the library docs.
 
 use anyhow::Context;
-use mqtt_source::config::TelemetryConfig;
-use mqtt_source::state::NODE_NAME;
+use mqtt_source::config::{HandoverConfig, TelemetryConfig};
+use mqtt_source::state::{ACCEPTED_INPUT, NODE_NAME};
 use shopfloor_mqtt::config::MqttConfig;
 
 fn main() -> anyhow::Result<()> {
@@ -11,7 +11,10 @@ fn main() -> anyhow::Result<()> {
     let env = shopfloor_node::settings::node_env(&node);
     let config = MqttConfig::from_env(NODE_NAME, &env)?;
     let telemetry = TelemetryConfig::from_env(&env, config.topics.root())?;
-    let counts = mqtt_source::driver::run(config, telemetry, node, events)?;
+    let handover = HandoverConfig::from_env(&env)?;
+    // Questions are held until accepted only where the router's acceptances come back.
+    let wired = node.node_config().inputs.keys().any(|input| input.as_str() == ACCEPTED_INPUT);
+    let counts = mqtt_source::driver::run(config, telemetry, wired.then_some(handover), node, events)?;
     tracing::info!(rejected = counts.rejected.total(), "mqtt-source stopped");
     Ok(())
 }

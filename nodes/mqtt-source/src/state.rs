@@ -9,14 +9,15 @@ use std::collections::HashMap;
 
 use dora_node_api::arrow_v59::array::Array;
 use dora_node_api::MetadataParameters;
-use shopfloor_core::schema::{Answer, Question, Reading};
+use shopfloor_core::schema::{Accepted, Answer, Origin, Question, Reading};
 use shopfloor_core::topics::TopicLayout;
 use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::QoS;
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
-use crate::config::{PayloadFormat, TelemetryConfig, TelemetrySubscription};
+use crate::config::{HandoverConfig, PayloadFormat, TelemetryConfig, TelemetrySubscription};
+use crate::handover::Handover;
 use crate::question::{parse_question, refusal_answer, RequestProperties};
 use crate::rejection::{deadletter_payload, Rejection, RejectionCounts};
 use crate::sparkplug::{SparkplugState, MAX_EDGE_NODES};
@@ -27,6 +28,8 @@ pub const READINGS_OUTPUT: &str = "readings";
 /// Answers to refused questions (`answer` messages with error
 /// `invalid_question`), for mqtt-sink to publish to the asker.
 pub const REFUSALS_OUTPUT: &str = "refusals";
+/// The router's acceptances of questions (where wired; see [`crate::handover`]).
+pub const ACCEPTED_INPUT: &str = "accepted";
 /// Node name used in dead letters and logs.
 pub const NODE_NAME: &str = "mqtt-source";
 /// Rebirth requests to one edge node are sent at most this often.
@@ -86,6 +89,9 @@ pub struct MqttSourceNode {
     /// When a rebirth was last requested, by command topic.
     rebirths_sent: HashMap<String, i64>,
     counts: Counts,
+    /// Questions sent and not yet taken by the router, where the dataflow
+    /// wires its acceptances back ([`Self::with_handover`]).
+    handover: Option<Handover>,
 }
 
 impl MqttSourceNode {
@@ -104,7 +110,37 @@ impl MqttSourceNode {
             sparkplug: SparkplugState::default(),
             rebirths_sent: HashMap::new(),
             counts: Counts::default(),
+            handover: None,
         }
+    }
+
+    /// Holds each question until the router accepts it, sending it again
+    /// meanwhile (the dataflow wires the router's `accepted` output here).
+    pub fn with_handover(mut self, config: HandoverConfig) -> Self {
+        self.handover = Some(Handover::new(config));
+        self
+    }
+
+    /// When held questions are next due to be sent again or given up (ms since
+    /// the epoch); `None` while none waits.
+    pub fn handover_deadline_ms(&self) -> Option<i64> {
+        self.handover.as_ref().and_then(Handover::next_due_ms)
+    }
+
+    /// Held questions due at `now_ms`: sent again on `questions`, or, given up
+    /// on, answered `busy` on `refusals` (mqtt-sink tells the asker).
+    pub fn handover_due(&mut self, now_ms: i64) -> Vec<Emit> {
+        let Some(handover) = &mut self.handover else { return Vec::new() };
+        let due = handover.due(now_ms);
+        let mut emits = Vec::new();
+        if !due.resend.is_empty() {
+            emits.push(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(&due.resend)));
+        }
+        if !due.given_up.is_empty() {
+            self.counts.refusals += due.given_up.len() as u64;
+            emits.push(Emit::new(REFUSALS_OUTPUT, Answer::to_arrow(&due.given_up)));
+        }
+        emits
     }
 
     pub fn counts(&self) -> &Counts {
@@ -144,6 +180,9 @@ impl MqttSourceNode {
                     Ok(question) => {
                         tracing::debug!(id = %question.id, operator = %question.operator, "question received");
                         self.counts.questions += 1;
+                        if let Some(handover) = &mut self.handover {
+                            handover.hold(&question, now_ms);
+                        }
                         handled.emits.push(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(&[question])));
                     }
                     Err(rejection) => {
@@ -241,15 +280,27 @@ impl MqttSourceNode {
 }
 
 impl NodeLogic for MqttSourceNode {
-    /// Only `metrics_tick` (answered by the driver) is an input of this node.
+    /// Besides `metrics_tick` (answered by the driver), only the router's
+    /// acceptances, where the hand-over is on.
     fn on_input(
         &mut self,
         input: &str,
-        _data: &dyn Array,
+        data: &dyn Array,
         _parameters: &MetadataParameters,
         _now_ms: i64,
     ) -> Result<Vec<Emit>, Rejected> {
-        Err(Rejected::unknown_input(input))
+        match (&mut self.handover, input) {
+            (Some(handover), ACCEPTED_INPUT) => {
+                for accepted in Accepted::from_arrow(data).map_err(Rejected::schema)? {
+                    // HTTP questions are the gateway's to follow.
+                    if accepted.origin == Origin::Mqtt && handover.accepted(&accepted.id) {
+                        tracing::debug!(id = %accepted.id, "the router took the question");
+                    }
+                }
+                Ok(Vec::new())
+            }
+            _ => Err(Rejected::unknown_input(input)),
+        }
     }
 
     fn metrics(&self, snapshot: &mut Snapshot) {
@@ -268,6 +319,34 @@ impl NodeLogic for MqttSourceNode {
                 self.counts.refusals,
             )
             .counter("shopfloor_readings_out", "Readings sent into the dataflow", &[], self.counts.readings);
+        if let Some(handover) = &self.handover {
+            let counts = handover.counts();
+            snapshot
+                .gauge(
+                    "shopfloor_questions_unaccepted",
+                    "Questions sent and not yet taken by the router",
+                    &[],
+                    handover.waiting() as f64,
+                )
+                .counter(
+                    "shopfloor_questions_resent",
+                    "Questions sent again because the router had not taken them",
+                    &[],
+                    counts.resent,
+                )
+                .counter(
+                    "shopfloor_questions_not_taken",
+                    "Questions answered busy because the router never took them",
+                    &[],
+                    counts.given_up,
+                )
+                .counter(
+                    "shopfloor_questions_not_held",
+                    "Questions sent once without waiting for the router (too many waited)",
+                    &[],
+                    counts.not_held,
+                );
+        }
         for (reason, count) in self.counts.rejected.by_reason() {
             snapshot.counter(
                 "shopfloor_dead_letters",

@@ -9,18 +9,18 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 
 use dora_node_api::{DoraNode, EventStream};
-use shopfloor_core::schema::{Answer, AnswerError, Question};
+use shopfloor_core::schema::{Accepted, Answer, AnswerError, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
 use shopfloor_node::logging::with_causes;
-use shopfloor_node::{Driver, Flow, NodeLogic, Wiring};
+use shopfloor_node::{Driver, Emit, Flow, NodeLogic, Wiring};
 
 use crate::audit::{AuditError, AuditJournal};
 use crate::config::{HttpTierConfig, RouterConfig};
 use crate::http_tier;
 use crate::pending::PendingJournal;
 use crate::redact::RedactError;
-use crate::state::{OffSiteRequest, RouterNode, TICK};
+use crate::state::{OffSiteRequest, RouterNode, ACCEPTED_OUTPUT, TICK};
 
 /// Off-site requests in flight at once; more fail over at once (the
 /// endpoint is slow or down, and threads must stay bounded).
@@ -80,12 +80,17 @@ pub fn run(
     let (tx, rx) = mpsc::sync_channel::<Incoming>(INCOMING_CAPACITY);
     let forwarder = forward_dora_events(events, tx.clone()).map_err(RouterError::Spawn)?;
     let in_flight = Arc::new(AtomicUsize::new(0));
+    // Acceptances are sent only where the dataflow wires them back (to
+    // `mqtt-source`, which holds each question until then).
+    let acceptances_wired = wiring.outputs.iter().any(|output| output.as_str() == ACCEPTED_OUTPUT);
 
     let result = (|| -> Result<(), SendError> {
         if !left_pending.is_empty() {
             tracing::info!(questions = left_pending.len(), "answering the questions a previous run left pending");
             let emits = state.resume(left_pending, now_ms());
             driver.send_all(emits)?;
+            // Accepted by the previous run already.
+            state.take_accepted();
         }
         loop {
             match rx.recv_timeout(TICK) {
@@ -106,6 +111,12 @@ pub fn run(
             driver.send_all(emits)?;
             write_audit(&mut journal, &mut state);
             keep_pending(&mut pending, &mut state);
+            // After the pending file: a question accepted is one a restart
+            // answers.
+            let accepted = state.take_accepted();
+            if acceptances_wired && !accepted.is_empty() {
+                driver.send(Emit::new(ACCEPTED_OUTPUT, Accepted::to_arrow(&accepted)))?;
+            }
             for request in state.take_off_site() {
                 if let Some(http) = &config.http {
                     ask_off_site(http.clone(), request, tx.clone(), in_flight.clone());
@@ -254,6 +265,7 @@ mod tests {
         let totals = totals.unwrap();
         assert_eq!(totals, RouterTotals { answered: 2, rejected_inputs: 1 });
         assert_eq!(outputs.on("ask_small").count(), 1);
+        assert_eq!(outputs.on(ACCEPTED_OUTPUT).count(), 0, "acceptances are sent only where wired");
         let answers: Vec<Answer> =
             outputs.on("answers").flat_map(|sent| Answer::from_arrow(sent.data.as_ref()).unwrap()).collect();
         let ids: Vec<&str> = answers.iter().map(|a| a.id.as_str()).collect();
@@ -305,11 +317,16 @@ mod tests {
         asked.reply_to = Some("plant1/answers/alice".into());
         let (_, first_run) = TestRun::new("router")
             .declare_output("ask_small")
+            .declare_output(ACCEPTED_OUTPUT)
             .input(0.0, "questions", Question::to_arrow(std::slice::from_ref(&asked)))
             .stop(0.2)
             .run_wired(|node, events, wiring| run(&config, wiring, node, events))
             .unwrap();
         assert_eq!(first_run.on("ask_small").count(), 1);
+        // Accepted once it is in the pending file: its sender may forget it.
+        let accepted: Vec<Accepted> =
+            first_run.on(ACCEPTED_OUTPUT).flat_map(|sent| Accepted::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        assert_eq!(accepted, [Accepted::of(&asked)]);
         assert_eq!(first_run.on("answers").count(), 0, "no answer yet");
         assert!(std::path::Path::new(&pending_path).exists(), "the question is kept on disk");
 

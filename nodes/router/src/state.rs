@@ -9,11 +9,11 @@ use std::time::Duration;
 use dora_node_api::arrow_v59::array::Array;
 use dora_node_api::MetadataParameters;
 use serde_json::Value;
-use shopfloor_core::schema::{Answer, Question, Reading};
+use shopfloor_core::schema::{Accepted, Answer, Origin, Question, Reading};
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::audit::AuditRecord;
 use crate::config::{RouterConfig, TierKind};
@@ -21,6 +21,7 @@ use crate::http_tier;
 use crate::metrics;
 use crate::policy::{Action, Policy};
 use crate::redact::{RedactError, Redactor};
+use shopfloor_node::held::HeldUntilAccepted;
 
 /// Input ids starting with this carry questions (`questions`, `questions_http`, ...).
 pub const QUESTIONS_INPUT: &str = "questions";
@@ -29,6 +30,13 @@ pub const QUESTIONS_INPUT: &str = "questions";
 pub const READINGS_INPUT: &str = "readings";
 /// Output id of final answers.
 pub const ANSWERS_OUTPUT: &str = "answers";
+/// Output id of the questions taken (kept in the pending file or answered):
+/// the node that handed them in stops sending them again.
+pub const ACCEPTED_OUTPUT: &str = "accepted";
+/// mqtt-sink's acceptances of answers (where wired; see [`shopfloor_node::held`]).
+pub const DELIVERED_INPUT: &str = "delivered";
+/// Copies of answered questions remembered (see `RouterNode::answered`).
+pub const ANSWERED_REMEMBERED: usize = 4_096;
 /// Deadlines are checked at least this often.
 pub const TICK: Duration = Duration::from_millis(20);
 
@@ -65,11 +73,33 @@ pub struct RouterNode {
     /// text): an MQTT redelivery after `mqtt-source` restarted. Not answered
     /// twice, not refused.
     repeats: u64,
+    /// Questions taken since the driver last took these; it sends them on
+    /// [`ACCEPTED_OUTPUT`] once the pending file holds them.
+    accepted: Vec<Accepted>,
+    /// The last [`ANSWERED_REMEMBERED`] questions answered, by (origin, id,
+    /// received time): an exact copy arriving later is one its sender sent
+    /// again before it saw the acceptance (the router was killed between
+    /// keeping the question and accepting it), not a new question. A client
+    /// reusing an id asks at another time, so it is answered.
+    answered_copies: HashSet<CopyKey>,
+    answered_order: VecDeque<CopyKey>,
+    /// MQTT answers not yet journaled by mqtt-sink, where its acceptances
+    /// come back on [`DELIVERED_INPUT`].
+    delivery: Option<HeldUntilAccepted<Answer>>,
+}
+
+/// (origin, id, received time) of one question as its sender made it.
+type CopyKey = (&'static str, String, i64);
+
+fn copy_key(question: &Question) -> CopyKey {
+    (question.origin.as_str(), question.id.clone(), question.received_ts_ms)
 }
 
 /// What the journal records about a question besides its answer.
 struct Asked {
     text: String,
+    /// When its sender received it (part of what makes a copy a copy).
+    received_ts_ms: i64,
     /// Each off-site request's messages, as sent.
     sent_off_site: Vec<Value>,
 }
@@ -84,7 +114,12 @@ impl RouterNode {
     ) -> Result<Self, RedactError> {
         let redactor = Redactor::new(config.http.as_ref().map_or(&[][..], |h| &h.redact))?;
         let mut policy = Policy::new(config);
+        let mut delivery = None;
         for input in inputs {
+            if input == DELIVERED_INPUT {
+                tracing::info!("MQTT answers are held until mqtt-sink has journaled them");
+                delivery = Some(HeldUntilAccepted::new("answers", "mqtt-sink"));
+            }
             if let Some(tier) = config.tier_of_liveness_input(input) {
                 tracing::info!(tier = %policy.tiers()[tier].name, %input, "watching the tier's liveness");
                 policy.watch_liveness(tier, now_ms);
@@ -102,6 +137,10 @@ impl RouterNode {
             audit_failures: 0,
             repeats: 0,
             pending_journal_failures: 0,
+            accepted: Vec::new(),
+            answered_copies: HashSet::new(),
+            answered_order: VecDeque::new(),
+            delivery,
         })
     }
 
@@ -136,6 +175,12 @@ impl RouterNode {
         self.perform(actions)
     }
 
+    /// The questions taken since the last call: each is pending (the driver
+    /// writes the pending file before sending these) or already answered.
+    pub fn take_accepted(&mut self) -> Vec<Accepted> {
+        std::mem::take(&mut self.accepted)
+    }
+
     /// The pending journal could not be written (counted for the metrics).
     pub fn pending_journal_failed(&mut self) {
         self.pending_journal_failures += 1;
@@ -156,6 +201,9 @@ impl RouterNode {
     fn on_questions(&mut self, questions: Vec<Question>, now_ms: i64) -> Vec<Emit> {
         let mut emits = Vec::new();
         for question in questions {
+            // Taken whatever comes of it: a repeat is being answered, a
+            // refusal at once is answered.
+            self.accepted.push(Accepted::of(&question));
             let key = (question.origin.as_str().to_owned(), question.id.clone());
             if self.asked.get(&key).is_some_and(|asked| asked.text == question.text) {
                 // The answer to the first one reaches the asker.
@@ -163,17 +211,37 @@ impl RouterNode {
                 self.repeats += 1;
                 continue;
             }
+            if self.answered_copies.contains(&copy_key(&question)) {
+                tracing::info!(id = %question.id, "a copy of a question already answered; ignored");
+                self.repeats += 1;
+                continue;
+            }
             let text = question.text.clone();
+            let copy = copy_key(&question);
             let action = self.policy.on_question(question, now_ms);
             match &action {
-                Action::Reply(_) => emits.extend(self.perform_one(action, Some(text))),
+                Action::Reply(_) => {
+                    self.remember_answered(copy);
+                    emits.extend(self.perform_one(action, Some(text)))
+                }
                 Action::Ask { .. } => {
-                    self.asked.insert(key, Asked { text, sent_off_site: Vec::new() });
+                    self.asked.insert(key, Asked { text, received_ts_ms: copy.2, sent_off_site: Vec::new() });
                     emits.extend(self.perform_one(action, None));
                 }
             }
         }
         emits
+    }
+
+    fn remember_answered(&mut self, copy: CopyKey) {
+        if self.answered_order.len() >= ANSWERED_REMEMBERED {
+            if let Some(oldest) = self.answered_order.pop_front() {
+                self.answered_copies.remove(&oldest);
+            }
+        }
+        if self.answered_copies.insert(copy.clone()) {
+            self.answered_order.push_back(copy);
+        }
     }
 
     fn perform(&mut self, actions: impl IntoIterator<Item = Action>) -> Vec<Emit> {
@@ -190,7 +258,10 @@ impl RouterNode {
                 let (text, sent_off_site) = match replied_at_once {
                     Some(text) => (Some(text), Vec::new()),
                     None => match self.asked.remove(&key) {
-                        Some(asked) => (Some(asked.text), asked.sent_off_site),
+                        Some(asked) => {
+                            self.remember_answered((answer.origin.as_str(), answer.id.clone(), asked.received_ts_ms));
+                            (Some(asked.text), asked.sent_off_site)
+                        }
                         None => (None, Vec::new()),
                     },
                 };
@@ -204,6 +275,9 @@ impl RouterNode {
                     "answered"
                 );
                 self.answered += 1;
+                if let Some(delivery) = self.delivery.as_mut().filter(|_| answer.origin == Origin::Mqtt) {
+                    delivery.hold(&answer.id, answer.clone(), self.now_ms);
+                }
                 emits.push(Emit::new(ANSWERS_OUTPUT, Answer::to_arrow(std::slice::from_ref(&answer))));
             }
             Action::Ask { tier, question, context } => {
@@ -238,7 +312,15 @@ impl NodeLogic for RouterNode {
         now_ms: i64,
     ) -> Result<Vec<Emit>, Rejected> {
         self.now_ms = now_ms;
-        if input.starts_with(READINGS_INPUT) {
+        if input == DELIVERED_INPUT {
+            let accepted = Accepted::from_arrow(data).map_err(Rejected::schema)?;
+            if let Some(delivery) = &mut self.delivery {
+                for accepted in accepted.iter().filter(|a| a.origin == Origin::Mqtt) {
+                    delivery.accepted(&accepted.id);
+                }
+            }
+            Ok(Vec::new())
+        } else if input.starts_with(READINGS_INPUT) {
             let readings = Reading::from_arrow(data).map_err(Rejected::schema)?;
             // A tag's description names it too ("Reactor jacket temperature"
             // for TT_4711).
@@ -289,7 +371,15 @@ impl NodeLogic for RouterNode {
     fn on_wake(&mut self, now_ms: i64) -> Vec<Emit> {
         self.now_ms = now_ms;
         let actions = self.policy.on_tick(now_ms);
-        self.perform(actions)
+        let mut emits = self.perform(actions);
+        if let Some(delivery) = &mut self.delivery {
+            // Not audited again: the journal has them already.
+            let again = delivery.due(now_ms);
+            if !again.is_empty() {
+                emits.push(Emit::new(ANSWERS_OUTPUT, Answer::to_arrow(&again)));
+            }
+        }
+        emits
     }
 
     fn metrics(&self, snapshot: &mut Snapshot) {
@@ -303,7 +393,7 @@ impl NodeLogic for RouterNode {
             )
             .counter(
                 "shopfloor_router_repeats",
-                "Questions delivered again while being answered (same id and text), ignored",
+                "Questions delivered again while being answered, or copies of one answered, ignored",
                 &[],
                 self.repeats,
             )
@@ -313,6 +403,28 @@ impl NodeLogic for RouterNode {
                 &[],
                 self.pending_journal_failures,
             );
+        if let Some(delivery) = &self.delivery {
+            let counts = delivery.counts();
+            snapshot
+                .gauge(
+                    "shopfloor_router_answers_undelivered",
+                    "MQTT answers sent and not yet journaled by mqtt-sink",
+                    &[],
+                    delivery.waiting() as f64,
+                )
+                .counter(
+                    "shopfloor_router_answers_resent",
+                    "MQTT answers sent again because mqtt-sink had not journaled them",
+                    &[],
+                    counts.resent,
+                )
+                .counter(
+                    "shopfloor_router_answers_given_up",
+                    "MQTT answers mqtt-sink never journaled (10 minutes, or 4096 waiting)",
+                    &[],
+                    counts.given_up,
+                );
+        }
     }
 }
 
@@ -399,9 +511,13 @@ mod tests {
         let mut node = RouterNode::new(&config("small threshold=0.5", &[]), ["questions"], 1_000).unwrap();
         let asked = Question::to_arrow(&[question("q-7", "What is the spindle temperature?")]);
         assert_eq!(input(&mut node, "questions", asked.as_ref(), 1_000).unwrap().len(), 1);
-        // The broker sends it again (mqtt-source restarted before acknowledging).
+        // The broker sends it again (mqtt-source restarted before acknowledging),
+        // or mqtt-source does (no acceptance reached it in time).
         assert!(input(&mut node, "questions", asked.as_ref(), 1_200).unwrap().is_empty());
         assert_eq!(node.repeats, 1);
+        // Both copies are accepted, so the sender stops sending it.
+        let accepted: Vec<String> = node.take_accepted().into_iter().map(|a| a.id).collect();
+        assert_eq!(accepted, ["q-7", "q-7"]);
         assert_eq!(node.policy().counts.duplicates, 0, "not refused as a reused id");
 
         let mut answer = Answer::to_question(&question("q-7", "What is the spindle temperature?"), "72.4 °C".into());
@@ -409,6 +525,63 @@ mod tests {
         let emits = input(&mut node, "answers_small", Answer::to_arrow(&[answer]).as_ref(), 1_400).unwrap();
         assert_eq!(emits.len(), 1);
         assert_eq!(node.answered(), 1);
+
+        // A copy arriving after the answer (sent again before the acceptance
+        // reached its sender) is not answered again, but accepted.
+        node.take_accepted();
+        assert!(input(&mut node, "questions", asked.as_ref(), 3_000).unwrap().is_empty());
+        assert_eq!((node.repeats, node.answered()), (2, 1));
+        assert_eq!(node.take_accepted().len(), 1);
+        // The same id and words asked anew (another time of receipt) are a new question.
+        let mut anew = question("q-7", "What is the spindle temperature?");
+        anew.received_ts_ms = 3_000;
+        let sent = input(&mut node, "questions", Question::to_arrow(&[anew]).as_ref(), 3_000).unwrap();
+        assert_eq!(sent.iter().map(|e| e.output.as_str()).collect::<Vec<_>>(), ["ask_small"]);
+    }
+
+    #[test]
+    fn with_the_sinks_acceptances_wired_an_mqtt_answer_is_sent_again_until_journaled() {
+        let mut node = RouterNode::new(&config("small threshold=0.5", &[]), ["questions", DELIVERED_INPUT], 0).unwrap();
+        let write = Question::to_arrow(&[question("q-6", "Set the spindle speed to 5000 rpm")]);
+        let refused = input(&mut node, "questions", write.as_ref(), 1_000).unwrap();
+        assert_eq!(refused[0].output, ANSWERS_OUTPUT);
+        assert!(node.on_wake(2_999).is_empty(), "not due yet");
+        let again = node.on_wake(3_000);
+        assert_eq!(again.len(), 1);
+        let resent = Answer::from_arrow(again[0].data.as_ref()).unwrap();
+        assert_eq!((again[0].output.as_str(), resent[0].id.as_str()), (ANSWERS_OUTPUT, "q-6"));
+        assert_eq!(node.answered(), 1, "sent again, not answered again");
+        assert_eq!(node.take_audit().len(), 1, "journaled once");
+        let journaled = Accepted::to_arrow(&[Accepted { id: "q-6".into(), origin: Origin::Mqtt }]);
+        assert!(input(&mut node, DELIVERED_INPUT, journaled.as_ref(), 3_100).unwrap().is_empty());
+        assert!(node.on_wake(60_000).is_empty(), "journaled: never sent again");
+        // Garbage on the input is rejected, not fatal.
+        let garbage = dora_node_api::arrow_v59::array::Int64Array::from(vec![1]);
+        assert!(input(&mut node, DELIVERED_INPUT, &garbage, 60_001).is_err());
+    }
+
+    #[test]
+    fn without_the_sinks_acceptances_answers_are_sent_once() {
+        let mut node = RouterNode::new(&config("small", &[]), ["questions"], 0).unwrap();
+        let write = Question::to_arrow(&[question("q-6", "Set the spindle speed to 5000 rpm")]);
+        assert_eq!(input(&mut node, "questions", write.as_ref(), 1_000).unwrap().len(), 1);
+        assert!(node.on_wake(60_000).is_empty());
+    }
+
+    #[test]
+    fn a_copy_of_a_question_refused_at_once_is_not_refused_again_and_memory_is_bounded() {
+        let mut node = RouterNode::new(&config("small", &[]), ["questions"], 0).unwrap();
+        let write = Question::to_arrow(&[question("q-6", "Set the spindle speed to 5000 rpm")]);
+        assert_eq!(input(&mut node, "questions", write.as_ref(), 1_000).unwrap().len(), 1);
+        assert!(input(&mut node, "questions", write.as_ref(), 1_100).unwrap().is_empty());
+        for n in 0..ANSWERED_REMEMBERED + 10 {
+            let refused = Question::to_arrow(&[question(&format!("w-{n}"), "Set the spindle speed to 5000 rpm")]);
+            input(&mut node, "questions", refused.as_ref(), 2_000).unwrap();
+        }
+        assert_eq!(node.answered_copies.len(), ANSWERED_REMEMBERED);
+        assert_eq!(node.answered_order.len(), ANSWERED_REMEMBERED);
+        // The oldest are forgotten first: q-6 is a new question again.
+        assert_eq!(input(&mut node, "questions", write.as_ref(), 3_000).unwrap().len(), 1);
     }
 
     #[test]

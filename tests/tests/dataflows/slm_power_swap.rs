@@ -1,16 +1,45 @@
-//! Dynamic quantization with two real variants: the `slm` node answers a
-//! steady stream of questions while a power-state tag goes mains ->
-//! battery -> mains; the policy swaps SmolLM2 Q4_1 for a Q8_0 made by
-//! `shopfloor model quantize` and back. Every question is answered exactly once and
-//! without error, each by a whole model, and the answering model follows
-//! the power state. The node runs in dora's testing mode (no daemon), its
-//! inputs the project's own Arrow messages.
+//! Dynamic quantization with two real variants: the `slm` node answers
+//! questions while a power-state tag goes mains -> battery -> mains; the
+//! policy swaps SmolLM2 Q4_1 for a Q8_0 made by `shopfloor model quantize`
+//! and back. Every question is answered exactly once and without error, each
+//! by a whole model, and the answering model follows the power state. The
+//! node runs in dora's testing mode (no daemon), its inputs the project's own
+//! Arrow messages.
+//!
+//! Testing mode replays inputs at fixed times, so the test cannot wait for
+//! the node: instead each power state is a phase with a few questions spread
+//! over it, many times what they take. The node keeps only the newest power
+//! reading, so two changes reaching it between two answers skip a state (as
+//! they should on a real gateway): beside two busy loops the node once
+//! answered its first question only after 12.9 s, and a new variant answered
+//! only from 4-8 s into its phase (about 1 s idle), so the first phase, which holds the model's
+//! start, is [`FIRST_PHASE_SECS`], the others [`PHASE_SECS`], and each
+//! phase's last question comes 10 s into it.
 
 use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
 use shopfloor_dataflow_tests::node::{arrow_input, output_rows, TestNode};
 use shopfloor_dataflow_tests::{repo_root, scratch_dir, shopfloor};
 
-const QUESTIONS: usize = 36;
+/// Questions asked in each power phase.
+const QUESTIONS_PER_PHASE: usize = 3;
+/// When they are asked, seconds into the phase. The new variant loads while
+/// the running one answers (about 1 s idle), so the first question of a
+/// phase may still get the old one; the last comes well after the load.
+const QUESTION_AT: [f64; QUESTIONS_PER_PHASE] = [0.5, 5.0, 10.0];
+/// How long the first phase (the started Q4_1, and the model's start) lasts.
+const FIRST_PHASE_SECS: f64 = 20.0;
+/// How long each later power state lasts.
+const PHASE_SECS: f64 = 14.0;
+/// No power reading yet (the started Q4_1), mains, battery, mains again.
+const PHASES: usize = 4;
+
+/// When phase `phase` starts, seconds after the node's start.
+fn phase_start(phase: usize) -> f64 {
+    match phase {
+        0 => 0.0,
+        later => FIRST_PHASE_SECS + (later - 1) as f64 * PHASE_SECS,
+    }
+}
 
 fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
     let now = shopfloor_node::clock::now_ms();
@@ -48,18 +77,25 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
         reading("spindle_speed", ReadingValue::Number(1450.0), Some("rpm")),
         reading("part_count", ReadingValue::Number(118.0), None),
     ]);
-    // Mains at 1.5 s (-> Q8_0), battery at 4 s (-> Q4_1), mains again at 6 s.
+    // Phase 0 answers with the started Q4_1; mains (-> Q8_0), battery
+    // (-> Q4_1) and mains again (-> Q8_0, in another spelling) each start a phase.
     let mut events = arrow_input(
         &dir,
         "readings",
-        &[(0.2, plant), (1.5, power("mains")), (4.0, power("battery")), (6.0, power("Mains"))],
+        &[
+            (0.2, plant),
+            (phase_start(1), power("mains")),
+            (phase_start(2), power("battery")),
+            (phase_start(3), power("Mains")),
+        ],
     )?;
     let now = shopfloor_node::clock::now_ms();
-    let questions: Vec<_> = (0..QUESTIONS)
+    let questions: Vec<_> = (0..PHASES * QUESTIONS_PER_PHASE)
         .map(|n| {
+            let (phase, nth) = (n / QUESTIONS_PER_PHASE, n % QUESTIONS_PER_PHASE);
             let question =
                 Question::new(format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
-            (0.5 + n as f64 * 0.22, Question::to_arrow(&[question]))
+            (phase_start(phase) + QUESTION_AT[nth], Question::to_arrow(&[question]))
         })
         .collect();
     events.extend(arrow_input(&dir, "questions", &questions)?);
@@ -70,7 +106,7 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
         ("SLM_ALLOW_UNEVALUATED", "true".to_owned()),
         ("SLM_QUEUE_CAPACITY", "100".to_owned()),
     ];
-    let mut node = TestNode::start_with_events("slm", &envs, events, 12.0, &dir)?;
+    let mut node = TestNode::start_with_events("slm", &envs, events, phase_start(PHASES), &dir)?;
     let outputs = node.outputs();
     let (log, clean) = node.wait()?;
     assert!(clean, "the node did not exit cleanly:\n{log}");
@@ -79,7 +115,7 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
         output_rows(&outputs).into_iter().filter(|(id, _)| id == "answers").map(|(_, row)| row).collect();
     let mut ids: Vec<&str> = answers.iter().filter_map(|a| a["id"].as_str()).collect();
     ids.sort_unstable();
-    let expected: Vec<String> = (0..QUESTIONS).map(|n| format!("q-{n:02}")).collect();
+    let expected: Vec<String> = (0..PHASES * QUESTIONS_PER_PHASE).map(|n| format!("q-{n:02}")).collect();
     assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>(), "every question answered exactly once");
     for answer in &answers {
         assert!(answer["error"].is_null(), "{answer}");

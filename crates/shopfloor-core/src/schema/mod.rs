@@ -6,6 +6,7 @@
 //! decoding never panics on a foreign or malformed array, it returns
 //! [`SchemaError`].
 
+mod accepted;
 mod alarm_event;
 mod alert;
 mod answer;
@@ -19,6 +20,7 @@ mod region;
 mod route;
 mod source_status;
 
+pub use accepted::Accepted;
 pub use alarm_event::{AlarmAction, AlarmEvent, AlarmState};
 pub use alert::{Alert, Severity};
 pub use answer::{Answer, AnswerError};
