@@ -149,7 +149,7 @@ impl NodeLogic for LimitAlarmsNode {
 
     fn on_wake(&mut self, now_ms: i64) -> Vec<Emit> {
         let Some(delivery) = &mut self.delivery else { return Vec::new() };
-        let again = delivery.due(now_ms);
+        let again = delivery.due(now_ms).resend;
         if again.is_empty() {
             Vec::new()
         } else {

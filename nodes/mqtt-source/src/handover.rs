@@ -11,6 +11,10 @@
 //! answered `busy` to its asker, never dropped silently. The router answers a
 //! copy that arrives while the first is being answered only once.
 //!
+//! The holding itself is [`shopfloor_node::held`]'s, shared with the router
+//! and `limit-alarms`; this adds the question's deadline and the `busy`
+//! answer to its asker.
+//!
 //! The MQTT acknowledgement is not held until acceptance: MQTT acknowledges
 //! in order, so one held question would stall every message after it
 //! (telemetry too) for as long as the router is away. The cost: a question
@@ -18,148 +22,80 @@
 //!
 //! Plain state, time passed in; the node's state calls it.
 
-use std::collections::HashMap;
-
 use shopfloor_core::schema::{Answer, AnswerError, Question};
+use shopfloor_node::held::{HeldCounts, HeldUntilAccepted};
 
 use crate::config::HandoverConfig;
-
-/// Questions held at once; beyond this a question is sent once and not held
-/// (the router has been away long enough for the asker to notice).
-pub const MAX_HELD: usize = 1_000;
-
-/// A question sent and not yet accepted.
-#[derive(Debug, Clone)]
-struct Held {
-    question: Question,
-    /// When it was last sent.
-    sent_ms: i64,
-    /// When it was first sent (the give-up clock starts here).
-    first_sent_ms: i64,
-}
 
 /// What became due at one moment.
 #[derive(Debug, Default)]
 pub struct Due {
-    /// Questions to send again.
+    /// Questions to send again, oldest first.
     pub resend: Vec<Question>,
-    /// Questions given up on: answer each asker `busy`.
+    /// Questions given up on, as `busy` answers to their askers.
     pub given_up: Vec<Answer>,
-}
-
-/// What the hand-over counted since the node started.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct HandoverCounts {
-    /// Copies sent again for want of an acceptance.
-    pub resent: u64,
-    /// Questions answered `busy` because the router never took them.
-    pub given_up: u64,
-    /// Questions not held because [`MAX_HELD`] were already waiting.
-    pub not_held: u64,
 }
 
 /// The questions waiting for the router's acceptance.
 #[derive(Debug)]
 pub struct Handover {
-    resend_ms: i64,
-    give_up_ms: i64,
-    held: HashMap<String, Held>,
-    counts: HandoverCounts,
+    held: HeldUntilAccepted<Question>,
 }
 
 impl Handover {
     pub fn new(config: HandoverConfig) -> Self {
+        let ms = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         Self {
-            resend_ms: i64::try_from(config.resend_ms).unwrap_or(i64::MAX),
-            give_up_ms: i64::try_from(config.give_up_ms).unwrap_or(i64::MAX),
-            held: HashMap::new(),
-            counts: HandoverCounts::default(),
+            held: HeldUntilAccepted::with_timing("questions", "router", ms(config.resend_ms), ms(config.give_up_ms)),
         }
     }
 
-    pub fn counts(&self) -> HandoverCounts {
-        self.counts
+    pub fn counts(&self) -> HeldCounts {
+        self.held.counts()
     }
 
     /// Questions waiting for acceptance.
     pub fn waiting(&self) -> usize {
-        self.held.len()
+        self.held.waiting()
     }
 
-    /// `question` was just sent: hold it until accepted. A second question
-    /// with the id of one held is not held (the router refuses or ignores it
-    /// by id anyway).
+    /// `question` was just sent: hold it until accepted, or until its own
+    /// deadline if that comes before the give-up time.
     pub fn hold(&mut self, question: &Question, now_ms: i64) {
-        if self.held.contains_key(&question.id) {
-            return;
-        }
-        if self.held.len() >= MAX_HELD {
-            self.counts.not_held += 1;
-            tracing::warn!(id = %question.id, waiting = self.held.len(), "too many questions wait for the router; this one is not held");
-            return;
-        }
-        let held = Held { question: question.clone(), sent_ms: now_ms, first_sent_ms: now_ms };
-        self.held.insert(question.id.clone(), held);
+        self.held.hold_until(&question.id, question.clone(), now_ms, question.deadline_ms);
     }
 
     /// The router took the question `id`. Returns whether it was held.
     pub fn accepted(&mut self, id: &str) -> bool {
-        self.held.remove(id).is_some()
+        self.held.accepted(id)
     }
 
     /// When the next question is due to be sent again or given up (ms since
     /// the epoch); `None` while none waits.
     pub fn next_due_ms(&self) -> Option<i64> {
-        self.held.values().map(|held| self.due_at(held)).min()
-    }
-
-    fn due_at(&self, held: &Held) -> i64 {
-        let resend = held.sent_ms.saturating_add(self.resend_ms);
-        resend.min(self.give_up_at(held))
-    }
-
-    fn give_up_at(&self, held: &Held) -> i64 {
-        let give_up = held.first_sent_ms.saturating_add(self.give_up_ms);
-        held.question.deadline_ms.map_or(give_up, |deadline| deadline.min(give_up))
+        self.held.next_due_ms()
     }
 
     /// The questions due at `now_ms`: sent again, or given up and answered.
     pub fn due(&mut self, now_ms: i64) -> Due {
-        let mut due = Due::default();
-        let mut given_up = Vec::new();
-        for (id, held) in &self.held {
-            if now_ms >= self.give_up_at(held) {
-                given_up.push(id.clone());
-            } else if now_ms >= held.sent_ms.saturating_add(self.resend_ms) {
-                due.resend.push(held.question.clone());
-            }
-        }
-        for question in &due.resend {
-            if let Some(held) = self.held.get_mut(&question.id) {
-                held.sent_ms = now_ms;
-            }
-            self.counts.resent += 1;
-            tracing::warn!(id = %question.id, "the router has not taken the question yet (is it running?); sending it again");
-        }
-        for id in given_up {
-            let Some(held) = self.held.remove(&id) else { continue };
-            self.counts.given_up += 1;
-            let waited_s = (now_ms - held.first_sent_ms) as f64 / 1000.0;
-            tracing::error!(%id, waited_s, "the router never took the question; answering busy");
-            let mut answer = Answer::to_question(
-                &held.question,
-                format!(
-                    "The assistant could not take the question ({waited_s:.0} s without its router). Please ask again."
-                ),
-            );
-            answer.error = Some(AnswerError::Busy);
-            answer.latency_ms = (now_ms - held.question.received_ts_ms).max(0);
-            due.given_up.push(answer);
-        }
-        // Oldest first, so a recovering router sees them in the order asked.
-        due.resend.sort_by_key(|q| (q.received_ts_ms, q.id.clone()));
-        due
+        let due = self.held.due(now_ms);
+        let given_up = due.given_up.iter().map(|question| busy_answer(question, now_ms)).collect();
+        Due { resend: due.resend, given_up }
     }
+}
+
+/// The answer to a question the router never took.
+fn busy_answer(question: &Question, now_ms: i64) -> Answer {
+    let waited_ms = (now_ms - question.received_ts_ms).max(0);
+    let waited_s = waited_ms as f64 / 1000.0;
+    tracing::error!(id = %question.id, waited_s, "the router never took the question; answering busy");
+    let mut answer = Answer::to_question(
+        question,
+        format!("The assistant could not take the question ({waited_s:.0} s without its router). Please ask again."),
+    );
+    answer.error = Some(AnswerError::Busy);
+    answer.latency_ms = waited_ms;
+    answer
 }
 
 #[cfg(test)]
@@ -226,16 +162,5 @@ mod tests {
         assert_eq!(handover.waiting(), 0);
         assert!(!handover.accepted("q-1"), "a late acceptance finds nothing");
         assert_eq!(handover.counts().given_up, 2);
-    }
-
-    #[test]
-    fn holding_is_bounded_and_a_repeated_id_is_held_once() {
-        let mut handover = handover();
-        for n in 0..MAX_HELD + 5 {
-            handover.hold(&question(&format!("q-{n}"), 1_000), 1_000);
-        }
-        handover.hold(&question("q-0", 1_200), 1_200);
-        assert_eq!(handover.waiting(), MAX_HELD);
-        assert_eq!(handover.counts().not_held, 5);
     }
 }

@@ -339,12 +339,6 @@ impl NodeLogic for MqttSourceNode {
                     "Questions answered busy because the router never took them",
                     &[],
                     counts.given_up,
-                )
-                .counter(
-                    "shopfloor_questions_not_held",
-                    "Questions sent once without waiting for the router (too many waited)",
-                    &[],
-                    counts.not_held,
                 );
         }
         for (reason, count) in self.counts.rejected.by_reason() {

@@ -374,7 +374,7 @@ impl NodeLogic for RouterNode {
         let mut emits = self.perform(actions);
         if let Some(delivery) = &mut self.delivery {
             // Not audited again: the journal has them already.
-            let again = delivery.due(now_ms);
+            let again = delivery.due(now_ms).resend;
             if !again.is_empty() {
                 emits.push(Emit::new(ANSWERS_OUTPUT, Answer::to_arrow(&again)));
             }
