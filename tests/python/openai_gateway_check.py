@@ -60,7 +60,9 @@ def value(samples, name, **labels):
 
 def main():
     base, key = sys.argv[1], sys.argv[2]
-    client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
+    # Longer than the gateway's own wait (the test sets GATEWAY_TIMEOUT_MS=90000):
+    # on a busy machine the gateway, not this client, says when it is too late.
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=120)
 
     # The key is enforced.
     try:

@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use crate::metrics::Snapshot;
+
 /// A message not accepted this long after it was sent is sent again.
 pub const RESEND_MS: i64 = 2_000;
 /// A message not accepted this long after it was first sent is given up
@@ -95,6 +97,33 @@ impl<T: Clone> HeldUntilAccepted<T> {
     /// Messages waiting for their acceptance.
     pub fn waiting(&self) -> usize {
         self.waiting
+    }
+
+    /// Adds `<prefix>_undelivered` (gauge), `<prefix>_resent` and
+    /// `<prefix>_given_up` (counters) to `snapshot`, e.g. with prefix
+    /// `shopfloor_router_answers`. One shape for every sender, so a panel
+    /// watches them all alike.
+    pub fn report(&self, snapshot: &mut Snapshot, prefix: &str) {
+        let (what, receiver) = (self.what, self.receiver);
+        snapshot
+            .gauge(
+                &format!("{prefix}_undelivered"),
+                &format!("{what} sent and not yet journaled by {receiver}"),
+                &[],
+                self.waiting as f64,
+            )
+            .counter(
+                &format!("{prefix}_resent"),
+                &format!("{what} sent again because {receiver} had not journaled them"),
+                &[],
+                self.counts.resent,
+            )
+            .counter(
+                &format!("{prefix}_given_up"),
+                &format!("{what} {receiver} never journaled (10 minutes, or {MAX_HELD} waiting)"),
+                &[],
+                self.counts.given_up,
+            );
     }
 
     /// `message`, named `id`, was just sent: hold it until accepted.

@@ -5,15 +5,16 @@
 //! the waiting requests end at once (503) and the server shuts down.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dora_node_api::{DoraNode, Event, EventStream};
-use shopfloor_core::schema::{AlarmEvent, Question};
+use shopfloor_core::schema::{Accepted, AlarmEvent, Question};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
-use shopfloor_node::{Driver, Emit};
+use shopfloor_node::held::HeldUntilAccepted;
+use shopfloor_node::{Driver, Emit, Rejected};
 
 use crate::config::GatewayConfig;
 use crate::server::{random_request_id, router, Gateway, LinkEvent};
@@ -23,6 +24,15 @@ use crate::state::{self, ALARM_EVENTS_OUTPUT, QUESTIONS_OUTPUT};
 /// handler whose question finds it full waits (handlers are already bounded
 /// by GATEWAY_MAX_CONCURRENT).
 const LINK_CHANNEL: usize = 256;
+
+/// mqtt-sink's acceptances (its `alerts_accepted`: the ids of alerts and
+/// alarm events once in its outbox journal), where wired: each alarm event
+/// is then held until named.
+pub const EVENTS_DELIVERED_INPUT: &str = "events_delivered";
+/// Alarm events sent again because mqtt-sink had not journaled them.
+pub const ALARM_EVENTS_AGAIN_OUTPUT: &str = "alarm_events_again";
+/// How often held alarm events are looked at.
+const DELIVERY_WAKE: Duration = Duration::from_millis(500);
 
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +58,11 @@ pub enum GatewayError {
 }
 
 /// Serves HTTP and relays questions and answers until dora says stop.
+/// Alarm events are held until mqtt-sink has journaled them where the
+/// dataflow wires its `alerts_accepted` to this node's `events_delivered`.
 pub fn run(config: GatewayConfig, node: DoraNode, events: EventStream) -> Result<(), GatewayError> {
-    serve(config, node, events, random_request_id)
+    let hold_events = node.node_config().inputs.keys().any(|input| input.as_str() == EVENTS_DELIVERED_INPUT);
+    serve(config, node, events, random_request_id, hold_events)
 }
 
 fn serve(
@@ -57,6 +70,7 @@ fn serve(
     node: DoraNode,
     events: EventStream,
     request_id: fn() -> String,
+    hold_events: bool,
 ) -> Result<(), GatewayError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -82,7 +96,8 @@ fn serve(
         let _ = stop_rx.await;
     });
     let server = runtime.spawn(async move { server.await });
-    let link = relay(&mut driver, &gateway, &rx);
+    let mut held = hold_events.then(|| HeldUntilAccepted::new("alarm events", "mqtt-sink"));
+    let link = relay(&mut driver, &gateway, &rx, held.as_mut());
     // Nobody reads the channel any more: a handler handing something over
     // now is told the dataflow is stopping instead of waiting for ever.
     drop(rx);
@@ -96,23 +111,58 @@ fn serve(
     served.map_err(GatewayError::ServerTask)?.map_err(GatewayError::Server)
 }
 
-/// The dora loop: until dora says stop or its event stream ends.
-fn relay(driver: &mut Driver, gateway: &Gateway, rx: &Receiver<LinkEvent>) -> Result<(), SendError> {
+/// The dora loop: until dora says stop or its event stream ends. With
+/// `held`, each alarm event is kept until mqtt-sink names it and sent again
+/// on [`ALARM_EVENTS_AGAIN_OUTPUT`] meanwhile.
+fn relay(
+    driver: &mut Driver,
+    gateway: &Gateway,
+    rx: &Receiver<LinkEvent>,
+    mut held: Option<&mut HeldUntilAccepted<AlarmEvent>>,
+) -> Result<(), SendError> {
     // The gateway holds a sender, so the channel never closes under the loop.
-    while let Ok(event) = rx.recv() {
+    loop {
+        let event = if held.is_some() {
+            match rx.recv_timeout(DELIVERY_WAKE) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => {
+                    resend_due(driver, held.as_deref_mut())?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(event) => event,
+                Err(_) => break,
+            }
+        };
         match event {
             LinkEvent::Question(question) => {
                 tracing::debug!(id = %question.id, "question sent");
                 driver.send(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(std::slice::from_ref(&question))))?;
             }
-            LinkEvent::AlarmEvents(events) => send_alarm_events(driver, &events)?,
+            LinkEvent::AlarmEvents(events) => send_alarm_events(driver, held.as_deref_mut(), events)?,
             LinkEvent::Dora(DoraSide::Closed) => break,
             LinkEvent::Dora(DoraSide::Event(event)) => match event {
+                Event::Input { id, data, .. } if id.as_str() == EVENTS_DELIVERED_INPUT && held.is_some() => {
+                    match Accepted::from_arrow(data.as_array().as_ref()) {
+                        Ok(accepted) => {
+                            if let Some(held) = held.as_deref_mut() {
+                                for accepted in &accepted {
+                                    // Alerts' ids come on the same input: not ours, no-ops.
+                                    held.accepted(&accepted.id);
+                                }
+                            }
+                        }
+                        Err(error) => gateway.traffic.reject(id.as_str(), &Rejected::schema(error)),
+                    }
+                }
                 Event::Input { id, data, .. } => {
                     let taken =
                         state::take_input(gateway, id.as_str(), data.as_array().as_ref(), Instant::now(), now_ms());
                     match taken {
-                        Ok(events) => send_alarm_events(driver, &events)?,
+                        Ok(events) => send_alarm_events(driver, held.as_deref_mut(), events)?,
                         Err(rejected) => gateway.traffic.reject(id.as_str(), &rejected),
                     }
                 }
@@ -125,15 +175,37 @@ fn relay(driver: &mut Driver, gateway: &Gateway, rx: &Receiver<LinkEvent>) -> Re
                 _ => {}
             },
         }
+        // Held events come due whether or not the channel is quiet.
+        resend_due(driver, held.as_deref_mut())?;
     }
     Ok(())
 }
 
-fn send_alarm_events(driver: &mut Driver, events: &[AlarmEvent]) -> Result<(), SendError> {
+fn send_alarm_events(
+    driver: &mut Driver,
+    held: Option<&mut HeldUntilAccepted<AlarmEvent>>,
+    events: Vec<AlarmEvent>,
+) -> Result<(), SendError> {
     if events.is_empty() {
         return Ok(());
     }
-    driver.send(Emit::new(ALARM_EVENTS_OUTPUT, AlarmEvent::to_arrow(events)))
+    if let Some(held) = held {
+        let now = now_ms();
+        for event in &events {
+            held.hold(&event.id, event.clone(), now);
+        }
+    }
+    driver.send(Emit::new(ALARM_EVENTS_OUTPUT, AlarmEvent::to_arrow(&events)))
+}
+
+/// Sends again the held alarm events mqtt-sink has not named in time.
+fn resend_due(driver: &mut Driver, held: Option<&mut HeldUntilAccepted<AlarmEvent>>) -> Result<(), SendError> {
+    let Some(held) = held else { return Ok(()) };
+    let again = held.due(now_ms()).resend;
+    if again.is_empty() {
+        return Ok(());
+    }
+    driver.send(Emit::new(ALARM_EVENTS_AGAIN_OUTPUT, AlarmEvent::to_arrow(&again)))
 }
 
 #[cfg(test)]
@@ -210,7 +282,7 @@ mod tests {
             .input(0.2, "frames", not_an_answer)
             .input(1.5, "answers", Answer::to_arrow(&[answer]))
             .stop(3.0)
-            .run(|node, events| serve(config, node, events, request_id))
+            .run(|node, events| serve(config, node, events, request_id, false))
             .unwrap();
         served.unwrap();
         let ((status, body), (metrics_status, page)) = client.join().unwrap();
@@ -236,5 +308,43 @@ mod tests {
                 .and_then(|value| value.parse::<f64>().ok());
             assert_eq!(count, Some(1.0), "{reason}:\n{page}");
         }
+    }
+
+    /// With mqtt-sink's acceptances wired, an alarm event it has not named
+    /// is sent again, same id, on `alarm_events_again`; the alerts' ids that
+    /// come on the same input change nothing.
+    #[test]
+    fn an_alarm_event_the_sink_has_not_journaled_is_sent_again() {
+        use shopfloor_core::schema::AlarmEvent;
+        let port = shopfloor_node::test_ports::reserve();
+        let listen = format!("127.0.0.1:{port}");
+        let config =
+            GatewayConfig::from_env(&EnvVars::from([("GATEWAY_LISTEN", listen.as_str()), ("GATEWAY_API_KEY", KEY)]))
+                .unwrap();
+        let alert =
+            Alert::new("limit-spindle-1", 1, "station1", Severity::Warning, "high_limit", "hot", "limit-alarms");
+        let not_ours = Accepted { id: alert.id.clone(), origin: Origin::Mqtt };
+        let (served, outputs) = TestRun::new("http-gateway")
+            .declare_output(ALARM_EVENTS_OUTPUT)
+            .declare_output(ALARM_EVENTS_AGAIN_OUTPUT)
+            .input(0.0, "alerts", Alert::to_arrow(&[alert]))
+            .input(0.3, EVENTS_DELIVERED_INPUT, Accepted::to_arrow(&[not_ours]))
+            // Keeps the node's sends flowing (dora's testing daemon holds
+            // them while it waits for the next scripted event).
+            .ticks(0.2, 2.6, "metrics_tick")
+            .stop(2.8)
+            .run(|node, events| serve(config, node, events, request_id, true))
+            .unwrap();
+        served.unwrap();
+        let ids = |output: &str| -> Vec<String> {
+            outputs
+                .on(output)
+                .flat_map(|sent| AlarmEvent::from_arrow(sent.data.as_ref()).unwrap())
+                .map(|event| event.id)
+                .collect()
+        };
+        let raised = ids(ALARM_EVENTS_OUTPUT);
+        assert_eq!(raised.len(), 1, "the alert raised one alarm: {raised:?}");
+        assert_eq!(ids(ALARM_EVENTS_AGAIN_OUTPUT), raised, "sent again, same id, once within 2.8 s");
     }
 }

@@ -159,26 +159,7 @@ impl NodeLogic for LimitAlarmsNode {
 
     fn metrics(&self, snapshot: &mut Snapshot) {
         if let Some(delivery) = &self.delivery {
-            let counts = delivery.counts();
-            snapshot
-                .gauge(
-                    "shopfloor_alarms_alerts_undelivered",
-                    "Alerts sent and not yet journaled by mqtt-sink",
-                    &[],
-                    delivery.waiting() as f64,
-                )
-                .counter(
-                    "shopfloor_alarms_alerts_resent",
-                    "Alerts sent again because mqtt-sink had not journaled them",
-                    &[],
-                    counts.resent,
-                )
-                .counter(
-                    "shopfloor_alarms_alerts_given_up",
-                    "Alerts mqtt-sink never journaled (10 minutes, or 4096 waiting)",
-                    &[],
-                    counts.given_up,
-                );
+            delivery.report(snapshot, "shopfloor_alarms_alerts");
         }
         for (outcome, count) in &self.counts.readings {
             snapshot.counter(

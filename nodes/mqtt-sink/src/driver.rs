@@ -23,7 +23,7 @@ use crate::state::{InputError, SinkCounts, SinkState};
 pub const NODE_NAME: &str = "mqtt-sink";
 /// Output id of the router's answers taken into the outbox.
 pub const ACCEPTED_OUTPUT: &str = "accepted";
-/// Output id of the alerts taken into the outbox.
+/// Output id of the alerts and alarm events taken into the outbox.
 pub const ALERTS_ACCEPTED_OUTPUT: &str = "alerts_accepted";
 
 /// Which acceptances the dataflow wires back to their senders.
@@ -31,7 +31,7 @@ pub const ALERTS_ACCEPTED_OUTPUT: &str = "alerts_accepted";
 pub struct Reports {
     /// The router's answers, on [`ACCEPTED_OUTPUT`].
     pub answers: bool,
-    /// Alerts, on [`ALERTS_ACCEPTED_OUTPUT`].
+    /// Alerts and alarm events, on [`ALERTS_ACCEPTED_OUTPUT`].
     pub alerts: bool,
 }
 /// How long to wait at stop for the broker to acknowledge what is waiting;

@@ -7,6 +7,12 @@ use shopfloor_mqtt::config::MqttConfig;
 
 fn main() -> anyhow::Result<()> {
     shopfloor_node::logging::init();
+    // A file-size limit (a quota, `ulimit -f`) makes a write to the outbox
+    // journal fail, which the outbox survives by going on in memory, instead
+    // of killing the node with SIGXFSZ.
+    // SAFETY: `SigIgn` installs no handler code; nothing runs on the signal.
+    unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn) }
+        .context("cannot ignore SIGXFSZ")?;
     let (node, events) = dora_node_api::DoraNode::init_from_env().context("cannot connect to the dora daemon")?;
     let env = shopfloor_node::settings::node_env(&node);
     let config = MqttConfig::from_env(NODE_NAME, &env)?;

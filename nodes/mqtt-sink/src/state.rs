@@ -213,6 +213,8 @@ impl<J: Journal> SinkState<J> {
                 let topic = self.topics.alarm_event_topic(&topic_level(&event.station));
                 // As important as the alerts: an acknowledgement must reach the other consoles.
                 self.accept(Message::new(topic, event.to_json().to_string(), Priority::High))?;
+                // Reported with the alerts: the gateway holds each event until named.
+                self.journaled_alerts.push(Accepted { id: event.id.clone(), origin: Origin::Mqtt });
             }
             Ok(events.len())
         } else {
@@ -225,7 +227,7 @@ impl<J: Journal> SinkState<J> {
         std::mem::take(&mut self.journaled)
     }
 
-    /// The alerts taken into the outbox since the last call.
+    /// The alerts and alarm events taken into the outbox since the last call.
     pub fn take_journaled_alerts(&mut self) -> Vec<Accepted> {
         std::mem::take(&mut self.journaled_alerts)
     }
@@ -523,6 +525,8 @@ mod tests {
         assert_eq!(p.topic, "p/a/c/alarms/station_1/events", "a station that is no plain level is made one");
         let json: serde_json::Value = serde_json::from_str(p.payload).unwrap();
         assert_eq!((json["action"].as_str(), json["operator"].as_str()), (Some("acknowledged"), Some("anna")));
+        let journaled: Vec<String> = state.take_journaled_alerts().into_iter().map(|a| a.id).collect();
+        assert_eq!(journaled, ["station/1#2"], "reported with the alerts, for the gateway's hold");
     }
 
     #[test]

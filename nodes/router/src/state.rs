@@ -404,26 +404,7 @@ impl NodeLogic for RouterNode {
                 self.pending_journal_failures,
             );
         if let Some(delivery) = &self.delivery {
-            let counts = delivery.counts();
-            snapshot
-                .gauge(
-                    "shopfloor_router_answers_undelivered",
-                    "MQTT answers sent and not yet journaled by mqtt-sink",
-                    &[],
-                    delivery.waiting() as f64,
-                )
-                .counter(
-                    "shopfloor_router_answers_resent",
-                    "MQTT answers sent again because mqtt-sink had not journaled them",
-                    &[],
-                    counts.resent,
-                )
-                .counter(
-                    "shopfloor_router_answers_given_up",
-                    "MQTT answers mqtt-sink never journaled (10 minutes, or 4096 waiting)",
-                    &[],
-                    counts.given_up,
-                );
+            delivery.report(snapshot, "shopfloor_router_answers");
         }
     }
 }

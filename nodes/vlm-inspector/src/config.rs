@@ -28,6 +28,10 @@ pub struct VlmInspectorConfig {
     /// Folder for the crops of defects (`VLM_CROPS_DIR`, default `crops`,
     /// created when missing); alerts name the file, never carry its bytes.
     pub crops_dir: PathBuf,
+    /// At most this many crops are kept in that folder; the oldest go first
+    /// (`VLM_CROPS_KEEP`, 1..=1000000, default 10000: more than the
+    /// console's 2,000 alarms, whose crops it shows).
+    pub crops_keep: usize,
     /// Crop around the regions plus this much context on each side, in
     /// pixels (`VLM_CROP_MARGIN`, 0..=512, default 24).
     pub crop_margin: u32,
@@ -61,6 +65,8 @@ impl VlmInspectorConfig {
         let max_tokens = env.parsed_or("VLM_MAX_TOKENS", 160u32, "a count in 32..=1024", |n| (32..=1024).contains(n));
         let queue_capacity = env.parsed_or("VLM_QUEUE_CAPACITY", 2usize, "a count in 0..=100", |n| *n <= 100);
         let crops_dir = PathBuf::from(env.string_or("VLM_CROPS_DIR", "crops"));
+        let crops_keep =
+            env.parsed_or("VLM_CROPS_KEEP", 10_000usize, "a count in 1..=1000000", |n| (1..=1_000_000).contains(n));
         let crop_margin =
             env.optional_parsed("VLM_CROP_MARGIN", "pixels in 0..=512", |m: &u32| *m <= 512).unwrap_or(24);
         let send_crop = env.parsed_or("VLM_SEND_CROP", true, "true or false", |_| true);
@@ -77,6 +83,7 @@ impl VlmInspectorConfig {
             max_tokens,
             queue_capacity,
             crops_dir,
+            crops_keep,
             crop_margin,
             send_crop,
             threads,
@@ -110,11 +117,19 @@ mod tests {
             ("VLM_QUEUE_CAPACITY", "-1"),
             ("VLM_CROP_MARGIN", "9999"),
             ("VLM_THREADS", "0"),
+            ("VLM_CROPS_KEEP", "0"),
             ("VLM_MODLE_PATH", "x"),
         ]))
         .unwrap_err();
-        let fields =
-            ["VLM_PROFILE", "VLM_MAX_TOKENS", "VLM_QUEUE_CAPACITY", "VLM_CROP_MARGIN", "VLM_THREADS", "VLM_MODLE_PATH"];
+        let fields = [
+            "VLM_PROFILE",
+            "VLM_MAX_TOKENS",
+            "VLM_QUEUE_CAPACITY",
+            "VLM_CROP_MARGIN",
+            "VLM_THREADS",
+            "VLM_CROPS_KEEP",
+            "VLM_MODLE_PATH",
+        ];
         for field in fields {
             assert!(err.names_field(field), "{field}: {err}");
         }

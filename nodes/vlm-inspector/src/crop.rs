@@ -2,6 +2,7 @@
 //! shown (small defects stay visible after the projector shrinks the image
 //! to its input size) and what is stored for people to look at.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use shopfloor_core::schema::Region;
@@ -94,6 +95,57 @@ pub fn store_crop(dir: &Path, frame_id: &str, rgb: Vec<u8>, rect: Rect) -> Resul
     Ok(path)
 }
 
+/// The crops on disk, oldest first, at most `keep` of them: a gateway that
+/// runs for months must not fill its disk with pictures. Plain state: it
+/// names the files to remove, the driver removes them.
+#[derive(Debug)]
+pub struct CropRetention {
+    keep: usize,
+    files: VecDeque<PathBuf>,
+}
+
+impl CropRetention {
+    /// Keeps at most `keep` (≥ 1) crops, starting from `existing`, oldest first.
+    pub fn new(keep: usize, existing: Vec<PathBuf>) -> Self {
+        Self { keep: keep.max(1), files: existing.into() }
+    }
+
+    /// The PNG files already in `dir`, oldest first (by modification time),
+    /// so a restarted node goes on from what its predecessor stored.
+    pub fn existing_crops(dir: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut crops: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "png"))
+            .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
+            .collect();
+        crops.sort();
+        crops.into_iter().map(|(_, path)| path).collect()
+    }
+
+    /// `path` was just written (a frame id seen again overwrote its crop:
+    /// it is now the newest); returns the oldest crops beyond the limit, to
+    /// be removed.
+    pub fn stored(&mut self, path: PathBuf) -> Vec<PathBuf> {
+        if let Some(at) = self.files.iter().position(|file| *file == path) {
+            self.files.remove(at);
+        }
+        self.files.push_back(path);
+        let over = self.files.len().saturating_sub(self.keep);
+        self.files.drain(..over).collect()
+    }
+
+    /// Crops kept now.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +175,31 @@ mod tests {
         assert_eq!(path.file_name().unwrap(), "___cam1_000042.png");
         assert_eq!(image::open(&path).unwrap().to_rgb8().dimensions(), (2, 2));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn beyond_the_limit_the_oldest_crops_are_named_for_removal() {
+        let path = |name: &str| PathBuf::from(format!("crops/{name}.png"));
+        let mut kept = CropRetention::new(3, vec![path("a"), path("b")]);
+        assert!(kept.stored(path("c")).is_empty());
+        assert_eq!(kept.stored(path("d")), [path("a")]);
+        // A frame id seen again overwrote its crop: it is the newest now.
+        assert!(kept.stored(path("b")).is_empty());
+        assert_eq!(kept.stored(path("e")), [path("c")]);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(CropRetention::new(0, Vec::new()).stored(path("x")), Vec::<PathBuf>::new(), "at least one is kept");
+    }
+
+    #[test]
+    fn existing_crops_are_found_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, age_secs) in [("new.png", 10), ("old.png", 100), ("notes.txt", 1000)] {
+            let file = std::fs::File::create(dir.path().join(name)).unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+            file.set_modified(when).unwrap();
+        }
+        let found = CropRetention::existing_crops(dir.path());
+        assert_eq!(found, [dir.path().join("old.png"), dir.path().join("new.png")]);
+        assert!(CropRetention::existing_crops(&dir.path().join("missing")).is_empty());
     }
 }

@@ -2,18 +2,18 @@
 //! bounded channel, so only this thread touches the dora node; the judge
 //! runs on its own thread ([`crate::worker`]). Crops are stored here.
 
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 
 use dora_node_api::{DoraNode, EventStream};
 use shopfloor_docs::{AlertResponses, Library, Limits};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::{forward_dora_events, DoraSide, SendError};
-use shopfloor_node::{Driver, Flow};
+use shopfloor_node::{Driver, Flow, NodeLogic};
 
 use crate::config::VlmInspectorConfig;
-use crate::crop::store_crop;
+use crate::crop::{store_crop, CropRetention};
 use crate::judge::{Judge, NotJudged};
-use crate::state::{InspectorState, Prepared};
+use crate::state::{InspectorState, Prepared, DELIVERED_INPUT};
 use crate::worker::{Done, JudgePanicked, Worker};
 
 /// Room for dora's events and judged frames waiting for this thread.
@@ -53,11 +53,26 @@ impl From<DoraSide> for NodeEvent {
 /// Runs until dora stops the node; `judge` is `None` when no model is
 /// configured (every alert then says `not_judged: no model configured`).
 /// Every frame already queued is judged and alerted before it returns.
+/// Alerts are held until mqtt-sink has journaled them where the dataflow
+/// wires its `alerts_accepted` to this node's `delivered` input.
 pub fn run(
     config: &VlmInspectorConfig,
     judge: Option<Box<dyn Judge>>,
     node: DoraNode,
     events: EventStream,
+) -> Result<Summary, NodeError> {
+    let hold_alerts = node.node_config().inputs.keys().any(|input| input.as_str() == DELIVERED_INPUT);
+    run_holding(config, judge, node, events, hold_alerts)
+}
+
+/// [`run`], holding each alert until mqtt-sink has journaled it when
+/// `hold_alerts` ([`InspectorState::with_delivery`]).
+pub fn run_holding(
+    config: &VlmInspectorConfig,
+    judge: Option<Box<dyn Judge>>,
+    node: DoraNode,
+    events: EventStream,
+    hold_alerts: bool,
 ) -> Result<Summary, NodeError> {
     let (tx, rx) = sync_channel::<NodeEvent>(CHANNEL_CAPACITY);
     let dora_thread = forward_dora_events(events, tx.clone()).map_err(NodeError::Thread)?;
@@ -75,7 +90,11 @@ pub fn run(
     // From here the channel ends when both threads have.
     drop(tx);
     let mut driver = Driver::new(node);
+    let mut crops = CropRetention::new(config.crops_keep, CropRetention::existing_crops(&config.crops_dir));
     let mut state = InspectorState::new(config);
+    if hold_alerts {
+        state = state.with_delivery();
+    }
     if let Some(folder) = &config.docs_dir {
         match Library::open(folder, Limits::default()) {
             Ok((library, _)) => {
@@ -86,7 +105,21 @@ pub fn run(
             Err(error) => tracing::error!(%error, "cannot read the documents; alerts go out without responses"),
         }
     }
-    while let Ok(event) = rx.recv() {
+    loop {
+        let event = match state.wake_interval() {
+            Some(interval) => match rx.recv_timeout(interval) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => {
+                    driver.send_all(state.on_wake(now_ms()))?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(event) => event,
+                Err(_) => break,
+            },
+        };
         if let Some(Err(error)) = state.responses_mut().and_then(|responses| responses.rescan_if_due(now_ms())) {
             tracing::warn!(%error, "cannot scan the documents folder; keeping what was read");
         }
@@ -94,15 +127,17 @@ pub fn run(
             NodeEvent::Dora(DoraSide::Event(event)) => {
                 let flow = driver.step(event, &mut state)?;
                 for prepared in state.take_pending() {
-                    dispatch(config, &mut driver, &mut state, worker.as_ref(), prepared)?;
+                    dispatch(config, &mut driver, &mut state, &mut crops, worker.as_ref(), prepared)?;
                 }
                 if flow == Flow::Stop {
                     break;
                 }
             }
             NodeEvent::Dora(DoraSide::Closed) => break,
-            NodeEvent::Judged(done) => driver.send(state.alert(&done))?,
+            NodeEvent::Judged(done) => driver.send(state.alert(&done, now_ms()))?,
         }
+        // Held alerts come due whether or not the channel is quiet.
+        driver.send_all(state.on_wake(now_ms()))?;
     }
     if let Some(worker) = worker.as_mut() {
         worker.close();
@@ -110,7 +145,7 @@ pub fn run(
     // The judge works through its queue; each result comes here.
     for event in rx.iter() {
         if let NodeEvent::Judged(done) = event {
-            driver.send(state.alert(&done))?;
+            driver.send(state.alert(&done, now_ms()))?;
         }
     }
     if let Some(worker) = worker {
@@ -122,29 +157,40 @@ pub fn run(
     Ok(Summary { flagged: counts.flagged, busy: counts.busy, alerts: counts.alerts.values().sum() })
 }
 
-/// Stores a frame's crop and queues it for the judge; a frame no judge
-/// takes gets its alert at once.
+/// Stores a frame's crop (removing the oldest beyond `VLM_CROPS_KEEP`) and
+/// queues it for the judge; a frame no judge takes gets its alert at once.
 fn dispatch(
     config: &VlmInspectorConfig,
     driver: &mut Driver,
     state: &mut InspectorState,
+    crops: &mut CropRetention,
     worker: Option<&Worker>,
     prepared: Prepared,
 ) -> Result<(), SendError> {
     let image_ref =
         match store_crop(&config.crops_dir, &prepared.flagged.frame_id, prepared.crop.clone(), prepared.rect) {
-            Ok(path) => Some(path.display().to_string()),
+            Ok(path) => {
+                for old in crops.stored(path.clone()) {
+                    match std::fs::remove_file(&old) {
+                        Ok(()) => state.crop_removed(),
+                        // Gone already (removed by hand): nothing to do.
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => tracing::warn!(crop = %old.display(), %error, "cannot remove an old crop"),
+                    }
+                }
+                Some(path.display().to_string())
+            }
             Err(error) => {
                 state.crop_failed(&error);
                 None
             }
         };
     let Some(worker) = worker else {
-        return driver.send(state.not_judged(prepared.flagged, image_ref, NotJudged::NoModel));
+        return driver.send(state.not_judged(prepared.flagged, image_ref, NotJudged::NoModel, now_ms()));
     };
     match worker.submit(state.job(prepared, image_ref)) {
         Ok(()) => Ok(()),
-        Err(job) => driver.send(state.not_judged(job.flagged, job.image_ref, NotJudged::Busy)),
+        Err(job) => driver.send(state.not_judged(job.flagged, job.image_ref, NotJudged::Busy, now_ms())),
     }
 }
 
@@ -168,6 +214,7 @@ mod tests {
             max_tokens: 160,
             queue_capacity: 2,
             crops_dir: crops.to_owned(),
+            crops_keep: 10_000,
             crop_margin: 8,
             send_crop: true,
             threads: None,
@@ -264,5 +311,56 @@ mod tests {
         assert_eq!(frames.len(), 2, "{alerts:?}");
         assert!(alerts.iter().all(|a| a.verdict.as_deref() == Some("defect") && a.kind == "scratch"), "{alerts:?}");
         assert_eq!(outputs.ids().last(), Some(&"metrics"), "the last snapshot after every alert");
+    }
+
+    /// Held alerts come due while the node waits: the one mqtt-sink never
+    /// names is sent again on `alerts_again`, the journaled one is not.
+    #[test]
+    fn an_alert_the_sink_has_not_journaled_is_sent_again_to_it() {
+        let crops = tempfile::tempdir().unwrap();
+        let journaled = shopfloor_core::schema::Accepted {
+            id: "alert-cam1-000002".into(),
+            origin: shopfloor_core::schema::Origin::Mqtt,
+        };
+        let (summary, outputs) = TestRun::new("vlm-inspector")
+            .input(0.0, "inspections", Inspection::to_arrow(&[flagged("cam1-000001"), flagged("cam1-000002")]))
+            .input(0.3, "delivered", shopfloor_core::schema::Accepted::to_arrow(&[journaled]))
+            .declare_output("alerts_again")
+            // Keeps the node's sends flowing (dora's testing daemon holds them
+            // while it waits for the next scripted event).
+            .ticks(0.1, 2.7, "metrics_tick")
+            .stop(2.8)
+            .run(|node, events| run_holding(&config(crops.path()), None, node, events, true))
+            .unwrap();
+        assert_eq!(summary.unwrap().alerts, 2);
+        assert_eq!(alerts(&outputs).len(), 2, "each once on alerts");
+        let again: Vec<Alert> =
+            outputs.on("alerts_again").flat_map(|sent| Alert::from_arrow(sent.data.as_ref()).unwrap()).collect();
+        let ids: Vec<&str> = again.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["alert-cam1-000001"], "only the unjournaled one, once within 2.8 s");
+    }
+
+    /// Crops beyond `VLM_CROPS_KEEP` are removed oldest first, counting
+    /// those an earlier run of the node left in the folder.
+    #[test]
+    fn only_the_newest_crops_are_kept() {
+        let crops = tempfile::tempdir().unwrap();
+        let earlier = crops.path().join("cam1-000000.png");
+        std::fs::write(&earlier, b"a crop of an earlier run").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&earlier).unwrap().set_modified(old).unwrap();
+        let config = VlmInspectorConfig { crops_keep: 2, ..config(crops.path()) };
+        let (summary, _) = TestRun::new("vlm-inspector")
+            .input(0.0, "inspections", Inspection::to_arrow(&[flagged("cam1-000001"), flagged("cam1-000002")]))
+            .stop(0.05)
+            .run(|node, events| run(&config, None, node, events))
+            .unwrap();
+        assert_eq!(summary.unwrap().alerts, 2);
+        let mut left: Vec<String> = std::fs::read_dir(crops.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["cam1-000001.png", "cam1-000002.png"]);
     }
 }

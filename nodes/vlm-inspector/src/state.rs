@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use dora_node_api::arrow_v59::array::Array;
 use dora_node_api::MetadataParameters;
-use shopfloor_core::schema::{Alert, Inspection};
+use shopfloor_core::schema::{Accepted, Alert, Inspection};
+use shopfloor_node::held::HeldUntilAccepted;
 use shopfloor_node::metrics::{Histogram, Snapshot};
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
@@ -23,6 +24,13 @@ use shopfloor_docs::AlertResponses;
 pub const INSPECTIONS_INPUT: &str = "inspections";
 /// One alert per flagged frame.
 pub const ALERTS_OUTPUT: &str = "alerts";
+/// Alerts sent again because mqtt-sink had not journaled them (wired to the
+/// sink only: the console has them from `alerts`).
+pub const ALERTS_AGAIN_OUTPUT: &str = "alerts_again";
+/// mqtt-sink's acceptances of alerts (its `alerts_accepted`), where wired.
+pub const DELIVERED_INPUT: &str = "delivered";
+/// How often held alerts are looked at.
+pub const DELIVERY_WAKE: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug)]
 pub struct Counts {
@@ -33,13 +41,22 @@ pub struct Counts {
     pub busy: u64,
     /// Crops that could not be stored.
     pub crop_errors: u64,
+    /// Old crops removed to stay within `VLM_CROPS_KEEP`.
+    pub crops_removed: u64,
     /// Judging time, seconds.
     pub judge_seconds: Histogram,
 }
 
 impl Default for Counts {
     fn default() -> Self {
-        Self { flagged: 0, alerts: BTreeMap::new(), busy: 0, crop_errors: 0, judge_seconds: Histogram::latency() }
+        Self {
+            flagged: 0,
+            alerts: BTreeMap::new(),
+            busy: 0,
+            crop_errors: 0,
+            crops_removed: 0,
+            judge_seconds: Histogram::latency(),
+        }
     }
 }
 
@@ -62,6 +79,8 @@ pub struct InspectorState {
     counts: Counts,
     /// What to do about each defect, from the site's documents.
     responses: Option<AlertResponses>,
+    /// Alerts not yet journaled by mqtt-sink, where its acceptances come back.
+    delivery: Option<HeldUntilAccepted<Alert>>,
 }
 
 impl InspectorState {
@@ -72,7 +91,16 @@ impl InspectorState {
             pending: Vec::new(),
             counts: Counts::default(),
             responses: None,
+            delivery: None,
         }
+    }
+
+    /// Holds each alert until mqtt-sink says its outbox has it, sending it
+    /// again on [`ALERTS_AGAIN_OUTPUT`] meanwhile (the dataflow wires the
+    /// sink's `alerts_accepted` to [`DELIVERED_INPUT`]).
+    pub fn with_delivery(mut self) -> Self {
+        self.delivery = Some(HeldUntilAccepted::new("alerts", "mqtt-sink"));
+        self
     }
 
     /// Alerts carry their defect-response section from these documents.
@@ -104,6 +132,11 @@ impl InspectorState {
         Prepared { flagged, frame_rgb, rect, crop }
     }
 
+    /// An old crop was removed to stay within `VLM_CROPS_KEEP`.
+    pub fn crop_removed(&mut self) {
+        self.counts.crops_removed += 1;
+    }
+
     /// The crop could not be stored: the alert goes out without it.
     pub fn crop_failed(&mut self, error: &CropError) {
         self.counts.crop_errors += 1;
@@ -126,16 +159,16 @@ impl InspectorState {
         }
     }
 
-    /// A frame no judge will see: its alert, `not_judged: <why>`.
-    pub fn not_judged(&mut self, flagged: Inspection, image_ref: Option<String>, why: NotJudged) -> Emit {
+    /// A frame no judge will see: its alert, `not_judged: <why>`, sent at `now_ms`.
+    pub fn not_judged(&mut self, flagged: Inspection, image_ref: Option<String>, why: NotJudged, now_ms: i64) -> Emit {
         if matches!(why, NotJudged::Busy) {
             self.counts.busy += 1;
         }
-        self.alert(&Done { flagged, image_ref, judgement: Judgement::NotJudged(why) })
+        self.alert(&Done { flagged, image_ref, judgement: Judgement::NotJudged(why) }, now_ms)
     }
 
-    /// The alert of a frame the judge is done with.
-    pub fn alert(&mut self, done: &Done) -> Emit {
+    /// The alert of a frame the judge is done with, sent at `now_ms`.
+    pub fn alert(&mut self, done: &Done, now_ms: i64) -> Emit {
         if let Judgement::Judged { latency_ms, .. } = &done.judgement {
             self.counts.judge_seconds.observe(*latency_ms as f64 / 1e3);
         }
@@ -149,7 +182,10 @@ impl InspectorState {
             Judgement::NotJudged(_) => "not_judged",
         };
         *self.counts.alerts.entry(verdict).or_default() += 1;
-        tracing::info!(frame = %alert.frame_id.as_deref().unwrap_or(""), severity = alert.severity.as_str(), kind = %alert.kind, verdict, "alert");
+        tracing::info!(id = %alert.id, frame = %alert.frame_id.as_deref().unwrap_or(""), severity = alert.severity.as_str(), kind = %alert.kind, verdict, "alert");
+        if let Some(delivery) = &mut self.delivery {
+            delivery.hold(&alert.id, alert.clone(), now_ms);
+        }
         Emit::new(ALERTS_OUTPUT, Alert::to_arrow(std::slice::from_ref(&alert)))
     }
 }
@@ -175,6 +211,13 @@ impl NodeLogic for InspectorState {
         _parameters: &MetadataParameters,
         _now_ms: i64,
     ) -> Result<Vec<Emit>, Rejected> {
+        if input == DELIVERED_INPUT {
+            let Some(delivery) = &mut self.delivery else { return Err(Rejected::unknown_input(input)) };
+            for accepted in Accepted::from_arrow(data).map_err(Rejected::schema)? {
+                delivery.accepted(&accepted.id);
+            }
+            return Ok(Vec::new());
+        }
         if input != INSPECTIONS_INPUT {
             return Err(Rejected::unknown_input(input));
         }
@@ -186,7 +229,24 @@ impl NodeLogic for InspectorState {
         Ok(Vec::new())
     }
 
+    fn wake_interval(&self) -> Option<std::time::Duration> {
+        self.delivery.as_ref().map(|_| DELIVERY_WAKE)
+    }
+
+    fn on_wake(&mut self, now_ms: i64) -> Vec<Emit> {
+        let Some(delivery) = &mut self.delivery else { return Vec::new() };
+        let again = delivery.due(now_ms).resend;
+        if again.is_empty() {
+            Vec::new()
+        } else {
+            vec![Emit::new(ALERTS_AGAIN_OUTPUT, Alert::to_arrow(&again))]
+        }
+    }
+
     fn metrics(&self, snapshot: &mut Snapshot) {
+        if let Some(delivery) = &self.delivery {
+            delivery.report(snapshot, "shopfloor_vlm_alerts");
+        }
         let counts = &self.counts;
         snapshot.counter(
             "shopfloor_vlm_flagged_frames",
@@ -209,6 +269,12 @@ impl NodeLogic for InspectorState {
             counts.busy,
         );
         snapshot.counter("shopfloor_vlm_crop_errors", "Crops that could not be stored", &[], counts.crop_errors);
+        snapshot.counter(
+            "shopfloor_vlm_crops_removed",
+            "Old crops removed to keep at most VLM_CROPS_KEEP",
+            &[],
+            counts.crops_removed,
+        );
         snapshot.histogram("shopfloor_vlm_judge_seconds", "Time the model took per frame", &[], &counts.judge_seconds);
     }
 }
@@ -228,6 +294,7 @@ mod tests {
             max_tokens: 160,
             queue_capacity: 2,
             crops_dir: "crops".into(),
+            crops_keep: 10_000,
             crop_margin: 2,
             send_crop,
             threads: None,
@@ -289,9 +356,9 @@ mod tests {
     #[test]
     fn every_outcome_is_one_alert_counted_by_verdict() {
         let mut state = InspectorState::new(&config(true));
-        let busy = state.not_judged(flagged("f1"), None, NotJudged::Busy);
+        let busy = state.not_judged(flagged("f1"), None, NotJudged::Busy, 0);
         assert_eq!(alerts(&busy)[0].verdict.as_deref(), Some("not_judged: busy"));
-        let none = state.not_judged(flagged("f2"), Some("crops/f2.png".into()), NotJudged::NoModel);
+        let none = state.not_judged(flagged("f2"), Some("crops/f2.png".into()), NotJudged::NoModel, 0);
         let none = &alerts(&none)[0];
         assert_eq!(none.verdict.as_deref(), Some("not_judged: no model configured"));
         assert_eq!(none.image_ref.as_deref(), Some("crops/f2.png"));
@@ -303,7 +370,7 @@ mod tests {
             description: String::new(),
         };
         let judged = Judgement::Judged { verdict, confidence: 0.7, model: "tiny".into(), latency_ms: 250 };
-        let emit = state.alert(&Done { flagged: flagged("f3"), image_ref: None, judgement: judged });
+        let emit = state.alert(&Done { flagged: flagged("f3"), image_ref: None, judgement: judged }, 0);
         let alert = &alerts(&emit)[0];
         assert_eq!((alert.id.as_str(), alert.kind.as_str(), alert.severity), ("alert-f3", "dent", Severity::Critical));
         assert_eq!(state.counts().busy, 1);
@@ -323,5 +390,38 @@ mod tests {
         state.metrics(&mut snapshot);
         let names: Vec<String> = snapshot.finish().into_iter().map(|s| s.name).collect();
         assert!(names.iter().any(|n| n == "shopfloor_vlm_judge_seconds"), "{names:?}");
+    }
+
+    #[test]
+    fn with_the_sinks_acceptances_wired_an_alert_is_sent_again_until_journaled() {
+        let mut state = InspectorState::new(&config(true)).with_delivery();
+        assert!(state.wake_interval().is_some());
+        let sent = state.not_judged(flagged("f1"), None, NotJudged::NoModel, 1_000);
+        let alert = alerts(&sent).remove(0);
+        assert!(state.on_wake(2_999).is_empty(), "not due yet");
+        let again = state.on_wake(3_000);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].output, ALERTS_AGAIN_OUTPUT, "to the sink only, not to the console again");
+        assert_eq!(
+            Alert::from_arrow(again[0].data.as_ref()).unwrap(),
+            std::slice::from_ref(&alert),
+            "the same alert, same id"
+        );
+        let journaled =
+            Accepted::to_arrow(&[Accepted { id: alert.id.clone(), origin: shopfloor_core::schema::Origin::Mqtt }]);
+        let taken = state.on_input(DELIVERED_INPUT, journaled.as_ref(), &MetadataParameters::default(), 3_100);
+        assert!(taken.unwrap().is_empty());
+        assert!(state.on_wake(60_000).is_empty(), "journaled: never sent again");
+        let mut snapshot = Snapshot::new("vlm-inspector");
+        state.metrics(&mut snapshot);
+        let resent = snapshot.finish().into_iter().find(|s| s.name == "shopfloor_vlm_alerts_resent");
+        assert_eq!(resent.map(|s| s.value), Some(1.0));
+        // Without the wiring, the input is unknown and nothing is held.
+        let mut plain = InspectorState::new(&config(true));
+        assert!(plain.wake_interval().is_none());
+        plain.not_judged(flagged("f2"), None, NotJudged::NoModel, 0);
+        assert!(plain.on_wake(60_000).is_empty());
+        let refused = plain.on_input(DELIVERED_INPUT, journaled.as_ref(), &MetadataParameters::default(), 0);
+        assert_eq!(refused.unwrap_err().reason, "unknown_input");
     }
 }

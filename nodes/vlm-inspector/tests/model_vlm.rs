@@ -135,6 +135,7 @@ fn model_tiny_vlm_judges_a_flagged_frame_under_dora() {
         max_tokens: 160,
         queue_capacity: 2,
         crops_dir: crops.path().to_owned(),
+        crops_keep: 10_000,
         crop_margin: 8,
         send_crop: true,
         threads: None,

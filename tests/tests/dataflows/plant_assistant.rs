@@ -15,10 +15,10 @@ use shopfloor_dataflow_tests::{free_port, scratch_dir};
 
 const TEMPERATURE_NODE: &str = "ns=2;s=Cell1.SpindleTemperature";
 /// dora stops the dataflow by itself after this, should a test hang.
-const DATAFLOW_LIMIT: Duration = Duration::from_secs(240);
+const DATAFLOW_LIMIT: Duration = Duration::from_secs(420);
 /// Model load, OPC UA connect and the first readings.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(100);
 /// How far back served values count: the answer states the latest reading the
 /// dataflow has, up to a simulator tick plus a publishing interval old.
 const RECENT_WINDOW: Duration = Duration::from_millis(1500);
@@ -126,6 +126,9 @@ fn a_question_over_mosquitto_is_answered_with_the_simulators_temperature() -> an
     envs.push(("MQTT_BROKER_URL", broker.url()));
     let audit = scratch_dir("assistant-audit");
     envs.push(("ROUTER_AUDIT_DIR", audit.path().display().to_string()));
+    // What is answered is tested here, not how fast (benchmarks do that): a
+    // machine busy with other work still gets an answer with a value.
+    envs.push(("ROUTER_DEADLINE_MS", "90000".to_owned()));
     let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
     let client = TestClient::connect(
         broker.port,

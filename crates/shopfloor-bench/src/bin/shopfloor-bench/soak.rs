@@ -6,6 +6,10 @@
 //! RSS after warm-up and at the end, and writes an SVG plot of RSS over
 //! time. Goal (issue 29): RSS growth under 5 % after warm-up, every question
 //! answered or refused as busy.
+//!
+//! `--dataflow vision`: `dataflows/vision-inspection.yml` instead, its camera
+//! playing rendered parts (one in four defective) at 5 Hz in a loop, judged
+//! by the tiny test VLM; every alert raised must arrive on MQTT.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,8 +22,20 @@ use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
 use shopfloor_dataflow_tests::process::children_of;
 
+/// Which dataflow is soaked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Soaked {
+    /// `dataflows/plant-assistant.yml`: questions, telemetry, readings, alerts.
+    Assistant,
+    /// `dataflows/vision-inspection.yml`: frames at 5 Hz, defect alerts.
+    Vision,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
+    /// The dataflow under load.
+    #[arg(long, value_enum, default_value_t = Soaked::Assistant)]
+    dataflow: Soaked,
     /// How long the load runs, in minutes.
     #[arg(long, default_value_t = 30)]
     minutes: u64,
@@ -29,9 +45,19 @@ pub struct Args {
     /// Seconds between samples.
     #[arg(long, default_value_t = 10)]
     every_secs: u64,
-    /// Where the SVG plot of RSS over time goes.
-    #[arg(long, default_value = "docs/soak-rss.svg")]
-    plot: PathBuf,
+    /// Where the SVG plot of RSS over time goes (default
+    /// `docs/soak-rss.svg`, for the vision dataflow `docs/soak-vision-rss.svg`).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+impl Args {
+    fn plot_path(&self) -> PathBuf {
+        self.plot.clone().unwrap_or_else(|| match self.dataflow {
+            Soaked::Assistant => "docs/soak-rss.svg".into(),
+            Soaked::Vision => "docs/soak-vision-rss.svg".into(),
+        })
+    }
 }
 
 /// One node process at one moment.
@@ -53,8 +79,15 @@ type QueueSample = Vec<(String, f64)>;
 /// The gauges of what waits inside the nodes: questions in each model's
 /// queue, questions the router is answering, messages in the sink's outbox
 /// (journaled, not yet acknowledged by the broker).
-const QUEUE_GAUGES: [&str; 3] =
-    ["shopfloor_question_queue_depth", "shopfloor_router_in_flight", "shopfloor_outbox_depth"];
+/// In the vision dataflow: frames the filter flagged and awaits a verdict on,
+/// alerts the inspector holds for the sink.
+const QUEUE_GAUGES: [&str; 5] = [
+    "shopfloor_question_queue_depth",
+    "shopfloor_router_in_flight",
+    "shopfloor_outbox_depth",
+    "shopfloor_filter_awaiting_verdict",
+    "shopfloor_vlm_alerts_undelivered",
+];
 
 /// The queue gauges of every node, read from the gateway's OpenMetrics text.
 fn sample_queues(gateway_port: u16) -> QueueSample {
@@ -150,6 +183,13 @@ fn plot(series: &[(f64, Vec<NodeSample>)], nodes: &[String]) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.dataflow {
+        Soaked::Assistant => run_assistant(&args),
+        Soaked::Vision => run_vision(&args),
+    }
+}
+
+fn run_assistant(args: &Args) -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let sim_port = free_port();
     let root = "soak/assembly/cell1";
@@ -256,27 +296,52 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let _ = telemetry.join();
     let (success, leftovers) = dataflow.stop();
+    let load = format!(
+        "questions one after another ({asked} asked: {answered} answered, {busy} busy, {errors} with another error, {unanswered} unanswered within 30 s); MQTT telemetry at 1 kHz ({} sent, QoS 0); plant-sim readings every 500 ms and the alerts they raise",
+        telemetry_sent.load(Ordering::Relaxed)
+    );
+    report(args, "dataflows/plant-assistant.yml", &load, started, &series, &queues, success, leftovers.len())
+}
 
+/// Writes the plot and prints the markdown section: the load, every node's
+/// memory and open files after warm-up and at the end, the queues.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    args: &Args,
+    dataflow: &str,
+    load: &str,
+    started: Instant,
+    series: &[(f64, Vec<NodeSample>)],
+    queues: &[(f64, QueueSample)],
+    success: bool,
+    leftovers: usize,
+) -> anyhow::Result<()> {
+    let plot_path = args.plot_path();
     let mut nodes: Vec<String> = series.iter().flat_map(|(_, s)| s.iter().map(|n| n.node.clone())).collect();
     nodes.sort();
     nodes.dedup();
-    if let Some(parent) = args.plot.parent() {
+    if let Some(parent) = plot_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&args.plot, plot(&series, &nodes))?;
+    std::fs::write(&plot_path, plot(series, &nodes))?;
 
     let warm = args.warmup_minutes as f64 * 60.0;
     let after_warmup = series.iter().find(|(t, _)| *t >= warm).map(|(_, s)| s.clone()).unwrap_or_default();
     let last = series.last().map(|(_, s)| s.clone()).unwrap_or_default();
     let minutes = started.elapsed().as_secs_f64() / 60.0;
-    println!("### Soak: `dataflows/plant-assistant.yml`, {minutes:.1} min of mixed load (`shopfloor-bench soak --minutes {}`)\n", args.minutes);
+    let soaked = match args.dataflow {
+        Soaked::Assistant => "assistant",
+        Soaked::Vision => "vision",
+    };
     println!(
-        "Load: questions one after another ({asked} asked: {answered} answered, {busy} busy, {errors} with another error, {unanswered} unanswered within 30 s); MQTT telemetry at 1 kHz ({} sent, QoS 0); plant-sim readings every 500 ms and the alerts they raise. Sampled every {} s; warm-up {} min. Plot: `{}`. Dataflow stopped cleanly: {success}; processes left: {}.\n",
-        telemetry_sent.load(Ordering::Relaxed),
+        "### Soak: `{dataflow}`, {minutes:.1} min of load (`shopfloor-bench soak --dataflow {soaked} --minutes {}`)\n",
+        args.minutes
+    );
+    println!(
+        "Load: {load}. Sampled every {} s; warm-up {} min. Plot: `{}`. Dataflow stopped cleanly: {success}; processes left: {leftovers}.\n",
         args.every_secs,
         args.warmup_minutes,
-        args.plot.display(),
-        leftovers.len()
+        plot_path.display(),
     );
     println!(
         "| node | RSS after warm-up | RSS at the end | growth | anonymous (heap) after warm-up / at the end | growth | open files after warm-up / at the end |"
@@ -300,7 +365,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => println!("| {node} | – | – | not running at both samples (restarted?) | – | – | – |"),
         }
     }
-    print_queues(&queues, warm);
+    print_queues(queues, warm);
     Ok(())
 }
 
@@ -325,4 +390,101 @@ fn print_queues(queues: &[(f64, QueueSample)], warm: f64) {
         let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v}"));
         println!("| `{name}` | {} | {} | {} |", show(values(&|t| t < warm)), show(values(&|t| t >= warm)), show(last));
     }
+}
+
+/// The vision dataflow under frames at 5 Hz for `args.minutes`; every alert
+/// `vlm-inspector` raised must have arrived on MQTT.
+fn run_vision(args: &Args) -> anyhow::Result<()> {
+    use part_images::{DefectKind, PartSpec};
+    use shopfloor_dataflow_tests::vision::{defective, good_parts, tiny_vlm, write_part, HEIGHT, WIDTH};
+
+    let broker = Mosquitto::start()?;
+    let scratch = shopfloor_dataflow_tests::scratch_dir("soak-vision");
+    let good = good_parts(&scratch.join("good"), 16, 100)?;
+    let frames = scratch.join("frames");
+    std::fs::create_dir_all(&frames)?;
+    let kinds = [DefectKind::Scratch, DefectKind::Dent, DefectKind::MissingPart, DefectKind::Contamination];
+    for n in 0..20u64 {
+        let spec = if n % 4 == 0 {
+            defective(400 + n, kinds[(n / 4) as usize % kinds.len()])
+        } else {
+            PartSpec::good(400 + n, WIDTH, HEIGHT)
+        };
+        write_part(&frames.join(format!("{n:02}.png")), &spec)?;
+    }
+    let vlm = tiny_vlm()?;
+    let root = "soak/vision/cell1";
+    let gateway_port = free_port();
+    let limit = Duration::from_secs(args.minutes * 60 + 600);
+    let dataflow = RunningDataflow::start(
+        "vision-inspection.yml",
+        &[
+            ("MQTT_BROKER_URL", broker.url()),
+            ("MQTT_TOPIC_ROOT", root.to_owned()),
+            ("CAMERA_DIR", frames.display().to_string()),
+            ("CAMERA_RATE_HZ", "5".to_owned()),
+            ("CAMERA_LOOP", "true".to_owned()),
+            ("FILTER_GOOD_DIR", good.display().to_string()),
+            ("VLM_MODEL_PATH", vlm.join("tiny-vlm.gguf").display().to_string()),
+            ("VLM_MMPROJ_PATH", vlm.join("tiny-vlm-mmproj.gguf").display().to_string()),
+            ("VLM_CROPS_DIR", scratch.join("crops").display().to_string()),
+            ("OUTBOX_DIR", scratch.join("outbox").display().to_string()),
+            ("GATEWAY_LISTEN", format!("127.0.0.1:{gateway_port}")),
+            ("GATEWAY_CONSOLE_JOURNAL", scratch.join("alarms.jsonl").display().to_string()),
+        ],
+        limit,
+    )?;
+    let dora = dataflow.pid();
+    let client = TestClient::connect(broker.port, &[format!("{root}/alerts/#")])?;
+    let mut arrived: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let ready_by = Instant::now() + Duration::from_secs(180);
+    while arrived.is_empty() {
+        anyhow::ensure!(Instant::now() < ready_by, "no alert within 180 s:\n{}", dataflow.log_text());
+        take_alerts(&client, &mut arrived, Duration::from_secs(1));
+    }
+
+    let started = Instant::now();
+    let end = started + Duration::from_secs(args.minutes * 60);
+    let mut next_sample = started;
+    let mut series: Vec<(f64, Vec<NodeSample>)> = Vec::new();
+    let mut queues: Vec<(f64, QueueSample)> = Vec::new();
+    while Instant::now() < end {
+        if Instant::now() >= next_sample {
+            series.push((started.elapsed().as_secs_f64(), sample_nodes(dora)));
+            queues.push((started.elapsed().as_secs_f64(), sample_queues(gateway_port)));
+            next_sample += Duration::from_secs(args.every_secs);
+        }
+        anyhow::ensure!(dataflow.pid() == dora, "the dataflow was replaced");
+        take_alerts(&client, &mut arrived, Duration::from_secs(1));
+    }
+    series.push((started.elapsed().as_secs_f64(), sample_nodes(dora)));
+    queues.push((started.elapsed().as_secs_f64(), sample_queues(gateway_port)));
+    // Held alerts are sent again every 2 s: the last ones arrive within a few.
+    take_alerts(&client, &mut arrived, Duration::from_secs(10));
+    let log = dataflow.node_log("vlm-inspector");
+    let alert_lines: Vec<&str> = log.lines().filter(|line| line.contains(" alert id=")).collect();
+    let raised: Vec<String> = alert_lines
+        .iter()
+        .filter_map(|line| Some(line.split_once(" alert id=")?.1.split_whitespace().next()?.to_owned()))
+        .collect();
+    let not_arrived = raised.iter().filter(|id| !arrived.contains_key(*id)).count();
+    let busy = alert_lines.iter().filter(|line| line.contains("not_judged")).count();
+    let repeated = arrived.values().filter(|times| **times > 1).count();
+    let (success, leftovers) = dataflow.stop();
+    let load = format!(
+        "rendered parts (one in four defective) at 5 Hz in a loop through the filter and the tiny test VLM; {} alerts raised ({busy} not judged: the model's queue was full), {} arrived on MQTT ({repeated} more than once), {not_arrived} raised and never arrived",
+        raised.len(),
+        arrived.len()
+    );
+    report(args, "dataflows/vision-inspection.yml", &load, started, &series, &queues, success, leftovers.len())
+}
+
+/// Counts every alert that arrives within `within` into `arrived` (id: times).
+fn take_alerts(client: &TestClient, arrived: &mut std::collections::BTreeMap<String, u64>, within: Duration) {
+    client.wait_for(within, |message| {
+        if let Some(id) = message.json["id"].as_str() {
+            *arrived.entry(id.to_owned()).or_default() += 1;
+        }
+        false
+    });
 }
