@@ -292,6 +292,9 @@ impl LiveCamera {
         self.counts.frames += 1;
         self.counts.bytes += frame.bytes.len() as u64;
         self.counts.connection.add(frame.camera_ts_ns);
+        // At trace level: one line per frame is for following a stream by
+        // hand (and for tests that wait until frames have arrived).
+        tracing::trace!(frames = self.counts.frames, connection_frames = self.counts.connection.frames, "frame taken");
         Some(Emit::new(FRAMES_OUTPUT, frame_to_arrow(frame.bytes)).with_parameters(parameters))
     }
 

@@ -21,6 +21,7 @@ use gstreamer_rtsp_server as rtsp_server;
 use gstreamer_rtsp_server::prelude::*;
 use shopfloor_core::env::Secret;
 use shopfloor_node::testing::{Outputs, TestRun};
+use tracing_subscriber::layer::SubscriberExt;
 
 const WIDTH: usize = 64;
 const HEIGHT: usize = 48;
@@ -171,6 +172,37 @@ fn config(settings: StreamSettings, max_frames: u64) -> CameraSourceConfig {
     }
 }
 
+/// Frames the node has taken from its camera so far, counted from its
+/// per-frame trace event: a test that cuts the camera waits on this, on the
+/// node's side, rather than on frames the camera produced (on a loaded
+/// machine those may not have reached the node yet).
+#[derive(Clone, Default)]
+struct FramesTaken(Arc<AtomicU64>);
+
+impl FramesTaken {
+    /// Counts the frames that the node running on this thread takes, until
+    /// the returned guard is dropped.
+    fn watch(&self) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+    }
+
+    fn wait_for(&self, frames: u64) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.0.load(Ordering::Acquire) < frames {
+            assert!(Instant::now() < deadline, "the node took no {frames} frames within {DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FramesTaken {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().fields().field("connection_frames").is_some() {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 fn live(config: &CameraSourceConfig) -> (LiveCounts, Outputs) {
     let Source::Stream(settings) = &config.source else { unreachable!("a stream") };
     // dora's testing daemon serves a node's sends only as the next scripted
@@ -235,8 +267,12 @@ fn a_camera_that_restarts_is_picked_up_again() {
     let camera = RtspCamera::start(H264);
     let (port, url) = (camera.port, camera.url());
     let config = config(settings(url, RtspTransport::Tcp, PixelFormat::Mono8), 60);
+    let taken = FramesTaken::default();
+    let _watching = taken.watch();
     let power_cycle = std::thread::spawn(move || {
-        camera.wait_for_frames(20);
+        // Cut the camera once the node has frames from it: waiting on the
+        // camera's side raced the node's first frame on a loaded machine.
+        taken.wait_for(10);
         drop(camera);
         // The outage: the node's attempts in it are refused.
         std::thread::sleep(Duration::from_millis(800));
