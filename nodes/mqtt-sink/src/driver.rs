@@ -25,6 +25,8 @@ pub const NODE_NAME: &str = "mqtt-sink";
 pub const ACCEPTED_OUTPUT: &str = "accepted";
 /// Output id of the alerts and alarm events taken into the outbox.
 pub const ALERTS_ACCEPTED_OUTPUT: &str = "alerts_accepted";
+/// Output id of mqtt-source's refusals taken into the outbox.
+pub const REFUSALS_ACCEPTED_OUTPUT: &str = "refusals_accepted";
 
 /// Which acceptances the dataflow wires back to their senders.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Reports {
     pub answers: bool,
     /// Alerts and alarm events, on [`ALERTS_ACCEPTED_OUTPUT`].
     pub alerts: bool,
+    /// mqtt-source's refusals, on [`REFUSALS_ACCEPTED_OUTPUT`].
+    pub refusals: bool,
 }
 /// How long to wait at stop for the broker to acknowledge what is waiting;
 /// the rest stays in the outbox for the next start.
@@ -115,8 +119,9 @@ impl Link<'_> {
 /// Runs until dora says stop, then drains the outbox for a bounded time;
 /// returns what the sink did.
 ///
-/// With `reports`, the ids of the router's answers (and of alerts) are sent
-/// on [`ACCEPTED_OUTPUT`] (and [`ALERTS_ACCEPTED_OUTPUT`]) once the outbox
+/// With `reports`, the ids of the router's answers (of alerts, of
+/// mqtt-source's refusals) are sent on [`ACCEPTED_OUTPUT`]
+/// ([`ALERTS_ACCEPTED_OUTPUT`], [`REFUSALS_ACCEPTED_OUTPUT`]) once the outbox
 /// holds them: their senders send each again until then.
 pub fn run(
     config: &MqttConfig,
@@ -143,6 +148,7 @@ pub fn run(
                 let go_on = on_dora_event(&mut driver, &mut state, event)?;
                 report(&mut driver, ACCEPTED_OUTPUT, reports.answers, state.take_journaled());
                 report(&mut driver, ALERTS_ACCEPTED_OUTPUT, reports.alerts, state.take_journaled_alerts());
+                report(&mut driver, REFUSALS_ACCEPTED_OUTPUT, reports.refusals, state.take_journaled_refusals());
                 if !go_on {
                     break;
                 }
@@ -216,7 +222,9 @@ mod tests {
     use std::net::{SocketAddr, TcpStream};
 
     use shopfloor_core::env::EnvVars;
-    use shopfloor_core::schema::{Alert, Answer, MetricSample, Origin, Question, Reading, ReadingValue, Severity};
+    use shopfloor_core::schema::{
+        Alert, Answer, AnswerError, MetricSample, Origin, Question, Reading, ReadingValue, Severity,
+    };
     use shopfloor_mqtt::rumqttc::v5::{Event as ClientEvent, Incoming, MqttOptions};
     use shopfloor_mqtt::QoS;
     use shopfloor_node::testing::TestRun;
@@ -349,37 +357,49 @@ mod tests {
         let mqtt_answer =
             Answer::to_question(&Question::new("q-7", "how hot?", "alice", Origin::Mqtt, 0), "61 °C".into());
         let http_answer = Answer::to_question(&Question::new("chatcmpl-1", "x", "bob", Origin::Http, 0), "y".into());
+        let mut refusal = Answer::to_question(&Question::new("q-7", "", "carol", Origin::Mqtt, 0), "empty".into());
+        refusal.error = Some(AnswerError::InvalidQuestion);
         let readings = Reading::to_arrow(&[Reading::good("opc", "t".into(), ReadingValue::Number(1.0), None, None, 0)]);
         let (counts, outputs) = TestRun::new(NODE_NAME)
             .input(0.0, "alerts", Alert::to_arrow(&[alert("a-1", Severity::Warning), alert("a-2", Severity::Critical)]))
             .input(0.05, "alerts_vision", Alert::to_arrow(&[alert("a-3", Severity::Info)]))
             .input(0.1, "alerts", readings.clone())
             .input(0.1, "answers", Answer::to_arrow(&[mqtt_answer, http_answer]))
+            .input(0.12, "answers_refused", Answer::to_arrow(&[refusal]))
             .input(0.15, "frames", readings)
             .tick(0.3, "metrics_tick")
             .stop(0.5)
             .declare_output(ACCEPTED_OUTPUT)
             .declare_output(ALERTS_ACCEPTED_OUTPUT)
+            .declare_output(REFUSALS_ACCEPTED_OUTPUT)
             .run(|node, events| {
-                let reports = Reports { answers: true, alerts: true };
+                let reports = Reports { answers: true, alerts: true, refusals: true };
                 run(&mqtt, &outbox, AlertDeliveryConfig { retain_last: true }, reports, node, events)
             })
             .unwrap();
         let counts = counts.unwrap();
-        assert_eq!((counts.accepted, counts.not_for_mqtt, counts.rejected_inputs), (4, 1, 2), "{counts:?}");
-        assert_eq!((counts.acknowledged, counts.left_waiting), (7, 0), "4 messages and 3 retained copies: {counts:?}");
+        assert_eq!((counts.accepted, counts.not_for_mqtt, counts.rejected_inputs), (5, 1, 2), "{counts:?}");
+        assert_eq!((counts.acknowledged, counts.left_waiting), (8, 0), "5 messages and 3 retained copies: {counts:?}");
 
-        let received = receive(&messages, 7);
+        let received = receive(&messages, 8);
         let mut alerts = ids(&received, "/warning");
         alerts.extend(ids(&received, "/critical"));
         alerts.extend(ids(&received, "/info"));
         assert_eq!(alerts, ["a-1", "a-2", "a-3"], "{received:?}");
         assert_eq!(ids(&received, "/station1/last"), ["a-1", "a-2", "a-3"]);
         assert_eq!(ids(&received, "/assistant/answer/alice"), ["q-7"]);
+        assert_eq!(ids(&received, "/assistant/answer/carol"), ["q-7"], "the refusal, with the same id");
         // The router is told the MQTT answer is journaled (the HTTP one is not the sink's).
         let journaled: Vec<Accepted> =
             outputs.on(ACCEPTED_OUTPUT).flat_map(|sent| Accepted::from_arrow(sent.data.as_ref()).unwrap()).collect();
         assert_eq!(journaled, [Accepted { id: "q-7".into(), origin: Origin::Mqtt }]);
+        // mqtt-source is told the refusal is journaled, on a stream of its own:
+        // a refusal may share its id with an answer the router holds.
+        let refusals_journaled: Vec<Accepted> = outputs
+            .on(REFUSALS_ACCEPTED_OUTPUT)
+            .flat_map(|sent| Accepted::from_arrow(sent.data.as_ref()).unwrap())
+            .collect();
+        assert_eq!(refusals_journaled, [Accepted { id: "q-7".into(), origin: Origin::Mqtt }]);
         // Their producers are told the alerts are journaled, each once, in order.
         let alerts_journaled: Vec<String> = outputs
             .on(ALERTS_ACCEPTED_OUTPUT)

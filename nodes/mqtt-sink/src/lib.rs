@@ -3,12 +3,14 @@
 //! | | id | payload |
 //! |---|---|---|
 //! | input | `answers` | `answer` batch (see `docs/messages.md`) |
+//! | input | `answers_refused` | `answer` batch: mqtt-source's refusals (bad or refused questions, `busy`) |
 //! | input | `alerts`, `alerts_<source>` | `alert` batch (one input per alert source; `alerts_again`: resent by their sender) |
 //! | input | `alarm_events`, `alarm_events_again` | `alarm_event` batch from the operator console |
 //! | input | `metrics_tick` | timer: send a `metric` snapshot |
 //! | output | `metrics` | `metric` batch |
 //! | output | `accepted` | optional: the ids of the router's answers once in the outbox (the router sends an answer again until then) |
 //! | output | `alerts_accepted` | optional: the ids of alerts and alarm events once in the outbox (`limit-alarms`, `vlm-inspector` and `http-gateway` send each again until then) |
+//! | output | `refusals_accepted` | optional: the ids of mqtt-source's refusals once in the outbox (mqtt-source sends each again until then) |
 //!
 //! Each answer is published as JSON (QoS `MQTT_QOS`, at least 1) to the
 //! question's `reply_to` (or MQTT 5 response) topic, with the question's

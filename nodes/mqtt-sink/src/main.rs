@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use mqtt_sink::config::{AlertDeliveryConfig, OutboxConfig};
-use mqtt_sink::driver::{Reports, ACCEPTED_OUTPUT, ALERTS_ACCEPTED_OUTPUT, NODE_NAME};
+use mqtt_sink::driver::{Reports, ACCEPTED_OUTPUT, ALERTS_ACCEPTED_OUTPUT, NODE_NAME, REFUSALS_ACCEPTED_OUTPUT};
 use shopfloor_mqtt::config::MqttConfig;
 
 fn main() -> anyhow::Result<()> {
@@ -20,7 +20,11 @@ fn main() -> anyhow::Result<()> {
     let alerts = AlertDeliveryConfig::from_env(NODE_NAME, &env)?;
     // Senders hold what they sent until told it is journaled, where the dataflow wires that back.
     let wired = |name: &str| node.node_config().outputs.iter().any(|output| output.as_str() == name);
-    let reports = Reports { answers: wired(ACCEPTED_OUTPUT), alerts: wired(ALERTS_ACCEPTED_OUTPUT) };
+    let reports = Reports {
+        answers: wired(ACCEPTED_OUTPUT),
+        alerts: wired(ALERTS_ACCEPTED_OUTPUT),
+        refusals: wired(REFUSALS_ACCEPTED_OUTPUT),
+    };
     let counts = mqtt_sink::driver::run(&config, &outbox, alerts, reports, node, events)?;
     if counts.left_waiting > 0 {
         tracing::warn!(?counts, "stopped with messages waiting in the outbox; they are sent on the next start");

@@ -28,6 +28,8 @@ use crate::payload::{alert_json, alert_topics, answer_json, answer_topic};
 /// Input id of the answer stream; every input whose id starts with it
 /// (`answers_refused`, from mqtt-source) carries answers too.
 pub const ANSWERS_INPUT: &str = "answers";
+/// Input id of mqtt-source's refusals (answers to questions it refused).
+pub const REFUSALS_INPUT: &str = "answers_refused";
 /// Input id of the alert stream; every input whose id starts with it
 /// (`alerts_vision`, `alerts_station1`) carries alerts too.
 pub const ALERTS_INPUT: &str = "alerts";
@@ -134,6 +136,9 @@ pub struct SinkState<J: Journal> {
     /// Alerts taken into the outbox since the driver last took these (it
     /// tells their producers, which stop sending them again).
     journaled_alerts: Vec<Accepted>,
+    /// mqtt-source's refusals taken into the outbox since the driver last
+    /// took these (it holds each until then).
+    journaled_refusals: Vec<Accepted>,
 }
 
 impl<J: Journal> SinkState<J> {
@@ -161,6 +166,7 @@ impl<J: Journal> SinkState<J> {
             alerts_by_severity: BTreeMap::new(),
             journaled: Vec::new(),
             journaled_alerts: Vec::new(),
+            journaled_refusals: Vec::new(),
         }
     }
 
@@ -185,10 +191,13 @@ impl<J: Journal> SinkState<J> {
                 };
                 self.accept(message)?;
                 accepted += 1;
-                // The router's answers only: refusals made by mqtt-source are
-                // nobody's to send again.
+                // Reported to their sender: the router's answers and
+                // mqtt-source's refusals on streams of their own, since a
+                // refusal may share its id with an answer being given.
                 if input == ANSWERS_INPUT {
                     self.journaled.push(Accepted { id: answer.id, origin: Origin::Mqtt });
+                } else if input == REFUSALS_INPUT {
+                    self.journaled_refusals.push(Accepted { id: answer.id, origin: Origin::Mqtt });
                 }
             }
             Ok(accepted)
@@ -230,6 +239,11 @@ impl<J: Journal> SinkState<J> {
     /// The alerts and alarm events taken into the outbox since the last call.
     pub fn take_journaled_alerts(&mut self) -> Vec<Accepted> {
         std::mem::take(&mut self.journaled_alerts)
+    }
+
+    /// mqtt-source's refusals taken into the outbox since the last call.
+    pub fn take_journaled_refusals(&mut self) -> Vec<Accepted> {
+        std::mem::take(&mut self.journaled_refusals)
     }
 
     fn accept(&mut self, message: Message) -> Result<(), OutboxError> {

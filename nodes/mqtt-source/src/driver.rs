@@ -34,11 +34,14 @@ pub enum MqttSourceError {
 
 /// Runs until dora says stop; returns what the node counted. With
 /// `handover`, each question is held until the router accepts it (the
-/// dataflow wires the router's `accepted` output to this node).
+/// dataflow wires the router's `accepted` output to this node); with
+/// `hold_refusals`, each refusal until mqtt-sink has journaled it (its
+/// `refusals_accepted` output).
 pub fn run(
     config: MqttConfig,
     telemetry: TelemetryConfig,
     handover: Option<HandoverConfig>,
+    hold_refusals: bool,
     node: DoraNode,
     events: EventStream,
 ) -> Result<Counts, MqttSourceError> {
@@ -54,6 +57,9 @@ pub fn run(
     if let Some(handover) = handover {
         state = state.with_handover(handover);
     }
+    if hold_refusals {
+        state = state.with_refusal_hold();
+    }
 
     loop {
         // Acknowledgements the client could not take yet are retried soon.
@@ -61,8 +67,8 @@ pub fn run(
         let until =
             |deadline: i64| Duration::from_millis(u64::try_from(deadline.saturating_sub(now_ms())).unwrap_or(0));
         let batch_due = state.batch_deadline_ms().map(until);
-        let handover_due = state.handover_deadline_ms().map(until);
-        let incoming = match batch_due.into_iter().chain(handover_due).chain(retry_acks).min() {
+        let held_due = state.held_deadline_ms().map(until);
+        let incoming = match batch_due.into_iter().chain(held_due).chain(retry_acks).min() {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(wait) => rx.recv_timeout(wait),
         };
@@ -91,7 +97,7 @@ pub fn run(
         if let Some(emit) = state.batch_due(now_ms()) {
             driver.send(emit)?;
         }
-        driver.send_all(state.handover_due(now_ms()))?;
+        driver.send_all(state.held_due(now_ms()))?;
     }
     let last = state.on_stop(now_ms());
     driver.send_all(last)?;
@@ -262,7 +268,7 @@ mod tests {
             .ticks(0.25, PROBE_WITHIN_SECS as f64 + 1.5, "metrics_tick")
             .stop(PROBE_WITHIN_SECS as f64 + 2.0)
             .declare_input(crate::state::ACCEPTED_INPUT)
-            .run(|node, events| run(config, telemetry, Some(handover), node, events))
+            .run(|node, events| run(config, telemetry, Some(handover), false, node, events))
             .unwrap();
         let counts = counts.unwrap();
         let (_publisher, dead_letters, mut letters) = plant.join().unwrap();

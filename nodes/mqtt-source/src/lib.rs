@@ -8,6 +8,7 @@
 //! | output | `metrics` | the node's snapshot, on `metrics_tick` |
 //! | output | `refusals` | `answer`s to refused questions, for mqtt-sink |
 //! | input | `accepted` | optional: the router's `accepted` acceptances; each question is then sent again until accepted ([`handover`]) |
+//! | input | `refusals_accepted` | optional: mqtt-sink's acceptances of refusals; each refusal is then sent again until journaled |
 //!
 //! Subscribes to `<MQTT_TOPIC_ROOT>/assistant/query/+`. A valid payload
 //! becomes a [`Question`](shopfloor_core::schema::Question). Telemetry

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use mqtt_source::config::{HandoverConfig, TelemetryConfig};
-use mqtt_source::state::{ACCEPTED_INPUT, NODE_NAME};
+use mqtt_source::state::{ACCEPTED_INPUT, NODE_NAME, REFUSALS_ACCEPTED_INPUT};
 use shopfloor_mqtt::config::MqttConfig;
 
 fn main() -> anyhow::Result<()> {
@@ -12,9 +12,12 @@ fn main() -> anyhow::Result<()> {
     let config = MqttConfig::from_env(NODE_NAME, &env)?;
     let telemetry = TelemetryConfig::from_env(&env, config.topics.root())?;
     let handover = HandoverConfig::from_env(&env)?;
-    // Questions are held until accepted only where the router's acceptances come back.
-    let wired = node.node_config().inputs.keys().any(|input| input.as_str() == ACCEPTED_INPUT);
-    let counts = mqtt_source::driver::run(config, telemetry, wired.then_some(handover), node, events)?;
+    // Questions (refusals) are held until accepted only where the router's
+    // (mqtt-sink's) acceptances come back.
+    let wired = |name: &str| node.node_config().inputs.keys().any(|input| input.as_str() == name);
+    let (questions_held, refusals_held) = (wired(ACCEPTED_INPUT), wired(REFUSALS_ACCEPTED_INPUT));
+    let counts =
+        mqtt_source::driver::run(config, telemetry, questions_held.then_some(handover), refusals_held, node, events)?;
     tracing::info!(rejected = counts.rejected.total(), "mqtt-source stopped");
     Ok(())
 }

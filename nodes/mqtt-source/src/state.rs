@@ -13,6 +13,7 @@ use shopfloor_core::schema::{Accepted, Answer, Origin, Question, Reading};
 use shopfloor_core::topics::TopicLayout;
 use shopfloor_mqtt::config::MqttConfig;
 use shopfloor_mqtt::QoS;
+use shopfloor_node::held::HeldUntilAccepted;
 use shopfloor_node::metrics::Snapshot;
 use shopfloor_node::{Emit, NodeLogic, Rejected};
 
@@ -30,6 +31,9 @@ pub const READINGS_OUTPUT: &str = "readings";
 pub const REFUSALS_OUTPUT: &str = "refusals";
 /// The router's acceptances of questions (where wired; see [`crate::handover`]).
 pub const ACCEPTED_INPUT: &str = "accepted";
+/// mqtt-sink's acceptances of refusals (where wired; see
+/// [`MqttSourceNode::with_refusal_hold`]).
+pub const REFUSALS_ACCEPTED_INPUT: &str = "refusals_accepted";
 /// Node name used in dead letters and logs.
 pub const NODE_NAME: &str = "mqtt-source";
 /// Rebirth requests to one edge node are sent at most this often.
@@ -92,6 +96,9 @@ pub struct MqttSourceNode {
     /// Questions sent and not yet taken by the router, where the dataflow
     /// wires its acceptances back ([`Self::with_handover`]).
     handover: Option<Handover>,
+    /// Refusals sent and not yet journaled by mqtt-sink, where the dataflow
+    /// wires its acceptances back ([`Self::with_refusal_hold`]).
+    refusals_held: Option<HeldUntilAccepted<Answer>>,
 }
 
 impl MqttSourceNode {
@@ -111,6 +118,7 @@ impl MqttSourceNode {
             rebirths_sent: HashMap::new(),
             counts: Counts::default(),
             handover: None,
+            refusals_held: None,
         }
     }
 
@@ -121,26 +129,55 @@ impl MqttSourceNode {
         self
     }
 
-    /// When held questions are next due to be sent again or given up (ms since
-    /// the epoch); `None` while none waits.
-    pub fn handover_deadline_ms(&self) -> Option<i64> {
-        self.handover.as_ref().and_then(Handover::next_due_ms)
+    /// Holds each refusal until mqtt-sink has journaled it, sending it again
+    /// meanwhile (the dataflow wires the sink's `refusals_accepted` output
+    /// here): a refusal sent while the sink is dead would otherwise be lost,
+    /// and its asker never told.
+    pub fn with_refusal_hold(mut self) -> Self {
+        self.refusals_held = Some(HeldUntilAccepted::new("refusals", "mqtt-sink"));
+        self
     }
 
-    /// Held questions due at `now_ms`: sent again on `questions`, or, given up
-    /// on, answered `busy` on `refusals` (mqtt-sink tells the asker).
-    pub fn handover_due(&mut self, now_ms: i64) -> Vec<Emit> {
-        let Some(handover) = &mut self.handover else { return Vec::new() };
-        let due = handover.due(now_ms);
+    /// When held questions or refusals are next due to be sent again or given
+    /// up (ms since the epoch); `None` while none waits.
+    pub fn held_deadline_ms(&self) -> Option<i64> {
+        let questions = self.handover.as_ref().and_then(Handover::next_due_ms);
+        let refusals = self.refusals_held.as_ref().and_then(HeldUntilAccepted::next_due_ms);
+        questions.into_iter().chain(refusals).min()
+    }
+
+    /// Held messages due at `now_ms`. Questions are sent again on
+    /// `questions`, or, given up on, answered `busy` on `refusals` (mqtt-sink
+    /// tells the asker); refusals are sent again on `refusals` (given up
+    /// ones are logged and counted by the hold).
+    pub fn held_due(&mut self, now_ms: i64) -> Vec<Emit> {
         let mut emits = Vec::new();
-        if !due.resend.is_empty() {
-            emits.push(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(&due.resend)));
+        let mut refusals = Vec::new();
+        if let Some(held) = &mut self.refusals_held {
+            refusals = held.due(now_ms).resend;
         }
-        if !due.given_up.is_empty() {
-            self.counts.refusals += due.given_up.len() as u64;
-            emits.push(Emit::new(REFUSALS_OUTPUT, Answer::to_arrow(&due.given_up)));
+        if let Some(handover) = &mut self.handover {
+            let due = handover.due(now_ms);
+            if !due.resend.is_empty() {
+                emits.push(Emit::new(QUESTIONS_OUTPUT, Question::to_arrow(&due.resend)));
+            }
+            for busy in due.given_up {
+                refusals.push(self.refusal(busy, now_ms));
+            }
+        }
+        if !refusals.is_empty() {
+            emits.push(Emit::new(REFUSALS_OUTPUT, Answer::to_arrow(&refusals)));
         }
         emits
+    }
+
+    /// A new refusal: counted, and held for the sink where that is wired.
+    fn refusal(&mut self, answer: Answer, now_ms: i64) -> Answer {
+        self.counts.refusals += 1;
+        if let Some(held) = &mut self.refusals_held {
+            held.hold(&answer.id, answer.clone(), now_ms);
+        }
+        answer
     }
 
     pub fn counts(&self) -> &Counts {
@@ -190,7 +227,7 @@ impl MqttSourceNode {
                         let refusal =
                             refusal_answer(&self.topics, &topic, &payload, &properties, &rejection, max_bytes, now_ms);
                         if let Some(answer) = refusal {
-                            self.counts.refusals += 1;
+                            let answer = self.refusal(answer, now_ms);
                             handled.emits.push(Emit::new(REFUSALS_OUTPUT, Answer::to_arrow(&[answer])));
                         }
                         self.reject(&topic, &payload, rejection, now_ms, &mut handled);
@@ -281,7 +318,7 @@ impl MqttSourceNode {
 
 impl NodeLogic for MqttSourceNode {
     /// Besides `metrics_tick` (answered by the driver), only the router's
-    /// acceptances, where the hand-over is on.
+    /// acceptances of questions and mqtt-sink's of refusals, where wired.
     fn on_input(
         &mut self,
         input: &str,
@@ -289,12 +326,20 @@ impl NodeLogic for MqttSourceNode {
         _parameters: &MetadataParameters,
         _now_ms: i64,
     ) -> Result<Vec<Emit>, Rejected> {
-        match (&mut self.handover, input) {
-            (Some(handover), ACCEPTED_INPUT) => {
+        match (&mut self.handover, &mut self.refusals_held, input) {
+            (Some(handover), _, ACCEPTED_INPUT) => {
                 for accepted in Accepted::from_arrow(data).map_err(Rejected::schema)? {
                     // HTTP questions are the gateway's to follow.
                     if accepted.origin == Origin::Mqtt && handover.accepted(&accepted.id) {
                         tracing::debug!(id = %accepted.id, "the router took the question");
+                    }
+                }
+                Ok(Vec::new())
+            }
+            (_, Some(held), REFUSALS_ACCEPTED_INPUT) => {
+                for accepted in Accepted::from_arrow(data).map_err(Rejected::schema)? {
+                    if held.accepted(&accepted.id) {
+                        tracing::debug!(id = %accepted.id, "mqtt-sink journaled the refusal");
                     }
                 }
                 Ok(Vec::new())
@@ -340,6 +385,9 @@ impl NodeLogic for MqttSourceNode {
                     &[],
                     counts.given_up,
                 );
+        }
+        if let Some(held) = &self.refusals_held {
+            held.report(snapshot, "shopfloor_source_refusals");
         }
         for (reason, count) in self.counts.rejected.by_reason() {
             snapshot.counter(
@@ -441,6 +489,84 @@ mod tests {
         node.metrics(&mut snapshot);
         let samples: Vec<MetricSample> = snapshot.finish();
         assert!(samples.iter().any(|s| s.name == "shopfloor_dead_letters" && s.value == 1.0));
+    }
+
+    fn refused_ids(emits: &[Emit]) -> Vec<String> {
+        emits
+            .iter()
+            .filter(|e| e.output == REFUSALS_OUTPUT)
+            .flat_map(|e| Answer::from_arrow(e.data.as_ref()).unwrap())
+            .map(|answer| answer.id)
+            .collect()
+    }
+
+    fn accept(node: &mut MqttSourceNode, input: &str, id: &str) {
+        let accepted = Accepted::to_arrow(&[Accepted { id: id.into(), origin: Origin::Mqtt }]);
+        let emits = node.on_input(input, accepted.as_ref(), &MetadataParameters::default(), 0).unwrap();
+        assert!(emits.is_empty());
+    }
+
+    /// A refusal sent while mqtt-sink is dead is lost to dora: with the hold
+    /// wired, it is sent again until the sink names it, and never after.
+    /// The router's acceptance of a question with the same id does not count.
+    #[test]
+    fn a_refusal_is_sent_again_until_mqtt_sink_has_journaled_it() {
+        let mut node = node("", "50", "1000")
+            .with_refusal_hold()
+            .with_handover(HandoverConfig { resend_ms: 2_000, give_up_ms: 60_000 });
+        let query = format!("{ROOT}/assistant/query/alice");
+        let handled = node.on_message(message(&query, br#"{"id":"q-1","question":123}"#), 1_000);
+        assert_eq!(refused_ids(&handled.emits), ["q-1"]);
+        assert_eq!(node.held_deadline_ms(), Some(3_000));
+        assert!(node.held_due(2_999).is_empty());
+        assert_eq!(refused_ids(&node.held_due(3_000)), ["q-1"], "not journaled: sent again");
+        accept(&mut node, ACCEPTED_INPUT, "q-1");
+        assert_eq!(refused_ids(&node.held_due(5_000)), ["q-1"], "the router's acceptance is of a question");
+        accept(&mut node, REFUSALS_ACCEPTED_INPUT, "q-1");
+        assert!(node.held_due(60_000).is_empty(), "journaled: never again");
+        assert_eq!(node.held_deadline_ms(), None);
+        assert_eq!(node.counts().refusals, 1, "a refusal sent again is counted once");
+        let mut snapshot = Snapshot::new(NODE_NAME);
+        node.metrics(&mut snapshot);
+        let samples: Vec<MetricSample> = snapshot.finish();
+        let value = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
+        assert_eq!(value("shopfloor_source_refusals_resent"), Some(2.0));
+        assert_eq!(value("shopfloor_source_refusals_undelivered"), Some(0.0));
+    }
+
+    /// The `busy` answer to a question the router never took is a refusal
+    /// like any other: held until journaled.
+    #[test]
+    fn the_busy_answer_to_a_question_never_taken_is_held_for_mqtt_sink_too() {
+        let mut node = node("", "50", "1000")
+            .with_refusal_hold()
+            .with_handover(HandoverConfig { resend_ms: 2_000, give_up_ms: 5_000 });
+        let query = format!("{ROOT}/assistant/query/alice");
+        node.on_message(message(&query, br#"{"id":"q-2","question":"temp?"}"#), 1_000);
+        let mut busy_at = None;
+        for now in (1_000..=20_000).step_by(500) {
+            if !refused_ids(&node.held_due(now)).is_empty() {
+                busy_at.get_or_insert(now);
+            }
+        }
+        assert_eq!(busy_at, Some(6_000), "given up at 5 s, then sent again every 2 s");
+        accept(&mut node, REFUSALS_ACCEPTED_INPUT, "q-2");
+        assert!(node.held_due(30_000).is_empty());
+        assert_eq!(node.counts().refusals, 1);
+    }
+
+    /// Without the hold (the sink's acceptances not wired), a refusal is sent
+    /// once, and an acceptance input is refused as unknown.
+    #[test]
+    fn without_the_hold_a_refusal_is_sent_once() {
+        let mut node = node("", "50", "1000");
+        let query = format!("{ROOT}/assistant/query/alice");
+        node.on_message(message(&query, b"{not json"), 1_000);
+        assert_eq!(node.held_deadline_ms(), None);
+        assert!(node.held_due(100_000).is_empty());
+        let accepted = Accepted::to_arrow(&[Accepted { id: "q-1".into(), origin: Origin::Mqtt }]);
+        let refused = node.on_input(REFUSALS_ACCEPTED_INPUT, accepted.as_ref(), &MetadataParameters::default(), 0);
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -329,6 +329,13 @@ fn every_part_killed_in_turn_comes_back_and_the_assistant_answers_again() -> any
         if let Some(id) = &while_dead {
             client.publish(&format!("{root}/assistant/query/bob"), question(id, "What is the spindle temperature?"))?;
         }
+        // Refused while mqtt-sink is dead: dora drops the refusal sent now;
+        // mqtt-source sends it again until the restarted sink journals it.
+        let refused_while_dead = (node == "mqtt-sink").then(|| format!("refused-while-sink-dead-{}", table.len()));
+        if let Some(id) = &refused_while_dead {
+            let not_a_question = serde_json::json!({ "id": id, "question": 123 }).to_string();
+            client.publish(&format!("{root}/assistant/query/bob"), not_a_question)?;
+        }
         wait_restarted(dora, node, old, RECOVERY_WITHIN)?;
         let restarted = killed_at.elapsed();
         wait_answering(&client, &root, &endpoint, node)?;
@@ -345,6 +352,12 @@ fn every_part_killed_in_turn_comes_back_and_the_assistant_answers_again() -> any
             table.push(format!("| {label}: a question asked while it was dead | | | {fate} |"));
             eprintln!("chaos: {}", table[table.len() - 1]);
             anyhow::ensure!(fate == "answered", "a question asked while the router was dead: {fate}");
+        }
+        if let Some(id) = refused_while_dead {
+            let fate = in_flight_fate(&bob_watcher, &id, IN_FLIGHT_WAIT.saturating_sub(killed_at.elapsed()));
+            table.push(format!("| {label}: a bad question refused while it was dead | | | {fate} |"));
+            eprintln!("chaos: {}", table[table.len() - 1]);
+            anyhow::ensure!(fate == "answered with an error", "a question refused while mqtt-sink was dead: {fate}");
         }
         anyhow::ensure!(
             dataflow.is_running(),
