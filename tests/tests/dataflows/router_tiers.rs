@@ -72,6 +72,11 @@ fn model_tiers_escalate_refuse_keep_deadlines_and_redact_what_leaves() -> anyhow
         // Procedures go straight to the off-site endpoint.
         ("ROUTER_CLASSES", "current_value=nano trend=nano alarm=nano procedure=remote".into()),
         ("ROUTER_DEADLINE_MS", "120000".into()),
+        // Starved of CPU (two models and busy loops beside them), a tier's
+        // metrics paused for over 5 s once, and the router took nano for gone
+        // and asked small. Here every path must be the forced one; a silent
+        // tier is tested by the chaos and distributed tests.
+        ("ROUTER_TIER_STALE_MS", "60000".into()),
         ("ROUTER_HTTP_URL", format!("http://127.0.0.1:{endpoint_port}/v1")),
         ("ROUTER_HTTP_MODEL", "shopfloor-assistant".into()),
         ("ROUTER_REDACT", "(?i)northwind works => [site]\n(?i)hall c\\b => [area]".into()),
