@@ -262,6 +262,8 @@ fn with_no_broker_configured_the_embedded_broker_serves_questions() -> anyhow::R
     let endpoint = format!("opc.tcp://127.0.0.1:{sim_port}/");
     let mut envs = base_envs(sim_port, &root);
     envs.push(("MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{mqtt_port}")));
+    // What is answered, not how fast (as in the test above).
+    envs.push(("ROUTER_DEADLINE_MS", "90000".to_owned()));
     let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
     let client = TestClient::connect(mqtt_port, &[format!("{root}/assistant/answer/#")])?;
 
