@@ -2,56 +2,162 @@
 //! questions while a power-state tag goes mains -> battery -> mains; the
 //! policy swaps SmolLM2 Q4_1 for a Q8_0 made by `shopfloor model quantize`
 //! and back. Every question is answered exactly once and without error, each
-//! by a whole model, and the answering model follows the power state. The
-//! node runs in dora's testing mode (no daemon), its inputs the project's own
-//! Arrow messages.
+//! by a whole model, and the answering model follows the power state.
 //!
-//! Testing mode replays inputs at fixed times, so the test cannot wait for
-//! the node: instead each power state is a phase with a few questions spread
-//! over it, many times what they take. The node keeps only the newest power
-//! reading, so two changes reaching it between two answers skip a state (as
-//! they should on a real gateway): beside two busy loops the node once
-//! answered its first question only after 12.9 s, and a new variant answered
-//! only from 4-8 s into its phase (about 1 s idle), so the first phase, which holds the model's
-//! start, is [`FIRST_PHASE_SECS`], the others [`PHASE_SECS`], and each
-//! phase's last question comes 10 s into it.
+//! The power-swap test runs the node under a real dora daemon (`mqtt-source`
+//! -> `slm` -> `mqtt-sink`, a real Mosquitto) so that it can wait for the node:
+//! it sends the next power state only after the node logged the last swap.
+//! In dora's testing mode inputs come at fixed times, and beside two busy
+//! loops two power changes reached the node between two answers, so a state
+//! was skipped (as it should be on a real gateway) and the test failed. The
+//! LoRA test stays in testing mode: its commands need no model load.
+
+use std::time::{Duration, Instant};
 
 use shopfloor_core::schema::{Origin, Question, Reading, ReadingValue};
+use shopfloor_dataflow_tests::assistant::{is_answer_to, question};
+use shopfloor_dataflow_tests::dataflow::RunningDataflow;
+use shopfloor_dataflow_tests::mosquitto::Mosquitto;
+use shopfloor_dataflow_tests::mqtt::{Received, TestClient};
 use shopfloor_dataflow_tests::node::{arrow_input, output_rows, TestNode};
-use shopfloor_dataflow_tests::{repo_root, scratch_dir, shopfloor};
+use shopfloor_dataflow_tests::{release_binary, repo_root, scratch_dir, shopfloor};
 
-/// Questions asked in each power phase.
-const QUESTIONS_PER_PHASE: usize = 3;
-/// When they are asked, seconds into the phase. The new variant loads while
-/// the running one answers (about 1 s idle), so the first question of a
-/// phase may still get the old one; the last comes well after the load.
-const QUESTION_AT: [f64; QUESTIONS_PER_PHASE] = [0.5, 5.0, 10.0];
-/// How long the first phase (the started Q4_1, and the model's start) lasts.
-const FIRST_PHASE_SECS: f64 = 20.0;
-/// How long each later power state lasts.
-const PHASE_SECS: f64 = 14.0;
-/// No power reading yet (the started Q4_1), mains, battery, mains again.
-const PHASES: usize = 4;
+/// dora stops the dataflow after this at the latest, if the test dies.
+const DATAFLOW_LIMIT: Duration = Duration::from_secs(900);
+/// How long the node may take to start, load Q4_1 and answer from the
+/// telemetry (generous: beside two busy loops a start took 13 s).
+const READY_WITHIN: Duration = Duration::from_secs(240);
+/// How long one answer, or one variant's load and swap, may take.
+const STEP_WITHIN: Duration = Duration::from_secs(120);
+/// Questions asked once a phase's model answers (one more is asked while the
+/// new variant loads).
+const QUESTIONS_AFTER_SWAP: usize = 2;
+const Q4_1_NAME: &str = "SmolLM2-135M-Instruct.Q4_1";
+const Q8_0_NAME: &str = "SmolLM2-135M-Instruct.Q8_0";
+const VALUE_QUESTION: &str = "What is the spindle temperature?";
 
-/// When phase `phase` starts, seconds after the node's start.
-fn phase_start(phase: usize) -> f64 {
-    match phase {
-        0 => 0.0,
-        later => FIRST_PHASE_SECS + (later - 1) as f64 * PHASE_SECS,
+/// The dataflow: questions and telemetry over MQTT into `slm`, its answers
+/// out through `mqtt-sink`; every setting in the file (a node's own `env:`
+/// wins over `dora run --env`).
+fn dataflow_yaml(broker_url: &str, root: &str, model: &str, profile: &str) -> anyhow::Result<String> {
+    let binary = |name: &str| release_binary(name).map(|path| path.display().to_string());
+    Ok(format!(
+        r#"nodes:
+  - id: mqtt-source
+    path: {source}
+    inputs:
+      metrics_tick: dora/timer/millis/1000
+    outputs:
+      - questions
+      - readings
+      - refusals
+      - metrics
+    env:
+      MQTT_BROKER_URL: {broker_url}
+      MQTT_TOPIC_ROOT: {root}
+      MQTT_CLIENT_ID: power-swap-source
+      TELEMETRY_SUBSCRIPTIONS: |
+        ~/telemetry/spindle json temperature=spindle_temperature@°C speed=spindle_speed@rpm
+        ~/telemetry/power json state=gateway_power
+  - id: slm
+    path: {slm}
+    inputs:
+      readings_mqtt:
+        source: mqtt-source/readings
+        queue_size: 100
+        queue_policy: backpressure
+      questions:
+        source: mqtt-source/questions
+        queue_size: 100
+        queue_policy: backpressure
+      metrics_tick: dora/timer/millis/1000
+    outputs:
+      - answers
+      - metrics
+    env:
+      SLM_MODEL_PATH: {model}
+      SLM_PROFILE: {profile}
+      # The Q8_0 made here has no evaluation record; the gate is tested elsewhere.
+      SLM_ALLOW_UNEVALUATED: "true"
+      SLM_QUEUE_CAPACITY: "100"
+  - id: mqtt-sink
+    path: {sink}
+    inputs:
+      answers:
+        source: slm/answers
+        queue_size: 100
+        queue_policy: backpressure
+      metrics_tick: dora/timer/millis/1000
+    outputs:
+      - metrics
+      - accepted
+      - alerts_accepted
+      - refusals_accepted
+    env:
+      MQTT_BROKER_URL: {broker_url}
+      MQTT_TOPIC_ROOT: {root}
+      MQTT_CLIENT_ID: power-swap-sink
+"#,
+        source = binary("mqtt-source")?,
+        slm = binary("slm")?,
+        sink = binary("mqtt-sink")?,
+    ))
+}
+
+/// Asks questions over MQTT and keeps every answer that arrives, so that
+/// one arriving twice is seen whenever it comes.
+struct Asker {
+    client: TestClient,
+    root: String,
+    asked: Vec<String>,
+    answers: Vec<Received>,
+}
+
+impl Asker {
+    /// Asks a question that must be answered; returns its id.
+    fn ask(&mut self) -> anyhow::Result<String> {
+        let id = format!("q-{:02}", self.asked.len());
+        self.send(&id)?;
+        self.asked.push(id.clone());
+        Ok(id)
+    }
+
+    /// Sends the plant's values again (the node answers from the newest),
+    /// then question `id`.
+    fn send(&self, id: &str) -> anyhow::Result<()> {
+        self.client.publish(&format!("{}/telemetry/spindle", self.root), r#"{"temperature": 72.4, "speed": 1450}"#)?;
+        self.client.publish(&format!("{}/assistant/query/alice", self.root), question(id, VALUE_QUESTION))?;
+        Ok(())
+    }
+
+    /// The answer to `id`, waited for up to `within`.
+    fn answer(&mut self, id: &str, within: Duration) -> Option<Received> {
+        let answers = &mut self.answers;
+        self.client.wait_for(within, |message| {
+            if message.topic.contains("/assistant/answer/") {
+                answers.push(message.clone());
+            }
+            is_answer_to(message, id)
+        })
+    }
+
+    /// The model that wrote `answer` (none for a sentence code composed).
+    fn model(answer: &Received) -> Option<&str> {
+        answer.json["model"].as_str()
     }
 }
 
-fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
-    let now = shopfloor_node::clock::now_ms();
-    Reading::good("test", tag.into(), value, unit.map(str::to_owned), Some(now), now)
-}
-
-fn power(state: &str) -> dora_node_api::arrow_v59::array::ArrayRef {
-    Reading::to_arrow(&[reading("gateway_power", ReadingValue::Text(state.into()), None)])
+/// Checks an answer is whole and grounded; returns the model that wrote it.
+fn checked(answer: Option<Received>, id: &str, dataflow: &RunningDataflow) -> anyhow::Result<Option<String>> {
+    let answer = answer.ok_or_else(|| anyhow::anyhow!("no answer to {id}:\n{}", dataflow.node_log("slm")))?;
+    anyhow::ensure!(answer.json["error"].is_null(), "{id}: {}", answer.json);
+    anyhow::ensure!(answer.json["answer"].as_str().is_some_and(|t| t.contains("72.4")), "{id}: {}", answer.json);
+    Ok(Asker::model(&answer).map(str::to_owned))
 }
 
 #[test]
 fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow::Result<()> {
+    let broker = Mosquitto::start()?;
     let dir = scratch_dir("slm-power-swap");
     let q4_1 = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     let quantize = shopfloor()?
@@ -71,73 +177,99 @@ fn model_power_state_swaps_variants_between_questions_and_loses_none() -> anyhow
             q4_1.display()
         ),
     )?;
-
-    let plant = Reading::to_arrow(&[
-        reading("spindle_temperature", ReadingValue::Number(72.4), Some("°C")),
-        reading("spindle_speed", ReadingValue::Number(1450.0), Some("rpm")),
-        reading("part_count", ReadingValue::Number(118.0), None),
-    ]);
-    // Phase 0 answers with the started Q4_1; mains (-> Q8_0), battery
-    // (-> Q4_1) and mains again (-> Q8_0, in another spelling) each start a phase.
-    let mut events = arrow_input(
-        &dir,
-        "readings",
-        &[
-            (0.2, plant),
-            (phase_start(1), power("mains")),
-            (phase_start(2), power("battery")),
-            (phase_start(3), power("Mains")),
-        ],
+    let root = format!("power{}/line", std::process::id());
+    let yaml = dir.join("power-swap.yml");
+    std::fs::write(
+        &yaml,
+        dataflow_yaml(&broker.url(), &root, &q4_1.display().to_string(), &profile.display().to_string())?,
     )?;
-    let now = shopfloor_node::clock::now_ms();
-    let questions: Vec<_> = (0..PHASES * QUESTIONS_PER_PHASE)
-        .map(|n| {
-            let (phase, nth) = (n / QUESTIONS_PER_PHASE, n % QUESTIONS_PER_PHASE);
-            let question =
-                Question::new(format!("q-{n:02}"), "What is the spindle temperature?", "test", Origin::Mqtt, now);
-            (phase_start(phase) + QUESTION_AT[nth], Question::to_arrow(&[question]))
-        })
-        .collect();
-    events.extend(arrow_input(&dir, "questions", &questions)?);
-    let envs = [
-        ("SLM_MODEL_PATH", q4_1.display().to_string()),
-        ("SLM_PROFILE", profile.display().to_string()),
-        // The Q8_0 made here has no evaluation record; the gate is tested elsewhere.
-        ("SLM_ALLOW_UNEVALUATED", "true".to_owned()),
-        ("SLM_QUEUE_CAPACITY", "100".to_owned()),
-    ];
-    let mut node = TestNode::start_with_events("slm", &envs, events, phase_start(PHASES), &dir)?;
-    let outputs = node.outputs();
-    let (log, clean) = node.wait()?;
-    assert!(clean, "the node did not exit cleanly:\n{log}");
+    let client = TestClient::connect(broker.port, &[format!("{root}/assistant/answer/#")])?;
+    let mut dataflow = RunningDataflow::start_file(&yaml, &[], DATAFLOW_LIMIT)?;
+    let mut asker = Asker { client, root: root.clone(), asked: Vec::new(), answers: Vec::new() };
 
-    let answers: Vec<serde_json::Value> =
-        output_rows(&outputs).into_iter().filter(|(id, _)| id == "answers").map(|(_, row)| row).collect();
-    let mut ids: Vec<&str> = answers.iter().filter_map(|a| a["id"].as_str()).collect();
-    ids.sort_unstable();
-    let expected: Vec<String> = (0..PHASES * QUESTIONS_PER_PHASE).map(|n| format!("q-{n:02}")).collect();
-    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>(), "every question answered exactly once");
-    for answer in &answers {
-        assert!(answer["error"].is_null(), "{answer}");
-        assert!(answer["text"].as_str().is_some_and(|t| t.contains("72.4")), "{answer}");
+    // Phase 0, no power reading yet: the started Q4_1. Ask until the node is
+    // up, subscribed and answers from the telemetry (questions sent before
+    // `mqtt-source` subscribed are the broker's to drop: not counted).
+    let ready_by = Instant::now() + READY_WITHIN;
+    let mut phase_models = vec![Vec::new()];
+    for attempt in 0.. {
+        anyhow::ensure!(dataflow.is_running(), "the dataflow stopped:\n{}", dataflow.log_text());
+        let id = format!("warm-up-{attempt}");
+        asker.send(&id)?;
+        let answer = asker.answer(&id, Duration::from_secs(10));
+        if let Some(answer) = answer.filter(|a| a.json["error"].is_null()) {
+            phase_models[0].push(checked(Some(answer), &id, &dataflow)?);
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < ready_by,
+            "the node never answered from the telemetry:\n{}",
+            dataflow.log_text()
+        );
     }
-    // Which model wrote each answer, in answer order (fallback sentences name none).
-    let models: Vec<&str> = answers.iter().filter_map(|a| a["model"].as_str()).collect();
-    eprintln!("{models:?}");
-    let mut runs: Vec<&str> = models.clone();
-    runs.dedup();
-    assert_eq!(
-        runs,
-        [
-            "SmolLM2-135M-Instruct.Q4_1",
-            "SmolLM2-135M-Instruct.Q8_0",
-            "SmolLM2-135M-Instruct.Q4_1",
-            "SmolLM2-135M-Instruct.Q8_0"
-        ],
-        "the answering model follows the power state: {models:?}"
-    );
+    for _ in 0..QUESTIONS_AFTER_SWAP {
+        let id = asker.ask()?;
+        let answer = asker.answer(&id, STEP_WITHIN);
+        phase_models[0].push(checked(answer, &id, &dataflow)?);
+    }
+
+    // Mains (-> Q8_0), battery (-> Q4_1), mains in another spelling (-> Q8_0).
+    let mut during_loads = Vec::new();
+    for (swaps, state) in [(1, "mains"), (2, "battery"), (3, "Mains")] {
+        asker.client.publish(&format!("{root}/telemetry/power"), format!(r#"{{"state": "{state}"}}"#))?;
+        // Asked while the variant loads: answered by a whole model, old or new.
+        let id = asker.ask()?;
+        let answer = asker.answer(&id, STEP_WITHIN);
+        during_loads.push(checked(answer, &id, &dataflow)?);
+
+        let swapped_by = Instant::now() + STEP_WITHIN;
+        while dataflow.node_log("slm").matches("model variant swapped").count() < swaps {
+            anyhow::ensure!(
+                Instant::now() < swapped_by,
+                "no swap to the {state} variant within {STEP_WITHIN:?}:\n{}",
+                dataflow.node_log("slm")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let mut models = Vec::new();
+        for _ in 0..QUESTIONS_AFTER_SWAP {
+            let id = asker.ask()?;
+            let answer = asker.answer(&id, STEP_WITHIN);
+            models.push(checked(answer, &id, &dataflow)?);
+        }
+        phase_models.push(models);
+    }
+    let log = dataflow.node_log("slm");
+    let (stopped_cleanly, leftovers) = dataflow.stop();
+    eprintln!("by phase: {phase_models:?}; asked while loading: {during_loads:?}");
+
+    let mut answered: Vec<&str> = asker.answers.iter().filter_map(|a| a.json["id"].as_str()).collect();
+    answered.sort_unstable();
+    let mut once = answered.clone();
+    once.dedup();
+    assert_eq!(once, answered, "no question answered twice");
+    answered.retain(|id| !id.starts_with("warm-up-"));
+    let asked: Vec<&str> = asker.asked.iter().map(String::as_str).collect();
+    assert_eq!(answered, asked, "every question answered exactly once");
+    for (phase, expected) in [Q4_1_NAME, Q8_0_NAME, Q4_1_NAME, Q8_0_NAME].into_iter().enumerate() {
+        let named: Vec<&str> = phase_models[phase].iter().flatten().map(String::as_str).collect();
+        assert!(
+            !named.is_empty() && named.iter().all(|model| *model == expected),
+            "phase {phase} should be answered by {expected}: {:?}",
+            phase_models[phase]
+        );
+    }
+    for model in during_loads.iter().flatten() {
+        assert!([Q4_1_NAME, Q8_0_NAME].contains(&model.as_str()), "{model}");
+    }
     assert_eq!(log.matches("model variant swapped").count(), 3, "{log}");
+    assert!(stopped_cleanly && leftovers.is_empty(), "stopped cleanly: {stopped_cleanly}, left running: {leftovers:?}");
     Ok(())
+}
+
+fn reading(tag: &str, value: ReadingValue, unit: Option<&str>) -> Reading {
+    let now = shopfloor_node::clock::now_ms();
+    Reading::good("test", tag.into(), value, unit.map(str::to_owned), Some(now), now)
 }
 
 /// LoRA commands on the node's `lora` input switch the profile's adapter
