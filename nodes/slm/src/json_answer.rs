@@ -32,12 +32,41 @@ pub enum SchemaError {
     Unsupported(#[source] llama_cpp_2::LlamaCppError),
 }
 
+/// Most decimals a number in a JSON answer may have: as many as the facts
+/// write ([`crate::facts::number`]).
+pub const NUMBER_MAX_DECIMALS: usize = 3;
+
 /// The grammar for `schema`, by llama.cpp's converter, with unbounded
-/// strings bounded to [`STRING_MAX_CHARS`].
+/// strings bounded to [`STRING_MAX_CHARS`] and numbers written as the facts
+/// write them (see [`as_facts_write_numbers`]).
 pub fn grammar_for(schema: &str) -> Result<String, SchemaError> {
     let mut value: serde_json::Value = serde_json::from_str(schema).map_err(SchemaError::NotJson)?;
     bound_strings(&mut value);
-    llama_cpp_2::json_schema_to_grammar(&value.to_string()).map_err(SchemaError::Unsupported)
+    let grammar = llama_cpp_2::json_schema_to_grammar(&value.to_string()).map_err(SchemaError::Unsupported)?;
+    Ok(as_facts_write_numbers(&grammar))
+}
+
+/// llama.cpp's number rule allows 16 decimals and an exponent. The facts
+/// have at most [`NUMBER_MAX_DECIMALS`] and no exponent, so any more is a
+/// digit the model made up: a small model under that rule was seen to run on
+/// after a value's last digit (`63.9555555555555556` for the fact 63.95),
+/// each made-up digit a decode step (the answer took 92 s on a loaded
+/// machine). The rules are rewritten where the converter wrote them; a
+/// converter that names them otherwise fails the unit test below.
+fn as_facts_write_numbers(grammar: &str) -> String {
+    grammar
+        .lines()
+        .map(|line| {
+            if line.starts_with("decimal-part ::= ") {
+                format!("decimal-part ::= [0-9]{{1,{NUMBER_MAX_DECIMALS}}}")
+            } else if line.starts_with("number ::= ") {
+                line.replace(" ([eE] [-+]? integral-part)?", "")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Adds `maxLength` to every string schema that has no length, pattern,
@@ -147,5 +176,16 @@ mod tests {
         assert!(grammar.contains("root ::="), "{grammar}");
         assert!(matches!(grammar_for(r#"{"type":"nonsense"}"#), Err(SchemaError::Unsupported(_))));
         assert!(matches!(grammar_for("{"), Err(SchemaError::NotJson(_))));
+    }
+
+    #[test]
+    fn numbers_are_written_with_at_most_the_facts_decimals_and_no_exponent() {
+        let grammar =
+            grammar_for(r#"{"type":"object","properties":{"value":{"type":"number"}},"required":["value"]}"#).unwrap();
+        assert!(grammar.lines().any(|l| l == "decimal-part ::= [0-9]{1,3}"), "{grammar}");
+        let number = grammar.lines().find(|l| l.starts_with("number ::= ")).unwrap_or_default();
+        assert!(number.contains("decimal-part") && !number.contains("[eE]"), "{grammar}");
+        assert_eq!(crate::facts::number(63.950_000_000_000_01), "63.95");
+        assert_eq!(crate::facts::number(0.123_456), "0.123", "facts write at most {NUMBER_MAX_DECIMALS} decimals");
     }
 }
