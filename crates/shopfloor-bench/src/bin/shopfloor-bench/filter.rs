@@ -36,6 +36,11 @@ pub struct Options {
     /// from nominal good parts, and print one row per condition.
     #[arg(long)]
     conditions: bool,
+    /// With `--conditions`: after each row, one line per missed defect and
+    /// per false alarm (kind, score, threshold, sharpness, gain, turn, boxes),
+    /// to see why a condition fails.
+    #[arg(long, requires = "conditions")]
+    misses: bool,
     /// `plate` (machined plates) or `board` (circuit boards): each learned
     /// from its own good parts.
     #[arg(long, default_value = "plate", value_parser = parse_product)]
@@ -219,6 +224,25 @@ fn report(
     out
 }
 
+/// One `--misses` line: what the filter made of a part it got wrong.
+fn miss_line(what: &str, n: usize, sample: &Sample, result: &FrameScore) -> String {
+    let boxes: Vec<String> =
+        result.boxes.iter().map(|b| format!("{}x{}@{},{} {:.1}", b.width, b.height, b.x, b.y, b.score)).collect();
+    let truth = sample.truth.map(|t| format!(" truth {}x{}@{},{}", t.width, t.height, t.x, t.y)).unwrap_or_default();
+    format!(
+        "    {what} #{n} {}: score {:.2} / {:.2}, sharpness {:.3}, gain {:.2}, turn {:.1}°, shift {:?}{}{truth}, boxes [{}]",
+        sample.label,
+        result.score,
+        result.threshold,
+        result.sharpness,
+        result.gain,
+        result.turn_deg,
+        result.shift,
+        result.unusable.map(|u| format!(", unusable ({})", u.reason())).unwrap_or_default(),
+        boxes.join("; ")
+    )
+}
+
 fn percent(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
@@ -270,20 +294,26 @@ fn run_conditions(o: &Options) -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()?;
         let per_frame = started.elapsed().as_secs_f64() / test.len() as f64;
         let (mut hits, mut defective, mut alarms, mut goods, mut unusable_good, mut unusable_bad) = (0, 0, 0, 0, 0, 0);
-        for (sample, result) in test.iter().zip(&results) {
+        let mut wrong = Vec::new();
+        for (n, (sample, result)) in test.iter().zip(&results).enumerate() {
             let unusable = result.unusable.is_some();
             match sample.truth {
                 Some(t) => {
                     defective += 1;
                     unusable_bad += usize::from(unusable);
-                    hits += usize::from(
-                        result.flagged && result.boxes.iter().any(|b| b.overlaps(t.x, t.y, t.width, t.height)),
-                    );
+                    let found = result.flagged && result.boxes.iter().any(|b| b.overlaps(t.x, t.y, t.width, t.height));
+                    hits += usize::from(found);
+                    if !found {
+                        wrong.push(miss_line("missed", n, sample, result));
+                    }
                 }
                 None => {
                     goods += 1;
                     unusable_good += usize::from(unusable);
                     alarms += usize::from(result.flagged);
+                    if result.flagged {
+                        wrong.push(miss_line("false alarm", n, sample, result));
+                    }
                 }
             }
         }
@@ -294,6 +324,9 @@ fn run_conditions(o: &Options) -> anyhow::Result<()> {
             percent(alarms, goods),
             1.0 / per_frame
         );
+        if o.misses {
+            wrong.iter().for_each(|line| println!("{line}"));
+        }
     }
     println!(
         "\nRecall: a defective part flagged with a box on its (moved) defect. An unusable frame (too blurred, too \
