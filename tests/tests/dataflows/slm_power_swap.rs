@@ -147,11 +147,6 @@ impl Asker {
             is_answer_to(message, id)
         })
     }
-
-    /// The model that wrote `answer` (none for a sentence code composed).
-    fn model(answer: &Received) -> Option<&str> {
-        answer.json["model"].as_str()
-    }
 }
 
 /// Checks an answer is whole and grounded; returns the model that wrote it.
@@ -159,7 +154,8 @@ fn checked(answer: Option<Received>, id: &str, dataflow: &RunningDataflow) -> an
     let answer = answer.ok_or_else(|| anyhow::anyhow!("no answer to {id}:\n{}", dataflow.node_log("slm")))?;
     anyhow::ensure!(answer.json["error"].is_null(), "{id}: {}", answer.json);
     anyhow::ensure!(answer.json["answer"].as_str().is_some_and(|t| t.contains("72.4")), "{id}: {}", answer.json);
-    Ok(Asker::model(&answer).map(str::to_owned))
+    // No model for a sentence code composed.
+    Ok(answer.json["model"].as_str().map(str::to_owned))
 }
 
 #[test]
