@@ -9,7 +9,8 @@
 //! directions: [`BlurLevel::Mild`] (2 to 3 px, what a moving line gives a
 //! camera with a short exposure, still judged) and [`BlurLevel::Heavy`]
 //! (7 to 11 px, too smeared to judge). A frame is judged against the
-//! appearance it fits best; one that fits the heavy one best is unusable.
+//! appearance it fits best; one that fits the heavy one best is unusable,
+//! unless a region stands out from it by twice the threshold.
 
 use crate::frame::FrameView;
 

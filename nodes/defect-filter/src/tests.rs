@@ -207,9 +207,11 @@ fn blurred_or_dark_frames_are_unusable_not_defective() {
     let model = learn(1, 16, 320, 240);
     let spec = PartSpec::defective(77, 320, 240, DefectKind::Scratch);
     let smeared = Conditions { motion_blur_px: 12.0, motion_direction: (0.6, 0.8), ..Conditions::NONE };
-    let (score, _) = score_under(&model, &spec, &smeared);
-    assert!(matches!(score.unusable, Some(crate::Unusable::Blurred { .. })), "{score:?}");
-    assert!(!score.flagged && score.boxes.is_empty());
+    for good in sample_set(12, 6, 0, 320, 240) {
+        let (score, _) = score_under(&model, &good, &smeared);
+        assert!(matches!(score.unusable, Some(crate::Unusable::Blurred { .. })), "{score:?}");
+        assert!(!score.flagged && score.boxes.is_empty());
+    }
     let dark = Conditions { contrast: 0.15, brightness: -100.0, ..Conditions::NONE };
     let (score, _) = score_under(&model, &spec, &dark);
     assert!(matches!(score.unusable, Some(crate::Unusable::Exposure { .. })), "{score:?}");
@@ -217,6 +219,28 @@ fn blurred_or_dark_frames_are_unusable_not_defective() {
     let (score, truth) = score_under(&model, &spec, &Conditions { motion_blur_px: 1.5, ..Conditions::NONE });
     assert!(score.unusable.is_none(), "{score:?}");
     assert_found(&score, truth.unwrap(), "scratch under mild blur");
+}
+
+/// A defect that stands out even against the smeared good parts (a chip
+/// missing from a board) is flagged, not called unusable: an unusable
+/// frame lets it pass.
+#[test]
+fn a_clear_defect_in_a_heavily_blurred_frame_is_flagged() {
+    let images: Vec<Vec<u8>> = product_set(Product::Board, 1, 16, 0, 640, 480).iter().map(pixels).collect();
+    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
+    let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+    let smeared = Conditions { motion_blur_px: 12.0, motion_direction: (0.6, 0.8), ..Conditions::NONE };
+    for seed in [41, 42, 43] {
+        // The same board without the defect is too smeared to judge.
+        let (good, _) = score_under(&model, &PartSpec::good(seed, 640, 480).of(Product::Board), &smeared);
+        assert!(matches!(good.unusable, Some(crate::Unusable::Blurred { .. })), "good (seed {seed}): {good:?}");
+        let spec = PartSpec::defective(seed, 640, 480, DefectKind::MissingPart).of(Product::Board);
+        let (score, truth) = score_under(&model, &spec, &smeared);
+        let what = format!("missing part (seed {seed}) blurred 12 px");
+        assert!(score.unusable.is_none(), "{what}: {score:?}");
+        assert_found(&score, truth.unwrap(), &what);
+        assert!(score.boxes.iter().all(|b| b.score >= 2.0 * score.threshold), "{score:?}");
+    }
 }
 
 /// A part that only moved is not taken as turned (by a quarter degree or
