@@ -99,6 +99,8 @@ pub struct Workspace {
     pub(crate) turn: crate::rotation::TurnBuffers,
     /// Which cells lie on pixels from inside the turned frame.
     pub(crate) inside: Vec<bool>,
+    /// The judged cells' scores, reordered to find their median.
+    pub(crate) ordered: Vec<f32>,
 }
 
 /// Column and row profiles of a frame, each normalised to a mean of 1.

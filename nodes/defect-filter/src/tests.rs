@@ -311,3 +311,24 @@ fn mildly_blurred_parts_are_judged_not_refused() {
         }
     }
 }
+
+/// A good board whose whole picture is off (heavy noise on low contrast)
+/// is not flagged with a box over the whole part: its misfit, the median
+/// cell score, is far above any good part's, and its scores are divided by
+/// the excess. A missing chip in the same picture is still found.
+#[test]
+fn a_frame_that_misfits_as_a_whole_is_not_a_defect() {
+    let images: Vec<Vec<u8>> = product_set(Product::Board, 1, 16, 0, 640, 480).iter().map(pixels).collect();
+    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
+    let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+    for seed in [51, 52, 53] {
+        let noisy = Conditions { contrast: 0.75, noise: 12.0, seed, ..Conditions::NONE };
+        let (good, _) = score_under(&model, &PartSpec::good(seed, 640, 480).of(Product::Board), &noisy);
+        let nominal = score(&model, &PartSpec::good(seed, 640, 480).of(Product::Board)).0;
+        assert!(good.misfit > 3.0 * nominal.misfit, "noise not seen as a misfit: {good:?} against {nominal:?}");
+        assert!(good.unusable.is_none() && !good.flagged, "good board (seed {seed}) under noise: {good:?}");
+        let spec = PartSpec::defective(seed, 640, 480, DefectKind::MissingPart).of(Product::Board);
+        let (defective, truth) = score_under(&model, &spec, &noisy);
+        assert_found(&defective, truth.unwrap(), &format!("missing part (seed {seed}) under noise"));
+    }
+}

@@ -230,10 +230,11 @@ fn miss_line(what: &str, n: usize, sample: &Sample, result: &FrameScore) -> Stri
         result.boxes.iter().map(|b| format!("{}x{}@{},{} {:.1}", b.width, b.height, b.x, b.y, b.score)).collect();
     let truth = sample.truth.map(|t| format!(" truth {}x{}@{},{}", t.width, t.height, t.x, t.y)).unwrap_or_default();
     format!(
-        "    {what} #{n} {}: score {:.2} / {:.2}, sharpness {:.3}, gain {:.2}, turn {:.1}°, shift {:?}{}{truth}, boxes [{}]",
+        "    {what} #{n} {}: score {:.2} / {:.2}, misfit {:.2}, sharpness {:.3}, gain {:.2}, turn {:.1}°, shift {:?}{}{truth}, boxes [{}]",
         sample.label,
         result.score,
         result.threshold,
+        result.misfit,
         result.sharpness,
         result.gain,
         result.turn_deg,
