@@ -19,7 +19,7 @@ pub struct DefectFilterConfig {
     /// (`FILTER_CELL`, even, 4..=128: the filter halves frames first;
     /// default: the filter's).
     pub cell: Option<u32>,
-    /// Learned threshold = highest good score times this margin
+    /// Learned threshold = highest good score (outliers aside) times this margin
     /// (`FILTER_MARGIN`, 1..=10; default: the filter's).
     pub margin: Option<f32>,
     /// Used where the dataflow wires the vision model's verdicts back to this

@@ -18,7 +18,8 @@ pub struct FilterSettings {
     /// The cell score at which a frame is flagged; `None` uses the
     /// threshold learned from the good set times `margin`.
     pub threshold: Option<f32>,
-    /// Factor on the largest leave-one-out score of the good set (≥ 1).
+    /// Factor on the largest leave-one-out score of the good set, outliers
+    /// aside (≥ 1).
     pub margin: f32,
     /// Cells above the threshold one region needs before the frame is
     /// flagged (≥ 1); raise to ignore single-cell specks.

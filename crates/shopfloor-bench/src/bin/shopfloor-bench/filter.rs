@@ -177,6 +177,10 @@ fn report(
         format!("| learning time ({} good images) | {:.0} ms |", model.learned_from(), learn_time.as_secs_f64() * 1e3),
     );
     line(&mut out, format!("| threshold (learned) | {:.2} ({:.2}) |", model.threshold(), model.learned_threshold()));
+    let mut learning = model.learning_scores().to_vec();
+    learning.sort_by(|a, b| b.total_cmp(a));
+    let learning: Vec<String> = learning.iter().map(|s| format!("{s:.2}")).collect();
+    line(&mut out, format!("| learning images' scores, left out (highest first) | {} |", learning.join(" ")));
     let (mut found, mut defective) = (0, 0);
     for (label, t) in &tallies {
         if *label == "good" {
