@@ -37,15 +37,6 @@ const SIGMA_FLOOR: CellFeatures = [2.5, 1.0, 1.5, 1.5];
 /// more. A configured threshold may go lower.
 pub const MIN_LEARNED_THRESHOLD: f32 = 5.0;
 
-/// Frames whose sharpness (the slope of their cells' edge strength
-/// against the good parts', see `Edges`) is below this are too blurred to
-/// judge. The measure is compressed: blur spreads an edge's strength over
-/// neighbouring cells rather than removing it. On the development seed,
-/// 640x480: sharp frames 0.97 to 1.01, motion blur of 1.5 px 0.86 to 0.90,
-/// 3 px 0.82 to 0.86, 6 px 0.72 to 0.82, 12 px 0.63 to 0.75 (noise σ 5
-/// lowers each by about 0.03).
-pub const MIN_SHARPNESS: f32 = 0.78;
-
 /// Good parts the blurred appearances are learned from (each smeared 8
 /// ways): enough for their spread, and learning stays under a second.
 const BLUR_LEARN_IMAGES: usize = 8;
@@ -88,7 +79,7 @@ const MISFIT_MARGIN: f32 = 3.0;
 /// Chosen on development seeds 7, 11 and 99: boards' misses fell from 105
 /// to 17 and from 63 to 46 over ten conditions (false alarms 0 → 7 and 0);
 /// plates of seed 11 went from 3 false alarms (misfit division at twice)
-/// to 11.
+/// to 13.
 const OUTLIER_FACTOR: f32 = 2.0;
 
 /// The largest turn of a part against the learned reference that is
@@ -119,7 +110,12 @@ pub struct FrameScore {
     /// (the frame was turned back before scoring).
     pub turn_deg: f32,
     /// The frame's edge strength against the good parts' (1: as sharp;
-    /// blur lowers it, see [`MIN_SHARPNESS`]).
+    /// blur lowers it). Compressed, since blur spreads an edge's strength
+    /// over neighbouring cells rather than removing it; on plates at
+    /// 640x480: sharp 0.97 to 1.01, motion blur of 1.5 px 0.86 to 0.90, 3 px
+    /// 0.82 to 0.86, 6 px 0.72 to 0.82, 12 px 0.63 to 0.75 (noise σ 5 lowers
+    /// each by about 0.03). Whether a frame is too blurred to judge is
+    /// decided by the appearance it fits best, not by this number.
     pub sharpness: f32,
     /// The median score of the frame's judged cells: how well the frame as a
     /// whole fits the good parts (see [`MISFIT_MARGIN`]), before any division.
