@@ -8,9 +8,16 @@ fn pixels(spec: &PartSpec) -> Vec<u8> {
     render(spec).unwrap().image.into_raw()
 }
 
-/// A model learned from `count` good parts of the set `seed`.
+/// A model learned from `count` good plates of the set `seed`.
 fn learn(seed: u64, count: usize, width: u32, height: u32) -> GoodModel {
-    let images: Vec<Vec<u8>> = sample_set(seed, count, 0, width, height).iter().map(pixels).collect();
+    learn_from(&sample_set(seed, count, 0, width, height))
+}
+
+/// A model learned from the parts `specs` (all of one size), with the
+/// default settings.
+fn learn_from(specs: &[PartSpec]) -> GoodModel {
+    let images: Vec<Vec<u8>> = specs.iter().map(pixels).collect();
+    let (width, height) = specs.first().map(|s| (s.width, s.height)).unwrap_or_default();
     let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(width, height, p)).collect();
     GoodModel::learn(&frames, &FilterSettings::default()).unwrap()
 }
@@ -58,9 +65,7 @@ fn each_defect_kind_is_flagged_with_a_box_on_it() {
 #[test]
 fn a_board_is_judged_after_learning_its_own_good_parts() {
     let (w, h) = (640, 480);
-    let images: Vec<Vec<u8>> = part_images::product_set(Product::Board, 21, 16, 0, w, h).iter().map(pixels).collect();
-    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(w, h, p)).collect();
-    let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+    let model = learn_from(&product_set(Product::Board, 21, 16, 0, w, h));
     for spec in part_images::product_set(Product::Board, 22, 12, 12, w, h) {
         let (score, truth) = score(&model, &spec);
         match truth {
@@ -226,9 +231,7 @@ fn blurred_or_dark_frames_are_unusable_not_defective() {
 /// frame lets it pass.
 #[test]
 fn a_clear_defect_in_a_heavily_blurred_frame_is_flagged() {
-    let images: Vec<Vec<u8>> = product_set(Product::Board, 1, 16, 0, 640, 480).iter().map(pixels).collect();
-    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
-    let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+    let model = learn_from(&product_set(Product::Board, 1, 16, 0, 640, 480));
     let smeared = Conditions { motion_blur_px: 12.0, motion_direction: (0.6, 0.8), ..Conditions::NONE };
     for seed in [41, 42, 43] {
         // The same board without the defect is too smeared to judge.
@@ -253,9 +256,7 @@ fn a_clear_defect_in_a_heavily_blurred_frame_is_flagged() {
 fn a_part_that_only_moved_is_not_taken_as_turned() {
     for product in Product::ALL {
         let still = PartSpec { lighting: 1.0, offset: (0, 0), noise: 0.0, ..PartSpec::good(5, 640, 480).of(product) };
-        let images: Vec<Vec<u8>> = (0..8).map(|i| pixels(&PartSpec { seed: 100 + i, ..still })).collect();
-        let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
-        let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+        let model = learn_from(&(0..8).map(|i| PartSpec { seed: 100 + i, ..still }).collect::<Vec<_>>());
         for offset in [(1, 0), (3, 5), (-7, 2)] {
             let (moved, _) = score(&model, &PartSpec { offset, seed: 7, ..still });
             assert!(moved.turn_deg.abs() < 0.25, "{product:?} moved by {offset:?}: {moved:?}");
@@ -291,9 +292,7 @@ fn a_part_turned_on_a_belt_that_stays_put_is_judged_upright() {
 #[test]
 fn mildly_blurred_parts_are_judged_not_refused() {
     for product in Product::ALL {
-        let images: Vec<Vec<u8>> = product_set(product, 3, 16, 0, 640, 480).iter().map(pixels).collect();
-        let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
-        let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+        let model = learn_from(&product_set(product, 3, 16, 0, 640, 480));
         for (n, spec) in product_set(product, 4, 6, 4, 640, 480).iter().enumerate() {
             let angle = n as f32 * 0.8;
             let blur = Conditions {
@@ -318,9 +317,7 @@ fn mildly_blurred_parts_are_judged_not_refused() {
 /// the excess. A missing chip in the same picture is still found.
 #[test]
 fn a_frame_that_misfits_as_a_whole_is_not_a_defect() {
-    let images: Vec<Vec<u8>> = product_set(Product::Board, 1, 16, 0, 640, 480).iter().map(pixels).collect();
-    let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
-    let model = GoodModel::learn(&frames, &FilterSettings::default()).unwrap();
+    let model = learn_from(&product_set(Product::Board, 1, 16, 0, 640, 480));
     for seed in [51, 52, 53] {
         let noisy = Conditions { contrast: 0.75, noise: 12.0, seed, ..Conditions::NONE };
         let (good, _) = score_under(&model, &PartSpec::good(seed, 640, 480).of(Product::Board), &noisy);
@@ -341,11 +338,6 @@ fn a_frame_that_misfits_as_a_whole_is_not_a_defect() {
 /// asserted.)
 #[test]
 fn a_bad_part_among_the_good_ones_does_not_set_the_threshold() {
-    let learn_from = |specs: &[PartSpec]| {
-        let images: Vec<Vec<u8>> = specs.iter().map(pixels).collect();
-        let frames: Vec<FrameView> = images.iter().map(|p| FrameView::rgb8(640, 480, p)).collect();
-        GoodModel::learn(&frames, &FilterSettings::default()).unwrap()
-    };
     let mut specs = product_set(Product::Board, 1, 16, 0, 640, 480);
     let clean = learn_from(&specs);
     specs[5] = PartSpec::defective(99, 640, 480, DefectKind::MissingPart).of(Product::Board);
