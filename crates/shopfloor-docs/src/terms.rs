@@ -379,6 +379,108 @@ const PROCEDURE_WORDS: &[(&str, &str)] = &[
     ("teil", "part"),
     ("strom", "power"),
     ("energie", "energy"),
+    // Packaging lines and utilities: the machines, materials and faults of
+    // their procedures (words that are English too, like `film`, stay as
+    // they are).
+    ("kontrollwaage", "checkweigher"),
+    ("waage", "weigh"),
+    ("pesadora", "checkweigher"),
+    ("controladora", "checkweigher"),
+    ("trieuse", "checkweigher"),
+    ("peseuse", "checkweigher"),
+    ("wickler", "wrapper"),
+    ("stretchwickler", "wrapper"),
+    ("envolvedora", "wrapper"),
+    ("enfardadora", "wrapper"),
+    ("banderoleuse", "wrapper"),
+    ("filmeuse", "wrapper"),
+    ("folie", "film"),
+    ("pelicula", "film"),
+    ("rolle", "roll"),
+    ("bobina", "roll"),
+    ("bobine", "roll"),
+    ("lage", "layer"),
+    ("capa", "layer"),
+    ("couche", "layer"),
+    ("karton", "case"),
+    ("kartons", "case"),
+    ("caja", "case"),
+    ("cajas", "case"),
+    ("encajonadora", "case packer"),
+    ("encaisseuse", "case packer"),
+    ("kartonpacker", "case packer"),
+    ("packer", "packer"),
+    ("einlauf", "infeed"),
+    ("auslauf", "outfeed"),
+    ("umfallen", "fall"),
+    ("umgefallen", "fall"),
+    ("fallen", "fall"),
+    ("caido", "fall"),
+    ("caida", "fall"),
+    ("tombe", "fall"),
+    ("tombee", "fall"),
+    ("verschliesser", "capper"),
+    ("taponadora", "capper"),
+    ("boucheuse", "capper"),
+    ("visseuse", "capper"),
+    ("deckel", "cap"),
+    ("verschluss", "cap"),
+    ("tapa", "cap"),
+    ("tapon", "cap"),
+    ("bouchon", "cap"),
+    ("etikett", "label"),
+    ("etiqueta", "label"),
+    ("etiquette", "label"),
+    ("kleber", "glue"),
+    ("leim", "glue"),
+    ("heissleim", "hot melt glue"),
+    ("cola", "glue"),
+    ("pegamento", "glue"),
+    ("colle", "glue"),
+    ("lichtschranke", "sensor"),
+    ("fuhler", "sensor"),
+    ("fuehler", "sensor"),
+    ("capteur", "sensor"),
+    ("schutztur", "guard door"),
+    ("schutztuer", "guard door"),
+    ("puerta", "door"),
+    ("porte", "door"),
+    ("leck", "leak"),
+    ("undicht", "leak"),
+    ("fuga", "leak"),
+    ("fuite", "leak"),
+    ("metalldetektor", "metal detector"),
+    ("metales", "metal"),
+    ("metaux", "metal"),
+    ("detecteur", "detector"),
+    ("reinigen", "clean"),
+    ("limpiar", "clean"),
+    ("nettoyer", "clean"),
+    ("schmieren", "lubricate"),
+    ("lubricar", "lubricate"),
+    ("graisser", "lubricate"),
+    ("fett", "grease"),
+    ("grasa", "grease"),
+    ("graisse", "grease"),
+    ("gerausch", "noise"),
+    ("geraeusch", "noise"),
+    ("ruido", "noise"),
+    ("bruit", "noise"),
+    ("ausschuss", "reject"),
+    ("ausgeschleust", "reject"),
+    ("rechazo", "reject"),
+    ("rechazado", "reject"),
+    ("rechazada", "reject"),
+    ("rejet", "reject"),
+    ("rejete", "reject"),
+    ("leer", "empty"),
+    ("vacio", "empty"),
+    ("vide", "empty"),
+    ("druckluft", "compressed air"),
+    ("kessel", "boiler"),
+    ("parada", "stop"),
+    ("arret", "stop"),
+    ("stillstand", "stop"),
 ];
 
 /// The English search words of `text` (a question or a document's words),
@@ -477,6 +579,18 @@ mod tests {
         assert_eq!(words, ["spindle", "overheat"]);
         let words = search_words("Wie behebe ich einen Stau am Späneförderer?");
         assert!(words.contains(&"jam".to_owned()), "{words:?}");
+    }
+
+    #[test]
+    fn packaging_words_of_other_languages_become_english() {
+        let words = search_words("Am Einlauf vom Packer fallen ständig Flaschen um");
+        for english in ["infeed", "packer", "fall", "bottle"] {
+            assert!(words.contains(&english.to_owned()), "{english}: {words:?}");
+        }
+        let words = search_words("La envolvedora marca FILM END, ¿cómo pongo una bobina nueva?");
+        assert!(words.contains(&"wrapper".to_owned()) && words.contains(&"roll".to_owned()), "{words:?}");
+        let words = search_words("Une couche de cartons est tombée dans le palettiseur");
+        assert!(words.contains(&"layer".to_owned()) && words.contains(&"fall".to_owned()), "{words:?}");
     }
 
     #[test]
