@@ -373,11 +373,11 @@ impl GoodModel {
         scratch.extend(
             ws.cells.iter().zip(&appearance.mean).zip(&appearance.inverse_sigma).map(|((x, m), s)| cell_score(x, m, s)),
         );
-        if turned {
-            // Cells on pixels the turn brought in from beyond the frame are not judged.
-            cells_inside(g, shift, turn, &mut ws.inside);
-            scratch.iter_mut().zip(&ws.inside).filter(|(_, inside)| !**inside).for_each(|(score, _)| *score = 0.0);
-        }
+        // Cells on pixels the shift or the turn brought in from beyond the
+        // frame are not judged: the repeated edge pixels are no part of the
+        // part, and under sensor noise their blocks look unlike any learned.
+        cells_inside(g, shift, if turned { turn } else { 0.0 }, &mut ws.inside);
+        scratch.iter_mut().zip(&ws.inside).filter(|(_, inside)| !**inside).for_each(|(score, _)| *score = 0.0);
         ws.scores = scratch;
         let misfit = median_judged(&ws.scores, &mut ws.ordered);
         if misfit > self.misfit_limit {

@@ -358,3 +358,24 @@ fn a_bad_part_among_the_good_ones_does_not_set_the_threshold() {
         assert_found(&score, truth.unwrap(), &format!("{} #{n}", spec.label()));
     }
 }
+
+/// A part near the end of the shift search puts a column of cells partly
+/// beyond the frame, where the frame's edge pixels are repeated; under
+/// sensor noise those cells look unlike anything learned. They are not
+/// judged (as for a turned frame), so a good plate there passes, and a
+/// defect on the part is still found.
+#[test]
+fn cells_the_shift_brings_in_from_beyond_the_frame_are_not_judged() {
+    let model = learn(1, 16, 640, 480);
+    let noisy = |seed| Conditions { noise: 6.0, seed, ..Conditions::NONE };
+    for seed in 61..=72 {
+        for offset in [(-11, 0), (11, 0), (0, -11), (0, 11)] {
+            let spec = PartSpec { offset, ..PartSpec::good(seed, 640, 480) };
+            let (good, _) = score_under(&model, &spec, &noisy(seed));
+            assert!(!good.flagged, "good plate (seed {seed}) at {offset:?} under noise: {good:?}");
+        }
+    }
+    let spec = PartSpec { offset: (-11, 0), ..PartSpec::defective(61, 640, 480, DefectKind::Scratch) };
+    let (defective, truth) = score_under(&model, &spec, &noisy(61));
+    assert_found(&defective, truth.unwrap(), "a scratch at the end of the shift search under noise");
+}
