@@ -268,10 +268,8 @@ pub enum DocsCommand {
     Index {
         #[arg(value_name = "FOLDER")]
         folder: PathBuf,
-        /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
-        /// search by meaning as well as words.
-        #[arg(long, value_name = "DIR")]
-        embedding_model: Option<PathBuf>,
+        #[command(flatten)]
+        meaning: ByMeaning,
     },
     /// The sections a question finds (score, coverage, citation) and the
     /// answer plant-docs would give.
@@ -285,10 +283,8 @@ pub enum DocsCommand {
         /// Least coverage a section needs to answer (plant-docs' DOCS_MIN_COVERAGE).
         #[arg(long, value_parser = coverage_share)]
         min_coverage: Option<f32>,
-        /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
-        /// search by meaning as well as words.
-        #[arg(long, value_name = "DIR")]
-        embedding_model: Option<PathBuf>,
+        #[command(flatten)]
+        meaning: ByMeaning,
     },
     /// Ask every question of a JSON-lines set (`data/docs-eval/*.jsonl`):
     /// the right section cited, "no procedure" where none covers it,
@@ -301,15 +297,28 @@ pub enum DocsCommand {
         questions: PathBuf,
         #[arg(long, value_parser = coverage_share)]
         min_coverage: Option<f32>,
-        /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
-        /// search by meaning as well as words.
-        #[arg(long, value_name = "DIR")]
-        embedding_model: Option<PathBuf>,
+        #[command(flatten)]
+        meaning: ByMeaning,
         /// Write each question's candidate sections with their scores
         /// (JSON lines), for studying the ranking on a development set.
         #[arg(long, value_name = "FILE")]
         candidates: Option<PathBuf>,
     },
+}
+
+/// Search by meaning as well as words, as plant-docs does with
+/// DOCS_EMBEDDING_MODEL.
+#[derive(Debug, clap::Args)]
+pub struct ByMeaning {
+    /// A sentence-embedding model's folder (plant-docs' DOCS_EMBEDDING_MODEL):
+    /// search by meaning as well as words.
+    #[arg(long, value_name = "DIR")]
+    pub embedding_model: Option<PathBuf>,
+    /// A file where the sections' vectors are kept between runs
+    /// (plant-docs' DOCS_VECTOR_FILE): only sections not found there are
+    /// encoded. Created if missing.
+    #[arg(long, value_name = "FILE", requires = "embedding_model")]
+    pub vector_file: Option<PathBuf>,
 }
 
 fn coverage_share(text: &str) -> Result<f32, String> {

@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::Context as _;
 use shopfloor_docs::embed::Encoder;
 use shopfloor_docs::eval::{evaluate, read_questions, EvalQuestion};
+use shopfloor_docs::vectors::Found;
 use shopfloor_docs::{answer, AnswerRules, Library, Limits};
 
-use crate::cli::DocsCommand;
+use crate::cli::{ByMeaning, DocsCommand};
 
 /// Exit status when an evaluation misses a goal.
 const MISSED_A_GOAL: u8 = 1;
@@ -20,16 +21,12 @@ const RIGHT_SECTION_GOAL: f64 = 0.9;
 
 pub fn run(command: DocsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        DocsCommand::Index { folder, embedding_model } => index(&folder, embedding_model.as_deref()),
-        DocsCommand::Search { folder, question, limit, min_coverage, embedding_model } => search(
-            &folder,
-            embedding_model.as_deref(),
-            &question,
-            usize::try_from(limit).unwrap_or(usize::MAX),
-            rules(min_coverage),
-        ),
-        DocsCommand::Evaluate { folder, questions, min_coverage, embedding_model, candidates } => {
-            evaluate_set(&folder, embedding_model.as_deref(), &questions, rules(min_coverage), candidates.as_deref())
+        DocsCommand::Index { folder, meaning } => index(&folder, &meaning),
+        DocsCommand::Search { folder, question, limit, min_coverage, meaning } => {
+            search(&folder, &meaning, &question, usize::try_from(limit).unwrap_or(usize::MAX), rules(min_coverage))
+        }
+        DocsCommand::Evaluate { folder, questions, min_coverage, meaning, candidates } => {
+            evaluate_set(&folder, &meaning, &questions, rules(min_coverage), candidates.as_deref())
         }
     }
 }
@@ -39,16 +36,22 @@ fn rules(min_coverage: Option<f32>) -> AnswerRules {
     AnswerRules { min_coverage: min_coverage.unwrap_or(rules.min_coverage), ..rules }
 }
 
-fn open(folder: &Path, embedding_model: Option<&Path>) -> anyhow::Result<(Library, f64)> {
+fn open(folder: &Path, meaning: &ByMeaning) -> anyhow::Result<(Library, f64)> {
     let started = Instant::now();
     let mut library = Library::new(folder, Limits::default())?;
-    if let Some(model) = embedding_model {
+    if let Some(model) = &meaning.embedding_model {
         let encoder =
             Encoder::load(model).with_context(|| format!("cannot load the embedding model in {}", model.display()))?;
-        library.set_encoder(Arc::new(encoder))?;
+        let found = library.set_encoder(Arc::new(encoder), meaning.vector_file.as_deref())?;
+        if let (Some(Found::Ignored(why)), Some(file)) = (found, &meaning.vector_file) {
+            println!("not used: {}: {why}", file.display());
+        }
     }
     let report = library.rescan().with_context(|| format!("cannot read the documents in {}", folder.display()))?;
     let seconds = started.elapsed().as_secs_f64();
+    if library.has_encoder() {
+        println!("sections encoded: {}; read back from the vector file: {}", report.encoded, report.reused);
+    }
     for (document, why) in &report.unreadable {
         println!("unreadable: {document}: {why}");
     }
@@ -58,8 +61,8 @@ fn open(folder: &Path, embedding_model: Option<&Path>) -> anyhow::Result<(Librar
     Ok((library, seconds))
 }
 
-fn index(folder: &Path, embedding_model: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (library, seconds) = open(folder, embedding_model)?;
+fn index(folder: &Path, meaning: &ByMeaning) -> anyhow::Result<ExitCode> {
+    let (library, seconds) = open(folder, meaning)?;
     let stats = library.stats();
     let mut documents: Vec<String> = Vec::new();
     for section in library.sections() {
@@ -93,12 +96,12 @@ fn index(folder: &Path, embedding_model: Option<&Path>) -> anyhow::Result<ExitCo
 
 fn search(
     folder: &Path,
-    embedding_model: Option<&Path>,
+    meaning: &ByMeaning,
     question: &str,
     limit: usize,
     rules: AnswerRules,
 ) -> anyhow::Result<ExitCode> {
-    let (library, _) = open(folder, embedding_model)?;
+    let (library, _) = open(folder, meaning)?;
     let started = Instant::now();
     let hits = library.search(question, limit)?;
     let search_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -119,12 +122,12 @@ fn search(
 
 fn evaluate_set(
     folder: &Path,
-    embedding_model: Option<&Path>,
+    meaning: &ByMeaning,
     questions: &Path,
     rules: AnswerRules,
     candidates: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let (library, _) = open(folder, embedding_model)?;
+    let (library, _) = open(folder, meaning)?;
     let questions = read_questions(questions)?;
     if let Some(path) = candidates {
         write_candidates(&library, &questions, path)?;

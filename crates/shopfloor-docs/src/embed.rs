@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use sha2::{Digest, Sha256};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// Most word pieces of one text the model reads (the model was trained on
@@ -19,6 +20,10 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 const MAX_TOKENS: usize = 256;
 /// Texts encoded in one forward pass.
 const BATCH: usize = 16;
+/// How this code turns a text into a vector (word pieces read, pooling,
+/// normalisation), part of the [`Encoder::fingerprint`]: change it when
+/// that changes, so vectors kept on disk by older code are not reused.
+const ENCODING_VERSION: &str = "mean-pooled, unit length, at most 256 word pieces, v1";
 
 /// Why the encoder cannot load or run.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,7 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     folder: PathBuf,
     dimensions: usize,
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for Encoder {
@@ -58,24 +64,40 @@ impl Encoder {
             std::fs::read(&path).map_err(|source| EmbedError::Read { path, source })
         };
         let config_path = folder.join("config.json");
-        let config: Config = serde_json::from_slice(&read("config.json")?)
-            .map_err(|source| EmbedError::Config { path: config_path, source })?;
+        let config_bytes = read("config.json")?;
+        let config: Config =
+            serde_json::from_slice(&config_bytes).map_err(|source| EmbedError::Config { path: config_path, source })?;
+        let weight_bytes = read("model.safetensors")?;
+        let tokenizer_bytes = read("tokenizer.json")?;
+        let mut hasher = Sha256::new();
+        for part in [ENCODING_VERSION.as_bytes(), &config_bytes, &tokenizer_bytes, &weight_bytes] {
+            // Lengths first, so that no two different sets of files hash alike.
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        let fingerprint: [u8; 32] = hasher.finalize().into();
         let device = Device::Cpu;
-        let weights = VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DType::F32, &device)?;
+        let weights = VarBuilder::from_buffered_safetensors(weight_bytes, DType::F32, &device)?;
         let model = BertModel::load(weights, &config)?;
         let tokenizer_path = folder.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
+        let mut tokenizer = Tokenizer::from_bytes(tokenizer_bytes)
             .map_err(|e| EmbedError::Tokenizer { path: tokenizer_path.clone(), message: e.to_string() })?;
         tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| EmbedError::Tokenizer { path: tokenizer_path, message: e.to_string() })?;
-        Ok(Encoder { model, tokenizer, folder: folder.to_owned(), dimensions: config.hidden_size })
+        Ok(Encoder { model, tokenizer, folder: folder.to_owned(), dimensions: config.hidden_size, fingerprint })
     }
 
     /// Length of each vector.
     pub fn dimensions(&self) -> usize {
         self.dimensions
+    }
+
+    /// SHA-256 of the model's files and of how this code encodes: two
+    /// encoders with one fingerprint give one text the same vector.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// Each text as a unit vector (mean of its word pieces' vectors, as the

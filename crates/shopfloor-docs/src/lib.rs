@@ -11,6 +11,7 @@
 //!   words a document would use.
 //! - [`library`]: the folder, its index (tantivy, in memory) and search.
 //! - [`embed`]: sentence embeddings, for search by meaning.
+//! - [`vectors`]: the sections' vectors kept on disk between starts.
 //! - [`answer`]: procedure answers and the live values beside their steps.
 //! - [`alerts`]: what to do about an alert, from the documents.
 //! - [`eval`]: an evaluation set of procedure questions asked of a library.
@@ -27,6 +28,7 @@ pub mod parse;
 pub mod pdf;
 pub mod pdf_reader;
 pub mod terms;
+pub mod vectors;
 
 pub use alerts::AlertResponses;
 pub use answer::{alarm_response, answer, AlarmResponse, AnswerRules, LiveValue, ProcedureAnswer};

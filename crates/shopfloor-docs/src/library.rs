@@ -18,6 +18,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::embed::{cosine, EmbedError, Encoder};
 use crate::parse::{self, Parsed, Section};
 use crate::terms::search_groups;
+use crate::vectors::{self, Found, TextKey, VectorFile};
 
 /// The analyzer of every text field: words, lower case, English stems.
 const ANALYZER: &str = "en_stem";
@@ -59,6 +60,9 @@ pub enum DocsError {
     Embed(#[from] EmbedError),
 }
 
+/// A section's vector, with the key of the text it was made from.
+type Meaning = (TextKey, Vec<f32>);
+
 /// One indexed section, with what search needs to judge it.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -74,8 +78,9 @@ pub struct Entry {
     /// The section's stems, its document's title's included.
     stems: HashSet<String>,
     /// What the section means: the encoder's unit vector of its text with
-    /// its headings and title (none without an encoder).
-    meaning: Option<Vec<f32>>,
+    /// its headings and title, and that text's key (none without an
+    /// encoder).
+    meaning: Option<Meaning>,
 }
 
 impl Entry {
@@ -123,6 +128,10 @@ pub struct ScanReport {
     pub unreadable: Vec<(String, String)>,
     /// Documents left out: over a limit.
     pub skipped: Vec<(String, String)>,
+    /// Sections encoded by the model, and sections whose vector was read
+    /// back from the vectors file instead.
+    pub encoded: usize,
+    pub reused: usize,
 }
 
 impl ScanReport {
@@ -176,6 +185,12 @@ pub struct Library {
     section_frequency: HashMap<String, u32>,
     next_id: u64,
     encoder: Option<Arc<Encoder>>,
+    /// Where the sections' vectors are kept between starts.
+    vectors: Option<VectorFile>,
+    /// Vectors of the sections forgotten during a scan, for the sections
+    /// read in the same scan: a document edited in one section, or renamed,
+    /// is not encoded again whole.
+    recycled: HashMap<TextKey, Vec<f32>>,
 }
 
 impl Library {
@@ -217,24 +232,76 @@ impl Library {
             section_frequency: HashMap::new(),
             next_id: 0,
             encoder: None,
+            vectors: None,
+            recycled: HashMap::new(),
         })
     }
 
     /// Searches by meaning too, with `encoder`: every section held is
-    /// encoded now, and every section read later as it is read.
-    pub fn set_encoder(&mut self, encoder: Arc<Encoder>) -> Result<(), DocsError> {
+    /// encoded now, and every section read later as it is read. With
+    /// `vector_file`, the sections' vectors are kept there between starts
+    /// ([`crate::vectors`]): a section whose text is found there is not
+    /// encoded again. Returns what was found in that file.
+    pub fn set_encoder(
+        &mut self,
+        encoder: Arc<Encoder>,
+        vector_file: Option<&Path>,
+    ) -> Result<Option<Found>, DocsError> {
+        let found = vector_file.map(|path| {
+            let (file, found) = VectorFile::open(path, encoder.fingerprint(), encoder.dimensions());
+            self.vectors = Some(file);
+            found
+        });
+        self.encoder = Some(encoder);
         let mut ids: Vec<u64> = self.entries.keys().copied().collect();
         ids.sort_unstable();
         let texts: Vec<String> =
             ids.iter().filter_map(|id| self.entries.get(id)).map(|e| section_text(&e.title, &e.section)).collect();
-        let meanings = encoder.encode(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let mut report = ScanReport::default();
+        let meanings = self.meanings_of(&texts, &mut report)?;
         for (id, meaning) in ids.iter().zip(meanings) {
             if let Some(entry) = self.entries.get_mut(id) {
-                entry.meaning = Some(meaning);
+                entry.meaning = meaning;
             }
         }
-        self.encoder = Some(encoder);
-        Ok(())
+        if !ids.is_empty() {
+            self.save_vectors();
+        }
+        Ok(found)
+    }
+
+    /// The vectors of `texts`: read back from the vectors file where it has
+    /// them, encoded otherwise (none without an encoder).
+    fn meanings_of(&mut self, texts: &[String], report: &mut ScanReport) -> Result<Vec<Option<Meaning>>, DocsError> {
+        let Some(encoder) = self.encoder.clone() else { return Ok(vec![None; texts.len()]) };
+        let keys: Vec<TextKey> = texts.iter().map(|text| vectors::text_key(text)).collect();
+        let mut meanings: Vec<Option<Vec<f32>>> = keys
+            .iter()
+            .map(|key| self.recycled.remove(key).or_else(|| self.vectors.as_mut().and_then(|file| file.claim(key))))
+            .collect();
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| meanings[i].is_none()).collect();
+        let encoded = encoder.encode(&missing.iter().map(|&i| texts[i].as_str()).collect::<Vec<_>>())?;
+        report.encoded += missing.len();
+        report.reused += texts.len() - missing.len();
+        for (i, vector) in missing.into_iter().zip(encoded) {
+            meanings[i] = Some(vector);
+        }
+        Ok(keys.into_iter().zip(meanings).map(|(key, meaning)| meaning.map(|vector| (key, vector))).collect())
+    }
+
+    /// Writes the vectors of the sections held now to the vectors file, if
+    /// there is one. A failure is logged, not returned: the file only
+    /// saves time at the next start.
+    fn save_vectors(&mut self) {
+        let Some(file) = self.vectors.as_mut() else { return };
+        let mut held: Vec<(&TextKey, &[f32])> =
+            self.entries.values().filter_map(|e| e.meaning.as_ref()).map(|(key, v)| (key, v.as_slice())).collect();
+        held.sort_by(|a, b| a.0.cmp(b.0));
+        held.dedup_by(|a, b| a.0 == b.0);
+        if let Err(error) = file.save(held) {
+            let causes = std::error::Error::source(&error).map(|c| c.to_string()).unwrap_or_default();
+            tracing::warn!(error = %error, cause = %causes, "the sections will be encoded again at the next start");
+        }
     }
 
     /// Whether search uses meaning as well as words.
@@ -294,15 +361,17 @@ impl Library {
             held += usize::from(is_new);
             match read_document(&path, &name) {
                 Ok((parsed, pages)) => {
-                    self.add(&name, parsed, pages)?;
+                    self.add(&name, parsed, pages, &mut report)?;
                     report.read.push(name);
                 }
                 Err(reason) => report.unreadable.push((name, reason)),
             }
         }
+        self.recycled = HashMap::new();
         if report.changed() {
             self.writer.commit()?;
             self.reader.reload()?;
+            self.save_vectors();
         }
         Ok(report)
     }
@@ -345,7 +414,7 @@ impl Library {
         Ok(found)
     }
 
-    fn add(&mut self, name: &str, parsed: Parsed, pages: usize) -> Result<(), DocsError> {
+    fn add(&mut self, name: &str, parsed: Parsed, pages: usize, report: &mut ScanReport) -> Result<(), DocsError> {
         let all_text: String = parsed
             .sections
             .iter()
@@ -353,14 +422,11 @@ impl Library {
             .collect::<Vec<_>>()
             .join(" ");
         let language = language::detect(&format!("{} {all_text}", parsed.title));
-        let meanings: Vec<Option<Vec<f32>>> = match &self.encoder {
-            Some(encoder) => {
-                let texts: Vec<String> =
-                    parsed.sections.iter().map(|section| section_text(&parsed.title, section)).collect();
-                encoder.encode(&texts.iter().map(String::as_str).collect::<Vec<_>>())?.into_iter().map(Some).collect()
-            }
-            None => vec![None; parsed.sections.len()],
+        let texts: Vec<String> = match self.encoder {
+            Some(_) => parsed.sections.iter().map(|section| section_text(&parsed.title, section)).collect(),
+            None => vec![String::new(); parsed.sections.len()],
         };
+        let meanings = self.meanings_of(&texts, report)?;
         let mut ids = Vec::with_capacity(parsed.sections.len());
         for ((position, section), meaning) in parsed.sections.into_iter().enumerate().zip(meanings) {
             let id = self.next_id;
@@ -410,6 +476,9 @@ impl Library {
         self.writer.delete_term(Term::from_field_text(self.fields.document, name));
         for id in ids {
             if let Some(entry) = self.entries.remove(&id) {
+                if let Some((key, vector)) = entry.meaning {
+                    self.recycled.insert(key, vector);
+                }
                 for stem in &entry.stems {
                     if let Some(count) = self.section_frequency.get_mut(stem) {
                         *count = count.saturating_sub(1);
@@ -510,7 +579,7 @@ impl Library {
             None => None,
         };
         let similarity = |entry: &Entry| match (&asked, &entry.meaning) {
-            (Some(a), Some(m)) => cosine(a, m),
+            (Some(a), Some((_, m))) => cosine(a, m),
             _ => 0.0,
         };
         if asked.is_some() {

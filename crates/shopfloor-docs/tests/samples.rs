@@ -63,7 +63,7 @@ fn embedding_model() -> PathBuf {
 fn development_report(folder: &str, questions: &str) -> shopfloor_docs::eval::EvalReport {
     let mut library = Library::new(data().join(folder), Limits::default()).unwrap();
     let encoder = Encoder::load(&embedding_model()).expect("models/all-MiniLM-L6-v2: run scripts/setup.sh");
-    library.set_encoder(Arc::new(encoder)).unwrap();
+    library.set_encoder(Arc::new(encoder), None).unwrap();
     let scan = library.rescan().unwrap();
     assert!(scan.unreadable.is_empty(), "{scan:?}");
     let questions = read_questions(&data().join("docs-eval").join(questions)).unwrap();

@@ -32,6 +32,12 @@ pub struct PlantDocsConfig {
     /// as words. Without it, search is by words alone and
     /// `DOCS_MIN_COVERAGE` decides what covers a question.
     pub embedding_model: Option<PathBuf>,
+    /// A file where the sections' vectors are kept between starts
+    /// (`DOCS_VECTOR_FILE`, optional, only with `DOCS_EMBEDDING_MODEL`;
+    /// created with its folder if missing): at start only the sections
+    /// not found there are encoded. A file made by another model, or
+    /// damaged, is replaced.
+    pub vector_file: Option<PathBuf>,
 }
 
 impl PlantDocsConfig {
@@ -64,6 +70,14 @@ impl PlantDocsConfig {
                 }
             }
         }
+        let vector_file = env.optional_string("DOCS_VECTOR_FILE").map(PathBuf::from);
+        if let Some(file) = &vector_file {
+            if embedding_model.is_none() {
+                env.invalid("DOCS_VECTOR_FILE", &file.to_string_lossy(), "set only with DOCS_EMBEDDING_MODEL");
+            } else if file.is_dir() {
+                env.invalid("DOCS_VECTOR_FILE", &file.to_string_lossy(), "a file's path, not a folder");
+            }
+        }
         env.finish(&["DOCS_"])?;
         Ok(Self {
             folder,
@@ -71,6 +85,7 @@ impl PlantDocsConfig {
             limits: Limits { max_files, max_file_bytes },
             rules: AnswerRules { min_coverage, ..rules },
             embedding_model,
+            vector_file,
         })
     }
 }
@@ -88,6 +103,7 @@ mod tests {
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.rules, AnswerRules::default());
         assert_eq!(config.embedding_model, None);
+        assert_eq!(config.vector_file, None);
         let err = PlantDocsConfig::from_env(&EnvVars::from([("DOCS_DIR", "/no/such/docs")])).unwrap_err();
         assert!(err.names_field("DOCS_DIR"), "{err}");
     }
@@ -103,11 +119,32 @@ mod tests {
             ("DOCS_MIN_COVERAGE", "1.5"),
             ("DOCS_FOLDER", "typo"),
             ("DOCS_EMBEDDING_MODEL", folder.as_str()),
+            ("DOCS_VECTOR_FILE", folder.as_str()),
         ]))
         .unwrap_err();
-        let fields = ["DOCS_RESCAN_MS", "DOCS_MAX_FILES", "DOCS_MIN_COVERAGE", "DOCS_FOLDER", "DOCS_EMBEDDING_MODEL"];
+        let fields = [
+            "DOCS_RESCAN_MS",
+            "DOCS_MAX_FILES",
+            "DOCS_MIN_COVERAGE",
+            "DOCS_FOLDER",
+            "DOCS_EMBEDDING_MODEL",
+            "DOCS_VECTOR_FILE",
+        ];
         for field in fields {
             assert!(err.names_field(field), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn a_vector_file_needs_the_model_that_fills_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_string_lossy().into_owned();
+        let err = PlantDocsConfig::from_env(&EnvVars::from([
+            ("DOCS_DIR", folder.as_str()),
+            ("DOCS_VECTOR_FILE", "vectors.bin"),
+        ]))
+        .unwrap_err();
+        assert!(err.names_field("DOCS_VECTOR_FILE"), "{err}");
+        assert!(err.to_string().contains("DOCS_EMBEDDING_MODEL"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use dora_node_api::{DoraNode, EventStream};
 use std::sync::Arc;
 
 use shopfloor_docs::embed::{EmbedError, Encoder};
+use shopfloor_docs::vectors::Found;
 use shopfloor_docs::{DocsError, Library};
 use shopfloor_node::clock::now_ms;
 use shopfloor_node::driver::SendError;
@@ -32,7 +33,11 @@ pub fn run(config: &PlantDocsConfig, node: DoraNode, mut events: EventStream) ->
     let mut library = Library::new(&config.folder, config.limits.clone()).map_err(PlantDocsError::Documents)?;
     if let Some(model) = &config.embedding_model {
         let encoder = Encoder::load(model).map_err(PlantDocsError::EmbeddingModel)?;
-        library.set_encoder(Arc::new(encoder)).map_err(PlantDocsError::Documents)?;
+        let found =
+            library.set_encoder(Arc::new(encoder), config.vector_file.as_deref()).map_err(PlantDocsError::Documents)?;
+        if let (Some(Found::Ignored(why)), Some(file)) = (found, &config.vector_file) {
+            tracing::warn!(file = %file.display(), why, "vector file not used; the sections are encoded again");
+        }
     }
     let report = library.rescan().map_err(PlantDocsError::Documents)?;
     let stats = library.stats();
@@ -42,6 +47,8 @@ pub fn run(config: &PlantDocsConfig, node: DoraNode, mut events: EventStream) ->
         documents = stats.documents,
         sections = stats.sections,
         pages = stats.pages,
+        encoded = report.encoded,
+        vectors_reused = report.reused,
         ms = now_ms() - started,
         "documents indexed"
     );
@@ -101,6 +108,7 @@ mod tests {
             // has started. The dataflow test (tests/tests/dataflows/plant_docs.rs)
             // runs the node with the model.
             embedding_model: None,
+            vector_file: None,
         };
         let later = dir.path().join("probe.md");
         let writer = std::thread::spawn(move || {
@@ -139,6 +147,7 @@ mod tests {
             limits: Limits::default(),
             rules: AnswerRules::default(),
             embedding_model: None,
+            vector_file: None,
         };
         let (result, _) = TestRun::new("plant-docs").stop(0.1).run(|node, events| run(&config, node, events)).unwrap();
         let error = result.unwrap_err();

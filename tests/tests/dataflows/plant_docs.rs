@@ -39,6 +39,7 @@ fn procedures_are_quoted_from_the_sites_documents_and_alerts_carry_their_respons
     let mqtt_port = free_port();
     let root = "test/docs/cell1";
     let folder = documents.display().to_string();
+    let vector_file = scratch.path().join("state/section-vectors.bin");
     let envs = [
         ("SIM_PORT", sim_port.to_string()),
         ("SIM_SCENARIO", "overheat".to_owned()),
@@ -51,6 +52,7 @@ fn procedures_are_quoted_from_the_sites_documents_and_alerts_carry_their_respons
         ("ROUTER_AUDIT_DIR", scratch.path().join("audit").display().to_string()),
         ("DOCS_DIR", folder.clone()),
         ("ALARMS_DOCS_DIR", folder),
+        ("DOCS_VECTOR_FILE", vector_file.display().to_string()),
     ];
     let mut dataflow = RunningDataflow::start("plant-assistant.yml", &envs, DATAFLOW_LIMIT)?;
     let client = TestClient::connect(mqtt_port, &[format!("{root}/assistant/answer/#")])?;
@@ -102,6 +104,11 @@ fn procedures_are_quoted_from_the_sites_documents_and_alerts_carry_their_respons
     };
     assert_eq!(sources(&answer), ["touch-probe.md § Calibrating the touch probe"], "{}", answer.json);
     assert!(answer.json["answer"].as_str().unwrap_or_default().contains("2. Run the probe calibration cycle P9801."));
+    // The sections' vectors are kept for the next start (DOCS_VECTOR_FILE),
+    // the new document's among them (the file is written after each
+    // changed scan, before the answer above could find the section).
+    let kept = std::fs::metadata(&vector_file).map(|m| m.len()).unwrap_or(0);
+    assert!(kept > 384 * 4 * 10, "{} holds {kept} bytes", vector_file.display());
 
     // The overheat alert carries what to do.
     let alert = alerts
