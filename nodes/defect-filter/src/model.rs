@@ -71,6 +71,14 @@ const CLEAR_DEFECT_UNDER_HEAVY_BLUR: f32 = 2.0;
 /// condition at once): false alarms 10 → 3 of 600 with no defect lost; at
 /// twice, none, but 9 more defects were missed.
 const MISFIT_MARGIN: f32 = 3.0;
+/// How far a frame's part may be from where the alignment put it, in
+/// pixels: whole-pixel shifts leave up to half a pixel, and a turn found to
+/// a tenth of a degree moves a plate's edges by a few tenths. Each cell's
+/// learned spread grows by what a move this large does to its features
+/// (edge cells most, flat ones not at all). Chosen on development seeds 7
+/// and 11: 0.3 and 0.4 gave the same results, 0.2 left false alarms on
+/// turned and shifted plates, 0.5 raised boards' false alarms all at once.
+const ALIGNMENT_PX: f32 = 0.35;
 
 /// A learning image whose left-out score is over this many times the
 /// median learning image's does not set the threshold: one odd or not
@@ -231,6 +239,10 @@ impl GoodModel {
         // Raw features of each image at its shift from the reference.
         let mut raw: Vec<Vec<CellFeatures>> = Vec::with_capacity(frames.len());
         let mut shifts = Vec::with_capacity(frames.len());
+        // How much each cell's features change when the part moves by a
+        // pixel: the squared differences to the grid one pixel right and
+        // one pixel down, summed over the images.
+        let mut moved_sq = vec![[0.0f32; FEATURES]; geometry.cells()];
         for frame in frames {
             profiles(frame, &mut ws);
             let shift = (
@@ -238,9 +250,26 @@ impl GoodModel {
                 best_shift(&ws.rows, &reference_rows, geometry.max_shift),
             );
             cell_features(frame, &geometry, shift, &mut ws);
-            raw.push(ws.cells.clone());
+            let here = ws.cells.clone();
+            for step in [(1, 0), (0, 1)] {
+                cell_features(frame, &geometry, (shift.0 + step.0, shift.1 + step.1), &mut ws);
+                for ((sum, moved), at) in moved_sq.iter_mut().zip(&ws.cells).zip(&here) {
+                    for f in 0..FEATURES {
+                        sum[f] += (moved[f] - at[f]).powi(2);
+                    }
+                }
+            }
+            raw.push(here);
             shifts.push(shift);
         }
+        // A part aligned to within a fraction of a pixel still moves its
+        // edges by that fraction: the spread that adds to each cell, for a
+        // residual of ALIGNMENT_PX in any direction (half the squared
+        // gradient, averaged over directions).
+        let alignment_variance: Vec<CellFeatures> = moved_sq
+            .iter()
+            .map(|sum| sum.map(|v| ALIGNMENT_PX * ALIGNMENT_PX * v / (2.0 * frames.len() as f32)))
+            .collect();
 
         // Brightness: each image's gain and offset against the mean
         // luminance, twice, since the mean moves once the gains are out.
@@ -263,8 +292,12 @@ impl GoodModel {
         let blur_set = frames.len().min(BLUR_LEARN_IMAGES);
         let blurred = BlurLevel::ALL.map(|level| {
             let set = blurred_set(level, &frames[..blur_set], &shifts, &geometry, &mean_luma, &mut ws);
-            (level, Appearance::of(&CellStats::of(&set)))
+            (level, Appearance::of(&CellStats::of(&set), &alignment_variance))
         });
+        // The threshold comes from the learning images as they are, without
+        // the alignment spread: they were all aligned alike, and the spread
+        // would lower ordinary images' scores more than an odd one's (the
+        // outlier rule below would then take a good image for odd).
         let left_out = leave_one_out(&normalised, &stats, &mut ws.ordered);
         let (basis, outliers) = threshold_basis(&left_out.image_max, &mut ws.ordered);
         if !outliers.is_empty() {
@@ -293,7 +326,7 @@ impl GoodModel {
             reference_columns,
             reference_rows,
             mean_luma,
-            sharp: Appearance::of(&stats),
+            sharp: Appearance::of(&stats, &alignment_variance),
             blurred,
             learned_threshold,
             threshold,
@@ -794,11 +827,12 @@ struct Appearance {
 }
 
 impl Appearance {
-    fn of(stats: &CellStats) -> Self {
+    fn of(stats: &CellStats, alignment_variance: &[CellFeatures]) -> Self {
         let inverse_sigma: Vec<CellFeatures> = stats
             .variance
             .iter()
-            .map(|v| std::array::from_fn(|f| 1.0 / (v[f] + SIGMA_FLOOR[f] * SIGMA_FLOOR[f]).sqrt()))
+            .zip(alignment_variance)
+            .map(|(v, a)| std::array::from_fn(|f| 1.0 / (v[f] + a[f] + SIGMA_FLOOR[f] * SIGMA_FLOOR[f]).sqrt()))
             .collect();
         let log_spread = -2.0 * inverse_sigma.iter().flatten().map(|s| s.ln()).sum::<f32>();
         Self {
