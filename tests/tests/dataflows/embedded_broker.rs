@@ -20,6 +20,11 @@ const BROKER_SECS: f64 = 180.0;
 /// How long a probe waits for the broker's answer (it comes at once unless
 /// the machine is loaded).
 const REPLY_DEADLINE: Duration = Duration::from_secs(30);
+/// How long each `mqtt-source` run over TLS lasts: dora's testing mode
+/// stops the node at a fixed time, so this is the deadline for its TLS
+/// handshake. 3 s was too short in a full test run: the node began its
+/// handshake just as its stop came (2026-12-06), as `mqtt_tls.rs` once saw.
+const SOURCE_SECS: f64 = 15.0;
 const NODES_PASSWORD: &str = "nodes-pass-5521";
 const ALICE_PASSWORD: &str = "alice-pass-8810";
 const WRONG_PASSWORD: &str = "guess-2291";
@@ -198,7 +203,7 @@ fn over_tls_the_source_connects_and_a_wrong_password_is_reported() -> anyhow::Re
             ("MQTT_USERNAME", "nodes".to_owned()),
             ("MQTT_PASSWORD", password.to_owned()),
         ];
-        TestNode::start("mqtt-source", &envs, 3.0, name)?.wait()
+        TestNode::start("mqtt-source", &envs, SOURCE_SECS, name)?.wait()
     };
     let (log, clean) = source(NODES_PASSWORD, "embedded-tls-good")?;
     assert!(clean && log.contains("connected to MQTT broker"), "no TLS connection to the embedded broker:\n{log}");
