@@ -1,5 +1,5 @@
 //! `shopfloor-bench filter [--product plate|board] [--images N] [--learn N] [--seed S] [--runs R]
-//! [--width W] [--height H] [--conditions]`: learns a [`GoodModel`] from one generated good set, scores
+//! [--width W] [--height H] [--conditions [--misses] [--only NAME]]`: learns a [`GoodModel`] from one generated good set, scores
 //! another generated set (half good, half defective, the kinds in turn) on
 //! this thread, and prints speed and accuracy as a markdown table.
 //!
@@ -41,6 +41,11 @@ pub struct Options {
     /// to see why a condition fails.
     #[arg(long, requires = "conditions")]
     misses: bool,
+    /// With `--conditions`: only the rows whose condition's name starts
+    /// with this (`nominal`, `rotation`, `all`, `part`, ...), for timing one
+    /// condition; each row's parts are the same as in a full run.
+    #[arg(long, requires = "conditions")]
+    only: Option<String>,
     /// `plate` (machined plates) or `board` (circuit boards): each learned
     /// from its own good parts.
     #[arg(long, default_value = "plate", value_parser = parse_product)]
@@ -283,6 +288,9 @@ fn run_conditions(o: &Options) -> anyhow::Result<()> {
     let images = o.images as usize;
     let good = images / 2;
     for (index, condition) in Condition::EVERY.into_iter().enumerate() {
+        if o.only.as_ref().is_some_and(|only| !condition.as_str().starts_with(only.as_str())) {
+            continue;
+        }
         let specs = product_set(o.product, o.seed + 1, good, images - good, w, h);
         let mut test = Vec::with_capacity(specs.len());
         for (n, spec) in specs.iter().enumerate() {
