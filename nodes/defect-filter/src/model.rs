@@ -14,10 +14,13 @@ use serde::Serialize;
 use crate::blur::{self, BlurLevel};
 use crate::boxes::{regions, AnomalyBox};
 use crate::features::{
-    best_shift, cell_features, profiles, CellFeatures, Geometry, Workspace, FEATURES, GRADIENT, LUMA,
+    best_half_shift, best_shift, cell_features, full_luma_profiles, half_phases, luma_profiles, profiles,
+    turned_cell_features, CellFeatures, Geometry, Workspace, FEATURES, GRADIENT, LUMA,
 };
 use crate::frame::{FilterError, FrameView};
-use crate::rotation::{cells_inside, estimate_turn, orientation_histogram, to_frame, turn_between, MIN_TURN_DEG};
+use crate::rotation::{
+    cells_inside, estimate_turn, orientation_histogram, to_frame, turn_back, turn_between, MIN_TURN_DEG,
+};
 use crate::settings::FilterSettings;
 
 /// Fewest good images a model is learned from: fewer give variances too
@@ -162,6 +165,10 @@ pub struct GoodModel {
     reference_orientation: Vec<f32>,
     reference_columns: Vec<f32>,
     reference_rows: Vec<f32>,
+    /// The same for the half-size luminance a turned frame's shift is
+    /// found on, for even and odd shifts (see [`best_half_shift`]).
+    reference_half_columns: [Vec<f32>; 2],
+    reference_half_rows: [Vec<f32>; 2],
     mean_luma: Vec<f32>,
     /// Good parts as learned.
     sharp: Appearance,
@@ -217,11 +224,16 @@ impl GoodModel {
         let mut order: Vec<usize> = (0..frames.len()).collect();
         order.sort_by(|&a, &b| turns[a].total_cmp(&turns[b]));
         let reference_orientation = histograms[order[frames.len() / 2]].clone();
+        let mut wide = Vec::new();
         let uprights: Vec<Option<Vec<u8>>> = frames
             .iter()
             .map(|frame| {
                 let turn = estimate_turn(frame, &reference_orientation, MAX_TURN_DEG, &mut ws.turn);
-                (turn.abs() >= MIN_TURN_DEG).then(|| ws.turn.upright.clone())
+                (turn.abs() >= MIN_TURN_DEG).then(|| {
+                    let mut upright = Vec::new();
+                    turn_back(frame, turn, &mut wide, &mut upright);
+                    upright
+                })
             })
             .collect();
         let upright_frames: Vec<FrameView> = frames
@@ -262,6 +274,7 @@ impl GoodModel {
             raw.push(here);
             shifts.push(shift);
         }
+        let (reference_half_columns, reference_half_rows) = reference_half_profiles(frames, &shifts);
         // A part aligned to within a fraction of a pixel still moves its
         // edges by that fraction: the spread that adds to each cell, for a
         // residual of ALIGNMENT_PX in any direction (half the squared
@@ -325,6 +338,8 @@ impl GoodModel {
             reference_orientation,
             reference_columns,
             reference_rows,
+            reference_half_columns,
+            reference_half_rows,
             mean_luma,
             sharp: Appearance::of(&stats, &alignment_variance),
             blurred,
@@ -357,16 +372,30 @@ impl GoodModel {
             });
         }
         let turn = estimate_turn(frame, &self.reference_orientation, MAX_TURN_DEG, &mut ws.turn);
-        let upright = std::mem::take(&mut ws.turn.upright);
         let turned = turn.abs() >= MIN_TURN_DEG;
-        let frame = if turned { FrameView { data: &upright, ..*frame } } else { *frame };
-        profiles(&frame, ws);
-        let shift = (
-            best_shift(&ws.columns, &self.reference_columns, g.max_shift),
-            best_shift(&ws.rows, &self.reference_rows, g.max_shift),
-        );
-        cell_features(&frame, g, shift, ws);
-        ws.turn.upright = upright;
+        let shift = if turned {
+            // Found on the half-size luminance the turn was refined on, to a
+            // fraction of a pixel (the nearest whole one is reported), and
+            // the blocks taken from where the turn put them: the frame is
+            // not turned back whole.
+            let (width, height) = (g.width as usize / 2, g.height as usize / 2);
+            luma_profiles(&ws.turn.luma_turned, width, height, &mut ws.columns, &mut ws.rows);
+            let found = (
+                best_half_shift(&ws.columns, &self.reference_half_columns, g.max_shift),
+                best_half_shift(&ws.rows, &self.reference_half_rows, g.max_shift),
+            );
+            let shift = (found.0.round() as i32, found.1.round() as i32);
+            turned_cell_features(frame, g, found, turn, ws);
+            shift
+        } else {
+            profiles(frame, ws);
+            let shift = (
+                best_shift(&ws.columns, &self.reference_columns, g.max_shift),
+                best_shift(&ws.rows, &self.reference_rows, g.max_shift),
+            );
+            cell_features(frame, g, shift, ws);
+            shift
+        };
 
         let mut scratch = std::mem::take(&mut ws.scores);
         let light = fit_brightness(&ws.cells, &self.mean_luma, g, &mut scratch);
@@ -521,6 +550,26 @@ fn reference_profiles(frames: &[FrameView], max_shift: i32, ws: &mut Workspace) 
         rows.push(ws.rows.clone());
     }
     (aligned_average(&columns, 2 * max_shift), aligned_average(&rows, 2 * max_shift))
+}
+
+/// The half-size luminance profiles of the part where
+/// [`reference_profiles`] put it, for even and odd shifts: each image's
+/// full-size luminance profiles moved by its own shift, averaged, and
+/// summed in pairs both ways ([`half_phases`]).
+fn reference_half_profiles(frames: &[FrameView], shifts: &[(i32, i32)]) -> ([Vec<f32>; 2], [Vec<f32>; 2]) {
+    let (mut columns, mut rows) = (Vec::new(), Vec::new());
+    let (mut sum_columns, mut sum_rows): (Vec<f32>, Vec<f32>) = (Vec::new(), Vec::new());
+    for (frame, shift) in frames.iter().zip(shifts) {
+        full_luma_profiles(frame, &mut columns, &mut rows);
+        for (sum, profile, moved) in [(&mut sum_columns, &columns, shift.0), (&mut sum_rows, &rows, shift.1)] {
+            sum.resize(profile.len(), 0.0);
+            let last = profile.len() as i32 - 1;
+            for (i, v) in sum.iter_mut().enumerate() {
+                *v += profile[(i as i32 + moved).clamp(0, last.max(0)) as usize];
+            }
+        }
+    }
+    (half_phases(&sum_columns), half_phases(&sum_rows))
 }
 
 /// The average of `profiles`, each moved onto the first, then the whole

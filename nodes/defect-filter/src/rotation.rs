@@ -4,10 +4,12 @@
 //! The angle comes from the edges: a histogram of gradient orientations
 //! (0° to 180°, weighted by edge strength) turns with the picture, whatever
 //! the part's position and the light's level, so the best circular match
-//! with the reference's histogram is the frame's turn. The frame is then
-//! turned back about its centre (interpolated between pixels), and the
-//! rest of the filter sees an upright part; the shift search still finds the position. Cells whose
-//! corners come from outside the frame are not judged.
+//! with the reference's histogram is the frame's turn, refined on the
+//! half-size luminance turned back by it. The part's position is then
+//! found on that turned-back luminance, and each cell's blocks are taken
+//! from where the turn put them (interpolated between pixels), so the rest
+//! of the filter sees an upright part without the frame being turned back
+//! whole. Cells whose corners come from outside the frame are not judged.
 
 use crate::features::Geometry;
 use crate::frame::FrameView;
@@ -43,24 +45,26 @@ pub(crate) fn orientation_histogram(frame: &FrameView, luma: &mut Vec<f32>, hist
     luma_histogram(luma, frame.width as usize / 2, frame.height as usize / 2, histogram);
 }
 
-/// The frame averaged over 2x2 pixels to luminance (R+2G+B)/4.
+/// The frame averaged over 2x2 pixels to luminance (R+2G+B)/4. Each pair
+/// of rows is added first, byte by byte, and each pair of pixels then
+/// weighed: both loops are vector code.
 fn half_luma(frame: &FrameView, luma: &mut Vec<f32>) {
     let (width, height) = (frame.width as usize / 2, frame.height as usize / 2);
     let stride = frame.width as usize * 3;
     let (red, blue) = frame.format.red_blue();
     luma.clear();
     luma.reserve(width * height);
+    let mut pairs = vec![0u16; width * 6];
     for y in 0..height {
-        let (top, bottom) = (&frame.data[2 * y * stride..], &frame.data[(2 * y + 1) * stride..]);
-        for x in 0..width {
-            let mut sum = 0u32;
-            for row in [top, bottom] {
-                for p in [&row[6 * x..6 * x + 3], &row[6 * x + 3..6 * x + 6]] {
-                    sum += p[red] as u32 + 2 * p[1] as u32 + p[blue] as u32;
-                }
-            }
-            luma.push(sum as f32 / 16.0);
-        }
+        let row = |r: usize| frame.data.get(r * stride..r * stride + width * 6);
+        let (Some(top), Some(bottom)) = (row(2 * y), row(2 * y + 1)) else {
+            break;
+        };
+        pairs.iter_mut().zip(top.iter().zip(bottom)).for_each(|(sum, (&a, &b))| *sum = a as u16 + b as u16);
+        luma.extend(pairs.chunks_exact(6).map(|p| {
+            let sum = p[red] + 2 * p[1] + p[blue] + p[3 + red] + 2 * p[4] + p[3 + blue];
+            sum as f32 / 16.0
+        }));
     }
 }
 
@@ -73,38 +77,36 @@ fn luma_histogram(luma: &[f32], width: usize, height: usize, histogram: &mut Vec
     }
     // Tensor sums (gx², gy², gx·gy) over tiles of half a block; each block
     // is 2x2 tiles and blocks overlap by a tile, so a part that moved by a
-    // few pixels is cut into blocks in much the same way. The rows are
-    // walked a tile's 10 pixels at a time as fixed-size arrays, which the
-    // compiler turns into vector code.
+    // few pixels is cut into blocks in much the same way. Each row's
+    // gradients are taken at once, and each tile keeps a sum per column
+    // of its pixels until its last row: both are vector code.
     const TILE: usize = BLOCK / 2;
     let (tiles_x, tiles_y) = ((width - 2) / TILE, (height - 2) / TILE);
     let mut tiles = vec![[0.0f32; 3]; tiles_x * tiles_y];
+    let n = tiles_x * TILE;
+    let (mut gx, mut gy) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let mut columns = vec![[[0.0f32; TILE]; 3]; tiles_x];
     for (ty, tile_row) in tiles.chunks_exact_mut(tiles_x).enumerate() {
+        columns.iter_mut().for_each(|sums| *sums = [[0.0; TILE]; 3]);
         for y in 1 + ty * TILE..1 + (ty + 1) * TILE {
-            let rows = [
-                &luma[(y - 1) * width..y * width],
-                &luma[y * width..(y + 1) * width],
-                &luma[(y + 1) * width..(y + 2) * width],
-            ];
-            for (tx, tile) in tile_row.iter_mut().enumerate() {
-                let window = |row: &[f32]| -> Option<[f32; TILE + 2]> {
-                    row.get(tx * TILE..tx * TILE + TILE + 2)?.try_into().ok()
-                };
-                let (Some(up), Some(here), Some(down)) = (window(rows[0]), window(rows[1]), window(rows[2])) else {
-                    continue;
-                };
-                let (mut sxx, mut syy, mut sxy) = (0.0f32, 0.0f32, 0.0f32);
-                for i in 0..TILE {
-                    let gx = (up[i + 2] - up[i]) + 2.0 * (here[i + 2] - here[i]) + (down[i + 2] - down[i]);
-                    let gy = (down[i] + 2.0 * down[i + 1] + down[i + 2]) - (up[i] + 2.0 * up[i + 1] + up[i + 2]);
-                    sxx += gx * gx;
-                    syy += gy * gy;
-                    sxy += gx * gy;
-                }
-                tile[0] += sxx;
-                tile[1] += syy;
-                tile[2] += sxy;
+            let row = |dy: usize, dx: usize| &luma[(y + dy - 1) * width + dx..][..n];
+            let (up_left, up, up_right) = (row(0, 0), row(0, 1), row(0, 2));
+            let (left, right) = (row(1, 0), row(1, 2));
+            let (down_left, down, down_right) = (row(2, 0), row(2, 1), row(2, 2));
+            for i in 0..n {
+                gx[i] = (up_right[i] - up_left[i]) + 2.0 * (right[i] - left[i]) + (down_right[i] - down_left[i]);
+                gy[i] = (down_left[i] + 2.0 * down[i] + down_right[i]) - (up_left[i] + 2.0 * up[i] + up_right[i]);
             }
+            for ((sums, gx), gy) in columns.iter_mut().zip(gx.chunks_exact(TILE)).zip(gy.chunks_exact(TILE)) {
+                for k in 0..TILE {
+                    sums[0][k] += gx[k] * gx[k];
+                    sums[1][k] += gy[k] * gy[k];
+                    sums[2][k] += gx[k] * gy[k];
+                }
+            }
+        }
+        for (tile, sums) in tile_row.iter_mut().zip(&columns) {
+            *tile = sums.map(|lanes| lanes.iter().sum());
         }
     }
     for by in 0..tiles_y.saturating_sub(1) {
@@ -178,15 +180,15 @@ pub(crate) fn turn_between(histogram: &[f32], reference: &[f32], max_deg: f32) -
 /// Buffers of [`estimate_turn`], kept from frame to frame.
 #[derive(Debug, Default)]
 pub(crate) struct TurnBuffers {
-    /// The frame's half-size luminance, and the same turned back.
+    /// The frame's half-size luminance.
     pub(crate) luma: Vec<f32>,
-    luma_turned: Vec<f32>,
+    /// The same turned back by the turn as estimated before its last
+    /// refinement (a few hundredths of a degree from the result): what the
+    /// shift of a turned frame is found on.
+    pub(crate) luma_turned: Vec<f32>,
     /// The last orientation histogram.
     pub(crate) histogram: Vec<f32>,
-    /// The frame turned upright, when it came turned.
-    pub(crate) upright: Vec<u8>,
-    /// The frame's pixels spread out for [`turn_back`].
-    wide: Vec<u64>,
+    footing: Footing,
 }
 
 /// How many degrees `frame` is turned against `reference` (an orientation
@@ -194,10 +196,11 @@ pub(crate) struct TurnBuffers {
 /// edge about a tenth nearer the axes than it is, and edges that do not
 /// turn with the part (a belt's) pull towards 0°, so the first estimate is
 /// refined [`REFINEMENTS`] times on the frame turned back by it, where the
-/// rest is small and so is its error. Leaves the frame turned back by the result in
-/// `buffers.upright` when it is at least [`MIN_TURN_DEG`].
+/// rest is small and so is its error. When the result is at least
+/// [`MIN_TURN_DEG`], `buffers.luma_turned` holds the half-size luminance
+/// turned back by the estimate before the last refinement.
 pub(crate) fn estimate_turn(frame: &FrameView, reference: &[f32], max_deg: f32, buffers: &mut TurnBuffers) -> f32 {
-    let TurnBuffers { luma, luma_turned, histogram, upright, wide } = buffers;
+    let TurnBuffers { luma, luma_turned, histogram, footing } = buffers;
     orientation_histogram(frame, luma, histogram);
     let first = turn_between(histogram, reference, max_deg);
     if first.abs() < MIN_TURN_DEG {
@@ -208,37 +211,86 @@ pub(crate) fn estimate_turn(frame: &FrameView, reference: &[f32], max_deg: f32, 
     let (width, height) = (frame.width as usize / 2, frame.height as usize / 2);
     let mut turn = first;
     for _ in 0..REFINEMENTS {
-        turn_luma(luma, width, height, turn, luma_turned);
+        turn_luma(luma, width, height, turn, luma_turned, footing);
         luma_histogram(luma_turned, width, height, histogram);
         turn = (turn + turn_between(histogram, reference, max_deg)).clamp(-max_deg, max_deg);
-    }
-    if turn.abs() >= MIN_TURN_DEG {
-        turn_back(frame, turn, wide, upright);
     }
     turn
 }
 
 /// A luminance image turned back by `degrees` about its centre into
 /// `out`, interpolated between pixels.
-fn turn_luma(luma: &[f32], width: usize, height: usize, degrees: f32, out: &mut Vec<f32>) {
+fn turn_luma(luma: &[f32], width: usize, height: usize, degrees: f32, out: &mut Vec<f32>, footing: &mut Footing) {
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
-    let (max_x, max_y) = (width as f32 - 1.0, height as f32 - 1.0);
     out.clear();
-    for y in 0..height {
+    if width < 2 || height < 2 || luma.len() < width * height {
+        out.extend_from_slice(luma);
+        return;
+    }
+    out.resize(width * height, 0.0);
+    for (y, out_row) in out.chunks_exact_mut(width).enumerate() {
+        // Source of this row's first pixel centre, and the step per pixel:
+        // the image's content was turned by `degrees`, so each upright
+        // pixel is fetched from where the turn put it.
         let (px0, py) = (0.5 - cx, y as f32 + 0.5 - cy);
-        let mut sx = cos * px0 - sin * py + cx - 0.5;
-        let mut sy = sin * px0 + cos * py + cy - 0.5;
-        for _ in 0..width {
-            let (x, y) = (sx.clamp(0.0, max_x), sy.clamp(0.0, max_y));
-            let (x0, y0) = (x as usize, y as usize);
-            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-            let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
-            let top = luma[y0 * width + x0] + fx * (luma[y0 * width + x1] - luma[y0 * width + x0]);
-            let bottom = luma[y1 * width + x0] + fx * (luma[y1 * width + x1] - luma[y1 * width + x0]);
-            out.push(top + fy * (bottom - top));
-            sx += cos;
-            sy += sin;
+        let origin = (cos * px0 - sin * py + cx - 0.5, sin * px0 + cos * py + cy - 0.5);
+        footing.place(origin, (cos, sin), width, (width, height));
+        for (((value, &at), &fx), &fy) in out_row.iter_mut().zip(&footing.at).zip(&footing.fx).zip(&footing.fy) {
+            let at = at as usize;
+            let (Some(upper), Some(lower)) = (luma.get(at..at + 2), luma.get(at + width..at + width + 2)) else {
+                continue;
+            };
+            let top = upper[0] + fx * (upper[1] - upper[0]);
+            let bottom = lower[0] + fx * (lower[1] - lower[0]);
+            *value = top + fy * (bottom - top);
+        }
+    }
+}
+
+/// `x.floor() as i32` for 0 ≤ `x` < 2^23: adding 2^23 leaves the whole
+/// part in the low bits of the sum's mantissa. Unlike `as`, which checks
+/// for values beyond `i32` one at a time, this keeps [`Footing::place`]'s
+/// loop vector code.
+fn whole(x: f32) -> i32 {
+    const TWO_TO_23: f32 = 8_388_608.0;
+    ((x.floor() + TWO_TO_23).to_bits() - TWO_TO_23.to_bits()) as i32
+}
+
+/// Where points along a line fall on a grid of pixels, for interpolating
+/// between the four around each: the upper left one's index (row-major)
+/// and the fractions right and down from it. Kept between rows and frames.
+///
+/// A point beyond the grid takes the nearest edge; points stop one pixel
+/// short of the right and bottom edges, so the four pixels always exist
+/// (the edge one then weighs 1). Placing all the points of a row first is
+/// vector code; the interpolation that follows then only fetches and
+/// weighs.
+#[derive(Debug, Default)]
+pub(crate) struct Footing {
+    pub(crate) at: Vec<u32>,
+    pub(crate) fx: Vec<f32>,
+    pub(crate) fy: Vec<f32>,
+}
+
+impl Footing {
+    /// `count` points from `origin`, `step` apart, on a `size` (width,
+    /// height) grid of at least 2x2 pixels.
+    pub(crate) fn place(&mut self, origin: (f32, f32), step: (f32, f32), count: usize, size: (usize, usize)) {
+        let (width, height) = size;
+        let (max_x, max_y) = ((width - 1) as f32, (height - 1) as f32);
+        let (last_left, last_top) = (width.saturating_sub(2) as i32, height.saturating_sub(2) as i32);
+        let width = width as i32;
+        self.at.resize(count, 0);
+        self.fx.resize(count, 0.0);
+        self.fy.resize(count, 0.0);
+        for (i, ((at, fx), fy)) in self.at.iter_mut().zip(&mut self.fx).zip(&mut self.fy).enumerate() {
+            let x = (origin.0 + i as f32 * step.0).clamp(0.0, max_x);
+            let y = (origin.1 + i as f32 * step.1).clamp(0.0, max_y);
+            let (left, top) = (whole(x).min(last_left), whole(y).min(last_top));
+            *fx = x - left as f32;
+            *fy = y - top as f32;
+            *at = (top * width + left) as u32;
         }
     }
 }
@@ -247,7 +299,9 @@ fn turn_luma(luma: &[f32], width: usize, height: usize, degrees: f32, out: &mut 
 /// and byte order), each pixel interpolated between its four source
 /// pixels: a nearest-pixel turn leaves steps along every edge, which the
 /// filter would read as texture. Pixels from beyond the frame repeat its
-/// edge. `wide` holds the frame's pixels spread one per `u64`.
+/// edge. `wide` holds the frame's pixels spread one per `u64`. Learning
+/// turns its good images back with this; scoring takes the blocks it needs
+/// straight from the turned frame ([`crate::features::turned_cell_features`]).
 pub(crate) fn turn_back(frame: &FrameView, degrees: f32, wide: &mut Vec<u64>, out: &mut Vec<u8>) {
     let (width, height) = (frame.width as usize, frame.height as usize);
     out.clear();
@@ -367,6 +421,20 @@ mod tests {
             assert!((found - degrees).abs() < 0.3, "{degrees}° turned, {found}° found");
         }
         assert_eq!(turn_between(&vec![0.0; BINS], &reference, 12.0), 0.0);
+    }
+
+    #[test]
+    fn whole_parts_and_footings() {
+        for x in [0.0f32, 0.25, 1.0, 1.99, 638.5, 8_000_000.7] {
+            assert_eq!(whole(x), x.floor() as i32, "{x}");
+        }
+        // Points beyond the grid take its edge; the last pixel is reached as
+        // the one before it with a fraction of 1.
+        let mut footing = Footing::default();
+        footing.place((-3.0, 1.25), (3.0, 0.5), 4, (6, 4));
+        assert_eq!(footing.at, vec![6, 6, 12 + 3, 12 + 4]);
+        assert_eq!(footing.fx, vec![0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(footing.fy, vec![0.25, 0.75, 0.25, 0.75]);
     }
 
     #[test]
