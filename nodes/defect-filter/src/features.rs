@@ -110,23 +110,37 @@ pub struct Workspace {
 
 /// Column and row profiles of a frame, each normalised to a mean of 1.
 pub(crate) fn profiles(frame: &FrameView, ws: &mut Workspace) {
+    weighted_sums(frame, [1, 1, 1], &mut ws.column_sums, &mut ws.columns, &mut ws.rows);
+    normalise(&mut ws.columns);
+    normalise(&mut ws.rows);
+}
+
+/// Per column and per row of a frame, the sum of its pixels' channels
+/// weighed by `weights` (in the frame's byte order). Inlined, so that
+/// [`profiles`]' weights of 1 cost no multiplication on the per-frame path.
+#[inline(always)]
+fn weighted_sums(
+    frame: &FrameView,
+    weights: [u32; 3],
+    sums: &mut Vec<u32>,
+    columns: &mut Vec<f32>,
+    rows: &mut Vec<f32>,
+) {
     let width = frame.width as usize;
-    ws.column_sums.clear();
-    ws.column_sums.resize(width, 0);
-    ws.rows.clear();
+    sums.clear();
+    sums.resize(width, 0);
+    rows.clear();
     for row in frame.data.chunks_exact(width * 3) {
         let mut row_sum = 0u32;
-        for (sum, px) in ws.column_sums.iter_mut().zip(row.chunks_exact(3)) {
-            let s = px[0] as u32 + px[1] as u32 + px[2] as u32;
+        for (sum, px) in sums.iter_mut().zip(row.chunks_exact(3)) {
+            let s = weights[0] * px[0] as u32 + weights[1] * px[1] as u32 + weights[2] * px[2] as u32;
             *sum += s;
             row_sum += s;
         }
-        ws.rows.push(row_sum as f32);
+        rows.push(row_sum as f32);
     }
-    ws.columns.clear();
-    ws.columns.extend(ws.column_sums.iter().map(|&s| s as f32));
-    normalise(&mut ws.columns);
-    normalise(&mut ws.rows);
+    columns.clear();
+    columns.extend(sums.iter().map(|&s| s as f32));
 }
 
 pub(crate) fn normalise(profile: &mut [f32]) {
@@ -153,21 +167,8 @@ pub(crate) fn luma_profiles(luma: &[f32], width: usize, height: usize, columns: 
 /// Column and row sums of a frame's luminance (R+2G+B) at full size, for
 /// [`half_phases`].
 pub(crate) fn full_luma_profiles(frame: &FrameView, columns: &mut Vec<f32>, rows: &mut Vec<f32>) {
-    let width = frame.width as usize;
-    let (red, blue) = frame.format.red_blue();
-    let mut sums = vec![0u32; width];
-    rows.clear();
-    for row in frame.data.chunks_exact(width * 3) {
-        let mut row_sum = 0u32;
-        for (sum, px) in sums.iter_mut().zip(row.chunks_exact(3)) {
-            let luma = px[red] as u32 + 2 * px[1] as u32 + px[blue] as u32;
-            *sum += luma;
-            row_sum += luma;
-        }
-        rows.push(row_sum as f32);
-    }
-    columns.clear();
-    columns.extend(sums.iter().map(|&s| s as f32));
+    // Red and blue weigh alike, so the byte order does not matter.
+    weighted_sums(frame, [1, 2, 1], &mut Vec::new(), columns, rows);
 }
 
 /// What a full-size profile looks like at half size, for a part at an
