@@ -68,6 +68,8 @@ pub struct LocalCluster {
     /// Logs of the coordinator and daemons.
     pub log_dir: Scratch,
     dataflows: Vec<String>,
+    /// When the cluster started: node logs older than this are another test's.
+    started: std::time::SystemTime,
 }
 
 impl LocalCluster {
@@ -78,6 +80,7 @@ impl LocalCluster {
         if !dora.exists() {
             return Err(ClusterError::NoDora(dora));
         }
+        let started = std::time::SystemTime::now();
         let log_dir = scratch_dir(&format!("cluster-{name}"));
         let coordinator_port = free_port();
         let mut command = Command::new(&dora);
@@ -109,6 +112,7 @@ impl LocalCluster {
                 .collect(),
             log_dir,
             dataflows: Vec::new(),
+            started,
         };
         wait_for_port(coordinator_port, Duration::from_secs(20))?;
         let ids: Vec<String> = cluster.machines.keys().cloned().collect();
@@ -142,6 +146,41 @@ impl LocalCluster {
             return Err(ClusterError::CliFailed { args: args.join(" "), output: crate::strip_ansi(&text) });
         }
         Ok(text)
+    }
+
+    /// What node `node` logged in every run of this cluster's dataflows,
+    /// oldest run first, one message per line, colours removed, at most the
+    /// last `lines` lines of each run. Dora keeps a node's log in
+    /// `<root>/_work/<session>/out/<run id>/log_<node>.jsonl`; dora's own
+    /// per-send diagnostics are left out.
+    pub fn node_log(&self, node: &str, lines: usize) -> String {
+        let file_name = format!("log_{node}.jsonl");
+        let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(repo_root().join("_work"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|session| std::fs::read_dir(session.path().join("out")).into_iter().flatten().flatten())
+            .map(|run| run.path().join(&file_name))
+            .filter_map(|file| Some((std::fs::metadata(&file).ok()?.modified().ok()?, file)))
+            .filter(|(modified, _)| *modified >= self.started)
+            .collect();
+        runs.sort();
+        let mut out = String::new();
+        for (_, file) in runs {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let messages: Vec<String> = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter_map(|entry| entry["msg"].as_str().map(crate::strip_ansi))
+                .filter(|message| !message.contains("dora-rs/dora#2742 diagnostic"))
+                .collect();
+            out.push_str(&format!("--- {} ({} lines, last {lines}):\n", file.display(), messages.len()));
+            for message in &messages[messages.len().saturating_sub(lines)..] {
+                out.push_str(message.trim_end());
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// `dora start FILE --name NAME --detach` with `--env` settings.

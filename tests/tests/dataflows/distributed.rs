@@ -5,12 +5,15 @@
 //!
 //! 1. questions escalate to the edge server's tier and alerts carry the edge
 //!    server's verdicts, across daemons;
-//! 2. the edge server is taken away mid-run (its daemon and nodes killed, as
+//! 2. the edge server's vision node stalls longer than the liveness timeout
+//!    and goes on: its frames meanwhile are alerted unconfirmed, and its
+//!    verdicts return without a restart;
+//! 3. the edge server is taken away mid-run (its daemon and nodes killed, as
 //!    a power cut would): the station goes on alerting from stage 1 alone
 //!    (verdict `unconfirmed: …`), a question for the edge tier gets the
 //!    gateway's answer marked low-confidence, and no flagged frame goes
 //!    without an alert;
-//! 3. the edge server comes back: the supervisor restarts the dataflow and
+//! 4. the edge server comes back: the supervisor restarts the dataflow and
 //!    verdicts and the edge tier return.
 //!
 //! Every coordinator, daemon and node the test starts is stopped at the end.
@@ -39,6 +42,9 @@ const DEFECTIVE_IN_LOOP: [u64; 2] = [1, 3];
 /// Start of every model on three daemons sharing two cores.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 const PHASE_WITHIN: Duration = Duration::from_secs(60);
+/// How long stage 2 stalls: twice the liveness input's `input_timeout`, so
+/// that dora closes the input and must let it reopen.
+const STALL: Duration = Duration::from_secs(6);
 const PROCEDURE: &str = "How do I reset the spindle drive?";
 
 /// A defect alert as published: frame id split into its camera run and sequence number.
@@ -128,6 +134,19 @@ impl Observer {
     }
 }
 
+/// One line per alert, for failure messages.
+fn summary(alerts: &[FrameAlert]) -> String {
+    let Some(first) = alerts.first() else { return "no alerts".to_owned() };
+    alerts
+        .iter()
+        .map(|a| {
+            let at = a.at.saturating_duration_since(first.at).as_secs_f64();
+            format!("+{at:6.1} s run {} #{} {}: {}", a.run, a.sequence, a.source, a.verdict)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn hops(answer: &serde_json::Value) -> Vec<(String, String)> {
     answer["route"]
         .as_array()
@@ -210,11 +229,15 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     let mut cluster = LocalCluster::start("distributed", &MACHINES)?;
     let supervisor_log = cluster.log_dir.join("supervisor.log");
     let mut supervisor = supervisor(&cluster, &envs, &supervisor_log)?;
+    // What a failure shows: the supervisor, dora's node list and the two
+    // ends of stage 2's link (the CI log keeps only the end of a message).
     let context = |cluster: &LocalCluster| {
         let nodes = cluster.dora_output(&["node", "list"]).unwrap_or_default();
         format!(
-            "supervisor:\n{}\nnodes:\n{nodes}\nlogs in {}",
+            "supervisor:\n{}\nnodes:\n{nodes}\ndefect-filter:\n{}\nvlm-inspector:\n{}\nlogs in {}",
             std::fs::read_to_string(&supervisor_log).unwrap_or_default(),
+            cluster.node_log("defect-filter", 40),
+            cluster.node_log("vlm-inspector", 40),
             cluster.log_dir.display()
         )
     };
@@ -224,7 +247,12 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     observer.wait_until_ready(READY_WITHIN).map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
     let verdicts =
         observer.until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.source == "vlm-inspector").count() >= 2);
-    anyhow::ensure!(verdicts, "no verdicts from the edge server: {:#?}\n{}", observer.alerts, context(&cluster));
+    anyhow::ensure!(
+        verdicts,
+        "no verdicts from the edge server:\n{}\n{}",
+        summary(&observer.alerts),
+        context(&cluster)
+    );
     let first_run = observer.alerts[0].run.clone();
     let answer = observer.ask("procedure-1", PROCEDURE, Duration::from_secs(30))?;
     assert_eq!(hops(&answer).first().map(|h| h.0.as_str()), Some("small"), "{answer}");
@@ -232,7 +260,46 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     assert!(answer["error"].is_null(), "{answer}");
     eprintln!("escalated across daemons: answered by small in {} ms", answer["latency_ms"]);
 
-    // 2. The edge server goes away.
+    // 2. The edge server stalls (its vision node paused longer than the
+    // liveness timeout, as a machine swapping or a paused VM would) and goes
+    // on: flagged frames meanwhile are alerted unconfirmed, and verdicts
+    // return without a restart, in the same camera run.
+    let vision_node = cluster.node_pids("edge-server").into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|line| line.split(|b| *b == 0).next().is_some_and(|program| program.ends_with(b"vlm-inspector")))
+    });
+    let vision_node = vision_node.ok_or_else(|| anyhow::anyhow!("no vlm-inspector process\n{}", context(&cluster)))?;
+    let vision_node = nix::unistd::Pid::from_raw(i32::try_from(vision_node)?);
+    nix::sys::signal::kill(vision_node, nix::sys::signal::Signal::SIGSTOP)?;
+    let stalled_at = Instant::now();
+    let stalled = observer.until(PHASE_WITHIN, |alerts| {
+        stalled_at.elapsed() >= STALL && alerts.iter().filter(|a| a.at > stalled_at && a.unconfirmed()).count() >= 2
+    });
+    nix::sys::signal::kill(vision_node, nix::sys::signal::Signal::SIGCONT)?;
+    let resumed_at = Instant::now();
+    anyhow::ensure!(
+        stalled,
+        "no unconfirmed alerts while stage 2 stalled:\n{}\n{}",
+        summary(&observer.alerts),
+        context(&cluster)
+    );
+    let resumed = observer.until(PHASE_WITHIN, |alerts| {
+        alerts.iter().any(|a| a.at > resumed_at && a.run == first_run && a.source == "vlm-inspector")
+    });
+    anyhow::ensure!(
+        resumed,
+        "no verdicts after stage 2 resumed:\n{}\n{}",
+        summary(&observer.alerts),
+        context(&cluster)
+    );
+    let first_verdict_again =
+        observer.alerts.iter().find(|a| a.at > resumed_at && a.source == "vlm-inspector").map(|a| a.at - resumed_at);
+    eprintln!(
+        "stage 2 stalled for {:?}: first verdict {first_verdict_again:?} after it resumed",
+        resumed_at - stalled_at
+    );
+
+    // 3. The edge server goes away.
     let edge_nodes = cluster.node_pids("edge-server");
     assert_eq!(edge_nodes.len(), 2, "vlm-inspector and slm-small run on the edge server: {edge_nodes:?}");
     cluster.kill_machine("edge-server")?;
@@ -241,8 +308,8 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
         .until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.at > killed_at && a.unconfirmed()).count() >= 4);
     anyhow::ensure!(
         unconfirmed,
-        "no unconfirmed stage-1 alerts after the edge server went: {:#?}\n{}",
-        observer.alerts,
+        "no unconfirmed stage-1 alerts after the edge server went:\n{}\n{}",
+        summary(&observer.alerts),
         context(&cluster)
     );
     let answer = observer.ask("procedure-2", PROCEDURE, Duration::from_secs(30))?;
@@ -259,7 +326,7 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     let unconfirmed_alert = observer.alerts.iter().rev().find(|a| a.unconfirmed()).cloned();
     assert_eq!(unconfirmed_alert.map(|a| a.source), Some("defect-filter".to_owned()));
 
-    // 3. It comes back: the supervisor restarts the dataflow on it.
+    // 4. It comes back: the supervisor restarts the dataflow on it.
     cluster.start_machine("edge-server")?;
     let back_at = Instant::now();
     let recovered = observer.until(PHASE_WITHIN * 2, |alerts| {
@@ -267,8 +334,8 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     });
     anyhow::ensure!(
         recovered,
-        "no verdicts after the edge server came back: {:#?}\n{}",
-        observer.alerts,
+        "no verdicts after the edge server came back:\n{}\n{}",
+        summary(&observer.alerts),
         context(&cluster)
     );
     let first_verdict =
@@ -292,6 +359,13 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     assert!(
         first.iter().any(|a| a.at < killed_at && !a.unconfirmed())
             && first.iter().any(|a| a.at > killed_at && a.unconfirmed())
+    );
+
+    let filter_log = cluster.node_log("defect-filter", usize::MAX);
+    eprintln!(
+        "the filter saw stage 2's liveness input closed {} times and reopened {} times",
+        filter_log.matches("liveness input closed").count(),
+        filter_log.matches("stage 2 is back").count()
     );
 
     // Clean up: the supervisor first (it would restart the dataflow), then
