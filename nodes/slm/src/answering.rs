@@ -247,7 +247,9 @@ impl Wording<'_> {
             system.push_str(&format!("\n\nAnswer in {}.", self.language.english_name()));
         }
         let turns = [ChatTurn { role: "system", content: &system }, ChatTurn { role: "user", content: &question.text }];
-        let generation = engine.chat_completion(&turns, "", GenerateOptions::line(settings.max_tokens));
+        let composed = composed();
+        let max_tokens = sentence_budget(settings.max_tokens, &composed);
+        let generation = engine.chat_completion(&turns, "", GenerateOptions::line(max_tokens));
         match generation {
             Ok(generation) => {
                 self.spent.add(&generation);
@@ -273,17 +275,29 @@ impl Wording<'_> {
                     answer.model = Some(engine.model_name());
                 } else {
                     tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
-                    answer.text = composed();
+                    answer.text = composed;
                 }
             }
             Err(error) => {
                 let error = with_causes(&error);
                 tracing::error!(id = %question.id, %error, "generation failed");
-                answer.text = format!("The model failed ({error}); {}", composed());
+                answer.text = format!("The model failed ({error}); {composed}");
                 answer.error = Some(AnswerError::GenerationFailed);
             }
         }
     }
+}
+
+/// Tokens the model may spend on a sentence whose facts read as `composed`
+/// (the sentence code writes from them, which the tuned model learned to
+/// say): the setting, or more where that sentence is long. A value with its
+/// limit clause and its trend runs past 48 tokens, and a sentence cut off
+/// there loses its direction and is replaced. About one token per two
+/// characters (digits are a token each), a margin, and at most twice the
+/// setting, so a model that never stops costs at most that.
+fn sentence_budget(max_tokens: u32, composed: &str) -> u32 {
+    let needed = u32::try_from(composed.chars().count().div_ceil(2)).unwrap_or(u32::MAX).saturating_add(16);
+    needed.clamp(max_tokens, max_tokens.saturating_mul(2))
 }
 
 /// Brings the KV cache up to date while no question waits, so that the next
@@ -432,6 +446,69 @@ fn fallback_text(grounding: &Grounding, language: Language) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A long sentence of facts gets the tokens it needs, up to twice the
+    /// setting; a short one keeps the setting.
+    #[test]
+    fn a_long_sentence_of_facts_gets_the_tokens_it_needs() {
+        assert_eq!(sentence_budget(48, "Pump 1 pressure is 4.2 bar."), 48);
+        // Cut off at 48 tokens on the development split, in its limit clause.
+        let trend = "WTP Pumpe1 Druck (Druck Pumpe 1) is 10.91 bar, 0.91 bar above its high limit of 10 bar \
+                     (ALARM), falling 0.05 bar/min.";
+        assert!(sentence_budget(48, trend) > 48 + 8, "{}", sentence_budget(48, trend));
+        assert_eq!(sentence_budget(48, &"x".repeat(1000)), 96);
+        assert_eq!(sentence_budget(1, "a longer sentence than one token"), 2);
+    }
+
+    /// What the engine is asked for, and a sentence that is not grounded.
+    struct Recorder(Vec<u32>);
+
+    impl Generate for Recorder {
+        fn chat_prompt(&mut self, _turns: &[ChatTurn<'_>]) -> Result<String, EngineError> {
+            Ok(String::new())
+        }
+        fn generate_with(&mut self, _prompt: &str, options: GenerateOptions<'_>) -> Result<Generation, EngineError> {
+            self.0.push(options.max_tokens);
+            Ok(Generation {
+                text: "Something else entirely.".to_owned(),
+                confidence: 0.9,
+                tokens: 4,
+                prompt_tokens_evaluated: 0,
+                prompt_tokens: 0,
+                ttft_ms: 1.0,
+                total_ms: 2.0,
+                grammar_fallbacks: 0,
+                grammar_full_filters: 0,
+            })
+        }
+        fn model_name(&self) -> String {
+            "recorder".to_owned()
+        }
+    }
+
+    /// The model is given the budget of the sentence it replaces, and the
+    /// sentence it failed to write is the answer.
+    #[test]
+    fn the_model_gets_the_budget_of_the_composed_sentence() {
+        let question = Question::new("q1", "Is pump 1 pressure rising?", "op", shopfloor_core::schema::Origin::Mqtt, 0);
+        let long = "Pump 1 pressure is 10.91 bar, 0.91 bar above its high limit of 10 bar (ALARM), \
+                    falling 0.05 bar/min over the last 10 minutes."
+            .to_owned();
+        let mut engine = Recorder(Vec::new());
+        let mut answer = Answer::to_question(&question, String::new());
+        let wording = Wording {
+            sheet: &[],
+            plant_words: Vec::new(),
+            language: Language::English,
+            spent: Spent::default(),
+            queued_ms: 0,
+        };
+        let settings = AnswerSettings::default();
+        wording.write(&mut engine, &question, settings, &mut answer, |_| false, || long.clone());
+        assert_eq!(engine.0, vec![sentence_budget(settings.max_tokens, &long)]);
+        assert!(engine.0[0] > settings.max_tokens);
+        assert_eq!((answer.text.as_str(), answer.confidence), (long.as_str(), None));
+    }
 
     /// A German sentence about an English-named tag reads as German once the
     /// tag's own words (and its unit `A`, the French "a") are left out.

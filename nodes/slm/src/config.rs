@@ -11,7 +11,8 @@ pub struct SlmConfig {
     pub model_path: PathBuf,
     /// Hardware profile file (`SLM_PROFILE`, required, a `hw-profiles/*.toml`).
     pub profile_path: PathBuf,
-    /// Most tokens generated per answer (`SLM_MAX_TOKENS`, 1..=512, default 48).
+    /// Tokens per answer sentence (`SLM_MAX_TOKENS`, 1..=512, default 48);
+    /// a long sentence of facts gets up to twice this (`answering::sentence_budget`).
     pub max_tokens: u32,
     /// Questions waiting beyond the one being answered (`SLM_QUEUE_CAPACITY`,
     /// 1..=1000, default 8); when full, a question is answered "busy" at once.
