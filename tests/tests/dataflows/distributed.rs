@@ -117,6 +117,32 @@ impl Observer {
         answer.map(|a| a.json).ok_or_else(|| anyhow::anyhow!("no answer to {id} ({text:?}) within {within:?}"))
     }
 
+    /// Asks `text` until tier `tier` answers it (it is the route's first hop
+    /// and was reachable): a model tier counts as reachable from its first
+    /// metrics on, which come after its model has loaded. Returns that answer.
+    fn ask_until_answered_by(
+        &mut self,
+        id: &str,
+        tier: &str,
+        text: &str,
+        within: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        let mut last = serde_json::Value::Null;
+        for attempt in 0.. {
+            anyhow::ensure!(Instant::now() < deadline, "tier {tier} did not answer {text:?} within {within:?}: {last}");
+            let answer = self.ask(&format!("{id}-{attempt}"), text, Duration::from_secs(30))?;
+            let first = hops(&answer).into_iter().next();
+            if first.is_some_and(|(name, outcome)| name == tier && outcome != "unreachable") {
+                return Ok(answer);
+            }
+            last = answer;
+            // Not yet: give the tier a moment (alerts are collected meanwhile).
+            self.until(Duration::from_secs(1), |_| false);
+        }
+        unreachable!("the loop only ends by returning")
+    }
+
     /// Asks until the assistant answers from live plant data.
     fn wait_until_ready(&mut self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
@@ -254,7 +280,9 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
         context(&cluster)
     );
     let first_run = observer.alerts[0].run.clone();
-    let answer = observer.ask("procedure-1", PROCEDURE, Duration::from_secs(30))?;
+    let answer = observer
+        .ask_until_answered_by("procedure-1", "small", PROCEDURE, READY_WITHIN)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
     assert_eq!(hops(&answer).first().map(|h| h.0.as_str()), Some("small"), "{answer}");
     assert!(hops(&answer).iter().all(|h| h.1 != "unreachable"), "{answer}");
     assert!(answer["error"].is_null(), "{answer}");
@@ -345,7 +373,9 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
         "edge server back: first verdict after {first_verdict:?}, questions answered again after {:?}",
         back_at.elapsed()
     );
-    let answer = observer.ask("procedure-3", PROCEDURE, Duration::from_secs(30))?;
+    let answer = observer
+        .ask_until_answered_by("procedure-3", "small", PROCEDURE, READY_WITHIN)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
     assert_eq!(hops(&answer).first().map(|h| h.0.as_str()), Some("small"), "{answer}");
     assert!(hops(&answer).iter().all(|h| h.1 != "unreachable"), "{answer}");
 
