@@ -104,6 +104,21 @@ impl Observer {
         done(&self.alerts)
     }
 
+    /// Receives until `done` holds; after `within`, fails saying `what` did
+    /// not happen, with every alert so far and `context()`.
+    fn expect(
+        &mut self,
+        within: Duration,
+        what: &str,
+        context: impl FnOnce() -> String,
+        done: impl FnMut(&[FrameAlert]) -> bool,
+    ) -> anyhow::Result<()> {
+        if self.until(within, done) {
+            return Ok(());
+        }
+        anyhow::bail!("{what}:\n{}\n{}", summary(&self.alerts), context())
+    }
+
     /// Asks `text` and returns the answer JSON (collecting alerts meanwhile).
     fn ask(&mut self, id: &str, text: &str, within: Duration) -> anyhow::Result<serde_json::Value> {
         self.client.publish(&format!("{}/assistant/query/tester", self.root), question(id, text))?;
@@ -271,14 +286,12 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
 
     // 1. Across daemons: the edge server's verdicts and its tier.
     observer.wait_until_ready(READY_WITHIN).map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
-    let verdicts =
-        observer.until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.source == "vlm-inspector").count() >= 2);
-    anyhow::ensure!(
-        verdicts,
-        "no verdicts from the edge server:\n{}\n{}",
-        summary(&observer.alerts),
-        context(&cluster)
-    );
+    observer.expect(
+        PHASE_WITHIN,
+        "no verdicts from the edge server",
+        || context(&cluster),
+        |alerts| alerts.iter().filter(|a| a.source == "vlm-inspector").count() >= 2,
+    )?;
     let first_run = observer.alerts[0].run.clone();
     let answer = observer
         .ask_until_answered_by("procedure-1", "small", PROCEDURE, READY_WITHIN)
@@ -300,26 +313,23 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     let vision_node = nix::unistd::Pid::from_raw(i32::try_from(vision_node)?);
     nix::sys::signal::kill(vision_node, nix::sys::signal::Signal::SIGSTOP)?;
     let stalled_at = Instant::now();
-    let stalled = observer.until(PHASE_WITHIN, |alerts| {
-        stalled_at.elapsed() >= STALL && alerts.iter().filter(|a| a.at > stalled_at && a.unconfirmed()).count() >= 2
-    });
+    let stalled = observer.expect(
+        PHASE_WITHIN,
+        "no unconfirmed alerts while stage 2 stalled",
+        || context(&cluster),
+        |alerts| {
+            stalled_at.elapsed() >= STALL && alerts.iter().filter(|a| a.at > stalled_at && a.unconfirmed()).count() >= 2
+        },
+    );
     nix::sys::signal::kill(vision_node, nix::sys::signal::Signal::SIGCONT)?;
     let resumed_at = Instant::now();
-    anyhow::ensure!(
-        stalled,
-        "no unconfirmed alerts while stage 2 stalled:\n{}\n{}",
-        summary(&observer.alerts),
-        context(&cluster)
-    );
-    let resumed = observer.until(PHASE_WITHIN, |alerts| {
-        alerts.iter().any(|a| a.at > resumed_at && a.run == first_run && a.source == "vlm-inspector")
-    });
-    anyhow::ensure!(
-        resumed,
-        "no verdicts after stage 2 resumed:\n{}\n{}",
-        summary(&observer.alerts),
-        context(&cluster)
-    );
+    stalled?;
+    observer.expect(
+        PHASE_WITHIN,
+        "no verdicts after stage 2 resumed",
+        || context(&cluster),
+        |alerts| alerts.iter().any(|a| a.at > resumed_at && a.run == first_run && a.source == "vlm-inspector"),
+    )?;
     let first_verdict_again =
         observer.alerts.iter().find(|a| a.at > resumed_at && a.source == "vlm-inspector").map(|a| a.at - resumed_at);
     eprintln!(
@@ -332,14 +342,12 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     assert_eq!(edge_nodes.len(), 2, "vlm-inspector and slm-small run on the edge server: {edge_nodes:?}");
     cluster.kill_machine("edge-server")?;
     let killed_at = Instant::now();
-    let unconfirmed = observer
-        .until(PHASE_WITHIN, |alerts| alerts.iter().filter(|a| a.at > killed_at && a.unconfirmed()).count() >= 4);
-    anyhow::ensure!(
-        unconfirmed,
-        "no unconfirmed stage-1 alerts after the edge server went:\n{}\n{}",
-        summary(&observer.alerts),
-        context(&cluster)
-    );
+    observer.expect(
+        PHASE_WITHIN,
+        "no unconfirmed stage-1 alerts after the edge server went",
+        || context(&cluster),
+        |alerts| alerts.iter().filter(|a| a.at > killed_at && a.unconfirmed()).count() >= 4,
+    )?;
     let answer = observer.ask("procedure-2", PROCEDURE, Duration::from_secs(30))?;
     let route = hops(&answer);
     assert_eq!(route.first(), Some(&("small".to_owned(), "unreachable".to_owned())), "{answer}");
@@ -357,15 +365,12 @@ fn distributed_dataflow_degrades_without_the_edge_server_and_recovers() -> anyho
     // 4. It comes back: the supervisor restarts the dataflow on it.
     cluster.start_machine("edge-server")?;
     let back_at = Instant::now();
-    let recovered = observer.until(PHASE_WITHIN * 2, |alerts| {
-        alerts.iter().any(|a| a.at > back_at && a.run != first_run && a.source == "vlm-inspector")
-    });
-    anyhow::ensure!(
-        recovered,
-        "no verdicts after the edge server came back:\n{}\n{}",
-        summary(&observer.alerts),
-        context(&cluster)
-    );
+    observer.expect(
+        PHASE_WITHIN * 2,
+        "no verdicts after the edge server came back",
+        || context(&cluster),
+        |alerts| alerts.iter().any(|a| a.at > back_at && a.run != first_run && a.source == "vlm-inspector"),
+    )?;
     let first_verdict =
         observer.alerts.iter().find(|a| a.at > back_at && a.source == "vlm-inspector").map(|a| a.at - back_at);
     observer.wait_until_ready(READY_WITHIN).map_err(|e| anyhow::anyhow!("{e}\n{}", context(&cluster)))?;
