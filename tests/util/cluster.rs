@@ -168,10 +168,8 @@ impl LocalCluster {
         let mut out = String::new();
         for (_, file) in runs {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
-            let messages: Vec<String> = text
-                .lines()
-                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-                .filter_map(|entry| entry["msg"].as_str().map(crate::strip_ansi))
+            let messages: Vec<String> = crate::node_log_messages(&text)
+                .into_iter()
                 .filter(|message| !message.contains("dora-rs/dora#2742 diagnostic"))
                 .collect();
             out.push_str(&format!("--- {} ({} lines, last {lines}):\n", file.display(), messages.len()));

@@ -93,11 +93,7 @@ impl RunningDataflow {
             .filter(|(modified, _)| *modified >= self.started)
             .max_by_key(|(modified, _)| *modified);
         let Some(text) = newest.and_then(|(_, file)| std::fs::read_to_string(file).ok()) else { return String::new() };
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter_map(|entry| entry["msg"].as_str().map(crate::strip_ansi))
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::node_log_messages(&text).join("\n")
     }
 
     /// Stops the dataflow like Ctrl-C; returns whether `dora run` exited

@@ -232,6 +232,16 @@ pub fn scratch_dir(name: &str) -> Scratch {
     }
 }
 
+/// The messages of a node's log as dora keeps it (`log_<node>.jsonl`: one
+/// JSON object per line, the message under `msg`), colours removed.
+pub fn node_log_messages(jsonl: &str) -> Vec<String> {
+    jsonl
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|entry| entry["msg"].as_str().map(strip_ansi))
+        .collect()
+}
+
 /// `text` without terminal colour codes (node logs are coloured).
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
