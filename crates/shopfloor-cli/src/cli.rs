@@ -153,9 +153,10 @@ pub struct AnyPlantArgs {
     /// Model file (default: the profile's first tier model).
     #[arg(value_name = "MODEL.gguf")]
     pub model: Option<PathBuf>,
-    /// Which plants: `held-out` (the reported figures) or `development`
-    /// (what rules are developed on).
-    #[arg(long, default_value = "held-out", value_parser = ["held-out", "development"])]
+    /// Which plants: `held-out` (the reported figures), or `development` and
+    /// `development-2` (what rules are developed on; the nano model is
+    /// trained on the first only).
+    #[arg(long, default_value = "held-out", value_parser = ["held-out", "development", "development-2"])]
     pub split: String,
     /// Skip the naive peer (half the time).
     #[arg(long)]
@@ -317,8 +318,14 @@ pub struct ByMeaning {
     /// A file where the sections' vectors are kept between runs
     /// (plant-docs' DOCS_VECTOR_FILE): only sections not found there are
     /// encoded. Created if missing.
-    #[arg(long, value_name = "FILE", requires = "embedding_model")]
+    #[arg(long, value_name = "FILE")]
     pub vector_file: Option<PathBuf>,
+    /// A multilingual sentence encoder's folder (plant-docs'
+    /// DOCS_MULTILINGUAL_MODEL): questions in German, Spanish or French
+    /// find English sections by meaning. With --vector-file its vectors
+    /// are kept beside that file (`<FILE>.multilingual`).
+    #[arg(long, value_name = "DIR")]
+    pub multilingual_model: Option<PathBuf>,
 }
 
 fn coverage_share(text: &str) -> Result<f32, String> {

@@ -110,7 +110,7 @@ fn any_plant(args: AnyPlantArgs) -> anyhow::Result<ExitCode> {
             profile.model_path(first)
         }
     };
-    let split = if args.split == "development" { plant_gen::Split::Development } else { plant_gen::Split::HeldOut };
+    let split = plant_gen::Split::named(&args.split).with_context(|| format!("no split named {}", args.split))?;
     let options = AnyPlantOptions {
         split,
         naive: !args.no_naive,

@@ -473,10 +473,7 @@ pub fn run(model: &Path, profile: &HardwareProfile, options: &AnyPlantOptions) -
     let mut engine = Engine::load(model, profile)?;
     let plants = plant_gen::plants(options.split);
     let mut report = AnyPlantReport {
-        split: match options.split {
-            Split::Development => "development".into(),
-            Split::HeldOut => "held-out".into(),
-        },
+        split: options.split.as_str().into(),
         plants: plants.len(),
         with_naive: options.naive,
         thresholds: options.thresholds.clone(),
