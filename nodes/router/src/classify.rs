@@ -104,21 +104,27 @@ impl Classifier {
     /// that questions about this site's own tags are plant questions.
     pub fn learn_tag(&mut self, tag: &str) {
         for word in tag.split(['_', '.', '-', ' ', '/']).filter(|w| w.len() > 1).map(str::to_lowercase) {
-            if !self.site_words.contains(&word) && self.site_words.len() < MAX_SITE_WORDS {
-                self.site_words.push(word);
+            // A numbered unit's name alone too: "brutus 1" asks about `Brutus1`.
+            let name = word.trim_end_matches(|c: char| c.is_ascii_digit());
+            let unit_name = (name.len() != word.len() && name.chars().count() > 2).then(|| name.to_owned());
+            for word in std::iter::once(word.clone()).chain(unit_name) {
+                if !self.site_words.contains(&word) && self.site_words.len() < MAX_SITE_WORDS {
+                    self.site_words.push(word);
+                }
             }
         }
     }
 
     /// Whether any word of `question` is a plant word.
     pub fn is_about_plant(&self, question: &str) -> bool {
-        raw_words(question).iter().any(|w| self.is_plant_word(w))
+        let words = raw_words(question);
+        words.iter().any(|w| self.is_plant_word(w)) || asks_current_of_a_unit(&words)
     }
 
     /// The class of `question`.
     pub fn classify(&self, question: &str) -> Class {
         let words = raw_words(question);
-        let about_plant = words.iter().any(|w| self.is_plant_word(w));
+        let about_plant = words.iter().any(|w| self.is_plant_word(w)) || asks_current_of_a_unit(&words);
         if !about_plant {
             return Class::OutOfScope;
         }
@@ -157,6 +163,20 @@ impl Classifier {
             // Tag-like tokens (`oven_temp`, `cell7.pressure`) are plant words.
             || word.contains('_')
     }
+}
+
+/// "current" is too common a word to make a question about the plant on
+/// its own ("the current price of gold"), but next to a numbered unit
+/// ("current of bandsaw 2", "stand 1 current?") it is the electric current,
+/// whatever the unit is called.
+fn asks_current_of_a_unit(words: &[String]) -> bool {
+    let numbered_unit = words.windows(2).any(|pair| {
+        pair[0].chars().count() > 1
+            && pair[0].chars().all(char::is_alphabetic)
+            && !pair[1].is_empty()
+            && pair[1].chars().all(|c| c.is_ascii_digit())
+    });
+    numbered_unit && words.iter().any(|w| w == "current")
 }
 
 #[cfg(test)]
@@ -205,6 +225,26 @@ mod tests {
             assert!(c.is_about_plant(q), "{q}");
         }
         assert!(!c.is_about_plant("Wer hat gestern das Fußballspiel gewonnen?"));
+    }
+
+    #[test]
+    fn current_next_to_a_numbered_unit_is_the_electric_current() {
+        let c = Classifier::default();
+        assert_eq!(c.classify("What is the current of bandsaw 1?"), Class::CurrentValue);
+        assert_eq!(c.classify("bandsaw 2 current?"), Class::CurrentValue);
+        assert_eq!(c.classify("What is the current price of gold?"), Class::OutOfScope);
+        assert_eq!(c.classify("What is the current score in game 3?"), Class::CurrentValue, "numbered: as before");
+    }
+
+    #[test]
+    fn a_numbered_unit_in_a_tag_teaches_its_name() {
+        let mut c = Classifier::default();
+        assert_eq!(c.classify("Is brutus 1 ready?"), Class::OutOfScope);
+        c.learn_tag("Yard.Brutus1.Mode");
+        assert_eq!(c.classify("Is brutus 1 ready?"), Class::CurrentValue);
+        // Codes of two letters stay codes: `P1` teaches no word "p".
+        c.learn_tag("P1_Flw");
+        assert!(!c.site_words().contains(&"p".to_owned()));
     }
 
     #[test]
