@@ -49,9 +49,10 @@ fn rss_kib() -> u64 {
 /// The evaluation sets: (name, documents folder, questions), below the
 /// repository's `data/`. The plant-sim questions are asked of both of its
 /// halves' documents, as the demo holds them.
-const SETS: [(&str, &str, &str); 4] = [
+const SETS: [(&str, &str, &str); 5] = [
     ("plant-sim, development (tuned on)", "docs/plant-sim", "docs-eval/dev.jsonl"),
     ("packaging line, development (tuned on)", "docs/packaging-line/dev", "docs-eval/packaging-dev.jsonl"),
+    ("bakery line, development", "docs/bakery-line/dev", "docs-eval/bakery-dev.jsonl"),
     ("plant-sim, held-out", "docs/plant-sim", "docs-eval/heldout.jsonl"),
     ("site utilities, held-out", "docs/site-utilities/heldout", "docs-eval/site-utilities-heldout.jsonl"),
 ];
