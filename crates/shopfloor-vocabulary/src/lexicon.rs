@@ -72,7 +72,7 @@ pub const QUANTITIES: &[Entry] = &[
         "current",
         &["current", "amps", "amp", "amperage", "curr", "strom", "stromaufnahme", "corriente", "courant", "intensite"],
     ),
-    ("voltage", &["voltage", "volt", "volts", "vlt", "spannung", "tension", "voltaje"]),
+    ("voltage", &["voltage", "volt", "volts", "vlt", "spannung", "voltaje"]),
     (
         "vibration",
         &[
@@ -203,14 +203,19 @@ pub const QUANTITIES: &[Entry] = &[
     ("volume", &["volume", "vol", "volumen", "litres", "liters"]),
     ("runtime", &["runtime", "hours", "betriebsstunden", "horas", "heures"]),
     ("dew_point", &["dew_point", "dewpoint", "dewpt", "dew", "taupunkt", "rocio", "rosee"]),
-    // Web or strip tension. "tension" itself stays voltage: French and
-    // Spanish say it of electricity.
+    // Web or strip tension; "tension" itself: [`TWO_SENSES`].
     ("tension", &["tens", "bandzug", "zugkraft", "bahnzug", "bahnspannung"]),
     ("density", &["density", "dichte", "densidad", "densite", "plato", "gravity"]),
     ("oxygen", &["oxygen", "o2", "sauerstoff", "oxigeno", "oxygene", "dissolved"]),
     ("co2", &["co2", "carbonation"]),
     ("turbidity", &["turbidity", "ntu", "trubung", "truebung", "turbidez", "turbidite"]),
 ];
+
+/// Words with two senses: in a tag name (English, as tags are named) the
+/// first; in a question either, and the plant's tags decide ("tension of
+/// coiler 1" is the strip's tension; French and Spanish "tension" and
+/// "tensión" are the voltage).
+pub const TWO_SENSES: &[(&str, &str, &str)] = &[("tension", "tension", "voltage")];
 
 /// What plants have. The first word of each entry is the concept.
 pub const EQUIPMENT: &[Entry] = &[

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::lexicon::{
     Entry, EQUIPMENT, EQUIPMENT_CODES, GENERAL_EQUIPMENT, HOW_MANY, ISA_FIRST_LETTERS, ISA_SUCCEEDING_LETTERS, PARTS,
-    QUANTITIES, STOP_WORDS, SUBSTANCES, UNITS,
+    QUANTITIES, STOP_WORDS, SUBSTANCES, TWO_SENSES, UNITS,
 };
 use crate::text::{fold, identifier_segments, is_number, stems, words};
 
@@ -417,6 +417,10 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
             if plain != *token {
                 profile.words.insert(plain.clone());
             }
+            if let Some((_, in_tags, _)) = TWO_SENSES.iter().find(|(word, _, _)| word == token) {
+                profile.quantities.insert(in_tags);
+                continue;
+            }
             // "press" is a machine in `Press4` or a path segment, else the
             // pressure abbreviation (`HydPress`).
             if token == "press" && leaf && !followed_by_number {
@@ -588,6 +592,12 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
                 query.words.push(piece.clone());
                 pending_equipment = None;
                 pending_word = Some(piece.clone());
+                continue;
+            }
+            if let Some((_, first, second)) = TWO_SENSES.iter().find(|(word, _, _)| *word == piece) {
+                query.quantities.push((first, piece.clone()));
+                query.quantities.push((second, piece.clone()));
+                pending_equipment = None;
                 continue;
             }
             let found = senses(&piece, vocabulary);
@@ -777,6 +787,18 @@ mod tests {
         let plant = index(&[("m1.current_a", Some("A"), None), ("m1.temp_c", None, None)]);
         assert_eq!(tags(find(&plant, "What is the current temperature of m1?")), ["m1.temp_c"]);
         assert_eq!(tags(find(&plant, "motor current of m1?")), ["m1.current_a"]);
+    }
+
+    #[test]
+    fn a_word_of_two_senses_finds_the_one_the_plant_has() {
+        let plc = index(&[("CLR1_Tens", Some("kN"), None), ("CLR1_Spd", None, None)]);
+        assert_eq!(tags(find(&plc, "What is the tension of coiler 1?")), ["CLR1_Tens"]);
+        let named = index(&[("HSM.Coiler1.Tension", None, None), ("HSM.Coiler1.Speed", None, None)]);
+        assert_eq!(tags(find(&named, "What is the tension of coiler 1?")), ["HSM.Coiler1.Tension"]);
+        assert_eq!(tags(find(&named, "Bandzug von Haspel 1?")), ["HSM.Coiler1.Tension"], "Bandzug: the strip's");
+        assert!(matches!(find(&named, "What is the voltage of coiler 1?"), Match::Unknown { .. }));
+        let substation = index(&[("WF1.Transformer1.Voltage", Some("kV"), None)]);
+        assert_eq!(tags(find(&substation, "Quelle est la tension du transformateur 1 ?")), ["WF1.Transformer1.Voltage"]);
     }
 
     #[test]
