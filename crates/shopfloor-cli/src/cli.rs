@@ -318,14 +318,8 @@ pub struct ByMeaning {
     /// A file where the sections' vectors are kept between runs
     /// (plant-docs' DOCS_VECTOR_FILE): only sections not found there are
     /// encoded. Created if missing.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "embedding_model")]
     pub vector_file: Option<PathBuf>,
-    /// A multilingual sentence encoder's folder (plant-docs'
-    /// DOCS_MULTILINGUAL_MODEL): questions in German, Spanish or French
-    /// find English sections by meaning. With --vector-file its vectors
-    /// are kept beside that file (`<FILE>.multilingual`).
-    #[arg(long, value_name = "DIR")]
-    pub multilingual_model: Option<PathBuf>,
 }
 
 fn coverage_share(text: &str) -> Result<f32, String> {

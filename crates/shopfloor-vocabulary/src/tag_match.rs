@@ -798,7 +798,10 @@ mod tests {
         assert_eq!(tags(find(&named, "Bandzug von Haspel 1?")), ["HSM.Coiler1.Tension"], "Bandzug: the strip's");
         assert!(matches!(find(&named, "What is the voltage of coiler 1?"), Match::Unknown { .. }));
         let substation = index(&[("WF1.Transformer1.Voltage", Some("kV"), None)]);
-        assert_eq!(tags(find(&substation, "Quelle est la tension du transformateur 1 ?")), ["WF1.Transformer1.Voltage"]);
+        assert_eq!(
+            tags(find(&substation, "Quelle est la tension du transformateur 1 ?")),
+            ["WF1.Transformer1.Voltage"]
+        );
     }
 
     #[test]
