@@ -32,7 +32,7 @@ pub struct Measure {
 }
 
 /// A numeric measurement; `names` are key, CamelCase, PLC, German, Spanish, French.
-const fn measure(
+pub(crate) const fn measure(
     names: [&'static str; 6],
     unit: Option<&'static str>,
     suffix: Option<&'static str>,
@@ -197,7 +197,7 @@ pub struct Equipment {
     pub french: &'static str,
 }
 
-const fn equipment(
+pub(crate) const fn equipment(
     key: &'static str,
     camel: &'static str,
     plc: &'static str,

@@ -3,21 +3,7 @@
 //! writer, without reading the held-out kinds or the assistant's word lists,
 //! from how real plants name things, as a second development set.
 
-use super::tables::{Equipment, Measure, PlantKind};
-
-/// A numeric measurement; `names` are key, CamelCase, PLC, German, Spanish, French.
-const fn measure(
-    names: [&'static str; 6],
-    unit: Option<&'static str>,
-    suffix: Option<&'static str>,
-    isa: &'static str,
-    range: (f64, f64),
-    decimals: i32,
-    high_limit: Option<f64>,
-) -> Measure {
-    let [key, camel, plc, german, spanish, french] = names;
-    Measure { key, camel, plc, german, spanish, french, unit, suffix, isa, range, decimals, high_limit, states: &[] }
-}
+use super::tables::{equipment, measure, Equipment, Measure, PlantKind};
 
 /// Measurements of the second set, none of them in [`super::tables::MEASURES`].
 pub const SECOND_MEASURES: &[Measure] = &[
@@ -132,18 +118,6 @@ pub const SECOND_MEASURES: &[Measure] = &[
         states: &["PRODUCTION", "CLEANING", "MANUAL", "STANDBY"],
     },
 ];
-
-/// Equipment `key`, with its CamelCase, PLC, German, Spanish and French names.
-const fn equipment(
-    key: &'static str,
-    camel: &'static str,
-    plc: &'static str,
-    german: &'static str,
-    spanish: &'static str,
-    french: &'static str,
-) -> Equipment {
-    Equipment { key, camel, plc, german, spanish, french }
-}
 
 /// Equipment of the second set, none of it in [`super::tables::EQUIPMENT`].
 pub const SECOND_EQUIPMENT: &[Equipment] = &[
