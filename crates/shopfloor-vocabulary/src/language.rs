@@ -37,6 +37,13 @@ impl Language {
     }
 }
 
+/// Whether folded `word` is a function word of a supported language
+/// ("viele", "ahora"): part of how a question is asked, never what it is
+/// about.
+pub fn is_function_word(word: &str) -> bool {
+    FUNCTION_WORDS.iter().any(|(_, words)| words.contains(&word))
+}
+
 /// Folded function words of each language. Words two languages share
 /// (`es`, `la`, `de`) count for both.
 const FUNCTION_WORDS: &[(Language, &[&str])] = &[

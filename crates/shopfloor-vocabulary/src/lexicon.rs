@@ -457,6 +457,23 @@ pub const ISA_FIRST_LETTERS: &[(char, &str)] = &[
 /// the first is one of these.
 pub const ISA_SUCCEEDING_LETTERS: &str = "ACDEFGHIKLQRSTVXYZ";
 
+/// Words that only complete a measure's name in a phrase whose other word
+/// the lexicon knows ("horas de funcionamiento", "teneur en humidité",
+/// "punto de rocío"): no thing of their own.
+pub const NAME_FILLERS: &[&str] = &[
+    "funcionamiento",
+    "fonctionnement",
+    "teneur",
+    "contenido",
+    "punto",
+    "point",
+    "marcha",
+    "differential",
+    "diferencial",
+    "differentielle",
+    "differenz",
+];
+
 /// Phrases that ask "how many" in each language: a hint towards count tags,
 /// not a quantity of its own ("how many bar" asks for pressure).
 pub const HOW_MANY: &[&str] =

@@ -7,11 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::language::is_function_word;
 use crate::lexicon::{
-    Entry, EQUIPMENT, EQUIPMENT_CODES, GENERAL_EQUIPMENT, HOW_MANY, ISA_FIRST_LETTERS, ISA_SUCCEEDING_LETTERS, PARTS,
-    QUANTITIES, STOP_WORDS, SUBSTANCES, TWO_SENSES, UNITS,
+    Entry, EQUIPMENT, EQUIPMENT_CODES, GENERAL_EQUIPMENT, HOW_MANY, ISA_FIRST_LETTERS, ISA_SUCCEEDING_LETTERS,
+    NAME_FILLERS, PARTS, QUANTITIES, STOP_WORDS, SUBSTANCES, TWO_SENSES, UNITS,
 };
 use crate::text::{fold, identifier_segments, is_number, stems, words};
+use crate::{LIMIT_WORDS, TREND_WORDS};
 
 /// What one tag measures and where it sits, as far as its name,
 /// description and unit tell.
@@ -66,6 +68,17 @@ pub enum Match {
     General,
 }
 
+/// Why a match may be the wrong reading of a question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Doubt {
+    /// A word of the question that the chosen tags do not explain.
+    Unexplained(String),
+    /// Nothing is named as asked, while this tag measures what was asked on
+    /// a unit of the number asked: the tag answers when it is the only one,
+    /// else "no data".
+    NumberedNeighbour(String),
+}
+
 /// Points per kind of evidence; a quantity weighs most because it is what
 /// the operator wants to know, the equipment says which one.
 const QUANTITY_POINTS: u32 = 4;
@@ -103,10 +116,16 @@ impl TagIndex {
     /// Matches `question` against the tags in `candidates` (a subset of the
     /// indexed tags, in the order ties are listed).
     pub fn find(&self, question: &str, candidates: &[&str]) -> Match {
+        self.find_doubted(question, candidates).0
+    }
+
+    /// [`TagIndex::find`], with what makes the match doubtful (none when
+    /// every word of the question is accounted for).
+    pub fn find_doubted(&self, question: &str, candidates: &[&str]) -> (Match, Vec<Doubt>) {
         let vocabulary: BTreeSet<&str> =
             self.profiles.values().flat_map(|p| p.words.iter().map(String::as_str)).collect();
         let query = query(question, &vocabulary);
-        match self.find_query(&query, candidates) {
+        let found = match self.find_query(&query, candidates) {
             // Unknown things in the order the question names them.
             Match::Unknown { mut asked, closest } => {
                 let folded = fold(question);
@@ -114,6 +133,91 @@ impl TagIndex {
                 Match::Unknown { asked, closest }
             }
             found => found,
+        };
+        let doubts = self.doubts(&query, candidates, &found);
+        // One unit of the number asked, of a kind the plant's name for it
+        // does not say, measures what was asked: most likely the unit asked
+        // about (`TP1_Spd` for "speed of press 1"). It answers, with the
+        // doubt kept, so the answer is marked uncertain and names the tag.
+        if let (Match::Unknown { .. }, [Doubt::NumberedNeighbour(tag)]) = (&found, doubts.as_slice()) {
+            return (Match::Tags(vec![tag.clone()]), doubts);
+        }
+        (found, doubts)
+    }
+
+    /// Why `found` may be the wrong reading of `query`, though the rules
+    /// chose it: a word of the question the chosen tags do not explain
+    /// ("sierra" of "velocidad de sierra de cinta 1", answered from the
+    /// conveyor), or "no data" while a tag measures what was asked on a unit
+    /// of the number asked (`TP1_Spd` for "speed of press 1": perhaps the
+    /// plant's name for it).
+    pub fn doubts(&self, query: &Query, candidates: &[&str], found: &Match) -> Vec<Doubt> {
+        match found {
+            Match::Tags(tags) => {
+                let chosen: Vec<&TagProfile> = tags.iter().filter_map(|t| self.profiles.get(t)).collect();
+                let numbered = |word: &str| query.numbered.iter().find(|(name, n)| format!("{name}{n}") == word);
+                // `zone 2` of `ZN2_Tmp`: the word and the word with its number.
+                let explained = |word: &str| {
+                    chosen.iter().any(|p| {
+                        p.words.contains(word)
+                            || numbered(word).is_some_and(|(name, n)| has_code(p, name, *n))
+                            || query.numbered.iter().any(|(name, n)| name == word && has_code(p, name, *n))
+                            || numbered(word).is_some_and(|(name, n)| p.words.contains(name) && has_number(p, *n))
+                    })
+                };
+                // How the question is asked, and near spellings of what the
+                // chosen tags or the lexicon name ("opint"), are no doubt.
+                let how_asked = |word: &str| {
+                    is_function_word(word)
+                        || LIMIT_WORDS.contains(&word)
+                        || TREND_WORDS.contains(&word)
+                        || NAME_FILLERS.contains(&word)
+                };
+                let near = |word: &str| {
+                    let allowed = if word.chars().count() >= 8 { 2 } else { 1 };
+                    let close = |known: &str| known.len() >= 4 && strsim::osa_distance(word, known) <= allowed;
+                    chosen.iter().any(|p| p.words.iter().any(|w| close(w))) || lexicon_words().any(close)
+                };
+                query
+                    .words
+                    .iter()
+                    .filter(|word| !explained(word) && !how_asked(word) && !near(word))
+                    .map(|word| Doubt::Unexplained(word.clone()))
+                    .collect()
+            }
+            Match::Unknown { .. } => {
+                let numbers: BTreeSet<u32> = query
+                    .numbers
+                    .iter()
+                    .copied()
+                    .chain(query.equipment.iter().filter_map(|(_, n, _)| *n))
+                    .chain(query.numbered.iter().map(|(_, n)| *n))
+                    .collect();
+                let asked: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
+                let asked_equipment: BTreeSet<&str> = query.equipment.iter().map(|(e, _, _)| *e).collect();
+                // A code every tag carries names the site or area (`OSD1`), not a unit.
+                let profiles: Vec<&TagProfile> = candidates.iter().filter_map(|t| self.profiles.get(*t)).collect();
+                let everywhere = |code: &(String, u32)| profiles.iter().all(|p| p.codes.contains(code));
+                // A unit of the number asked whose kind the name does not
+                // say (`TP1`; a word such as `Zone1` says it), or of the kind
+                // asked: a zone 1 is no press 1.
+                candidates
+                    .iter()
+                    .filter(|tag| {
+                        self.profiles.get(**tag).is_some_and(|p| {
+                            p.quantities.iter().any(|q| asked.contains(q))
+                                && numbers.iter().any(|n| {
+                                    p.codes.iter().any(|code| code.1 == *n && code.0.len() <= 3 && !everywhere(code))
+                                        || p.equipment
+                                            .iter()
+                                            .any(|(e, m)| *m == Some(*n) && asked_equipment.contains(e))
+                                })
+                        })
+                    })
+                    .map(|tag| Doubt::NumberedNeighbour((*tag).to_owned()))
+                    .collect()
+            }
+            Match::Alarms | Match::General => Vec::new(),
         }
     }
 
@@ -245,6 +349,13 @@ fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>, asked
                         && (abbreviates(code, concept) || asked.split(' ').next().is_some_and(|w| abbreviates(code, w)))
                 })
         })
+}
+
+/// Whether `profile` names a unit numbered `number`.
+fn has_number(profile: &TagProfile, number: u32) -> bool {
+    profile.words.contains(&number.to_string())
+        || profile.equipment.iter().any(|(_, n)| *n == Some(number))
+        || profile.codes.iter().any(|(_, n)| *n == number)
 }
 
 /// Whether `profile` has a unit code abbreviating `name`, numbered `number`.
@@ -811,6 +922,49 @@ mod tests {
         let plant = index(&[("PM2.Aufrollung1.Bandzug", Some("kN"), None), ("PM2.Aufrollung1.Drehzahl", None, None)]);
         assert_eq!(tags(find(&plant, "Steigt oder fällt Bandzug von Aufrollung 1?")), ["PM2.Aufrollung1.Bandzug"]);
         assert_eq!(tags(find(&plant, "¿Sube o baja bandzug de aufrollung 1?")), ["PM2.Aufrollung1.Bandzug"]);
+    }
+
+    fn doubts(index: &TagIndex, question: &str) -> Vec<Doubt> {
+        let tags: Vec<&str> = index.profiles.keys().map(String::as_str).collect();
+        index.find_doubted(question, &tags).1
+    }
+
+    #[test]
+    fn a_word_the_chosen_tags_do_not_explain_makes_the_match_doubtful() {
+        let sawmill = index(&[("SawLine.Conveyor1.Speed", Some("m/min"), None), ("SawLine.Kiln1.Temp", None, None)]);
+        // "Sierra" (a saw) is no word of the plant's; the conveyor ("cinta") is.
+        let question = "¿Cuál es la velocidad de sierra de cinta 1?";
+        assert_eq!(tags(find(&sawmill, question)), ["SawLine.Conveyor1.Speed"]);
+        assert_eq!(doubts(&sawmill, question), [Doubt::Unexplained("sierra".into())]);
+        assert_eq!(doubts(&sawmill, "What is the speed of conveyor 1?"), []);
+        assert_eq!(doubts(&sawmill, "how's the speed on conveyor 1 right now"), []);
+        assert_eq!(doubts(&sawmill, "Wie hoch ist die Temperatur von Trockenkammer 1?"), []);
+        let oven = index(&[("ZN2_Tmp", None, None), ("ZN1_dP", None, None)]);
+        assert_eq!(doubts(&oven, "¿Cuál es la temperatura de zona 2?"), [], "ZN2 abbreviates zona 2");
+        assert_eq!(doubts(&oven, "Is the differential pressure of zone 1 rising?"), []);
+        let mill = index(&[("HSM.Stand2.Speed", None, Some("Vitesse cage 2")), ("HSM.Stand1.Speed", None, None)]);
+        assert_eq!(doubts(&mill, "Quelle est la vitesse de cage 2 ?"), []);
+    }
+
+    #[test]
+    fn a_unit_the_plant_may_name_otherwise_answers_in_doubt() {
+        let tablets = index(&[("TP1_Spd", Some("rpm"), None), ("TP1_Cnt", None, None), ("MX2_Spd", None, None)]);
+        let site = index(&[("OSD1.Zone2.Pressure", None, None), ("OSD1.Zone1.Temperature", None, None)]);
+        assert_eq!(doubts(&site, "What is the pressure of press 1?"), [], "OSD1 is the site, every tag has it");
+        let pharma = index(&[("osd1.zone1.differential_pressure", None, None), ("osd1.press1.speed", None, None)]);
+        assert_eq!(doubts(&pharma, "What is the pressure of press 1?"), [], "zone 1 is no press 1");
+        // The only unit numbered 1 of a kind its code does not say answers, in doubt.
+        let question = "What is the speed of press 1?";
+        assert_eq!(tags(find(&tablets, question)), ["TP1_Spd"]);
+        assert_eq!(doubts(&tablets, question), [Doubt::NumberedNeighbour("TP1_Spd".into())]);
+        assert_eq!(tags(find(&tablets, "How many parts has press 1 counted?")), ["TP1_Cnt"]);
+        // Two such units: "no data", in doubt.
+        let two = index(&[("TP1_Spd", None, None), ("BL1_Spd", None, None)]);
+        assert!(matches!(find(&two, question), Match::Unknown { .. }));
+        assert_eq!(doubts(&two, question).len(), 2);
+        // Nothing of the number asked, or nothing that measures what was asked: a plain "no data".
+        assert_eq!(doubts(&tablets, "What is the speed of press 8?"), []);
+        assert_eq!(doubts(&tablets, "What is the pressure of press 1?"), []);
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub fn answer(
         drop(state);
         let sheet = no_data.prompt_lines();
         let plant_words = no_data.plant_words();
-        let wording = Wording { sheet: &sheet, plant_words, language, spent: Spent::default(), queued_ms };
+        let wording =
+            Wording { sheet: &sheet, plant_words, language, spent: Spent::default(), queued_ms, intent: &intent };
         wording.write(
             engine,
             question,
@@ -189,7 +190,7 @@ pub fn answer(
         .flatten()
         .flat_map(plant_words_of)
         .collect();
-    let wording = Wording { sheet: &grounding.sheet, plant_words, language, spent, queued_ms };
+    let wording = Wording { sheet: &grounding.sheet, plant_words, language, spent, queued_ms, intent: &intent };
     wording.write(
         engine,
         question,
@@ -227,6 +228,8 @@ struct Wording<'a> {
     spent: Spent,
     /// How long the question waited before answering began.
     queued_ms: i64,
+    /// What the question was read as (its doubts lower the confidence).
+    intent: &'a Intent,
 }
 
 impl Wording<'_> {
@@ -270,8 +273,9 @@ impl Wording<'_> {
                     || detect_language(&without_words(&generation.text, &self.plant_words)) == self.language;
                 if in_language && faithful(&generation.text) {
                     answer.text = generation.text;
-                    answer.confidence = Some(generation.confidence);
-                    answer.low_confidence = generation.confidence < settings.confidence_threshold;
+                    let confidence = self.intent.confidence(generation.confidence);
+                    answer.confidence = Some(confidence);
+                    answer.low_confidence = confidence < settings.confidence_threshold;
                     answer.model = Some(engine.model_name());
                 } else {
                     tracing::info!(id = %question.id, model_text = %generation.text, "model answer not grounded; answering from the facts");
@@ -312,7 +316,7 @@ pub fn warm_cache(engine: &mut Engine, state: &PlantState, settings: AnswerSetti
     let system = if state.tags().len() > settings.fact_sheet_max_tags {
         system_prompt(&[])
     } else {
-        let general = Intent { focus: Focus::General, asks_limit: false, asks_trend: false };
+        let general = Intent { focus: Focus::General, asks_limit: false, asks_trend: false, doubts: Vec::new() };
         system_prompt(&fact_sheet(state, &general, settings, now_ms).sheet)
     };
     let result = engine.chat_prefix(&system).and_then(|prefix| engine.prefill(&prefix));
@@ -502,12 +506,49 @@ mod tests {
             language: Language::English,
             spent: Spent::default(),
             queued_ms: 0,
+            intent: &sure_intent(),
         };
         let settings = AnswerSettings::default();
         wording.write(&mut engine, &question, settings, &mut answer, |_| false, || long.clone());
         assert_eq!(engine.0, vec![sentence_budget(settings.max_tokens, &long)]);
         assert!(engine.0[0] > settings.max_tokens);
         assert_eq!((answer.text.as_str(), answer.confidence), (long.as_str(), None));
+    }
+
+    fn sure_intent() -> Intent {
+        Intent {
+            focus: Focus::Tags(vec!["pump1_pressure".into()]),
+            asks_limit: false,
+            asks_trend: false,
+            doubts: Vec::new(),
+        }
+    }
+
+    /// A kept sentence carries the model's confidence, lowered under the
+    /// threshold where the question's reading is in doubt.
+    #[test]
+    fn a_doubtful_reading_lowers_a_kept_sentences_confidence() {
+        let question = Question::new("q1", "speed of sierra 1?", "op", shopfloor_core::schema::Origin::Mqtt, 0);
+        let settings = AnswerSettings { confidence_threshold: 0.44, ..AnswerSettings::default() };
+        let doubtful = Intent {
+            doubts: vec![shopfloor_vocabulary::tag_match::Doubt::Unexplained("sierra".into())],
+            ..sure_intent()
+        };
+        let mut confidences = Vec::new();
+        for intent in [sure_intent(), doubtful] {
+            let mut answer = Answer::to_question(&question, String::new());
+            let wording = Wording {
+                sheet: &[],
+                plant_words: Vec::new(),
+                language: Language::English,
+                spent: Spent::default(),
+                queued_ms: 0,
+                intent: &intent,
+            };
+            wording.write(&mut Recorder(Vec::new()), &question, settings, &mut answer, |_| true, String::new);
+            confidences.push((answer.confidence, answer.low_confidence));
+        }
+        assert_eq!(confidences, [(Some(0.9), false), (Some(0.9 * crate::relevance::DOUBTED_SHARE), true)]);
     }
 
     /// A German sentence about an English-named tag reads as German once the

@@ -4,7 +4,7 @@
 //! descriptions and units, and questions in English, German, Spanish or
 //! French.
 
-use shopfloor_vocabulary::tag_match::Match;
+use shopfloor_vocabulary::tag_match::{Doubt, Match};
 use shopfloor_vocabulary::text::fold;
 use shopfloor_vocabulary::{raw_words, LIMIT_WORDS, TREND_WORDS};
 
@@ -33,6 +33,28 @@ pub struct Intent {
     pub asks_limit: bool,
     /// The question is about change over time ("is it rising?").
     pub asks_trend: bool,
+    /// What makes the focus a doubtful reading of the question (a word no
+    /// chosen tag explains, a unit the plant may name otherwise).
+    pub doubts: Vec<Doubt>,
+}
+
+/// The share of the model's confidence an answer keeps when the question's
+/// reading is in doubt. The model cannot know that it was handed the wrong
+/// facts: on the development plants every wrong sentence it wrote stated
+/// its facts faithfully, at a confidence near 1, from a misread question.
+/// 0.4 puts a sure sentence (0.99) under the nano tier's threshold (0.44).
+pub const DOUBTED_SHARE: f32 = 0.4;
+
+impl Intent {
+    /// The confidence of an answer from these facts whose sentence the
+    /// model wrote with `model_confidence`.
+    pub fn confidence(&self, model_confidence: f32) -> f32 {
+        if self.doubts.is_empty() {
+            model_confidence
+        } else {
+            model_confidence * DOUBTED_SHARE
+        }
+    }
 }
 
 /// Limit words beyond English ("zu heiss", "über dem Grenzwert", "límite").
@@ -90,15 +112,28 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
     let tags = state.tags();
     if !unknown_tags.is_empty() {
         let closest = tags.iter().take(5).map(|t| (*t).to_owned()).collect();
-        return Intent { focus: Focus::Unknown { asked: unknown_tags, closest }, asks_limit, asks_trend };
+        return Intent {
+            focus: Focus::Unknown { asked: unknown_tags, closest },
+            asks_limit,
+            asks_trend,
+            doubts: Vec::new(),
+        };
     }
-    let focus = match state.index().find(question, &tags) {
+    let (found, mut doubts) = state.index().find_doubted(question, &tags);
+    // Limit and trend words say what is wanted of the thing, not which thing.
+    doubts.retain(|doubt| match doubt {
+        Doubt::Unexplained(word) => {
+            ![MORE_LIMIT_WORDS, MORE_TREND_WORDS].iter().any(|more| more.contains(&word.as_str()))
+        }
+        Doubt::NumberedNeighbour(_) => true,
+    });
+    let focus = match found {
         Match::Tags(tags) => Focus::Tags(tags),
         Match::Alarms => Focus::Alarms,
         Match::Unknown { asked, closest } => Focus::Unknown { asked, closest },
         Match::General => Focus::General,
     };
-    Intent { focus, asks_limit, asks_trend }
+    Intent { focus, asks_limit, asks_trend, doubts }
 }
 
 /// Tokens written like tag names (`oven_temp`, `Cell7.Pressure`).
