@@ -17,6 +17,7 @@
 
 pub mod tables;
 pub mod tables_second;
+pub mod tables_third;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -65,19 +66,25 @@ pub enum Split {
     /// is not trained on it, so it also shows how the tuned model does on
     /// plants it never saw.
     SecondDevelopment,
+    /// A third set of development plants, written by yet another writer
+    /// who read neither the held-out kinds nor the assistant's word lists
+    /// ([`tables_third`]). Rules are developed on it too; the nano model
+    /// is not trained on it.
+    ThirdDevelopment,
     HeldOut,
 }
 
 impl Split {
-    pub const ALL: [Split; 3] = [Split::Development, Split::SecondDevelopment, Split::HeldOut];
+    pub const ALL: [Split; 4] = [Split::Development, Split::SecondDevelopment, Split::ThirdDevelopment, Split::HeldOut];
 
     /// The kinds in this split: the first six of [`KINDS`] develop, the
-    /// last six are held out; the second development set is its own
-    /// table. Fixed; changing it voids earlier figures.
+    /// last six are held out; the second and third development sets are
+    /// their own tables. Fixed; changing it voids earlier figures.
     pub fn kinds(self) -> &'static [PlantKind] {
         match self {
             Split::Development => &KINDS[..6],
             Split::SecondDevelopment => tables_second::SECOND_KINDS,
+            Split::ThirdDevelopment => tables_third::THIRD_KINDS,
             Split::HeldOut => &KINDS[6..],
         }
     }
@@ -87,6 +94,7 @@ impl Split {
         match self {
             Split::Development => "development",
             Split::SecondDevelopment => "development-2",
+            Split::ThirdDevelopment => "development-3",
             Split::HeldOut => "held-out",
         }
     }
@@ -612,6 +620,41 @@ mod tests {
         for split in Split::ALL {
             assert_eq!(Split::named(split.as_str()), Some(split));
         }
+    }
+
+    #[test]
+    fn the_third_development_set_is_six_other_kinds_whose_keys_all_resolve() {
+        assert_eq!(plants(Split::ThirdDevelopment).len(), 30);
+        let named: Vec<&str> = KINDS.iter().chain(tables_second::SECOND_KINDS).map(|k| k.name).collect();
+        let mut third: Vec<&str> = Split::ThirdDevelopment.kinds().iter().map(|k| k.name).collect();
+        third.sort_unstable();
+        third.dedup();
+        assert_eq!(third.len(), 6);
+        for kind in Split::ThirdDevelopment.kinds() {
+            assert!(!named.contains(&kind.name), "{} is also in KINDS or SECOND_KINDS", kind.name);
+            for (equipment, _, measures) in kind.units {
+                assert!(equipment_by_key(equipment).is_some(), "{}: no equipment {equipment}", kind.name);
+                for measure in *measures {
+                    assert!(measure_by_key(measure).is_some(), "{}: no measure {measure}", kind.name);
+                }
+            }
+        }
+        // New keys shadow neither the first nor the second tables' keys,
+        // and are unique among themselves.
+        let measures: Vec<&str> = MEASURES.iter().chain(tables_second::SECOND_MEASURES).map(|m| m.key).collect();
+        let mut third: Vec<&str> = tables_third::THIRD_MEASURES.iter().map(|m| m.key).collect();
+        assert!(third.iter().all(|key| !measures.contains(key)), "{third:?}");
+        third.sort_unstable();
+        third.dedup();
+        assert_eq!(third.len(), tables_third::THIRD_MEASURES.len());
+        let equipment: Vec<&str> =
+            tables::EQUIPMENT.iter().chain(tables_second::SECOND_EQUIPMENT).map(|e| e.key).collect();
+        let mut third: Vec<&str> = tables_third::THIRD_EQUIPMENT.iter().map(|e| e.key).collect();
+        assert!(third.iter().all(|key| !equipment.contains(key)), "{third:?}");
+        third.sort_unstable();
+        third.dedup();
+        assert_eq!(third.len(), tables_third::THIRD_EQUIPMENT.len());
+        assert_eq!(Split::named("development-3"), Some(Split::ThirdDevelopment));
     }
 
     #[test]

@@ -181,7 +181,11 @@ pub const MEASURES: &[Measure] = &[
 
 /// The measurement called `key`.
 pub fn measure_by_key(key: &str) -> Option<&'static Measure> {
-    MEASURES.iter().chain(crate::tables_second::SECOND_MEASURES).find(|m| m.key == key)
+    MEASURES
+        .iter()
+        .chain(crate::tables_second::SECOND_MEASURES)
+        .chain(crate::tables_third::THIRD_MEASURES)
+        .find(|m| m.key == key)
 }
 
 /// One kind of equipment and every way it is written.
@@ -238,7 +242,11 @@ pub const EQUIPMENT: &[Equipment] = &[
 
 /// The equipment called `key`.
 pub fn equipment_by_key(key: &str) -> Option<&'static Equipment> {
-    EQUIPMENT.iter().chain(crate::tables_second::SECOND_EQUIPMENT).find(|e| e.key == key)
+    EQUIPMENT
+        .iter()
+        .chain(crate::tables_second::SECOND_EQUIPMENT)
+        .chain(crate::tables_third::THIRD_EQUIPMENT)
+        .find(|e| e.key == key)
 }
 
 /// A kind of plant: its equipment, how many of each, what each measures.

@@ -155,6 +155,17 @@ impl TagIndex {
         match found {
             Match::Tags(tags) => {
                 let chosen: Vec<&TagProfile> = tags.iter().filter_map(|t| self.profiles.get(t)).collect();
+                // A word is left over only where the unit was named by
+                // another ("sierra" beside "cinta 1"). Where no word named
+                // it, the number and the measure found it ("Zentrifuge 1"):
+                // on unseen plants those readings were right.
+                let unit_named = query
+                    .equipment
+                    .iter()
+                    .any(|(concept, number, asked)| chosen.iter().any(|p| has_equipment(p, concept, *number, asked)));
+                if !unit_named {
+                    return Vec::new();
+                }
                 let numbered = |word: &str| query.numbered.iter().find(|(name, n)| format!("{name}{n}") == word);
                 // `zone 2` of `ZN2_Tmp`: the word and the word with its number.
                 let explained = |word: &str| {
@@ -163,6 +174,10 @@ impl TagIndex {
                             || numbered(word).is_some_and(|(name, n)| has_code(p, name, *n))
                             || query.numbered.iter().any(|(name, n)| name == word && has_code(p, name, *n))
                             || numbered(word).is_some_and(|(name, n)| p.words.contains(name) && has_number(p, *n))
+                            // "jet de tintura 2": the word the unit's number follows qualifies it.
+                            || query.numbered.iter().any(|(name, n)| {
+                                (name == word || format!("{name}{n}") == word) && has_number(p, *n)
+                            })
                     })
                 };
                 // How the question is asked, and near spellings of what the
@@ -503,6 +518,12 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
                 }
                 if let Some(previous) = i.checked_sub(1).map(|p| &content[p]) {
                     profile.words.insert(format!("{previous}{token}"));
+                    // `Klinkerkuehler1` is asked as "Klinkerkühler 1".
+                    profile.words.insert(format!("{}{token}", umlaut_spelling(previous)));
+                    // `O2Content`: a chemical formula names its quantity.
+                    if let Some(Sense::Quantity(quantity)) = sense(&format!("{previous}{token}")) {
+                        profile.quantities.insert(quantity);
+                    }
                 }
                 continue;
             }
@@ -670,6 +691,12 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
         let joined = pieces.len() > 1 && !word.contains('_');
         if joined {
             query.words.push(word.clone());
+            // `O2Gehalt`: a chemical formula asks for its quantity.
+            for pair in pieces.windows(2) {
+                if let Some(Sense::Quantity(quantity)) = sense(&format!("{}{}", pair[0], pair[1])) {
+                    query.quantities.push((quantity, word.clone()));
+                }
+            }
         }
         for piece in pieces {
             if is_number(&piece) {
@@ -943,6 +970,12 @@ mod tests {
         assert_eq!(doubts(&oven, "¿Cuál es la temperatura de zona 2?"), [], "ZN2 abbreviates zona 2");
         assert_eq!(doubts(&oven, "Is the differential pressure of zone 1 rising?"), []);
         let mill = index(&[("HSM.Stand2.Speed", None, Some("Vitesse cage 2")), ("HSM.Stand1.Speed", None, None)]);
+        let kiln =
+            index(&[("Kiln1.Klinkerkuehler1.Strom", Some("A"), None), ("Kiln1.Preheater1.O2Content", Some("%"), None)]);
+        assert_eq!(tags(find(&kiln, "Wie hoch ist Strom von Klinkerkühler 1?")), ["Kiln1.Klinkerkuehler1.Strom"]);
+        assert_eq!(tags(find(&kiln, "What is the oxygen of preheater 1?")), ["Kiln1.Preheater1.O2Content"]);
+        let dye = index(&[("DH1.Jet2.Temperature", None, None), ("DH1.Jet1.Temperature", None, None)]);
+        assert_eq!(doubts(&dye, "¿Cuál es la temperatura de jet de tintura 2?"), [], "tintura 2 qualifies the jet");
         assert_eq!(doubts(&mill, "Quelle est la vitesse de cage 2 ?"), []);
     }
 

@@ -129,6 +129,11 @@ pub fn answer(
         drop(state);
         answer.facts_used = grounding.focused.iter().map(TagFact::fact_line).collect();
         json_answer::answer_in_json(engine, &mut answer, &question.text, schema, &grounding.sheet, settings, queued_ms);
+        // A doubtful reading lowers a JSON answer's confidence as a sentence's.
+        if let Some(confidence) = answer.confidence.map(|c| intent.confidence(c)) {
+            answer.confidence = Some(confidence);
+            answer.low_confidence |= confidence < settings.confidence_threshold;
+        }
         return finish(answer);
     }
     if let Focus::Unknown { asked, closest } = &intent.focus {

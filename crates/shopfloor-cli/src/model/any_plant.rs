@@ -649,59 +649,80 @@ mod tests {
         assert!(told as f64 >= 0.90 * absent as f64, "no data told for {told} of {absent}");
     }
 
-    /// The matcher's doubts on both development splits: they mark its
-    /// misreadings (a wrong tag, or "no data" for something the plant has)
-    /// and few of its right readings; a unit guessed from its number is the
-    /// asked one. Fails when a doubt rule stops seeing a misreading, starts
-    /// doubting ordinary questions, or guesses wrong.
-    #[test]
-    fn doubts_mark_the_misreadings_and_spare_the_right_readings() {
+    /// How the matcher's doubts fall on one split's readings.
+    #[derive(Debug, Default)]
+    struct Doubted {
+        right: usize,
+        doubted_right: Vec<String>,
+        wrong: usize,
+        doubted_wrong: usize,
+        guessed: usize,
+        guessed_wrong: Vec<String>,
+    }
+
+    fn doubted(split: Split) -> Doubted {
         use shopfloor_vocabulary::tag_match::Doubt;
         use slm::relevance::{intent, Focus};
-        let (mut right, mut doubted_right, mut wrong, mut doubted_wrong) = (0, Vec::new(), 0, 0);
-        let (mut guessed, mut guessed_wrong) = (0, Vec::new());
-        for split in [Split::Development, Split::SecondDevelopment] {
-            for plant in plant_gen::plants(split) {
-                let state = plant_state(&plant);
-                for question in plant_gen::questions(&plant) {
-                    let read = intent(&question.text, &state);
-                    let is_right = match (&question.expect, &read.focus) {
-                        (Expect::Value { tag, .. } | Expect::Trend { tag, .. }, Focus::Tags(tags)) => {
-                            tags.contains(tag)
-                        }
-                        (Expect::Value { .. } | Expect::Trend { .. }, _) => false,
-                        (Expect::NoData, focus) => matches!(focus, Focus::Unknown { .. }),
-                        (Expect::ReadOnly | Expect::Invalid, _) => continue,
-                    };
-                    let guess = matches!(read.focus, Focus::Tags(_))
-                        && read.doubts.iter().any(|d| matches!(d, Doubt::NumberedNeighbour(_)));
-                    if guess {
-                        guessed += 1;
-                        if !is_right {
-                            guessed_wrong.push(question.text.clone());
-                        }
-                    } else if is_right {
-                        right += 1;
-                        if !read.doubts.is_empty() {
-                            doubted_right.push(format!("{} {:?}", question.text, read.doubts));
-                        }
-                    } else {
-                        wrong += 1;
-                        doubted_wrong += usize::from(!read.doubts.is_empty());
+        let mut seen = Doubted::default();
+        for plant in plant_gen::plants(split) {
+            let state = plant_state(&plant);
+            for question in plant_gen::questions(&plant) {
+                let read = intent(&question.text, &state);
+                let is_right = match (&question.expect, &read.focus) {
+                    (Expect::Value { tag, .. } | Expect::Trend { tag, .. }, Focus::Tags(tags)) => tags.contains(tag),
+                    (Expect::Value { .. } | Expect::Trend { .. }, _) => false,
+                    (Expect::NoData, focus) => matches!(focus, Focus::Unknown { .. }),
+                    (Expect::ReadOnly | Expect::Invalid, _) => continue,
+                };
+                let guess = matches!(read.focus, Focus::Tags(_))
+                    && read.doubts.iter().any(|d| matches!(d, Doubt::NumberedNeighbour(_)));
+                if guess {
+                    seen.guessed += 1;
+                    if !is_right {
+                        seen.guessed_wrong.push(question.text.clone());
                     }
+                } else if is_right {
+                    seen.right += 1;
+                    if !read.doubts.is_empty() {
+                        seen.doubted_right.push(format!("{} {:?}", question.text, read.doubts));
+                    }
+                } else {
+                    seen.wrong += 1;
+                    seen.doubted_wrong += usize::from(!read.doubts.is_empty());
                 }
             }
         }
-        // Measured 2026-12-07: 8 of 776 right readings doubted (units the
-        // lexicon does not name, found by their number: "scie à ruban 1",
-        // "caja 3"), 1 of 1 misreading, 6 guesses right of 6.
-        assert!(
-            doubted_right.len() * 50 <= right,
-            "{} of {right} right readings doubted: {doubted_right:#?}",
-            doubted_right.len()
-        );
+        seen
+    }
+
+    /// The matcher's doubts on the development splits: few of its right
+    /// readings on each; most of its misreadings on the two splits the
+    /// rules were made on (a wrong tag where a word was left over, "no data"
+    /// beside a unit the plant names otherwise); a unit guessed from its
+    /// number is the asked one. Fails when a doubt rule stops seeing a
+    /// misreading, starts doubting ordinary questions, or guesses wrong.
+    #[test]
+    fn doubts_mark_the_misreadings_and_spare_the_right_readings() {
+        let splits = [Split::Development, Split::SecondDevelopment, Split::ThirdDevelopment];
+        let seen: Vec<Doubted> = splits.into_iter().map(doubted).collect();
+        for (split, seen) in splits.iter().zip(&seen) {
+            assert!(
+                seen.doubted_right.len() * 50 <= seen.right,
+                "{}: {} of {} right readings doubted: {:#?}",
+                split.as_str(),
+                seen.doubted_right.len(),
+                seen.right,
+                seen.doubted_right
+            );
+            assert!(seen.guessed_wrong.is_empty(), "{}: wrong guesses {:?}", split.as_str(), seen.guessed_wrong);
+        }
+        // Measured 2026-12-07: right readings doubted 0 of 398, 0 of 378, 3
+        // of 367 ("gas flow" where the tag says `Gasmenge`); misreadings
+        // doubted 1 of 1 on the second split, 1 of 13 on the third (mostly
+        // words the lexicon lacks); guesses 0, 6 and 15, all right.
+        let (wrong, doubted_wrong) = (seen[0].wrong + seen[1].wrong, seen[0].doubted_wrong + seen[1].doubted_wrong);
         assert!(doubted_wrong * 2 >= wrong, "{doubted_wrong} of {wrong} misreadings doubted");
-        assert!(guessed >= 6 && guessed_wrong.is_empty(), "{guessed} guesses, wrong: {guessed_wrong:?}");
+        assert!(seen[1].guessed >= 6, "{} guesses on the second split", seen[1].guessed);
     }
 
     #[test]
