@@ -599,62 +599,52 @@ mod tests {
         assert!(Split::HeldOut.kinds().iter().all(|k| !development.contains(&k.name)));
     }
 
+    /// Keys named twice, or also among `earlier`.
+    fn clashing<'k>(keys: &[&'k str], earlier: &[&str]) -> Vec<&'k str> {
+        keys.iter()
+            .enumerate()
+            .filter(|(i, key)| earlier.contains(key) || keys[..*i].contains(key))
+            .map(|(_, key)| *key)
+            .collect()
+    }
+
+    /// The later development sets: six kinds each, of names and keys no
+    /// earlier table has, whose units' keys all resolve.
     #[test]
-    fn the_second_development_set_is_six_other_kinds_whose_keys_all_resolve() {
-        assert_eq!(plants(Split::SecondDevelopment).len(), 30);
-        let named: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
-        for kind in Split::SecondDevelopment.kinds() {
-            assert!(!named.contains(&kind.name), "{} is also in KINDS", kind.name);
-            for (equipment, _, measures) in kind.units {
-                assert!(equipment_by_key(equipment).is_some(), "{}: no equipment {equipment}", kind.name);
-                for measure in *measures {
-                    assert!(measure_by_key(measure).is_some(), "{}: no measure {measure}", kind.name);
+    fn each_later_development_set_is_six_other_kinds_whose_keys_all_resolve() {
+        let sets = [
+            (Split::SecondDevelopment, tables_second::SECOND_MEASURES, tables_second::SECOND_EQUIPMENT),
+            (Split::ThirdDevelopment, tables_third::THIRD_MEASURES, tables_third::THIRD_EQUIPMENT),
+        ];
+        let mut kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        let mut measures: Vec<&str> = MEASURES.iter().map(|m| m.key).collect();
+        let mut equipment: Vec<&str> = tables::EQUIPMENT.iter().map(|e| e.key).collect();
+        for (split, new_measures, new_equipment) in sets {
+            let name = split.as_str();
+            assert_eq!(plants(split).len(), 30, "{name}");
+            let new_kinds: Vec<&str> = split.kinds().iter().map(|k| k.name).collect();
+            assert_eq!(clashing(&new_kinds, &kinds), Vec::<&str>::new(), "{name}: kinds");
+            assert_eq!(new_kinds.len(), 6, "{name}");
+            for kind in split.kinds() {
+                for (unit, _, unit_measures) in kind.units {
+                    assert!(equipment_by_key(unit).is_some(), "{}: no equipment {unit}", kind.name);
+                    for measure in *unit_measures {
+                        assert!(measure_by_key(measure).is_some(), "{}: no measure {measure}", kind.name);
+                    }
                 }
             }
+            // New keys shadow no earlier table's, nor each other.
+            let new_measures: Vec<&str> = new_measures.iter().map(|m| m.key).collect();
+            assert_eq!(clashing(&new_measures, &measures), Vec::<&str>::new(), "{name}: measures");
+            let new_equipment: Vec<&str> = new_equipment.iter().map(|e| e.key).collect();
+            assert_eq!(clashing(&new_equipment, &equipment), Vec::<&str>::new(), "{name}: equipment");
+            kinds.extend(new_kinds);
+            measures.extend(new_measures);
+            equipment.extend(new_equipment);
         }
-        // New keys do not shadow old ones.
-        let measures: Vec<&str> = MEASURES.iter().map(|m| m.key).collect();
-        assert!(tables_second::SECOND_MEASURES.iter().all(|m| !measures.contains(&m.key)));
-        let equipment: Vec<&str> = tables::EQUIPMENT.iter().map(|e| e.key).collect();
-        assert!(tables_second::SECOND_EQUIPMENT.iter().all(|e| !equipment.contains(&e.key)));
         for split in Split::ALL {
             assert_eq!(Split::named(split.as_str()), Some(split));
         }
-    }
-
-    #[test]
-    fn the_third_development_set_is_six_other_kinds_whose_keys_all_resolve() {
-        assert_eq!(plants(Split::ThirdDevelopment).len(), 30);
-        let named: Vec<&str> = KINDS.iter().chain(tables_second::SECOND_KINDS).map(|k| k.name).collect();
-        let mut third: Vec<&str> = Split::ThirdDevelopment.kinds().iter().map(|k| k.name).collect();
-        third.sort_unstable();
-        third.dedup();
-        assert_eq!(third.len(), 6);
-        for kind in Split::ThirdDevelopment.kinds() {
-            assert!(!named.contains(&kind.name), "{} is also in KINDS or SECOND_KINDS", kind.name);
-            for (equipment, _, measures) in kind.units {
-                assert!(equipment_by_key(equipment).is_some(), "{}: no equipment {equipment}", kind.name);
-                for measure in *measures {
-                    assert!(measure_by_key(measure).is_some(), "{}: no measure {measure}", kind.name);
-                }
-            }
-        }
-        // New keys shadow neither the first nor the second tables' keys,
-        // and are unique among themselves.
-        let measures: Vec<&str> = MEASURES.iter().chain(tables_second::SECOND_MEASURES).map(|m| m.key).collect();
-        let mut third: Vec<&str> = tables_third::THIRD_MEASURES.iter().map(|m| m.key).collect();
-        assert!(third.iter().all(|key| !measures.contains(key)), "{third:?}");
-        third.sort_unstable();
-        third.dedup();
-        assert_eq!(third.len(), tables_third::THIRD_MEASURES.len());
-        let equipment: Vec<&str> =
-            tables::EQUIPMENT.iter().chain(tables_second::SECOND_EQUIPMENT).map(|e| e.key).collect();
-        let mut third: Vec<&str> = tables_third::THIRD_EQUIPMENT.iter().map(|e| e.key).collect();
-        assert!(third.iter().all(|key| !equipment.contains(key)), "{third:?}");
-        third.sort_unstable();
-        third.dedup();
-        assert_eq!(third.len(), tables_third::THIRD_EQUIPMENT.len());
-        assert_eq!(Split::named("development-3"), Some(Split::ThirdDevelopment));
     }
 
     #[test]

@@ -505,19 +505,25 @@ mod tests {
             .to_owned();
         let mut engine = Recorder(Vec::new());
         let mut answer = Answer::to_question(&question, String::new());
-        let wording = Wording {
-            sheet: &[],
-            plant_words: Vec::new(),
-            language: Language::English,
-            spent: Spent::default(),
-            queued_ms: 0,
-            intent: &sure_intent(),
-        };
+        let intent = sure_intent();
+        let wording = english_wording(&intent);
         let settings = AnswerSettings::default();
         wording.write(&mut engine, &question, settings, &mut answer, |_| false, || long.clone());
         assert_eq!(engine.0, vec![sentence_budget(settings.max_tokens, &long)]);
         assert!(engine.0[0] > settings.max_tokens);
         assert_eq!((answer.text.as_str(), answer.confidence), (long.as_str(), None));
+    }
+
+    /// An English sentence over no fact lines, read as `intent`.
+    fn english_wording(intent: &Intent) -> Wording<'_> {
+        Wording {
+            sheet: &[],
+            plant_words: Vec::new(),
+            language: Language::English,
+            spent: Spent::default(),
+            queued_ms: 0,
+            intent,
+        }
     }
 
     fn sure_intent() -> Intent {
@@ -542,15 +548,14 @@ mod tests {
         let mut confidences = Vec::new();
         for intent in [sure_intent(), doubtful] {
             let mut answer = Answer::to_question(&question, String::new());
-            let wording = Wording {
-                sheet: &[],
-                plant_words: Vec::new(),
-                language: Language::English,
-                spent: Spent::default(),
-                queued_ms: 0,
-                intent: &intent,
-            };
-            wording.write(&mut Recorder(Vec::new()), &question, settings, &mut answer, |_| true, String::new);
+            english_wording(&intent).write(
+                &mut Recorder(Vec::new()),
+                &question,
+                settings,
+                &mut answer,
+                |_| true,
+                String::new,
+            );
             confidences.push((answer.confidence, answer.low_confidence));
         }
         assert_eq!(confidences, [(Some(0.9), false), (Some(0.9 * crate::relevance::DOUBTED_SHARE), true)]);
