@@ -80,10 +80,11 @@ impl ProcessGroup {
             anyhow::ensure!(self.is_running(), "{} exited before it listened on port {port}:\n{}", self.name, log());
             anyhow::ensure!(
                 waited < START_DEADLINE,
-                "{} did not listen on port {port} within {} s:\n{}",
+                "{} did not listen on port {port} within {} s:\n{}\n{}",
                 self.name,
                 waited.as_secs(),
-                log()
+                log(),
+                stall_report(self.pid())
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -135,6 +136,41 @@ pub fn children_of(parent: u32) -> Vec<u32> {
             (ppid == parent && state != "Z").then_some(pid)
         })
         .collect()
+}
+
+/// Where process `pid` and the machine stand, for the error of a server
+/// that never listened: each thread's state, kernel wait channel and CPU
+/// ticks, and the machine's load, memory and pressure. A server that stalls
+/// before it logs anything (seen once in CI, 2026-12-07, never here) then
+/// says whether it ran at all, in which thread it waited, and on what.
+pub fn stall_report(pid: u32) -> String {
+    let read = |path: String| std::fs::read_to_string(path).unwrap_or_default();
+    let mut report = format!("process {pid}, threads (name, state, kernel wait, user+system ticks):\n");
+    let tasks =
+        std::fs::read_dir(format!("/proc/{pid}/task")).map(|dir| dir.filter_map(Result::ok).collect::<Vec<_>>());
+    for task in tasks.unwrap_or_default() {
+        let path = task.path();
+        let stat = read(path.join("stat").display().to_string());
+        // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+        let (name, rest) = stat
+            .rsplit_once(')')
+            .map_or(("?", ""), |(head, rest)| (head.split_once('(').map_or("?", |(_, name)| name), rest));
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // After ')': state is field 0, utime 11 and stime 12.
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let state = fields.first().copied().unwrap_or("?");
+        let wchan = read(path.join("wchan").display().to_string());
+        report.push_str(&format!("  {name}: {state}, {wchan}, {}\n", ticks(11) + ticks(12)));
+    }
+    let memory = read("/proc/meminfo".into());
+    let available = memory.lines().find(|line| line.starts_with("MemAvailable")).unwrap_or("MemAvailable: ?");
+    report.push_str(&format!("load {}{available}\n", read("/proc/loadavg".into())));
+    for kind in ["cpu", "memory", "io"] {
+        if let Some(some) = read(format!("/proc/pressure/{kind}")).lines().next() {
+            report.push_str(&format!("{kind} pressure: {some}\n"));
+        }
+    }
+    report
 }
 
 /// Whether process `pid` is alive (not gone, not a zombie).

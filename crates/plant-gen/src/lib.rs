@@ -461,9 +461,15 @@ pub fn questions(plant: &Plant) -> Vec<Question> {
     }
     // Things the plant does not have: a measurement nothing here makes, and
     // a unit number beyond the plant's.
+    // A measure that shares a word with one the plant has is no absent one:
+    // a furnace's "gas flow" answers "the flow of furnace 1".
     let present: Vec<&str> = plant.tags.iter().map(|t| t.measure).collect();
-    let absent: Vec<&Measure> =
-        MEASURES.iter().filter(|m| !present.contains(&m.key) && m.states.is_empty() && m.key != "count").collect();
+    let present_words: Vec<&str> = present.iter().flat_map(|key| key.split(' ')).collect();
+    let absent: Vec<&Measure> = MEASURES
+        .iter()
+        .filter(|m| !m.key.split(' ').any(|word| present_words.contains(&word)))
+        .filter(|m| m.states.is_empty() && m.key != "count")
+        .collect();
     if let (Some(measure), Some(tag)) = (absent.choose(&mut rng), numeric.choose(&mut rng)) {
         let text = format!("What is the {} of {}?", measure.key, equipment_en(tag));
         out.push((text, Language::English, Class::Unknown, "absent_measure", Expect::NoData));

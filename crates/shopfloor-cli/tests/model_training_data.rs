@@ -61,3 +61,34 @@ fn model_training_examples_state_only_what_their_prompt_states() {
     assert!(report.skipped.values().sum::<usize>() > 0);
     assert_eq!(report.questions, made.len() + report.skipped.values().sum::<usize>());
 }
+
+/// The committed adapter reproduces: `shopfloor model train --data-only`
+/// with the shipped settings writes exactly the data its record names. A
+/// rule change that alters what the teacher says (the matcher, the fact
+/// sentences, the generator of the development plants) fails here, so that
+/// the adapter is trained again, or the change kept out of the teacher.
+#[test]
+fn model_the_committed_adapters_training_data_is_what_the_teacher_makes_now() {
+    use sha2::{Digest, Sha256};
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("hw-profiles/lora/smollm2-plant-qa.training.json")).expect("the record"),
+    )
+    .expect("the record is JSON");
+    let recorded = record["data"]["sha256"].as_str().expect("the record names its data's SHA-256");
+    let out = tempfile::tempdir().expect("a folder");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_shopfloor"))
+        .current_dir(repo_path(""))
+        .args(["model", "train", "hw-profiles/generic-x86-2core.toml", "--data-only", "--out"])
+        .arg(out.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("shopfloor runs");
+    assert!(status.success(), "shopfloor model train --data-only failed");
+    let data = std::fs::read(out.path().join("train.jsonl")).expect("the data");
+    let made: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        made, recorded,
+        "the teacher's data differs from what the committed adapter was trained on: run scripts/train.sh \
+         and commit the adapter with its record (docs/slm.md), or leave the teacher's output as it was"
+    );
+}

@@ -124,7 +124,7 @@ impl TagIndex {
     pub fn find_doubted(&self, question: &str, candidates: &[&str]) -> (Match, Vec<Doubt>) {
         let vocabulary: BTreeSet<&str> =
             self.profiles.values().flat_map(|p| p.words.iter().map(String::as_str)).collect();
-        let query = query(question, &vocabulary);
+        let query = self.in_the_plants_senses(query(question, &vocabulary), candidates);
         let found = match self.find_query(&query, candidates) {
             // Unknown things in the order the question names them.
             Match::Unknown { mut asked, closest } => {
@@ -143,6 +143,29 @@ impl TagIndex {
             return (Match::Tags(vec![tag.clone()]), doubts);
         }
         (found, doubts)
+    }
+
+    /// `query` with each word that names several kinds of equipment read as
+    /// the kind the plant has: French "four", Spanish "horno" and German
+    /// "Ofen" are an oven or a furnace, and a glass works has only furnaces.
+    pub fn in_the_plants_senses(&self, mut query: Query, candidates: &[&str]) -> Query {
+        let profiles: Vec<&TagProfile> = candidates.iter().filter_map(|t| self.profiles.get(*t)).collect();
+        for (concept, number, asked) in &mut query.equipment {
+            let has = |kind: &str| profiles.iter().any(|p| has_equipment(p, kind, *number, asked));
+            if has(concept) {
+                continue;
+            }
+            let word = asked.split_whitespace().next().unwrap_or_default();
+            let other = EQUIPMENT
+                .iter()
+                .filter(|(kind, words)| kind != concept && words.contains(&word))
+                .map(|(kind, _)| *kind)
+                .find(|kind| has(kind));
+            if let Some(other) = other {
+                *concept = other;
+            }
+        }
+        query
     }
 
     /// Why `found` may be the wrong reading of `query`, though the rules
@@ -243,13 +266,20 @@ impl TagIndex {
         // A plant's own name for a thing (`M1`, `Brutus`) outranks a kind of
         // equipment the plant never names: "motor current of M1" where M1
         // is a motor.
-        let anchored = query.words.iter().any(|w| profiles.iter().any(|(_, p)| p.words.contains(w)));
+        let anchors: Vec<&String> =
+            query.words.iter().filter(|w| profiles.iter().any(|(_, p)| p.words.contains(*w))).collect();
+        let anchored = !anchors.is_empty();
+        // A unit asked with its number ("conveyor 8") gives way only to a
+        // numbered name of the plant's (`M1`), not to a plain word that a
+        // description shares ("rate" of "Conveyor 1 feed rate").
+        let numbered_anchor = anchors.iter().any(|w| w.chars().any(|c| c.is_ascii_digit()));
         let specific_equipment: Vec<&(&'static str, Option<u32>, String)> = query
             .equipment
             .iter()
             .filter(|(concept, number, _)| number.is_some() || !GENERAL_EQUIPMENT.contains(concept))
             .filter(|(concept, number, asked)| {
-                !anchored || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked))
+                let gives_way = if number.is_some() { numbered_anchor } else { anchored };
+                !gives_way || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked))
             })
             .collect();
         let asked_quantities: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
@@ -1008,5 +1038,32 @@ mod tests {
         for word in ["football", "poem", "capital", "a"] {
             assert!(!is_plant_word(word), "{word}");
         }
+    }
+
+    /// "conveyor 8" on a plant with conveyor 1 only: the word "rate" that
+    /// conveyor 1's description shares does not make it the unit asked.
+    #[test]
+    fn a_unit_asked_by_number_is_not_answered_from_another_that_shares_a_word() {
+        let mill = index(&[
+            ("WT_1101", Some("t/h"), Some("Conveyor 1 feed rate")),
+            ("ST_1102", Some("m/s"), Some("Conveyor 1 speed")),
+            ("JT_1201", Some("A"), Some("Mill 1 current")),
+        ]);
+        assert!(matches!(find(&mill, "What is the feed rate of conveyor 8?"), Match::Unknown { .. }));
+        assert_eq!(tags(find(&mill, "What is the feed rate of conveyor 1?")), ["WT_1101"]);
+    }
+
+    /// French "four" and Spanish "horno" name an oven or a furnace: on a
+    /// glass works they are its furnace, on a bakery its oven.
+    #[test]
+    fn a_word_of_two_kinds_means_the_kind_the_plant_has() {
+        let glass =
+            index(&[("f1.furnace1.gas_flow", Some("Nm³/h"), None), ("f1.furnace1.crown_temp", Some("°C"), None)]);
+        let asked = "Quelle est la débit de gaz de four de fusion 1 ?";
+        assert_eq!(tags(find(&glass, asked)), ["f1.furnace1.gas_flow"]);
+        assert_eq!(tags(find(&glass, "¿Cuál es la temperatura de horno 1?")), ["f1.furnace1.crown_temp"]);
+        let bakery = index(&[("b1.oven1.temp", Some("°C"), None), ("b1.proofer1.temp", Some("°C"), None)]);
+        assert_eq!(tags(find(&bakery, "Quelle est la température du four 1 ?")), ["b1.oven1.temp"]);
+        assert!(matches!(find(&glass, "Quelle est la température du four 2 ?"), Match::Unknown { .. }));
     }
 }

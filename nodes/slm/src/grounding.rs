@@ -48,9 +48,12 @@ pub fn is_grounded(text: &str, primary: Option<&TagFact>, fact_lines: &[String],
     states_only_known_numbers(text, fact_lines)
 }
 
-/// Whether every number written in `text` appears in `fact_lines`.
+/// Whether every number written in `text` appears in `fact_lines`, with
+/// its sign: "0.9 °C above its high limit of 18 °C" is not what a fact
+/// "0.9 °C above its high limit of -18 °C" says.
 pub fn states_only_known_numbers(text: &str, fact_lines: &[String]) -> bool {
-    numbers_in(text).iter().all(|n| fact_lines.iter().any(|fact| contains_value(fact, n)))
+    let known: Vec<String> = fact_lines.iter().flat_map(|fact| numbers_in(fact)).collect();
+    numbers_in(text).iter().all(|n| known.contains(n))
 }
 
 /// Words that say a value rises or falls, in the supported languages. The
@@ -130,17 +133,27 @@ fn contains_value(text: &str, value: &str) -> bool {
     })
 }
 
-/// Numbers written in `text` (`72.4`, `1200`), without signs.
+/// Numbers written in `text` (`72.4`, `1200`, `-18`). A `-` or `−` right
+/// before a digit is a minus sign unless a letter or digit comes before it,
+/// where it joins words: `TT-1201` and `10-20` hold no negative number.
 fn numbers_in(text: &str) -> Vec<String> {
     let mut numbers = Vec::new();
     let mut current = String::new();
+    let mut before: [Option<char>; 2] = [None, None];
     for c in text.chars().chain(std::iter::once(' ')) {
         if c.is_ascii_digit() || (c == '.' && !current.is_empty() && !current.contains('.')) {
+            if current.is_empty() {
+                let minus = matches!(before[1], Some('-' | '\u{2212}'));
+                if minus && !before[0].is_some_and(char::is_alphanumeric) {
+                    current.push('-');
+                }
+            }
             current.push(c);
         } else if !current.is_empty() {
             numbers.push(current.trim_end_matches('.').to_owned());
             current.clear();
         }
+        before = [before[1], Some(c)];
     }
     numbers
 }
@@ -222,6 +235,24 @@ mod tests {
         assert!(!is_grounded("It is 72.4 °C, limit 95 °C.", Some(&t), &sheet(&t), Detail::VALUE));
         // Computed numbers from the sheet may be copied.
         assert!(is_grounded("It is 72.4 °C, 7.6 °C below the limit of 80 °C.", Some(&t), &sheet(&t), LIMITS));
+    }
+
+    /// A cold room at -17.1 °C over its -18 °C limit (seen on a generated
+    /// cold store, 2026-12-07): the model moved the minus sign from the
+    /// limit to the margin, every digit copied right.
+    #[test]
+    fn a_number_with_the_wrong_sign_makes_a_sentence_ungrounded() {
+        let limit = LimitStatus::of(-17.1, None, Some(-18.0));
+        let room = TagFact { tag: "TT-1201".into(), limit, alarm: limit.is_alarm(), ..temperature(-17.1) };
+        let facts = sheet(&room);
+        assert!(facts[0].contains("-18"), "{facts:?}");
+        let flipped = "TT-1201 is -17.1 °C, -0.9 °C above its high limit of 18 °C (ALARM).";
+        assert!(!is_grounded(flipped, Some(&room), &facts, LIMITS));
+        let faithful = "TT-1201 is -17.1 °C, 0.9 °C above its high limit of -18 °C (ALARM).";
+        assert!(is_grounded(faithful, Some(&room), &facts, LIMITS), "{facts:?}");
+        // A hyphen between letters or digits is no minus sign.
+        assert!(states_only_known_numbers("TT-1201 reads 10-20", &["TT 1201 range 10 to 20".to_owned()]));
+        assert!(states_only_known_numbers("It is −18 °C.", &["limit -18 °C".to_owned()]));
     }
 
     #[test]

@@ -12,3 +12,17 @@ fn ports_stay_below_the_ephemeral_range_and_do_not_repeat_in_a_process() {
     unique.dedup();
     assert_eq!(unique.len(), ports.len(), "{ports:?}");
 }
+
+/// A server that never listens is reported with where it waited: its
+/// threads by name and state, and the machine's load.
+#[test]
+fn a_stall_report_names_the_threads_and_the_load() {
+    let waiting = std::thread::Builder::new()
+        .name("stall-probe".into())
+        .spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)))
+        .expect("a thread");
+    let report = shopfloor_dataflow_tests::process::stall_report(std::process::id());
+    assert!(report.contains("stall-probe: "), "{report}");
+    assert!(report.contains("load ") && report.contains("MemAvailable"), "{report}");
+    waiting.join().expect("the probe thread ends");
+}

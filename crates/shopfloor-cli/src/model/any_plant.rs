@@ -364,23 +364,39 @@ fn without_plant_words(text: &str, facts: &str) -> String {
         .join(" ")
 }
 
-/// The numbers written in `text` (`72.4`, `-3`, `1200`), a trailing
-/// sentence dot removed.
-fn numbers(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .map(|t| t.trim_matches(|c| c == '.' || c == '-'))
-        .filter(|t| t.parse::<f64>().is_ok())
+/// The numbers written in `text` (`72.4`, `-3`, `1200`), signed, a
+/// trailing sentence dot removed. A `-` (or `−`) is a minus sign only where
+/// no letter or digit comes before it: `TT-1201` and `10-20` are positive.
+/// Written apart from the product's grounding check on purpose.
+fn numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < chars.len() {
+        if !chars[at].is_ascii_digit() {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < chars.len() && (chars[at].is_ascii_digit() || chars[at] == '.') {
+            at += 1;
+        }
+        let digits: String = chars[start..at].iter().collect::<String>().trim_end_matches('.').to_owned();
+        let sign = start.checked_sub(1).map(|i| chars[i]).filter(|c| matches!(c, '-' | '\u{2212}'));
+        let joined = start.checked_sub(2).is_some_and(|i| chars[i].is_alphanumeric());
+        found.push(if sign.is_some() && !joined { format!("-{digits}") } else { digits });
+    }
+    found.retain(|n| n.parse::<f64>().is_ok());
+    found
 }
 
 /// The first number of `answer` that neither `facts` nor `question` holds.
 fn invented_number(answer: &str, facts: &str, question: &str) -> Option<String> {
-    let known: Vec<f64> = numbers(facts).chain(numbers(question)).filter_map(|n| n.parse().ok()).collect();
-    numbers(answer)
-        .find(|n| {
-            let Ok(value) = n.parse::<f64>() else { return false };
-            !known.iter().any(|k| (k - value).abs() <= 1e-9 * k.abs().max(1.0))
-        })
-        .map(str::to_owned)
+    let known: Vec<f64> = numbers(facts).into_iter().chain(numbers(question)).filter_map(|n| n.parse().ok()).collect();
+    numbers(answer).into_iter().find(|n| {
+        let Ok(value) = n.parse::<f64>() else { return false };
+        !known.iter().any(|k| (k - value).abs() <= 1e-9 * k.abs().max(1.0))
+    })
 }
 
 /// The engine, remembering the last sentence it wrote: the model's own
@@ -593,6 +609,20 @@ mod tests {
         let q = question(above, "Is the temperature of pump 1 above its limit?");
         assert!(judge(&q, &reply("93.1 °C, 3.1 °C above its high limit (ALARM).", false), "93.1 3.1 90").right);
         assert!(!judge(&q, &reply("93.1 °C, below its limit.", false), "93.1 3.1 90").right);
+    }
+
+    /// A sign moved from one number to another is an invented value; a
+    /// hyphen inside a tag name or a range is no sign.
+    #[test]
+    fn a_number_with_the_wrong_sign_is_invented() {
+        let cold = Expect::Value { tag: "t".into(), value: Value::Number(-17.1), above_limit: Some(true) };
+        let facts = "TT-1201 (Room 2 air temperature): -17.1 °C, 0.9 °C above high limit -18 °C\n";
+        let q = question(cold, "Is the temperature of room 2 above its limit?");
+        let flipped = judge(&q, &reply("TT-1201 is -17.1 °C, -0.9 °C above its high limit of 18 °C.", true), facts);
+        assert_eq!(flipped.invented.as_deref(), Some("-0.9"));
+        let faithful = judge(&q, &reply("TT-1201 is -17.1 °C, 0.9 °C above its high limit of -18 °C.", true), facts);
+        assert!(faithful.right && faithful.invented.is_none(), "{}", faithful.text);
+        assert_eq!(numbers("TT-1201 holds 10-20, now −3."), ["1201", "10", "20", "-3"]);
     }
 
     #[test]
