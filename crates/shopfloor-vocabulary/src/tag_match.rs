@@ -73,9 +73,9 @@ pub enum Match {
 pub enum Doubt {
     /// A word of the question that the chosen tags do not explain.
     Unexplained(String),
-    /// Nothing is named as asked, while this tag measures what was asked on
-    /// a unit of the number asked: the tag answers when it is the only one,
-    /// else "no data".
+    /// Nothing is named as asked, while this tag measures what was asked (or
+    /// a word of its name abbreviates it: `Bx`, brix) on a unit of the
+    /// number asked: the tag answers when it is the only one, else "no data".
     NumberedNeighbour(String),
 }
 
@@ -239,11 +239,27 @@ impl TagIndex {
                 // A unit of the number asked whose kind the name does not
                 // say (`TP1`; a word such as `Zone1` says it), or of the kind
                 // asked: a zone 1 is no press 1.
+                // What was asked, as words and as a part's word before it
+                // ("water level"), for a plant's abbreviation the lexicon
+                // lacks (`Bx` of brix, `WL` of water level).
+                let mut asked_words: Vec<String> = query.quantities.iter().map(|(_, word)| word.clone()).collect();
+                for (_, part) in &query.parts {
+                    asked_words.extend(query.quantities.iter().map(|(_, word)| format!("{part}{word}")));
+                }
+                let abbreviates_asked = |p: &TagProfile| {
+                    p.words.iter().any(|token| {
+                        token.chars().all(|c| c.is_alphabetic())
+                            && token.chars().count() <= 4
+                            && sense(token).is_none()
+                            && !p.codes.iter().any(|(code, _)| code == token)
+                            && asked_words.iter().any(|word| abbreviates(token, word))
+                    })
+                };
                 candidates
                     .iter()
                     .filter(|tag| {
                         self.profiles.get(**tag).is_some_and(|p| {
-                            p.quantities.iter().any(|q| asked.contains(q))
+                            (p.quantities.iter().any(|q| asked.contains(q)) || abbreviates_asked(p))
                                 && numbers.iter().any(|n| {
                                     p.codes.iter().any(|code| code.1 == *n && code.0.len() <= 3 && !everywhere(code))
                                         || p.equipment
@@ -1065,5 +1081,21 @@ mod tests {
         let bakery = index(&[("b1.oven1.temp", Some("°C"), None), ("b1.proofer1.temp", Some("°C"), None)]);
         assert_eq!(tags(find(&bakery, "Quelle est la température du four 1 ?")), ["b1.oven1.temp"]);
         assert!(matches!(find(&glass, "Quelle est la température du four 2 ?"), Match::Unknown { .. }));
+    }
+
+    /// A plant's abbreviation the lexicon lacks, on the unit asked: `Dns` of
+    /// density and `OT` of oil temperature answer, in doubt; an abbreviation
+    /// of something else, or on another unit, does not.
+    #[test]
+    fn an_abbreviation_of_the_asked_measure_on_the_asked_unit_answers_in_doubt() {
+        let all = ["EV1_Dns", "EV1_Lvl", "EV2_Dns"];
+        let sugar = index(&all.map(|tag| (tag, None, None)));
+        let (found, doubts) = sugar.find_doubted("What is the density of evaporator 1?", &all);
+        assert_eq!(tags(found), ["EV1_Dns"]);
+        assert_eq!(doubts, [Doubt::NumberedNeighbour("EV1_Dns".into())]);
+        assert!(matches!(find(&sugar, "What is the density of evaporator 3?"), Match::Unknown { .. }));
+        let pumps = index(&[("PU2_OT", None, None), ("PU2_Spd", None, None), ("PU1_Spd", None, None)]);
+        assert_eq!(tags(find(&pumps, "What is the oil temperature of pump 2?")), ["PU2_OT"]);
+        assert!(matches!(find(&pumps, "What is the humidity of pump 2?"), Match::Unknown { .. }));
     }
 }
