@@ -236,9 +236,6 @@ impl TagIndex {
                 // A code every tag carries names the site or area (`OSD1`), not a unit.
                 let profiles: Vec<&TagProfile> = candidates.iter().filter_map(|t| self.profiles.get(*t)).collect();
                 let everywhere = |code: &(String, u32)| profiles.iter().all(|p| p.codes.contains(code));
-                // A unit of the number asked whose kind the name does not
-                // say (`TP1`; a word such as `Zone1` says it), or of the kind
-                // asked: a zone 1 is no press 1.
                 // What was asked, as words and as a part's word before it
                 // ("water level"), for a plant's abbreviation the lexicon
                 // lacks (`Bx` of brix, `WL` of water level).
@@ -255,6 +252,9 @@ impl TagIndex {
                             && asked_words.iter().any(|word| abbreviates(token, word))
                     })
                 };
+                // A unit of the number asked whose kind the name does not
+                // say (`TP1`; a word such as `Zone1` says it), or of the kind
+                // asked: a zone 1 is no press 1.
                 candidates
                     .iter()
                     .filter(|tag| {
