@@ -16,6 +16,7 @@
 //! nobody looks at while developing.
 
 pub mod tables;
+pub mod tables_fourth;
 pub mod tables_second;
 pub mod tables_third;
 
@@ -71,20 +72,32 @@ pub enum Split {
     /// ([`tables_third`]). Rules are developed on it too; the nano model
     /// is not trained on it.
     ThirdDevelopment,
+    /// A fourth set of development plants, written by yet another writer
+    /// who read neither the held-out kinds nor the assistant's word lists
+    /// ([`tables_fourth`]). Rules are developed on it too; the nano model
+    /// is not trained on it.
+    FourthDevelopment,
     HeldOut,
 }
 
 impl Split {
-    pub const ALL: [Split; 4] = [Split::Development, Split::SecondDevelopment, Split::ThirdDevelopment, Split::HeldOut];
+    pub const ALL: [Split; 5] = [
+        Split::Development,
+        Split::SecondDevelopment,
+        Split::ThirdDevelopment,
+        Split::FourthDevelopment,
+        Split::HeldOut,
+    ];
 
     /// The kinds in this split: the first six of [`KINDS`] develop, the
-    /// last six are held out; the second and third development sets are
+    /// last six are held out; the second, third and fourth development sets are
     /// their own tables. Fixed; changing it voids earlier figures.
     pub fn kinds(self) -> &'static [PlantKind] {
         match self {
             Split::Development => &KINDS[..6],
             Split::SecondDevelopment => tables_second::SECOND_KINDS,
             Split::ThirdDevelopment => tables_third::THIRD_KINDS,
+            Split::FourthDevelopment => tables_fourth::FOURTH_KINDS,
             Split::HeldOut => &KINDS[6..],
         }
     }
@@ -95,6 +108,7 @@ impl Split {
             Split::Development => "development",
             Split::SecondDevelopment => "development-2",
             Split::ThirdDevelopment => "development-3",
+            Split::FourthDevelopment => "development-4",
             Split::HeldOut => "held-out",
         }
     }
@@ -265,24 +279,49 @@ fn seed(name: &str) -> u64 {
 
 /// Plants for training the nano model: each development kind in each
 /// convention, `variants` times, each variant with its own values and
-/// questions (ids `<kind>-<convention>~<n>`). Never a held-out kind.
+/// questions (ids `<kind>-<convention>~<n>`). Never a held-out kind. Every
+/// fourth variant runs [`Duty::BelowZero`], so that the model sees signed
+/// values and limits (a freezer's -21.4 °C over its -18 °C alarm).
 pub fn training_plants(variants: u32) -> Vec<Plant> {
     let mut plants = Vec::new();
     for variant in 0..variants {
+        let duty = if variant % 4 == 3 { Duty::BelowZero } else { Duty::AsBuilt };
         for kind in Split::Development.kinds() {
             for convention in Convention::ALL {
-                plants.push(plant_named(format!("{}-{}~{variant}", kind.name, convention.as_str()), kind, convention));
+                let id = format!("{}-{}~{variant}", kind.name, convention.as_str());
+                plants.push(plant_named(id, kind, convention, duty));
             }
         }
     }
     plants
 }
 
-fn plant(kind: &PlantKind, convention: Convention) -> Plant {
-    plant_named(format!("{}-{}", kind.name, convention.as_str()), kind, convention)
+/// The ranges a plant's measurements run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Duty {
+    /// Each measurement's own range ([`Measure::range`]).
+    AsBuilt,
+    /// Cold and vacuum duty: temperatures below zero with a freezer's alarm,
+    /// gauge pressures below zero. Only for training data.
+    BelowZero,
 }
 
-fn plant_named(id: String, kind: &PlantKind, convention: Convention) -> Plant {
+impl Duty {
+    /// Range and high limit of `measure` on this duty.
+    fn range_of(self, measure: &Measure) -> ((f64, f64), Option<f64>) {
+        match (self, measure.key) {
+            (Duty::BelowZero, "temperature") => ((-30.0, -5.0), Some(-18.0)),
+            (Duty::BelowZero, "pressure") => ((-0.95, -0.05), None),
+            _ => (measure.range, measure.high_limit),
+        }
+    }
+}
+
+fn plant(kind: &PlantKind, convention: Convention) -> Plant {
+    plant_named(format!("{}-{}", kind.name, convention.as_str()), kind, convention, Duty::AsBuilt)
+}
+
+fn plant_named(id: String, kind: &PlantKind, convention: Convention, duty: Duty) -> Plant {
     let mut rng = ChaCha8Rng::seed_from_u64(seed(&id));
     let mut tags = Vec::new();
     for (unit_index, (equipment_key, count, measures)) in kind.units.iter().enumerate() {
@@ -294,11 +333,11 @@ fn plant_named(id: String, kind: &PlantKind, convention: Convention) -> Plant {
                 let with_suffix = rng.gen_bool(0.5);
                 let name = tag_name(kind, convention, equipment, number, measure, code, with_suffix);
                 let description = description(convention, equipment, number, measure);
+                let ((low, high), high_limit) = duty.range_of(measure);
                 let value = if measure.states.is_empty() {
-                    let (low, high) = measure.range;
                     let mut value = rng.gen_range(low..high);
                     // Some values stand beyond their limit, for limit questions.
-                    if let Some(limit) = measure.high_limit {
+                    if let Some(limit) = high_limit {
                         if rng.gen_bool(0.3) {
                             value = limit + (high - low) * rng.gen_range(0.02..0.1);
                         } else {
@@ -314,7 +353,7 @@ fn plant_named(id: String, kind: &PlantKind, convention: Convention) -> Plant {
                     unit: measure.unit.map(str::to_owned),
                     description,
                     value,
-                    high_limit: measure.high_limit,
+                    high_limit,
                     measure: measure.key,
                     equipment: equipment.key,
                     number,
@@ -621,6 +660,7 @@ mod tests {
         let sets = [
             (Split::SecondDevelopment, tables_second::SECOND_MEASURES, tables_second::SECOND_EQUIPMENT),
             (Split::ThirdDevelopment, tables_third::THIRD_MEASURES, tables_third::THIRD_EQUIPMENT),
+            (Split::FourthDevelopment, tables_fourth::FOURTH_MEASURES, tables_fourth::FOURTH_EQUIPMENT),
         ];
         let mut kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
         let mut measures: Vec<&str> = MEASURES.iter().map(|m| m.key).collect();
@@ -664,6 +704,23 @@ mod tests {
         assert_ne!(values(&training[0]), values(&development[0]));
         assert_ne!(values(&training[0]), values(&training[30]));
         assert_eq!(training_plants(2), training);
+    }
+
+    #[test]
+    fn every_fourth_training_variant_runs_below_zero_with_a_freezers_alarm() {
+        let training = training_plants(4);
+        let below_zero = |p: &Plant| {
+            p.tags.iter().any(|t| matches!(t.value, Value::Number(v) if v < 0.0) && t.high_limit == Some(-18.0))
+        };
+        assert!(training.iter().filter(|p| p.id.ends_with("~3")).any(below_zero));
+        assert!(!training.iter().filter(|p| !p.id.ends_with("~3")).any(below_zero));
+        // Some cold values stand over their alarm, for limit questions.
+        let over_a_negative_limit = training
+            .iter()
+            .flat_map(|p| &p.tags)
+            .any(|t| matches!((&t.value, t.high_limit), (Value::Number(v), Some(l)) if l < 0.0 && *v > l && *v < 0.0));
+        assert!(over_a_negative_limit);
+        assert!(plants(Split::Development).iter().flat_map(|p| &p.tags).all(|t| t.high_limit.is_none_or(|l| l > 0.0)));
     }
 
     #[test]

@@ -185,6 +185,7 @@ pub fn measure_by_key(key: &str) -> Option<&'static Measure> {
         .iter()
         .chain(crate::tables_second::SECOND_MEASURES)
         .chain(crate::tables_third::THIRD_MEASURES)
+        .chain(crate::tables_fourth::FOURTH_MEASURES)
         .find(|m| m.key == key)
 }
 
@@ -246,6 +247,7 @@ pub fn equipment_by_key(key: &str) -> Option<&'static Equipment> {
         .iter()
         .chain(crate::tables_second::SECOND_EQUIPMENT)
         .chain(crate::tables_third::THIRD_EQUIPMENT)
+        .chain(crate::tables_fourth::FOURTH_EQUIPMENT)
         .find(|e| e.key == key)
 }
 
