@@ -374,9 +374,19 @@ impl TagIndex {
         // Stable: equal scores keep the candidates' order.
         scored.sort_by_key(|(points, _)| std::cmp::Reverse(*points));
         let best = scored[0].0;
-        Match::Tags(
-            scored.into_iter().take_while(|(p, _)| *p == best).take(MAX_TAGS).map(|(_, t)| t.to_owned()).collect(),
-        )
+        let mut tied: Vec<&str> = scored.into_iter().take_while(|(p, _)| *p == best).map(|(_, t)| t).collect();
+        // One unit asked by its number, measured plainly and at a part the
+        // question does not name (`Chiller1.Temperature` beside
+        // `Chiller1.CoreTemp`): the plain measurement is what was asked.
+        let asks_a_number = !query.numbered.is_empty() || query.equipment.iter().any(|(_, n, _)| n.is_some());
+        if asks_a_number {
+            let asked_parts: BTreeSet<&str> = query.parts.iter().map(|(p, _)| *p).collect();
+            let plain = |tag: &&str| self.profiles[*tag].parts.iter().all(|p| asked_parts.contains(p));
+            if tied.iter().any(plain) {
+                tied.retain(plain);
+            }
+        }
+        Match::Tags(tied.into_iter().take(MAX_TAGS).map(str::to_owned).collect())
     }
 
     /// Tags sharing the most with the question, for "I have no data on X;
@@ -468,6 +478,10 @@ fn score(query: &Query, profile: &TagProfile, specific: &[&(&'static str, Option
     for (name, number) in &query.numbered {
         if has_code(profile, name, *number) {
             points += EQUIPMENT_POINTS + NUMBER_POINTS;
+        } else if has_number(profile, *number) {
+            // "cuchara 2" where the plant says `Ladle2`: the word is the
+            // plant's own or another language's, the number still says which.
+            points += NUMBER_POINTS;
         }
     }
     if query.how_many && profile.quantities.contains("count") {
@@ -1097,5 +1111,44 @@ mod tests {
         let pumps = index(&[("PU2_OT", None, None), ("PU2_Spd", None, None), ("PU1_Spd", None, None)]);
         assert_eq!(tags(find(&pumps, "What is the oil temperature of pump 2?")), ["PU2_OT"]);
         assert!(matches!(find(&pumps, "What is the humidity of pump 2?"), Match::Unknown { .. }));
+    }
+
+    /// A unit named by a word the lexicon does not know (the plant's own, or
+    /// another language's) is still told apart by its number.
+    #[test]
+    fn the_number_asked_picks_the_unit_whatever_word_names_it() {
+        let plant = index(&[("Pack.Filmer1.Speed", None, None), ("Pack.Filmer2.Speed", None, None)]);
+        assert_eq!(tags(find(&plant, "Quelle est la vitesse de filmeuse 2 ?")), ["Pack.Filmer2.Speed"]);
+        assert_eq!(tags(find(&plant, "speed of the wrapper 1?")), ["Pack.Filmer1.Speed"]);
+    }
+
+    /// "Temperature of chiller 1" is its plain temperature, not its core
+    /// temperature; the core one when asked; every one when no unit is asked.
+    #[test]
+    fn a_unit_is_measured_plainly_unless_a_part_is_asked() {
+        let plant = index(&[
+            ("KillFloor.Chiller1.Temperature", None, None),
+            ("KillFloor.Chiller1.CoreTemp", None, None),
+            ("KillFloor.Chiller2.Temperature", None, None),
+        ]);
+        assert_eq!(tags(find(&plant, "chiller 1 temperature?")), ["KillFloor.Chiller1.Temperature"]);
+        assert_eq!(tags(find(&plant, "What is the core temperature of chiller 1?")), ["KillFloor.Chiller1.CoreTemp"]);
+        assert_eq!(tags(find(&plant, "What are the temperatures?")).len(), 3);
+    }
+
+    #[test]
+    fn crushers_ladles_basins_and_scalders_are_known_in_every_language() {
+        let plant = index(&[
+            ("CRSH1_CSS", Some("mm"), None),
+            ("CRSH2_CSS", Some("mm"), None),
+            ("Melt1.Giesspfanne2.Gewicht", Some("kg"), None),
+            ("Bio2.AerationBasin4.ORP", Some("mV"), None),
+            ("KillFloor.Scalder2.Level", Some("%"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "Wie hoch ist Spaltweite von Brecher 2?")), ["CRSH2_CSS"]);
+        assert_eq!(tags(find(&plant, "What is the gap of crusher 1?")), ["CRSH1_CSS"]);
+        assert_eq!(tags(find(&plant, "¿Cuál es la peso de cuchara 2?")), ["Melt1.Giesspfanne2.Gewicht"]);
+        assert_eq!(tags(find(&plant, "Is the redox of basin 4 rising?")), ["Bio2.AerationBasin4.ORP"]);
+        assert_eq!(tags(find(&plant, "Quelle est la niveau de échaudoir 2 ?")), ["KillFloor.Scalder2.Level"]);
     }
 }
