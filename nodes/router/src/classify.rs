@@ -108,23 +108,32 @@ impl Classifier {
             let name = word.trim_end_matches(|c: char| c.is_ascii_digit());
             let unit_name = (name.len() != word.len() && name.chars().count() > 2).then(|| name.to_owned());
             for word in std::iter::once(word.clone()).chain(unit_name) {
-                if !self.site_words.contains(&word) && self.site_words.len() < MAX_SITE_WORDS {
-                    self.site_words.push(word);
-                }
+                self.learn_word(word);
             }
+        }
+        // `Shaft2.ConeCrusher2.CSS`: "crusher" is a word of this plant too.
+        let parts = shopfloor_vocabulary::text::identifier_segments(tag).into_iter().flatten();
+        for part in parts.filter(|p| p.chars().count() > 2 && p.chars().all(char::is_alphabetic)) {
+            self.learn_word(part);
+        }
+    }
+
+    fn learn_word(&mut self, word: String) {
+        if !self.site_words.contains(&word) && self.site_words.len() < MAX_SITE_WORDS {
+            self.site_words.push(word);
         }
     }
 
     /// Whether any word of `question` is a plant word.
     pub fn is_about_plant(&self, question: &str) -> bool {
         let words = raw_words(question);
-        words.iter().any(|w| self.is_plant_word(w)) || asks_current_of_a_unit(&words)
+        words.iter().any(|w| self.is_plant_word(w)) || asks_about_a_unit(&words)
     }
 
     /// The class of `question`.
     pub fn classify(&self, question: &str) -> Class {
         let words = raw_words(question);
-        let about_plant = words.iter().any(|w| self.is_plant_word(w)) || asks_current_of_a_unit(&words);
+        let about_plant = words.iter().any(|w| self.is_plant_word(w)) || asks_about_a_unit(&words);
         if !about_plant {
             return Class::OutOfScope;
         }
@@ -168,15 +177,18 @@ impl Classifier {
 /// "current" is too common a word to make a question about the plant on
 /// its own ("the current price of gold"), but next to a numbered unit
 /// ("current of bandsaw 2", "stand 1 current?") it is the electric current,
-/// whatever the unit is called.
-fn asks_current_of_a_unit(words: &[String]) -> bool {
+/// whatever the unit is called. So is a limit or trend asked of a numbered
+/// unit ("Is the gap of crusher 2 rising or falling?"): the assistant's tier
+/// then answers from the plant's tags, or says it has none.
+fn asks_about_a_unit(words: &[String]) -> bool {
     let numbered_unit = words.windows(2).any(|pair| {
         pair[0].chars().count() > 1
             && pair[0].chars().all(char::is_alphabetic)
             && !pair[1].is_empty()
             && pair[1].chars().all(|c| c.is_ascii_digit())
     });
-    numbered_unit && words.iter().any(|w| w == "current")
+    let asks = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    numbered_unit && (words.iter().any(|w| w == "current") || asks(TREND_WORDS) || asks(LIMIT_WORDS))
 }
 
 #[cfg(test)]
@@ -225,6 +237,23 @@ mod tests {
             assert!(c.is_about_plant(q), "{q}");
         }
         assert!(!c.is_about_plant("Wer hat gestern das Fußballspiel gewonnen?"));
+    }
+
+    #[test]
+    fn a_limit_or_trend_of_a_numbered_unit_is_about_the_plant() {
+        let c = Classifier::default();
+        assert_eq!(c.classify("Is the gap of crusher 2 rising or falling?"), Class::Trend);
+        assert_eq!(c.classify("Is the redox of basin 3 above its limit?"), Class::Alarm);
+        assert_eq!(c.classify("Is the price of gold rising?"), Class::OutOfScope);
+    }
+
+    #[test]
+    fn the_words_of_a_camel_case_tag_are_the_plants_words() {
+        let mut c = Classifier::default();
+        assert_eq!(c.classify("How is the polisher buffing?"), Class::OutOfScope);
+        c.learn_tag("Line4.WidgetPolisher3.Buffing");
+        assert_eq!(c.classify("How is the polisher buffing?"), Class::CurrentValue);
+        assert!(c.is_about_plant("What does the widget polisher say?"));
     }
 
     #[test]
