@@ -231,7 +231,10 @@ impl TagIndex {
                     .chain(query.equipment.iter().filter_map(|(_, n, _)| *n))
                     .chain(query.numbered.iter().map(|(_, n)| *n))
                     .collect();
-                let asked: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
+                let mut asked: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
+                if asks_a_count(query, &asked) {
+                    asked.insert("count");
+                }
                 let asked_equipment: BTreeSet<&str> = query.equipment.iter().map(|(e, _, _)| *e).collect();
                 // A code every tag carries names the site or area (`OSD1`), not a unit.
                 let profiles: Vec<&TagProfile> = candidates.iter().filter_map(|t| self.profiles.get(*t)).collect();
@@ -298,7 +301,7 @@ impl TagIndex {
                 !gives_way || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked))
             })
             .collect();
-        let asked_quantities: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
+        let mut asked_quantities: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
 
         // Alarms in general: no equipment, nothing else asked.
         let only_alarm = asked_quantities.iter().all(|q| *q == "alarm") && !asked_quantities.is_empty();
@@ -312,6 +315,12 @@ impl TagIndex {
                 [one] if query.how_many => Match::Tags(vec![(*one).to_owned()]),
                 _ => Match::Alarms,
             };
+        }
+
+        // "How many parts has line 1 counted?" asks for a count, not for
+        // whatever else the unit measures.
+        if asks_a_count(query, &asked_quantities) && profiles.iter().any(|(_, p)| p.quantities.contains("count")) {
+            asked_quantities.insert("count");
         }
 
         // Things this plant does not have at all.
@@ -420,6 +429,11 @@ fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>, asked
                         && (abbreviates(code, concept) || asked.split(' ').next().is_some_and(|w| abbreviates(code, w)))
                 })
         })
+}
+
+/// "How many" with no measurement named: a count is asked.
+fn asks_a_count(query: &Query, asked_quantities: &BTreeSet<&str>) -> bool {
+    query.how_many && asked_quantities.iter().all(|q| *q == "count")
 }
 
 /// Whether `profile` names a unit numbered `number`.
@@ -1150,5 +1164,16 @@ mod tests {
         assert_eq!(tags(find(&plant, "¿Cuál es la peso de cuchara 2?")), ["Melt1.Giesspfanne2.Gewicht"]);
         assert_eq!(tags(find(&plant, "Is the redox of basin 4 rising?")), ["Bio2.AerationBasin4.ORP"]);
         assert_eq!(tags(find(&plant, "Quelle est la niveau de échaudoir 2 ?")), ["KillFloor.Scalder2.Level"]);
+    }
+
+    /// "How many" asks for the unit's count, never for whatever else it
+    /// measures; a count on a unit of the number asked is the guess.
+    #[test]
+    fn how_many_asks_for_a_count() {
+        let all = ["SCLD1_Tmp_degC", "SCLD1_Lvl_pct", "KL1_Cnt", "KL1_Sts"];
+        let poultry = index(&all.map(|tag| (tag, None, None)));
+        let (found, doubts) = poultry.find_doubted("Wie viele Teile hat Schlachtband 1 gezählt?", &all);
+        assert_eq!(tags(found), ["KL1_Cnt"]);
+        assert_eq!(doubts, [Doubt::NumberedNeighbour("KL1_Cnt".into())]);
     }
 }
