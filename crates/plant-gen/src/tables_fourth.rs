@@ -1,8 +1,9 @@
 //! A fourth, independent set of development plants: new measurements, new
 //! equipment and six more kinds of plant. Written on 2026-12-07 by a separate
-//! writer, without reading the held-out kinds or the assistant's word lists,
-//! from how real plants and their operators name things, as a fourth
-//! development set.
+//! writer, without reading the held-out tables or the assistant's word lists
+//! (the names already taken, held-out ones among them, were listed to it only
+//! to be avoided), from how real plants and their operators name things, as
+//! a fourth development set.
 
 use super::tables::{equipment, measure, Equipment, Measure, PlantKind};
 
