@@ -124,11 +124,12 @@ impl TagIndex {
     pub fn find_doubted(&self, question: &str, candidates: &[&str]) -> (Match, Vec<Doubt>) {
         let vocabulary: BTreeSet<&str> =
             self.profiles.values().flat_map(|p| p.words.iter().map(String::as_str)).collect();
-        let query = self.in_the_plants_senses(query(question, &vocabulary), candidates);
+        let question = self.with_unit_codes(question, candidates);
+        let query = self.in_the_plants_senses(query(&question, &vocabulary), candidates);
         let found = match self.find_query(&query, candidates) {
             // Unknown things in the order the question names them.
             Match::Unknown { mut asked, closest } => {
-                let folded = fold(question);
+                let folded = fold(&question);
                 asked.sort_by_key(|word| folded.find(word.as_str()).unwrap_or(usize::MAX));
                 Match::Unknown { asked, closest }
             }
@@ -142,7 +143,67 @@ impl TagIndex {
         if let (Match::Unknown { .. }, [Doubt::NumberedNeighbour(tag)]) = (&found, doubts.as_slice()) {
             return (Match::Tags(vec![tag.clone()]), doubts);
         }
+        // Several such units: the one whose code abbreviates the unit asked
+        // (`CMP2_Dens` of `CMP2`, `SEP2` and `KLN2` for "density of
+        // compressor 2"), when there is just one.
+        if let Match::Unknown { .. } = &found {
+            let named: Vec<&String> = doubts
+                .iter()
+                .filter_map(|doubt| match doubt {
+                    Doubt::NumberedNeighbour(tag) => Some(tag),
+                    Doubt::Unexplained(_) => None,
+                })
+                .filter(|tag| self.profiles.get(*tag).is_some_and(|p| names_the_asked_unit(&query, p)))
+                .collect();
+            if let [tag] = named.as_slice() {
+                let tag = (*tag).clone();
+                return (Match::Tags(vec![tag.clone()]), vec![Doubt::NumberedNeighbour(tag)]);
+            }
+        }
         (found, doubts)
+    }
+
+    /// `question` with a unit named by several words put as the plant's code
+    /// for it, where the words' initials are that code and the number
+    /// follows them ("pressure of air handling unit 2" where the plant has
+    /// `AHU2_Pres`: "pressure of ahu2"; "heat exchanger 1" is `HX1`, as
+    /// an "ex" is written X). Unchanged where no code, or more than one,
+    /// fits.
+    fn with_unit_codes<'q>(&self, question: &'q str, candidates: &[&str]) -> std::borrow::Cow<'q, str> {
+        let mut words = words(question);
+        let mut changed = false;
+        let mut at = 0;
+        while at < words.len() {
+            let Ok(number) = words[at].parse::<u32>() else {
+                at += 1;
+                continue;
+            };
+            let codes: BTreeSet<&str> = candidates
+                .iter()
+                .filter_map(|tag| self.profiles.get(*tag))
+                .flat_map(|p| p.codes.iter().filter(|(_, n)| *n == number).map(|(code, _)| code.as_str()))
+                .collect();
+            let phrase_at = (2..=4).rev().filter(|k| *k <= at).find_map(|k| {
+                let phrase = &words[at - k..at];
+                if !phrase.iter().all(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && !is_function_word(w)) {
+                    return None;
+                }
+                let fitting: Vec<&&str> = codes.iter().filter(|code| initials_are(phrase, code)).collect();
+                (fitting.len() == 1).then(|| (at - k, fitting[0].to_string()))
+            });
+            if let Some((start, code)) = phrase_at {
+                words.splice(start..=at, [format!("{code}{number}")]);
+                changed = true;
+                at = start + 1;
+            } else {
+                at += 1;
+            }
+        }
+        if changed {
+            std::borrow::Cow::Owned(words.join(" "))
+        } else {
+            std::borrow::Cow::Borrowed(question)
+        }
     }
 
     /// `query` with each word that names several kinds of equipment read as
@@ -431,6 +492,44 @@ fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>, asked
         })
 }
 
+/// Whether `code` is the initials of `phrase` (at least two words), with or
+/// without a last "unit", a word starting "ex" giving X or E.
+fn initials_are(phrase: &[String], code: &str) -> bool {
+    let fits = |phrase: &[String]| {
+        phrase.len() >= 2
+            && phrase.len() == code.chars().count()
+            && phrase
+                .iter()
+                .zip(code.chars())
+                .all(|(word, letter)| word.starts_with(letter) || (letter == 'x' && word.starts_with("ex")))
+    };
+    fits(phrase) || phrase.split_last().is_some_and(|(last, rest)| last == "unit" && fits(rest))
+}
+
+/// Whether `profile`'s unit is the numbered unit the question names, by
+/// the lexicon's kind or by a code abbreviating the word asked.
+fn names_the_asked_unit(query: &Query, profile: &TagProfile) -> bool {
+    query
+        .equipment
+        .iter()
+        .any(|(concept, number, asked)| number.is_some() && has_equipment(profile, concept, *number, asked))
+        || query.numbered.iter().any(|(name, number)| has_code(profile, name, *number))
+}
+
+/// Whether `profile` has a word of its own that abbreviates `word`, a word
+/// the lexicon does not know (`Visc` of "viscosity"): at least three letters,
+/// naming nothing known and no unit.
+fn abbreviates_word(profile: &TagProfile, word: &str) -> bool {
+    word.chars().all(char::is_alphabetic)
+        && profile.words.iter().any(|token| {
+            token.chars().count() >= 3
+                && token.chars().all(char::is_alphabetic)
+                && sense(token).is_none()
+                && !profile.codes.iter().any(|(code, _)| code == token)
+                && abbreviates(token, word)
+        })
+}
+
 /// "How many" with no measurement named: a count is asked.
 fn asks_a_count(query: &Query, asked_quantities: &BTreeSet<&str>) -> bool {
     query.how_many && asked_quantities.iter().all(|q| *q == "count")
@@ -484,6 +583,9 @@ fn score(query: &Query, profile: &TagProfile, specific: &[&(&'static str, Option
     }
     points += PART_POINTS * query.parts.iter().filter(|(p, _)| profile.parts.contains(p)).count() as u32;
     points += WORD_POINTS * query.words.iter().filter(|w| profile.words.contains(*w)).count() as u32;
+    // A word the plant writes short (`Visc`): less than the word itself.
+    points += PART_POINTS
+        * query.words.iter().filter(|w| !profile.words.contains(*w) && abbreviates_word(profile, w)).count() as u32;
     for number in &query.numbers {
         if profile.words.contains(&number.to_string()) {
             points += NUMBER_POINTS;
@@ -751,7 +853,24 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
     query.how_many = HOW_MANY.iter().any(|phrase| folded.contains(phrase));
     let mut pending_equipment: Option<usize> = None;
     let mut pending_word: Option<String> = None;
-    for word in words(question) {
+    for word in with_lexicon_phrases(words(question)) {
+        // "cooling tower", "dew point": the lexicon's name of two words.
+        if word.contains('_') {
+            if let Some(sense) = sense(&word) {
+                let asked = word.replace('_', " ");
+                pending_word = None;
+                pending_equipment = None;
+                match sense {
+                    Sense::Quantity(q) => query.quantities.push((q, asked)),
+                    Sense::Equipment(e) => {
+                        query.equipment.push((e, None, asked));
+                        pending_equipment = Some(query.equipment.len() - 1);
+                    }
+                    Sense::Part(p) => query.parts.push((p, asked)),
+                }
+                continue;
+            }
+        }
         // `mm/s`, `m³/h`: a unit asks for its quantity.
         if word.contains(['/', '°', '³', '%']) {
             if let Some(quantity) = unit_quantity(&word) {
@@ -842,6 +961,25 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
     // A count is asked by "how many"; "many"/"produced" alone do the same.
     query.words.retain(|w| !STOP_WORDS.contains(&w.as_str()));
     query
+}
+
+/// `words` with each pair that the lexicon names as one thing joined by `_`
+/// (`cooling`, `tower` -> `cooling_tower`), the way the lexicon writes it.
+fn with_lexicon_phrases(words: Vec<String>) -> Vec<String> {
+    let mut joined: Vec<String> = Vec::with_capacity(words.len());
+    let mut rest = words.into_iter().peekable();
+    while let Some(word) = rest.next() {
+        if let Some(next) = rest.peek() {
+            let phrase = format!("{word}_{next}");
+            if lexicon_words().any(|known| known == phrase) {
+                joined.push(phrase);
+                rest.next();
+                continue;
+            }
+        }
+        joined.push(word);
+    }
+    joined
 }
 
 /// Whether a folded word names a quantity, equipment, a part or a unit in
@@ -1148,6 +1286,73 @@ mod tests {
         assert_eq!(tags(find(&plant, "chiller 1 temperature?")), ["KillFloor.Chiller1.Temperature"]);
         assert_eq!(tags(find(&plant, "What is the core temperature of chiller 1?")), ["KillFloor.Chiller1.CoreTemp"]);
         assert_eq!(tags(find(&plant, "What are the temperatures?")).len(), 3);
+    }
+
+    /// A PLC plant: units 1 and 2 of each code, each measuring `measures`
+    /// (`CT2_Pres`).
+    fn plc_plant(codes: &[&str], measures: &[(&str, &str)]) -> TagIndex {
+        let mut plant = TagIndex::default();
+        for code in codes {
+            for number in 1..=2 {
+                for (measure, unit) in measures {
+                    plant.upsert(&format!("{code}{number}_{measure}"), Some(unit), None);
+                }
+            }
+        }
+        plant
+    }
+
+    const PLC_MEASURES: &[(&str, &str)] =
+        &[("Temp", "°C"), ("Pres", "bar"), ("Flow", "m³/h"), ("Spd", "rpm"), ("Amp", "A"), ("Visc", "cP")];
+
+    /// A PLC plant writes a unit of several words by their initials: the
+    /// words before the number are that unit, not an unknown "air" nor any
+    /// unit 2 that measures pressure.
+    #[test]
+    fn a_unit_named_by_its_initials_is_its_code() {
+        let plant = plc_plant(&["AHU", "RO", "SD", "RK", "FP"], PLC_MEASURES);
+        assert_eq!(tags(find(&plant, "What is the pressure of air handling unit 2?")), ["AHU2_Pres"]);
+        assert_eq!(tags(find(&plant, "What is the flow of reverse osmosis unit 2?")), ["RO2_Flow"]);
+        assert_eq!(tags(find(&plant, "What is the temperature of spray dryer 2?")), ["SD2_Temp"]);
+        assert_eq!(tags(find(&plant, "What is the speed of rotary kiln 1?")), ["RK1_Spd"]);
+        assert_eq!(tags(find(&plant, "What is the current of filter press 2?")), ["FP2_Amp"]);
+        // The number must be the code's: there is no spray dryer 3.
+        let found = find(&plant, "What is the temperature of spray dryer 3?");
+        assert!(!matches!(&found, Match::Tags(t) if t.iter().any(|t| t.starts_with("SD"))), "{found:?}");
+    }
+
+    /// "Cooling tower" and "heat exchanger" are one thing each, as the
+    /// lexicon writes them: not a tower, nor heat (a temperature).
+    #[test]
+    fn a_name_of_two_words_in_the_lexicon_is_one_thing() {
+        let plant = plc_plant(&["CT", "HX", "AHU"], PLC_MEASURES);
+        assert_eq!(tags(find(&plant, "What is the pressure of cooling tower 2?")), ["CT2_Pres"]);
+        assert_eq!(tags(find(&plant, "What is the flow of heat exchanger 1?")), ["HX1_Flow"]);
+    }
+
+    /// A measure the lexicon does not know, which the plant writes short
+    /// (`Visc`), is that tag of the unit, not all of them.
+    #[test]
+    fn a_word_the_plant_writes_short_is_its_tag() {
+        let plant = plc_plant(&["CFG", "SEP"], PLC_MEASURES);
+        assert_eq!(tags(find(&plant, "What is the viscosity of centrifuge 2?")), ["CFG2_Visc"]);
+    }
+
+    /// Several units numbered 2 measure what was asked under a short name:
+    /// the one whose code abbreviates the unit asked answers, doubted.
+    #[test]
+    fn of_several_numbered_neighbours_the_unit_asked_answers() {
+        let plant = index(&[
+            ("CMP2_Dens", Some("kg/m³"), None),
+            ("SEP2_Dens", Some("kg/m³"), None),
+            ("CMP2_Temp", Some("°C"), None),
+        ]);
+        let names: Vec<&str> = plant.profiles.keys().map(String::as_str).collect();
+        let (found, doubts) = plant.find_doubted("What is the density of compressor 2?", &names);
+        assert_eq!(found, Match::Tags(vec!["CMP2_Dens".to_owned()]));
+        assert!(!doubts.is_empty(), "a guess is marked uncertain");
+        let (found, _) = plant.find_doubted("What is the density of separator 2?", &names);
+        assert_eq!(found, Match::Tags(vec!["SEP2_Dens".to_owned()]));
     }
 
     #[test]
