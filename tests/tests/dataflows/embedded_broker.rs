@@ -203,7 +203,16 @@ fn over_tls_the_source_connects_and_a_wrong_password_is_reported() -> anyhow::Re
             ("MQTT_USERNAME", "nodes".to_owned()),
             ("MQTT_PASSWORD", password.to_owned()),
         ];
-        TestNode::start("mqtt-source", &envs, SOURCE_SECS, name)?.wait()
+        // Metrics ticks keep dora's testing-mode events flowing: without
+        // them a start slowed by a loaded machine waits for the Stop, and
+        // the node stops before it has tried to log in (seen in a cold run).
+        let ticks = (1..)
+            .map(|n| f64::from(n) * 0.5)
+            .take_while(|at| *at < SOURCE_SECS)
+            .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "metrics_tick", "data": 0}))
+            .collect();
+        let dir = scratch_dir(name);
+        TestNode::start_with_events("mqtt-source", &envs, ticks, SOURCE_SECS, &dir)?.wait()
     };
     let (log, clean) = source(NODES_PASSWORD, "embedded-tls-good")?;
     assert!(clean && log.contains("connected to MQTT broker"), "no TLS connection to the embedded broker:\n{log}");
