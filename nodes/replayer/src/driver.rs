@@ -214,8 +214,12 @@ mod tests {
     fn a_recording_plays_in_order_with_its_timing_and_metadata() {
         let dir = tempfile::tempdir().unwrap();
         let done = dir.path().join("done.json");
+        // Ticks keep dora's testing-mode events flowing, so the sends are
+        // not held until the Stop; the Stop only bounds a run starved by a
+        // loaded machine (at 2 s one cold run sent only the first message).
         let (counts, outputs) = TestRun::new("replayer")
-            .stop(2.0)
+            .ticks(0.02, 10.0, "tick")
+            .stop(10.0)
             .run_wired(|node, events, wiring| {
                 run(&config(recording(dir.path()), 1.0, Some(done.clone())), wiring, node, events)
             })
