@@ -50,6 +50,9 @@ pub struct Query {
     /// A word this lexicon does not know, numbered (`sealer 2`): the plant's
     /// own name for a unit, matched as `sealer2`.
     pub numbered: Vec<(String, u32)>,
+    /// Words that go on a numbered unit's name after its noun (`aeration` of
+    /// "bassin d'aération 2"): part of how the unit is named, no doubt.
+    pub qualifiers: Vec<String>,
     /// "How many" or the like.
     pub how_many: bool,
 }
@@ -90,6 +93,11 @@ const HOW_MANY_POINTS: u32 = 1;
 
 /// Words between equipment and its number ("pump no. 3").
 const NUMBER_WORDS: &[&str] = &["no", "nr", "number", "nummer", "num", "numero"];
+
+/// Words by which Spanish and French names of a unit go on after the noun
+/// ("bassin d'aération 2", "filtro de mangas 1", "malaxeur à sable 1"): the
+/// number after the one word that follows belongs to the unit the noun names.
+const NAME_GOES_ON: &[&str] = &["de", "d", "del", "du", "a", "au"];
 
 /// Most tags a question about one piece of equipment brings in.
 const MAX_TAGS: usize = 12;
@@ -262,7 +270,7 @@ impl TagIndex {
                             || query.numbered.iter().any(|(name, n)| {
                                 (name == word || format!("{name}{n}") == word) && has_number(p, *n)
                             })
-                    })
+                    }) || query.qualifiers.iter().any(|q| q == word)
                 };
                 // How the question is asked, and near spellings of what the
                 // chosen tags or the lexicon name ("opint"), are no doubt.
@@ -853,6 +861,10 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
     query.how_many = HOW_MANY.iter().any(|phrase| folded.contains(phrase));
     let mut pending_equipment: Option<usize> = None;
     let mut pending_word: Option<String> = None;
+    // A unit's name going on after its noun: the unit, after "de" (or "à"),
+    // and after the one word that follows.
+    let mut name_goes_on: Option<usize> = None;
+    let mut name_went_on: Option<usize> = None;
     for word in with_lexicon_phrases(words(question)) {
         // "cooling tower", "dew point": the lexicon's name of two words.
         if word.contains('_') {
@@ -860,6 +872,7 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
                 let asked = word.replace('_', " ");
                 pending_word = None;
                 pending_equipment = None;
+                (name_goes_on, name_went_on) = (None, None);
                 match sense {
                     Sense::Quantity(q) => query.quantities.push((q, asked)),
                     Sense::Equipment(e) => {
@@ -901,16 +914,31 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
                     }
                     // `M2`: the joined word already says it.
                     None if joined => {}
-                    None => match pending_word.take() {
-                        Some(name) => {
+                    None => match (name_went_on, pending_word.take()) {
+                        (Some(i), qualifier) => {
+                            let (concept, _, asked) = &query.equipment[i];
+                            query.equipment[i] = (concept, Some(n), format!("{asked} {piece}"));
+                            query.qualifiers.extend(qualifier);
+                        }
+                        (None, Some(name)) => {
                             query.words.push(format!("{name}{n}"));
                             query.numbered.push((name, n));
                         }
-                        None => query.numbers.push(n),
+                        (None, None) => query.numbers.push(n),
                     },
                 }
+                (name_goes_on, name_went_on) = (None, None);
                 continue;
             }
+            // "bassin d'aération 2": after "d", "aération" goes on the
+            // basin's name, and 2 numbers the basin.
+            let goes_on = NAME_GOES_ON.contains(&piece.as_str());
+            name_went_on = if goes_on { None } else { name_goes_on.take() };
+            name_goes_on = if goes_on {
+                pending_equipment.filter(|&i| !GENERAL_EQUIPMENT.contains(&query.equipment[i].0))
+            } else {
+                None
+            };
             pending_word = None;
             // "pump no. 3" still numbers the pump; any other word ends it.
             if !NUMBER_WORDS.contains(&piece.as_str()) {
@@ -1017,6 +1045,31 @@ mod tests {
             Match::Tags(tags) => tags,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_unit_whose_name_goes_on_after_de_keeps_its_number() {
+        // The works' area is numbered too: a number not given to the unit
+        // reads as the area's, and brings in every basin.
+        let works = index(&[
+            ("Bio2.Basin1.DissolvedOxygen", Some("mg/l"), None),
+            ("Bio2.Basin2.DissolvedOxygen", Some("mg/l"), None),
+            ("Bio2.Basin3.DissolvedOxygen", Some("mg/l"), None),
+            ("Sand.Muller1.Compactability", Some("%"), None),
+            ("Sand.Muller2.Compactability", Some("%"), None),
+        ]);
+        for question in [
+            "Quelle est l'oxygène dissous du bassin d'aération 2 ?",
+            "¿Cuál es el oxígeno disuelto de la balsa de aireación 2?",
+        ] {
+            assert_eq!(tags(find(&works, question)), ["Bio2.Basin2.DissolvedOxygen"], "{question}");
+        }
+        assert_eq!(
+            tags(find(&works, "Quelle est la compactabilité du malaxeur à sable 1 ?")),
+            ["Sand.Muller1.Compactability"]
+        );
+        // The number after the unit itself is the unit's, as before.
+        assert_eq!(tags(find(&works, "Quelle est la compactabilité du malaxeur 2 ?")), ["Sand.Muller2.Compactability"]);
     }
 
     #[test]
