@@ -41,12 +41,26 @@ impl TestNode {
         tick: Option<Duration>,
         scratch: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with_input_ticks(binary, envs, run_secs, tick.map(|every| (every, "tick")), scratch)
+    }
+
+    /// Like [`start_with_ticks`](Self::start_with_ticks), the ticks on the
+    /// input named `input` (a node's `metrics_tick`, as its dataflow's timer
+    /// gives it): they also keep a start slowed by a loaded machine from
+    /// waiting for the `Stop`.
+    pub fn start_with_input_ticks(
+        binary: &str,
+        envs: &[(&str, String)],
+        run_secs: f64,
+        tick: Option<(Duration, &str)>,
+        scratch: &str,
+    ) -> anyhow::Result<Self> {
         let events: Vec<serde_json::Value> = match tick {
             None => Vec::new(),
-            Some(every) => (1..)
+            Some((every, input)) => (1..)
                 .map(|n| n as f64 * every.as_secs_f64())
                 .take_while(|&at| at < run_secs)
-                .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "tick", "data": 0}))
+                .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": input, "data": 0}))
                 .collect(),
         };
         let dir = scratch_dir(scratch);

@@ -38,7 +38,12 @@ fn users_file(dir: &Path) -> anyhow::Result<String> {
 
 fn start_broker(port: u16, mut envs: Vec<(&'static str, String)>, name: &str) -> anyhow::Result<TestNode> {
     envs.push(("MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{port}")));
-    let mut broker = TestNode::start("mqtt-broker", &envs, BROKER_SECS, name)?;
+    // Metrics ticks, as the dataflow's timer gives them: with no event due
+    // before its Stop, the broker's start waited for that Stop on a loaded
+    // machine and never listened (its stall report: the main thread in a
+    // futex, no CPU ticks, dora's testing thread asleep; seen twice).
+    let ticks = Some((Duration::from_millis(500), "metrics_tick"));
+    let mut broker = TestNode::start_with_input_ticks("mqtt-broker", &envs, BROKER_SECS, ticks, name)?;
     let log = broker.log.clone();
     broker.process.wait_listening(port, || std::fs::read_to_string(&log).unwrap_or_default())?;
     Ok(broker)

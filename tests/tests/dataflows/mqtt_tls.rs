@@ -27,7 +27,10 @@ fn run_source(
         ("MQTT_USERNAME", "gateway".to_owned()),
         ("MQTT_PASSWORD", password.to_owned()),
     ];
-    TestNode::start("mqtt-source", &envs, RUN_SECS, name)?.wait()
+    // Metrics ticks keep the testing-mode events flowing, so a start slowed
+    // by a loaded machine does not wait for the Stop (as in `embedded_broker.rs`).
+    let ticks = Some((std::time::Duration::from_millis(500), "metrics_tick"));
+    TestNode::start_with_input_ticks("mqtt-source", &envs, RUN_SECS, ticks, name)?.wait()
 }
 
 #[test]
