@@ -25,6 +25,9 @@ const REPLY_DEADLINE: Duration = Duration::from_secs(30);
 /// handshake. 3 s was too short in a full test run: the node began its
 /// handshake just as its stop came (2026-12-06), as `mqtt_tls.rs` once saw.
 const SOURCE_SECS: f64 = 15.0;
+/// Metrics ticks, as a dataflow's timer gives a node: in dora's testing
+/// mode they keep events due, so a node's start does not wait for its Stop.
+const METRICS_TICKS: Option<(Duration, &str)> = Some((Duration::from_millis(500), "metrics_tick"));
 const NODES_PASSWORD: &str = "nodes-pass-5521";
 const ALICE_PASSWORD: &str = "alice-pass-8810";
 const WRONG_PASSWORD: &str = "guess-2291";
@@ -38,12 +41,10 @@ fn users_file(dir: &Path) -> anyhow::Result<String> {
 
 fn start_broker(port: u16, mut envs: Vec<(&'static str, String)>, name: &str) -> anyhow::Result<TestNode> {
     envs.push(("MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{port}")));
-    // Metrics ticks, as the dataflow's timer gives them: with no event due
-    // before its Stop, the broker's start waited for that Stop on a loaded
-    // machine and never listened (its stall report: the main thread in a
-    // futex, no CPU ticks, dora's testing thread asleep; seen twice).
-    let ticks = Some((Duration::from_millis(500), "metrics_tick"));
-    let mut broker = TestNode::start_with_input_ticks("mqtt-broker", &envs, BROKER_SECS, ticks, name)?;
+    // With no event due before its Stop, the broker's start waited for that
+    // Stop on a loaded machine and never listened (its stall report: the
+    // main thread in a futex, no CPU ticks, dora's testing thread asleep).
+    let mut broker = TestNode::start_with_input_ticks("mqtt-broker", &envs, BROKER_SECS, METRICS_TICKS, name)?;
     let log = broker.log.clone();
     broker.process.wait_listening(port, || std::fs::read_to_string(&log).unwrap_or_default())?;
     Ok(broker)
@@ -208,16 +209,10 @@ fn over_tls_the_source_connects_and_a_wrong_password_is_reported() -> anyhow::Re
             ("MQTT_USERNAME", "nodes".to_owned()),
             ("MQTT_PASSWORD", password.to_owned()),
         ];
-        // Metrics ticks keep dora's testing-mode events flowing: without
-        // them a start slowed by a loaded machine waits for the Stop, and
-        // the node stops before it has tried to log in (seen in a cold run).
-        let ticks = (1..)
-            .map(|n| f64::from(n) * 0.5)
-            .take_while(|at| *at < SOURCE_SECS)
-            .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "metrics_tick", "data": 0}))
-            .collect();
-        let dir = scratch_dir(name);
-        TestNode::start_with_events("mqtt-source", &envs, ticks, SOURCE_SECS, &dir)?.wait()
+        // Without ticks a start slowed by a loaded machine waits for the
+        // Stop, and the node stops before it has tried to log in (seen in a
+        // cold run).
+        TestNode::start_with_input_ticks("mqtt-source", &envs, SOURCE_SECS, METRICS_TICKS, name)?.wait()
     };
     let (log, clean) = source(NODES_PASSWORD, "embedded-tls-good")?;
     assert!(clean && log.contains("connected to MQTT broker"), "no TLS connection to the embedded broker:\n{log}");
