@@ -32,6 +32,9 @@ pub struct TagProfile {
     /// Letter codes before a number that name nothing known (`zn` of `ZN1`,
     /// `brl` of `BRL2`): a unit, matched to an asked word it abbreviates.
     pub codes: BTreeSet<(String, u32)>,
+    /// The tag has an engineering unit (given or in its name): it measures
+    /// an amount, it is no state or mode.
+    pub has_unit: bool,
 }
 
 /// What a question asks about.
@@ -80,6 +83,10 @@ pub enum Doubt {
     /// a word of its name abbreviates it: `Bx`, brix) on a unit of the
     /// number asked: the tag answers when it is the only one, else "no data".
     NumberedNeighbour(String),
+    /// Nothing measures what was asked on the unit asked, while this tag of
+    /// that unit measures something the lexicon cannot read (`MLR2_VB`): it
+    /// may be what was asked, so "no data" is in doubt.
+    UnreadMeasure(String),
 }
 
 /// Points per kind of evidence; a quantity weighs most because it is what
@@ -159,7 +166,7 @@ impl TagIndex {
                 .iter()
                 .filter_map(|doubt| match doubt {
                     Doubt::NumberedNeighbour(tag) => Some(tag),
-                    Doubt::Unexplained(_) => None,
+                    Doubt::Unexplained(_) | Doubt::UnreadMeasure(_) => None,
                 })
                 .filter(|tag| self.profiles.get(*tag).is_some_and(|p| names_the_asked_unit(&query, p)))
                 .collect();
@@ -324,23 +331,53 @@ impl TagIndex {
                             && asked_words.iter().any(|word| abbreviates(token, word))
                     })
                 };
+                // A unit named with a qualifier after its noun may be of
+                // another kind than the noun says: a "filtro de mangas" is a
+                // baghouse, a "mezcladora de arena" a muller.
+                let qualified = !query.qualifiers.is_empty();
                 // A unit of the number asked whose kind the name does not
                 // say (`TP1`; a word such as `Zone1` says it), or of the kind
-                // asked: a zone 1 is no press 1.
-                candidates
-                    .iter()
-                    .filter(|tag| {
-                        self.profiles.get(**tag).is_some_and(|p| {
-                            (p.quantities.iter().any(|q| asked.contains(q)) || abbreviates_asked(p))
-                                && numbers.iter().any(|n| {
-                                    p.codes.iter().any(|code| code.1 == *n && code.0.len() <= 3 && !everywhere(code))
-                                        || p.equipment
+                // asked (a zone 1 is no press 1), or of any kind where the
+                // kind asked was qualified.
+                let neighbours_of = |any_kind: bool| -> Vec<&&str> {
+                    candidates
+                        .iter()
+                        .filter(|tag| {
+                            self.profiles.get(**tag).is_some_and(|p| {
+                                (p.quantities.iter().any(|q| asked.contains(q)) || abbreviates_asked(p))
+                                    && numbers.iter().any(|n| {
+                                        p.codes
                                             .iter()
-                                            .any(|(e, m)| *m == Some(*n) && asked_equipment.contains(e))
-                                })
+                                            .any(|code| code.1 == *n && code.0.len() <= 3 && !everywhere(code))
+                                            || p.equipment.iter().any(|(e, m)| {
+                                                *m == Some(*n) && (any_kind || asked_equipment.contains(e))
+                                            })
+                                    })
+                            })
                         })
+                        .collect()
+                };
+                let mut neighbours = neighbours_of(false);
+                if neighbours.is_empty() && qualified {
+                    neighbours = neighbours_of(true);
+                }
+                // A tag of the very unit asked that measures an amount the
+                // lexicon cannot read may be what was asked (a state or mode
+                // it cannot read is no amount).
+                let unread = candidates.iter().filter(|tag| {
+                    self.profiles.get(**tag).is_some_and(|p| {
+                        p.has_unit
+                            && p.quantities.is_empty()
+                            && !abbreviates_asked(p)
+                            && query.equipment.iter().any(|(concept, number, asked)| {
+                                number.is_some() && has_equipment(p, concept, *number, asked)
+                            })
                     })
+                });
+                neighbours
+                    .into_iter()
                     .map(|tag| Doubt::NumberedNeighbour((*tag).to_owned()))
+                    .chain(unread.map(|tag| Doubt::UnreadMeasure((*tag).to_owned())))
                     .collect()
             }
             Match::Alarms | Match::General => Vec::new(),
@@ -764,8 +801,10 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
         }
         if let Some((_, quantity)) = unit_suffix {
             profile.quantities.insert(quantity);
+            profile.has_unit = true;
         }
     }
+    profile.has_unit |= unit.is_some_and(|u| !u.trim().is_empty());
     if let Some(quantity) = unit.and_then(unit_quantity) {
         profile.quantities.insert(quantity);
     }
@@ -1070,6 +1109,44 @@ mod tests {
         );
         // The number after the unit itself is the unit's, as before.
         assert_eq!(tags(find(&works, "Quelle est la compactabilité du malaxeur 2 ?")), ["Sand.Muller2.Compactability"]);
+    }
+
+    /// A qualified unit may be of another kind than its noun ("filtro de
+    /// mangas" is a baghouse): the one tag of the number asked that measures
+    /// what was asked answers, in doubt. Unqualified, the kind must fit.
+    #[test]
+    fn a_qualified_unit_of_another_kind_answers_in_doubt() {
+        let plant = index(&[
+            ("AMP1.Schlauchfilter1.Differenzdruck", Some("mbar"), None),
+            ("AMP1.Trommel1.Temperatur", Some("°C"), None),
+            ("AMP1.Tank1.Temperatur", Some("°C"), None),
+        ]);
+        let question = "¿Cuál es la presión diferencial de filtro de mangas 1?";
+        assert_eq!(tags(find(&plant, question)), ["AMP1.Schlauchfilter1.Differenzdruck"]);
+        assert_eq!(doubts(&plant, question), [Doubt::NumberedNeighbour("AMP1.Schlauchfilter1.Differenzdruck".into())]);
+        assert!(matches!(find(&plant, "What is the differential pressure of filter 1?"), Match::Unknown { .. }));
+        // Two units of the number measure it: "no data", in doubt.
+        let two = "¿Cuál es la temperatura de filtro de mangas 1?";
+        assert!(matches!(find(&plant, two), Match::Unknown { .. }));
+        assert_eq!(doubts(&plant, two).len(), 2, "Trommel1 and Tank1");
+    }
+
+    /// "No data" on a unit that has a measured tag the lexicon cannot read
+    /// (`VB`, Verdichtbarkeit) is in doubt; a state tag it cannot read, or a
+    /// unit whose tags are all read, leaves a plain "no data".
+    #[test]
+    fn no_data_beside_an_unread_measure_of_the_unit_is_in_doubt() {
+        let foundry = index(&[
+            ("MLR2_VB", Some("%"), None),
+            ("MLR2_Amps", Some("A"), None),
+            ("MLR1_Amps", Some("A"), None),
+            ("MLR1_Mode", None, None),
+        ]);
+        let question = "muller 2 compactability?";
+        assert!(matches!(find(&foundry, question), Match::Unknown { .. }));
+        assert_eq!(doubts(&foundry, question), [Doubt::UnreadMeasure("MLR2_VB".into())]);
+        assert_eq!(doubts(&foundry, "muller 1 compactability?"), [], "MLR1's mode is a state, no amount");
+        assert_eq!(doubts(&foundry, "What is the vibration of muller 3?"), []);
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub fn intent(question: &str, state: &PlantState) -> Intent {
         Doubt::Unexplained(word) => {
             ![MORE_LIMIT_WORDS, MORE_TREND_WORDS].iter().any(|more| more.contains(&word.as_str()))
         }
-        Doubt::NumberedNeighbour(_) => true,
+        Doubt::NumberedNeighbour(_) | Doubt::UnreadMeasure(_) => true,
     });
     let focus = match found {
         Match::Tags(tags) => Focus::Tags(tags),
