@@ -186,6 +186,7 @@ pub fn measure_by_key(key: &str) -> Option<&'static Measure> {
         .chain(crate::tables_second::SECOND_MEASURES)
         .chain(crate::tables_third::THIRD_MEASURES)
         .chain(crate::tables_fourth::FOURTH_MEASURES)
+        .chain(crate::tables_fifth::FIFTH_MEASURES)
         .find(|m| m.key == key)
 }
 
@@ -248,6 +249,7 @@ pub fn equipment_by_key(key: &str) -> Option<&'static Equipment> {
         .chain(crate::tables_second::SECOND_EQUIPMENT)
         .chain(crate::tables_third::THIRD_EQUIPMENT)
         .chain(crate::tables_fourth::FOURTH_EQUIPMENT)
+        .chain(crate::tables_fifth::FIFTH_EQUIPMENT)
         .find(|e| e.key == key)
 }
 

@@ -154,12 +154,13 @@ pub struct AnyPlantArgs {
     #[arg(value_name = "MODEL.gguf")]
     pub model: Option<PathBuf>,
     /// Which plants: `held-out` (the reported figures), or `development`,
-    /// `development-2`, `development-3` and `development-4` (what rules are
-    /// developed on; the nano model is trained on the first only).
+    /// `development-2`, `development-3`, `development-4` and `development-5`
+    /// (what rules are developed on; the nano model is trained on the first
+    /// only).
     #[arg(
         long,
         default_value = "held-out",
-        value_parser = ["held-out", "development", "development-2", "development-3", "development-4"]
+        value_parser = ["held-out", "development", "development-2", "development-3", "development-4", "development-5"]
     )]
     pub split: String,
     /// Skip the naive peer (half the time).

@@ -334,12 +334,17 @@ impl TagIndex {
                 // A unit named with a qualifier after its noun may be of
                 // another kind than the noun says: a "filtro de mangas" is a
                 // baghouse, a "mezcladora de arena" a muller.
-                let qualified = !query.qualifiers.is_empty();
+                // So may a unit named by a word the lexicon lacks, or whose
+                // known word is general ("Spulmaschine 1": a machine).
+                let any_kind = !query.qualifiers.is_empty()
+                    || !query.numbered.is_empty()
+                    || asked_equipment.iter().any(|e| GENERAL_EQUIPMENT.contains(e));
                 // A unit of the number asked whose kind the name does not
                 // say (`TP1`; a word such as `Zone1` says it), or of the kind
-                // asked (a zone 1 is no press 1), or of any kind where the
-                // kind asked was qualified.
-                let neighbours_of = |any_kind: bool| -> Vec<&&str> {
+                // asked: a zone 1 is no press 1. Only where there is none:
+                // one named by a word the lexicon lacks (`bin2`), or of any
+                // kind where the kind asked was qualified or is not known.
+                let neighbours_of = |wider: bool| -> Vec<&&str> {
                     candidates
                         .iter()
                         .filter(|tag| {
@@ -349,8 +354,9 @@ impl TagIndex {
                                         p.codes
                                             .iter()
                                             .any(|code| code.1 == *n && code.0.len() <= 3 && !everywhere(code))
+                                            || (wider && names_an_unknown_unit(p, *n))
                                             || p.equipment.iter().any(|(e, m)| {
-                                                *m == Some(*n) && (any_kind || asked_equipment.contains(e))
+                                                *m == Some(*n) && ((wider && any_kind) || asked_equipment.contains(e))
                                             })
                                     })
                             })
@@ -358,7 +364,7 @@ impl TagIndex {
                         .collect()
                 };
                 let mut neighbours = neighbours_of(false);
-                if neighbours.is_empty() && qualified {
+                if neighbours.is_empty() {
                     neighbours = neighbours_of(true);
                 }
                 // A tag of the very unit asked that measures an amount the
@@ -482,6 +488,23 @@ impl TagIndex {
                 return Match::Unknown { asked, closest: self.closest(query, &profiles) };
             }
         }
+        // A numbered unit the plant names by a word the lexicon lacks ("bin
+        // 2" of `elev1.bin2.level`) is the unit asked: a tag of another unit
+        // is never the answer, however well it measures what was asked.
+        let named_units: Vec<&(String, u32)> = query
+            .numbered
+            .iter()
+            .filter(|(name, n)| profiles.iter().any(|(_, p)| names_numbered(p, name, *n)))
+            .collect();
+        if !named_units.is_empty() {
+            scored
+                .retain(|(_, tag)| named_units.iter().any(|(name, n)| names_numbered(&self.profiles[*tag], name, *n)));
+            if scored.is_empty() {
+                let mut asked: Vec<String> = query.quantities.iter().map(|(_, a)| a.clone()).collect();
+                asked.extend(named_units.iter().map(|(name, n)| format!("{name} {n}")));
+                return Match::Unknown { asked, closest: self.closest(query, &profiles) };
+            }
+        }
         scored.retain(|(points, _)| *points > 0);
         if scored.is_empty() {
             return if only_alarm { Match::Alarms } else { Match::General };
@@ -535,6 +558,26 @@ fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>, asked
                         && (abbreviates(code, concept) || asked.split(' ').next().is_some_and(|w| abbreviates(code, w)))
                 })
         })
+}
+
+/// Whether a tag's name has a unit numbered `number` under a word the
+/// lexicon does not know (`bin2`): its kind is not known either.
+fn names_an_unknown_unit(profile: &TagProfile, number: u32) -> bool {
+    let suffix = number.to_string();
+    profile.words.iter().any(|word| {
+        word.strip_suffix(&suffix).is_some_and(|name| {
+            name.chars().count() >= 3
+                && name.chars().all(char::is_alphabetic)
+                && sense(name).is_none()
+                && !profile.codes.iter().any(|(code, _)| code == name)
+        })
+    })
+}
+
+/// Whether a tag's name has the unit `name` numbered `number` (`bin2`, or
+/// a code that abbreviates the name).
+fn names_numbered(profile: &TagProfile, name: &str, number: u32) -> bool {
+    profile.words.contains(&format!("{name}{number}")) || has_code(profile, name, number)
 }
 
 /// Whether `code` is the initials of `phrase` (at least two words), with or
@@ -1129,6 +1172,46 @@ mod tests {
         let two = "¿Cuál es la temperatura de filtro de mangas 1?";
         assert!(matches!(find(&plant, two), Match::Unknown { .. }));
         assert_eq!(doubts(&plant, two).len(), 2, "Trommel1 and Tank1");
+    }
+
+    /// A unit the plant names by a word the lexicon lacks (`bin2`) is the
+    /// unit asked: another unit's tag that measures what was asked is not
+    /// the answer.
+    #[test]
+    fn a_numbered_unit_the_plant_names_is_never_answered_from_another() {
+        let elevator = index(&[
+            ("elev1.bin2.level_pct", Some("%"), None),
+            ("elev1.bin2.grain_temperature", Some("°C"), None),
+            ("elev1.dryer1.moisture_pct", Some("%"), None),
+        ]);
+        assert!(matches!(find(&elevator, "What is the humidity of bin 2?"), Match::Unknown { .. }));
+        assert_eq!(tags(find(&elevator, "What is the level of bin 2?")), ["elev1.bin2.level_pct"]);
+        assert_eq!(tags(find(&elevator, "What is the moisture of dryer 1?")), ["elev1.dryer1.moisture_pct"]);
+    }
+
+    /// Where no unit of the number asked has a code that hides its kind,
+    /// one named by a word the lexicon lacks (`Ringframe 1`), or, for a
+    /// unit asked by a word the lexicon lacks or a general one
+    /// ("Spulmaschine": a machine), one of any kind, may be it: the only one
+    /// answers in doubt, several leave "no data" in doubt.
+    #[test]
+    fn a_unit_of_unknown_kind_may_be_the_one_asked() {
+        let mill = index(&[
+            ("QT_3102", Some("1/h"), Some("Ringframe 1 end breaks")),
+            ("ST_3101", Some("rpm"), Some("Ringframe 1 spindle speed")),
+            ("ST_4101", Some("rpm"), Some("Winder 1 speed")),
+            ("KQ_4102", None, Some("Winder 1 count")),
+        ]);
+        let question = "Wie viele Teile hat Spulmaschine 1 gezählt?";
+        assert!(matches!(find(&mill, question), Match::Unknown { .. }), "a ring frame's or a winder's count");
+        assert_eq!(doubts(&mill, question).len(), 2);
+        let bins = index(&[
+            ("TT_2201", Some("°C"), Some("Bin 2 grain temperature")),
+            ("TT_1102", Some("°C"), Some("Dryer 1 plenum temperature")),
+        ]);
+        let question = "Wie hoch ist Getreidetemperatur von Silozelle 2?";
+        assert_eq!(tags(find(&bins, question)), ["TT_2201"]);
+        assert_eq!(doubts(&bins, question), [Doubt::NumberedNeighbour("TT_2201".into())]);
     }
 
     /// "No data" on a unit that has a measured tag the lexicon cannot read
