@@ -764,7 +764,11 @@ fn senses(word: &str, vocabulary: &BTreeSet<&str>) -> Vec<Sense> {
 pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagProfile {
     let mut profile = TagProfile::default();
     let segments = identifier_segments(tag);
-    let vocabulary = BTreeSet::new();
+    // A tag's own words are the plant's names, never a near spelling of a
+    // lexicon word: a "Header 1" is no heater.
+    let own: Vec<String> =
+        segments.iter().flatten().cloned().chain(description.map(words).unwrap_or_default()).collect();
+    let vocabulary: BTreeSet<&str> = own.iter().map(String::as_str).collect();
     for (index, tokens) in segments.iter().enumerate() {
         let leaf = index + 1 == segments.len();
         if leaf && isa_code(tokens, &mut profile) {
@@ -1187,6 +1191,18 @@ mod tests {
         assert!(matches!(find(&elevator, "What is the humidity of bin 2?"), Match::Unknown { .. }));
         assert_eq!(tags(find(&elevator, "What is the level of bin 2?")), ["elev1.bin2.level_pct"]);
         assert_eq!(tags(find(&elevator, "What is the moisture of dryer 1?")), ["elev1.dryer1.moisture_pct"]);
+    }
+
+    /// A tag's own word is the plant's name for its unit, not a near
+    /// spelling of a lexicon word: a steam header is no heater.
+    #[test]
+    fn a_tags_own_word_is_not_corrected_into_a_lexicon_word() {
+        let curing = index(&[
+            ("PT_2101", Some("bar"), Some("Header 1 pressure")),
+            ("PT_1102", Some("bar"), Some("Press 1 bladder pressure")),
+        ]);
+        assert_eq!(tags(find(&curing, "what is the pressure of header 1")), ["PT_2101"]);
+        assert_eq!(tags(find(&curing, "How's the pressure on header 1 right now")), ["PT_2101"]);
     }
 
     /// Where no unit of the number asked has a code that hides its kind,

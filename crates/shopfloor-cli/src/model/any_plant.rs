@@ -761,10 +761,12 @@ mod tests {
         // 3 wrong guesses as it came, mostly words the lexicon lacks; after
         // the rules made on it (a unit the plant names is the one asked; a
         // unit of unknown kind may be the one asked), 31 misreadings, 15 of
-        // them doubted, and the same 3 wrong guesses. Held to that.
+        // them doubted, and the same 3 wrong guesses; after a tag's own
+        // words were no longer corrected into lexicon words, 28, 12 doubted
+        // (3 doubted "no data" on a steam header became right). Held to that.
         let fifth = doubted(Split::FifthDevelopment);
-        assert!(fifth.wrong <= 31, "{} misreadings on the fifth split", fifth.wrong);
-        assert!(fifth.doubted_wrong >= 15, "{} of its misreadings doubted", fifth.doubted_wrong);
+        assert!(fifth.wrong <= 28, "{} misreadings on the fifth split", fifth.wrong);
+        assert!(fifth.doubted_wrong >= 12, "{} of its misreadings doubted", fifth.doubted_wrong);
         assert!(fifth.guessed_wrong.len() <= 3, "wrong guesses on the fifth split: {:?}", fifth.guessed_wrong);
         assert!(seen[1].guessed >= 6, "{} guesses on the second split", seen[1].guessed);
     }
