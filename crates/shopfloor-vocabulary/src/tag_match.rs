@@ -247,9 +247,10 @@ impl TagIndex {
     /// Why `found` may be the wrong reading of `query`, though the rules
     /// chose it: a word of the question the chosen tags do not explain
     /// ("sierra" of "velocidad de sierra de cinta 1", answered from the
-    /// conveyor), or "no data" while a tag measures what was asked on a unit
+    /// conveyor), "no data" while a tag measures what was asked on a unit
     /// of the number asked (`TP1_Spd` for "speed of press 1": perhaps the
-    /// plant's name for it).
+    /// plant's name for it), or "no data" while the unit asked has a measured
+    /// tag the lexicon cannot read (`MLR2_VB`).
     pub fn doubts(&self, query: &Query, candidates: &[&str], found: &Match) -> Vec<Doubt> {
         match found {
             Match::Tags(tags) => {
@@ -451,12 +452,11 @@ impl TagIndex {
         // "sealer 9" on a plant with sealers 1 and 2, or with no unit 9 at
         // all under whatever name.
         for (name, number) in &query.numbered {
-            let numbered = format!("{name}{number}");
             let named = profiles.iter().any(|(_, p)| p.words.contains(name));
             let number_anywhere = profiles.iter().any(|(_, p)| {
                 p.words.contains(&number.to_string()) || p.equipment.iter().any(|(_, n)| *n == Some(*number))
             });
-            let missing = !profiles.iter().any(|(_, p)| p.words.contains(&numbered) || has_code(p, name, *number));
+            let missing = !profiles.iter().any(|(_, p)| names_numbered(p, name, *number));
             if missing && (named || !number_anywhere) {
                 unknown.push(format!("{name} {number}"));
             }
