@@ -187,6 +187,7 @@ pub fn measure_by_key(key: &str) -> Option<&'static Measure> {
         .chain(crate::tables_third::THIRD_MEASURES)
         .chain(crate::tables_fourth::FOURTH_MEASURES)
         .chain(crate::tables_fifth::FIFTH_MEASURES)
+        .chain(crate::tables_held_out_second::SECOND_HELD_OUT_MEASURES)
         .find(|m| m.key == key)
 }
 
@@ -250,6 +251,7 @@ pub fn equipment_by_key(key: &str) -> Option<&'static Equipment> {
         .chain(crate::tables_third::THIRD_EQUIPMENT)
         .chain(crate::tables_fourth::FOURTH_EQUIPMENT)
         .chain(crate::tables_fifth::FIFTH_EQUIPMENT)
+        .chain(crate::tables_held_out_second::SECOND_HELD_OUT_EQUIPMENT)
         .find(|e| e.key == key)
 }
 

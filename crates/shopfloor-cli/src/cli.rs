@@ -153,14 +153,22 @@ pub struct AnyPlantArgs {
     /// Model file (default: the profile's first tier model).
     #[arg(value_name = "MODEL.gguf")]
     pub model: Option<PathBuf>,
-    /// Which plants: `held-out` (the reported figures), or `development`,
-    /// `development-2`, `development-3`, `development-4` and `development-5`
-    /// (what rules are developed on; the nano model is trained on the first
-    /// only).
+    /// Which plants: `held-out-2` (the reported figures), or `development`,
+    /// `development-2` to `development-6` (what rules are developed on;
+    /// `development-6` was the held-out split until 2026-12-07; the nano
+    /// model is trained on the first only).
     #[arg(
         long,
-        default_value = "held-out",
-        value_parser = ["held-out", "development", "development-2", "development-3", "development-4", "development-5"]
+        default_value = "held-out-2",
+        value_parser = [
+            "held-out-2",
+            "development",
+            "development-2",
+            "development-3",
+            "development-4",
+            "development-5",
+            "development-6",
+        ]
     )]
     pub split: String,
     /// Skip the naive peer (half the time).

@@ -812,6 +812,17 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
                     profile.codes.insert((token.clone(), n));
                 }
             }
+            // `SP1_Spd`: a numbered code that a measure follows is a unit
+            // (spindle 1), though alone it would read as one (setpoint).
+            if followed_by_number
+                && matches!(sense(token), Some(Sense::Quantity(_)))
+                && measured_after(&segments, index, i + 1, &vocabulary)
+            {
+                if let Some(Ok(n)) = content.get(i + 1).map(|t| t.parse::<u32>()) {
+                    profile.codes.insert((token.clone(), n));
+                    continue;
+                }
+            }
             // `Fueller`, `Gaertank`: the ASCII spelling of ü, ä, ö.
             let plain = umlaut_spelling(token);
             if plain != *token {
@@ -870,6 +881,16 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
     // A limit or setpoint tag is not the measured value itself, but it is
     // still about the same quantity; nothing to drop.
     profile
+}
+
+/// Whether a token after `segments[segment][token]` names a quantity.
+fn measured_after(segments: &[Vec<String>], segment: usize, token: usize, vocabulary: &BTreeSet<&str>) -> bool {
+    segments
+        .iter()
+        .enumerate()
+        .skip(segment)
+        .flat_map(|(s, tokens)| tokens.iter().skip(if s == segment { token + 1 } else { 0 }))
+        .any(|later| senses(later, vocabulary).iter().any(|sense| matches!(sense, Sense::Quantity(_))))
 }
 
 /// `fueller` -> `fuller`: German written without umlauts, folded like the
@@ -1533,6 +1554,24 @@ mod tests {
 
     const PLC_MEASURES: &[(&str, &str)] =
         &[("Temp", "°C"), ("Pres", "bar"), ("Flow", "m³/h"), ("Spd", "rpm"), ("Amp", "A"), ("Visc", "cP")];
+
+    /// `SP1_Spd` is spindle 1's speed: a numbered code that a measure
+    /// follows is a unit, though `SP` alone is a setpoint.
+    #[test]
+    fn a_numbered_code_before_a_measure_is_a_unit_not_a_setpoint() {
+        let plant = plc_plant(&["SP"], &[("Spd", "rpm"), ("Tmp", "°C"), ("Vib", "mm/s")]);
+        assert_eq!(tags(find(&plant, "spindle 1 speed?")), ["SP1_Spd"]);
+        assert_eq!(tags(find(&plant, "Is the temperature of spindle 2 above its limit?")), ["SP2_Tmp"]);
+        assert_eq!(tags(find(&plant, "Quelle est la vitesse de broche 1 ?")), ["SP1_Spd"]);
+        let unit = profile("SP1_Spd", Some("rpm"), None);
+        assert!(unit.codes.contains(&("sp".to_string(), 1)) && !unit.quantities.contains("setpoint"));
+        // Last, or with no measure after it, it is still the setpoint.
+        for setpoint in ["TIC101_SP1", "Zone1_SP", "SP1"] {
+            let tag = profile(setpoint, Some("°C"), None);
+            let sp_is_a_unit = tag.codes.iter().any(|(code, _)| code == "sp");
+            assert!(tag.quantities.contains("setpoint") && !sp_is_a_unit, "{setpoint}: {tag:?}");
+        }
+    }
 
     /// A PLC plant writes a unit of several words by their initials: the
     /// words before the number are that unit, not an unknown "air" nor any

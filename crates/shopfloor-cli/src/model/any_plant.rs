@@ -733,7 +733,13 @@ mod tests {
     /// misreading, starts doubting ordinary questions, or guesses wrong.
     #[test]
     fn doubts_mark_the_misreadings_and_spare_the_right_readings() {
-        let splits = [Split::Development, Split::SecondDevelopment, Split::ThirdDevelopment, Split::FourthDevelopment];
+        let splits = [
+            Split::Development,
+            Split::SecondDevelopment,
+            Split::ThirdDevelopment,
+            Split::FourthDevelopment,
+            Split::SixthDevelopment,
+        ];
         let seen: Vec<Doubted> = splits.into_iter().map(doubted).collect();
         for (split, seen) in splits.iter().zip(&seen) {
             assert!(
@@ -769,6 +775,10 @@ mod tests {
         assert!(fifth.doubted_wrong >= 12, "{} of its misreadings doubted", fifth.doubted_wrong);
         assert!(fifth.guessed_wrong.len() <= 3, "wrong guesses on the fifth split: {:?}", fifth.guessed_wrong);
         assert!(seen[1].guessed >= 6, "{} guesses on the second split", seen[1].guessed);
+        // The sixth (the held-out split until 2026-12-07): 7 misreadings, none
+        // doubted, all "no data" for `SP1_Spd` and the like, read as
+        // setpoints; none once a numbered code before a measure is a unit.
+        assert_eq!(seen[4].wrong, 0, "misreadings on the sixth split");
     }
 
     #[test]

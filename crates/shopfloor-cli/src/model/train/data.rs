@@ -14,8 +14,9 @@
 //! lists. Only pairs the any-plant judge calls right are kept; questions
 //! the pipeline answers without the model (refusals, ties) give none.
 //!
-//! Only development kinds are used (never [`plant_gen::Split::HeldOut`]),
-//! in several variants with other values and other questions.
+//! Only the first development kinds are used (never a held-out kind nor a
+//! later development set's), in several variants with other values and
+//! other questions.
 
 use std::collections::BTreeMap;
 
