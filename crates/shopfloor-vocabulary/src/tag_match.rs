@@ -1229,7 +1229,7 @@ mod tests {
     /// Where no unit of the number asked has a code that hides its kind,
     /// one named by a word the lexicon lacks (`Ringframe 1`), or, for a
     /// unit asked by a word the lexicon lacks or a general one
-    /// ("Spulmaschine": a machine), one of any kind, may be it: the only one
+    /// ("Zwirnmaschine": a machine), one of any kind, may be it: the only one
     /// answers in doubt, several leave "no data" in doubt.
     #[test]
     fn a_unit_of_unknown_kind_may_be_the_one_asked() {
@@ -1239,7 +1239,7 @@ mod tests {
             ("ST_4101", Some("rpm"), Some("Winder 1 speed")),
             ("KQ_4102", None, Some("Winder 1 count")),
         ]);
-        let question = "Wie viele Teile hat Spulmaschine 1 gezählt?";
+        let question = "Wie viele Teile hat Zwirnmaschine 1 gezählt?";
         assert!(matches!(find(&mill, question), Match::Unknown { .. }), "a ring frame's or a winder's count");
         assert_eq!(doubts(&mill, question).len(), 2);
         let bins = index(&[
@@ -1637,6 +1637,43 @@ mod tests {
         assert_eq!(tags(find(&plant, "¿Cuál es la peso de cuchara 2?")), ["Melt1.Giesspfanne2.Gewicht"]);
         assert_eq!(tags(find(&plant, "Is the redox of basin 4 rising?")), ["Bio2.AerationBasin4.ORP"]);
         assert_eq!(tags(find(&plant, "Quelle est la niveau de échaudoir 2 ?")), ["KillFloor.Scalder2.Level"]);
+    }
+
+    /// Common equipment and measures of many industries, asked in any of
+    /// the four languages of a plant named in another.
+    #[test]
+    fn common_industrial_words_are_known_in_every_language() {
+        let plant = index(&[
+            ("Spin2.Spulmaschine2.Drehzahl", Some("rpm"), None),
+            ("HW1.Waermespeicher1.Temperatur", Some("°C"), None),
+            ("Galv1.Kran1.Gewicht", Some("t"), None),
+            ("Curing.Dampfverteiler1.Druck", Some("bar"), None),
+            ("Pulp.Tank3.Consistency", Some("%"), None),
+            ("Mix.Reaktor1.Viskositaet", Some("mPa s"), None),
+            ("Gas.Scrubber1.pH", Some("pH"), None),
+            ("Water.Clarifier2.Turbidity", Some("NTU"), None),
+            ("Steam.Boiler1.Wirkungsgrad", Some("%"), None),
+            ("Film.Calender1.Speed", Some("m/min"), None),
+            ("Film.Calender1.Thickness", Some("mm"), None),
+            ("Water.Valve3.Stellung", Some("%"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "What is the speed of winder 2?")), ["Spin2.Spulmaschine2.Drehzahl"]);
+        assert_eq!(tags(find(&plant, "¿Cuál es la temperatura de acumulador 1?")), ["HW1.Waermespeicher1.Temperatur"]);
+        assert_eq!(tags(find(&plant, "Quel est le poids de grue 1 ?")), ["Galv1.Kran1.Gewicht"]);
+        assert_eq!(tags(find(&plant, "What is the pressure of header 1?")), ["Curing.Dampfverteiler1.Druck"]);
+        assert_eq!(tags(find(&plant, "Wie hoch ist die Stoffdichte von Tank 3?")), ["Pulp.Tank3.Consistency"]);
+        assert_eq!(tags(find(&plant, "What is the viscosity of reactor 1?")), ["Mix.Reaktor1.Viskositaet"]);
+        assert_eq!(tags(find(&plant, "Wie hoch ist der pH von Wäscher 1?")), ["Gas.Scrubber1.pH"]);
+        assert_eq!(tags(find(&plant, "Quelle est la turbidité de clarificateur 2 ?")), ["Water.Clarifier2.Turbidity"]);
+        assert_eq!(tags(find(&plant, "¿Cuál es la eficiencia de caldera 1?")), ["Steam.Boiler1.Wirkungsgrad"]);
+        assert_eq!(tags(find(&plant, "Quelle est la vitesse de calandre 1 ?")), ["Film.Calender1.Speed"]);
+        assert_eq!(tags(find(&plant, "Wie hoch ist die Dicke von Kalander 1?")), ["Film.Calender1.Thickness"]);
+        assert_eq!(tags(find(&plant, "¿Cuál es la apertura de válvula 3?")), ["Water.Valve3.Stellung"]);
+        for word in
+            ["Durchmesser", "épaisseur", "viscosidad", "Wechselrichter", "autoclave", "grúa", "criba", "Getriebe"]
+        {
+            assert!(is_plant_word(word), "{word}");
+        }
     }
 
     /// "How many" asks for the unit's count, never for whatever else it
