@@ -99,11 +99,16 @@ fn start_source(
 ) -> anyhow::Result<(ProcessGroup, PathBuf)> {
     let inputs = dir.join("inputs.json");
     let outputs = dir.join("outputs.jsonl");
-    std::fs::write(
-        &inputs,
-        serde_json::json!({"id": "mqtt-source", "events": [{"time_offset_secs": RUN_SECS, "type": "Stop"}]})
-            .to_string(),
-    )?;
+    // Metrics ticks keep dora's testing-mode events flowing: without them a
+    // start slowed by a loaded machine waits for the Stop, and the node never
+    // subscribes in time (seen in a full run beside a model test).
+    let mut events: Vec<serde_json::Value> = (1..)
+        .map(|n| f64::from(n) * 0.5)
+        .take_while(|at| *at < RUN_SECS)
+        .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "metrics_tick", "data": 0}))
+        .collect();
+    events.push(serde_json::json!({"time_offset_secs": RUN_SECS, "type": "Stop"}));
+    std::fs::write(&inputs, serde_json::json!({"id": "mqtt-source", "events": events}).to_string())?;
     let mut command = Command::new(release_binary("mqtt-source")?);
     command
         .env("DORA_TEST_WITH_INPUTS", &inputs)
