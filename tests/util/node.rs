@@ -14,6 +14,17 @@ use crate::{release_binary, scratch_dir, Scratch};
 /// the wait ends as soon as the node exits.
 const STOP_GRACE: Duration = Duration::from_secs(360);
 
+/// An event on the input named `input` every `every` until `run_secs`: in
+/// testing mode they keep a node's start, slowed by a loaded machine, from
+/// waiting for its next scripted event (the `Stop`).
+pub fn input_ticks(every: Duration, input: &str, run_secs: f64) -> Vec<serde_json::Value> {
+    (1..)
+        .map(|n| n as f64 * every.as_secs_f64())
+        .take_while(|&at| at < run_secs)
+        .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": input, "data": 0}))
+        .collect()
+}
+
 /// A node binary started with only a `Stop` event after `run_secs`.
 pub struct TestNode {
     /// The running process group.
@@ -55,14 +66,7 @@ impl TestNode {
         tick: Option<(Duration, &str)>,
         scratch: &str,
     ) -> anyhow::Result<Self> {
-        let events: Vec<serde_json::Value> = match tick {
-            None => Vec::new(),
-            Some((every, input)) => (1..)
-                .map(|n| n as f64 * every.as_secs_f64())
-                .take_while(|&at| at < run_secs)
-                .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": input, "data": 0}))
-                .collect(),
-        };
+        let events = tick.map(|(every, input)| input_ticks(every, input, run_secs)).unwrap_or_default();
         let dir = scratch_dir(scratch);
         let mut node = Self::start_with_events(binary, envs, events, run_secs, &dir)?;
         node._dir = Some(dir);

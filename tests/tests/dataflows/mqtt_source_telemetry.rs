@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use shopfloor_dataflow_tests::mosquitto::Mosquitto;
 use shopfloor_dataflow_tests::mqtt::TestClient;
+use shopfloor_dataflow_tests::node::input_ticks;
 use shopfloor_dataflow_tests::process::ProcessGroup;
 use shopfloor_dataflow_tests::{release_binary, scratch_dir};
 
@@ -102,11 +103,7 @@ fn start_source(
     // Metrics ticks keep dora's testing-mode events flowing: without them a
     // start slowed by a loaded machine waits for the Stop, and the node never
     // subscribes in time (seen in a full run beside a model test).
-    let mut events: Vec<serde_json::Value> = (1..)
-        .map(|n| f64::from(n) * 0.5)
-        .take_while(|at| *at < RUN_SECS)
-        .map(|at| serde_json::json!({"time_offset_secs": at, "type": "Input", "id": "metrics_tick", "data": 0}))
-        .collect();
+    let mut events = input_ticks(Duration::from_millis(500), "metrics_tick", RUN_SECS);
     events.push(serde_json::json!({"time_offset_secs": RUN_SECS, "type": "Stop"}));
     std::fs::write(&inputs, serde_json::json!({"id": "mqtt-source", "events": events}).to_string())?;
     let mut command = Command::new(release_binary("mqtt-source")?);
