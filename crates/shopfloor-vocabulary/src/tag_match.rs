@@ -813,7 +813,7 @@ pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagP
                 }
             }
             // `SP1_Spd`: a numbered code that a measure follows is a unit
-            // (spindle 1), though alone it would read as one (setpoint).
+            // (spindle 1), not the quantity its letters name alone (setpoint).
             if followed_by_number
                 && matches!(sense(token), Some(Sense::Quantity(_)))
                 && measured_after(&segments, index, i + 1, &vocabulary)
