@@ -174,6 +174,37 @@ impl TagIndex {
                 let tag = (*tag).clone();
                 return (Match::Tags(vec![tag.clone()]), vec![Doubt::NumberedNeighbour(tag)]);
             }
+            // Or the only one that also has a part or an unnumbered thing
+            // asked, or the word that names the unit asked ("Spindeldrehzahl
+            // von Ringspinnmaschine 3": of the units numbered 3 that measure
+            // a speed, the one with a spindle).
+            let also_asked = |tag: &String| {
+                self.profiles.get(tag).map_or(0, |p| {
+                    let parts = query.parts.iter().filter(|(part, _)| p.parts.contains(part)).count();
+                    let things = query
+                        .equipment
+                        .iter()
+                        .filter(|(e, n, _)| n.is_none() && !GENERAL_EQUIPMENT.contains(e))
+                        .filter(|(e, _, _)| p.equipment.iter().any(|(kind, _)| kind == e))
+                        .count();
+                    // "drag 1" of `DragConveyor1`: the word asked is in its name.
+                    let named = query.numbered.iter().filter(|(name, _)| p.words.contains(name)).count();
+                    parts + things + named
+                })
+            };
+            let neighbours: Vec<&String> = doubts
+                .iter()
+                .filter_map(|doubt| match doubt {
+                    Doubt::NumberedNeighbour(tag) => Some(tag),
+                    Doubt::Unexplained(_) | Doubt::UnreadMeasure(_) => None,
+                })
+                .collect();
+            let most = neighbours.iter().map(|tag| also_asked(tag)).max().unwrap_or(0);
+            let with_most: Vec<&&String> = neighbours.iter().filter(|tag| also_asked(tag) == most).collect();
+            if let ([tag], true) = (with_most.as_slice(), most > 0) {
+                let tag = (**tag).clone();
+                return (Match::Tags(vec![tag.clone()]), vec![Doubt::NumberedNeighbour(tag)]);
+            }
         }
         (found, doubts)
     }
@@ -352,10 +383,13 @@ impl TagIndex {
                             self.profiles.get(**tag).is_some_and(|p| {
                                 (p.quantities.iter().any(|q| asked.contains(q)) || abbreviates_asked(p))
                                     && numbers.iter().any(|n| {
-                                        p.codes
-                                            .iter()
-                                            .any(|code| code.1 == *n && code.0.len() <= 3 && !everywhere(code))
-                                            || (wider && names_an_unknown_unit(p, *n))
+                                        p.codes.iter().any(|code| {
+                                            // A longer code names a unit by a word the lexicon
+                                            // lacks (`Card3`): of any kind, as asked.
+                                            code.1 == *n
+                                                && (code.0.len() <= 3 || (wider && any_kind))
+                                                && !everywhere(code)
+                                        }) || (wider && names_an_unknown_unit(p, *n))
                                             || p.equipment.iter().any(|(e, m)| {
                                                 *m == Some(*n) && ((wider && any_kind) || asked_equipment.contains(e))
                                             })
@@ -760,6 +794,29 @@ fn senses(word: &str, vocabulary: &BTreeSet<&str>) -> Vec<Sense> {
     Vec::new()
 }
 
+/// The plant's own word that `word` misspells (`evenenss` for `evenness`):
+/// one edit away, two for long words, the same first letter, and a word the
+/// lexicon does not know (those are corrected by `senses`).
+fn near_plant_word<'v>(word: &str, vocabulary: &BTreeSet<&'v str>) -> Option<&'v str> {
+    let length = word.chars().count();
+    if length < 5 {
+        return None;
+    }
+    let allowed = if length >= 8 { 2 } else { 1 };
+    let near: Vec<(usize, &'v str)> = vocabulary
+        .iter()
+        .filter(|w| w.chars().count() >= 5 && w.chars().next() == word.chars().next() && sense(w).is_none())
+        .map(|w| (strsim::osa_distance(word, w), *w))
+        .filter(|(distance, _)| *distance <= allowed)
+        .collect();
+    let closest = near.iter().map(|(distance, _)| *distance).min()?;
+    // Two words as near: no telling which was meant.
+    match near.iter().filter(|(distance, _)| *distance == closest).collect::<Vec<_>>()[..] {
+        [(_, only)] => Some(only),
+        _ => None,
+    }
+}
+
 /// The profile of one tag.
 pub fn profile(tag: &str, unit: Option<&str>, description: Option<&str>) -> TagProfile {
     let mut profile = TagProfile::default();
@@ -1070,6 +1127,10 @@ pub fn query(question: &str, vocabulary: &BTreeSet<&str>) -> Query {
             if found.is_empty() {
                 if let Some(quantity) = unit_quantity(&piece).filter(|_| piece.chars().count() > 1) {
                     query.quantities.push((quantity, piece.clone()));
+                } else if let Some(plant_word) = near_plant_word(&piece, vocabulary) {
+                    // "evenenss" where the plant writes `Card2_Evenness`.
+                    query.words.push(plant_word.to_owned());
+                    pending_word = Some(plant_word.to_owned());
                 } else {
                     query.words.push(piece.clone());
                     pending_word = Some(piece.clone());
@@ -1318,6 +1379,43 @@ mod tests {
         assert_eq!(tags(find(&plant, "how many bottles on line 3")), ["Line3.BottleCount"]);
         let Match::Unknown { asked, .. } = find(&plant, "temprature?") else { panic!("a temperature question") };
         assert_eq!(asked, ["temprature"], "read as temperature, which this plant does not measure");
+    }
+
+    #[test]
+    fn a_misspelt_or_cognate_word_of_the_plant_is_that_word() {
+        let plant = index(&[
+            ("spin2_card2_evenness_pct", Some("%"), None),
+            ("spin2_card2_speed_rpm", Some("rpm"), None),
+            ("spin2_card2_current_a", Some("A"), None),
+            ("fl1_digester2_alkali", Some("g/l"), None),
+            ("fl1_digester2_pressure", Some("bar"), None),
+        ]);
+        assert_eq!(tags(find(&plant, "what is the evenenss of card 2")), ["spin2_card2_evenness_pct"]);
+        // Spanish "álcali", French "alcali": one letter from the plant's English.
+        assert_eq!(tags(find(&plant, "¿Cuál es el álcali de digester 2?")), ["fl1_digester2_alkali"]);
+        // Two plant words as near: neither is guessed.
+        let twins = index(&[("mill1_grinder", None, None), ("mill1_grander", None, None)]);
+        assert_eq!(tags(find(&twins, "mill 1 grunder")), ["mill1_grander", "mill1_grinder"]);
+    }
+
+    #[test]
+    fn of_several_numbered_neighbours_the_one_with_the_part_asked_answers_in_doubt() {
+        let plant = index(&[
+            ("Spin2.Card3.Speed", Some("rpm"), None),
+            ("Spin2.RingFrame3.SpindleSpeed", Some("rpm"), None),
+            ("Spin2.Winder3.Speed", Some("rpm"), None),
+            ("Spin2.Card2.Speed", Some("rpm"), None),
+        ]);
+        let question = "Steigt oder fällt Spindeldrehzahl von Ringspinnmaschine 3?";
+        assert_eq!(tags(find(&plant, question)), ["Spin2.RingFrame3.SpindleSpeed"]);
+        assert!(doubts(&plant, question).contains(&Doubt::NumberedNeighbour("Spin2.RingFrame3.SpindleSpeed".into())));
+        let conveyors = index(&[
+            ("Elev1.DragConveyor1.MotorCurrent", Some("A"), None),
+            ("Elev1.BucketElevator1.MotorCurrent", Some("A"), None),
+        ]);
+        assert_eq!(tags(find(&conveyors, "what is the current of drag 1")), ["Elev1.DragConveyor1.MotorCurrent"]);
+        // Without the spindle, nothing tells the units numbered 3 apart.
+        assert!(matches!(find(&plant, "Steigt oder fällt Drehzahl von Ringspinnmaschine 3?"), Match::Unknown { .. }));
     }
 
     #[test]

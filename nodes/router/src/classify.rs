@@ -174,21 +174,65 @@ impl Classifier {
     }
 }
 
+/// Openings that ask for a value, as `raw_words` splits them ("what's" is
+/// "what", "s"; "¿Cuál es" is "cuál", "es").
+const VALUE_OPENINGS: &[&[&str]] = &[
+    &["what", "is"],
+    &["what", "s"],
+    &["what", "are"],
+    &["how", "is"],
+    &["how", "s"],
+    &["how", "many"],
+    &["how", "much"],
+    &["how", "high"],
+    &["wie", "hoch"],
+    &["wie", "viel"],
+    &["wie", "viele"],
+    &["wie", "ist"],
+    &["was", "ist"],
+    &["cuál"],
+    &["cual"],
+    &["cuánto"],
+    &["cuanto"],
+    &["cuánta"],
+    &["cuántos"],
+    &["cuántas"],
+    &["qué"],
+    &["quelle"],
+    &["quel"],
+    &["quels"],
+    &["quelles"],
+    &["combien"],
+];
+
+/// Whether `pair` is a numbered unit: a name of letters and its number
+/// (`crusher 2`, `drawframe 2`, `carda 2`).
+fn is_numbered_unit(pair: &[String]) -> bool {
+    pair[0].chars().count() > 1
+        && pair[0].chars().all(char::is_alphabetic)
+        && !pair[1].is_empty()
+        && pair[1].chars().all(|c| c.is_ascii_digit())
+}
+
 /// "current" is too common a word to make a question about the plant on
 /// its own ("the current price of gold"), but next to a numbered unit
 /// ("current of bandsaw 2", "stand 1 current?") it is the electric current,
 /// whatever the unit is called. So is a limit or trend asked of a numbered
-/// unit ("Is the gap of crusher 2 rising or falling?"): the assistant's tier
-/// then answers from the plant's tags, or says it has none.
+/// unit ("Is the gap of crusher 2 rising or falling?"), and a value asked of
+/// one ("What is the evenness of drawframe 2?", "¿Cuál es la irregularidad de
+/// carda 2?", "ringframe 1 end breaks?"), though neither word is in the
+/// vocabulary: the assistant's tier then answers from the plant's tags, or
+/// says it has none.
 fn asks_about_a_unit(words: &[String]) -> bool {
-    let numbered_unit = words.windows(2).any(|pair| {
-        pair[0].chars().count() > 1
-            && pair[0].chars().all(char::is_alphabetic)
-            && !pair[1].is_empty()
-            && pair[1].chars().all(|c| c.is_ascii_digit())
-    });
+    if !words.windows(2).any(is_numbered_unit) {
+        return false;
+    }
     let asks = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
-    numbered_unit && (words.iter().any(|w| w == "current") || asks(TREND_WORDS) || asks(LIMIT_WORDS))
+    let asks_a_value = VALUE_OPENINGS
+        .iter()
+        .any(|opening| words.len() > opening.len() && words.iter().zip(opening.iter()).all(|(w, o)| w == o))
+        || words.get(..2).is_some_and(is_numbered_unit);
+    words.iter().any(|w| w == "current") || asks(TREND_WORDS) || asks(LIMIT_WORDS) || asks_a_value
 }
 
 #[cfg(test)]
@@ -245,6 +289,27 @@ mod tests {
         assert_eq!(c.classify("Is the gap of crusher 2 rising or falling?"), Class::Trend);
         assert_eq!(c.classify("Is the redox of basin 3 above its limit?"), Class::Alarm);
         assert_eq!(c.classify("Is the price of gold rising?"), Class::OutOfScope);
+    }
+
+    #[test]
+    fn a_value_asked_of_a_numbered_unit_is_about_the_plant() {
+        let c = Classifier::default();
+        // Neither the measure nor the unit is a word the vocabulary knows.
+        for q in [
+            "What is the evenness of drawframe 2?",
+            "what's the flimmer of zwirner 3",
+            "How many bobbins has doffer 2 made?",
+            "Wie hoch ist die Flimmerzahl von Zwirnmaschine 2?",
+            "¿Cuál es la irregularidad de carda 2?",
+            "Quelle est la alcali résiduel de lessiveur 2 ?",
+            "ringframe 1 end breaks?",
+        ] {
+            assert_eq!(c.classify(q), Class::CurrentValue, "{q}");
+        }
+        // No numbered unit, or no value asked of it: still off-topic.
+        for q in ["What is the capital of France?", "Who won game 3?", "Write a poem about chapter 2."] {
+            assert_eq!(c.classify(q), Class::OutOfScope, "{q}");
+        }
     }
 
     #[test]

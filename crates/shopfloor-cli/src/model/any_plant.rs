@@ -770,10 +770,12 @@ mod tests {
         // them doubted, and the same 3 wrong guesses; after a tag's own
         // words were no longer corrected into lexicon words, 28, 12 doubted
         // (3 doubted "no data" on a steam header became right); after the
-        // lexicon broadening of 2026-12-07 (late), 21, 13 doubted. Held to that.
+        // lexicon broadening of 2026-12-07 (late), 21, 13 doubted; after the
+        // plant's near words and the neighbour with the part asked
+        // (2026-12-08), 19, 12 doubted. Held to that.
         let fifth = doubted(Split::FifthDevelopment);
-        assert!(fifth.wrong <= 21, "{} misreadings on the fifth split", fifth.wrong);
-        assert!(fifth.doubted_wrong >= 13, "{} of its misreadings doubted", fifth.doubted_wrong);
+        assert!(fifth.wrong <= 19, "{} misreadings on the fifth split", fifth.wrong);
+        assert!(fifth.doubted_wrong >= 12, "{} of its misreadings doubted", fifth.doubted_wrong);
         assert!(fifth.guessed_wrong.len() <= 3, "wrong guesses on the fifth split: {:?}", fifth.guessed_wrong);
         assert!(seen[1].guessed >= 6, "{} guesses on the second split", seen[1].guessed);
         // The sixth (the held-out split until 2026-12-07): 7 misreadings, none
