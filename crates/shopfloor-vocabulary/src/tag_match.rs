@@ -58,6 +58,9 @@ pub struct Query {
     pub qualifiers: Vec<String>,
     /// "How many" or the like.
     pub how_many: bool,
+    /// Codes that every tag of the plant carries (`Spin2` of
+    /// `Spin2.Card1.Speed`): they name the site or area, never a unit asked.
+    pub site_codes: BTreeSet<(String, u32)>,
 }
 
 /// The outcome of matching a question against the plant's tags.
@@ -257,8 +260,23 @@ impl TagIndex {
     /// "Ofen" are an oven or a furnace, and a glass works has only furnaces.
     pub fn in_the_plants_senses(&self, mut query: Query, candidates: &[&str]) -> Query {
         let profiles: Vec<&TagProfile> = candidates.iter().filter_map(|t| self.profiles.get(*t)).collect();
+        // A code on every tag names the site or area when every tag also
+        // names a unit of its own (`Spin2.Card1.Speed`); on a plant of one
+        // unit (`CLR1_Tens`, `CLR1_Spd`) it is that unit.
+        let names_another_unit = |p: &TagProfile, site: &(String, u32)| {
+            p.codes.iter().any(|code| code != site) || p.equipment.iter().any(|(_, n)| n.is_some())
+        };
+        if let [first, ..] = profiles.as_slice() {
+            query.site_codes = first
+                .codes
+                .iter()
+                .filter(|code| profiles.iter().all(|p| p.codes.contains(*code) && names_another_unit(p, code)))
+                .cloned()
+                .collect();
+        }
+        let site_codes = &query.site_codes;
         for (concept, number, asked) in &mut query.equipment {
-            let has = |kind: &str| profiles.iter().any(|p| has_equipment(p, kind, *number, asked));
+            let has = |kind: &str| profiles.iter().any(|p| has_equipment(p, kind, *number, asked, site_codes));
             if has(concept) {
                 continue;
             }
@@ -290,10 +308,9 @@ impl TagIndex {
                 // another ("sierra" beside "cinta 1"). Where no word named
                 // it, the number and the measure found it ("Zentrifuge 1"):
                 // on unseen plants those readings were right.
-                let unit_named = query
-                    .equipment
-                    .iter()
-                    .any(|(concept, number, asked)| chosen.iter().any(|p| has_equipment(p, concept, *number, asked)));
+                let unit_named = query.equipment.iter().any(|(concept, number, asked)| {
+                    chosen.iter().any(|p| has_equipment(p, concept, *number, asked, &query.site_codes))
+                });
                 if !unit_named {
                     return Vec::new();
                 }
@@ -411,7 +428,7 @@ impl TagIndex {
                             && p.quantities.is_empty()
                             && !abbreviates_asked(p)
                             && query.equipment.iter().any(|(concept, number, asked)| {
-                                number.is_some() && has_equipment(p, concept, *number, asked)
+                                number.is_some() && has_equipment(p, concept, *number, asked, &query.site_codes)
                             })
                     })
                 });
@@ -445,7 +462,7 @@ impl TagIndex {
             .filter(|(concept, number, _)| number.is_some() || !GENERAL_EQUIPMENT.contains(concept))
             .filter(|(concept, number, asked)| {
                 let gives_way = if number.is_some() { numbered_anchor } else { anchored };
-                !gives_way || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked))
+                !gives_way || profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked, &query.site_codes))
             })
             .collect();
         let mut asked_quantities: BTreeSet<&str> = query.quantities.iter().map(|(q, _)| *q).collect();
@@ -479,7 +496,7 @@ impl TagIndex {
             unknown.extend(measured.iter().map(|(_, asked)| asked.clone()));
         }
         for (concept, number, asked) in &specific_equipment {
-            if !profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked)) {
+            if !profiles.iter().any(|(_, p)| has_equipment(p, concept, *number, asked, &query.site_codes)) {
                 unknown.push(asked.clone());
             }
         }
@@ -583,11 +600,17 @@ impl TagIndex {
 /// Whether `profile` has `concept`, with `number` when one is asked; a
 /// numbered unit code counts when it abbreviates the concept or the word
 /// asked (`BTH2` for "booth 2" or "cabina 2").
-fn has_equipment(profile: &TagProfile, concept: &str, number: Option<u32>, asked: &str) -> bool {
+fn has_equipment(
+    profile: &TagProfile,
+    concept: &str,
+    number: Option<u32>,
+    asked: &str,
+    site_codes: &BTreeSet<(String, u32)>,
+) -> bool {
     profile.equipment.iter().any(|(c, n)| *c == concept && (number.is_none() || *n == number))
         || number.is_some_and(|n| {
             profile.words.contains(&format!("{concept}{n}"))
-                || profile.codes.iter().any(|(code, m)| {
+                || profile.codes.iter().filter(|code| !site_codes.contains(*code)).any(|(code, m)| {
                     *m == n
                         && (abbreviates(code, concept) || asked.split(' ').next().is_some_and(|w| abbreviates(code, w)))
                 })
@@ -631,11 +654,9 @@ fn initials_are(phrase: &[String], code: &str) -> bool {
 /// Whether `profile`'s unit is the numbered unit the question names, by
 /// the lexicon's kind or by a code abbreviating the word asked.
 fn names_the_asked_unit(query: &Query, profile: &TagProfile) -> bool {
-    query
-        .equipment
-        .iter()
-        .any(|(concept, number, asked)| number.is_some() && has_equipment(profile, concept, *number, asked))
-        || query.numbered.iter().any(|(name, number)| has_code(profile, name, *number))
+    query.equipment.iter().any(|(concept, number, asked)| {
+        number.is_some() && has_equipment(profile, concept, *number, asked, &query.site_codes)
+    }) || query.numbered.iter().any(|(name, number)| has_code(profile, name, *number))
 }
 
 /// Whether `profile` has a word of its own that abbreviates `word`, a word
@@ -686,14 +707,14 @@ fn abbreviates(code: &str, word: &str) -> bool {
 fn score(query: &Query, profile: &TagProfile, specific: &[&(&'static str, Option<u32>, String)]) -> Option<u32> {
     let mut points = 0;
     for (concept, number, asked) in specific {
-        if !has_equipment(profile, concept, *number, asked) {
+        if !has_equipment(profile, concept, *number, asked, &query.site_codes) {
             return None;
         }
         points += EQUIPMENT_POINTS + if number.is_some() { NUMBER_POINTS } else { 0 };
     }
     // "the machine", "the line": counts where the tag says it, decides nothing.
     for (concept, _, _) in query.equipment.iter().filter(|(_, n, _)| n.is_none()) {
-        if GENERAL_EQUIPMENT.contains(concept) && has_equipment(profile, concept, None, "") {
+        if GENERAL_EQUIPMENT.contains(concept) && has_equipment(profile, concept, None, "", &query.site_codes) {
             points += EQUIPMENT_POINTS;
         }
     }
@@ -1416,6 +1437,17 @@ mod tests {
         assert_eq!(tags(find(&conveyors, "what is the current of drag 1")), ["Elev1.DragConveyor1.MotorCurrent"]);
         // Without the spindle, nothing tells the units numbered 3 apart.
         assert!(matches!(find(&plant, "Steigt oder fällt Drehzahl von Ringspinnmaschine 3?"), Match::Unknown { .. }));
+    }
+
+    #[test]
+    fn a_code_on_every_tag_names_the_site_not_the_unit_asked() {
+        // `spin` abbreviates "Spulmaschine", but every tag carries `Spin2`.
+        let plant = index(&[
+            ("spin2_winder2_speed", None, None),
+            ("spin2_card1_speed_rpm", Some("rpm"), None),
+            ("spin2_winder2_count", None, None),
+        ]);
+        assert_eq!(tags(find(&plant, "Steigt oder fällt Drehzahl von Spulmaschine 2?")), ["spin2_winder2_speed"]);
     }
 
     #[test]
