@@ -165,18 +165,17 @@ impl TagIndex {
         // (`CMP2_Dens` of `CMP2`, `SEP2` and `KLN2` for "density of
         // compressor 2"), when there is just one.
         if let Match::Unknown { .. } = &found {
-            let named: Vec<&String> = doubts
+            let neighbours: Vec<&String> = doubts
                 .iter()
                 .filter_map(|doubt| match doubt {
                     Doubt::NumberedNeighbour(tag) => Some(tag),
                     Doubt::Unexplained(_) | Doubt::UnreadMeasure(_) => None,
                 })
-                .filter(|tag| self.profiles.get(*tag).is_some_and(|p| names_the_asked_unit(&query, p)))
                 .collect();
-            if let [tag] = named.as_slice() {
-                let tag = (*tag).clone();
-                return (Match::Tags(vec![tag.clone()]), vec![Doubt::NumberedNeighbour(tag)]);
-            }
+            let named: Vec<&&String> = neighbours
+                .iter()
+                .filter(|tag| self.profiles.get(**tag).is_some_and(|p| names_the_asked_unit(&query, p)))
+                .collect();
             // Or the only one that also has a part or an unnumbered thing
             // asked, or the word that names the unit asked ("Spindeldrehzahl
             // von Ringspinnmaschine 3": of the units numbered 3 that measure
@@ -195,17 +194,14 @@ impl TagIndex {
                     parts + things + named
                 })
             };
-            let neighbours: Vec<&String> = doubts
-                .iter()
-                .filter_map(|doubt| match doubt {
-                    Doubt::NumberedNeighbour(tag) => Some(tag),
-                    Doubt::Unexplained(_) | Doubt::UnreadMeasure(_) => None,
-                })
-                .collect();
             let most = neighbours.iter().map(|tag| also_asked(tag)).max().unwrap_or(0);
-            let with_most: Vec<&&String> = neighbours.iter().filter(|tag| also_asked(tag) == most).collect();
-            if let ([tag], true) = (with_most.as_slice(), most > 0) {
-                let tag = (**tag).clone();
+            let with_most: Vec<&&String> =
+                neighbours.iter().filter(|tag| most > 0 && also_asked(tag) == most).collect();
+            let chosen = match (named.as_slice(), with_most.as_slice()) {
+                ([tag], _) | (_, [tag]) => Some((**tag).clone()),
+                _ => None,
+            };
+            if let Some(tag) = chosen {
                 return (Match::Tags(vec![tag.clone()]), vec![Doubt::NumberedNeighbour(tag)]);
             }
         }
